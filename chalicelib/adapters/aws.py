@@ -1,0 +1,78 @@
+"""SQS and SNS adapters. boto3 clients come from bootstrap (one place builds real clients);
+here SDK errors become koe's named errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.errors import EnqueueFailed
+
+SQS_BATCH = 10          # SendMessageBatch takes at most 10 entries
+
+
+class SqsIntakeQueue:
+    def __init__(self, client: Any, queue_url: str):
+        self._sqs = client
+        self._url = queue_url
+
+    def enqueue(self, events: Sequence[dict[str, Any]]) -> list[int]:
+        failed: list[int] = []
+        for start in range(0, len(events), SQS_BATCH):
+            chunk = events[start:start + SQS_BATCH]
+            entries = [{"Id": str(start + i), "MessageBody": json.dumps(e, ensure_ascii=False)}
+                       for i, e in enumerate(chunk)]
+            try:
+                answer = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)
+            except (ClientError, BotoCoreError):
+                failed.extend(range(start, start + len(chunk)))   # told to the caller per event
+                continue
+            failed.extend(int(f["Id"]) for f in answer.get("Failed", []))
+        return sorted(failed)
+
+
+class SqsDeadLetters:
+    """Records that can never succeed (or kept failing) go here with the reason as an attribute."""
+
+    def __init__(self, client: Any, queue_url: str):
+        self._sqs = client
+        self._url = queue_url
+
+    def put(self, body: str, reason: str, source_id: str) -> None:
+        try:
+            self._sqs.send_message(
+                QueueUrl=self._url,
+                MessageBody=body,
+                MessageAttributes={
+                    "reason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"},
+                    "source_message_id": {"DataType": "String", "StringValue": source_id or "-"},
+                },
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise EnqueueFailed(f"dead-letter queue refused the record: {exc}") from exc
+
+
+class SqsFollowUps:
+    def __init__(self, client: Any, queue_url: str):
+        self._sqs = client
+        self._url = queue_url
+
+    def put(self, message: dict[str, Any]) -> None:
+        try:
+            self._sqs.send_message(QueueUrl=self._url, MessageBody=json.dumps(message, ensure_ascii=False))
+        except (ClientError, BotoCoreError) as exc:
+            raise EnqueueFailed(f"follow-up queue refused the case: {exc}") from exc
+
+
+class SnsAlerts:
+    def __init__(self, client: Any, topic_arn: str):
+        self._sns = client
+        self._arn = topic_arn
+
+    def publish(self, subject: str, body: str) -> None:
+        try:
+            self._sns.publish(TopicArn=self._arn, Subject=subject, Message=body)
+        except (ClientError, BotoCoreError) as exc:
+            raise EnqueueFailed(f"alert topic refused the alert: {exc}") from exc

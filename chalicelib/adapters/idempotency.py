@@ -1,0 +1,36 @@
+"""Powertools idempotency for dispatch, keyed on the business key (event_id), never the SQS id.
+
+Built lazily (not at import) from a boto3 client that bootstrap configures. What it stores is the
+dispatch outcome (survey id, status, reason): no personal data.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+IDEMPOTENCY_DAYS = 7
+
+
+class Idempotency:
+    def __init__(self, table_name: str, dynamodb_client: Any):
+        from aws_lambda_powertools.utilities.idempotency import (DynamoDBPersistenceLayer,
+                                                                 IdempotencyConfig)
+
+        self.config = IdempotencyConfig(event_key_jmespath="event_id",
+                                        expires_after_seconds=IDEMPOTENCY_DAYS * 24 * 3600)
+        self._persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb_client)
+
+    def wrap(self, function: Callable[[dict[str, Any]], dict[str, str]]) -> Callable[[dict[str, Any]], dict[str, str]]:
+        from aws_lambda_powertools.utilities.idempotency import idempotent_function
+
+        @idempotent_function(data_keyword_argument="event", persistence_store=self._persistence,
+                             config=self.config)
+        def once(event: dict[str, Any]) -> dict[str, str]:
+            return function(event)
+
+        return lambda event: once(event=event)
+
+    def register_context(self, context: Any) -> None:
+        """An in-progress record then expires with the Lambda's timeout, not after an hour."""
+        if context is not None:
+            self.config.register_lambda_context(context)

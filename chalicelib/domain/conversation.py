@@ -1,0 +1,64 @@
+"""The SMS conversation: score -> "why?" -> thanks, with one re-prompt on a reply it cannot read.
+
+`next_turn` decides what a reply does to an open survey; the handle_reply service applies it.
+Keywords (STOP/START/HELP) are read before this and never reach it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chalicelib.domain.model import Step, Survey, SurveyStatus
+from chalicelib.domain.replies import read_score
+
+MAX_REPROMPTS = 1
+
+
+@dataclass(frozen=True)
+class Recorded:
+    question: str          # "score" or "comment"
+    score: int | None
+    text: str | None
+
+
+@dataclass(frozen=True)
+class Turn:
+    reply: str                       # template key: why, reprompt, thanks
+    step: Step
+    status: SurveyStatus             # the survey's status after this turn
+    score: int | None
+    reprompts: int
+    recorded: tuple[Recorded, ...] = ()
+    closes: bool = False             # the conversation ends: release the phone for future surveys
+    unread_text: str | None = None   # a reply koe gave up reading: kept for the CX team
+
+
+def next_turn(survey: Survey, text: str) -> Turn:
+    if survey.step is Step.AWAIT_COMMENT:
+        return _comment(survey, text)
+    return _score(survey, text)
+
+
+def _score(survey: Survey, text: str) -> Turn:
+    answered = _answered_status(survey)
+    reply = read_score(text)
+    if reply is None:
+        if survey.reprompts < MAX_REPROMPTS:
+            return Turn("reprompt", Step.AWAIT_SCORE, answered, None, survey.reprompts + 1)
+        return Turn("thanks", Step.DONE, SurveyStatus.UNREADABLE, None, survey.reprompts,
+                    closes=True, unread_text=text)
+    recorded = (Recorded("score", reply.score, text),)
+    if reply.comment:
+        return Turn("thanks", Step.DONE, SurveyStatus.ANSWERED, reply.score, survey.reprompts,
+                    recorded + (Recorded("comment", reply.score, reply.comment),), closes=True)
+    return Turn("why", Step.AWAIT_COMMENT, answered, reply.score, survey.reprompts, recorded)
+
+
+def _comment(survey: Survey, text: str) -> Turn:
+    return Turn("thanks", Step.DONE, SurveyStatus.ANSWERED, survey.score, survey.reprompts,
+                (Recorded("comment", survey.score, text.strip()),), closes=True)
+
+
+def _answered_status(survey: Survey) -> SurveyStatus:
+    # A reply proves delivery even when the status callback has not arrived yet.
+    return SurveyStatus.DELIVERED if survey.status is SurveyStatus.SENT else survey.status

@@ -1,0 +1,82 @@
+"""Whether to survey a completed procedure now, on which channel, and why not when not.
+
+Pure: the caller passes the contact as stored and the current time; the result is a decision
+the dispatch service carries out. Every "no" has a reason code that is stored on the survey.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from chalicelib.domain.events import ProcedureCompleted
+from chalicelib.domain.model import Contact
+from chalicelib.domain.phone import region_of
+
+# Twilio supports two-way SMS in these regions; not in Japan or China (facts.md, "Twilio").
+TWO_WAY_SMS_REGIONS = frozenset({"US", "CA", "GB", "AU", "NZ", "IE", "SG", "HK"})
+LANGUAGES = ("ja", "zh", "en")
+
+
+@dataclass(frozen=True)
+class Policy:
+    cooldown_days: int
+    max_event_age_hours: int
+    default_locale: str
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str        # "sms_two_way" or "none"
+    reason: str      # why this channel, e.g. "two_way_sms_supported:US"
+
+
+@dataclass(frozen=True)
+class Send:
+    channel: Channel
+
+
+@dataclass(frozen=True)
+class Suppress:
+    reason: str      # stale_event, no_supported_channel, opted_out, cooldown, conversation_open
+    channel: Channel
+
+
+Decision = Send | Suppress
+
+
+def language(locale: str | None, default_locale: str) -> str:
+    """ja-JP -> ja, zh-Hant-TW -> zh; anything koe has no templates for falls back to the default."""
+    for candidate in (locale, default_locale):
+        lang = (candidate or "").split("-")[0].lower()
+        if lang in LANGUAGES:
+            return lang
+    return "en"
+
+
+def choose_channel(event: ProcedureCompleted) -> Channel:
+    phone = event.customer.phone
+    if not phone:
+        return Channel("none", "no_phone:email_survey_not_built")
+    region = region_of(phone) or "unknown"
+    if region in TWO_WAY_SMS_REGIONS:
+        return Channel("sms_two_way", f"two_way_sms_supported:{region}")
+    return Channel("none", f"two_way_sms_unsupported:{region}")
+
+
+def decide(event: ProcedureCompleted, contact: Contact | None, now: datetime, policy: Policy) -> Decision:
+    channel = choose_channel(event)
+    if now - event.completed_at > timedelta(hours=policy.max_event_age_hours):
+        return Suppress("stale_event", channel)
+    if channel.name == "none":
+        return Suppress("no_supported_channel", channel)
+    if contact is None:
+        return Send(channel)
+    if contact.opted_out:
+        return Suppress("opted_out", channel)
+    last = contact.last_surveyed.get(event.procedure)
+    if last is not None and now - last < timedelta(days=policy.cooldown_days):
+        return Suppress("cooldown", channel)
+    if contact.has_open_conversation(now):
+        return Suppress("conversation_open", channel)
+    return Send(channel)

@@ -1,0 +1,73 @@
+"""When an answer escalates to a follow-up case, and what the CX team is told."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.domain.model import Answer, Case
+
+
+def escalates(answer: Answer) -> bool:
+    """A score at or below the threshold in force when it was given (per procedure, default 6)."""
+    return (answer.question == "score" and answer.score is not None
+            and answer.threshold is not None and answer.score <= answer.threshold)
+
+
+def comment_for_case(answer: Answer) -> bool:
+    """A comment on a survey whose score escalated: it belongs on the open case."""
+    return (answer.question == "comment" and answer.score is not None
+            and answer.threshold is not None and answer.score <= answer.threshold)
+
+
+def open_case(answer: Answer, now: datetime, sla_hours: int, comment: str | None) -> Case:
+    return Case(
+        case_id=answer.survey_id,
+        survey_id=answer.survey_id,
+        procedure=answer.procedure,
+        customer_id=answer.customer_id,
+        score=answer.score if answer.score is not None else -1,
+        opened_at=now,
+        sla_due=now + timedelta(hours=sla_hours),
+        context=dict(answer.context),
+        phone_masked=answer.phone_masked,
+        comment=comment,
+    )
+
+
+def follow_up_message(case: Case) -> dict[str, Any]:
+    """What the follow-up queue carries: everything needed to call back, with a masked phone."""
+    return {
+        "type": "FollowUpCase",
+        "case_id": case.case_id,
+        "survey_id": case.survey_id,
+        "procedure": case.procedure,
+        "branch": case.context.get("branch"),
+        "agent_id": case.context.get("agent_id"),
+        "score": case.score,
+        "comment": case.comment,
+        "customer_id": case.customer_id,
+        "phone": case.phone_masked,
+        "opened_at": case.opened_at.isoformat(),
+        "sla_due": case.sla_due.isoformat(),
+        "context": case.context,
+    }
+
+
+def alert_text(case: Case) -> tuple[str, str]:
+    """Subject and body of the CX alert (SNS -> email / chat)."""
+    branch = case.context.get("branch", "-")
+    agent = case.context.get("agent_id", "-")
+    subject = f"koe: score {case.score} on {case.procedure} ({branch})"[:100]
+    body = "\n".join([
+        f"Score: {case.score}/10",
+        f"Procedure: {case.procedure}",
+        f"Branch: {branch}",
+        f"Agent: {agent}",
+        f"Customer: {case.customer_id}",
+        f"Phone: {case.phone_masked or '-'}",
+        f"Comment: {case.comment or '(none yet)'}",
+        f"Case: {case.case_id}",
+        f"Call back by: {case.sla_due.isoformat()}",
+    ])
+    return subject, body

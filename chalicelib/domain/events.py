@@ -1,0 +1,62 @@
+"""The "procedure completed" event: the contract with operations systems (docs/event-schema.md).
+
+Validation against the published JSON Schema happens first (adapters/schema.py); this module turns a
+valid payload into a typed event and unwraps the EventBridge envelope.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+EVENTBRIDGE_DETAIL_TYPE = "ProcedureCompleted"
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: str
+    phone: str | None = None
+    email: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+
+
+@dataclass(frozen=True)
+class ProcedureCompleted:
+    event_id: str
+    procedure: str
+    completed_at: datetime
+    customer: Customer
+    context: dict[str, str] = field(default_factory=dict)
+
+
+class NotAnEvent(ValueError):
+    """The message body is neither a bare event nor an EventBridge envelope carrying one."""
+
+
+def unwrap(body: Any) -> Any:
+    """The event inside a queue message: bare (HTTP intake) or under `detail` (EventBridge rule)."""
+    if isinstance(body, Mapping) and "detail" in body and "detail-type" in body:
+        if body["detail-type"] != EVENTBRIDGE_DETAIL_TYPE:
+            raise NotAnEvent(f"detail-type {body['detail-type']!r} is not {EVENTBRIDGE_DETAIL_TYPE}")
+        return body["detail"]
+    return body
+
+
+def from_payload(payload: Mapping[str, Any]) -> ProcedureCompleted:
+    """A schema-valid payload as a typed event."""
+    customer = payload["customer"]
+    return ProcedureCompleted(
+        event_id=payload["event_id"],
+        procedure=payload["procedure"],
+        completed_at=datetime.fromisoformat(payload["completed_at"].replace("Z", "+00:00")),
+        customer=Customer(
+            id=customer["id"],
+            phone=customer.get("phone"),
+            email=customer.get("email"),
+            locale=customer.get("locale"),
+            timezone=customer.get("timezone"),
+        ),
+        context={str(k): str(v) for k, v in (payload.get("context") or {}).items()},
+    )

@@ -1,0 +1,117 @@
+"""What koe knows about a survey, a contact, an answer, a case and a score bucket.
+
+Plain dataclasses: repositories convert them to and from storage; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+
+class SurveyStatus(str, Enum):
+    SENDING = "sending"        # recorded, SMS not yet accepted by the carrier
+    SENT = "sent"
+    DELIVERED = "delivered"
+    ANSWERED = "answered"      # the conversation ran to its end
+    EXPIRED = "expired"        # no complete answer within the conversation window
+    FAILED = "failed"          # the carrier refused or could not deliver
+    SUPPRESSED = "suppressed"  # never sent; `reason` says why
+    OPTED_OUT = "opted_out"    # the customer opted out during the conversation
+    UNREADABLE = "unreadable"  # two replies koe could not read; kept for the CX team
+
+
+OPEN_STATUSES = frozenset({SurveyStatus.SENDING, SurveyStatus.SENT, SurveyStatus.DELIVERED})
+
+
+class Step(str, Enum):
+    AWAIT_SCORE = "await_score"
+    AWAIT_COMMENT = "await_comment"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class Survey:
+    survey_id: str                  # = the event_id: the business idempotency key
+    procedure: str
+    customer_id: str
+    contact_key: str                # HMAC of the phone/email, never the raw value
+    locale: str                     # ja, zh or en
+    channel: str                    # sms_two_way, none, ...
+    channel_reason: str
+    status: SurveyStatus
+    created_at: datetime
+    completed_at: datetime
+    phone: str | None = None        # needed to send; never logged
+    context: dict[str, str] = field(default_factory=dict)
+    reason: str | None = None       # why suppressed / failed
+    step: Step = Step.AWAIT_SCORE
+    reprompts: int = 0
+    score: int | None = None
+    message_sid: str | None = None
+    delivery_status: str | None = None
+    delivery_error: str | None = None
+    last_inbound_sid: str | None = None   # replay guard for the Twilio webhook
+    last_reply_key: str | None = None     # what we answered to last_inbound_sid
+    open_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Contact:
+    contact_key: str
+    opted_out: bool = False
+    active_survey_id: str | None = None
+    active_until: datetime | None = None
+    last_surveyed: dict[str, datetime] = field(default_factory=dict)   # procedure -> when
+
+    def has_open_conversation(self, now: datetime) -> bool:
+        return bool(self.active_survey_id and self.active_until and self.active_until > now)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answered question; the responses table streams these to aggregation and escalation."""
+
+    survey_id: str
+    question: str                   # "score" or "comment"
+    received_at: datetime
+    procedure: str
+    customer_id: str
+    locale: str
+    context: dict[str, str]
+    score: int | None               # on "comment" too: the survey's score, for escalation
+    text: str | None = None         # the comment, or the raw reply the score was read from
+    threshold: int | None = None    # escalation threshold in force when answered
+    phone_masked: str | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    case_id: str                    # = survey_id: one case per survey
+    survey_id: str
+    procedure: str
+    customer_id: str
+    score: int
+    opened_at: datetime
+    sla_due: datetime
+    context: dict[str, str]
+    phone_masked: str | None
+    comment: str | None = None
+    status: str = "open"
+    follow_up_queued: bool = False
+    alert_published: bool = False
+
+
+@dataclass(frozen=True)
+class Counts:
+    n: int = 0
+    promoters: int = 0
+    passives: int = 0
+    detractors: int = 0
+    score_sum: int = 0
+
+    def __add__(self, other: "Counts") -> "Counts":
+        return Counts(self.n + other.n, self.promoters + other.promoters,
+                      self.passives + other.passives, self.detractors + other.detractors,
+                      self.score_sum + other.score_sum)

@@ -1,0 +1,26 @@
+"""SMS segments: what a message costs. GSM-7 fits 160 characters (153 per part when split);
+one character outside it forces UCS-2 at 70 (67 per part)."""
+
+from __future__ import annotations
+
+_GSM7 = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENDED = set("^{}\\[~]|€")   # each costs two septets
+
+
+def is_gsm7(text: str) -> bool:
+    return all(ch in _GSM7 or ch in _GSM7_EXTENDED for ch in text)
+
+
+def segments(text: str) -> int:
+    if is_gsm7(text):
+        units = sum(2 if ch in _GSM7_EXTENDED else 1 for ch in text)
+        single, part = 160, 153
+    else:
+        units = sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)   # UTF-16 code units
+        single, part = 70, 67
+    if units <= single:
+        return 1
+    return -(-units // part)

@@ -1,0 +1,67 @@
+"""koe's named errors. Adapters turn SDK errors into these (`raise ... from exc`); app.py and
+services/batch.py are the only places that map them to HTTP status, retry or dead letter."""
+
+from __future__ import annotations
+
+
+class KoeError(Exception):
+    """Base of koe's own errors."""
+
+
+class PermanentError(KoeError):
+    """Retrying cannot help: the record goes to the dead-letter queue with this reason."""
+
+
+class RetryableError(KoeError):
+    """A passing fault (throttling, timeouts, 5xx): the record is retried."""
+
+
+# --- intake
+class InvalidEvent(PermanentError):
+    def __init__(self, errors: list[dict[str, str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{e['field']}: {e['problem']}" for e in errors))
+
+
+# --- storage
+class SurveyExists(KoeError):
+    """A survey for this event_id is already recorded: the event is a duplicate."""
+
+
+class ConversationOpen(KoeError):
+    """The contact has another conversation open (lost a race with a concurrent dispatch)."""
+
+
+class StaleSurvey(RetryableError):
+    """The survey changed between read and write (a concurrent reply): read again and retry."""
+
+
+class StorageThrottled(RetryableError):
+    """DynamoDB throttled us beyond the SDK's own retries."""
+
+
+# --- SMS
+class RecipientOptedOut(PermanentError):
+    """Twilio 21610: the number has opted out at the carrier. Not charged."""
+
+
+class UndeliverableRecipient(PermanentError):
+    """The number cannot receive SMS (21211 invalid, 21614 not mobile, 21612/21408 unreachable)."""
+
+    def __init__(self, code: str, message: str = ""):
+        self.code = code
+        super().__init__(f"twilio {code} {message}".strip())
+
+
+class RetryableSendError(RetryableError):
+    """Twilio throttling (20429/HTTP 429), 5xx or a network fault: try the send again later."""
+
+
+# --- webhooks
+class InvalidSignature(KoeError):
+    """X-Twilio-Signature missing or wrong for the configured public URL: 403, no state change."""
+
+
+# --- queues
+class EnqueueFailed(RetryableError):
+    """SQS did not take a message after retries; the caller must be told to send it again."""

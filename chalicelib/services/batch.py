@@ -1,0 +1,60 @@
+"""Queue batches: one bad record never fails its batch, and nothing is dropped silently.
+
+The one place that maps errors to queue behaviour:
+- PermanentError (malformed event, ...) -> dead-letter queue with the reason, at once;
+- any other error -> reported as a batch item failure: SQS delivers it again;
+- still failing on its `max_receives`-th delivery -> dead-letter queue with the last reason.
+The queue's own redrive policy (a higher maxReceiveCount) stays as a backstop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from chalicelib.errors import PermanentError
+from chalicelib.observability import count, logger
+from chalicelib.services.ports import DeadLetters
+
+
+@dataclass(frozen=True)
+class QueueRecord:
+    message_id: str
+    body: str
+    receive_count: int
+
+
+def process(records: Iterable[QueueRecord], handle: Callable[[str], object],
+            dead_letters: DeadLetters, max_receives: int) -> list[str]:
+    """Handle each record; returns the message ids SQS must deliver again."""
+    failures: list[str] = []
+    for record in records:
+        try:
+            handle(record.body)
+        except PermanentError as exc:
+            if not _dead_letter(record, f"{type(exc).__name__}: {exc}", dead_letters):
+                failures.append(record.message_id)
+        except Exception as exc:  # noqa: BLE001 - the batch boundary: any fault is retried or dead-lettered
+            reason = f"{type(exc).__name__}: {exc}"
+            if record.receive_count >= max_receives:
+                if not _dead_letter(record, f"gave up after {record.receive_count} attempts: {reason}",
+                                    dead_letters):
+                    failures.append(record.message_id)
+            else:
+                logger.warning("record failed, will retry", extra={
+                    "message_id": record.message_id, "attempt": record.receive_count, "error": type(exc).__name__})
+                count("RecordRetried")
+                failures.append(record.message_id)
+    return failures
+
+
+def _dead_letter(record: QueueRecord, reason: str, dead_letters: DeadLetters) -> bool:
+    """True when the record is safely in the dead-letter queue; False: leave it on the queue."""
+    try:
+        dead_letters.put(record.body, reason, record.message_id)
+    except Exception:  # noqa: BLE001 - keep the record on its queue rather than lose it
+        logger.exception("dead-letter queue refused a record", extra={"message_id": record.message_id})
+        return False
+    logger.error("record dead-lettered", extra={"message_id": record.message_id, "reason": reason[:300]})
+    count("RecordDeadLettered")
+    return True

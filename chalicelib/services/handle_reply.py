@@ -1,0 +1,118 @@
+"""An SMS from a customer: a keyword (STOP/START/HELP), the next turn of the conversation, or a
+message kept for the CX team. Returns the text to answer with (TwiML), or None for no answer.
+
+Replays of the same MessageSid (Twilio retries a webhook that timed out) change nothing and get
+the same answer again: the survey remembers the last inbound sid and what koe replied to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Callable
+
+from chalicelib.domain import conversation
+from chalicelib.domain.model import OPEN_STATUSES, Answer, Step, Survey, SurveyStatus
+from chalicelib.domain.phone import mask
+from chalicelib.domain.replies import Keyword, read_keyword
+from chalicelib.errors import StaleSurvey
+from chalicelib.observability import count, logger
+from chalicelib.services.ports import ContactChange, ConversationStore, Inbound, Messages
+
+ATTEMPTS = 2     # a concurrent reply for the same survey: read again once
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    message_sid: str
+    sender: str          # E.164; never logged
+    body: str
+
+
+@dataclass(frozen=True)
+class ReplyDeps:
+    store: ConversationStore
+    messages: Messages
+    contact_key: Callable[[str], str]
+    threshold_for: Callable[[str], int]
+    clock: Callable[[], datetime]
+
+
+def handle_reply(sms: InboundSms, deps: ReplyDeps) -> str | None:
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return _handle(sms, deps)
+        except StaleSurvey:
+            if attempt == ATTEMPTS:
+                raise
+            logger.info("survey changed under a reply, reading again", extra={"message_sid": sms.message_sid})
+    return None
+
+
+def _handle(sms: InboundSms, deps: ReplyDeps) -> str | None:
+    now = deps.clock()
+    key = deps.contact_key(sms.sender)
+    keyword = read_keyword(sms.body)
+    contact = deps.store.get_contact(key)
+    survey = None
+    if contact is not None and contact.has_open_conversation(now) and contact.active_survey_id:
+        survey = deps.store.get_survey(contact.active_survey_id)
+        if survey is not None and survey.status not in OPEN_STATUSES:
+            survey = None
+    if keyword is not None:
+        return _keyword(keyword, sms, key, survey, now, deps)
+    if survey is None:
+        deps.store.keep_inbound(Inbound(sms.message_sid, key, sms.body, now, "no_open_conversation"))
+        count("ReplyUnmatched")
+        logger.info("reply without an open conversation kept for CX", extra={"message_sid": sms.message_sid})
+        return None
+    if survey.last_inbound_sid == sms.message_sid and survey.last_reply_key:
+        count("ReplyReplayed")
+        return deps.messages.render(survey.locale, survey.last_reply_key)
+    return _turn(sms, survey, now, deps)
+
+
+def _turn(sms: InboundSms, survey: Survey, now: datetime, deps: ReplyDeps) -> str:
+    turn = conversation.next_turn(survey, sms.body)
+    new = replace(survey, step=turn.step, status=turn.status, score=turn.score, reprompts=turn.reprompts,
+                  last_inbound_sid=sms.message_sid, last_reply_key=turn.reply,
+                  open_until=None if turn.closes else survey.open_until)
+    answers = [_answer(survey, r.question, r.score, r.text, now, deps) for r in turn.recorded]
+    change = ContactChange(release=True) if turn.closes else None
+    deps.store.update_survey(survey, new, answers, change, now)
+    if turn.unread_text is not None:
+        deps.store.keep_inbound(Inbound(sms.message_sid, survey.contact_key, turn.unread_text, now,
+                                        "unreadable", survey.survey_id))
+    count("ReplyUnparsed" if turn.reply == "reprompt" or turn.unread_text else "ReplyRecorded")
+    logger.info("reply handled", extra={"survey_id": survey.survey_id, "step": turn.step.value,
+                                        "status": turn.status.value, "answered": [a.question for a in answers]})
+    return deps.messages.render(survey.locale, turn.reply)
+
+
+def _answer(survey: Survey, question: str, score: int | None, text: str | None, now: datetime,
+            deps: ReplyDeps) -> Answer:
+    return Answer(
+        survey_id=survey.survey_id, question=question, received_at=now, procedure=survey.procedure,
+        customer_id=survey.customer_id, locale=survey.locale, context=dict(survey.context),
+        score=score, text=text, threshold=deps.threshold_for(survey.procedure),
+        phone_masked=mask(survey.phone),
+    )
+
+
+def _keyword(keyword: Keyword, sms: InboundSms, key: str, survey: Survey | None, now: datetime,
+             deps: ReplyDeps) -> str | None:
+    language = survey.locale if survey else keyword.language
+    audit = f"sms:{keyword.kind}"
+    count(f"Keyword{keyword.kind.capitalize()}")
+    logger.info("keyword received", extra={"kind": keyword.kind, "message_sid": sms.message_sid})
+    if keyword.kind == "help":
+        return deps.messages.render(language, "help")
+    if keyword.kind == "stop" and survey is not None:
+        closed = replace(survey, status=SurveyStatus.OPTED_OUT, step=Step.DONE, open_until=None,
+                         reason="opted_out_by_reply", last_inbound_sid=sms.message_sid, last_reply_key=None)
+        deps.store.update_survey(survey, closed, (), ContactChange(release=True, opted_out=True, audit=audit), now)
+    else:
+        deps.store.set_opt_out(key, keyword.kind == "stop", audit, now)
+    if keyword.carrier_answers:
+        return None
+    return deps.messages.render(language, "opted_out" if keyword.kind == "stop" else "opted_in")

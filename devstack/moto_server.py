@@ -1,0 +1,157 @@
+"""moto in server mode on 127.0.0.1: SQS, SNS, SES and EventBridge for the local stack and the tests.
+
+Two ways to run it:
+- a child process (default): its state is its own. In-process, moto keeps one global state that any
+  `mock_aws()` in the same process resets (checked: queues created through the server vanish when a
+  unit test enters `mock_aws`), so a pytest session mixing unit and integration tests needs this.
+- in-process (`in_process=True`): `moto.server.ThreadedMotoServer`, faster to start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from devstack.dynamodb_local import LOOPBACK, port_is_free
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class MotoServerError(RuntimeError):
+    """moto could not start."""
+
+
+class MotoServer:
+    """Start with start(); `.endpoint` is then http://127.0.0.1:PORT; stop() shuts it down."""
+
+    def __init__(self, port: int = 0, *, in_process: bool = False, timeout_s: float = 30.0) -> None:
+        self.requested_port = port
+        self.in_process = in_process
+        self.timeout_s = timeout_s
+        self.port: int | None = None
+        self._threaded = None       # moto.server.ThreadedMotoServer when in-process
+        self._proc: subprocess.Popen[str] | None = None
+        self._stderr: tempfile._TemporaryFileWrapper[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        if self.port is None:
+            raise MotoServerError("moto is not started")
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self) -> MotoServer:
+        if self.requested_port and not port_is_free(self.requested_port):
+            # ThreadedMotoServer would wait forever for a server thread that died on bind.
+            raise MotoServerError(f"port {self.requested_port} on {LOOPBACK} is already in use")
+        if self.in_process:
+            self._start_in_process()
+        else:
+            self._start_child()
+        log.info("moto ready at %s", self.endpoint)
+        return self
+
+    def _start_in_process(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        _quiet_request_log()
+        self._threaded = ThreadedMotoServer(ip_address=LOOPBACK, port=self.requested_port,
+                                            verbose=False)
+        self._threaded.start()
+        self.port = int(self._threaded.get_host_and_port()[1])
+
+    def _start_child(self) -> None:
+        """Run this module as a child; it prints its port once serving, and exits on stdin EOF."""
+        self._stderr = tempfile.NamedTemporaryFile(prefix="moto-", suffix=".log")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "devstack.moto_server", "--port", str(self.requested_port)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+            env=env, cwd=REPO_ROOT)
+        try:
+            self.port = self._read_port()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _read_port(self) -> int:
+        assert self._proc is not None and self._proc.stdout is not None
+        ready, _, _ = select.select([self._proc.stdout], [], [], self.timeout_s)
+        line = self._proc.stdout.readline() if ready else ""
+        if not line:
+            time.sleep(0.2)     # let the child finish writing its traceback
+            raise MotoServerError(f"moto did not start (exit code {self._proc.poll()}):\n"
+                                  f"{self._stderr_tail()}")
+        return int(json.loads(line)["port"])
+
+    def _stderr_tail(self, lines: int = 30) -> str:
+        if self._stderr is None:
+            return ""
+        return "\n".join(Path(self._stderr.name).read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        threaded, self._threaded = self._threaded, None
+        if threaded is not None:
+            threaded.stop()
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            _end_child(proc)
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def _end_child(proc: subprocess.Popen[str]) -> None:
+    """Closing stdin asks the child to exit; terminate/kill only if it does not."""
+    if proc.stdin is not None:
+        proc.stdin.close()
+    for ask in (None, proc.terminate, proc.kill):
+        if ask is not None:
+            ask()
+        try:
+            proc.wait(timeout=5)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def _quiet_request_log() -> None:
+    # werkzeug logs one line per request; the stack makes several per second when idle.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+def _serve(port: int) -> None:
+    """Child entry point: serve on 127.0.0.1, report the port, live until stdin closes."""
+    from moto.server import ThreadedMotoServer
+
+    _quiet_request_log()
+    server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
+    server.start()
+    print(json.dumps({"port": server.get_host_and_port()[1]}), flush=True)
+    # EOF on stdin means the parent stopped us or died: either way, do not outlive it.
+    sys.stdin.read()
+    server.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="moto server on 127.0.0.1 (child of the devstack)")
+    parser.add_argument("--port", type=int, default=0)
+    _serve(parser.parse_args().port)

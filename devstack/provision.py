@@ -1,0 +1,192 @@
+"""Create koe's resources locally from `chalicelib.resources`, the definitions the CDK stack uses.
+
+Tables go to DynamoDB Local; queues, topics, the event bus and its rule go to moto. Idempotent: run
+it again against the same endpoints and prefix and it changes nothing. Returns the environment koe
+reads (`chalicelib.settings.from_env`) plus a few KOE_LOCAL_* addresses only the tests use.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
+
+from chalicelib import resources
+from chalicelib.resources import Queue, Rule, Table
+from devstack.dynamodb_local import FAKE_CREDENTIALS
+
+log = logging.getLogger(__name__)
+
+# Settings variable -> logical queue; checked against resources.QUEUES so a rename fails loudly.
+QUEUE_ENV = {
+    "KOE_INTAKE_QUEUE_URL": "intake",
+    "KOE_INTAKE_DLQ_URL": "intake-dlq",
+    "KOE_FOLLOW_UP_QUEUE_URL": "follow-up",
+    "KOE_LOCAL_FOLLOW_UP_DLQ_URL": "follow-up-dlq",
+}
+CX_TOPIC = "cx-alerts"
+# Local only: a queue subscribed to the CX topic so tests and developers can read the alerts.
+ALERTS_INSPECT_QUEUE = "cx-alerts-inspect"
+
+
+def client(service: str, endpoint: str, region: str) -> Any:
+    """A boto3 client bound to a local endpoint with fake credentials: it can never reach AWS."""
+    return boto3.client(service, endpoint_url=endpoint, region_name=region,
+                        config=BotoConfig(retries={"max_attempts": 2}), **FAKE_CREDENTIALS)
+
+
+def provision(dynamodb_endpoint: str, aws_endpoint: str, region: str, prefix: str) -> dict[str, str]:
+    dynamodb = client("dynamodb", dynamodb_endpoint, region)
+    for table in resources.TABLES:
+        create_table(dynamodb, table, resources.physical(prefix, table.name))
+    queue_urls = create_queues(client("sqs", aws_endpoint, region), prefix)
+    topic_arns = {name: create_topic(client("sns", aws_endpoint, region), resources.physical(prefix, name))
+                  for name in resources.TOPICS}
+    events = client("events", aws_endpoint, region)
+    bus = create_event_bus(events, resources.physical(prefix, resources.EVENT_BUS))
+    sqs = client("sqs", aws_endpoint, region)
+    for rule in resources.RULES:
+        create_rule(events, sqs, rule, prefix, queue_urls[rule.target_queue])
+    inspect_url = subscribe_inspect_queue(client("sns", aws_endpoint, region), sqs,
+                                          topic_arns[CX_TOPIC], prefix)
+    return build_env(prefix, dynamodb_endpoint, aws_endpoint, region, queue_urls,
+                     topic_arns[CX_TOPIC], bus, inspect_url)
+
+
+def build_env(prefix: str, dynamodb_endpoint: str, aws_endpoint: str, region: str,
+              queue_urls: dict[str, str], cx_topic_arn: str, bus: str,
+              inspect_url: str) -> dict[str, str]:
+    env = {
+        "KOE_RESOURCE_PREFIX": prefix,
+        "KOE_DYNAMODB_ENDPOINT": dynamodb_endpoint,
+        "KOE_AWS_ENDPOINT": aws_endpoint,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "KOE_CX_TOPIC_ARN": cx_topic_arn,
+        "KOE_LOCAL_EVENT_BUS": bus,
+        "KOE_LOCAL_ALERTS_INSPECT_QUEUE_URL": inspect_url,
+    }
+    for var, logical in QUEUE_ENV.items():
+        if logical not in queue_urls:
+            raise KeyError(f"{var} names queue {logical!r}, which resources.QUEUES does not define")
+        env[var] = queue_urls[logical]
+    return env
+
+
+# --- DynamoDB ---------------------------------------------------------------------------------
+
+def table_request(table: Table, physical_name: str) -> dict[str, Any]:
+    """The CreateTable request for one definition (on-demand, GSIs project everything)."""
+    request: dict[str, Any] = {
+        "TableName": physical_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": kind}
+                                 for name, kind in table.attributes.items()],
+        "KeySchema": key_schema(table.hash_key, table.range_key),
+    }
+    if table.indexes:
+        request["GlobalSecondaryIndexes"] = [
+            {"IndexName": index.name, "KeySchema": key_schema(index.hash_key, index.range_key),
+             "Projection": {"ProjectionType": "ALL"}}
+            for index in table.indexes]
+    if table.stream:
+        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": table.stream}
+    return request
+
+
+def key_schema(hash_key: str, range_key: str | None) -> list[dict[str, str]]:
+    schema = [{"AttributeName": hash_key, "KeyType": "HASH"}]
+    if range_key:
+        schema.append({"AttributeName": range_key, "KeyType": "RANGE"})
+    return schema
+
+
+def create_table(dynamodb: Any, table: Table, physical_name: str) -> None:
+    try:
+        dynamodb.create_table(**table_request(table, physical_name))
+        log.info("created table %s", physical_name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+    dynamodb.get_waiter("table_exists").wait(TableName=physical_name,
+                                             WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    if table.ttl_attribute:
+        enable_ttl(dynamodb, physical_name, table.ttl_attribute)
+
+
+def enable_ttl(dynamodb: Any, physical_name: str, attribute: str) -> None:
+    # DynamoDB Local rejects enabling TTL twice, so look first: that keeps provisioning idempotent.
+    current = dynamodb.describe_time_to_live(TableName=physical_name)["TimeToLiveDescription"]
+    if current.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+        return
+    dynamodb.update_time_to_live(
+        TableName=physical_name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute})
+
+
+# --- SQS, SNS, EventBridge ---------------------------------------------------------------------
+
+def create_queues(sqs: Any, prefix: str) -> dict[str, str]:
+    """Every queue, dead-letter queues first so a source queue's redrive target exists; logical -> URL."""
+    dead_letters = {q.dead_letter for q in resources.QUEUES if q.dead_letter}
+    ordered = sorted(resources.QUEUES, key=lambda q: q.name not in dead_letters)
+    urls: dict[str, str] = {}
+    for queue in ordered:
+        urls[queue.name] = create_queue(sqs, queue, prefix, urls)
+    return urls
+
+
+def create_queue(sqs: Any, queue: Queue, prefix: str, urls: dict[str, str]) -> str:
+    # Attributes are set after creation: CreateQueue with other attributes than an existing
+    # queue's fails in SQS, SetQueueAttributes does not.
+    url: str = sqs.create_queue(QueueName=resources.physical(prefix, queue.name))["QueueUrl"]
+    attributes = {"VisibilityTimeout": str(queue.visibility_timeout_s)}
+    if queue.dead_letter:
+        attributes["RedrivePolicy"] = json.dumps({
+            "deadLetterTargetArn": queue_arn(sqs, urls[queue.dead_letter]),
+            "maxReceiveCount": str(queue.max_receive_count)})
+    sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+    return url
+
+
+def queue_arn(sqs: Any, url: str) -> str:
+    return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+               ["Attributes"]["QueueArn"])
+
+
+def create_topic(sns: Any, physical_name: str) -> str:
+    return str(sns.create_topic(Name=physical_name)["TopicArn"])     # idempotent by name
+
+
+def create_event_bus(events: Any, physical_name: str) -> str:
+    try:
+        events.create_event_bus(Name=physical_name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+            raise
+    return physical_name
+
+
+def create_rule(events: Any, sqs: Any, rule: Rule, prefix: str, queue_url: str) -> None:
+    """PutRule and PutTargets replace what exists, so running them again is harmless."""
+    bus = resources.physical(prefix, rule.bus)
+    name = resources.physical(prefix, rule.name)
+    events.put_rule(Name=name, EventBusName=bus, State="ENABLED",
+                    EventPattern=json.dumps({"detail-type": [rule.detail_type]}))
+    events.put_targets(Rule=name, EventBusName=bus,
+                       Targets=[{"Id": rule.target_queue, "Arn": queue_arn(sqs, queue_url)}])
+
+
+def subscribe_inspect_queue(sns: Any, sqs: Any, topic_arn: str, prefix: str) -> str:
+    """The local-only queue that receives every CX alert as the raw published message."""
+    url: str = sqs.create_queue(QueueName=resources.physical(prefix, ALERTS_INSPECT_QUEUE))["QueueUrl"]
+    arn = queue_arn(sqs, url)
+    existing = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
+    if not any(sub["Endpoint"] == arn for sub in existing):
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn,
+                      Attributes={"RawMessageDelivery": "true"})
+    return url

@@ -1,0 +1,443 @@
+"""Feed local event sources to the same Chalice handler objects Lambda calls, in AWS's event shapes.
+
+`chalice local` serves HTTP only, so this stands in for the Lambda event source mappings and the
+schedule: the intake queue -> `dispatch`, the responses table stream -> `on_response`, a timer ->
+`tick`. Each source runs in its own thread (one invocation at a time per handler, as with a
+reserved concurrency of 1); `drain_once()` runs one pass of each source in the caller's thread so
+tests can drive it deterministically (use either `start()` or `drain_once()`, not both at once).
+Logs carry ids and counts only, never message bodies or item images.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+
+from botocore.exceptions import ClientError
+
+from chalicelib import resources
+from devstack.provision import client
+
+log = logging.getLogger(__name__)
+
+ACCOUNT_ID = "123456789012"
+# System attributes Lambda copies into an SQS record when the message has them.
+SQS_RECORD_ATTRIBUTES = ("ApproximateReceiveCount", "SentTimestamp", "SenderId",
+                         "ApproximateFirstReceiveTimestamp", "AWSTraceHeader",
+                         "DeadLetterQueueSourceArn", "MessageDeduplicationId", "MessageGroupId",
+                         "SequenceNumber")
+# Which handler each source feeds; settings variable / logical table names, not physical names.
+DEFAULT_QUEUES = {"KOE_INTAKE_QUEUE_URL": "dispatch"}
+DEFAULT_STREAMS = {"responses": "on_response"}
+DEFAULT_SCHEDULE = "tick"
+
+
+# --- Lambda context ------------------------------------------------------------------------------
+
+@dataclass
+class LambdaContext:
+    """What Lambda passes as `context`; Powertools idempotency reads the remaining time."""
+    function_name: str
+    region: str
+    timeout_s: float = 30.0
+    memory_limit_in_mb: int = 512
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    _deadline: float = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_s
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.function_name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return (f"{datetime.now(timezone.utc):%Y/%m/%d}/[{self.function_version}]"
+                f"{uuid.UUID(self.aws_request_id).hex}")
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+# --- Event shapes --------------------------------------------------------------------------------
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """The event Lambda's SQS event source mapping sends, from ReceiveMessage output."""
+    return {"Records": [sqs_record(m, queue_arn, region) for m in messages]}
+
+
+def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    attributes = message.get("Attributes", {})
+    record: dict[str, Any] = {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {k: attributes[k] for k in SQS_RECORD_ATTRIBUTES if k in attributes},
+        "messageAttributes": {name: lambda_message_attribute(value)
+                              for name, value in message.get("MessageAttributes", {}).items()},
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+    if "MD5OfMessageAttributes" in message:
+        record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+    return record
+
+
+def lambda_message_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    """SQS API's {StringValue, BinaryValue: bytes, DataType} -> Lambda's lower camel, base64 binary."""
+    converted: dict[str, Any] = {
+        "stringListValues": list(value.get("StringListValues", [])),
+        "binaryListValues": [_b64(b) for b in value.get("BinaryListValues", [])],
+        "dataType": value["DataType"],
+    }
+    if "StringValue" in value:
+        converted["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        converted["binaryValue"] = _b64(value["BinaryValue"])
+    return converted
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def dynamodb_event(records: list[dict[str, Any]], stream_arn: str, region: str) -> dict[str, Any]:
+    """The event Lambda's DynamoDB stream mapping sends, from GetRecords output."""
+    return {"Records": [dynamodb_record(r, stream_arn, region) for r in records]}
+
+
+def dynamodb_record(record: dict[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
+    data = record["dynamodb"]
+    converted: dict[str, Any] = {
+        # boto3 parses the epoch number into a datetime; Lambda sends the number.
+        "ApproximateCreationDateTime": int(data["ApproximateCreationDateTime"].timestamp()),
+        "Keys": wire_item(data["Keys"]),
+        "SequenceNumber": data["SequenceNumber"],
+        "SizeBytes": data["SizeBytes"],
+        "StreamViewType": data["StreamViewType"],
+    }
+    for image in ("NewImage", "OldImage"):
+        if image in data:
+            converted[image] = wire_item(data[image])
+    lambda_record: dict[str, Any] = {
+        "eventID": record["eventID"],
+        "eventName": record["eventName"],
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": region,
+        "dynamodb": converted,
+        "eventSourceARN": stream_arn,
+    }
+    if "userIdentity" in record:        # TTL deletions carry the dynamodb.amazonaws.com principal
+        lambda_record["userIdentity"] = record["userIdentity"]
+    return lambda_record
+
+
+def wire_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: wire_value(value) for name, value in item.items()}
+
+
+def wire_value(value: dict[str, Any]) -> dict[str, Any]:
+    """Raw DynamoDB JSON as Lambda sends it: boto3 gives binary as bytes, the wire has base64."""
+    (kind, inner), = value.items()
+    if kind == "B":
+        return {"B": _b64(inner)}
+    if kind == "BS":
+        return {"BS": [_b64(b) for b in inner]}
+    if kind == "M":
+        return {"M": wire_item(inner)}
+    if kind == "L":
+        return {"L": [wire_value(v) for v in inner]}
+    return {kind: inner}
+
+
+def scheduled_event(rule_arn: str, region: str, now: datetime | None = None) -> dict[str, Any]:
+    """The EventBridge scheduled event Lambda receives from a `rate(...)` rule."""
+    now = now or datetime.now(timezone.utc)
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT_ID,
+        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }
+
+
+# --- Sources -------------------------------------------------------------------------------------
+
+Handler = Callable[[dict[str, Any], LambdaContext], Any]
+
+
+class QueueSource:
+    """An SQS event source mapping with ReportBatchItemFailures."""
+
+    def __init__(self, sqs: Any, queue_url: str, handler: Handler, name: str, region: str,
+                 retry_visibility_s: int = 2) -> None:
+        self.sqs, self.queue_url, self.handler, self.name, self.region = (
+            sqs, queue_url, handler, name, region)
+        # Failed messages reappear after this, not after the queue's 60 s: retries happen fast locally.
+        self.retry_visibility_s = retry_visibility_s
+        self.queue_arn = str(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+                             ["Attributes"]["QueueArn"])
+
+    def poll(self, wait_s: int) -> int:
+        """Receive one batch, invoke the handler, delete what succeeded; returns messages delivered."""
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s,
+            VisibilityTimeout=self.retry_visibility_s, AttributeNames=["All"],
+            MessageAttributeNames=["All"]).get("Messages", [])
+        if messages:
+            self._deliver(messages)
+        return len(messages)
+
+    def _deliver(self, messages: list[dict[str, Any]]) -> None:
+        context = LambdaContext(function_name=self.name, region=self.region)
+        try:
+            result = self.handler(sqs_event(messages, self.queue_arn, self.region), context)
+        except Exception:
+            # As in Lambda: the whole batch becomes visible again and is retried.
+            log.exception("%s raised on a batch of %d message(s); all will be retried",
+                          self.name, len(messages))
+            return
+        failed = failed_ids(result, {m["MessageId"] for m in messages}, self.name)
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if failed:
+            log.warning("%s reported %d of %d message(s) failed; they will be retried",
+                        self.name, len(failed), len(messages))
+        self._delete(done)
+
+    def _delete(self, messages: list[dict[str, Any]]) -> None:
+        if not messages:
+            return
+        response = self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+        for failure in response.get("Failed", []):
+            log.error("could not delete a message from %s: %s", self.queue_url, failure.get("Code"))
+
+
+def failed_ids(result: Any, batch_ids: set[str], name: str) -> set[str]:
+    """Ids from a `batchItemFailures` response; like Lambda, an invalid response fails the batch."""
+    if not isinstance(result, dict) or "batchItemFailures" not in result:
+        return set()
+    try:
+        ids = {item["itemIdentifier"] for item in result["batchItemFailures"]}
+    except (TypeError, KeyError):
+        ids = {None}  # type: ignore[arg-type]
+    if not ids <= batch_ids:
+        log.error("%s returned batchItemFailures with unknown or empty ids; retrying the whole batch",
+                  name)
+        return set(batch_ids)
+    return ids
+
+
+@dataclass
+class ShardCursor:
+    shard_id: str
+    parent_id: str | None
+    iterator: str | None = None
+    last_sequence: str | None = None
+    finished: bool = False          # closed shard read to its end
+
+
+class StreamSource:
+    """A DynamoDB stream event source mapping: TRIM_HORIZON, batches of up to 100, bounded retries."""
+
+    def __init__(self, dynamodb: Any, streams: Any, table_name: str, handler: Handler, name: str,
+                 region: str, max_attempts: int = 3, retry_delay_s: float = 0.5,
+                 describe_every_s: float = 1.0) -> None:
+        self.streams, self.handler, self.name, self.region = streams, handler, name, region
+        self.max_attempts, self.retry_delay_s = max_attempts, retry_delay_s
+        self.describe_every_s = describe_every_s
+        self.stream_arn = str(dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"])
+        self.cursors: dict[str, ShardCursor] = {}
+        self._described_at = float("-inf")
+
+    def poll(self, refresh_shards: bool = False) -> int:
+        """Read every readable shard once; returns records delivered."""
+        if refresh_shards or time.monotonic() - self._described_at >= self.describe_every_s:
+            self._refresh_shards()
+        return sum(self._read(cursor) for cursor in list(self.cursors.values())
+                   if not cursor.finished and self._parent_done(cursor))
+
+    def _refresh_shards(self) -> None:
+        """New shards appear when DynamoDB rolls a shard over; start each at TRIM_HORIZON."""
+        kwargs: dict[str, Any] = {"StreamArn": self.stream_arn}
+        while True:
+            description = self.streams.describe_stream(**kwargs)["StreamDescription"]
+            for shard in description["Shards"]:
+                if shard["ShardId"] not in self.cursors:
+                    self.cursors[shard["ShardId"]] = ShardCursor(shard["ShardId"],
+                                                                 shard.get("ParentShardId"))
+            if not description.get("LastEvaluatedShardId"):
+                break
+            kwargs["ExclusiveStartShardId"] = description["LastEvaluatedShardId"]
+        self._described_at = time.monotonic()
+
+    def _parent_done(self, cursor: ShardCursor) -> bool:
+        # Records of one key stay in order only if a parent shard is read before its children.
+        parent = self.cursors.get(cursor.parent_id or "")
+        return parent is None or parent.finished
+
+    def _read(self, cursor: ShardCursor) -> int:
+        if cursor.iterator is None:
+            cursor.iterator = self._iterator(cursor)
+        try:
+            response = self.streams.get_records(ShardIterator=cursor.iterator, Limit=100)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ExpiredIteratorException":
+                raise
+            cursor.iterator = None      # resume after the last record delivered, next pass
+            return 0
+        records = response.get("Records", [])
+        if records:
+            self._deliver(records)
+            cursor.last_sequence = records[-1]["dynamodb"]["SequenceNumber"]
+        cursor.iterator = response.get("NextShardIterator")
+        cursor.finished = cursor.iterator is None
+        return len(records)
+
+    def _iterator(self, cursor: ShardCursor) -> str:
+        kwargs: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": cursor.shard_id,
+                                  "ShardIteratorType": "TRIM_HORIZON"}
+        if cursor.last_sequence:
+            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                          SequenceNumber=cursor.last_sequence)
+        return str(self.streams.get_shard_iterator(**kwargs)["ShardIterator"])
+
+    def _deliver(self, records: list[dict[str, Any]]) -> None:
+        """Retry the same batch (the shard does not advance), then skip it loudly, as AWS would
+        after MaximumRetryAttempts (sending it to the on-failure destination)."""
+        event = dynamodb_event(records, self.stream_arn, self.region)
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                self.handler(event, LambdaContext(function_name=self.name, region=self.region))
+                return
+            except Exception:
+                log.exception("%s raised on %d stream record(s), attempt %d of %d",
+                              self.name, len(records), attempt, self.max_attempts)
+                if attempt < self.max_attempts:
+                    time.sleep(self.retry_delay_s)
+        log.error("SKIPPING %d stream record(s) after %d failed attempts (first sequence %s): "
+                  "in AWS they would go to the on-failure destination",
+                  len(records), self.max_attempts, records[0]["dynamodb"]["SequenceNumber"])
+
+
+class ScheduleSource:
+    """An EventBridge `rate(...)` rule targeting the handler."""
+
+    def __init__(self, handler: Handler, name: str, region: str, rule_name: str) -> None:
+        self.handler, self.name, self.region = handler, name, region
+        self.rule_arn = f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{rule_name}"
+
+    def fire(self) -> Any:
+        try:
+            return self.handler(scheduled_event(self.rule_arn, self.region),
+                                LambdaContext(function_name=self.name, region=self.region))
+        except Exception:
+            log.exception("%s raised on a scheduled event", self.name)    # the next tick retries
+            return None
+
+
+# --- Runner --------------------------------------------------------------------------------------
+
+class Runner:
+    """Drive `app`'s event handlers from the local queue, stream and clock until stop()."""
+
+    def __init__(self, app: Any, *, dynamodb_endpoint: str, aws_endpoint: str, region: str,
+                 env: Mapping[str, str], tick_seconds: float = 60.0, poll_interval_s: float = 0.2,
+                 queues: Mapping[str, str] = DEFAULT_QUEUES,
+                 streams: Mapping[str, str] = DEFAULT_STREAMS,
+                 schedule: str | None = DEFAULT_SCHEDULE, retry_visibility_s: int = 2) -> None:
+        self.tick_seconds = tick_seconds
+        self.poll_interval_s = poll_interval_s
+        prefix = env["KOE_RESOURCE_PREFIX"]
+        sqs = client("sqs", aws_endpoint, region)
+        self.queue_sources = [
+            QueueSource(sqs, env[var], getattr(app, handler), f"{prefix}{handler}", region,
+                        retry_visibility_s)
+            for var, handler in queues.items()]
+        dynamodb = client("dynamodb", dynamodb_endpoint, region)
+        dynamodb_streams = client("dynamodbstreams", dynamodb_endpoint, region)
+        self.stream_sources = [
+            StreamSource(dynamodb, dynamodb_streams, resources.physical(prefix, table),
+                         getattr(app, handler), f"{prefix}{handler}", region)
+            for table, handler in streams.items()]
+        self.schedule_source = (ScheduleSource(getattr(app, schedule), f"{prefix}{schedule}",
+                                               region, f"{prefix}{schedule}-schedule")
+                                if schedule else None)
+        self._last_tick = time.monotonic()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def drain_once(self) -> int:
+        """One pass of each source in this thread (a tick only if one is due); returns the number
+        of SQS messages plus stream records delivered."""
+        delivered = sum(q.poll(wait_s=0) for q in self.queue_sources)
+        delivered += sum(s.poll(refresh_shards=True) for s in self.stream_sources)
+        if self.schedule_source and time.monotonic() - self._last_tick >= self.tick_seconds:
+            self.tick_once()
+        return delivered
+
+    def tick_once(self) -> Any:
+        """Deliver one scheduled event now; returns what the handler returned."""
+        assert self.schedule_source is not None, "this runner has no schedule"
+        self._last_tick = time.monotonic()
+        return self.schedule_source.fire()
+
+    def start(self) -> Runner:
+        self._stop.clear()
+        loops: list[tuple[str, Callable[[], int]]] = [
+            *((q.name, lambda q=q: q.poll(wait_s=1)) for q in self.queue_sources),
+            *((s.name, s.poll) for s in self.stream_sources)]
+        for name, step in loops:
+            self._spawn(name, lambda step=step: self._poll_loop(step))
+        if self.schedule_source:
+            self._spawn(self.schedule_source.name, self._tick_loop)
+        return self
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=f"runner-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _poll_loop(self, step: Callable[[], int]) -> None:
+        while not self._stop.is_set():
+            try:
+                delivered = step()
+            except Exception:
+                # A source error (e.g. moto restarting) must not end the loop; back off a little.
+                log.exception("event source poll failed")
+                delivered = 0
+            if not delivered:
+                self._stop.wait(self.poll_interval_s)
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(max(0.0, self._last_tick + self.tick_seconds - time.monotonic())):
+            self.tick_once()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop polling and wait for in-flight invocations (a long poll ends within ~1 s)."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=timeout_s)
+            if thread.is_alive():
+                log.warning("%s did not stop within %.0f s", thread.name, timeout_s)
+        self._threads = []

@@ -1,0 +1,490 @@
+"""koe's AWS stack: every table, queue, topic, bus and rule is built from chalicelib/resources.py,
+then the Chalice app is packaged (`chalice package`, via chalice.cdk.Chalice) and wired to them.
+
+What lives where:
+- resources.py  names, keys, indexes, streams, TTL, redrive, visibility, the bus and its rules
+- this file     how they are deployed (billing, PITR, retention, encryption, alarms), the IAM role the
+                Lambda functions run as, the environment they read (settings.from_env), the templates
+                layer, and the overrides Chalice cannot express (queue ARN + partial batch responses,
+                the stream ARN + retries, custom-bus rules)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from aws_cdk import (
+    Annotations,
+    Aws,
+    CfnOutput,
+    Duration,
+    RemovalPolicy,
+    SecretValue,
+    Stack,
+    aws_cloudwatch as cloudwatch,
+    aws_cloudwatch_actions as cw_actions,
+    aws_dynamodb as dynamodb,
+    aws_events as events,
+    aws_events_targets as targets,
+    aws_iam as iam,
+    aws_lambda as lambda_,
+    aws_logs as logs,
+    aws_sns as sns,
+    aws_sns_subscriptions as subscriptions,
+    aws_sqs as sqs,
+)
+from chalice.cdk import Chalice
+from constructs import Construct
+
+from chalicelib import resources
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES_MOUNT = "/opt/templates"          # a layer's zip is extracted under /opt
+
+# The environment contract of chalicelib/settings.py (from_env) -> logical resource names.
+QUEUE_URL_ENV = {
+    "KOE_INTAKE_QUEUE_URL": "intake",
+    "KOE_INTAKE_DLQ_URL": "intake-dlq",
+    "KOE_FOLLOW_UP_QUEUE_URL": "follow-up",
+}
+TOPIC_ARN_ENV = {"KOE_CX_TOPIC_ARN": "cx-alerts"}
+ALARM_TOPIC = "cx-alerts"                   # where dead-letter alarms go
+# Secret values: keys of one JSON secret in Secrets Manager (see infra/README.md).
+SECRET_ENV = {
+    "KOE_API_KEYS": "api_keys",
+    "KOE_CONTACT_HASH_KEY": "contact_hash_key",
+    "KOE_TWILIO_ACCOUNT_SID": "twilio_account_sid",
+    "KOE_TWILIO_AUTH_TOKEN": "twilio_auth_token",
+    "KOE_TWILIO_FROM": "twilio_from",
+}
+# A queue named "<table>-stream-dlq" in resources.QUEUES, if present, receives the metadata of stream
+# batches that failed all retries (Lambda's on-failure destination).
+STREAM_DLQ_SUFFIX = "-stream-dlq"
+STREAM_MAX_RETRIES = 5
+STREAM_MAX_RECORD_AGE_S = 6 * 3600
+DLQ_RETENTION = Duration.days(14)           # longest SQS allows: time to look and redrive
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+
+_ATTR_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER,
+               "B": dynamodb.AttributeType.BINARY}
+_STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+
+
+class ConfigError(ValueError):
+    """A deploy-time input (CDK context) is missing or wrong; the message says which and how."""
+
+
+@dataclass(frozen=True)
+class KoeConfig:
+    stage: str
+    public_base_url: str
+    secret_name: str
+    alert_email: str | None = None
+    app_dir: Path = REPO_ROOT
+    app_env: Mapping[str, str] | None = None
+
+    @property
+    def prefix(self) -> str:
+        return f"koe-{self.stage}-"
+
+    @classmethod
+    def from_context(cls, get: Any) -> "KoeConfig":
+        """`get` is node.try_get_context. Every key is documented in infra/README.md."""
+        stage = (get("stage") or "").strip()
+        if not _STAGE_RE.match(stage):
+            raise ConfigError(
+                "context 'stage' is required: lower-case letters, digits and '-', starting with a "
+                f"letter, at most 16 characters (got {stage!r}); e.g. -c stage=dev")
+        public = (get("public_base_url") or "").strip().rstrip("/")
+        if not public.startswith("https://"):
+            raise ConfigError(
+                "context 'public_base_url' is required: the https URL Twilio calls, including the "
+                "API Gateway stage path, e.g. -c public_base_url=https://abc123.execute-api."
+                "ap-northeast-1.amazonaws.com/api (first deploy of a new stage: see infra/README.md)"
+                f" (got {public!r})")
+        app_env = get("app_env") or {}
+        if isinstance(app_env, str):
+            try:
+                app_env = json.loads(app_env)
+            except ValueError as exc:
+                raise ConfigError(f"context 'app_env' must be a JSON object: {exc}") from exc
+        if not isinstance(app_env, dict):
+            raise ConfigError("context 'app_env' must be a JSON object of KOE_* settings")
+        managed = set(QUEUE_URL_ENV) | set(TOPIC_ARN_ENV) | set(SECRET_ENV) | {
+            "KOE_RESOURCE_PREFIX", "KOE_PUBLIC_BASE_URL", "KOE_TEMPLATES_DIR"}
+        bad = sorted(k for k in app_env if not k.startswith("KOE_") or k in managed)
+        if bad:
+            raise ConfigError(f"context 'app_env' may only add non-secret KOE_* settings the stack "
+                              f"does not set itself; refused: {', '.join(bad)}")
+        return cls(
+            stage=stage,
+            public_base_url=public,
+            secret_name=(get("secret_name") or f"koe/{stage}").strip(),
+            alert_email=(get("alert_email") or "").strip() or None,
+            app_dir=Path(get("app_dir") or REPO_ROOT).resolve(),
+            app_env={str(k): str(v) for k, v in app_env.items()},
+        )
+
+
+class KoeStack(Stack):
+    """One stage of koe. The stack id IS the Chalice stage name (chalice.cdk uses the scope's name)."""
+
+    def __init__(self, scope: Construct, config: KoeConfig, **kwargs: Any) -> None:
+        super().__init__(scope, config.stage, stack_name=f"koe-{config.stage}",
+                         description=f"koe post-procedure surveys ({config.stage})", **kwargs)
+        self.config = config
+        if not (config.app_dir / "app.py").is_file():
+            raise ConfigError(f"no Chalice app at {config.app_dir / 'app.py'} (context 'app_dir')")
+
+        self.tables = {t.name: self._table(t) for t in resources.TABLES}
+        self.queues = self._queues()
+        self.topics = {name: sns.Topic(self, _cid("Topic", name),
+                                       topic_name=resources.physical(config.prefix, name))
+                       for name in resources.TOPICS}
+        if config.alert_email:
+            self.topics[ALARM_TOPIC].add_subscription(
+                subscriptions.EmailSubscription(config.alert_email))
+        self.bus = events.EventBus(self, "Bus", event_bus_name=resources.physical(
+            config.prefix, resources.EVENT_BUS))
+        self._rules()
+        self._dead_letter_alarms()
+
+        self.templates_layer = self._templates_layer()
+        # Statements are added in _grant() once the app's event sources are known. The policy is
+        # inline on the role (not a separate AWS::IAM::Policy), so the role is complete before any
+        # function or event source mapping is created: mapping validation cannot race the policy.
+        self.policy = iam.PolicyDocument()
+        self.role = iam.Role(
+            self, "AppRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"koe {config.stage}: the Chalice functions (least privilege)",
+            inline_policies={"koe": self.policy},
+        )
+        self.app = self._chalice_app()
+        self._log_groups()
+        self._wire_event_sources()
+        self._grant()
+        self._outputs()
+
+    # ---- storage and messaging, from resources.py ------------------------------------------------
+
+    def _table(self, spec: resources.Table) -> dynamodb.Table:
+        def attr(name: str) -> dynamodb.Attribute:
+            return dynamodb.Attribute(name=name, type=_ATTR_TYPES[spec.attributes[name]])
+
+        table = dynamodb.Table(
+            self, _cid("Table", spec.name),
+            table_name=resources.physical(self.config.prefix, spec.name),
+            partition_key=attr(spec.hash_key),
+            sort_key=attr(spec.range_key) if spec.range_key else None,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            removal_policy=RemovalPolicy.RETAIN,
+            time_to_live_attribute=spec.ttl_attribute,
+            stream=dynamodb.StreamViewType[spec.stream] if spec.stream else None,
+        )
+        for index in spec.indexes:
+            table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=attr(index.hash_key),
+                sort_key=attr(index.range_key) if index.range_key else None,
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+        return table
+
+    def _queues(self) -> dict[str, sqs.Queue]:
+        dead_letters = {q.dead_letter for q in resources.QUEUES if q.dead_letter}
+        stream_dlqs = {t.name + STREAM_DLQ_SUFFIX for t in resources.TABLES if t.stream}
+        built: dict[str, sqs.Queue] = {}
+        # Dead-letter queues first: the queues that redrive into them refer to them.
+        for spec in sorted(resources.QUEUES, key=lambda q: q.dead_letter is not None):
+            is_dlq = spec.name in dead_letters or spec.name in stream_dlqs
+            redrive = None
+            if spec.dead_letter:
+                redrive = sqs.DeadLetterQueue(max_receive_count=spec.max_receive_count,
+                                              queue=built[spec.dead_letter])
+            built[spec.name] = sqs.Queue(
+                self, _cid("Queue", spec.name),
+                queue_name=resources.physical(self.config.prefix, spec.name),
+                visibility_timeout=Duration.seconds(spec.visibility_timeout_s),
+                retention_period=DLQ_RETENTION if is_dlq else None,
+                dead_letter_queue=redrive,
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
+            )
+        return built
+
+    def _rules(self) -> None:
+        for rule in resources.RULES:
+            if rule.bus != resources.EVENT_BUS:
+                raise ConfigError(f"rule {rule.name} names bus {rule.bus!r}, which resources.py "
+                                  f"does not define (only {resources.EVENT_BUS!r})")
+            # The SqsQueue target also adds the queue policy that lets this rule (aws:SourceArn)
+            # send to the queue. The message is the whole EventBridge envelope (detail-type, detail).
+            events.Rule(
+                self, _cid("Rule", rule.name),
+                rule_name=resources.physical(self.config.prefix, rule.name),
+                event_bus=self.bus,
+                event_pattern=events.EventPattern(detail_type=[rule.detail_type]),
+                targets=[targets.SqsQueue(self.queues[rule.target_queue])],
+            )
+
+    def _dead_letter_alarms(self) -> None:
+        topic = self.topics[ALARM_TOPIC]
+        dlqs = sorted({q.dead_letter for q in resources.QUEUES if q.dead_letter}
+                      | {n for n in self.queues if n.endswith(STREAM_DLQ_SUFFIX)})
+        for name in dlqs:
+            alarm = self.queues[name].metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(1), statistic="Maximum",
+            ).create_alarm(
+                self, _cid("Alarm", name),
+                alarm_name=resources.physical(self.config.prefix, f"{name}-not-empty"),
+                alarm_description=f"koe {self.config.stage}: messages are waiting in {name}; "
+                                  "look at their 'reason' attribute, fix, then redrive",
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(cw_actions.SnsAction(topic))
+            alarm.add_ok_action(cw_actions.SnsAction(topic))
+
+    # ---- the Chalice app ---------------------------------------------------------------------------
+
+    def _templates_layer(self) -> lambda_.LayerVersion:
+        """templates/ is not packaged by Chalice: ship it as a layer, extracted to /opt/templates."""
+        source = self.config.app_dir / "templates"
+        staged = Path(_scratch_dir()) / "templates-layer"
+        shutil.copytree(source, staged / "templates", ignore=shutil.ignore_patterns(
+            "__pycache__", "*.pyc", ".DS_Store"))
+        if not any(p.is_file() for p in (staged / "templates").rglob("*")):
+            Annotations.of(self).add_warning_v2(
+                "koe:empty-templates", f"{source} holds no files: the templates layer is empty")
+        return lambda_.LayerVersion(
+            self, "TemplatesLayer",
+            code=lambda_.Code.from_asset(str(staged)),
+            description=f"koe {self.config.stage}: templates/ mounted at {TEMPLATES_MOUNT}",
+            removal_policy=RemovalPolicy.RETAIN,    # running versions may still reference it
+        )
+
+    def _environment(self) -> dict[str, str]:
+        env = {
+            "KOE_RESOURCE_PREFIX": self.config.prefix,
+            "KOE_PUBLIC_BASE_URL": self.config.public_base_url,
+            "KOE_TEMPLATES_DIR": TEMPLATES_MOUNT,
+            "POWERTOOLS_SERVICE_NAME": "koe",
+            "POWERTOOLS_METRICS_NAMESPACE": "koe",
+        }
+        env.update({var: self.queues[name].queue_url for var, name in QUEUE_URL_ENV.items()})
+        env.update({var: self.topics[name].topic_arn for var, name in TOPIC_ARN_ENV.items()})
+        # Resolved by CloudFormation at deploy ({{resolve:secretsmanager:...}}); never in the template.
+        env.update({var: SecretValue.secrets_manager(self.config.secret_name,
+                                                     json_field=field).unsafe_unwrap()
+                    for var, field in SECRET_ENV.items()})
+        env.update(self.config.app_env or {})
+        return env
+
+    def _chalice_app(self) -> Chalice:
+        stage_config = {
+            "manage_iam_role": False,               # IAM comes from this stack (self.role)
+            "iam_role_arn": self.role.role_arn,
+            "environment_variables": self._environment(),
+            "layers": [self.templates_layer.layer_version_arn],
+        }
+        # chalice.cdk writes its package to ./chalice.out: keep that out of the repository.
+        with _cwd(_scratch_dir()):
+            app = Chalice(self, "App", source_dir=str(self.config.app_dir),
+                          stage_config=stage_config)
+        with open(os.path.join(app._sam_package_dir, "sam.json")) as f:   # noqa: SLF001
+            self._sam = json.load(f)
+        return app
+
+    def _functions(self) -> dict[str, dict[str, Any]]:
+        return {name: res for name, res in self._sam["Resources"].items()
+                if res["Type"] == "AWS::Serverless::Function"}
+
+    def _log_groups(self) -> None:
+        """One log group per function, with retention. (Chalice's own `log_retention_in_days`
+        names the API handler's group after 'ApiHandler' while the function is 'APIHandler', which
+        breaks `chalice package`; so it is done here.) The role may not create log groups itself."""
+        for fn_name in self._functions():
+            logs.LogGroup(self, f"Logs{fn_name}",
+                          log_group_name=f"/aws/lambda/{self.app.get_resource(fn_name).ref}",
+                          retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+
+    def _wire_event_sources(self) -> None:
+        """Point Chalice's event sources at this stack's queue and stream (Chalice only knows names)."""
+        self.consumed_queues: set[str] = set()
+        self.consumed_streams: set[str] = set()
+        for fn_name, fn in self._functions().items():
+            cfn_fn = self.app.get_resource(fn_name)
+            for ev_name, ev in (fn["Properties"].get("Events") or {}).items():
+                path = f"Events.{ev_name}.Properties"
+                if ev["Type"] == "SQS":
+                    logical = _match(_arn_name(ev["Properties"]["Queue"]), self.queues,
+                                     what=f"queue of {fn_name}")
+                    timeout = fn["Properties"].get("Timeout", 60)
+                    visibility = resources_queue(logical).visibility_timeout_s
+                    if timeout > visibility:
+                        raise ConfigError(
+                            f"{fn_name} times out after {timeout}s but {logical}'s visibility "
+                            f"timeout is {visibility}s: Lambda refuses that event source")
+                    cfn_fn.add_property_override(f"{path}.Queue", self.queues[logical].queue_arn)
+                    cfn_fn.add_property_override(f"{path}.FunctionResponseTypes",
+                                                 ["ReportBatchItemFailures"])
+                    self.consumed_queues.add(logical)
+                elif ev["Type"] == "DynamoDB":
+                    streamed = {n: t for n, t in self.tables.items()
+                                if resources.table(n).stream}
+                    logical = _match(_table_from_stream_arn(ev["Properties"]["Stream"]), streamed,
+                                     what=f"stream of {fn_name}")
+                    cfn_fn.add_property_override(f"{path}.Stream",
+                                                 self.tables[logical].table_stream_arn)
+                    cfn_fn.add_property_override(f"{path}.BisectBatchOnFunctionError", True)
+                    cfn_fn.add_property_override(f"{path}.MaximumRetryAttempts",
+                                                 STREAM_MAX_RETRIES)
+                    cfn_fn.add_property_override(f"{path}.MaximumRecordAgeInSeconds",
+                                                 STREAM_MAX_RECORD_AGE_S)
+                    # A handler that returns nothing (or an empty list) still counts as success.
+                    cfn_fn.add_property_override(f"{path}.FunctionResponseTypes",
+                                                 ["ReportBatchItemFailures"])
+                    dlq = self.queues.get(logical + STREAM_DLQ_SUFFIX)
+                    if dlq is not None:
+                        cfn_fn.add_property_override(f"{path}.DestinationConfig", {
+                            "OnFailure": {"Type": "SQS", "Destination": dlq.queue_arn}})
+                    else:
+                        Annotations.of(self).add_warning_v2(
+                            "koe:no-stream-dlq",
+                            f"no queue '{logical}{STREAM_DLQ_SUFFIX}' in resources.QUEUES: stream "
+                            f"batches of {logical} that fail {STREAM_MAX_RETRIES} retries are dropped")
+                    self.consumed_streams.add(logical)
+
+    # ---- IAM: exactly what the functions do --------------------------------------------------------
+
+    def _grant(self) -> None:
+        tables = [t.table_arn for t in self.tables.values()]
+        indexes = [f"{self.tables[spec.name].table_arn}/index/*"
+                   for spec in resources.TABLES if spec.indexes]
+        statements = [
+            iam.PolicyStatement(
+                sid="Tables",
+                actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
+                         "dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                         "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+                         "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"],
+                resources=tables + indexes,
+            ),
+            iam.PolicyStatement(
+                sid="Logs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
+                           f"/aws/lambda/{self.stack_name}-*:*"],
+            ),
+        ]
+        if self.consumed_streams:
+            streamed = [self.tables[n] for n in sorted(self.consumed_streams)]
+            statements.append(iam.PolicyStatement(
+                sid="ConsumeStreams",
+                actions=["dynamodb:DescribeStream", "dynamodb:GetRecords",
+                         "dynamodb:GetShardIterator"],
+                resources=[t.table_stream_arn for t in streamed],
+            ))
+            statements.append(iam.PolicyStatement(
+                sid="ListStreams",
+                actions=["dynamodb:ListStreams"],
+                resources=[f"{t.table_arn}/stream/*" for t in streamed],
+            ))
+        if self.consumed_queues:
+            statements.append(iam.PolicyStatement(
+                sid="ConsumeQueues",
+                actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                resources=[self.queues[n].queue_arn for n in sorted(self.consumed_queues)],
+            ))
+        send_to = set(QUEUE_URL_ENV.values()) | {
+            n + STREAM_DLQ_SUFFIX for n in self.consumed_streams
+            if n + STREAM_DLQ_SUFFIX in self.queues}
+        statements.append(iam.PolicyStatement(
+            sid="SendToQueues",
+            actions=["sqs:SendMessage"],
+            resources=[self.queues[n].queue_arn for n in sorted(send_to)],
+        ))
+        statements.append(iam.PolicyStatement(
+            sid="PublishAlerts",
+            actions=["sns:Publish"],
+            resources=[self.topics[n].topic_arn for n in sorted(set(TOPIC_ARN_ENV.values()))],
+        ))
+        self.policy.add_statements(*statements)
+
+    def _outputs(self) -> None:
+        CfnOutput(self, "PublicBaseUrl", value=self.config.public_base_url,
+                  description="KOE_PUBLIC_BASE_URL the functions check Twilio signatures against")
+        CfnOutput(self, "EventBusName", value=self.bus.event_bus_name)
+        CfnOutput(self, "TemplatesLayerArn", value=self.templates_layer.layer_version_arn)
+        for name, queue in self.queues.items():
+            CfnOutput(self, _cid("QueueUrl", name), value=queue.queue_url)
+        for name, topic in self.topics.items():
+            CfnOutput(self, _cid("TopicArn", name), value=topic.topic_arn)
+
+
+# ---- helpers ----------------------------------------------------------------------------------------
+
+def resources_queue(name: str) -> resources.Queue:
+    return next(q for q in resources.QUEUES if q.name == name)
+
+
+def _cid(kind: str, logical: str) -> str:
+    """A construct id from a logical name: ('Queue', 'follow-up-dlq') -> 'QueueFollowUpDlq'."""
+    return kind + "".join(part.capitalize() for part in re.split(r"[-_]", logical))
+
+
+def _arn_name(value: Any) -> str:
+    """The resource name at the end of an ARN, or of Chalice's Fn::Sub ARN for a queue name."""
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        value = value["Fn::Sub"]
+    return str(value).rsplit(":", 1)[-1]
+
+
+def _table_from_stream_arn(arn: Any) -> str:
+    match = re.search(r":table/([^/]+)/stream", str(arn))
+    return match.group(1) if match else str(arn)
+
+
+def _match(name: str, candidates: Mapping[str, Any], what: str) -> str:
+    """Which logical resource a name in app.py means: exact, deployed (koe-dev-x), or '-x' suffix."""
+    hits = [c for c in candidates if name == c or name.endswith("-" + c)]
+    if hits:
+        return max(hits, key=len)
+    if len(candidates) == 1:
+        return next(iter(candidates))
+    raise ConfigError(f"the {what} in app.py is {name!r}, which matches none of "
+                      f"{sorted(candidates)} in chalicelib/resources.py")
+
+
+_SCRATCH: tempfile.TemporaryDirectory | None = None
+
+
+def _scratch_dir() -> str:
+    """One temporary directory per synth for Chalice's package and the staged layer."""
+    global _SCRATCH
+    if _SCRATCH is None:
+        _SCRATCH = tempfile.TemporaryDirectory(prefix="koe-synth-")
+    return _SCRATCH.name
+
+
+@contextlib.contextmanager
+def _cwd(path: str) -> Iterator[None]:
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)

@@ -1,0 +1,64 @@
+"""Fakes of koe's own messaging interfaces (services/ports.py): they record what was sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from chalicelib.errors import KoeError
+
+
+@dataclass
+class FakeSms:
+    sent: list[dict[str, str]] = field(default_factory=list)
+    fail_with: KoeError | None = None       # raise this on the next send
+    _n: int = 0
+
+    def send(self, to: str, body: str, status_callback: str) -> str:
+        if self.fail_with is not None:
+            error, self.fail_with = self.fail_with, None
+            raise error
+        self._n += 1
+        sid = f"SM{self._n:032x}"
+        self.sent.append({"to": to, "body": body, "status_callback": status_callback, "sid": sid})
+        return sid
+
+
+@dataclass
+class FakeIntakeQueue:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    refuse: bool = False
+
+    def enqueue(self, events: Sequence[dict[str, Any]]) -> list[int]:
+        if self.refuse:
+            return list(range(len(events)))
+        self.events.extend(events)
+        return []
+
+
+@dataclass
+class FakeDeadLetters:
+    letters: list[dict[str, str]] = field(default_factory=list)
+
+    def put(self, body: str, reason: str, source_id: str) -> None:
+        self.letters.append({"body": body, "reason": reason, "source_id": source_id})
+
+
+@dataclass
+class FakeFollowUps:
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def put(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+
+
+@dataclass
+class FakeAlerts:
+    published: list[tuple[str, str]] = field(default_factory=list)
+    fail_next: bool = False
+
+    def publish(self, subject: str, body: str) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise KoeError("topic unavailable")
+        self.published.append((subject, body))

@@ -1,0 +1,63 @@
+"""Whether to survey: every "no" has a reason; channel chosen by what the country supports."""
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from chalicelib.domain.eligibility import Policy, Send, Suppress, decide, language
+from chalicelib.domain.events import Customer, ProcedureCompleted
+from chalicelib.domain.model import Contact
+
+NOW = datetime(2026, 11, 21, 2, 0, tzinfo=timezone.utc)
+POLICY = Policy(cooldown_days=30, max_event_age_hours=72, default_locale="en-US")
+EVENT = ProcedureCompleted("ev-1", "claim_payment", NOW - timedelta(minutes=5),
+                           Customer("C-1", phone="+15550100123", locale="en-US"))
+
+
+def test_a_new_us_customer_is_surveyed_by_two_way_sms():
+    decision = decide(EVENT, None, NOW, POLICY)
+    assert isinstance(decision, Send)
+    assert decision.channel.reason == "two_way_sms_supported:US"
+
+
+@pytest.mark.parametrize("phone, region", [("+819012345678", "JP"), ("+8613812345678", "CN")])
+def test_no_two_way_sms_where_twilio_has_none(phone, region):
+    event = replace(EVENT, customer=Customer("C-1", phone=phone))
+    decision = decide(event, None, NOW, POLICY)
+    assert decision == Suppress("no_supported_channel", decision.channel)
+    assert decision.channel.reason == f"two_way_sms_unsupported:{region}"
+
+
+def test_email_only_is_not_surveyed_yet():
+    event = replace(EVENT, customer=Customer("C-1", email="hanako@example.jp"))
+    assert decide(event, None, NOW, POLICY).reason == "no_supported_channel"
+
+
+@pytest.mark.parametrize("contact, reason", [
+    (Contact("k", opted_out=True), "opted_out"),
+    (Contact("k", last_surveyed={"claim_payment": NOW - timedelta(days=29)}), "cooldown"),
+    (Contact("k", active_survey_id="other", active_until=NOW + timedelta(hours=1)), "conversation_open"),
+])
+def test_suppressed_with_a_reason(contact, reason):
+    assert decide(EVENT, contact, NOW, POLICY).reason == reason
+
+
+@pytest.mark.parametrize("contact", [
+    Contact("k", last_surveyed={"claim_payment": NOW - timedelta(days=31)}),
+    Contact("k", last_surveyed={"new_policy": NOW - timedelta(days=1)}),     # cooldown is per procedure
+    Contact("k", active_survey_id="old", active_until=NOW - timedelta(seconds=1)),
+])
+def test_sent_when_nothing_stands_in_the_way(contact):
+    assert isinstance(decide(EVENT, contact, NOW, POLICY), Send)
+
+
+def test_a_stale_event_is_not_surveyed():
+    old = replace(EVENT, completed_at=NOW - timedelta(hours=73))
+    assert decide(old, None, NOW, POLICY).reason == "stale_event"
+
+
+@pytest.mark.parametrize("locale, expected", [("ja-JP", "ja"), ("zh-Hans-CN", "zh"), ("en-GB", "en"),
+                                              ("fr-FR", "en"), (None, "en")])
+def test_language_from_locale(locale, expected):
+    assert language(locale, "en-US") == expected

@@ -1,0 +1,49 @@
+"""The published event schema: the sample passes; every bad field is named with its problem."""
+
+import json
+from pathlib import Path
+
+from chalicelib.adapters.schema import SCHEMA_PATH, event_errors
+from chalicelib.domain.events import from_payload, unwrap
+
+EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
+
+SAMPLE = json.loads((EVENTS_DIR / "procedure-completed.json").read_text())
+
+
+def test_the_sample_event_is_valid_and_reads_as_an_event():
+    assert event_errors(SAMPLE) == []
+    event = from_payload(SAMPLE)
+    assert (event.event_id, event.customer.phone, event.context["branch"]) == (
+        "claims-2026-000123-paid", "+15550100123", "tokyo-chuo")
+    assert event.completed_at.utcoffset().total_seconds() == 9 * 3600
+
+
+def test_every_bad_field_is_listed():
+    bad = {"event_id": "has space", "procedure": "Claim", "completed_at": "2026-11-21 10:00",
+           "customer": {"id": "C-1", "phone": "090-1234"}, "context": {"branch": 3}, "extra": 1}
+    fields = {e["field"] for e in event_errors(bad)}
+    assert fields == {"event_id", "procedure", "completed_at", "customer.phone", "context.branch", "extra"}
+
+
+def test_missing_fields_and_channels():
+    errors = event_errors({"customer": {"id": "C-1"}})
+    assert {(e["field"], e["problem"]) for e in errors} >= {
+        ("event_id", "is required"), ("procedure", "is required"), ("completed_at", "is required"),
+        ("customer", "needs a phone or an email")}
+
+
+def test_dates_and_time_zones_must_be_real():
+    event = json.loads(json.dumps(SAMPLE))
+    event["completed_at"] = "2026-02-30T10:00:00+09:00"
+    event["customer"]["timezone"] = "Mars/Olympus"
+    assert {e["field"] for e in event_errors(event)} == {"completed_at", "customer.timezone"}
+
+
+def test_the_eventbridge_envelope_is_unwrapped():
+    envelope = json.loads((EVENTS_DIR / "eventbridge-to-sqs.json").read_text())
+    assert event_errors(unwrap(envelope)) == []
+
+
+def test_the_schema_file_is_published_json():
+    assert json.loads(SCHEMA_PATH.read_text())["title"] == "ProcedureCompleted"
