@@ -7,9 +7,13 @@ every client here connects through 127.0.0.1 only.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +30,24 @@ LOOPBACK = "127.0.0.1"
 # DynamoDB Local keeps one database per access key + region unless shared; the stack only ever
 # uses these fake credentials, so they are fixed here rather than read from the environment.
 FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    # Loaded here, not in the forked child: the child of a threaded parent should do as little as
+    # possible before exec.
+    name = ctypes.util.find_library("c") if sys.platform.startswith("linux") else None
+    return ctypes.CDLL(name, use_errno=True) if name else None
+
+
+_LIBC = _load_libc()
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel sends the JVM SIGTERM if its parent dies without calling stop()
+    (SIGKILL, a crash). Caveat: "parent" is the thread that started it; start from a long-lived one."""
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class DynamoDBLocalError(RuntimeError):
@@ -110,7 +132,7 @@ class DynamoDBLocal:
             ["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
              "-inMemory", "-sharedDb", "-disableTelemetry", "-port", str(self.port)],
             cwd=jar.parent, stdout=self._log_file, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
 
     def _wait_ready(self) -> None:
         """Poll ListTables until it answers; fail early, with the JVM's output, if it exits."""

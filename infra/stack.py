@@ -71,6 +71,7 @@ STREAM_DLQ_SUFFIX = "-stream-dlq"
 STREAM_MAX_RETRIES = 5
 STREAM_MAX_RECORD_AGE_S = 6 * 3600
 DLQ_RETENTION = Duration.days(14)           # longest SQS allows: time to look and redrive
+QUEUE_RETENTION = Duration.days(4)          # SQS's default, stated
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
 _ATTR_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER,
@@ -216,7 +217,7 @@ class KoeStack(Stack):
                 self, _cid("Queue", spec.name),
                 queue_name=resources.physical(self.config.prefix, spec.name),
                 visibility_timeout=Duration.seconds(spec.visibility_timeout_s),
-                retention_period=DLQ_RETENTION if is_dlq else None,
+                retention_period=DLQ_RETENTION if is_dlq else QUEUE_RETENTION,
                 dead_letter_queue=redrive,
                 encryption=sqs.QueueEncryption.SQS_MANAGED,
                 enforce_ssl=True,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Sequence
 
@@ -100,7 +99,7 @@ class SurveyItem(Model):
     created_at = UTCDateTimeAttribute()
     completed_at = UTCDateTimeAttribute()
     phone = UnicodeAttribute(null=True)          # raw number: only here, never logged
-    context = MapAttribute[str, str](default=dict)
+    context: MapAttribute[str, str] = MapAttribute(default=dict)
     reason = UnicodeAttribute(null=True)
     step = UnicodeAttribute()
     reprompts = NumberAttribute(default=0)
@@ -152,7 +151,7 @@ class ResponseItem(Model):
     procedure = UnicodeAttribute()
     customer_id = UnicodeAttribute()
     locale = UnicodeAttribute()
-    context = MapAttribute[str, str](default=dict)
+    context: MapAttribute[str, str] = MapAttribute(default=dict)
     score = NumberAttribute(null=True)
     text = UnicodeAttribute(null=True)
     threshold = NumberAttribute(null=True)
@@ -191,7 +190,7 @@ class CaseItem(Model):
     score = NumberAttribute()
     opened_at = UTCDateTimeAttribute()
     sla_due = UTCDateTimeAttribute()
-    context = MapAttribute[str, str](default=dict)
+    context: MapAttribute[str, str] = MapAttribute(default=dict)
     phone_masked = UnicodeAttribute(null=True)
     comment = UnicodeAttribute(null=True)
     status = UnicodeAttribute()
@@ -385,13 +384,6 @@ def _int_or_none(value: float | int | None) -> int | None:
 
 # --- conversations ----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Write:
-    """What one transaction item is, so a cancellation reason can be traced back to it."""
-
-    kind: str      # "answer", "survey", "contact"
-
-
 class DynamoConversationStore:
     """Surveys, contacts, answers and the inbox. Call configure(settings) first."""
 
@@ -423,16 +415,15 @@ class DynamoConversationStore:
             ContactItem.surveyed.add({_surveyed_entry(survey.procedure, now)}),
         ]
         slot_free = ContactItem.active_survey_id.does_not_exist() | (ContactItem.active_until < now)
-        transaction = TransactWrite(connection=self._connection)
-        # PynamoDB sends puts before updates, whatever the call order: reasons[0] is the survey.
-        transaction.save(_survey_to_item(survey, self._retention),
-                         condition=SurveyItem.survey_id.does_not_exist())
-        transaction.update(ContactItem(survey.contact_key), actions=claim, condition=slot_free)
         try:
-            with _throttling_as_retryable():
-                self._commit(transaction)
+            with _throttling_as_retryable(), TransactWrite(connection=self._connection) as tx:
+                # PynamoDB sends puts before updates whatever the call order: reason 0 is the survey.
+                tx.save(_survey_to_item(survey, self._retention),
+                        condition=SurveyItem.survey_id.does_not_exist())
+                tx.update(ContactItem(survey.contact_key), actions=claim, condition=slot_free)
         except TransactWriteError as exc:
             codes = _cancel_codes(exc)
+            _raise_if_retryable(exc, codes)
             if codes and codes[0] == CONDITION_FAILED:
                 raise SurveyExists(survey.survey_id) from exc
             if len(codes) > 1 and codes[1] == CONDITION_FAILED:
@@ -464,27 +455,25 @@ class DynamoConversationStore:
 
     def _update_survey(self, old: Survey, new: Survey, answers: Sequence[Answer],
                        contact: ContactChange | None, now: datetime, release: bool) -> None:
-        transaction = TransactWrite(connection=self._connection)
-        writes: list[_Write] = []
-        # Added in the order PynamoDB sends them (puts, then updates) so `writes` lines up with
-        # the cancellation reasons.
-        for answer in answers:
-            transaction.save(_answer_to_item(answer, self._retention),
-                             condition=ResponseItem.survey_id.does_not_exist())
-            writes.append(_Write("answer"))
-        transaction.update(SurveyItem(old.survey_id), actions=_survey_changes(new),
-                           condition=_unchanged_since(old))
-        writes.append(_Write("survey"))
-        contact_update = _contact_changes(old.survey_id, contact, now, release)
-        if contact_update is not None:
-            actions, condition = contact_update
-            transaction.update(ContactItem(old.contact_key), actions=actions, condition=condition)
-            writes.append(_Write("contact"))
+        kinds: list[str] = []      # what each transaction item is, to read cancellation reasons
         try:
-            with _throttling_as_retryable():
-                self._commit(transaction)
+            with _throttling_as_retryable(), TransactWrite(connection=self._connection) as tx:
+                # Added in the order PynamoDB sends them (puts, then updates) so that `kinds`
+                # lines up with the cancellation reasons.
+                for answer in answers:
+                    tx.save(_answer_to_item(answer, self._retention),
+                            condition=ResponseItem.survey_id.does_not_exist())
+                    kinds.append("answer")
+                tx.update(SurveyItem(old.survey_id), actions=_survey_changes(new),
+                          condition=_unchanged_since(old))
+                kinds.append("survey")
+                contact_update = _contact_changes(old.survey_id, contact, now, release)
+                if contact_update is not None:
+                    actions, condition = contact_update
+                    tx.update(ContactItem(old.contact_key), actions=actions, condition=condition)
+                    kinds.append("contact")
         except TransactWriteError as exc:
-            _raise_update_failure(exc, writes, old.survey_id)
+            _raise_update_failure(exc, kinds, old.survey_id)
 
     def record_delivery(self, survey_id: str, status: str, rank: int, error_code: str | None) -> bool:
         """False when the stored rank is not lower, and also when there is no such survey
@@ -525,18 +514,14 @@ class DynamoConversationStore:
                 scan_index_forward=True, limit=limit)
             return [_survey_from_item(item) for item in items]
 
-    def _commit(self, transaction: TransactWrite) -> None:
-        transaction._commit()     # what `with TransactWrite(...)` does on exit; explicit here
-
-
 class _SlotNotHeld(Exception):
     """Internal: the optimistic release failed only because the slot is not this survey's."""
 
 
-def _raise_update_failure(exc: TransactWriteError, writes: list[_Write], survey_id: str) -> None:
+def _raise_update_failure(exc: TransactWriteError, kinds: list[str], survey_id: str) -> None:
     codes = _cancel_codes(exc)
     _raise_if_retryable(exc, codes)
-    failed = {write.kind for write, code in zip(writes, codes) if code == CONDITION_FAILED}
+    failed = {kind for kind, code in zip(kinds, codes) if code == CONDITION_FAILED}
     if failed == {"contact"}:
         raise _SlotNotHeld() from exc
     if failed:
@@ -652,12 +637,11 @@ class DynamoScoreStore:
             self._add_chunk(chunk, _request_token(token, index // MAX_TRANSACTION_ITEMS))
 
     def _add_chunk(self, chunk: list[tuple[BucketKey, Counts]], request_token: str) -> None:
-        transaction = TransactWrite(connection=self._connection, client_request_token=request_token)
-        for key, counts in chunk:
-            transaction.update(ScoreItem(key.dimension, key.sort_key), actions=_increments(counts))
         try:
-            with _throttling_as_retryable():
-                transaction._commit()
+            with _throttling_as_retryable(), TransactWrite(
+                    connection=self._connection, client_request_token=request_token) as tx:
+                for key, counts in chunk:
+                    tx.update(ScoreItem(key.dimension, key.sort_key), actions=_increments(counts))
         except TransactWriteError as exc:
             if exc.cause_response_code == "IdempotentParameterMismatchException":
                 raise PermanentError("score token reused with different totals") from exc
@@ -665,8 +649,9 @@ class DynamoScoreStore:
             raise
 
     def read(self, dimension: str, from_day: str, to_day: str) -> list[tuple[BucketKey, Counts]]:
-        # "\uffff" sorts after any value, so to_day's buckets are all included.
-        in_range = ScoreItem.bucket.between(f"{from_day}#", f"{to_day}#\uffff")
+        # "$" is the character after "#": every "to_day#<value>" sorts below "to_day$", whatever
+        # the value (an upper bound like "#\uffff" would miss values starting above U+FFFF).
+        in_range = ScoreItem.bucket.between(f"{from_day}#", f"{to_day}$")
         with _throttling_as_retryable():
             items = list(ScoreItem.query(dimension, range_key_condition=in_range))
         return [(_bucket_key(item), _counts_from_item(item)) for item in items]

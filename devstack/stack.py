@@ -1,0 +1,219 @@
+"""The whole local stack in one process: DynamoDB Local, moto, the provisioned resources, koe's
+Chalice HTTP routes, the carrier (Twilio stand-in) and the Runner (queue, stream, schedule).
+
+Everything binds 127.0.0.1 (DynamoDB Local's jar binds all interfaces; it is reached through
+127.0.0.1 only). `stop()` is safe to call twice and also runs at interpreter exit, so the JVM and the
+moto child never outlive the stack.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import logging
+import os
+import secrets
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+from devstack.dynamodb_local import LOOPBACK, DynamoDBLocal, free_port, port_is_free
+from devstack.moto_server import MotoServer
+from devstack.provision import provision
+from devstack.runner import Runner
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TWILIO_NUMBER = "+15550009999"
+# Made up and fixed, so a developer's scripts keep working across restarts; never real credentials.
+TWILIO_ACCOUNT_SID = "AC" + "0" * 26 + "10ca15"
+TWILIO_AUTH_TOKEN = "0123456789abcdef" * 2
+
+
+class PortInUse(RuntimeError):
+    def __init__(self, port: int, flag: str) -> None:
+        super().__init__(f"port {port} on {LOOPBACK} is already in use; choose another with "
+                         f"{flag} PORT (0 picks a free one)")
+        self.port, self.flag = port, flag
+
+
+@dataclass
+class StackOptions:
+    api_port: int = 8000
+    carrier_port: int = 8025
+    dynamodb_port: int = 8100
+    moto_port: int = 5000
+    tick_seconds: float = 60.0
+    api_key: str | None = None              # None: a random key for this run
+    region: str = "us-east-1"
+    prefix: str = "koe-local-"
+    timings: dict[str, float] = field(default_factory=dict)    # filled by start(): seconds per step
+
+    def check_ports(self) -> None:
+        """Fail before starting anything when a fixed port is taken (0 means "any free port")."""
+        for port, flag in ((self.api_port, "--api-port"), (self.carrier_port, "--carrier-port"),
+                           (self.dynamodb_port, "--dynamodb-port"), (self.moto_port, "--moto-port")):
+            if port and not port_is_free(port):
+                raise PortInUse(port, flag)
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions | None = None) -> None:
+        self.options = options or StackOptions()
+        self.env: dict[str, str] = {}
+        self.dynamodb: DynamoDBLocal | None = None
+        self.moto: MotoServer | None = None
+        self.app: ModuleType | None = None
+        self.carrier: Any = None
+        self.runner: Runner | None = None
+        self.api_port: int | None = None
+        self._http: Any = None                  # chalice.local.LocalDevServer
+        self._http_thread: threading.Thread | None = None
+        self._stopped = False
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.api_port}"
+
+    def start(self) -> LocalStack:
+        self.options.check_ports()
+        atexit.register(self.stop)      # also on errors below: nothing started may outlive us
+        try:
+            self._timed("dynamodb", self._start_dynamodb)
+            self._timed("moto", self._start_moto)
+            self._timed("provision", self._provision)
+            self._timed("app", self._import_app)
+            self._timed("http", self._start_http)
+            self._timed("carrier", self._start_carrier)
+            self._timed("runner", self._start_runner)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _timed(self, step: str, action: Callable[[], None]) -> None:
+        started = time.monotonic()
+        action()
+        self.options.timings[step] = round(time.monotonic() - started, 3)
+
+    def _start_dynamodb(self) -> None:
+        self.dynamodb = DynamoDBLocal(self.options.dynamodb_port, self.options.region).start()
+
+    def _start_moto(self) -> None:
+        self.moto = MotoServer(self.options.moto_port).start()
+
+    def _provision(self) -> None:
+        assert self.dynamodb and self.moto
+        self.env = provision(self.dynamodb.endpoint, self.moto.endpoint, self.options.region,
+                             self.options.prefix)
+
+    def _import_app(self) -> None:
+        """Settings are read on first use, so the environment is complete before `app` loads."""
+        self.api_port = self.options.api_port or free_port()
+        self.carrier = self._make_carrier()     # binds now: its URL goes into the settings
+        self.env.update(self._app_settings())
+        os.environ.update(self.env)
+        if str(REPO_ROOT) not in sys.path:
+            sys.path.insert(0, str(REPO_ROOT))
+        self.app = importlib.import_module("app")
+
+    def _app_settings(self) -> dict[str, str]:
+        return {
+            "KOE_API_KEYS": self.options.api_key or secrets.token_urlsafe(24),
+            "KOE_CONTACT_HASH_KEY": secrets.token_hex(32),
+            "KOE_PUBLIC_BASE_URL": self.api_url,
+            "KOE_TWILIO_ACCOUNT_SID": TWILIO_ACCOUNT_SID,
+            "KOE_TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
+            "KOE_TWILIO_FROM": TWILIO_NUMBER,
+            "KOE_TWILIO_BASE_URL": self.carrier.url,
+            # The app's SDK clients must never find real credentials, whatever the shell exports.
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        }
+
+    def _make_carrier(self) -> Any:
+        from devstack.carrier import Carrier
+
+        assert self.moto
+        return Carrier(account_sid=TWILIO_ACCOUNT_SID, auth_token=TWILIO_AUTH_TOKEN,
+                       number=TWILIO_NUMBER, app_sms_url=f"{self.api_url}/twilio/sms",
+                       port=self.options.carrier_port, moto_url=self.moto.endpoint)
+
+    def _start_http(self) -> None:
+        assert self.app and self.api_port
+        self._http = local_http_server(self.app.app, self.api_port)
+        self._http_thread = threading.Thread(target=self._http.server.serve_forever,
+                                             name="chalice-local", daemon=True)
+        self._http_thread.start()
+
+    def _start_carrier(self) -> None:
+        self.carrier.start()
+
+    def _start_runner(self) -> None:
+        assert self.dynamodb and self.moto
+        self.runner = Runner(self.app, dynamodb_endpoint=self.dynamodb.endpoint,
+                             aws_endpoint=self.moto.endpoint, region=self.options.region,
+                             env=self.env, tick_seconds=self.options.tick_seconds).start()
+
+    def addresses(self) -> dict[str, Any]:
+        """Where everything is, for people (printed) and for tests (the ready file)."""
+        assert self.dynamodb and self.moto
+        return {
+            "api_url": self.api_url,
+            "phone_url": f"{self.carrier.url}/",
+            "carrier_url": self.carrier.url,
+            "dynamodb_endpoint": self.dynamodb.endpoint,
+            "moto_endpoint": self.moto.endpoint,
+            "api_key": self.env["KOE_API_KEYS"].split(",")[0],
+            "env": dict(self.env),
+            "pid": os.getpid(),
+        }
+
+    def stop(self) -> None:
+        """Stop in reverse order; each part is stopped even if another fails."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for name, action in (("runner", self.runner and self.runner.stop),
+                             ("carrier", self.carrier and self.carrier.stop),
+                             ("http", self._http and self._stop_http),
+                             ("moto", self.moto and self.moto.stop),
+                             ("dynamodb", self.dynamodb and self.dynamodb.stop)):
+            if not action:
+                continue
+            try:
+                action()
+            except Exception:
+                log.exception("could not stop %s", name)
+        atexit.unregister(self.stop)
+
+    def _stop_http(self) -> None:
+        if self._http_thread is not None:
+            self._http.shutdown()       # from this thread, never the serving one (it would deadlock)
+        self._http.server.server_close()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def local_http_server(chalice_app: Any, port: int) -> Any:
+    """Chalice's `chalice local` server for this app object, on 127.0.0.1:port.
+
+    Config.create() reads no `.chalice/config.json`, so no stage environment variables can
+    overwrite the ones the stack set. The server binds when created.
+    """
+    from chalice.config import Config
+    from chalice.local import create_local_server
+
+    config = Config.create(chalice_stage="local", app_name=chalice_app.app_name,
+                           lambda_timeout=30, lambda_memory_size=512)
+    return create_local_server(chalice_app, config, LOOPBACK, port)

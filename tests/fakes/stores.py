@@ -1,0 +1,212 @@
+"""In-memory fakes of koe's stores: the same conditions, errors and idempotency as
+chalicelib/adapters/dynamo.py, checked by tests/integration/test_store_contract.py.
+
+State is public (plain dicts) so service tests can arrange a Given and read a Then directly.
+`requests` counts repository calls: each is one DynamoDB request in the real store (update_survey
+can take two there, when a release finds the slot held by another survey).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from chalicelib.domain.model import Answer, Case, Contact, Counts, Survey
+from chalicelib.domain.scoring import BucketKey
+from chalicelib.errors import ConversationOpen, PermanentError, StaleSurvey, SurveyExists
+from chalicelib.services.ports import ContactChange, Inbound
+
+
+@dataclass
+class FakeConversationStore:
+    surveys: dict[str, Survey] = field(default_factory=dict)
+    delivery_ranks: dict[str, int] = field(default_factory=dict)
+    contacts: dict[str, Contact] = field(default_factory=dict)
+    opt_out_history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    answers: dict[tuple[str, str], Answer] = field(default_factory=dict)    # (survey_id, question)
+    inbox: dict[str, Inbound] = field(default_factory=dict)               # message_sid -> kept SMS
+    requests: int = 0
+
+    @property
+    def inbound(self) -> list[Inbound]:
+        """Kept SMS, oldest first."""
+        return list(self.inbox.values())
+
+    def answers_for(self, survey_id: str) -> list[Answer]:
+        """A survey's answers in the order they were written."""
+        return [a for (sid, _), a in self.answers.items() if sid == survey_id]
+
+    def get_contact(self, contact_key: str) -> Contact | None:
+        self.requests += 1
+        return self.contacts.get(contact_key)
+
+    def get_survey(self, survey_id: str) -> Survey | None:
+        self.requests += 1
+        return self.surveys.get(survey_id)
+
+    def open_survey(self, survey: Survey, now: datetime) -> None:
+        self.requests += 1
+        if survey.open_until is None:
+            raise ValueError("open_survey needs survey.open_until: it bounds the contact's slot")
+        if survey.survey_id in self.surveys:
+            raise SurveyExists(survey.survey_id)
+        contact = self.contacts.get(survey.contact_key) or Contact(survey.contact_key)
+        if not _slot_free(contact, now):
+            raise ConversationOpen(survey.survey_id)
+        self.surveys[survey.survey_id] = survey
+        self.contacts[contact.contact_key] = replace(
+            contact, active_survey_id=survey.survey_id, active_until=survey.open_until,
+            last_surveyed=_newest(contact.last_surveyed, survey.procedure, now))
+
+    def record_suppressed(self, survey: Survey) -> None:
+        self.requests += 1
+        if survey.survey_id in self.surveys:
+            raise SurveyExists(survey.survey_id)
+        self.surveys[survey.survey_id] = survey
+
+    def update_survey(self, old: Survey, new: Survey, answers: Sequence[Answer] = (),
+                      contact: ContactChange | None = None, now: datetime | None = None) -> None:
+        self.requests += 1
+        stored = self.surveys.get(old.survey_id)
+        if stored is None or not _unchanged_since(stored, old):
+            raise StaleSurvey(old.survey_id)
+        if any((a.survey_id, a.question) in self.answers for a in answers):
+            raise StaleSurvey(old.survey_id)
+        self.surveys[old.survey_id] = _with_changes(stored, new)
+        self.answers.update({(a.survey_id, a.question): a for a in answers})
+        if contact is not None:
+            self._change_contact(old, contact, now or datetime.now(timezone.utc))
+
+    def _change_contact(self, survey: Survey, change: ContactChange, now: datetime) -> None:
+        current = self.contacts.get(survey.contact_key)
+        if change.opted_out is not None:
+            self._opt(survey.contact_key, change.opted_out, change.audit, now)
+            current = self.contacts[survey.contact_key]
+        # Released only when the slot holds this survey: another survey's slot is not ours.
+        if change.release and current and current.active_survey_id == survey.survey_id:
+            self.contacts[survey.contact_key] = replace(current, active_survey_id=None,
+                                                        active_until=None)
+
+    def record_delivery(self, survey_id: str, status: str, rank: int, error_code: str | None) -> bool:
+        self.requests += 1
+        stored = self.surveys.get(survey_id)
+        if stored is None:
+            return False
+        if survey_id in self.delivery_ranks and self.delivery_ranks[survey_id] >= rank:
+            return False
+        self.delivery_ranks[survey_id] = rank
+        self.surveys[survey_id] = replace(stored, delivery_status=status, delivery_error=error_code)
+        return True
+
+    def set_opt_out(self, contact_key: str, opted_out: bool, audit: str, now: datetime) -> None:
+        self.requests += 1
+        self._opt(contact_key, opted_out, audit, now)
+
+    def _opt(self, contact_key: str, opted_out: bool, audit: str | None, now: datetime) -> None:
+        contact = self.contacts.get(contact_key) or Contact(contact_key)
+        self.contacts[contact_key] = replace(contact, opted_out=opted_out)
+        self.opt_out_history.setdefault(contact_key, []).append(
+            {"at": now, "audit": audit, "opted_out": opted_out})
+
+    def keep_inbound(self, message: Inbound) -> None:
+        self.requests += 1
+        self.inbox[message.message_sid] = message
+
+    def open_surveys_due(self, now: datetime, limit: int) -> list[Survey]:
+        self.requests += 1
+        due = [s for s in self.surveys.values() if s.open_until is not None and s.open_until < now]
+        return sorted(due, key=lambda s: s.open_until or now)[:max(limit, 0)]
+
+
+def _slot_free(contact: Contact, now: datetime) -> bool:
+    # The same condition DynamoDB evaluates: attribute_not_exists(active_survey_id) OR active_until < now
+    if contact.active_survey_id is None:
+        return True
+    return contact.active_until is not None and contact.active_until < now
+
+
+def _newest(last: dict[str, datetime], procedure: str, now: datetime) -> dict[str, datetime]:
+    merged = dict(last)
+    if procedure not in merged or now > merged[procedure]:
+        merged[procedure] = now
+    return merged
+
+
+def _unchanged_since(stored: Survey, old: Survey) -> bool:
+    return (stored.status == old.status and stored.step == old.step
+            and stored.last_inbound_sid == old.last_inbound_sid)
+
+
+def _with_changes(stored: Survey, new: Survey) -> Survey:
+    """Only what update_survey writes; delivery state stays as record_delivery left it."""
+    return replace(stored, status=new.status, step=new.step, score=new.score,
+                   reprompts=new.reprompts, message_sid=new.message_sid,
+                   last_inbound_sid=new.last_inbound_sid, last_reply_key=new.last_reply_key,
+                   reason=new.reason, open_until=new.open_until)
+
+
+@dataclass
+class FakeCaseStore:
+    cases: dict[str, Case] = field(default_factory=dict)
+    requests: int = 0
+
+    def open_case(self, case: Case) -> bool:
+        self.requests += 1
+        if case.case_id in self.cases:
+            return False
+        self.cases[case.case_id] = case
+        return True
+
+    def get_case(self, case_id: str) -> Case | None:
+        self.requests += 1
+        return self.cases.get(case_id)
+
+    def mark_notified(self, case_id: str, *, follow_up_queued: bool, alert_published: bool) -> None:
+        self.requests += 1
+        case = self.cases.get(case_id)
+        if case is not None:     # only sets flags, never clears one; unknown case: nothing
+            self.cases[case_id] = replace(
+                case, follow_up_queued=case.follow_up_queued or follow_up_queued,
+                alert_published=case.alert_published or alert_published)
+
+    def attach_comment(self, case_id: str, comment: str) -> bool:
+        self.requests += 1
+        case = self.cases.get(case_id)
+        if case is None:
+            return False
+        self.cases[case_id] = replace(case, comment=comment)
+        return True
+
+
+@dataclass
+class FakeScoreStore:
+    """Remembers every token forever (DynamoDB: 10 minutes); the same token with other totals
+    is refused with PermanentError, as DynamoDB's IdempotentParameterMismatch is in the real one."""
+
+    buckets: dict[BucketKey, Counts] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)    # token -> digest of its totals
+    requests: int = 0
+
+    def add(self, totals: dict[BucketKey, Counts], token: str) -> None:
+        self.requests += 1
+        digest = _digest(totals)
+        if token in self.tokens:
+            if self.tokens[token] != digest:
+                raise PermanentError("score token reused with different totals")
+            return
+        self.tokens[token] = digest
+        for key, counts in totals.items():
+            self.buckets[key] = self.buckets.get(key, Counts()) + counts
+
+    def read(self, dimension: str, from_day: str, to_day: str) -> list[tuple[BucketKey, Counts]]:
+        self.requests += 1
+        found = [(k, c) for k, c in self.buckets.items()
+                 if k.dimension == dimension and from_day <= k.day <= to_day]
+        return sorted(found, key=lambda kc: kc[0].sort_key)
+
+
+def _digest(totals: dict[BucketKey, Counts]) -> str:
+    return hashlib.sha256(repr(sorted(totals.items(), key=lambda kc: (
+        kc[0].dimension, kc[0].sort_key))).encode()).hexdigest()

@@ -1,0 +1,93 @@
+"""Services on fakes: a world of in-memory stores and recording messengers, and a settable clock."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from chalicelib.adapters.templates import TomlMessages
+from chalicelib.domain.eligibility import Policy
+from chalicelib.domain.identity import contact_key
+from chalicelib.services.dispatch import DispatchDeps, dispatch_event
+from chalicelib.services.handle_reply import InboundSms, ReplyDeps, handle_reply
+from chalicelib.services.on_answers import AnswerDeps
+from chalicelib.settings import REPO_ROOT
+from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeFollowUps, FakeIntakeQueue, FakeSms
+from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeScoreStore
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+SECRET = b"test-contact-hash-key"
+PHONE = "+15550100123"
+
+
+@dataclass
+class Clock:
+    now: datetime = datetime(2026, 11, 21, 1, 20, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class World:
+    clock: Clock = field(default_factory=Clock)
+    store: FakeConversationStore = field(default_factory=FakeConversationStore)
+    cases: FakeCaseStore = field(default_factory=FakeCaseStore)
+    scores: FakeScoreStore = field(default_factory=FakeScoreStore)
+    sms: FakeSms = field(default_factory=FakeSms)
+    intake: FakeIntakeQueue = field(default_factory=FakeIntakeQueue)
+    dead_letters: FakeDeadLetters = field(default_factory=FakeDeadLetters)
+    follow_ups: FakeFollowUps = field(default_factory=FakeFollowUps)
+    alerts: FakeAlerts = field(default_factory=FakeAlerts)
+    messages: TomlMessages = field(default_factory=lambda: TomlMessages(REPO_ROOT / "templates", "Example Life"))
+    thresholds: dict[str, int] = field(default_factory=dict)
+
+    def key(self, address: str = PHONE) -> str:
+        return contact_key(SECRET, address)
+
+    @property
+    def dispatch_deps(self) -> DispatchDeps:
+        return DispatchDeps(store=self.store, sms=self.sms, messages=self.messages, contact_key=self.key,
+                            policy=Policy(30, 72, "en-US"), cooldown_days=lambda p: 30, conversation_hours=24,
+                            status_callback_url="https://koe.example.com/api/twilio/status", clock=self.clock)
+
+    @property
+    def reply_deps(self) -> ReplyDeps:
+        return ReplyDeps(store=self.store, messages=self.messages, contact_key=self.key,
+                         threshold_for=lambda p: self.thresholds.get(p, 6), clock=self.clock)
+
+    @property
+    def answer_deps(self) -> AnswerDeps:
+        return AnswerDeps(scores=self.scores, cases=self.cases, follow_ups=self.follow_ups, alerts=self.alerts,
+                          reporting_tz=ZoneInfo("UTC"), sla_hours=24, clock=self.clock)
+
+    # --- the customer's side
+    def dispatch(self, **changes: Any) -> dict[str, str]:
+        return dispatch_event(event(**changes), self.dispatch_deps)
+
+    def reply(self, body: str, sid: str | None = None, sender: str = PHONE) -> str | None:
+        self._n = getattr(self, "_n", 0) + 1
+        return handle_reply(InboundSms(sid or f"SM{self._n:032d}", sender, body), self.reply_deps)
+
+
+def event(**changes: Any) -> dict[str, Any]:
+    payload = json.loads((EVENTS / "procedure-completed.json").read_text())
+    customer = changes.pop("customer", {})
+    payload["customer"].update(customer)
+    payload["customer"]["locale"] = customer.get("locale", "en-US")
+    payload.update(changes)
+    return payload
+
+
+@pytest.fixture
+def world() -> World:
+    return World()

@@ -1,0 +1,102 @@
+"""Dispatch on fakes: one survey per event, suppressions recorded with reasons, carrier errors named."""
+
+import json
+
+import pytest
+
+from chalicelib.domain.model import SurveyStatus
+from chalicelib.errors import InvalidEvent, RecipientOptedOut, RetryableSendError, UndeliverableRecipient
+from chalicelib.services.dispatch import read_message
+from tests.services.conftest import EVENTS, PHONE
+
+
+def test_an_event_sends_one_invitation_and_records_the_survey(world):
+    outcome = world.dispatch()
+    assert outcome == {"survey_id": "claims-2026-000123-paid", "status": "sent",
+                       "reason": "two_way_sms_supported:US"}
+    [sms] = world.sms.sent
+    assert sms["to"] == PHONE and "Reply 0-10" in sms["body"] and "STOP" in sms["body"]
+    assert sms["status_callback"] == "https://koe.example.com/api/twilio/status?survey=claims-2026-000123-paid"
+    survey = world.store.get_survey("claims-2026-000123-paid")
+    assert (survey.status, survey.message_sid, survey.context["branch"]) == (SurveyStatus.SENT, sms["sid"], "tokyo-chuo")
+    assert world.store.get_contact(world.key()).active_survey_id == survey.survey_id
+
+
+def test_the_invitation_is_in_the_customers_language(world):
+    world.dispatch(customer={"locale": "ja-JP"})
+    assert "停止" in world.sms.sent[0]["body"]
+
+
+def test_the_same_event_twice_sends_once(world):
+    world.dispatch()
+    again = world.dispatch()
+    assert again["reason"] == "duplicate_event"
+    assert len(world.sms.sent) == 1
+
+
+def test_an_interrupted_send_is_resumed_by_the_replay(world):
+    world.sms.fail_with = RetryableSendError("twilio 20429")
+    with pytest.raises(RetryableSendError):
+        world.dispatch()
+    assert world.store.get_survey("claims-2026-000123-paid").status is SurveyStatus.SENDING
+    assert world.dispatch()["status"] == "sent"
+    assert len(world.sms.sent) == 1
+
+
+@pytest.mark.parametrize("setup, reason", [
+    (lambda w: w.store.set_opt_out(w.key(), True, "sms:stop", w.clock()), "opted_out"),
+    (lambda w: w.dispatch(event_id="earlier-policy", procedure="new_policy"), "conversation_open"),
+])
+def test_a_skipped_event_is_recorded_with_its_reason(world, setup, reason):
+    setup(world)
+    sent_before = len(world.sms.sent)
+    outcome = world.dispatch()
+    assert (outcome["status"], outcome["reason"]) == ("suppressed", reason)
+    survey = world.store.get_survey("claims-2026-000123-paid")
+    assert (survey.status, survey.reason) == (SurveyStatus.SUPPRESSED, reason)
+    assert len(world.sms.sent) == sent_before
+
+
+def test_cooldown_per_procedure(world):
+    world.dispatch(event_id="first")
+    world.reply("9 great")                      # closes the first conversation
+    world.clock.advance(days=10)
+    later = world.clock.now.isoformat()
+    assert world.dispatch(event_id="second", completed_at=later)["reason"] == "cooldown"
+    assert world.dispatch(event_id="third", completed_at=later, procedure="new_policy")["status"] == "sent"
+
+
+def test_japan_has_no_two_way_sms_yet(world):
+    outcome = world.dispatch(customer={"phone": "+819012345678"})
+    assert (outcome["status"], outcome["reason"]) == ("suppressed", "no_supported_channel")
+    assert world.store.get_survey("claims-2026-000123-paid").channel_reason == "two_way_sms_unsupported:JP"
+
+
+def test_opted_out_at_the_carrier_marks_the_contact(world):
+    world.sms.fail_with = RecipientOptedOut("twilio 21610")
+    outcome = world.dispatch()
+    assert (outcome["status"], outcome["reason"]) == ("failed", "opted_out_at_carrier")
+    contact = world.store.get_contact(world.key())
+    assert contact.opted_out and not contact.has_open_conversation(world.clock())
+
+
+def test_an_unreachable_number_fails_the_survey_and_frees_the_phone(world):
+    world.sms.fail_with = UndeliverableRecipient("21614")
+    assert world.dispatch()["reason"] == "twilio_21614"
+    assert not world.store.get_contact(world.key()).has_open_conversation(world.clock())
+
+
+def test_read_message_accepts_both_queue_shapes_and_names_bad_fields():
+    bare = (EVENTS / "procedure-completed.json").read_text()
+    envelope = (EVENTS / "eventbridge-to-sqs.json").read_text()
+    assert read_message(bare)["event_id"] == read_message(envelope)["event_id"]
+    with pytest.raises(InvalidEvent, match="customer: needs a phone or an email"):
+        read_message(json.dumps({"event_id": "x", "procedure": "p", "completed_at": "2026-11-21T10:00:00Z",
+                                 "customer": {"id": "C"}}))
+    with pytest.raises(InvalidEvent, match="message"):
+        read_message("not json")
+
+
+def test_a_stale_event_is_suppressed(world):
+    world.clock.advance(hours=80)
+    assert world.dispatch()["reason"] == "stale_event"

@@ -1,0 +1,84 @@
+"""HTTP intake and queue batches on fakes: per-event answers; nothing dropped silently."""
+
+import json
+
+from chalicelib.errors import InvalidEvent
+from chalicelib.services.batch import QueueRecord, process
+from chalicelib.services.ingest import ingest
+from tests.fakes.messaging import FakeDeadLetters, FakeIntakeQueue
+from tests.services.conftest import event
+
+
+def test_one_valid_event_is_accepted_and_queued():
+    queue = FakeIntakeQueue()
+    answer = ingest(event(), queue)
+    assert answer.status_code == 202
+    assert (answer.body["status"], answer.body["event_id"]) == ("accepted", "claims-2026-000123-paid")
+    assert queue.events == [event()]
+
+
+def test_one_invalid_event_is_a_400_naming_each_field():
+    answer = ingest({"event_id": "x", "customer": {"id": "C"}}, FakeIntakeQueue())
+    assert answer.status_code == 400
+    assert {e["field"] for e in answer.body["errors"]} == {"procedure", "completed_at", "customer"}
+
+
+def test_a_batch_answers_per_event():
+    bad = event(event_id="b")
+    del bad["procedure"]
+    queue = FakeIntakeQueue()
+    answer = ingest({"events": [event(event_id="a"), bad, event(event_id="a")]}, queue)
+    assert answer.status_code == 202
+    assert [r["status"] for r in answer.body["results"]] == ["accepted", "rejected", "duplicate_in_request"]
+    assert [e["event_id"] for e in queue.events] == ["a"]
+
+
+def test_batch_limits():
+    assert ingest({"events": [event()] * 101}, FakeIntakeQueue()).status_code == 400
+    assert ingest({"events": []}, FakeIntakeQueue()).status_code == 400
+    assert ingest([1, 2], FakeIntakeQueue()).status_code == 400
+
+
+def test_a_queue_that_refuses_says_retry():
+    answer = ingest(event(), FakeIntakeQueue(refuse=True))
+    assert answer.status_code == 503 and answer.body["status"] == "retry"
+
+
+def records(*bodies, receive_count=1):
+    return [QueueRecord(f"m{i}", body, receive_count) for i, body in enumerate(bodies)]
+
+
+def test_a_bad_record_goes_to_the_dead_letter_queue_with_its_reason_and_the_rest_succeed():
+    handled, letters = [], FakeDeadLetters()
+
+    def handle(body):
+        if body == "bad":
+            raise InvalidEvent([{"field": "procedure", "problem": "is required"}])
+        handled.append(body)
+
+    assert process(records("ok1", "bad", "ok2"), handle, letters, 4) == []
+    assert handled == ["ok1", "ok2"]
+    assert letters.letters == [{"body": "bad", "reason": "InvalidEvent: procedure: is required", "source_id": "m1"}]
+
+
+def test_a_passing_fault_is_retried_then_dead_lettered_with_the_last_reason():
+    letters = FakeDeadLetters()
+
+    def handle(body):
+        raise TimeoutError("twilio slow")
+
+    assert process(records("x", receive_count=1), handle, letters, 4) == ["m0"]
+    assert letters.letters == []
+    assert process(records("x", receive_count=4), handle, letters, 4) == []
+    assert "gave up after 4 attempts: TimeoutError: twilio slow" == letters.letters[0]["reason"]
+
+
+def test_a_dead_letter_queue_that_refuses_keeps_the_record_on_its_queue():
+    class Refusing(FakeDeadLetters):
+        def put(self, body, reason, source_id):
+            raise ConnectionError("sqs down")
+
+    def handle(body):
+        raise InvalidEvent([{"field": "x", "problem": "y"}])
+
+    assert process(records(json.dumps({})), handle, Refusing(), 4) == ["m0"]

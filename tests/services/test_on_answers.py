@@ -1,0 +1,81 @@
+"""Answers on fakes: scores aggregate once per batch; a detractor escalates exactly once."""
+
+import pytest
+
+from chalicelib.domain.model import Counts
+from chalicelib.domain.scoring import BucketKey
+from chalicelib.errors import KoeError
+from chalicelib.services.on_answers import batch_token, on_answers
+
+SURVEY = "claims-2026-000123-paid"
+
+
+def answers_of(world, survey_id=SURVEY):
+    return world.store.answers_for(survey_id)
+
+
+def test_a_promoter_counts_in_every_dimension_and_opens_no_case(world):
+    world.dispatch()
+    world.reply("9")
+    on_answers(answers_of(world), "t1", world.answer_deps)
+    rows = world.scores.read("agent", "2026-11-21", "2026-11-21")
+    assert rows == [(BucketKey("agent", "2026-11-21", "A-102"), Counts(1, 1, 0, 0, 9))]
+    assert world.cases.get_case(SURVEY) is None and not world.alerts.published
+
+
+def test_a_retried_batch_counts_once(world):
+    world.dispatch()
+    world.reply("9")
+    batch = answers_of(world)
+    on_answers(batch, batch_token(["1", "2"]), world.answer_deps)
+    on_answers(batch, batch_token(["1", "2"]), world.answer_deps)
+    [(_, counts)] = world.scores.read("procedure", "2026-11-21", "2026-11-21")
+    assert counts.n == 1
+
+
+def test_a_detractor_opens_one_case_one_follow_up_one_alert(world):
+    world.dispatch()
+    world.reply("3")
+    on_answers(answers_of(world), "t1", world.answer_deps)
+    on_answers(answers_of(world), "t2", world.answer_deps)      # a replay with another token
+    case = world.cases.get_case(SURVEY)
+    assert (case.score, case.customer_id, case.follow_up_queued, case.alert_published) == (3, "C-88123", True, True)
+    assert len(world.follow_ups.messages) == 1 and len(world.alerts.published) == 1
+    message = world.follow_ups.messages[0]
+    assert (message["branch"], message["agent_id"], message["phone"]) == ("tokyo-chuo", "A-102", "+1******0123")
+
+
+def test_the_comment_arriving_later_goes_onto_the_case(world):
+    world.dispatch()
+    world.reply("2")
+    on_answers(answers_of(world), "t1", world.answer_deps)
+    world.reply("nobody called me back")
+    comment = [a for a in answers_of(world) if a.question == "comment"]
+    on_answers(comment, "t2", world.answer_deps)
+    assert world.cases.get_case(SURVEY).comment == "nobody called me back"
+    assert len(world.alerts.published) == 1
+
+
+def test_a_comment_in_the_same_reply_is_in_the_alert(world):
+    world.dispatch()
+    world.reply("1 slow payout")
+    on_answers(answers_of(world), "t1", world.answer_deps)
+    assert "slow payout" in world.alerts.published[0][1]
+
+
+def test_an_alert_that_failed_is_sent_on_retry_without_a_second_follow_up(world):
+    world.dispatch()
+    world.reply("0")
+    world.alerts.fail_next = True
+    with pytest.raises(KoeError):        # fails the batch: the stream delivers it again
+        on_answers(answers_of(world), "t1", world.answer_deps)
+    on_answers(answers_of(world), "t1", world.answer_deps)
+    assert len(world.follow_ups.messages) == 1 and len(world.alerts.published) == 1
+
+
+def test_the_threshold_is_per_procedure(world):
+    world.thresholds["claim_payment"] = 4
+    world.dispatch()
+    world.reply("5")
+    on_answers(answers_of(world), "t1", world.answer_deps)
+    assert world.cases.get_case(SURVEY) is None
