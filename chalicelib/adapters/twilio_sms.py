@@ -25,6 +25,7 @@ class TwilioSms:
         self._validity = validity_period_s
 
     def send(self, to: str, body: str, status_callback: str) -> str:
+        from requests import RequestException
         from twilio.base.exceptions import TwilioException, TwilioRestException
 
         sender = ({"messaging_service_sid": self._sender} if self._sender.startswith("MG")
@@ -35,7 +36,7 @@ class TwilioSms:
                 validity_period=self._validity, **sender)
         except TwilioRestException as exc:
             raise _named(exc) from exc
-        except TwilioException as exc:        # connection errors, timeouts
+        except (TwilioException, RequestException) as exc:     # connection errors, timeouts
             raise RetryableSendError(f"twilio unreachable: {type(exc).__name__}") from exc
         return str(message.sid)
 

@@ -401,3 +401,44 @@ def test_started_runner_delivers_in_the_background_until_stopped(
     ticks = len(recorder.ticks)
     time.sleep(0.4)
     assert len(recorder.ticks) == ticks
+
+
+# --- The whole stack, as `make run` starts it ------------------------------------------------------
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "app.py").exists(), reason="no app.py yet")
+def test_python_m_devstack_serves_and_stops_cleanly(tmp_path: Path):
+    # Given `python -m devstack` on free ports with a ready file
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0",
+         "--dynamodb-port", "0", "--moto-port", "0", "--ready-file", str(ready)],
+        cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        until(lambda: ready.exists() or proc.poll() is not None, timeout_s=40)
+        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        addresses = json.loads(ready.read_text())
+        # When calling the API without a key, and the carrier's health page
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(f"{addresses['api_url']}/v1/scores", timeout=5)
+        health = urllib.request.urlopen(f"{addresses['carrier_url']}/health", timeout=5)
+        # Then Chalice's routes answer (the key is required) and the carrier is up
+        assert denied.value.code in (401, 403)
+        assert health.status == 200
+        assert addresses["env"]["KOE_TWILIO_BASE_URL"] == addresses["carrier_url"]
+        assert addresses["env"]["KOE_PUBLIC_BASE_URL"] == addresses["api_url"]
+    finally:
+        # And SIGTERM stops everything, exit 0, the ready file removed
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 0
+    assert not ready.exists()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(addresses["dynamodb_endpoint"], timeout=2)

@@ -1,0 +1,606 @@
+"""One contract for koe's stores, run against the in-memory fakes and the DynamoDB repositories
+(on DynamoDB Local), so the fakes the service tests rely on cannot drift from the real thing.
+
+Every test makes its own survey ids and contact keys: the DynamoDB tables are shared by the session.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from chalicelib.domain.model import Answer, Case, Counts, Step, Survey, SurveyStatus
+from chalicelib.domain.scoring import BucketKey
+from chalicelib.errors import (
+    ConversationOpen,
+    PermanentError,
+    StaleSurvey,
+    StorageThrottled,
+    SurveyExists,
+)
+from chalicelib.services.ports import CaseStore, ContactChange, ConversationStore, Inbound, ScoreStore
+from chalicelib.settings import Settings, from_env
+from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeScoreStore
+
+NOW = datetime(2026, 11, 21, 1, 20, tzinfo=timezone.utc)
+WINDOW = timedelta(hours=24)
+
+
+# --- the two implementations behind one harness --------------------------------------------------
+
+@dataclass
+class Stores:
+    kind: str
+    conversations: ConversationStore
+    cases: CaseStore
+    scores: ScoreStore
+    # Reading what the interfaces do not return (answers, history, inbox): per implementation.
+    read_answer: Callable[[str, str], Answer | None]
+    opt_out_history: Callable[[str], list[dict[str, Any]]]
+    read_inbound: Callable[[str], Inbound | None]
+
+
+@pytest.fixture(params=["fake", "dynamo"])
+def stores(request: pytest.FixtureRequest) -> Stores:
+    if request.param == "fake":
+        return _fake_stores()
+    return _dynamo_stores(request.getfixturevalue("dynamo"))
+
+
+def _fake_stores() -> Stores:
+    conversations = FakeConversationStore()
+    return Stores("fake", conversations, FakeCaseStore(), FakeScoreStore(),
+                  read_answer=lambda sid, q: conversations.answers.get((sid, q)),
+                  opt_out_history=lambda key: conversations.opt_out_history.get(key, []),
+                  read_inbound=conversations.inbox.get)
+
+
+@dataclass
+class DynamoWorld:
+    settings: Settings
+    connection: Any          # pynamodb Connection shared by every model (dynamo.configure)
+    raw: Any                 # a plain boto3 client, to read items as the stream would see them
+
+
+@pytest.fixture(scope="module")
+def dynamo(local_aws: dict[str, str], dynamodb_local: Any) -> DynamoWorld:
+    """Models bound to this session's tables. Module scope: binding is process-wide, and another
+    module may bind other tables; this module's tests run together."""
+    from chalicelib.adapters import dynamo as adapter
+
+    settings = from_env({**_REQUIRED_SETTINGS, **local_aws})
+    return DynamoWorld(settings, adapter.configure(settings), dynamodb_local.client())
+
+
+_REQUIRED_SETTINGS = {
+    "KOE_API_KEYS": "test-key", "KOE_CONTACT_HASH_KEY": "k", "KOE_PUBLIC_BASE_URL": "https://koe.test",
+    "KOE_TWILIO_ACCOUNT_SID": "AC0", "KOE_TWILIO_AUTH_TOKEN": "t", "KOE_TWILIO_FROM": "+15550000000",
+    "KOE_INTAKE_QUEUE_URL": "q", "KOE_INTAKE_DLQ_URL": "q", "KOE_FOLLOW_UP_QUEUE_URL": "q",
+    "KOE_CX_TOPIC_ARN": "arn",
+}
+
+
+def _dynamo_stores(world: DynamoWorld) -> Stores:
+    from chalicelib.adapters import dynamo as adapter
+
+    def read_answer(survey_id: str, question: str) -> Answer | None:
+        item = world.raw.get_item(TableName=world.settings.table_name("responses"), ConsistentRead=True,
+                                  Key={"survey_id": {"S": survey_id}, "question": {"S": question}})
+        return adapter.answer_from_stream_image(item["Item"]) if "Item" in item else None
+
+    def opt_out_history(contact_key: str) -> list[dict[str, Any]]:
+        item = adapter.ContactItem.get(contact_key, consistent_read=True)
+        return [entry.as_dict() for entry in item.opt_out_history or []]
+
+    def read_inbound(message_sid: str) -> Inbound | None:
+        try:
+            item = adapter.InboxItem.get(message_sid, consistent_read=True)
+        except adapter.InboxItem.DoesNotExist:
+            return None
+        return Inbound(item.message_sid, item.contact_key, item.body, item.received_at, item.reason,
+                       item.survey_id)
+
+    return Stores("dynamo",
+                  adapter.DynamoConversationStore(world.connection, world.settings.retention_days),
+                  adapter.DynamoCaseStore(), adapter.DynamoScoreStore(world.connection),
+                  read_answer=read_answer, opt_out_history=opt_out_history, read_inbound=read_inbound)
+
+
+# --- builders -------------------------------------------------------------------------------------
+
+def _id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def a_survey(**changes: Any) -> Survey:
+    survey = Survey(
+        survey_id=_id("srv"), procedure="claim_payment", customer_id="C-1", contact_key=_id("ck"),
+        locale="en", channel="sms_two_way", channel_reason="default", status=SurveyStatus.SENDING,
+        created_at=NOW, completed_at=NOW - timedelta(hours=2), phone="+15550100123",
+        context={"branch": "Tokyo", "agent_id": "A-102"}, open_until=NOW + WINDOW)
+    return replace(survey, **changes)
+
+
+def an_answer(survey: Survey, question: str = "score", **changes: Any) -> Answer:
+    answer = Answer(survey_id=survey.survey_id, question=question, received_at=NOW + timedelta(minutes=5),
+                    procedure=survey.procedure, customer_id=survey.customer_id, locale=survey.locale,
+                    context=dict(survey.context), score=3, text="3 slow payout", threshold=6,
+                    phone_masked="+1******0123")
+    return replace(answer, **changes)
+
+
+def a_case(**changes: Any) -> Case:
+    survey_id = _id("srv")
+    case = Case(case_id=survey_id, survey_id=survey_id, procedure="claim_payment", customer_id="C-1",
+                score=2, opened_at=NOW, sla_due=NOW + timedelta(hours=24),
+                context={"branch": "Tokyo"}, phone_masked="+1******0123")
+    return replace(case, **changes)
+
+
+def answered(survey: Survey) -> Survey:
+    return replace(survey, status=SurveyStatus.ANSWERED, step=Step.DONE, score=3,
+                   last_inbound_sid="SM1", last_reply_key="thanks", open_until=None)
+
+
+# --- conversations --------------------------------------------------------------------------------
+
+def test_an_opened_survey_reads_back_exactly_and_claims_the_contact(stores: Stores) -> None:
+    survey = a_survey(open_until=datetime(2026, 11, 22, 10, 20, 0, 123456, tzinfo=timezone(timedelta(hours=9))))
+
+    stores.conversations.open_survey(survey, NOW)
+
+    assert stores.conversations.get_survey(survey.survey_id) == survey
+    contact = stores.conversations.get_contact(survey.contact_key)
+    assert contact is not None
+    assert (contact.active_survey_id, contact.active_until) == (survey.survey_id, survey.open_until)
+    assert contact.last_surveyed == {"claim_payment": NOW}
+    assert contact.has_open_conversation(NOW)
+
+
+def test_unknown_survey_and_contact_read_as_none(stores: Stores) -> None:
+    assert stores.conversations.get_survey(_id("srv")) is None
+    assert stores.conversations.get_contact(_id("ck")) is None
+
+
+def test_opening_the_same_survey_twice_raises_survey_exists(stores: Stores) -> None:
+    survey = a_survey()
+    stores.conversations.open_survey(survey, NOW)
+
+    with pytest.raises(SurveyExists):
+        stores.conversations.open_survey(survey, NOW)
+
+
+def test_a_second_survey_while_one_is_open_raises_conversation_open_and_writes_nothing(stores: Stores) -> None:
+    first = a_survey()
+    second = a_survey(contact_key=first.contact_key, procedure="address_change")
+    stores.conversations.open_survey(first, NOW)
+
+    with pytest.raises(ConversationOpen):
+        stores.conversations.open_survey(second, NOW + timedelta(hours=1))
+
+    assert stores.conversations.get_survey(second.survey_id) is None
+    contact = stores.conversations.get_contact(first.contact_key)
+    assert contact is not None and contact.active_survey_id == first.survey_id
+    assert contact.last_surveyed == {"claim_payment": NOW}
+
+
+def test_after_release_a_new_survey_may_open(stores: Stores) -> None:
+    first = a_survey()
+    stores.conversations.open_survey(first, NOW)
+    stores.conversations.update_survey(first, answered(first), contact=ContactChange(release=True), now=NOW)
+    later = NOW + timedelta(hours=1)
+    second = a_survey(contact_key=first.contact_key, open_until=later + WINDOW)
+
+    stores.conversations.open_survey(second, later)
+
+    contact = stores.conversations.get_contact(first.contact_key)
+    assert contact is not None and contact.active_survey_id == second.survey_id
+    assert contact.last_surveyed == {"claim_payment": later}
+
+
+def test_after_the_window_passes_a_new_survey_may_open_without_release(stores: Stores) -> None:
+    first = a_survey()
+    stores.conversations.open_survey(first, NOW)
+    later = first.open_until + timedelta(seconds=1)          # type: ignore[operator]
+    second = a_survey(contact_key=first.contact_key, procedure="address_change", open_until=later + WINDOW)
+
+    stores.conversations.open_survey(second, later)
+
+    contact = stores.conversations.get_contact(first.contact_key)
+    assert contact is not None and contact.active_survey_id == second.survey_id
+    assert contact.last_surveyed == {"claim_payment": NOW, "address_change": later}
+
+
+def test_open_survey_needs_a_window(stores: Stores) -> None:
+    with pytest.raises(ValueError):
+        stores.conversations.open_survey(a_survey(open_until=None), NOW)
+
+
+def test_a_suppressed_survey_is_recorded_once(stores: Stores) -> None:
+    survey = a_survey(status=SurveyStatus.SUPPRESSED, reason="cooldown", open_until=None, phone=None)
+
+    stores.conversations.record_suppressed(survey)
+
+    assert stores.conversations.get_survey(survey.survey_id) == survey
+    assert stores.conversations.get_contact(survey.contact_key) is None
+    with pytest.raises(SurveyExists):
+        stores.conversations.record_suppressed(survey)
+
+
+def test_update_survey_writes_new_state_and_answers(stores: Stores) -> None:
+    survey = a_survey()
+    stores.conversations.open_survey(survey, NOW)
+    score, comment = an_answer(survey), an_answer(survey, "comment", text="slow payout", score=3)
+    new = answered(survey)
+
+    stores.conversations.update_survey(survey, new, [score, comment], ContactChange(release=True), NOW)
+
+    assert stores.conversations.get_survey(survey.survey_id) == new
+    assert stores.read_answer(survey.survey_id, "score") == score
+    assert stores.read_answer(survey.survey_id, "comment") == comment
+    contact = stores.conversations.get_contact(survey.contact_key)
+    assert contact is not None and not contact.has_open_conversation(NOW)
+    assert contact.active_survey_id is None
+
+
+def test_answers_without_score_or_text_round_trip(stores: Stores) -> None:
+    survey = a_survey()
+    stores.conversations.open_survey(survey, NOW)
+    answer = an_answer(survey, score=None, text=None, threshold=None, phone_masked=None, context={})
+
+    stores.conversations.update_survey(survey, replace(survey, step=Step.AWAIT_COMMENT), [answer])
+
+    assert stores.read_answer(survey.survey_id, "score") == answer
+
+
+def test_update_survey_from_a_stale_read_raises_stale_survey(stores: Stores) -> None:
+    survey = a_survey()
+    stores.conversations.open_survey(survey, NOW)
+    first = replace(survey, step=Step.AWAIT_COMMENT, score=3, last_inbound_sid="SM1")
+    stores.conversations.update_survey(survey, first, [an_answer(survey)])
+
+    with pytest.raises(StaleSurvey):       # same status, but step and last inbound sid moved on
+        stores.conversations.update_survey(survey, answered(survey))
+
+    assert stores.conversations.get_survey(survey.survey_id) == first
+
+
+def test_a_replayed_inbound_sid_is_stale(stores: Stores) -> None:
+    survey = a_survey(status=SurveyStatus.DELIVERED, step=Step.AWAIT_COMMENT, last_inbound_sid="SM1")
+    stores.conversations.open_survey(survey, NOW)
+    stores.conversations.update_survey(survey, replace(survey, last_inbound_sid="SM2"))
+
+    with pytest.raises(StaleSurvey):
+        stores.conversations.update_survey(survey, replace(survey, last_inbound_sid="SM3"))
+
+
+def test_a_duplicate_answer_is_stale_and_nothing_is_written(stores: Stores) -> None:
+    survey = a_survey()
+    stores.conversations.open_survey(survey, NOW)
+    stores.conversations.update_survey(survey, survey, [an_answer(survey)])   # same state: allowed
+
+    with pytest.raises(StaleSurvey):
+        stores.conversations.update_survey(survey, answered(survey), [an_answer(survey, score=9)],
+                                           ContactChange(release=True), NOW)
+
+    assert stores.conversations.get_survey(survey.survey_id) == survey
+    assert stores.read_answer(survey.survey_id, "score") == an_answer(survey)
+    contact = stores.conversations.get_contact(survey.contact_key)
+    assert contact is not None and contact.active_survey_id == survey.survey_id
+
+
+def test_release_never_frees_another_surveys_slot(stores: Stores) -> None:
+    old = a_survey()
+    stores.conversations.open_survey(old, NOW)
+    later = old.open_until + timedelta(minutes=1)            # type: ignore[operator]
+    new = a_survey(contact_key=old.contact_key, open_until=later + WINDOW)
+    stores.conversations.open_survey(new, later)
+    expired = replace(old, status=SurveyStatus.EXPIRED, open_until=None)
+
+    stores.conversations.update_survey(old, expired, contact=ContactChange(release=True), now=later)
+
+    assert stores.conversations.get_survey(old.survey_id) == expired
+    contact = stores.conversations.get_contact(old.contact_key)
+    assert contact is not None and contact.active_survey_id == new.survey_id
+
+
+def test_release_for_a_contact_that_does_not_exist_creates_nothing(stores: Stores) -> None:
+    survey = a_survey(status=SurveyStatus.SUPPRESSED, reason="quiet_hours", open_until=None)
+    stores.conversations.record_suppressed(survey)
+
+    stores.conversations.update_survey(survey, replace(survey, reason="expired"),
+                                       contact=ContactChange(release=True), now=NOW)
+
+    assert stores.conversations.get_contact(survey.contact_key) is None
+
+
+def test_opting_out_during_a_conversation_closes_releases_and_audits(stores: Stores) -> None:
+    survey = a_survey()
+    stores.conversations.open_survey(survey, NOW)
+    closed = replace(survey, status=SurveyStatus.OPTED_OUT, open_until=None, last_inbound_sid="SM9")
+
+    stores.conversations.update_survey(survey, closed, (),
+                                       ContactChange(release=True, opted_out=True, audit="sms:STOP"), NOW)
+
+    contact = stores.conversations.get_contact(survey.contact_key)
+    assert contact is not None and contact.opted_out and contact.active_survey_id is None
+    assert stores.opt_out_history(survey.contact_key) == [{"at": NOW, "audit": "sms:STOP", "opted_out": True}]
+
+
+def test_opt_out_and_back_in_appends_to_the_history(stores: Stores) -> None:
+    key = _id("ck")
+    later = NOW + timedelta(days=1)
+
+    stores.conversations.set_opt_out(key, True, "sms:停止", NOW)
+    stores.conversations.set_opt_out(key, False, "sms:START", later)
+
+    contact = stores.conversations.get_contact(key)
+    assert contact is not None and not contact.opted_out
+    assert stores.opt_out_history(key) == [{"at": NOW, "audit": "sms:停止", "opted_out": True},
+                                          {"at": later, "audit": "sms:START", "opted_out": False}]
+
+
+def test_record_delivery_never_moves_backwards(stores: Stores) -> None:
+    survey = a_survey()
+    stores.conversations.open_survey(survey, NOW)
+
+    assert stores.conversations.record_delivery(survey.survey_id, "sent", 1, None)
+    assert stores.conversations.record_delivery(survey.survey_id, "undelivered", 3, "30003")
+    assert not stores.conversations.record_delivery(survey.survey_id, "delivered", 2, None)
+    assert not stores.conversations.record_delivery(survey.survey_id, "undelivered", 3, "30003")
+
+    stored = stores.conversations.get_survey(survey.survey_id)
+    assert stored is not None
+    assert (stored.delivery_status, stored.delivery_error) == ("undelivered", "30003")
+
+
+def test_record_delivery_of_an_unknown_survey_is_false_and_creates_nothing(stores: Stores) -> None:
+    survey_id = _id("srv")
+
+    assert not stores.conversations.record_delivery(survey_id, "delivered", 2, None)
+    assert stores.conversations.get_survey(survey_id) is None
+
+
+def test_update_survey_keeps_the_delivery_state(stores: Stores) -> None:
+    survey = a_survey()
+    stores.conversations.open_survey(survey, NOW)
+    stores.conversations.record_delivery(survey.survey_id, "delivered", 2, None)
+
+    stores.conversations.update_survey(survey, replace(survey, status=SurveyStatus.SENT, message_sid="SM0"))
+
+    stored = stores.conversations.get_survey(survey.survey_id)
+    assert stored is not None and stored.delivery_status == "delivered" and stored.message_sid == "SM0"
+
+
+def test_keep_inbound_twice_is_fine(stores: Stores) -> None:
+    message = Inbound(_id("SM"), _id("ck"), "who is this?", NOW, "no_open_conversation")
+
+    stores.conversations.keep_inbound(message)
+    stores.conversations.keep_inbound(message)
+
+    assert stores.read_inbound(message.message_sid) == message
+
+
+def test_open_surveys_due_returns_only_ended_windows_oldest_first(stores: Stores) -> None:
+    # A clock in 1990 keeps the other tests' surveys (windows ending in 2026) out of this one's
+    # view of the shared index.
+    now = datetime(1990, 1, 1, 12, tzinfo=timezone.utc) + timedelta(seconds=uuid.uuid4().int % 10**6)
+    due_late = a_survey(open_until=now - timedelta(minutes=1))
+    due_early = a_survey(open_until=now - timedelta(hours=3))
+    not_due = a_survey(open_until=now + timedelta(minutes=1))
+    closed = a_survey(open_until=now - timedelta(hours=2))
+    for survey in (due_late, due_early, not_due, closed):
+        stores.conversations.open_survey(survey, now - timedelta(days=1))
+    stores.conversations.update_survey(closed, replace(closed, status=SurveyStatus.EXPIRED, open_until=None))
+
+    due = stores.conversations.open_surveys_due(now, limit=10)
+
+    assert [s.survey_id for s in due] == [due_early.survey_id, due_late.survey_id]
+    assert due[0] == due_early
+    assert [s.survey_id for s in stores.conversations.open_surveys_due(now, limit=1)] == [due_early.survey_id]
+    assert stores.conversations.open_surveys_due(now, limit=0) == []
+
+
+# --- cases ----------------------------------------------------------------------------------------
+
+def test_a_case_opens_once(stores: Stores) -> None:
+    case = a_case()
+
+    assert stores.cases.open_case(case)
+    assert not stores.cases.open_case(replace(case, score=0))
+
+    assert stores.cases.get_case(case.case_id) == case
+    assert stores.cases.get_case(_id("srv")) is None
+
+
+def test_mark_notified_sets_flags_and_never_clears_them(stores: Stores) -> None:
+    case = a_case()
+    stores.cases.open_case(case)
+
+    stores.cases.mark_notified(case.case_id, follow_up_queued=True, alert_published=False)
+    assert stores.cases.get_case(case.case_id) == replace(case, follow_up_queued=True)
+    stores.cases.mark_notified(case.case_id, follow_up_queued=False, alert_published=True)
+    assert stores.cases.get_case(case.case_id) == replace(case, follow_up_queued=True, alert_published=True)
+
+
+def test_mark_notified_of_an_unknown_case_creates_nothing(stores: Stores) -> None:
+    case_id = _id("srv")
+
+    stores.cases.mark_notified(case_id, follow_up_queued=True, alert_published=True)
+
+    assert stores.cases.get_case(case_id) is None
+
+
+def test_a_comment_attaches_only_to_an_existing_case(stores: Stores) -> None:
+    case = a_case(comment=None)
+    stores.cases.open_case(case)
+
+    assert stores.cases.attach_comment(case.case_id, "please call me")
+    assert not stores.cases.attach_comment(_id("srv"), "orphan")
+
+    assert stores.cases.get_case(case.case_id) == replace(case, comment="please call me")
+
+
+# --- scores ---------------------------------------------------------------------------------------
+
+def test_scores_add_up_and_read_by_day_range(stores: Stores) -> None:
+    dim = _id("procedure")
+    d1, d2, d3 = (BucketKey(dim, day, "claim_payment") for day in ("2026-11-20", "2026-11-21", "2026-11-22"))
+    other = BucketKey(dim, "2026-11-21", "address_change")
+
+    stores.scores.add({d1: Counts(1, 1, 0, 0, 10), d2: Counts(1, 0, 0, 1, 3)}, _id("batch"))
+    stores.scores.add({d2: Counts(2, 1, 1, 0, 17), other: Counts(1, 0, 1, 0, 7),
+                       d3: Counts(1, 1, 0, 0, 9)}, _id("batch"))
+
+    assert stores.scores.read(dim, "2026-11-21", "2026-11-21") == [
+        (other, Counts(1, 0, 1, 0, 7)), (d2, Counts(3, 1, 1, 1, 20))]
+    assert [key.day for key, _ in stores.scores.read(dim, "2026-11-20", "2026-11-22")] == [
+        "2026-11-20", "2026-11-21", "2026-11-21", "2026-11-22"]
+    assert stores.scores.read(_id("procedure"), "2026-11-20", "2026-11-22") == []
+
+
+def test_the_same_score_batch_twice_counts_once(stores: Stores) -> None:
+    dim = _id("branch")
+    totals = {BucketKey(dim, "2026-11-21", "Tokyo"): Counts(2, 1, 0, 1, 14)}
+    token = _id("batch")
+
+    stores.scores.add(totals, token)
+    stores.scores.add(totals, token)
+
+    assert stores.scores.read(dim, "2026-11-21", "2026-11-21") == [
+        (BucketKey(dim, "2026-11-21", "Tokyo"), Counts(2, 1, 0, 1, 14))]
+
+
+def test_a_batch_of_more_than_a_transaction_counts_once_when_retried(stores: Stores) -> None:
+    dim = _id("agent")
+    totals = {BucketKey(dim, "2026-11-21", f"A-{i:03d}"): Counts(1, 1, 0, 0, 9) for i in range(130)}
+    token = _id("batch")
+
+    stores.scores.add(totals, token)
+    stores.scores.add(totals, token)
+
+    rows = stores.scores.read(dim, "2026-11-21", "2026-11-21")
+    assert len(rows) == 130 and {counts for _, counts in rows} == {Counts(1, 1, 0, 0, 9)}
+
+
+def test_a_token_reused_with_other_totals_is_refused(stores: Stores) -> None:
+    key = BucketKey(_id("branch"), "2026-11-21", "Osaka")
+    token = _id("batch")
+    stores.scores.add({key: Counts(1, 1, 0, 0, 9)}, token)
+
+    with pytest.raises(PermanentError):
+        stores.scores.add({key: Counts(1, 0, 0, 1, 2)}, token)
+
+    assert stores.scores.read(key.dimension, key.day, key.day) == [(key, Counts(1, 1, 0, 0, 9))]
+
+
+def test_values_with_unusual_characters_stay_in_their_day(stores: Stores) -> None:
+    dim = _id("branch")
+    keys = [BucketKey(dim, "2026-11-21", value) for value in ("東京#1", "\U0001F600 branch", "z")]
+    keys.append(BucketKey(dim, "2026-11-22", "a"))
+
+    stores.scores.add({key: Counts(1, 1, 0, 0, 9) for key in keys}, _id("batch"))
+
+    assert {key.value for key, _ in stores.scores.read(dim, "2026-11-21", "2026-11-21")} == {
+        "東京#1", "\U0001F600 branch", "z"}
+
+
+# --- DynamoDB only: request budget, errors, binding -----------------------------------------------
+
+@pytest.fixture
+def dynamo_stores(dynamo: DynamoWorld) -> Stores:
+    return _dynamo_stores(dynamo)
+
+
+@pytest.fixture
+def requests_made(dynamo: DynamoWorld) -> Iterator[list[str]]:
+    """Names of the DynamoDB API calls made through the shared client during the test."""
+    calls: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    events = dynamo.connection.client.meta.events
+    events.register("before-call.dynamodb", record)
+    yield calls
+    events.unregister("before-call.dynamodb", record)
+
+
+def test_request_budget_per_call(dynamo_stores: Stores, requests_made: list[str]) -> None:
+    conversations = dynamo_stores.conversations
+    survey = a_survey()
+
+    conversations.open_survey(survey, NOW)
+    assert requests_made == ["TransactWriteItems"]
+
+    requests_made.clear()
+    conversations.record_delivery(survey.survey_id, "delivered", 2, None)
+    assert requests_made == ["UpdateItem"]
+
+    requests_made.clear()
+    conversations.update_survey(survey, answered(survey), [an_answer(survey), an_answer(survey, "comment")],
+                                ContactChange(release=True, opted_out=True, audit="sms:STOP"), NOW)
+    assert requests_made == ["TransactWriteItems"]
+
+
+def test_a_release_of_a_slot_held_elsewhere_costs_two_requests(dynamo_stores: Stores,
+                                                                requests_made: list[str]) -> None:
+    old = a_survey()
+    dynamo_stores.conversations.open_survey(old, NOW)
+    later = NOW + 2 * WINDOW
+    dynamo_stores.conversations.open_survey(a_survey(contact_key=old.contact_key, open_until=later + WINDOW), later)
+    requests_made.clear()
+
+    dynamo_stores.conversations.update_survey(old, replace(old, status=SurveyStatus.EXPIRED, open_until=None),
+                                              contact=ContactChange(release=True), now=later)
+
+    assert requests_made == ["TransactWriteItems", "TransactWriteItems"]
+
+
+class _Response:
+    status_code = 400
+    headers: dict[str, str] = {}
+
+
+@pytest.fixture
+def throttled(dynamo: DynamoWorld) -> Iterator[None]:
+    """Every call answers ThrottlingException (a before-call handler's answer replaces the request)."""
+    def refuse(**_: Any) -> tuple[_Response, dict[str, Any]]:
+        return _Response(), {"Error": {"Code": "ThrottlingException", "Message": "slow down"},
+                             "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+    events = dynamo.connection.client.meta.events
+    events.register_first("before-call.dynamodb", refuse)
+    yield
+    events.unregister("before-call.dynamodb", refuse)
+
+
+@pytest.mark.parametrize("call", [
+    lambda s: s.conversations.open_survey(a_survey(), NOW),
+    lambda s: s.conversations.update_survey(a_survey(), answered(a_survey())),
+    lambda s: s.conversations.record_suppressed(a_survey(status=SurveyStatus.SUPPRESSED)),
+    lambda s: s.conversations.record_delivery(_id("srv"), "sent", 1, None),
+    lambda s: s.conversations.get_survey(_id("srv")),
+    lambda s: s.conversations.open_surveys_due(NOW, 10),
+    lambda s: s.cases.open_case(a_case()),
+    lambda s: s.cases.attach_comment(_id("srv"), "hi"),
+    lambda s: s.scores.add({BucketKey("procedure", "2026-11-21", "x"): Counts(1, 1, 0, 0, 9)}, _id("t")),
+    lambda s: s.scores.read("procedure", "2026-11-21", "2026-11-21"),
+], ids=["open_survey", "update_survey", "record_suppressed", "record_delivery", "get_survey",
+        "open_surveys_due", "open_case", "attach_comment", "scores_add", "scores_read"])
+def test_throttling_becomes_storage_throttled(dynamo_stores: Stores, throttled: None,
+                                              call: Callable[[Stores], object]) -> None:
+    with pytest.raises(StorageThrottled):
+        call(dynamo_stores)
+
+
+def test_every_model_shares_the_one_connection(dynamo: DynamoWorld) -> None:
+    from chalicelib.adapters import dynamo as adapter
+
+    for logical, model in adapter.MODELS.items():
+        assert model.Meta.table_name == dynamo.settings.table_name(logical)
+        assert model._get_connection().connection is dynamo.connection
