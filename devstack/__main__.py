@@ -68,11 +68,11 @@ def banner(stack: LocalStack) -> str:
         *(f"  {name:<{width}}  {value}" for name, value in rows),
         "",
         "Send a completed procedure:",
-        f"  curl -H \"x-api-key: {a['api_key']}\" -H 'content-type: application/json' "
-        f"-d @tests/events/procedure-completed.json {a['api_url']}/v1/events",
+        (f"  curl -H \"x-api-key: {a['api_key']}\" -H 'content-type: application/json' "
+         f"-d @tests/events/procedure-completed.json {a['api_url']}/v1/events"),
         "Text as the customer (or use the phone page):",
-        f"  curl -H 'content-type: application/json' -d '{{\"from\": \"+15550100123\", \"body\": \"9\"}}' "
-        f"{a['carrier_url']}/reply",
+        ("  curl -H 'content-type: application/json' "
+         f"-d '{{\"from\": \"+15550100123\", \"body\": \"9\"}}' {a['carrier_url']}/reply"),
         "",
         "Ctrl-C stops everything.",
     ])

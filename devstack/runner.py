@@ -15,9 +15,10 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -64,7 +65,7 @@ class LambdaContext:
 
     @property
     def log_stream_name(self) -> str:
-        return (f"{datetime.now(timezone.utc):%Y/%m/%d}/[{self.function_version}]"
+        return (f"{datetime.now(UTC):%Y/%m/%d}/[{self.function_version}]"
                 f"{uuid.UUID(self.aws_request_id).hex}")
 
     def get_remaining_time_in_millis(self) -> int:
@@ -167,7 +168,7 @@ def wire_value(value: dict[str, Any]) -> dict[str, Any]:
 
 def scheduled_event(rule_arn: str, region: str, now: datetime | None = None) -> dict[str, Any]:
     """The EventBridge scheduled event Lambda receives from a `rate(...)` rule."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -238,9 +239,9 @@ def failed_ids(result: Any, batch_ids: set[str], name: str) -> set[str]:
     if not isinstance(result, dict) or "batchItemFailures" not in result:
         return set()
     try:
-        ids = {item["itemIdentifier"] for item in result["batchItemFailures"]}
+        ids = {str(item["itemIdentifier"]) for item in result["batchItemFailures"]}
     except (TypeError, KeyError):
-        ids = {None}  # type: ignore[arg-type]
+        ids = {""}
     if not ids <= batch_ids:
         log.error("%s returned batchItemFailures with unknown or empty ids; retrying the whole batch",
                   name)
@@ -302,7 +303,9 @@ class StreamSource:
         try:
             response = self.streams.get_records(ShardIterator=cursor.iterator, Limit=100)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ExpiredIteratorException":
+            # DynamoDB Local answers TrimmedDataAccess to an iterator taken while the shard was
+            # empty, once records arrive; like an expired one, a fresh iterator reads on.
+            if exc.response["Error"]["Code"] not in ("ExpiredIteratorException", "TrimmedDataAccessException"):
                 raise
             cursor.iterator = None      # resume after the last record delivered, next pass
             return 0

@@ -16,10 +16,11 @@ import secrets
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Self
 
 from devstack.dynamodb_local import LOOPBACK, DynamoDBLocal, free_port, port_is_free
 from devstack.moto_server import MotoServer
@@ -33,6 +34,9 @@ TWILIO_NUMBER = "+15550009999"
 # Made up and fixed, so a developer's scripts keep working across restarts; never real credentials.
 TWILIO_ACCOUNT_SID = "AC" + "0" * 26 + "10ca15"
 TWILIO_AUTH_TOKEN = "0123456789abcdef" * 2
+
+
+_started_once = False     # see LocalStack.start
 
 
 class PortInUse(RuntimeError):
@@ -80,7 +84,14 @@ class LocalStack:
     def api_url(self) -> str:
         return f"http://{LOOPBACK}:{self.api_port}"
 
-    def start(self) -> LocalStack:
+    def start(self) -> Self:
+        global _started_once
+        if _started_once:
+            # koe reads its settings and builds its clients once per process (as a warm Lambda
+            # does) and Chalice's local server adopts the app object: a second stack in this
+            # process would talk to the first one's (stopped) endpoints.
+            raise RuntimeError("one LocalStack per process; start another with `python -m devstack`")
+        _started_once = True
         self.options.check_ports()
         atexit.register(self.stop)      # also on errors below: nothing started may outlive us
         try:
@@ -198,7 +209,7 @@ class LocalStack:
             self._http.shutdown()       # from this thread, never the serving one (it would deadlock)
         self._http.server.server_close()
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *_exc: object) -> None:

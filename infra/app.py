@@ -21,9 +21,8 @@ sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(1, str(Path(__file__).resolve().parent))
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-import aws_cdk as cdk  # noqa: E402
-
-from stack import ConfigError, KoeConfig, KoeStack  # noqa: E402
+import aws_cdk as cdk
+from stack import ConfigError, KoeConfig, KoeStack
 
 
 def context_from_argv(argv: list[str]) -> dict[str, str]:
@@ -47,7 +46,12 @@ def context_from_argv(argv: list[str]) -> dict[str, str]:
 
 def main(argv: list[str]) -> None:
     app = cdk.App(context=context_from_argv(argv))
-    region = os.environ.get("CDK_DEFAULT_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    region = (os.environ.get("CDK_DEFAULT_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+              or os.environ.get("AWS_REGION"))
+    if not region:
+        raise SystemExit("koe infra: set AWS_DEFAULT_REGION (the CDK CLI sets CDK_DEFAULT_REGION "
+                         "from your profile); `chalice package` needs a region")
+    os.environ.setdefault("AWS_DEFAULT_REGION", region)     # for chalice package (botocore)
     account = os.environ.get("CDK_DEFAULT_ACCOUNT")
     try:
         config = KoeConfig.from_context(app.node.try_get_context)

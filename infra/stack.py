@@ -17,9 +17,10 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from aws_cdk import (
     Annotations,
@@ -29,18 +30,18 @@ from aws_cdk import (
     RemovalPolicy,
     SecretValue,
     Stack,
-    aws_cloudwatch as cloudwatch,
-    aws_cloudwatch_actions as cw_actions,
-    aws_dynamodb as dynamodb,
-    aws_events as events,
-    aws_events_targets as targets,
-    aws_iam as iam,
-    aws_lambda as lambda_,
-    aws_logs as logs,
-    aws_sns as sns,
-    aws_sns_subscriptions as subscriptions,
-    aws_sqs as sqs,
 )
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from chalice.cdk import Chalice
 from constructs import Construct
 
@@ -88,6 +89,7 @@ class KoeConfig:
     stage: str
     public_base_url: str
     secret_name: str
+    secret_version: str | None = None
     alert_email: str | None = None
     app_dir: Path = REPO_ROOT
     app_env: Mapping[str, str] | None = None
@@ -97,7 +99,7 @@ class KoeConfig:
         return f"koe-{self.stage}-"
 
     @classmethod
-    def from_context(cls, get: Any) -> "KoeConfig":
+    def from_context(cls, get: Any) -> KoeConfig:
         """`get` is node.try_get_context. Every key is documented in infra/README.md."""
         stage = (get("stage") or "").strip()
         if not _STAGE_RE.match(stage):
@@ -121,14 +123,18 @@ class KoeConfig:
             raise ConfigError("context 'app_env' must be a JSON object of KOE_* settings")
         managed = set(QUEUE_URL_ENV) | set(TOPIC_ARN_ENV) | set(SECRET_ENV) | {
             "KOE_RESOURCE_PREFIX", "KOE_PUBLIC_BASE_URL", "KOE_TEMPLATES_DIR"}
-        bad = sorted(k for k in app_env if not k.startswith("KOE_") or k in managed)
+        local_only = {"KOE_DYNAMODB_ENDPOINT", "KOE_AWS_ENDPOINT", "KOE_TWILIO_BASE_URL"}
+        bad = sorted(k for k in app_env
+                     if not k.startswith("KOE_") or k in managed or k in local_only)
         if bad:
             raise ConfigError(f"context 'app_env' may only add non-secret KOE_* settings the stack "
-                              f"does not set itself; refused: {', '.join(bad)}")
+                              f"does not set itself and that are not local-stack only; refused: "
+                              f"{', '.join(bad)}")
         return cls(
             stage=stage,
             public_base_url=public,
             secret_name=(get("secret_name") or f"koe/{stage}").strip(),
+            secret_version=(get("secret_version") or "").strip() or None,
             alert_email=(get("alert_email") or "").strip() or None,
             app_dir=Path(get("app_dir") or REPO_ROOT).resolve(),
             app_env={str(k): str(v) for k, v in app_env.items()},
@@ -282,14 +288,14 @@ class KoeStack(Stack):
             "KOE_RESOURCE_PREFIX": self.config.prefix,
             "KOE_PUBLIC_BASE_URL": self.config.public_base_url,
             "KOE_TEMPLATES_DIR": TEMPLATES_MOUNT,
-            "POWERTOOLS_SERVICE_NAME": "koe",
-            "POWERTOOLS_METRICS_NAMESPACE": "koe",
         }
         env.update({var: self.queues[name].queue_url for var, name in QUEUE_URL_ENV.items()})
         env.update({var: self.topics[name].topic_arn for var, name in TOPIC_ARN_ENV.items()})
         # Resolved by CloudFormation at deploy ({{resolve:secretsmanager:...}}); never in the template.
-        env.update({var: SecretValue.secrets_manager(self.config.secret_name,
-                                                     json_field=field).unsafe_unwrap()
+        # Pin secret_version (a VersionId) to make CloudFormation re-read a changed secret.
+        env.update({var: SecretValue.secrets_manager(
+                        self.config.secret_name, json_field=field,
+                        version_id=self.config.secret_version).unsafe_unwrap()
                     for var, field in SECRET_ENV.items()})
         env.update(self.config.app_env or {})
         return env
@@ -305,7 +311,7 @@ class KoeStack(Stack):
         with _cwd(_scratch_dir()):
             app = Chalice(self, "App", source_dir=str(self.config.app_dir),
                           stage_config=stage_config)
-        with open(os.path.join(app._sam_package_dir, "sam.json")) as f:   # noqa: SLF001
+        with open(os.path.join(app._sam_package_dir, "sam.json")) as f:
             self._sam = json.load(f)
         return app
 
@@ -387,8 +393,7 @@ class KoeStack(Stack):
             iam.PolicyStatement(
                 sid="Logs",
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
-                           f"/aws/lambda/{self.stack_name}-*:*"],
+                resources=[self._log_streams_arn()],
             ),
         ]
         if self.consumed_streams:
@@ -424,6 +429,11 @@ class KoeStack(Stack):
             resources=[self.topics[n].topic_arn for n in sorted(set(TOPIC_ARN_ENV.values()))],
         ))
         self.policy.add_statements(*statements)
+
+    def _log_streams_arn(self) -> str:
+        """Log streams of this stack's functions (named <stack>-<LogicalId>-<suffix> by CFN)."""
+        return (f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
+                f"/aws/lambda/{self.stack_name}-*:*")
 
     def _outputs(self) -> None:
         CfnOutput(self, "PublicBaseUrl", value=self.config.public_base_url,

@@ -14,12 +14,15 @@ connects at import time, nor in `configure` (botocore clients are created on the
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
 
 from pynamodb.attributes import (
+    Attribute,
     BooleanAttribute,
     ListAttribute,
     MapAttribute,
@@ -31,14 +34,27 @@ from pynamodb.attributes import (
 )
 from pynamodb.connection import Connection
 from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE, STREAM_NEW_IMAGE
-from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.exceptions import (
+    DoesNotExist,
+    PynamoDBException,
+    TransactWriteError,
+    UpdateError,
+)
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.domain.model import Answer, Case, Contact, Counts, Step, Survey, SurveyStatus
+from chalicelib.domain.model import (
+    Answer,
+    Case,
+    Contact,
+    Counts,
+    Step,
+    Survey,
+    SurveyStatus,
+)
 from chalicelib.domain.scoring import BucketKey
 from chalicelib.errors import (
     ConversationOpen,
@@ -229,6 +245,8 @@ MODELS: dict[str, type[Model]] = {
 def configure(settings: Settings) -> Connection:
     """Bind every model to this stage's tables, endpoint and region; returns the one connection
     the models share, which the repositories also use for transactions. No I/O."""
+    # PynamoDB logs every request's arguments at DEBUG, phone numbers and SMS bodies included.
+    logging.getLogger("pynamodb").setLevel(logging.INFO)
     connection = Connection(region=settings.region, host=settings.dynamodb_endpoint,
                             connect_timeout_seconds=2, read_timeout_seconds=5)
     for logical, model in MODELS.items():
@@ -247,6 +265,17 @@ def _bind(model: type[Model], table_name: str, connection: Connection) -> None:
     table = model._get_connection()
     connection.add_meta_table(table.get_meta_table())
     table.connection = connection
+
+
+def _require_bound(settings: Settings) -> None:
+    """Stores are built after configure(settings): fail when built, not at the first write."""
+    if SurveyItem.Meta.table_name != settings.table_name("surveys"):
+        raise RuntimeError("call chalicelib.adapters.dynamo.configure(settings) before building stores")
+
+
+def _shared_connection() -> Connection:
+    """The connection configure() gave every model: transactions go through the same client."""
+    return SurveyItem._get_connection().connection
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -306,7 +335,7 @@ def _survey_from_item(item: SurveyItem) -> Survey:
 
 
 def _surveyed_entry(procedure: str, when: datetime) -> str:
-    return f"{procedure}#{when.astimezone(timezone.utc).isoformat()}"
+    return f"{procedure}#{when.astimezone(UTC).isoformat()}"
 
 
 def _last_surveyed(entries: set[str] | None) -> dict[str, datetime]:
@@ -378,18 +407,18 @@ def _strings(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in raw.items()}
 
 
-def _int_or_none(value: float | int | None) -> int | None:
+def _int_or_none(value: float | None) -> int | None:
     return None if value is None else int(value)
 
 
 # --- conversations ----------------------------------------------------------------------------
 
 class DynamoConversationStore:
-    """Surveys, contacts, answers and the inbox. Call configure(settings) first."""
+    """Surveys, contacts, answers and the inbox. Built after configure(settings)."""
 
-    def __init__(self, connection: Connection, retention_days: int) -> None:
-        self._connection = connection
-        self._retention = timedelta(days=retention_days)
+    def __init__(self, settings: Settings) -> None:
+        _require_bound(settings)
+        self._retention = timedelta(days=settings.retention_days)
 
     def get_contact(self, contact_key: str) -> Contact | None:
         # Consistent reads: the caller decides on this and writes back at once.
@@ -416,7 +445,7 @@ class DynamoConversationStore:
         ]
         slot_free = ContactItem.active_survey_id.does_not_exist() | (ContactItem.active_until < now)
         try:
-            with _throttling_as_retryable(), TransactWrite(connection=self._connection) as tx:
+            with _throttling_as_retryable(), TransactWrite(connection=_shared_connection()) as tx:
                 # PynamoDB sends puts before updates whatever the call order: reason 0 is the survey.
                 tx.save(_survey_to_item(survey, self._retention),
                         condition=SurveyItem.survey_id.does_not_exist())
@@ -447,7 +476,7 @@ class DynamoConversationStore:
         holds the slot, or there is no contact), the transaction is sent again without the
         release: nothing of ours to free. So 1 request, 2 in that rare case, and the survey
         never closes without its slot being freed in the same write."""
-        at = now or datetime.now(timezone.utc)
+        at = now or datetime.now(UTC)
         try:
             self._update_survey(old, new, answers, contact, at, release=bool(contact and contact.release))
         except _SlotNotHeld:
@@ -457,7 +486,7 @@ class DynamoConversationStore:
                        contact: ContactChange | None, now: datetime, release: bool) -> None:
         kinds: list[str] = []      # what each transaction item is, to read cancellation reasons
         try:
-            with _throttling_as_retryable(), TransactWrite(connection=self._connection) as tx:
+            with _throttling_as_retryable(), TransactWrite(connection=_shared_connection()) as tx:
                 # Added in the order PynamoDB sends them (puts, then updates) so that `kinds`
                 # lines up with the cancellation reasons.
                 for answer in answers:
@@ -481,7 +510,7 @@ class DynamoConversationStore:
         moves_forward = SurveyItem.survey_id.exists() & (
             SurveyItem.delivery_rank.does_not_exist() | (SurveyItem.delivery_rank < rank))
         actions = [SurveyItem.delivery_status.set(status), SurveyItem.delivery_rank.set(rank),
-                   SurveyItem.delivery_error.set(error_code)]
+                   _set_or_remove(SurveyItem.delivery_error, error_code)]
         with _throttling_as_retryable():
             try:
                 SurveyItem(survey_id).update(actions=actions, condition=moves_forward)
@@ -514,11 +543,12 @@ class DynamoConversationStore:
                 scan_index_forward=True, limit=limit)
             return [_survey_from_item(item) for item in items]
 
+
 class _SlotNotHeld(Exception):
     """Internal: the optimistic release failed only because the slot is not this survey's."""
 
 
-def _raise_update_failure(exc: TransactWriteError, kinds: list[str], survey_id: str) -> None:
+def _raise_update_failure(exc: TransactWriteError, kinds: list[str], survey_id: str) -> NoReturn:
     codes = _cancel_codes(exc)
     _raise_if_retryable(exc, codes)
     failed = {kind for kind, code in zip(kinds, codes) if code == CONDITION_FAILED}
@@ -530,19 +560,26 @@ def _raise_update_failure(exc: TransactWriteError, kinds: list[str], survey_id: 
 
 
 def _survey_changes(new: Survey) -> list[Action]:
-    """What update_survey writes; set(None) is a REMOVE in PynamoDB, which closing relies on."""
+    """What update_survey writes. Closing REMOVEs open_until/open_shard: the survey leaves the
+    sparse index."""
     return [
         SurveyItem.status.set(new.status.value),
         SurveyItem.step.set(new.step.value),
-        SurveyItem.score.set(new.score),
         SurveyItem.reprompts.set(new.reprompts),
-        SurveyItem.message_sid.set(new.message_sid),
-        SurveyItem.last_inbound_sid.set(new.last_inbound_sid),
-        SurveyItem.last_reply_key.set(new.last_reply_key),
-        SurveyItem.reason.set(new.reason),
-        SurveyItem.open_until.set(new.open_until),
-        SurveyItem.open_shard.set(OPEN_SHARD if new.open_until else None),
+        _set_or_remove(SurveyItem.score, new.score),
+        _set_or_remove(SurveyItem.message_sid, new.message_sid),
+        _set_or_remove(SurveyItem.last_inbound_sid, new.last_inbound_sid),
+        _set_or_remove(SurveyItem.last_reply_key, new.last_reply_key),
+        _set_or_remove(SurveyItem.reason, new.reason),
+        _set_or_remove(SurveyItem.open_until, new.open_until),
+        _set_or_remove(SurveyItem.open_shard, OPEN_SHARD if new.open_until else None),
     ]
+
+
+def _set_or_remove(attribute: Attribute[Any], value: Any) -> Action:
+    # PynamoDB's set(None) writes a NULL value, which an index key (open_until) refuses and a
+    # reader would see as present: absent means REMOVE.
+    return attribute.remove() if value is None else attribute.set(value)
 
 
 def _unchanged_since(old: Survey) -> Condition:
@@ -575,7 +612,10 @@ def _opt_out_actions(opted_out: bool, audit: str | None, now: datetime) -> list[
 # --- cases ------------------------------------------------------------------------------------
 
 class DynamoCaseStore:
-    """Follow-up cases, one per survey. Call configure(settings) first."""
+    """Follow-up cases, one per survey. Built after configure(settings)."""
+
+    def __init__(self, settings: Settings) -> None:
+        _require_bound(settings)
 
     def open_case(self, case: Case) -> bool:
         with _throttling_as_retryable():
@@ -619,15 +659,15 @@ class DynamoCaseStore:
 # --- scores -----------------------------------------------------------------------------------
 
 class DynamoScoreStore:
-    """Pre-aggregated counters per dimension x day#value. Call configure(settings) first.
+    """Pre-aggregated counters per dimension x day#value. Built after configure(settings).
 
     `add` is idempotent on its token through TransactWriteItems' ClientRequestToken: DynamoDB
     (and DynamoDB Local 3.3, checked by the contract suite) applies a repeated token once, for
     10 minutes. A retry after that would count again. The same token with other totals is
     refused (IdempotentParameterMismatch): that is a bug in the caller, so PermanentError."""
 
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
+    def __init__(self, settings: Settings) -> None:
+        _require_bound(settings)
 
     def add(self, totals: dict[BucketKey, Counts], token: str) -> None:
         # Sorted so that a retried batch splits into the same chunks with the same tokens.
@@ -639,7 +679,7 @@ class DynamoScoreStore:
     def _add_chunk(self, chunk: list[tuple[BucketKey, Counts]], request_token: str) -> None:
         try:
             with _throttling_as_retryable(), TransactWrite(
-                    connection=self._connection, client_request_token=request_token) as tx:
+                    connection=_shared_connection(), client_request_token=request_token) as tx:
                 for key, counts in chunk:
                     tx.update(ScoreItem(key.dimension, key.sort_key), actions=_increments(counts))
         except TransactWriteError as exc:

@@ -9,13 +9,19 @@ can take two there, when a release finds the slot held by another survey).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from chalicelib.domain.model import Answer, Case, Contact, Counts, Survey
 from chalicelib.domain.scoring import BucketKey
-from chalicelib.errors import ConversationOpen, PermanentError, StaleSurvey, SurveyExists
+from chalicelib.errors import (
+    ConversationOpen,
+    PermanentError,
+    StaleSurvey,
+    SurveyExists,
+)
 from chalicelib.services.ports import ContactChange, Inbound
 
 
@@ -77,7 +83,7 @@ class FakeConversationStore:
         self.surveys[old.survey_id] = _with_changes(stored, new)
         self.answers.update({(a.survey_id, a.question): a for a in answers})
         if contact is not None:
-            self._change_contact(old, contact, now or datetime.now(timezone.utc))
+            self._change_contact(old, contact, now or datetime.now(UTC))
 
     def _change_contact(self, survey: Survey, change: ContactChange, now: datetime) -> None:
         current = self.contacts.get(survey.contact_key)

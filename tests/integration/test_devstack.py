@@ -6,20 +6,27 @@ shapes. Uses a small Chalice app defined here with the same decorators as koe's 
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from chalice import Chalice
 
 from chalicelib import resources
 from devstack.provision import client, provision
-from devstack.runner import Runner
+from devstack.runner import Runner, failed_ids
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # The recorded EventBridge -> SQS envelope; tests/events/ once the lead copies it there.
 EVENTBRIDGE_SAMPLE = next(p for p in (
-    Path(__file__).resolve().parents[1] / "events" / "eventbridge-to-sqs.json",
+    REPO_ROOT / "tests" / "events" / "eventbridge-to-sqs.json",
     Path("/work/shared/samples/eventbridge-to-sqs.json")) if p.exists())
 
 
@@ -317,6 +324,18 @@ def test_runner_retries_the_whole_batch_when_the_handler_raises(
     assert runner.drain_once() == 0
 
 
+def test_an_invalid_partial_batch_response_fails_the_whole_batch():
+    # Given a batch of two messages
+    batch = {"m-1", "m-2"}
+    # When the handler reports an id that is not in the batch, or a malformed item
+    unknown = failed_ids({"batchItemFailures": [{"itemIdentifier": "other"}]}, batch, "dispatch")
+    malformed = failed_ids({"batchItemFailures": [{}]}, batch, "dispatch")
+    # Then, as in Lambda, every message is retried; a valid report fails only what it names
+    assert unknown == malformed == batch
+    assert failed_ids({"batchItemFailures": [{"itemIdentifier": "m-2"}]}, batch, "dispatch") == {"m-2"}
+    assert failed_ids(None, batch, "dispatch") == set()
+
+
 # --- Runner: DynamoDB stream and schedule --------------------------------------------------------
 
 def put_response(env: dict[str, str], endpoint: str, survey_id: str) -> None:
@@ -405,25 +424,18 @@ def test_started_runner_delivers_in_the_background_until_stopped(
 
 # --- The whole stack, as `make run` starts it ------------------------------------------------------
 
-@pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "app.py").exists(), reason="no app.py yet")
+@pytest.mark.skipif(not (REPO_ROOT / "app.py").exists(), reason="no app.py yet")
 def test_python_m_devstack_serves_and_stops_cleanly(tmp_path: Path):
     # Given `python -m devstack` on free ports with a ready file
-    import os
-    import signal
-    import subprocess
-    import sys
-    import urllib.error
-    import urllib.request
-
-    ready = tmp_path / "ready.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0",
-         "--dynamodb-port", "0", "--moto-port", "0", "--ready-file", str(ready)],
-        cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    ready, output = tmp_path / "ready.json", tmp_path / "devstack.log"
+    with output.open("wb") as sink:     # a file, not a pipe nobody reads: that could block it
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0",
+             "--dynamodb-port", "0", "--moto-port", "0", "--ready-file", str(ready)],
+            cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT)
     try:
         until(lambda: ready.exists() or proc.poll() is not None, timeout_s=40)
-        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        assert proc.poll() is None, output.read_text()
         addresses = json.loads(ready.read_text())
         # When calling the API without a key, and the carrier's health page
         with pytest.raises(urllib.error.HTTPError) as denied:

@@ -7,9 +7,10 @@ Every test makes its own survey ids and contact keys: the DynamoDB tables are sh
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, ClassVar
 
 import pytest
 
@@ -22,11 +23,17 @@ from chalicelib.errors import (
     StorageThrottled,
     SurveyExists,
 )
-from chalicelib.services.ports import CaseStore, ContactChange, ConversationStore, Inbound, ScoreStore
+from chalicelib.services.ports import (
+    CaseStore,
+    ContactChange,
+    ConversationStore,
+    Inbound,
+    ScoreStore,
+)
 from chalicelib.settings import Settings, from_env
 from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeScoreStore
 
-NOW = datetime(2026, 11, 21, 1, 20, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 21, 1, 20, tzinfo=UTC)
 WINDOW = timedelta(hours=24)
 
 
@@ -105,8 +112,8 @@ def _dynamo_stores(world: DynamoWorld) -> Stores:
                        item.survey_id)
 
     return Stores("dynamo",
-                  adapter.DynamoConversationStore(world.connection, world.settings.retention_days),
-                  adapter.DynamoCaseStore(), adapter.DynamoScoreStore(world.connection),
+                  adapter.DynamoConversationStore(world.settings), adapter.DynamoCaseStore(world.settings),
+                  adapter.DynamoScoreStore(world.settings),
                   read_answer=read_answer, opt_out_history=opt_out_history, read_inbound=read_inbound)
 
 
@@ -388,7 +395,7 @@ def test_keep_inbound_twice_is_fine(stores: Stores) -> None:
 def test_open_surveys_due_returns_only_ended_windows_oldest_first(stores: Stores) -> None:
     # A clock in 1990 keeps the other tests' surveys (windows ending in 2026) out of this one's
     # view of the shared index.
-    now = datetime(1990, 1, 1, 12, tzinfo=timezone.utc) + timedelta(seconds=uuid.uuid4().int % 10**6)
+    now = datetime(1990, 1, 1, 12, tzinfo=UTC) + timedelta(seconds=uuid.uuid4().int % 10**6)
     due_late = a_survey(open_until=now - timedelta(minutes=1))
     due_early = a_survey(open_until=now - timedelta(hours=3))
     not_due = a_survey(open_until=now + timedelta(minutes=1))
@@ -563,7 +570,7 @@ def test_a_release_of_a_slot_held_elsewhere_costs_two_requests(dynamo_stores: St
 
 class _Response:
     status_code = 400
-    headers: dict[str, str] = {}
+    headers: ClassVar[dict[str, str]] = {}
 
 
 @pytest.fixture
@@ -604,3 +611,12 @@ def test_every_model_shares_the_one_connection(dynamo: DynamoWorld) -> None:
     for logical, model in adapter.MODELS.items():
         assert model.Meta.table_name == dynamo.settings.table_name(logical)
         assert model._get_connection().connection is dynamo.connection
+
+
+def test_stores_refuse_to_be_built_for_other_settings(dynamo: DynamoWorld) -> None:
+    from chalicelib.adapters import dynamo as adapter
+
+    other = replace(dynamo.settings, resource_prefix="koe-elsewhere-")
+    for store in (adapter.DynamoConversationStore, adapter.DynamoCaseStore, adapter.DynamoScoreStore):
+        with pytest.raises(RuntimeError):
+            store(other)

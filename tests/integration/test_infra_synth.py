@@ -1,0 +1,301 @@
+"""The CDK stack, synthesized offline (real aws-cdk-lib, real `chalice package`), checked against
+chalicelib/resources.py and chalicelib/settings.py, and linted with cfn-lint.
+
+Needs the infra venv (`python3 -m venv .venv-infra && .venv-infra/bin/pip install -r
+infra/requirements.txt`); `chalice package` downloads Lambda wheels from PyPI unless
+.chalice/deployments/ already holds them. No AWS account or credentials are used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib import resources, settings
+
+REPO = Path(__file__).resolve().parents[2]
+INFRA_PY = REPO / ".venv-infra" / "bin" / "python"
+CFN_LINT = REPO / ".venv-infra" / "bin" / "cfn-lint"
+STAGE = "ci"
+PREFIX = f"koe-{STAGE}-"
+PUBLIC = "https://example.com/api"
+
+pytestmark = [
+    pytest.mark.infra,
+    pytest.mark.skipif(not INFRA_PY.exists(), reason=(
+        f"no infra venv at {INFRA_PY.parent.parent}: create it with `python3 -m venv .venv-infra && "
+        ".venv-infra/bin/pip install -r infra/requirements.txt`")),
+]
+
+
+def _env(outdir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("KOE_", "CDK_", "AWS_")) and k != "VIRTUAL_ENV"}
+    env.update(CDK_OUTDIR=str(outdir), AWS_DEFAULT_REGION="ap-northeast-1",
+               JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20")
+    return env
+
+
+def _run_synth(outdir: Path, *context: str) -> subprocess.CompletedProcess[str]:
+    args = [str(INFRA_PY), str(REPO / "infra" / "app.py")]
+    for pair in context:
+        args += ["-c", pair]
+    return subprocess.run(args, cwd=REPO, env=_env(outdir), capture_output=True, text=True,
+                          timeout=900, check=False)
+
+
+class Template:
+    def __init__(self, path: Path):
+        self.path = path
+        self.doc = json.loads(path.read_text())
+        self.resources: dict[str, dict[str, Any]] = self.doc["Resources"]
+
+    def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.resources.items() if v["Type"] == kind}
+
+    def named(self, kind: str, name_prop: str, name: str) -> tuple[str, dict[str, Any]]:
+        hits = [(k, v) for k, v in self.of_type(kind).items()
+                if v["Properties"].get(name_prop) == name]
+        assert len(hits) == 1, f"expected one {kind} with {name_prop}={name}, found {len(hits)}"
+        return hits[0]
+
+    def table(self, logical: str) -> tuple[str, dict[str, Any]]:
+        return self.named("AWS::DynamoDB::Table", "TableName", resources.physical(PREFIX, logical))
+
+    def queue(self, logical: str) -> tuple[str, dict[str, Any]]:
+        return self.named("AWS::SQS::Queue", "QueueName", resources.physical(PREFIX, logical))
+
+    def functions(self) -> dict[str, dict[str, Any]]:
+        return self.of_type("AWS::Serverless::Function")
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    started = time.perf_counter()
+    done = _run_synth(outdir, f"stage={STAGE}", f"public_base_url={PUBLIC}")
+    elapsed = time.perf_counter() - started
+    assert done.returncode == 0, f"synth failed:\n{done.stdout}\n{done.stderr}"
+    template = Template(outdir / f"{STAGE}.template.json")
+    print(f"\nsynth {elapsed:.1f}s, {len(template.resources)} resources", file=sys.stderr)
+    return template
+
+
+def test_every_table_from_resources(synth: Template) -> None:
+    assert len(synth.of_type("AWS::DynamoDB::Table")) == len(resources.TABLES)
+    for spec in resources.TABLES:
+        _, res = synth.table(spec.name)
+        p = res["Properties"]
+        assert res["DeletionPolicy"] == res["UpdateReplacePolicy"] == "Retain", spec.name
+        assert p["BillingMode"] == "PAY_PER_REQUEST"
+        assert p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+        keys = {k["KeyType"]: k["AttributeName"] for k in p["KeySchema"]}
+        assert keys == {"HASH": spec.hash_key, **({"RANGE": spec.range_key} if spec.range_key else {})}
+        attrs = {a["AttributeName"]: a["AttributeType"] for a in p["AttributeDefinitions"]}
+        used = {spec.hash_key, spec.range_key} | {
+            k for i in spec.indexes for k in (i.hash_key, i.range_key)}
+        assert attrs == {k: spec.attributes[k] for k in used if k}, spec.name
+        gsis = {g["IndexName"]: g for g in p.get("GlobalSecondaryIndexes", [])}
+        assert set(gsis) == {i.name for i in spec.indexes}, spec.name
+        for index in spec.indexes:
+            got = {k["KeyType"]: k["AttributeName"] for k in gsis[index.name]["KeySchema"]}
+            assert got == {"HASH": index.hash_key,
+                           **({"RANGE": index.range_key} if index.range_key else {})}
+            assert gsis[index.name]["Projection"]["ProjectionType"] == "ALL"
+        if spec.stream:
+            assert p["StreamSpecification"] == {"StreamViewType": spec.stream}
+        else:
+            assert "StreamSpecification" not in p, spec.name
+        if spec.ttl_attribute:
+            assert p["TimeToLiveSpecification"] == {"AttributeName": spec.ttl_attribute,
+                                                    "Enabled": True}
+        else:
+            assert "TimeToLiveSpecification" not in p, spec.name
+
+
+def test_every_queue_with_its_redrive(synth: Template) -> None:
+    assert len(synth.of_type("AWS::SQS::Queue")) == len(resources.QUEUES)
+    for spec in resources.QUEUES:
+        _, res = synth.queue(spec.name)
+        p = res["Properties"]
+        assert p["VisibilityTimeout"] == spec.visibility_timeout_s
+        if spec.dead_letter:
+            dlq_id, _ = synth.queue(spec.dead_letter)
+            assert p["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+                                          "maxReceiveCount": spec.max_receive_count}
+        else:
+            assert "RedrivePolicy" not in p
+            assert p["MessageRetentionPeriod"] == 14 * 24 * 3600   # dead-letter queues keep 14 days
+
+
+def test_topics_bus_and_rule_to_the_intake_queue(synth: Template) -> None:
+    for topic in resources.TOPICS:
+        synth.named("AWS::SNS::Topic", "TopicName", resources.physical(PREFIX, topic))
+    bus_id, _ = synth.named("AWS::Events::EventBus", "Name",
+                            resources.physical(PREFIX, resources.EVENT_BUS))
+    for rule in resources.RULES:
+        rule_id, res = synth.named("AWS::Events::Rule", "Name", resources.physical(PREFIX, rule.name))
+        p = res["Properties"]
+        assert p["EventBusName"] == {"Ref": bus_id}
+        assert p["EventPattern"] == {"detail-type": [rule.detail_type]}
+        queue_id, _ = synth.queue(rule.target_queue)
+        assert [t["Arn"] for t in p["Targets"]] == [{"Fn::GetAtt": [queue_id, "Arn"]}]
+        # ...and the queue lets exactly this rule send to it.
+        policies = [v["Properties"]["PolicyDocument"]["Statement"]
+                    for v in synth.of_type("AWS::SQS::QueuePolicy").values()
+                    if {"Ref": queue_id} in v["Properties"]["Queues"]]
+        allow = [s for statements in policies for s in statements
+                 if s.get("Principal") == {"Service": "events.amazonaws.com"}]
+        assert allow and allow[0]["Effect"] == "Allow"
+        assert "sqs:SendMessage" in allow[0]["Action"]
+        assert allow[0]["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": [rule_id, "Arn"]}
+
+
+def _events(synth: Template, kind: str) -> list[dict[str, Any]]:
+    return [ev["Properties"] for fn in synth.functions().values()
+            for ev in (fn["Properties"].get("Events") or {}).values() if ev["Type"] == kind]
+
+
+def test_dispatch_reads_the_intake_queue_with_partial_batch_responses(synth: Template) -> None:
+    sqs_events = _events(synth, "SQS")
+    assert sqs_events, "no SQS event source: app.py's dispatch is missing"
+    intake_id, _ = synth.queue("intake")
+    for ev in sqs_events:
+        assert ev["Queue"] == {"Fn::GetAtt": [intake_id, "Arn"]}
+        assert ev["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_on_response_reads_the_responses_stream(synth: Template) -> None:
+    streams = _events(synth, "DynamoDB")
+    assert streams, "no DynamoDB stream event source: app.py's on_response is missing"
+    streamed = [t.name for t in resources.TABLES if t.stream]
+    ids = [synth.table(name)[0] for name in streamed]
+    for ev in streams:
+        assert ev["Stream"] in [{"Fn::GetAtt": [i, "StreamArn"]} for i in ids]
+        assert ev["BisectBatchOnFunctionError"] is True
+        assert ev["MaximumRetryAttempts"] >= 1
+
+
+def test_templates_layer_is_attached_and_holds_templates(synth: Template) -> None:
+    (layer_id, layer), = synth.of_type("AWS::Lambda::LayerVersion").items()
+    functions = synth.functions()
+    assert functions
+    for name, fn in functions.items():
+        p = fn["Properties"]
+        assert {"Ref": layer_id} in p.get("Layers", []), name
+        assert p["Environment"]["Variables"]["KOE_TEMPLATES_DIR"] == "/opt/templates"
+    # The layer's zip is built from a directory whose top level is templates/ (-> /opt/templates).
+    asset_hash = layer["Properties"]["Content"]["S3Key"].removesuffix(".zip")
+    staged = synth.path.parent / f"asset.{asset_hash}" / "templates"
+    shipped = {p.relative_to(staged) for p in staged.rglob("*") if p.is_file()}
+    source = REPO / "templates"
+    wanted = {p.relative_to(source) for p in source.rglob("*")
+              if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+              and p.name != ".DS_Store"}
+    assert shipped == wanted
+
+
+def test_environment_satisfies_settings_and_holds_no_secret(synth: Template) -> None:
+    for fn in synth.functions().values():
+        variables = fn["Properties"]["Environment"]["Variables"]
+        assert variables["KOE_RESOURCE_PREFIX"] == PREFIX
+        assert variables["KOE_PUBLIC_BASE_URL"] == PUBLIC
+        for secret in ("KOE_API_KEYS", "KOE_CONTACT_HASH_KEY", "KOE_TWILIO_ACCOUNT_SID",
+                       "KOE_TWILIO_AUTH_TOKEN", "KOE_TWILIO_FROM"):
+            assert re.fullmatch(r"\{\{resolve:secretsmanager:[^}]+\}\}", variables[secret]), secret
+        # Intrinsics (queue URLs, topic ARN) stand in as plain strings: from_env must accept the set.
+        env = {k: v if isinstance(v, str) else f"resolved-{k}" for k, v in variables.items()}
+        parsed = settings.from_env(env)
+        assert parsed.table_name("surveys") == resources.physical(PREFIX, "surveys")
+        assert str(parsed.templates_dir) == "/opt/templates"
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_iam_is_one_role_scoped_to_this_stack(synth: Template) -> None:
+    (role_id, role), = synth.of_type("AWS::IAM::Role").items()
+    assert not synth.of_type("AWS::IAM::Policy") and "ManagedPolicyArns" not in role["Properties"]
+    for name, fn in synth.functions().items():
+        assert fn["Properties"]["Role"] == {"Fn::GetAtt": [role_id, "Arn"]}, name
+    for policy in role["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            assert all("*" not in action for action in _as_list(statement["Action"])), statement
+            assert all(r != "*" for r in _as_list(statement["Resource"])), statement
+
+
+def test_dead_letter_queues_alarm_to_the_alert_topic(synth: Template) -> None:
+    topic_id, _ = synth.named("AWS::SNS::Topic", "TopicName", resources.physical(PREFIX, "cx-alerts"))
+    alarmed = {}
+    for alarm in synth.of_type("AWS::CloudWatch::Alarm").values():
+        p = alarm["Properties"]
+        (dimension,) = p["Dimensions"]
+        alarmed[dimension["Value"]["Fn::GetAtt"][0]] = p
+    for dlq in {q.dead_letter for q in resources.QUEUES if q.dead_letter}:
+        queue_id, _ = synth.queue(dlq)
+        p = alarmed[queue_id]
+        assert (p["MetricName"], p["Threshold"], p["ComparisonOperator"]) == (
+            "ApproximateNumberOfMessagesVisible", 0, "GreaterThanThreshold")
+        assert p["AlarmActions"] == [{"Ref": topic_id}]
+
+
+# cfn-lint 1.x no longer expands the SAM transform (it checks SAM resources against SAM schemas), so
+# the template is also expanded with aws-sam-translator and the deployable result linted: that is
+# where event source mappings, visibility vs. function timeouts, etc. are checked.
+_EXPAND_SAM = """
+import json, sys
+from samtranslator.translator.transform import transform
+class NoManagedPolicies:
+    def load(self):
+        return {}
+print(json.dumps(transform(json.load(open(sys.argv[1])), {}, NoManagedPolicies())))
+"""
+
+
+@pytest.fixture(scope="module")
+def expanded(synth: Template) -> Template:
+    done = subprocess.run([str(INFRA_PY), "-c", _EXPAND_SAM, str(synth.path)],
+                          env=_env(synth.path.parent), capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    path = synth.path.with_suffix(".expanded.json")
+    path.write_text(done.stdout)
+    return Template(path)
+
+
+def test_sam_expands_to_event_source_mappings(expanded: Template) -> None:
+    mappings = list(expanded.of_type("AWS::Lambda::EventSourceMapping").values())
+    intake_id, _ = expanded.queue("intake")
+    sqs = [m["Properties"] for m in mappings
+           if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [intake_id, "Arn"]}]
+    assert len(sqs) == 1 and sqs[0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    responses_id, _ = expanded.table("responses")
+    stream = [m["Properties"] for m in mappings
+              if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [responses_id, "StreamArn"]}]
+    assert len(stream) == 1 and stream[0]["BisectBatchOnFunctionError"] is True
+    assert not expanded.of_type("AWS::Serverless::Function")
+
+
+@pytest.mark.parametrize("which", ["synthesized", "expanded"])
+def test_cfn_lint_finds_no_error_or_warning(synth: Template, expanded: Template, which: str) -> None:
+    path = synth.path if which == "synthesized" else expanded.path
+    done = subprocess.run([str(CFN_LINT), str(path)], capture_output=True, text=True,
+                          timeout=300, check=False)
+    # cfn-lint's exit code is a bit set: 2 errors, 4 warnings, 8 informational.
+    assert done.returncode & (2 | 4) == 0, done.stdout + done.stderr
+
+
+def test_synth_refuses_a_missing_public_base_url(tmp_path: Path) -> None:
+    done = _run_synth(tmp_path, f"stage={STAGE}")
+    assert done.returncode != 0
+    assert "public_base_url" in done.stderr
