@@ -280,7 +280,8 @@ class KoeStack(Stack):
             self, "TemplatesLayer",
             code=lambda_.Code.from_asset(str(staged)),
             description=f"koe {self.config.stage}: templates/ mounted at {TEMPLATES_MOUNT}",
-            removal_policy=RemovalPolicy.RETAIN,    # running versions may still reference it
+            # Old versions go when replaced: a function keeps its copy of a deleted layer version.
+            removal_policy=RemovalPolicy.DESTROY,
         )
 
     def _environment(self) -> dict[str, str]:
