@@ -76,10 +76,13 @@ TABLES: tuple[Table, ...] = (
 )
 
 QUEUES: tuple[Queue, ...] = (
-    Queue("intake", dead_letter="intake-dlq", max_receive_count=5, visibility_timeout_s=60),
+    # 6x the dispatch function's 30 s timeout, as AWS recommends for SQS event sources.
+    Queue("intake", dead_letter="intake-dlq", max_receive_count=5, visibility_timeout_s=180),
     Queue("intake-dlq"),
     Queue("follow-up", dead_letter="follow-up-dlq", max_receive_count=10),
     Queue("follow-up-dlq"),
+    # On-failure destination of the responses stream: batches that still fail after the retries.
+    Queue("responses-stream-dlq"),
 )
 
 TOPICS: tuple[str, ...] = ("cx-alerts",)
