@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     runs = parser.parse_args().runs
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in CASES}
-    for name, body in CASES.items():
+    for body in CASES.values():
         measure(body)                          # warm the OS file cache and .pyc files once
     for _ in range(runs):                      # interleaved, so machine noise hits every case alike
         for name, body in CASES.items():

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
@@ -76,7 +76,7 @@ def main() -> None:
         api, carrier = stack.api_url, stack.carrier.url
         key = stack.env["KOE_API_KEYS"].split(",")[0]
         event = json.loads((ROOT / "tests" / "events" / "procedure-completed.json").read_text())
-        event["completed_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        event["completed_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         event["customer"].update(phone=PHONE, locale="en-US")
         stages: list[tuple[str, Counter[tuple[str, str]]]] = []
 

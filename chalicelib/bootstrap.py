@@ -7,9 +7,10 @@ come here; the local stack comes here with endpoints pointing at DynamoDB Local 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from chalicelib import settings as settings_module
@@ -19,7 +20,7 @@ from chalicelib.settings import Settings
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Components:

@@ -4,7 +4,8 @@ HTTP status codes."""
 from __future__ import annotations
 
 import hmac
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 from xml.sax.saxutils import escape
 

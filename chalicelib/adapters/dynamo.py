@@ -551,7 +551,7 @@ class _SlotNotHeld(Exception):
 def _raise_update_failure(exc: TransactWriteError, kinds: list[str], survey_id: str) -> NoReturn:
     codes = _cancel_codes(exc)
     _raise_if_retryable(exc, codes)
-    failed = {kind for kind, code in zip(kinds, codes) if code == CONDITION_FAILED}
+    failed = {kind for kind, code in zip(kinds, codes, strict=False) if code == CONDITION_FAILED}
     if failed == {"contact"}:
         raise _SlotNotHeld() from exc
     if failed:

@@ -6,15 +6,15 @@ dispatch outcome (survey id, status, reason): no personal data.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 IDEMPOTENCY_DAYS = 7
 
 
 class Idempotency:
     def __init__(self, table_name: str, dynamodb_client: Any):
-        from aws_lambda_powertools.utilities.idempotency import (DynamoDBPersistenceLayer,
-                                                                 IdempotencyConfig)
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
         self.config = IdempotencyConfig(event_key_jmespath="event_id",
                                         expires_after_seconds=IDEMPOTENCY_DAYS * 24 * 3600)

@@ -5,7 +5,6 @@ In Lambda, templates/ ships as a layer mounted at /opt/templates (KOE_TEMPLATES_
 from __future__ import annotations
 
 import tomllib
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +17,17 @@ class TomlMessages:
     def __init__(self, root: Path, brand: str):
         self._root = root
         self._brand = brand
+        self._catalogs: dict[str, dict[str, Any]] = {}     # read once per warm Lambda
 
-    @lru_cache(maxsize=8)
     def _catalog(self, language: str) -> dict[str, Any]:
-        path = self._root / "sms" / f"{language}.toml"
-        try:
-            with path.open("rb") as handle:
-                return tomllib.load(handle)
-        except FileNotFoundError as exc:
-            raise TemplateError(f"no SMS templates at {path}") from exc
+        if language not in self._catalogs:
+            path = self._root / "sms" / f"{language}.toml"
+            try:
+                with path.open("rb") as handle:
+                    self._catalogs[language] = tomllib.load(handle)
+            except FileNotFoundError as exc:
+                raise TemplateError(f"no SMS templates at {path}") from exc
+        return self._catalogs[language]
 
     def render(self, language: str, key: str, **values: str) -> str:
         catalog = self._catalog(language)

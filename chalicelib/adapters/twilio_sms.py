@@ -6,10 +6,10 @@ HTTP 429 throttled; 5xx and network faults are passing. Everything else is a rej
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from chalicelib.errors import (InvalidSignature, RecipientOptedOut, RetryableSendError,
-                               UndeliverableRecipient)
+from chalicelib.errors import InvalidSignature, RecipientOptedOut, RetryableSendError, UndeliverableRecipient
 
 UNREACHABLE = {21211, 21612, 21614, 21408, 21606}
 THROTTLED = {20429}

@@ -6,9 +6,10 @@ valid payload into a typed event and unwraps the EventBridge envelope.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 EVENTBRIDGE_DETAIL_TYPE = "ProcedureCompleted"
 

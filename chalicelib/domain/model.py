@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 
-class SurveyStatus(str, Enum):
+class SurveyStatus(StrEnum):
     SENDING = "sending"        # recorded, SMS not yet accepted by the carrier
     SENT = "sent"
     DELIVERED = "delivered"
@@ -25,7 +25,7 @@ class SurveyStatus(str, Enum):
 OPEN_STATUSES = frozenset({SurveyStatus.SENDING, SurveyStatus.SENT, SurveyStatus.DELIVERED})
 
 
-class Step(str, Enum):
+class Step(StrEnum):
     AWAIT_SCORE = "await_score"
     AWAIT_COMMENT = "await_comment"
     DONE = "done"
@@ -111,7 +111,7 @@ class Counts:
     detractors: int = 0
     score_sum: int = 0
 
-    def __add__(self, other: "Counts") -> "Counts":
+    def __add__(self, other: Counts) -> Counts:
         return Counts(self.n + other.n, self.promoters + other.promoters,
                       self.passives + other.passives, self.detractors + other.detractors,
                       self.score_sum + other.score_sum)

@@ -52,7 +52,10 @@ _EN_WORDS = {w: i for i, w in enumerate(
 _CJK_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
                "八": 8, "九": 9, "十": 10}
 _NUMERIC = re.compile(
-    r"^(?P<n>\d{1,2})(?!\d|[.,]\d)(?:\s*(?:/|out of|of)\s*10(?!\d))?(?:\s*(?:点|分|てん|points?\b|pts?\b))?(?P<rest>.*)$",
+    r"^(?P<n>\d{1,2})(?!\d|[.,]\d)"                       # 0-10, not the start of 100 or 9.5
+    r"(?:\s*(?:/|out of|of)\s*10(?!\d))?"                 # "/10", "out of 10"
+    r"(?:\s*(?:点|分|てん|points?\b|pts?\b))?"              # units
+    r"(?P<rest>.*)$",
     re.IGNORECASE | re.DOTALL,
 )
 _WORD = re.compile(r"^(?P<n>[a-z]+)\b(?P<rest>.*)$", re.IGNORECASE | re.DOTALL)

@@ -6,9 +6,9 @@ NPS: promoters 9-10, passives 7-8, detractors 0-6; NPS = %promoters - %detractor
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain.model import Answer, Counts

@@ -9,8 +9,8 @@ The queue's own redrive policy (a higher maxReceiveCount) stays as a backstop.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from chalicelib.errors import PermanentError
 from chalicelib.observability import count, logger

@@ -8,9 +8,10 @@ that slips past the first guard finds the survey and either resumes an unfinishe
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from chalicelib.adapters.schema import event_errors
@@ -18,8 +19,7 @@ from chalicelib.domain import eligibility
 from chalicelib.domain.eligibility import Send, Suppress
 from chalicelib.domain.events import NotAnEvent, ProcedureCompleted, from_payload, unwrap
 from chalicelib.domain.model import Step, Survey, SurveyStatus
-from chalicelib.errors import (ConversationOpen, InvalidEvent, RecipientOptedOut, SurveyExists,
-                               UndeliverableRecipient)
+from chalicelib.errors import ConversationOpen, InvalidEvent, RecipientOptedOut, SurveyExists, UndeliverableRecipient
 from chalicelib.observability import count, logger
 from chalicelib.services.ports import ContactChange, ConversationStore, Messages, SmsSender
 

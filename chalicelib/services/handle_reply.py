@@ -7,9 +7,9 @@ the same answer again: the survey remembers the last inbound sid and what koe re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Callable
 
 from chalicelib.domain import conversation
 from chalicelib.domain.model import OPEN_STATUSES, Answer, Step, Survey, SurveyStatus

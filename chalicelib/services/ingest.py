@@ -52,7 +52,8 @@ def ingest(body: Any, queue: IntakeQueue) -> IngestAnswer:
     results = [_status(i, e, seen) for i, e in enumerate(events)]
     accepted = [r for r in results if r["status"] == "accepted"]
     for index in queue.enqueue([events[r["index"]] for r in accepted]):
-        accepted[index].update(status="retry", errors=[{"field": "(event)", "problem": "queue unavailable, send again"}])
+        accepted[index].update(status="retry",
+                               errors=[{"field": "(event)", "problem": "queue unavailable, send again"}])
     tally = {s: sum(r["status"] == s for r in results) for s in ("accepted", "rejected", "retry")}
     logger.info("events received", extra={"events": len(events), **tally})
     for status, n in tally.items():

@@ -8,9 +8,9 @@ flagged on the case, so a replayed batch never escalates twice.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain import escalation, scoring

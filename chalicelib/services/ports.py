@@ -4,9 +4,10 @@ against both so they cannot drift."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from chalicelib.domain.model import Answer, Case, Contact, Counts, Survey
 from chalicelib.domain.scoring import BucketKey

@@ -7,9 +7,9 @@ the conversation so the phone is free for a later survey.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Callable
 
 from chalicelib.domain.model import OPEN_STATUSES, Step, SurveyStatus
 from chalicelib.observability import count, logger

@@ -5,15 +5,15 @@ alerts and scores. Each test uses its own phone number and agent so they do not 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -92,7 +92,7 @@ class Koe:
 def event(phone: str, agent: str, **changes: Any) -> dict[str, Any]:
     payload = json.loads(json.dumps(SAMPLE))
     payload["event_id"] = f"e2e-{uuid.uuid4().hex[:12]}"
-    payload["completed_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    payload["completed_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     payload["customer"].update(phone=phone, locale="en-US")
     payload["context"]["agent_id"] = agent
     payload.update(changes)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,7 +28,7 @@ PHONE = "+15550100123"
 
 @dataclass
 class Clock:
-    now: datetime = datetime(2026, 11, 21, 1, 20, tzinfo=timezone.utc)
+    now: datetime = datetime(2026, 11, 21, 1, 20, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now

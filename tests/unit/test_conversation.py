@@ -1,12 +1,12 @@
 """The conversation: score -> why -> thanks; one re-prompt; a comment with the score ends it."""
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from chalicelib.domain.conversation import next_turn
 from chalicelib.domain.model import Step, Survey, SurveyStatus
 
-NOW = datetime(2026, 11, 21, 1, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 21, 1, 0, tzinfo=UTC)
 SURVEY = Survey(survey_id="ev-1", procedure="claim_payment", customer_id="C-1", contact_key="k",
                 locale="en", channel="sms_two_way", channel_reason="two_way_sms_supported:US",
                 status=SurveyStatus.SENT, created_at=NOW, completed_at=NOW, phone="+15550100123")

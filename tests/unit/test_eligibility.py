@@ -1,7 +1,7 @@
 """Whether to survey: every "no" has a reason; channel chosen by what the country supports."""
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -9,7 +9,7 @@ from chalicelib.domain.eligibility import Policy, Send, Suppress, decide, langua
 from chalicelib.domain.events import Customer, ProcedureCompleted
 from chalicelib.domain.model import Contact
 
-NOW = datetime(2026, 11, 21, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 POLICY = Policy(cooldown_days=30, max_event_age_hours=72, default_locale="en-US")
 EVENT = ProcedureCompleted("ev-1", "claim_payment", NOW - timedelta(minutes=5),
                            Customer("C-1", phone="+15550100123", locale="en-US"))

@@ -1,6 +1,6 @@
 """NPS arithmetic, buckets per dimension and day, and when a score escalates."""
 
-from datetime import datetime, timezone
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain import escalation
@@ -9,7 +9,7 @@ from chalicelib.domain.phone import mask
 from chalicelib.domain.scoring import BucketKey, counts_for, nps, tally
 
 UTC = ZoneInfo("UTC")
-AT = datetime(2026, 11, 21, 15, 30, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 21, 15, 30, tzinfo=UTC)
 
 
 def answer(score, question="score", survey="s1", context=None, threshold=6, text=None):
