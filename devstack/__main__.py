@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,15 +68,25 @@ def banner(stack: LocalStack) -> str:
         f"\nkoe local stack is ready ({timings})\n",
         *(f"  {name:<{width}}  {value}" for name, value in rows),
         "",
-        "Send a completed procedure:",
+        "Send a completed procedure (completed now; sending it again shows idempotency):",
         (f"  curl -H \"x-api-key: {a['api_key']}\" -H 'content-type: application/json' "
-         f"-d @tests/events/procedure-completed.json {a['api_url']}/v1/events"),
+         f"-d '{demo_event()}' {a['api_url']}/v1/events"),
         "Text as the customer (or use the phone page):",
         ("  curl -H 'content-type: application/json' "
          f"-d '{{\"from\": \"+15550100123\", \"body\": \"9\"}}' {a['carrier_url']}/reply"),
         "",
         "Ctrl-C stops everything.",
     ])
+
+
+def demo_event() -> str:
+    """A fresh event for the printed curl: the sample's fixed completed_at would be stale."""
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    return json.dumps({
+        "event_id": f"demo-{now[:19].replace(':', '')}", "procedure": "claim_payment", "completed_at": now,
+        "customer": {"id": "C-0001", "phone": "+15550100123", "locale": "en-US"},
+        "context": {"branch": "tokyo-chuo", "agent_id": "A-102"},
+    })
 
 
 def write_ready_file(path: Path, stack: LocalStack) -> None:
