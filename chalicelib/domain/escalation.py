@@ -8,16 +8,19 @@ from typing import Any
 from chalicelib.domain.model import Answer, Case
 
 
+def _below_threshold(answer: Answer) -> bool:
+    """The survey's score is at or below the threshold in force when it was given."""
+    return answer.score is not None and answer.threshold is not None and answer.score <= answer.threshold
+
+
 def escalates(answer: Answer) -> bool:
-    """A score at or below the threshold in force when it was given (per procedure, default 6)."""
-    return (answer.question == "score" and answer.score is not None
-            and answer.threshold is not None and answer.score <= answer.threshold)
+    """A score at or below the threshold (per procedure, default 6) opens a case."""
+    return answer.question == "score" and _below_threshold(answer)
 
 
 def comment_for_case(answer: Answer) -> bool:
     """A comment on a survey whose score escalated: it belongs on the open case."""
-    return (answer.question == "comment" and answer.score is not None
-            and answer.threshold is not None and answer.score <= answer.threshold)
+    return answer.question == "comment" and _below_threshold(answer)
 
 
 def open_case(answer: Answer, now: datetime, sla_hours: int, comment: str | None) -> Case:

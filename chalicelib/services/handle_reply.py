@@ -39,14 +39,12 @@ class ReplyDeps:
 
 
 def handle_reply(sms: InboundSms, deps: ReplyDeps) -> str | None:
-    for attempt in range(1, ATTEMPTS + 1):
+    for _ in range(ATTEMPTS - 1):
         try:
             return _handle(sms, deps)
         except StaleSurvey:
-            if attempt == ATTEMPTS:
-                raise
             logger.info("survey changed under a reply, reading again", extra={"message_sid": sms.message_sid})
-    return None
+    return _handle(sms, deps)       # the last attempt lets StaleSurvey through
 
 
 def _handle(sms: InboundSms, deps: ReplyDeps) -> str | None:
