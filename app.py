@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Chalice, Rate, Response
+from chalice.app import Chalice, Rate, Response
 
 from chalicelib import http
 from chalicelib.bootstrap import components
+from chalicelib.domain.principal import Role
 from chalicelib.observability import flush
-from chalicelib.resources import RESPONSES_STREAM_PLACEHOLDER
+from chalicelib.resources import DEFAULT_PREFIX, RESPONSES_STREAM_PLACEHOLDER, consumed_by, physical
 
 app = Chalice(app_name="koe")
+edge = http.Edge(app, authenticators=lambda: components().authenticators)
 FORM = ["application/x-www-form-urlencoded"]
 
 
@@ -24,28 +26,21 @@ def observe(event: Any, get_response: Any) -> Any:
         flush()
 
 
-@app.middleware("http")
-def require_api_key(request: Any, get_response: Any) -> Any:
-    if request.path.startswith("/v1/") and not http.api_key_valid(
-            request.headers.get("x-api-key"), components().settings.api_keys):
-        return http.unauthorized()
-    return get_response(request)
-
-
 # 1. A procedure completed: operations systems post events (EventBridge feeds the same queue).
-@app.route("/v1/events", methods=["POST"])
+@edge.route("/v1/events", methods=["POST"], roles=[Role.OPERATIONS])
 def ingest_http() -> Response:
+    from chalicelib.adapters.schema import event_errors
     from chalicelib.services.ingest import ingest
 
-    answer = ingest(app.current_request.json_body, components().intake_queue)
-    return Response(answer.body, status_code=answer.status_code)
+    answer = ingest(edge.request().json_body, components().intake_queue, event_errors)
+    return Response(answer.body, status_code=http.INGEST_STATUS[answer.outcome])
 
 
 # 2. Survey it: eligibility, channel, send or suppress; one bad record never fails the batch.
-@app.on_sqs_message(queue="koe-dev-intake", batch_size=10)
+@app.on_sqs_message(queue=physical(DEFAULT_PREFIX, consumed_by("dispatch").name), batch_size=10)
 def dispatch(event: Any) -> dict[str, Any]:
+    from chalicelib.adapters.schema import read_message
     from chalicelib.services import batch
-    from chalicelib.services.dispatch import read_message
 
     c = components()
     c.idempotency.register_context(event.context)
@@ -58,42 +53,33 @@ def dispatch(event: Any) -> dict[str, Any]:
 
 
 # 3. The customer answers by SMS: keywords, score, "why?", thanks.
-@app.route("/twilio/sms", methods=["POST"], content_types=FORM)
+@edge.route("/twilio/sms", methods=["POST"], content_types=FORM, roles=http.PUBLIC)
 def sms_inbound() -> Response:
     from chalicelib.services.handle_reply import InboundSms, handle_reply
 
-    c, request = components(), app.current_request
+    c, request = components(), edge.request()
     params = http.form_params(request.raw_body)
-    refused = http.verify_twilio(c.signature, c.settings.sms_webhook_url, params, request.headers)
-    if refused:
-        return refused
-    if not params.get("MessageSid") or not params.get("From"):
-        return http.bad_request("MessageSid and From are required")
+    http.verify_twilio(c.signature, c.settings.sms_webhook_url, params, request.headers)
+    http.require(params, "MessageSid", "From")
     sms = InboundSms(params["MessageSid"], params["From"], params.get("Body", ""))
     return http.twiml(handle_reply(sms, c.reply_deps))
 
 
 # 4. The carrier reports delivery: never backwards; 21610 opts the contact out.
-@app.route("/twilio/status", methods=["POST"], content_types=FORM)
+@edge.route("/twilio/status", methods=["POST"], content_types=FORM, roles=http.PUBLIC)
 def sms_status() -> Response:
-    from chalicelib.services.record_status import StatusCallback, UnknownStatus, record_status
+    from chalicelib.services.record_status import StatusCallback, record_status
 
-    c, request = components(), app.current_request
+    c, request = components(), edge.request()
     params = http.form_params(request.raw_body)
-    url = http.signed_url(c.settings.status_callback_url, request.query_params)
-    refused = http.verify_twilio(c.signature, url, params, request.headers)
-    if refused:
-        return refused
-    survey_id = (request.query_params or {}).get("survey")
-    status = params.get("MessageStatus") or params.get("SmsStatus")
-    if not survey_id or not status or not params.get("MessageSid"):
-        return http.bad_request("survey, MessageSid and MessageStatus are required")
-    callback = StatusCallback(survey_id, params["MessageSid"], status, params.get("ErrorCode") or None)
-    try:
-        outcome = record_status(callback, c.conversations, c.clock)
-    except UnknownStatus:
-        return http.bad_request(f"unknown MessageStatus {status!r}")
-    return Response({"outcome": outcome}, status_code=200)
+    http.verify_twilio(c.signature, http.signed_url(c.settings.status_callback_url, request.query_params),
+                       params, request.headers)
+    fields = {**params, "survey": request.query_params.get("survey", "") if request.query_params else "",
+              "MessageStatus": params.get("MessageStatus") or params.get("SmsStatus", "")}
+    http.require(fields, "survey", "MessageSid", "MessageStatus")
+    callback = StatusCallback(fields["survey"], fields["MessageSid"], fields["MessageStatus"],
+                              params.get("ErrorCode") or None)
+    return Response({"outcome": record_status(callback, c.conversations, c.clock)}, status_code=200)
 
 
 # 5. Answers are stored: scores move, detractors open a case, the CX team is alerted.
@@ -117,13 +103,9 @@ def tick(event: Any) -> dict[str, int]:
 
 
 # 7. The CX team reads scores.
-@app.route("/v1/scores", methods=["GET"])
+@edge.route("/v1/scores", methods=["GET"], roles=[Role.OPERATIONS])
 def get_scores() -> Response:
-    from chalicelib.services.scores import InvalidQuery, parse_query, report
+    from chalicelib.services.scores import parse_query, report
 
     c = components()
-    try:
-        query = parse_query(app.current_request.query_params, c.today())
-    except InvalidQuery as exc:
-        return http.bad_request(str(exc))
-    return Response(report(query, c.scores), status_code=200)
+    return Response(report(parse_query(edge.request().query_params, c.today()), c.scores), status_code=200)

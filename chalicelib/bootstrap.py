@@ -1,16 +1,19 @@
 """The one place that builds real adapters from settings: tables, Twilio, SQS, SNS.
 
 Each piece is built on first use and kept for the life of the process (a warm Lambda reuses it);
-each handler pays only for the clients it uses. Tests hand fakes to services directly and never
-come here; the local stack comes here with endpoints pointing at DynamoDB Local and moto.
+each handler pays only for the clients it uses. The local stack comes here with endpoints pointing
+at DynamoDB Local and moto. Service tests hand fakes to services directly; the functional tests
+of app.py hand fakes in here (`Components(settings, **fakes)` then `install(...)`).
+
+Adding a channel: its sender in `senders` (one line), beside its adapter and its templates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from chalicelib import settings as settings_module
@@ -18,18 +21,45 @@ from chalicelib.domain import eligibility
 from chalicelib.domain.identity import contact_key
 from chalicelib.settings import Settings
 
+if TYPE_CHECKING:      # for the annotations only: each piece imports what it builds on first use
+    from chalicelib.adapters.idempotency import Idempotency
+    from chalicelib.adapters.twilio_sms import SignatureCheck
+    from chalicelib.auth import Authenticator
+    from chalicelib.services.dispatch import DispatchDeps
+    from chalicelib.services.handle_reply import ReplyDeps
+    from chalicelib.services.on_answers import AnswerDeps
+    from chalicelib.services.ports import (
+        Alerts,
+        CaseStore,
+        ConversationStore,
+        DeadLetters,
+        FollowUps,
+        IntakeQueue,
+        Messages,
+        ScoreStore,
+        SmsSender,
+        SurveySender,
+    )
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
 class Components:
-    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utc_now):
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utc_now, **overrides: Any):
+        """`overrides` replace built pieces by name (e.g. `conversations=FakeConversationStore()`):
+        for tests. A name that is not a piece is refused, so a typo cannot leave a real client in."""
         self.settings = settings
         self.clock = clock
+        unknown = sorted(name for name in overrides
+                         if not isinstance(getattr(type(self), name, None), cached_property))
+        if unknown:
+            raise TypeError(f"not a component: {', '.join(unknown)}")
+        self.__dict__.update(overrides)      # cached_property reads the instance dict first
 
     # --- AWS clients
-    def _client(self, service: str, endpoint: str | None) -> Any:
+    def _client(self, service: Literal["sqs", "sns", "dynamodb"], endpoint: str | None) -> Any:
         import boto3
         from botocore.config import Config
 
@@ -51,57 +81,64 @@ class Components:
 
     # --- storage
     @cached_property
-    def _tables(self) -> Any:
+    def _tables(self) -> Settings:
+        """The PynamoDB models bound to this stage's tables (once per process): the stores' settings."""
         from chalicelib.adapters import dynamo
 
         dynamo.configure(self.settings)
-        return dynamo
+        return self.settings
 
     @cached_property
-    def conversations(self) -> Any:
-        return self._tables.DynamoConversationStore(self.settings)
+    def conversations(self) -> ConversationStore:
+        from chalicelib.adapters.dynamo import DynamoConversationStore
+
+        return DynamoConversationStore(self._tables)
 
     @cached_property
-    def cases(self) -> Any:
-        return self._tables.DynamoCaseStore(self.settings)
+    def cases(self) -> CaseStore:
+        from chalicelib.adapters.dynamo import DynamoCaseStore
+
+        return DynamoCaseStore(self._tables)
 
     @cached_property
-    def scores(self) -> Any:
-        return self._tables.DynamoScoreStore(self.settings)
+    def scores(self) -> ScoreStore:
+        from chalicelib.adapters.dynamo import DynamoScoreStore
+
+        return DynamoScoreStore(self._tables)
 
     @cached_property
-    def idempotency(self) -> Any:
+    def idempotency(self) -> Idempotency:
         from chalicelib.adapters.idempotency import Idempotency
 
         return Idempotency(self.settings.table_name("idempotency"), self.dynamodb)
 
     # --- messaging
     @cached_property
-    def intake_queue(self) -> Any:
+    def intake_queue(self) -> IntakeQueue:
         from chalicelib.adapters.aws import SqsIntakeQueue
 
         return SqsIntakeQueue(self.sqs, self.settings.intake_queue_url)
 
     @cached_property
-    def dead_letters(self) -> Any:
+    def dead_letters(self) -> DeadLetters:
         from chalicelib.adapters.aws import SqsDeadLetters
 
         return SqsDeadLetters(self.sqs, self.settings.intake_dlq_url)
 
     @cached_property
-    def follow_ups(self) -> Any:
+    def follow_ups(self) -> FollowUps:
         from chalicelib.adapters.aws import SqsFollowUps
 
         return SqsFollowUps(self.sqs, self.settings.follow_up_queue_url)
 
     @cached_property
-    def alerts(self) -> Any:
+    def alerts(self) -> Alerts:
         from chalicelib.adapters.aws import SnsAlerts
 
         return SnsAlerts(self.sns, self.settings.cx_topic_arn)
 
     @cached_property
-    def sms(self) -> Any:
+    def sms(self) -> SmsSender:
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
@@ -114,13 +151,26 @@ class Components:
         return TwilioSms(client, s.twilio_from)
 
     @cached_property
-    def signature(self) -> Any:
+    def senders(self) -> Mapping[str, SurveySender]:
+        """One sender per channel a survey can be sent on (domain/eligibility.py names them)."""
+        from chalicelib.services.send_survey import SmsSurveySender
+
+        return {"sms_two_way": SmsSurveySender(self.sms, self.messages, self.settings.status_callback_url)}
+
+    @cached_property
+    def authenticators(self) -> Sequence[Authenticator]:
+        from chalicelib.auth import ApiKeys
+
+        return (ApiKeys(self.settings.api_keys),)
+
+    @cached_property
+    def signature(self) -> SignatureCheck:
         from chalicelib.adapters.twilio_sms import SignatureCheck
 
         return SignatureCheck(self.settings.twilio_auth_token)
 
     @cached_property
-    def messages(self) -> Any:
+    def messages(self) -> Messages:
         from chalicelib.adapters.templates import TomlMessages
 
         return TomlMessages(self.settings.templates_dir, self.settings.brand)
@@ -134,15 +184,14 @@ class Components:
         return contact_key(self.settings.contact_hash_key, address)
 
     @cached_property
-    def dispatch_deps(self) -> Any:
+    def dispatch_deps(self) -> DispatchDeps:
         from chalicelib.services.dispatch import DispatchDeps
 
         s = self.settings
         return DispatchDeps(
-            store=self.conversations, sms=self.sms, messages=self.messages, contact_key=self.contact_key,
+            store=self.conversations, senders=self.senders, contact_key=self.contact_key,
             policy=eligibility.Policy(s.cooldown_days, s.max_event_age_hours, s.default_locale),
-            cooldown_days=s.cooldown_for, conversation_hours=s.conversation_hours,
-            status_callback_url=s.status_callback_url, clock=self.clock)
+            cooldown_days=s.cooldown_for, conversation_hours=s.conversation_hours, clock=self.clock)
 
     @cached_property
     def dispatch_once(self) -> Callable[[dict[str, Any]], dict[str, str]]:
@@ -152,7 +201,7 @@ class Components:
         return self.idempotency.wrap(lambda event: dispatch_event(event, deps))
 
     @cached_property
-    def reply_deps(self) -> Any:
+    def reply_deps(self) -> ReplyDeps:
         from chalicelib.services.handle_reply import ReplyDeps
 
         s = self.settings
@@ -160,7 +209,7 @@ class Components:
                          threshold_for=s.threshold_for, clock=self.clock)
 
     @cached_property
-    def answer_deps(self) -> Any:
+    def answer_deps(self) -> AnswerDeps:
         from chalicelib.services.on_answers import AnswerDeps
 
         s = self.settings
@@ -178,3 +227,11 @@ def components() -> Components:
     if _components is None:
         _components = Components(settings_module.current())
     return _components
+
+
+def install(replacement: Components | None) -> Components | None:
+    """Use `replacement` as this process's components (None: build from the environment again on
+    next use); returns the previous ones. For tests that drive app.py in-process."""
+    global _components
+    previous, _components = _components, replacement
+    return previous

@@ -1,5 +1,6 @@
-"""koe's named errors. Adapters turn SDK errors into these (`raise ... from exc`); app.py and
-services/batch.py are the only places that map them to HTTP status, retry or dead letter."""
+"""koe's named errors. Adapters turn SDK errors into these (`raise ... from exc`); `http.py` is the
+one place that maps them to HTTP status codes, and services/batch.py the one place that maps them
+to retry or dead letter."""
 
 from __future__ import annotations
 
@@ -14,6 +15,24 @@ class PermanentError(KoeError):
 
 class RetryableError(KoeError):
     """A passing fault (throttling, timeouts, 5xx): the record is retried."""
+
+
+# --- requests (the HTTP edge answers these with 4xx; see http.ERRORS)
+class InvalidRequest(KoeError):
+    """The request itself is wrong (a missing field, a bad query parameter): 400, nothing changed.
+    `details` are added to the JSON error body (e.g. the list of bad fields)."""
+
+    def __init__(self, message: str, **details: object):
+        self.details = details
+        super().__init__(message)
+
+
+class Unauthenticated(KoeError):
+    """No credentials, or credentials koe does not accept: 401."""
+
+
+class Forbidden(KoeError):
+    """Authenticated, but the principal's role may not use this route: 403."""
 
 
 # --- intake
@@ -51,6 +70,14 @@ class UndeliverableRecipient(PermanentError):
     def __init__(self, code: str, message: str = ""):
         self.code = code
         super().__init__(f"twilio {code} {message}".strip())
+
+
+class NoSender(PermanentError):
+    """A survey's channel has no sender configured: a deployment fault, dead-lettered with the reason."""
+
+    def __init__(self, channel: str):
+        self.channel = channel
+        super().__init__(f"no sender for channel {channel!r}")
 
 
 class RetryableSendError(RetryableError):

@@ -1,56 +1,194 @@
-"""The HTTP edge: API keys, Twilio's signed form posts, TwiML, and the one mapping of errors to
-HTTP status codes."""
+"""The HTTP edge: who is calling (a Principal), which roles each route is open to, the one table
+that maps koe's named errors to status codes, and the one JSON error shape every route answers
+with, Chalice's own errors (unsupported media type, unparseable JSON, ...) included:
+
+    {"error": "<what is wrong, for a person>", "code": "<stable machine code>", ...details}
+
+Also the helpers for Twilio's signed form posts and TwiML answers.
+"""
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Sequence
-from typing import Any
+import functools
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode
 from xml.sax.saxutils import escape
 
-from chalice import Response
+from chalice.app import Chalice, ChaliceViewError, Request, Response
 
-from chalicelib.errors import InvalidSignature
+from chalicelib.auth import Authenticator, authenticate
+from chalicelib.domain.principal import Principal, Role
+from chalicelib.errors import (
+    Forbidden,
+    InvalidRequest,
+    InvalidSignature,
+    RetryableError,
+    Unauthenticated,
+)
 from chalicelib.observability import count, logger
 
-TWIML = {"Content-Type": "text/xml; charset=utf-8"}
+TWIML: dict[str, str | list[str]] = {"Content-Type": "text/xml; charset=utf-8"}
+PRINCIPAL = "koe.principal"      # where the authenticated principal rides on the request context
+
+# Named error -> (status, code). The first class an error is an instance of wins: list the more
+# specific first. Anything not listed is a bug: Chalice answers 500 (reshaped below) and logs it.
+ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
+    (Unauthenticated, 401, "unauthenticated"),
+    (Forbidden, 403, "forbidden"),
+    (InvalidSignature, 403, "invalid_signature"),
+    (InvalidRequest, 400, "invalid_request"),
+    (RetryableError, 503, "retry_later"),
+)
+
+# The intake's outcome per request -> status (services/ingest.py names the outcome).
+INGEST_STATUS: Mapping[str, int] = {"accepted": 202, "retry": 503, "rejected": 400}
+
+View = Callable[..., Any]
 
 
-def api_key_valid(presented: str | None, keys: Sequence[str]) -> bool:
-    if not presented:
-        return False
-    # compare_digest against every key: no early exit that would time which one nearly matched
-    return any([hmac.compare_digest(presented.encode(), key.encode()) for key in keys])
+class _Public:
+    def __repr__(self) -> str:
+        return "PUBLIC"
 
 
-def unauthorized() -> Response:
-    return Response({"error": "missing or invalid x-api-key"}, status_code=401)
+# A route open without credentials: it checks its own proof (a Twilio signature, a signed token).
+PUBLIC: Final = _Public()
 
 
-def bad_request(message: str, **extra: Any) -> Response:
-    return Response({"error": message, **extra}, status_code=400)
+def error_body(status: int, code: str, message: str, **details: Any) -> Response:
+    return Response({"error": message, "code": code, **details}, status_code=status)
 
 
-def form_params(raw_body: bytes | None) -> dict[str, str]:
+def error_response(exc: Exception) -> Response | None:
+    """The response for a named error, or None when koe has no mapping for it."""
+    for kind, status, code in ERRORS:
+        if isinstance(exc, kind):
+            details = exc.details if isinstance(exc, InvalidRequest) else {}
+            return error_body(status, code, str(exc), **details)
+    if isinstance(exc, ChaliceViewError):      # e.g. BadRequestError from an unparseable JSON body
+        return error_body(exc.STATUS_CODE, _snake(type(exc).__name__), str(exc))
+    return None
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name.removesuffix("Error")).lower() or "error"
+
+
+class Edge:
+    """Routes with declared roles, authentication in one middleware, errors in one shape.
+
+    `route(path, roles=...)` is `app.route` plus the roles the route is open to (or PUBLIC); the
+    middleware authenticates every request to a protected route before anything else runs (401),
+    checks the role (403) and leaves the principal on the request for the view (`principal()`).
+    Adding a role-protected route touches neither the middleware nor this class.
+    """
+
+    def __init__(self, app: Chalice, authenticators: Callable[[], Sequence[Authenticator]]):
+        self._app = app
+        self._authenticators = authenticators          # built on first use, not at import
+        self._roles: dict[tuple[str, str], frozenset[Role]] = {}
+        app.register_middleware(self._middleware, "http")
+
+    def route(self, path: str, *, roles: Iterable[Role] | _Public, methods: Sequence[str] = ("GET",),
+              **options: Any) -> Callable[[View], View]:
+        def register(view: View) -> View:
+            if not isinstance(roles, _Public):
+                allowed = frozenset(roles)
+                if not allowed:
+                    raise ValueError(f"{path}: name the roles it is open to, or PUBLIC")
+                self._roles.update({(path, method.upper()): allowed for method in methods})
+            self._app.route(path, methods=list(methods), **options)(_mapping_errors(view))
+            return view
+        return register
+
+    def request(self) -> Request:
+        """The request being handled (a view runs only while there is one)."""
+        request = self._app.current_request
+        if request is None:
+            raise RuntimeError("no request is being handled")
+        return request
+
+    def principal(self) -> Principal:
+        """The authenticated caller of the current (protected) request."""
+        principal = self.request().context.get(PRINCIPAL)
+        if not isinstance(principal, Principal):
+            raise Unauthenticated("this route has no authenticated caller")
+        return principal
+
+    def _middleware(self, request: Any, get_response: Callable[[Any], Response]) -> Response:
+        refused = self._authorise(request)
+        response = refused or get_response(request)
+        return _one_error_shape(response)
+
+    def _authorise(self, request: Any) -> Response | None:
+        context = request.context
+        allowed = self._roles.get((context.get("resourcePath", ""), request.method.upper()))
+        if allowed is None:
+            return None
+        principal = authenticate(self._authenticators(), request.headers)
+        if principal is None:
+            count("RequestUnauthenticated")
+            return error_body(401, "unauthenticated", "missing or invalid x-api-key")
+        if principal.role not in allowed:
+            count("RequestForbidden")
+            logger.warning("role refused", extra={"subject": principal.subject, "role": principal.role.value,
+                                                  "route": context.get("resourcePath")})
+            return error_body(403, "forbidden", f"this route is not open to the role {principal.role.value}")
+        context[PRINCIPAL] = principal
+        return None
+
+
+def _mapping_errors(view: View) -> View:
+    @functools.wraps(view)
+    def mapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except Exception as exc:
+            response = error_response(exc)
+            if response is None:
+                raise            # a bug: Chalice logs it and answers 500
+            return response
+    return mapped
+
+
+def _one_error_shape(response: Response) -> Response:
+    """Chalice answers its own errors (415, 405, 500, ...) as {"Code", "Message"}: reshape them."""
+    body = response.body
+    if isinstance(body, dict) and set(body) == {"Code", "Message"}:
+        response.body = {"error": str(body["Message"]), "code": _snake(str(body["Code"]))}
+    return response
+
+
+# --- Twilio webhooks ------------------------------------------------------------------------------
+
+def form_params(raw_body: str | bytes | None) -> dict[str, str]:
     """Twilio's form fields, blanks kept: the signature covers every field, empty ones too."""
-    return dict(parse_qsl((raw_body or b"").decode("utf-8"), keep_blank_values=True))
+    text = raw_body.decode("utf-8") if isinstance(raw_body, bytes) else (raw_body or "")
+    return dict(parse_qsl(text, keep_blank_values=True))
 
 
-def signed_url(base_url: str, query: dict[str, str] | None) -> str:
+def signed_url(base_url: str, query: Mapping[str, str] | None) -> str:
     """The URL Twilio signed: the configured public URL plus the query string we gave it."""
     return f"{base_url}?{urlencode(query)}" if query else base_url
 
 
-def verify_twilio(check: Any, url: str, params: dict[str, str], headers: Any) -> Response | None:
-    """None when the request is Twilio's; otherwise the 403 to answer (and nothing is changed)."""
+def verify_twilio(check: Any, url: str, params: dict[str, str], headers: Mapping[str, str]) -> None:
+    """Returns when the request is Twilio's; raises InvalidSignature (403, nothing changed) otherwise."""
     try:
         check.verify(url, params, headers.get("x-twilio-signature"))
     except InvalidSignature:
         count("WebhookForged")
         logger.warning("rejected webhook with a bad signature", extra={"url": url.split("?")[0]})
-        return Response({"error": "invalid signature"}, status_code=403)
-    return None
+        raise
+
+
+def require(params: Mapping[str, str | None], *names: str) -> None:
+    """InvalidRequest naming the fields when any of `names` is missing or empty."""
+    if not all(params.get(name) for name in names):
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        raise InvalidRequest(f"{listed} {'is' if len(names) == 1 else 'are'} required")
 
 
 def twiml(message: str | None) -> Response:

@@ -15,8 +15,8 @@ def count(name: str, value: int = 1, **dimensions: str) -> None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
         return
     with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace="koe") as metric:
-        for key, value in dimensions.items():
-            metric.add_dimension(name=key, value=value)
+        for key, dimension in dimensions.items():
+            metric.add_dimension(name=key, value=dimension)
 
 
 def flush() -> None:

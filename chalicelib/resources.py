@@ -2,7 +2,14 @@
 
 Both the CDK stack (`infra/`) and the local stack (`devstack/`) build from these definitions, and
 the PynamoDB models are checked against them by a test, so the three cannot drift apart.
-Plain data only: importing this module costs nothing at cold start.
+
+It is also the one statement of the wiring: which settings variable carries each queue's URL and
+each topic's ARN (read by `chalicelib.settings.from_env`, set by `infra/` in AWS and by
+`devstack.provision` locally), and which `app.py` handler consumes each queue, each table stream
+and the schedule (wired by `infra/` in AWS and by `devstack.runner` locally). A unit test
+(tests/unit/test_wiring.py) checks app.py, settings, devstack and infra against it.
+
+Plain data only: importing this module costs nothing at cold start (no boto3, no chalice).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ class Table:
     indexes: tuple[Index, ...] = ()
     stream: str | None = None       # NEW_IMAGE, NEW_AND_OLD_IMAGES, ...
     ttl_attribute: str | None = None
+    stream_consumer: str | None = None  # the app.py handler the stream invokes
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,16 @@ class Queue:
     dead_letter: str | None = None
     max_receive_count: int = 5
     visibility_timeout_s: int = 60
+    # The settings variable that carries the queue's URL. KOE_LOCAL_* ones are exported by the
+    # local stack only (for tests and developers); koe itself never reads them.
+    env: str | None = None
+    consumer: str | None = None     # the app.py handler its event source mapping invokes
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    env: str | None = None          # the settings variable that carries the topic's ARN
 
 
 @dataclass(frozen=True)
@@ -61,6 +79,7 @@ TABLES: tuple[Table, ...] = (
         attributes={"survey_id": "S", "question": "S"},
         stream="NEW_IMAGE",
         ttl_attribute="expires_at",
+        stream_consumer="on_response",
     ),
     Table(name="inbox", hash_key="message_sid", attributes={"message_sid": "S"},
           ttl_attribute="expires_at"),
@@ -77,15 +96,17 @@ TABLES: tuple[Table, ...] = (
 
 QUEUES: tuple[Queue, ...] = (
     # 6x the dispatch function's 30 s timeout, as AWS recommends for SQS event sources.
-    Queue("intake", dead_letter="intake-dlq", max_receive_count=5, visibility_timeout_s=180),
-    Queue("intake-dlq"),
-    Queue("follow-up", dead_letter="follow-up-dlq", max_receive_count=10),
-    Queue("follow-up-dlq"),
+    Queue("intake", dead_letter="intake-dlq", max_receive_count=5, visibility_timeout_s=180,
+          env="KOE_INTAKE_QUEUE_URL", consumer="dispatch"),
+    Queue("intake-dlq", env="KOE_INTAKE_DLQ_URL"),
+    Queue("follow-up", dead_letter="follow-up-dlq", max_receive_count=10,
+          env="KOE_FOLLOW_UP_QUEUE_URL"),
+    Queue("follow-up-dlq", env="KOE_LOCAL_FOLLOW_UP_DLQ_URL"),
     # On-failure destination of the responses stream: batches that still fail after the retries.
     Queue("responses-stream-dlq"),
 )
 
-TOPICS: tuple[str, ...] = ("cx-alerts",)
+TOPICS: tuple[Topic, ...] = (Topic("cx-alerts", env="KOE_CX_TOPIC_ARN"),)
 
 EVENT_BUS = "events"
 RULES: tuple[Rule, ...] = (
@@ -94,16 +115,76 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+# The app.py handler an EventBridge rate(1 minute) schedule invokes.
+SCHEDULE_CONSUMER = "tick"
+
+# Settings variables with this prefix are exported by the local stack only; koe never reads them.
+LOCAL_ENV_PREFIX = "KOE_LOCAL_"
+
+# The resource prefix when KOE_RESOURCE_PREFIX is unset, and the one app.py's decorators name
+# resources with at import (infra/ replaces those names with the stage's real ARNs).
+DEFAULT_PREFIX = "koe-dev-"
+
+
 def table(name: str) -> Table:
     return next(t for t in TABLES if t.name == name)
+
+
+def queue(name: str) -> Queue:
+    return next(q for q in QUEUES if q.name == name)
 
 
 def physical(prefix: str, name: str) -> str:
     """The deployed name of a logical resource, e.g. koe-dev-surveys."""
     return f"{prefix}{name}"
 
+
+def is_local(var: str) -> bool:
+    """Whether a settings variable is exported by the local stack only (KOE_LOCAL_*)."""
+    return var.startswith(LOCAL_ENV_PREFIX)
+
+
+def queue_env(*, local: bool = True) -> dict[str, str]:
+    """Settings variable -> logical queue, for every queue whose URL is exported;
+    `local=False` leaves out the KOE_LOCAL_* ones (what AWS functions get)."""
+    return {q.env: q.name for q in QUEUES if q.env and (local or not is_local(q.env))}
+
+
+def topic_env() -> dict[str, str]:
+    """Settings variable -> logical topic, for every topic whose ARN is exported."""
+    return {t.env: t.name for t in TOPICS if t.env}
+
+
+def queue_consumers() -> dict[str, str]:
+    """Logical queue -> the app.py handler its event source mapping invokes."""
+    return {q.name: q.consumer for q in QUEUES if q.consumer}
+
+
+def stream_consumers() -> dict[str, str]:
+    """Logical table -> the app.py handler its stream invokes."""
+    return {t.name: t.stream_consumer for t in TABLES if t.stream_consumer}
+
+
+def consumers() -> dict[str, str]:
+    """Every app.py handler an event source invokes -> its source: 'queue:<name>',
+    'stream:<table>' or 'schedule'."""
+    found = {handler: f"queue:{name}" for name, handler in queue_consumers().items()}
+    found.update({handler: f"stream:{name}" for name, handler in stream_consumers().items()})
+    found[SCHEDULE_CONSUMER] = "schedule"
+    return found
+
+
+def consumed_by(handler: str) -> Queue:
+    """The queue whose event source mapping invokes `handler`."""
+    for q in QUEUES:
+        if q.consumer == handler:
+            return q
+    raise KeyError(f"no queue in resources.QUEUES names {handler!r} as its consumer")
+
+
 # Chalice needs a stream ARN when app.py is imported; infra/ replaces it with the responses
 # table's real stream ARN, and the local runner feeds the stream itself.
 RESPONSES_STREAM_PLACEHOLDER = (
-    "arn:aws:dynamodb:us-east-1:000000000000:table/koe-dev-responses/stream/1970-01-01T00:00:00.000"
+    "arn:aws:dynamodb:us-east-1:000000000000:table/"
+    f"{physical(DEFAULT_PREFIX, 'responses')}/stream/1970-01-01T00:00:00.000"
 )

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from chalicelib import resources
 
@@ -71,6 +72,15 @@ class Settings:
         return f"{self.public_base_url}/twilio/status"
 
 
+# Each default is written once, on its Settings field; from_env reads it from there.
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings) if f.default is not MISSING}
+
+
+def _default(name: str) -> Any:
+    """The default of Settings field `name`, as declared on the dataclass."""
+    return _DEFAULTS[name]
+
+
 def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
@@ -111,7 +121,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         raise SettingsError("KOE_PUBLIC_BASE_URL must be an http(s) URL")
     return Settings(
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-        resource_prefix=env.get("KOE_RESOURCE_PREFIX", "koe-dev-"),
+        resource_prefix=env.get("KOE_RESOURCE_PREFIX", resources.DEFAULT_PREFIX),
         api_keys=api_keys,
         contact_hash_key=_required(env, "KOE_CONTACT_HASH_KEY").encode(),
         public_base_url=public,
@@ -125,19 +135,19 @@ def from_env(env: Mapping[str, str]) -> Settings:
         twilio_base_url=env.get("KOE_TWILIO_BASE_URL") or None,
         dynamodb_endpoint=env.get("KOE_DYNAMODB_ENDPOINT") or None,
         aws_endpoint=env.get("KOE_AWS_ENDPOINT") or None,
-        brand=env.get("KOE_BRAND", "Example Life"),
-        default_locale=env.get("KOE_DEFAULT_LOCALE", "en-US"),
-        reporting_timezone=env.get("KOE_REPORTING_TIMEZONE", "UTC"),
-        templates_dir=Path(env.get("KOE_TEMPLATES_DIR") or REPO_ROOT / "templates"),
-        cooldown_days=_int(env, "KOE_COOLDOWN_DAYS", 30),
+        brand=env.get("KOE_BRAND", _default("brand")),
+        default_locale=env.get("KOE_DEFAULT_LOCALE", _default("default_locale")),
+        reporting_timezone=env.get("KOE_REPORTING_TIMEZONE", _default("reporting_timezone")),
+        templates_dir=Path(env.get("KOE_TEMPLATES_DIR") or _default("templates_dir")),
+        cooldown_days=_int(env, "KOE_COOLDOWN_DAYS", _default("cooldown_days")),
         cooldown_days_by_procedure=_int_map(env, "KOE_COOLDOWN_DAYS_BY_PROCEDURE"),
-        escalation_threshold=_int(env, "KOE_ESCALATION_THRESHOLD", 6),
+        escalation_threshold=_int(env, "KOE_ESCALATION_THRESHOLD", _default("escalation_threshold")),
         escalation_threshold_by_procedure=_int_map(env, "KOE_ESCALATION_THRESHOLD_BY_PROCEDURE"),
-        conversation_hours=_int(env, "KOE_CONVERSATION_HOURS", 24, minimum=1),
-        max_event_age_hours=_int(env, "KOE_MAX_EVENT_AGE_HOURS", 72, minimum=1),
-        max_receives=_int(env, "KOE_MAX_RECEIVES", 4, minimum=1),
-        case_sla_hours=_int(env, "KOE_CASE_SLA_HOURS", 24, minimum=1),
-        retention_days=_int(env, "KOE_RETENTION_DAYS", 400, minimum=1),
+        conversation_hours=_int(env, "KOE_CONVERSATION_HOURS", _default("conversation_hours"), minimum=1),
+        max_event_age_hours=_int(env, "KOE_MAX_EVENT_AGE_HOURS", _default("max_event_age_hours"), minimum=1),
+        max_receives=_int(env, "KOE_MAX_RECEIVES", _default("max_receives"), minimum=1),
+        case_sla_hours=_int(env, "KOE_CASE_SLA_HOURS", _default("case_sla_hours"), minimum=1),
+        retention_days=_int(env, "KOE_RETENTION_DAYS", _default("retention_days"), minimum=1),
     )
 
 

@@ -55,8 +55,6 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import email
-import email.policy
 import hmac
 import ipaddress
 import json
@@ -71,12 +69,14 @@ import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from twilio.request_validator import RequestValidator
+
+from devstack import mailbox
 
 API_VERSION = "2010-04-01"
 PHONE_PAGE = Path(__file__).with_name("phone.html")
@@ -263,7 +263,7 @@ class MessageLog:
             return number in self._opted_out
 
 
-# --- TwiML and moto -------------------------------------------------------------------------------
+# --- TwiML ----------------------------------------------------------------------------------
 
 
 def parse_twiml(text: str) -> list[tuple[str | None, str]]:
@@ -281,46 +281,6 @@ def parse_twiml(text: str) -> list[tuple[str | None, str]]:
         body = body_element.text if body_element is not None else element.text
         replies.append((element.get("to"), (body or "").strip()))
     return replies
-
-
-def _addresses(destinations: Any) -> list[str]:
-    # moto keeps {"ToAddresses": [...], "CcAddresses": [...]} for SendEmail, a plain list for raw mail.
-    if isinstance(destinations, dict):
-        return [a for key in ("ToAddresses", "CcAddresses", "BccAddresses") for a in destinations.get(key, [])]
-    # moto lists raw recipients twice (Destinations and the To header), once bare and once named.
-    unique: dict[str, str] = {}
-    for address in destinations or []:
-        unique.setdefault(parseaddr(address)[1].lower(), address)
-    return list(unique.values())
-
-
-def _raw_email(raw: str) -> tuple[str, str, str]:
-    """(to, subject, body) of a raw MIME message; the plain-text part when there is one."""
-    # From bytes: parsing a str would turn 8-bit (e.g. Japanese) bodies into \u escapes.
-    parsed = email.message_from_bytes(raw.encode("utf-8"), policy=email.policy.default)
-    part = parsed.get_body(preferencelist=("plain", "html"))
-    body = part.get_content() if part is not None else ""
-    return str(parsed.get("To", "")), str(parsed.get("Subject", "")), body
-
-
-def ses_emails(data: dict[str, Any], to: str | None) -> list[dict[str, Any]]:
-    """Sent emails from moto's /moto-api/data.json: ses.Message (SendEmail, v1 and v2),
-    ses.RawMessage (SendRawEmail) and ses.TemplateMessage (SendTemplatedEmail, not rendered)."""
-    ses = data.get("ses", {})
-    found = []
-    for kind in ("Message", "RawMessage", "TemplateMessage"):
-        for item in ses.get(kind, []):
-            recipients = _addresses(item.get("destinations"))
-            if to and to.lower() not in {parseaddr(a)[1].lower() for a in recipients}:
-                continue
-            entry = {"to": ", ".join(recipients), "from": item.get("source", ""),
-                     "subject": item.get("subject", ""), "body": item.get("body", "")}
-            if kind == "RawMessage":
-                _, entry["subject"], entry["body"] = _raw_email(item.get("raw_data", ""))
-            if kind == "TemplateMessage":
-                entry["template"], entry["body"] = item.get("template"), item.get("template_data", "")
-            found.append(entry)
-    return found
 
 
 # --- the carrier ----------------------------------------------------------------------------------
@@ -514,11 +474,7 @@ class Carrier:
     # -- emails ------------------------------------------------------------------------------------
 
     def emails(self, to: str | None) -> list[dict[str, Any]]:
-        if not self.moto_url:
-            return []
-        url = f"{self.moto_url.rstrip('/')}/moto-api/data.json"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return ses_emails(json.loads(response.read()), to)
+        return mailbox.sent_emails(self.moto_url, to) if self.moto_url else []
 
 
 # --- HTTP -----------------------------------------------------------------------------------------

@@ -21,13 +21,10 @@ from devstack.dynamodb_local import FAKE_CREDENTIALS
 
 log = logging.getLogger(__name__)
 
-# Settings variable -> logical queue; checked against resources.QUEUES so a rename fails loudly.
-QUEUE_ENV = {
-    "KOE_INTAKE_QUEUE_URL": "intake",
-    "KOE_INTAKE_DLQ_URL": "intake-dlq",
-    "KOE_FOLLOW_UP_QUEUE_URL": "follow-up",
-    "KOE_LOCAL_FOLLOW_UP_DLQ_URL": "follow-up-dlq",
-}
+# Settings variable -> logical queue / topic, as chalicelib.resources declares them (queues'
+# KOE_LOCAL_* variables included: the local stack exports those for tests and developers).
+QUEUE_ENV = resources.queue_env()
+TOPIC_ENV = resources.topic_env()
 CX_TOPIC = "cx-alerts"
 # Local only: a queue subscribed to the CX topic so tests and developers can read the alerts.
 ALERTS_INSPECT_QUEUE = "cx-alerts-inspect"
@@ -44,8 +41,9 @@ def provision(dynamodb_endpoint: str, aws_endpoint: str, region: str, prefix: st
     for table in resources.TABLES:
         create_table(dynamodb, table, resources.physical(prefix, table.name))
     queue_urls = create_queues(client("sqs", aws_endpoint, region), prefix)
-    topic_arns = {name: create_topic(client("sns", aws_endpoint, region), resources.physical(prefix, name))
-                  for name in resources.TOPICS}
+    topic_arns = {topic.name: create_topic(client("sns", aws_endpoint, region),
+                                           resources.physical(prefix, topic.name))
+                  for topic in resources.TOPICS}
     events = client("events", aws_endpoint, region)
     bus = create_event_bus(events, resources.physical(prefix, resources.EVENT_BUS))
     sqs = client("sqs", aws_endpoint, region)
@@ -53,12 +51,12 @@ def provision(dynamodb_endpoint: str, aws_endpoint: str, region: str, prefix: st
         create_rule(events, sqs, rule, prefix, queue_urls[rule.target_queue])
     inspect_url = subscribe_inspect_queue(client("sns", aws_endpoint, region), sqs,
                                           topic_arns[CX_TOPIC], prefix)
-    return build_env(prefix, dynamodb_endpoint, aws_endpoint, region, queue_urls,
-                     topic_arns[CX_TOPIC], bus, inspect_url)
+    return build_env(prefix, dynamodb_endpoint, aws_endpoint, region, queue_urls, topic_arns, bus,
+                     inspect_url)
 
 
 def build_env(prefix: str, dynamodb_endpoint: str, aws_endpoint: str, region: str,
-              queue_urls: dict[str, str], cx_topic_arn: str, bus: str,
+              queue_urls: dict[str, str], topic_arns: dict[str, str], bus: str,
               inspect_url: str) -> dict[str, str]:
     env = {
         "KOE_RESOURCE_PREFIX": prefix,
@@ -66,14 +64,11 @@ def build_env(prefix: str, dynamodb_endpoint: str, aws_endpoint: str, region: st
         "KOE_AWS_ENDPOINT": aws_endpoint,
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
-        "KOE_CX_TOPIC_ARN": cx_topic_arn,
         "KOE_LOCAL_EVENT_BUS": bus,
         "KOE_LOCAL_ALERTS_INSPECT_QUEUE_URL": inspect_url,
     }
-    for var, logical in QUEUE_ENV.items():
-        if logical not in queue_urls:
-            raise KeyError(f"{var} names queue {logical!r}, which resources.QUEUES does not define")
-        env[var] = queue_urls[logical]
+    env.update({var: topic_arns[logical] for var, logical in TOPIC_ENV.items()})
+    env.update({var: queue_urls[logical] for var, logical in QUEUE_ENV.items()})
     return env
 
 

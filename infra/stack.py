@@ -2,7 +2,9 @@
 then the Chalice app is packaged (`chalice package`, via chalice.cdk.Chalice) and wired to them.
 
 What lives where:
-- resources.py  names, keys, indexes, streams, TTL, redrive, visibility, the bus and its rules
+- resources.py  names, keys, indexes, streams, TTL, redrive, visibility, the bus and its rules, the
+                settings variable carrying each queue's URL / topic's ARN, and which handler
+                consumes each queue and stream
 - this file     how they are deployed (billing, PITR, retention, encryption, alarms), the IAM role the
                 Lambda functions run as, the environment they read (settings.from_env), the templates
                 layer, and the overrides Chalice cannot express (queue ARN + partial batch responses,
@@ -50,13 +52,10 @@ from chalicelib import resources
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_MOUNT = "/opt/templates"          # a layer's zip is extracted under /opt
 
-# The environment contract of chalicelib/settings.py (from_env) -> logical resource names.
-QUEUE_URL_ENV = {
-    "KOE_INTAKE_QUEUE_URL": "intake",
-    "KOE_INTAKE_DLQ_URL": "intake-dlq",
-    "KOE_FOLLOW_UP_QUEUE_URL": "follow-up",
-}
-TOPIC_ARN_ENV = {"KOE_CX_TOPIC_ARN": "cx-alerts"}
+# The environment contract of chalicelib/settings.py (from_env) -> logical resource names, as
+# resources.py declares them (without the KOE_LOCAL_* variables only the local stack exports).
+QUEUE_URL_ENV = resources.queue_env(local=False)
+TOPIC_ARN_ENV = resources.topic_env()
 ALARM_TOPIC = "cx-alerts"                   # where dead-letter alarms go
 # Secret values: keys of one JSON secret in Secrets Manager (see infra/README.md).
 SECRET_ENV = {
@@ -153,9 +152,9 @@ class KoeStack(Stack):
 
         self.tables = {t.name: self._table(t) for t in resources.TABLES}
         self.queues = self._queues()
-        self.topics = {name: sns.Topic(self, _cid("Topic", name),
-                                       topic_name=resources.physical(config.prefix, name))
-                       for name in resources.TOPICS}
+        self.topics = {topic.name: sns.Topic(self, _cid("Topic", topic.name),
+                                             topic_name=resources.physical(config.prefix, topic.name))
+                       for topic in resources.TOPICS}
         if config.alert_email:
             self.topics[ALARM_TOPIC].add_subscription(
                 subscriptions.EmailSubscription(config.alert_email))
@@ -330,18 +329,21 @@ class KoeStack(Stack):
                           retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
 
     def _wire_event_sources(self) -> None:
-        """Point Chalice's event sources at this stack's queue and stream (Chalice only knows names)."""
+        """Point Chalice's event sources at this stack's queue and stream (Chalice only knows names),
+        after checking that the handler is the consumer resources.py declares for that source."""
         self.consumed_queues: set[str] = set()
         self.consumed_streams: set[str] = set()
         for fn_name, fn in self._functions().items():
             cfn_fn = self.app.get_resource(fn_name)
+            handler = str(fn["Properties"].get("Handler", "")).rsplit(".", 1)[-1]   # app.dispatch
             for ev_name, ev in (fn["Properties"].get("Events") or {}).items():
                 path = f"Events.{ev_name}.Properties"
                 if ev["Type"] == "SQS":
                     logical = _match(_arn_name(ev["Properties"]["Queue"]), self.queues,
                                      what=f"queue of {fn_name}")
+                    _check_consumer(handler, resources.queue(logical).consumer, f"queue {logical}")
                     timeout = fn["Properties"].get("Timeout", 60)
-                    visibility = resources_queue(logical).visibility_timeout_s
+                    visibility = resources.queue(logical).visibility_timeout_s
                     if timeout > visibility:
                         raise ConfigError(
                             f"{fn_name} times out after {timeout}s but {logical}'s visibility "
@@ -355,6 +357,8 @@ class KoeStack(Stack):
                                 if resources.table(n).stream}
                     logical = _match(_table_from_stream_arn(ev["Properties"]["Stream"]), streamed,
                                      what=f"stream of {fn_name}")
+                    _check_consumer(handler, resources.table(logical).stream_consumer,
+                                    f"the stream of table {logical}")
                     cfn_fn.add_property_override(f"{path}.Stream",
                                                  self.tables[logical].table_stream_arn)
                     cfn_fn.add_property_override(f"{path}.BisectBatchOnFunctionError", True)
@@ -449,8 +453,10 @@ class KoeStack(Stack):
 
 # ---- helpers ----------------------------------------------------------------------------------------
 
-def resources_queue(name: str) -> resources.Queue:
-    return next(q for q in resources.QUEUES if q.name == name)
+def _check_consumer(handler: str, declared: str | None, source: str) -> None:
+    if handler != declared:
+        raise ConfigError(f"app.py's {handler} reads {source}, but chalicelib/resources.py declares "
+                          f"{declared or 'no'} consumer for it")
 
 
 def _cid(kind: str, logical: str) -> str:

@@ -23,12 +23,17 @@ class Idempotency:
     def wrap(self, function: Callable[[dict[str, Any]], dict[str, str]]) -> Callable[[dict[str, Any]], dict[str, str]]:
         from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
-        @idempotent_function(data_keyword_argument="event", persistence_store=self._persistence,
+        # Powertools' decorator is untyped; the wrapped function keeps the signature written here.
+        @idempotent_function(data_keyword_argument="event", persistence_store=self._persistence,  # type: ignore[untyped-decorator]
                              config=self.config)
         def once(event: dict[str, Any]) -> dict[str, str]:
             return function(event)
 
-        return lambda event: once(event=event)
+        def call(event: dict[str, Any]) -> dict[str, str]:
+            outcome: dict[str, str] = once(event=event)
+            return outcome
+
+        return call
 
     def register_context(self, context: Any) -> None:
         """An in-progress record then expires with the Lambda's timeout, not after an hour."""

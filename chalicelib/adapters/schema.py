@@ -1,4 +1,5 @@
-"""Validation of incoming events against the published JSON Schema, reporting every bad field.
+"""Validation of incoming events against the published JSON Schema, reporting every bad field,
+and the reading of an intake queue message (bare event or EventBridge envelope) at the edge.
 
 jsonschema is imported on first use: only the intake and dispatch functions pay for it.
 """
@@ -11,6 +12,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from chalicelib.domain.events import NotAnEvent, unwrap
+from chalicelib.errors import InvalidEvent
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "procedure-completed.schema.json"
 
@@ -60,7 +64,7 @@ def _semantic(payload: dict[str, Any]) -> list[dict[str, str]]:
     """What a schema cannot say: the date must exist, the time zone must be known."""
     errors = []
     try:
-        datetime.fromisoformat(str(payload["completed_at"]).replace("Z", "+00:00"))
+        datetime.fromisoformat(str(payload["completed_at"]))
     except ValueError:
         errors.append({"field": "completed_at", "problem": "is not a real date and time"})
     timezone = payload["customer"].get("timezone")
@@ -80,3 +84,15 @@ def event_errors(payload: Any) -> list[dict[str, str]]:
     unique = {(e["field"], e["problem"]): e for e in found}     # "required" repeats per missing name
     errors = sorted(unique.values(), key=lambda e: e["field"])
     return errors or _semantic(payload)
+
+
+def read_message(body: str) -> dict[str, Any]:
+    """The valid event in an intake message (bare, or an EventBridge envelope), or InvalidEvent."""
+    try:
+        payload = unwrap(json.loads(body))
+    except (ValueError, NotAnEvent) as exc:
+        raise InvalidEvent([{"field": "(message)", "problem": str(exc)}]) from exc
+    errors = event_errors(payload)
+    if errors:
+        raise InvalidEvent(errors)
+    return dict(payload)      # a JSON object: event_errors said so

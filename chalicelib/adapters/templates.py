@@ -1,4 +1,5 @@
-"""Message templates from templates/sms/{language}.toml, edited as files and reviewed like code.
+"""Message templates addressed by channel and language: templates/<channel>/<language>.toml
+(`sms` today; email and the web page join beside it), edited as files and reviewed like code.
 
 In Lambda, templates/ ships as a layer mounted at /opt/templates (KOE_TEMPLATES_DIR)."""
 
@@ -10,29 +11,29 @@ from typing import Any
 
 
 class TemplateError(LookupError):
-    """A language or message key has no template: a packaging or configuration fault."""
+    """A channel, language or message key has no template: a packaging or configuration fault."""
 
 
 class TomlMessages:
     def __init__(self, root: Path, brand: str):
         self._root = root
         self._brand = brand
-        self._catalogs: dict[str, dict[str, Any]] = {}     # read once per warm Lambda
+        self._catalogs: dict[tuple[str, str], dict[str, Any]] = {}     # read once per warm Lambda
 
-    def _catalog(self, language: str) -> dict[str, Any]:
-        if language not in self._catalogs:
-            path = self._root / "sms" / f"{language}.toml"
+    def _catalog(self, channel: str, language: str) -> dict[str, Any]:
+        if (channel, language) not in self._catalogs:
+            path = self._root / channel / f"{language}.toml"
             try:
                 with path.open("rb") as handle:
-                    self._catalogs[language] = tomllib.load(handle)
+                    self._catalogs[channel, language] = tomllib.load(handle)
             except FileNotFoundError as exc:
-                raise TemplateError(f"no SMS templates at {path}") from exc
-        return self._catalogs[language]
+                raise TemplateError(f"no {channel} templates at {path}") from exc
+        return self._catalogs[channel, language]
 
-    def render(self, language: str, key: str, **values: str) -> str:
-        catalog = self._catalog(language)
+    def render(self, channel: str, language: str, key: str, **values: str) -> str:
+        catalog = self._catalog(channel, language)
         if key not in catalog:
-            raise TemplateError(f"no {key!r} message in {language}.toml")
+            raise TemplateError(f"no {key!r} message in {channel}/{language}.toml")
         procedures = catalog.get("procedures", {})
         if "procedure" in values:
             values["procedure"] = procedures.get(values["procedure"], procedures.get("_default", ""))

@@ -51,7 +51,7 @@ def from_payload(payload: Mapping[str, Any]) -> ProcedureCompleted:
     return ProcedureCompleted(
         event_id=payload["event_id"],
         procedure=payload["procedure"],
-        completed_at=datetime.fromisoformat(payload["completed_at"].replace("Z", "+00:00")),
+        completed_at=datetime.fromisoformat(payload["completed_at"]),
         customer=Customer(
             id=customer["id"],
             phone=customer.get("phone"),

@@ -22,8 +22,6 @@ class SurveyStatus(StrEnum):
     UNREADABLE = "unreadable"  # two replies koe could not read; kept for the CX team
 
 
-OPEN_STATUSES = frozenset({SurveyStatus.SENDING, SurveyStatus.SENT, SurveyStatus.DELIVERED})
-
 
 class Step(StrEnum):
     AWAIT_SCORE = "await_score"

@@ -9,14 +9,6 @@ _REGIONS: dict[str, str] = {
     "852": "HK", "853": "MO", "886": "TW", "82": "KR", "353": "IE",
 }
 
-_DEFAULT_TIMEZONES: dict[str, str] = {
-    "US": "America/New_York", "GB": "Europe/London", "AU": "Australia/Sydney",
-    "NZ": "Pacific/Auckland", "SG": "Asia/Singapore", "JP": "Asia/Tokyo", "CN": "Asia/Shanghai",
-    "HK": "Asia/Hong_Kong", "MO": "Asia/Macau", "TW": "Asia/Taipei", "KR": "Asia/Seoul",
-    "IE": "Europe/Dublin",
-}
-
-
 def region_of(e164: str) -> str | None:
     digits = e164.lstrip("+")
     for length in (3, 2, 1):
@@ -24,11 +16,6 @@ def region_of(e164: str) -> str | None:
         if region:
             return region
     return None
-
-
-def default_timezone(e164: str) -> str | None:
-    region = region_of(e164)
-    return _DEFAULT_TIMEZONES.get(region) if region else None
 
 
 def mask(e164: str | None) -> str | None:

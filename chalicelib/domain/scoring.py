@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain.model import Answer, Counts
@@ -42,7 +41,8 @@ def _value(answer: Answer, dimension: str) -> str | None:
     source = DIMENSIONS[dimension]
     if source.startswith("context."):
         return answer.context.get(source.removeprefix("context.")) or None
-    return getattr(answer, source)
+    value = getattr(answer, source)
+    return str(value) if value else None
 
 
 def buckets_of(answer: Answer, tz: ZoneInfo) -> list[BucketKey]:
@@ -66,6 +66,3 @@ def nps(counts: Counts) -> float | None:
         return None
     return round(100.0 * (counts.promoters - counts.detractors) / counts.n, 1)
 
-
-def day_of(moment: datetime, tz: ZoneInfo) -> str:
-    return moment.astimezone(tz).date().isoformat()

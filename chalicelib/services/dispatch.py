@@ -7,46 +7,30 @@ that slips past the first guard finds the survey and either resumes an unfinishe
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
-from chalicelib.adapters.schema import event_errors
 from chalicelib.domain import eligibility
 from chalicelib.domain.eligibility import Send, Suppress
-from chalicelib.domain.events import NotAnEvent, ProcedureCompleted, from_payload, unwrap
-from chalicelib.domain.model import Step, Survey, SurveyStatus
-from chalicelib.errors import ConversationOpen, InvalidEvent, RecipientOptedOut, SurveyExists, UndeliverableRecipient
+from chalicelib.domain.events import ProcedureCompleted, from_payload
+from chalicelib.domain.model import Survey, SurveyStatus
+from chalicelib.errors import ConversationOpen, SurveyExists
 from chalicelib.observability import count, logger
-from chalicelib.services.ports import ContactChange, ConversationStore, Messages, SmsSender
+from chalicelib.services.ports import ConversationStore, SurveySender
+from chalicelib.services.send_survey import send_survey
 
 
 @dataclass(frozen=True)
 class DispatchDeps:
     store: ConversationStore
-    sms: SmsSender
-    messages: Messages
+    senders: Mapping[str, SurveySender]     # channel -> its sender
     contact_key: Callable[[str], str]       # keyed hash of a phone number or email
     policy: eligibility.Policy
     cooldown_days: Callable[[str], int]     # per procedure
     conversation_hours: int
-    status_callback_url: str
     clock: Callable[[], datetime]
-
-
-def read_message(body: str) -> dict[str, Any]:
-    """The valid event in an intake message (bare, or an EventBridge envelope), or InvalidEvent."""
-    try:
-        payload = unwrap(json.loads(body))
-    except (ValueError, NotAnEvent) as exc:
-        raise InvalidEvent([{"field": "(message)", "problem": str(exc)}]) from exc
-    errors = event_errors(payload)
-    if errors:
-        raise InvalidEvent(errors)
-    return payload
 
 
 def dispatch_event(event: dict[str, Any], deps: DispatchDeps) -> dict[str, str]:
@@ -67,12 +51,13 @@ def dispatch_event(event: dict[str, Any], deps: DispatchDeps) -> dict[str, str]:
             return _suppress(replace(survey, open_until=None), "conversation_open", deps)
     except SurveyExists:
         return _resume(procedure, deps)
-    return _send(survey, deps)
+    return send_survey(survey, deps.senders, deps.store, now)
 
 
 def _new_survey(event: ProcedureCompleted, key: str, decision: Send | Suppress, now: datetime,
                 deps: DispatchDeps) -> Survey:
     sending = isinstance(decision, Send)
+    reason = decision.reason if isinstance(decision, Suppress) else None
     return Survey(
         survey_id=event.event_id,
         procedure=event.procedure,
@@ -86,7 +71,7 @@ def _new_survey(event: ProcedureCompleted, key: str, decision: Send | Suppress, 
         completed_at=event.completed_at,
         phone=event.customer.phone,
         context=dict(event.context),
-        reason=None if sending else decision.reason,
+        reason=reason,
         open_until=now + timedelta(hours=deps.conversation_hours) if sending else None,
     )
 
@@ -103,31 +88,7 @@ def _resume(event: ProcedureCompleted, deps: DispatchDeps) -> dict[str, str]:
     survey = deps.store.get_survey(event.event_id)
     if survey is not None and survey.status is SurveyStatus.SENDING and survey.message_sid is None:
         logger.info("resuming interrupted send", extra={"survey_id": survey.survey_id})
-        return _send(survey, deps)
+        return send_survey(survey, deps.senders, deps.store, deps.clock())
     count("EventDuplicate")
     status = survey.status.value if survey else "unknown"
     return {"survey_id": event.event_id, "status": status, "reason": "duplicate_event"}
-
-
-def _send(survey: Survey, deps: DispatchDeps) -> dict[str, str]:
-    body = deps.messages.render(survey.locale, "invitation", procedure=survey.procedure)
-    callback = f"{deps.status_callback_url}?{urlencode({'survey': survey.survey_id})}"
-    try:
-        sid = deps.sms.send(survey.phone or "", body, callback)
-    except RecipientOptedOut:
-        return _failed(survey, "opted_out_at_carrier", ContactChange(opted_out=True, audit="carrier:21610"), deps)
-    except UndeliverableRecipient as exc:
-        return _failed(survey, f"twilio_{exc.code}", ContactChange(), deps)
-    deps.store.update_survey(survey, replace(survey, status=SurveyStatus.SENT, message_sid=sid))
-    count("SurveySent", channel=survey.channel)
-    logger.info("survey sent", extra={"survey_id": survey.survey_id, "channel": survey.channel,
-                                      "locale": survey.locale})
-    return {"survey_id": survey.survey_id, "status": "sent", "reason": survey.channel_reason}
-
-
-def _failed(survey: Survey, reason: str, change: ContactChange, deps: DispatchDeps) -> dict[str, str]:
-    failed = replace(survey, status=SurveyStatus.FAILED, reason=reason, step=Step.DONE, open_until=None)
-    deps.store.update_survey(survey, failed, contact=change, now=deps.clock())
-    count("SurveyFailed", reason=reason)
-    logger.warning("survey send failed", extra={"survey_id": survey.survey_id, "reason": reason})
-    return {"survey_id": survey.survey_id, "status": "failed", "reason": reason}

@@ -12,14 +12,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from chalicelib.domain import conversation
-from chalicelib.domain.model import OPEN_STATUSES, Answer, Step, Survey, SurveyStatus
+from chalicelib.domain import survey_lifecycle as lifecycle
+from chalicelib.domain.model import Answer, Survey, SurveyStatus
 from chalicelib.domain.phone import mask
 from chalicelib.domain.replies import Keyword, read_keyword
 from chalicelib.errors import StaleSurvey
 from chalicelib.observability import count, logger
-from chalicelib.services.ports import ContactChange, ConversationStore, Inbound, Messages
+from chalicelib.services import survey_moves
+from chalicelib.services.ports import ConversationStore, Inbound, Messages
 
 ATTEMPTS = 2     # a concurrent reply for the same survey: read again once
+CHANNEL = "sms"  # replies arrive by SMS and are answered with the sms templates
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ def _handle(sms: InboundSms, deps: ReplyDeps) -> str | None:
     survey = None
     if contact is not None and contact.has_open_conversation(now) and contact.active_survey_id:
         survey = deps.store.get_survey(contact.active_survey_id)
-        if survey is not None and survey.status not in OPEN_STATUSES:
+        if survey is not None and not lifecycle.is_open(survey.status):
             survey = None
     if keyword is not None:
         return _keyword(keyword, sms, key, survey, now, deps)
@@ -66,7 +69,7 @@ def _handle(sms: InboundSms, deps: ReplyDeps) -> str | None:
         return None
     if survey.last_inbound_sid == sms.message_sid and survey.last_reply_key:
         count("ReplyReplayed")
-        return deps.messages.render(survey.locale, survey.last_reply_key)
+        return deps.messages.render(CHANNEL, survey.locale, survey.last_reply_key)
     return _turn(sms, survey, now, deps)
 
 
@@ -76,15 +79,14 @@ def _turn(sms: InboundSms, survey: Survey, now: datetime, deps: ReplyDeps) -> st
                   last_inbound_sid=sms.message_sid, last_reply_key=turn.reply,
                   open_until=None if turn.closes else survey.open_until)
     answers = [_answer(survey, r.question, r.score, r.text, now, deps) for r in turn.recorded]
-    change = ContactChange(release=True) if turn.closes else None
-    deps.store.update_survey(survey, new, answers, change, now)
+    survey_moves.move(deps.store, survey, new, now, answers=answers)
     if turn.unread_text is not None:
         deps.store.keep_inbound(Inbound(sms.message_sid, survey.contact_key, turn.unread_text, now,
                                         "unreadable", survey.survey_id))
     count("ReplyUnparsed" if turn.reply == "reprompt" or turn.unread_text else "ReplyRecorded")
     logger.info("reply handled", extra={"survey_id": survey.survey_id, "step": turn.step.value,
                                         "status": turn.status.value, "answered": [a.question for a in answers]})
-    return deps.messages.render(survey.locale, turn.reply)
+    return deps.messages.render(CHANNEL, survey.locale, turn.reply)
 
 
 def _answer(survey: Survey, question: str, score: int | None, text: str | None, now: datetime,
@@ -104,13 +106,12 @@ def _keyword(keyword: Keyword, sms: InboundSms, key: str, survey: Survey | None,
     count(f"Keyword{keyword.kind.capitalize()}")
     logger.info("keyword received", extra={"kind": keyword.kind, "message_sid": sms.message_sid})
     if keyword.kind == "help":
-        return deps.messages.render(language, "help")
+        return deps.messages.render(CHANNEL, language, "help")
     if keyword.kind == "stop" and survey is not None:
-        closed = replace(survey, status=SurveyStatus.OPTED_OUT, step=Step.DONE, open_until=None,
-                         reason="opted_out_by_reply", last_inbound_sid=sms.message_sid, last_reply_key=None)
-        deps.store.update_survey(survey, closed, (), ContactChange(release=True, opted_out=True, audit=audit), now)
+        survey_moves.close(deps.store, survey, SurveyStatus.OPTED_OUT, "opted_out_by_reply", now,
+                           opted_out=True, audit=audit, last_inbound_sid=sms.message_sid, last_reply_key=None)
     else:
         deps.store.set_opt_out(key, keyword.kind == "stop", audit, now)
     if keyword.carrier_answers:
         return None
-    return deps.messages.render(language, "opted_out" if keyword.kind == "stop" else "opted_in")
+    return deps.messages.render(CHANNEL, language, "opted_out" if keyword.kind == "stop" else "opted_in")

@@ -1,40 +1,49 @@
-"""Intake over HTTP: validate each event, enqueue the valid ones, answer with a status per event."""
+"""Intake over HTTP: validate each event, enqueue the valid ones, answer with a status per event.
+
+The request's outcome is named here (`accepted`: at least one event queued; `retry`: valid events
+the queue did not take; `rejected`: nothing valid); the HTTP edge maps it to a status code.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from chalicelib.adapters.schema import event_errors
+from chalicelib.errors import InvalidRequest
 from chalicelib.observability import count, logger
 from chalicelib.services.ports import IntakeQueue
 
 MAX_EVENTS = 100
 
+# One event's problems as [{"field", "problem"}], empty when valid (the JSON Schema, at the edge).
+EventCheck = Callable[[Any], list[dict[str, str]]]
+Outcome = Literal["accepted", "retry", "rejected"]
+
 
 @dataclass(frozen=True)
 class IngestAnswer:
-    status_code: int             # 202 accepted (maybe partly), 400 nothing valid, 503 retry
+    outcome: Outcome
     body: dict[str, Any]
 
 
-def _events_of(body: Any) -> tuple[list[Any], bool] | str:
-    """The events of a request and whether it was a batch, or the problem with the request."""
+def _events_of(body: Any) -> tuple[list[Any], bool]:
+    """The events of a request and whether it was a batch; InvalidRequest for anything else."""
     if isinstance(body, dict) and "events" in body:
         events = body["events"]
         if not isinstance(events, list) or not events:
-            return "events must be a non-empty list"
+            raise InvalidRequest("events must be a non-empty list")
         if len(events) > MAX_EVENTS:
-            return f"at most {MAX_EVENTS} events per request, got {len(events)}"
+            raise InvalidRequest(f"at most {MAX_EVENTS} events per request, got {len(events)}")
         return events, True
     if isinstance(body, dict):
         return [body], False
-    return "the body must be one event or {\"events\": [...]}"
+    raise InvalidRequest("the body must be one event or {\"events\": [...]}")
 
 
-def _status(index: int, event: Any, seen: set[str]) -> dict[str, Any]:
+def _status(index: int, event: Any, seen: set[Any], check: EventCheck) -> dict[str, Any]:
     event_id = event.get("event_id") if isinstance(event, dict) else None
-    errors = event_errors(event)
+    errors = check(event)
     if errors:
         return {"index": index, "event_id": event_id, "status": "rejected", "errors": errors}
     if event_id in seen:
@@ -43,13 +52,10 @@ def _status(index: int, event: Any, seen: set[str]) -> dict[str, Any]:
     return {"index": index, "event_id": event_id, "status": "accepted"}
 
 
-def ingest(body: Any, queue: IntakeQueue) -> IngestAnswer:
-    parsed = _events_of(body)
-    if isinstance(parsed, str):
-        return IngestAnswer(400, {"error": parsed})
-    events, is_batch = parsed
-    seen: set[str] = set()
-    results = [_status(i, e, seen) for i, e in enumerate(events)]
+def ingest(body: Any, queue: IntakeQueue, check: EventCheck) -> IngestAnswer:
+    events, is_batch = _events_of(body)
+    seen: set[Any] = set()
+    results = [_status(i, e, seen, check) for i, e in enumerate(events)]
     accepted = [r for r in results if r["status"] == "accepted"]
     for index in queue.enqueue([events[r["index"]] for r in accepted]):
         accepted[index].update(status="retry",
@@ -61,12 +67,12 @@ def ingest(body: Any, queue: IntakeQueue) -> IngestAnswer:
             count(f"Events{status.capitalize()}", value=n)
     body_out = {"accepted": tally["accepted"], "rejected": tally["rejected"], "retry": tally["retry"],
                 "results": results}
-    return IngestAnswer(_status_code(tally), body_out if is_batch else {**body_out, **results[0]})
+    return IngestAnswer(_outcome(tally), body_out if is_batch else {**body_out, **results[0]})
 
 
-def _status_code(tally: dict[str, int]) -> int:
+def _outcome(tally: dict[str, int]) -> Outcome:
     if tally["accepted"]:
-        return 202
+        return "accepted"
     if tally["retry"]:
-        return 503
-    return 400
+        return "retry"
+    return "rejected"

@@ -1,5 +1,5 @@
 """The collaborators services need, as interfaces. Real adapters live in chalicelib/adapters,
-fakes in tests/fakes.py; one contract suite (tests/integration/test_store_contract.py) runs
+fakes in tests/fakes/; one contract suite (tests/integration/test_store_contract.py) runs
 against both so they cannot drift."""
 
 from __future__ import annotations
@@ -79,7 +79,19 @@ class ScoreStore(Protocol):
     def read(self, dimension: str, from_day: str, to_day: str) -> list[tuple[BucketKey, Counts]]: ...
 
 
+class SurveySender(Protocol):
+    """One per channel (two-way SMS today; email and link SMS join the same way): renders the
+    channel's template and hands it to the channel's transport."""
+
+    def send(self, survey: Survey, message: str) -> str:
+        """Send the survey's `message` (a template key: "invitation"; reminders and closing
+        messages later) to its customer; returns the carrier's message id. Raises
+        RecipientOptedOut, UndeliverableRecipient, RetryableSendError."""
+
+
 class SmsSender(Protocol):
+    """The SMS transport (Twilio)."""
+
     def send(self, to: str, body: str, status_callback: str) -> str:
         """Send one SMS; returns the carrier's message id. Raises RecipientOptedOut,
         UndeliverableRecipient, RetryableSendError."""
@@ -103,4 +115,5 @@ class Alerts(Protocol):
 
 
 class Messages(Protocol):
-    def render(self, language: str, key: str, **values: str) -> str: ...
+    def render(self, channel: str, language: str, key: str, **values: str) -> str:
+        """The `key` message of `channel`'s templates (templates/<channel>/<language>...)."""

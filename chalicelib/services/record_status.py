@@ -1,24 +1,22 @@
-"""Twilio status callbacks: record delivery state monotonically, act on terminal errors.
+"""Carrier status callbacks: record delivery state monotonically, act on terminal errors.
 
 Callbacks come late, twice or out of order: a status is stored only if it ranks above the stored
-one. 21610 (opted out at the carrier) opts the contact out everywhere; any terminal failure closes
-the conversation so the phone is free for a later survey.
+one (the ranks live in domain/survey_lifecycle.py). A delivery failure ends the survey as failed
+and frees the contact's slot; the carrier's opt-out code opts the contact out everywhere.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
-from chalicelib.domain.model import OPEN_STATUSES, Step, SurveyStatus
+from chalicelib.domain import survey_lifecycle as lifecycle
+from chalicelib.domain.model import SurveyStatus
+from chalicelib.errors import InvalidRequest
 from chalicelib.observability import count, logger
-from chalicelib.services.ports import ContactChange, ConversationStore
-
-RANKS = {"accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3,
-         "delivered": 4, "undelivered": 4, "failed": 4, "canceled": 4, "read": 5}
-TERMINAL_FAILURES = frozenset({"undelivered", "failed", "canceled"})
-OPTED_OUT = "21610"
+from chalicelib.services import survey_moves
+from chalicelib.services.ports import ConversationStore
 
 
 @dataclass(frozen=True)
@@ -29,31 +27,36 @@ class StatusCallback:
     error_code: str | None
 
 
-class UnknownStatus(ValueError):
-    """Twilio sent a status koe does not know: answered 400 and logged, nothing stored."""
+class UnknownStatus(InvalidRequest):
+    """The carrier sent a status koe does not know: answered 400 and logged, nothing stored."""
+
+    def __init__(self, status: str):
+        super().__init__(f"unknown MessageStatus {status!r}")
 
 
 def record_status(callback: StatusCallback, store: ConversationStore, clock: Callable[[], datetime]) -> str:
-    if callback.status not in RANKS:
+    rank = lifecycle.DELIVERY_RANKS.get(callback.status)
+    if rank is None:
         raise UnknownStatus(callback.status)
-    if not store.record_delivery(callback.survey_id, callback.status, RANKS[callback.status], callback.error_code):
+    if not store.record_delivery(callback.survey_id, callback.status, rank, callback.error_code):
         count("StatusIgnored")
         return "ignored"
     count("DeliveryStatus", status=callback.status)
     logger.info("delivery status", extra={"survey_id": callback.survey_id, "status": callback.status,
                                           "error_code": callback.error_code})
-    if callback.status in TERMINAL_FAILURES:
+    if callback.status in lifecycle.DELIVERY_FAILURES:
         _close_failed(callback, store, clock())
     return "recorded"
 
 
 def _close_failed(callback: StatusCallback, store: ConversationStore, now: datetime) -> None:
     survey = store.get_survey(callback.survey_id)
-    if survey is None or survey.message_sid != callback.message_sid or survey.status not in OPEN_STATUSES:
+    if (survey is None or survey.message_sid != callback.message_sid
+            or not lifecycle.is_open(survey.status)):
         return
-    reason = f"{callback.status}_{callback.error_code or 'unknown'}"
-    change = (ContactChange(opted_out=True, audit=f"carrier:{OPTED_OUT}") if callback.error_code == OPTED_OUT
-              else ContactChange())
-    failed = replace(survey, status=SurveyStatus.FAILED, step=Step.DONE, reason=reason, open_until=None)
-    store.update_survey(survey, failed, (), change, now)
+    reason = lifecycle.delivery_failure_reason(callback.status, callback.error_code)
+    opted_out = callback.error_code == lifecycle.CARRIER_OPT_OUT
+    survey_moves.close(store, survey, SurveyStatus.FAILED, reason, now,
+                       opted_out=True if opted_out else None,
+                       audit=f"carrier:{lifecycle.CARRIER_OPT_OUT}" if opted_out else None)
     count("SurveyFailed", reason=reason)

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from chalicelib.domain.model import Counts
 from chalicelib.domain.scoring import DIMENSIONS, nps
+from chalicelib.errors import InvalidRequest
 from chalicelib.services.ports import ScoreStore
 
 MAX_DAYS = 366
 LOW_SAMPLE = 30       # below this an NPS moves by several points per answer: flagged, not hidden
 
 
-class InvalidQuery(ValueError):
-    """A bad query parameter; the message names it."""
+class InvalidQuery(InvalidRequest):
+    """A bad query parameter; the message names it (400 at the edge)."""
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class ScoreQuery:
     to_day: str
 
 
-def parse_query(params: dict[str, str] | None, today: date) -> ScoreQuery:
+def parse_query(params: Mapping[str, str] | None, today: date) -> ScoreQuery:
     params = params or {}
     dimension = params.get("dimension", "procedure")
     if dimension not in DIMENSIONS:

@@ -1,38 +1,29 @@
 """The every-minute schedule: close conversations whose window has passed.
 
-A score without a "why?" still counts (answered); no reply at all expires the survey; a send
-the carrier never confirmed fails. Each frees the phone for later surveys. Later issues add
-deferred sends, the one reminder and SLA escalations here.
+How each one ends (answered without a comment, expired, or failed when the carrier never took the
+message) is the lifecycle's decision (domain/survey_lifecycle.py); each frees the contact's slot.
+Later issues add deferred sends, the one reminder and SLA escalations here.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
-from chalicelib.domain.model import Step, Survey, SurveyStatus
+from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.errors import StaleSurvey
 from chalicelib.observability import count, logger
-from chalicelib.services.ports import ContactChange, ConversationStore
+from chalicelib.services import survey_moves
+from chalicelib.services.ports import ConversationStore
 
 BATCH = 100
-
-
-def _closing(survey: Survey) -> Survey:
-    if survey.score is not None:
-        status, reason = SurveyStatus.ANSWERED, "no_comment"
-    elif survey.status is SurveyStatus.SENDING:
-        status, reason = SurveyStatus.FAILED, "send_not_confirmed"
-    else:
-        status, reason = SurveyStatus.EXPIRED, "no_reply"
-    return replace(survey, status=status, step=Step.DONE, reason=reason, open_until=None)
 
 
 def expire_conversations(store: ConversationStore, now: datetime) -> dict[str, int]:
     closed = raced = 0
     for survey in store.open_surveys_due(now, BATCH):
+        status, reason = lifecycle.at_window_end(survey)
         try:
-            store.update_survey(survey, _closing(survey), (), ContactChange(release=True), now)
+            survey_moves.close(store, survey, status, reason, now)
             closed += 1
         except StaleSurvey:
             raced += 1      # a reply arrived meanwhile; the next tick sees the new state

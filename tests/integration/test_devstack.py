@@ -163,7 +163,7 @@ def test_provisioning_creates_queues_with_redrive_topics_bus_and_rule(local_aws:
         else:
             assert "RedrivePolicy" not in attributes
     topics = [t["TopicArn"] for t in client("sns", moto_server.endpoint, region).list_topics()["Topics"]]
-    assert {f"{prefix}{name}" for name in resources.TOPICS} <= {arn.rsplit(":", 1)[1] for arn in topics}
+    assert {f"{prefix}{topic.name}" for topic in resources.TOPICS} <= {arn.rsplit(":", 1)[1] for arn in topics}
     events = client("events", moto_server.endpoint, region)
     bus = local_aws["KOE_LOCAL_EVENT_BUS"]
     assert bus == resources.physical(prefix, resources.EVENT_BUS)

@@ -138,7 +138,7 @@ def test_every_queue_with_its_redrive(synth: Template) -> None:
 
 def test_topics_bus_and_rule_to_the_intake_queue(synth: Template) -> None:
     for topic in resources.TOPICS:
-        synth.named("AWS::SNS::Topic", "TopicName", resources.physical(PREFIX, topic))
+        synth.named("AWS::SNS::Topic", "TopicName", resources.physical(PREFIX, topic.name))
     bus_id, _ = synth.named("AWS::Events::EventBus", "Name",
                             resources.physical(PREFIX, resources.EVENT_BUS))
     for rule in resources.RULES:

@@ -17,6 +17,7 @@ from chalicelib.domain.identity import contact_key
 from chalicelib.services.dispatch import DispatchDeps, dispatch_event
 from chalicelib.services.handle_reply import InboundSms, ReplyDeps, handle_reply
 from chalicelib.services.on_answers import AnswerDeps
+from chalicelib.services.send_survey import SmsSurveySender
 from chalicelib.settings import REPO_ROOT
 from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeFollowUps, FakeIntakeQueue, FakeSms
 from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeScoreStore
@@ -56,9 +57,11 @@ class World:
 
     @property
     def dispatch_deps(self) -> DispatchDeps:
-        return DispatchDeps(store=self.store, sms=self.sms, messages=self.messages, contact_key=self.key,
+        senders = {"sms_two_way": SmsSurveySender(self.sms, self.messages,
+                                                  "https://koe.example.com/api/twilio/status")}
+        return DispatchDeps(store=self.store, senders=senders, contact_key=self.key,
                             policy=Policy(30, 72, "en-US"), cooldown_days=lambda p: 30, conversation_hours=24,
-                            status_callback_url="https://koe.example.com/api/twilio/status", clock=self.clock)
+                            clock=self.clock)
 
     @property
     def reply_deps(self) -> ReplyDeps:

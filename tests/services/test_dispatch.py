@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from chalicelib.adapters.schema import read_message
 from chalicelib.domain.model import SurveyStatus
 from chalicelib.errors import InvalidEvent, RecipientOptedOut, RetryableSendError, UndeliverableRecipient
-from chalicelib.services.dispatch import read_message
 from tests.services.conftest import EVENTS, PHONE
 
 

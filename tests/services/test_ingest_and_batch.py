@@ -2,11 +2,31 @@
 
 import json
 
-from chalicelib.errors import InvalidEvent
+from chalicelib import http
+from chalicelib.adapters.schema import event_errors
+from chalicelib.errors import InvalidEvent, InvalidRequest
+from chalicelib.services import ingest as intake
 from chalicelib.services.batch import QueueRecord, process
-from chalicelib.services.ingest import ingest
 from tests.fakes.messaging import FakeDeadLetters, FakeIntakeQueue
 from tests.services.conftest import event
+
+
+class Answer:
+    """The intake's answer as the HTTP edge gives it: the service's outcome or named error, mapped
+    through http.py's one table."""
+
+    def __init__(self, body, queue):
+        try:
+            answer = intake.ingest(body, queue, event_errors)
+        except InvalidRequest as exc:
+            response = http.error_response(exc)
+            self.status_code, self.body = response.status_code, response.body
+            return
+        self.status_code, self.body = http.INGEST_STATUS[answer.outcome], answer.body
+
+
+def ingest(body, queue):
+    return Answer(body, queue)
 
 
 def test_one_valid_event_is_accepted_and_queued():

@@ -19,12 +19,12 @@ def messages():
 @pytest.mark.parametrize("language", ["en", "ja", "zh"])
 @pytest.mark.parametrize("key", KEYS)
 def test_every_message_exists(messages, language, key):
-    assert messages.render(language, key, procedure="claim_payment").strip()
+    assert messages.render("sms", language, key, procedure="claim_payment").strip()
 
 
 @pytest.mark.parametrize("procedure", PROCEDURES)
 def test_english_invitation_is_one_gsm7_segment_and_says_how_to_opt_out(messages, procedure):
-    text = messages.render("en", "invitation", procedure=procedure)
+    text = messages.render("sms", "en", "invitation", procedure=procedure)
     assert is_gsm7(text) and segments(text) == 1, (len(text), text)
     assert "STOP" in text
 
@@ -32,18 +32,18 @@ def test_english_invitation_is_one_gsm7_segment_and_says_how_to_opt_out(messages
 @pytest.mark.parametrize("language, opt_out", [("ja", "停止"), ("zh", "回复TD退订")])
 def test_cjk_invitations_say_how_to_opt_out(messages, language, opt_out):
     for procedure in PROCEDURES:
-        assert opt_out in messages.render(language, "invitation", procedure=procedure)
+        assert opt_out in messages.render("sms", language, "invitation", procedure=procedure)
 
 
 def test_japanese_invitation_fits_one_ucs2_segment_with_the_default_brand():
     default = TomlMessages(REPO_ROOT / "templates", "Example Life")
     for procedure in PROCEDURES:
-        assert segments(default.render("ja", "invitation", procedure=procedure)) == 1
+        assert segments(default.render("sms", "ja", "invitation", procedure=procedure)) == 1
 
 
 def test_an_unknown_language_is_a_named_error(messages):
     with pytest.raises(TemplateError):
-        messages.render("fr", "invitation", procedure="claim_payment")
+        messages.render("sms", "fr", "invitation", procedure="claim_payment")
 
 
 @pytest.mark.parametrize("text, expected", [("a" * 160, 1), ("a" * 161, 2), ("a" * 306, 2), ("a" * 307, 3),

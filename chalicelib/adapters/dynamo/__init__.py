@@ -1,0 +1,67 @@
+"""DynamoDB storage: PynamoDB models (one per table in `chalicelib.resources`) and the repositories
+that implement `ConversationStore`, `CaseStore` and `ScoreStore` on them.
+
+Storage items are not domain objects: every read and write goes through an explicit conversion.
+The database enforces what it can: conditional writes, transactions, TTL.
+
+Split by aggregate; callers import from this package, never from its modules:
+
+- `models`: the PynamoDB models and MODELS (declarations only).
+- `binding`: `configure(settings)` binds the models at runtime to one shared connection.
+- `errors`: DynamoDB errors as koe's named errors, and `conditional` for single-item writes.
+- `convert`: the tiny conversions the stores share.
+- `surveys`: `DynamoConversationStore` (surveys, answers, inbox) and their conversions.
+- `contacts`: the contact item's conversion and update expressions, used by conversations.
+- `cases`: `DynamoCaseStore`.
+- `scores`: `DynamoScoreStore`.
+"""
+
+from __future__ import annotations
+
+from chalicelib.adapters.dynamo.binding import configure
+from chalicelib.adapters.dynamo.cases import DynamoCaseStore
+from chalicelib.adapters.dynamo.errors import (
+    CONDITION_FAILED,
+    CONDITION_FAILED_EXCEPTION,
+    RETRYABLE_CANCEL_CODES,
+    THROTTLING_CODES,
+)
+from chalicelib.adapters.dynamo.models import (
+    MODELS,
+    OPEN_SHARD,
+    CaseItem,
+    ContactItem,
+    InboxItem,
+    OpenUntilIndex,
+    OptOutEntry,
+    ResponseItem,
+    ScoreItem,
+    StatusChange,
+    SurveyItem,
+)
+from chalicelib.adapters.dynamo.scores import MAX_TRANSACTION_ITEMS, DynamoScoreStore
+from chalicelib.adapters.dynamo.surveys import DynamoConversationStore, answer_from_stream_image
+
+__all__ = [
+    "CONDITION_FAILED",
+    "CONDITION_FAILED_EXCEPTION",
+    "MAX_TRANSACTION_ITEMS",
+    "MODELS",
+    "OPEN_SHARD",
+    "RETRYABLE_CANCEL_CODES",
+    "THROTTLING_CODES",
+    "CaseItem",
+    "ContactItem",
+    "DynamoCaseStore",
+    "DynamoConversationStore",
+    "DynamoScoreStore",
+    "InboxItem",
+    "OpenUntilIndex",
+    "OptOutEntry",
+    "ResponseItem",
+    "ScoreItem",
+    "StatusChange",
+    "SurveyItem",
+    "answer_from_stream_image",
+    "configure",
+]

@@ -1,0 +1,179 @@
+"""The PynamoDB models: one per koe table in `chalicelib.resources`, and MODELS, the map from
+logical table name to model. Declarations only; `binding.configure` binds them, and the stores
+convert between these items and domain objects.
+
+Meta.table_name stays None until configure(): using an unbound model fails loudly instead of
+writing to a table of the wrong stage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE, STREAM_NEW_IMAGE
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+OPEN_SHARD = "open"          # the one partition of the sparse open-until index
+
+
+class OpenUntilIndex(GlobalSecondaryIndex["SurveyItem"]):
+    """Sparse: only surveys whose conversation is open carry open_shard/open_until."""
+
+    class Meta:
+        index_name = "open-until"
+        projection = AllProjection()
+
+    open_shard = UnicodeAttribute(hash_key=True)
+    open_until = UTCDateTimeAttribute(range_key=True)
+
+
+class SurveyItem(Model):
+    class Meta:
+        table_name: str | None = None
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    survey_id = UnicodeAttribute(hash_key=True)
+    procedure = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    contact_key = UnicodeAttribute()
+    locale = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    channel_reason = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    completed_at = UTCDateTimeAttribute()
+    phone = UnicodeAttribute(null=True)          # raw number: only here, never logged
+    context: MapAttribute[str, str] = MapAttribute(default=dict)
+    reason = UnicodeAttribute(null=True)
+    step = UnicodeAttribute()
+    reprompts = NumberAttribute(default=0)
+    score = NumberAttribute(null=True)
+    message_sid = UnicodeAttribute(null=True)
+    delivery_status = UnicodeAttribute(null=True)
+    delivery_rank = NumberAttribute(null=True)
+    delivery_error = UnicodeAttribute(null=True)
+    last_inbound_sid = UnicodeAttribute(null=True)
+    last_reply_key = UnicodeAttribute(null=True)
+    open_shard = UnicodeAttribute(null=True)
+    open_until = UTCDateTimeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+    open_index = OpenUntilIndex()
+
+
+class OptOutEntry(MapAttribute[str, Any]):
+    at = UTCDateTimeAttribute()
+    audit = UnicodeAttribute(null=True)
+    opted_out = BooleanAttribute()
+
+
+class ContactItem(Model):
+    class Meta:
+        table_name: str | None = None
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    contact_key = UnicodeAttribute(hash_key=True)    # HMAC of the phone, never the number
+    opted_out = BooleanAttribute(null=True)
+    opt_out_history = ListAttribute(of=OptOutEntry, null=True)
+    active_survey_id = UnicodeAttribute(null=True)
+    active_until = UTCDateTimeAttribute(null=True)
+    # "procedure#iso" entries, not a map procedure -> time: DynamoDB cannot SET a key of a map
+    # that does not exist yet, nor create the map in the same expression, and the first survey
+    # of a contact creates the item. ADD to a set creates it. Readers keep the newest per
+    # procedure; the set grows by one entry per survey sent (bounded by the cooldown).
+    surveyed = UnicodeSetAttribute(null=True)
+
+
+class ResponseItem(Model):
+    class Meta:
+        table_name: str | None = None
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+        stream_view_type = STREAM_NEW_IMAGE
+
+    survey_id = UnicodeAttribute(hash_key=True)
+    question = UnicodeAttribute(range_key=True)
+    received_at = UTCDateTimeAttribute()
+    procedure = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    locale = UnicodeAttribute()
+    context: MapAttribute[str, str] = MapAttribute(default=dict)
+    score = NumberAttribute(null=True)
+    text = UnicodeAttribute(null=True)
+    threshold = NumberAttribute(null=True)
+    phone_masked = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class InboxItem(Model):
+    class Meta:
+        table_name: str | None = None
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    message_sid = UnicodeAttribute(hash_key=True)
+    contact_key = UnicodeAttribute()
+    body = UnicodeAttribute()
+    received_at = UTCDateTimeAttribute()
+    reason = UnicodeAttribute()
+    survey_id = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class StatusChange(MapAttribute[str, Any]):
+    status = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+
+
+class CaseItem(Model):
+    class Meta:
+        table_name: str | None = None
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    case_id = UnicodeAttribute(hash_key=True)
+    survey_id = UnicodeAttribute()
+    procedure = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    score = NumberAttribute()
+    opened_at = UTCDateTimeAttribute()
+    sla_due = UTCDateTimeAttribute()
+    context: MapAttribute[str, str] = MapAttribute(default=dict)
+    phone_masked = UnicodeAttribute(null=True)
+    comment = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    status_history = ListAttribute(of=StatusChange, default=list)
+    follow_up_queued = BooleanAttribute(default=False)
+    alert_published = BooleanAttribute(default=False)
+
+
+class ScoreItem(Model):
+    class Meta:
+        table_name: str | None = None
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    dimension = UnicodeAttribute(hash_key=True)
+    bucket = UnicodeAttribute(range_key=True)       # BucketKey.sort_key: YYYY-MM-DD#value
+    n = NumberAttribute(default=0)
+    promoters = NumberAttribute(default=0)
+    passives = NumberAttribute(default=0)
+    detractors = NumberAttribute(default=0)
+    score_sum = NumberAttribute(default=0)
+
+
+# logical table name (chalicelib.resources) -> model; "idempotency" belongs to Powertools.
+MODELS: dict[str, type[Model]] = {
+    "surveys": SurveyItem,
+    "contacts": ContactItem,
+    "responses": ResponseItem,
+    "inbox": InboxItem,
+    "cases": CaseItem,
+    "scores": ScoreItem,
+}

@@ -1,0 +1,238 @@
+"""Conversations: `DynamoConversationStore` (surveys, the contacts they claim, answers, the
+inbox) and the survey and answer conversions, including `answer_from_stream_image` for the
+responses-table stream.
+
+The database enforces what it can: a survey opens in one transaction with its contact's slot,
+and changes in one transaction with its answers and its contact's changes, each item on a
+condition; the cancellation reasons say which condition failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
+
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.adapters.dynamo.binding import require_bound, shared_connection
+from chalicelib.adapters.dynamo.contacts import contact_changes, contact_from_item, opt_out_actions, slot_claim
+from chalicelib.adapters.dynamo.convert import int_or_none, set_or_remove, strings
+from chalicelib.adapters.dynamo.errors import (
+    CONDITION_FAILED,
+    cancel_codes,
+    conditional,
+    raise_if_retryable,
+    throttling_as_retryable,
+)
+from chalicelib.adapters.dynamo.models import OPEN_SHARD, ContactItem, InboxItem, ResponseItem, SurveyItem
+from chalicelib.domain.model import Answer, Contact, Step, Survey, SurveyStatus
+from chalicelib.errors import ConversationOpen, StaleSurvey, SurveyExists
+from chalicelib.services.ports import ContactChange, Inbound
+from chalicelib.settings import Settings
+
+
+class DynamoConversationStore:
+    """Surveys, contacts, answers and the inbox. Built after configure(settings)."""
+
+    def __init__(self, settings: Settings) -> None:
+        require_bound(settings)
+        self._retention = timedelta(days=settings.retention_days)
+
+    def get_contact(self, contact_key: str) -> Contact | None:
+        # Consistent reads: the caller decides on this and writes back at once.
+        with throttling_as_retryable():
+            try:
+                return contact_from_item(ContactItem.get(contact_key, consistent_read=True))
+            except DoesNotExist:
+                return None
+
+    def get_survey(self, survey_id: str) -> Survey | None:
+        with throttling_as_retryable():
+            try:
+                return _survey_from_item(SurveyItem.get(survey_id, consistent_read=True))
+            except DoesNotExist:
+                return None
+
+    def open_survey(self, survey: Survey, now: datetime) -> None:
+        if survey.open_until is None:
+            raise ValueError("open_survey needs survey.open_until: it bounds the contact's slot")
+        claim, slot_free = slot_claim(survey, survey.open_until, now)
+        try:
+            with throttling_as_retryable(), TransactWrite(connection=shared_connection()) as tx:
+                # PynamoDB sends puts before updates whatever the call order: reason 0 is the survey.
+                tx.save(_survey_to_item(survey, self._retention),
+                        condition=SurveyItem.survey_id.does_not_exist())
+                tx.update(ContactItem(survey.contact_key), actions=claim, condition=slot_free)
+        except TransactWriteError as exc:
+            codes = cancel_codes(exc)
+            raise_if_retryable(exc, codes)
+            if codes and codes[0] == CONDITION_FAILED:
+                raise SurveyExists(survey.survey_id) from exc
+            if len(codes) > 1 and codes[1] == CONDITION_FAILED:
+                raise ConversationOpen(survey.survey_id) from exc
+            raise
+
+    def record_suppressed(self, survey: Survey) -> None:
+        item = _survey_to_item(survey, self._retention)
+        conditional(lambda: item.save(condition=SurveyItem.survey_id.does_not_exist()),
+                    refused=SurveyExists(survey.survey_id))
+
+    def update_survey(self, old: Survey, new: Survey, answers: Sequence[Answer] = (),
+                      contact: ContactChange | None = None, now: datetime | None = None) -> None:
+        """One transaction. A release is made optimistically inside it, on condition that the
+        contact's slot still holds this survey; if only that condition fails (another survey
+        holds the slot, or there is no contact), the transaction is sent again without the
+        release: nothing of ours to free. So 1 request, 2 in that rare case, and the survey
+        never closes without its slot being freed in the same write."""
+        at = now or datetime.now(UTC)
+        try:
+            self._update_survey(old, new, answers, contact, at, release=bool(contact and contact.release))
+        except _SlotNotHeld:
+            self._update_survey(old, new, answers, contact, at, release=False)
+
+    def _update_survey(self, old: Survey, new: Survey, answers: Sequence[Answer],
+                       contact: ContactChange | None, now: datetime, release: bool) -> None:
+        kinds: list[str] = []      # what each transaction item is, to read cancellation reasons
+        try:
+            with throttling_as_retryable(), TransactWrite(connection=shared_connection()) as tx:
+                # Added in the order PynamoDB sends them (puts, then updates) so that `kinds`
+                # lines up with the cancellation reasons.
+                for answer in answers:
+                    tx.save(_answer_to_item(answer, self._retention),
+                            condition=ResponseItem.survey_id.does_not_exist())
+                    kinds.append("answer")
+                tx.update(SurveyItem(old.survey_id), actions=_survey_changes(new),
+                          condition=_unchanged_since(old))
+                kinds.append("survey")
+                contact_update = contact_changes(old.survey_id, contact, now, release)
+                if contact_update is not None:
+                    actions, condition = contact_update
+                    tx.update(ContactItem(old.contact_key), actions=actions, condition=condition)
+                    kinds.append("contact")
+        except TransactWriteError as exc:
+            _raise_update_failure(exc, kinds, old.survey_id)
+
+    def record_delivery(self, survey_id: str, status: str, rank: int, error_code: str | None) -> bool:
+        """False when the stored rank is not lower, and also when there is no such survey
+        (a status callback for a survey we never recorded must not create an item)."""
+        moves_forward = SurveyItem.survey_id.exists() & (
+            SurveyItem.delivery_rank.does_not_exist() | (SurveyItem.delivery_rank < rank))
+        actions = [SurveyItem.delivery_status.set(status), SurveyItem.delivery_rank.set(rank),
+                   set_or_remove(SurveyItem.delivery_error, error_code)]
+        return conditional(lambda: SurveyItem(survey_id).update(actions=actions, condition=moves_forward))
+
+    def set_opt_out(self, contact_key: str, opted_out: bool, audit: str, now: datetime) -> None:
+        actions = opt_out_actions(opted_out, audit, now)
+        with throttling_as_retryable():
+            ContactItem(contact_key).update(actions=actions)     # upsert: no condition
+
+    def keep_inbound(self, message: Inbound) -> None:
+        # An unconditional put: Twilio's retry of the same MessageSid rewrites the same item.
+        item = InboxItem(message.message_sid, contact_key=message.contact_key, body=message.body,
+                         received_at=message.received_at, reason=message.reason,
+                         survey_id=message.survey_id,
+                         expires_at=message.received_at + self._retention)
+        with throttling_as_retryable():
+            item.save()
+
+    def open_surveys_due(self, now: datetime, limit: int) -> list[Survey]:
+        if limit <= 0:
+            return []
+        with throttling_as_retryable():
+            items = SurveyItem.open_index.query(
+                OPEN_SHARD, range_key_condition=SurveyItem.open_until < now,
+                scan_index_forward=True, limit=limit)
+            return [_survey_from_item(item) for item in items]
+
+
+class _SlotNotHeld(Exception):
+    """Internal: the optimistic release failed only because the slot is not this survey's."""
+
+
+def _raise_update_failure(exc: TransactWriteError, kinds: list[str], survey_id: str) -> NoReturn:
+    codes = cancel_codes(exc)
+    raise_if_retryable(exc, codes)
+    failed = {kind for kind, code in zip(kinds, codes, strict=False) if code == CONDITION_FAILED}
+    if failed == {"contact"}:
+        raise _SlotNotHeld() from exc
+    if failed:
+        raise StaleSurvey(survey_id) from exc
+    raise exc
+
+
+def _survey_changes(new: Survey) -> list[Action]:
+    """What update_survey writes. Closing REMOVEs open_until/open_shard: the survey leaves the
+    sparse index."""
+    return [
+        SurveyItem.status.set(new.status.value),
+        SurveyItem.step.set(new.step.value),
+        SurveyItem.reprompts.set(new.reprompts),
+        set_or_remove(SurveyItem.score, new.score),
+        set_or_remove(SurveyItem.message_sid, new.message_sid),
+        set_or_remove(SurveyItem.last_inbound_sid, new.last_inbound_sid),
+        set_or_remove(SurveyItem.last_reply_key, new.last_reply_key),
+        set_or_remove(SurveyItem.reason, new.reason),
+        set_or_remove(SurveyItem.open_until, new.open_until),
+        set_or_remove(SurveyItem.open_shard, OPEN_SHARD if new.open_until else None),
+    ]
+
+
+def _unchanged_since(old: Survey) -> Condition:
+    same_inbound = (SurveyItem.last_inbound_sid.does_not_exist() if old.last_inbound_sid is None
+                    else SurveyItem.last_inbound_sid == old.last_inbound_sid)
+    unchanged: Condition = (SurveyItem.status == old.status.value) & (SurveyItem.step == old.step.value)
+    condition: Condition = unchanged & same_inbound
+    return condition
+
+
+def _survey_to_item(survey: Survey, retention: timedelta) -> SurveyItem:
+    return SurveyItem(
+        survey.survey_id, procedure=survey.procedure, customer_id=survey.customer_id,
+        contact_key=survey.contact_key, locale=survey.locale, channel=survey.channel,
+        channel_reason=survey.channel_reason, status=survey.status.value,
+        created_at=survey.created_at, completed_at=survey.completed_at, phone=survey.phone,
+        context=dict(survey.context), reason=survey.reason, step=survey.step.value,
+        reprompts=survey.reprompts, score=survey.score, message_sid=survey.message_sid,
+        delivery_status=survey.delivery_status, delivery_error=survey.delivery_error,
+        last_inbound_sid=survey.last_inbound_sid, last_reply_key=survey.last_reply_key,
+        open_shard=OPEN_SHARD if survey.open_until else None, open_until=survey.open_until,
+        expires_at=survey.created_at + retention)
+
+
+def _survey_from_item(item: SurveyItem) -> Survey:
+    return Survey(
+        survey_id=item.survey_id, procedure=item.procedure, customer_id=item.customer_id,
+        contact_key=item.contact_key, locale=item.locale, channel=item.channel,
+        channel_reason=item.channel_reason, status=SurveyStatus(item.status),
+        created_at=item.created_at, completed_at=item.completed_at, phone=item.phone,
+        context=strings(item.context), reason=item.reason, step=Step(item.step),
+        reprompts=int(item.reprompts or 0), score=int_or_none(item.score),
+        message_sid=item.message_sid, delivery_status=item.delivery_status,
+        delivery_error=item.delivery_error, last_inbound_sid=item.last_inbound_sid,
+        last_reply_key=item.last_reply_key, open_until=item.open_until)
+
+
+def _answer_to_item(answer: Answer, retention: timedelta) -> ResponseItem:
+    return ResponseItem(
+        answer.survey_id, answer.question, received_at=answer.received_at,
+        procedure=answer.procedure, customer_id=answer.customer_id, locale=answer.locale,
+        context=dict(answer.context), score=answer.score, text=answer.text,
+        threshold=answer.threshold, phone_masked=answer.phone_masked,
+        expires_at=answer.received_at + retention)
+
+
+def _answer_from_item(item: ResponseItem) -> Answer:
+    return Answer(
+        survey_id=item.survey_id, question=item.question, received_at=item.received_at,
+        procedure=item.procedure, customer_id=item.customer_id, locale=item.locale,
+        context=strings(item.context), score=int_or_none(item.score), text=item.text,
+        threshold=int_or_none(item.threshold), phone_masked=item.phone_masked)
+
+
+def answer_from_stream_image(new_image: dict[str, Any]) -> Answer:
+    """An Answer from a responses-table stream record's NewImage (DynamoDB JSON)."""
+    return _answer_from_item(ResponseItem.from_raw_data(new_image))

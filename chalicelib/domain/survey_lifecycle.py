@@ -1,0 +1,118 @@
+"""The survey lifecycle: its statuses, the moves allowed between them, and what each move does to
+the contact's conversation slot (one open conversation per phone or email at a time).
+
+Pure tables and functions. Services never write `replace(survey, status=...)` by hand to close a
+survey: they ask `close` for the closed survey and `slot_effect` for what the write must do to the
+contact, so adding a status (`scheduled`, `reminded`, `late`) is a change to the tables below.
+
+The carrier's delivery states live here too: they rank (a status callback never moves a message
+backwards) and some of them end the survey.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from enum import StrEnum
+
+from chalicelib.domain.model import Step, Survey, SurveyStatus
+
+S = SurveyStatus
+
+
+class Slot(StrEnum):
+    """What a status means for the contact's conversation slot."""
+
+    HOLDS = "holds"    # the conversation is open: no second survey to this contact meanwhile
+    FREE = "free"      # the survey is over (or never started): the slot belongs to nobody
+
+
+SLOT: dict[SurveyStatus, Slot] = {
+    S.SENDING: Slot.HOLDS, S.SENT: Slot.HOLDS, S.DELIVERED: Slot.HOLDS,
+    S.ANSWERED: Slot.FREE, S.EXPIRED: Slot.FREE, S.FAILED: Slot.FREE, S.SUPPRESSED: Slot.FREE,
+    S.OPTED_OUT: Slot.FREE, S.UNREADABLE: Slot.FREE,
+}
+
+OPEN_STATUSES = frozenset(status for status, slot in SLOT.items() if slot is Slot.HOLDS)
+TERMINAL_STATUSES = frozenset(SLOT) - OPEN_STATUSES
+
+# How a survey starts: opened (claims the slot) or recorded as suppressed (never sent).
+INITIAL_STATUSES = frozenset({S.SENDING, S.SUPPRESSED})
+
+# Where each status may go next. An open status may stay itself (a turn of the conversation
+# changes the step, not the status). A terminal status goes nowhere: a late callback or a
+# replayed reply cannot reopen a closed survey.
+_CLOSES_AN_OPEN_SURVEY = frozenset({S.ANSWERED, S.EXPIRED, S.FAILED, S.OPTED_OUT, S.UNREADABLE})
+ALLOWED: dict[SurveyStatus, frozenset[SurveyStatus]] = {
+    S.SENDING: frozenset({S.SENDING, S.SENT, S.DELIVERED}) | _CLOSES_AN_OPEN_SURVEY,
+    S.SENT: frozenset({S.SENT, S.DELIVERED}) | _CLOSES_AN_OPEN_SURVEY,
+    S.DELIVERED: frozenset({S.DELIVERED}) | _CLOSES_AN_OPEN_SURVEY,
+    **{status: frozenset() for status in TERMINAL_STATUSES},
+}
+
+
+class SlotEffect(StrEnum):
+    """What a move does to the contact's slot, in the same write as the survey."""
+
+    KEEP = "keep"          # nothing to change
+    RELEASE = "release"    # free the slot, if (and only if) this survey still holds it
+
+
+class IllegalTransition(ValueError):
+    """A move the lifecycle does not allow, e.g. reopening an answered survey: a bug in the caller."""
+
+    def __init__(self, old: SurveyStatus, new: SurveyStatus):
+        super().__init__(f"a survey cannot go from {old.value} to {new.value}")
+        self.old, self.new = old, new
+
+
+def check(old: SurveyStatus, new: SurveyStatus) -> None:
+    if new not in ALLOWED[old]:
+        raise IllegalTransition(old, new)
+
+
+def slot_effect(old: SurveyStatus, new: SurveyStatus) -> SlotEffect:
+    """The move's effect on the contact's slot; raises IllegalTransition for a move not allowed."""
+    check(old, new)
+    if SLOT[old] is Slot.HOLDS and SLOT[new] is Slot.FREE:
+        return SlotEffect.RELEASE
+    return SlotEffect.KEEP
+
+
+def is_open(status: SurveyStatus) -> bool:
+    return SLOT[status] is Slot.HOLDS
+
+
+def close(survey: Survey, status: SurveyStatus, reason: str | None) -> Survey:
+    """The survey ended with `status` (terminal) and why: the conversation is done and the survey
+    leaves the open-conversation index."""
+    if status not in TERMINAL_STATUSES:
+        raise ValueError(f"{status.value} does not end a survey")
+    check(survey.status, status)
+    return replace(survey, status=status, step=Step.DONE, reason=reason, open_until=None)
+
+
+def at_window_end(survey: Survey) -> tuple[SurveyStatus, str]:
+    """How an open survey ends when its conversation window passes without a last reply."""
+    if survey.score is not None:
+        return S.ANSWERED, "no_comment"          # a score without a "why?" still counts
+    if survey.status is S.SENDING:
+        return S.FAILED, "send_not_confirmed"    # the carrier never took the message
+    return S.EXPIRED, "no_reply"
+
+
+# --- delivery, as the carrier reports it (status callbacks) ------------------------------------
+
+# Callbacks come late, twice or out of order: a status is stored only if it ranks above the stored
+# one. The final states share a rank: the first one reported wins.
+DELIVERY_RANKS: dict[str, int] = {
+    "accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3,
+    "delivered": 4, "undelivered": 4, "failed": 4, "canceled": 4, "read": 5,
+}
+# Delivery states that end the survey as failed (and free the slot).
+DELIVERY_FAILURES = frozenset({"undelivered", "failed", "canceled"})
+# The carrier's error code for "this number opted out with the carrier" (Twilio 21610).
+CARRIER_OPT_OUT = "21610"
+
+
+def delivery_failure_reason(status: str, error_code: str | None) -> str:
+    return f"{status}_{error_code or 'unknown'}"

@@ -1,0 +1,69 @@
+"""The one send path: any service that sends a survey message (dispatch today; deferred sends,
+the reminder and the closing message from the schedule later) comes through `send_survey`.
+
+Each channel has one `SurveySender` (services/ports.py), chosen by the channel recorded on the
+survey. What the carrier answers is carried out the same way for every channel: the survey moves
+to `sent` with the carrier's message id, or ends as `failed` with its reason, freeing the contact's
+slot (and opting the contact out when the carrier says the customer did).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from urllib.parse import urlencode
+
+from chalicelib.domain import survey_lifecycle as lifecycle
+from chalicelib.domain.model import Survey, SurveyStatus
+from chalicelib.errors import NoSender, RecipientOptedOut, UndeliverableRecipient
+from chalicelib.observability import count, logger
+from chalicelib.services import survey_moves
+from chalicelib.services.ports import ConversationStore, Messages, SmsSender, SurveySender
+
+INVITATION = "invitation"
+
+
+@dataclass(frozen=True)
+class SmsSurveySender:
+    """Two-way SMS: the `sms` templates, sent to the survey's phone with a status callback that
+    names the survey (the callback route finds the survey by it)."""
+
+    sms: SmsSender
+    messages: Messages
+    status_callback_url: str
+
+    def send(self, survey: Survey, message: str) -> str:
+        body = self.messages.render("sms", survey.locale, message, procedure=survey.procedure)
+        callback = f"{self.status_callback_url}?{urlencode({'survey': survey.survey_id})}"
+        return self.sms.send(survey.phone or "", body, callback)
+
+
+def send_survey(survey: Survey, senders: Mapping[str, SurveySender], store: ConversationStore,
+                now: datetime, message: str = INVITATION) -> dict[str, str]:
+    """Send `message` of an open survey on its channel and record what happened. Returns the
+    outcome (no personal data). Raises NoSender for a channel nobody sends on, and lets
+    RetryableSendError through: the caller's trigger retries."""
+    sender = senders.get(survey.channel)
+    if sender is None:
+        raise NoSender(survey.channel)
+    try:
+        sid = sender.send(survey, message)
+    except RecipientOptedOut:
+        return _failed(survey, "opted_out_at_carrier", store, now,
+                       opted_out=True, audit=f"carrier:{lifecycle.CARRIER_OPT_OUT}")
+    except UndeliverableRecipient as exc:
+        return _failed(survey, f"twilio_{exc.code}", store, now)
+    survey_moves.move(store, survey, replace(survey, status=SurveyStatus.SENT, message_sid=sid), now)
+    count("SurveySent", channel=survey.channel)
+    logger.info("survey sent", extra={"survey_id": survey.survey_id, "channel": survey.channel,
+                                      "locale": survey.locale, "template": message})
+    return {"survey_id": survey.survey_id, "status": "sent", "reason": survey.channel_reason}
+
+
+def _failed(survey: Survey, reason: str, store: ConversationStore, now: datetime,
+            opted_out: bool | None = None, audit: str | None = None) -> dict[str, str]:
+    survey_moves.close(store, survey, SurveyStatus.FAILED, reason, now, opted_out=opted_out, audit=audit)
+    count("SurveyFailed", reason=reason)
+    logger.warning("survey send failed", extra={"survey_id": survey.survey_id, "reason": reason})
+    return {"survey_id": survey.survey_id, "status": "failed", "reason": reason}

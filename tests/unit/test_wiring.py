@@ -1,0 +1,234 @@
+"""The wiring is stated once, in chalicelib/resources.py: which settings variable carries each
+queue's URL and topic's ARN, and which app.py handler consumes each queue, stream and the schedule.
+These tests hold app.py, chalicelib/settings.py, devstack/ and infra/ to it.
+
+app.py and infra/stack.py are read as source (ast): importing app needs a full environment, and
+infra needs aws-cdk, which only the infra venv has. Their expressions that name resources are
+evaluated against chalicelib.resources, so what is checked is what they compute.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib import resources, settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The Chalice decorator each kind of event source is declared with in app.py.
+DECORATOR_OF = {"queue": "on_sqs_message", "stream": "on_dynamodb_record", "schedule": "schedule"}
+# Settings no test environment below leaves out: from_env refuses to run without them.
+REQUIRED = {
+    "KOE_API_KEYS": "k1,k2",
+    "KOE_CONTACT_HASH_KEY": "hash-key",
+    "KOE_PUBLIC_BASE_URL": "https://koe.example.com/api",
+    "KOE_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "KOE_TWILIO_AUTH_TOKEN": "token",
+    "KOE_TWILIO_FROM": "+15550009999",
+}
+
+
+def _declared_env() -> dict[str, str]:
+    return {**resources.queue_env(), **resources.topic_env()}
+
+
+def _parse(relative: str) -> ast.Module:
+    path = REPO_ROOT / relative
+    return ast.parse(path.read_text(), filename=str(path))
+
+
+def _decorators(function: ast.FunctionDef) -> Iterator[tuple[str, ast.Call | None]]:
+    """(name, call) of each `@app.<name>(...)` / `@app.<name>` decorator."""
+    for decorator in function.decorator_list:
+        call = decorator if isinstance(decorator, ast.Call) else None
+        target = call.func if call else decorator
+        if isinstance(target, ast.Attribute):
+            yield target.attr, call
+
+
+def _app_handlers() -> dict[str, dict[str, ast.Call | None]]:
+    """app.py's decorated module-level functions -> {decorator name: its call}."""
+    return {node.name: dict(_decorators(node)) for node in _parse("app.py").body
+            if isinstance(node, ast.FunctionDef) and node.decorator_list}
+
+
+def _resources_namespace(module: ast.Module) -> dict[str, Any]:
+    """What a module's `from chalicelib import resources` / `from chalicelib.resources import x` bind."""
+    namespace: dict[str, Any] = {}
+    for node in module.body:
+        if isinstance(node, ast.ImportFrom) and node.module == "chalicelib":
+            namespace.update({a.asname or a.name: resources for a in node.names if a.name == "resources"})
+        elif isinstance(node, ast.ImportFrom) and node.module == "chalicelib.resources":
+            namespace.update({a.asname or a.name: getattr(resources, a.name) for a in node.names})
+    return namespace
+
+
+def _evaluate(expression: ast.expr, module: ast.Module, relative: str) -> Any:
+    code = compile(ast.Expression(expression), f"<{relative}>", "eval")
+    return eval(code, {"__builtins__": {}}, _resources_namespace(module))   # koe's own source
+
+
+def _module_constant(relative: str, name: str) -> Any:
+    module = _parse(relative)
+    for node in module.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name) and node.targets[0].id == name):
+            return _evaluate(node.value, module, relative)
+    raise AssertionError(f"{relative} has no module-level {name} = ...")
+
+
+def _string_constants(relative: str) -> set[str]:
+    return {node.value for node in ast.walk(_parse(relative))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+
+
+class RecordingEnv(Mapping[str, str]):
+    """An environment that remembers which variables were asked for."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values, self.read = values, set[str]()
+
+    def __getitem__(self, key: str) -> str:
+        self.read.add(key)
+        return self.values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return self.values.get(key, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+# --- resources.py itself --------------------------------------------------------------------------
+
+def test_each_variable_names_one_resource() -> None:
+    named = [q.env for q in resources.QUEUES if q.env] + [t.env for t in resources.TOPICS if t.env]
+    assert len(named) == len(set(named)) == len(_declared_env())
+    assert all(var.startswith("KOE_") for var in named)
+
+
+def test_each_handler_consumes_one_source() -> None:
+    handlers = ([q.consumer for q in resources.QUEUES if q.consumer]
+                + [t.stream_consumer for t in resources.TABLES if t.stream_consumer]
+                + [resources.SCHEDULE_CONSUMER])
+    assert len(handlers) == len(set(handlers)) == len(resources.consumers())
+
+
+def test_streams_are_consumed_only_where_the_table_has_one() -> None:
+    for table in resources.TABLES:
+        if table.stream_consumer:
+            assert table.stream, f"{table.name} names a stream consumer but has no stream"
+
+
+def test_a_consumed_queue_carries_a_variable_koe_reads() -> None:
+    # The local runner finds a consumed queue's URL through that variable.
+    for name, handler in resources.queue_consumers().items():
+        var = resources.queue(name).env
+        assert var and not resources.is_local(var), f"{name} (read by {handler}) needs an env"
+        assert resources.consumed_by(handler).name == name
+
+
+# --- app.py -----------------------------------------------------------------------------------------
+
+def test_each_consumer_is_a_handler_in_app_with_the_right_decorator() -> None:
+    handlers = _app_handlers()
+    for handler, source in resources.consumers().items():
+        assert handler in handlers, f"resources.py names {handler} ({source}); app.py has no such handler"
+        kind = source.split(":")[0]
+        assert DECORATOR_OF[kind] in handlers[handler], (handler, source, sorted(handlers[handler]))
+
+
+def test_every_event_handler_in_app_is_declared_in_resources() -> None:
+    event_decorators = set(DECORATOR_OF.values())
+    in_app = {name for name, decorators in _app_handlers().items() if event_decorators & set(decorators)}
+    assert in_app == set(resources.consumers())
+
+
+def test_app_names_the_declared_queue_of_each_sqs_handler() -> None:
+    module = _parse("app.py")
+    for handler, decorators in _app_handlers().items():
+        call = decorators.get("on_sqs_message")
+        if call is None:
+            continue
+        (queue,) = [k.value for k in call.keywords if k.arg == "queue"]
+        assert _evaluate(queue, module, "app.py") == resources.physical(
+            resources.DEFAULT_PREFIX, resources.consumed_by(handler).name)
+
+
+# --- settings.py ------------------------------------------------------------------------------------
+
+def _env_with_every_declared_variable() -> dict[str, str]:
+    return {**REQUIRED, **{var: f"value-of-{var}" for var in _declared_env()}}
+
+
+def test_every_declared_variable_koe_reads_lands_in_a_settings_field() -> None:
+    env = RecordingEnv(_env_with_every_declared_variable())
+    parsed = settings.from_env(env)
+    values = {f.name: getattr(parsed, f.name) for f in dataclasses.fields(parsed)}
+    for var in _declared_env():
+        if resources.is_local(var):
+            continue
+        assert var in env.read, f"{var} is declared in resources.py but from_env never reads it"
+        assert f"value-of-{var}" in values.values(), f"from_env reads {var} into no field"
+
+
+def test_local_variables_are_never_read_by_koe() -> None:
+    env = RecordingEnv(_env_with_every_declared_variable())
+    settings.from_env(env)
+    assert not {var for var in env.read if resources.is_local(var)}
+
+
+def test_from_env_defaults_are_the_dataclass_defaults() -> None:
+    parsed = settings.from_env({**REQUIRED, **{var: "x" for var in resources.queue_env(local=False)},
+                                **{var: "x" for var in resources.topic_env()}})
+    for f in dataclasses.fields(settings.Settings):
+        if f.default is not dataclasses.MISSING:
+            assert getattr(parsed, f.name) == f.default, f.name
+        elif f.default_factory is not dataclasses.MISSING:
+            assert getattr(parsed, f.name) == f.default_factory(), f.name
+    assert parsed.resource_prefix == resources.DEFAULT_PREFIX
+
+
+# --- devstack and infra -----------------------------------------------------------------------------
+
+def test_runner_feeds_the_declared_consumers() -> None:
+    from devstack import runner
+
+    assert runner.DEFAULT_QUEUES == {resources.queue(name).env: handler
+                                     for name, handler in resources.queue_consumers().items()}
+    assert runner.DEFAULT_STREAMS == resources.stream_consumers()
+    assert runner.DEFAULT_SCHEDULE == resources.SCHEDULE_CONSUMER
+
+
+def test_provision_exports_the_declared_variables() -> None:
+    from devstack import provision
+
+    assert provision.QUEUE_ENV == resources.queue_env()
+    assert provision.TOPIC_ENV == resources.topic_env()
+    env = provision.build_env("p-", "http://ddb", "http://moto", "us-east-1",
+                              {q.name: f"url-{q.name}" for q in resources.QUEUES},
+                              {t.name: f"arn-{t.name}" for t in resources.TOPICS}, "bus", "inspect")
+    assert {var: env[var] for var in resources.queue_env()} == {
+        var: f"url-{name}" for var, name in resources.queue_env().items()}
+    assert {var: env[var] for var in resources.topic_env()} == {
+        var: f"arn-{name}" for var, name in resources.topic_env().items()}
+
+
+def test_infra_sets_the_declared_variables_koe_reads() -> None:
+    assert _module_constant("infra/stack.py", "QUEUE_URL_ENV") == resources.queue_env(local=False)
+    assert _module_constant("infra/stack.py", "TOPIC_ARN_ENV") == resources.topic_env()
+
+
+@pytest.mark.parametrize("relative", ["devstack/runner.py", "devstack/provision.py", "infra/stack.py"])
+def test_the_wiring_is_not_written_again(relative: str) -> None:
+    written = _string_constants(relative) & (set(_declared_env()) | set(resources.consumers()))
+    assert not written, f"{relative} repeats what resources.py declares: {sorted(written)}"
