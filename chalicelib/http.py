@@ -164,8 +164,12 @@ def _one_error_shape(response: Response) -> Response:
 # --- Twilio webhooks ------------------------------------------------------------------------------
 
 def form_params(raw_body: str | bytes | None) -> dict[str, str]:
-    """Twilio's form fields, blanks kept: the signature covers every field, empty ones too."""
-    text = raw_body.decode("utf-8") if isinstance(raw_body, bytes) else (raw_body or "")
+    """Twilio's form fields, blanks kept: the signature covers every field, empty ones too.
+    Twilio sends UTF-8 only: other bytes are a named 400, before anything else is read."""
+    try:
+        text = raw_body.decode("utf-8") if isinstance(raw_body, bytes) else (raw_body or "")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest("the form body is not UTF-8") from exc
     return dict(parse_qsl(text, keep_blank_values=True))
 
 

@@ -29,7 +29,7 @@ if str(REPO_ROOT) not in sys.path:     # `pytest` (not `python -m pytest`) does 
 os.environ["AWS_ACCESS_KEY_ID"] = "testing"
 os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-# botocore >= 1.44 otherwise builds account-based endpoints moto does not know (facts.md).
+# botocore >= 1.44 otherwise builds account-based endpoints moto does not know.
 os.environ.setdefault("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
 
 

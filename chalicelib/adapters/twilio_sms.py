@@ -1,6 +1,6 @@
 """Twilio: sending through the real SDK and verifying webhook signatures.
 
-Error codes (facts.md): 21610 opted out; 21211/21614/21612/21408 cannot be reached; 20429 or
+Error codes (Twilio's documentation): 21610 opted out; 21211/21614/21612/21408 cannot be reached; 20429 or
 HTTP 429 throttled; 5xx and network faults are passing. Everything else is a rejection we name.
 """
 

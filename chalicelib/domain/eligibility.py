@@ -13,7 +13,7 @@ from chalicelib.domain.events import ProcedureCompleted
 from chalicelib.domain.model import Contact
 from chalicelib.domain.phone import region_of
 
-# Twilio supports two-way SMS in these regions; not in Japan or China (facts.md, "Twilio").
+# Twilio supports two-way SMS in these regions; not in Japan or China, where it takes no replies.
 TWO_WAY_SMS_REGIONS = frozenset({"US", "CA", "GB", "AU", "NZ", "IE", "SG", "HK"})
 LANGUAGES = ("ja", "zh", "en")
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 # Twilio's default handling answers these itself and blocks further sends after a STOP word,
-# so koe must not answer them a second time (facts.md, "Twilio").
+# so koe must not answer them a second time.
 CARRIER_OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
 CARRIER_OPT_IN = frozenset({"START", "YES", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO", "ヘルプ", "帮助", "幫助"})

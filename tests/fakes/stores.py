@@ -1,5 +1,5 @@
 """In-memory fakes of koe's stores: the same conditions, errors and idempotency as
-chalicelib/adapters/dynamo.py, checked by tests/integration/test_store_contract.py.
+chalicelib/adapters/dynamo/, checked by tests/integration/test_store_contract.py.
 
 State is public (plain dicts) so service tests can arrange a Given and read a Then directly.
 `requests` counts repository calls: each is one DynamoDB request in the real store (update_survey

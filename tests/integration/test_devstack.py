@@ -24,10 +24,8 @@ from devstack.provision import client, provision
 from devstack.runner import Runner, failed_ids
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# The recorded EventBridge -> SQS envelope; tests/events/ once the lead copies it there.
-EVENTBRIDGE_SAMPLE = next(p for p in (
-    REPO_ROOT / "tests" / "events" / "eventbridge-to-sqs.json",
-    Path("/work/shared/samples/eventbridge-to-sqs.json")) if p.exists())
+# The recorded EventBridge -> SQS envelope.
+EVENTBRIDGE_SAMPLE = REPO_ROOT / "tests" / "events" / "eventbridge-to-sqs.json"
 
 
 # --- A stand-in app with koe's three event handlers ----------------------------------------------

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo.binding import require_bound
 from chalicelib.adapters.dynamo.convert import strings
-from chalicelib.adapters.dynamo.errors import conditional, throttling_as_retryable
+from chalicelib.adapters.dynamo.errors import conditional, get_or_none
 from chalicelib.adapters.dynamo.models import CaseItem, StatusChange
 from chalicelib.domain.model import Case
 from chalicelib.settings import Settings
@@ -29,11 +28,8 @@ class DynamoCaseStore:
         return conditional(lambda: _case_to_item(case).save(condition=CaseItem.case_id.does_not_exist()))
 
     def get_case(self, case_id: str) -> Case | None:
-        with throttling_as_retryable():
-            try:
-                return _case_from_item(CaseItem.get(case_id, consistent_read=True))
-            except DoesNotExist:
-                return None
+        item = get_or_none(CaseItem, case_id)
+        return _case_from_item(item) if item else None
 
     def mark_notified(self, case_id: str, *, follow_up_queued: bool, alert_published: bool) -> None:
         """Sets only the flags that are True: a later retry that failed to publish must not

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
-from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
+from pynamodb.models import Model
 
 from chalicelib.errors import StorageThrottled
 
@@ -41,6 +43,19 @@ def throttling_as_retryable() -> Iterator[None]:
         if exc.cause_response_code in THROTTLING_CODES:
             raise StorageThrottled(exc.cause_response_code or "throttled") from exc
         raise
+
+
+ItemT = TypeVar("ItemT", bound=Model)
+
+
+def get_or_none(model: type[ItemT], hash_key: Any) -> ItemT | None:
+    """One consistent read of an item (the caller decides on it and writes back at once): None
+    when there is no such item; throttling becomes StorageThrottled. One request."""
+    with throttling_as_retryable():
+        try:
+            return model.get(hash_key, consistent_read=True)
+        except DoesNotExist:
+            return None
 
 
 def conditional(write: Callable[[], object], refused: Exception | None = None) -> bool:

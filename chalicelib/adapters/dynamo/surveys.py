@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
@@ -25,6 +25,7 @@ from chalicelib.adapters.dynamo.errors import (
     CONDITION_FAILED,
     cancel_codes,
     conditional,
+    get_or_none,
     raise_if_retryable,
     throttling_as_retryable,
 )
@@ -43,19 +44,12 @@ class DynamoConversationStore:
         self._retention = timedelta(days=settings.retention_days)
 
     def get_contact(self, contact_key: str) -> Contact | None:
-        # Consistent reads: the caller decides on this and writes back at once.
-        with throttling_as_retryable():
-            try:
-                return contact_from_item(ContactItem.get(contact_key, consistent_read=True))
-            except DoesNotExist:
-                return None
+        item = get_or_none(ContactItem, contact_key)
+        return contact_from_item(item) if item else None
 
     def get_survey(self, survey_id: str) -> Survey | None:
-        with throttling_as_retryable():
-            try:
-                return _survey_from_item(SurveyItem.get(survey_id, consistent_read=True))
-            except DoesNotExist:
-                return None
+        item = get_or_none(SurveyItem, survey_id)
+        return _survey_from_item(item) if item else None
 
     def open_survey(self, survey: Survey, now: datetime) -> None:
         if survey.open_until is None:
