@@ -56,7 +56,7 @@ bench: install
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/requests_per_survey.py
 
-# ruff, then mypy (mypy.ini: app.py and chalicelib/ strict).
+# ruff, then mypy (mypy.ini: app.py, chalicelib/, devstack/ and bench/, strict).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy

@@ -43,7 +43,8 @@ def measure(body: str) -> dict[str, float]:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     out = subprocess.run([sys.executable, "-c", PROBE.format(body=body)], cwd=ROOT, env=env,
                          capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    sample: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    return sample
 
 
 def main() -> None:

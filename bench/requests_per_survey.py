@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import requests
 from botocore.client import BaseClient
@@ -40,21 +41,23 @@ lock = threading.Lock()
 
 
 def install_counters() -> None:
-    original_call = BaseClient._make_api_call
+    # _make_api_call is botocore's private hook every client operation goes through; botocore-stubs
+    # declares only the public API.
+    original_call = BaseClient._make_api_call  # type: ignore[attr-defined]
     original_request = TwilioHttpClient.request
 
-    def counted_call(self, operation_name, api_params):  # type: ignore[no-untyped-def]
+    def counted_call(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
         service = self.meta.service_model.service_name
         with lock:
             (polling if operation_name in EVENT_SOURCE_OPERATIONS else counts)[(service, operation_name)] += 1
         return original_call(self, operation_name, api_params)
 
-    def counted_request(self, method, url, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def counted_request(self: TwilioHttpClient, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         with lock:
             counts[("twilio", f"{method} {url.rsplit('/', 1)[-1]}")] += 1
         return original_request(self, method, url, *args, **kwargs)
 
-    BaseClient._make_api_call = counted_call
+    BaseClient._make_api_call = counted_call  # type: ignore[attr-defined]  # private, see above
     TwilioHttpClient.request = counted_request
 
 
@@ -100,7 +103,7 @@ def report(stages: list[tuple[str, Counter[tuple[str, str]]]]) -> None:
     previous: Counter[tuple[str, str]] = Counter()
     for name, snapshot in stages:
         delta = snapshot - previous
-        by_service = Counter()
+        by_service: Counter[str] = Counter()
         for (service, _), n in delta.items():
             by_service[service] += n
         print(f"  {name:34} " + ", ".join(f"{s} {n}" for s, n in sorted(by_service.items())))
@@ -109,7 +112,7 @@ def report(stages: list[tuple[str, Counter[tuple[str, str]]]]) -> None:
     print("by operation:")
     for (service, operation), n in sorted(final.items()):
         print(f"  {service:10} {operation:28} {n}")
-    totals = Counter()
+    totals: Counter[str] = Counter()
     for (service, _), n in final.items():
         totals[service] += n
     print("total: " + ", ".join(f"{s} {n}" for s, n in sorted(totals.items())))

@@ -303,9 +303,7 @@ class Carrier:
         self._stopping = threading.Event()
         self._workers: list[threading.Thread] = []
         self._workers_lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _Handler)
-        self._server.daemon_threads = True  # a slow app must not block stop()
-        self._server.carrier = self  # type: ignore[attr-defined]
+        self._server = _Server((host, port), self)
         self._thread: threading.Thread | None = None
 
     @property
@@ -492,13 +490,27 @@ def _number_param(query: dict[str, list[str]], name: str) -> str | None:
     return f"+{value}" if value.isdigit() else value
 
 
+class _Server(ThreadingHTTPServer):
+    """The carrier's HTTP server; its handlers reach the Carrier through it."""
+
+    daemon_threads = True  # a slow app must not block stop()
+    # Once bound, an AF_INET server's address is its socket name, (str, int). The base class's type
+    # also admits the bytes host a constructor may be given.
+    server_address: tuple[str, int]
+
+    def __init__(self, address: tuple[str, int], carrier: Carrier) -> None:
+        super().__init__(address, _Handler)
+        self.carrier = carrier
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "koe-carrier/1.0"
     protocol_version = "HTTP/1.1"
+    server: _Server  # only _Server instantiates this handler
 
     @property
     def carrier(self) -> Carrier:
-        return self.server.carrier  # type: ignore[attr-defined]
+        return self.server.carrier
 
     def log_message(self, format: str, *args: Any) -> None:
         log(f"{self.command} {urllib.parse.unquote(self.path)} {format % args}")

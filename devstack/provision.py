@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -30,7 +30,11 @@ CX_TOPIC = "cx-alerts"
 ALERTS_INSPECT_QUEUE = "cx-alerts-inspect"
 
 
-def client(service: str, endpoint: str, region: str) -> Any:
+# The services the local stack talks to; a Literal, so boto3-stubs' per-service overloads match.
+Service = Literal["sqs", "sns", "dynamodb", "dynamodbstreams", "events", "ses", "sesv2"]
+
+
+def client(service: Service, endpoint: str, region: str) -> Any:
     """A boto3 client bound to a local endpoint with fake credentials: it can never reach AWS."""
     return boto3.client(service, endpoint_url=endpoint, region_name=region,
                         config=BotoConfig(retries={"max_attempts": 2}), **FAKE_CREDENTIALS)

@@ -12,6 +12,7 @@ Logs carry ids and counts only, never message bodies or item images.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -27,10 +28,19 @@ from devstack.provision import client
 
 log = logging.getLogger(__name__)
 
+
+def _url_variable(queue: str) -> str:
+    """The settings variable carrying a consumed queue's URL: the runner finds the queue through it.
+    `Queue.env` is optional in general; a consumed queue always has one (tests/unit/test_wiring.py)."""
+    var = resources.queue(queue).env
+    if var is None:
+        raise ValueError(f"queue {queue!r} has a consumer but no settings variable for its URL")
+    return var
+
+
 # Which handler each source feeds, from chalicelib.resources: settings variable of the queue's URL
 # -> handler, logical table -> handler, and the scheduled handler.
-DEFAULT_QUEUES = {resources.queue(name).env: handler
-                  for name, handler in resources.queue_consumers().items()}
+DEFAULT_QUEUES = {_url_variable(name): handler for name, handler in resources.queue_consumers().items()}
 DEFAULT_STREAMS = resources.stream_consumers()
 DEFAULT_SCHEDULE = resources.SCHEDULE_CONSUMER
 
@@ -261,10 +271,10 @@ class Runner:
     def start(self) -> Runner:
         self._stop.clear()
         loops: list[tuple[str, Callable[[], int]]] = [
-            *((q.name, lambda q=q: q.poll(wait_s=1)) for q in self.queue_sources),
+            *((q.name, functools.partial(q.poll, wait_s=1)) for q in self.queue_sources),
             *((s.name, s.poll) for s in self.stream_sources)]
         for name, step in loops:
-            self._spawn(name, lambda step=step: self._poll_loop(step))
+            self._spawn(name, functools.partial(self._poll_loop, step))
         if self.schedule_source:
             self._spawn(self.schedule_source.name, self._tick_loop)
         return self
