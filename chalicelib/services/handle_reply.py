@@ -23,6 +23,7 @@ from chalicelib.services.ports import ConversationStore, Inbound, Messages
 
 ATTEMPTS = 2     # a concurrent reply for the same survey: read again once
 CHANNEL = "sms"  # replies arrive by SMS and are answered with the sms templates
+AUDIT_WORDS = 160
 
 
 @dataclass(frozen=True)
@@ -53,13 +54,13 @@ def handle_reply(sms: InboundSms, deps: ReplyDeps) -> str | None:
 def _handle(sms: InboundSms, deps: ReplyDeps) -> str | None:
     now = deps.clock()
     key = deps.contact_key(sms.sender)
-    keyword = read_keyword(sms.body)
     contact = deps.store.get_contact(key)
     survey = None
     if contact is not None and contact.has_open_conversation(now) and contact.active_survey_id:
         survey = deps.store.get_survey(contact.active_survey_id)
         if survey is not None and not lifecycle.is_open(survey.status):
             survey = None
+    keyword = read_keyword(sms.body, conversation_language=survey.locale if survey else None)
     if keyword is not None:
         return _keyword(keyword, sms, key, survey, now, deps)
     if survey is None:
@@ -102,7 +103,8 @@ def _answer(survey: Survey, question: str, score: int | None, text: str | None, 
 def _keyword(keyword: Keyword, sms: InboundSms, key: str, survey: Survey | None, now: datetime,
              deps: ReplyDeps) -> str | None:
     language = survey.locale if survey else keyword.language
-    audit = f"sms:{keyword.kind}"
+    # The customer's own words stay in the consent record (the contacts table, never the logs).
+    audit = f"sms:{keyword.kind}:{sms.body.strip()[:AUDIT_WORDS]}"
     count(f"Keyword{keyword.kind.capitalize()}")
     logger.info("keyword received", extra={"kind": keyword.kind, "message_sid": sms.message_sid})
     if keyword.kind == "help":

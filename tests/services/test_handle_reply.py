@@ -84,3 +84,25 @@ def test_answers_carry_what_escalation_needs(world):
     answers = world.store.answers_for(SURVEY)
     assert [(a.question, a.score, a.threshold) for a in answers] == [("score", 3, 7), ("comment", 3, 7)]
     assert answers[0].context["agent_id"] == "A-102" and answers[0].phone_masked == "+1******0123"
+
+
+def test_a_polite_stop_opts_out_everywhere_with_the_words_in_the_audit(world):
+    world.dispatch()
+    assert world.reply("Stop. Thanks").startswith("Example Life: you will receive no more messages")
+    assert survey(world).status is SurveyStatus.OPTED_OUT
+    assert world.store.get_contact(world.key()).opted_out
+    assert world.store.opt_out_history[world.key()][-1]["audit"] == "sms:stop:Stop. Thanks"
+    assert world.dispatch(event_id="policy-2026-000200", procedure="new_policy")["reason"] == "opted_out"
+
+
+def test_a_lone_r_in_an_english_conversation_is_an_unreadable_reply_not_an_opt_out(world):
+    world.dispatch()
+    assert world.reply("R").startswith("Sorry, we could not read that")
+    assert not world.store.get_contact(world.key()).opted_out
+
+
+def test_a_lone_t_in_a_chinese_conversation_opts_out(world):
+    world.dispatch(customer={"locale": "zh-CN"})
+    world.reply("T")
+    assert world.store.get_contact(world.key()).opted_out
+    assert survey(world).status is SurveyStatus.OPTED_OUT
