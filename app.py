@@ -29,17 +29,16 @@ def observe(event: Any, get_response: Any) -> Any:
 # 1. A procedure completed: operations systems post events (EventBridge feeds the same queue).
 @edge.route("/v1/events", methods=["POST"], roles=[Role.OPERATIONS])
 def ingest_http() -> Response:
-    from chalicelib.adapters.schema import event_errors
     from chalicelib.services.ingest import ingest
 
-    answer = ingest(edge.request().json_body, components().intake_queue, event_errors)
+    c = components()
+    answer = ingest(http.json_body(edge.request()), c.intake_queue, c.event_errors)
     return Response(answer.body, status_code=http.INGEST_STATUS[answer.outcome])
 
 
 # 2. Survey it: eligibility, channel, send or suppress; one bad record never fails the batch.
 @app.on_sqs_message(queue=physical(DEFAULT_PREFIX, consumed_by("dispatch").name), batch_size=10)
 def dispatch(event: Any) -> dict[str, Any]:
-    from chalicelib.adapters.schema import read_message
     from chalicelib.services import batch
 
     c = components()
@@ -47,8 +46,8 @@ def dispatch(event: Any) -> dict[str, Any]:
     records = [batch.QueueRecord(r.to_dict()["messageId"], r.body,
                                  int(r.to_dict()["attributes"].get("ApproximateReceiveCount", "1")))
                for r in event]
-    failures = batch.process(records, lambda body: c.dispatch_once(read_message(body)),
-                             c.dead_letters, c.settings.max_receives)
+    failures = batch.process(records, lambda body: c.dispatch_once(c.read_event(body)),
+                             c.dead_letters, c.settings.max_receives, on_dead_letter=c.give_up_dispatch)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
 
 

@@ -11,7 +11,7 @@ Adding a channel: its sender in `senders` (one line), beside its adapter and its
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
@@ -178,6 +178,29 @@ class Components:
     def today(self) -> date:
         """Today in the reporting time zone: the day scores are counted in."""
         return self.clock().astimezone(ZoneInfo(self.settings.reporting_timezone)).date()
+
+    # --- the event contract, checked at the edge against this process's clock
+    def event_errors(self, payload: Any) -> list[dict[str, str]]:
+        """Every problem with one event (JSON Schema, control characters, a completed_at in the
+        future beyond KOE_CLOCK_SKEW_SECONDS); empty when valid."""
+        from chalicelib.adapters.schema import event_errors
+
+        return event_errors(payload, self.clock(), timedelta(seconds=self.settings.clock_skew_seconds))
+
+    def read_event(self, body: str) -> dict[str, Any]:
+        """The valid event in an intake queue message, or InvalidEvent (dead-lettered with it)."""
+        from chalicelib.adapters.schema import read_message
+
+        return read_message(body, self.clock(), timedelta(seconds=self.settings.clock_skew_seconds))
+
+    def give_up_dispatch(self, body: str, error: Exception) -> None:
+        """After dispatch dead-letters a record: end the survey it opened but never sent."""
+        from chalicelib.adapters.schema import event_id_of
+        from chalicelib.services.dispatch import give_up
+
+        event_id = event_id_of(body)
+        if event_id is not None:
+            give_up(event_id, error, self.dispatch_deps)
 
     # --- service dependencies
     def contact_key(self, address: str) -> str:

@@ -27,6 +27,10 @@ class InvalidRequest(KoeError):
         super().__init__(message)
 
 
+class UnsupportedMediaType(InvalidRequest):
+    """No Content-Type, or not the one the route reads: 415."""
+
+
 class Unauthenticated(KoeError):
     """No credentials, or credentials koe does not accept: 401."""
 

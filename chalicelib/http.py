@@ -10,6 +10,7 @@ Also the helpers for Twilio's signed form posts and TwiML answers.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
@@ -26,6 +27,7 @@ from chalicelib.errors import (
     InvalidSignature,
     RetryableError,
     Unauthenticated,
+    UnsupportedMediaType,
 )
 from chalicelib.observability import count, logger
 
@@ -38,12 +40,19 @@ ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (Unauthenticated, 401, "unauthenticated"),
     (Forbidden, 403, "forbidden"),
     (InvalidSignature, 403, "invalid_signature"),
+    (UnsupportedMediaType, 415, "unsupported_media_type"),
     (InvalidRequest, 400, "invalid_request"),
     (RetryableError, 503, "retry_later"),
 )
 
 # The intake's outcome per request -> status (services/ingest.py names the outcome).
 INGEST_STATUS: Mapping[str, int] = {"accepted": 202, "retry": 503, "rejected": 400}
+
+# In front of every route: a body larger than this is refused before anything reads it. 100 events
+# of a few hundred bytes each fit many times over; API Gateway's own limit is 10 MB.
+MAX_BODY_BYTES = 1024 * 1024
+# JSON deeper than this is refused: koe's event is 3 levels deep; a deeper body is an attack or a bug.
+MAX_JSON_DEPTH = 32
 
 View = Callable[..., Any]
 
@@ -118,7 +127,7 @@ class Edge:
         return principal
 
     def _middleware(self, request: Any, get_response: Callable[[Any], Response]) -> Response:
-        refused = self._authorise(request)
+        refused = _too_large(request) or self._authorise(request)
         response = refused or get_response(request)
         return _one_error_shape(response)
 
@@ -138,6 +147,56 @@ class Edge:
             return error_body(403, "forbidden", f"this route is not open to the role {principal.role.value}")
         context[PRINCIPAL] = principal
         return None
+
+
+def _too_large(request: Any) -> Response | None:
+    size = len(request.raw_body or b"")
+    if size <= MAX_BODY_BYTES:
+        return None
+    count("RequestTooLarge")
+    return error_body(413, "payload_too_large", f"the body is {size} bytes; at most {MAX_BODY_BYTES} are accepted")
+
+
+def json_body(request: Request) -> Any:
+    """The request's JSON body, or InvalidRequest saying exactly what is wrong with it: no content
+    type, another content type, not UTF-8, not JSON, NaN or Infinity (not JSON, and could not be
+    echoed back as JSON), nested deeper than MAX_JSON_DEPTH."""
+    content_type = request.headers.get("content-type")
+    if not content_type:
+        raise UnsupportedMediaType("the request has no Content-Type: send Content-Type: application/json")
+    if not content_type.split(";")[0].strip().lower() == "application/json":
+        raise UnsupportedMediaType(f"Content-Type is {content_type!r}: send application/json")
+    raw = request.raw_body or b""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        body = json.loads(text, parse_constant=_refuse_constant)
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest("the body is not UTF-8") from exc
+    except RecursionError as exc:
+        raise InvalidRequest(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels") from exc
+    except ValueError as exc:      # json.JSONDecodeError, and _refuse_constant's
+        raise InvalidRequest(f"the body is not JSON: {exc}") from exc
+    if _depth(body) > MAX_JSON_DEPTH:
+        raise InvalidRequest(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+    return body
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _depth(value: Any) -> int:
+    """How deeply objects and arrays nest (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if level <= MAX_JSON_DEPTH:          # deeper than that is refused anyway: stop counting
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _mapping_errors(view: View) -> View:

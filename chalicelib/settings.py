@@ -53,6 +53,7 @@ class Settings:
     max_receives: int = 4                   # then dispatch dead-letters the record with its reason
     case_sla_hours: int = 24
     retention_days: int = 400
+    clock_skew_seconds: int = 300           # a completed_at further ahead than this is refused
 
     def table_name(self, logical: str) -> str:
         return resources.physical(self.resource_prefix, logical)
@@ -148,6 +149,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         max_receives=_int(env, "KOE_MAX_RECEIVES", _default("max_receives"), minimum=1),
         case_sla_hours=_int(env, "KOE_CASE_SLA_HOURS", _default("case_sla_hours"), minimum=1),
         retention_days=_int(env, "KOE_RETENTION_DAYS", _default("retention_days"), minimum=1),
+        clock_skew_seconds=_int(env, "KOE_CLOCK_SKEW_SECONDS", _default("clock_skew_seconds")),
     )
 
 

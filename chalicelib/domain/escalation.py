@@ -57,20 +57,32 @@ def follow_up_message(case: Case) -> dict[str, Any]:
     }
 
 
+# Every character that could start a new line (or hide text) in an email, a chat message or a log.
+_LINE_BREAKERS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))} | {
+    ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): " ", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def one_line(value: object) -> str:
+    """A value as one visible line: a customer's line breaks (or a forged "\nCase: ...") are shown
+    as \\n, never obeyed, so no value can add a line to an alert."""
+    return str(value).translate(_LINE_BREAKERS)
+
+
 def alert_text(case: Case) -> tuple[str, str]:
-    """Subject and body of the CX alert (SNS -> email / chat)."""
+    """Subject and body of the CX alert (SNS -> email / chat). Every value is rendered on its own
+    line and cannot start another one."""
     branch = case.context.get("branch", "-")
     agent = case.context.get("agent_id", "-")
-    subject = f"koe: score {case.score} on {case.procedure} ({branch})"[:100]
-    body = "\n".join([
-        f"Score: {case.score}/10",
-        f"Procedure: {case.procedure}",
-        f"Branch: {branch}",
-        f"Agent: {agent}",
-        f"Customer: {case.customer_id}",
-        f"Phone: {case.phone_masked or '-'}",
-        f"Comment: {case.comment or '(none yet)'}",
-        f"Case: {case.case_id}",
-        f"Call back by: {case.sla_due.isoformat()}",
-    ])
-    return subject, body
+    subject = one_line(f"koe: score {case.score} on {case.procedure} ({branch})")[:100]
+    fields = [
+        ("Score", f"{case.score}/10"),
+        ("Procedure", case.procedure),
+        ("Branch", branch),
+        ("Agent", agent),
+        ("Customer", case.customer_id),
+        ("Phone", case.phone_masked or "-"),
+        ("Comment", case.comment or "(none yet)"),
+        ("Case", case.case_id),
+        ("Call back by", case.sla_due.isoformat()),
+    ]
+    return subject, "\n".join(f"{label}: {one_line(value)}" for label, value in fields)

@@ -5,6 +5,10 @@ The one place that maps errors to queue behaviour:
 - any other error -> reported as a batch item failure: SQS delivers it again;
 - still failing on its `max_receives`-th delivery -> dead-letter queue with the last reason.
 The queue's own redrive policy (a higher maxReceiveCount) stays as a backstop.
+
+Once a record is safely in the dead-letter queue, `on_dead_letter(body, error)` lets the use case
+give up cleanly (dispatch ends an unsent survey as failed, freeing the customer's slot). If that
+fails, it is logged and counted, and the record stays in the dead-letter queue all the same.
 """
 
 from __future__ import annotations
@@ -24,21 +28,24 @@ class QueueRecord:
     receive_count: int
 
 
+GiveUp = Callable[[str, Exception], object]
+
+
 def process(records: Iterable[QueueRecord], handle: Callable[[str], object],
-            dead_letters: DeadLetters, max_receives: int) -> list[str]:
+            dead_letters: DeadLetters, max_receives: int, on_dead_letter: GiveUp | None = None) -> list[str]:
     """Handle each record; returns the message ids SQS must deliver again."""
     failures: list[str] = []
     for record in records:
         try:
             handle(record.body)
         except PermanentError as exc:
-            if not _dead_letter(record, f"{type(exc).__name__}: {exc}", dead_letters):
+            if not _dead_letter(record, f"{type(exc).__name__}: {exc}", dead_letters, exc, on_dead_letter):
                 failures.append(record.message_id)
         except Exception as exc:  # noqa: BLE001 - the batch boundary: any fault is retried or dead-lettered
             reason = f"{type(exc).__name__}: {exc}"
             if record.receive_count >= max_receives:
                 if not _dead_letter(record, f"gave up after {record.receive_count} attempts: {reason}",
-                                    dead_letters):
+                                    dead_letters, exc, on_dead_letter):
                     failures.append(record.message_id)
             else:
                 logger.warning("record failed, will retry", extra={
@@ -48,7 +55,8 @@ def process(records: Iterable[QueueRecord], handle: Callable[[str], object],
     return failures
 
 
-def _dead_letter(record: QueueRecord, reason: str, dead_letters: DeadLetters) -> bool:
+def _dead_letter(record: QueueRecord, reason: str, dead_letters: DeadLetters, error: Exception,
+                 on_dead_letter: GiveUp | None) -> bool:
     """True when the record is safely in the dead-letter queue; False: leave it on the queue."""
     try:
         dead_letters.put(record.body, reason, record.message_id)
@@ -57,4 +65,10 @@ def _dead_letter(record: QueueRecord, reason: str, dead_letters: DeadLetters) ->
         return False
     logger.error("record dead-lettered", extra={"message_id": record.message_id, "reason": reason[:300]})
     count("RecordDeadLettered")
+    if on_dead_letter is not None:
+        try:
+            on_dead_letter(record.body, error)
+        except Exception:  # noqa: BLE001 - the record is safe in the DLQ; say so loudly and go on
+            logger.exception("could not give up cleanly after dead-lettering", extra={"message_id": record.message_id})
+            count("GiveUpFailed")
     return True

@@ -18,6 +18,7 @@ from chalicelib.domain.events import ProcedureCompleted, from_payload
 from chalicelib.domain.model import Survey, SurveyStatus
 from chalicelib.errors import ConversationOpen, SurveyExists
 from chalicelib.observability import count, logger
+from chalicelib.services import survey_moves
 from chalicelib.services.ports import ConversationStore, SurveySender
 from chalicelib.services.send_survey import send_survey
 
@@ -92,3 +93,18 @@ def _resume(event: ProcedureCompleted, deps: DispatchDeps) -> dict[str, str]:
     count("EventDuplicate")
     status = survey.status.value if survey else "unknown"
     return {"survey_id": event.event_id, "status": status, "reason": "duplicate_event"}
+
+
+def give_up(event_id: str, error: Exception, deps: DispatchDeps) -> dict[str, str] | None:
+    """The event was dead-lettered: a survey it opened but never sent ends as failed with the
+    reason, and the customer's slot is free for the next procedure. Returns the outcome, or None
+    when there was nothing to end (no survey, or it was sent or closed meanwhile)."""
+    survey = deps.store.get_survey(event_id)
+    if survey is None or survey.status is not SurveyStatus.SENDING or survey.message_sid is not None:
+        return None
+    reason = f"dead_lettered:{type(error).__name__}"
+    survey_moves.close(deps.store, survey, SurveyStatus.FAILED, reason, deps.clock())
+    count("SurveyFailed", reason=reason)
+    logger.warning("unsent survey ended after its event was dead-lettered",
+                   extra={"survey_id": survey.survey_id, "reason": reason})
+    return {"survey_id": survey.survey_id, "status": "failed", "reason": reason}

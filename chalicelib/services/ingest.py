@@ -30,6 +30,10 @@ class IngestAnswer:
 def _events_of(body: Any) -> tuple[list[Any], bool]:
     """The events of a request and whether it was a batch; InvalidRequest for anything else."""
     if isinstance(body, dict) and "events" in body:
+        unknown = sorted(set(body) - {"events"})
+        if unknown:      # a misspelt field must not pass silently, beside "events" as inside an event
+            raise InvalidRequest(f"not a field of the request: {', '.join(unknown)} (only \"events\")",
+                                 fields=unknown)
         events = body["events"]
         if not isinstance(events, list) or not events:
             raise InvalidRequest("events must be a non-empty list")

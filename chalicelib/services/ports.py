@@ -52,8 +52,11 @@ class ConversationStore(Protocol):
         open_until, the answers, and the contact change, in one atomic write, on condition that
         the stored survey still has old's status, step and last inbound sid. Raises StaleSurvey."""
 
-    def record_delivery(self, survey_id: str, status: str, rank: int, error_code: str | None) -> bool:
-        """Store a delivery status only if its rank is higher than the stored one; False otherwise."""
+    def record_delivery(self, survey_id: str, status: str, rank: int, error_code: str | None, *,
+                        message_sid: str) -> bool:
+        """Store a delivery status only if its rank is higher than the stored one and it is about
+        the survey's own message (`message_sid`, or any while the survey has not stored its sid
+        yet: a callback can overtake the write that records the send); False otherwise."""
 
     def set_opt_out(self, contact_key: str, opted_out: bool, audit: str, now: datetime) -> None: ...
     def keep_inbound(self, message: Inbound) -> None: ...

@@ -38,7 +38,8 @@ def record_status(callback: StatusCallback, store: ConversationStore, clock: Cal
     rank = lifecycle.DELIVERY_RANKS.get(callback.status)
     if rank is None:
         raise UnknownStatus(callback.status)
-    if not store.record_delivery(callback.survey_id, callback.status, rank, callback.error_code):
+    if not store.record_delivery(callback.survey_id, callback.status, rank, callback.error_code,
+                                 message_sid=callback.message_sid):
         count("StatusIgnored")
         return "ignored"
     count("DeliveryStatus", status=callback.status)

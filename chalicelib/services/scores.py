@@ -14,6 +14,7 @@ from chalicelib.errors import InvalidRequest
 from chalicelib.services.ports import ScoreStore
 
 MAX_DAYS = 366
+QUERY_PARAMETERS = frozenset({"dimension", "from", "to"})
 LOW_SAMPLE = 30       # below this an NPS moves by several points per answer: flagged, not hidden
 
 
@@ -30,6 +31,9 @@ class ScoreQuery:
 
 def parse_query(params: Mapping[str, str] | None, today: date) -> ScoreQuery:
     params = params or {}
+    unknown = sorted(set(params) - QUERY_PARAMETERS)
+    if unknown:       # "dimesion=branch" must not silently report by procedure
+        raise InvalidQuery(f"unknown query parameter {', '.join(unknown)}: use {', '.join(sorted(QUERY_PARAMETERS))}")
     dimension = params.get("dimension", "procedure")
     if dimension not in DIMENSIONS:
         raise InvalidQuery(f"dimension must be one of {', '.join(DIMENSIONS)}")

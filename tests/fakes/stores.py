@@ -95,10 +95,11 @@ class FakeConversationStore:
             self.contacts[survey.contact_key] = replace(current, active_survey_id=None,
                                                         active_until=None)
 
-    def record_delivery(self, survey_id: str, status: str, rank: int, error_code: str | None) -> bool:
+    def record_delivery(self, survey_id: str, status: str, rank: int, error_code: str | None, *,
+                        message_sid: str) -> bool:
         self.requests += 1
         stored = self.surveys.get(survey_id)
-        if stored is None:
+        if stored is None or stored.message_sid not in (None, message_sid):
             return False
         if survey_id in self.delivery_ranks and self.delivery_ranks[survey_id] >= rank:
             return False

@@ -1,6 +1,7 @@
 """dispatch: the intake queue's SQS batches; one bad record never fails its batch."""
 
 import json
+from datetime import timedelta
 
 from chalicelib.errors import RetryableSendError
 from tests.functional.conftest import EVENTS, PHONE, SURVEY, event
@@ -45,3 +46,18 @@ def test_the_lambda_context_reaches_idempotency(koe):
     koe.dispatch(event())
     [context] = koe.components.idempotency.contexts
     assert context.function_name == "dispatch"
+
+
+def test_given_the_last_receive_still_fails_then_the_unsent_survey_ends_and_frees_the_slot(koe):
+    koe.sms.fail_with = RetryableSendError("twilio 20429 too many requests")
+    koe.dispatch(event(), receive_count=4)
+    survey = koe.store.get_survey(SURVEY)
+    assert (survey.status, survey.reason) == ("failed", "dead_lettered:RetryableSendError")
+    assert not koe.contact().has_open_conversation(koe.clock.now)
+
+
+def test_given_an_eventbridge_event_from_the_future_then_it_is_dead_lettered_naming_completed_at(koe):
+    future = event(completed_at=(koe.clock.now + timedelta(days=2)).isoformat())
+    assert koe.dispatch(future) == {"batchItemFailures": []}
+    assert "completed_at: is in the future" in koe.dead_letters.letters[0]["reason"]
+    assert koe.sms.sent == []

@@ -1,8 +1,11 @@
 """POST /v1/events: intake over HTTP, through authentication, Chalice's parsing and the error table."""
 
+import json
+from datetime import timedelta
+
 import pytest
 
-from tests.functional.conftest import event
+from tests.functional.conftest import API_KEY, event
 
 ONE_ERROR_SHAPE = {"error", "code"}
 
@@ -40,10 +43,53 @@ def test_given_a_body_that_is_not_one_event_or_a_batch_then_400_invalid_request(
     assert koe.intake.events == []
 
 
-def test_given_unparseable_json_then_400_bad_request(koe):
+def test_given_unparseable_json_then_400_saying_it_is_not_json(koe):
     response = koe.post_json("/v1/events", b'{"event_id": ')
     assert response.status_code == 400
-    assert response.json_body["code"] == "bad_request" and set(response.json_body) == ONE_ERROR_SHAPE
+    assert response.json_body["code"] == "invalid_request" and set(response.json_body) == ONE_ERROR_SHAPE
+    assert response.json_body["error"].startswith("the body is not JSON")
+
+
+# --- what a hostile or careless client sends: a 4xx in the one shape, never a 500 ----------------
+
+def test_given_json_nested_100000_deep_then_400_not_500(koe):
+    response = koe.post_json("/v1/events", b"[" * 100_000 + b"]" * 100_000)
+    assert response.status_code == 400
+    assert response.json_body == {"error": "the JSON is nested deeper than 32 levels", "code": "invalid_request"}
+
+
+def test_given_json_nested_40_deep_within_python_limits_then_400_too(koe):
+    deep: object = "x"
+    for _ in range(40):
+        deep = {"a": deep}
+    response = koe.post_json("/v1/events", {"events": [deep]})
+    assert response.status_code == 400 and "nested deeper" in response.json_body["error"]
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_given_nan_in_a_field_then_400_in_valid_json(koe, constant):
+    response = koe.post_json("/v1/events", b'{"event_id": "e-1", "procedure": ' + constant + b"}")
+    assert response.status_code == 400
+    assert json.loads(response.body)["code"] == "invalid_request"        # strict JSON: no NaN echoed
+    assert constant.decode().lstrip("-") in response.json_body["error"]
+
+
+def test_given_no_content_type_then_415_saying_so(koe):
+    response = koe.client.http.post("/v1/events", headers={"x-api-key": API_KEY}, body=json.dumps(event()).encode())
+    assert response.status_code == 415
+    assert response.json_body == {"error": "the request has no Content-Type: send Content-Type: application/json",
+                                  "code": "unsupported_media_type"}
+
+
+def test_given_a_body_over_the_limit_then_413_before_anything_reads_it(koe):
+    response = koe.post_json("/v1/events", b'{"x": "' + b"a" * (1024 * 1024) + b'"}', key=None)
+    assert response.status_code == 413 and response.json_body["code"] == "payload_too_large"
+    assert koe.intake.events == []
+
+
+def test_given_a_non_utf8_body_then_400(koe):
+    response = koe.post_json("/v1/events", b'{"event_id": "' + bytes([0xFF]) + b'"}')
+    assert response.status_code == 400 and response.json_body["error"] == "the body is not UTF-8"
 
 
 def test_given_a_valid_key_and_text_plain_then_415_unsupported_media_type(koe):
@@ -68,3 +114,18 @@ def test_given_a_wrong_method_then_405_in_the_one_error_shape(koe):
     response = koe.get("/v1/events")
     assert response.status_code == 405
     assert response.json_body == {"error": "Unsupported method: GET", "code": "method_not_allowed"}
+
+
+@pytest.mark.parametrize("ahead", [timedelta(days=2), timedelta(days=3650), timedelta(minutes=6)])
+def test_given_a_completed_at_in_the_future_beyond_the_skew_then_rejected_naming_it(koe, ahead):
+    completed = (koe.clock.now + ahead).isoformat()
+    response = koe.post_json("/v1/events", event(completed_at=completed))
+    assert response.status_code == 400
+    assert response.json_body["errors"] == [{"field": "completed_at",
+                                             "problem": "is in the future: more than 300 s ahead of koe's clock"}]
+    assert koe.intake.events == []
+
+
+def test_given_a_completed_at_within_the_clock_skew_then_accepted(koe):
+    response = koe.post_json("/v1/events", event(completed_at=(koe.clock.now + timedelta(minutes=4)).isoformat()))
+    assert response.status_code == 202

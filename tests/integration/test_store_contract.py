@@ -34,6 +34,7 @@ from chalicelib.settings import Settings, from_env
 from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeScoreStore
 
 NOW = datetime(2026, 11, 21, 1, 20, tzinfo=UTC)
+SID = "SM" + "5" * 32                  # the carrier's id of a survey's message
 WINDOW = timedelta(hours=24)
 
 
@@ -355,27 +356,39 @@ def test_record_delivery_never_moves_backwards(stores: Stores) -> None:
     survey = a_survey()
     stores.conversations.open_survey(survey, NOW)
 
-    assert stores.conversations.record_delivery(survey.survey_id, "sent", 1, None)
-    assert stores.conversations.record_delivery(survey.survey_id, "undelivered", 3, "30003")
-    assert not stores.conversations.record_delivery(survey.survey_id, "delivered", 2, None)
-    assert not stores.conversations.record_delivery(survey.survey_id, "undelivered", 3, "30003")
+    assert stores.conversations.record_delivery(survey.survey_id, "sent", 1, None, message_sid=SID)
+    assert stores.conversations.record_delivery(survey.survey_id, "undelivered", 3, "30003", message_sid=SID)
+    assert not stores.conversations.record_delivery(survey.survey_id, "delivered", 2, None, message_sid=SID)
+    assert not stores.conversations.record_delivery(survey.survey_id, "undelivered", 3, "30003", message_sid=SID)
 
     stored = stores.conversations.get_survey(survey.survey_id)
     assert stored is not None
     assert (stored.delivery_status, stored.delivery_error) == ("undelivered", "30003")
 
 
+def test_record_delivery_ignores_a_callback_about_another_message(stores: Stores) -> None:
+    survey = a_survey()
+    stores.conversations.open_survey(survey, NOW)
+    stores.conversations.update_survey(survey, replace(survey, status=SurveyStatus.SENT, message_sid=SID))
+
+    assert not stores.conversations.record_delivery(survey.survey_id, "failed", 4, "30006", message_sid="SM" + "6" * 32)
+    assert stores.conversations.record_delivery(survey.survey_id, "delivered", 4, None, message_sid=SID)
+
+    stored = stores.conversations.get_survey(survey.survey_id)
+    assert stored is not None and (stored.delivery_status, stored.delivery_error) == ("delivered", None)
+
+
 def test_record_delivery_of_an_unknown_survey_is_false_and_creates_nothing(stores: Stores) -> None:
     survey_id = _id("srv")
 
-    assert not stores.conversations.record_delivery(survey_id, "delivered", 2, None)
+    assert not stores.conversations.record_delivery(survey_id, "delivered", 2, None, message_sid=SID)
     assert stores.conversations.get_survey(survey_id) is None
 
 
 def test_update_survey_keeps_the_delivery_state(stores: Stores) -> None:
     survey = a_survey()
     stores.conversations.open_survey(survey, NOW)
-    stores.conversations.record_delivery(survey.survey_id, "delivered", 2, None)
+    stores.conversations.record_delivery(survey.survey_id, "delivered", 2, None, message_sid=SID)
 
     stores.conversations.update_survey(survey, replace(survey, status=SurveyStatus.SENT, message_sid="SM0"))
 
@@ -545,7 +558,7 @@ def test_request_budget_per_call(dynamo_stores: Stores, requests_made: list[str]
     assert requests_made == ["TransactWriteItems"]
 
     requests_made.clear()
-    conversations.record_delivery(survey.survey_id, "delivered", 2, None)
+    conversations.record_delivery(survey.survey_id, "delivered", 2, None, message_sid=SID)
     assert requests_made == ["UpdateItem"]
 
     requests_made.clear()
@@ -590,7 +603,7 @@ def throttled(dynamo: DynamoWorld) -> Iterator[None]:
     lambda s: s.conversations.open_survey(a_survey(), NOW),
     lambda s: s.conversations.update_survey(a_survey(), answered(a_survey())),
     lambda s: s.conversations.record_suppressed(a_survey(status=SurveyStatus.SUPPRESSED)),
-    lambda s: s.conversations.record_delivery(_id("srv"), "sent", 1, None),
+    lambda s: s.conversations.record_delivery(_id("srv"), "sent", 1, None, message_sid=SID),
     lambda s: s.conversations.get_survey(_id("srv")),
     lambda s: s.conversations.open_surveys_due(NOW, 10),
     lambda s: s.cases.open_case(a_case()),

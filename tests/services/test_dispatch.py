@@ -7,7 +7,9 @@ import pytest
 from chalicelib.adapters.schema import read_message
 from chalicelib.domain.model import SurveyStatus
 from chalicelib.errors import InvalidEvent, RecipientOptedOut, RetryableSendError, UndeliverableRecipient
-from tests.services.conftest import EVENTS, PHONE
+from tests.services.conftest import EVENTS, PHONE, event
+
+SURVEY = "claims-2026-000123-paid"
 
 
 def test_an_event_sends_one_invitation_and_records_the_survey(world):
@@ -101,3 +103,31 @@ def test_read_message_accepts_both_queue_shapes_and_names_bad_fields():
 def test_a_stale_event_is_suppressed(world):
     world.clock.advance(hours=80)
     assert world.dispatch()["reason"] == "stale_event"
+
+
+def test_a_send_that_is_dead_lettered_ends_the_survey_and_frees_the_slot(world):
+    """Repeated throttling until the last delivery: the survey must not hold the customer's slot."""
+    from chalicelib.services.batch import QueueRecord, process
+    from chalicelib.services.dispatch import dispatch_event, give_up
+    from tests.fakes.messaging import FakeDeadLetters
+
+    deps, letters = world.dispatch_deps, FakeDeadLetters()
+    body = json.dumps(event())
+    for attempt in (1, 2, 3, 4):
+        world.sms.fail_with = RetryableSendError("twilio 20429")
+        process([QueueRecord("m1", body, attempt)], lambda b: dispatch_event(json.loads(b), deps), letters, 4,
+                on_dead_letter=lambda b, error: give_up(json.loads(b)["event_id"], error, deps))
+    assert len(letters.letters) == 1
+    survey = world.store.get_survey(SURVEY)
+    assert (survey.status, survey.reason) == (SurveyStatus.FAILED, "dead_lettered:RetryableSendError")
+    assert not world.store.get_contact(world.key()).has_open_conversation(world.clock())
+    assert world.dispatch(event_id="policy-2026-000300", procedure="new_policy")["status"] == "sent"
+
+
+def test_giving_up_leaves_a_sent_or_unknown_survey_alone(world):
+    from chalicelib.services.dispatch import give_up
+
+    assert give_up("never-seen", RetryableSendError("x"), world.dispatch_deps) is None
+    world.dispatch()
+    assert give_up(SURVEY, RetryableSendError("x"), world.dispatch_deps) is None
+    assert world.store.get_survey(SURVEY).status is SurveyStatus.SENT

@@ -102,3 +102,11 @@ def test_a_dead_letter_queue_that_refuses_keeps_the_record_on_its_queue():
         raise InvalidEvent([{"field": "x", "problem": "y"}])
 
     assert process(records(json.dumps({})), handle, Refusing(), 4) == ["m0"]
+
+
+def test_an_unknown_field_beside_events_is_refused_naming_it():
+    queue = FakeIntakeQueue()
+    answer = ingest({"events": [event()], "evnets": []}, queue)
+    assert answer.status_code == 400
+    assert answer.body["fields"] == ["evnets"] and "evnets" in answer.body["error"]
+    assert queue.events == []

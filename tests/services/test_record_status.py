@@ -45,3 +45,11 @@ def test_unknown_status_is_a_named_error(world):
 
 def test_a_callback_for_an_unknown_survey_is_ignored(world):
     assert record_status(StatusCallback("nope", "SM1", "delivered", None), world.store, world.clock) == "ignored"
+
+
+def test_a_callback_about_another_message_is_ignored_not_recorded(world):
+    world.dispatch()
+    assert callback(world, "failed", "30006", sid="SM" + "f" * 32) == "ignored"
+    survey = world.store.get_survey(SURVEY)
+    assert (survey.status, survey.delivery_status) == (SurveyStatus.SENT, None)
+    assert world.store.get_contact(world.key()).has_open_conversation(world.clock())

@@ -56,3 +56,8 @@ def test_bad_queries_name_the_problem(params, problem):
 def test_defaults_are_the_last_30_days_by_procedure():
     query = parse_query(None, date(2026, 11, 21))
     assert (query.dimension, query.from_day, query.to_day) == ("procedure", "2026-10-23", "2026-11-21")
+
+
+def test_an_unknown_query_parameter_is_refused_naming_it():
+    with pytest.raises(InvalidQuery, match="dimesion"):
+        parse_query({"dimesion": "branch"}, date(2026, 11, 21))

@@ -1,7 +1,10 @@
 """The published event schema: the sample passes; every bad field is named with its problem."""
 
+import copy
 import json
 from pathlib import Path
+
+import pytest
 
 from chalicelib.adapters.schema import SCHEMA_PATH, event_errors
 from chalicelib.domain.events import from_payload, unwrap
@@ -47,3 +50,26 @@ def test_the_eventbridge_envelope_is_unwrapped():
 
 def test_the_schema_file_is_published_json():
     assert json.loads(SCHEMA_PATH.read_text())["title"] == "ProcedureCompleted"
+
+
+CONTROL_CHARACTERS = ["\x00", "\r\n", "\n", "\x1b[31m", "\u2028", "\x85", "\x7f"]
+
+
+@pytest.mark.parametrize("control", CONTROL_CHARACTERS)
+@pytest.mark.parametrize("field", ["event_id", "customer.id", "context.branch", "context.agent_id", "procedure"])
+def test_control_characters_anywhere_are_refused_naming_the_field(field, control):
+    event = copy.deepcopy(SAMPLE)
+    *parents, name = field.split(".")
+    target = event
+    for parent in parents:
+        target = target[parent]
+    for value in (f"{target[name]}{control}", f"{control}{target[name]}", f"a{control}b"):
+        target[name] = value
+        assert field in {e["field"] for e in event_errors(event)}, repr(value)
+
+
+def test_text_in_any_script_is_not_a_control_character():
+    event = copy.deepcopy(SAMPLE)
+    event["customer"]["id"] = "山田 太郎"
+    event["context"]["branch"] = "東京・中央支店"
+    assert event_errors(event) == []

@@ -67,3 +67,15 @@ def test_masking_keeps_the_country_and_the_last_four_digits():
     assert mask("+15550100123") == "+1******0123"
     assert mask("+819012345678") == "+81******5678"
     assert mask(None) is None
+
+
+def test_no_value_can_forge_a_line_in_the_alert():
+    forged = "slow\nCase: someone-else\r\nCall back by: never\u2028Score: 10/10\x1b[8m"
+    case = escalation.open_case(answer(3, context={"branch": "tokyo\nAgent: A-999", "agent_id": "A-102"}),
+                                AT, 24, forged)
+    subject, body = escalation.alert_text(case)
+    lines = body.split("\n")
+    assert [line.split(":")[0] for line in lines] == [
+        "Score", "Procedure", "Branch", "Agent", "Customer", "Phone", "Comment", "Case", "Call back by"]
+    assert "\\nCase: someone-else" in body and "\x1b" not in body and "\u2028" not in body
+    assert "\n" not in subject and "\r" not in subject

@@ -110,10 +110,13 @@ class DynamoConversationStore:
         except TransactWriteError as exc:
             _raise_update_failure(exc, kinds, old.survey_id)
 
-    def record_delivery(self, survey_id: str, status: str, rank: int, error_code: str | None) -> bool:
-        """False when the stored rank is not lower, and also when there is no such survey
-        (a status callback for a survey we never recorded must not create an item)."""
-        moves_forward = SurveyItem.survey_id.exists() & (
+    def record_delivery(self, survey_id: str, status: str, rank: int, error_code: str | None, *,
+                        message_sid: str) -> bool:
+        """False when the stored rank is not lower, when the callback is about another message,
+        and when there is no such survey (a callback for a survey we never recorded must not
+        create an item)."""
+        its_message = SurveyItem.message_sid.does_not_exist() | (SurveyItem.message_sid == message_sid)
+        moves_forward: Condition = SurveyItem.survey_id.exists() & its_message & (
             SurveyItem.delivery_rank.does_not_exist() | (SurveyItem.delivery_rank < rank))
         actions = [SurveyItem.delivery_status.set(status), SurveyItem.delivery_rank.set(rank),
                    set_or_remove(SurveyItem.delivery_error, error_code)]
