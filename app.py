@@ -31,8 +31,7 @@ def observe(event: Any, get_response: Any) -> Any:
 def ingest_http() -> Response:
     from chalicelib.services.ingest import ingest
 
-    c = components()
-    answer = ingest(http.json_body(edge.request()), c.intake_queue, c.event_errors)
+    answer = ingest(http.json_body(edge.request()), components().ingest_deps)
     return Response(answer.body, status_code=http.INGEST_STATUS[answer.outcome])
 
 

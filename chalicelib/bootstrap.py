@@ -27,12 +27,14 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
     from chalicelib.auth import Authenticator
     from chalicelib.services.dispatch import DispatchDeps
     from chalicelib.services.handle_reply import ReplyDeps
+    from chalicelib.services.ingest import IngestDeps
     from chalicelib.services.on_answers import AnswerDeps
     from chalicelib.services.ports import (
         Alerts,
         CaseStore,
         ConversationStore,
         DeadLetters,
+        EventLedger,
         FollowUps,
         IntakeQueue,
         Messages,
@@ -105,6 +107,12 @@ class Components:
         from chalicelib.adapters.dynamo import DynamoScoreStore
 
         return DynamoScoreStore(self._tables)
+
+    @cached_property
+    def event_ledger(self) -> EventLedger:
+        from chalicelib.adapters.dynamo import DynamoEventLedger
+
+        return DynamoEventLedger(self._tables)
 
     @cached_property
     def idempotency(self) -> Idempotency:
@@ -205,6 +213,13 @@ class Components:
     # --- service dependencies
     def contact_key(self, address: str) -> str:
         return contact_key(self.settings.contact_hash_key, address)
+
+    @cached_property
+    def ingest_deps(self) -> IngestDeps:
+        from chalicelib.services.ingest import IngestDeps
+
+        return IngestDeps(queue=self.intake_queue, check=self.event_errors, ledger=self.event_ledger,
+                          clock=self.clock)
 
     @cached_property
     def dispatch_deps(self) -> DispatchDeps:

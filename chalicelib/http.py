@@ -46,7 +46,7 @@ ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
 )
 
 # The intake's outcome per request -> status (services/ingest.py names the outcome).
-INGEST_STATUS: Mapping[str, int] = {"accepted": 202, "retry": 503, "rejected": 400}
+INGEST_STATUS: Mapping[str, int] = {"accepted": 202, "retry": 503, "conflict": 409, "rejected": 400}
 
 # In front of every route: a body larger than this is refused before anything reads it. 100 events
 # of a few hundred bytes each fit many times over; API Gateway's own limit is 10 MB.

@@ -72,6 +72,9 @@ TABLES: tuple[Table, ...] = (
         ttl_attribute="expires_at",
     ),
     Table(name="contacts", hash_key="contact_key", attributes={"contact_key": "S"}),
+    # The first payload seen for each event_id (a fingerprint, no personal data): the intake
+    # answers "conflict" when an id comes back with another payload.
+    Table(name="events", hash_key="event_id", attributes={"event_id": "S"}, ttl_attribute="expires_at"),
     Table(
         name="responses",
         hash_key="survey_id",

@@ -6,6 +6,8 @@ valid payload into a typed event and unwraps the EventBridge envelope.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -61,3 +63,9 @@ def from_payload(payload: Mapping[str, Any]) -> ProcedureCompleted:
         ),
         context={str(k): str(v) for k, v in (payload.get("context") or {}).items()},
     )
+
+
+def fingerprint(payload: Mapping[str, Any]) -> str:
+    """The same event, however its keys are ordered or spaced, has the same fingerprint."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

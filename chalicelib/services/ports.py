@@ -74,6 +74,12 @@ class CaseStore(Protocol):
         """Add the customer's comment to an existing case; False when there is no case."""
 
 
+class EventLedger(Protocol):
+    def record_first(self, events: Sequence[tuple[str, str]], now: datetime) -> set[str]:
+        """Record each (event_id, fingerprint) not seen before, and return the ids already recorded
+        with another fingerprint (the first payload is kept). The same pair again is no conflict."""
+
+
 class ScoreStore(Protocol):
     def add(self, totals: dict[BucketKey, Counts], token: str) -> None:
         """Add each bucket's counts with one write per bucket. A repeat with the same token

@@ -217,3 +217,17 @@ class FakeScoreStore:
 def _digest(totals: dict[BucketKey, Counts]) -> str:
     return hashlib.sha256(repr(sorted(totals.items(), key=lambda kc: (
         kc[0].dimension, kc[0].sort_key))).encode()).hexdigest()
+
+
+@dataclass
+class FakeEventLedger:
+    fingerprints: dict[str, str] = field(default_factory=dict)    # event_id -> the first one seen
+    requests: int = 0
+
+    def record_first(self, events: Sequence[tuple[str, str]], now: datetime) -> set[str]:
+        self.requests += 1
+        conflicts = set()
+        for event_id, fingerprint in dict(events).items():
+            if self.fingerprints.setdefault(event_id, fingerprint) != fingerprint:
+                conflicts.add(event_id)
+        return conflicts

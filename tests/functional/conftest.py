@@ -34,7 +34,7 @@ from chalicelib.bootstrap import Components, install
 from chalicelib.resources import DEFAULT_PREFIX, consumed_by, physical
 from chalicelib.settings import from_env
 from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeFollowUps, FakeIntakeQueue, FakeSms
-from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeScoreStore
+from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeEventLedger, FakeScoreStore
 from tests.services.conftest import EVENTS, PHONE, Clock, event
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -224,7 +224,8 @@ def components() -> Iterator[Components]:
         from_env(ENV), Clock(),
         conversations=FakeConversationStore(), cases=FakeCaseStore(), scores=FakeScoreStore(),
         intake_queue=FakeIntakeQueue(), dead_letters=FakeDeadLetters(), follow_ups=FakeFollowUps(),
-        alerts=FakeAlerts(), sms=FakeSms(), idempotency=PassThroughIdempotency())
+        alerts=FakeAlerts(), sms=FakeSms(), idempotency=PassThroughIdempotency(),
+        event_ledger=FakeEventLedger())
     previous = install(built)
     try:
         yield built

@@ -129,3 +129,12 @@ def test_given_a_completed_at_in_the_future_beyond_the_skew_then_rejected_naming
 def test_given_a_completed_at_within_the_clock_skew_then_accepted(koe):
     response = koe.post_json("/v1/events", event(completed_at=(koe.clock.now + timedelta(minutes=4)).isoformat()))
     assert response.status_code == 202
+
+
+def test_given_an_event_id_sent_again_with_another_payload_then_409_conflict_and_the_first_is_kept(koe):
+    assert koe.post_json("/v1/events", event()).status_code == 202
+    response = koe.post_json("/v1/events", event(procedure="new_policy"))
+    assert response.status_code == 409
+    assert (response.json_body["status"], response.json_body["conflict"]) == ("conflict", 1)
+    assert [e["procedure"] for e in koe.intake.events] == ["claim_payment"]
+    assert koe.post_json("/v1/events", event()).status_code == 202        # the first, again: accepted

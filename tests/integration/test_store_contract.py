@@ -27,11 +27,12 @@ from chalicelib.services.ports import (
     CaseStore,
     ContactChange,
     ConversationStore,
+    EventLedger,
     Inbound,
     ScoreStore,
 )
 from chalicelib.settings import Settings, from_env
-from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeScoreStore
+from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeEventLedger, FakeScoreStore
 
 NOW = datetime(2026, 11, 21, 1, 20, tzinfo=UTC)
 SID = "SM" + "5" * 32                  # the carrier's id of a survey's message
@@ -46,6 +47,7 @@ class Stores:
     conversations: ConversationStore
     cases: CaseStore
     scores: ScoreStore
+    events: EventLedger
     # Reading what the interfaces do not return (answers, history, inbox): per implementation.
     read_answer: Callable[[str, str], Answer | None]
     opt_out_history: Callable[[str], list[dict[str, Any]]]
@@ -61,7 +63,7 @@ def stores(request: pytest.FixtureRequest) -> Stores:
 
 def _fake_stores() -> Stores:
     conversations = FakeConversationStore()
-    return Stores("fake", conversations, FakeCaseStore(), FakeScoreStore(),
+    return Stores("fake", conversations, FakeCaseStore(), FakeScoreStore(), FakeEventLedger(),
                   read_answer=lambda sid, q: conversations.answers.get((sid, q)),
                   opt_out_history=lambda key: conversations.opt_out_history.get(key, []),
                   read_inbound=conversations.inbox.get)
@@ -114,7 +116,7 @@ def _dynamo_stores(world: DynamoWorld) -> Stores:
 
     return Stores("dynamo",
                   adapter.DynamoConversationStore(world.settings), adapter.DynamoCaseStore(world.settings),
-                  adapter.DynamoScoreStore(world.settings),
+                  adapter.DynamoScoreStore(world.settings), adapter.DynamoEventLedger(world.settings),
                   read_answer=read_answer, opt_out_history=opt_out_history, read_inbound=read_inbound)
 
 
@@ -633,3 +635,32 @@ def test_stores_refuse_to_be_built_for_other_settings(dynamo: DynamoWorld) -> No
     for store in (adapter.DynamoConversationStore, adapter.DynamoCaseStore, adapter.DynamoScoreStore):
         with pytest.raises(RuntimeError):
             store(other)
+
+
+
+# --- the event ledger: the first payload per event_id --------------------------------------------
+
+def test_the_event_ledger_keeps_the_first_payload_and_names_conflicts(stores: Stores) -> None:
+    a, b, c = _id("evt"), _id("evt"), _id("evt")
+    assert stores.events.record_first([(a, "fp-1"), (b, "fp-2")], NOW) == set()
+    assert stores.events.record_first([(a, "fp-1")], NOW) == set()                 # the same again
+    assert stores.events.record_first([(a, "fp-9"), (b, "fp-2"), (c, "fp-3")], NOW) == {a}
+    assert stores.events.record_first([(c, "fp-3"), (a, "fp-1")], NOW) == set()     # c was recorded
+    assert stores.events.record_first([(a, "fp-1"), (a, "fp-9")], NOW) == {a}      # the first is kept
+
+
+def test_the_event_ledger_takes_more_than_one_transaction_of_events(stores: Stores) -> None:
+    events = [(_id("evt"), f"fp-{n}") for n in range(150)]
+    assert stores.events.record_first(events, NOW) == set()
+    changed = [(event_id, "other") for event_id, _ in events[95:105]]
+    assert stores.events.record_first(events[:90] + changed, NOW) == {event_id for event_id, _ in changed}
+
+
+def test_the_event_ledger_request_budget(dynamo_stores: Stores, requests_made: list[str]) -> None:
+    events = [(_id("evt"), f"fp-{n}") for n in range(100)]
+    dynamo_stores.events.record_first(events, NOW)
+    assert requests_made == ["TransactWriteItems"]
+
+    requests_made.clear()
+    dynamo_stores.events.record_first(events[:50] + [(events[50][0], "other")], NOW)
+    assert requests_made == ["TransactWriteItems", "TransactWriteItems"]     # one refused, sent again

@@ -8,16 +8,19 @@ from chalicelib.errors import InvalidEvent, InvalidRequest
 from chalicelib.services import ingest as intake
 from chalicelib.services.batch import QueueRecord, process
 from tests.fakes.messaging import FakeDeadLetters, FakeIntakeQueue
-from tests.services.conftest import event
+from tests.fakes.stores import FakeEventLedger
+from tests.services.conftest import Clock, event
 
 
 class Answer:
     """The intake's answer as the HTTP edge gives it: the service's outcome or named error, mapped
     through http.py's one table."""
 
-    def __init__(self, body, queue):
+    def __init__(self, body, queue, ledger=None):
+        deps = intake.IngestDeps(queue=queue, check=event_errors, ledger=ledger or FakeEventLedger(),
+                                 clock=Clock())
         try:
-            answer = intake.ingest(body, queue, event_errors)
+            answer = intake.ingest(body, deps)
         except InvalidRequest as exc:
             response = http.error_response(exc)
             self.status_code, self.body = response.status_code, response.body
@@ -25,8 +28,8 @@ class Answer:
         self.status_code, self.body = http.INGEST_STATUS[answer.outcome], answer.body
 
 
-def ingest(body, queue):
-    return Answer(body, queue)
+def ingest(body, queue, ledger=None):
+    return Answer(body, queue, ledger)
 
 
 def test_one_valid_event_is_accepted_and_queued():
@@ -110,3 +113,34 @@ def test_an_unknown_field_beside_events_is_refused_naming_it():
     assert answer.status_code == 400
     assert answer.body["fields"] == ["evnets"] and "evnets" in answer.body["error"]
     assert queue.events == []
+
+
+def test_the_same_event_again_is_accepted_again_and_dispatch_surveys_it_once():
+    queue, ledger = FakeIntakeQueue(), FakeEventLedger()
+    assert ingest(event(), queue, ledger).status_code == 202
+    reordered = dict(reversed(list(event().items())))          # same payload, other key order
+    answer = ingest(reordered, queue, ledger)
+    assert (answer.status_code, answer.body["status"]) == (202, "accepted")
+    assert len(queue.events) == 2
+
+
+def test_the_same_event_id_with_another_payload_is_a_conflict_and_the_first_is_kept():
+    queue, ledger = FakeIntakeQueue(), FakeEventLedger()
+    ingest(event(), queue, ledger)
+    changed = event(procedure="new_policy")
+    answer = ingest(changed, queue, ledger)
+    assert (answer.status_code, answer.body["status"], answer.body["conflict"]) == (409, "conflict", 1)
+    assert answer.body["errors"] == [{"field": "event_id",
+                                      "problem": "was already sent with another payload; the first one is kept"}]
+    assert queue.events == [event()]
+
+
+def test_a_batch_answers_conflicts_per_event_and_queues_the_rest():
+    queue, ledger = FakeIntakeQueue(), FakeEventLedger()
+    ingest(event(event_id="a"), queue, ledger)
+    answer = ingest({"events": [event(event_id="a", procedure="new_policy"), event(event_id="b"),
+                                event(event_id="b", procedure="call_center")]}, queue, ledger)
+    assert answer.status_code == 202
+    assert [r["status"] for r in answer.body["results"]] == ["conflict", "accepted", "conflict"]
+    assert (answer.body["accepted"], answer.body["conflict"]) == (1, 2)
+    assert [e["event_id"] for e in queue.events] == ["a", "b"]

@@ -14,11 +14,12 @@ Split by aggregate; callers import from this package, never from its modules:
 - `contacts`: the contact item's conversion and update expressions, used by conversations.
 - `cases`: `DynamoCaseStore`.
 - `scores`: `DynamoScoreStore`.
+- `events`: `DynamoEventLedger` (the first payload seen per event_id).
 """
 
 from __future__ import annotations
 
-from chalicelib.adapters.dynamo.binding import configure
+from chalicelib.adapters.dynamo.binding import MAX_TRANSACTION_ITEMS, configure
 from chalicelib.adapters.dynamo.cases import DynamoCaseStore
 from chalicelib.adapters.dynamo.errors import (
     CONDITION_FAILED,
@@ -26,11 +27,13 @@ from chalicelib.adapters.dynamo.errors import (
     RETRYABLE_CANCEL_CODES,
     THROTTLING_CODES,
 )
+from chalicelib.adapters.dynamo.events import DynamoEventLedger
 from chalicelib.adapters.dynamo.models import (
     MODELS,
     OPEN_SHARD,
     CaseItem,
     ContactItem,
+    EventItem,
     InboxItem,
     OpenUntilIndex,
     OptOutEntry,
@@ -39,7 +42,7 @@ from chalicelib.adapters.dynamo.models import (
     StatusChange,
     SurveyItem,
 )
-from chalicelib.adapters.dynamo.scores import MAX_TRANSACTION_ITEMS, DynamoScoreStore
+from chalicelib.adapters.dynamo.scores import DynamoScoreStore
 from chalicelib.adapters.dynamo.surveys import DynamoConversationStore, answer_from_stream_image
 
 __all__ = [
@@ -52,8 +55,10 @@ __all__ = [
     "THROTTLING_CODES",
     "CaseItem",
     "ContactItem",
+    "EventItem",
     "DynamoCaseStore",
     "DynamoConversationStore",
+    "DynamoEventLedger",
     "DynamoScoreStore",
     "InboxItem",
     "OpenUntilIndex",

@@ -17,6 +17,7 @@ from pynamodb.models import Model
 from chalicelib.adapters.dynamo.models import MODELS, SurveyItem
 from chalicelib.settings import Settings
 
+MAX_TRANSACTION_ITEMS = 100     # DynamoDB takes at most 100 items in one TransactWriteItems
 
 def configure(settings: Settings) -> Connection:
     """Bind every model to this stage's tables, endpoint and region; returns the one connection

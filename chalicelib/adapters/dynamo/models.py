@@ -169,8 +169,22 @@ class ScoreItem(Model):
 
 
 # logical table name (chalicelib.resources) -> model; "idempotency" belongs to Powertools.
+class EventItem(Model):
+    """The first payload seen for an event_id, as a fingerprint: no personal data."""
+
+    class Meta:
+        table_name: str | None = None
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    event_id = UnicodeAttribute(hash_key=True)
+    fingerprint = UnicodeAttribute()
+    first_seen = UTCDateTimeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
 MODELS: dict[str, type[Model]] = {
     "surveys": SurveyItem,
+    "events": EventItem,
     "contacts": ContactItem,
     "responses": ResponseItem,
     "inbox": InboxItem,

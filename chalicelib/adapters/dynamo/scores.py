@@ -12,15 +12,13 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.adapters.dynamo.binding import require_bound, shared_connection
+from chalicelib.adapters.dynamo.binding import MAX_TRANSACTION_ITEMS, require_bound, shared_connection
 from chalicelib.adapters.dynamo.errors import cancel_codes, raise_if_retryable, throttling_as_retryable
 from chalicelib.adapters.dynamo.models import ScoreItem
 from chalicelib.domain.model import Counts
 from chalicelib.domain.scoring import BucketKey
 from chalicelib.errors import PermanentError
 from chalicelib.settings import Settings
-
-MAX_TRANSACTION_ITEMS = 100  # TransactWriteItems limit
 
 
 class DynamoScoreStore:
