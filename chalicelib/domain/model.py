@@ -42,6 +42,7 @@ class Survey:
     created_at: datetime
     completed_at: datetime
     phone: str | None = None        # needed to send; never logged
+    email: str | None = None        # needed to send; never logged
     context: dict[str, str] = field(default_factory=dict)
     reason: str | None = None       # why suppressed / failed
     step: Step = Step.AWAIT_SCORE

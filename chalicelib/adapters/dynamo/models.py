@@ -54,6 +54,7 @@ class SurveyItem(Model):
     created_at = UTCDateTimeAttribute()
     completed_at = UTCDateTimeAttribute()
     phone = UnicodeAttribute(null=True)          # raw number: only here, never logged
+    email = UnicodeAttribute(null=True)          # raw address: only here, never logged
     context: MapAttribute[str, str] = MapAttribute(default=dict)
     reason = UnicodeAttribute(null=True)
     step = UnicodeAttribute()
