@@ -25,6 +25,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
     from chalicelib.adapters.idempotency import Idempotency
     from chalicelib.adapters.twilio_sms import SignatureCheck
     from chalicelib.auth import Authenticator
+    from chalicelib.domain.model import Survey
     from chalicelib.services.dispatch import DispatchDeps
     from chalicelib.services.handle_reply import ReplyDeps
     from chalicelib.services.ingest import IngestDeps
@@ -163,7 +164,17 @@ class Components:
         """One sender per channel a survey can be sent on (domain/eligibility.py names them)."""
         from chalicelib.services.send_survey import SmsSurveySender
 
-        return {"sms_two_way": SmsSurveySender(self.sms, self.messages, self.settings.status_callback_url)}
+        s = self.settings
+        # The link SMS sender (services/send_survey.SmsLinkSurveySender) is registered with the web
+        # survey page it links to; until then the channel policy skips sms_link as not available.
+        return {"sms_two_way": SmsSurveySender(self.sms, self.messages, s.status_callback_url)}
+
+    def survey_link(self, survey: Survey) -> str:
+        """The survey's page, signed: `<KOE_SURVEY_LINK_BASE_URL or public URL>/s/<token>`."""
+        from chalicelib.domain import survey_token
+
+        key = survey_token.link_key(self.settings.contact_hash_key)
+        return f"{self.settings.survey_page_url}/{survey_token.sign(key, survey.survey_id)}"
 
     @cached_property
     def authenticators(self) -> Sequence[Authenticator]:
@@ -223,12 +234,15 @@ class Components:
 
     @cached_property
     def dispatch_deps(self) -> DispatchDeps:
+        from chalicelib.adapters.phone_numbers import region_of
+        from chalicelib.domain.channel_policy import ChannelPolicy
         from chalicelib.services.dispatch import DispatchDeps
 
         s = self.settings
         return DispatchDeps(
             store=self.conversations, senders=self.senders, contact_key=self.contact_key,
             policy=eligibility.Policy(s.cooldown_days, s.max_event_age_hours, s.default_locale),
+            channels=ChannelPolicy.with_overrides(s.channel_preferences), region_of=region_of,
             cooldown_days=s.cooldown_for, conversation_hours=s.conversation_hours, clock=self.clock)
 
     @cached_property

@@ -54,6 +54,9 @@ class Settings:
     case_sla_hours: int = 24
     retention_days: int = 400
     clock_skew_seconds: int = 300           # a completed_at further ahead than this is refused
+    # Channel order per country (ISO 3166, or "*"), over the defaults in domain/channel_policy.py.
+    channel_preferences: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    survey_link_base_url: str | None = None  # a short domain for links in SMS; default public_base_url
 
     def table_name(self, logical: str) -> str:
         return resources.physical(self.resource_prefix, logical)
@@ -71,6 +74,11 @@ class Settings:
     @property
     def status_callback_url(self) -> str:
         return f"{self.public_base_url}/twilio/status"
+
+    @property
+    def survey_page_url(self) -> str:
+        """Where `/s/{token}` is served, as customers see it (short: it goes into SMS)."""
+        return f"{self.survey_link_base_url or self.public_base_url}/s"
 
 
 # Each default is written once, on its Settings field; from_env reads it from there.
@@ -115,6 +123,30 @@ def _int_map(env: Mapping[str, str], name: str) -> dict[str, int]:
         raise SettingsError(f'{name} must be a JSON object of integers, e.g. {{"claim_payment": 5}}') from exc
 
 
+def _channel_map(env: Mapping[str, str], name: str) -> dict[str, tuple[str, ...]]:
+    from chalicelib.domain.channel_policy import CHANNELS
+
+    raw = env.get(name, "").strip()
+    if not raw:
+        return {}
+    example = f'{name} must be a JSON object of channel lists, e.g. {{"JP": ["sms_link", "email"]}}'
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise SettingsError(example) from exc
+    if not isinstance(value, dict) or not all(
+            isinstance(v, list) and v and all(c in CHANNELS for c in v) for v in value.values()):
+        raise SettingsError(f"{example}; channels: {', '.join(CHANNELS)}")
+    return {str(k): tuple(v) for k, v in value.items()}
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip().rstrip("/")
+    if raw and not raw.startswith(("https://", "http://")):
+        raise SettingsError(f"{name} must be an http(s) URL")
+    return raw or None
+
+
 def from_env(env: Mapping[str, str]) -> Settings:
     api_keys = tuple(k.strip() for k in _required(env, "KOE_API_KEYS").split(",") if k.strip())
     public = _required(env, "KOE_PUBLIC_BASE_URL").rstrip("/")
@@ -150,6 +182,8 @@ def from_env(env: Mapping[str, str]) -> Settings:
         case_sla_hours=_int(env, "KOE_CASE_SLA_HOURS", _default("case_sla_hours"), minimum=1),
         retention_days=_int(env, "KOE_RETENTION_DAYS", _default("retention_days"), minimum=1),
         clock_skew_seconds=_int(env, "KOE_CLOCK_SKEW_SECONDS", _default("clock_skew_seconds")),
+        channel_preferences=_channel_map(env, "KOE_CHANNEL_POLICY"),
+        survey_link_base_url=_url(env, "KOE_SURVEY_LINK_BASE_URL"),
     )
 
 

@@ -1,7 +1,8 @@
-"""Whether to survey a completed procedure now, on which channel, and why not when not.
+"""Whether to survey a completed procedure now, and why not when not.
 
-Pure: the caller passes the contact as stored and the current time; the result is a decision
-the dispatch service carries out. Every "no" has a reason code that is stored on the survey.
+Pure: the caller passes the contact as stored, the channel the policy chose
+(`domain/channel_policy.py`) and the current time; the result is a decision the dispatch service
+carries out. Every "no" has a reason code that is stored on the survey.
 """
 
 from __future__ import annotations
@@ -9,12 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from chalicelib.domain.channel_policy import NONE, Channel
 from chalicelib.domain.events import ProcedureCompleted
 from chalicelib.domain.model import Contact
-from chalicelib.domain.phone import region_of
 
-# Twilio supports two-way SMS in these regions; not in Japan or China, where it takes no replies.
-TWO_WAY_SMS_REGIONS = frozenset({"US", "CA", "GB", "AU", "NZ", "IE", "SG", "HK"})
 LANGUAGES = ("ja", "zh", "en")
 
 
@@ -23,12 +22,6 @@ class Policy:
     cooldown_days: int
     max_event_age_hours: int
     default_locale: str
-
-
-@dataclass(frozen=True)
-class Channel:
-    name: str        # "sms_two_way" or "none"
-    reason: str      # why this channel, e.g. "two_way_sms_supported:US"
 
 
 @dataclass(frozen=True)
@@ -54,21 +47,11 @@ def language(locale: str | None, default_locale: str) -> str:
     return "en"
 
 
-def choose_channel(event: ProcedureCompleted) -> Channel:
-    phone = event.customer.phone
-    if not phone:
-        return Channel("none", "no_phone:email_survey_not_built")
-    region = region_of(phone) or "unknown"
-    if region in TWO_WAY_SMS_REGIONS:
-        return Channel("sms_two_way", f"two_way_sms_supported:{region}")
-    return Channel("none", f"two_way_sms_unsupported:{region}")
-
-
-def decide(event: ProcedureCompleted, contact: Contact | None, now: datetime, policy: Policy) -> Decision:
-    channel = choose_channel(event)
+def decide(event: ProcedureCompleted, contact: Contact | None, channel: Channel, now: datetime,
+           policy: Policy) -> Decision:
     if now - event.completed_at > timedelta(hours=policy.max_event_age_hours):
         return Suppress("stale_event", channel)
-    if channel.name == "none":
+    if channel.name == NONE:
         return Suppress("no_supported_channel", channel)
     if contact is None:
         return Send(channel)

@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.domain import eligibility
+from chalicelib.domain import channel_policy, eligibility
+from chalicelib.domain.channel_policy import Channel, ChannelPolicy, Reach
 from chalicelib.domain.eligibility import Send, Suppress
 from chalicelib.domain.events import ProcedureCompleted, from_payload
 from chalicelib.domain.model import Survey, SurveyStatus
@@ -29,6 +30,8 @@ class DispatchDeps:
     senders: Mapping[str, SurveySender]     # channel -> its sender
     contact_key: Callable[[str], str]       # keyed hash of a phone number or email
     policy: eligibility.Policy
+    channels: ChannelPolicy
+    region_of: Callable[[str], str | None]  # a phone number's country
     cooldown_days: Callable[[str], int]     # per procedure
     conversation_hours: int
     clock: Callable[[], datetime]
@@ -38,10 +41,13 @@ def dispatch_event(event: dict[str, Any], deps: DispatchDeps) -> dict[str, str]:
     """Survey one valid event. Returns the outcome (stored by the idempotency layer: no personal data)."""
     procedure = from_payload(event)
     now = deps.clock()
-    address = procedure.customer.phone or procedure.customer.email or ""
-    key = deps.contact_key(address)
+    customer = procedure.customer
+    # The customer's contact: by phone when there is one, else by email. It holds the opt-out, the
+    # one open conversation and the fatigue record, whatever the channel.
+    key = deps.contact_key(customer.phone or customer.email or "")
+    contact = deps.store.get_contact(key)
     policy = replace(deps.policy, cooldown_days=deps.cooldown_days(procedure.procedure))
-    decision = eligibility.decide(procedure, deps.store.get_contact(key), now, policy)
+    decision = eligibility.decide(procedure, contact, _channel(procedure, deps), now, policy)
     survey = _new_survey(procedure, key, decision, now, deps)
     try:
         if isinstance(decision, Suppress):
@@ -53,6 +59,21 @@ def dispatch_event(event: dict[str, Any], deps: DispatchDeps) -> dict[str, str]:
     except SurveyExists:
         return _resume(procedure, deps)
     return send_survey(survey, deps.senders, deps.store, now)
+
+
+def _channel(event: ProcedureCompleted, deps: DispatchDeps) -> Channel:
+    """The channel policy's choice. The email address's own contact (an unsubscribe or a hard
+    bounce there blocks email only) is read only when the policy would choose email for a
+    customer who also has a phone: one more read in that case alone."""
+    customer = event.customer
+    reach = Reach(phone_region=deps.region_of(customer.phone) if customer.phone else None,
+                  has_phone=bool(customer.phone), has_email=bool(customer.email))
+    chosen = channel_policy.choose(deps.channels, reach, deps.senders)
+    if chosen.name == channel_policy.EMAIL and customer.phone and customer.email:
+        email_contact = deps.store.get_contact(deps.contact_key(customer.email))
+        if email_contact is not None and email_contact.opted_out:
+            chosen = channel_policy.choose(deps.channels, replace(reach, email_blocked=True), deps.senders)
+    return chosen
 
 
 def _new_survey(event: ProcedureCompleted, key: str, decision: Send | Suppress, now: datetime,

@@ -9,7 +9,7 @@ slot (and opting the contact out when the carrier says the customer did).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import urlencode
@@ -35,8 +35,27 @@ class SmsSurveySender:
 
     def send(self, survey: Survey, message: str) -> str:
         body = self.messages.render("sms", survey.locale, message, procedure=survey.procedure)
-        callback = f"{self.status_callback_url}?{urlencode({'survey': survey.survey_id})}"
-        return self.sms.send(survey.phone or "", body, callback)
+        return self.sms.send(survey.phone or "", body, _callback(self.status_callback_url, survey))
+
+
+@dataclass(frozen=True)
+class SmsLinkSurveySender:
+    """One-way SMS with a link to the web survey, where carriers take no replies (Japan): the
+    `sms_link` templates, the survey's signed link, the same status callback as two-way SMS."""
+
+    sms: SmsSender
+    messages: Messages
+    status_callback_url: str
+    link_for: Callable[[Survey], str]
+
+    def send(self, survey: Survey, message: str) -> str:
+        body = self.messages.render("sms_link", survey.locale, message, procedure=survey.procedure,
+                                    link=self.link_for(survey))
+        return self.sms.send(survey.phone or "", body, _callback(self.status_callback_url, survey))
+
+
+def _callback(status_callback_url: str, survey: Survey) -> str:
+    return f"{status_callback_url}?{urlencode({'survey': survey.survey_id})}"
 
 
 def send_survey(survey: Survey, senders: Mapping[str, SurveySender], store: ConversationStore,

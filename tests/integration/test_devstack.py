@@ -6,9 +6,11 @@ shapes. Uses a small Chalice app defined here with the same decorators as koe's 
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -21,7 +23,7 @@ from chalice import Chalice
 
 from chalicelib import resources
 from devstack.provision import client, provision
-from devstack.runner import Runner, failed_ids
+from devstack.runner import QueueDepth, Runner, failed_ids
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The recorded EventBridge -> SQS envelope.
@@ -420,6 +422,136 @@ def test_started_runner_delivers_in_the_background_until_stopped(
     assert len(recorder.ticks) == ticks
 
 
+# --- Runner: concurrency, as Lambda's pollers, and draining on stop --------------------------------
+
+def background_runner(env: dict[str, str], dynamodb_local: Any, moto_server: Any, **options: Any) -> Runner:
+    return Runner(TestApp, dynamodb_endpoint=dynamodb_local.endpoint, aws_endpoint=moto_server.endpoint,
+                  region=env["AWS_REGION"], env=env, tick_seconds=3600, poll_interval_s=0.05, **options)
+
+
+def test_started_runner_invokes_a_queue_handler_in_parallel_batches(
+        fresh_aws: dict[str, str], dynamodb_local: Any, moto_server: Any):
+    # Given a runner with 3 pollers, and a handler that returns only once 3 invocations run at once
+    together = threading.Barrier(3, timeout=10)
+    batches: list[list[str]] = []
+    broken: list[BaseException] = []
+    lock = threading.Lock()
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        with lock:
+            batches.append([r["messageId"] for r in event["Records"]])
+        try:
+            together.wait()
+        except threading.BrokenBarrierError as exc:
+            broken.append(exc)
+            raise
+        return {"batchItemFailures": []}
+
+    runner = background_runner(fresh_aws, dynamodb_local, moto_server, concurrency=3)
+    runner.queue_sources[0].handler = handler
+    runner.start()
+    try:
+        # When three messages arrive one after another, each while the earlier ones are being handled
+        sent = []
+        for n in range(3):
+            sent.append(send(fresh_aws, moto_server.endpoint, {"n": n}))
+            until(lambda n=n: len(batches) > n)
+        # Then three invocations ran at the same time, one batch each, and every message was deleted
+        until(lambda: not runner.queue_sources[0].depth().total)
+    finally:
+        runner.stop()
+    assert not broken
+    assert sorted(sum(batches, [])) == sorted(sent)
+    assert len(batches) == 3
+
+
+def test_a_stream_stays_one_invocation_at_a_time_whatever_the_concurrency(
+        fresh_aws: dict[str, str], dynamodb_local: Any, moto_server: Any):
+    # Given a runner with 4 pollers per queue, and a stream handler that takes a while
+    running, most, seen = [0], [0], []
+    lock = threading.Lock()
+
+    def on_response(event: dict[str, Any], context: Any) -> None:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)                # the work of an invocation, not a synchronisation
+        with lock:
+            running[0] -= 1
+            seen.extend(r["dynamodb"]["Keys"]["survey_id"]["S"] for r in event["Records"])
+
+    runner = background_runner(fresh_aws, dynamodb_local, moto_server, concurrency=4)
+    runner.stream_sources[0].handler = on_response
+    runner.start()
+    try:
+        # When answers keep arriving
+        for n in range(6):
+            put_response(fresh_aws, dynamodb_local.endpoint, f"s-{n}")
+        until(lambda: len(seen) == 6)
+    finally:
+        runner.stop()
+    # Then they were handled in order, never two invocations at once (one per shard, as in AWS)
+    assert seen == [f"s-{n}" for n in range(6)]
+    assert most[0] == 1
+
+
+def test_stopping_finishes_the_batch_in_flight_takes_nothing_new_and_says_what_is_left(
+        fresh_aws: dict[str, str], dynamodb_local: Any, moto_server: Any, caplog: pytest.LogCaptureFixture):
+    # Given a slow handler busy with a batch, and a second poller waiting for messages
+    entered, release = threading.Event(), threading.Event()
+    handled: list[str] = []
+
+    def slow(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        entered.set()
+        release.wait(10)            # the test lets it finish once stop() has begun
+        handled.extend(r["messageId"] for r in event["Records"])
+        return {"batchItemFailures": []}
+
+    runner = background_runner(fresh_aws, dynamodb_local, moto_server, concurrency=2,
+                               retry_visibility_s=30)
+    source = runner.queue_sources[0]
+    source.handler = slow
+    stopping_at_receive: list[bool] = []
+    real_sqs = source.sqs
+
+    class WatchedSqs:
+        """The runner's SQS client, noting whether each ReceiveMessage started after stop()."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real_sqs, name)
+
+        def receive_message(self, **kwargs: Any) -> Any:
+            stopping_at_receive.append(runner.stopping)
+            return real_sqs.receive_message(**kwargs)
+
+    source.sqs = WatchedSqs()
+    first = send(fresh_aws, moto_server.endpoint, {"n": 1})
+    runner.start()
+    until(entered.is_set)
+    # When the runner is stopped while that batch is in flight
+    leftovers: list[dict[str, QueueDepth]] = []
+    caplog.set_level(logging.WARNING, logger="devstack.runner")
+    stopper = threading.Thread(target=lambda: leftovers.append(runner.stop()))
+    stopper.start()
+    until(lambda: runner.stopping and source.receiving == 0)    # the waiting long poll has ended
+    # And three more messages arrive, then the slow batch finishes
+    later = {send(fresh_aws, moto_server.endpoint, {"n": n}) for n in (2, 3, 4)}
+    release.set()
+    stopper.join(timeout=30)
+    assert not stopper.is_alive()
+    # Then the batch in flight completed and was deleted; nothing was received after stop()
+    assert handled == [first]
+    assert stopping_at_receive and not any(stopping_at_receive)
+    queue = f"{fresh_aws['KOE_RESOURCE_PREFIX']}intake"
+    # And the report counts exactly the three that arrived later, and says they are lost with moto
+    assert leftovers == [{queue: QueueDepth(waiting=3, in_flight=0)}]
+    assert f"{queue}: 3 message(s) still queued (3 waiting, 0 in flight)" in caplog.text
+    assert "lost when the stack stops" in caplog.text
+    remaining = client("sqs", moto_server.endpoint, fresh_aws["AWS_REGION"]).receive_message(
+        QueueUrl=fresh_aws["KOE_INTAKE_QUEUE_URL"], MaxNumberOfMessages=10, VisibilityTimeout=0)
+    assert {m["MessageId"] for m in remaining.get("Messages", [])} == later
+
+
 # --- The whole stack, as `make run` starts it ------------------------------------------------------
 
 @pytest.mark.skipif(not (REPO_ROOT / "app.py").exists(), reason="no app.py yet")
@@ -429,7 +561,7 @@ def test_python_m_devstack_serves_and_stops_cleanly(tmp_path: Path):
     with output.open("wb") as sink:     # a file, not a pipe nobody reads: that could block it
         proc = subprocess.Popen(
             [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0",
-             "--dynamodb-port", "0", "--moto-port", "0", "--ready-file", str(ready)],
+             "--dynamodb-port", "0", "--moto-port", "0", "--in-memory", "--ready-file", str(ready)],
             cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT)
     try:
         until(lambda: ready.exists() or proc.poll() is not None, timeout_s=40)

@@ -11,13 +11,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from chalicelib.adapters.phone_numbers import region_of
 from chalicelib.adapters.templates import TomlMessages
+from chalicelib.domain.channel_policy import ChannelPolicy
 from chalicelib.domain.eligibility import Policy
 from chalicelib.domain.identity import contact_key
+from chalicelib.domain.model import Survey
+from chalicelib.domain.survey_token import link_key, sign
 from chalicelib.services.dispatch import DispatchDeps, dispatch_event
 from chalicelib.services.handle_reply import InboundSms, ReplyDeps, handle_reply
 from chalicelib.services.on_answers import AnswerDeps
-from chalicelib.services.send_survey import SmsSurveySender
+from chalicelib.services.send_survey import SmsLinkSurveySender, SmsSurveySender
 from chalicelib.settings import REPO_ROOT
 from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeFollowUps, FakeIntakeQueue, FakeSms
 from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeScoreStore
@@ -51,17 +55,24 @@ class World:
     alerts: FakeAlerts = field(default_factory=FakeAlerts)
     messages: TomlMessages = field(default_factory=lambda: TomlMessages(REPO_ROOT / "templates", "Example Life"))
     thresholds: dict[str, int] = field(default_factory=dict)
+    extra_senders: dict[str, Any] = field(default_factory=dict)      # e.g. a recording email sender
 
     def key(self, address: str = PHONE) -> str:
         return contact_key(SECRET, address)
 
     @property
     def dispatch_deps(self) -> DispatchDeps:
-        senders = {"sms_two_way": SmsSurveySender(self.sms, self.messages,
-                                                  "https://koe.example.com/api/twilio/status")}
+        callback = "https://koe.example.com/api/twilio/status"
+        senders = {"sms_two_way": SmsSurveySender(self.sms, self.messages, callback),
+                   "sms_link": SmsLinkSurveySender(self.sms, self.messages, callback, self.link),
+                   **self.extra_senders}
         return DispatchDeps(store=self.store, senders=senders, contact_key=self.key,
-                            policy=Policy(30, 72, "en-US"), cooldown_days=lambda p: 30, conversation_hours=24,
-                            clock=self.clock)
+                            policy=Policy(30, 72, "en-US"), channels=ChannelPolicy(), region_of=region_of,
+                            cooldown_days=lambda p: 30, conversation_hours=24, clock=self.clock)
+
+    @staticmethod
+    def link(survey: Survey) -> str:
+        return f"https://koe.example.jp/s/{sign(link_key(SECRET), survey.survey_id)}"
 
     @property
     def reply_deps(self) -> ReplyDeps:

@@ -8,6 +8,7 @@ from chalicelib.adapters.schema import read_message
 from chalicelib.domain.model import SurveyStatus
 from chalicelib.errors import InvalidEvent, RecipientOptedOut, RetryableSendError, UndeliverableRecipient
 from tests.services.conftest import EVENTS, PHONE, event
+from tests.services.test_send_survey import RecordingSender
 
 SURVEY = "claims-2026-000123-paid"
 
@@ -15,7 +16,7 @@ SURVEY = "claims-2026-000123-paid"
 def test_an_event_sends_one_invitation_and_records_the_survey(world):
     outcome = world.dispatch()
     assert outcome == {"survey_id": "claims-2026-000123-paid", "status": "sent",
-                       "reason": "two_way_sms_supported:US"}
+                       "reason": "US:sms_two_way"}
     [sms] = world.sms.sent
     assert sms["to"] == PHONE and "Reply 0-10" in sms["body"] and "STOP" in sms["body"]
     assert sms["status_callback"] == "https://koe.example.com/api/twilio/status?survey=claims-2026-000123-paid"
@@ -69,10 +70,45 @@ def test_cooldown_per_procedure(world):
     assert world.dispatch(event_id="third", completed_at=later, procedure="new_policy")["status"] == "sent"
 
 
-def test_japan_has_no_two_way_sms_yet(world):
-    outcome = world.dispatch(customer={"phone": "+819012345678"})
-    assert (outcome["status"], outcome["reason"]) == ("suppressed", "no_supported_channel")
-    assert world.store.get_survey("claims-2026-000123-paid").channel_reason == "two_way_sms_unsupported:JP"
+def test_a_japanese_customer_gets_a_link_sms_to_the_web_survey(world):
+    outcome = world.dispatch(customer={"phone": "+819012345678", "locale": "ja-JP"})
+    assert (outcome["status"], outcome["reason"]) == ("sent", "JP:sms_link")
+    [sms] = world.sms.sent
+    survey = world.store.get_survey("claims-2026-000123-paid")
+    assert survey.channel == "sms_link" and world.link(survey) in sms["body"]
+    assert sms["body"].startswith("Example Lifeです。") and "アンケート" in sms["body"]
+    assert sms["status_callback"].endswith("?survey=claims-2026-000123-paid")
+
+
+def test_a_chinese_customer_without_email_gets_a_link_sms_with_the_opt_out_instruction(world):
+    outcome = world.dispatch(customer={"phone": "+8613812345678", "email": None, "locale": "zh-CN"})
+    assert outcome["reason"] == "CN:sms_link (email: none)"
+    assert "回复TD退订" in world.sms.sent[0]["body"]
+
+
+def test_a_chinese_customer_with_email_and_no_email_sender_yet_gets_the_link_sms(world):
+    outcome = world.dispatch(customer={"phone": "+8613812345678", "email": "wang@example.com", "locale": "zh-CN"})
+    assert outcome["reason"] == "CN:sms_link (email: not available)"
+
+
+def test_email_goes_to_the_email_sender_and_an_unsubscribed_address_falls_back(world):
+    email = RecordingSender()
+    world.extra_senders["email"] = email
+    cn = {"phone": "+8613812345678", "email": "wang@example.com", "locale": "zh-CN"}
+    assert world.dispatch(customer=cn)["reason"] == "CN:email"
+    assert email.sent == [("claims-2026-000123-paid", "invitation")]
+    world.store.set_opt_out(world.key("wang@example.com"), True, "email:unsubscribe", world.clock())
+    world.dispatch(event_id="policy-2026-000400", procedure="new_policy", customer=cn)
+    assert world.store.get_survey("policy-2026-000400").channel_reason == "CN:sms_link (email: blocked)"
+
+
+def test_an_email_only_customer_is_surveyed_by_email_and_their_unsubscribe_is_an_opt_out(world):
+    world.extra_senders["email"] = RecordingSender()
+    only_email = {"phone": None, "email": "hanako@example.jp", "locale": "ja-JP"}
+    assert world.dispatch(customer=only_email)["reason"] == "no_phone:email"
+    world.store.set_opt_out(world.key("hanako@example.jp"), True, "email:unsubscribe", world.clock())
+    assert world.dispatch(event_id="policy-2026-000500", procedure="new_policy",
+                          customer=only_email)["reason"] == "opted_out"
 
 
 def test_opted_out_at_the_carrier_marks_the_contact(world):

@@ -4,6 +4,7 @@ import pytest
 
 from chalicelib.adapters.templates import TemplateError, TomlMessages
 from chalicelib.domain.sms import is_gsm7, segments
+from chalicelib.domain.survey_token import link_key, sign
 from chalicelib.settings import REPO_ROOT
 
 KEYS = ("invitation", "why", "reprompt", "thanks", "help", "opted_out", "opted_in")
@@ -50,3 +51,30 @@ def test_an_unknown_language_is_a_named_error(messages):
                                             ("あ" * 70, 1), ("あ" * 71, 2), ("€" * 80, 1), ("€" * 81, 2)])
 def test_segments(text, expected):
     assert segments(text) == expected
+
+
+# --- the link SMS: the invitation with its link stays within its segment budget -----------------
+
+LINK = "https://koe.example.jp/s/" + sign(link_key(b"k"), "claims-2026-000123-paid")
+LINK_BUDGET = {"en": 1, "ja": 2, "zh": 2}
+
+
+@pytest.mark.parametrize("language", ["en", "ja", "zh"])
+@pytest.mark.parametrize("procedure", PROCEDURES)
+def test_a_link_invitation_with_its_link_fits_its_budget(messages, language, procedure):
+    text = messages.render("sms_link", language, "invitation", procedure=procedure, link=LINK)
+    assert LINK in text
+    assert segments(text) <= LINK_BUDGET[language], (segments(text), len(text), text)
+
+
+def test_the_chinese_link_invitation_carries_the_opt_out_instruction(messages):
+    assert "回复TD退订" in messages.render("sms_link", "zh", "invitation", procedure="claim_payment", link=LINK)
+
+
+def test_every_rendered_sms_reports_its_segments(messages):
+    """Cost is per segment: every message koe can send is within two, so none is a surprise."""
+    for channel, keys in (("sms", KEYS), ("sms_link", ("invitation",))):
+        for language in ("en", "ja", "zh"):
+            for key in keys:
+                text = messages.render(channel, language, key, procedure="address_change", link=LINK)
+                assert 1 <= segments(text) <= 2, (channel, language, key, len(text))

@@ -1,0 +1,66 @@
+"""The channel policy: per country, the first channel that reaches the customer, with its rule."""
+
+import pytest
+
+from chalicelib.domain.channel_policy import (
+    CHANNELS,
+    ChannelPolicy,
+    Reach,
+    UnknownChannel,
+    choose,
+)
+
+ALL = CHANNELS
+POLICY = ChannelPolicy()
+
+
+def reach(region="US", phone=True, email=False, blocked=False):
+    return Reach(phone_region=region if phone else None, has_phone=phone, has_email=email, email_blocked=blocked)
+
+
+@pytest.mark.parametrize("region, email, channel, rule", [
+    ("US", False, "sms_two_way", "US:sms_two_way"),
+    ("CA", True, "sms_two_way", "CA:sms_two_way"),
+    ("GB", False, "sms_two_way", "GB:sms_two_way"),
+    ("AU", False, "sms_two_way", "AU:sms_two_way"),
+    ("JP", True, "sms_link", "JP:sms_link"),
+    ("JP", False, "sms_link", "JP:sms_link"),
+    ("CN", True, "email", "CN:email"),
+    ("CN", False, "sms_link", "CN:sms_link (email: none)"),        # a CN customer without email
+    ("FR", True, "email", "FR:email"),                             # elsewhere: email, then a link
+    ("FR", False, "sms_link", "FR:sms_link (email: none)"),
+])
+def test_the_defaults_per_country(region, email, channel, rule):
+    chosen = choose(POLICY, reach(region, email=email), ALL)
+    assert (chosen.name, chosen.reason) == (channel, rule)
+
+
+def test_no_phone_means_email():
+    assert choose(POLICY, reach(phone=False, email=True), ALL).reason == "no_phone:email"
+    assert choose(POLICY, reach(phone=False, email=False), ALL).name == "none"
+    assert choose(POLICY, reach(phone=False, email=True, blocked=True), ALL).reason == "no_phone:email_blocked"
+
+
+def test_an_unsubscribed_or_bounced_email_falls_to_the_next_channel():
+    chosen = choose(POLICY, reach("CN", email=True, blocked=True), ALL)
+    assert (chosen.name, chosen.reason) == ("sms_link", "CN:sms_link (email: blocked)")
+
+
+def test_a_channel_without_a_sender_is_skipped_and_said():
+    chosen = choose(POLICY, reach("CN", email=True), {"sms_two_way", "sms_link"})
+    assert (chosen.name, chosen.reason) == ("sms_link", "CN:sms_link (email: not available)")
+    nothing = choose(POLICY, reach("JP", email=True), {"sms_two_way"})
+    assert nothing.name == "none" and nothing.reason == "JP:none (sms_link: not available; email: not available)"
+
+
+def test_configuration_overrides_a_country_and_the_default():
+    policy = ChannelPolicy.with_overrides({"jp": ["email", "sms_link"], "*": ["sms_link"]})
+    assert choose(policy, reach("JP", email=True), ALL).reason == "JP:email"
+    assert choose(policy, reach("FR", email=True), ALL).reason == "FR:sms_link"
+    assert choose(policy, reach("US"), ALL).name == "sms_two_way"          # the other defaults stay
+
+
+@pytest.mark.parametrize("bad", [{"JP": ["fax"]}, {"JP": []}])
+def test_an_unknown_channel_in_configuration_is_a_named_error(bad):
+    with pytest.raises(UnknownChannel):
+        ChannelPolicy.with_overrides(bad)
