@@ -28,6 +28,10 @@ DEFAULT_PREFERENCES: Mapping[str, tuple[str, ...]] = {
     "CA": (SMS_TWO_WAY, EMAIL, SMS_LINK),
     "GB": (SMS_TWO_WAY, EMAIL, SMS_LINK),
     "AU": (SMS_TWO_WAY, EMAIL, SMS_LINK),
+    "NZ": (SMS_TWO_WAY, EMAIL, SMS_LINK),
+    "IE": (SMS_TWO_WAY, EMAIL, SMS_LINK),
+    "SG": (SMS_TWO_WAY, EMAIL, SMS_LINK),
+    "HK": (SMS_TWO_WAY, EMAIL, SMS_LINK),
     # No two-way SMS in Japan; links in SMS are allowed (carriers filter some: keep them short).
     "JP": (SMS_LINK, EMAIL),
     # No two-way SMS, and links in SMS are blocked unless templates are registered: email first.
