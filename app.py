@@ -16,6 +16,7 @@ from chalicelib.resources import DEFAULT_PREFIX, RESPONSES_STREAM_PLACEHOLDER, c
 app = Chalice(app_name="koe")
 edge = http.Edge(app, authenticators=lambda: components().authenticators)
 FORM = ["application/x-www-form-urlencoded"]
+ANY = ["*/*"]        # a GET has no body: whatever Content-Type it claims (or none), it is no 415
 
 
 @app.middleware("all")
@@ -63,6 +64,27 @@ def sms_inbound() -> Response:
     return http.twiml(handle_reply(sms, c.reply_deps))
 
 
+# 3'. Or on the web page a link SMS or an email opens (the signed token is the proof). GET only shows.
+@edge.route("/s/{token}", methods=["GET"], content_types=ANY, roles=http.PUBLIC)
+def web_survey_page(token: str) -> Response:
+    from chalicelib.services.web_survey import show
+
+    c, request = components(), edge.request()
+    score = request.query_params.get("score") if request.query_params else None
+    page = show(token, score, request.headers.get("accept-language"), c.web_deps)
+    return http.html(page.html, http.WEB_STATUS[page.outcome], c.pages.content_security_policy)
+
+
+@edge.route("/s/{token}", methods=["POST"], content_types=FORM, roles=http.PUBLIC)
+def web_survey_answer(token: str) -> Response:
+    from chalicelib.services.web_survey import submit
+
+    c, request = components(), edge.request()
+    form = http.form_params(request.raw_body)
+    page = submit(token, form, request.headers.get("accept-language"), c.web_deps)
+    return http.html(page.html, http.WEB_STATUS[page.outcome], c.pages.content_security_policy)
+
+
 # 4. The carrier reports delivery: never backwards; 21610 opts the contact out.
 @edge.route("/twilio/status", methods=["POST"], content_types=FORM, roles=http.PUBLIC)
 def sms_status() -> Response:
@@ -83,21 +105,20 @@ def sms_status() -> Response:
 # 5. Answers are stored: scores move, detractors open a case, the CX team is alerted.
 @app.on_dynamodb_record(stream_arn=RESPONSES_STREAM_PLACEHOLDER, batch_size=100)
 def on_response(event: Any) -> dict[str, int]:
-    from chalicelib.adapters.dynamo import answer_from_stream_image
+    from chalicelib.adapters.dynamo import answer_from_stream_image, is_new_answer
     from chalicelib.services.on_answers import batch_token, on_answers
 
-    records = [r for r in event if r.event_name == "INSERT" and r.new_image]
+    records = [r for r in event if is_new_answer(r.event_name, r.new_image)]
     answers = [answer_from_stream_image(r.new_image) for r in records]
     return on_answers(answers, batch_token([r.sequence_number for r in records]), components().answer_deps)
 
 
-# 6. Every minute: close conversations whose window has passed.
+# 6. Every minute: release scheduled surveys whose send window opened; close ended conversations.
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def tick(event: Any) -> dict[str, int]:
-    from chalicelib.services.tick import expire_conversations
+    from chalicelib.services.tick import tick as run_schedule
 
-    c = components()
-    return expire_conversations(c.conversations, c.clock())
+    return run_schedule(components().tick_deps)
 
 
 # 7. The CX team reads scores.

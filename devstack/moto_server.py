@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from devstack.dynamodb_local import LOOPBACK, port_is_free
 
@@ -52,6 +52,15 @@ class MotoServer:
         if self.port is None:
             raise MotoServerError("moto is not started")
         return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        """The process serving moto: the child, or this process when in-process."""
+        if self._proc is not None:
+            return self._proc.pid
+        if self._threaded is not None:
+            return os.getpid()
+        raise MotoServerError("moto is not started")
 
     def start(self) -> Self:
         if self.requested_port and not port_is_free(self.requested_port):
@@ -143,11 +152,35 @@ def _quiet_request_log() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
+def _fast_sqs_clock() -> None:
+    """moto's SQS reads the clock through `unix_time()`, which builds two datetimes per call, and
+    calls it for every message in the queue on every send and receive (its message-count attributes
+    scan the whole queue): with 1,000 messages queued a SendMessageBatch took ~85 ms of CPU and a
+    receive + delete ~130 ms (measured, moto 5.2). The same value from `time.time()` is ~50x cheaper.
+    Only in the child, where nothing freezes time; the in-process server (and `mock_aws` in unit
+    tests) keep moto's own clock."""
+    import moto.sqs.models as sqs_models
+    from moto.core import utils
+
+    slow = utils.unix_time
+
+    def unix_time(dt: Any = None) -> float:
+        return time.time() if dt is None else slow(dt)
+
+    def unix_time_millis(dt: Any = None) -> float:
+        return unix_time(dt) * 1000.0
+
+    for name, fast in (("unix_time", unix_time), ("unix_time_millis", unix_time_millis)):
+        if hasattr(sqs_models, name):       # a later moto may not import them by name: then no change
+            setattr(sqs_models, name, fast)
+
+
 def _serve(port: int) -> None:
     """Child entry point: serve on 127.0.0.1, report the port, live until stdin closes."""
     from moto.server import ThreadedMotoServer
 
     _quiet_request_log()
+    _fast_sqs_clock()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
     print(json.dumps({"port": server.get_host_and_port()[1]}), flush=True)

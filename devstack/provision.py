@@ -113,8 +113,27 @@ def create_table(dynamodb: Any, table: Table, physical_name: str) -> None:
             raise
     dynamodb.get_waiter("table_exists").wait(TableName=physical_name,
                                              WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    add_missing_indexes(dynamodb, table, physical_name)
     if table.ttl_attribute:
         enable_ttl(dynamodb, physical_name, table.ttl_attribute)
+
+
+def add_missing_indexes(dynamodb: Any, table: Table, physical_name: str) -> None:
+    """A table kept from an earlier run (the data folder) gets the indexes added since: the rest
+    of it is left as it is."""
+    existing = {i["IndexName"] for i in
+                dynamodb.describe_table(TableName=physical_name)["Table"].get("GlobalSecondaryIndexes", [])}
+    for index in table.indexes:
+        if index.name in existing:
+            continue
+        keys = [k for k in (index.hash_key, index.range_key) if k]
+        dynamodb.update_table(
+            TableName=physical_name,
+            AttributeDefinitions=[{"AttributeName": k, "AttributeType": table.attributes[k]} for k in keys],
+            GlobalSecondaryIndexUpdates=[{"Create": {
+                "IndexName": index.name, "KeySchema": key_schema(index.hash_key, index.range_key),
+                "Projection": {"ProjectionType": "ALL"}}}])
+        log.info("added index %s to %s", index.name, physical_name)
 
 
 def enable_ttl(dynamodb: Any, physical_name: str, attribute: str) -> None:

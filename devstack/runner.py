@@ -3,21 +3,32 @@
 `chalice local` serves HTTP only, so this stands in for the Lambda event source mappings and the
 schedule. Which handler each source feeds is declared in `chalicelib.resources` (today: the intake
 queue -> `dispatch`, the responses table stream -> `on_response`, a timer -> `tick`); the event
-shapes themselves are built by `devstack.lambda_events`. Each source runs in its own thread (one
-invocation at a time per handler, as with a reserved concurrency of 1); `drain_once()` runs one
-pass of each source in the caller's thread so tests can drive it deterministically (use either
-`start()` or `drain_once()`, not both at once).
+shapes themselves are built by `devstack.lambda_events`.
+
+Concurrency is Lambda's: each queue has `concurrency` pollers (default 4, like a small reserved
+concurrency), each receiving a batch and invoking the handler on its own, so two batches of the same
+contact can run in parallel and a message can be delivered again, as in AWS. A stream is read by one
+poller, one invocation per shard at a time (DynamoDB streams keep a shard's records in order), and
+the schedule fires one invocation at a time.
+
+`stop()` drains: no new ReceiveMessage once it is called, the batches in flight finish (and are
+deleted), then it says how many messages each queue still holds; moto keeps them in memory only.
+`drain_once()` runs one pass of each source in the caller's thread so tests can drive it
+deterministically (use either `start()` or `drain_once()`, not both at once).
 Logs carry ids and counts only, never message bodies or item images.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -43,6 +54,8 @@ def _url_variable(queue: str) -> str:
 DEFAULT_QUEUES = {_url_variable(name): handler for name, handler in resources.queue_consumers().items()}
 DEFAULT_STREAMS = resources.stream_consumers()
 DEFAULT_SCHEDULE = resources.SCHEDULE_CONSUMER
+# Invocations in parallel per queue (pollers), like a small reserved concurrency in AWS.
+DEFAULT_CONCURRENCY = 4
 
 
 # --- Sources -------------------------------------------------------------------------------------
@@ -61,16 +74,36 @@ class QueueSource:
         self.retry_visibility_s = retry_visibility_s
         self.queue_arn = str(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
                              ["Attributes"]["QueueArn"])
+        self._lock = threading.Lock()
+        self._receiving = 0             # ReceiveMessage calls in flight (pollers run concurrently)
+
+    @property
+    def queue_name(self) -> str:
+        return self.queue_url.rsplit("/", 1)[-1]
+
+    @property
+    def receiving(self) -> int:
+        with self._lock:
+            return self._receiving
 
     def poll(self, wait_s: int) -> int:
         """Receive one batch, invoke the handler, delete what succeeded; returns messages delivered."""
-        messages = self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s,
-            VisibilityTimeout=self.retry_visibility_s, AttributeNames=["All"],
-            MessageAttributeNames=["All"]).get("Messages", [])
+        with self._lock:
+            self._receiving += 1
+        try:
+            messages = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s,
+                VisibilityTimeout=self.retry_visibility_s, AttributeNames=["All"],
+                MessageAttributeNames=["All"]).get("Messages", [])
+        finally:
+            with self._lock:
+                self._receiving -= 1
         if messages:
-            self._deliver(messages)
+            self._deliver(messages)     # once received, a batch is finished even when stopping
         return len(messages)
+
+    def depth(self) -> QueueDepth:
+        return queue_depth(self.sqs, self.queue_url)
 
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
         context = LambdaContext(function_name=self.name, region=self.region)
@@ -97,6 +130,34 @@ class QueueSource:
             log.error("could not delete a message from %s: %s", self.queue_url, failure.get("Code"))
 
 
+@dataclass(frozen=True)
+class QueueDepth:
+    waiting: int        # ApproximateNumberOfMessages (+ delayed)
+    in_flight: int      # ApproximateNumberOfMessagesNotVisible: received, not deleted yet
+
+    @property
+    def total(self) -> int:
+        return self.waiting + self.in_flight
+
+
+def queue_depth(sqs: Any, queue_url: str) -> QueueDepth:
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+    return QueueDepth(int(attributes.get("ApproximateNumberOfMessages", 0))
+                      + int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+                      int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)))
+
+
+def describe_leftovers(depths: Mapping[str, QueueDepth]) -> list[str]:
+    """What a stop leaves on the queues, one line per queue that still holds messages."""
+    lines = [f"{name}: {d.total} message(s) still queued ({d.waiting} waiting, {d.in_flight} in flight)"
+             for name, d in depths.items() if d.total]
+    if lines:
+        lines.append("moto keeps queues in memory only: these messages are lost when the stack stops")
+    return lines
+
+
 def failed_ids(result: Any, batch_ids: set[str], name: str) -> set[str]:
     """Ids from a `batchItemFailures` response; like Lambda, an invalid response fails the batch."""
     if not isinstance(result, dict) or "batchItemFailures" not in result:
@@ -121,15 +182,47 @@ class ShardCursor:
     finished: bool = False          # closed shard read to its end
 
 
+class StreamPositions:
+    """Where each stream's shards were read up to, kept in a JSON file, as an event source mapping
+    keeps its position in AWS. Needed when DynamoDB Local keeps its data on disk: its streams
+    survive a restart too, and reading them again from TRIM_HORIZON would hand every answer of the
+    last 24 hours to `on_response` a second time (scores counted twice)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            self._data: dict[str, dict[str, dict[str, Any]]] = json.loads(path.read_text())
+        except FileNotFoundError:
+            self._data = {}
+        except ValueError:
+            log.warning("%s is not readable JSON; streams are read from their start", path)
+            self._data = {}
+
+    def saved(self, stream_arn: str, shard_id: str) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._data.get(stream_arn, {}).get(shard_id, {}))
+
+    def save(self, stream_arn: str, cursor: ShardCursor) -> None:
+        with self._lock:
+            self._data.setdefault(stream_arn, {})[cursor.shard_id] = {
+                "last_sequence": cursor.last_sequence, "finished": cursor.finished}
+            partial = self.path.with_name(self.path.name + ".partial")
+            partial.write_text(json.dumps(self._data, indent=1))
+            os.replace(partial, self.path)      # never half a file, even if the stack is killed
+
+
 class StreamSource:
-    """A DynamoDB stream event source mapping: TRIM_HORIZON, batches of up to 100, bounded retries."""
+    """A DynamoDB stream event source mapping: TRIM_HORIZON (or the saved position), batches of up
+    to 100, bounded retries."""
 
     def __init__(self, dynamodb: Any, streams: Any, table_name: str, handler: Handler, name: str,
                  region: str, max_attempts: int = 3, retry_delay_s: float = 0.5,
-                 describe_every_s: float = 1.0) -> None:
+                 describe_every_s: float = 1.0, positions: StreamPositions | None = None) -> None:
         self.streams, self.handler, self.name, self.region = streams, handler, name, region
         self.max_attempts, self.retry_delay_s = max_attempts, retry_delay_s
         self.describe_every_s = describe_every_s
+        self.positions = positions
         self.stream_arn = str(dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"])
         self.cursors: dict[str, ShardCursor] = {}
         self._described_at = float("-inf")
@@ -148,8 +241,10 @@ class StreamSource:
             description = self.streams.describe_stream(**kwargs)["StreamDescription"]
             for shard in description["Shards"]:
                 if shard["ShardId"] not in self.cursors:
-                    self.cursors[shard["ShardId"]] = ShardCursor(shard["ShardId"],
-                                                                 shard.get("ParentShardId"))
+                    saved = self.positions.saved(self.stream_arn, shard["ShardId"]) if self.positions else {}
+                    self.cursors[shard["ShardId"]] = ShardCursor(
+                        shard["ShardId"], shard.get("ParentShardId"),
+                        last_sequence=saved.get("last_sequence"), finished=bool(saved.get("finished")))
             if not description.get("LastEvaluatedShardId"):
                 break
             kwargs["ExclusiveStartShardId"] = description["LastEvaluatedShardId"]
@@ -178,15 +273,25 @@ class StreamSource:
             cursor.last_sequence = records[-1]["dynamodb"]["SequenceNumber"]
         cursor.iterator = response.get("NextShardIterator")
         cursor.finished = cursor.iterator is None
+        if self.positions and (records or cursor.finished):
+            self.positions.save(self.stream_arn, cursor)
         return len(records)
 
     def _iterator(self, cursor: ShardCursor) -> str:
-        kwargs: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": cursor.shard_id,
-                                  "ShardIteratorType": "TRIM_HORIZON"}
+        kwargs: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": cursor.shard_id}
         if cursor.last_sequence:
-            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER",
-                          SequenceNumber=cursor.last_sequence)
-        return str(self.streams.get_shard_iterator(**kwargs)["ShardIterator"])
+            try:
+                return str(self.streams.get_shard_iterator(
+                    **kwargs, ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                    SequenceNumber=cursor.last_sequence)["ShardIterator"])
+            except ClientError as exc:
+                # A saved position older than the stream's 24 h: AWS lost those records too.
+                if exc.response["Error"]["Code"] != "TrimmedDataAccessException":
+                    raise
+                log.warning("%s: records after the saved position were trimmed; reading %s from "
+                            "its oldest record", self.name, cursor.shard_id)
+        return str(self.streams.get_shard_iterator(**kwargs, ShardIteratorType="TRIM_HORIZON")
+                   ["ShardIterator"])
 
     def _deliver(self, records: list[dict[str, Any]]) -> None:
         """Retry the same batch (the shard does not advance), then skip it loudly, as AWS would
@@ -231,9 +336,17 @@ class Runner:
                  env: Mapping[str, str], tick_seconds: float = 60.0, poll_interval_s: float = 0.2,
                  queues: Mapping[str, str] = DEFAULT_QUEUES,
                  streams: Mapping[str, str] = DEFAULT_STREAMS,
-                 schedule: str | None = DEFAULT_SCHEDULE, retry_visibility_s: int = 2) -> None:
+                 schedule: str | None = DEFAULT_SCHEDULE, retry_visibility_s: int = 2,
+                 concurrency: int = DEFAULT_CONCURRENCY, wait_s: int = 1,
+                 stream_positions: Path | None = None) -> None:
+        """`stream_positions`: a file keeping where the streams were read up to across restarts
+        (when DynamoDB Local keeps its data); None reads each stream from its start."""
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.tick_seconds = tick_seconds
         self.poll_interval_s = poll_interval_s
+        self.concurrency = concurrency
+        self.wait_s = wait_s            # SQS long poll of each ReceiveMessage (bounds how long stop() waits)
         prefix = env["KOE_RESOURCE_PREFIX"]
         sqs = client("sqs", aws_endpoint, region)
         self.queue_sources = [
@@ -242,9 +355,10 @@ class Runner:
             for var, handler in queues.items()]
         dynamodb = client("dynamodb", dynamodb_endpoint, region)
         dynamodb_streams = client("dynamodbstreams", dynamodb_endpoint, region)
+        positions = StreamPositions(stream_positions) if stream_positions else None
         self.stream_sources = [
             StreamSource(dynamodb, dynamodb_streams, resources.physical(prefix, table),
-                         getattr(app, handler), f"{prefix}{handler}", region)
+                         getattr(app, handler), f"{prefix}{handler}", region, positions=positions)
             for table, handler in streams.items()]
         self.schedule_source = (ScheduleSource(getattr(app, schedule), f"{prefix}{schedule}",
                                                region, f"{prefix}{schedule}-schedule")
@@ -252,6 +366,10 @@ class Runner:
         self._last_tick = time.monotonic()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def drain_once(self) -> int:
         """One pass of each source in this thread (a tick only if one is due); returns the number
@@ -270,11 +388,12 @@ class Runner:
 
     def start(self) -> Runner:
         self._stop.clear()
-        loops: list[tuple[str, Callable[[], int]]] = [
-            *((q.name, functools.partial(q.poll, wait_s=1)) for q in self.queue_sources),
-            *((s.name, s.poll) for s in self.stream_sources)]
-        for name, step in loops:
-            self._spawn(name, functools.partial(self._poll_loop, step))
+        for q in self.queue_sources:        # `concurrency` pollers per queue, as Lambda's SQS pollers
+            for n in range(1, self.concurrency + 1):
+                self._spawn(f"{q.name}-{n}", functools.partial(
+                    self._poll_loop, functools.partial(q.poll, wait_s=self.wait_s)))
+        for s in self.stream_sources:       # one poller per stream: one invocation per shard at a time
+            self._spawn(s.name, functools.partial(self._poll_loop, s.poll))
         if self.schedule_source:
             self._spawn(self.schedule_source.name, self._tick_loop)
         return self
@@ -299,11 +418,28 @@ class Runner:
         while not self._stop.wait(max(0.0, self._last_tick + self.tick_seconds - time.monotonic())):
             self.tick_once()
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop polling and wait for in-flight invocations (a long poll ends within ~1 s)."""
+    def stop(self, timeout_s: float = 40.0, report: bool = True) -> dict[str, QueueDepth]:
+        """Drain, then stop: no new ReceiveMessage from now on; a long poll already waiting ends
+        within `wait_s`, and a batch it returns is handled; invocations in flight finish (a Lambda
+        timeout is 30 s). Returns what each consumed queue still holds (and logs it, if `report`)."""
         self._stop.set()
+        deadline = time.monotonic() + timeout_s
         for thread in self._threads:
-            thread.join(timeout=timeout_s)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
-                log.warning("%s did not stop within %.0f s", thread.name, timeout_s)
+                log.warning("%s did not finish within %.0f s", thread.name, timeout_s)
         self._threads = []
+        return self.leftovers(report)
+
+    def leftovers(self, report: bool = True) -> dict[str, QueueDepth]:
+        """Messages still on each consumed queue (by queue name); logged when there are any."""
+        depths: dict[str, QueueDepth] = {}
+        for source in self.queue_sources:
+            try:
+                depths[source.queue_name] = source.depth()
+            except Exception:       # moto already gone: nothing to say about it
+                log.warning("could not read the depth of %s", source.queue_name)
+        for line in describe_leftovers(depths) if report else []:
+            log.warning("%s", line)
+        return depths
+

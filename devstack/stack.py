@@ -3,7 +3,11 @@ Chalice HTTP routes, the carrier (Twilio stand-in) and the Runner (queue, stream
 
 Everything binds 127.0.0.1 (DynamoDB Local's jar binds all interfaces; it is reached through
 127.0.0.1 only). `stop()` is safe to call twice and also runs at interpreter exit, so the JVM and the
-moto child never outlive the stack.
+moto child never outlive the stack; it drains the runner first and says what the queues still hold.
+
+With `db_path`, DynamoDB Local keeps the tables in that folder and the stack keeps beside them what
+must match the data across restarts: the contact hash key (contacts are keyed by HMAC(phone)) and
+where the streams were read up to. Queues, topics and the phone page's messages are in memory.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any, Self
 from devstack.dynamodb_local import LOOPBACK, DynamoDBLocal, free_port, port_is_free
 from devstack.moto_server import MotoServer
 from devstack.provision import provision
-from devstack.runner import Runner
+from devstack.runner import DEFAULT_CONCURRENCY, QueueDepth, Runner, describe_leftovers, queue_depth
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,8 @@ class StackOptions:
     api_key: str | None = None              # None: a random key for this run
     region: str = "us-east-1"
     prefix: str = "koe-local-"
+    concurrency: int = DEFAULT_CONCURRENCY  # invocations in parallel per queue (Lambda's SQS pollers)
+    db_path: Path | None = None             # DynamoDB Local's data folder; None: in memory
     timings: dict[str, float] = field(default_factory=dict)    # filled by start(): seconds per step
 
     def check_ports(self) -> None:
@@ -79,6 +85,7 @@ class LocalStack:
         self._http: Any = None                  # chalice.local.LocalDevServer
         self._http_thread: threading.Thread | None = None
         self._stopped = False
+        self.leftovers: dict[str, QueueDepth] = {}     # what stop() found on the queues
 
     @property
     def api_url(self) -> str:
@@ -113,7 +120,8 @@ class LocalStack:
         self.options.timings[step] = round(time.monotonic() - started, 3)
 
     def _start_dynamodb(self) -> None:
-        self.dynamodb = DynamoDBLocal(self.options.dynamodb_port, self.options.region).start()
+        self.dynamodb = DynamoDBLocal(self.options.dynamodb_port, self.options.region,
+                                      db_path=self.options.db_path).start()
 
     def _start_moto(self) -> None:
         self.moto = MotoServer(self.options.moto_port).start()
@@ -132,11 +140,14 @@ class LocalStack:
         if str(REPO_ROOT) not in sys.path:
             sys.path.insert(0, str(REPO_ROOT))
         self.app = importlib.import_module("app")
+        # Build koe's components now, as a Lambda's init would: concurrent first invocations (the
+        # runner's pollers, the HTTP threads) would otherwise each build their own.
+        importlib.import_module("chalicelib.bootstrap").components()
 
     def _app_settings(self) -> dict[str, str]:
         return {
             "KOE_API_KEYS": self.options.api_key or secrets.token_urlsafe(24),
-            "KOE_CONTACT_HASH_KEY": secrets.token_hex(32),
+            "KOE_CONTACT_HASH_KEY": self._contact_hash_key(),
             "KOE_PUBLIC_BASE_URL": self.api_url,
             "KOE_TWILIO_ACCOUNT_SID": TWILIO_ACCOUNT_SID,
             "KOE_TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
@@ -147,6 +158,19 @@ class LocalStack:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
         }
+
+    def _contact_hash_key(self) -> str:
+        """Random per run in memory; kept in the data folder with the data, since contacts (and
+        their opt-outs) are keyed by HMAC(phone) and a new key would orphan them."""
+        if self.options.db_path is None:
+            return secrets.token_hex(32)
+        path = self.options.db_path / "contact-hash-key"
+        if not path.exists():
+            partial = path.with_name(path.name + ".partial")
+            partial.write_text(secrets.token_hex(32))
+            partial.chmod(0o600)
+            os.replace(partial, path)
+        return path.read_text().strip()
 
     def _make_carrier(self) -> Any:
         from devstack.carrier import Carrier
@@ -168,9 +192,12 @@ class LocalStack:
 
     def _start_runner(self) -> None:
         assert self.dynamodb and self.moto
+        positions = self.options.db_path / "stream-positions.json" if self.options.db_path else None
         self.runner = Runner(self.app, dynamodb_endpoint=self.dynamodb.endpoint,
                              aws_endpoint=self.moto.endpoint, region=self.options.region,
-                             env=self.env, tick_seconds=self.options.tick_seconds).start()
+                             env=self.env, tick_seconds=self.options.tick_seconds,
+                             concurrency=self.options.concurrency,
+                             stream_positions=positions).start()
 
     def addresses(self) -> dict[str, Any]:
         """Where everything is, for people (printed) and for tests (the ready file)."""
@@ -191,7 +218,7 @@ class LocalStack:
         if self._stopped:
             return
         self._stopped = True
-        for name, action in (("runner", self.runner and self.runner.stop),
+        for name, action in (("runner", self.runner and self._drain),
                              ("carrier", self.carrier and self.carrier.stop),
                              ("http", self._http and self._stop_http),
                              ("moto", self.moto and self.moto.stop),
@@ -203,6 +230,23 @@ class LocalStack:
             except Exception:
                 log.exception("could not stop %s", name)
         atexit.unregister(self.stop)
+
+    def _drain(self) -> None:
+        """The runner finishes its batches in flight; then say what every queue still holds."""
+        assert self.runner and self.moto
+        self.runner.stop(report=False)
+        sqs = self.runner.queue_sources[0].sqs if self.runner.queue_sources else None
+        if sqs is None:
+            return
+        urls = {url.rsplit("/", 1)[-1]: url for var, url in self.env.items()
+                if var.endswith(("_QUEUE_URL", "_DLQ_URL"))}
+        for name, url in sorted(urls.items()):
+            try:
+                self.leftovers[name] = queue_depth(sqs, url)
+            except Exception:
+                log.warning("could not read the depth of %s", name)
+        for line in describe_leftovers(self.leftovers):
+            log.warning("%s", line)
 
     def _stop_http(self) -> None:
         if self._http_thread is not None:

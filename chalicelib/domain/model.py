@@ -11,6 +11,7 @@ from enum import StrEnum
 
 
 class SurveyStatus(StrEnum):
+    SCHEDULED = "scheduled"    # outside the customer's send window: waits for `send_at`
     SENDING = "sending"        # recorded, SMS not yet accepted by the carrier
     SENT = "sent"
     DELIVERED = "delivered"
@@ -54,6 +55,7 @@ class Survey:
     last_inbound_sid: str | None = None   # replay guard for the Twilio webhook
     last_reply_key: str | None = None     # what we answered to last_inbound_sid
     open_until: datetime | None = None
+    send_at: datetime | None = None       # when a scheduled survey is released by the schedule
 
 
 @dataclass(frozen=True)

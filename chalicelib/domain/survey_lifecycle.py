@@ -27,6 +27,7 @@ class Slot(StrEnum):
 
 
 SLOT: dict[SurveyStatus, Slot] = {
+    S.SCHEDULED: Slot.HOLDS,      # one survey at a time: a deferred one counts
     S.SENDING: Slot.HOLDS, S.SENT: Slot.HOLDS, S.DELIVERED: Slot.HOLDS,
     S.ANSWERED: Slot.FREE, S.EXPIRED: Slot.FREE, S.FAILED: Slot.FREE, S.SUPPRESSED: Slot.FREE,
     S.OPTED_OUT: Slot.FREE, S.UNREADABLE: Slot.FREE,
@@ -35,15 +36,19 @@ SLOT: dict[SurveyStatus, Slot] = {
 OPEN_STATUSES = frozenset(status for status, slot in SLOT.items() if slot is Slot.HOLDS)
 TERMINAL_STATUSES = frozenset(SLOT) - OPEN_STATUSES
 
-# How a survey starts: opened (claims the slot) or recorded as suppressed (never sent).
-INITIAL_STATUSES = frozenset({S.SENDING, S.SUPPRESSED})
+# How a survey starts: opened now or scheduled for the send window (both claim the slot), or
+# recorded as suppressed (never sent).
+INITIAL_STATUSES = frozenset({S.SCHEDULED, S.SENDING, S.SUPPRESSED})
 
 # Where each status may go next. An open status may stay itself (a turn of the conversation
 # changes the step, not the status). A terminal status goes nowhere: a late callback or a
 # replayed reply cannot reopen a closed survey.
 _CLOSES_AN_OPEN_SURVEY = frozenset({S.ANSWERED, S.EXPIRED, S.FAILED, S.OPTED_OUT, S.UNREADABLE})
 ALLOWED: dict[SurveyStatus, frozenset[SurveyStatus]] = {
-    S.SENDING: frozenset({S.SENDING, S.SENT, S.DELIVERED}) | _CLOSES_AN_OPEN_SURVEY,
+    # Released by the schedule (sending), or ended before that (opted out meanwhile, never released).
+    S.SCHEDULED: frozenset({S.SCHEDULED, S.SENDING, S.OPTED_OUT, S.FAILED, S.EXPIRED}),
+    # A release the carrier throttled goes back to scheduled, for the next tick.
+    S.SENDING: frozenset({S.SENDING, S.SCHEDULED, S.SENT, S.DELIVERED}) | _CLOSES_AN_OPEN_SURVEY,
     S.SENT: frozenset({S.SENT, S.DELIVERED}) | _CLOSES_AN_OPEN_SURVEY,
     S.DELIVERED: frozenset({S.DELIVERED}) | _CLOSES_AN_OPEN_SURVEY,
     **{status: frozenset() for status in TERMINAL_STATUSES},
@@ -88,7 +93,7 @@ def close(survey: Survey, status: SurveyStatus, reason: str | None) -> Survey:
     if status not in TERMINAL_STATUSES:
         raise ValueError(f"{status.value} does not end a survey")
     check(survey.status, status)
-    return replace(survey, status=status, step=Step.DONE, reason=reason, open_until=None)
+    return replace(survey, status=status, step=Step.DONE, reason=reason, open_until=None, send_at=None)
 
 
 def at_window_end(survey: Survey) -> tuple[SurveyStatus, str]:
@@ -97,6 +102,8 @@ def at_window_end(survey: Survey) -> tuple[SurveyStatus, str]:
         return S.ANSWERED, "no_comment"          # a score without a "why?" still counts
     if survey.status is S.SENDING:
         return S.FAILED, "send_not_confirmed"    # the carrier never took the message
+    if survey.status is S.SCHEDULED:
+        return S.FAILED, "never_released"        # the schedule did not run in all that time
     return S.EXPIRED, "no_reply"
 
 

@@ -1,18 +1,21 @@
-"""Dispatch: one completed procedure -> a recorded survey, sent or suppressed with a reason.
+"""Dispatch: one completed procedure -> a recorded survey, sent, scheduled or suppressed with a reason.
 
 Idempotent on event_id twice over: Powertools idempotency wraps `dispatch_event` (adapters/
 idempotency.py), and the survey itself is keyed by event_id with a conditional write, so a replay
 that slips past the first guard finds the survey and either resumes an unfinished send or stops.
+
+An eligible event outside the customer's send window (quiet hours, a public holiday) is recorded as
+`scheduled` with its send time; the schedule releases it (services/tick.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from chalicelib.domain import channel_policy, eligibility
+from chalicelib.domain import channel_policy, eligibility, send_window
 from chalicelib.domain.channel_policy import Channel, ChannelPolicy, Reach
 from chalicelib.domain.eligibility import Send, Suppress
 from chalicelib.domain.events import ProcedureCompleted, from_payload
@@ -22,6 +25,8 @@ from chalicelib.observability import count, logger
 from chalicelib.services import survey_moves
 from chalicelib.services.ports import ConversationStore, SurveySender
 from chalicelib.services.send_survey import send_survey
+
+OUTSIDE_SEND_WINDOW = "outside_send_window"
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,10 @@ class DispatchDeps:
     cooldown_days: Callable[[str], int]     # per procedure
     conversation_hours: int
     clock: Callable[[], datetime]
+    windows: send_window.SendWindows = send_window.SendWindows()
+    timezone_of: Callable[[str], str | None] = lambda phone: None        # a phone number's zone
+    holidays: Callable[[str | None], Callable[[date], bool]] = lambda country: lambda day: False
+    fallback_timezone: str = "UTC"
 
 
 def dispatch_event(event: dict[str, Any], deps: DispatchDeps) -> dict[str, str]:
@@ -46,27 +55,40 @@ def dispatch_event(event: dict[str, Any], deps: DispatchDeps) -> dict[str, str]:
     # one open conversation and the fatigue record, whatever the channel.
     key = deps.contact_key(customer.phone or customer.email or "")
     contact = deps.store.get_contact(key)
+    country = _country(procedure, deps)
     policy = replace(deps.policy, cooldown_days=deps.cooldown_days(procedure.procedure))
-    decision = eligibility.decide(procedure, contact, _channel(procedure, deps), now, policy)
-    survey = _new_survey(procedure, key, decision, now, deps)
+    decision = eligibility.decide(procedure, contact, _channel(procedure, country, deps), now, policy)
+    send_at = _send_at(procedure, country, now, deps) if isinstance(decision, Send) else now
+    survey = _new_survey(procedure, key, decision, now, send_at, deps)
     try:
         if isinstance(decision, Suppress):
             return _suppress(survey, decision.reason, deps)
         try:
             deps.store.open_survey(survey, now)
         except ConversationOpen:
-            return _suppress(replace(survey, open_until=None), "conversation_open", deps)
+            return _suppress(replace(survey, open_until=None, send_at=None), "conversation_open", deps)
     except SurveyExists:
         return _resume(procedure, deps)
+    if survey.status is SurveyStatus.SCHEDULED:
+        return _scheduled(survey)
     return send_survey(survey, deps.senders, deps.store, now)
 
 
-def _channel(event: ProcedureCompleted, deps: DispatchDeps) -> Channel:
+def _country(event: ProcedureCompleted, deps: DispatchDeps) -> str | None:
+    """The phone number's country, else the locale's region (ja-JP -> JP)."""
+    if event.customer.phone:
+        return deps.region_of(event.customer.phone)
+    parts = (event.customer.locale or "").replace("_", "-").split("-")
+    region = next((p for p in parts[1:] if len(p) == 2 and p.isalpha()), None)
+    return region.upper() if region else None
+
+
+def _channel(event: ProcedureCompleted, country: str | None, deps: DispatchDeps) -> Channel:
     """The channel policy's choice. The email address's own contact (an unsubscribe or a hard
     bounce there blocks email only) is read only when the policy would choose email for a
     customer who also has a phone: one more read in that case alone."""
     customer = event.customer
-    reach = Reach(phone_region=deps.region_of(customer.phone) if customer.phone else None,
+    reach = Reach(phone_region=country if customer.phone else None,
                   has_phone=bool(customer.phone), has_email=bool(customer.email))
     chosen = channel_policy.choose(deps.channels, reach, deps.senders)
     if chosen.name == channel_policy.EMAIL and customer.phone and customer.email:
@@ -76,10 +98,18 @@ def _channel(event: ProcedureCompleted, deps: DispatchDeps) -> Channel:
     return chosen
 
 
+def _send_at(event: ProcedureCompleted, country: str | None, now: datetime, deps: DispatchDeps) -> datetime:
+    """Now, or the next opening of the customer's send window (their zone, their holidays)."""
+    phone_zone = deps.timezone_of(event.customer.phone) if event.customer.phone else None
+    tz = send_window.customer_timezone(event.customer.timezone, phone_zone, country, deps.fallback_timezone)
+    return send_window.next_opening(now, tz, deps.windows.for_country(country), deps.holidays(country))
+
+
 def _new_survey(event: ProcedureCompleted, key: str, decision: Send | Suppress, now: datetime,
-                deps: DispatchDeps) -> Survey:
+                send_at: datetime, deps: DispatchDeps) -> Survey:
     sending = isinstance(decision, Send)
-    reason = decision.reason if isinstance(decision, Suppress) else None
+    later = sending and send_at > now
+    reason = decision.reason if isinstance(decision, Suppress) else OUTSIDE_SEND_WINDOW if later else None
     return Survey(
         survey_id=event.event_id,
         procedure=event.procedure,
@@ -88,15 +118,23 @@ def _new_survey(event: ProcedureCompleted, key: str, decision: Send | Suppress, 
         locale=eligibility.language(event.customer.locale, deps.policy.default_locale),
         channel=decision.channel.name,
         channel_reason=decision.channel.reason,
-        status=SurveyStatus.SENDING if sending else SurveyStatus.SUPPRESSED,
+        status=SurveyStatus.SCHEDULED if later else SurveyStatus.SENDING if sending else SurveyStatus.SUPPRESSED,
         created_at=now,
         completed_at=event.completed_at,
         phone=event.customer.phone,
         email=event.customer.email,
         context=dict(event.context),
         reason=reason,
-        open_until=now + timedelta(hours=deps.conversation_hours) if sending else None,
+        open_until=send_at + timedelta(hours=deps.conversation_hours) if sending else None,
+        send_at=send_at if later else None,
     )
+
+
+def _scheduled(survey: Survey) -> dict[str, str]:
+    send_at = (survey.send_at or survey.created_at).isoformat()
+    count("SurveyScheduled", channel=survey.channel)
+    logger.info("survey scheduled for the send window", extra={"survey_id": survey.survey_id, "send_at": send_at})
+    return {"survey_id": survey.survey_id, "status": "scheduled", "reason": OUTSIDE_SEND_WINDOW, "send_at": send_at}
 
 
 def _suppress(survey: Survey, reason: str, deps: DispatchDeps) -> dict[str, str]:

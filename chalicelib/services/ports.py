@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from chalicelib.domain.model import Answer, Case, Contact, Counts, Survey
 from chalicelib.domain.scoring import BucketKey
+from chalicelib.domain.web_survey import Page
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ class ConversationStore(Protocol):
 
     def update_survey(self, old: Survey, new: Survey, answers: Sequence[Answer] = (),
                       contact: ContactChange | None = None, now: datetime | None = None) -> None:
-        """Write new's status, step, score, reprompts, message sid, last inbound sid/reply and
-        open_until, the answers, and the contact change, in one atomic write, on condition that
+        """Write new's status, step, score, reprompts, message sid, last inbound sid/reply,
+        open_until and send_at, the answers, and the contact change, in one atomic write, on condition that
         the stored survey still has old's status, step and last inbound sid. Raises StaleSurvey."""
 
     def record_delivery(self, survey_id: str, status: str, rank: int, error_code: str | None, *,
@@ -62,6 +63,15 @@ class ConversationStore(Protocol):
     def keep_inbound(self, message: Inbound) -> None: ...
     def open_surveys_due(self, now: datetime, limit: int) -> list[Survey]:
         """Surveys whose conversation window ended before now (oldest first)."""
+
+    def scheduled_due(self, now: datetime, limit: int) -> list[Survey]:
+        """Scheduled surveys whose send time has come (earliest send_at first)."""
+
+    def save_comment(self, answer: Answer) -> bool:
+        """Store a comment (`answer.question == "comment"`, with the survey's score) sent after its
+        survey was answered, replacing the survey's earlier comment if any: one comment per survey,
+        the customer's latest word. Only on a survey whose status is `answered`: False, and nothing
+        written, otherwise (an open, expired or unknown survey). The score answer is never touched."""
 
 
 class CaseStore(Protocol):
@@ -121,6 +131,17 @@ class FollowUps(Protocol):
 
 class Alerts(Protocol):
     def publish(self, subject: str, body: str) -> None: ...
+
+
+class Pages(Protocol):
+    """The web survey's pages (templates/web/): HTML in the page's language."""
+
+    @property
+    def content_security_policy(self) -> str:
+        """The Content-Security-Policy every page it renders is served with (no scripts; its
+        one inline style allowed by hash)."""
+
+    def render(self, page: Page) -> str: ...
 
 
 class Messages(Protocol):

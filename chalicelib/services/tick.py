@@ -1,21 +1,81 @@
-"""The every-minute schedule: close conversations whose window has passed.
+"""The every-minute schedule: release the surveys whose send window has opened, then close the
+conversations whose window has passed.
 
-How each one ends (answered without a comment, expired, or failed when the carrier never took the
-message) is the lifecycle's decision (domain/survey_lifecycle.py); each frees the contact's slot.
-Later issues add deferred sends, the one reminder and SLA escalations here.
+Releasing is claim-then-send: the survey moves `scheduled` -> `sending` on condition that it is still
+scheduled, so two ticks that overlap (or a schedule that fires twice) send it once; earliest send
+time first, so deferred surveys keep their order. A release the carrier throttles waits for the next
+tick. How a window ends is the lifecycle's decision (domain/survey_lifecycle.py); each frees the
+contact's slot. Later issues add the one reminder and SLA escalations here.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from chalicelib.domain import survey_lifecycle as lifecycle
-from chalicelib.errors import StaleSurvey
+from chalicelib.domain.model import Survey, SurveyStatus
+from chalicelib.errors import PermanentError, RetryableError, StaleSurvey
 from chalicelib.observability import count, logger
 from chalicelib.services import survey_moves
-from chalicelib.services.ports import ConversationStore
+from chalicelib.services.ports import ConversationStore, SurveySender
+from chalicelib.services.send_survey import send_survey
 
 BATCH = 100
+RETRY_RELEASE_AFTER = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class TickDeps:
+    store: ConversationStore
+    senders: Mapping[str, SurveySender]
+    clock: Callable[[], datetime]
+
+
+def tick(deps: TickDeps) -> dict[str, int]:
+    now = deps.clock()
+    return {**release_scheduled(deps.store, deps.senders, now), **expire_conversations(deps.store, now)}
+
+
+def release_scheduled(store: ConversationStore, senders: Mapping[str, SurveySender],
+                      now: datetime) -> dict[str, int]:
+    released = raced = postponed = failed = 0
+    for survey in store.scheduled_due(now, BATCH):
+        sending = replace(survey, status=SurveyStatus.SENDING, send_at=None)
+        try:
+            survey_moves.move(store, survey, sending, now)
+        except StaleSurvey:
+            raced += 1          # another tick claimed it, or it ended meanwhile
+            continue
+        try:
+            send_survey(sending, senders, store, now)
+            released += 1
+        except RetryableError as exc:
+            postponed += _postpone(store, sending, now, exc)
+        except PermanentError as exc:
+            failed += _fail(store, sending, now, exc)
+    if released or postponed or failed:
+        count("ScheduledReleased", value=released)
+    logger.info("scheduled surveys", extra={"released": released, "raced": raced, "postponed": postponed,
+                                            "failed": failed})
+    return {"released": released, "release_raced": raced, "postponed": postponed, "release_failed": failed}
+
+
+def _postpone(store: ConversationStore, survey: Survey, now: datetime, exc: Exception) -> int:
+    """Back to `scheduled` for the next tick: the carrier is throttling, not refusing."""
+    later = replace(survey, status=SurveyStatus.SCHEDULED, send_at=now + RETRY_RELEASE_AFTER)
+    survey_moves.move(store, survey, later, now)
+    logger.warning("release postponed", extra={"survey_id": survey.survey_id, "error": type(exc).__name__})
+    return 1
+
+
+def _fail(store: ConversationStore, survey: Survey, now: datetime, exc: Exception) -> int:
+    reason = f"release_failed:{type(exc).__name__}"
+    survey_moves.close(store, survey, SurveyStatus.FAILED, reason, now)
+    count("SurveyFailed", reason=reason)
+    logger.error("scheduled survey could not be sent", extra={"survey_id": survey.survey_id, "reason": reason})
+    return 1
 
 
 def expire_conversations(store: ConversationStore, now: datetime) -> dict[str, int]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.domain.model import Answer, Case, Contact, Counts, Survey
+from chalicelib.domain.model import Answer, Case, Contact, Counts, Survey, SurveyStatus
 from chalicelib.domain.scoring import BucketKey
 from chalicelib.errors import (
     ConversationOpen,
@@ -121,10 +121,25 @@ class FakeConversationStore:
         self.requests += 1
         self.inbox[message.message_sid] = message
 
+    def scheduled_due(self, now: datetime, limit: int) -> list[Survey]:
+        self.requests += 1
+        due = [s for s in self.surveys.values() if s.send_at is not None and s.send_at <= now]
+        return sorted(due, key=lambda s: (s.send_at or now, s.survey_id))[:max(limit, 0)]
+
     def open_surveys_due(self, now: datetime, limit: int) -> list[Survey]:
         self.requests += 1
         due = [s for s in self.surveys.values() if s.open_until is not None and s.open_until < now]
         return sorted(due, key=lambda s: s.open_until or now)[:max(limit, 0)]
+
+    def save_comment(self, answer: Answer) -> bool:
+        self.requests += 1
+        if answer.question != "comment":
+            raise ValueError(f"save_comment stores comments, not {answer.question!r} answers")
+        stored = self.surveys.get(answer.survey_id)
+        if stored is None or stored.status is not SurveyStatus.ANSWERED:
+            return False
+        self.answers[answer.survey_id, "comment"] = answer       # replaces an earlier comment
+        return True
 
 
 def _slot_free(contact: Contact, now: datetime) -> bool:
@@ -151,7 +166,7 @@ def _with_changes(stored: Survey, new: Survey) -> Survey:
     return replace(stored, status=new.status, step=new.step, score=new.score,
                    reprompts=new.reprompts, message_sid=new.message_sid,
                    last_inbound_sid=new.last_inbound_sid, last_reply_key=new.last_reply_key,
-                   reason=new.reason, open_until=new.open_until)
+                   reason=new.reason, open_until=new.open_until, send_at=new.send_at)
 
 
 @dataclass

@@ -4,7 +4,8 @@ webhook that checks its own proof. A new route cannot be added open by mistake."
 import app as app_module
 from chalicelib.domain.principal import Principal, Role
 
-PUBLIC_WEBHOOKS = {("/twilio/sms", "POST"), ("/twilio/status", "POST")}
+PUBLIC_WEBHOOKS = {("/twilio/sms", "POST"), ("/twilio/status", "POST"),
+                   ("/s/{token}", "GET"), ("/s/{token}", "POST")}     # the web survey: a signed token
 
 
 def routes():

@@ -16,6 +16,7 @@ def test_given_a_valid_event_then_one_sms_is_sent_and_no_failure_is_reported(koe
 
 def test_given_an_eventbridge_envelope_then_the_event_inside_is_surveyed(koe):
     envelope = json.loads((EVENTS / "eventbridge-to-sqs.json").read_text())
+    koe.clock.now = koe.clock.now.replace(hour=15)        # 10:00 in New York: the customer's send window
     assert koe.dispatch(envelope) == {"batchItemFailures": []}
     assert len(koe.sms.sent) == 1
 

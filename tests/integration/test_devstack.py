@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -14,7 +15,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -584,3 +587,18 @@ def test_python_m_devstack_serves_and_stops_cleanly(tmp_path: Path):
     assert not ready.exists()
     with pytest.raises(OSError):
         urllib.request.urlopen(addresses["dynamodb_endpoint"], timeout=2)
+
+
+def test_provisioning_adds_an_index_missing_from_a_table_kept_from_an_earlier_run(dynamodb_local: Any) -> None:
+    from devstack.provision import create_table
+
+    region = os.environ["AWS_DEFAULT_REGION"]
+    dynamodb = client("dynamodb", dynamodb_local.endpoint, region)
+    surveys = resources.table("surveys")
+    name = f"t{uuid.uuid4().hex[:8]}-surveys"
+    older = replace(surveys, indexes=surveys.indexes[:1],            # as the table was before send-at
+                    attributes={k: surveys.attributes[k] for k in ("survey_id", "open_shard", "open_until")})
+    create_table(dynamodb, older, name)
+    create_table(dynamodb, surveys, name)
+    indexes = {i["IndexName"] for i in dynamodb.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"]}
+    assert indexes == {i.name for i in surveys.indexes}

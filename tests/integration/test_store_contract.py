@@ -407,6 +407,26 @@ def test_keep_inbound_twice_is_fine(stores: Stores) -> None:
     assert stores.read_inbound(message.message_sid) == message
 
 
+def test_scheduled_due_returns_surveys_whose_send_time_came_earliest_first(stores: Stores) -> None:
+    # 1991: out of the way of every other test's scheduled surveys in the shared index.
+    now = datetime(1991, 1, 1, 12, tzinfo=UTC) + timedelta(seconds=uuid.uuid4().int % 10**6)
+    late = a_survey(status=SurveyStatus.SCHEDULED, send_at=now - timedelta(minutes=1), email="hanako@example.jp")
+    early = a_survey(status=SurveyStatus.SCHEDULED, send_at=now - timedelta(hours=3))
+    not_yet = a_survey(status=SurveyStatus.SCHEDULED, send_at=now + timedelta(minutes=1))
+    released = a_survey(status=SurveyStatus.SCHEDULED, send_at=now - timedelta(hours=2))
+    for survey in (late, early, not_yet, released):
+        stores.conversations.open_survey(survey, now - timedelta(days=1))
+    stores.conversations.update_survey(released, replace(released, status=SurveyStatus.SENDING, send_at=None))
+
+    due = stores.conversations.scheduled_due(now, limit=10)
+
+    assert [s.survey_id for s in due] == [early.survey_id, late.survey_id]
+    assert due[1] == late                                   # send_at and email read back as written
+    assert [s.survey_id for s in stores.conversations.scheduled_due(now, limit=1)] == [early.survey_id]
+    stored = stores.conversations.get_survey(released.survey_id)
+    assert stored is not None and (stored.status, stored.send_at) == (SurveyStatus.SENDING, None)
+
+
 def test_open_surveys_due_returns_only_ended_windows_oldest_first(stores: Stores) -> None:
     # A clock in 1990 keeps the other tests' surveys (windows ending in 2026) out of this one's
     # view of the shared index.
@@ -664,3 +684,162 @@ def test_the_event_ledger_request_budget(dynamo_stores: Stores, requests_made: l
     requests_made.clear()
     dynamo_stores.events.record_first(events[:50] + [(events[50][0], "other")], NOW)
     assert requests_made == ["TransactWriteItems", "TransactWriteItems"]     # one refused, sent again
+
+
+# --- a comment after the answer (the web survey's later comments) --------------------------------
+
+def test_a_comment_after_the_answer_is_stored_and_a_later_one_replaces_it(stores: Stores) -> None:
+    survey = a_survey()
+    stores.conversations.open_survey(survey, NOW)
+    score = an_answer(survey, text="3")
+    stores.conversations.update_survey(survey, answered(survey), [score], ContactChange(release=True), NOW)
+    first = an_answer(survey, "comment", text="slow payout", received_at=NOW + timedelta(hours=1))
+    later = an_answer(survey, "comment", text="and nobody called", received_at=NOW + timedelta(days=1))
+
+    assert stores.conversations.save_comment(first)
+    assert stores.read_answer(survey.survey_id, "comment") == first
+    assert stores.conversations.save_comment(later)
+    assert stores.conversations.save_comment(later)                # the same again: still the one comment
+
+    assert stores.read_answer(survey.survey_id, "comment") == later
+    assert stores.read_answer(survey.survey_id, "score") == score
+    assert stores.conversations.get_survey(survey.survey_id) == answered(survey)
+
+
+def test_a_comment_replaces_one_written_with_the_answer(stores: Stores) -> None:
+    survey = a_survey()
+    stores.conversations.open_survey(survey, NOW)
+    stores.conversations.update_survey(survey, answered(survey), [an_answer(survey), an_answer(survey, "comment")])
+    replacement = an_answer(survey, "comment", text="changed my mind", received_at=NOW + timedelta(hours=3))
+
+    assert stores.conversations.save_comment(replacement)
+
+    assert stores.read_answer(survey.survey_id, "comment") == replacement
+
+
+@pytest.mark.parametrize("status", [SurveyStatus.SENDING, SurveyStatus.DELIVERED, SurveyStatus.EXPIRED,
+                                    SurveyStatus.OPTED_OUT])
+def test_a_comment_on_a_survey_that_is_not_answered_is_refused_and_nothing_is_written(
+        stores: Stores, status: SurveyStatus) -> None:
+    survey = a_survey()
+    stores.conversations.open_survey(survey, NOW)
+    if status is not SurveyStatus.SENDING:
+        stores.conversations.update_survey(survey, replace(survey, status=status))
+
+    assert not stores.conversations.save_comment(an_answer(survey, "comment"))
+
+    assert stores.read_answer(survey.survey_id, "comment") is None
+
+
+def test_a_comment_on_an_unknown_survey_is_refused_and_creates_nothing(stores: Stores) -> None:
+    ghost = a_survey()
+
+    assert not stores.conversations.save_comment(an_answer(ghost, "comment"))
+
+    assert stores.read_answer(ghost.survey_id, "comment") is None
+    assert stores.conversations.get_survey(ghost.survey_id) is None
+
+
+def test_save_comment_stores_comments_only(stores: Stores) -> None:
+    survey = a_survey()
+    stores.conversations.open_survey(survey, NOW)
+    stores.conversations.update_survey(survey, answered(survey), [an_answer(survey)])
+
+    with pytest.raises(ValueError):
+        stores.conversations.save_comment(an_answer(survey, "score", score=10))
+
+    assert stores.read_answer(survey.survey_id, "score") == an_answer(survey)
+
+
+def test_save_comment_costs_one_request(dynamo_stores: Stores, requests_made: list[str]) -> None:
+    survey = a_survey()
+    dynamo_stores.conversations.open_survey(survey, NOW)
+    dynamo_stores.conversations.update_survey(survey, answered(survey), [an_answer(survey)])
+    requests_made.clear()
+
+    dynamo_stores.conversations.save_comment(an_answer(survey, "comment"))
+
+    assert requests_made == ["TransactWriteItems"]
+
+
+def test_save_comment_throttled_becomes_storage_throttled(dynamo_stores: Stores, throttled: None) -> None:
+    with pytest.raises(StorageThrottled):
+        dynamo_stores.conversations.save_comment(an_answer(a_survey(), "comment"))
+
+
+def test_a_replaced_comment_reaches_the_stream_as_an_answer_to_process(dynamo: DynamoWorld,
+                                                                       dynamo_stores: Stores) -> None:
+    """The first comment is an INSERT, its replacement a MODIFY: on_response takes both
+    (is_new_answer), so a later comment reaches the case the way the first one did."""
+    from chalicelib.adapters import dynamo as adapter
+
+    survey = a_survey()
+    dynamo_stores.conversations.open_survey(survey, NOW)
+    dynamo_stores.conversations.update_survey(survey, answered(survey), [an_answer(survey)])
+    dynamo_stores.conversations.save_comment(an_answer(survey, "comment", text="first"))
+    dynamo_stores.conversations.save_comment(an_answer(survey, "comment", text="second"))
+
+    records = [r for r in _stream_records(dynamo, "responses")
+               if r["dynamodb"]["Keys"]["survey_id"]["S"] == survey.survey_id]
+
+    seen = [(r["eventName"], r["dynamodb"]["Keys"]["question"]["S"]) for r in records]
+    assert seen == [("INSERT", "score"), ("INSERT", "comment"), ("MODIFY", "comment")]
+    assert all(adapter.is_new_answer(r["eventName"], r["dynamodb"]["NewImage"]) for r in records)
+    assert adapter.answer_from_stream_image(records[-1]["dynamodb"]["NewImage"]).text == "second"
+    assert not adapter.is_new_answer("MODIFY", records[0]["dynamodb"]["NewImage"])      # a score: never
+    assert not adapter.is_new_answer("REMOVE", None)
+
+
+def _stream_records(world: DynamoWorld, table: str) -> list[dict[str, Any]]:
+    """Every record on a table's stream so far (DynamoDB Local), shard by shard, oldest first."""
+    import boto3
+
+    streams = boto3.client("dynamodbstreams", endpoint_url=world.settings.dynamodb_endpoint,
+                           region_name=world.settings.region)
+    arn = world.raw.describe_table(TableName=world.settings.table_name(table))["Table"]["LatestStreamArn"]
+    records: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        for _ in range(1000):
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            records += page["Records"]
+            iterator = page.get("NextShardIterator")
+            if not page["Records"] or not iterator:
+                break
+    return records
+
+
+def test_two_answers_racing_from_one_read_record_one_score(dynamo_stores: Stores) -> None:
+    """Two web posts (or a post and an SMS) close the same open survey at the same moment: the
+    conditional writes let exactly one through; the other is refused (StaleSurvey, or a
+    transaction conflict: StorageThrottled) and writes nothing."""
+    import threading
+
+    survey = a_survey()
+    dynamo_stores.conversations.open_survey(survey, NOW)
+    start = threading.Barrier(2)
+    outcomes: dict[int, str] = {}
+
+    def answer(score: int) -> None:
+        closed = replace(answered(survey), score=score)
+        start.wait()
+        try:
+            dynamo_stores.conversations.update_survey(survey, closed, [an_answer(survey, score=score, text=str(score))],
+                                                      ContactChange(release=True), NOW)
+            outcomes[score] = "written"
+        except (StaleSurvey, StorageThrottled) as exc:
+            outcomes[score] = type(exc).__name__
+
+    threads = [threading.Thread(target=answer, args=(score,)) for score in (2, 9)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(outcomes.values()).count("written") == 1, outcomes
+    winner = next(score for score, outcome in outcomes.items() if outcome == "written")
+    stored_score = dynamo_stores.read_answer(survey.survey_id, "score")
+    assert stored_score is not None and stored_score.score == winner
+    stored = dynamo_stores.conversations.get_survey(survey.survey_id)
+    assert stored is not None and stored.score == winner

@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chalicelib.adapters.phone_numbers import region_of
+from chalicelib.adapters import holiday_calendar
+from chalicelib.adapters.phone_numbers import region_of, timezone_of
 from chalicelib.adapters.templates import TomlMessages
 from chalicelib.domain.channel_policy import ChannelPolicy
 from chalicelib.domain.eligibility import Policy
@@ -22,6 +23,7 @@ from chalicelib.services.dispatch import DispatchDeps, dispatch_event
 from chalicelib.services.handle_reply import InboundSms, ReplyDeps, handle_reply
 from chalicelib.services.on_answers import AnswerDeps
 from chalicelib.services.send_survey import SmsLinkSurveySender, SmsSurveySender
+from chalicelib.services.tick import TickDeps
 from chalicelib.settings import REPO_ROOT
 from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeFollowUps, FakeIntakeQueue, FakeSms
 from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeScoreStore
@@ -68,7 +70,12 @@ class World:
                    **self.extra_senders}
         return DispatchDeps(store=self.store, senders=senders, contact_key=self.key,
                             policy=Policy(30, 72, "en-US"), channels=ChannelPolicy(), region_of=region_of,
-                            cooldown_days=lambda p: 30, conversation_hours=24, clock=self.clock)
+                            cooldown_days=lambda p: 30, conversation_hours=24, clock=self.clock,
+                            timezone_of=timezone_of, holidays=holiday_calendar.for_country)
+
+    @property
+    def tick_deps(self) -> TickDeps:
+        return TickDeps(store=self.store, senders=self.dispatch_deps.senders, clock=self.clock)
 
     @staticmethod
     def link(survey: Survey) -> str:

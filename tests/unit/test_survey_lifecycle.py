@@ -28,15 +28,30 @@ def test_every_status_is_in_the_tables():
 
 
 def test_open_statuses_hold_the_slot_and_terminal_ones_free_it():
-    assert lifecycle.OPEN_STATUSES == {S.SENDING, S.SENT, S.DELIVERED}
+    assert lifecycle.OPEN_STATUSES == {S.SCHEDULED, S.SENDING, S.SENT, S.DELIVERED}
     assert all(lifecycle.is_open(s) for s in lifecycle.OPEN_STATUSES)
     assert not any(lifecycle.is_open(s) for s in lifecycle.TERMINAL_STATUSES)
 
 
-@pytest.mark.parametrize("old", sorted(lifecycle.OPEN_STATUSES))
+@pytest.mark.parametrize("old", sorted(lifecycle.OPEN_STATUSES - {S.SCHEDULED}))
 @pytest.mark.parametrize("new", sorted(lifecycle.TERMINAL_STATUSES - {S.SUPPRESSED}))
 def test_closing_an_open_survey_releases_the_slot(old, new):
     assert lifecycle.slot_effect(old, new) is SlotEffect.RELEASE
+
+
+@pytest.mark.parametrize("new", [S.OPTED_OUT, S.FAILED, S.EXPIRED])
+def test_a_scheduled_survey_that_ends_before_its_release_frees_the_slot(new):
+    assert lifecycle.slot_effect(S.SCHEDULED, new) is SlotEffect.RELEASE
+
+
+@pytest.mark.parametrize("new", [S.ANSWERED, S.UNREADABLE, S.SENT, S.DELIVERED, S.SUPPRESSED])
+def test_a_scheduled_survey_is_released_before_anything_can_be_answered(new):
+    with pytest.raises(IllegalTransition):
+        lifecycle.check(S.SCHEDULED, new)
+
+
+def test_releasing_a_scheduled_survey_keeps_the_slot():
+    assert lifecycle.slot_effect(S.SCHEDULED, S.SENDING) is SlotEffect.KEEP
 
 
 @pytest.mark.parametrize("old, new", [(S.SENDING, S.SENT), (S.SENT, S.DELIVERED), (S.SENT, S.SENT),
@@ -58,8 +73,8 @@ def test_no_move_backwards_and_an_open_survey_is_never_suppressed(old, new):
         lifecycle.check(old, new)
 
 
-def test_a_survey_starts_sending_or_suppressed():
-    assert lifecycle.INITIAL_STATUSES == {S.SENDING, S.SUPPRESSED}
+def test_a_survey_starts_scheduled_sending_or_suppressed():
+    assert lifecycle.INITIAL_STATUSES == {S.SCHEDULED, S.SENDING, S.SUPPRESSED}
 
 
 def test_close_ends_the_conversation_and_leaves_the_open_index():
@@ -80,6 +95,7 @@ def test_close_refuses_an_open_status_and_a_closed_survey():
     (survey(S.SENDING), (S.FAILED, "send_not_confirmed")),
     (survey(S.DELIVERED), (S.EXPIRED, "no_reply")),
     (survey(S.SENT), (S.EXPIRED, "no_reply")),
+    (survey(S.SCHEDULED), (S.FAILED, "never_released")),
 ])
 def test_how_a_survey_ends_when_its_window_passes(given, expected):
     assert lifecycle.at_window_end(given) == expected

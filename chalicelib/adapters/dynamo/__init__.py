@@ -43,7 +43,7 @@ from chalicelib.adapters.dynamo.models import (
     SurveyItem,
 )
 from chalicelib.adapters.dynamo.scores import DynamoScoreStore
-from chalicelib.adapters.dynamo.surveys import DynamoConversationStore, answer_from_stream_image
+from chalicelib.adapters.dynamo.surveys import DynamoConversationStore, answer_from_stream_image, is_new_answer
 
 __all__ = [
     "CONDITION_FAILED",
@@ -69,4 +69,5 @@ __all__ = [
     "SurveyItem",
     "answer_from_stream_image",
     "configure",
+    "is_new_answer",
 ]

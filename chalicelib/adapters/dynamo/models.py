@@ -25,6 +25,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 OPEN_SHARD = "open"          # the one partition of the sparse open-until index
+SEND_SHARD = "due"           # the one partition of the sparse send-at index
 
 
 class OpenUntilIndex(GlobalSecondaryIndex["SurveyItem"]):
@@ -36,6 +37,17 @@ class OpenUntilIndex(GlobalSecondaryIndex["SurveyItem"]):
 
     open_shard = UnicodeAttribute(hash_key=True)
     open_until = UTCDateTimeAttribute(range_key=True)
+
+
+class SendAtIndex(GlobalSecondaryIndex["SurveyItem"]):
+    """Sparse: only scheduled surveys carry send_shard/send_at; the schedule releases them in order."""
+
+    class Meta:
+        index_name = "send-at"
+        projection = AllProjection()
+
+    send_shard = UnicodeAttribute(hash_key=True)
+    send_at = UTCDateTimeAttribute(range_key=True)
 
 
 class SurveyItem(Model):
@@ -69,7 +81,10 @@ class SurveyItem(Model):
     open_shard = UnicodeAttribute(null=True)
     open_until = UTCDateTimeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+    send_shard = UnicodeAttribute(null=True)
+    send_at = UTCDateTimeAttribute(null=True)
     open_index = OpenUntilIndex()
+    send_index = SendAtIndex()
 
 
 class OptOutEntry(MapAttribute[str, Any]):

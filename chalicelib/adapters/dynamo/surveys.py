@@ -29,7 +29,7 @@ from chalicelib.adapters.dynamo.errors import (
     raise_if_retryable,
     throttling_as_retryable,
 )
-from chalicelib.adapters.dynamo.models import OPEN_SHARD, ContactItem, InboxItem, ResponseItem, SurveyItem
+from chalicelib.adapters.dynamo.models import OPEN_SHARD, SEND_SHARD, ContactItem, InboxItem, ResponseItem, SurveyItem
 from chalicelib.domain.model import Answer, Contact, Step, Survey, SurveyStatus
 from chalicelib.errors import ConversationOpen, StaleSurvey, SurveyExists
 from chalicelib.services.ports import ContactChange, Inbound
@@ -136,6 +136,14 @@ class DynamoConversationStore:
         with throttling_as_retryable():
             item.save()
 
+    def scheduled_due(self, now: datetime, limit: int) -> list[Survey]:
+        if limit <= 0:
+            return []
+        with throttling_as_retryable():
+            items = SurveyItem.send_index.query(
+                SEND_SHARD, range_key_condition=SurveyItem.send_at <= now, scan_index_forward=True, limit=limit)
+            return [_survey_from_item(item) for item in items]
+
     def open_surveys_due(self, now: datetime, limit: int) -> list[Survey]:
         if limit <= 0:
             return []
@@ -144,6 +152,24 @@ class DynamoConversationStore:
                 OPEN_SHARD, range_key_condition=SurveyItem.open_until < now,
                 scan_index_forward=True, limit=limit)
             return [_survey_from_item(item) for item in items]
+
+    def save_comment(self, answer: Answer) -> bool:
+        """One transaction: a check that the survey is answered, and an unconditional put of the
+        comment (a later one replaces it: a MODIFY on the responses stream, see is_new_answer)."""
+        if answer.question != "comment":
+            raise ValueError(f"save_comment stores comments, not {answer.question!r} answers")
+        try:
+            with throttling_as_retryable(), TransactWrite(connection=shared_connection()) as tx:
+                tx.condition_check(SurveyItem, answer.survey_id,
+                                   condition=SurveyItem.status == SurveyStatus.ANSWERED.value)
+                tx.save(_answer_to_item(answer, self._retention))
+        except TransactWriteError as exc:
+            codes = cancel_codes(exc)
+            raise_if_retryable(exc, codes)
+            if CONDITION_FAILED in codes:
+                return False
+            raise
+        return True
 
 
 class _SlotNotHeld(Exception):
@@ -175,6 +201,8 @@ def _survey_changes(new: Survey) -> list[Action]:
         set_or_remove(SurveyItem.reason, new.reason),
         set_or_remove(SurveyItem.open_until, new.open_until),
         set_or_remove(SurveyItem.open_shard, OPEN_SHARD if new.open_until else None),
+        set_or_remove(SurveyItem.send_at, new.send_at),
+        set_or_remove(SurveyItem.send_shard, SEND_SHARD if new.send_at else None),
     ]
 
 
@@ -197,6 +225,7 @@ def _survey_to_item(survey: Survey, retention: timedelta) -> SurveyItem:
         delivery_status=survey.delivery_status, delivery_error=survey.delivery_error,
         last_inbound_sid=survey.last_inbound_sid, last_reply_key=survey.last_reply_key,
         open_shard=OPEN_SHARD if survey.open_until else None, open_until=survey.open_until,
+        send_shard=SEND_SHARD if survey.send_at else None, send_at=survey.send_at,
         expires_at=survey.created_at + retention)
 
 
@@ -210,7 +239,7 @@ def _survey_from_item(item: SurveyItem) -> Survey:
         reprompts=int(item.reprompts or 0), score=int_or_none(item.score),
         message_sid=item.message_sid, delivery_status=item.delivery_status,
         delivery_error=item.delivery_error, last_inbound_sid=item.last_inbound_sid,
-        last_reply_key=item.last_reply_key, open_until=item.open_until)
+        last_reply_key=item.last_reply_key, open_until=item.open_until, send_at=item.send_at)
 
 
 def _answer_to_item(answer: Answer, retention: timedelta) -> ResponseItem:
@@ -233,3 +262,12 @@ def _answer_from_item(item: ResponseItem) -> Answer:
 def answer_from_stream_image(new_image: dict[str, Any]) -> Answer:
     """An Answer from a responses-table stream record's NewImage (DynamoDB JSON)."""
     return _answer_from_item(ResponseItem.from_raw_data(new_image))
+
+
+def is_new_answer(event_name: str, new_image: dict[str, Any] | None) -> bool:
+    """A responses-stream record that carries an answer to process: every INSERT, and the MODIFY
+    of a comment (a later comment replaces the earlier one: save_comment). Score items are never
+    modified (their put is conditional); a MODIFY of one is not a new answer."""
+    if not new_image:
+        return False
+    return event_name == "INSERT" or (event_name == "MODIFY" and new_image.get("question", {}).get("S") == "comment")

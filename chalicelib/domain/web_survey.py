@@ -1,0 +1,117 @@
+"""The web survey page (`/s/{token}`): what a customer holding a signed link sees, and what a form
+post is allowed to record. Pure: the survey and the current time come in as arguments.
+
+A survey's page is in one of four states:
+
+- `open`: the survey is open and its response window has not passed, and no score is recorded yet:
+  the form (a score 0-10 and a comment);
+- `answered`: a score is recorded: a thank-you page that still takes a comment (a later comment
+  replaces the earlier one) until `COMMENT_DAYS` after the survey was created;
+- `closed`: anything else (expired, failed, opted out, an open survey past its window or one that
+  cannot be answered yet): the survey is over (410);
+- not found: the token is not one koe signed, or its survey does not exist (404).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from chalicelib.domain import survey_lifecycle as lifecycle
+from chalicelib.domain.model import Survey, SurveyStatus
+
+LANGUAGES = ("en", "ja", "zh")       # templates/web/<language>.toml
+DEFAULT_LANGUAGE = "en"
+MAX_COMMENT = 1000                   # characters; the textarea says so too (maxlength)
+COMMENT_DAYS = 7                     # an answered survey takes a (later) comment this long after it was created
+SCORES = range(0, 11)
+
+
+class PageKind(StrEnum):
+    FORM = "form"                    # the question, 0-10, "why?"
+    THANKS = "thanks"                # answered; the comment box while comments are taken
+    CLOSED = "closed"                # the survey is over: 410
+    NOT_FOUND = "not_found"          # not a token koe signed, or no such survey: 404
+
+
+class PageError(StrEnum):
+    """What was wrong with a form post (shown on the form again, 400)."""
+
+    SCORE_REQUIRED = "score_required"
+    COMMENT_TOO_LONG = "comment_too_long"
+
+
+@dataclass(frozen=True)
+class Page:
+    """Everything a page shows; the renderer adds the words of `language`."""
+
+    kind: PageKind
+    language: str = DEFAULT_LANGUAGE
+    procedure: str = ""
+    score: int | None = None          # the form: the score pre-selected (never recorded by showing it)
+    comment: str = ""                 # the form: what the customer typed, shown again with an error
+    error: PageError | None = None
+    comment_open: bool = False        # the thank-you page: offer the comment box
+    comment_saved: bool = False       # the thank-you page: a comment was just stored
+
+
+class State(StrEnum):
+    OPEN = "open"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+
+
+def state(survey: Survey, now: datetime) -> State:
+    """Where the survey's page stands at `now` (see the module docstring)."""
+    answerable = lifecycle.is_open(survey.status) and SurveyStatus.ANSWERED in lifecycle.ALLOWED[survey.status]
+    if answerable and survey.open_until is not None and now < survey.open_until:
+        return State.ANSWERED if survey.score is not None else State.OPEN
+    if survey.status is SurveyStatus.ANSWERED and survey.score is not None:
+        return State.ANSWERED
+    return State.CLOSED
+
+
+def takes_comment(survey: Survey, now: datetime) -> bool:
+    """An answered survey still takes a comment (or a new one) at `now`."""
+    return state(survey, now) is State.ANSWERED and now < survey.created_at + timedelta(days=COMMENT_DAYS)
+
+
+def read_score(raw: str | None) -> int | None:
+    """A score from the form or the link's `?score=`: "0" to "10" (ASCII digits), else None."""
+    text = (raw or "").strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 2):
+        return None
+    score = int(text)
+    return score if score in SCORES else None
+
+
+def read_comment(raw: str | None) -> str:
+    """The comment as stored: surrounding blanks removed, Windows line ends as \\n."""
+    return (raw or "").replace("\r\n", "\n").strip()
+
+
+def page_language(locale: str | None) -> str:
+    """ja-JP -> ja, zh-Hant-TW -> zh; anything without a web page falls back to English."""
+    language = (locale or "").split("-")[0].split("_")[0].strip().lower()
+    return language if language in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def preferred_language(accept_language: str | None) -> str:
+    """The first language of an Accept-Language header koe has a page in (by q-value, then order),
+    else English. Used when there is no survey to take the language from."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate((accept_language or "").split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        language = tag.strip().split("-")[0].lower()
+        if quality > 0 and language in LANGUAGES:
+            ranked.append((-quality, position, language))
+    return min(ranked)[2] if ranked else DEFAULT_LANGUAGE

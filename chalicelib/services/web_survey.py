@@ -1,0 +1,168 @@
+"""The web survey page `/s/{token}`: the page customers reach from a link SMS or an email.
+
+`show` (GET) only reads: email security scanners open every link, so showing a page never records
+anything, not even the `?score=N` the link may carry (it pre-selects that score on the form).
+`submit` (POST) records: the first post closes the open survey as `answered` through
+`survey_moves.close`, with the same `score` and `comment` answers an SMS reply produces (threshold,
+masked phone, context), so aggregation and escalation (responses stream -> on_answers) are unchanged.
+A later post never changes the score; its comment is stored with `save_comment` (it replaces the
+earlier one). Two posts racing (a double click): the store refuses the second `score` answer
+(StaleSurvey, or a transaction conflict), the loser reads the survey again and is handled as a later
+post, so both requests answer the thank-you page.
+
+The outcome names the page and (through http.WEB_STATUS) its status: form / thanks 200, invalid 400,
+closed 410, not_found 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from chalicelib.domain import survey_lifecycle as lifecycle
+from chalicelib.domain import survey_token
+from chalicelib.domain import web_survey as web
+from chalicelib.domain.model import Answer, Survey, SurveyStatus
+from chalicelib.domain.phone import mask
+from chalicelib.domain.web_survey import Page, PageError, PageKind, State
+from chalicelib.errors import RetryableError
+from chalicelib.observability import count, logger
+from chalicelib.services import survey_moves
+from chalicelib.services.ports import ConversationStore, Pages
+
+ATTEMPTS = 2                 # a post that lost a race reads the survey again once
+ANSWERED_ON_WEB = "web_form"  # the reason recorded on a survey answered through the page
+
+
+@dataclass(frozen=True)
+class WebDeps:
+    store: ConversationStore
+    pages: Pages
+    link_key: bytes                       # survey_token.link_key(settings.contact_hash_key)
+    threshold_for: Callable[[str], int]
+    clock: Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class WebOutcome:
+    outcome: str             # form, thanks, invalid, closed, not_found (http.WEB_STATUS)
+    html: str
+
+
+def show(token: str, score: str | None, accept_language: str | None, deps: WebDeps) -> WebOutcome:
+    """The page for a GET: the form (with `score` pre-selected), the thank-you page, or why not."""
+    survey = _survey(token, deps)
+    if survey is None:
+        return _not_found(accept_language, deps)
+    now = deps.clock()
+    language = web.page_language(survey.locale)
+    current = web.state(survey, now)
+    if current is State.OPEN:
+        return _render("form", Page(PageKind.FORM, language, survey.procedure, score=web.read_score(score)), deps)
+    if current is State.ANSWERED:
+        return _thanks(survey, language, now, deps)
+    return _render("closed", Page(PageKind.CLOSED, language, survey.procedure), deps)
+
+
+def submit(token: str, form: Mapping[str, str], accept_language: str | None, deps: WebDeps) -> WebOutcome:
+    """A form post: `score` (0-10) and `comment`; see the module docstring."""
+    for _ in range(ATTEMPTS - 1):
+        try:
+            return _submit(token, form, accept_language, deps)
+        except RetryableError as exc:     # StaleSurvey, or a transaction conflict (StorageThrottled)
+            logger.info("survey changed under a web answer, reading again", extra={"error": type(exc).__name__})
+    return _submit(token, form, accept_language, deps)      # the last attempt lets the error through (503)
+
+
+def _submit(token: str, form: Mapping[str, str], accept_language: str | None, deps: WebDeps) -> WebOutcome:
+    survey = _survey(token, deps)
+    if survey is None:
+        return _not_found(accept_language, deps)
+    now = deps.clock()
+    language = web.page_language(survey.locale)
+    current = web.state(survey, now)
+    comment = web.read_comment(form.get("comment"))
+    if current is State.CLOSED or (comment and current is State.ANSWERED and not web.takes_comment(survey, now)):
+        count("WebAnswerTooLate")
+        return _render("closed", Page(PageKind.CLOSED, language, survey.procedure), deps)
+    kind = PageKind.FORM if current is State.OPEN else PageKind.THANKS
+    if len(comment) > web.MAX_COMMENT:
+        return _invalid(Page(kind, language, survey.procedure, score=web.read_score(form.get("score")),
+                             comment=comment, error=PageError.COMMENT_TOO_LONG, comment_open=True), deps)
+    if current is State.OPEN:
+        return _first_answer(survey, form.get("score"), comment, language, now, deps)
+    if not comment:                      # the same answer again: nothing to record
+        return _thanks(survey, language, now, deps)
+    return _later_comment(survey, comment, language, now, deps)
+
+
+def _first_answer(survey: Survey, raw_score: str | None, comment: str, language: str, now: datetime,
+                  deps: WebDeps) -> WebOutcome:
+    score = web.read_score(raw_score)
+    if score is None:
+        return _invalid(Page(PageKind.FORM, language, survey.procedure, comment=comment,
+                             error=PageError.SCORE_REQUIRED), deps)
+    answers = [_answer(survey, "score", score, (raw_score or "").strip(), now, deps)]
+    if comment:
+        answers.append(_answer(survey, "comment", score, comment, now, deps))
+    closed = survey_moves.close(deps.store, survey, SurveyStatus.ANSWERED, ANSWERED_ON_WEB, now,
+                                answers=answers, score=score)
+    count("WebAnswerRecorded")
+    logger.info("web answer recorded", extra={"survey_id": survey.survey_id, "with_comment": bool(comment)})
+    return _thanks(closed, language, now, deps, comment_saved=bool(comment))
+
+
+def _later_comment(survey: Survey, comment: str, language: str, now: datetime, deps: WebDeps) -> WebOutcome:
+    answer = _answer(survey, "comment", survey.score, comment, now, deps)
+    if lifecycle.is_open(survey.status):      # scored by SMS, the "why?" answered on the page
+        survey = survey_moves.close(deps.store, survey, SurveyStatus.ANSWERED, ANSWERED_ON_WEB, now,
+                                    answers=[answer])
+    elif not deps.store.save_comment(answer):
+        return _render("closed", Page(PageKind.CLOSED, language, survey.procedure), deps)
+    count("WebCommentRecorded")
+    logger.info("web comment recorded", extra={"survey_id": survey.survey_id})
+    return _thanks(survey, language, now, deps, comment_saved=True)
+
+
+def _answer(survey: Survey, question: str, score: int | None, text: str, now: datetime, deps: WebDeps) -> Answer:
+    """The same answer an SMS reply records (services/handle_reply.py), so the stream reads both alike."""
+    return Answer(
+        survey_id=survey.survey_id, question=question, received_at=now, procedure=survey.procedure,
+        customer_id=survey.customer_id, locale=survey.locale, context=dict(survey.context),
+        score=score, text=text, threshold=deps.threshold_for(survey.procedure),
+        phone_masked=mask(survey.phone),
+    )
+
+
+def _survey(token: str, deps: WebDeps) -> Survey | None:
+    try:
+        survey_id = survey_token.verify(deps.link_key, token)
+    except survey_token.TamperedToken:
+        count("WebTokenRefused")
+        logger.info("web survey token refused")
+        return None
+    survey = deps.store.get_survey(survey_id)
+    if survey is None:
+        logger.info("web survey token for no survey", extra={"survey_id": survey_id})
+    return survey
+
+
+def _thanks(survey: Survey, language: str, now: datetime, deps: WebDeps, *,
+            comment_saved: bool = False) -> WebOutcome:
+    page = Page(PageKind.THANKS, language, survey.procedure, comment_open=web.takes_comment(survey, now),
+                comment_saved=comment_saved)
+    return _render("thanks", page, deps)
+
+
+def _invalid(page: Page, deps: WebDeps) -> WebOutcome:
+    count("WebAnswerInvalid")
+    return _render("invalid", page, deps)
+
+
+def _not_found(accept_language: str | None, deps: WebDeps) -> WebOutcome:
+    return _render("not_found", Page(PageKind.NOT_FOUND, web.preferred_language(accept_language)), deps)
+
+
+def _render(outcome: str, page: Page, deps: WebDeps) -> WebOutcome:
+    return WebOutcome(outcome, deps.pages.render(page))

@@ -1,0 +1,181 @@
+"""GET/POST /s/{token}: the web survey page through Chalice's routing and middleware; GET only
+shows; POST records once; headers for a page a person reads; the answers reach on_response."""
+
+from __future__ import annotations
+
+import copy
+from urllib.parse import urlencode
+
+import pytest
+
+from chalicelib.domain import survey_token
+from chalicelib.domain.model import SurveyStatus
+from tests.functional.conftest import ENV, SURVEY, event, response_image
+
+KEY = survey_token.link_key(ENV["KOE_CONTACT_HASH_KEY"].encode())
+TOKEN = survey_token.sign(KEY, SURVEY)
+PAGE = f"/s/{TOKEN}"
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+def get(koe, path=PAGE, **headers):
+    return koe.client.http.get(path, headers=headers)
+
+
+def post(koe, path=PAGE, headers=FORM, **form):
+    return koe.client.http.post(path, headers=headers, body=urlencode(form).encode())
+
+
+def text(response):
+    return response.body.decode("utf-8")
+
+
+def recorded(koe):
+    return copy.deepcopy((koe.store.surveys, koe.store.answers, koe.store.contacts))
+
+
+def test_get_shows_the_form_as_a_page_and_records_nothing(koe):
+    koe.dispatch(event())
+    before = recorded(koe)
+
+    response = get(koe)
+
+    assert response.status_code == 200
+    headers = response.headers
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert (headers["Cache-Control"], headers["Referrer-Policy"], headers["X-Frame-Options"]) == (
+        "no-store", "no-referrer", "DENY")
+    assert headers["Content-Security-Policy"] == koe.components.pages.content_security_policy
+    assert headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert '<html lang="en">' in text(response)
+    assert "How likely are you to recommend Example Life after your claim payment?" in text(response)
+    assert recorded(koe) == before
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/json"])
+def test_a_get_with_any_or_no_content_type_is_no_415(koe, content_type):
+    koe.dispatch(event())
+    assert get(koe, **({"content-type": content_type} if content_type else {})).status_code == 200
+
+
+def test_get_with_a_score_pre_selects_it_and_still_records_nothing(koe):
+    koe.dispatch(event())
+    before = recorded(koe)
+
+    response = get(koe, f"{PAGE}?score=9")
+
+    assert text(response).count(" checked>") == 1 and 'value="9" checked>' in text(response)
+    assert recorded(koe) == before
+    assert koe.store.get_survey(SURVEY).status is SurveyStatus.SENT
+
+
+def test_the_page_is_in_the_survey_language(koe):
+    koe.dispatch(event(customer={"locale": "zh-CN"}))
+    assert '<html lang="zh-Hans">' in text(get(koe, **{"accept-language": "ja"}))
+
+
+@pytest.mark.parametrize("path", [f"{PAGE[:-3]}abc", "/s/not-a-token", f"/s/{survey_token.sign(KEY, 'nope')}"])
+def test_a_tampered_or_unknown_token_is_a_friendly_404_in_the_browsers_language(koe, path):
+    koe.dispatch(event())
+
+    response = get(koe, path, **{"accept-language": "ja-JP,ja;q=0.9"})
+
+    assert response.status_code == 404 and response.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert '<html lang="ja">' in text(response) and "アンケートが見つかりません" in text(response)
+    assert post(koe, path, score="9").status_code == 404
+    assert koe.store.answers == {}
+
+
+def test_post_records_the_answer_and_shows_thanks(koe):
+    koe.dispatch(event())
+
+    response = post(koe, score="3", comment="Slow payout")
+
+    assert response.status_code == 200 and "Thank you for your feedback" in text(response)
+    assert response.headers["Cache-Control"] == "no-store"
+    survey = koe.store.get_survey(SURVEY)
+    assert (survey.status, survey.score) == (SurveyStatus.ANSWERED, 3)
+    answers = {a.question: a for a in koe.store.answers_for(SURVEY)}
+    assert (answers["score"].text, answers["comment"].text, answers["comment"].score) == ("3", "Slow payout", 3)
+    assert get(koe).status_code == 200 and "Anything you would like to add?" in text(get(koe))
+
+
+def test_a_second_post_is_one_response_and_a_later_comment_replaces_the_first(koe):
+    koe.dispatch(event())
+    post(koe, score="9", comment="fast")
+    koe.clock.advance(hours=1)
+
+    assert post(koe, score="1").status_code == 200
+    assert post(koe, score="1", comment="and friendly").status_code == 200
+
+    answers = {a.question: a for a in koe.store.answers_for(SURVEY)}
+    assert len(koe.store.answers_for(SURVEY)) == 2
+    assert (answers["score"].score, answers["comment"].text, answers["comment"].score) == (9, "and friendly", 9)
+
+
+@pytest.mark.parametrize("form", [{}, {"score": "eleven"}, {"score": "11", "comment": "hmm"}])
+def test_an_invalid_score_is_400_with_the_form_and_a_localised_error(koe, form):
+    koe.dispatch(event(customer={"locale": "ja-JP"}))
+    before = recorded(koe)
+
+    response = post(koe, **form)
+
+    assert response.status_code == 400 and response.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert 'role="alert">0〜10の中から点数をお選びください。' in text(response)
+    assert recorded(koe) == before
+
+
+def test_after_the_window_get_and_post_are_410_and_nothing_is_recorded(koe):
+    koe.dispatch(event())
+    koe.clock.advance(hours=24)
+    before = recorded(koe)
+
+    assert get(koe).status_code == 410
+    response = post(koe, score="9", comment="late")
+
+    assert response.status_code == 410 and "This survey has closed" in text(response)
+    assert recorded(koe) == before
+    koe.tick()
+    assert get(koe).status_code == 410
+
+
+def test_a_post_that_is_not_a_form_is_415(koe):
+    koe.dispatch(event())
+    response = koe.client.http.post(PAGE, headers={"content-type": "application/json"}, body=b'{"score": 9}')
+    assert response.status_code == 415 and response.json_body["code"] == "unsupported_media_type"
+    assert koe.store.answers == {}
+
+
+def test_web_answers_flow_through_the_stream_like_sms_answers(koe):
+    """The responses stream carries a web answer (INSERT) and a replaced comment (MODIFY) to the
+    case exactly as it does an SMS answer."""
+    koe.dispatch(event())
+    post(koe, score="2", comment="slow")
+    assert koe.stream(response_image(score=2), response_image(question="comment", score=2,
+                                                                 text={"S": "slow"}))["cases_opened"] == 1
+    assert koe.cases.get_case(SURVEY).comment == "slow"
+
+    post(koe, comment="nobody called back")
+    koe.stream(response_image(question="comment", score=2, text={"S": "nobody called back"}), event_name="MODIFY")
+
+    assert koe.cases.get_case(SURVEY).comment == "nobody called back"
+    assert len(koe.alerts.published) == 1
+    [(_, counts)] = koe.scores.read("procedure", "2026-11-21", "2026-11-21")
+    assert counts.n == 1
+
+
+def test_given_a_japanese_customer_then_the_link_sms_opens_the_page_and_the_answer_is_recorded(koe):
+    japanese = event(customer={"phone": "+819012345678", "locale": "ja-JP"})
+    del japanese["customer"]["email"]                       # no email: the channel policy picks the link SMS
+    assert koe.dispatch(japanese) == {"batchItemFailures": []}
+    [sms] = koe.sms.sent
+    link = sms["body"].split("https://koe.example.com/api")[1].split()[0]
+    assert link.startswith("/s/")
+    page = koe.client.http.get(link + "?score=9")
+    assert page.status_code == 200 and 'lang="ja"' in page.body.decode()
+    assert koe.store.answers_for(SURVEY) == []                          # showing the page records nothing
+    answered = koe.client.http.post(link, headers={"content-type": "application/x-www-form-urlencoded"},
+                                    body=b"score=9&comment=%E6%97%A9%E3%81%8B%E3%81%A3%E3%81%9F")
+    assert answered.status_code == 200
+    assert [(a.question, a.score, a.text) for a in koe.store.answers_for(SURVEY)] == [
+        ("score", 9, "9"), ("comment", 9, "早かった")]

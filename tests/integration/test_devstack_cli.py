@@ -1,0 +1,160 @@
+"""`python -m devstack`'s options and its reading subcommands (`follow-ups`, `alerts`, `dead-letters`),
+against moto with koe's resources provisioned (the session's servers, on free ports); and `make run`'s
+variables. Fictional data only."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack.__main__ import DEFAULT_DB_PATH, DEFAULT_READY_FILE, main, parse_args
+from devstack.provision import client, provision
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+FOLLOW_UP = {"type": "FollowUpCase", "case_id": "ev-cli-1", "survey_id": "ev-cli-1", "procedure": "claim_payment",
+             "branch": "tokyo-chuo", "agent_id": "A-7", "score": 3, "comment": "待ち時間が長い",
+             "customer_id": "C-9", "phone": "+1******0177"}
+ALERT = ("Score: 3/10\nProcedure: claim_payment\nBranch: tokyo-chuo\nAgent: A-7\nCustomer: C-9\n"
+         "Phone: +1******0177\nComment: 待ち時間が長い\nCase: ev-cli-1\nCall back by: 2026-11-23T10:00:00+00:00")
+
+
+def ready_file(tmp_path: Path, env: dict[str, str], moto: Any) -> Path:
+    """What `python -m devstack` writes once ready (the parts the readers use)."""
+    path = tmp_path / "ready.json"
+    path.write_text(json.dumps({"moto_endpoint": moto.endpoint, "env": env}))
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict[str, Any]], str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, [json.loads(line) for line in out.splitlines()], err
+
+
+def depth(env: dict[str, str], moto: Any, variable: str) -> int:
+    attributes = client("sqs", moto.endpoint, env["AWS_REGION"]).get_queue_attributes(
+        QueueUrl=env[variable], AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"])
+
+
+def test_follow_ups_prints_each_case_as_a_json_line_and_leaves_it_queued(
+        fresh_aws: dict[str, str], moto_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    # Given two cases on the follow-up queue, as on_response puts them
+    sqs = client("sqs", moto_server.endpoint, fresh_aws["AWS_REGION"])
+    second = {**FOLLOW_UP, "case_id": "ev-cli-2", "comment": None}
+    for message in (FOLLOW_UP, second):
+        sqs.send_message(QueueUrl=fresh_aws["KOE_FOLLOW_UP_QUEUE_URL"],
+                         MessageBody=json.dumps(message, ensure_ascii=False))
+    ready = ready_file(tmp_path, fresh_aws, moto_server)
+    # When reading them, twice
+    code, lines, _ = run(capsys, "follow-ups", "--ready-file", str(ready))
+    again, lines_again, _ = run(capsys, "follow-ups", "--ready-file", str(ready))
+    # Then each case is one JSON line, the comment as the customer wrote it, oldest first
+    assert code == again == 0
+    assert [line["body"] for line in lines] == [FOLLOW_UP, second]
+    assert lines[0]["body"]["comment"] == "待ち時間が長い"
+    assert {"message_id", "sent_at", "receive_count"} <= set(lines[0])
+    # And nothing was taken off the queue: the second read sees the same, and both are still queued
+    assert [line["message_id"] for line in lines_again] == [line["message_id"] for line in lines]
+    assert depth(fresh_aws, moto_server, "KOE_FOLLOW_UP_QUEUE_URL") == 2
+
+
+def test_alerts_prints_the_cx_alerts_published_to_the_topic(
+        fresh_aws: dict[str, str], moto_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    # Given a CX alert published to the topic, as on_response publishes it
+    client("sns", moto_server.endpoint, fresh_aws["AWS_REGION"]).publish(
+        TopicArn=fresh_aws["KOE_CX_TOPIC_ARN"], Subject="koe: score 3 on claim_payment (tokyo-chuo)", Message=ALERT)
+    ready = ready_file(tmp_path, fresh_aws, moto_server)
+    # When reading the alerts
+    code, lines, _ = run(capsys, "alerts", "--ready-file", str(ready))
+    # Then the alert's text is there, and its lines as fields
+    assert code == 0
+    [alert] = lines
+    assert alert["body"] == ALERT
+    assert alert["fields"]["Comment"] == "待ち時間が長い"
+    assert alert["fields"]["Case"] == "ev-cli-1"
+    assert depth(fresh_aws, moto_server, "KOE_LOCAL_ALERTS_INSPECT_QUEUE_URL") == 1
+
+
+def test_dead_letters_prints_each_message_with_its_reason(
+        fresh_aws: dict[str, str], moto_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    # Given a malformed event dead-lettered with its reason, as services/batch.py does
+    body = json.dumps({"event_id": "ev-cli-bad", "procedure": "claim_payment"})
+    client("sqs", moto_server.endpoint, fresh_aws["AWS_REGION"]).send_message(
+        QueueUrl=fresh_aws["KOE_INTAKE_DLQ_URL"], MessageBody=body, MessageAttributes={
+            "reason": {"DataType": "String", "StringValue": "InvalidEvent: completed_at: is required"},
+            "source_message_id": {"DataType": "String", "StringValue": "m-1"}})
+    # When reading the dead letters (the ready file named before the subcommand works too)
+    code, lines, _ = run(capsys, "--ready-file", str(ready_file(tmp_path, fresh_aws, moto_server)),
+                         "dead-letters")
+    # Then the event and its reason are printed
+    assert code == 0
+    [letter] = lines
+    assert letter["body"]["event_id"] == "ev-cli-bad"
+    assert letter["attributes"]["reason"] == "InvalidEvent: completed_at: is required"
+
+
+def test_without_a_ready_file_the_readers_find_the_queues_by_their_default_names(
+        moto_server: Any, dynamodb_local: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    # Given the stack's resources under the default prefix on a moto at another address
+    env = provision(dynamodb_local.endpoint, moto_server.endpoint, "us-east-1", prefix="koe-local-")
+    marker = {**FOLLOW_UP, "case_id": f"ev-cli-{uuid.uuid4().hex[:6]}"}
+    client("sqs", moto_server.endpoint, "us-east-1").send_message(
+        QueueUrl=env["KOE_FOLLOW_UP_QUEUE_URL"], MessageBody=json.dumps(marker))
+    # When reading with only moto's address
+    code, lines, _ = run(capsys, "follow-ups", "--moto-endpoint", moto_server.endpoint)
+    # Then the queue was found by name
+    assert code == 0
+    assert marker in [line["body"] for line in lines]
+
+
+def test_a_reader_says_what_to_do_when_no_stack_answers(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    # When the ready file named does not exist
+    code = main(["alerts", "--ready-file", str(tmp_path / "missing.json")])
+    # Then it fails with a hint, not a traceback
+    assert code == 1
+    assert "is the stack running" in capsys.readouterr().err
+
+
+def test_options_keep_data_by_default_and_take_concurrency():
+    # Given no options, the data is kept in the project's .koe/ folder, four invocations per queue
+    defaults = parse_args([])
+    assert (defaults.db_path, defaults.in_memory, defaults.concurrency) == (DEFAULT_DB_PATH, False, 4)
+    assert DEFAULT_DB_PATH == REPO_ROOT / ".koe" / "dynamodb"
+    assert defaults.ready_file == DEFAULT_READY_FILE and defaults.command is None
+    # When asking for a throwaway run with more concurrency
+    throwaway = parse_args(["--in-memory", "--concurrency", "8"])
+    assert (throwaway.in_memory, throwaway.concurrency) == (True, 8)
+    # Then a concurrency below 1, or both a folder and --in-memory, are refused
+    for wrong in (["--concurrency", "0"], ["--in-memory", "--db-path", "x"]):
+        with pytest.raises(SystemExit):
+            parse_args(wrong)
+
+
+def test_the_data_folder_is_git_ignored():
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".koe/dynamodb/shared-local-instance.db"],
+                             cwd=REPO_ROOT, check=False)
+    assert ignored.returncode == 0
+
+
+def test_make_run_passes_its_variables_to_python_m_devstack():
+    # When `make run` is given every variable (dry run: nothing is executed)
+    dry = subprocess.run(
+        ["make", "-n", "run", "API_PORT=8001", "API_KEY=dev-key", "CARRIER_PORT=8026", "DYNAMODB_PORT=8101",
+         "MOTO_PORT=5001", "CONCURRENCY=2", "IN_MEMORY=1"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    # Then the stack is started with the matching options
+    [command] = [line for line in dry.stdout.splitlines() if "-m devstack" in line]
+    assert command.split("-m devstack", 1)[1].split() == [
+        "--api-port", "8001", "--carrier-port", "8026", "--dynamodb-port", "8101", "--moto-port", "5001",
+        "--api-key", "'dev-key'", "--concurrency", "2", "--in-memory"]
+    # And with none, exactly as before
+    plain = subprocess.run(["make", "-n", "run"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    [command] = [line for line in plain.stdout.splitlines() if "-m devstack" in line]
+    assert command.split("-m devstack", 1)[1].split() == []

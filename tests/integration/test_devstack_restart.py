@@ -1,0 +1,164 @@
+"""What survives a restart of the local stack: `python -m devstack --db-path DIR` keeps DynamoDB Local's
+tables (surveys, contacts and opt-outs, answers, cases, scores, idempotency) in DIR, with the contact
+hash key and the streams' read positions beside them; queues and the phone page start empty.
+
+Each stack is a child process (`LocalStack` is one per process); ports are free ones (0).
+Fictional numbers only (555-01xx).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from devstack.dynamodb_local import DynamoDBLocal, DynamoDBLocalError
+from devstack.provision import client
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STARTUP_S = 90
+AGENT = "A-restart"
+
+
+def until(condition: Callable[[], Any], timeout_s: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"condition not met within {timeout_s} s")
+
+
+@contextmanager
+def devstack(db_path: Path, workdir: Path, name: str) -> Iterator[dict[str, Any]]:
+    """`python -m devstack --db-path db_path` on free ports until the block ends (SIGTERM, exit 0)."""
+    ready, output = workdir / f"{name}.json", workdir / f"{name}.log"
+    with output.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0",
+             "--dynamodb-port", "0", "--moto-port", "0", "--tick-seconds", "3600", "--concurrency", "2",
+             "--db-path", str(db_path), "--ready-file", str(ready)],
+            cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT,
+            env={**os.environ, "KOE_SEND_WINDOW": "00:00-23:59"})   # send now, whatever the hour
+    try:
+        until(lambda: ready.exists() or proc.poll() is not None, timeout_s=STARTUP_S)
+        assert proc.poll() is None, output.read_text()[-3000:]
+        yield json.loads(ready.read_text())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert code == 0, output.read_text()[-3000:]
+
+
+class Koe:
+    def __init__(self, stack: dict[str, Any]) -> None:
+        self.stack = stack
+        self.api, self.carrier, self.key = stack["api_url"], stack["carrier_url"], stack["api_key"]
+        self.dynamodb = client("dynamodb", stack["dynamodb_endpoint"], stack["env"]["AWS_REGION"])
+        self.prefix = stack["env"]["KOE_RESOURCE_PREFIX"]
+
+    def post(self, phone: str, procedure: str = "claim_payment") -> str:
+        event_id = f"restart-{uuid.uuid4().hex[:10]}"
+        answer = requests.post(f"{self.api}/v1/events", headers={"x-api-key": self.key}, timeout=10, json={
+            "event_id": event_id, "procedure": procedure,
+            "completed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "customer": {"id": "C-R1", "phone": phone, "locale": "en-US"},
+            "context": {"branch": "tokyo-chuo", "agent_id": AGENT}})
+        assert answer.status_code == 202, answer.text
+        return event_id
+
+    def invitations(self, phone: str) -> list[dict[str, Any]]:
+        texts = requests.get(f"{self.carrier}/messages", params={"to": phone}, timeout=10).json()
+        return [m for m in texts if m["direction"] == "outbound-api"]
+
+    def reply(self, phone: str, body: str) -> dict[str, Any]:
+        answer: dict[str, Any] = requests.post(f"{self.carrier}/reply", json={"from": phone, "body": body},
+                                               timeout=20).json()
+        return answer
+
+    def survey(self, survey_id: str) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(TableName=f"{self.prefix}surveys", ConsistentRead=True,
+                                      Key={"survey_id": {"S": survey_id}}).get("Item")
+        return {k: next(iter(v.values())) for k, v in item.items()} if item else None
+
+    def agent_scores(self) -> dict[str, Any] | None:
+        answer = requests.get(f"{self.api}/v1/scores", params={"dimension": "agent"}, timeout=10,
+                              headers={"x-api-key": self.key})
+        assert answer.status_code == 200, answer.text
+        return next((g for g in answer.json()["groups"] if g["value"] == AGENT), None)
+
+
+def test_surveys_opt_outs_and_scores_survive_a_restart_on_the_same_db_path(tmp_path: Path):
+    db_path = tmp_path / "dynamodb"
+    promoter, other, stopper, later = "+15550100181", "+15550100184", "+15550100182", "+15550100183"
+    # Given a stack keeping its data in db_path, where two customers answered 9 (each answer counted
+    # in its own stream batch) and another texted STOP
+    with devstack(db_path, tmp_path, "first") as stack:
+        koe = Koe(stack)
+        answered = koe.post(promoter)
+        until(lambda: koe.invitations(promoter))
+        koe.reply(promoter, "9")
+        until(lambda: (koe.agent_scores() or {}).get("n") == 1)
+        koe.post(other)
+        until(lambda: koe.invitations(other))
+        koe.reply(other, "9")
+        until(lambda: (koe.agent_scores() or {}).get("n") == 2)
+        koe.post(stopper)
+        until(lambda: koe.invitations(stopper))
+        assert koe.reply(stopper, "STOP")["app_status"] == 200
+        first_key = (db_path / "contact-hash-key").read_text()
+    assert (db_path / "shared-local-instance.db").exists()
+
+    # When the stack is started again on the same folder (new ports, new processes)
+    with devstack(db_path, tmp_path, "second") as stack:
+        koe = Koe(stack)
+        # Then the survey is there with its score
+        survey = koe.survey(answered)
+        assert survey is not None and survey["score"] == "9"
+        # And the opt-out still holds: a new event for that customer is suppressed, nothing is sent
+        suppressed = koe.post(stopper, procedure="address_change")
+        recorded = until(lambda: koe.survey(suppressed))
+        assert (recorded["status"], recorded["reason"]) == ("suppressed", "opted_out")
+        assert koe.invitations(stopper) == []           # the phone page's history did not survive
+        # And answers already counted are not counted again: the stream resumes where it stopped (read
+        # from its start, the two answers would come as one new batch, which no token deduplicates)
+        koe.post(later)
+        until(lambda: koe.invitations(later))
+        koe.reply(later, "10")
+        group = until(lambda: (g := koe.agent_scores()) and g["n"] >= 3 and g)
+        assert (group["n"], group["promoters"]) == (3, 3)
+    assert (db_path / "contact-hash-key").read_text() == first_key
+
+
+def test_dynamodb_local_is_in_memory_unless_given_a_folder(tmp_path: Path):
+    # Given no folder, DynamoDB Local keeps nothing (the test fixtures rely on it)
+    assert DynamoDBLocal(port=0).storage_args() == ["-inMemory"]
+    # Given a folder, it keeps its data there
+    assert DynamoDBLocal(port=0, db_path=tmp_path).storage_args() == ["-dbPath", str(tmp_path.resolve())]
+
+
+def test_a_second_dynamodb_local_on_the_same_folder_is_refused(tmp_path: Path):
+    # Given DynamoDB Local running on a folder
+    with DynamoDBLocal(port=0, db_path=tmp_path / "db"):
+        # When another one is started on the same folder
+        with pytest.raises(DynamoDBLocalError, match="in use by another DynamoDB Local"):
+            DynamoDBLocal(port=0, db_path=tmp_path / "db").start()
+    # Then, once the first has stopped, the folder can be used again
+    with DynamoDBLocal(port=0, db_path=tmp_path / "db") as again:
+        assert again.client().list_tables()["TableNames"] == []

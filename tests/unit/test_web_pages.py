@@ -1,0 +1,143 @@
+"""The web survey's pages (templates/web/ through adapters/pages.py): every language says
+everything, the HTML is escaped, accessible by structure, and carries no script."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import tomllib
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.pages import JinjaPages
+from chalicelib.adapters.templates import TemplateError
+from chalicelib.domain.web_survey import LANGUAGES, Page, PageError, PageKind
+from chalicelib.settings import REPO_ROOT
+
+WEB = REPO_ROOT / "templates" / "web"
+PROCEDURES = tomllib.loads((REPO_ROOT / "templates" / "sms" / "en.toml").read_text())["procedures"]
+
+
+def catalog(language: str) -> dict[str, Any]:
+    return tomllib.loads((WEB / f"{language}.toml").read_text(encoding="utf-8"))
+
+
+def keys(table: dict[str, Any], prefix: str = "") -> set[str]:
+    found: set[str] = set()
+    for key, value in table.items():
+        found |= keys(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key}
+    return found
+
+
+@pytest.fixture(scope="module")
+def pages() -> JinjaPages:
+    return JinjaPages(REPO_ROOT / "templates", "Example Life")
+
+
+class Tags(HTMLParser):
+    """The start tags of a page, with their attributes, and the text inside each element id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def all(self, tag: str) -> list[dict[str, str | None]]:
+        return [attrs for name, attrs in self.tags if name == tag]
+
+
+def parse(html: str) -> Tags:
+    tags = Tags()
+    tags.feed(html)
+    return tags
+
+
+@pytest.mark.parametrize("language", [lang for lang in LANGUAGES if lang != "en"])
+def test_every_language_has_every_string_of_english(language):
+    assert keys(catalog(language)) == keys(catalog("en"))
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_procedure_has_its_question_and_the_brand(language):
+    questions = catalog(language)["questions"]
+    assert set(PROCEDURES) <= set(questions)
+    assert all("{brand}" in question for question in questions.values())
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", list(PageKind))
+def test_each_page_renders_in_each_language_without_script(pages, language, kind):
+    html = pages.render(Page(kind, language, "claim_payment", comment_open=True))
+    tags = parse(html)
+    assert html.startswith("<!doctype html>")
+    assert tags.all("html") == [{"lang": catalog(language)["html_lang"]}]
+    assert tags.all("script") == []
+    assert not [name for _, attrs in tags.tags for name in attrs if name.startswith("on")]   # no handlers
+    assert tags.all("link") == [] and "http" not in html.replace("http-equiv", "")    # no third-party asset
+    assert {"name": "viewport", "content": "width=device-width, initial-scale=1"} in tags.all("meta")
+
+
+def test_the_form_has_a_legend_eleven_labelled_radios_and_a_labelled_textarea(pages):
+    tags = parse(pages.render(Page(PageKind.FORM, "en", "claim_payment", score=9)))
+    radios = [a for a in tags.all("input") if a.get("type") == "radio"]
+    assert [a["value"] for a in radios] == [str(n) for n in range(11)]
+    assert {a["name"] for a in radios} == {"score"}
+    labelled = {a["for"] for a in tags.all("label")}
+    assert {a["id"] for a in radios} | {"comment"} <= labelled
+    assert [a["value"] for a in radios if "checked" in a] == ["9"]
+    assert len(tags.all("fieldset")) == 1 and len(tags.all("legend")) == 1
+    assert tags.all("form") == [{"method": "post", "accept-charset": "UTF-8"}]   # posts to its own URL
+    assert tags.all("textarea")[0]["maxlength"] == "1000"
+
+
+def test_the_question_names_the_procedure_and_falls_back(pages):
+    assert ("How likely are you to recommend Example Life after your claim payment?"
+            in pages.render(Page(PageKind.FORM, "en", "claim_payment")))
+    assert "保険金のお支払い手続き" in pages.render(Page(PageKind.FORM, "ja", "claim_payment"))
+    assert "理赔付款" in pages.render(Page(PageKind.FORM, "zh", "claim_payment"))
+    assert "to a friend or colleague?" in pages.render(Page(PageKind.FORM, "en", "something_new"))
+
+
+def test_an_error_is_announced_and_tied_to_its_field(pages):
+    html = pages.render(Page(PageKind.FORM, "ja", "claim_payment", comment="遅い", error=PageError.SCORE_REQUIRED))
+    tags = parse(html)
+    assert {"class": "error", "id": "error", "role": "alert"} in tags.all("p")
+    assert tags.all("fieldset")[0]["aria-describedby"] == "scale-hint error"
+    assert "0〜10の中から点数をお選びください。" in html and ">遅い</textarea>" in html
+    too_long = parse(pages.render(Page(PageKind.FORM, "en", error=PageError.COMMENT_TOO_LONG)))
+    assert too_long.all("textarea")[0]["aria-invalid"] == "true"
+
+
+def test_what_the_customer_typed_and_the_brand_are_escaped():
+    pages = JinjaPages(REPO_ROOT / "templates", 'Ex<b>"ample"</b>')
+    html = pages.render(Page(PageKind.FORM, "en", "claim_payment",
+                             comment='</textarea><script>alert("x")</script>'))
+    assert "<script>" not in html and "&lt;/textarea&gt;&lt;script&gt;" in html
+    assert "<b>" not in html and "Ex&lt;b&gt;" in html
+
+
+def test_the_thank_you_page_offers_the_comment_box_only_while_comments_are_taken(pages):
+    open_box = parse(pages.render(Page(PageKind.THANKS, "en", comment_open=True, comment_saved=True)))
+    assert len(open_box.all("textarea")) == 1 and {"class": "notice", "role": "status"} in open_box.all("p")
+    assert parse(pages.render(Page(PageKind.THANKS, "en"))).all("textarea") == []
+
+
+def test_the_policy_allows_exactly_the_inline_style_and_nothing_else(pages):
+    html = pages.render(Page(PageKind.FORM, "en"))
+    style = re.search(r"<style>(.*?)</style>", html, re.S)
+    assert style is not None
+    digest = base64.b64encode(hashlib.sha256(style.group(1).encode()).digest()).decode()
+    policy = pages.content_security_policy
+    assert f"style-src 'sha256-{digest}'" in policy
+    assert policy.startswith("default-src 'none';") and "script-src" not in policy and "unsafe" not in policy
+    assert "frame-ancestors 'none'" in policy and "form-action 'self'" in policy
+
+
+def test_an_unknown_language_is_a_template_error(pages):
+    with pytest.raises(TemplateError):
+        pages.render(Page(PageKind.FORM, "fr"))
