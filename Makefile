@@ -57,7 +57,7 @@ install-browser: $(BROWSER_STAMP)
 synth: install-infra
 	CDK_OUTDIR=cdk.out AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-ap-northeast-1} \
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
-	$(INFRA)/bin/python infra/app.py -c stage=dev -c public_base_url=https://koe.example.com/api
+	$(INFRA)/bin/python infra/app.py -c stage=dev -c public_base_url=https://koe.example.com/api -c email_identity=example.jp
 
 # The local stack: DynamoDB Local, moto, the app on 127.0.0.1:8000, the carrier on :8025. Ctrl-C stops it.
 # Options, e.g. `make run API_PORT=8001 API_KEY=dev-key`: API_PORT, CARRIER_PORT, DYNAMODB_PORT,

@@ -11,11 +11,19 @@ from chalicelib import http
 from chalicelib.bootstrap import components
 from chalicelib.domain.principal import Role
 from chalicelib.observability import flush
-from chalicelib.resources import DEFAULT_PREFIX, RESPONSES_STREAM_PLACEHOLDER, consumed_by, physical
+from chalicelib.resources import (
+    DEFAULT_PREFIX,
+    RESPONSES_STREAM_PLACEHOLDER,
+    consumed_by,
+    physical,
+    topic_consumed_by,
+)
 
 app = Chalice(app_name="koe")
 edge = http.Edge(app, authenticators=lambda: components().authenticators)
 FORM = ["application/x-www-form-urlencoded"]
+# RFC 8058's one-click unsubscribe POST: form-encoded, or multipart as the RFC prefers.
+UNSUBSCRIBE_POST = [*FORM, "multipart/form-data"]
 ANY = ["*/*"]        # a GET has no body: whatever Content-Type it claims (or none), it is no 415
 
 
@@ -85,6 +93,26 @@ def web_survey_answer(token: str) -> Response:
     return http.html(page.html, http.WEB_STATUS[page.outcome], c.pages.content_security_policy)
 
 
+# 3''. An email's unsubscribe link: GET asks, POST (the page's button, or a mail client's one-click
+# POST, RFC 8058) opts the address out of email.
+@edge.route("/u/{token}", methods=["GET"], content_types=ANY, roles=http.PUBLIC)
+def unsubscribe_page(token: str) -> Response:
+    from chalicelib.services.unsubscribe import show
+
+    c, request = components(), edge.request()
+    page = show(token, request.headers.get("accept-language"), c.unsubscribe_deps)
+    return http.html(page.html, http.WEB_STATUS[page.outcome], c.pages.content_security_policy)
+
+
+@edge.route("/u/{token}", methods=["POST"], content_types=UNSUBSCRIBE_POST, roles=http.PUBLIC)
+def unsubscribe(token: str) -> Response:
+    from chalicelib.services.unsubscribe import unsubscribe as opt_out
+
+    c, request = components(), edge.request()
+    page = opt_out(token, request.headers.get("accept-language"), c.unsubscribe_deps)
+    return http.html(page.html, http.WEB_STATUS[page.outcome], c.pages.content_security_policy)
+
+
 # 4. The carrier reports delivery: never backwards; 21610 opts the contact out.
 @edge.route("/twilio/status", methods=["POST"], content_types=FORM, roles=http.PUBLIC)
 def sms_status() -> Response:
@@ -100,6 +128,14 @@ def sms_status() -> Response:
     callback = StatusCallback(fields["survey"], fields["MessageSid"], fields["MessageStatus"],
                               params.get("ErrorCode") or None)
     return Response({"outcome": record_status(callback, c.conversations, c.clock)}, status_code=200)
+
+
+# 4'. SES reports what became of an email: a hard bounce or a complaint opts the address out of email.
+@app.on_sns_message(topic=physical(DEFAULT_PREFIX, topic_consumed_by("on_ses_event").name))
+def on_ses_event(event: Any) -> dict[str, Any]:
+    from chalicelib.services.email_feedback import record_feedback
+
+    return record_feedback(event.message, components().feedback_deps)
 
 
 # 5. Answers are stored: scores move, detractors open a case, the CX team is alerted.

@@ -1,11 +1,12 @@
-"""The one place that builds real adapters from settings: tables, Twilio, SQS, SNS.
+"""The one place that builds real adapters from settings: tables, Twilio, SES, SQS, SNS.
 
 Each piece is built on first use and kept for the life of the process (a warm Lambda reuses it);
 each handler pays only for the clients it uses. The local stack comes here with endpoints pointing
 at DynamoDB Local and moto. Service tests hand fakes to services directly; the functional tests
 of app.py hand fakes in here (`Components(settings, **fakes)` then `install(...)`).
 
-Adding a channel: its sender in `senders` (one line), beside its adapter and its templates.
+Adding a channel: its sender in `senders` (one line), beside its adapter and its templates (email:
+SES, `adapters/ses_email.py`, `templates/email/`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
     from chalicelib.auth import Authenticator
     from chalicelib.domain.model import Survey
     from chalicelib.services.dispatch import DispatchDeps
+    from chalicelib.services.email_feedback import FeedbackDeps
     from chalicelib.services.handle_reply import ReplyDeps
     from chalicelib.services.ingest import IngestDeps
     from chalicelib.services.on_answers import AnswerDeps
@@ -35,6 +37,8 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
         CaseStore,
         ConversationStore,
         DeadLetters,
+        EmailSender,
+        EmailTemplates,
         EventLedger,
         FollowUps,
         IntakeQueue,
@@ -45,6 +49,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
         SurveySender,
     )
     from chalicelib.services.tick import TickDeps
+    from chalicelib.services.unsubscribe import UnsubscribeDeps
     from chalicelib.services.web_survey import WebDeps
 
 
@@ -65,7 +70,7 @@ class Components:
         self.__dict__.update(overrides)      # cached_property reads the instance dict first
 
     # --- AWS clients
-    def _client(self, service: Literal["sqs", "sns", "dynamodb"], endpoint: str | None) -> Any:
+    def _client(self, service: Literal["sqs", "sns", "dynamodb", "sesv2"], endpoint: str | None) -> Any:
         import boto3
         from botocore.config import Config
 
@@ -84,6 +89,10 @@ class Components:
     @cached_property
     def dynamodb(self) -> Any:
         return self._client("dynamodb", self.settings.dynamodb_endpoint)
+
+    @cached_property
+    def sesv2(self) -> Any:
+        return self._client("sesv2", self.settings.aws_endpoint)
 
     # --- storage
     @cached_property
@@ -163,14 +172,31 @@ class Components:
         return TwilioSms(client, s.twilio_from)
 
     @cached_property
+    def email(self) -> EmailSender:
+        """SES v2 (moto locally), from KOE_EMAIL_FROM through KOE_SES_CONFIGURATION_SET."""
+        from chalicelib.adapters.ses_email import SesEmail
+
+        s = self.settings
+        return SesEmail(self.sesv2, s.email_from or "", s.brand, s.ses_configuration_set)
+
+    @cached_property
+    def email_templates(self) -> EmailTemplates:
+        from chalicelib.adapters.email_templates import JinjaEmails
+
+        return JinjaEmails(self.settings.templates_dir, self.settings.brand)
+
+    @cached_property
     def senders(self) -> Mapping[str, SurveySender]:
         """One sender per channel a survey can be sent on (domain/eligibility.py names them)."""
-        from chalicelib.services.send_survey import SmsLinkSurveySender, SmsSurveySender
+        from chalicelib.services.send_survey import EmailSurveySender, SmsLinkSurveySender, SmsSurveySender
 
         s = self.settings
         return {
             "sms_two_way": SmsSurveySender(self.sms, self.messages, s.status_callback_url),
             "sms_link": SmsLinkSurveySender(self.sms, self.messages, s.status_callback_url, self.survey_link),
+            # Only where a sender address is configured (KOE_EMAIL_FROM): else the policy skips email.
+            **({"email": EmailSurveySender(self.email, self.email_templates, self.survey_link,
+                                           self.unsubscribe_link, self.contact_key)} if s.email_from else {}),
         }
 
     def survey_link(self, survey: Survey) -> str:
@@ -179,6 +205,14 @@ class Components:
 
         key = survey_token.link_key(self.settings.contact_hash_key)
         return f"{self.settings.survey_page_url}/{survey_token.sign(key, survey.survey_id)}"
+
+    def unsubscribe_link(self, survey: Survey) -> str:
+        """The survey's email unsubscribe page, signed for "unsubscribe": `<base>/u/<token>`."""
+        from chalicelib.domain import survey_token
+        from chalicelib.services.unsubscribe import link
+
+        return link(survey_token.link_key(self.settings.contact_hash_key), self.settings.unsubscribe_page_url,
+                    survey)
 
     @cached_property
     def authenticators(self) -> Sequence[Authenticator]:
@@ -248,6 +282,7 @@ class Components:
         from chalicelib.adapters import holiday_calendar
         from chalicelib.adapters.phone_numbers import region_of, timezone_of
         from chalicelib.domain.channel_policy import ChannelPolicy
+        from chalicelib.domain.fatigue import FatigueRules
         from chalicelib.domain.send_window import SendWindows, Window
         from chalicelib.services.dispatch import DispatchDeps
 
@@ -256,10 +291,13 @@ class Components:
                               {country: Window.parse(w) for country, w in s.send_window_by_country.items()})
         return DispatchDeps(
             store=self.conversations, senders=self.senders, contact_key=self.contact_key,
-            policy=eligibility.Policy(s.cooldown_days, s.max_event_age_hours, s.default_locale),
-            channels=ChannelPolicy.with_overrides(s.channel_preferences), region_of=region_of,
+            policy=eligibility.Policy(s.cooldown_days, s.max_event_age_hours, s.default_locale,
+                                      FatigueRules(s.fatigue_cap, s.fatigue_cap_days, s.sampling_by_procedure)),
+            history_days=s.history_days, channels=ChannelPolicy.with_overrides(s.channel_preferences),
+            region_of=region_of,
             cooldown_days=s.cooldown_for, conversation_hours=s.conversation_hours, clock=self.clock,
-            windows=windows, timezone_of=timezone_of, holidays=holiday_calendar.for_country,
+            windows=windows, timezone_of=timezone_of,
+            holidays=holiday_calendar.for_country if s.skip_holidays else holiday_calendar.none,
             fallback_timezone=s.reporting_timezone)
 
     @cached_property
@@ -300,6 +338,21 @@ class Components:
         s = self.settings
         return WebDeps(store=self.conversations, pages=self.pages, link_key=link_key(s.contact_hash_key),
                        threshold_for=s.threshold_for, clock=self.clock)
+
+    @cached_property
+    def unsubscribe_deps(self) -> UnsubscribeDeps:
+        from chalicelib.domain.survey_token import link_key
+        from chalicelib.services.unsubscribe import UnsubscribeDeps
+
+        return UnsubscribeDeps(store=self.conversations, pages=self.pages,
+                               link_key=link_key(self.settings.contact_hash_key), contact_key=self.contact_key,
+                               clock=self.clock)
+
+    @cached_property
+    def feedback_deps(self) -> FeedbackDeps:
+        from chalicelib.services.email_feedback import FeedbackDeps
+
+        return FeedbackDeps(store=self.conversations, contact_key=self.contact_key, clock=self.clock)
 
 
 _components: Components | None = None

@@ -63,17 +63,27 @@ class StorageThrottled(RetryableError):
     """DynamoDB throttled us beyond the SDK's own retries."""
 
 
-# --- SMS
+# --- sending (SMS, email)
 class RecipientOptedOut(PermanentError):
-    """Twilio 21610: the number has opted out at the carrier. Not charged."""
+    """The recipient opted out at the carrier: Twilio 21610 (not charged), or an address SES will not
+    send to. `contact_key` names the contact that opted out when it is not the survey's own (an
+    email address of a customer whose survey is keyed by phone); `audit` is what the opt-out records."""
+
+    def __init__(self, message: str = "", *, contact_key: str | None = None, audit: str = "carrier:21610"):
+        self.contact_key = contact_key
+        self.audit = audit
+        super().__init__(message or audit)
 
 
 class UndeliverableRecipient(PermanentError):
-    """The number cannot receive SMS (21211 invalid, 21614 not mobile, 21612/21408 unreachable)."""
+    """The recipient cannot be reached: a number that cannot receive SMS (21211 invalid, 21614 not
+    mobile, 21612/21408 unreachable), an address SES refuses. The survey fails with the reason
+    `<carrier>_<code>` (twilio_21614, ses_MessageRejected)."""
 
-    def __init__(self, code: str, message: str = ""):
+    def __init__(self, code: str, message: str = "", *, carrier: str = "twilio"):
         self.code = code
-        super().__init__(f"twilio {code} {message}".strip())
+        self.carrier = carrier
+        super().__init__(f"{carrier} {code} {message}".strip())
 
 
 class NoSender(PermanentError):
@@ -85,7 +95,8 @@ class NoSender(PermanentError):
 
 
 class RetryableSendError(RetryableError):
-    """Twilio throttling (20429/HTTP 429), 5xx or a network fault: try the send again later."""
+    """Throttling (Twilio 20429/HTTP 429, SES TooManyRequests), 5xx, a network fault, or a sending
+    configuration fault (credentials, an unverified sender): try the send again later."""
 
 
 # --- webhooks

@@ -48,8 +48,9 @@ ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
 # The intake's outcome per request -> status (services/ingest.py names the outcome).
 INGEST_STATUS: Mapping[str, int] = {"accepted": 202, "retry": 503, "conflict": 409, "rejected": 400}
 
-# The web survey page's outcome -> status (services/web_survey.py names the outcome).
-WEB_STATUS: Mapping[str, int] = {"form": 200, "thanks": 200, "invalid": 400, "closed": 410, "not_found": 404}
+# The web survey page's outcome -> status (services/web_survey.py and services/unsubscribe.py name it).
+WEB_STATUS: Mapping[str, int] = {"form": 200, "thanks": 200, "invalid": 400, "closed": 410, "not_found": 404,
+                                 "unsubscribe": 200, "unsubscribed": 200}
 
 # In front of every route: a body larger than this is refused before anything reads it. 100 events
 # of a few hundred bytes each fit many times over; API Gateway's own limit is 10 MB.

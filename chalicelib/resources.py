@@ -5,8 +5,9 @@ the PynamoDB models are checked against them by a test, so the three cannot drif
 
 It is also the one statement of the wiring: which settings variable carries each queue's URL and
 each topic's ARN (read by `chalicelib.settings.from_env`, set by `infra/` in AWS and by
-`devstack.provision` locally), and which `app.py` handler consumes each queue, each table stream
-and the schedule (wired by `infra/` in AWS and by `devstack.runner` locally). A unit test
+`devstack.provision` locally), and which `app.py` handler consumes each queue, each topic, each
+table stream and the schedule (wired by `infra/` in AWS and by `devstack.runner` locally). The SES
+configuration set that sends koe's email, and the topic it reports to, are declared here too. A unit test
 (tests/unit/test_wiring.py) checks app.py, settings, devstack and infra against it.
 
 Plain data only: importing this module costs nothing at cold start (no boto3, no chalice).
@@ -52,6 +53,18 @@ class Queue:
 class Topic:
     name: str
     env: str | None = None          # the settings variable that carries the topic's ARN
+    consumer: str | None = None     # the app.py handler subscribed to it (SNS -> Lambda)
+
+
+@dataclass(frozen=True)
+class ConfigurationSet:
+    """The SES configuration set koe sends email with: SES publishes these events of every message
+    sent through it to `events_topic` (bounces and complaints opt the address out)."""
+
+    name: str
+    env: str                        # the settings variable that carries its name
+    events_topic: str               # a topic of TOPICS
+    events: tuple[str, ...] = ("bounce", "complaint", "delivery")
 
 
 @dataclass(frozen=True)
@@ -110,7 +123,15 @@ QUEUES: tuple[Queue, ...] = (
     Queue("responses-stream-dlq"),
 )
 
-TOPICS: tuple[Topic, ...] = (Topic("cx-alerts", env="KOE_CX_TOPIC_ARN"),)
+TOPICS: tuple[Topic, ...] = (
+    Topic("cx-alerts", env="KOE_CX_TOPIC_ARN"),
+    # SES's bounce, complaint and delivery events (the configuration set's event destination). koe
+    # only consumes it; the local stack exports its ARN to simulate a bounce or a complaint.
+    Topic("ses-events", env="KOE_LOCAL_SES_EVENTS_TOPIC_ARN", consumer="on_ses_event"),
+)
+
+# koe's email goes out through this configuration set (KOE_SES_CONFIGURATION_SET).
+EMAIL = ConfigurationSet("email", env="KOE_SES_CONFIGURATION_SET", events_topic="ses-events")
 
 EVENT_BUS = "events"
 RULES: tuple[Rule, ...] = (
@@ -154,9 +175,19 @@ def queue_env(*, local: bool = True) -> dict[str, str]:
     return {q.env: q.name for q in QUEUES if q.env and (local or not is_local(q.env))}
 
 
-def topic_env() -> dict[str, str]:
-    """Settings variable -> logical topic, for every topic whose ARN is exported."""
-    return {t.env: t.name for t in TOPICS if t.env}
+def topic_env(*, local: bool = True) -> dict[str, str]:
+    """Settings variable -> logical topic, for every topic whose ARN is exported;
+    `local=False` leaves out the KOE_LOCAL_* ones (what AWS functions get)."""
+    return {t.env: t.name for t in TOPICS if t.env and (local or not is_local(t.env))}
+
+
+def topic(name: str) -> Topic:
+    return next(t for t in TOPICS if t.name == name)
+
+
+def topic_consumers() -> dict[str, str]:
+    """Logical topic -> the app.py handler subscribed to it."""
+    return {t.name: t.consumer for t in TOPICS if t.consumer}
 
 
 def queue_consumers() -> dict[str, str]:
@@ -171,8 +202,9 @@ def stream_consumers() -> dict[str, str]:
 
 def consumers() -> dict[str, str]:
     """Every app.py handler an event source invokes -> its source: 'queue:<name>',
-    'stream:<table>' or 'schedule'."""
+    'topic:<name>', 'stream:<table>' or 'schedule'."""
     found = {handler: f"queue:{name}" for name, handler in queue_consumers().items()}
+    found.update({handler: f"topic:{name}" for name, handler in topic_consumers().items()})
     found.update({handler: f"stream:{name}" for name, handler in stream_consumers().items()})
     found[SCHEDULE_CONSUMER] = "schedule"
     return found
@@ -184,6 +216,14 @@ def consumed_by(handler: str) -> Queue:
         if q.consumer == handler:
             return q
     raise KeyError(f"no queue in resources.QUEUES names {handler!r} as its consumer")
+
+
+def topic_consumed_by(handler: str) -> Topic:
+    """The topic whose subscription invokes `handler`."""
+    for t in TOPICS:
+        if t.consumer == handler:
+            return t
+    raise KeyError(f"no topic in resources.TOPICS names {handler!r} as its consumer")
 
 
 # Chalice needs a stream ARN when app.py is imported; infra/ replaces it with the responses

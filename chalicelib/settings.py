@@ -57,14 +57,27 @@ class Settings:
     # Channel order per country (ISO 3166, or "*"), over the defaults in domain/channel_policy.py.
     channel_preferences: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     survey_link_base_url: str | None = None  # a short domain for links in SMS; default public_base_url
+    # Email (SES): the sender, "survey@example.jp" or "Example Life <survey@example.jp>" (the brand is
+    # the display name when none is given); None: no email sender, the channel policy skips email.
+    email_from: str | None = None
+    ses_configuration_set: str | None = None  # SES reports bounces and complaints of what it sends
     send_window: str = "09:00-20:00"        # the customer's local time; public holidays skipped
     send_window_by_country: Mapping[str, str] = field(default_factory=dict)
+    skip_holidays: bool = True              # no surveys on the customer's country's public holidays
+    fatigue_cap: int = 2                    # at most this many surveys per contact ...
+    fatigue_cap_days: int = 30              # ... per rolling period of this many days
+    sampling_by_procedure: Mapping[str, float] = field(default_factory=dict)   # share surveyed, 0..1
 
     def table_name(self, logical: str) -> str:
         return resources.physical(self.resource_prefix, logical)
 
     def cooldown_for(self, procedure: str) -> int:
         return self.cooldown_days_by_procedure.get(procedure, self.cooldown_days)
+
+    @property
+    def history_days(self) -> int:
+        """The longest period a fatigue rule looks back: the contact keeps its history that long."""
+        return max(self.cooldown_days, self.fatigue_cap_days, *self.cooldown_days_by_procedure.values())
 
     def threshold_for(self, procedure: str) -> int:
         return self.escalation_threshold_by_procedure.get(procedure, self.escalation_threshold)
@@ -81,6 +94,11 @@ class Settings:
     def survey_page_url(self) -> str:
         """Where `/s/{token}` is served, as customers see it (short: it goes into SMS)."""
         return f"{self.survey_link_base_url or self.public_base_url}/s"
+
+    @property
+    def unsubscribe_page_url(self) -> str:
+        """Where `/u/{token}` (an email's unsubscribe link) is served, as customers see it."""
+        return f"{self.survey_link_base_url or self.public_base_url}/u"
 
 
 # Each default is written once, on its Settings field; from_env reads it from there.
@@ -168,6 +186,45 @@ def _window_map(env: Mapping[str, str], name: str) -> dict[str, str]:
     return {str(k).upper(): _window({"w": str(v)}, "w") or "" for k, v in value.items()}
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+        raise SettingsError(f"{name} must be true or false, got {raw!r}")
+    return raw in ("true", "1", "yes", "on")
+
+
+def _rate_map(env: Mapping[str, str], name: str) -> dict[str, float]:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+        if not isinstance(value, dict):
+            raise TypeError("not an object")
+        rates = {str(k): float(v) for k, v in value.items()}
+    except (ValueError, TypeError) as exc:
+        raise SettingsError(f'{name} must be a JSON object of shares, e.g. {{"call_center": 0.2}}') from exc
+    if not all(0.0 <= rate <= 1.0 for rate in rates.values()):
+        raise SettingsError(f"{name}: every share is between 0 and 1")
+    return rates
+
+
+def _email(env: Mapping[str, str], name: str) -> str | None:
+    from email.utils import parseaddr
+
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    _, address = parseaddr(raw)
+    local, at, domain = address.rpartition("@")
+    if not (at and local and "." in domain) or any(c.isspace() for c in address):
+        raise SettingsError(f"{name} must be an email address, e.g. survey@example.jp or "
+                            f"'Example Life <survey@example.jp>', got {raw!r}")
+    return raw
+
+
 def _url(env: Mapping[str, str], name: str) -> str | None:
     raw = env.get(name, "").strip().rstrip("/")
     if raw and not raw.startswith(("https://", "http://")):
@@ -212,8 +269,14 @@ def from_env(env: Mapping[str, str]) -> Settings:
         clock_skew_seconds=_int(env, "KOE_CLOCK_SKEW_SECONDS", _default("clock_skew_seconds")),
         channel_preferences=_channel_map(env, "KOE_CHANNEL_POLICY"),
         survey_link_base_url=_url(env, "KOE_SURVEY_LINK_BASE_URL"),
+        email_from=_email(env, "KOE_EMAIL_FROM"),
+        ses_configuration_set=env.get("KOE_SES_CONFIGURATION_SET", "").strip() or None,
         send_window=_window(env, "KOE_SEND_WINDOW") or _default("send_window"),
         send_window_by_country=_window_map(env, "KOE_SEND_WINDOW_BY_COUNTRY"),
+        skip_holidays=_flag(env, "KOE_SKIP_HOLIDAYS", _default("skip_holidays")),
+        fatigue_cap=_int(env, "KOE_FATIGUE_CAP", _default("fatigue_cap"), minimum=1),
+        fatigue_cap_days=_int(env, "KOE_FATIGUE_CAP_DAYS", _default("fatigue_cap_days"), minimum=1),
+        sampling_by_procedure=_rate_map(env, "KOE_SAMPLING_BY_PROCEDURE"),
     )
 
 

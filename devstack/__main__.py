@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from chalicelib import resources
 from devstack.stack import REPO_ROOT, LocalStack, PortInUse, StackOptions
 
 DATA_DIR = REPO_ROOT / ".koe"                   # git-ignored
@@ -93,6 +94,7 @@ def banner(stack: LocalStack) -> str:
     rows = [
         ("API", a["api_url"]),
         ("Phone page", a["phone_url"]),
+        ("Mailbox page", a["mailbox_url"]),
         ("Carrier (Twilio API)", a["carrier_url"]),
         ("DynamoDB Local", a["dynamodb_endpoint"]),
         ("moto (SQS/SNS/SES/Events)", a["moto_endpoint"]),
@@ -102,6 +104,7 @@ def banner(stack: LocalStack) -> str:
         ("Follow-up DLQ", env["KOE_LOCAL_FOLLOW_UP_DLQ_URL"]),
         ("CX alerts topic", env["KOE_CX_TOPIC_ARN"]),
         ("CX alerts (read them)", env["KOE_LOCAL_ALERTS_INSPECT_QUEUE_URL"]),
+        ("Email sender (SES)", f"{env['KOE_EMAIL_FROM']} via {env[resources.EMAIL.env]}"),
         ("Event bus", env["KOE_LOCAL_EVENT_BUS"]),
         ("Table prefix", env["KOE_RESOURCE_PREFIX"]),
         ("Tick every", f"{stack.options.tick_seconds:g} s"),
@@ -122,6 +125,12 @@ def banner(stack: LocalStack) -> str:
         "Text as the customer (or use the phone page):",
         ("  curl -H 'content-type: application/json' "
          f"-d '{{\"from\": \"+15550100123\", \"body\": \"9\"}}' {a['carrier_url']}/reply"),
+        "Survey a customer by email (no phone: email; read it on the mailbox page):",
+        (f"  curl -H \"x-api-key: {a['api_key']}\" -H 'content-type: application/json' "
+         f"-d '{demo_event(email=True)}' {a['api_url']}/v1/events"),
+        "Make SES report a hard bounce of it (the address is then opted out of email):",
+        ("  curl -H 'content-type: application/json' "
+         f"-d '{{\"to\": \"{DEMO_EMAIL}\", \"kind\": \"bounce\"}}' {a['carrier_url']}/emails/feedback"),
         "Read what koe produced (left on the queues):",
         "  python -m devstack follow-ups    python -m devstack alerts    python -m devstack dead-letters",
         "",
@@ -129,13 +138,18 @@ def banner(stack: LocalStack) -> str:
     ])
 
 
-def demo_event() -> str:
-    """A fresh event for the printed curl: the sample's fixed completed_at would be stale."""
+DEMO_EMAIL = "hanako@example.jp"
+
+
+def demo_event(email: bool = False) -> str:
+    """A fresh event for the printed curl: the sample's fixed completed_at would be stale. With
+    `email`, a customer with an address and no phone (surveyed by email, in Japanese)."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
+    customer = ({"id": "C-0002", "email": DEMO_EMAIL, "locale": "ja-JP"} if email
+                else {"id": "C-0001", "phone": "+15550100123", "locale": "en-US"})
     return json.dumps({
-        "event_id": f"demo-{now[:19].replace(':', '')}", "procedure": "claim_payment", "completed_at": now,
-        "customer": {"id": "C-0001", "phone": "+15550100123", "locale": "en-US"},
-        "context": {"branch": "tokyo-chuo", "agent_id": "A-102"},
+        "event_id": f"demo-{'email-' if email else ''}{now[:19].replace(':', '')}", "procedure": "claim_payment",
+        "completed_at": now, "customer": customer, "context": {"branch": "tokyo-chuo", "agent_id": "A-102"},
     })
 
 

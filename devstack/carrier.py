@@ -41,13 +41,23 @@ Endpoints for scripts, tests and the phone page:
   webhook, ``X-Twilio-Signature`` over the full URL and all fields), records the TwiML replies and answers
   ``{"message_sid", "app_status", "replies"}``. Pass an earlier ``message_sid`` to re-deliver it.
 * ``GET /messages?to=`` (sent to a number), ``?number=`` (the conversation), or everything; oldest first.
-* ``GET /emails?to=`` -- emails moto's SES has "sent" (read from ``{moto_url}/moto-api/data.json``).
+* ``GET /emails?to=`` -- emails moto's SES has "sent" (read from ``{moto_url}/moto-api/data.json``), each
+  with its text ``body``, ``html`` part, SES ``message_id`` and ``list_unsubscribe`` URL.
+* ``GET /mailbox[?to=]`` -- the mailbox page: those emails rendered (in sandboxed frames, links live: a
+  score button opens the local web survey), newest first, with buttons for the two endpoints below.
+* ``POST /emails/feedback`` JSON or form ``{"to": "...", "kind": "bounce" | "soft-bounce" | "complaint" |
+  "delivery", "message_id": optional}`` -- makes SES report on the latest email to ``to`` (or the one
+  named): publishes the event SES's event publishing would send to the configuration set's topic
+  (``ses-events``), which koe's ``on_ses_event`` reads. moto's SES never does it by itself.
+* ``POST /emails/unsubscribe`` JSON or form ``{"message_id": "..."}`` -- what a mail client's one-click
+  unsubscribe does (RFC 8058): POSTs ``List-Unsubscribe=One-Click`` to the email's List-Unsubscribe URL.
 * ``GET /`` -- the phone simulator page; ``GET /health``.
 
 Run standalone::
 
     python -m devstack.carrier --port 8025 --app-sms-url http://127.0.0.1:8000/twilio/sms \\
-        --account-sid AC... --auth-token ... --number +15550009999 [--moto-url http://127.0.0.1:5000]
+        --account-sid AC... --auth-token ... --number +15550009999 [--moto-url http://127.0.0.1:5000 \\
+        --ses-events-topic-arn arn:aws:sns:... --ses-configuration-set koe-local-email]
 """
 
 from __future__ import annotations
@@ -66,7 +76,9 @@ import signal
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -349,7 +361,9 @@ class _Callbacks:
 class Carrier:
     def __init__(self, *, account_sid: str, auth_token: str, number: str, app_sms_url: str,
                  host: str = "127.0.0.1", port: int = 0, moto_url: str | None = None,
-                 callback_delay_s: float = 0.05, messaging_service_sid: str | None = None) -> None:
+                 callback_delay_s: float = 0.05, messaging_service_sid: str | None = None,
+                 ses_events_topic_arn: str | None = None, ses_configuration_set: str = "",
+                 region: str = "us-east-1") -> None:
         if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
             raise ValueError("the carrier binds loopback only")  # it accepts unauthenticated /reply
         if not E164.match(number):
@@ -357,6 +371,9 @@ class Carrier:
         self.account_sid, self.number, self.app_sms_url = account_sid, number, app_sms_url
         self.moto_url, self.callback_delay_s = moto_url, callback_delay_s
         self.messaging_service_sid = messaging_service_sid  # set when koe's number sits in a service
+        # Where SES would report bounces and complaints (the configuration set's topic), for simulating them.
+        self.ses_events_topic_arn, self.ses_configuration_set = ses_events_topic_arn, ses_configuration_set
+        self.region = region
         self._auth_token = auth_token
         self._validator = RequestValidator(auth_token)
         self.log = MessageLog()
@@ -557,6 +574,45 @@ class Carrier:
     def emails(self, to: str | None) -> list[dict[str, Any]]:
         return mailbox.sent_emails(self.moto_url, to) if self.moto_url else []
 
+    def _email(self, to: str | None, message_id: str | None) -> dict[str, Any]:
+        sent = [e for e in self.emails(to) if not message_id or e.get("message_id") == message_id]
+        if not sent:
+            raise LookupError(f"no email {'with that id ' if message_id else ''}was sent"
+                              f"{' to that address' if to else ''}")
+        return sent[-1]
+
+    def simulate_feedback(self, to: str, kind: str, message_id: str | None = None) -> dict[str, Any]:
+        """SES reports a bounce, a complaint or a delivery of the latest email to `to` (or the one named):
+        the event is published to the events topic as SES's event publishing would."""
+        if not self.moto_url or not self.ses_events_topic_arn:
+            raise LookupError("the carrier was started without moto and the SES events topic")
+        sent = self._email(to, message_id)
+        notification = mailbox.feedback_notification(kind, sent, to, configuration_set=self.ses_configuration_set,
+                                                     region=self.region)
+        from devstack.provision import client
+
+        published = client("sns", self.moto_url, self.region).publish(
+            TopicArn=self.ses_events_topic_arn, Message=json.dumps(notification))
+        log(f"SES {kind} of {sent.get('message_id')} published")
+        return {"published": kind, "ses_message_id": sent.get("message_id"), "sns_message_id": published["MessageId"]}
+
+    def one_click_unsubscribe(self, message_id: str) -> dict[str, Any]:
+        """What a mail client does for its unsubscribe button (RFC 8058): POST the one-click body to
+        the email's List-Unsubscribe URL."""
+        sent = self._email(None, message_id)
+        url = sent.get("list_unsubscribe", "")
+        if not url.startswith("http://") or sent.get("list_unsubscribe_post") != "List-Unsubscribe=One-Click":
+            raise LookupError("that email has no one-click List-Unsubscribe on this machine")
+        request = urllib.request.Request(url, data=b"List-Unsubscribe=One-Click", method="POST", headers={
+            "Content-Type": "application/x-www-form-urlencoded", "User-Agent": "koe-local-mailbox"})
+        try:
+            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_S) as response:
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        log(f"one-click unsubscribe of {message_id} -> {status}")
+        return {"unsubscribe_status": status}
+
 
 # --- HTTP -----------------------------------------------------------------------------------------
 
@@ -615,6 +671,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, self.carrier.log.select(to=to, number=number))
         elif parsed.path == "/emails":
             self._emails(query.get("to", [None])[0])
+        elif parsed.path == "/favicon.ico":       # browsers ask; nothing to show
+            self._send(204, b"", "image/x-icon")
+        elif parsed.path == "/mailbox":
+            self._mailbox(query.get("to", [None])[0], query.get("notice", [None])[0])
         elif match := _MESSAGE.match(parsed.path):
             self._api(match.group(1), lambda: self._fetch_message(match.group(2)))
         else:
@@ -627,6 +687,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._api(match.group(1), lambda: self._create_message(body), created=201)
         elif path == "/reply":
             self._reply(body)
+        elif path == "/emails/feedback":
+            self._email_action(body, lambda f: self.carrier.simulate_feedback(
+                f.get("to", ""), f.get("kind", ""), f.get("message_id") or None), lambda f: f"SES {f.get('kind', '')}")
+        elif path == "/emails/unsubscribe":
+            self._email_action(body, lambda f: self.carrier.one_click_unsubscribe(f.get("message_id", "")),
+                               lambda f: "one-click unsubscribe")
         else:
             self._json(404, {"error": "not found"})
 
@@ -669,6 +735,37 @@ class _Handler(BaseHTTPRequestHandler):
         except (OSError, ValueError) as exc:
             self._json(502, {"error": f"could not read moto: {exc}"})
 
+    def _mailbox(self, to: str | None, notice: str | None) -> None:
+        try:
+            emails = self.carrier.emails(to)
+        except (OSError, ValueError) as exc:
+            return self._json(502, {"error": f"could not read moto: {exc}"})
+        page = mailbox.render_mailbox(emails, to, notice).encode("utf-8")
+        self._send(200, page, "text/html; charset=utf-8")
+
+    def _email_action(self, body: bytes, action: Any, what: Any) -> None:
+        """A JSON request answers JSON; the mailbox page's form gets the page again with a notice."""
+        is_form = "application/x-www-form-urlencoded" in (self.headers.get("Content-Type") or "")
+        try:
+            text = body.decode("utf-8") or "{}"
+            fields = ({k: v[0] for k, v in urllib.parse.parse_qs(text).items()} if is_form else json.loads(text))
+            if not isinstance(fields, dict):
+                raise ValueError("send a JSON object")
+            outcome = action(fields)
+        except (UnicodeDecodeError, ValueError) as exc:
+            return self._json(400, {"error": str(exc)})
+        except LookupError as exc:
+            return self._json(404, {"error": str(exc).strip("'\"")})
+        except OSError as exc:
+            return self._json(502, {"error": f"could not reach moto or the app: {exc}"})
+        if not is_form:
+            return self._json(200, outcome)
+        notice = f"Done: {what(fields)} ({json.dumps(outcome)})"
+        self.send_response(303)
+        self.send_header("Location", "/mailbox?" + urllib.parse.urlencode({"notice": notice}))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     # -- plumbing ----------------------------------------------------------------------------------
 
     def _read_body(self) -> bytes:
@@ -698,11 +795,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--number", required=True, help="koe's sending number, E.164")
     parser.add_argument("--messaging-service-sid", default=None)
     parser.add_argument("--moto-url", default=None)
+    parser.add_argument("--ses-events-topic-arn", default=None)
+    parser.add_argument("--ses-configuration-set", default="")
     parser.add_argument("--callback-delay-s", type=float, default=0.5)
     args = parser.parse_args(argv)
     carrier = Carrier(account_sid=args.account_sid, auth_token=args.auth_token, number=args.number,
                       app_sms_url=args.app_sms_url, host=args.host, port=args.port, moto_url=args.moto_url,
-                      callback_delay_s=args.callback_delay_s, messaging_service_sid=args.messaging_service_sid)
+                      callback_delay_s=args.callback_delay_s, messaging_service_sid=args.messaging_service_sid,
+                      ses_events_topic_arn=args.ses_events_topic_arn, ses_configuration_set=args.ses_configuration_set)
     # Ctrl-C, or SIGTERM from the stack runner, stops it cleanly (also when started in the background,
     # where the shell leaves SIGINT ignored).
     stopping = threading.Event()

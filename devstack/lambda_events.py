@@ -1,5 +1,5 @@
-"""AWS Lambda's event shapes, built from what the local services return: the SQS, DynamoDB stream
-and scheduled events Lambda passes to a handler, and the `context` object it passes with them.
+"""AWS Lambda's event shapes, built from what the local services return: the SQS, SNS, DynamoDB
+stream and scheduled events Lambda passes to a handler, and the `context` object it passes with them.
 
 Pure data conversion (no boto3, no network), so it can be tested alone and reused by anything that
 invokes a handler the way Lambda would; `devstack.runner` feeds the local sources through it.
@@ -163,3 +163,28 @@ def scheduled_event(rule_arn: str, region: str, now: datetime | None = None) -> 
         "resources": [rule_arn],
         "detail": {},
     }
+
+
+def sns_event(envelope: dict[str, Any], subscription_arn: str) -> dict[str, Any]:
+    """The event Lambda receives from an SNS subscription (one record), from the JSON SNS delivers
+    to an SQS subscription without raw delivery (its `SigningCertURL` is Lambda's `SigningCertUrl`)."""
+    attributes = envelope.get("MessageAttributes") or {}
+    return {"Records": [{
+        "EventSource": "aws:sns",
+        "EventVersion": "1.0",
+        "EventSubscriptionArn": subscription_arn,
+        "Sns": {
+            "Type": envelope.get("Type", "Notification"),
+            "MessageId": envelope["MessageId"],
+            "TopicArn": envelope["TopicArn"],
+            "Subject": envelope.get("Subject"),
+            "Message": envelope["Message"],
+            "Timestamp": envelope.get("Timestamp", ""),
+            "SignatureVersion": envelope.get("SignatureVersion", "1"),
+            "Signature": envelope.get("Signature", ""),
+            "SigningCertUrl": envelope.get("SigningCertURL", ""),
+            "UnsubscribeUrl": envelope.get("UnsubscribeURL", ""),
+            "MessageAttributes": {name: {"Type": value.get("Type", "String"), "Value": value.get("Value", "")}
+                                  for name, value in attributes.items()},
+        },
+    }]}

@@ -1,8 +1,15 @@
 """Create koe's resources locally from `chalicelib.resources`, the definitions the CDK stack uses.
 
-Tables go to DynamoDB Local; queues, topics, the event bus and its rule go to moto. Idempotent: run
-it again against the same endpoints and prefix and it changes nothing. Returns the environment koe
-reads (`chalicelib.settings.from_env`) plus a few KOE_LOCAL_* addresses only the tests use.
+Tables go to DynamoDB Local; queues, topics, the event bus and its rule, and SES (the sender's
+identity, which moto requires before it sends; the configuration set and its event destination) go
+to moto. Idempotent: run it again against the same endpoints and prefix and it changes nothing. Returns
+the environment koe reads (`chalicelib.settings.from_env`) plus a few KOE_LOCAL_* addresses only the
+tests and developers use.
+
+moto delivers nothing to a Lambda: each topic an `app.py` handler consumes gets a local queue
+subscribed to it (SNS's JSON envelope, as SNS delivers to SQS), which `devstack.runner` turns into
+SNS invocations of the handler. moto's SES does not publish bounces or complaints either: the
+carrier simulates them (`devstack/carrier.py`, POST /emails/feedback).
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ TOPIC_ENV = resources.topic_env()
 CX_TOPIC = "cx-alerts"
 # Local only: a queue subscribed to the CX topic so tests and developers can read the alerts.
 ALERTS_INSPECT_QUEUE = "cx-alerts-inspect"
+# The local sender of koe's email (fictional; an identity moto holds is one it sends from).
+EMAIL_DOMAIN = "example.jp"
+EMAIL_FROM = f"survey@{EMAIL_DOMAIN}"
 
 
 # The services the local stack talks to; a Literal, so boto3-stubs' per-service overloads match.
@@ -55,13 +65,17 @@ def provision(dynamodb_endpoint: str, aws_endpoint: str, region: str, prefix: st
         create_rule(events, sqs, rule, prefix, queue_urls[rule.target_queue])
     inspect_url = subscribe_inspect_queue(client("sns", aws_endpoint, region), sqs,
                                           topic_arns[CX_TOPIC], prefix)
+    for topic in resources.topic_consumers():
+        subscribe_consumer_queue(client("sns", aws_endpoint, region), sqs, topic_arns[topic], prefix, topic)
+    email = create_email(client("sesv2", aws_endpoint, region), client("ses", aws_endpoint, region), prefix,
+                         topic_arns[resources.EMAIL.events_topic])
     return build_env(prefix, dynamodb_endpoint, aws_endpoint, region, queue_urls, topic_arns, bus,
-                     inspect_url)
+                     inspect_url, email)
 
 
 def build_env(prefix: str, dynamodb_endpoint: str, aws_endpoint: str, region: str,
               queue_urls: dict[str, str], topic_arns: dict[str, str], bus: str,
-              inspect_url: str) -> dict[str, str]:
+              inspect_url: str, email: dict[str, str] | None = None) -> dict[str, str]:
     env = {
         "KOE_RESOURCE_PREFIX": prefix,
         "KOE_DYNAMODB_ENDPOINT": dynamodb_endpoint,
@@ -73,6 +87,7 @@ def build_env(prefix: str, dynamodb_endpoint: str, aws_endpoint: str, region: st
     }
     env.update({var: topic_arns[logical] for var, logical in TOPIC_ENV.items()})
     env.update({var: queue_urls[logical] for var, logical in QUEUE_ENV.items()})
+    env.update(email or {})
     return env
 
 
@@ -208,3 +223,46 @@ def subscribe_inspect_queue(sns: Any, sqs: Any, topic_arn: str, prefix: str) -> 
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn,
                       Attributes={"RawMessageDelivery": "true"})
     return url
+
+
+def consumer_queue_name(prefix: str, topic: str) -> str:
+    """The local-only queue subscribed to a topic an app.py handler consumes (the runner reads it)."""
+    return resources.physical(prefix, f"{topic}-subscription")
+
+
+def subscribe_consumer_queue(sns: Any, sqs: Any, topic_arn: str, prefix: str, topic: str) -> str:
+    """A queue receiving the topic's messages in SNS's JSON envelope (no raw delivery): the shape an
+    SNS subscription hands to Lambda, record by record."""
+    url: str = sqs.create_queue(QueueName=consumer_queue_name(prefix, topic))["QueueUrl"]
+    arn = queue_arn(sqs, url)
+    existing = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
+    if not any(sub["Endpoint"] == arn for sub in existing):
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+    return url
+
+
+# --- SES -----------------------------------------------------------------------------------------
+
+def create_email(sesv2: Any, ses: Any, prefix: str, events_topic_arn: str) -> dict[str, str]:
+    """The sender's identity (moto sends only from an identity it holds; SES, from a verified one), the
+    configuration set koe sends through, and its event destination to the events topic. Returns the
+    settings that make koe send email: KOE_EMAIL_FROM and the configuration set's variable."""
+    spec = resources.EMAIL
+    name = resources.physical(prefix, spec.name)
+    _unless_exists(lambda: sesv2.create_email_identity(EmailIdentity=EMAIL_DOMAIN))
+    _unless_exists(lambda: sesv2.create_configuration_set(ConfigurationSetName=name))
+    # moto's SES v2 has no event destination call; v1's works on the same configuration sets (as in AWS).
+    _unless_exists(lambda: ses.create_configuration_set_event_destination(
+        ConfigurationSetName=name,
+        EventDestination={"Name": f"{name}-to-{spec.events_topic}", "Enabled": True,
+                          "MatchingEventTypes": list(spec.events),
+                          "SNSDestination": {"TopicARN": events_topic_arn}}))
+    return {"KOE_EMAIL_FROM": EMAIL_FROM, spec.env: name}
+
+
+def _unless_exists(create: Any) -> None:
+    try:
+        create()
+    except ClientError as exc:
+        if "AlreadyExist" not in exc.response["Error"]["Code"]:
+            raise

@@ -1,9 +1,10 @@
 """Feed local event sources to the same Chalice handler objects Lambda calls, in AWS's event shapes.
 
-`chalice local` serves HTTP only, so this stands in for the Lambda event source mappings and the
-schedule. Which handler each source feeds is declared in `chalicelib.resources` (today: the intake
-queue -> `dispatch`, the responses table stream -> `on_response`, a timer -> `tick`); the event
-shapes themselves are built by `devstack.lambda_events`.
+`chalice local` serves HTTP only, so this stands in for the Lambda event source mappings, the SNS
+subscriptions and the schedule. Which handler each source feeds is declared in `chalicelib.resources`
+(today: the intake queue -> `dispatch`, the `ses-events` topic -> `on_ses_event` (through the local
+queue `devstack.provision` subscribed to it), the responses table stream -> `on_response`, a timer ->
+`tick`); the event shapes themselves are built by `devstack.lambda_events`.
 
 Concurrency is Lambda's: each queue has `concurrency` pollers (default 4, like a small reserved
 concurrency), each receiving a batch and invoking the handler on its own, so two batches of the same
@@ -34,8 +35,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib import resources
-from devstack.lambda_events import ACCOUNT_ID, LambdaContext, dynamodb_event, scheduled_event, sqs_event
-from devstack.provision import client
+from devstack.lambda_events import (
+    ACCOUNT_ID,
+    LambdaContext,
+    dynamodb_event,
+    scheduled_event,
+    sns_event,
+    sqs_event,
+)
+from devstack.provision import client, consumer_queue_name
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +57,19 @@ def _url_variable(queue: str) -> str:
     return var
 
 
+def _arn_variable(topic: str) -> str:
+    """The settings variable carrying a consumed topic's ARN (the local stack exports every one)."""
+    var = resources.topic(topic).env
+    if var is None:
+        raise ValueError(f"topic {topic!r} has a consumer but no settings variable for its ARN")
+    return var
+
+
 # Which handler each source feeds, from chalicelib.resources: settings variable of the queue's URL
-# -> handler, logical table -> handler, and the scheduled handler.
+# -> handler, logical table -> handler, logical topic -> handler, and the scheduled handler.
 DEFAULT_QUEUES = {_url_variable(name): handler for name, handler in resources.queue_consumers().items()}
 DEFAULT_STREAMS = resources.stream_consumers()
+DEFAULT_TOPICS = resources.topic_consumers()
 DEFAULT_SCHEDULE = resources.SCHEDULE_CONSUMER
 # Invocations in parallel per queue (pollers), like a small reserved concurrency in AWS.
 DEFAULT_CONCURRENCY = 4
@@ -128,6 +145,43 @@ class QueueSource:
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
         for failure in response.get("Failed", []):
             log.error("could not delete a message from %s: %s", self.queue_url, failure.get("Code"))
+
+
+class TopicSource:
+    """An SNS subscription invoking a Lambda function: one message per invocation, retried twice
+    more when the function fails (Lambda's asynchronous invocation), then dropped loudly. The
+    messages come from the local queue subscribed to the topic (SNS's JSON envelope)."""
+
+    def __init__(self, sqs: Any, queue_url: str, topic_arn: str, handler: Handler, name: str, region: str,
+                 max_attempts: int = 3, retry_visibility_s: int = 2) -> None:
+        self.sqs, self.queue_url, self.topic_arn, self.handler, self.name, self.region = (
+            sqs, queue_url, topic_arn, handler, name, region)
+        self.subscription_arn = f"{topic_arn}:local-{name}"
+        self.max_attempts, self.retry_visibility_s = max_attempts, retry_visibility_s
+
+    def poll(self, wait_s: int) -> int:
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s,
+            VisibilityTimeout=self.retry_visibility_s, AttributeNames=["ApproximateReceiveCount"],
+        ).get("Messages", [])
+        for message in messages:
+            self._deliver(message)
+        return len(messages)
+
+    def _deliver(self, message: dict[str, Any]) -> None:
+        attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        try:
+            envelope = json.loads(message["Body"])
+            self.handler(sns_event(envelope, self.subscription_arn),
+                         LambdaContext(function_name=self.name, region=self.region))
+        except Exception:
+            if attempt < self.max_attempts:
+                log.exception("%s raised on an SNS message (attempt %d of %d); it will be retried",
+                              self.name, attempt, self.max_attempts)
+                return          # visible again after retry_visibility_s
+            log.exception("DROPPING an SNS message after %d failed attempts: in AWS it would go to the "
+                          "function's on-failure destination, if any", attempt)
+        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 @dataclass(frozen=True)
@@ -336,6 +390,7 @@ class Runner:
                  env: Mapping[str, str], tick_seconds: float = 60.0, poll_interval_s: float = 0.2,
                  queues: Mapping[str, str] = DEFAULT_QUEUES,
                  streams: Mapping[str, str] = DEFAULT_STREAMS,
+                 topics: Mapping[str, str] = DEFAULT_TOPICS,
                  schedule: str | None = DEFAULT_SCHEDULE, retry_visibility_s: int = 2,
                  concurrency: int = DEFAULT_CONCURRENCY, wait_s: int = 1,
                  stream_positions: Path | None = None) -> None:
@@ -353,6 +408,11 @@ class Runner:
             QueueSource(sqs, env[var], getattr(app, handler), f"{prefix}{handler}", region,
                         retry_visibility_s)
             for var, handler in queues.items()]
+        self.topic_sources = [
+            TopicSource(sqs, sqs.get_queue_url(QueueName=consumer_queue_name(prefix, topic))["QueueUrl"],
+                        env[_arn_variable(topic)], getattr(app, handler), f"{prefix}{handler}", region,
+                        retry_visibility_s=retry_visibility_s)
+            for topic, handler in topics.items()]
         dynamodb = client("dynamodb", dynamodb_endpoint, region)
         dynamodb_streams = client("dynamodbstreams", dynamodb_endpoint, region)
         positions = StreamPositions(stream_positions) if stream_positions else None
@@ -375,6 +435,7 @@ class Runner:
         """One pass of each source in this thread (a tick only if one is due); returns the number
         of SQS messages plus stream records delivered."""
         delivered = sum(q.poll(wait_s=0) for q in self.queue_sources)
+        delivered += sum(t.poll(wait_s=0) for t in self.topic_sources)
         delivered += sum(s.poll(refresh_shards=True) for s in self.stream_sources)
         if self.schedule_source and time.monotonic() - self._last_tick >= self.tick_seconds:
             self.tick_once()
@@ -392,6 +453,9 @@ class Runner:
             for n in range(1, self.concurrency + 1):
                 self._spawn(f"{q.name}-{n}", functools.partial(
                     self._poll_loop, functools.partial(q.poll, wait_s=self.wait_s)))
+        for t in self.topic_sources:        # one poller per subscription
+            self._spawn(t.name, functools.partial(
+                self._poll_loop, functools.partial(t.poll, wait_s=self.wait_s)))
         for s in self.stream_sources:       # one poller per stream: one invocation per shard at a time
             self._spawn(s.name, functools.partial(self._poll_loop, s.poll))
         if self.schedule_source:

@@ -26,6 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Self
 
+from chalicelib import resources
 from devstack.dynamodb_local import LOOPBACK, DynamoDBLocal, free_port, port_is_free
 from devstack.moto_server import MotoServer
 from devstack.provision import provision
@@ -176,9 +177,12 @@ class LocalStack:
         from devstack.carrier import Carrier
 
         assert self.moto
+        email = resources.EMAIL     # the carrier simulates what SES reports to its topic
         return Carrier(account_sid=TWILIO_ACCOUNT_SID, auth_token=TWILIO_AUTH_TOKEN,
                        number=TWILIO_NUMBER, app_sms_url=f"{self.api_url}/twilio/sms",
-                       port=self.options.carrier_port, moto_url=self.moto.endpoint)
+                       port=self.options.carrier_port, moto_url=self.moto.endpoint,
+                       ses_events_topic_arn=self.env[resources.topic(email.events_topic).env or ""],
+                       ses_configuration_set=self.env[email.env], region=self.options.region)
 
     def _start_http(self) -> None:
         assert self.app and self.api_port
@@ -205,6 +209,7 @@ class LocalStack:
         return {
             "api_url": self.api_url,
             "phone_url": f"{self.carrier.url}/",
+            "mailbox_url": f"{self.carrier.url}/mailbox",
             "carrier_url": self.carrier.url,
             "dynamodb_endpoint": self.dynamodb.endpoint,
             "moto_endpoint": self.moto.endpoint,

@@ -4,11 +4,13 @@ then the Chalice app is packaged (`chalice package`, via chalice.cdk.Chalice) an
 What lives where:
 - resources.py  names, keys, indexes, streams, TTL, redrive, visibility, the bus and its rules, the
                 settings variable carrying each queue's URL / topic's ARN, and which handler
-                consumes each queue and stream
+                consumes each queue, topic and stream; the SES configuration set, the events it
+                reports and the topic it reports them to
 - this file     how they are deployed (billing, PITR, retention, encryption, alarms), the IAM role the
                 Lambda functions run as, the environment they read (settings.from_env), the templates
-                layer, and the overrides Chalice cannot express (queue ARN + partial batch responses,
-                the stream ARN + retries, custom-bus rules)
+                layer, the SES identity (context `email_identity`), and the overrides Chalice cannot
+                express (queue ARN + partial batch responses, the stream ARN + retries, the topic
+                ARN, custom-bus rules)
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ses as ses
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
@@ -55,7 +58,11 @@ TEMPLATES_MOUNT = "/opt/templates"          # a layer's zip is extracted under /
 # The environment contract of chalicelib/settings.py (from_env) -> logical resource names, as
 # resources.py declares them (without the KOE_LOCAL_* variables only the local stack exports).
 QUEUE_URL_ENV = resources.queue_env(local=False)
-TOPIC_ARN_ENV = resources.topic_env()
+TOPIC_ARN_ENV = resources.topic_env(local=False)
+# The SES configuration set koe sends through (its name goes in EMAIL.env), with KOE_EMAIL_FROM.
+EMAIL = resources.EMAIL
+EMAIL_FROM_ENV = "KOE_EMAIL_FROM"
+DEFAULT_EMAIL_USER = "survey"               # survey@<email_identity> when the identity is a domain
 ALARM_TOPIC = "cx-alerts"                   # where dead-letter alarms go
 # Secret values: keys of one JSON secret in Secrets Manager (see infra/README.md).
 SECRET_ENV = {
@@ -77,6 +84,7 @@ LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 _ATTR_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER,
                "B": dynamodb.AttributeType.BINARY}
 _STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 class ConfigError(ValueError):
@@ -92,10 +100,21 @@ class KoeConfig:
     alert_email: str | None = None
     app_dir: Path = REPO_ROOT
     app_env: Mapping[str, str] | None = None
+    email_identity: str | None = None       # SES identity: a domain (example.jp) or one address
+    email_from: str | None = None           # the sender; default survey@<domain> / the address
 
     @property
     def prefix(self) -> str:
         return f"koe-{self.stage}-"
+
+    @property
+    def sender(self) -> str | None:
+        """The address koe sends from (KOE_EMAIL_FROM, and the ses:FromAddress the role may use)."""
+        if not self.email_identity:
+            return None
+        if "@" in self.email_identity:
+            return self.email_identity
+        return self.email_from or f"{DEFAULT_EMAIL_USER}@{self.email_identity}"
 
     @classmethod
     def from_context(cls, get: Any) -> KoeConfig:
@@ -121,7 +140,7 @@ class KoeConfig:
         if not isinstance(app_env, dict):
             raise ConfigError("context 'app_env' must be a JSON object of KOE_* settings")
         managed = set(QUEUE_URL_ENV) | set(TOPIC_ARN_ENV) | set(SECRET_ENV) | {
-            "KOE_RESOURCE_PREFIX", "KOE_PUBLIC_BASE_URL", "KOE_TEMPLATES_DIR"}
+            "KOE_RESOURCE_PREFIX", "KOE_PUBLIC_BASE_URL", "KOE_TEMPLATES_DIR", EMAIL_FROM_ENV, EMAIL.env}
         local_only = {"KOE_DYNAMODB_ENDPOINT", "KOE_AWS_ENDPOINT", "KOE_TWILIO_BASE_URL"}
         bad = sorted(k for k in app_env
                      if not k.startswith("KOE_") or k in managed or k in local_only)
@@ -129,7 +148,10 @@ class KoeConfig:
             raise ConfigError(f"context 'app_env' may only add non-secret KOE_* settings the stack "
                               f"does not set itself and that are not local-stack only; refused: "
                               f"{', '.join(bad)}")
+        identity, sender = _email_context(get)
         return cls(
+            email_identity=identity,
+            email_from=sender,
             stage=stage,
             public_base_url=public,
             secret_name=(get("secret_name") or f"koe/{stage}").strip(),
@@ -160,6 +182,7 @@ class KoeStack(Stack):
                 subscriptions.EmailSubscription(config.alert_email))
         self.bus = events.EventBus(self, "Bus", event_bus_name=resources.physical(
             config.prefix, resources.EVENT_BUS))
+        self._email()
         self._rules()
         self._dead_letter_alarms()
 
@@ -264,6 +287,33 @@ class KoeStack(Stack):
             alarm.add_alarm_action(cw_actions.SnsAction(topic))
             alarm.add_ok_action(cw_actions.SnsAction(topic))
 
+    def _email(self) -> None:
+        """The SES identity koe sends from and the configuration set it sends through, whose event
+        destination reports bounces, complaints and deliveries to the events topic (CDK adds the
+        topic policy letting SES publish, for this configuration set and account only). Verifying
+        the identity (DNS records for a domain, a click for an address) and leaving the SES sandbox
+        are manual steps: see infra/README.md. Without `email_identity`, no email is sent."""
+        self.email_identity: ses.EmailIdentity | None = None
+        self.configuration_set: ses.ConfigurationSet | None = None
+        identity = self.config.email_identity
+        if not identity:
+            Annotations.of(self).add_warning_v2(
+                "koe:no-email", "no context 'email_identity': koe sends no email (the channel policy skips it)")
+            return
+        self.configuration_set = ses.ConfigurationSet(
+            self, "EmailConfigurationSet",
+            configuration_set_name=resources.physical(self.config.prefix, EMAIL.name))
+        self.configuration_set.add_event_destination(
+            "EmailEvents",
+            configuration_set_event_destination_name=resources.physical(
+                self.config.prefix, f"{EMAIL.name}-to-{EMAIL.events_topic}"),
+            destination=ses.EventDestination.sns_topic(self.topics[EMAIL.events_topic]),
+            events=[ses.EmailSendingEvent[event.upper()] for event in EMAIL.events])
+        self.email_identity = ses.EmailIdentity(
+            self, "EmailIdentity",
+            identity=ses.Identity.email(identity) if "@" in identity else ses.Identity.domain(identity),
+            configuration_set=self.configuration_set)
+
     # ---- the Chalice app ---------------------------------------------------------------------------
 
     def _templates_layer(self) -> lambda_.LayerVersion:
@@ -291,6 +341,9 @@ class KoeStack(Stack):
         }
         env.update({var: self.queues[name].queue_url for var, name in QUEUE_URL_ENV.items()})
         env.update({var: self.topics[name].topic_arn for var, name in TOPIC_ARN_ENV.items()})
+        if self.configuration_set is not None and self.config.sender:
+            env[EMAIL_FROM_ENV] = self.config.sender
+            env[EMAIL.env] = self.configuration_set.configuration_set_name
         # Resolved by CloudFormation at deploy ({{resolve:secretsmanager:...}}); never in the template.
         # Pin secret_version (a VersionId) to make CloudFormation re-read a changed secret.
         env.update({var: SecretValue.secrets_manager(
@@ -332,6 +385,7 @@ class KoeStack(Stack):
         """Point Chalice's event sources at this stack's queue and stream (Chalice only knows names),
         after checking that the handler is the consumer resources.py declares for that source."""
         self.consumed_queues: set[str] = set()
+        self.consumed_topics: set[str] = set()
         self.consumed_streams: set[str] = set()
         for fn_name, fn in self._functions().items():
             cfn_fn = self.app.get_resource(fn_name)
@@ -352,6 +406,13 @@ class KoeStack(Stack):
                     cfn_fn.add_property_override(f"{path}.FunctionResponseTypes",
                                                  ["ReportBatchItemFailures"])
                     self.consumed_queues.add(logical)
+                elif ev["Type"] == "SNS":
+                    # SAM expands this into the subscription and the permission SNS invokes with.
+                    logical = _match(_arn_name(ev["Properties"]["Topic"]), self.topics,
+                                     what=f"topic of {fn_name}")
+                    _check_consumer(handler, resources.topic(logical).consumer, f"topic {logical}")
+                    cfn_fn.add_property_override(f"{path}.Topic", self.topics[logical].topic_arn)
+                    self.consumed_topics.add(logical)
                 elif ev["Type"] == "DynamoDB":
                     streamed = {n: t for n, t in self.tables.items()
                                 if resources.table(n).stream}
@@ -433,6 +494,17 @@ class KoeStack(Stack):
             actions=["sns:Publish"],
             resources=[self.topics[n].topic_arn for n in sorted(set(TOPIC_ARN_ENV.values()))],
         ))
+        if self.email_identity is not None and self.configuration_set is not None:
+            # SES v2 SendEmail authorises against the identity and the configuration set it names;
+            # SendRawEmail is its v1 name. Only from koe's own address.
+            statements.append(iam.PolicyStatement(
+                sid="SendEmail",
+                actions=["ses:SendEmail", "ses:SendRawEmail"],
+                resources=[self.email_identity.email_identity_arn,
+                           self.format_arn(service="ses", resource="configuration-set",
+                                           resource_name=self.configuration_set.configuration_set_name)],
+                conditions={"StringEquals": {"ses:FromAddress": self.config.sender}},
+            ))
         self.policy.add_statements(*statements)
 
     def _log_streams_arn(self) -> str:
@@ -449,9 +521,34 @@ class KoeStack(Stack):
             CfnOutput(self, _cid("QueueUrl", name), value=queue.queue_url)
         for name, topic in self.topics.items():
             CfnOutput(self, _cid("TopicArn", name), value=topic.topic_arn)
+        if self.email_identity is not None and self.configuration_set is not None:
+            CfnOutput(self, "EmailIdentityName", value=self.email_identity.email_identity_name,
+                      description="verify it in SES (DNS records or the confirmation email), then leave the sandbox")
+            CfnOutput(self, "EmailFrom", value=self.config.sender or "")
+            CfnOutput(self, "EmailConfigurationSetName", value=self.configuration_set.configuration_set_name)
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
+
+def _email_context(get: Any) -> tuple[str | None, str | None]:
+    """`email_identity` (a domain or an address) and `email_from` (an address of that domain)."""
+    identity = (get("email_identity") or "").strip().lower() or None
+    sender = (get("email_from") or "").strip().lower() or None
+    if identity is None:
+        if sender:
+            raise ConfigError("context 'email_from' needs 'email_identity' (the SES identity it belongs to)")
+        return None, None
+    local, at, domain = identity.rpartition("@")
+    if not _DOMAIN_RE.match(domain) or (at and not local):
+        raise ConfigError("context 'email_identity' must be a domain (e.g. -c email_identity=example.jp) "
+                          f"or an email address, got {identity!r}")
+    if sender is not None:
+        s_local, s_at, s_domain = sender.rpartition("@")
+        if not (s_at and s_local) or (at and sender != identity) or (not at and s_domain != domain):
+            raise ConfigError(f"context 'email_from' must be an address of the identity {identity!r}, "
+                              f"got {sender!r}")
+    return identity, sender
+
 
 def _check_consumer(handler: str, declared: str | None, source: str) -> None:
     if handler != declared:

@@ -23,6 +23,11 @@ def is_holiday(country: str | None, day: date) -> bool:
     return bool(country) and day in _calendar(str(country), day.year)
 
 
+def none(country: str | None) -> Callable[[date], bool]:
+    """No holidays anywhere (KOE_SKIP_HOLIDAYS=false)."""
+    return lambda day: False
+
+
 def for_country(country: str | None) -> Callable[[date], bool]:
     """The holiday predicate of one country (no country: no holidays)."""
     return lambda day: is_holiday(country, day)

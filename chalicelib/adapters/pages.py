@@ -48,7 +48,8 @@ class JinjaPages:
         questions = t.get("questions", {})
         question = questions.get(page.procedure) or questions.get("_default", "")
         headings = {PageKind.FORM: t["page_title"], PageKind.THANKS: t["thanks_title"],
-                    PageKind.CLOSED: t["closed_title"], PageKind.NOT_FOUND: t["not_found_title"]}
+                    PageKind.CLOSED: t["closed_title"], PageKind.NOT_FOUND: t["not_found_title"],
+                    PageKind.UNSUBSCRIBE: t["unsubscribe_title"], PageKind.UNSUBSCRIBED: t["unsubscribed_title"]}
         title = headings[page.kind] if page.kind is PageKind.FORM else f"{headings[page.kind]} | {self._brand}"
         return self._env.get_template(TEMPLATE).render(
             page=page, t=t, brand=self._brand, question=question, title=title,

@@ -1,5 +1,6 @@
 """Message templates addressed by channel and language: templates/<channel>/<language>.toml
-(`sms` today; email and the web page join beside it), edited as files and reviewed like code.
+(`sms`, `sms_link`; the web page and email have their own Jinja2 renderers, `pages.py` and
+`email_templates.py`, beside their words in the same tree), edited as files and reviewed like code.
 
 In Lambda, templates/ ships as a layer mounted at /opt/templates (KOE_TEMPLATES_DIR)."""
 

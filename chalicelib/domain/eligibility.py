@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from chalicelib.domain import fatigue
 from chalicelib.domain.channel_policy import NONE, Channel
 from chalicelib.domain.events import ProcedureCompleted
+from chalicelib.domain.fatigue import FatigueRules
 from chalicelib.domain.model import Contact
 
 LANGUAGES = ("ja", "zh", "en")
@@ -19,9 +21,10 @@ LANGUAGES = ("ja", "zh", "en")
 
 @dataclass(frozen=True)
 class Policy:
-    cooldown_days: int
+    cooldown_days: int                  # for this event's procedure
     max_event_age_hours: int
     default_locale: str
+    fatigue: FatigueRules = FatigueRules()
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,8 @@ class Send:
 
 @dataclass(frozen=True)
 class Suppress:
-    reason: str      # stale_event, no_supported_channel, opted_out, cooldown, conversation_open
+    reason: str      # stale_event, no_supported_channel, opted_out, claim_open, cooldown, fatigue_cap,
+    #                  not_sampled, conversation_open
     channel: Channel
 
 
@@ -53,13 +57,12 @@ def decide(event: ProcedureCompleted, contact: Contact | None, channel: Channel,
         return Suppress("stale_event", channel)
     if channel.name == NONE:
         return Suppress("no_supported_channel", channel)
-    if contact is None:
-        return Send(channel)
-    if contact.opted_out:
+    if contact is not None and contact.opted_out:
         return Suppress("opted_out", channel)
-    last = contact.last_surveyed.get(event.procedure)
-    if last is not None and now - last < timedelta(days=policy.cooldown_days):
-        return Suppress("cooldown", channel)
-    if contact.has_open_conversation(now):
+    tired = fatigue.skip_reason(event.procedure, event.event_id, event.context,
+                                contact.surveyed if contact else (), now, policy.cooldown_days, policy.fatigue)
+    if tired is not None:
+        return Suppress(tired, channel)
+    if contact is not None and contact.has_open_conversation(now):
         return Suppress("conversation_open", channel)
     return Send(channel)

@@ -64,10 +64,20 @@ class Contact:
     opted_out: bool = False
     active_survey_id: str | None = None
     active_until: datetime | None = None
-    last_surveyed: dict[str, datetime] = field(default_factory=dict)   # procedure -> when
+    # The bounded survey history the fatigue rules read (domain/fatigue.py): (procedure, when).
+    surveyed: tuple[tuple[str, datetime], ...] = ()
+    history_version: int = 0            # written with the history: a concurrent change is seen
 
     def has_open_conversation(self, now: datetime) -> bool:
         return bool(self.active_survey_id and self.active_until and self.active_until > now)
+
+    @property
+    def last_surveyed(self) -> dict[str, datetime]:
+        """The newest survey per procedure."""
+        newest: dict[str, datetime] = {}
+        for procedure, when in self.surveyed:
+            newest[procedure] = max(when, newest.get(procedure, when))
+        return newest
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,19 @@
 """Reading a customer's SMS reply: a keyword (STOP/START/HELP in en, ja, zh) or a 0-10 score.
 
-Pure and total: every string maps to a keyword, a score or `None`; nothing raises.
+Pure and total: every string maps to a keyword, a score or `None` (`read_reply`: one `Reading`);
+nothing raises.
 """
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-from chalicelib.domain import opt_out
+from chalicelib.domain import opt_out, score_forms
+from chalicelib.domain.score_forms import ScoreReply
+
+__all__ = ["Keyword", "Reading", "ScoreReply", "normalize", "read_keyword", "read_reply", "read_score"]
 
 # Twilio's default handling answers these itself and blocks further sends after a STOP word,
 # so koe must not answer them a second time.
@@ -39,38 +42,7 @@ def _language(word: str) -> str:
     return "ja" if word in _JA else "zh" if word in _ZH else "en"
 
 
-@dataclass(frozen=True)
-class ScoreReply:
-    score: int
-    comment: str | None
-
-
-_EN_WORDS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten".split())}
-_CJK_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
-               "八": 8, "九": 9, "十": 10}
-_NUMERIC = re.compile(
-    r"^(?P<n>\d{1,2})(?!\d|[.,]\d)"                       # 0-10, not the start of 100 or 9.5
-    r"(?:\s*(?:/|out of|of)\s*10(?!\d))?"                 # "/10", "out of 10"
-    r"(?:\s*(?:点|分|てん|points?\b|pts?\b))?"              # units
-    r"(?P<rest>.*)$",
-    re.IGNORECASE | re.DOTALL,
-)
-_WORD = re.compile(r"^(?P<n>[a-z]+)\b(?P<rest>.*)$", re.IGNORECASE | re.DOTALL)
-_CJK = re.compile(r"^(?P<n>[零〇一二三四五六七八九十])(?:\s*(?P<unit>点|分|てん))?(?P<rest>.*)$", re.DOTALL)
-_SEPARATORS = " \t\r\n,.;:!?-–—、。，：；！？/()（）"
-
-# After a score: what makes it not a 0-10 answer. A number is digits, an English number word or
-# CJK numerals; each ends where the number ends (CJK text has no spaces, so no \b).
-_NUMBER = (r"(?:\d+(?!\d)|(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)(?![a-z])"
-           r"|[零〇一二三四五六七八九十两]+)")
-_OUT_OF_TEN = re.compile(r"^\s*(?:/|out of|of|over)\s*(?:10|ten)(?![\d a-z]*\d)(?![a-z])", re.IGNORECASE)
-_OTHER_SCALE = re.compile(rf"^\s*(?:(?:/|out of|of|over)\s*{_NUMBER}|stars?\b|星)", re.IGNORECASE)
-# "8 - 2 days late" is a score and a comment: a number with a unit of time after it is not a score.
-_TIME_UNIT = r"\s*(?:days?|hours?|hrs?|minutes?|mins?|weeks?|months?|日|時間|分钟|天|周|週|ヶ月|か月|个月)"
-_RANGE = re.compile(rf"^\s*(?:-|–|—|~|〜|to|or|and|または|か|或者|或|到|至)\s*{_NUMBER}(?!{_TIME_UNIT})",
-                    re.IGNORECASE)
-_SECOND_NUMBER = re.compile(rf"^\s*[,、，]?\s*{_NUMBER}\s*(?:点|分)?\s*[.!?。！？]*\s*$", re.IGNORECASE)
+_SEPARATORS = " \t\r\n,.;:!?-–—、。，：；！？/()（）"   # may surround a keyword: "stop!", "(HELP)"
 
 
 def normalize(text: str) -> str:
@@ -99,31 +71,36 @@ def read_keyword(text: str, conversation_language: str | None = None) -> Keyword
     return None
 
 
-def _ends_number(match: re.Match[str], rest: str) -> bool:
-    if match.re is _CJK:    # ideographs run together: 一番 is "best", not "1"
-        return bool(match["unit"]) or rest[0] in _SEPARATORS
-    return not rest[0].isalnum()
-
-
 def read_score(text: str) -> ScoreReply | None:
     """A leading 0-10 score and what follows it as the comment: "9", "９", "10/10", "nine", "十",
-    "9/10 quick payout", "four out of ten". Anything else is None and the caller re-prompts: not a
-    0-10 number (11, 9.5, "about 8?"), a score on another scale ("5/5", "4 out of 5", "5 stars"), a
-    range ("8-9", "7 or 8", "8到9") or two candidate numbers ("7 8")."""
-    clean = normalize(text)
-    for pattern, value_of in ((_NUMERIC, int), (_WORD, _EN_WORDS.get), (_CJK, _CJK_DIGITS.get)):
-        match = pattern.match(clean)
-        if not match:
-            continue
-        value = value_of(match["n"].lower())
-        if value is None or not 0 <= value <= 10:
-            return None
-        rest = match["rest"]
-        if rest and not _ends_number(match, rest):
-            return None      # "9x", "ninety", "一番": not a score followed by a comment
-        rest = _OUT_OF_TEN.sub("", rest, count=1)
-        if _OTHER_SCALE.match(rest) or _RANGE.match(rest) or _SECOND_NUMBER.match(rest):
-            return None
-        comment = rest.strip(_SEPARATORS) or None
-        return ScoreReply(value, comment)
-    return None
+    "9/10 quick payout", "four out of ten", "9点です。とても親切でした", "九分吧", "满分", "10点満点中9点",
+    "I'd give it a 9". Anything else is None and the caller re-prompts: not a 0-10 number (11, 9.5,
+    "about 8?"), a score on another scale ("5/5", "4 out of 5", "5 stars"), a range ("8-9", "7 or
+    8", "8到9") or two candidate numbers ("7 8"). The forms are in domain/score_forms.py."""
+    return score_forms.read(normalize(text))
+
+
+ReadingKind = Literal["score", "score_and_comment", "opt_out", "opt_in", "help", "unreadable"]
+_KEYWORD_READINGS: dict[KeywordKind, ReadingKind] = {"stop": "opt_out", "start": "opt_in", "help": "help"}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a whole reply says: exactly one kind, with the score, comment or keyword it carries."""
+    kind: ReadingKind
+    score: int | None = None
+    comment: str | None = None
+    keyword: Keyword | None = None
+
+
+def read_reply(text: str, conversation_language: str | None = None) -> Reading:
+    """The keyword first (a stop request wins over anything else in the message), then the score."""
+    keyword = read_keyword(text, conversation_language)
+    if keyword is not None:
+        return Reading(_KEYWORD_READINGS[keyword.kind], keyword=keyword)
+    score = read_score(text)
+    if score is None:
+        return Reading("unreadable")
+    if score.comment:
+        return Reading("score_and_comment", score.score, score.comment)
+    return Reading("score", score.score)

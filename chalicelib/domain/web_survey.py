@@ -10,6 +10,9 @@ A survey's page is in one of four states:
 - `closed`: anything else (expired, failed, opted out, an open survey past its window or one that
   cannot be answered yet): the survey is over (410);
 - not found: the token is not one koe signed, or its survey does not exist (404).
+
+The same pages serve an email's unsubscribe link (`/u/{token}`): `unsubscribe` asks to confirm (a
+GET never unsubscribes: mail scanners open every link), `unsubscribed` says it is done.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ class PageKind(StrEnum):
     THANKS = "thanks"                # answered; the comment box while comments are taken
     CLOSED = "closed"                # the survey is over: 410
     NOT_FOUND = "not_found"          # not a token koe signed, or no such survey: 404
+    UNSUBSCRIBE = "unsubscribe"      # /u/{token}: "stop survey emails to this address?" and a button
+    UNSUBSCRIBED = "unsubscribed"    # /u/{token} after the POST (or the one-click POST of a mail client)
 
 
 class PageError(StrEnum):
@@ -54,6 +59,7 @@ class Page:
     error: PageError | None = None
     comment_open: bool = False        # the thank-you page: offer the comment box
     comment_saved: bool = False       # the thank-you page: a comment was just stored
+    address: str = ""                 # the unsubscribe pages: the email address, masked
 
 
 class State(StrEnum):
@@ -84,6 +90,14 @@ def read_score(raw: str | None) -> int | None:
         return None
     score = int(text)
     return score if score in SCORES else None
+
+
+def masked_address(address: str | None) -> str:
+    """hanako@example.jp -> h*****@example.jp: enough for its owner to recognise, no more."""
+    local, at, domain = (address or "").strip().rpartition("@")
+    if not at or not local:
+        return ""
+    return f"{local[0]}{'*' * max(len(local) - 1, 1)}@{domain}"
 
 
 def read_comment(raw: str | None) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from chalicelib.domain import channel_policy, eligibility, send_window
+from chalicelib.domain import channel_policy, eligibility, fatigue, send_window
 from chalicelib.domain.channel_policy import Channel, ChannelPolicy, Reach
 from chalicelib.domain.eligibility import Send, Suppress
 from chalicelib.domain.events import ProcedureCompleted, from_payload
@@ -44,6 +44,7 @@ class DispatchDeps:
     timezone_of: Callable[[str], str | None] = lambda phone: None        # a phone number's zone
     holidays: Callable[[str | None], Callable[[date], bool]] = lambda country: lambda day: False
     fallback_timezone: str = "UTC"
+    history_days: int = 30                  # how far back the contact's survey history is kept
 
 
 def dispatch_event(event: dict[str, Any], deps: DispatchDeps) -> dict[str, str]:
@@ -64,7 +65,9 @@ def dispatch_event(event: dict[str, Any], deps: DispatchDeps) -> dict[str, str]:
         if isinstance(decision, Suppress):
             return _suppress(survey, decision.reason, deps)
         try:
-            deps.store.open_survey(survey, now)
+            history = fatigue.after_survey(contact.surveyed if contact else (), procedure.procedure, now,
+                                           deps.history_days)
+            deps.store.open_survey(survey, now, history, contact.history_version if contact else 0)
         except ConversationOpen:
             return _suppress(replace(survey, open_until=None, send_at=None), "conversation_open", deps)
     except SurveyExists:

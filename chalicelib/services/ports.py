@@ -39,10 +39,13 @@ class ConversationStore(Protocol):
     def get_contact(self, contact_key: str) -> Contact | None: ...
     def get_survey(self, survey_id: str) -> Survey | None: ...
 
-    def open_survey(self, survey: Survey, now: datetime) -> None:
+    def open_survey(self, survey: Survey, now: datetime, surveyed: Sequence[tuple[str, datetime]] | None = None,
+                    history_version: int = 0) -> None:
         """Create the survey and claim the contact's conversation slot, atomically: sets
-        active_survey_id/active_until (= survey.open_until) and last_surveyed[procedure] = now.
-        Raises SurveyExists, or ConversationOpen when another conversation holds the slot."""
+        active_survey_id/active_until (= survey.open_until) and replaces the contact's survey
+        history with `surveyed` (None: this survey alone), on condition that the history is still
+        at `history_version` (0: never written). Raises SurveyExists; ConversationOpen when another
+        conversation holds the slot; StaleSurvey when the history changed since it was read."""
 
     def record_suppressed(self, survey: Survey) -> None:
         """Create a survey that is not sent (status suppressed, reason). Raises SurveyExists."""
@@ -99,8 +102,8 @@ class ScoreStore(Protocol):
 
 
 class SurveySender(Protocol):
-    """One per channel (two-way SMS today; email and link SMS join the same way): renders the
-    channel's template and hands it to the channel's transport."""
+    """One per channel (two-way SMS, link SMS, email): renders the channel's template and hands it
+    to the channel's transport."""
 
     def send(self, survey: Survey, message: str) -> str:
         """Send the survey's `message` (a template key: "invitation"; reminders and closing
@@ -147,3 +150,43 @@ class Pages(Protocol):
 class Messages(Protocol):
     def render(self, channel: str, language: str, key: str, **values: str) -> str:
         """The `key` message of `channel`'s templates (templates/<channel>/<language>...)."""
+
+
+# --- email ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SurveyLinks:
+    """The links an email survey carries: the page, one per score (`?score=N`: the page pre-selects
+    it, nothing is recorded until the customer sends the form) and the unsubscribe page."""
+
+    survey: str
+    scores: tuple[tuple[int, str], ...]      # (score, link), 0 to 10
+    unsubscribe: str
+
+
+@dataclass(frozen=True)
+class EmailContent:
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    to: str
+    content: EmailContent
+    unsubscribe_url: str                 # List-Unsubscribe (RFC 2369) with one-click POST (RFC 8058)
+
+
+class EmailTemplates(Protocol):
+    """The email channel's templates (templates/email/): subject, HTML and text in one language."""
+
+    def render(self, message: str, language: str, procedure: str, links: SurveyLinks) -> EmailContent: ...
+
+
+class EmailSender(Protocol):
+    """The email transport (SES)."""
+
+    def send(self, email: OutgoingEmail) -> str:
+        """Send one email; returns the provider's message id. Raises UndeliverableRecipient,
+        RecipientOptedOut, RetryableSendError."""

@@ -16,10 +16,20 @@ from urllib.parse import urlencode
 
 from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.model import Survey, SurveyStatus
+from chalicelib.domain.web_survey import SCORES
 from chalicelib.errors import NoSender, RecipientOptedOut, UndeliverableRecipient
 from chalicelib.observability import count, logger
 from chalicelib.services import survey_moves
-from chalicelib.services.ports import ConversationStore, Messages, SmsSender, SurveySender
+from chalicelib.services.ports import (
+    ConversationStore,
+    EmailSender,
+    EmailTemplates,
+    Messages,
+    OutgoingEmail,
+    SmsSender,
+    SurveyLinks,
+    SurveySender,
+)
 
 INVITATION = "invitation"
 
@@ -54,6 +64,38 @@ class SmsLinkSurveySender:
         return self.sms.send(survey.phone or "", body, _callback(self.status_callback_url, survey))
 
 
+@dataclass(frozen=True)
+class EmailSurveySender:
+    """Email (SES): the `email` templates in the survey's language, with one-tap 0-10 buttons that
+    open the web survey with `?score=N` (the page pre-selects the score; it counts only when the
+    customer sends the form, since mail scanners open every link) and an unsubscribe link, also
+    given as the List-Unsubscribe header with one-click POST (RFC 8058)."""
+
+    email: EmailSender
+    templates: EmailTemplates
+    link_for: Callable[[Survey], str]
+    unsubscribe_link_for: Callable[[Survey], str]
+    contact_key: Callable[[str], str]        # the address's contact, when SES says it opted out
+
+    def send(self, survey: Survey, message: str) -> str:
+        if not survey.email:        # the channel policy picks email only with an address: a bug
+            raise UndeliverableRecipient("no_address", "the survey has no email address", carrier="email")
+        links = score_links(self.link_for(survey), self.unsubscribe_link_for(survey))
+        content = self.templates.render(message, survey.locale, survey.procedure, links)
+        try:
+            return self.email.send(OutgoingEmail(survey.email, content, links.unsubscribe))
+        except RecipientOptedOut as exc:     # the address's contact opts out, not the phone's
+            raise RecipientOptedOut(str(exc), contact_key=self.contact_key(survey.email),
+                                    audit=exc.audit) from exc
+
+
+def score_links(survey_link: str, unsubscribe_link: str) -> SurveyLinks:
+    """The survey page and one link per score, 0 to 10: `<link>?score=N`."""
+    separator = "&" if "?" in survey_link else "?"
+    return SurveyLinks(survey_link, tuple((n, f"{survey_link}{separator}{urlencode({'score': n})}") for n in SCORES),
+                       unsubscribe_link)
+
+
 def _callback(status_callback_url: str, survey: Survey) -> str:
     return f"{status_callback_url}?{urlencode({'survey': survey.survey_id})}"
 
@@ -68,11 +110,17 @@ def send_survey(survey: Survey, senders: Mapping[str, SurveySender], store: Conv
         raise NoSender(survey.channel)
     try:
         sid = sender.send(survey, message)
-    except RecipientOptedOut:
+    except RecipientOptedOut as exc:
+        if exc.contact_key is not None and exc.contact_key != survey.contact_key:
+            # Another contact of the customer's opted out (their email address, the survey being
+            # keyed by phone): that contact alone is opted out; the survey fails and frees the slot.
+            outcome = _failed(survey, "opted_out_at_carrier", store, now)
+            store.set_opt_out(exc.contact_key, True, exc.audit, now)
+            return outcome
         return _failed(survey, "opted_out_at_carrier", store, now,
-                       opted_out=True, audit=f"carrier:{lifecycle.CARRIER_OPT_OUT}")
+                       opted_out=True, audit=exc.audit or f"carrier:{lifecycle.CARRIER_OPT_OUT}")
     except UndeliverableRecipient as exc:
-        return _failed(survey, f"twilio_{exc.code}", store, now)
+        return _failed(survey, f"{exc.carrier}_{exc.code}", store, now)
     survey_moves.move(store, survey, replace(survey, status=SurveyStatus.SENT, message_sid=sid), now)
     count("SurveySent", channel=survey.channel)
     logger.info("survey sent", extra={"survey_id": survey.survey_id, "channel": survey.channel,

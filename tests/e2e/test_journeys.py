@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -35,7 +36,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
          "--moto-port", "0", "--tick-seconds", "2", "--in-memory", "--ready-file", str(ready)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         # The journeys send at once, whatever the hour of the run (koe defers outside its send window).
-        env={**os.environ, "KOE_SEND_WINDOW": "00:00-23:59"})
+        # Every hour and every day open: the journeys run whenever CI does (quiet hours and holidays
+        # are tested on an injected clock in tests/services/test_schedule.py).
+        env={**os.environ, "KOE_SEND_WINDOW": "00:00-23:59", "KOE_SKIP_HOLIDAYS": "false"})
     try:
         deadline = time.monotonic() + STARTUP_S
         while not ready.exists():
@@ -202,3 +205,67 @@ def test_a_forged_webhook_is_refused(koe):
     answer = requests.post(f"{koe.api}/twilio/sms", data={"From": "+15550100167", "Body": "STOP", "MessageSid": "SMx"},
                            headers={"X-Twilio-Signature": "forged"}, timeout=10)
     assert answer.status_code == 403
+
+
+# --- email (SES on moto; the carrier's mailbox) ------------------------------------------------------
+
+CN_PHONE = "+8613800138000"
+
+
+def emails_to(koe: Koe, address: str) -> list[dict[str, Any]]:
+    return requests.get(f"{koe.carrier}/emails", params={"to": address}, timeout=10).json()
+
+
+def score_link(sent: dict[str, Any], score: int) -> str:
+    links = [h.replace("&amp;", "&") for h in re.findall(r'href="([^"]+)"', sent["html"])]
+    (link,) = [h for h in links if h.endswith(f"?score={score}")]
+    return link
+
+
+def customer_event(agent: str, customer: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """An event for a customer described by `customer` (phone, email, locale: None removes one)."""
+    payload = event(customer.get("phone") or "+15550100100", agent, **changes)
+    payload["customer"].update(customer)
+    payload["customer"] = {k: v for k, v in payload["customer"].items() if v is not None}
+    return payload
+
+
+def test_a_chinese_customer_answers_the_email_and_a_hard_bounce_moves_the_next_survey_to_sms(koe):
+    address, agent = "li.mei@example.com", "A-e2e-email"
+    customer = {"phone": CN_PHONE, "email": address, "locale": "zh-CN"}
+    assert koe.post(customer_event(agent, customer)).status_code == 202
+    # the email arrives (SES on moto), in Chinese, with 11 score buttons
+    [sent] = eventually(lambda: emails_to(koe, address))
+    assert sent["subject"] == "【Example Life】关于您的理赔付款的1分钟满意度调查"
+    assert sent["list_unsubscribe"].startswith(f"{koe.api}/u/")
+    nine = score_link(sent, 9)
+    assert nine.startswith(f"{koe.api}/s/")
+    # the customer taps 9: the page shows it selected and records nothing yet ...
+    page = requests.get(nine, timeout=10)
+    assert page.status_code == 200 and 'value="9" checked>' in page.text and '<html lang="zh-Hans">' in page.text
+    # ... and sends it on the page: the answer is recorded and counted
+    answered = requests.post(nine.split("?")[0], data={"score": "9", "comment": "理赔很快"}, timeout=10)
+    assert answered.status_code == 200 and "感谢您的反馈" in answered.text
+    group = eventually(lambda: next((g for g in koe.scores("agent")["groups"] if g["value"] == agent), None))
+    assert (group["n"], group["promoters"]) == (1, 1)
+    # SES reports a hard bounce of that address: koe opts it out of email ...
+    bounced = requests.post(f"{koe.carrier}/emails/feedback", json={"to": address, "kind": "bounce"}, timeout=10)
+    assert bounced.status_code == 200
+    time.sleep(2)       # the runner hands the topic's message to on_ses_event
+    # ... so the next procedure of this customer is surveyed by a link SMS
+    koe.post(customer_event(agent, customer, procedure="address_change"))
+    [sms] = eventually(lambda: invitations(koe, CN_PHONE))
+    assert f"{koe.api}/s/" in sms["body"]
+    assert len(emails_to(koe, address)) == 1
+
+
+def test_one_click_unsubscribe_stops_the_emails_of_a_customer_without_a_phone(koe):
+    address = "taro.yamada@example.jp"
+    customer = {"phone": None, "email": address, "locale": "ja-JP"}
+    assert koe.post(customer_event("A-e2e-unsub", customer)).status_code == 202
+    [sent] = eventually(lambda: emails_to(koe, address), timeout=30)
+    answer = requests.post(f"{koe.carrier}/emails/unsubscribe", json={"message_id": sent["message_id"]}, timeout=10)
+    assert answer.json() == {"unsubscribe_status": 200}
+    assert koe.post(customer_event("A-e2e-unsub", customer, procedure="address_change")).status_code == 202
+    time.sleep(4)
+    assert len(emails_to(koe, address)) == 1

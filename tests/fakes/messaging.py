@@ -63,3 +63,20 @@ class FakeAlerts:
             self.fail_next = False
             raise KoeError("topic unavailable")
         self.published.append((subject, body))
+
+
+@dataclass
+class FakeEmail:
+    """The email transport (SES), as the EmailSender port sees it: keeps what it was asked to send."""
+
+    sent: list[Any] = field(default_factory=list)          # OutgoingEmail
+    fail_with: Exception | None = None                     # raise this on the next send
+    _n: int = 0
+
+    def send(self, email: Any) -> str:
+        if self.fail_with is not None:
+            error, self.fail_with = self.fail_with, None
+            raise error
+        self._n += 1
+        self.sent.append(email)
+        return f"0106019a{self._n:08x}-ses-message-id-000000"

@@ -52,7 +52,8 @@ class FakeConversationStore:
         self.requests += 1
         return self.surveys.get(survey_id)
 
-    def open_survey(self, survey: Survey, now: datetime) -> None:
+    def open_survey(self, survey: Survey, now: datetime, surveyed: Sequence[tuple[str, datetime]] | None = None,
+                    history_version: int = 0) -> None:
         self.requests += 1
         if survey.open_until is None:
             raise ValueError("open_survey needs survey.open_until: it bounds the contact's slot")
@@ -61,10 +62,13 @@ class FakeConversationStore:
         contact = self.contacts.get(survey.contact_key) or Contact(survey.contact_key)
         if not _slot_free(contact, now):
             raise ConversationOpen(survey.survey_id)
+        if contact.history_version != history_version:
+            raise StaleSurvey(survey.survey_id)
         self.surveys[survey.survey_id] = survey
+        history = ((survey.procedure, now),) if surveyed is None else tuple(surveyed)
         self.contacts[contact.contact_key] = replace(
             contact, active_survey_id=survey.survey_id, active_until=survey.open_until,
-            last_surveyed=_newest(contact.last_surveyed, survey.procedure, now))
+            surveyed=tuple(sorted(history, key=lambda s: (s[1], s[0]))), history_version=history_version + 1)
 
     def record_suppressed(self, survey: Survey) -> None:
         self.requests += 1
@@ -147,13 +151,6 @@ def _slot_free(contact: Contact, now: datetime) -> bool:
     if contact.active_survey_id is None:
         return True
     return contact.active_until is not None and contact.active_until < now
-
-
-def _newest(last: dict[str, datetime], procedure: str, now: datetime) -> dict[str, datetime]:
-    merged = dict(last)
-    if procedure not in merged or now > merged[procedure]:
-        merged[procedure] = now
-    return merged
 
 
 def _unchanged_since(stored: Survey, old: Survey) -> bool:

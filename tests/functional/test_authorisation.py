@@ -5,7 +5,8 @@ import app as app_module
 from chalicelib.domain.principal import Principal, Role
 
 PUBLIC_WEBHOOKS = {("/twilio/sms", "POST"), ("/twilio/status", "POST"),
-                   ("/s/{token}", "GET"), ("/s/{token}", "POST")}     # the web survey: a signed token
+                   ("/s/{token}", "GET"), ("/s/{token}", "POST"),      # the web survey: a signed token
+                   ("/u/{token}", "GET"), ("/u/{token}", "POST")}      # an email's unsubscribe: a signed token
 
 
 def routes():

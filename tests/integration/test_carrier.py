@@ -347,7 +347,9 @@ def test_emails_sent_through_moto_ses_are_listed(app: FakeApp, moto: str) -> Non
     finally:
         running.stop()
     # Then each email is there, decoded, and only for its recipient
-    assert ann == [{"to": "ann@example.org", "from": "survey@example.com", "subject": "ご感想", "body": "0-10?"}]
+    assert [{k: e[k] for k in ("to", "from", "subject", "body", "html")} for e in ann] == [
+        {"to": "ann@example.org", "from": "survey@example.com", "subject": "ご感想", "body": "0-10?", "html": ""}]
+    assert ann[0]["message_id"]
     assert [(e["subject"], e["body"].strip()) for e in bob] == [("您的反馈", "请回复0-10")]
     assert nobody == []
 

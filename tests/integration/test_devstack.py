@@ -43,8 +43,11 @@ class Recorder:
         self.stream: list[dict[str, Any]] = []
         self.stream_names: list[str] = []
         self.ticks: list[dict[str, Any]] = []
+        self.sns: list[dict[str, Any]] = []
+        self.sns_messages: list[str] = []
         self.contexts: list[Any] = []
         self.stream_failures_left = 0
+        self.sns_failures_left = 0
 
 
 seen = Recorder()
@@ -77,9 +80,19 @@ def tick(event: Any) -> str:
     return "ticked"
 
 
+@stand_in.on_sns_message(topic="ses-events")
+def on_ses_event(event: Any) -> None:
+    seen.sns.append(event.to_dict())
+    seen.sns_messages.append(event.message)                 # Chalice's SNSEvent parsed it
+    if seen.sns_failures_left:
+        seen.sns_failures_left -= 1
+        raise RuntimeError("simulated handler failure")
+
+
 class TestApp:
     """The module-level handler objects, as `app` exposes them to the Runner."""
     dispatch = dispatch
+    on_ses_event = on_ses_event
     on_response = on_response
     tick = tick
 
@@ -401,6 +414,59 @@ def test_runner_ticks_with_the_scheduled_event_shape(runner: Runner, fresh_aws: 
     assert event["region"] == fresh_aws["AWS_REGION"]
     assert event["resources"][0].startswith(f"arn:aws:events:{fresh_aws['AWS_REGION']}:")
     assert time.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ")
+
+
+def _publish_to_ses_events(env: dict[str, str], moto_server: Any, message: str) -> None:
+    sns = client("sns", moto_server.endpoint, env["AWS_REGION"])
+    sns.publish(TopicArn=env[resources.topic(resources.EMAIL.events_topic).env or ""], Message=message)
+
+
+def test_provisioning_subscribes_a_queue_to_each_consumed_topic_and_sets_up_ses(fresh_aws: dict[str, str],
+                                                                               moto_server: Any):
+    region = fresh_aws["AWS_REGION"]
+    prefix = fresh_aws["KOE_RESOURCE_PREFIX"]
+    name = resources.physical(prefix, resources.EMAIL.name)
+    assert fresh_aws[resources.EMAIL.env] == name and fresh_aws["KOE_EMAIL_FROM"] == "survey@example.jp"
+    sesv2 = client("sesv2", moto_server.endpoint, region)
+    assert sesv2.get_configuration_set(ConfigurationSetName=name)["ConfigurationSetName"] == name
+    # moto sends from any identity it holds (whatever its verification status says); SES from a verified one
+    assert sesv2.get_email_identity(EmailIdentity="example.jp")["IdentityType"] == "DOMAIN"
+    described = client("ses", moto_server.endpoint, region).describe_configuration_set(
+        ConfigurationSetName=name, ConfigurationSetAttributeNames=["eventDestinations"])
+    (destination,) = described["EventDestinations"]
+    assert destination["SNSDestination"]["TopicARN"] == fresh_aws[
+        resources.topic(resources.EMAIL.events_topic).env or ""]
+    assert sorted(destination["MatchingEventTypes"]) == sorted(resources.EMAIL.events)
+    topics = client("sns", moto_server.endpoint, region)
+    for topic in resources.topic_consumers():
+        endpoints = [s["Endpoint"] for s in topics.list_subscriptions_by_topic(
+            TopicArn=fresh_aws[resources.topic(topic).env or ""])["Subscriptions"]]
+        assert [e for e in endpoints if e.endswith(f"{prefix}{topic}-subscription")]
+
+
+def test_runner_delivers_a_topic_message_in_the_sns_lambda_shape(runner: Runner, fresh_aws: dict[str, str],
+                                                                 moto_server: Any, recorder: Recorder):
+    # When SES (or the carrier standing in for it) publishes to the events topic
+    _publish_to_ses_events(fresh_aws, moto_server, '{"eventType": "Delivery"}')
+    until(lambda: recorder.sns, step=runner.drain_once)
+    # Then the subscribed handler got one SNS record, as Lambda passes it
+    (event,) = recorder.sns
+    (record,) = event["Records"]
+    assert (record["EventSource"], record["EventVersion"]) == ("aws:sns", "1.0")
+    assert record["Sns"]["TopicArn"] == fresh_aws[resources.topic(resources.EMAIL.events_topic).env or ""]
+    assert record["Sns"]["Type"] == "Notification" and record["Sns"]["MessageId"]
+    assert record["EventSubscriptionArn"].startswith(record["Sns"]["TopicArn"])
+    assert recorder.sns_messages == ['{"eventType": "Delivery"}']
+
+
+def test_runner_retries_a_failing_topic_handler_twice_then_drops_the_message(
+        runner: Runner, fresh_aws: dict[str, str], moto_server: Any, recorder: Recorder):
+    recorder.sns_failures_left = 5
+    _publish_to_ses_events(fresh_aws, moto_server, "again and again")
+    until(lambda: len(recorder.sns) >= 3, step=runner.drain_once)
+    time.sleep(1.5)
+    runner.drain_once()
+    assert len(recorder.sns) == 3           # Lambda's asynchronous invocation: 1 + 2 retries
 
 
 def test_started_runner_delivers_in_the_background_until_stopped(

@@ -27,6 +27,8 @@ CFN_LINT = REPO / ".venv-infra" / "bin" / "cfn-lint"
 STAGE = "ci"
 PREFIX = f"koe-{STAGE}-"
 PUBLIC = "https://example.com/api"
+EMAIL_IDENTITY = "example.jp"
+SENDER = f"survey@{EMAIL_IDENTITY}"
 
 pytestmark = [
     pytest.mark.infra,
@@ -81,7 +83,7 @@ class Template:
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Template:
     outdir = tmp_path_factory.mktemp("cdk.out")
     started = time.perf_counter()
-    done = _run_synth(outdir, f"stage={STAGE}", f"public_base_url={PUBLIC}")
+    done = _run_synth(outdir, f"stage={STAGE}", f"public_base_url={PUBLIC}", f"email_identity={EMAIL_IDENTITY}")
     elapsed = time.perf_counter() - started
     assert done.returncode == 0, f"synth failed:\n{done.stdout}\n{done.stderr}"
     template = Template(outdir / f"{STAGE}.template.json")
@@ -293,6 +295,101 @@ def test_cfn_lint_finds_no_error_or_warning(synth: Template, expanded: Template,
                           timeout=300, check=False)
     # cfn-lint's exit code is a bit set: 2 errors, 4 warnings, 8 informational.
     assert done.returncode & (2 | 4) == 0, done.stdout + done.stderr
+
+
+# --- email (SES) ----------------------------------------------------------------------------------
+
+def _function_named(synth: Template, handler: str) -> tuple[str, dict[str, Any]]:
+    (hit,) = [(k, v) for k, v in synth.functions().items()
+              if str(v["Properties"].get("Handler", "")).endswith(f".{handler}")]
+    return hit
+
+
+def test_ses_identity_and_configuration_set_report_to_the_ses_events_topic(synth: Template) -> None:
+    spec = resources.EMAIL
+    (identity_id, identity), = synth.of_type("AWS::SES::EmailIdentity").items()
+    set_id, _ = synth.named("AWS::SES::ConfigurationSet", "Name", resources.physical(PREFIX, spec.name))
+    assert identity["Properties"]["EmailIdentity"] == EMAIL_IDENTITY
+    assert identity["Properties"]["ConfigurationSetAttributes"] == {"ConfigurationSetName": {"Ref": set_id}}
+    (destination,) = synth.of_type("AWS::SES::ConfigurationSetEventDestination").values()
+    p = destination["Properties"]
+    topic_id, _ = synth.named("AWS::SNS::Topic", "TopicName", resources.physical(PREFIX, spec.events_topic))
+    assert p["ConfigurationSetName"] == {"Ref": set_id}
+    assert p["EventDestination"]["Enabled"] is True
+    assert sorted(p["EventDestination"]["MatchingEventTypes"]) == sorted(spec.events)
+    assert p["EventDestination"]["SnsDestination"] == {"TopicARN": {"Ref": topic_id}}
+    # SES may publish to the topic, for this account and this configuration set only.
+    (policy,) = [v["Properties"] for v in synth.of_type("AWS::SNS::TopicPolicy").values()
+                 if {"Ref": topic_id} in v["Properties"]["Topics"]]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert (statement["Principal"], statement["Action"]) == ({"Service": "ses.amazonaws.com"}, "sns:Publish")
+    condition = statement["Condition"]["StringEquals"]
+    assert condition["AWS:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert {"Ref": set_id} in condition["AWS:SourceArn"]["Fn::Join"][1]
+
+
+def test_on_ses_event_is_subscribed_to_the_ses_events_topic(synth: Template, expanded: Template) -> None:
+    topic_id, _ = synth.named("AWS::SNS::Topic", "TopicName",
+                              resources.physical(PREFIX, resources.topic_consumed_by("on_ses_event").name))
+    fn_id, fn = _function_named(synth, "on_ses_event")
+    (event,) = fn["Properties"]["Events"].values()
+    assert event == {"Type": "SNS", "Properties": {"Topic": {"Ref": topic_id}}}
+    # chalice package -> SAM -> the subscription and the permission SNS invokes the function with.
+    subscriptions = [v["Properties"] for v in expanded.of_type("AWS::SNS::Subscription").values()
+                     if v["Properties"]["TopicArn"] == {"Ref": topic_id}]
+    assert len(subscriptions) == 1 and subscriptions[0]["Protocol"] == "lambda"
+    assert subscriptions[0]["Endpoint"] == {"Fn::GetAtt": [fn_id, "Arn"]}
+    permissions = [v["Properties"] for v in expanded.of_type("AWS::Lambda::Permission").values()
+                   if v["Properties"].get("SourceArn") == {"Ref": topic_id}]
+    assert len(permissions) == 1 and permissions[0]["Principal"] == "sns.amazonaws.com"
+
+
+def test_the_functions_are_told_the_sender_and_the_configuration_set(synth: Template) -> None:
+    set_id, _ = synth.named("AWS::SES::ConfigurationSet", "Name", resources.physical(PREFIX, resources.EMAIL.name))
+    for fn in synth.functions().values():
+        variables = fn["Properties"]["Environment"]["Variables"]
+        assert variables["KOE_EMAIL_FROM"] == SENDER
+        assert variables[resources.EMAIL.env] == {"Ref": set_id}
+        assert not [var for var in variables if resources.is_local(var)]
+
+
+def test_the_role_sends_email_only_from_koe_through_its_identity_and_configuration_set(synth: Template) -> None:
+    (role,) = synth.of_type("AWS::IAM::Role").values()
+    statements = [s for policy in role["Properties"]["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    sending = [s for s in statements if any(a.startswith("ses:") for a in _as_list(s["Action"]))]
+    assert len(sending) == 1
+    (statement,) = sending
+    assert sorted(_as_list(statement["Action"])) == ["ses:SendEmail", "ses:SendRawEmail"]
+    assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": SENDER}}
+    identity_id = next(iter(synth.of_type("AWS::SES::EmailIdentity")))
+    set_id, _ = synth.named("AWS::SES::ConfigurationSet", "Name", resources.physical(PREFIX, resources.EMAIL.name))
+    arns = [r["Fn::Join"][1] for r in _as_list(statement["Resource"])]
+    assert len(arns) == 2
+    assert [":identity/", {"Ref": identity_id}] == arns[0][-2:]
+    assert [":configuration-set/", {"Ref": set_id}] == arns[1][-2:]
+    assert all("*" not in part for arn in arns for part in arn if isinstance(part, str))
+
+
+def test_without_an_email_identity_nothing_of_ses_is_built_and_no_email_is_sent(tmp_path: Path) -> None:
+    done = _run_synth(tmp_path, f"stage={STAGE}", f"public_base_url={PUBLIC}")
+    assert done.returncode == 0, done.stderr
+    template = Template(tmp_path / f"{STAGE}.template.json")
+    assert not [t for t in (v["Type"] for v in template.resources.values()) if t.startswith("AWS::SES::")]
+    (role,) = template.of_type("AWS::IAM::Role").values()
+    actions = [a for policy in role["Properties"]["Policies"] for s in policy["PolicyDocument"]["Statement"]
+               for a in _as_list(s["Action"])]
+    assert not [a for a in actions if a.startswith("ses:")]
+    for fn in template.functions().values():
+        assert "KOE_EMAIL_FROM" not in fn["Properties"]["Environment"]["Variables"]
+
+
+@pytest.mark.parametrize("context", [("email_identity=not a domain",),
+                                     ("email_identity=example.jp", "email_from=survey@example.com"),
+                                     ("email_from=survey@example.jp",)])
+def test_synth_refuses_a_wrong_email_identity(tmp_path: Path, context: tuple[str, ...]) -> None:
+    done = _run_synth(tmp_path, f"stage={STAGE}", f"public_base_url={PUBLIC}", *context)
+    assert done.returncode != 0
+    assert "email_" in done.stderr
 
 
 def test_synth_refuses_a_missing_public_base_url(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from chalicelib.domain.fatigue import after_survey
 from chalicelib.domain.model import Answer, Case, Counts, Step, Survey, SurveyStatus
 from chalicelib.domain.scoring import BucketKey
 from chalicelib.errors import (
@@ -135,6 +136,13 @@ def a_survey(**changes: Any) -> Survey:
     return replace(survey, **changes)
 
 
+def open_as_dispatch_does(stores: Stores, survey: Survey, now: datetime) -> None:
+    """Open a survey as dispatch does: with the contact's history as read, plus this survey."""
+    contact = stores.conversations.get_contact(survey.contact_key)
+    history = after_survey(contact.surveyed if contact else (), survey.procedure, now, horizon_days=365)
+    stores.conversations.open_survey(survey, now, history, contact.history_version if contact else 0)
+
+
 def an_answer(survey: Survey, question: str = "score", **changes: Any) -> Answer:
     answer = Answer(survey_id=survey.survey_id, question=question, received_at=NOW + timedelta(minutes=5),
                     procedure=survey.procedure, customer_id=survey.customer_id, locale=survey.locale,
@@ -205,7 +213,7 @@ def test_after_release_a_new_survey_may_open(stores: Stores) -> None:
     later = NOW + timedelta(hours=1)
     second = a_survey(contact_key=first.contact_key, open_until=later + WINDOW)
 
-    stores.conversations.open_survey(second, later)
+    open_as_dispatch_does(stores, second, later)
 
     contact = stores.conversations.get_contact(first.contact_key)
     assert contact is not None and contact.active_survey_id == second.survey_id
@@ -218,11 +226,31 @@ def test_after_the_window_passes_a_new_survey_may_open_without_release(stores: S
     later = first.open_until + timedelta(seconds=1)          # type: ignore[operator]
     second = a_survey(contact_key=first.contact_key, procedure="address_change", open_until=later + WINDOW)
 
-    stores.conversations.open_survey(second, later)
+    open_as_dispatch_does(stores, second, later)
 
     contact = stores.conversations.get_contact(first.contact_key)
     assert contact is not None and contact.active_survey_id == second.survey_id
     assert contact.last_surveyed == {"claim_payment": NOW, "address_change": later}
+
+
+def test_the_survey_history_is_written_whole_and_a_concurrent_change_is_stale(stores: Stores) -> None:
+    first = a_survey()
+    stores.conversations.open_survey(first, NOW)
+    stores.conversations.update_survey(first, answered(first), contact=ContactChange(release=True), now=NOW)
+    contact = stores.conversations.get_contact(first.contact_key)
+    assert contact is not None and (contact.surveyed, contact.history_version) == ((("claim_payment", NOW),), 1)
+    later = NOW + timedelta(days=40)
+    bounded = after_survey(contact.surveyed, "address_change", later, horizon_days=30)
+    assert bounded == (("claim_payment", NOW), ("address_change", later))     # the newest per procedure stays
+
+    second = a_survey(contact_key=first.contact_key, procedure="address_change", open_until=later + WINDOW)
+    with pytest.raises(StaleSurvey):                     # read at version 0, but a survey opened since
+        stores.conversations.open_survey(second, later, bounded, history_version=0)
+    assert stores.conversations.get_survey(second.survey_id) is None
+
+    stores.conversations.open_survey(second, later, bounded, history_version=1)
+    reread = stores.conversations.get_contact(first.contact_key)
+    assert reread is not None and (reread.surveyed, reread.history_version) == (bounded, 2)
 
 
 def test_open_survey_needs_a_window(stores: Stores) -> None:
@@ -308,7 +336,7 @@ def test_release_never_frees_another_surveys_slot(stores: Stores) -> None:
     stores.conversations.open_survey(old, NOW)
     later = old.open_until + timedelta(minutes=1)            # type: ignore[operator]
     new = a_survey(contact_key=old.contact_key, open_until=later + WINDOW)
-    stores.conversations.open_survey(new, later)
+    open_as_dispatch_does(stores, new, later)
     expired = replace(old, status=SurveyStatus.EXPIRED, open_until=None)
 
     stores.conversations.update_survey(old, expired, contact=ContactChange(release=True), now=later)
@@ -594,7 +622,7 @@ def test_a_release_of_a_slot_held_elsewhere_costs_two_requests(dynamo_stores: St
     old = a_survey()
     dynamo_stores.conversations.open_survey(old, NOW)
     later = NOW + 2 * WINDOW
-    dynamo_stores.conversations.open_survey(a_survey(contact_key=old.contact_key, open_until=later + WINDOW), later)
+    open_as_dispatch_does(dynamo_stores, a_survey(contact_key=old.contact_key, open_until=later + WINDOW), later)
     requests_made.clear()
 
     dynamo_stores.conversations.update_survey(old, replace(old, status=SurveyStatus.EXPIRED, open_until=None),
@@ -843,3 +871,19 @@ def test_two_answers_racing_from_one_read_record_one_score(dynamo_stores: Stores
     assert stored_score is not None and stored_score.score == winner
     stored = dynamo_stores.conversations.get_survey(survey.survey_id)
     assert stored is not None and stored.score == winner
+
+
+def test_a_contact_from_before_the_bounded_history_reads_back_and_moves_to_it(dynamo_stores: Stores) -> None:
+    from chalicelib.adapters import dynamo as adapter
+
+    key = _id("ck")
+    adapter.ContactItem(key, surveyed={"claim_payment#2026-10-01T00:00:00+00:00",
+                                       "claim_payment#2026-11-01T00:00:00+00:00"}).save()
+    contact = dynamo_stores.conversations.get_contact(key)
+    assert contact is not None and contact.history_version == 0
+    assert contact.last_surveyed == {"claim_payment": datetime(2026, 11, 1, tzinfo=UTC)}
+
+    survey = a_survey(contact_key=key, procedure="new_policy")
+    open_as_dispatch_does(dynamo_stores, survey, NOW)
+    item = adapter.ContactItem.get(key, consistent_read=True)
+    assert item.surveyed is None and item.history_version == 1 and len(item.survey_log) == 3

@@ -167,3 +167,25 @@ def test_giving_up_leaves_a_sent_or_unknown_survey_alone(world):
     world.dispatch()
     assert give_up(SURVEY, RetryableSendError("x"), world.dispatch_deps) is None
     assert world.store.get_survey(SURVEY).status is SurveyStatus.SENT
+
+
+def test_an_event_with_a_claim_still_open_is_suppressed_with_its_reason(world):
+    outcome = world.dispatch(context={"branch": "tokyo-chuo", "claim_open": "true"})
+    assert (outcome["status"], outcome["reason"]) == ("suppressed", "claim_open")
+    assert world.sms.sent == []
+
+
+def test_a_third_survey_within_the_cap_period_is_suppressed_as_fatigue(world):
+    world.dispatch()
+    world.reply("9")
+    world.reply("fast")
+    world.clock.advance(days=2)
+    world.dispatch(event_id="policy-2026-000801", procedure="new_policy", completed_at=world.clock.now.isoformat())
+    world.reply("8")
+    world.reply("ok")
+    world.clock.advance(days=2)
+    third = world.dispatch(event_id="address-2026-000802", procedure="address_change",
+                           completed_at=world.clock.now.isoformat())
+    assert (third["status"], third["reason"]) == ("suppressed", "fatigue_cap")
+    contact = world.store.get_contact(world.key())
+    assert [p for p, _ in contact.surveyed] == ["claim_payment", "new_policy"]

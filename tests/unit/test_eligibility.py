@@ -28,7 +28,7 @@ def test_no_channel_is_no_supported_channel_with_the_policy_reason():
 
 @pytest.mark.parametrize("contact, reason", [
     (Contact("k", opted_out=True), "opted_out"),
-    (Contact("k", last_surveyed={"claim_payment": NOW - timedelta(days=29)}), "cooldown"),
+    (Contact("k", surveyed=(("claim_payment", NOW - timedelta(days=29)),)), "cooldown"),
     (Contact("k", active_survey_id="other", active_until=NOW + timedelta(hours=1)), "conversation_open"),
 ])
 def test_suppressed_with_a_reason(contact, reason):
@@ -36,8 +36,8 @@ def test_suppressed_with_a_reason(contact, reason):
 
 
 @pytest.mark.parametrize("contact", [
-    Contact("k", last_surveyed={"claim_payment": NOW - timedelta(days=31)}),
-    Contact("k", last_surveyed={"new_policy": NOW - timedelta(days=1)}),     # cooldown is per procedure
+    Contact("k", surveyed=(("claim_payment", NOW - timedelta(days=31)),)),
+    Contact("k", surveyed=(("new_policy", NOW - timedelta(days=1)),)),     # cooldown is per procedure
     Contact("k", active_survey_id="old", active_until=NOW - timedelta(seconds=1)),
 ])
 def test_sent_when_nothing_stands_in_the_way(contact):

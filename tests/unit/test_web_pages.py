@@ -141,3 +141,23 @@ def test_the_policy_allows_exactly_the_inline_style_and_nothing_else(pages):
 def test_an_unknown_language_is_a_template_error(pages):
     with pytest.raises(TemplateError):
         pages.render(Page(PageKind.FORM, "fr"))
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_unsubscribe_page_asks_with_one_button_and_names_the_masked_address(pages, language):
+    html = pages.render(Page(PageKind.UNSUBSCRIBE, language, address="h*****@example.jp"))
+    tags = parse(html)
+    assert tags.all("form") == [{"method": "post", "accept-charset": "UTF-8"}]    # posts to its own URL
+    assert len(tags.all("button")) == 1 and catalog(language)["unsubscribe_submit"] in html
+    assert "h*****@example.jp" in html and {"class": "address"} in tags.all("p")
+    done = pages.render(Page(PageKind.UNSUBSCRIBED, language, address="h*****@example.jp"))
+    assert {"class": "notice", "role": "status"} in parse(done).all("p") and parse(done).all("form") == []
+    assert catalog(language)["unsubscribed_title"] in done
+
+
+def test_an_address_is_masked_to_its_first_letter_and_domain():
+    from chalicelib.domain.web_survey import masked_address
+
+    assert masked_address("hanako@example.jp") == "h*****@example.jp"
+    assert masked_address("a@example.jp") == "a*@example.jp"
+    assert masked_address("") == masked_address(None) == masked_address("no-at-sign") == ""

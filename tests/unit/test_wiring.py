@@ -1,5 +1,6 @@
 """The wiring is stated once, in chalicelib/resources.py: which settings variable carries each
-queue's URL and topic's ARN, and which app.py handler consumes each queue, stream and the schedule.
+queue's URL, topic's ARN and the SES configuration set's name, and which app.py handler consumes
+each queue, topic, stream and the schedule.
 These tests hold app.py, chalicelib/settings.py, devstack/ and infra/ to it.
 
 app.py and infra/stack.py are read as source (ast): importing app needs a full environment, and
@@ -21,7 +22,8 @@ from chalicelib import resources, settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The Chalice decorator each kind of event source is declared with in app.py.
-DECORATOR_OF = {"queue": "on_sqs_message", "stream": "on_dynamodb_record", "schedule": "schedule"}
+DECORATOR_OF = {"queue": "on_sqs_message", "topic": "on_sns_message", "stream": "on_dynamodb_record",
+                "schedule": "schedule"}
 # Settings no test environment below leaves out: from_env refuses to run without them.
 REQUIRED = {
     "KOE_API_KEYS": "k1,k2",
@@ -34,7 +36,7 @@ REQUIRED = {
 
 
 def _declared_env() -> dict[str, str]:
-    return {**resources.queue_env(), **resources.topic_env()}
+    return {**resources.queue_env(), **resources.topic_env(), resources.EMAIL.env: resources.EMAIL.name}
 
 
 def _parse(relative: str) -> ast.Module:
@@ -111,13 +113,15 @@ class RecordingEnv(Mapping[str, str]):
 # --- resources.py itself --------------------------------------------------------------------------
 
 def test_each_variable_names_one_resource() -> None:
-    named = [q.env for q in resources.QUEUES if q.env] + [t.env for t in resources.TOPICS if t.env]
+    named = ([q.env for q in resources.QUEUES if q.env] + [t.env for t in resources.TOPICS if t.env]
+             + [resources.EMAIL.env])
     assert len(named) == len(set(named)) == len(_declared_env())
     assert all(var.startswith("KOE_") for var in named)
 
 
 def test_each_handler_consumes_one_source() -> None:
     handlers = ([q.consumer for q in resources.QUEUES if q.consumer]
+                + [t.consumer for t in resources.TOPICS if t.consumer]
                 + [t.stream_consumer for t in resources.TABLES if t.stream_consumer]
                 + [resources.SCHEDULE_CONSUMER])
     assert len(handlers) == len(set(handlers)) == len(resources.consumers())
@@ -135,6 +139,16 @@ def test_a_consumed_queue_carries_a_variable_koe_reads() -> None:
         var = resources.queue(name).env
         assert var and not resources.is_local(var), f"{name} (read by {handler}) needs an env"
         assert resources.consumed_by(handler).name == name
+
+
+def test_a_consumed_topic_carries_a_variable_and_the_configuration_set_reports_to_a_topic() -> None:
+    # The local runner finds a consumed topic's ARN through its variable (KOE_LOCAL_* will do: koe
+    # itself only consumes it); SES's events go to a declared topic.
+    for name, handler in resources.topic_consumers().items():
+        assert resources.topic(name).env, f"{name} (read by {handler}) needs an env"
+        assert resources.topic_consumed_by(handler).name == name
+    assert resources.EMAIL.events_topic in {t.name for t in resources.TOPICS}
+    assert set(resources.EMAIL.events) == {"bounce", "complaint", "delivery"}
 
 
 # --- app.py -----------------------------------------------------------------------------------------
@@ -162,6 +176,17 @@ def test_app_names_the_declared_queue_of_each_sqs_handler() -> None:
         (queue,) = [k.value for k in call.keywords if k.arg == "queue"]
         assert _evaluate(queue, module, "app.py") == resources.physical(
             resources.DEFAULT_PREFIX, resources.consumed_by(handler).name)
+
+
+def test_app_names_the_declared_topic_of_each_sns_handler() -> None:
+    module = _parse("app.py")
+    sns_handlers = {h: d["on_sns_message"] for h, d in _app_handlers().items() if "on_sns_message" in d}
+    assert set(sns_handlers) == set(resources.topic_consumers().values())
+    for handler, call in sns_handlers.items():
+        assert call is not None
+        (topic,) = [k.value for k in call.keywords if k.arg == "topic"]
+        assert _evaluate(topic, module, "app.py") == resources.physical(
+            resources.DEFAULT_PREFIX, resources.topic_consumed_by(handler).name)
 
 
 # --- settings.py ------------------------------------------------------------------------------------
@@ -206,6 +231,7 @@ def test_runner_feeds_the_declared_consumers() -> None:
     assert runner.DEFAULT_QUEUES == {resources.queue(name).env: handler
                                      for name, handler in resources.queue_consumers().items()}
     assert runner.DEFAULT_STREAMS == resources.stream_consumers()
+    assert runner.DEFAULT_TOPICS == resources.topic_consumers()
     assert runner.DEFAULT_SCHEDULE == resources.SCHEDULE_CONSUMER
 
 
@@ -216,7 +242,9 @@ def test_provision_exports_the_declared_variables() -> None:
     assert provision.TOPIC_ENV == resources.topic_env()
     env = provision.build_env("p-", "http://ddb", "http://moto", "us-east-1",
                               {q.name: f"url-{q.name}" for q in resources.QUEUES},
-                              {t.name: f"arn-{t.name}" for t in resources.TOPICS}, "bus", "inspect")
+                              {t.name: f"arn-{t.name}" for t in resources.TOPICS}, "bus", "inspect",
+                              {resources.EMAIL.env: "p-email", "KOE_EMAIL_FROM": "survey@example.jp"})
+    assert env[resources.EMAIL.env] == "p-email"
     assert {var: env[var] for var in resources.queue_env()} == {
         var: f"url-{name}" for var, name in resources.queue_env().items()}
     assert {var: env[var] for var in resources.topic_env()} == {
@@ -225,7 +253,8 @@ def test_provision_exports_the_declared_variables() -> None:
 
 def test_infra_sets_the_declared_variables_koe_reads() -> None:
     assert _module_constant("infra/stack.py", "QUEUE_URL_ENV") == resources.queue_env(local=False)
-    assert _module_constant("infra/stack.py", "TOPIC_ARN_ENV") == resources.topic_env()
+    assert _module_constant("infra/stack.py", "TOPIC_ARN_ENV") == resources.topic_env(local=False)
+    assert _module_constant("infra/stack.py", "EMAIL") == resources.EMAIL
 
 
 @pytest.mark.parametrize("relative", ["devstack/runner.py", "devstack/provision.py", "infra/stack.py"])

@@ -7,6 +7,7 @@ conversions and expression builders, not a store.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from pynamodb.expressions.condition import Condition
@@ -18,36 +19,40 @@ from chalicelib.services.ports import ContactChange
 
 
 def contact_from_item(item: ContactItem) -> Contact:
+    entries = [*(item.survey_log or []), *(item.surveyed or ())]
     return Contact(contact_key=item.contact_key, opted_out=bool(item.opted_out),
                    active_survey_id=item.active_survey_id, active_until=item.active_until,
-                   last_surveyed=_last_surveyed(item.surveyed))
+                   surveyed=tuple(sorted({_read_entry(e) for e in entries}, key=lambda s: (s[1], s[0]))),
+                   history_version=int(item.history_version or 0))
 
 
-def _surveyed_entry(procedure: str, when: datetime) -> str:
+def _entry(procedure: str, when: datetime) -> str:
     return f"{procedure}#{when.astimezone(UTC).isoformat()}"
 
 
-def _last_surveyed(entries: set[str] | None) -> dict[str, datetime]:
-    newest: dict[str, datetime] = {}
-    for entry in entries or ():
-        procedure, _, iso = entry.rpartition("#")
-        when = datetime.fromisoformat(iso)
-        if procedure not in newest or when > newest[procedure]:
-            newest[procedure] = when
-    return newest
+def _read_entry(entry: str) -> tuple[str, datetime]:
+    procedure, _, iso = entry.rpartition("#")
+    return procedure, datetime.fromisoformat(iso)
 
 
-def slot_claim(survey: Survey, open_until: datetime, now: datetime) -> tuple[list[Action], Condition]:
-    """The contact's slot taken by an opening survey until `open_until`, on condition that it is
-    free (never held, or held by a conversation whose window has passed); the survey is also
-    recorded in `surveyed`."""
+def slot_claim(survey: Survey, open_until: datetime, now: datetime, surveyed: Sequence[tuple[str, datetime]],
+               history_version: int) -> tuple[list[Action], Condition]:
+    """The contact's slot taken by an opening survey until its `open_until`, on condition that it
+    is free (never held, or held by a conversation whose window has passed) and that the survey
+    history is still the version read; the history is replaced by `surveyed`."""
     claim: list[Action] = [
         ContactItem.active_survey_id.set(survey.survey_id),
         ContactItem.active_until.set(open_until),
-        ContactItem.surveyed.add({_surveyed_entry(survey.procedure, now)}),
+        # ListAttribute's stubs type the value as the attribute class; the items are plain strings.
+        ContactItem.survey_log.set([_entry(procedure, when) for procedure, when in surveyed]),  # type: ignore[misc]
+        ContactItem.history_version.set(history_version + 1),
+        ContactItem.surveyed.remove(),
     ]
     slot_free: Condition = ContactItem.active_survey_id.does_not_exist() | (ContactItem.active_until < now)
-    return claim, slot_free
+    same_history: Condition = (ContactItem.history_version.does_not_exist() if history_version == 0
+                               else ContactItem.history_version == history_version)
+    condition: Condition = slot_free & same_history
+    return claim, condition
 
 
 def contact_changes(survey_id: str, change: ContactChange | None, now: datetime,

@@ -103,10 +103,13 @@ class ContactItem(Model):
     opt_out_history = ListAttribute(of=OptOutEntry, null=True)
     active_survey_id = UnicodeAttribute(null=True)
     active_until = UTCDateTimeAttribute(null=True)
-    # "procedure#iso" entries, not a map procedure -> time: DynamoDB cannot SET a key of a map
-    # that does not exist yet, nor create the map in the same expression, and the first survey
-    # of a contact creates the item. ADD to a set creates it. Readers keep the newest per
-    # procedure; the set grows by one entry per survey sent (bounded by the cooldown).
+    # The bounded survey history the fatigue rules read: "procedure#iso" entries, written whole
+    # (domain/fatigue.after_survey decides what to keep) with history_version + 1, on condition
+    # that the version is still the one read, so a concurrent survey of the contact is not lost.
+    survey_log = ListAttribute(of=UnicodeAttribute, null=True)
+    history_version = NumberAttribute(null=True)
+    # The history before it was bounded: a string set that only grew. Read with the log; the
+    # next survey of the contact writes the log and removes it.
     surveyed = UnicodeSetAttribute(null=True)
 
 

@@ -51,10 +51,12 @@ class DynamoConversationStore:
         item = get_or_none(SurveyItem, survey_id)
         return _survey_from_item(item) if item else None
 
-    def open_survey(self, survey: Survey, now: datetime) -> None:
+    def open_survey(self, survey: Survey, now: datetime, surveyed: Sequence[tuple[str, datetime]] | None = None,
+                    history_version: int = 0) -> None:
         if survey.open_until is None:
             raise ValueError("open_survey needs survey.open_until: it bounds the contact's slot")
-        claim, slot_free = slot_claim(survey, survey.open_until, now)
+        history = [(survey.procedure, now)] if surveyed is None else surveyed
+        claim, slot_free = slot_claim(survey, survey.open_until, now, history, history_version)
         try:
             with throttling_as_retryable(), TransactWrite(connection=shared_connection()) as tx:
                 # PynamoDB sends puts before updates whatever the call order: reason 0 is the survey.
@@ -67,8 +69,16 @@ class DynamoConversationStore:
             if codes and codes[0] == CONDITION_FAILED:
                 raise SurveyExists(survey.survey_id) from exc
             if len(codes) > 1 and codes[1] == CONDITION_FAILED:
-                raise ConversationOpen(survey.survey_id) from exc
+                raise self._why_not_claimed(survey, now) from exc
             raise
+
+    def _why_not_claimed(self, survey: Survey, now: datetime) -> Exception:
+        """The contact's condition failed: another conversation holds the slot, or the history
+        changed since it was read (a survey of this contact opened and closed meanwhile)."""
+        contact = self.get_contact(survey.contact_key)
+        if contact is not None and contact.has_open_conversation(now):
+            return ConversationOpen(survey.survey_id)
+        return StaleSurvey(survey.survey_id)
 
     def record_suppressed(self, survey: Survey) -> None:
         item = _survey_to_item(survey, self._retention)

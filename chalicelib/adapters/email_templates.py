@@ -1,0 +1,67 @@
+"""The email channel's templates: `templates/email/survey.html` (Jinja2, autoescaped) and
+`survey.txt` (plain text, not escaped), with the words of `templates/email/<language>.toml`.
+
+A message (`invitation`; a reminder later) is a table of the language's words: the same two
+templates render every message. HTML for mail clients: tables, inline styles, no images, no remote
+assets (tests/unit/test_email_messages.py checks it).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from chalicelib.adapters.templates import TemplateError
+from chalicelib.services.ports import EmailContent, SurveyLinks
+
+CHANNEL = "email"
+HTML = "survey.html"
+TEXT = "survey.txt"
+SHARED = ("common", "questions", "procedures")      # tables that are not messages
+
+
+class JinjaEmails:
+    def __init__(self, root: Path, brand: str):
+        self._dir = root / CHANNEL
+        self._brand = brand
+        self._env = Environment(loader=FileSystemLoader(self._dir), undefined=StrictUndefined,
+                                autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+                                trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+        self._words: dict[str, dict[str, Any]] = {}      # read once per warm Lambda
+
+    def render(self, message: str, language: str, procedure: str, links: SurveyLinks) -> EmailContent:
+        t = self._catalog(language, procedure)
+        if message in SHARED or not isinstance(t.get(message), dict):
+            raise TemplateError(f"no {message!r} email in {CHANNEL}/{language}.toml")
+        words = t[message]
+        questions = t.get("questions", {})
+        values = {"t": t, "w": words, "brand": self._brand, "links": links, "subject": words["subject"],
+                  "question": questions.get(procedure) or questions.get("_default", "")}
+        return EmailContent(subject=words["subject"],
+                            html=self._env.get_template(HTML).render(values),
+                            text=self._env.get_template(TEXT).render(values))
+
+    def _catalog(self, language: str, procedure: str) -> dict[str, Any]:
+        if language not in self._words:
+            path = self._dir / f"{language}.toml"
+            try:
+                with path.open("rb") as handle:
+                    self._words[language] = tomllib.load(handle)
+            except FileNotFoundError as exc:
+                raise TemplateError(f"no {CHANNEL} templates at {path}") from exc
+        raw = self._words[language]
+        procedures = raw.get("procedures", {})
+        label = procedures.get(procedure) or procedures.get("_default", "")
+        filled: dict[str, Any] = self._fill(raw, {"brand": self._brand, "procedure": label})
+        return filled
+
+    def _fill(self, value: Any, names: dict[str, str]) -> Any:
+        """Every string with {brand} and {procedure} filled in, tables included."""
+        if isinstance(value, dict):
+            return {key: self._fill(item, names) for key, item in value.items()}
+        if isinstance(value, str):
+            return value.format(**names)
+        return value
