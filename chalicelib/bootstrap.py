@@ -295,7 +295,9 @@ class Components:
                                       FatigueRules(s.fatigue_cap, s.fatigue_cap_days, s.sampling_by_procedure)),
             history_days=s.history_days, channels=ChannelPolicy.with_overrides(s.channel_preferences),
             region_of=region_of,
-            cooldown_days=s.cooldown_for, conversation_hours=s.conversation_hours, clock=self.clock,
+            cooldown_days=s.cooldown_for, clock=self.clock,
+            response_window=lambda procedure: timedelta(days=s.response_window_for(procedure)),
+            reminder_after=timedelta(hours=s.reminder_hours) if s.reminder_hours else None,
             windows=windows, timezone_of=timezone_of,
             holidays=holiday_calendar.for_country if s.skip_holidays else holiday_calendar.none,
             fallback_timezone=s.reporting_timezone)

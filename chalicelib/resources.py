@@ -79,10 +79,13 @@ TABLES: tuple[Table, ...] = (
     Table(
         name="surveys",
         hash_key="survey_id",
-        attributes={"survey_id": "S", "open_shard": "S", "open_until": "S", "send_shard": "S", "send_at": "S"},
+        attributes={"survey_id": "S", "open_shard": "S", "open_until": "S", "send_shard": "S", "send_at": "S",
+                    "remind_shard": "S", "remind_at": "S"},
         # Sparse: only surveys whose conversation is open carry open_shard/open_until, and only
         # scheduled surveys (waiting for the customer's send window) carry send_shard/send_at.
-        indexes=(Index("open-until", "open_shard", "open_until"), Index("send-at", "send_shard", "send_at")),
+        # Likewise remind_shard/remind_at: sent surveys whose one reminder is still to go.
+        indexes=(Index("open-until", "open_shard", "open_until"), Index("send-at", "send_shard", "send_at"),
+                 Index("remind-at", "remind_shard", "remind_at")),
         ttl_attribute="expires_at",
     ),
     Table(name="contacts", hash_key="contact_key", attributes={"contact_key": "S"}),

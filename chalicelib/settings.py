@@ -48,7 +48,9 @@ class Settings:
     cooldown_days_by_procedure: Mapping[str, int] = field(default_factory=dict)
     escalation_threshold: int = 6
     escalation_threshold_by_procedure: Mapping[str, int] = field(default_factory=dict)
-    conversation_hours: int = 24
+    response_window_days: int = 7           # how long a survey takes an answer (then: expired; later: late)
+    response_window_days_by_procedure: Mapping[str, int] = field(default_factory=dict)
+    reminder_hours: int = 24                # the one reminder, if unanswered by then (0: none)
     max_event_age_hours: int = 72
     max_receives: int = 4                   # then dispatch dead-letters the record with its reason
     case_sla_hours: int = 24
@@ -70,6 +72,9 @@ class Settings:
 
     def table_name(self, logical: str) -> str:
         return resources.physical(self.resource_prefix, logical)
+
+    def response_window_for(self, procedure: str) -> int:
+        return self.response_window_days_by_procedure.get(procedure, self.response_window_days)
 
     def cooldown_for(self, procedure: str) -> int:
         return self.cooldown_days_by_procedure.get(procedure, self.cooldown_days)
@@ -261,7 +266,9 @@ def from_env(env: Mapping[str, str]) -> Settings:
         cooldown_days_by_procedure=_int_map(env, "KOE_COOLDOWN_DAYS_BY_PROCEDURE"),
         escalation_threshold=_int(env, "KOE_ESCALATION_THRESHOLD", _default("escalation_threshold")),
         escalation_threshold_by_procedure=_int_map(env, "KOE_ESCALATION_THRESHOLD_BY_PROCEDURE"),
-        conversation_hours=_int(env, "KOE_CONVERSATION_HOURS", _default("conversation_hours"), minimum=1),
+        response_window_days=_int(env, "KOE_RESPONSE_WINDOW_DAYS", _default("response_window_days"), minimum=1),
+        response_window_days_by_procedure=_int_map(env, "KOE_RESPONSE_WINDOW_DAYS_BY_PROCEDURE"),
+        reminder_hours=_int(env, "KOE_REMINDER_HOURS", _default("reminder_hours")),
         max_event_age_hours=_int(env, "KOE_MAX_EVENT_AGE_HOURS", _default("max_event_age_hours"), minimum=1),
         max_receives=_int(env, "KOE_MAX_RECEIVES", _default("max_receives"), minimum=1),
         case_sla_hours=_int(env, "KOE_CASE_SLA_HOURS", _default("case_sla_hours"), minimum=1),

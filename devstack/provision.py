@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any, Literal
 
 import boto3
@@ -149,6 +150,18 @@ def add_missing_indexes(dynamodb: Any, table: Table, physical_name: str) -> None
                 "IndexName": index.name, "KeySchema": key_schema(index.hash_key, index.range_key),
                 "Projection": {"ProjectionType": "ALL"}}}])
         log.info("added index %s to %s", index.name, physical_name)
+        wait_for_index(dynamodb, physical_name, index.name)
+
+
+def wait_for_index(dynamodb: Any, physical_name: str, index_name: str, timeout_s: float = 60.0) -> None:
+    """DynamoDB builds one index at a time per table: the next waits until this one is active."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        indexes = dynamodb.describe_table(TableName=physical_name)["Table"].get("GlobalSecondaryIndexes", [])
+        if any(i["IndexName"] == index_name and i.get("IndexStatus") == "ACTIVE" for i in indexes):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"index {index_name} of {physical_name} not active after {timeout_s:.0f} s")
 
 
 def enable_ttl(dynamodb: Any, physical_name: str, attribute: str) -> None:

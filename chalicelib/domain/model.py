@@ -15,12 +15,14 @@ class SurveyStatus(StrEnum):
     SENDING = "sending"        # recorded, SMS not yet accepted by the carrier
     SENT = "sent"
     DELIVERED = "delivered"
+    REMINDED = "reminded"      # unanswered a day later: the one reminder went out
     ANSWERED = "answered"      # the conversation ran to its end
     EXPIRED = "expired"        # no complete answer within the conversation window
     FAILED = "failed"          # the carrier refused or could not deliver
     SUPPRESSED = "suppressed"  # never sent; `reason` says why
     OPTED_OUT = "opted_out"    # the customer opted out during the conversation
     UNREADABLE = "unreadable"  # two replies koe could not read; kept for the CX team
+    LATE = "late"              # answered after the response window: kept, out of the scores
 
 
 
@@ -56,6 +58,7 @@ class Survey:
     last_reply_key: str | None = None     # what we answered to last_inbound_sid
     open_until: datetime | None = None
     send_at: datetime | None = None       # when a scheduled survey is released by the schedule
+    remind_at: datetime | None = None     # when the one reminder goes out if still unanswered
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class Answer:
     text: str | None = None         # the comment, or the raw reply the score was read from
     threshold: int | None = None    # escalation threshold in force when answered
     phone_masked: str | None = None
+    late: bool = False              # given after the response window: kept, and out of the scores
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,8 @@ def tally(answers: Iterable[Answer], tz: ZoneInfo) -> dict[BucketKey, Counts]:
     """One entry per bucket for a whole batch: the aggregator writes each bucket once."""
     totals: dict[BucketKey, Counts] = defaultdict(Counts)
     for answer in answers:
-        if answer.question != "score" or answer.score is None:
-            continue
+        if answer.question != "score" or answer.score is None or answer.late:
+            continue                 # a late answer is kept (and escalates), but is not counted
         for key in buckets_of(answer, tz):
             totals[key] = totals[key] + counts_for(answer.score)
     return dict(totals)

@@ -28,9 +28,9 @@ class Slot(StrEnum):
 
 SLOT: dict[SurveyStatus, Slot] = {
     S.SCHEDULED: Slot.HOLDS,      # one survey at a time: a deferred one counts
-    S.SENDING: Slot.HOLDS, S.SENT: Slot.HOLDS, S.DELIVERED: Slot.HOLDS,
+    S.SENDING: Slot.HOLDS, S.SENT: Slot.HOLDS, S.DELIVERED: Slot.HOLDS, S.REMINDED: Slot.HOLDS,
     S.ANSWERED: Slot.FREE, S.EXPIRED: Slot.FREE, S.FAILED: Slot.FREE, S.SUPPRESSED: Slot.FREE,
-    S.OPTED_OUT: Slot.FREE, S.UNREADABLE: Slot.FREE,
+    S.OPTED_OUT: Slot.FREE, S.UNREADABLE: Slot.FREE, S.LATE: Slot.FREE,
 }
 
 OPEN_STATUSES = frozenset(status for status, slot in SLOT.items() if slot is Slot.HOLDS)
@@ -43,15 +43,18 @@ INITIAL_STATUSES = frozenset({S.SCHEDULED, S.SENDING, S.SUPPRESSED})
 # Where each status may go next. An open status may stay itself (a turn of the conversation
 # changes the step, not the status). A terminal status goes nowhere: a late callback or a
 # replayed reply cannot reopen a closed survey.
-_CLOSES_AN_OPEN_SURVEY = frozenset({S.ANSWERED, S.EXPIRED, S.FAILED, S.OPTED_OUT, S.UNREADABLE})
+_CLOSES_AN_OPEN_SURVEY = frozenset({S.ANSWERED, S.EXPIRED, S.FAILED, S.OPTED_OUT, S.UNREADABLE, S.LATE})
 ALLOWED: dict[SurveyStatus, frozenset[SurveyStatus]] = {
     # Released by the schedule (sending), or ended before that (opted out meanwhile, never released).
     S.SCHEDULED: frozenset({S.SCHEDULED, S.SENDING, S.OPTED_OUT, S.FAILED, S.EXPIRED}),
     # A release the carrier throttled goes back to scheduled, for the next tick.
     S.SENDING: frozenset({S.SENDING, S.SCHEDULED, S.SENT, S.DELIVERED}) | _CLOSES_AN_OPEN_SURVEY,
-    S.SENT: frozenset({S.SENT, S.DELIVERED}) | _CLOSES_AN_OPEN_SURVEY,
-    S.DELIVERED: frozenset({S.DELIVERED}) | _CLOSES_AN_OPEN_SURVEY,
+    S.SENT: frozenset({S.SENT, S.DELIVERED, S.REMINDED}) | _CLOSES_AN_OPEN_SURVEY,
+    S.DELIVERED: frozenset({S.DELIVERED, S.REMINDED}) | _CLOSES_AN_OPEN_SURVEY,
+    S.REMINDED: frozenset({S.REMINDED}) | _CLOSES_AN_OPEN_SURVEY,
     **{status: frozenset() for status in TERMINAL_STATUSES},
+    # The one move of a closed survey: an answer after the response window is kept, as late.
+    S.EXPIRED: frozenset({S.LATE}),
 }
 
 
@@ -93,7 +96,8 @@ def close(survey: Survey, status: SurveyStatus, reason: str | None) -> Survey:
     if status not in TERMINAL_STATUSES:
         raise ValueError(f"{status.value} does not end a survey")
     check(survey.status, status)
-    return replace(survey, status=status, step=Step.DONE, reason=reason, open_until=None, send_at=None)
+    return replace(survey, status=status, step=Step.DONE, reason=reason, open_until=None, send_at=None,
+                   remind_at=None)
 
 
 def at_window_end(survey: Survey) -> tuple[SurveyStatus, str]:

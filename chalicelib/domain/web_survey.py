@@ -64,8 +64,12 @@ class Page:
 
 class State(StrEnum):
     OPEN = "open"
+    LATE = "late"            # the window has passed, no score yet: an answer is kept as late
     ANSWERED = "answered"
     CLOSED = "closed"
+
+
+LATE_DAYS = 30               # how long after the survey a late answer is still taken
 
 
 def state(survey: Survey, now: datetime) -> State:
@@ -73,8 +77,11 @@ def state(survey: Survey, now: datetime) -> State:
     answerable = lifecycle.is_open(survey.status) and SurveyStatus.ANSWERED in lifecycle.ALLOWED[survey.status]
     if answerable and survey.open_until is not None and now < survey.open_until:
         return State.ANSWERED if survey.score is not None else State.OPEN
-    if survey.status is SurveyStatus.ANSWERED and survey.score is not None:
+    if survey.status in (SurveyStatus.ANSWERED, SurveyStatus.LATE) and survey.score is not None:
         return State.ANSWERED
+    past_window = survey.status is SurveyStatus.EXPIRED or (answerable and survey.open_until is not None)
+    if past_window and survey.score is None and now < survey.created_at + timedelta(days=LATE_DAYS):
+        return State.LATE
     return State.CLOSED
 
 

@@ -38,13 +38,14 @@ class DispatchDeps:
     channels: ChannelPolicy
     region_of: Callable[[str], str | None]  # a phone number's country
     cooldown_days: Callable[[str], int]     # per procedure
-    conversation_hours: int
+    response_window: Callable[[str], timedelta]   # per procedure: how long a survey takes an answer
     clock: Callable[[], datetime]
     windows: send_window.SendWindows = send_window.SendWindows()
     timezone_of: Callable[[str], str | None] = lambda phone: None        # a phone number's zone
     holidays: Callable[[str | None], Callable[[date], bool]] = lambda country: lambda day: False
     fallback_timezone: str = "UTC"
     history_days: int = 30                  # how far back the contact's survey history is kept
+    reminder_after: timedelta | None = None  # the one reminder, if still unanswered (None: no reminder)
 
 
 def dispatch_event(event: dict[str, Any], deps: DispatchDeps) -> dict[str, str]:
@@ -59,8 +60,8 @@ def dispatch_event(event: dict[str, Any], deps: DispatchDeps) -> dict[str, str]:
     country = _country(procedure, deps)
     policy = replace(deps.policy, cooldown_days=deps.cooldown_days(procedure.procedure))
     decision = eligibility.decide(procedure, contact, _channel(procedure, country, deps), now, policy)
-    send_at = _send_at(procedure, country, now, deps) if isinstance(decision, Send) else now
-    survey = _new_survey(procedure, key, decision, now, send_at, deps)
+    send_at, remind_at = _send_times(procedure, country, now, deps) if isinstance(decision, Send) else (now, None)
+    survey = _new_survey(procedure, key, decision, now, send_at, deps, remind_at)
     try:
         if isinstance(decision, Suppress):
             return _suppress(survey, decision.reason, deps)
@@ -69,7 +70,7 @@ def dispatch_event(event: dict[str, Any], deps: DispatchDeps) -> dict[str, str]:
                                            deps.history_days)
             deps.store.open_survey(survey, now, history, contact.history_version if contact else 0)
         except ConversationOpen:
-            return _suppress(replace(survey, open_until=None, send_at=None), "conversation_open", deps)
+            return _suppress(replace(survey, open_until=None, send_at=None, remind_at=None), "conversation_open", deps)
     except SurveyExists:
         return _resume(procedure, deps)
     if survey.status is SurveyStatus.SCHEDULED:
@@ -101,15 +102,23 @@ def _channel(event: ProcedureCompleted, country: str | None, deps: DispatchDeps)
     return chosen
 
 
-def _send_at(event: ProcedureCompleted, country: str | None, now: datetime, deps: DispatchDeps) -> datetime:
-    """Now, or the next opening of the customer's send window (their zone, their holidays)."""
+def _send_times(event: ProcedureCompleted, country: str | None, now: datetime,
+                deps: DispatchDeps) -> tuple[datetime, datetime | None]:
+    """When to send: now, or the next opening of the customer's send window (their zone, their
+    holidays); and when to remind, inside the window too (None: no reminder, or none before the
+    response window ends)."""
     phone_zone = deps.timezone_of(event.customer.phone) if event.customer.phone else None
     tz = send_window.customer_timezone(event.customer.timezone, phone_zone, country, deps.fallback_timezone)
-    return send_window.next_opening(now, tz, deps.windows.for_country(country), deps.holidays(country))
+    window, holidays = deps.windows.for_country(country), deps.holidays(country)
+    send_at = send_window.next_opening(now, tz, window, holidays)
+    if deps.reminder_after is None:
+        return send_at, None
+    remind_at = send_window.next_opening(send_at + deps.reminder_after, tz, window, holidays)
+    return send_at, remind_at if remind_at < send_at + deps.response_window(event.procedure) else None
 
 
 def _new_survey(event: ProcedureCompleted, key: str, decision: Send | Suppress, now: datetime,
-                send_at: datetime, deps: DispatchDeps) -> Survey:
+                send_at: datetime, deps: DispatchDeps, remind_at: datetime | None = None) -> Survey:
     sending = isinstance(decision, Send)
     later = sending and send_at > now
     reason = decision.reason if isinstance(decision, Suppress) else OUTSIDE_SEND_WINDOW if later else None
@@ -128,8 +137,9 @@ def _new_survey(event: ProcedureCompleted, key: str, decision: Send | Suppress, 
         email=event.customer.email,
         context=dict(event.context),
         reason=reason,
-        open_until=send_at + timedelta(hours=deps.conversation_hours) if sending else None,
+        open_until=send_at + deps.response_window(event.procedure) if sending else None,
         send_at=send_at if later else None,
+        remind_at=remind_at if sending else None,
     )
 
 

@@ -53,7 +53,7 @@ class ConversationStore(Protocol):
     def update_survey(self, old: Survey, new: Survey, answers: Sequence[Answer] = (),
                       contact: ContactChange | None = None, now: datetime | None = None) -> None:
         """Write new's status, step, score, reprompts, message sid, last inbound sid/reply,
-        open_until and send_at, the answers, and the contact change, in one atomic write, on condition that
+        open_until, send_at and remind_at, the answers, and the contact change, in one atomic write, on condition that
         the stored survey still has old's status, step and last inbound sid. Raises StaleSurvey."""
 
     def record_delivery(self, survey_id: str, status: str, rank: int, error_code: str | None, *,
@@ -69,6 +69,9 @@ class ConversationStore(Protocol):
 
     def scheduled_due(self, now: datetime, limit: int) -> list[Survey]:
         """Scheduled surveys whose send time has come (earliest send_at first)."""
+
+    def reminders_due(self, now: datetime, limit: int) -> list[Survey]:
+        """Surveys whose reminder time has come (earliest remind_at first)."""
 
     def save_comment(self, answer: Answer) -> bool:
         """Store a comment (`answer.question == "comment"`, with the survey's score) sent after its

@@ -16,13 +16,14 @@ from datetime import datetime, timedelta
 
 from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.model import Survey, SurveyStatus
-from chalicelib.errors import PermanentError, RetryableError, StaleSurvey
+from chalicelib.errors import NoSender, PermanentError, RetryableError, StaleSurvey
 from chalicelib.observability import count, logger
 from chalicelib.services import survey_moves
 from chalicelib.services.ports import ConversationStore, SurveySender
 from chalicelib.services.send_survey import send_survey
 
 BATCH = 100
+REMINDER = "reminder"       # the template key of the one reminder, on every channel
 RETRY_RELEASE_AFTER = timedelta(minutes=1)
 
 
@@ -35,7 +36,48 @@ class TickDeps:
 
 def tick(deps: TickDeps) -> dict[str, int]:
     now = deps.clock()
-    return {**release_scheduled(deps.store, deps.senders, now), **expire_conversations(deps.store, now)}
+    return {**release_scheduled(deps.store, deps.senders, now), **send_reminders(deps.store, deps.senders, now),
+            **expire_conversations(deps.store, now)}
+
+
+REMINDABLE = frozenset({SurveyStatus.SENT, SurveyStatus.DELIVERED})
+
+
+def send_reminders(store: ConversationStore, senders: Mapping[str, SurveySender], now: datetime) -> dict[str, int]:
+    """The one reminder, on the survey's channel, to a customer who has not answered by its time
+    (set inside their send window when the survey opened). Claimed first (`reminded`, on condition
+    the survey is unchanged), so it goes out once; a reminder the carrier refuses is not retried:
+    one reminder is a courtesy, two would be a nuisance."""
+    reminded = skipped = raced = failed = 0
+    for survey in store.reminders_due(now, BATCH):
+        if survey.status not in REMINDABLE or survey.score is not None:
+            try:                  # answered (a score awaiting its "why?") or not sent: no reminder
+                survey_moves.move(store, survey, replace(survey, remind_at=None), now)
+                skipped += 1
+            except StaleSurvey:
+                raced += 1
+            continue
+        claimed = replace(survey, status=SurveyStatus.REMINDED, remind_at=None)
+        try:
+            survey_moves.move(store, survey, claimed, now)
+        except StaleSurvey:
+            raced += 1
+            continue
+        sender = senders.get(survey.channel)
+        try:
+            if sender is None:
+                raise NoSender(survey.channel)
+            sender.send(claimed, REMINDER)
+            reminded += 1
+        except (RetryableError, PermanentError) as exc:
+            failed += 1
+            logger.warning("reminder not sent", extra={"survey_id": survey.survey_id, "error": type(exc).__name__})
+    if reminded:
+        count("ReminderSent", value=reminded)
+    if failed:
+        count("ReminderFailed", value=failed)
+    logger.info("reminders", extra={"reminded": reminded, "skipped": skipped, "raced": raced, "failed": failed})
+    return {"reminded": reminded, "reminder_failed": failed}
 
 
 def release_scheduled(store: ConversationStore, senders: Mapping[str, SurveySender],

@@ -17,7 +17,7 @@ closed 410, not_found 404.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from chalicelib.domain import survey_lifecycle as lifecycle
@@ -33,6 +33,7 @@ from chalicelib.services.ports import ConversationStore, Pages
 
 ATTEMPTS = 2                 # a post that lost a race reads the survey again once
 ANSWERED_ON_WEB = "web_form"  # the reason recorded on a survey answered through the page
+ANSWERED_LATE = "web_form_after_window"   # ... and on one answered after its response window
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def show(token: str, score: str | None, accept_language: str | None, deps: WebDe
     now = deps.clock()
     language = web.page_language(survey.locale)
     current = web.state(survey, now)
-    if current is State.OPEN:
+    if current in (State.OPEN, State.LATE):
         return _render("form", Page(PageKind.FORM, language, survey.procedure, score=web.read_score(score)), deps)
     if current is State.ANSWERED:
         return _thanks(survey, language, now, deps)
@@ -86,28 +87,28 @@ def _submit(token: str, form: Mapping[str, str], accept_language: str | None, de
     if current is State.CLOSED or (comment and current is State.ANSWERED and not web.takes_comment(survey, now)):
         count("WebAnswerTooLate")
         return _render("closed", Page(PageKind.CLOSED, language, survey.procedure), deps)
-    kind = PageKind.FORM if current is State.OPEN else PageKind.THANKS
+    kind = PageKind.FORM if current in (State.OPEN, State.LATE) else PageKind.THANKS
     if len(comment) > web.MAX_COMMENT:
         return _invalid(Page(kind, language, survey.procedure, score=web.read_score(form.get("score")),
                              comment=comment, error=PageError.COMMENT_TOO_LONG, comment_open=True), deps)
-    if current is State.OPEN:
-        return _first_answer(survey, form.get("score"), comment, language, now, deps)
+    if current in (State.OPEN, State.LATE):
+        return _first_answer(survey, form.get("score"), comment, language, now, deps, late=current is State.LATE)
     if not comment:                      # the same answer again: nothing to record
         return _thanks(survey, language, now, deps)
     return _later_comment(survey, comment, language, now, deps)
 
 
 def _first_answer(survey: Survey, raw_score: str | None, comment: str, language: str, now: datetime,
-                  deps: WebDeps) -> WebOutcome:
+                  deps: WebDeps, late: bool = False) -> WebOutcome:
     score = web.read_score(raw_score)
     if score is None:
         return _invalid(Page(PageKind.FORM, language, survey.procedure, comment=comment,
                              error=PageError.SCORE_REQUIRED), deps)
-    answers = [_answer(survey, "score", score, (raw_score or "").strip(), now, deps)]
+    answers = [replace(_answer(survey, "score", score, (raw_score or "").strip(), now, deps), late=late)]
     if comment:
-        answers.append(_answer(survey, "comment", score, comment, now, deps))
-    closed = survey_moves.close(deps.store, survey, SurveyStatus.ANSWERED, ANSWERED_ON_WEB, now,
-                                answers=answers, score=score)
+        answers.append(replace(_answer(survey, "comment", score, comment, now, deps), late=late))
+    status, reason = (SurveyStatus.LATE, ANSWERED_LATE) if late else (SurveyStatus.ANSWERED, ANSWERED_ON_WEB)
+    closed = survey_moves.close(deps.store, survey, status, reason, now, answers=answers, score=score)
     count("WebAnswerRecorded")
     logger.info("web answer recorded", extra={"survey_id": survey.survey_id, "with_comment": bool(comment)})
     return _thanks(closed, language, now, deps, comment_saved=bool(comment))

@@ -125,6 +125,11 @@ class FakeConversationStore:
         self.requests += 1
         self.inbox[message.message_sid] = message
 
+    def reminders_due(self, now: datetime, limit: int) -> list[Survey]:
+        self.requests += 1
+        due = [s for s in self.surveys.values() if s.remind_at is not None and s.remind_at <= now]
+        return sorted(due, key=lambda s: (s.remind_at or now, s.survey_id))[:max(limit, 0)]
+
     def scheduled_due(self, now: datetime, limit: int) -> list[Survey]:
         self.requests += 1
         due = [s for s in self.surveys.values() if s.send_at is not None and s.send_at <= now]
@@ -163,7 +168,7 @@ def _with_changes(stored: Survey, new: Survey) -> Survey:
     return replace(stored, status=new.status, step=new.step, score=new.score,
                    reprompts=new.reprompts, message_sid=new.message_sid,
                    last_inbound_sid=new.last_inbound_sid, last_reply_key=new.last_reply_key,
-                   reason=new.reason, open_until=new.open_until, send_at=new.send_at)
+                   reason=new.reason, open_until=new.open_until, send_at=new.send_at, remind_at=new.remind_at)
 
 
 @dataclass

@@ -59,6 +59,9 @@ ENV = {
     "KOE_INTAKE_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/koe-intake-dlq",
     "KOE_FOLLOW_UP_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/koe-follow-ups",
     "KOE_CX_TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:koe-cx-alerts",
+    # A one-day window and no reminder: the handlers' tests read the conversation's end at 24 h.
+    "KOE_RESPONSE_WINDOW_DAYS": "1",
+    "KOE_REMINDER_HOURS": "0",
 }
 
 

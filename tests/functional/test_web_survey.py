@@ -125,18 +125,16 @@ def test_an_invalid_score_is_400_with_the_form_and_a_localised_error(koe, form):
     assert recorded(koe) == before
 
 
-def test_after_the_window_get_and_post_are_410_and_nothing_is_recorded(koe):
+def test_after_the_window_an_answer_is_kept_as_late_and_a_month_on_the_link_is_410(koe):
     koe.dispatch(event())
     koe.clock.advance(hours=24)
-    before = recorded(koe)
-
-    assert get(koe).status_code == 410
+    koe.tick()                                         # expired
+    assert get(koe).status_code == 200
     response = post(koe, score="9", comment="late")
-
-    assert response.status_code == 410 and "This survey has closed" in text(response)
-    assert recorded(koe) == before
-    koe.tick()
-    assert get(koe).status_code == 410
+    assert response.status_code == 200
+    assert koe.store.get_survey(SURVEY).status == "late"
+    assert all(a.late for a in koe.store.answers_for(SURVEY))
+    assert "Thank you" in text(get(koe))               # answered: the thank-you page stays
 
 
 def test_a_post_that_is_not_a_form_is_415(koe):

@@ -887,3 +887,17 @@ def test_a_contact_from_before_the_bounded_history_reads_back_and_moves_to_it(dy
     open_as_dispatch_does(dynamo_stores, survey, NOW)
     item = adapter.ContactItem.get(key, consistent_read=True)
     assert item.surveyed is None and item.history_version == 1 and len(item.survey_log) == 3
+
+
+
+def test_a_late_answer_reads_back_late_and_the_survey_moves_from_expired_to_late(stores: Stores) -> None:
+    survey = a_survey()
+    stores.conversations.open_survey(survey, NOW)
+    expired = replace(survey, status=SurveyStatus.EXPIRED, step=Step.DONE, open_until=None, reason="no_reply")
+    stores.conversations.update_survey(survey, expired, contact=ContactChange(release=True), now=NOW)
+    late = an_answer(survey, late=True)
+    stores.conversations.update_survey(expired, replace(expired, status=SurveyStatus.LATE, score=3), [late], now=NOW)
+
+    stored = stores.read_answer(survey.survey_id, "score")
+    assert stored is not None and stored.late is True
+    assert stores.conversations.get_survey(survey.survey_id).status is SurveyStatus.LATE   # type: ignore[union-attr]

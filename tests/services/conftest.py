@@ -58,6 +58,8 @@ class World:
     messages: TomlMessages = field(default_factory=lambda: TomlMessages(REPO_ROOT / "templates", "Example Life"))
     thresholds: dict[str, int] = field(default_factory=dict)
     extra_senders: dict[str, Any] = field(default_factory=dict)      # e.g. a recording email sender
+    reminder_after: timedelta | None = None                           # no reminder unless a test says
+    response_window: timedelta = timedelta(hours=24)
 
     def key(self, address: str = PHONE) -> str:
         return contact_key(SECRET, address)
@@ -70,7 +72,8 @@ class World:
                    **self.extra_senders}
         return DispatchDeps(store=self.store, senders=senders, contact_key=self.key,
                             policy=Policy(30, 72, "en-US"), channels=ChannelPolicy(), region_of=region_of,
-                            cooldown_days=lambda p: 30, conversation_hours=24, clock=self.clock,
+                            cooldown_days=lambda p: 30, response_window=lambda p: self.response_window,
+                            reminder_after=self.reminder_after, clock=self.clock,
                             timezone_of=timezone_of, holidays=holiday_calendar.for_country)
 
     @property

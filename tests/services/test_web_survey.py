@@ -114,12 +114,14 @@ def test_an_answered_survey_shows_thanks_with_the_comment_box(world, deps, pages
     assert pages.last == Page(PageKind.THANKS, "en", "claim_payment", comment_open=True)
 
 
-def test_an_expired_survey_shows_closed(world, deps, pages):
+def test_after_its_window_a_survey_still_shows_the_form_for_a_late_answer_then_closes(world, deps, pages):
     world.dispatch()
     world.clock.advance(hours=24)                      # the window ends (tick has not run yet)
-    assert show(TOKEN, None, None, deps).outcome == "closed"
+    assert show(TOKEN, None, None, deps).outcome == "form"
     survey_after_tick = replace(survey(world), status=SurveyStatus.EXPIRED, open_until=None, reason="no_reply")
     world.store.surveys[SURVEY] = survey_after_tick
+    assert show(TOKEN, None, None, deps).outcome == "form"
+    world.clock.advance(days=30)                       # a month on, the link is closed for good
     assert show(TOKEN, None, None, deps).outcome == "closed"
     assert pages.last == Page(PageKind.CLOSED, "en", "claim_payment")
 
@@ -207,14 +209,21 @@ def test_a_comment_too_long_is_refused_and_nothing_is_recorded(world, deps, page
     assert post(deps, score="8", comment="x" * MAX_COMMENT) == "thanks"
 
 
-def test_after_the_window_a_post_records_nothing(world, deps, pages):
+def test_after_the_window_an_answer_is_kept_as_late_and_out_of_the_scores(world, deps, pages):
     world.dispatch()
     world.clock.advance(hours=24, seconds=1)
 
-    assert post(deps, score="9", comment="late") == "closed"
+    assert post(deps, score="3", comment="too late but still") == "thanks"
 
-    assert world.store.answers == {} and survey(world).status is SurveyStatus.SENT
-    assert pages.last.kind is PageKind.CLOSED
+    late = survey(world)
+    assert (late.status, late.reason, late.score) == (SurveyStatus.LATE, "web_form_after_window", 3)
+    answers = world.store.answers_for(SURVEY)
+    assert [(a.question, a.late) for a in answers] == [("score", True), ("comment", True)]
+    from zoneinfo import ZoneInfo
+
+    from chalicelib.domain.scoring import tally
+    assert tally(answers, ZoneInfo("UTC")) == {}                     # kept out of the scores
+    assert not world.store.get_contact(world.key()).has_open_conversation(world.clock())
 
 
 # --- POST again: one response, the latest comment --------------------------------------------------

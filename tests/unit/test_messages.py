@@ -7,7 +7,7 @@ from chalicelib.domain.sms import is_gsm7, segments
 from chalicelib.domain.survey_token import link_key, sign
 from chalicelib.settings import REPO_ROOT
 
-KEYS = ("invitation", "why", "reprompt", "thanks", "help", "opted_out", "opted_in")
+KEYS = ("invitation", "reminder", "why", "reprompt", "thanks", "help", "opted_out", "opted_in")
 PROCEDURES = ("claim_payment", "new_policy", "address_change", "call_center", "something_else")
 LONG_BRAND = "Example Life Insurance"
 
@@ -73,8 +73,15 @@ def test_the_chinese_link_invitation_carries_the_opt_out_instruction(messages):
 
 def test_every_rendered_sms_reports_its_segments(messages):
     """Cost is per segment: every message koe can send is within two, so none is a surprise."""
-    for channel, keys in (("sms", KEYS), ("sms_link", ("invitation",))):
+    for channel, keys in (("sms", KEYS), ("sms_link", ("invitation", "reminder"))):
         for language in ("en", "ja", "zh"):
             for key in keys:
                 text = messages.render(channel, language, key, procedure="address_change", link=LINK)
                 assert 1 <= segments(text) <= 2, (channel, language, key, len(text))
+
+
+@pytest.mark.parametrize("language", ["en", "ja", "zh"])
+@pytest.mark.parametrize("procedure", PROCEDURES)
+def test_a_link_reminder_with_its_link_fits_the_invitations_budget(messages, language, procedure):
+    text = messages.render("sms_link", language, "reminder", procedure=procedure, link=LINK)
+    assert LINK in text and segments(text) <= LINK_BUDGET[language], (len(text), text)

@@ -28,13 +28,13 @@ def test_every_status_is_in_the_tables():
 
 
 def test_open_statuses_hold_the_slot_and_terminal_ones_free_it():
-    assert lifecycle.OPEN_STATUSES == {S.SCHEDULED, S.SENDING, S.SENT, S.DELIVERED}
+    assert lifecycle.OPEN_STATUSES == {S.SCHEDULED, S.SENDING, S.SENT, S.DELIVERED, S.REMINDED}
     assert all(lifecycle.is_open(s) for s in lifecycle.OPEN_STATUSES)
     assert not any(lifecycle.is_open(s) for s in lifecycle.TERMINAL_STATUSES)
 
 
 @pytest.mark.parametrize("old", sorted(lifecycle.OPEN_STATUSES - {S.SCHEDULED}))
-@pytest.mark.parametrize("new", sorted(lifecycle.TERMINAL_STATUSES - {S.SUPPRESSED}))
+@pytest.mark.parametrize("new", sorted(lifecycle.TERMINAL_STATUSES - {S.SUPPRESSED, S.LATE}))
 def test_closing_an_open_survey_releases_the_slot(old, new):
     assert lifecycle.slot_effect(old, new) is SlotEffect.RELEASE
 
@@ -62,9 +62,20 @@ def test_moves_between_open_statuses_keep_the_slot(old, new):
 
 @pytest.mark.parametrize("old", sorted(lifecycle.TERMINAL_STATUSES))
 @pytest.mark.parametrize("new", sorted(S))
-def test_a_closed_survey_never_moves_again(old, new):
+def test_a_closed_survey_never_moves_again_but_an_expired_one_may_be_answered_late(old, new):
+    if (old, new) == (S.EXPIRED, S.LATE):
+        assert lifecycle.slot_effect(old, new) is SlotEffect.KEEP       # the slot was freed at expiry
+        return
     with pytest.raises(IllegalTransition):
         lifecycle.slot_effect(old, new)
+
+
+@pytest.mark.parametrize("old", [S.SENT, S.DELIVERED])
+def test_the_reminder_keeps_the_survey_open_and_it_can_still_be_answered(old):
+    assert lifecycle.slot_effect(old, S.REMINDED) is SlotEffect.KEEP
+    assert lifecycle.slot_effect(S.REMINDED, S.ANSWERED) is SlotEffect.RELEASE
+    with pytest.raises(IllegalTransition):
+        lifecycle.check(S.REMINDED, S.SENT)
 
 
 @pytest.mark.parametrize("old, new", [(S.DELIVERED, S.SENT), (S.SENT, S.SENDING), (S.SENDING, S.SUPPRESSED)])

@@ -26,6 +26,7 @@ from pynamodb.models import Model
 
 OPEN_SHARD = "open"          # the one partition of the sparse open-until index
 SEND_SHARD = "due"           # the one partition of the sparse send-at index
+REMIND_SHARD = "remind"      # the one partition of the sparse remind-at index
 
 
 class OpenUntilIndex(GlobalSecondaryIndex["SurveyItem"]):
@@ -48,6 +49,17 @@ class SendAtIndex(GlobalSecondaryIndex["SurveyItem"]):
 
     send_shard = UnicodeAttribute(hash_key=True)
     send_at = UTCDateTimeAttribute(range_key=True)
+
+
+class RemindAtIndex(GlobalSecondaryIndex["SurveyItem"]):
+    """Sparse: only surveys whose one reminder is still to go carry remind_shard/remind_at."""
+
+    class Meta:
+        index_name = "remind-at"
+        projection = AllProjection()
+
+    remind_shard = UnicodeAttribute(hash_key=True)
+    remind_at = UTCDateTimeAttribute(range_key=True)
 
 
 class SurveyItem(Model):
@@ -84,7 +96,10 @@ class SurveyItem(Model):
     send_shard = UnicodeAttribute(null=True)
     send_at = UTCDateTimeAttribute(null=True)
     open_index = OpenUntilIndex()
+    remind_shard = UnicodeAttribute(null=True)
+    remind_at = UTCDateTimeAttribute(null=True)
     send_index = SendAtIndex()
+    remind_index = RemindAtIndex()
 
 
 class OptOutEntry(MapAttribute[str, Any]):
@@ -130,6 +145,7 @@ class ResponseItem(Model):
     text = UnicodeAttribute(null=True)
     threshold = NumberAttribute(null=True)
     phone_masked = UnicodeAttribute(null=True)
+    late = BooleanAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
 

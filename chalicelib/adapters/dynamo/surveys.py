@@ -29,7 +29,15 @@ from chalicelib.adapters.dynamo.errors import (
     raise_if_retryable,
     throttling_as_retryable,
 )
-from chalicelib.adapters.dynamo.models import OPEN_SHARD, SEND_SHARD, ContactItem, InboxItem, ResponseItem, SurveyItem
+from chalicelib.adapters.dynamo.models import (
+    OPEN_SHARD,
+    REMIND_SHARD,
+    SEND_SHARD,
+    ContactItem,
+    InboxItem,
+    ResponseItem,
+    SurveyItem,
+)
 from chalicelib.domain.model import Answer, Contact, Step, Survey, SurveyStatus
 from chalicelib.errors import ConversationOpen, StaleSurvey, SurveyExists
 from chalicelib.services.ports import ContactChange, Inbound
@@ -146,6 +154,15 @@ class DynamoConversationStore:
         with throttling_as_retryable():
             item.save()
 
+    def reminders_due(self, now: datetime, limit: int) -> list[Survey]:
+        if limit <= 0:
+            return []
+        with throttling_as_retryable():
+            items = SurveyItem.remind_index.query(
+                REMIND_SHARD, range_key_condition=SurveyItem.remind_at <= now, scan_index_forward=True,
+                limit=limit)
+            return [_survey_from_item(item) for item in items]
+
     def scheduled_due(self, now: datetime, limit: int) -> list[Survey]:
         if limit <= 0:
             return []
@@ -213,6 +230,8 @@ def _survey_changes(new: Survey) -> list[Action]:
         set_or_remove(SurveyItem.open_shard, OPEN_SHARD if new.open_until else None),
         set_or_remove(SurveyItem.send_at, new.send_at),
         set_or_remove(SurveyItem.send_shard, SEND_SHARD if new.send_at else None),
+        set_or_remove(SurveyItem.remind_at, new.remind_at),
+        set_or_remove(SurveyItem.remind_shard, REMIND_SHARD if new.remind_at else None),
     ]
 
 
@@ -236,6 +255,7 @@ def _survey_to_item(survey: Survey, retention: timedelta) -> SurveyItem:
         last_inbound_sid=survey.last_inbound_sid, last_reply_key=survey.last_reply_key,
         open_shard=OPEN_SHARD if survey.open_until else None, open_until=survey.open_until,
         send_shard=SEND_SHARD if survey.send_at else None, send_at=survey.send_at,
+        remind_shard=REMIND_SHARD if survey.remind_at else None, remind_at=survey.remind_at,
         expires_at=survey.created_at + retention)
 
 
@@ -249,7 +269,8 @@ def _survey_from_item(item: SurveyItem) -> Survey:
         reprompts=int(item.reprompts or 0), score=int_or_none(item.score),
         message_sid=item.message_sid, delivery_status=item.delivery_status,
         delivery_error=item.delivery_error, last_inbound_sid=item.last_inbound_sid,
-        last_reply_key=item.last_reply_key, open_until=item.open_until, send_at=item.send_at)
+        last_reply_key=item.last_reply_key, open_until=item.open_until, send_at=item.send_at,
+        remind_at=item.remind_at)
 
 
 def _answer_to_item(answer: Answer, retention: timedelta) -> ResponseItem:
@@ -257,7 +278,7 @@ def _answer_to_item(answer: Answer, retention: timedelta) -> ResponseItem:
         answer.survey_id, answer.question, received_at=answer.received_at,
         procedure=answer.procedure, customer_id=answer.customer_id, locale=answer.locale,
         context=dict(answer.context), score=answer.score, text=answer.text,
-        threshold=answer.threshold, phone_masked=answer.phone_masked,
+        threshold=answer.threshold, phone_masked=answer.phone_masked, late=answer.late or None,
         expires_at=answer.received_at + retention)
 
 
@@ -266,7 +287,7 @@ def _answer_from_item(item: ResponseItem) -> Answer:
         survey_id=item.survey_id, question=item.question, received_at=item.received_at,
         procedure=item.procedure, customer_id=item.customer_id, locale=item.locale,
         context=strings(item.context), score=int_or_none(item.score), text=item.text,
-        threshold=int_or_none(item.threshold), phone_masked=item.phone_masked)
+        threshold=int_or_none(item.threshold), phone_masked=item.phone_masked, late=bool(item.late))
 
 
 def answer_from_stream_image(new_image: dict[str, Any]) -> Answer:

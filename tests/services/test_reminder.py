@@ -1,0 +1,87 @@
+"""The one reminder and the response window: a day later, inside the send window, on the same
+channel, once; a survey that is answered (or has a score) gets none."""
+
+from datetime import UTC, datetime, timedelta
+
+from chalicelib.domain.model import SurveyStatus
+from chalicelib.services.tick import send_reminders, tick
+
+SURVEY = "claims-2026-000123-paid"
+JP = {"phone": "+819012345678", "locale": "ja-JP", "email": None, "timezone": None}
+
+
+def at(world, iso):
+    world.clock.now = datetime.fromisoformat(iso).astimezone(UTC)
+    return world.clock.now.isoformat()
+
+
+def dispatch_with_reminder(world, **changes):
+    """The defaults: a reminder after 24 hours, a 7-day response window."""
+    world.reminder_after, world.response_window = timedelta(hours=24), timedelta(days=7)
+    return world.dispatch(**changes)
+
+
+def test_an_unanswered_survey_gets_one_reminder_a_day_later_inside_the_send_window(world):
+    completed = at(world, "2026-11-24T19:30:00+09:00")          # Tuesday evening in Tokyo
+    dispatch_with_reminder(world, customer=JP, completed_at=completed)
+    survey = world.store.get_survey(SURVEY)
+    assert survey.remind_at == datetime(2026, 11, 25, 10, 30, tzinfo=UTC)    # 24 h later: 19:30 Wednesday
+    at(world, "2026-11-25T19:29:00+09:00")
+    assert tick(world.tick_deps)["reminded"] == 0
+    at(world, "2026-11-25T19:30:00+09:00")
+    assert tick(world.tick_deps)["reminded"] == 1
+    assert world.store.get_survey(SURVEY).status is SurveyStatus.REMINDED
+    assert len(world.sms.sent) == 2 and "先日の" in world.sms.sent[1]["body"]          # the sms_link reminder
+    assert world.link(survey) in world.sms.sent[1]["body"]
+    world.clock.advance(hours=1)
+    assert tick(world.tick_deps)["reminded"] == 0 and len(world.sms.sent) == 2        # once
+
+
+def test_a_reminder_that_would_fall_at_night_waits_for_the_morning(world):
+    completed = at(world, "2026-11-24T20:30:00+09:00")      # closed: sent at 09:00 Wednesday
+    dispatch_with_reminder(world, customer=JP, completed_at=completed)
+    at(world, "2026-11-25T09:00:00+09:00")
+    tick(world.tick_deps)
+    assert world.store.get_survey(SURVEY).remind_at == datetime(2026, 11, 26, 0, 0, tzinfo=UTC)  # Thursday 09:00
+
+
+def test_an_answered_survey_or_one_with_a_score_gets_no_reminder(world):
+    us = {"timezone": "America/New_York"}
+    at(world, "2026-11-24T10:00:00-05:00")
+    dispatch_with_reminder(world, customer=us, completed_at=world.clock.now.isoformat())
+    world.reply("8")                                  # a score, the "why?" still to come
+    world.clock.advance(hours=24)
+    assert send_reminders(world.store, world.tick_deps.senders, world.clock())["reminded"] == 0
+    assert world.store.get_survey(SURVEY).remind_at is None and len(world.sms.sent) == 1
+
+
+def test_no_reminder_when_it_would_come_as_the_window_ends(world):
+    world.reminder_after = timedelta(hours=24)             # and the World's window is 24 h
+    at(world, "2026-11-24T10:00:00-05:00")
+    world.dispatch(customer={"timezone": "America/New_York"}, completed_at=world.clock.now.isoformat())
+    assert world.store.get_survey(SURVEY).remind_at is None
+
+
+def test_a_reminded_survey_expires_at_the_end_of_its_window(world):
+    at(world, "2026-11-24T10:00:00-05:00")
+    dispatch_with_reminder(world, customer={"timezone": "America/New_York"}, completed_at=world.clock.now.isoformat())
+    world.clock.advance(days=1)
+    assert tick(world.tick_deps)["reminded"] == 1
+    world.clock.advance(days=6, seconds=1)
+    assert tick(world.tick_deps)["closed"] == 1
+    assert (world.store.get_survey(SURVEY).status, world.store.get_survey(SURVEY).reason) == (
+        SurveyStatus.EXPIRED, "no_reply")
+
+
+def test_a_reminder_within_the_window_then_an_answer(world):
+    world.reminder_after, world.response_window = timedelta(hours=12), timedelta(days=7)
+    us = {"timezone": "America/New_York"}
+    at(world, "2026-11-24T08:00:00-05:00")
+    world.dispatch(customer=us, completed_at=world.clock.now.isoformat())
+    world.clock.advance(hours=12, minutes=5)              # 20:05 New York: closed; the reminder waits
+    assert tick(world.tick_deps)["reminded"] == 0
+    at(world, "2026-11-25T09:00:00-05:00")
+    assert tick(world.tick_deps)["reminded"] == 1
+    assert "a reminder" in world.sms.sent[-1]["body"]
+    assert world.reply("9") == "Thank you. What is the main reason for your score?"
+    assert world.store.get_survey(SURVEY).status is SurveyStatus.REMINDED
