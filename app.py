@@ -127,7 +127,7 @@ def sms_status() -> Response:
     http.require(fields, "survey", "MessageSid", "MessageStatus")
     callback = StatusCallback(fields["survey"], fields["MessageSid"], fields["MessageStatus"],
                               params.get("ErrorCode") or None)
-    return Response({"outcome": record_status(callback, c.conversations, c.clock)}, status_code=200)
+    return Response({"outcome": record_status(callback, c.status_deps)}, status_code=200)
 
 
 # 4'. SES reports what became of an email: a hard bounce or a complaint opts the address out of email.

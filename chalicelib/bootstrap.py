@@ -48,6 +48,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
         SmsSender,
         SurveySender,
     )
+    from chalicelib.services.record_status import StatusDeps
     from chalicelib.services.tick import TickDeps
     from chalicelib.services.unsubscribe import UnsubscribeDeps
     from chalicelib.services.web_survey import WebDeps
@@ -308,6 +309,13 @@ class Components:
 
         deps = self.dispatch_deps
         return self.idempotency.wrap(lambda event: dispatch_event(event, deps))
+
+    @cached_property
+    def status_deps(self) -> StatusDeps:
+        from chalicelib.services.record_status import StatusDeps
+
+        return StatusDeps(store=self.conversations, senders=self.senders, contact_key=self.contact_key,
+                          clock=self.clock)
 
     @cached_property
     def tick_deps(self) -> TickDeps:

@@ -59,6 +59,7 @@ class Survey:
     open_until: datetime | None = None
     send_at: datetime | None = None       # when a scheduled survey is released by the schedule
     remind_at: datetime | None = None     # when the one reminder goes out if still unanswered
+    resends: int = 0                      # sends after the first: a carrier retry, another channel
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,9 @@ ALLOWED: dict[SurveyStatus, frozenset[SurveyStatus]] = {
     S.SCHEDULED: frozenset({S.SCHEDULED, S.SENDING, S.OPTED_OUT, S.FAILED, S.EXPIRED}),
     # A release the carrier throttled goes back to scheduled, for the next tick.
     S.SENDING: frozenset({S.SENDING, S.SCHEDULED, S.SENT, S.DELIVERED}) | _CLOSES_AN_OPEN_SURVEY,
-    S.SENT: frozenset({S.SENT, S.DELIVERED, S.REMINDED}) | _CLOSES_AN_OPEN_SURVEY,
-    S.DELIVERED: frozenset({S.DELIVERED, S.REMINDED}) | _CLOSES_AN_OPEN_SURVEY,
+    # Sent again after the carrier gave up (once more, or on another channel): back to sending.
+    S.SENT: frozenset({S.SENT, S.DELIVERED, S.REMINDED, S.SENDING}) | _CLOSES_AN_OPEN_SURVEY,
+    S.DELIVERED: frozenset({S.DELIVERED, S.REMINDED, S.SENDING}) | _CLOSES_AN_OPEN_SURVEY,
     S.REMINDED: frozenset({S.REMINDED}) | _CLOSES_AN_OPEN_SURVEY,
     **{status: frozenset() for status in TERMINAL_STATUSES},
     # The one move of a closed survey: an answer after the response window is kept, as late.
@@ -127,3 +128,22 @@ CARRIER_OPT_OUT = "21610"
 
 def delivery_failure_reason(status: str, error_code: str | None) -> str:
     return f"{status}_{error_code or 'unknown'}"
+
+
+# Carrier errors worth one more try (queue overflow, unknown destination handset: often passing).
+RETRY_ONCE = frozenset({"30003", "30008"})
+SMS_CHANNELS = frozenset({"sms_two_way", "sms_link"})
+RETRY, TO_EMAIL, FAIL = "retry", "email", "fail"
+
+
+def after_delivery_failure(survey: Survey, error_code: str | None, email_possible: bool) -> str:
+    """What a delivery failure leads to: the same message once more (30003/30008, first time), the
+    survey by email (an SMS the carrier could not deliver, to a customer with a usable address),
+    or the end of the survey as failed. An opt-out at the carrier is never worked around."""
+    if error_code == CARRIER_OPT_OUT:
+        return FAIL
+    if error_code in RETRY_ONCE and survey.resends == 0:
+        return RETRY
+    if survey.channel in SMS_CHANNELS and email_possible:
+        return TO_EMAIL
+    return FAIL

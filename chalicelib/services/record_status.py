@@ -1,22 +1,33 @@
 """Carrier status callbacks: record delivery state monotonically, act on terminal errors.
 
 Callbacks come late, twice or out of order: a status is stored only if it ranks above the stored
-one (the ranks live in domain/survey_lifecycle.py). A delivery failure ends the survey as failed
-and frees the contact's slot; the carrier's opt-out code opts the contact out everywhere.
+one (the ranks live in domain/survey_lifecycle.py). A delivery failure leads where the lifecycle
+says: the same message once more (Twilio 30003/30008, first time), the survey by email (an SMS the
+carrier could not deliver, to a customer whose address has not opted out), or the end of the survey
+as failed, freeing the contact's slot; the carrier's opt-out code opts the contact out everywhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from chalicelib.domain import survey_lifecycle as lifecycle
-from chalicelib.domain.model import SurveyStatus
+from chalicelib.domain.model import Survey, SurveyStatus
 from chalicelib.errors import InvalidRequest
 from chalicelib.observability import count, logger
 from chalicelib.services import survey_moves
-from chalicelib.services.ports import ConversationStore
+from chalicelib.services.ports import ConversationStore, SurveySender
+from chalicelib.services.send_survey import send_survey
+
+
+@dataclass(frozen=True)
+class StatusDeps:
+    store: ConversationStore
+    senders: Mapping[str, SurveySender]
+    contact_key: Callable[[str], str]
+    clock: Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -34,7 +45,8 @@ class UnknownStatus(InvalidRequest):
         super().__init__(f"unknown MessageStatus {status!r}")
 
 
-def record_status(callback: StatusCallback, store: ConversationStore, clock: Callable[[], datetime]) -> str:
+def record_status(callback: StatusCallback, deps: StatusDeps) -> str:
+    store = deps.store
     rank = lifecycle.DELIVERY_RANKS.get(callback.status)
     if rank is None:
         raise UnknownStatus(callback.status)
@@ -46,18 +58,39 @@ def record_status(callback: StatusCallback, store: ConversationStore, clock: Cal
     logger.info("delivery status", extra={"survey_id": callback.survey_id, "status": callback.status,
                                           "error_code": callback.error_code})
     if callback.status in lifecycle.DELIVERY_FAILURES:
-        _close_failed(callback, store, clock())
+        _after_failure(callback, deps, deps.clock())
     return "recorded"
 
 
-def _close_failed(callback: StatusCallback, store: ConversationStore, now: datetime) -> None:
+def _after_failure(callback: StatusCallback, deps: StatusDeps, now: datetime) -> None:
+    store = deps.store
     survey = store.get_survey(callback.survey_id)
     if (survey is None or survey.message_sid != callback.message_sid
             or not lifecycle.is_open(survey.status)):
         return
     reason = lifecycle.delivery_failure_reason(callback.status, callback.error_code)
+    next_step = lifecycle.after_delivery_failure(survey, callback.error_code, _email_possible(survey, deps))
+    if next_step != lifecycle.FAIL:
+        channel = survey.channel if next_step == lifecycle.RETRY else "email"
+        why = (survey.channel_reason if next_step == lifecycle.RETRY
+               else f"{survey.channel_reason}; then email: {reason}")
+        again = replace(survey, status=SurveyStatus.SENDING, message_sid=None, resends=survey.resends + 1,
+                        channel=channel, channel_reason=why)
+        survey_moves.move(store, survey, again, now)
+        count("SurveyResent", channel=channel)
+        logger.info("survey sent again", extra={"survey_id": survey.survey_id, "channel": channel, "after": reason})
+        send_survey(again, deps.senders, store, now)
+        return
     opted_out = callback.error_code == lifecycle.CARRIER_OPT_OUT
     survey_moves.close(store, survey, SurveyStatus.FAILED, reason, now,
                        opted_out=True if opted_out else None,
                        audit=f"carrier:{lifecycle.CARRIER_OPT_OUT}" if opted_out else None)
     count("SurveyFailed", reason=reason)
+
+
+def _email_possible(survey: Survey, deps: StatusDeps) -> bool:
+    """An address, an email sender, and the address has not opted out (unsubscribed, bounced)."""
+    if not survey.email or "email" not in deps.senders:
+        return False
+    contact = deps.store.get_contact(deps.contact_key(survey.email))
+    return contact is None or not contact.opted_out

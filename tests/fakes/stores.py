@@ -85,6 +85,8 @@ class FakeConversationStore:
         if any((a.survey_id, a.question) in self.answers for a in answers):
             raise StaleSurvey(old.survey_id)
         self.surveys[old.survey_id] = _with_changes(stored, new)
+        if new.message_sid is None:          # sent again: the last message's delivery state goes
+            self.delivery_ranks.pop(old.survey_id, None)
         self.answers.update({(a.survey_id, a.question): a for a in answers})
         if contact is not None:
             self._change_contact(old, contact, now or datetime.now(UTC))
@@ -168,7 +170,9 @@ def _with_changes(stored: Survey, new: Survey) -> Survey:
     return replace(stored, status=new.status, step=new.step, score=new.score,
                    reprompts=new.reprompts, message_sid=new.message_sid,
                    last_inbound_sid=new.last_inbound_sid, last_reply_key=new.last_reply_key,
-                   reason=new.reason, open_until=new.open_until, send_at=new.send_at, remind_at=new.remind_at)
+                   reason=new.reason, open_until=new.open_until, send_at=new.send_at, remind_at=new.remind_at,
+                   channel=new.channel, channel_reason=new.channel_reason, resends=new.resends,
+                   **({"delivery_status": None, "delivery_error": None} if new.message_sid is None else {}))
 
 
 @dataclass

@@ -655,11 +655,19 @@ def test_python_m_devstack_serves_and_stops_cleanly(tmp_path: Path):
         urllib.request.urlopen(addresses["dynamodb_endpoint"], timeout=2)
 
 
-def test_provisioning_adds_an_index_missing_from_a_table_kept_from_an_earlier_run(dynamodb_local: Any) -> None:
-    from devstack.provision import create_table
+def test_provisioning_adds_an_index_missing_from_a_table_kept_from_an_earlier_run() -> None:
+    from devstack.dynamodb_local import DynamoDBLocal
 
     region = os.environ["AWS_DEFAULT_REGION"]
-    dynamodb = client("dynamodb", dynamodb_local.endpoint, region)
+    # Its own DynamoDB Local: the session's, busy with every other test's tables, can take minutes
+    # to build an index in the background.
+    with DynamoDBLocal(port=0, region=region) as own:
+        _add_missing_indexes(client("dynamodb", own.endpoint, region))
+
+
+def _add_missing_indexes(dynamodb: Any) -> None:
+    from devstack.provision import create_table
+
     surveys = resources.table("surveys")
     name = f"t{uuid.uuid4().hex[:8]}-surveys"
     older = replace(surveys, indexes=surveys.indexes[:1],            # as the table was before send-at

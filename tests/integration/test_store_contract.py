@@ -901,3 +901,19 @@ def test_a_late_answer_reads_back_late_and_the_survey_moves_from_expired_to_late
     stored = stores.read_answer(survey.survey_id, "score")
     assert stored is not None and stored.late is True
     assert stores.conversations.get_survey(survey.survey_id).status is SurveyStatus.LATE   # type: ignore[union-attr]
+
+
+def test_a_survey_sent_again_loses_the_last_messages_delivery_state_and_may_change_channel(stores: Stores) -> None:
+    survey = a_survey()
+    stores.conversations.open_survey(survey, NOW)
+    sent = replace(survey, status=SurveyStatus.SENT, message_sid=SID)
+    stores.conversations.update_survey(survey, sent)
+    assert stores.conversations.record_delivery(survey.survey_id, "undelivered", 4, "30006", message_sid=SID)
+    again = replace(sent, status=SurveyStatus.SENDING, message_sid=None, resends=1, channel="email",
+                    channel_reason="US:sms_two_way; then email: undelivered_30006")
+    stores.conversations.update_survey(sent, again)
+
+    stored = stores.conversations.get_survey(survey.survey_id)
+    assert stored is not None
+    assert (stored.delivery_status, stored.delivery_error, stored.resends, stored.channel) == (None, None, 1, "email")
+    assert stores.conversations.record_delivery(survey.survey_id, "sent", 3, None, message_sid="SM" + "7" * 32)

@@ -22,6 +22,7 @@ from chalicelib.domain.survey_token import link_key, sign
 from chalicelib.services.dispatch import DispatchDeps, dispatch_event
 from chalicelib.services.handle_reply import InboundSms, ReplyDeps, handle_reply
 from chalicelib.services.on_answers import AnswerDeps
+from chalicelib.services.record_status import StatusDeps
 from chalicelib.services.send_survey import SmsLinkSurveySender, SmsSurveySender
 from chalicelib.services.tick import TickDeps
 from chalicelib.settings import REPO_ROOT
@@ -75,6 +76,10 @@ class World:
                             cooldown_days=lambda p: 30, response_window=lambda p: self.response_window,
                             reminder_after=self.reminder_after, clock=self.clock,
                             timezone_of=timezone_of, holidays=holiday_calendar.for_country)
+
+    @property
+    def status_deps(self) -> StatusDeps:
+        return StatusDeps(store=self.store, senders=self.dispatch_deps.senders, contact_key=self.key, clock=self.clock)
 
     @property
     def tick_deps(self) -> TickDeps:

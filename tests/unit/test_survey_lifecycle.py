@@ -78,7 +78,7 @@ def test_the_reminder_keeps_the_survey_open_and_it_can_still_be_answered(old):
         lifecycle.check(S.REMINDED, S.SENT)
 
 
-@pytest.mark.parametrize("old, new", [(S.DELIVERED, S.SENT), (S.SENT, S.SENDING), (S.SENDING, S.SUPPRESSED)])
+@pytest.mark.parametrize("old, new", [(S.DELIVERED, S.SENT), (S.REMINDED, S.SENT), (S.SENDING, S.SUPPRESSED)])
 def test_no_move_backwards_and_an_open_survey_is_never_suppressed(old, new):
     with pytest.raises(IllegalTransition, match=f"from {old.value} to {new.value}"):
         lifecycle.check(old, new)

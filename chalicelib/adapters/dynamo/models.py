@@ -96,6 +96,7 @@ class SurveyItem(Model):
     send_shard = UnicodeAttribute(null=True)
     send_at = UTCDateTimeAttribute(null=True)
     open_index = OpenUntilIndex()
+    resends = NumberAttribute(null=True)
     remind_shard = UnicodeAttribute(null=True)
     remind_at = UTCDateTimeAttribute(null=True)
     send_index = SendAtIndex()

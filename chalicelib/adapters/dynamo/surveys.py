@@ -232,7 +232,19 @@ def _survey_changes(new: Survey) -> list[Action]:
         set_or_remove(SurveyItem.send_shard, SEND_SHARD if new.send_at else None),
         set_or_remove(SurveyItem.remind_at, new.remind_at),
         set_or_remove(SurveyItem.remind_shard, REMIND_SHARD if new.remind_at else None),
-    ]
+        SurveyItem.channel.set(new.channel),
+        SurveyItem.channel_reason.set(new.channel_reason),
+        set_or_remove(SurveyItem.resends, new.resends or None),
+    ] + _no_delivery_state_without_a_message(new)
+
+
+def _no_delivery_state_without_a_message(new: Survey) -> list[Action]:
+    """A survey sent again has no message yet: the last one's delivery state goes with it, so the
+    new message's callbacks rank from the start."""
+    if new.message_sid is not None:
+        return []
+    return [SurveyItem.delivery_status.remove(), SurveyItem.delivery_rank.remove(),
+            SurveyItem.delivery_error.remove()]
 
 
 def _unchanged_since(old: Survey) -> Condition:
@@ -256,7 +268,7 @@ def _survey_to_item(survey: Survey, retention: timedelta) -> SurveyItem:
         open_shard=OPEN_SHARD if survey.open_until else None, open_until=survey.open_until,
         send_shard=SEND_SHARD if survey.send_at else None, send_at=survey.send_at,
         remind_shard=REMIND_SHARD if survey.remind_at else None, remind_at=survey.remind_at,
-        expires_at=survey.created_at + retention)
+        resends=survey.resends or None, expires_at=survey.created_at + retention)
 
 
 def _survey_from_item(item: SurveyItem) -> Survey:
@@ -270,7 +282,7 @@ def _survey_from_item(item: SurveyItem) -> Survey:
         message_sid=item.message_sid, delivery_status=item.delivery_status,
         delivery_error=item.delivery_error, last_inbound_sid=item.last_inbound_sid,
         last_reply_key=item.last_reply_key, open_until=item.open_until, send_at=item.send_at,
-        remind_at=item.remind_at)
+        remind_at=item.remind_at, resends=int(item.resends or 0))
 
 
 def _answer_to_item(answer: Answer, retention: timedelta) -> ResponseItem:
