@@ -164,3 +164,12 @@ def get_scores() -> Response:
 
     c = components()
     return Response(report(parse_query(edge.request().query_params, c.today()), c.scores), status_code=200)
+
+
+# 8. What became of the surveys: sent, deferred, suppressed and failed by reason, per procedure.
+@edge.route("/v1/outcomes", methods=["GET"], roles=[Role.OPERATIONS])
+def get_outcomes() -> Response:
+    from chalicelib.services.outcomes import parse_query, report
+
+    c = components()
+    return Response(report(parse_query(edge.request().query_params, c.today()), c.outcomes), status_code=200)

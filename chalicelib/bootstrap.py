@@ -43,6 +43,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
         FollowUps,
         IntakeQueue,
         Messages,
+        OutcomeReport,
         Pages,
         ScoreStore,
         SmsSender,
@@ -121,6 +122,12 @@ class Components:
         from chalicelib.adapters.dynamo import DynamoScoreStore
 
         return DynamoScoreStore(self._tables)
+
+    @cached_property
+    def outcomes(self) -> OutcomeReport:
+        from chalicelib.adapters.dynamo import DynamoOutcomeReport
+
+        return DynamoOutcomeReport(self._tables)
 
     @cached_property
     def event_ledger(self) -> EventLedger:

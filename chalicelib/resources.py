@@ -104,6 +104,9 @@ TABLES: tuple[Table, ...] = (
     Table(name="inbox", hash_key="message_sid", attributes={"message_sid": "S"},
           ttl_attribute="expires_at"),
     Table(name="cases", hash_key="case_id", attributes={"case_id": "S"}),
+    # Outcome counters per procedure and day (sent, scheduled, suppressed:<reason>, failed:<reason>,
+    # answered, expired ...), written in the same transaction as the survey's status change.
+    Table(name="outcomes", hash_key="procedure", range_key="bucket", attributes={"procedure": "S", "bucket": "S"}),
     Table(
         name="scores",
         hash_key="dimension",

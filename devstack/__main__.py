@@ -6,6 +6,9 @@
     python -m devstack follow-ups      # the follow-up queue's cases, as JSON lines (left on the queue)
     python -m devstack alerts          # the CX alerts (the local queue subscribed to the topic)
     python -m devstack dead-letters    # the intake dead-letter queue, with each message's reason
+    python -m devstack scheduled       # the surveys waiting for their send window (DynamoDB Local)
+    python -m devstack advance --hours N | --to 2026-11-24T00:00:00Z
+                                       # LOCAL ONLY: move the stack's clock forward, fire the schedule
 
 Prints where everything is and writes the same as JSON to the ready file once ready (removed on
 exit), so scripts, tests and the reading subcommands find the stack. Port 0 picks a free port.
@@ -22,6 +25,8 @@ import os
 import signal
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,7 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          help="keep nothing: DynamoDB Local in memory, for a throwaway run")
     parser.add_argument("--ready-file", type=Path, default=DEFAULT_READY_FILE,
                         help="write addresses and env as JSON when ready (default: %(default)s)")
-    commands = parser.add_subparsers(dest="command", metavar="{follow-ups,alerts,dead-letters}")
+    commands = parser.add_subparsers(dest="command",
+                                     metavar="{follow-ups,alerts,dead-letters,scheduled,advance}")
     for name, (what, _, _) in READERS.items():
         reader = commands.add_parser(name, help=f"print {what} as JSON lines, leaving them queued",
                                      description=f"Print {what} as JSON lines, leaving them queued.")
@@ -72,7 +78,50 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         reader.add_argument("--moto-endpoint", default=None,
                             help="without a ready file: moto's URL (default: "
                                  f"http://127.0.0.1:{defaults.moto_port})")
+    scheduled = commands.add_parser(
+        "scheduled", help="print the surveys waiting for their send window as JSON lines (DynamoDB Local)",
+        description="Print the surveys waiting for their customer's send window, earliest first, as JSON "
+                    "lines: survey id, procedure, channel, send_at in UTC and in the customer's zone "
+                    "(from the phone number), the recipient masked. Read from DynamoDB Local.")
+    scheduled.add_argument("--ready-file", dest="reader_ready_file", type=Path, default=None,
+                           help=f"the running stack's ready file (default: {DEFAULT_READY_FILE})")
+    scheduled.add_argument("--dynamodb-endpoint", default=None,
+                           help="without a ready file: DynamoDB Local's URL (default: "
+                                f"http://127.0.0.1:{defaults.dynamodb_port})")
+    advance = commands.add_parser(
+        "advance", help="LOCAL ONLY: move the stack's clock forward, then fire the schedule once",
+        description="The local time machine (never in AWS): move the running stack's clock forward, then "
+                    "fire the schedule once, so surveys scheduled for the customer's morning are "
+                    "released now. The clock only moves forward and goes back to the wall clock when "
+                    "the stack restarts.")
+    move = advance.add_mutually_exclusive_group(required=True)
+    move.add_argument("--hours", type=hours, help="how far forward, e.g. 10 or 0.5")
+    move.add_argument("--to", type=moment, metavar="TIME",
+                      help="a time with its offset to move to, e.g. the send_at `scheduled` prints")
+    advance.add_argument("--ready-file", dest="reader_ready_file", type=Path, default=None,
+                         help=f"the running stack's ready file (default: {DEFAULT_READY_FILE})")
+    advance.add_argument("--carrier-url", default=None,
+                         help=f"without a ready file: the carrier's URL (default: http://127.0.0.1:{defaults.carrier_port})")
     return parser.parse_args(argv)
+
+
+def hours(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("must be a number of hours") from exc
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("the stack's clock only moves forward")
+    return value
+
+
+def moment(text: str) -> str:
+    from devstack.time_machine import iso, parse_time
+
+    try:
+        return iso(parse_time(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def positive(text: str) -> int:
@@ -108,6 +157,7 @@ def banner(stack: LocalStack) -> str:
         ("Event bus", env["KOE_LOCAL_EVENT_BUS"]),
         ("Table prefix", env["KOE_RESOURCE_PREFIX"]),
         ("Tick every", f"{stack.options.tick_seconds:g} s"),
+        ("Clock", "the wall clock; `python -m devstack advance` moves it forward (local only)"),
         ("Concurrency", f"{stack.options.concurrency} invocations per queue"),
         ("Data", f"{stack.options.db_path} (tables survive a restart; queues do not)"
                  if stack.options.db_path else "in memory: nothing is kept (--in-memory)"),
@@ -133,6 +183,8 @@ def banner(stack: LocalStack) -> str:
          f"-d '{{\"to\": \"{DEMO_EMAIL}\", \"kind\": \"bounce\"}}' {a['carrier_url']}/emails/feedback"),
         "Read what koe produced (left on the queues):",
         "  python -m devstack follow-ups    python -m devstack alerts    python -m devstack dead-letters",
+        "Surveys waiting for the customer's morning, and the local time machine that releases them:",
+        "  python -m devstack scheduled     python -m devstack advance --hours 10",
         "",
         "Ctrl-C stops everything (batches in flight finish first).",
     ])
@@ -162,6 +214,10 @@ def write_ready_file(path: Path, stack: LocalStack) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command == "scheduled":
+        return print_scheduled(args)
+    if args.command == "advance":
+        return advance_clock(args)
     if args.command:
         return read_queue(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -217,15 +273,29 @@ def read_queue(args: argparse.Namespace) -> int:
     return 0
 
 
+def ready_file_of(args: argparse.Namespace) -> tuple[Path, bool]:
+    """The ready file to read, and whether it was named (before or after the subcommand)."""
+    given = args.reader_ready_file or (args.ready_file if args.ready_file != DEFAULT_READY_FILE else None)
+    return given or DEFAULT_READY_FILE, given is not None
+
+
+def read_ready(args: argparse.Namespace, override: str | None) -> dict[str, Any] | None:
+    """The running stack's ready file, unless an address was given instead (`override`); a ready
+    file that was named must exist."""
+    path, named = ready_file_of(args)
+    if override is None and path.exists():
+        ready: dict[str, Any] = json.loads(path.read_text())
+        return ready
+    if named:
+        raise ValueError(f"no ready file at {path}")
+    return None
+
+
 def queue_address(args: argparse.Namespace, variable: str, logical: str) -> tuple[str, str, str]:
     """(moto endpoint, region, queue URL): from the ready file when there is one, else the defaults."""
-    given = args.reader_ready_file or (args.ready_file if args.ready_file != DEFAULT_READY_FILE else None)
-    ready_file = given or DEFAULT_READY_FILE
-    if args.moto_endpoint is None and ready_file.exists():
-        ready = json.loads(ready_file.read_text())
+    ready = read_ready(args, args.moto_endpoint)
+    if ready is not None:
         return ready["moto_endpoint"], ready["env"]["AWS_REGION"], ready["env"][variable]
-    if given is not None:
-        raise ValueError(f"no ready file at {given}")
     from devstack.provision import client
 
     defaults = StackOptions()
@@ -233,6 +303,59 @@ def queue_address(args: argparse.Namespace, variable: str, logical: str) -> tupl
     name = f"{defaults.prefix}{logical}"
     url = str(client("sqs", endpoint, defaults.region).get_queue_url(QueueName=name)["QueueUrl"])
     return endpoint, defaults.region, url
+
+
+def print_scheduled(args: argparse.Namespace) -> int:
+    """Print the scheduled surveys (devstack/scheduled.py) as JSON lines, earliest first."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from devstack.provision import client
+    from devstack.scheduled import scheduled_surveys
+
+    defaults = StackOptions()
+    try:
+        ready = read_ready(args, args.dynamodb_endpoint)
+        if ready is not None:
+            endpoint, region = ready["dynamodb_endpoint"], ready["env"]["AWS_REGION"]
+            prefix = ready["env"]["KOE_RESOURCE_PREFIX"]
+        else:
+            endpoint = args.dynamodb_endpoint or f"http://127.0.0.1:{defaults.dynamodb_port}"
+            region, prefix = defaults.region, defaults.prefix
+        surveys = scheduled_surveys(client("dynamodb", endpoint, region), prefix)
+    except (BotoCoreError, ClientError, OSError, ValueError) as exc:
+        print(f"error: cannot read the scheduled surveys ({exc}); is the stack running (`make run`)? Pass "
+              "its --ready-file, or --dynamodb-endpoint", file=sys.stderr)
+        return 1
+    for survey in surveys:
+        print(json.dumps(survey, ensure_ascii=False), flush=True)
+    if not surveys:
+        print("no survey is scheduled", file=sys.stderr)
+    return 0
+
+
+def advance_clock(args: argparse.Namespace) -> int:
+    """The local time machine: POST /clock/advance on the stack's carrier; print what it answered."""
+    try:
+        ready = read_ready(args, args.carrier_url)
+        url = ready["carrier_url"] if ready else args.carrier_url or f"http://127.0.0.1:{StackOptions().carrier_port}"
+        move = {"hours": args.hours} if args.hours is not None else {"to": args.to}
+        request = urllib.request.Request(f"{url}/clock/advance", data=json.dumps(move).encode("utf-8"),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=60) as response:
+            outcome = json.loads(response.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        print(f"error: the stack refused ({exc.code}): {exc.read().decode('utf-8', 'replace')}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot reach the stack's clock ({exc}); is the stack running (`make run`)? Pass its "
+              "--ready-file, or --carrier-url", file=sys.stderr)
+        return 1
+    print(json.dumps(outcome), flush=True)
+    tick = outcome.get("tick")
+    done = (f"the schedule released {tick.get('released', 0)} survey(s)" if isinstance(tick, dict)
+            else "the schedule failed (see the stack's log)")
+    print(f"the stack's clock is now {outcome['now']} ({outcome['offset_hours']:+g} h); {done}", file=sys.stderr)
+    return 0
 
 
 def peek(sqs: Any, url: str, hold_s: int = 30) -> Iterator[dict[str, Any]]:

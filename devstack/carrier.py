@@ -51,7 +51,20 @@ Endpoints for scripts, tests and the phone page:
   (``ses-events``), which koe's ``on_ses_event`` reads. moto's SES never does it by itself.
 * ``POST /emails/unsubscribe`` JSON or form ``{"message_id": "..."}`` -- what a mail client's one-click
   unsubscribe does (RFC 8058): POSTs ``List-Unsubscribe=One-Click`` to the email's List-Unsubscribe URL.
-* ``GET /`` -- the phone simulator page; ``GET /health``.
+* ``GET /`` -- the phone simulator page (``?number=`` opens that phone; http(s) links in texts are
+  clickable: a link SMS opens the local web survey); ``GET /health``.
+
+With the local stack (``python -m devstack``), which hands the carrier its clock and a reader of
+DynamoDB Local; a carrier started alone answers 404 to these:
+
+* ``GET /clock`` -- the stack's clock: ``{"now", "wall_clock", "offset_hours"}``.
+* ``POST /clock/advance`` JSON ``{"hours": N}`` or ``{"to": "2026-11-24T00:00:00Z"}`` -- the local
+  time machine: moves the stack's clock forward, then fires the schedule once (``tick`` releases the
+  surveys whose send time has come); answers the clock and what ``tick`` did. JSON only (a web page
+  elsewhere cannot post it from a form) and from this machine only. What ``python -m devstack
+  advance`` calls. Never part of koe in AWS.
+* ``GET /scheduled`` -- the surveys waiting for their send window, earliest first (no phone number or
+  address in clear): the phone page's "Scheduled" list, as ``python -m devstack scheduled`` prints it.
 
 Run standalone::
 
@@ -81,6 +94,7 @@ import urllib.parse
 import urllib.request
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -91,6 +105,7 @@ from typing import Any
 from twilio.request_validator import RequestValidator
 
 from devstack import mailbox
+from devstack.time_machine import TimeMachine, read_move
 
 API_VERSION = "2010-04-01"
 PHONE_PAGE = Path(__file__).with_name("phone.html")
@@ -363,7 +378,8 @@ class Carrier:
                  host: str = "127.0.0.1", port: int = 0, moto_url: str | None = None,
                  callback_delay_s: float = 0.05, messaging_service_sid: str | None = None,
                  ses_events_topic_arn: str | None = None, ses_configuration_set: str = "",
-                 region: str = "us-east-1") -> None:
+                 region: str = "us-east-1", time_machine: TimeMachine | None = None,
+                 scheduled: Callable[[], list[dict[str, Any]]] | None = None) -> None:
         if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
             raise ValueError("the carrier binds loopback only")  # it accepts unauthenticated /reply
         if not E164.match(number):
@@ -374,6 +390,8 @@ class Carrier:
         # Where SES would report bounces and complaints (the configuration set's topic), for simulating them.
         self.ses_events_topic_arn, self.ses_configuration_set = ses_events_topic_arn, ses_configuration_set
         self.region = region
+        # The local stack's clock and its scheduled surveys (devstack/stack.py); None when run alone.
+        self.time_machine, self.scheduled = time_machine, scheduled
         self._auth_token = auth_token
         self._validator = RequestValidator(auth_token)
         self.log = MessageLog()
@@ -675,6 +693,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(204, b"", "image/x-icon")
         elif parsed.path == "/mailbox":
             self._mailbox(query.get("to", [None])[0], query.get("notice", [None])[0])
+        elif parsed.path == "/clock":
+            self._clock()
+        elif parsed.path == "/scheduled":
+            self._scheduled()
         elif match := _MESSAGE.match(parsed.path):
             self._api(match.group(1), lambda: self._fetch_message(match.group(2)))
         else:
@@ -693,6 +715,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/emails/unsubscribe":
             self._email_action(body, lambda f: self.carrier.one_click_unsubscribe(f.get("message_id", "")),
                                lambda f: "one-click unsubscribe")
+        elif path == "/clock/advance":
+            self._advance(body)
         else:
             self._json(404, {"error": "not found"})
 
@@ -765,6 +789,41 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Location", "/mailbox?" + urllib.parse.urlencode({"notice": notice}))
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+    # -- the local stack's clock and schedule -------------------------------------------------------
+
+    def _clock(self) -> None:
+        machine = self.carrier.time_machine
+        if machine is None:
+            return self._json(404, {"error": "no clock here: start the whole stack (python -m devstack)"})
+        self._json(200, machine.now())
+
+    def _advance(self, body: bytes) -> None:
+        machine = self.carrier.time_machine
+        if machine is None:
+            return self._json(404, {"error": "no clock here: start the whole stack (python -m devstack)"})
+        if not ipaddress.ip_address(self.client_address[0]).is_loopback:
+            return self._json(403, {"error": "the time machine answers this machine only"})
+        if "application/json" not in (self.headers.get("Content-Type") or ""):
+            return self._json(415, {"error": 'send JSON: {"hours": N} or {"to": "2026-11-24T00:00:00Z"}'})
+        try:
+            fields = json.loads(body.decode("utf-8") or "{}")
+            if not isinstance(fields, dict):
+                raise ValueError("send a JSON object")
+            by, to = read_move(fields)
+            outcome = machine.advance(by=by, to=to)
+        except (UnicodeDecodeError, ValueError) as exc:
+            return self._json(400, {"error": str(exc)})
+        log(f"time machine: moved {outcome['moved_hours']} h to {outcome['now']}; tick {outcome['tick']}")
+        self._json(200, outcome)
+
+    def _scheduled(self) -> None:
+        if self.carrier.scheduled is None:
+            return self._json(404, {"error": "no stack here: start the whole stack (python -m devstack)"})
+        try:
+            self._json(200, self.carrier.scheduled())
+        except Exception as exc:  # noqa: BLE001 - DynamoDB Local down or busy: say so, keep serving
+            self._json(502, {"error": f"could not read DynamoDB Local: {type(exc).__name__}"})
 
     # -- plumbing ----------------------------------------------------------------------------------
 

@@ -366,19 +366,22 @@ class StreamSource:
 
 
 class ScheduleSource:
-    """An EventBridge `rate(...)` rule targeting the handler."""
+    """An EventBridge `rate(...)` rule targeting the handler. One invocation at a time, also when the
+    time machine (devstack/time_machine.py) fires it from another thread than the timer's."""
 
     def __init__(self, handler: Handler, name: str, region: str, rule_name: str) -> None:
         self.handler, self.name, self.region = handler, name, region
         self.rule_arn = f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{rule_name}"
+        self._one_at_a_time = threading.Lock()
 
     def fire(self) -> Any:
-        try:
-            return self.handler(scheduled_event(self.rule_arn, self.region),
-                                LambdaContext(function_name=self.name, region=self.region))
-        except Exception:
-            log.exception("%s raised on a scheduled event", self.name)    # the next tick retries
-            return None
+        with self._one_at_a_time:
+            try:
+                return self.handler(scheduled_event(self.rule_arn, self.region),
+                                    LambdaContext(function_name=self.name, region=self.region))
+            except Exception:
+                log.exception("%s raised on a scheduled event", self.name)    # the next tick retries
+                return None
 
 
 # --- Runner --------------------------------------------------------------------------------------

@@ -8,6 +8,11 @@ moto child never outlive the stack; it drains the runner first and says what the
 With `db_path`, DynamoDB Local keeps the tables in that folder and the stack keeps beside them what
 must match the data across restarts: the contact hash key (contacts are keyed by HMAC(phone)) and
 where the streams were read up to. Queues, topics and the phone page's messages are in memory.
+
+koe's components run on the stack's own clock (`devstack/time_machine.py`): the wall clock until
+`python -m devstack advance` moves it forward (and fires the schedule once), so deferred surveys can
+be released without waiting for the customer's morning. Production code is unchanged: the stack
+builds `Components(settings, clock=...)` and installs it, as the functional tests install theirs.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from devstack.dynamodb_local import LOOPBACK, DynamoDBLocal, free_port, port_is_
 from devstack.moto_server import MotoServer
 from devstack.provision import provision
 from devstack.runner import DEFAULT_CONCURRENCY, QueueDepth, Runner, describe_leftovers, queue_depth
+from devstack.time_machine import StackClock, TimeMachine
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +93,9 @@ class LocalStack:
         self._http_thread: threading.Thread | None = None
         self._stopped = False
         self.leftovers: dict[str, QueueDepth] = {}     # what stop() found on the queues
+        self.clock = StackClock()                       # koe's "now" in this stack
+        self.time_machine = TimeMachine(self.clock, fire=self._fire_schedule)
+        self._dynamodb_client: Any = None
 
     @property
     def api_url(self) -> str:
@@ -142,8 +151,11 @@ class LocalStack:
             sys.path.insert(0, str(REPO_ROOT))
         self.app = importlib.import_module("app")
         # Build koe's components now, as a Lambda's init would: concurrent first invocations (the
-        # runner's pollers, the HTTP threads) would otherwise each build their own.
-        importlib.import_module("chalicelib.bootstrap").components()
+        # runner's pollers, the HTTP threads) would otherwise each build their own. On the stack's
+        # clock, which the time machine moves.
+        bootstrap = importlib.import_module("chalicelib.bootstrap")
+        settings = importlib.import_module("chalicelib.settings")
+        bootstrap.install(bootstrap.Components(settings.current(), clock=self.clock))
 
     def _app_settings(self) -> dict[str, str]:
         return {
@@ -182,7 +194,22 @@ class LocalStack:
                        number=TWILIO_NUMBER, app_sms_url=f"{self.api_url}/twilio/sms",
                        port=self.options.carrier_port, moto_url=self.moto.endpoint,
                        ses_events_topic_arn=self.env[resources.topic(email.events_topic).env or ""],
-                       ses_configuration_set=self.env[email.env], region=self.options.region)
+                       ses_configuration_set=self.env[email.env], region=self.options.region,
+                       time_machine=self.time_machine, scheduled=self.scheduled_surveys)
+
+    def _fire_schedule(self) -> Any:
+        """One `tick` now (after the time machine moved the clock); None before the runner runs."""
+        return self.runner.tick_once() if self.runner is not None else None
+
+    def scheduled_surveys(self) -> list[dict[str, Any]]:
+        """The surveys waiting for their send window (devstack/scheduled.py), for the phone page."""
+        from devstack.provision import client
+        from devstack.scheduled import scheduled_surveys
+
+        assert self.dynamodb
+        if self._dynamodb_client is None:
+            self._dynamodb_client = client("dynamodb", self.dynamodb.endpoint, self.options.region)
+        return scheduled_surveys(self._dynamodb_client, self.options.prefix)
 
     def _start_http(self) -> None:
         assert self.app and self.api_port
@@ -210,6 +237,7 @@ class LocalStack:
             "api_url": self.api_url,
             "phone_url": f"{self.carrier.url}/",
             "mailbox_url": f"{self.carrier.url}/mailbox",
+            "clock_url": f"{self.carrier.url}/clock",
             "carrier_url": self.carrier.url,
             "dynamodb_endpoint": self.dynamodb.endpoint,
             "moto_endpoint": self.moto.endpoint,

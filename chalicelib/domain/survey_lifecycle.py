@@ -147,3 +147,28 @@ def after_delivery_failure(survey: Survey, error_code: str | None, email_possibl
     if survey.channel in SMS_CHANNELS and email_possible:
         return TO_EMAIL
     return FAIL
+
+
+# --- outcomes, as the reports count them ---------------------------------------------------------
+
+# What each status counts as; a status with its reason where the reason is the point.
+_COUNTED_WITH_REASON = frozenset({S.SUPPRESSED, S.FAILED})
+_NOT_COUNTED = frozenset({S.SENDING})          # on its way: it becomes sent, scheduled or failed
+
+
+def outcome_key(survey: Survey) -> str | None:
+    """The outcome a survey's current status counts as (`sent`, `scheduled`, `suppressed:cooldown`,
+    `failed:undelivered_30006` ...), or None when it is not an outcome yet."""
+    if survey.status in _NOT_COUNTED:
+        return None
+    if survey.status in _COUNTED_WITH_REASON:
+        return f"{survey.status.value}:{survey.reason or 'unknown'}"
+    return survey.status.value
+
+
+def counts_as_new_outcome(old: Survey | None, new: Survey) -> str | None:
+    """The outcome to count when `old` becomes `new` (None: nothing new to count)."""
+    key = outcome_key(new)
+    if key is None or (old is not None and old.status is new.status):
+        return None
+    return key

@@ -90,6 +90,13 @@ class CaseStore(Protocol):
         """Add the customer's comment to an existing case; False when there is no case."""
 
 
+class OutcomeReport(Protocol):
+    def read_outcomes(self, from_day: str, to_day: str,
+                      procedure: str | None = None) -> list[tuple[str, str, str, int]]:
+        """(procedure, day, outcome, count) for each counter in the period: outcomes are counted
+        by the conversation store in the same write as the survey's status change."""
+
+
 class EventLedger(Protocol):
     def record_first(self, events: Sequence[tuple[str, str]], now: datetime) -> set[str]:
         """Record each (event_id, fingerprint) not seen before, and return the ids already recorded

@@ -5,94 +5,33 @@ alerts and scores. Each test uses its own phone number and agent so they do not 
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import requests
+
+from tests.e2e.harness import OPEN_ALL_DAY, Koe, eventually, local_stack
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = json.loads((ROOT / "tests" / "events" / "procedure-completed.json").read_text())
-STARTUP_S = 90
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    ready = tmp_path_factory.mktemp("stack") / "ready.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0", "--dynamodb-port", "0",
-         "--moto-port", "0", "--tick-seconds", "2", "--in-memory", "--ready-file", str(ready)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        # The journeys send at once, whatever the hour of the run (koe defers outside its send window).
-        # Every hour and every day open: the journeys run whenever CI does (quiet hours and holidays
-        # are tested on an injected clock in tests/services/test_schedule.py).
-        env={**os.environ, "KOE_SEND_WINDOW": "00:00-23:59", "KOE_SKIP_HOLIDAYS": "false"})
-    try:
-        deadline = time.monotonic() + STARTUP_S
-        while not ready.exists():
-            if process.poll() is not None:
-                pytest.fail(f"the local stack exited early:\n{process.stderr.read()[-3000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail("the local stack did not become ready")
-            time.sleep(0.2)
-        yield json.loads(ready.read_text())
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-class Koe:
-    """What the outside world can do to and see of a running koe."""
-
-    def __init__(self, stack: dict[str, Any]):
-        self.api, self.carrier, self.key = stack["api_url"], stack["carrier_url"], stack["api_key"]
-        self.env = stack["env"]
-        aws = dict(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-        self.sqs = boto3.client("sqs", endpoint_url=stack["moto_endpoint"], **aws)
-        self.events = boto3.client("events", endpoint_url=stack["moto_endpoint"], **aws)
-
-    def post(self, payload: Any, key: str | None = None) -> requests.Response:
-        return requests.post(f"{self.api}/v1/events", json=payload, timeout=10,
-                             headers={"x-api-key": self.key if key is None else key})
-
-    def texts_to(self, phone: str) -> list[dict[str, Any]]:
-        return requests.get(f"{self.carrier}/messages", params={"to": phone}, timeout=10).json()
-
-    def reply(self, phone: str, body: str, message_sid: str | None = None) -> dict[str, Any]:
-        payload = {"from": phone, "body": body, **({"message_sid": message_sid} if message_sid else {})}
-        return requests.post(f"{self.carrier}/reply", json=payload, timeout=20).json()
-
-    def scores(self, dimension: str) -> dict[str, Any]:
-        answer = requests.get(f"{self.api}/v1/scores", params={"dimension": dimension}, timeout=10,
-                              headers={"x-api-key": self.key})
-        assert answer.status_code == 200, answer.text
-        return answer.json()
-
-    def queue_bodies(self, url_key: str) -> list[str]:
-        """Every message on a queue, left in place (visibility 0)."""
-        seen: dict[str, str] = {}
-        for _ in range(5):
-            answer = self.sqs.receive_message(QueueUrl=self.env[url_key], MaxNumberOfMessages=10,
-                                              VisibilityTimeout=0, MessageAttributeNames=["All"])
-            for message in answer.get("Messages", []):
-                reason = message.get("MessageAttributes", {}).get("reason", {}).get("StringValue", "")
-                seen[message["MessageId"]] = message["Body"] + ("\nreason: " + reason if reason else "")
-        return list(seen.values())
+    # The journeys send at once, whatever the hour of the run (koe defers outside its send window).
+    # Every hour and every day open: the journeys run whenever CI does (quiet hours and holidays
+    # are tested on an injected clock in tests/services/test_schedule.py, and through the running
+    # stack with its time machine in tests/e2e/test_quiet_hours.py).
+    with local_stack(tmp_path_factory.mktemp("stack"), OPEN_ALL_DAY) as running:
+        yield running
 
 
 def event(phone: str, agent: str, **changes: Any) -> dict[str, Any]:
@@ -105,17 +44,8 @@ def event(phone: str, agent: str, **changes: Any) -> dict[str, Any]:
     return payload
 
 
-def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.25)
-
-
 def invitations(koe: Koe, phone: str) -> list[dict[str, Any]]:
-    return [m for m in koe.texts_to(phone) if m["direction"] == "outbound-api"]
+    return koe.invitations(phone)
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +62,35 @@ def test_a_promoter_answers_and_the_score_moves(koe):
     assert koe.reply(phone, "the payout came fast")["replies"][0].startswith("Thank you for your feedback")
     group = eventually(lambda: next((g for g in koe.scores("agent")["groups"] if g["value"] == agent), None))
     assert (group["n"], group["promoters"], group["nps"]) == (1, 1, 100.0)
+
+
+JP_PHONE = "+819000010161"
+
+
+def test_a_japanese_customer_follows_the_link_in_the_sms_and_answers_on_the_page(koe):
+    branch = f"e2e-jp-link-{uuid.uuid4().hex[:6]}"
+    customer = {"phone": JP_PHONE, "email": None, "locale": "ja-JP", "timezone": "Asia/Tokyo"}
+    posted = customer_event("A-e2e-jp-link", customer)
+    posted["context"]["branch"] = branch
+    assert koe.post(posted).status_code == 202
+    # Japan: a one-way link SMS, in Japanese, its link on the local API (up to a minute late when the
+    # run falls on 23:59 in Tokyo, the one minute the all-day window leaves closed)
+    [sms] = eventually(lambda: koe.invitations(JP_PHONE), timeout=75)
+    assert sms["body"].startswith("Example Lifeです。保険金のお支払いのアンケート")
+    [link] = re.findall(r"https?://\S+", sms["body"])
+    assert link.startswith(f"{koe.api}/s/")
+    survey = koe.survey(posted["event_id"])
+    assert survey is not None and (survey["channel"], survey["channel_reason"]) == ("sms_link", "JP:sms_link")
+    # following the link shows the survey in Japanese, and records nothing
+    page = requests.get(link, timeout=10)
+    assert page.status_code == 200 and '<html lang="ja">' in page.text
+    assert koe.survey(posted["event_id"])["status"] in ("sent", "delivered")
+    # 9 and a comment, sent from the page: recorded as an SMS answer would be, and counted
+    answered = requests.post(link, data={"score": "9", "comment": "対応が早くて助かりました"}, timeout=10)
+    assert answered.status_code == 200 and "ご回答ありがとうございました" in answered.text
+    assert koe.survey_once(posted["event_id"], "answered")["score"] == 9
+    group = eventually(lambda: koe.group("branch", branch))
+    assert group and (group["n"], group["promoters"], group["nps"]) == (1, 1, 100.0)
 
 
 def test_a_detractor_is_escalated_exactly_once(koe):

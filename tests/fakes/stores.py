@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.model import Answer, Case, Contact, Counts, Survey, SurveyStatus
 from chalicelib.domain.scoring import BucketKey
 from chalicelib.errors import (
@@ -33,6 +34,7 @@ class FakeConversationStore:
     opt_out_history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     answers: dict[tuple[str, str], Answer] = field(default_factory=dict)    # (survey_id, question)
     inbox: dict[str, Inbound] = field(default_factory=dict)               # message_sid -> kept SMS
+    outcomes: dict[tuple[str, str], int] = field(default_factory=dict)    # (procedure, day#outcome) -> n
     requests: int = 0
 
     @property
@@ -65,6 +67,7 @@ class FakeConversationStore:
         if contact.history_version != history_version:
             raise StaleSurvey(survey.survey_id)
         self.surveys[survey.survey_id] = survey
+        self._count(None, survey, now)
         history = ((survey.procedure, now),) if surveyed is None else tuple(surveyed)
         self.contacts[contact.contact_key] = replace(
             contact, active_survey_id=survey.survey_id, active_until=survey.open_until,
@@ -75,6 +78,23 @@ class FakeConversationStore:
         if survey.survey_id in self.surveys:
             raise SurveyExists(survey.survey_id)
         self.surveys[survey.survey_id] = survey
+        self._count(None, survey, survey.created_at)
+
+    def _count(self, old: Survey | None, new: Survey, when: datetime) -> None:
+        key = lifecycle.counts_as_new_outcome(old, new)
+        if key is not None:
+            bucket = (new.procedure, f"{when.astimezone(UTC).date().isoformat()}#{key}")
+            self.outcomes[bucket] = self.outcomes.get(bucket, 0) + 1
+
+    def read_outcomes(self, from_day: str, to_day: str,
+                      procedure: str | None = None) -> list[tuple[str, str, str, int]]:
+        self.requests += 1
+        rows = []
+        for (name, bucket), n in self.outcomes.items():
+            day, _, outcome = bucket.partition("#")
+            if (procedure is None or name == procedure) and from_day <= day <= to_day:
+                rows.append((name, day, outcome, n))
+        return sorted(rows)
 
     def update_survey(self, old: Survey, new: Survey, answers: Sequence[Answer] = (),
                       contact: ContactChange | None = None, now: datetime | None = None) -> None:
@@ -85,6 +105,7 @@ class FakeConversationStore:
         if any((a.survey_id, a.question) in self.answers for a in answers):
             raise StaleSurvey(old.survey_id)
         self.surveys[old.survey_id] = _with_changes(stored, new)
+        self._count(old, new, now or datetime.now(UTC))
         if new.message_sid is None:          # sent again: the last message's delivery state goes
             self.delivery_ranks.pop(old.survey_id, None)
         self.answers.update({(a.survey_id, a.question): a for a in answers})

@@ -223,9 +223,10 @@ def stream_batch(images: tuple[dict[str, Any], ...], event_name: str = "INSERT")
 @pytest.fixture
 def components() -> Iterator[Components]:
     """Components of fakes, installed as the process's for this test; the previous ones restored."""
+    store = FakeConversationStore()
     built = Components(
         from_env(ENV), Clock(),
-        conversations=FakeConversationStore(), cases=FakeCaseStore(), scores=FakeScoreStore(),
+        conversations=store, outcomes=store, cases=FakeCaseStore(), scores=FakeScoreStore(),
         intake_queue=FakeIntakeQueue(), dead_letters=FakeDeadLetters(), follow_ups=FakeFollowUps(),
         alerts=FakeAlerts(), sms=FakeSms(), idempotency=PassThroughIdempotency(),
         event_ledger=FakeEventLedger())

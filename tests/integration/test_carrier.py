@@ -10,6 +10,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,6 +24,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from devstack.carrier import Carrier, count_segments
+from devstack.time_machine import StackClock, TimeMachine
 
 ACCOUNT_SID = "AC" + "5a1e" * 8
 AUTH_TOKEN = "0123456789abcdef" * 2
@@ -359,3 +361,83 @@ def test_health_phone_page_and_no_moto(carrier: Carrier) -> None:
     page = requests.get(f"{carrier.url}/", timeout=5)
     assert page.headers["Content-Type"] == "text/html; charset=utf-8" and "/reply" in page.text
     assert requests.get(f"{carrier.url}/emails", params={"to": "ann@example.org"}, timeout=5).json() == []
+
+
+# --- the local stack's clock and schedule (the stack hands them to the carrier) -------------------
+
+
+def test_a_carrier_alone_has_no_clock_and_no_schedule(carrier: Carrier) -> None:
+    assert requests.get(f"{carrier.url}/clock", timeout=5).status_code == 404
+    assert requests.get(f"{carrier.url}/scheduled", timeout=5).status_code == 404
+    assert requests.post(f"{carrier.url}/clock/advance", json={"hours": 1}, timeout=5).status_code == 404
+
+
+@pytest.fixture
+def stack_carrier(app: FakeApp) -> Iterator[tuple[Carrier, StackClock, list[Any]]]:
+    """A carrier as the local stack starts it: the stack's clock (frozen wall clock here) and a
+    schedule that records when it fires, and a list of scheduled surveys."""
+    wall = datetime(2026, 11, 21, 14, 0, tzinfo=UTC)          # 23:00 in Tokyo
+    clock, fired = StackClock(wall=lambda: wall), []
+
+    def fire() -> dict[str, int]:
+        fired.append(clock())
+        return {"released": 1}
+
+    listed = [{"survey_id": "ev-1", "send_at": "2026-11-24T00:00:00Z", "to": "+81******5678"}]
+    running = _carrier(app, time_machine=TimeMachine(clock, fire), scheduled=lambda: listed)
+    running.start()
+    yield running, clock, fired
+    running.stop()
+
+
+def test_the_time_machine_moves_the_stack_clock_forward_and_fires_the_schedule_once(
+        stack_carrier: tuple[Carrier, StackClock, list[Any]]) -> None:
+    carrier, clock, fired = stack_carrier
+    assert requests.get(f"{carrier.url}/clock", timeout=5).json() == {
+        "now": "2026-11-21T14:00:00Z", "wall_clock": "2026-11-21T14:00:00Z", "offset_hours": 0.0}
+    # When moving by hours, then to a time, then to a time already passed
+    by = requests.post(f"{carrier.url}/clock/advance", json={"hours": 10}, timeout=5).json()
+    to = requests.post(f"{carrier.url}/clock/advance", json={"to": "2026-11-24T09:00:00+09:00"}, timeout=5).json()
+    back = requests.post(f"{carrier.url}/clock/advance", json={"to": "2026-11-22T00:00:00Z"}, timeout=5).json()
+    # Then the clock moved forward only, and each move fired the schedule once, after moving
+    assert (by["now"], by["moved_hours"], by["tick"]) == ("2026-11-22T00:00:00Z", 10.0, {"released": 1})
+    assert (to["now"], to["offset_hours"], to["moved_hours"]) == ("2026-11-24T00:00:00Z", 58.0, 48.0)
+    assert (back["now"], back["moved_hours"]) == ("2026-11-24T00:00:00Z", 0.0)
+    assert fired == [datetime(2026, 11, 22, tzinfo=UTC), datetime(2026, 11, 24, tzinfo=UTC),
+                     datetime(2026, 11, 24, tzinfo=UTC)]
+    assert clock() == datetime(2026, 11, 24, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("request_kwargs", "status"), [
+    ({"json": {"hours": -1}}, 400),                        # never backwards
+    ({"json": {"hours": 1, "to": "2026-11-24T00:00:00Z"}}, 400),
+    ({"json": {}}, 400),
+    ({"json": {"hours": "1"}}, 400),
+    ({"json": {"hours": 24 * 400}}, 400),                  # a typo does not throw the stack into next year
+    ({"json": {"to": "2026-11-24T00:00:00"}}, 400),        # a time without its offset is ambiguous
+    ({"json": ["hours", 1]}, 400),
+    ({"data": "hours=1", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 415),
+    ({"data": '{"hours": 1}', "headers": {"Content-Type": "text/plain"}}, 415),   # what another site's page could post
+])
+def test_the_time_machine_refuses_what_is_not_a_forward_move_in_json(
+        stack_carrier: tuple[Carrier, StackClock, list[Any]], request_kwargs: dict[str, Any], status: int) -> None:
+    carrier, clock, fired = stack_carrier
+    answer = requests.post(f"{carrier.url}/clock/advance", timeout=5, **request_kwargs)
+    assert answer.status_code == status and answer.json()["error"]
+    assert clock.offset == timedelta(0) and fired == []
+
+
+def test_the_scheduled_surveys_are_listed_for_the_phone_page(
+        stack_carrier: tuple[Carrier, StackClock, list[Any]]) -> None:
+    carrier, _, _ = stack_carrier
+    assert requests.get(f"{carrier.url}/scheduled", timeout=5).json() == [
+        {"survey_id": "ev-1", "send_at": "2026-11-24T00:00:00Z", "to": "+81******5678"}]
+    page = requests.get(f"{carrier.url}/", params={"number": "+819012345678"}, timeout=5).text
+    assert 'id="scheduled"' in page and "/clock/advance" in page
+
+
+def test_the_phone_page_never_renders_a_text_as_html(carrier: Carrier) -> None:
+    # Bubbles are built from text nodes and <a> elements whose href is an http(s) URL (checked in
+    # Chromium by tests/browser/test_phone_page.py); here: no HTML-parsing sink anywhere in the page.
+    page = requests.get(f"{carrier.url}/", timeout=5).text
+    assert not any(sink in page for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"))

@@ -1,19 +1,24 @@
-"""`python -m devstack`'s options and its reading subcommands (`follow-ups`, `alerts`, `dead-letters`),
-against moto with koe's resources provisioned (the session's servers, on free ports); and `make run`'s
-variables. Fictional data only."""
+"""`python -m devstack`'s options and its reading subcommands (`follow-ups`, `alerts`, `dead-letters`,
+`scheduled`), against moto and DynamoDB Local with koe's resources provisioned (the session's servers,
+on free ports); the local time machine (`advance`) against a carrier with a stack's clock; and
+`make run`'s variables. Fictional data only."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devstack.__main__ import DEFAULT_DB_PATH, DEFAULT_READY_FILE, main, parse_args
+from devstack.carrier import Carrier
 from devstack.provision import client, provision
+from devstack.time_machine import StackClock, TimeMachine
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -158,3 +163,100 @@ def test_make_run_passes_its_variables_to_python_m_devstack():
     plain = subprocess.run(["make", "-n", "run"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     [command] = [line for line in plain.stdout.splitlines() if "-m devstack" in line]
     assert command.split("-m devstack", 1)[1].split() == []
+
+
+# --- `scheduled` (DynamoDB Local) and `advance` (the local time machine, through the carrier) -------
+
+def scheduled_item(survey_id: str, send_at: str, **fields: str) -> dict[str, Any]:
+    """A scheduled survey as the surveys table holds it (PynamoDB's attribute names and formats)."""
+    item = {"survey_id": survey_id, "procedure": "claim_payment", "customer_id": "C-9", "status": "scheduled",
+            "reason": "outside_send_window", "channel": "sms_link", "channel_reason": "JP:sms_link",
+            "send_shard": "due", "send_at": send_at, **fields}
+    return {name: {"S": value} for name, value in item.items()}
+
+
+def test_scheduled_prints_the_waiting_surveys_earliest_first_in_utc_and_local_time_without_contacts(
+        fresh_aws: dict[str, str], dynamodb_local: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    # Given three scheduled surveys, and one already released (out of the send-at index)
+    dynamodb = client("dynamodb", dynamodb_local.endpoint, fresh_aws["AWS_REGION"])
+    table = f"{fresh_aws['KOE_RESOURCE_PREFIX']}surveys"
+    for item in (
+            scheduled_item("ev-tokyo", "2026-11-24T00:00:00.000000+0000", phone="+819012345678"),
+            scheduled_item("ev-ny", "2026-11-24T14:00:00.000000+0000", phone="+15550100177",
+                           channel="sms_two_way", channel_reason="US:sms_two_way"),
+            scheduled_item("ev-mail", "2026-11-23T23:00:00.000000+0000", email="hanako@example.jp",
+                           channel="email", channel_reason="JP:email (no phone)")):
+        dynamodb.put_item(TableName=table, Item=item)
+    released = scheduled_item("ev-sent", "2026-11-20T00:00:00.000000+0000", phone="+819012345679", status="sent")
+    del released["send_shard"], released["send_at"]
+    dynamodb.put_item(TableName=table, Item=released)
+    ready = tmp_path / "ready.json"
+    ready.write_text(json.dumps({"dynamodb_endpoint": dynamodb_local.endpoint, "env": fresh_aws}))
+    # When listing them
+    code, lines, _ = run(capsys, "scheduled", "--ready-file", str(ready))
+    # Then each is a line, earliest first, its send time in UTC and in the customer's zone
+    assert code == 0
+    assert [line["survey_id"] for line in lines] == ["ev-mail", "ev-tokyo", "ev-ny"]
+    mail, tokyo, new_york = lines
+    assert {k: tokyo[k] for k in ("procedure", "channel", "status", "send_at", "send_at_local", "timezone")} == {
+        "procedure": "claim_payment", "channel": "sms_link", "status": "scheduled",
+        "send_at": "2026-11-24T00:00:00Z", "send_at_local": "2026-11-24T09:00:00+09:00", "timezone": "Asia/Tokyo"}
+    assert (new_york["send_at_local"], new_york["timezone_from"]) == ("2026-11-24T09:00:00-05:00", "country (US)")
+    # the email-only survey: no zone known, UTC only
+    assert (mail["send_at"], mail["send_at_local"], mail["timezone"]) == ("2026-11-23T23:00:00Z", None, None)
+    # and never a phone number or an address in clear
+    assert (tokyo["to"], new_york["to"], mail["to"]) == ("+81******5678", "+1******0177", "h*****@example.jp")
+    printed = json.dumps(lines)
+    assert "9012345678" not in printed and "5550100177" not in printed and "hanako@" not in printed
+
+
+def test_scheduled_says_so_when_nothing_waits_and_finds_default_names_without_a_ready_file(
+        dynamodb_local: Any, moto_server: Any, capsys: pytest.CaptureFixture[str]):
+    provision(dynamodb_local.endpoint, moto_server.endpoint, "us-east-1", prefix="koe-local-")
+    code, lines, err = run(capsys, "scheduled", "--dynamodb-endpoint", dynamodb_local.endpoint)
+    assert code == 0
+    assert lines == [] or all(line["status"] == "scheduled" for line in lines)
+    assert lines or "no survey is scheduled" in err
+
+
+def test_scheduled_says_what_to_do_when_no_stack_answers(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["scheduled", "--ready-file", str(tmp_path / "missing.json")]) == 1
+    assert "is the stack running" in capsys.readouterr().err
+
+
+@pytest.fixture
+def stack_clock() -> Iterator[tuple[str, StackClock]]:
+    """A carrier with a stack's clock (frozen wall clock), as `python -m devstack` runs it: its URL."""
+    clock = StackClock(wall=lambda: datetime(2026, 11, 21, 14, 0, tzinfo=UTC))    # 23:00 in Tokyo
+    carrier = Carrier(account_sid="AC" + "0" * 32, auth_token="0" * 32, number="+15550009999",
+                      app_sms_url="http://127.0.0.1:9/twilio/sms",
+                      time_machine=TimeMachine(clock, fire=lambda: {"released": 2}))
+    carrier.start()
+    yield carrier.url, clock
+    carrier.stop()
+
+
+def test_advance_moves_the_stack_clock_and_prints_what_the_schedule_released(
+        stack_clock: tuple[str, StackClock], tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    url, clock = stack_clock
+    ready = tmp_path / "ready.json"
+    ready.write_text(json.dumps({"carrier_url": url}))
+    # When moving 10 hours, then to the send time `scheduled` printed
+    code, [by], err = run(capsys, "advance", "--hours", "10", "--ready-file", str(ready))
+    again, [to], _ = run(capsys, "advance", "--to", "2026-11-24T00:00:00Z", "--carrier-url", url)
+    # Then the stack's clock is there, and the schedule ran after each move
+    assert code == again == 0
+    assert (by["now"], by["offset_hours"], by["tick"]) == ("2026-11-22T00:00:00Z", 10.0, {"released": 2})
+    assert "the schedule released 2 survey(s)" in err
+    assert (to["now"], to["offset_hours"]) == ("2026-11-24T00:00:00Z", 58.0)
+    assert clock() == datetime(2026, 11, 24, tzinfo=UTC)
+
+
+def test_advance_goes_forward_only_and_says_what_to_do_when_no_stack_answers(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    for wrong in (["advance"], ["advance", "--hours", "-1"], ["advance", "--to", "tomorrow"],
+                  ["advance", "--to", "2026-11-24T00:00:00"], ["advance", "--hours", "1", "--to", "2026-11-24T00:00Z"]):
+        with pytest.raises(SystemExit):
+            parse_args(wrong)
+    assert main(["advance", "--hours", "1", "--ready-file", str(tmp_path / "missing.json")]) == 1
+    assert "is the stack running" in capsys.readouterr().err

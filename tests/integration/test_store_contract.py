@@ -30,6 +30,7 @@ from chalicelib.services.ports import (
     ConversationStore,
     EventLedger,
     Inbound,
+    OutcomeReport,
     ScoreStore,
 )
 from chalicelib.settings import Settings, from_env
@@ -49,6 +50,7 @@ class Stores:
     cases: CaseStore
     scores: ScoreStore
     events: EventLedger
+    outcomes: OutcomeReport
     # Reading what the interfaces do not return (answers, history, inbox): per implementation.
     read_answer: Callable[[str, str], Answer | None]
     opt_out_history: Callable[[str], list[dict[str, Any]]]
@@ -64,7 +66,7 @@ def stores(request: pytest.FixtureRequest) -> Stores:
 
 def _fake_stores() -> Stores:
     conversations = FakeConversationStore()
-    return Stores("fake", conversations, FakeCaseStore(), FakeScoreStore(), FakeEventLedger(),
+    return Stores("fake", conversations, FakeCaseStore(), FakeScoreStore(), FakeEventLedger(), conversations,
                   read_answer=lambda sid, q: conversations.answers.get((sid, q)),
                   opt_out_history=lambda key: conversations.opt_out_history.get(key, []),
                   read_inbound=conversations.inbox.get)
@@ -118,6 +120,7 @@ def _dynamo_stores(world: DynamoWorld) -> Stores:
     return Stores("dynamo",
                   adapter.DynamoConversationStore(world.settings), adapter.DynamoCaseStore(world.settings),
                   adapter.DynamoScoreStore(world.settings), adapter.DynamoEventLedger(world.settings),
+                  adapter.DynamoOutcomeReport(world.settings),
                   read_answer=read_answer, opt_out_history=opt_out_history, read_inbound=read_inbound)
 
 
@@ -917,3 +920,26 @@ def test_a_survey_sent_again_loses_the_last_messages_delivery_state_and_may_chan
     assert stored is not None
     assert (stored.delivery_status, stored.delivery_error, stored.resends, stored.channel) == (None, None, 1, "email")
     assert stores.conversations.record_delivery(survey.survey_id, "sent", 3, None, message_sid="SM" + "7" * 32)
+
+
+
+def test_each_outcome_is_counted_once_in_the_write_that_reaches_it(stores: Stores) -> None:
+    procedure = _id("proc").replace("-", "_")
+    day = NOW.date().isoformat()
+    sent = a_survey(procedure=procedure)
+    stores.conversations.open_survey(sent, NOW)                                   # sending: not an outcome
+    as_sent = replace(sent, status=SurveyStatus.SENT, message_sid=SID)
+    stores.conversations.update_survey(sent, as_sent, now=NOW)
+    with pytest.raises(StaleSurvey):                                              # refused: counts nothing
+        stores.conversations.update_survey(sent, as_sent, now=NOW)
+    stores.conversations.update_survey(as_sent, answered(as_sent), contact=ContactChange(release=True), now=NOW)
+    stores.conversations.record_suppressed(a_survey(procedure=procedure, status=SurveyStatus.SUPPRESSED,
+                                                    reason="cooldown", open_until=None))
+    stores.conversations.open_survey(a_survey(procedure=procedure, status=SurveyStatus.SCHEDULED), NOW)
+
+    rows = stores.outcomes.read_outcomes(day, day, procedure)
+    assert sorted((outcome, n) for _, _, outcome, n in rows) == [
+        ("answered", 1), ("scheduled", 1), ("sent", 1), ("suppressed:cooldown", 1)]
+    assert all(p == procedure and d == day for p, d, _, _ in rows)
+    assert stores.outcomes.read_outcomes("2000-01-01", "2000-01-02", procedure) == []
+    assert set(rows) <= set(stores.outcomes.read_outcomes(day, day))              # without a procedure: all

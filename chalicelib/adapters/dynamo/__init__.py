@@ -15,6 +15,7 @@ Split by aggregate; callers import from this package, never from its modules:
 - `cases`: `DynamoCaseStore`.
 - `scores`: `DynamoScoreStore`.
 - `events`: `DynamoEventLedger` (the first payload seen per event_id).
+- `outcomes`: `DynamoOutcomeReport` (outcome counters per procedure and day, read back).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from chalicelib.adapters.dynamo.models import (
     StatusChange,
     SurveyItem,
 )
+from chalicelib.adapters.dynamo.outcomes import DynamoOutcomeReport
 from chalicelib.adapters.dynamo.scores import DynamoScoreStore
 from chalicelib.adapters.dynamo.surveys import DynamoConversationStore, answer_from_stream_image, is_new_answer
 
@@ -59,6 +61,7 @@ __all__ = [
     "DynamoCaseStore",
     "DynamoConversationStore",
     "DynamoEventLedger",
+    "DynamoOutcomeReport",
     "DynamoScoreStore",
     "InboxItem",
     "OpenUntilIndex",

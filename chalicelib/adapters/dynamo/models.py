@@ -218,9 +218,22 @@ class EventItem(Model):
     expires_at = TTLAttribute(null=True)
 
 
+class OutcomeItem(Model):
+    """How many surveys of a procedure reached an outcome on a day (UTC): bucket = YYYY-MM-DD#outcome."""
+
+    class Meta:
+        table_name: str | None = None
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    procedure = UnicodeAttribute(hash_key=True)
+    bucket = UnicodeAttribute(range_key=True)
+    n = NumberAttribute(default=0)
+
+
 MODELS: dict[str, type[Model]] = {
     "surveys": SurveyItem,
     "events": EventItem,
+    "outcomes": OutcomeItem,
     "contacts": ContactItem,
     "responses": ResponseItem,
     "inbox": InboxItem,

@@ -35,9 +35,11 @@ from chalicelib.adapters.dynamo.models import (
     SEND_SHARD,
     ContactItem,
     InboxItem,
+    OutcomeItem,
     ResponseItem,
     SurveyItem,
 )
+from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.model import Answer, Contact, Step, Survey, SurveyStatus
 from chalicelib.errors import ConversationOpen, StaleSurvey, SurveyExists
 from chalicelib.services.ports import ContactChange, Inbound
@@ -71,6 +73,7 @@ class DynamoConversationStore:
                 tx.save(_survey_to_item(survey, self._retention),
                         condition=SurveyItem.survey_id.does_not_exist())
                 tx.update(ContactItem(survey.contact_key), actions=claim, condition=slot_free)
+                _count_outcome(tx, None, survey, now)
         except TransactWriteError as exc:
             codes = cancel_codes(exc)
             raise_if_retryable(exc, codes)
@@ -89,9 +92,17 @@ class DynamoConversationStore:
         return StaleSurvey(survey.survey_id)
 
     def record_suppressed(self, survey: Survey) -> None:
-        item = _survey_to_item(survey, self._retention)
-        conditional(lambda: item.save(condition=SurveyItem.survey_id.does_not_exist()),
-                    refused=SurveyExists(survey.survey_id))
+        """The survey and its outcome count, in one transaction (one request, as a put would be)."""
+        try:
+            with throttling_as_retryable(), TransactWrite(connection=shared_connection()) as tx:
+                tx.save(_survey_to_item(survey, self._retention), condition=SurveyItem.survey_id.does_not_exist())
+                _count_outcome(tx, None, survey, survey.created_at)
+        except TransactWriteError as exc:
+            codes = cancel_codes(exc)
+            raise_if_retryable(exc, codes)
+            if codes and codes[0] == CONDITION_FAILED:
+                raise SurveyExists(survey.survey_id) from exc
+            raise
 
     def update_survey(self, old: Survey, new: Survey, answers: Sequence[Answer] = (),
                       contact: ContactChange | None = None, now: datetime | None = None) -> None:
@@ -125,6 +136,8 @@ class DynamoConversationStore:
                     actions, condition = contact_update
                     tx.update(ContactItem(old.contact_key), actions=actions, condition=condition)
                     kinds.append("contact")
+                if _count_outcome(tx, old, new, now):
+                    kinds.append("outcome")
         except TransactWriteError as exc:
             _raise_update_failure(exc, kinds, old.survey_id)
 
@@ -197,6 +210,17 @@ class DynamoConversationStore:
                 return False
             raise
         return True
+
+
+def _count_outcome(tx: TransactWrite, old: Survey | None, new: Survey, when: datetime) -> bool:
+    """+1 to the outcome the survey reaches, in the transaction that writes it: counted exactly
+    once, with no request of its own. False when there is nothing new to count."""
+    key = lifecycle.counts_as_new_outcome(old, new)
+    if key is None:
+        return False
+    bucket = f"{when.astimezone(UTC).date().isoformat()}#{key}"
+    tx.update(OutcomeItem(new.procedure, bucket), actions=[OutcomeItem.n.add(1)])
+    return True
 
 
 class _SlotNotHeld(Exception):

@@ -1,0 +1,131 @@
+"""The local stack's clock, and the time machine that moves it forward (local only, never deployed).
+
+koe's services take the current time from `Components.clock`. The local stack builds its components
+with a `StackClock` (the wall clock plus an offset that only grows) and installs them
+(`bootstrap.install`); AWS's functions keep `bootstrap.utc_now`, so production code is unchanged.
+`TimeMachine.advance` moves the offset forward and fires the schedule once, so a survey deferred to
+09:00 in Tokyo is released in front of you instead of at 09:00. `python -m devstack advance --hours N`
+calls it through the carrier (`POST /clock/advance`, loopback only).
+
+What follows the stack's clock: everything koe decides (send windows and holidays, cooldowns and
+other fatigue rules, the age of events, "completed_at is in the future", conversation windows, the
+day scores are counted in). What does not: the carrier's and moto's own timestamps, DynamoDB's TTL,
+Powertools' idempotency expiry, and the runner's tick interval (real seconds). The offset lives in
+memory: a restarted stack starts on the wall clock again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+MAX_STEP = timedelta(days=366)      # one move at most: a typo should not throw the stack into 2099
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StackClock:
+    """`clock()` is the wall clock plus an offset; the offset only grows (time never goes back)."""
+
+    def __init__(self, wall: Callable[[], datetime] = utc_now) -> None:
+        self._wall = wall
+        self._offset = timedelta(0)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self._wall() + self._offset
+
+    @property
+    def offset(self) -> timedelta:
+        with self._lock:
+            return self._offset
+
+    def wall(self) -> datetime:
+        return self._wall()
+
+    def advance(self, by: timedelta) -> datetime:
+        """Move forward by `by`; returns the new now."""
+        if by < timedelta(0):
+            raise ValueError("the stack's clock only moves forward")
+        if by > MAX_STEP:
+            raise ValueError(f"at most {MAX_STEP.days} days at a time")
+        with self._lock:
+            self._offset += by
+            return self._wall() + self._offset
+
+    def advance_to(self, when: datetime) -> datetime:
+        """Move forward to `when` (aware); a time already passed leaves the clock where it is."""
+        if when.tzinfo is None:
+            raise ValueError("give the time with its offset, e.g. 2026-11-24T00:00:00Z")
+        with self._lock:
+            ahead = when - (self._wall() + self._offset)
+            if ahead > MAX_STEP:
+                raise ValueError(f"at most {MAX_STEP.days} days at a time")
+            if ahead > timedelta(0):
+                self._offset += ahead
+            return self._wall() + self._offset
+
+
+class TimeMachine:
+    """The stack's clock and the schedule it fires after each move."""
+
+    def __init__(self, clock: StackClock, fire: Callable[[], Any]) -> None:
+        self.clock, self._fire = clock, fire
+
+    def now(self) -> dict[str, Any]:
+        offset = self.clock.offset
+        return {"now": iso(self.clock()), "wall_clock": iso(self.clock.wall()),
+                "offset_hours": round(offset.total_seconds() / 3600, 4)}
+
+    def advance(self, by: timedelta | None = None, to: datetime | None = None) -> dict[str, Any]:
+        """Move the clock (by a duration, or to a time), then fire the schedule once: what `tick`
+        answered (released, closed...), or None when it failed (the stack's log says why)."""
+        before = self.clock()
+        if by is not None and to is None:
+            after = self.clock.advance(by)
+        elif to is not None and by is None:
+            after = self.clock.advance_to(to)
+        else:
+            raise ValueError("give either hours or a time to move to")
+        tick = self._fire()
+        return {**self.now(), "moved_hours": round((after - before).total_seconds() / 3600, 4),
+                "tick": tick if isinstance(tick, dict) else None}
+
+
+def iso(moment: datetime) -> str:
+    """UTC, to the second, with a Z: what `scheduled` prints and `advance --to` takes back."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time with its offset (`Z` allowed)."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise ValueError(f"not an ISO 8601 time: {text!r}") from exc
+    if moment.tzinfo is None:
+        raise ValueError(f"give the time with its offset, e.g. 2026-11-24T00:00:00Z, not {text!r}")
+    return moment
+
+
+def read_move(fields: Mapping[str, Any]) -> tuple[timedelta | None, datetime | None]:
+    """`{"hours": N}` or `{"to": "ISO time"}` (a request to POST /clock/advance) -> (by, to)."""
+    hours, to = fields.get("hours"), fields.get("to")
+    if (hours is None) == (to is None):
+        raise ValueError('send {"hours": N} or {"to": "2026-11-24T00:00:00Z"}')
+    if hours is not None:
+        if isinstance(hours, bool) or not isinstance(hours, int | float) or hours != hours:
+            raise ValueError("hours must be a number")
+        if hours < 0:
+            raise ValueError("the stack's clock only moves forward")
+        if hours > MAX_STEP.total_seconds() / 3600:
+            raise ValueError(f"at most {MAX_STEP.days} days at a time")
+        return timedelta(hours=hours), None
+    if not isinstance(to, str):
+        raise ValueError("to must be an ISO 8601 time")
+    return None, parse_time(to)
