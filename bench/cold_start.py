@@ -34,7 +34,9 @@ CASES = {
         "import app\n"
         "import boto3, pynamodb.models, twilio.rest, twilio.request_validator, jsonschema\n"
         "import aws_lambda_powertools.utilities.idempotency\n"
-        "import chalicelib.adapters.dynamo, chalicelib.services.dispatch"
+        "import chalicelib.adapters.dynamo, chalicelib.services.dispatch\n"
+        # the channel policy and the send window: the phone number's country and zone, the holidays
+        "import phonenumbers, phonenumbers.timezone, holidays"
     ),
 }
 
