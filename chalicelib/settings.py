@@ -135,34 +135,37 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
-def _int_map(env: Mapping[str, str], name: str) -> dict[str, int]:
+def _json_object(env: Mapping[str, str], name: str, example: str) -> dict[str, Any]:
+    """A JSON object setting (empty when unset); SettingsError showing `example` otherwise."""
     raw = env.get(name, "").strip()
     if not raw:
         return {}
     try:
         value = json.loads(raw)
-        if not isinstance(value, dict):
-            raise TypeError("not an object")
-        return {str(k): int(v) for k, v in value.items()}
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a JSON object, e.g. {example}") from exc
+    if not isinstance(value, dict):
+        raise SettingsError(f"{name} must be a JSON object, e.g. {example}")
+    return {str(k): v for k, v in value.items()}
+
+
+def _int_map(env: Mapping[str, str], name: str) -> dict[str, int]:
+    example = '{"claim_payment": 5}'
+    try:
+        return {k: int(v) for k, v in _json_object(env, name, example).items()}
     except (ValueError, TypeError) as exc:
-        raise SettingsError(f'{name} must be a JSON object of integers, e.g. {{"claim_payment": 5}}') from exc
+        raise SettingsError(f"{name} must be a JSON object of integers, e.g. {example}") from exc
 
 
 def _channel_map(env: Mapping[str, str], name: str) -> dict[str, tuple[str, ...]]:
     from chalicelib.domain.channel_policy import CHANNELS
 
-    raw = env.get(name, "").strip()
-    if not raw:
-        return {}
-    example = f'{name} must be a JSON object of channel lists, e.g. {{"JP": ["sms_link", "email"]}}'
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise SettingsError(example) from exc
-    if not isinstance(value, dict) or not all(
-            isinstance(v, list) and v and all(c in CHANNELS for c in v) for v in value.values()):
-        raise SettingsError(f"{example}; channels: {', '.join(CHANNELS)}")
-    return {str(k): tuple(v) for k, v in value.items()}
+    example = '{"JP": ["sms_link", "email"]}'
+    value = _json_object(env, name, example)
+    if not all(isinstance(v, list) and v and all(c in CHANNELS for c in v) for v in value.values()):
+        raise SettingsError(f"{name} must be a JSON object of channel lists, e.g. {example}; "
+                            f"channels: {', '.join(CHANNELS)}")
+    return {k: tuple(v) for k, v in value.items()}
 
 
 def _window(env: Mapping[str, str], name: str) -> str | None:
@@ -179,16 +182,8 @@ def _window(env: Mapping[str, str], name: str) -> str | None:
 
 
 def _window_map(env: Mapping[str, str], name: str) -> dict[str, str]:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-        if not isinstance(value, dict):
-            raise TypeError("not an object")
-    except (ValueError, TypeError) as exc:
-        raise SettingsError(f'{name} must be a JSON object, e.g. {{"JP": "09:00-20:00"}}') from exc
-    return {str(k).upper(): _window({"w": str(v)}, "w") or "" for k, v in value.items()}
+    value = _json_object(env, name, '{"JP": "09:00-20:00"}')
+    return {k.upper(): _window({"w": str(v)}, "w") or "" for k, v in value.items()}
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -201,16 +196,11 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def _rate_map(env: Mapping[str, str], name: str) -> dict[str, float]:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return {}
+    example = '{"call_center": 0.2}'
     try:
-        value = json.loads(raw)
-        if not isinstance(value, dict):
-            raise TypeError("not an object")
-        rates = {str(k): float(v) for k, v in value.items()}
+        rates = {k: float(v) for k, v in _json_object(env, name, example).items()}
     except (ValueError, TypeError) as exc:
-        raise SettingsError(f'{name} must be a JSON object of shares, e.g. {{"call_center": 0.2}}') from exc
+        raise SettingsError(f"{name} must be a JSON object of shares, e.g. {example}") from exc
     if not all(0.0 <= rate <= 1.0 for rate in rates.values()):
         raise SettingsError(f"{name}: every share is between 0 and 1")
     return rates

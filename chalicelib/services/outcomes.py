@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from chalicelib.errors import InvalidRequest
 from chalicelib.services.ports import OutcomeReport
+from chalicelib.services.query_params import period, refuse_unknown
 
-MAX_DAYS = 366
 QUERY_PARAMETERS = frozenset({"from", "to", "procedure"})
 BY_REASON = ("suppressed", "failed")
 
@@ -31,17 +31,9 @@ class OutcomeQuery:
 
 def parse_query(params: Mapping[str, str] | None, today: date) -> OutcomeQuery:
     params = params or {}
-    unknown = sorted(set(params) - QUERY_PARAMETERS)
-    if unknown:
-        raise InvalidOutcomeQuery(f"unknown query parameter {', '.join(unknown)}: use from, procedure, to")
-    try:
-        to_day = date.fromisoformat(params["to"]) if params.get("to") else today
-        from_day = date.fromisoformat(params["from"]) if params.get("from") else to_day - timedelta(days=29)
-    except ValueError as exc:
-        raise InvalidOutcomeQuery("from and to must be dates, YYYY-MM-DD") from exc
-    if from_day > to_day or (to_day - from_day).days >= MAX_DAYS:
-        raise InvalidOutcomeQuery(f"from must not be after to, and at most {MAX_DAYS} days per query")
-    return OutcomeQuery(from_day.isoformat(), to_day.isoformat(), params.get("procedure") or None)
+    refuse_unknown(params, QUERY_PARAMETERS, InvalidOutcomeQuery)
+    from_day, to_day = period(params, today, InvalidOutcomeQuery)
+    return OutcomeQuery(from_day, to_day, params.get("procedure") or None)
 
 
 def report(query: OutcomeQuery, outcomes: OutcomeReport) -> dict[str, Any]:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from chalicelib.domain.model import Counts
 from chalicelib.domain.scoring import DIMENSIONS, nps
 from chalicelib.errors import InvalidRequest
 from chalicelib.services.ports import ScoreStore
+from chalicelib.services.query_params import period, refuse_unknown
 
-MAX_DAYS = 366
 QUERY_PARAMETERS = frozenset({"dimension", "from", "to"})
 LOW_SAMPLE = 30       # below this an NPS moves by several points per answer: flagged, not hidden
 
@@ -31,22 +31,12 @@ class ScoreQuery:
 
 def parse_query(params: Mapping[str, str] | None, today: date) -> ScoreQuery:
     params = params or {}
-    unknown = sorted(set(params) - QUERY_PARAMETERS)
-    if unknown:       # "dimesion=branch" must not silently report by procedure
-        raise InvalidQuery(f"unknown query parameter {', '.join(unknown)}: use {', '.join(sorted(QUERY_PARAMETERS))}")
+    refuse_unknown(params, QUERY_PARAMETERS, InvalidQuery)     # "dimesion=branch" must not report by procedure
     dimension = params.get("dimension", "procedure")
     if dimension not in DIMENSIONS:
         raise InvalidQuery(f"dimension must be one of {', '.join(DIMENSIONS)}")
-    try:
-        to_day = date.fromisoformat(params["to"]) if params.get("to") else today
-        from_day = date.fromisoformat(params["from"]) if params.get("from") else to_day - timedelta(days=29)
-    except ValueError as exc:
-        raise InvalidQuery("from and to must be dates, YYYY-MM-DD") from exc
-    if from_day > to_day:
-        raise InvalidQuery("from must not be after to")
-    if (to_day - from_day).days >= MAX_DAYS:
-        raise InvalidQuery(f"at most {MAX_DAYS} days per query")
-    return ScoreQuery(dimension, from_day.isoformat(), to_day.isoformat())
+    from_day, to_day = period(params, today, InvalidQuery)
+    return ScoreQuery(dimension, from_day, to_day)
 
 
 def report(query: ScoreQuery, store: ScoreStore) -> dict[str, Any]:
