@@ -10,7 +10,8 @@ Split by aggregate; callers import from this package, never from its modules:
 - `binding`: `configure(settings)` binds the models at runtime to one shared connection.
 - `errors`: DynamoDB errors as koe's named errors, and `conditional` for single-item writes.
 - `convert`: the tiny conversions the stores share.
-- `surveys`: `DynamoConversationStore` (surveys, answers, inbox) and their conversions.
+- `surveys`: `DynamoConversationStore` (surveys, answers, inbox).
+- `survey_items`: the survey and answer conversions, update expressions and stream readers.
 - `contacts`: the contact item's conversion and update expressions, used by conversations.
 - `cases`: `DynamoCaseStore`.
 - `scores`: `DynamoScoreStore`.
@@ -45,7 +46,8 @@ from chalicelib.adapters.dynamo.models import (
 )
 from chalicelib.adapters.dynamo.outcomes import DynamoOutcomeReport
 from chalicelib.adapters.dynamo.scores import DynamoScoreStore
-from chalicelib.adapters.dynamo.surveys import DynamoConversationStore, answer_from_stream_image, is_new_answer
+from chalicelib.adapters.dynamo.survey_items import answer_from_stream_image, is_new_answer
+from chalicelib.adapters.dynamo.surveys import DynamoConversationStore
 
 __all__ = [
     "CONDITION_FAILED",

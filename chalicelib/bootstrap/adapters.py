@@ -1,4 +1,6 @@
-"""The one place that builds real adapters from settings: tables, Twilio, SES, SQS, SNS.
+"""The real things, built from settings: AWS clients, tables, queues, topics, Twilio, SES, templates,
+the senders per channel and the authenticators (`Adapters`). `bootstrap/__init__.py` wires them into
+the use cases (`Components`).
 
 Each piece is built on first use and kept for the life of the process (a warm Lambda reuses it);
 each handler pays only for the clients it uses. The local stack comes here with endpoints pointing
@@ -12,13 +14,11 @@ SES, `adapters/ses_email.py`, `templates/email/`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from chalicelib import settings as settings_module
-from chalicelib.domain import eligibility
 from chalicelib.domain.identity import contact_key
 from chalicelib.settings import Settings
 
@@ -27,11 +27,6 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
     from chalicelib.adapters.twilio_sms import SignatureCheck
     from chalicelib.auth import Authenticator
     from chalicelib.domain.model import Survey
-    from chalicelib.services.dispatch import DispatchDeps
-    from chalicelib.services.email_feedback import FeedbackDeps
-    from chalicelib.services.handle_reply import ReplyDeps
-    from chalicelib.services.ingest import IngestDeps
-    from chalicelib.services.on_answers import AnswerDeps
     from chalicelib.services.ports import (
         Alerts,
         CaseStore,
@@ -49,17 +44,13 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
         SmsSender,
         SurveySender,
     )
-    from chalicelib.services.record_status import StatusDeps
-    from chalicelib.services.tick import TickDeps
-    from chalicelib.services.unsubscribe import UnsubscribeDeps
-    from chalicelib.services.web_survey import WebDeps
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Components:
+class Adapters:
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = utc_now, **overrides: Any):
         """`overrides` replace built pieces by name (e.g. `conversations=FakeConversationStore()`):
         for tests. A name that is not a piece is refused, so a typo cannot leave a real client in."""
@@ -251,141 +242,5 @@ class Components:
         """Today in the reporting time zone: the day scores are counted in."""
         return self.clock().astimezone(ZoneInfo(self.settings.reporting_timezone)).date()
 
-    # --- the event contract, checked at the edge against this process's clock
-    def event_errors(self, payload: Any) -> list[dict[str, str]]:
-        """Every problem with one event (JSON Schema, control characters, a completed_at in the
-        future beyond KOE_CLOCK_SKEW_SECONDS); empty when valid."""
-        from chalicelib.adapters.schema import event_errors
-
-        return event_errors(payload, self.clock(), timedelta(seconds=self.settings.clock_skew_seconds))
-
-    def read_event(self, body: str) -> dict[str, Any]:
-        """The valid event in an intake queue message, or InvalidEvent (dead-lettered with it)."""
-        from chalicelib.adapters.schema import read_message
-
-        return read_message(body, self.clock(), timedelta(seconds=self.settings.clock_skew_seconds))
-
-    def give_up_dispatch(self, body: str, error: Exception) -> None:
-        """After dispatch dead-letters a record: end the survey it opened but never sent."""
-        from chalicelib.adapters.schema import event_id_of
-        from chalicelib.services.dispatch import give_up
-
-        event_id = event_id_of(body)
-        if event_id is not None:
-            give_up(event_id, error, self.dispatch_deps)
-
-    # --- service dependencies
     def contact_key(self, address: str) -> str:
         return contact_key(self.settings.contact_hash_key, address)
-
-    @cached_property
-    def ingest_deps(self) -> IngestDeps:
-        from chalicelib.services.ingest import IngestDeps
-
-        return IngestDeps(queue=self.intake_queue, check=self.event_errors, ledger=self.event_ledger,
-                          clock=self.clock)
-
-    @cached_property
-    def dispatch_deps(self) -> DispatchDeps:
-        from chalicelib.adapters import holiday_calendar
-        from chalicelib.adapters.phone_numbers import region_of, timezone_of
-        from chalicelib.domain.channel_policy import ChannelPolicy
-        from chalicelib.domain.fatigue import FatigueRules
-        from chalicelib.domain.send_window import SendWindows, Window
-        from chalicelib.services.dispatch import DispatchDeps
-
-        s = self.settings
-        windows = SendWindows(Window.parse(s.send_window),
-                              {country: Window.parse(w) for country, w in s.send_window_by_country.items()})
-        return DispatchDeps(
-            store=self.conversations, senders=self.senders, contact_key=self.contact_key,
-            policy=eligibility.Policy(s.cooldown_days, s.max_event_age_hours, s.default_locale,
-                                      FatigueRules(s.fatigue_cap, s.fatigue_cap_days, s.sampling_by_procedure)),
-            history_days=s.history_days, channels=ChannelPolicy.with_overrides(s.channel_preferences),
-            region_of=region_of,
-            cooldown_days=s.cooldown_for, clock=self.clock,
-            response_window=lambda procedure: timedelta(days=s.response_window_for(procedure)),
-            reminder_after=timedelta(hours=s.reminder_hours) if s.reminder_hours else None,
-            windows=windows, timezone_of=timezone_of,
-            holidays=holiday_calendar.for_country if s.skip_holidays else holiday_calendar.none,
-            fallback_timezone=s.reporting_timezone)
-
-    @cached_property
-    def dispatch_once(self) -> Callable[[dict[str, Any]], dict[str, str]]:
-        from chalicelib.services.dispatch import dispatch_event
-
-        deps = self.dispatch_deps
-        return self.idempotency.wrap(lambda event: dispatch_event(event, deps))
-
-    @cached_property
-    def status_deps(self) -> StatusDeps:
-        from chalicelib.services.record_status import StatusDeps
-
-        return StatusDeps(store=self.conversations, senders=self.senders, contact_key=self.contact_key,
-                          clock=self.clock)
-
-    @cached_property
-    def tick_deps(self) -> TickDeps:
-        from chalicelib.services.tick import TickDeps
-
-        return TickDeps(store=self.conversations, senders=self.senders, clock=self.clock)
-
-    @cached_property
-    def reply_deps(self) -> ReplyDeps:
-        from chalicelib.services.handle_reply import ReplyDeps
-
-        s = self.settings
-        return ReplyDeps(store=self.conversations, messages=self.messages, contact_key=self.contact_key,
-                         threshold_for=s.threshold_for, clock=self.clock)
-
-    @cached_property
-    def answer_deps(self) -> AnswerDeps:
-        from chalicelib.services.on_answers import AnswerDeps
-
-        s = self.settings
-        return AnswerDeps(scores=self.scores, cases=self.cases, follow_ups=self.follow_ups, alerts=self.alerts,
-                          reporting_tz=ZoneInfo(s.reporting_timezone), sla_hours=s.case_sla_hours,
-                          clock=self.clock)
-
-    @cached_property
-    def web_deps(self) -> WebDeps:
-        from chalicelib.domain.survey_token import link_key
-        from chalicelib.services.web_survey import WebDeps
-
-        s = self.settings
-        return WebDeps(store=self.conversations, pages=self.pages, link_key=link_key(s.contact_hash_key),
-                       threshold_for=s.threshold_for, clock=self.clock)
-
-    @cached_property
-    def unsubscribe_deps(self) -> UnsubscribeDeps:
-        from chalicelib.domain.survey_token import link_key
-        from chalicelib.services.unsubscribe import UnsubscribeDeps
-
-        return UnsubscribeDeps(store=self.conversations, pages=self.pages,
-                               link_key=link_key(self.settings.contact_hash_key), contact_key=self.contact_key,
-                               clock=self.clock)
-
-    @cached_property
-    def feedback_deps(self) -> FeedbackDeps:
-        from chalicelib.services.email_feedback import FeedbackDeps
-
-        return FeedbackDeps(store=self.conversations, contact_key=self.contact_key, clock=self.clock)
-
-
-_components: Components | None = None
-
-
-def components() -> Components:
-    """This process's components, built on first use from the environment."""
-    global _components
-    if _components is None:
-        _components = Components(settings_module.current())
-    return _components
-
-
-def install(replacement: Components | None) -> Components | None:
-    """Use `replacement` as this process's components (None: build from the environment again on
-    next use); returns the previous ones. For tests that drive app.py in-process."""
-    global _components
-    previous, _components = _components, replacement
-    return previous

@@ -1,0 +1,117 @@
+"""The survey and answer items: explicit conversions between storage items and domain objects,
+the update expression of a survey's change and the condition that it is still as read, and the
+responses-stream readers (`answer_from_stream_image`, `is_new_answer`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+
+from chalicelib.adapters.dynamo.convert import int_or_none, set_or_remove, strings
+from chalicelib.adapters.dynamo.models import OPEN_SHARD, REMIND_SHARD, SEND_SHARD, ResponseItem, SurveyItem
+from chalicelib.domain.model import Answer, Step, Survey, SurveyStatus
+
+
+def survey_changes(new: Survey) -> list[Action]:
+    """What update_survey writes. Closing REMOVEs open_until/open_shard: the survey leaves the
+    sparse index."""
+    return [
+        SurveyItem.status.set(new.status.value),
+        SurveyItem.step.set(new.step.value),
+        SurveyItem.reprompts.set(new.reprompts),
+        set_or_remove(SurveyItem.score, new.score),
+        set_or_remove(SurveyItem.message_sid, new.message_sid),
+        set_or_remove(SurveyItem.last_inbound_sid, new.last_inbound_sid),
+        set_or_remove(SurveyItem.last_reply_key, new.last_reply_key),
+        set_or_remove(SurveyItem.reason, new.reason),
+        set_or_remove(SurveyItem.open_until, new.open_until),
+        set_or_remove(SurveyItem.open_shard, OPEN_SHARD if new.open_until else None),
+        set_or_remove(SurveyItem.send_at, new.send_at),
+        set_or_remove(SurveyItem.send_shard, SEND_SHARD if new.send_at else None),
+        set_or_remove(SurveyItem.remind_at, new.remind_at),
+        set_or_remove(SurveyItem.remind_shard, REMIND_SHARD if new.remind_at else None),
+        SurveyItem.channel.set(new.channel),
+        SurveyItem.channel_reason.set(new.channel_reason),
+        set_or_remove(SurveyItem.resends, new.resends or None),
+    ] + no_delivery_state_without_a_message(new)
+
+
+def no_delivery_state_without_a_message(new: Survey) -> list[Action]:
+    """A survey sent again has no message yet: the last one's delivery state goes with it, so the
+    new message's callbacks rank from the start."""
+    if new.message_sid is not None:
+        return []
+    return [SurveyItem.delivery_status.remove(), SurveyItem.delivery_rank.remove(),
+            SurveyItem.delivery_error.remove()]
+
+
+def unchanged_since(old: Survey) -> Condition:
+    same_inbound = (SurveyItem.last_inbound_sid.does_not_exist() if old.last_inbound_sid is None
+                    else SurveyItem.last_inbound_sid == old.last_inbound_sid)
+    unchanged: Condition = (SurveyItem.status == old.status.value) & (SurveyItem.step == old.step.value)
+    condition: Condition = unchanged & same_inbound
+    return condition
+
+
+def survey_to_item(survey: Survey, retention: timedelta) -> SurveyItem:
+    return SurveyItem(
+        survey.survey_id, procedure=survey.procedure, customer_id=survey.customer_id,
+        contact_key=survey.contact_key, locale=survey.locale, channel=survey.channel,
+        channel_reason=survey.channel_reason, status=survey.status.value,
+        created_at=survey.created_at, completed_at=survey.completed_at, phone=survey.phone,
+        email=survey.email, context=dict(survey.context), reason=survey.reason, step=survey.step.value,
+        reprompts=survey.reprompts, score=survey.score, message_sid=survey.message_sid,
+        delivery_status=survey.delivery_status, delivery_error=survey.delivery_error,
+        last_inbound_sid=survey.last_inbound_sid, last_reply_key=survey.last_reply_key,
+        open_shard=OPEN_SHARD if survey.open_until else None, open_until=survey.open_until,
+        send_shard=SEND_SHARD if survey.send_at else None, send_at=survey.send_at,
+        remind_shard=REMIND_SHARD if survey.remind_at else None, remind_at=survey.remind_at,
+        resends=survey.resends or None, expires_at=survey.created_at + retention)
+
+
+def survey_from_item(item: SurveyItem) -> Survey:
+    return Survey(
+        survey_id=item.survey_id, procedure=item.procedure, customer_id=item.customer_id,
+        contact_key=item.contact_key, locale=item.locale, channel=item.channel,
+        channel_reason=item.channel_reason, status=SurveyStatus(item.status),
+        created_at=item.created_at, completed_at=item.completed_at, phone=item.phone,
+        email=item.email, context=strings(item.context), reason=item.reason, step=Step(item.step),
+        reprompts=int(item.reprompts or 0), score=int_or_none(item.score),
+        message_sid=item.message_sid, delivery_status=item.delivery_status,
+        delivery_error=item.delivery_error, last_inbound_sid=item.last_inbound_sid,
+        last_reply_key=item.last_reply_key, open_until=item.open_until, send_at=item.send_at,
+        remind_at=item.remind_at, resends=int(item.resends or 0))
+
+
+def answer_to_item(answer: Answer, retention: timedelta) -> ResponseItem:
+    return ResponseItem(
+        answer.survey_id, answer.question, received_at=answer.received_at,
+        procedure=answer.procedure, customer_id=answer.customer_id, locale=answer.locale,
+        context=dict(answer.context), score=answer.score, text=answer.text,
+        threshold=answer.threshold, phone_masked=answer.phone_masked, late=answer.late or None,
+        expires_at=answer.received_at + retention)
+
+
+def answer_from_item(item: ResponseItem) -> Answer:
+    return Answer(
+        survey_id=item.survey_id, question=item.question, received_at=item.received_at,
+        procedure=item.procedure, customer_id=item.customer_id, locale=item.locale,
+        context=strings(item.context), score=int_or_none(item.score), text=item.text,
+        threshold=int_or_none(item.threshold), phone_masked=item.phone_masked, late=bool(item.late))
+
+
+def answer_from_stream_image(new_image: dict[str, Any]) -> Answer:
+    """An Answer from a responses-table stream record's NewImage (DynamoDB JSON)."""
+    return answer_from_item(ResponseItem.from_raw_data(new_image))
+
+
+def is_new_answer(event_name: str, new_image: dict[str, Any] | None) -> bool:
+    """A responses-stream record that carries an answer to process: every INSERT, and the MODIFY
+    of a comment (a later comment replaces the earlier one: save_comment). Score items are never
+    modified (their put is conditional); a MODIFY of one is not a new answer."""
+    if not new_image:
+        return False
+    return event_name == "INSERT" or (event_name == "MODIFY" and new_image.get("question", {}).get("S") == "comment")
