@@ -4,7 +4,7 @@ here SDK errors become koe's named errors."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -72,8 +72,13 @@ class SnsAlerts:
         self._sns = client
         self._arn = topic_arn
 
-    def publish(self, subject: str, body: str) -> None:
+    def publish(self, subject: str, body: str, attributes: Mapping[str, str] | None = None) -> None:
+        # Message attributes are what SNS subscription filter policies match on; empty values are
+        # not allowed by SNS, so they are left out.
+        message_attributes = {name: {"DataType": "String", "StringValue": value}
+                              for name, value in (attributes or {}).items() if value}
         try:
-            self._sns.publish(TopicArn=self._arn, Subject=subject, Message=body)
+            self._sns.publish(TopicArn=self._arn, Subject=subject, Message=body,
+                              MessageAttributes=message_attributes)
         except (ClientError, BotoCoreError) as exc:
             raise EnqueueFailed(f"alert topic refused the alert: {exc}") from exc

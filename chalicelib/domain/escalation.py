@@ -38,10 +38,16 @@ def open_case(answer: Answer, now: datetime, sla_hours: int, comment: str | None
     )
 
 
+# The follow-up message is a published contract for CRM consumers:
+# chalicelib/schemas/follow-up-case.schema.json, versioned by this number.
+FOLLOW_UP_SCHEMA_VERSION = 1
+
+
 def follow_up_message(case: Case) -> dict[str, Any]:
     """What the follow-up queue carries: everything needed to call back, with a masked phone."""
     return {
         "type": "FollowUpCase",
+        "schema_version": FOLLOW_UP_SCHEMA_VERSION,
         "case_id": case.case_id,
         "survey_id": case.survey_id,
         "procedure": case.procedure,
@@ -66,6 +72,12 @@ def one_line(value: object) -> str:
     """A value as one visible line: a customer's line breaks (or a forged "\nCase: ...") are shown
     as \\n, never obeyed, so no value can add a line to an alert."""
     return str(value).translate(_LINE_BREAKERS)
+
+
+def alert_attributes(case: Case) -> dict[str, str]:
+    """What subscribers of the CX alert topic can filter on (SNS message attributes)."""
+    return {"procedure": case.procedure, "branch": case.context.get("branch", ""),
+            "agent_id": case.context.get("agent_id", ""), "score": str(case.score)}
 
 
 def alert_text(case: Case) -> tuple[str, str]:

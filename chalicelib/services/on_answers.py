@@ -71,7 +71,7 @@ def _notify(case: Case, deps: AnswerDeps) -> None:
         deps.cases.mark_notified(case.case_id, follow_up_queued=True, alert_published=case.alert_published)
     if not case.alert_published:
         subject, body = escalation.alert_text(case)
-        deps.alerts.publish(subject, body)
+        deps.alerts.publish(subject, body, escalation.alert_attributes(case))
         deps.cases.mark_notified(case.case_id, follow_up_queued=True, alert_published=True)
 
 

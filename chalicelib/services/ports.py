@@ -4,7 +4,7 @@ against both so they cannot drift."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -143,7 +143,8 @@ class FollowUps(Protocol):
 
 
 class Alerts(Protocol):
-    def publish(self, subject: str, body: str) -> None: ...
+    def publish(self, subject: str, body: str, attributes: Mapping[str, str] | None = None) -> None:
+        """Publish one CX alert; `attributes` (procedure, branch, ...) let subscribers filter."""
 
 
 class Pages(Protocol):

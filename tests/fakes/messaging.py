@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,13 +56,15 @@ class FakeFollowUps:
 @dataclass
 class FakeAlerts:
     published: list[tuple[str, str]] = field(default_factory=list)
+    attributes: list[dict[str, str]] = field(default_factory=list)     # one per published alert
     fail_next: bool = False
 
-    def publish(self, subject: str, body: str) -> None:
+    def publish(self, subject: str, body: str, attributes: Mapping[str, str] | None = None) -> None:
         if self.fail_next:
             self.fail_next = False
             raise KoeError("topic unavailable")
         self.published.append((subject, body))
+        self.attributes.append(dict(attributes or {}))
 
 
 @dataclass

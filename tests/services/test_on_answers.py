@@ -79,3 +79,11 @@ def test_the_threshold_is_per_procedure(world):
     world.reply("5")
     on_answers(answers_of(world), "t1", world.answer_deps)
     assert world.cases.get_case(SURVEY) is None
+
+
+def test_the_alert_carries_procedure_branch_agent_and_score_as_attributes(world):
+    world.dispatch()
+    world.reply("3")
+    on_answers(world.store.answers_for(SURVEY), "t-attrs", world.answer_deps)
+    assert world.alerts.attributes == [{"procedure": "claim_payment", "branch": "tokyo-chuo",
+                                        "agent_id": "A-102", "score": "3"}]

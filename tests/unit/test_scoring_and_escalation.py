@@ -79,3 +79,24 @@ def test_no_value_can_forge_a_line_in_the_alert():
         "Score", "Procedure", "Branch", "Agent", "Customer", "Phone", "Comment", "Case", "Call back by"]
     assert "\\nCase: someone-else" in body and "\x1b" not in body and "\u2028" not in body
     assert "\n" not in subject and "\r" not in subject
+
+
+def test_the_follow_up_message_follows_its_published_versioned_schema():
+    import json
+    from pathlib import Path
+
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads((Path(__file__).resolve().parents[2] / "chalicelib" / "schemas"
+                         / "follow-up-case.schema.json").read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    for comment in ("slow payout", None):
+        message = escalation.follow_up_message(escalation.open_case(answer(3), AT, 24, comment))
+        assert list(Draft202012Validator(schema).iter_errors(message)) == []
+        assert message["schema_version"] == schema["properties"]["schema_version"]["const"]
+
+
+def test_the_alert_carries_attributes_subscribers_can_filter_on():
+    case = escalation.open_case(answer(3), AT, 24, None)
+    assert escalation.alert_attributes(case) == {"procedure": "claim_payment", "branch": "tokyo-chuo",
+                                                 "agent_id": "A-102", "score": "3"}
