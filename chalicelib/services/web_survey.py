@@ -51,14 +51,30 @@ class WebOutcome:
     html: str
 
 
-def show(token: str, score: str | None, accept_language: str | None, deps: WebDeps) -> WebOutcome:
-    """The page for a GET: the form (with `score` pre-selected), the thank-you page, or why not."""
+@dataclass(frozen=True)
+class _Visit:
+    """The survey a token opens, read once per request, and where its page stands now."""
+
+    survey: Survey
+    now: datetime
+    language: str
+    state: State
+
+
+def _visit(token: str, deps: WebDeps) -> _Visit | None:
     survey = _survey(token, deps)
     if survey is None:
-        return _not_found(accept_language, deps)
+        return None
     now = deps.clock()
-    language = web.page_language(survey.locale)
-    current = web.state(survey, now)
+    return _Visit(survey, now, web.page_language(survey.locale), web.state(survey, now))
+
+
+def show(token: str, score: str | None, accept_language: str | None, deps: WebDeps) -> WebOutcome:
+    """The page for a GET: the form (with `score` pre-selected), the thank-you page, or why not."""
+    visit = _visit(token, deps)
+    if visit is None:
+        return _not_found(accept_language, deps)
+    survey, now, language, current = visit.survey, visit.now, visit.language, visit.state
     if current in (State.OPEN, State.LATE):
         return _render("form", Page(PageKind.FORM, language, survey.procedure, score=web.read_score(score)), deps)
     if current is State.ANSWERED:
@@ -77,12 +93,10 @@ def submit(token: str, form: Mapping[str, str], accept_language: str | None, dep
 
 
 def _submit(token: str, form: Mapping[str, str], accept_language: str | None, deps: WebDeps) -> WebOutcome:
-    survey = _survey(token, deps)
-    if survey is None:
+    visit = _visit(token, deps)
+    if visit is None:
         return _not_found(accept_language, deps)
-    now = deps.clock()
-    language = web.page_language(survey.locale)
-    current = web.state(survey, now)
+    survey, now, language, current = visit.survey, visit.now, visit.language, visit.state
     comment = web.read_comment(form.get("comment"))
     if current is State.CLOSED or (comment and current is State.ANSWERED and not web.takes_comment(survey, now)):
         count("WebAnswerTooLate")
