@@ -1,0 +1,150 @@
+"""A follow-up case: a detractor's survey that someone owns, works within business-hour deadlines,
+and closes with a recorded cause. Plain data; what may happen to a case lives in
+`domain/case_work.py` (people) and `domain/case_ladder.py` (the schedule).
+
+Every change to a stored case carries the `version` it read: a store writes it only if the case is
+still at that version (optimistic locking), so two people saving one case never lose an update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+
+ROBOT = "koe"       # the actor of what koe does by itself on the timeline (opened, reminded, ...)
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"                   # waiting for its owner
+    IN_PROGRESS = "in_progress"     # claimed: someone is working it
+    RESOLVED = "resolved"           # closed with a root cause and an action
+
+
+class Severity(StrEnum):
+    NORMAL = "normal"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+def most_severe(severities: list[Severity]) -> Severity:
+    return max(severities, key=lambda s: s.rank, default=Severity.NORMAL)
+
+
+class OwnerKind(StrEnum):
+    AGENT = "agent"       # the agent who served the customer
+    BRANCH = "branch"     # the branch's queue
+    CENTRAL = "central"   # the central CX queue
+
+
+@dataclass(frozen=True)
+class Owner:
+    kind: OwnerKind
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}:{self.id}"
+
+    @classmethod
+    def parse(cls, text: str) -> Owner:
+        """`agent:A-12`, `branch:tokyo-01` or `central:cx`; ValueError otherwise."""
+        kind, sep, ident = text.partition(":")
+        if not sep or not ident or kind not in OwnerKind.__members__.values():
+            raise ValueError(f"an owner is agent:<id>, branch:<id> or central:<id>, got {text!r}")
+        return cls(OwnerKind(kind), ident)
+
+
+EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One thing that happened to a case: who did it, when, and its details (codes, not prose)."""
+
+    at: datetime
+    kind: str            # opened, comment, reminder, first_contact_overdue, breach, lead, claimed, ...
+    actor: str           # ROBOT, or the principal's subject
+    detail: Mapping[str, str] = EMPTY
+
+
+@dataclass(frozen=True)
+class LadderStep:
+    """One rung of the escalation ladder, planned when the case opens (domain/case_ladder.py)."""
+
+    name: str            # first_contact_overdue, reminder, breach, lead
+    at: datetime
+    to: str              # owner, manager or lead: whom it alerts
+
+
+@dataclass(frozen=True)
+class Case:
+    case_id: str                    # = survey_id: one case per survey
+    survey_id: str
+    procedure: str
+    customer_id: str
+    score: int
+    opened_at: datetime
+    first_contact_due: datetime
+    resolution_due: datetime
+    context: dict[str, str]         # frozen at send time: branch, agent_id, ...
+    phone_masked: str | None
+    comment: str | None = None
+    locale: str = "en"
+    channel: str = "sms_two_way"    # the survey's channel: the closing message goes out on it
+    severity: Severity = Severity.NORMAL
+    reasons: tuple[str, ...] = ()   # which rules opened it: score, keyword, repeat, sentiment
+    callback_consent: bool | None = None   # the customer said they may (True) or may not be called
+    owner: Owner = Owner(OwnerKind.CENTRAL, "cx")
+    customer_timezone: str = "UTC"
+    owner_timezone: str = "UTC"
+    status: CaseStatus = CaseStatus.OPEN
+    version: int = 1
+    timeline: tuple[TimelineEntry, ...] = ()
+    ladder: tuple[LadderStep, ...] = ()
+    ladder_next: int = 0            # index of the next rung; len(ladder) when none is left
+    first_contact_at: datetime | None = None
+    root_cause: str | None = None
+    action: str | None = None
+    resolved_at: datetime | None = None
+    closing: str | None = None      # the closing message to the customer: due, sent, skipped, failed
+    closing_at: datetime | None = None      # when it is due (inside the customer's send window)
+    resurvey_at: datetime | None = None     # when the customer is asked again
+    resurvey_id: str | None = None          # the survey that asked again
+    recovered: bool | None = None   # that survey's answer: passive or promoter (True), detractor (False)
+    expires_at: datetime | None = None      # retention: set at resolution, cleared on reopen
+    follow_up_queued: bool = False
+    alert_published: bool = False
+
+    @property
+    def sla_due(self) -> datetime:
+        """"Call back by": the first-contact deadline (the follow-up message's `sla_due`)."""
+        return self.first_contact_due
+
+    @property
+    def branch(self) -> str | None:
+        return self.context.get("branch")
+
+    @property
+    def agent_id(self) -> str | None:
+        return self.context.get("agent_id")
+
+    @property
+    def next_step(self) -> LadderStep | None:
+        if self.status is CaseStatus.RESOLVED or self.ladder_next >= len(self.ladder):
+            return None
+        return self.ladder[self.ladder_next]
+
+    @property
+    def next_step_at(self) -> datetime | None:
+        step = self.next_step
+        return step.at if step else None
+
+    def overdue(self, now: datetime) -> bool:
+        """Past its resolution deadline and not resolved."""
+        return self.status is not CaseStatus.RESOLVED and now >= self.resolution_due
