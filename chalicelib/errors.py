@@ -99,6 +99,17 @@ class RetryableSendError(RetryableError):
     configuration fault (credentials, an unverified sender): try the send again later."""
 
 
+# --- CX alerts
+class InvalidAlert(PermanentError):
+    """A message on the alert deliveries queue is not a case alert koe can read (not JSON, not the
+    published schema): dead-lettered with the reason (field names, never values)."""
+
+
+class AlertDeliveryIncomplete(RetryableError):
+    """Some destinations of an alert failed for now (or are being delivered by another invocation):
+    the record is retried, and the destinations already delivered are skipped."""
+
+
 # --- webhooks
 class InvalidSignature(KoeError):
     """X-Twilio-Signature missing or wrong for the configured public URL: 403, no state change."""
@@ -107,3 +118,23 @@ class InvalidSignature(KoeError):
 # --- queues
 class EnqueueFailed(RetryableError):
     """SQS did not take a message after retries; the caller must be told to send it again."""
+
+
+class CaseNotFound(KoeError):
+    """No such case, or one the caller may not see (the same answer: no existence leak): 404."""
+
+
+class VersionConflict(KoeError):
+    """The case changed since the caller read it (another person saved it first): 409, read again."""
+
+    def __init__(self, message: str, current_version: int | None = None):
+        super().__init__(message)
+        self.current_version = current_version
+
+
+class InvalidCaseState(KoeError):
+    """The case's state does not allow the move (resolving a resolved case): 409."""
+
+
+class StaleCase(RetryableError):
+    """A case kept changing while koe added to it (a comment, a re-survey's answer): retried."""

@@ -13,6 +13,7 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode
 from xml.sax.saxutils import escape
@@ -22,22 +23,30 @@ from chalice.app import Chalice, ChaliceViewError, Request, Response
 from chalicelib.auth import Authenticator, authenticate
 from chalicelib.domain.principal import Principal, Role
 from chalicelib.errors import (
+    CaseNotFound,
     Forbidden,
+    InvalidCaseState,
     InvalidRequest,
     InvalidSignature,
     RetryableError,
     Unauthenticated,
     UnsupportedMediaType,
+    VersionConflict,
 )
 from chalicelib.observability import count, logger
 
 TWIML: dict[str, str | list[str]] = {"Content-Type": "text/xml; charset=utf-8"}
 PRINCIPAL = "koe.principal"      # where the authenticated principal rides on the request context
+UNAUTHENTICATED = ("missing or invalid credentials: operations systems send x-api-key, "
+                   "the CX team Authorization: Bearer <ID token>")
 
 # Named error -> (status, code). The first class an error is an instance of wins: list the more
 # specific first. Anything not listed is a bug: Chalice answers 500 (reshaped below) and logs it.
 ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (Unauthenticated, 401, "unauthenticated"),
+    (CaseNotFound, 404, "case_not_found"),
+    (VersionConflict, 409, "version_conflict"),
+    (InvalidCaseState, 409, "invalid_state"),
     (Forbidden, 403, "forbidden"),
     (InvalidSignature, 403, "invalid_signature"),
     (UnsupportedMediaType, 415, "unsupported_media_type"),
@@ -79,6 +88,8 @@ def error_response(exc: Exception) -> Response | None:
     for kind, status, code in ERRORS:
         if isinstance(exc, kind):
             details = exc.details if isinstance(exc, InvalidRequest) else {}
+            if isinstance(exc, VersionConflict) and exc.current_version is not None:
+                details = {"current_version": exc.current_version}
             return error_body(status, code, str(exc), **details)
     if isinstance(exc, ChaliceViewError):      # e.g. BadRequestError from an unparseable JSON body
         return error_body(exc.STATUS_CODE, _snake(type(exc).__name__), str(exc))
@@ -116,6 +127,11 @@ class Edge:
             return view
         return register
 
+    def protected_routes(self) -> Mapping[tuple[str, str], frozenset[Role]]:
+        """(path, METHOD) -> the roles it is open to, for every role-protected route (read-only): what
+        infra/ attaches the Cognito authorizer by, and what the authorisation tests iterate."""
+        return MappingProxyType(dict(self._roles))
+
     def request(self) -> Request:
         """The request being handled (a view runs only while there is one)."""
         request = self._app.current_request
@@ -140,10 +156,10 @@ class Edge:
         allowed = self._roles.get((context.get("resourcePath", ""), request.method.upper()))
         if allowed is None:
             return None
-        principal = authenticate(self._authenticators(), request.headers)
+        principal = authenticate(self._authenticators(), request.headers, context)
         if principal is None:
             count("RequestUnauthenticated")
-            return error_body(401, "unauthenticated", "missing or invalid x-api-key")
+            return error_body(401, "unauthenticated", UNAUTHENTICATED)
         if principal.role not in allowed:
             count("RequestForbidden")
             logger.warning("role refused", extra={"subject": principal.subject, "role": principal.role.value,

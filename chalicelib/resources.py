@@ -35,6 +35,9 @@ class Table:
     stream: str | None = None       # NEW_IMAGE, NEW_AND_OLD_IMAGES, ...
     ttl_attribute: str | None = None
     stream_consumer: str | None = None  # the app.py handler the stream invokes
+    # The one app.py handler that reads and writes this table: in AWS it runs with its own role,
+    # and no other function may touch the table (infra/stack.py).
+    private_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,10 @@ class Queue:
     # local stack only (for tests and developers); koe itself never reads them.
     env: str | None = None
     consumer: str | None = None     # the app.py handler its event source mapping invokes
+    # The topic the queue is subscribed to (SNS's JSON envelope, no raw delivery), and the message
+    # attributes a message must carry to be delivered to it (an SNS filter policy of "exists").
+    subscribes_to: str | None = None
+    subscription_requires: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,15 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(name="inbox", hash_key="message_sid", attributes={"message_sid": "S"},
           ttl_attribute="expires_at"),
-    Table(name="cases", hash_key="case_id", attributes={"case_id": "S"}),
+    # Follow-up cases. Lists query one index, newest first; `due-at` is sparse (cases the schedule
+    # has work on); `by-customer` finds a customer's earlier cases; resolved cases expire (retention).
+    Table(name="cases", hash_key="case_id",
+          attributes={"case_id": "S", "owner": "S", "branch": "S", "status": "S", "all_shard": "S",
+                      "opened_at": "S", "due_shard": "S", "due_at": "S", "customer_id": "S"},
+          indexes=(Index("by-owner", "owner", "opened_at"), Index("by-branch", "branch", "opened_at"),
+                   Index("by-status", "status", "opened_at"), Index("all-cases", "all_shard", "opened_at"),
+                   Index("due-at", "due_shard", "due_at"), Index("by-customer", "customer_id", "opened_at")),
+          ttl_attribute="expires_at"),
     # Outcome counters per procedure and day (sent, scheduled, suppressed:<reason>, failed:<reason>,
     # answered, expired ...), written in the same transaction as the survey's status change.
     Table(name="outcomes", hash_key="procedure", range_key="bucket", attributes={"procedure": "S", "bucket": "S"}),
@@ -113,6 +128,9 @@ TABLES: tuple[Table, ...] = (
         range_key="bucket",
         attributes={"dimension": "S", "bucket": "S"},
     ),
+    # Which destinations of each CX alert were delivered (or given up): a replay is delivered once.
+    Table(name="alert-deliveries", hash_key="delivery_id", attributes={"delivery_id": "S"},
+          ttl_attribute="expires_at", private_to="deliver_alerts"),
     # Powertools idempotency: its default key attribute is "id"; expiration is its TTL.
     Table(name="idempotency", hash_key="id", attributes={"id": "S"}, ttl_attribute="expiration"),
 )
@@ -127,6 +145,13 @@ QUEUES: tuple[Queue, ...] = (
     Queue("follow-up-dlq", env="KOE_LOCAL_FOLLOW_UP_DLQ_URL"),
     # On-failure destination of the responses stream: batches that still fail after the retries.
     Queue("responses-stream-dlq"),
+    # CX alerts to people (email, chat): subscribed to cx-alerts, case alerts only (alarm notifications
+    # on that topic carry no `event` attribute). A failed record comes back after an exponential
+    # backoff (the handler sets its visibility); the 5th failure dead-letters it with its reason.
+    Queue("alert-deliveries", dead_letter="alert-deliveries-dlq", max_receive_count=5, visibility_timeout_s=180,
+          env="KOE_ALERT_DELIVERIES_QUEUE_URL", consumer="deliver_alerts", subscribes_to="cx-alerts",
+          subscription_requires=("event",)),
+    Queue("alert-deliveries-dlq", env="KOE_ALERT_DELIVERIES_DLQ_URL"),
 )
 
 TOPICS: tuple[Topic, ...] = (
@@ -149,8 +174,12 @@ RULES: tuple[Rule, ...] = (
 # The app.py handler an EventBridge rate(1 minute) schedule invokes.
 SCHEDULE_CONSUMER = "tick"
 
-# Settings variables with this prefix are exported by the local stack only; koe never reads them.
+# Settings variables with this prefix are exported by the local stack only, never by infra/; koe
+# reads none of them but LOCAL_TOKEN_SECRET_ENV.
 LOCAL_ENV_PREFIX = "KOE_LOCAL_"
+# The one KOE_LOCAL_* variable koe reads: the local stack's switch for its own HS256 bearer tokens
+# (auth.LocalTokens). Local only by name: infra/ refuses it and the synth test checks it is absent.
+LOCAL_TOKEN_SECRET_ENV = "KOE_LOCAL_TOKEN_SECRET"
 
 # The resource prefix when KOE_RESOURCE_PREFIX is unset, and the one app.py's decorators name
 # resources with at import (infra/ replaces those names with the stage's real ARNs).
@@ -189,6 +218,16 @@ def topic_env(*, local: bool = True) -> dict[str, str]:
 
 def topic(name: str) -> Topic:
     return next(t for t in TOPICS if t.name == name)
+
+
+def subscriptions() -> dict[str, str]:
+    """Logical queue -> the topic it is subscribed to."""
+    return {q.name: q.subscribes_to for q in QUEUES if q.subscribes_to}
+
+
+def filter_policy(queue: Queue) -> dict[str, list[dict[str, bool]]]:
+    """The SNS filter policy of a queue's subscription (empty: every message)."""
+    return {attribute: [{"exists": True}] for attribute in queue.subscription_requires}
 
 
 def topic_consumers() -> dict[str, str]:

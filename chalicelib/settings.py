@@ -14,13 +14,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from chalicelib import resources
+from chalicelib import alert_settings, case_settings, resources
+from chalicelib.case_settings import CaseSettings, SettingsError
+
+__all__ = ["CaseSettings", "Settings", "SettingsError", "current", "from_env"]
+from chalicelib.domain import local_token
+from chalicelib.domain.alert_delivery import Subscriber
+from chalicelib.domain.case_routing import RoutingTable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-class SettingsError(ValueError):
-    """A required variable is missing or a value cannot be read; names the variable."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,6 @@ class Settings:
     reminder_hours: int = 24                # the one reminder, if unanswered by then (0: none)
     max_event_age_hours: int = 72
     max_receives: int = 4                   # then dispatch dead-letters the record with its reason
-    case_sla_hours: int = 24
     retention_days: int = 400
     clock_skew_seconds: int = 300           # a completed_at further ahead than this is refused
     # Channel order per country (ISO 3166, or "*"), over the defaults in domain/channel_policy.py.
@@ -69,9 +70,25 @@ class Settings:
     fatigue_cap: int = 2                    # at most this many surveys per contact ...
     fatigue_cap_days: int = 30              # ... per rolling period of this many days
     sampling_by_procedure: Mapping[str, float] = field(default_factory=dict)   # share surveyed, 0..1
+    cases: CaseSettings = field(default_factory=CaseSettings)   # chalicelib/case_settings.py
+    # The local stack's bearer-token secret (KOE_LOCAL_TOKEN_SECRET); None (always, in AWS): the
+    # CX team's tokens are Cognito's, verified by API Gateway.
+    local_token_secret: str | None = field(default=None, repr=False)
+    # CX alerts to people (services/deliver_alerts.py): the queue subscribed to the alert topic (its
+    # failed records back off from it), its dead-letter queue, the broadcast subscribers
+    # (KOE_ALERT_SUBSCRIBERS, chalicelib/alert_settings.py) and the first backoff (doubled per retry).
+    alert_queue_url: str | None = None
+    alert_dlq_url: str | None = None
+    alert_subscribers: tuple[Subscriber, ...] = ()
+    alert_retry_seconds: int = 30
 
     def table_name(self, logical: str) -> str:
         return resources.physical(self.resource_prefix, logical)
+
+    @property
+    def case_routing(self) -> RoutingTable:
+        """KOE_CASE_ROUTING (read with the case settings): owners, managers, the lead, contacts."""
+        return self.cases.routing
 
     def response_window_for(self, procedure: str) -> int:
         return self.response_window_days_by_procedure.get(procedure, self.response_window_days)
@@ -227,6 +244,13 @@ def _url(env: Mapping[str, str], name: str) -> str | None:
     return raw or None
 
 
+def _secret(env: Mapping[str, str], name: str, minimum_chars: int) -> str | None:
+    raw = env.get(name, "").strip()
+    if raw and len(raw) < minimum_chars:
+        raise SettingsError(f"{name} must be at least {minimum_chars} characters")   # never the value
+    return raw or None
+
+
 def from_env(env: Mapping[str, str]) -> Settings:
     api_keys = tuple(k.strip() for k in _required(env, "KOE_API_KEYS").split(",") if k.strip())
     public = _required(env, "KOE_PUBLIC_BASE_URL").rstrip("/")
@@ -261,7 +285,6 @@ def from_env(env: Mapping[str, str]) -> Settings:
         reminder_hours=_int(env, "KOE_REMINDER_HOURS", _default("reminder_hours")),
         max_event_age_hours=_int(env, "KOE_MAX_EVENT_AGE_HOURS", _default("max_event_age_hours"), minimum=1),
         max_receives=_int(env, "KOE_MAX_RECEIVES", _default("max_receives"), minimum=1),
-        case_sla_hours=_int(env, "KOE_CASE_SLA_HOURS", _default("case_sla_hours"), minimum=1),
         retention_days=_int(env, "KOE_RETENTION_DAYS", _default("retention_days"), minimum=1),
         clock_skew_seconds=_int(env, "KOE_CLOCK_SKEW_SECONDS", _default("clock_skew_seconds")),
         channel_preferences=_channel_map(env, "KOE_CHANNEL_POLICY"),
@@ -274,6 +297,12 @@ def from_env(env: Mapping[str, str]) -> Settings:
         fatigue_cap=_int(env, "KOE_FATIGUE_CAP", _default("fatigue_cap"), minimum=1),
         fatigue_cap_days=_int(env, "KOE_FATIGUE_CAP_DAYS", _default("fatigue_cap_days"), minimum=1),
         sampling_by_procedure=_rate_map(env, "KOE_SAMPLING_BY_PROCEDURE"),
+        cases=case_settings.read(env, flag=_flag, whole=_int),
+        local_token_secret=_secret(env, resources.LOCAL_TOKEN_SECRET_ENV, local_token.MIN_SECRET_CHARS),
+        alert_queue_url=env.get("KOE_ALERT_DELIVERIES_QUEUE_URL", "").strip() or None,
+        alert_dlq_url=env.get("KOE_ALERT_DELIVERIES_DLQ_URL", "").strip() or None,
+        alert_subscribers=alert_settings.subscribers(env),
+        alert_retry_seconds=_int(env, "KOE_ALERT_RETRY_SECONDS", _default("alert_retry_seconds"), minimum=1),
     )
 
 

@@ -6,9 +6,12 @@
     python -m devstack follow-ups      # the follow-up queue's cases, as JSON lines (left on the queue)
     python -m devstack alerts          # the CX alerts (the local queue subscribed to the topic)
     python -m devstack dead-letters    # the intake dead-letter queue, with each message's reason
+    python -m devstack alert-dead-letters  # the CX alerts that could not be delivered, with reasons
     python -m devstack scheduled       # the surveys waiting for their send window (DynamoDB Local)
     python -m devstack advance --hours N | --to 2026-11-24T00:00:00Z
                                        # LOCAL ONLY: move the stack's clock forward, fire the schedule
+    python -m devstack token --role cx_admin|branch_manager|agent [--branch B] [--agent A] [--hours H]
+                                       # LOCAL ONLY: a CX user's bearer token for the CX routes
 
 Prints where everything is and writes the same as JSON to the ready file once ready (removed on
 exit), so scripts, tests and the reading subcommands find the stack. Port 0 picks a free port.
@@ -28,16 +31,18 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from chalicelib import resources
+from devstack import tokens
 from devstack.stack import REPO_ROOT, LocalStack, PortInUse, StackOptions
 
 DATA_DIR = REPO_ROOT / ".koe"                   # git-ignored
 DEFAULT_DB_PATH = DATA_DIR / "dynamodb"
 DEFAULT_READY_FILE = DATA_DIR / "devstack.json"
+DEFAULT_TOKEN_SECRET = DATA_DIR / "local-token-secret"   # signs the CX tokens (devstack/tokens.py)
 # Subcommand -> (what it reads, the settings variable of its queue's URL, its logical queue name).
 READERS = {
     "follow-ups": ("the follow-up queue: one case per detractor, for the CX team's CRM",
@@ -46,6 +51,8 @@ READERS = {
                "KOE_LOCAL_ALERTS_INSPECT_QUEUE_URL", "cx-alerts-inspect"),
     "dead-letters": ("the intake dead-letter queue, with the reason of each message",
                      "KOE_INTAKE_DLQ_URL", "intake-dlq"),
+    "alert-dead-letters": ("the CX alerts deliver_alerts gave up on, with the reason of each message",
+                           "KOE_ALERT_DELIVERIES_DLQ_URL", "alert-deliveries-dlq"),
 }
 
 
@@ -69,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ready-file", type=Path, default=DEFAULT_READY_FILE,
                         help="write addresses and env as JSON when ready (default: %(default)s)")
     commands = parser.add_subparsers(dest="command",
-                                     metavar="{follow-ups,alerts,dead-letters,scheduled,advance}")
+                                     metavar="{follow-ups,alerts,dead-letters,alert-dead-letters,scheduled,advance,token}")
     for name, (what, _, _) in READERS.items():
         reader = commands.add_parser(name, help=f"print {what} as JSON lines, leaving them queued",
                                      description=f"Print {what} as JSON lines, leaving them queued.")
@@ -102,7 +109,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          help=f"the running stack's ready file (default: {DEFAULT_READY_FILE})")
     advance.add_argument("--carrier-url", default=None,
                          help=f"without a ready file: the carrier's URL (default: http://127.0.0.1:{defaults.carrier_port})")
-    return parser.parse_args(argv)
+    token = commands.add_parser(
+        "token", help="LOCAL ONLY: print a CX user's bearer token for the local stack",
+        description="Print a bearer token the local stack accepts as a CX user (as Cognito's ID token would "
+                    "be in AWS), signed with the stack's local secret; send it as `Authorization: Bearer "
+                    "<token>`. Valid from the stack's clock for --hours.")
+    token.add_argument("--role", required=True, choices=tokens.CX_ROLES,
+                       help="cx_admin: everything CX; branch_manager: one branch; agent: their own cases")
+    token.add_argument("--branch", help="the branch (required for branch_manager; optional for agent)")
+    token.add_argument("--agent", help="the agent id (required for agent)")
+    token.add_argument("--hours", type=float, default=tokens.DEFAULT_HOURS,
+                       help="how long it is valid (default: %(default)g)")
+    token.add_argument("--subject", help="the token's sub (default: local-<role>[-<agent or branch>])")
+    token.add_argument("--ready-file", dest="reader_ready_file", type=Path, default=None,
+                       help=f"the running stack's ready file (default: {DEFAULT_READY_FILE})")
+    token.add_argument("--secret-file", type=Path, default=DEFAULT_TOKEN_SECRET,
+                       help="without a ready file: the project's local token secret (default: %(default)s; "
+                            "made on first use, and what `python -m devstack` signs with)")
+    args = parser.parse_args(argv)
+    if args.command == "token":
+        wrong = tokens.problem(args.role, args.branch, args.agent, args.hours)
+        if wrong:
+            token.error(wrong)
+    return args
 
 
 def hours(text: str) -> float:
@@ -162,6 +191,7 @@ def banner(stack: LocalStack) -> str:
         ("Data", f"{stack.options.db_path} (tables survive a restart; queues do not)"
                  if stack.options.db_path else "in memory: nothing is kept (--in-memory)"),
         ("API key", a["api_key"]),
+        ("CX bearer tokens", "python -m devstack token --role cx_admin (or make token ROLE=...)"),
     ]
     width = max(len(name) for name, _ in rows)
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in stack.options.timings.items())
@@ -181,6 +211,9 @@ def banner(stack: LocalStack) -> str:
         "Make SES report a hard bounce of it (the address is then opted out of email):",
         ("  curl -H 'content-type: application/json' "
          f"-d '{{\"to\": \"{DEMO_EMAIL}\", \"kind\": \"bounce\"}}' {a['carrier_url']}/emails/feedback"),
+        "Call the CX routes as a CX user (branch_manager needs --branch, agent --agent):",
+        (f"  curl -H \"Authorization: Bearer $(python -m devstack token --role cx_admin)\" "
+         f"{a['api_url']}/v1/cases"),
         "Read what koe produced (left on the queues):",
         "  python -m devstack follow-ups    python -m devstack alerts    python -m devstack dead-letters",
         "Surveys waiting for the customer's morning, and the local time machine that releases them:",
@@ -218,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         return print_scheduled(args)
     if args.command == "advance":
         return advance_clock(args)
+    if args.command == "token":
+        return print_token(args)
     if args.command:
         return read_queue(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -225,7 +260,11 @@ def main(argv: list[str] | None = None) -> int:
                            dynamodb_port=args.dynamodb_port, moto_port=args.moto_port,
                            tick_seconds=args.tick_seconds, api_key=args.api_key,
                            concurrency=args.concurrency,
-                           db_path=None if args.in_memory else args.db_path)
+                           db_path=None if args.in_memory else args.db_path,
+                           # kept beside the ready file (.koe/) so tokens outlive a restart; --in-memory
+                           # keeps nothing
+                           token_secret=None if args.in_memory else tokens.secret_in(
+                               args.ready_file.parent / DEFAULT_TOKEN_SECRET.name))
     args.ready_file.parent.mkdir(parents=True, exist_ok=True)
     args.ready_file.unlink(missing_ok=True)     # a stale file would say "ready" too early
     signal.signal(signal.SIGTERM, interrupt_once)
@@ -355,6 +394,27 @@ def advance_clock(args: argparse.Namespace) -> int:
     done = (f"the schedule released {tick.get('released', 0)} survey(s)" if isinstance(tick, dict)
             else "the schedule failed (see the stack's log)")
     print(f"the stack's clock is now {outcome['now']} ({outcome['offset_hours']:+g} h); {done}", file=sys.stderr)
+    return 0
+
+
+def print_token(args: argparse.Namespace) -> int:
+    """A CX user's token on stdout (alone, for `$(...)`), what it is on stderr. Signed with the running
+    stack's secret (its ready file) or else the project's (--secret-file), on the stack's clock."""
+    try:
+        ready = read_ready(args, None)
+        env = ready.get("env", {}) if ready else {}
+        secret = env.get(resources.LOCAL_TOKEN_SECRET_ENV) or tokens.secret_in(args.secret_file)
+        now = tokens.stack_now(ready.get("carrier_url") if ready else None)
+        token = tokens.mint(secret, args.role, branch=args.branch, agent=args.agent, hours=args.hours,
+                            now=now, subject=args.subject)
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot make a token ({exc})", file=sys.stderr)
+        return 1
+    print(token, flush=True)
+    scope = ", ".join(f"{name} {value}" for name, value in (("branch", args.branch), ("agent", args.agent)) if value)
+    until = (now + timedelta(hours=args.hours)).isoformat(timespec="seconds")
+    print(f"{args.role} token{f' ({scope})' if scope else ''}, valid until {until} on the stack's clock; "
+          "send it as `Authorization: Bearer <token>`", file=sys.stderr)
     return 0
 
 

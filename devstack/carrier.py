@@ -51,6 +51,9 @@ Endpoints for scripts, tests and the phone page:
   (``ses-events``), which koe's ``on_ses_event`` reads. moto's SES never does it by itself.
 * ``POST /emails/unsubscribe`` JSON or form ``{"message_id": "..."}`` -- what a mail client's one-click
   unsubscribe does (RFC 8058): POSTs ``List-Unsubscribe=One-Click`` to the email's List-Unsubscribe URL.
+* ``POST /chat/{channel}`` -- a local chat webhook (Slack's incoming-webhook shape): keeps the JSON
+  posted (``{"text": ...}``) and answers ``ok``, as Slack does. ``GET /chat?channel=`` lists what each
+  channel received, oldest first: where the local stack's CX alerts to chat land.
 * ``GET /`` -- the phone simulator page (``?number=`` opens that phone; http(s) links in texts are
   clickable: a link SMS opens the local web survey); ``GET /health``.
 
@@ -395,6 +398,8 @@ class Carrier:
         self._auth_token = auth_token
         self._validator = RequestValidator(auth_token)
         self.log = MessageLog()
+        self._chat: list[dict[str, Any]] = []        # what the local chat webhooks received
+        self._chat_lock = threading.Lock()
         self._stopping = threading.Event()
         self._callbacks = _Callbacks(self._stopping)
         self._connections = threading.local()      # keep-alive connections of this thread, by host
@@ -587,6 +592,19 @@ class Carrier:
             return self.log.add(Message(new_sid(), self.number, to, body, "outbound-reply", "failed", 21610))
         return self.log.add(Message(new_sid(), self.number, to, body, "outbound-reply", "delivered"))
 
+    # -- chat ---------------------------------------------------------------------------------------
+
+    def chat_webhook_url(self, channel: str) -> str:
+        return f"{self.url}/chat/{channel}"
+
+    def receive_chat(self, channel: str, payload: Any) -> None:
+        with self._chat_lock:
+            self._chat.append({"channel": channel, "payload": payload, "received_at": time.time()})
+
+    def chat_messages(self, channel: str | None = None) -> list[dict[str, Any]]:
+        with self._chat_lock:
+            return [dict(m) for m in self._chat if channel is None or m["channel"] == channel]
+
     # -- emails ------------------------------------------------------------------------------------
 
     def emails(self, to: str | None) -> list[dict[str, Any]]:
@@ -636,6 +654,7 @@ class Carrier:
 
 _MESSAGES = re.compile(rf"^/{API_VERSION}/Accounts/([^/]+)/Messages\.json$")
 _MESSAGE = re.compile(rf"^/{API_VERSION}/Accounts/([^/]+)/Messages/([^/]+)\.json$")
+_CHAT = re.compile(r"^/chat/([A-Za-z0-9_.-]{1,64})$")      # a local chat webhook, one per channel
 
 
 def _number_param(query: dict[str, list[str]], name: str) -> str | None:
@@ -697,6 +716,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._clock()
         elif parsed.path == "/scheduled":
             self._scheduled()
+        elif parsed.path == "/chat":
+            self._json(200, self.carrier.chat_messages(query.get("channel", [None])[0]))
         elif match := _MESSAGE.match(parsed.path):
             self._api(match.group(1), lambda: self._fetch_message(match.group(2)))
         else:
@@ -717,10 +738,23 @@ class _Handler(BaseHTTPRequestHandler):
                                lambda f: "one-click unsubscribe")
         elif path == "/clock/advance":
             self._advance(body)
+        elif match := _CHAT.match(path):
+            self._chat(match.group(1), body)
         else:
             self._json(404, {"error": "not found"})
 
     # -- handlers ----------------------------------------------------------------------------------
+
+    def _chat(self, channel: str, body: bytes) -> None:
+        """Slack's incoming webhook: JSON with a `text`, answered `ok` (400 `invalid_payload` otherwise)."""
+        try:
+            payload = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            payload = None
+        if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):
+            return self._send(400, b"invalid_payload", "text/plain; charset=utf-8")
+        self.carrier.receive_chat(channel, payload)
+        self._send(200, b"ok", "text/plain; charset=utf-8")
 
     def _api(self, account: str, action: Any, created: int = 200) -> None:
         try:

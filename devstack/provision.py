@@ -8,7 +8,9 @@ tests and developers use.
 
 moto delivers nothing to a Lambda: each topic an `app.py` handler consumes gets a local queue
 subscribed to it (SNS's JSON envelope, as SNS delivers to SQS), which `devstack.runner` turns into
-SNS invocations of the handler. moto's SES does not publish bounces or complaints either: the
+SNS invocations of the handler. A queue that resources.py subscribes to a topic (`subscribes_to`:
+the alert deliveries queue) is subscribed as in AWS, with its filter policy, and the runner polls it
+like any consumed queue. moto's SES does not publish bounces or complaints either: the
 carrier simulates them (`devstack/carrier.py`, POST /emails/feedback).
 """
 
@@ -68,6 +70,9 @@ def provision(dynamodb_endpoint: str, aws_endpoint: str, region: str, prefix: st
                                           topic_arns[CX_TOPIC], prefix)
     for topic in resources.topic_consumers():
         subscribe_consumer_queue(client("sns", aws_endpoint, region), sqs, topic_arns[topic], prefix, topic)
+    for queue_name, topic in resources.subscriptions().items():
+        subscribe_queue(client("sns", aws_endpoint, region), sqs, topic_arns[topic], queue_urls[queue_name],
+                        resources.filter_policy(resources.queue(queue_name)))
     email = create_email(client("sesv2", aws_endpoint, region), client("ses", aws_endpoint, region), prefix,
                          topic_arns[resources.EMAIL.events_topic])
     return build_env(prefix, dynamodb_endpoint, aws_endpoint, region, queue_urls, topic_arns, bus,
@@ -252,6 +257,17 @@ def subscribe_consumer_queue(sns: Any, sqs: Any, topic_arn: str, prefix: str, to
     if not any(sub["Endpoint"] == arn for sub in existing):
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
     return url
+
+
+def subscribe_queue(sns: Any, sqs: Any, topic_arn: str, queue_url: str, filter_policy: dict[str, Any]) -> None:
+    """A queue of resources.QUEUES subscribed to its topic as infra/ subscribes it: SNS's JSON
+    envelope (no raw delivery), with the subscription's filter policy (moto applies it)."""
+    arn = queue_arn(sqs, queue_url)
+    existing = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
+    if any(sub["Endpoint"] == arn for sub in existing):
+        return
+    attributes = {"FilterPolicy": json.dumps(filter_policy)} if filter_policy else {}
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes)
 
 
 # --- SES -----------------------------------------------------------------------------------------

@@ -2,9 +2,14 @@
 
 `chalice local` serves HTTP only, so this stands in for the Lambda event source mappings, the SNS
 subscriptions and the schedule. Which handler each source feeds is declared in `chalicelib.resources`
-(today: the intake queue -> `dispatch`, the `ses-events` topic -> `on_ses_event` (through the local
-queue `devstack.provision` subscribed to it), the responses table stream -> `on_response`, a timer ->
+(today: the intake queue -> `dispatch`, the alert deliveries queue (subscribed to `cx-alerts`) ->
+`deliver_alerts`, the `ses-events` topic -> `on_ses_event` (through the local queue
+`devstack.provision` subscribed to it), the responses table stream -> `on_response`, a timer ->
 `tick`); the event shapes themselves are built by `devstack.lambda_events`.
+
+A handler may change a failed message's visibility itself (`deliver_alerts` backs off with
+ChangeMessageVisibility, which moto honours); otherwise a failed message is visible again after
+`retry_visibility_s`, as the receive set it.
 
 Concurrency is Lambda's: each queue has `concurrency` pollers (default 4, like a small reserved
 concurrency), each receiving a batch and invoking the handler on its own, so two batches of the same

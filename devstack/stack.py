@@ -32,6 +32,7 @@ from types import ModuleType
 from typing import Any, Self
 
 from chalicelib import resources
+from devstack import local_routing
 from devstack.dynamodb_local import LOOPBACK, DynamoDBLocal, free_port, port_is_free
 from devstack.moto_server import MotoServer
 from devstack.provision import provision
@@ -65,6 +66,7 @@ class StackOptions:
     moto_port: int = 5000
     tick_seconds: float = 60.0
     api_key: str | None = None              # None: a random key for this run
+    token_secret: str | None = None         # signs CX bearer tokens; None: a random one for this run
     region: str = "us-east-1"
     prefix: str = "koe-local-"
     concurrency: int = DEFAULT_CONCURRENCY  # invocations in parallel per queue (Lambda's SQS pollers)
@@ -146,6 +148,10 @@ class LocalStack:
         self.api_port = self.options.api_port or free_port()
         self.carrier = self._make_carrier()     # binds now: its URL goes into the settings
         self.env.update(self._app_settings())
+        # The local routing table and alert settings, unless the environment brings its own (a test's
+        # loopback chat receiver, a developer's own table).
+        self.env.update({name: value for name, value in local_routing.settings(self.carrier.chat_webhook_url).items()
+                         if name not in os.environ})
         os.environ.update(self.env)
         if str(REPO_ROOT) not in sys.path:
             sys.path.insert(0, str(REPO_ROOT))
@@ -160,6 +166,8 @@ class LocalStack:
     def _app_settings(self) -> dict[str, str]:
         return {
             "KOE_API_KEYS": self.options.api_key or secrets.token_urlsafe(24),
+            # The local stack's own CX bearer tokens (`python -m devstack token`); never set in AWS.
+            resources.LOCAL_TOKEN_SECRET_ENV: self.options.token_secret or secrets.token_urlsafe(48),
             "KOE_CONTACT_HASH_KEY": self._contact_hash_key(),
             "KOE_PUBLIC_BASE_URL": self.api_url,
             "KOE_TWILIO_ACCOUNT_SID": TWILIO_ACCOUNT_SID,

@@ -6,20 +6,23 @@ What lives where:
                 settings variable carrying each queue's URL / topic's ARN, and which handler
                 consumes each queue, topic and stream; the SES configuration set, the events it
                 reports and the topic it reports them to
-- this file     how they are deployed (billing, PITR, retention, encryption, alarms), the IAM role the
+- this file     how they are deployed (billing, PITR, retention, encryption, alarms), the IAM roles the
                 Lambda functions run as, the environment they read (settings.from_env), the templates
-                layer, the SES identity (context `email_identity`), and the overrides Chalice cannot
-                express (queue ARN + partial batch responses, the stream ARN + retries, the topic
-                ARN, custom-bus rules)
+                layer, the SES identity (context `email_identity`), the CX team's Cognito user pool
+                and its authorizer on every CX route (app.py's Edge registry says which), and the
+                overrides Chalice cannot express (queue ARN + partial batch responses, the stream
+                ARN + retries, the topic ARN, custom-bus rules)
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -37,6 +40,7 @@ from aws_cdk import (
 )
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -51,6 +55,8 @@ from chalice.cdk import Chalice
 from constructs import Construct
 
 from chalicelib import resources
+from chalicelib.domain.claims import AGENT_ID, BRANCH, CX_ROLES
+from chalicelib.domain.principal import Role
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_MOUNT = "/opt/templates"          # a layer's zip is extracted under /opt
@@ -64,6 +70,11 @@ EMAIL = resources.EMAIL
 EMAIL_FROM_ENV = "KOE_EMAIL_FROM"
 DEFAULT_EMAIL_USER = "survey"               # survey@<email_identity> when the identity is a domain
 ALARM_TOPIC = "cx-alerts"                   # where dead-letter alarms go
+# Handlers with a private table run as their own role (see KoeStack._grant_private), and the queues
+# they consume (with those queues' dead-letter queues) are theirs alone.
+PRIVATE_HANDLERS = sorted({t.private_to for t in resources.TABLES if t.private_to})
+PRIVATE_QUEUES = sorted({name for q in resources.QUEUES if q.consumer in PRIVATE_HANDLERS
+                         for name in (q.name, q.dead_letter) if name})
 # Secret values: keys of one JSON secret in Secrets Manager (see infra/README.md).
 SECRET_ENV = {
     "KOE_API_KEYS": "api_keys",
@@ -80,10 +91,26 @@ STREAM_MAX_RECORD_AGE_S = 6 * 3600
 DLQ_RETENTION = Duration.days(14)           # longest SQS allows: time to look and redrive
 QUEUE_RETENTION = Duration.days(4)          # SQS's default, stated
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+# The custom attributes that scope a CX user (custom:branch, custom:agent_id in the ID token).
+_CX_ATTRIBUTES = tuple(claim.removeprefix("custom:") for claim in (BRANCH, AGENT_ID))
+_CX_GROUP_DESCRIPTIONS = {
+    Role.CX_ADMIN.value: "The CX team's leads: every case, branch and score",
+    Role.BRANCH_MANAGER.value: "A branch's manager: the cases and scores of custom:branch",
+    Role.AGENT.value: "An agent: their own cases (custom:agent_id)",
+}
 
 _ATTR_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER,
                "B": dynamodb.AttributeType.BINARY}
 _STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+# A Cognito hosted-UI domain prefix (unique per region across AWS; Cognito refuses these words in it).
+_DOMAIN_PREFIX_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_DOMAIN_PREFIX_RESERVED = ("aws", "amazon", "cognito")
+# The CX team's users: the groups are the CX roles (domain/claims.py), most powerful first.
+COGNITO_AUTHORIZER = "koeCxUsers"           # the swagger securityDefinitions entry of the authorizer
+DASHBOARD_PATH = "/dashboard"               # where the hosted UI sends a signed-in user back to
+CX_ID_TOKEN_VALIDITY = Duration.hours(1)
+CX_REFRESH_TOKEN_VALIDITY = Duration.hours(12)     # one working day, then sign in again
+CX_ATTRIBUTE_MAX_LEN = 64
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
@@ -102,10 +129,15 @@ class KoeConfig:
     app_env: Mapping[str, str] | None = None
     email_identity: str | None = None       # SES identity: a domain (example.jp) or one address
     email_from: str | None = None           # the sender; default survey@<domain> / the address
+    auth_domain_prefix: str | None = None   # the hosted UI's https://<prefix>.auth.<region>.amazoncognito.com
 
     @property
     def prefix(self) -> str:
         return f"koe-{self.stage}-"
+
+    @property
+    def hosted_ui_prefix(self) -> str:
+        return self.auth_domain_prefix or f"koe-{self.stage}"
 
     @property
     def sender(self) -> str | None:
@@ -142,8 +174,9 @@ class KoeConfig:
         managed = set(QUEUE_URL_ENV) | set(TOPIC_ARN_ENV) | set(SECRET_ENV) | {
             "KOE_RESOURCE_PREFIX", "KOE_PUBLIC_BASE_URL", "KOE_TEMPLATES_DIR", EMAIL_FROM_ENV, EMAIL.env}
         local_only = {"KOE_DYNAMODB_ENDPOINT", "KOE_AWS_ENDPOINT", "KOE_TWILIO_BASE_URL"}
+        # KOE_LOCAL_* (e.g. KOE_LOCAL_TOKEN_SECRET, which would let a self-signed token in) never go to AWS.
         bad = sorted(k for k in app_env
-                     if not k.startswith("KOE_") or k in managed or k in local_only)
+                     if not k.startswith("KOE_") or k in managed or k in local_only or resources.is_local(k))
         if bad:
             raise ConfigError(f"context 'app_env' may only add non-secret KOE_* settings the stack "
                               f"does not set itself and that are not local-stack only; refused: "
@@ -152,6 +185,7 @@ class KoeConfig:
         return cls(
             email_identity=identity,
             email_from=sender,
+            auth_domain_prefix=_auth_domain_prefix(get),
             stage=stage,
             public_base_url=public,
             secret_name=(get("secret_name") or f"koe/{stage}").strip(),
@@ -184,6 +218,7 @@ class KoeStack(Stack):
             config.prefix, resources.EVENT_BUS))
         self._email()
         self._rules()
+        self._subscribe_queues()
         self._dead_letter_alarms()
 
         self.templates_layer = self._templates_layer()
@@ -197,7 +232,18 @@ class KoeStack(Stack):
             description=f"koe {config.stage}: the Chalice functions (least privilege)",
             inline_policies={"koe": self.policy},
         )
+        # A handler with a private table (resources.Table.private_to) runs as its own role holding
+        # only what it does: that table, its queue, its dead-letter queue, SES and its logs.
+        self.private_policies = {handler: iam.PolicyDocument() for handler in PRIVATE_HANDLERS}
+        self.private_roles = {handler: iam.Role(
+            self, _cid("Role", handler),
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"koe {config.stage}: {handler} only (least privilege)",
+            inline_policies={"koe": policy},
+        ) for handler, policy in self.private_policies.items()}
         self.app = self._chalice_app()
+        self._cx_users()
+        self._authorize_cx_routes()
         self._log_groups()
         self._wire_event_sources()
         self._grant()
@@ -266,6 +312,17 @@ class KoeStack(Stack):
                 event_pattern=events.EventPattern(detail_type=[rule.detail_type]),
                 targets=[targets.SqsQueue(self.queues[rule.target_queue])],
             )
+
+    def _subscribe_queues(self) -> None:
+        """Queues subscribed to a topic (resources.Queue.subscribes_to): SNS's JSON envelope (no raw
+        delivery), only messages carrying the declared attributes (an `exists` filter policy: the
+        alarm notifications this stack sends to cx-alerts carry none). CDK adds the queue policy
+        that lets exactly this topic send to the queue."""
+        for queue_name, topic_name in resources.subscriptions().items():
+            spec = resources.queue(queue_name)
+            self.topics[topic_name].add_subscription(subscriptions.SqsSubscription(
+                self.queues[queue_name], raw_message_delivery=False,
+                filter_policy={name: sns.SubscriptionFilter.exists_filter() for name in spec.subscription_requires}))
 
     def _dead_letter_alarms(self) -> None:
         topic = self.topics[ALARM_TOPIC]
@@ -390,6 +447,8 @@ class KoeStack(Stack):
         for fn_name, fn in self._functions().items():
             cfn_fn = self.app.get_resource(fn_name)
             handler = str(fn["Properties"].get("Handler", "")).rsplit(".", 1)[-1]   # app.dispatch
+            if handler in self.private_roles:       # Chalice names one role for all functions
+                cfn_fn.add_property_override("Role", self.private_roles[handler].role_arn)
             for ev_name, ev in (fn["Properties"].get("Events") or {}).items():
                 path = f"Events.{ev_name}.Properties"
                 if ev["Type"] == "SQS":
@@ -441,12 +500,104 @@ class KoeStack(Stack):
                             f"batches of {logical} that fail {STREAM_MAX_RETRIES} retries are dropped")
                     self.consumed_streams.add(logical)
 
+    # ---- the CX team: Cognito users, and the authorizer in front of every CX route --------------------
+
+    def _cx_users(self) -> None:
+        """The CX team's user pool: made by an administrator only (no self sign-up), sign-in by email,
+        a strong password, optional TOTP MFA, recovery by email. `branch` and `agent_id` scope a
+        branch manager and an agent; users cannot write them (the app client may not), nor their
+        groups: docs/operations.md shows how an administrator sets both. Retained like the tables."""
+        self.user_pool = cognito.UserPool(
+            self, "CxUsers",
+            user_pool_name=resources.physical(self.config.prefix, "cx-users"),
+            self_sign_up_enabled=False,
+            sign_in_aliases=cognito.SignInAliases(email=True, username=False),
+            sign_in_case_sensitive=False,
+            auto_verify=cognito.AutoVerifiedAttrs(email=True),
+            keep_original=cognito.KeepOriginalAttrs(email=True),
+            standard_attributes=cognito.StandardAttributes(
+                email=cognito.StandardAttribute(required=True, mutable=True)),
+            custom_attributes={
+                name: cognito.StringAttribute(min_len=1, max_len=CX_ATTRIBUTE_MAX_LEN, mutable=True)
+                for name in _CX_ATTRIBUTES},
+            password_policy=cognito.PasswordPolicy(
+                min_length=14, require_lowercase=True, require_uppercase=True, require_digits=True,
+                require_symbols=True, temp_password_validity=Duration.days(3)),
+            mfa=cognito.Mfa.OPTIONAL,
+            mfa_second_factor=cognito.MfaSecondFactor(sms=False, otp=True),
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            user_invitation=cognito.UserInvitationConfig(
+                email_subject=f"koe ({self.config.stage}): your CX dashboard account",
+                email_body="Your koe CX dashboard account: user name {username}, temporary password "
+                           "{####} (change it at first sign-in)."),
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.user_groups = {
+            role.value: cognito.UserPoolGroup(
+                self, _cid("Group", role.value), user_pool=self.user_pool, group_name=role.value,
+                precedence=rank, description=_CX_GROUP_DESCRIPTIONS[role.value])
+            for rank, role in enumerate(CX_ROLES)}
+        dashboard = f"{self.config.public_base_url}{DASHBOARD_PATH}"
+        self.user_pool_client = self.user_pool.add_client(
+            "Dashboard",
+            user_pool_client_name=resources.physical(self.config.prefix, "dashboard"),
+            generate_secret=False,                  # a browser app: nothing it holds stays secret
+            auth_flows=cognito.AuthFlow(user_srp=True),
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(authorization_code_grant=True),
+                scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, cognito.OAuthScope.PROFILE],
+                callback_urls=[dashboard], logout_urls=[dashboard]),
+            supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
+            id_token_validity=CX_ID_TOKEN_VALIDITY,
+            access_token_validity=CX_ID_TOKEN_VALIDITY,
+            refresh_token_validity=CX_REFRESH_TOKEN_VALIDITY,
+            prevent_user_existence_errors=True,
+            enable_token_revocation=True,
+            read_attributes=cognito.ClientAttributes()
+                .with_standard_attributes(email=True, email_verified=True, fullname=True)
+                .with_custom_attributes(*_CX_ATTRIBUTES),
+            # Never branch / agent_id: a user who could write them could widen their own scope.
+            write_attributes=cognito.ClientAttributes().with_standard_attributes(fullname=True),
+        )
+        self.user_pool_domain = self.user_pool.add_domain(
+            "HostedUi", cognito_domain=cognito.CognitoDomainOptions(domain_prefix=self.config.hosted_ui_prefix))
+
+    def _authorize_cx_routes(self) -> None:
+        """API Gateway's Cognito user pool authorizer on every CX route of app.py's Edge registry (a
+        route whose roles do not include operations): API Gateway verifies the ID token and passes
+        its claims in the request context (auth.CognitoClaims reads them). Operations routes keep
+        the API key only. Chalice's swagger (the RestAPI's DefinitionBody) gets the authorizer, a
+        `security` entry per CX method, and the 401 the authorizer answers in koe's error shape."""
+        from chalicelib import http
+
+        self.cx_routes, self.operations_routes = _split_routes(_protected_routes(self.config.app_dir))
+        paths = self._sam["Resources"]["RestAPI"]["Properties"]["DefinitionBody"].get("paths", {})
+        unknown = [f"{method} {path}" for path, method in self.cx_routes if method.lower() not in paths.get(path, {})]
+        if unknown:
+            raise ConfigError(f"CX routes of app.py's registry missing from Chalice's API: {', '.join(unknown)}")
+        api = self.app.get_resource("RestAPI")
+        api.add_property_override(f"DefinitionBody.securityDefinitions.{COGNITO_AUTHORIZER}", {
+            "type": "apiKey", "name": "Authorization", "in": "header",
+            "x-amazon-apigateway-authtype": "cognito_user_pools",
+            "x-amazon-apigateway-authorizer": {"type": "cognito_user_pools",
+                                               "providerARNs": [self.user_pool.user_pool_arn]},
+        })
+        api.add_property_override("DefinitionBody.x-amazon-apigateway-gateway-responses.UNAUTHORIZED", {
+            "statusCode": "401",
+            "responseTemplates": {"application/json": json.dumps(
+                {"error": http.UNAUTHENTICATED, "code": "unauthenticated"})},
+        })
+        for path, method in self.cx_routes:
+            api.add_property_override(f"DefinitionBody.paths.{_override_key(path)}.{method.lower()}.security",
+                                      [{COGNITO_AUTHORIZER: []}])
+
     # ---- IAM: exactly what the functions do --------------------------------------------------------
 
     def _grant(self) -> None:
-        tables = [t.table_arn for t in self.tables.values()]
+        tables = [self.tables[spec.name].table_arn for spec in resources.TABLES if not spec.private_to]
         indexes = [f"{self.tables[spec.name].table_arn}/index/*"
-                   for spec in resources.TABLES if spec.indexes]
+                   for spec in resources.TABLES if spec.indexes and not spec.private_to]
         statements = [
             iam.PolicyStatement(
                 sid="Tables",
@@ -475,13 +626,14 @@ class KoeStack(Stack):
                 actions=["dynamodb:ListStreams"],
                 resources=[f"{t.table_arn}/stream/*" for t in streamed],
             ))
-        if self.consumed_queues:
+        consumed = sorted(self.consumed_queues - set(PRIVATE_QUEUES))
+        if consumed:
             statements.append(iam.PolicyStatement(
                 sid="ConsumeQueues",
                 actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
-                resources=[self.queues[n].queue_arn for n in sorted(self.consumed_queues)],
+                resources=[self.queues[n].queue_arn for n in consumed],
             ))
-        send_to = set(QUEUE_URL_ENV.values()) | {
+        send_to = (set(QUEUE_URL_ENV.values()) - set(PRIVATE_QUEUES)) | {
             n + STREAM_DLQ_SUFFIX for n in self.consumed_streams
             if n + STREAM_DLQ_SUFFIX in self.queues}
         statements.append(iam.PolicyStatement(
@@ -494,18 +646,58 @@ class KoeStack(Stack):
             actions=["sns:Publish"],
             resources=[self.topics[n].topic_arn for n in sorted(set(TOPIC_ARN_ENV.values()))],
         ))
-        if self.email_identity is not None and self.configuration_set is not None:
-            # SES v2 SendEmail authorises against the identity and the configuration set it names;
-            # SendRawEmail is its v1 name. Only from koe's own address.
-            statements.append(iam.PolicyStatement(
-                sid="SendEmail",
-                actions=["ses:SendEmail", "ses:SendRawEmail"],
-                resources=[self.email_identity.email_identity_arn,
-                           self.format_arn(service="ses", resource="configuration-set",
-                                           resource_name=self.configuration_set.configuration_set_name)],
-                conditions={"StringEquals": {"ses:FromAddress": self.config.sender}},
-            ))
+        statements += self._send_email()
         self.policy.add_statements(*statements)
+        self._grant_private()
+
+    def _send_email(self) -> list[iam.PolicyStatement]:
+        """SES v2 SendEmail authorises against the identity and the configuration set it names;
+        SendRawEmail is its v1 name. Only from koe's own address; nothing without an identity."""
+        if self.email_identity is None or self.configuration_set is None:
+            return []
+        return [iam.PolicyStatement(
+            sid="SendEmail",
+            actions=["ses:SendEmail", "ses:SendRawEmail"],
+            resources=[self.email_identity.email_identity_arn,
+                       self.format_arn(service="ses", resource="configuration-set",
+                                       resource_name=self.configuration_set.configuration_set_name)],
+            conditions={"StringEquals": {"ses:FromAddress": self.config.sender}},
+        )]
+
+    def _grant_private(self) -> None:
+        """Each private handler's role: its tables (items only), its queue (with
+        ChangeMessageVisibility: failed records back off), its dead-letter queue, SES, its logs."""
+        for handler, policy in self.private_policies.items():
+            tables = [self.tables[t.name] for t in resources.TABLES if t.private_to == handler]
+            queues = [q for q in resources.QUEUES if q.consumer == handler]
+            statements = [
+                iam.PolicyStatement(
+                    sid="OwnTables",
+                    actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
+                             "dynamodb:UpdateItem", "dynamodb:DescribeTable"],
+                    resources=[t.table_arn for t in tables],
+                ),
+                iam.PolicyStatement(
+                    sid="Logs",
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[self._log_streams_arn()],
+                ),
+            ]
+            if queues:
+                statements.append(iam.PolicyStatement(
+                    sid="ConsumeOwnQueue",
+                    actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                             "sqs:ChangeMessageVisibility"],
+                    resources=[self.queues[q.name].queue_arn for q in queues],
+                ))
+            dead_letters = sorted({q.dead_letter for q in queues if q.dead_letter})
+            if dead_letters:
+                statements.append(iam.PolicyStatement(
+                    sid="DeadLetter",
+                    actions=["sqs:SendMessage"],
+                    resources=[self.queues[n].queue_arn for n in dead_letters],
+                ))
+            policy.add_statements(*statements, *self._send_email())
 
     def _log_streams_arn(self) -> str:
         """Log streams of this stack's functions (named <stack>-<LogicalId>-<suffix> by CFN)."""
@@ -521,6 +713,12 @@ class KoeStack(Stack):
             CfnOutput(self, _cid("QueueUrl", name), value=queue.queue_url)
         for name, topic in self.topics.items():
             CfnOutput(self, _cid("TopicArn", name), value=topic.topic_arn)
+        CfnOutput(self, "CxUserPoolId", value=self.user_pool.user_pool_id,
+                  description="the CX team's users: docs/operations.md creates them and sets their groups")
+        CfnOutput(self, "CxUserPoolClientId", value=self.user_pool_client.user_pool_client_id)
+        CfnOutput(self, "CxSignInUrl", value=self.user_pool_domain.sign_in_url(
+            self.user_pool_client, redirect_uri=f"{self.config.public_base_url}{DASHBOARD_PATH}"),
+                  description="the hosted UI: sign in, then back to the dashboard with a code")
         if self.email_identity is not None and self.configuration_set is not None:
             CfnOutput(self, "EmailIdentityName", value=self.email_identity.email_identity_name,
                       description="verify it in SES (DNS records or the confirmation email), then leave the sandbox")
@@ -548,6 +746,50 @@ def _email_context(get: Any) -> tuple[str | None, str | None]:
             raise ConfigError(f"context 'email_from' must be an address of the identity {identity!r}, "
                               f"got {sender!r}")
     return identity, sender
+
+
+def _auth_domain_prefix(get: Any) -> str | None:
+    """`auth_domain_prefix`: the hosted UI's domain prefix (default koe-<stage>), checked as Cognito would."""
+    prefix = (get("auth_domain_prefix") or "").strip().lower() or None
+    if prefix is not None and (not _DOMAIN_PREFIX_RE.match(prefix)
+                               or any(word in prefix for word in _DOMAIN_PREFIX_RESERVED)):
+        raise ConfigError("context 'auth_domain_prefix' must be lower-case letters, digits and '-' (at most 63, "
+                          f"not starting or ending with '-', without {'/'.join(_DOMAIN_PREFIX_RESERVED)}), "
+                          f"got {prefix!r}")
+    return prefix
+
+
+def _protected_routes(app_dir: Path) -> Mapping[tuple[str, str], frozenset[str]]:
+    """app.py's Edge registry, (path, METHOD) -> role names, read by importing app.py (as `chalice
+    package` just did: nothing connects anywhere at import)."""
+    if str(app_dir) not in sys.path:
+        sys.path.insert(0, str(app_dir))
+    module = importlib.import_module("app")
+    if Path(str(module.__file__)).resolve().parent != app_dir.resolve():
+        raise ConfigError(f"imported app.py from {module.__file__}, not from {app_dir} (context 'app_dir')")
+    edge = getattr(module, "edge", None)
+    if edge is None or not hasattr(edge, "protected_routes"):
+        raise ConfigError(f"{module.__file__} has no `edge` (chalicelib.http.Edge): no route's roles are known")
+    return {route: frozenset(str(role) for role in roles) for route, roles in edge.protected_routes().items()}
+
+
+def _split_routes(routes: Mapping[tuple[str, str], frozenset[str]]
+                  ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(CX routes, operations routes), sorted. A route open to operations and to a CX role cannot be
+    both behind the Cognito authorizer and open to the API key: refused."""
+    operations = Role.OPERATIONS.value
+    mixed = sorted(f"{method} {path}" for (path, method), roles in routes.items()
+                   if operations in roles and len(roles) > 1)
+    if mixed:
+        raise ConfigError(f"routes open to both operations and CX roles: {', '.join(mixed)}. In AWS a route is "
+                          "either behind the CX team's Cognito authorizer or open to the API key; split it")
+    return (sorted(r for r, roles in routes.items() if operations not in roles),
+            sorted(r for r, roles in routes.items() if operations in roles))
+
+
+def _override_key(part: str) -> str:
+    """A name as one segment of a CloudFormation property-override path (CDK splits on '.')."""
+    return part.replace(".", "\\.")
 
 
 def _check_consumer(handler: str, declared: str | None, source: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.errors import EnqueueFailed
+from chalicelib.errors import EnqueueFailed, RetryableError
 
 SQS_BATCH = 10          # SendMessageBatch takes at most 10 entries
 
@@ -72,13 +72,31 @@ class SnsAlerts:
         self._sns = client
         self._arn = topic_arn
 
-    def publish(self, subject: str, body: str, attributes: Mapping[str, str] | None = None) -> None:
+    def publish(self, message: Mapping[str, Any], attributes: Mapping[str, str]) -> None:
         # Message attributes are what SNS subscription filter policies match on; empty values are
         # not allowed by SNS, so they are left out.
         message_attributes = {name: {"DataType": "String", "StringValue": value}
-                              for name, value in (attributes or {}).items() if value}
+                              for name, value in attributes.items() if value}
         try:
-            self._sns.publish(TopicArn=self._arn, Subject=subject, Message=body,
+            self._sns.publish(TopicArn=self._arn, Subject=f"koe case alert: {message.get('event', '')}",
+                              Message=json.dumps(message, ensure_ascii=False),
                               MessageAttributes=message_attributes)
         except (ClientError, BotoCoreError) as exc:
             raise EnqueueFailed(f"alert topic refused the alert: {exc}") from exc
+
+
+class SqsVisibility:
+    """ChangeMessageVisibility on one queue: a failed record comes back after its backoff. A refusal
+    (the receipt handle expired, the message already gone) becomes RetryableError: the caller logs
+    it, and the message comes back after the queue's own visibility timeout instead."""
+
+    def __init__(self, client: Any, queue_url: str):
+        self._sqs = client
+        self._url = queue_url
+
+    def delay(self, receipt_handle: str, seconds: int) -> None:
+        try:
+            self._sqs.change_message_visibility(QueueUrl=self._url, ReceiptHandle=receipt_handle,
+                                                VisibilityTimeout=seconds)
+        except (ClientError, BotoCoreError) as exc:
+            raise RetryableError(f"could not delay the message: {type(exc).__name__}") from exc

@@ -1,8 +1,10 @@
 """The email channel's templates: `templates/email/survey.html` (Jinja2, autoescaped) and
 `survey.txt` (plain text, not escaped), with the words of `templates/email/<language>.toml`.
 
-A message (`invitation`; a reminder later) is a table of the language's words: the same two
-templates render every message. HTML for mail clients: tables, inline styles, no images, no remote
+A message (`invitation`, `reminder`, `closing`) is a table of the language's words: the same two
+templates render every message. A message with `survey = false` (the closing message) asks nothing:
+no question, no score buttons, no survey link; every email keeps its footer (a message's own
+`footer`, else [common]'s) and the unsubscribe link. HTML for mail clients: tables, inline styles, no images, no remote
 assets (tests/unit/test_email_messages.py checks it).
 """
 
@@ -39,7 +41,9 @@ class JinjaEmails:
         words = t[message]
         questions = t.get("questions", {})
         values = {"t": t, "w": words, "brand": self._brand, "links": links, "subject": words["subject"],
-                  "question": questions.get(procedure) or questions.get("_default", "")}
+                  "question": questions.get(procedure) or questions.get("_default", ""),
+                  "is_survey": bool(words.get("survey", True)),
+                  "footer": words.get("footer") or t.get("common", {}).get("footer", "")}
         return EmailContent(subject=words["subject"],
                             html=self._env.get_template(HTML).render(values),
                             text=self._env.get_template(TEXT).render(values))

@@ -6,6 +6,8 @@ unsubscribe link and `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 23
 one-click unsubscribe mailbox providers ask bulk senders for). Sent through the configuration set
 KOE_SES_CONFIGURATION_SET, whose event destination reports bounces, complaints and deliveries to the
 `ses-events` topic (services/email_feedback.py). The boto3 `sesv2` client comes from bootstrap.
+`SesAlertEmail` sends the CX alerts to people (services/deliver_alerts.py) the same way: plain text,
+from the same sender, through the same configuration set, with the same error mapping.
 
 SES errors become koe's named errors:
 - throttling (TooManyRequests, LimitExceeded, Throttling), 5xx, network faults -> RetryableSendError;
@@ -29,6 +31,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.domain.alert_delivery import AlertContent
 from chalicelib.errors import RecipientOptedOut, RetryableSendError, UndeliverableRecipient
 from chalicelib.services.ports import OutgoingEmail
 
@@ -88,18 +91,55 @@ class SesEmail:
         return str(answer["MessageId"])
 
     def _named(self, exc: ClientError) -> Exception:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", "")) or "unknown"
-        message = str(error.get("Message", ""))
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        if code in THROTTLED or status == 429 or status >= 500:
-            return RetryableSendError(f"ses {code}")
-        if code in CONFIG_FAULTS or (code in REJECTED and self.from_address.lower() in message.lower()):
-            return RetryableSendError(f"ses {code}: cannot send from {self.from_address}")   # our setup
-        if "suppression list" in message.lower():
-            return RecipientOptedOut(f"ses {code}: on the suppression list", audit="ses:suppressed")
-        # No address or message text in the reason: it is stored on the survey and logged.
-        return UndeliverableRecipient(code, "rejected by ses", carrier="ses")
+        return named_error(exc, self.from_address)
+
+
+def named_error(exc: ClientError, from_address: str) -> Exception:
+    """An SES error as koe's named error (the module's docstring says which is which)."""
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", "")) or "unknown"
+    message = str(error.get("Message", ""))
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    if code in THROTTLED or status == 429 or status >= 500:
+        return RetryableSendError(f"ses {code}")
+    if code in CONFIG_FAULTS or (code in REJECTED and from_address.lower() in message.lower()):
+        return RetryableSendError(f"ses {code}: cannot send from {from_address}")   # our setup
+    if "suppression list" in message.lower():
+        return RecipientOptedOut(f"ses {code}: on the suppression list", audit="ses:suppressed")
+    # No address or message text in the reason: it is stored on the survey and logged.
+    return UndeliverableRecipient(code, "rejected by ses", carrier="ses")
+
+
+class SesAlertEmail:
+    """CX alerts to people (domain/alert_delivery.py) by email: plain text, from KOE_EMAIL_FROM,
+    through the same configuration set as the surveys. No unsubscribe headers: these go to koe's own
+    staff and subscribers, who change what they receive in KOE_CASE_ROUTING / KOE_ALERT_SUBSCRIBERS."""
+
+    def __init__(self, client: Any, sender: str, brand: str, configuration_set: str | None = None):
+        self._ses = client
+        self._from = sender_address(sender, brand)
+        self._configuration_set = configuration_set
+
+    def deliver(self, address: str, content: AlertContent) -> None:
+        message = EmailMessage(policy=POLICY)
+        message["From"] = self._from
+        message["To"] = address
+        message["Subject"] = content.subject
+        message["Date"] = formatdate(localtime=False, usegmt=True)
+        message.set_content(content.body, subtype="plain", charset=CHARSET, cte="quoted-printable")
+        request: dict[str, Any] = {
+            "FromEmailAddress": self._from.addr_spec,
+            "Destination": {"ToAddresses": [address]},
+            "Content": {"Raw": {"Data": message.as_bytes()}},
+        }
+        if self._configuration_set:
+            request["ConfigurationSetName"] = self._configuration_set
+        try:
+            self._ses.send_email(**request)
+        except ClientError as exc:
+            raise named_error(exc, self._from.addr_spec) from exc
+        except BotoCoreError as exc:          # connection errors, timeouts
+            raise RetryableSendError(f"ses unreachable: {type(exc).__name__}") from exc
 
 
 def sender_address(sender: str, brand: str) -> Address:

@@ -10,9 +10,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from chalicelib.errors import PermanentError
 
-class TemplateError(LookupError):
-    """A channel, language or message key has no template: a packaging or configuration fault."""
+
+class TemplateError(PermanentError, LookupError):
+    """A channel, language or message key has no template: a packaging or configuration fault
+    (permanent: retrying cannot help; a use case records it as a failure with this reason)."""
 
 
 class TomlMessages:

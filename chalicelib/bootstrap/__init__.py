@@ -10,8 +10,9 @@ Adding a channel: its sender in `Adapters.senders` (one line), beside its adapte
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -19,8 +20,16 @@ from zoneinfo import ZoneInfo
 from chalicelib import settings as settings_module
 from chalicelib.bootstrap.adapters import Adapters, utc_now
 from chalicelib.domain import eligibility
+from chalicelib.domain.business_calendar import LOCALE_COUNTRY
 
 if TYPE_CHECKING:      # for the annotations only: each piece imports what it builds on first use
+    from chalicelib.domain.case_policy import CasePolicy
+    from chalicelib.domain.case_routing import RoutingTable
+    from chalicelib.domain.model import Survey
+    from chalicelib.services.case_schedule import CaseScheduleDeps
+    from chalicelib.services.case_stats import CaseStatsDeps
+    from chalicelib.services.cases import CaseDeps
+    from chalicelib.services.deliver_alerts import AlertDeps
     from chalicelib.services.dispatch import DispatchDeps
     from chalicelib.services.email_feedback import FeedbackDeps
     from chalicelib.services.handle_reply import ReplyDeps
@@ -123,10 +132,70 @@ class Components(Adapters):
     def answer_deps(self) -> AnswerDeps:
         from chalicelib.services.on_answers import AnswerDeps
 
-        s = self.settings
         return AnswerDeps(scores=self.scores, cases=self.cases, follow_ups=self.follow_ups, alerts=self.alerts,
-                          reporting_tz=ZoneInfo(s.reporting_timezone), sla_hours=s.case_sla_hours,
+                          reporting_tz=ZoneInfo(self.settings.reporting_timezone), policy=self.case_policy,
                           clock=self.clock)
+
+    @cached_property
+    def case_policy(self) -> CasePolicy:
+        """The case settings with each locale's business calendar (public holidays from `holidays`)."""
+        from chalicelib.adapters import holiday_calendar
+        from chalicelib.domain.business_calendar import BusinessCalendar, parse_hours, parse_weekend
+        from chalicelib.domain.case_policy import CasePolicy
+
+        c = self.settings.cases
+        default_country = self.settings.default_locale.partition("-")[2].upper() or "US"
+
+        @functools.lru_cache(maxsize=16)
+        def calendar_for(locale: str) -> BusinessCalendar:
+            language, _, region = locale.partition("-")
+            country = region.upper() or LOCALE_COUNTRY.get(language, default_country)
+            if language == "en" and not region:
+                country = default_country
+            spec = c.calendar(country)
+            opens, closes = parse_hours(spec.hours)
+            return BusinessCalendar(spec.timezone, opens, closes, parse_weekend(list(spec.weekend)),
+                                    holiday_calendar.for_country(country))
+
+        return CasePolicy(rules=c.rules, routing=c.routing, calendar_for=calendar_for, sla=c.sla,
+                          sla_by_procedure=c.sla_by_procedure, codes=c.codes, closing_message=c.closing_message,
+                          closing_by_procedure=c.closing_by_procedure, resurvey_days=c.resurvey_days,
+                          resurvey_days_by_procedure=c.resurvey_by_procedure,
+                          retention=timedelta(days=c.retention_days))
+
+    @cached_property
+    def case_deps(self) -> CaseDeps:
+        from chalicelib.services.cases import CaseDeps
+
+        return CaseDeps(cases=self.cases, alerts=self.alerts, policy=self.case_policy, clock=self.clock)
+
+    @cached_property
+    def case_stats_deps(self) -> CaseStatsDeps:
+        from chalicelib.services.case_stats import CaseStatsDeps
+
+        return CaseStatsDeps(cases=self.cases, policy=self.case_policy,
+                             reporting_tz=ZoneInfo(self.settings.reporting_timezone), clock=self.clock)
+
+    @cached_property
+    def case_schedule_deps(self) -> CaseScheduleDeps:
+        from chalicelib.services.case_schedule import CaseScheduleDeps
+
+        return CaseScheduleDeps(cases=self.cases, alerts=self.alerts, surveys=self.conversations,
+                                senders=self.senders, intake=self.intake_queue, send_window=self.customer_window,
+                                policy=self.case_policy, clock=self.clock, contact_key=self.contact_key)
+
+    def customer_window(self, survey: Survey, now: datetime) -> datetime:
+        """`now` inside the survey's customer's send window (their zone, their holidays), else when
+        it next opens: the closing message waits for it like the survey did."""
+        from chalicelib.adapters.phone_numbers import region_of, timezone_of
+        from chalicelib.domain import send_window
+
+        deps = self.dispatch_deps
+        language = survey.locale.partition("-")[0]
+        country = (region_of(survey.phone) if survey.phone else None) or LOCALE_COUNTRY.get(language)
+        tz = send_window.customer_timezone(None, timezone_of(survey.phone) if survey.phone else None, country,
+                                           self.case_policy.calendar_for(survey.locale).timezone)
+        return send_window.next_opening(now, tz, deps.windows.for_country(country), deps.holidays(country))
 
     @cached_property
     def web_deps(self) -> WebDeps:
@@ -151,6 +220,32 @@ class Components(Adapters):
         from chalicelib.services.email_feedback import FeedbackDeps
 
         return FeedbackDeps(store=self.conversations, contact_key=self.contact_key, clock=self.clock)
+
+    # --- CX alerts to people
+    @cached_property
+    def routing(self) -> RoutingTable:
+        """KOE_CASE_ROUTING: who owns a case, who is told, and how to reach them."""
+        return self.settings.case_routing
+
+    def read_alert(self, body: str) -> dict[str, Any]:
+        """The valid case alert in an alert deliveries queue message, or InvalidAlert (dead-lettered)."""
+        from chalicelib.adapters.alert_messages import read_alert
+
+        return read_alert(body)
+
+    @cached_property
+    def alert_deps(self) -> AlertDeps:
+        from chalicelib.resources import consumed_by
+        from chalicelib.services.deliver_alerts import AlertDeps
+
+        s = self.settings
+        # Email only where a sender is configured (KOE_EMAIL_FROM): else email destinations are given up.
+        transports = {"chat": self.chat, **({"email": self.alert_email} if s.email_from else {})}
+        return AlertDeps(read=self.read_alert, routing=self.routing, subscribers=s.alert_subscribers,
+                         templates=self.alert_templates, transports=transports, ledger=self.alert_ledger,
+                         dead_letters=self.alert_dead_letters, visibility=self.alert_visibility, clock=self.clock,
+                         max_receives=consumed_by("deliver_alerts").max_receive_count,
+                         retry_base_s=s.alert_retry_seconds)
 
 
 _components: Components | None = None

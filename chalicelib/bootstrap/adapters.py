@@ -28,7 +28,10 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
     from chalicelib.auth import Authenticator
     from chalicelib.domain.model import Survey
     from chalicelib.services.ports import (
+        AlertLedger,
         Alerts,
+        AlertTemplates,
+        AlertTransport,
         CaseStore,
         ConversationStore,
         DeadLetters,
@@ -40,6 +43,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
         Messages,
         OutcomeReport,
         Pages,
+        QueueVisibility,
         ScoreStore,
         SmsSender,
         SurveySender,
@@ -184,6 +188,53 @@ class Adapters:
 
         return JinjaEmails(self.settings.templates_dir, self.settings.brand)
 
+    # --- CX alerts to people (services/deliver_alerts.py)
+    @cached_property
+    def alert_ledger(self) -> AlertLedger:
+        from chalicelib.adapters.dynamo import DynamoAlertLedger
+
+        return DynamoAlertLedger(self._tables)
+
+    @cached_property
+    def alert_dead_letters(self) -> DeadLetters:
+        from chalicelib.adapters.aws import SqsDeadLetters
+
+        return SqsDeadLetters(self.sqs, self._alert_url(self.settings.alert_dlq_url, "KOE_ALERT_DELIVERIES_DLQ_URL"))
+
+    @cached_property
+    def alert_visibility(self) -> QueueVisibility:
+        from chalicelib.adapters.aws import SqsVisibility
+
+        return SqsVisibility(self.sqs, self._alert_url(self.settings.alert_queue_url, "KOE_ALERT_DELIVERIES_QUEUE_URL"))
+
+    def _alert_url(self, url: str | None, variable: str) -> str:
+        from chalicelib.settings import SettingsError
+
+        if not url:
+            raise SettingsError(f"{variable} is required to deliver alerts")
+        return url
+
+    @cached_property
+    def chat(self) -> AlertTransport:
+        """Chat webhooks (Slack-compatible JSON), 5 s timeout."""
+        from chalicelib.adapters.chat_webhook import ChatWebhook
+
+        return ChatWebhook()
+
+    @cached_property
+    def alert_email(self) -> AlertTransport:
+        """Alert emails through SES v2, from KOE_EMAIL_FROM, through KOE_SES_CONFIGURATION_SET."""
+        from chalicelib.adapters.ses_email import SesAlertEmail
+
+        s = self.settings
+        return SesAlertEmail(self.sesv2, s.email_from or "", s.brand, s.ses_configuration_set)
+
+    @cached_property
+    def alert_templates(self) -> AlertTemplates:
+        from chalicelib.adapters.alert_templates import TomlAlerts
+
+        return TomlAlerts(self.settings.templates_dir)
+
     @cached_property
     def senders(self) -> Mapping[str, SurveySender]:
         """One sender per channel a survey can be sent on (domain/eligibility.py names them)."""
@@ -215,9 +266,14 @@ class Adapters:
 
     @cached_property
     def authenticators(self) -> Sequence[Authenticator]:
-        from chalicelib.auth import ApiKeys
+        """The operations API key, the CX team's Cognito claims (AWS), and the local stack's bearer
+        tokens only when KOE_LOCAL_TOKEN_SECRET is set (never in AWS)."""
+        from chalicelib.auth import ApiKeys, CognitoClaims, LocalTokens
 
-        return (ApiKeys(self.settings.api_keys),)
+        found: list[Authenticator] = [ApiKeys(self.settings.api_keys), CognitoClaims()]
+        if self.settings.local_token_secret:
+            found.append(LocalTokens(self.settings.local_token_secret, self.clock))
+        return tuple(found)
 
     @cached_property
     def signature(self) -> SignatureCheck:

@@ -82,6 +82,8 @@ class RoutingTable:
             return agent is not None and agent.active
         if owner.kind is OwnerKind.BRANCH:
             return owner.id in self.branches
+        if owner.kind is OwnerKind.PERSON:
+            return bool(owner.id)
         return owner.id == self.central_queue
 
     def branch_of(self, owner: Owner) -> str | None:

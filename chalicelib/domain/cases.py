@@ -9,10 +9,9 @@ still at that version (optimistic locking), so two people saving one case never 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from types import MappingProxyType
 
 ROBOT = "koe"       # the actor of what koe does by itself on the timeline (opened, reminded, ...)
 
@@ -41,6 +40,7 @@ class OwnerKind(StrEnum):
     AGENT = "agent"       # the agent who served the customer
     BRANCH = "branch"     # the branch's queue
     CENTRAL = "central"   # the central CX queue
+    PERSON = "person"     # a CX staff member who claimed it (their subject)
 
 
 @dataclass(frozen=True)
@@ -53,14 +53,11 @@ class Owner:
 
     @classmethod
     def parse(cls, text: str) -> Owner:
-        """`agent:A-12`, `branch:tokyo-01` or `central:cx`; ValueError otherwise."""
+        """`agent:A-12`, `branch:tokyo-01`, `central:cx` or `person:<subject>`; ValueError otherwise."""
         kind, sep, ident = text.partition(":")
         if not sep or not ident or kind not in OwnerKind.__members__.values():
-            raise ValueError(f"an owner is agent:<id>, branch:<id> or central:<id>, got {text!r}")
+            raise ValueError(f"an owner is agent:<id>, branch:<id>, central:<id> or person:<id>, got {text!r}")
         return cls(OwnerKind(kind), ident)
-
-
-EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -70,7 +67,7 @@ class TimelineEntry:
     at: datetime
     kind: str            # opened, comment, reminder, first_contact_overdue, breach, lead, claimed, ...
     actor: str           # ROBOT, or the principal's subject
-    detail: Mapping[str, str] = EMPTY
+    detail: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -96,7 +93,7 @@ class Case:
     phone_masked: str | None
     comment: str | None = None
     locale: str = "en"
-    channel: str = "sms_two_way"    # the survey's channel: the closing message goes out on it
+    channel: str = ""               # the survey's channel, read when the closing message is sent
     severity: Severity = Severity.NORMAL
     reasons: tuple[str, ...] = ()   # which rules opened it: score, keyword, repeat, sentiment
     callback_consent: bool | None = None   # the customer said they may (True) or may not be called
@@ -144,6 +141,14 @@ class Case:
     def next_step_at(self) -> datetime | None:
         step = self.next_step
         return step.at if step else None
+
+    @property
+    def work_due_at(self) -> datetime | None:
+        """When the schedule next has something to do on this case: the next ladder rung, the
+        closing message, the re-survey (None: nothing)."""
+        times = [self.next_step_at, self.closing_at if self.closing == "due" else None,
+                 self.resurvey_at if self.resurvey_id is None else None]
+        return min((t for t in times if t is not None), default=None)
 
     def overdue(self, now: datetime) -> bool:
         """Past its resolution deadline and not resolved."""

@@ -1,64 +1,92 @@
-"""When an answer escalates to a follow-up case, and what the CX team is told."""
+"""A new case from an answer, the comment that comes later, and the follow-up message for CRMs.
+Which answers open a case is domain/case_rules.py's decision."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
-from chalicelib.domain.model import Answer, Case
+from chalicelib.domain.case_ladder import Deadlines
+from chalicelib.domain.case_rules import Verdict, callback_consent
+from chalicelib.domain.cases import ROBOT, Case, Owner, TimelineEntry, most_severe
+from chalicelib.domain.model import Answer
 
 
-def _below_threshold(answer: Answer) -> bool:
+def below_threshold(answer: Answer) -> bool:
     """The survey's score is at or below the threshold in force when it was given."""
     return answer.score is not None and answer.threshold is not None and answer.score <= answer.threshold
 
 
-def escalates(answer: Answer) -> bool:
-    """A score at or below the threshold (per procedure, default 6) opens a case."""
-    return answer.question == "score" and _below_threshold(answer)
+@dataclass(frozen=True)
+class Opening:
+    """What a new case needs beyond the answer: the rules' verdict, its owner and deadlines."""
+
+    verdict: Verdict
+    owner: Owner
+    deadlines: Deadlines
+    customer_timezone: str
+    owner_timezone: str
+    comment: str | None
+    channel: str
 
 
-def comment_for_case(answer: Answer) -> bool:
-    """A comment on a survey whose score escalated: it belongs on the open case."""
-    return answer.question == "comment" and _below_threshold(answer)
-
-
-def open_case(answer: Answer, now: datetime, sla_hours: int, comment: str | None) -> Case:
+def open_case(answer: Answer, opening: Opening, now: datetime) -> Case:
+    consent = callback_consent(opening.comment)
+    detail = {"severity": opening.verdict.severity.value, "reasons": ",".join(opening.verdict.reasons),
+              "owner": str(opening.owner)}
     return Case(
-        case_id=answer.survey_id,
-        survey_id=answer.survey_id,
-        procedure=answer.procedure,
-        customer_id=answer.customer_id,
-        score=answer.score if answer.score is not None else -1,
-        opened_at=now,
-        sla_due=now + timedelta(hours=sla_hours),
-        context=dict(answer.context),
-        phone_masked=answer.phone_masked,
-        comment=comment,
-    )
+        case_id=answer.survey_id, survey_id=answer.survey_id, procedure=answer.procedure,
+        customer_id=answer.customer_id, score=answer.score if answer.score is not None else -1,
+        opened_at=now, first_contact_due=opening.deadlines.first_contact_due,
+        resolution_due=opening.deadlines.resolution_due, context=dict(answer.context),
+        phone_masked=answer.phone_masked, comment=opening.comment, locale=answer.locale, channel=opening.channel,
+        severity=opening.verdict.severity, reasons=opening.verdict.reasons, callback_consent=consent,
+        owner=opening.owner, customer_timezone=opening.customer_timezone, owner_timezone=opening.owner_timezone,
+        ladder=opening.deadlines.ladder, timeline=(TimelineEntry(now, "opened", ROBOT, detail),))
+
+
+def with_comment(case: Case, comment: str, verdict: Verdict | None, now: datetime) -> Case:
+    """The customer's "why", arrived after the case opened: it may raise the severity (a keyword)
+    and say whether they may be called."""
+    severity = most_severe([case.severity, verdict.severity]) if verdict else case.severity
+    reasons = case.reasons + tuple(r for r in (verdict.reasons if verdict else ()) if r not in case.reasons)
+    consent = callback_consent(comment)
+    return replace(case, comment=comment, severity=severity, reasons=reasons,
+                   callback_consent=case.callback_consent if consent is None else consent,
+                   timeline=case.timeline + (TimelineEntry(now, "comment", ROBOT, {"severity": severity.value}),))
 
 
 # The follow-up message is a published contract for CRM consumers:
-# chalicelib/schemas/follow-up-case.schema.json, versioned by this number.
-FOLLOW_UP_SCHEMA_VERSION = 1
+# chalicelib/schemas/follow-up-case.schema.json, versioned by this number. Version 2 added the
+# severity, owner and deadlines, and a second message when the comment arrives after the case
+# opened (`event`: "comment"); consumers upsert by case_id.
+FOLLOW_UP_SCHEMA_VERSION = 2
 
 
-def follow_up_message(case: Case) -> dict[str, Any]:
+def follow_up_message(case: Case, event: str = "opened") -> dict[str, Any]:
     """What the follow-up queue carries: everything needed to call back, with a masked phone."""
     return {
         "type": "FollowUpCase",
         "schema_version": FOLLOW_UP_SCHEMA_VERSION,
+        "event": event,
         "case_id": case.case_id,
         "survey_id": case.survey_id,
         "procedure": case.procedure,
-        "branch": case.context.get("branch"),
-        "agent_id": case.context.get("agent_id"),
+        "branch": case.branch,
+        "agent_id": case.agent_id,
         "score": case.score,
         "comment": case.comment,
         "customer_id": case.customer_id,
         "phone": case.phone_masked,
+        "locale": case.locale,
+        "severity": case.severity.value,
+        "reasons": list(case.reasons),
+        "callback_consent": case.callback_consent,
+        "owner": str(case.owner),
         "opened_at": case.opened_at.isoformat(),
-        "sla_due": case.sla_due.isoformat(),
+        "sla_due": case.first_contact_due.isoformat(),
+        "resolution_due": case.resolution_due.isoformat(),
         "context": case.context,
     }
 
@@ -72,29 +100,3 @@ def one_line(value: object) -> str:
     """A value as one visible line: a customer's line breaks (or a forged "\nCase: ...") are shown
     as \\n, never obeyed, so no value can add a line to an alert."""
     return str(value).translate(_LINE_BREAKERS)
-
-
-def alert_attributes(case: Case) -> dict[str, str]:
-    """What subscribers of the CX alert topic can filter on (SNS message attributes)."""
-    return {"procedure": case.procedure, "branch": case.context.get("branch", ""),
-            "agent_id": case.context.get("agent_id", ""), "score": str(case.score)}
-
-
-def alert_text(case: Case) -> tuple[str, str]:
-    """Subject and body of the CX alert (SNS -> email / chat). Every value is rendered on its own
-    line and cannot start another one."""
-    branch = case.context.get("branch", "-")
-    agent = case.context.get("agent_id", "-")
-    subject = one_line(f"koe: score {case.score} on {case.procedure} ({branch})")[:100]
-    fields = [
-        ("Score", f"{case.score}/10"),
-        ("Procedure", case.procedure),
-        ("Branch", branch),
-        ("Agent", agent),
-        ("Customer", case.customer_id),
-        ("Phone", case.phone_masked or "-"),
-        ("Comment", case.comment or "(none yet)"),
-        ("Case", case.case_id),
-        ("Call back by", case.sla_due.isoformat()),
-    ]
-    return subject, "\n".join(f"{label}: {one_line(value)}" for label, value in fields)

@@ -7,6 +7,9 @@
 - a sampling rate per procedure: a busy touchpoint (the call centre) need not survey everyone.
   Whether an event is sampled depends on its event_id alone, so a replay decides the same.
 
+A re-survey after a resolved case (`context.resurvey_of`) is the follow-up the CX team promised:
+no cooldown and no sampling for it; the claim and the cap still apply.
+
 Each "no" is a reason stored on the survey. The contact keeps a bounded history for this: the
 surveys inside the longest period any rule looks at, plus the newest one per procedure.
 """
@@ -21,6 +24,7 @@ from datetime import datetime, timedelta
 Surveyed = tuple[str, datetime]          # (procedure, when the survey was opened)
 
 CLAIM_OPEN = "claim_open"
+RESURVEY_OF = "resurvey_of"
 COOLDOWN = "cooldown"
 FATIGUE_CAP = "fatigue_cap"
 NOT_SAMPLED = "not_sampled"
@@ -53,12 +57,13 @@ def skip_reason(procedure: str, event_id: str, context: Mapping[str, str], surve
     history = list(surveyed)
     if claim_is_open(context):
         return CLAIM_OPEN
+    resurvey = bool(context.get(RESURVEY_OF))
     same = [when for name, when in history if name == procedure]
-    if same and now - max(same) < timedelta(days=cooldown_days):
+    if same and now - max(same) < timedelta(days=cooldown_days) and not resurvey:
         return COOLDOWN
     if sum(now - when < timedelta(days=rules.cap_days) for _, when in history) >= rules.cap:
         return FATIGUE_CAP
-    if sample_point(event_id) >= rules.rate(procedure):
+    if sample_point(event_id) >= rules.rate(procedure) and not resurvey:
         return NOT_SAMPLED
     return None
 

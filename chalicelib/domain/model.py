@@ -1,4 +1,4 @@
-"""What koe knows about a survey, a contact, an answer, a case and a score bucket.
+"""What koe knows about a survey, a contact, an answer and a score bucket (cases: domain/cases.py).
 
 Plain dataclasses: repositories convert them to and from storage; nothing here does I/O.
 """
@@ -100,23 +100,6 @@ class Answer:
     threshold: int | None = None    # escalation threshold in force when answered
     phone_masked: str | None = None
     late: bool = False              # given after the response window: kept, and out of the scores
-
-
-@dataclass(frozen=True)
-class Case:
-    case_id: str                    # = survey_id: one case per survey
-    survey_id: str
-    procedure: str
-    customer_id: str
-    score: int
-    opened_at: datetime
-    sla_due: datetime
-    context: dict[str, str]
-    phone_masked: str | None
-    comment: str | None = None
-    status: str = "open"
-    follow_up_queued: bool = False
-    alert_published: bool = False
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,16 @@ class BucketKey:
         return f"{self.day}#{self.value}"
 
 
+PROMOTER_FROM = 9      # NPS: 9-10 promoters, 7-8 passives, 0-6 detractors
+PASSIVE_FROM = 7
+
+
 def counts_for(score: int) -> Counts:
     return Counts(
         n=1,
-        promoters=int(score >= 9),
-        passives=int(7 <= score <= 8),
-        detractors=int(score <= 6),
+        promoters=int(score >= PROMOTER_FROM),
+        passives=int(PASSIVE_FROM <= score < PROMOTER_FROM),
+        detractors=int(score < PASSIVE_FROM),
         score_sum=score,
     )
 

@@ -13,8 +13,9 @@ fails, it is logged and counted, and the record stays in the dead-letter queue a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from chalicelib.errors import PermanentError
 from chalicelib.observability import count, logger
@@ -26,6 +27,14 @@ class QueueRecord:
     message_id: str
     body: str
     receive_count: int
+    receipt_handle: str = ""        # what ChangeMessageVisibility needs to back a failed record off
+
+    @classmethod
+    def from_lambda(cls, record: Mapping[str, Any]) -> QueueRecord:
+        """One record of the SQS event Lambda passes (its JSON shape)."""
+        return cls(str(record["messageId"]), str(record["body"]),
+                   int(record.get("attributes", {}).get("ApproximateReceiveCount", "1")),
+                   str(record.get("receiptHandle", "")))
 
 
 GiveUp = Callable[[str, Exception], object]

@@ -1,22 +1,31 @@
-"""What happens when answers are stored (responses table stream): scores move, detractors escalate.
+"""What happens when answers are stored (responses table stream): scores move, cases open.
 
-Aggregation writes one update per bucket per batch, idempotent on the batch token. Escalation opens
-one case per survey (keyed by survey id); the follow-up message and the CX alert are each sent once,
-flagged on the case, so a replayed batch never escalates twice.
+Aggregation writes one update per bucket per batch, idempotent on the batch token. A case opens
+when the case rules say so (domain/case_rules.py: a low score, a flagged comment, a repeat
+detractor), one per survey (keyed by survey id), owned and timed by the case policy; the follow-up
+message and the CX alert are each sent once, flagged on the case, so a replayed batch never
+escalates twice. A comment that arrives after its case opened is added to the case (it may raise
+the severity or say whether the customer may be called) and announced again (alert id per comment:
+a replay is delivered once). A re-survey's answer records whether the customer recovered.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from chalicelib.domain import escalation, scoring
-from chalicelib.domain.model import Answer, Case
+from chalicelib.domain import case_alerts, case_rules, escalation, fatigue, scoring
+from chalicelib.domain.case_policy import CasePolicy
+from chalicelib.domain.cases import ROBOT, Case, TimelineEntry
+from chalicelib.domain.model import Answer
+from chalicelib.errors import StaleCase, VersionConflict
 from chalicelib.observability import count, logger
 from chalicelib.services.ports import Alerts, CaseStore, FollowUps, ScoreStore
+
+RESURVEY_OF = fatigue.RESURVEY_OF      # the context key a re-survey carries: the case it follows up
 
 
 @dataclass(frozen=True)
@@ -26,7 +35,7 @@ class AnswerDeps:
     follow_ups: FollowUps
     alerts: Alerts
     reporting_tz: ZoneInfo
-    sla_hours: int
+    policy: CasePolicy
     clock: Callable[[], datetime]
 
 
@@ -35,23 +44,38 @@ def on_answers(answers: list[Answer], batch_token: str, deps: AnswerDeps) -> dic
     if totals:
         deps.scores.add(totals, batch_token)
     comments = {a.survey_id: a.text for a in answers if a.question == "comment" and a.text}
-    opened = attached = 0
+    scored = {a.survey_id for a in answers if a.question == "score"}
+    opened = updated = 0
     for answer in answers:
-        if escalation.escalates(answer):
-            opened += _escalate(answer, comments.get(answer.survey_id), deps)
-        elif escalation.comment_for_case(answer) and not _scored_in_batch(answer, answers):
-            attached += deps.cases.attach_comment(answer.survey_id, answer.text or "")
+        if answer.question == "score":
+            opened += _on_score(answer, comments.get(answer.survey_id), deps)
+            if answer.context.get(RESURVEY_OF):
+                _record_recovery(answer, deps)
+        elif answer.question == "comment" and answer.text and answer.survey_id not in scored:
+            updated += _on_late_comment(answer, answer.text, deps)
     logger.info("answers processed", extra={"answers": len(answers), "buckets": len(totals),
-                                            "cases_opened": opened, "comments_attached": attached})
+                                            "cases_opened": opened, "cases_commented": updated})
     return {"answers": len(answers), "buckets": len(totals), "cases_opened": opened}
 
 
-def _scored_in_batch(comment: Answer, answers: list[Answer]) -> bool:
-    return any(a.survey_id == comment.survey_id and a.question == "score" for a in answers)
+def _repeat_detractor(answer: Answer, rules: case_rules.Rules, deps: AnswerDeps) -> bool:
+    if not rules.repeat_days or not escalation.below_threshold(answer):
+        return False
+    since = deps.clock() - timedelta(days=rules.repeat_days)
+    return any(c.case_id != answer.survey_id and "score" in c.reasons
+               for c in deps.cases.cases_of(answer.customer_id, since))
 
 
-def _escalate(answer: Answer, comment: str | None, deps: AnswerDeps) -> int:
-    case = escalation.open_case(answer, deps.clock(), deps.sla_hours, comment)
+def _on_score(answer: Answer, comment: str | None, deps: AnswerDeps) -> int:
+    rules = deps.policy.rules.for_procedure(answer.procedure)
+    verdict = case_rules.assess(below_threshold=escalation.below_threshold(answer), comment=comment,
+                                locale=answer.locale, repeat=_repeat_detractor(answer, rules, deps), rules=rules)
+    return _escalate(answer, verdict, comment, deps) if verdict else 0
+
+
+def _escalate(answer: Answer, verdict: case_rules.Verdict, comment: str | None, deps: AnswerDeps) -> int:
+    now = deps.clock()
+    case = escalation.open_case(answer, deps.policy.opening(answer, verdict, comment, now), now)
     created = deps.cases.open_case(case)
     if not created:
         stored = deps.cases.get_case(case.case_id)
@@ -60,19 +84,71 @@ def _escalate(answer: Answer, comment: str | None, deps: AnswerDeps) -> int:
         case = stored
     _notify(case, deps)
     if created:
-        count("CaseOpened", procedure=case.procedure)
-        logger.info("case opened", extra={"case_id": case.case_id, "score": case.score})
+        count("CaseOpened", procedure=case.procedure, severity=case.severity.value)
+        logger.info("case opened", extra={"case_id": case.case_id, "severity": case.severity.value,
+                                          "reasons": ",".join(case.reasons), "owner_kind": case.owner.kind.value})
     return int(created)
 
 
 def _notify(case: Case, deps: AnswerDeps) -> None:
     if not case.follow_up_queued:
         deps.follow_ups.put(escalation.follow_up_message(case))
-        deps.cases.mark_notified(case.case_id, follow_up_queued=True, alert_published=case.alert_published)
+        deps.cases.mark_notified(case.case_id, follow_up_queued=True)
     if not case.alert_published:
-        subject, body = escalation.alert_text(case)
-        deps.alerts.publish(subject, body, escalation.alert_attributes(case))
-        deps.cases.mark_notified(case.case_id, follow_up_queued=True, alert_published=True)
+        publish(deps.alerts, case, "opened", deps.policy.routing.recipients(case, "owner"), deps.clock())
+        deps.cases.mark_notified(case.case_id, alert_published=True)
+
+
+def publish(alerts: Alerts, case: Case, event: str, recipients: tuple[str, ...], at: datetime,
+            occurrence: str = "") -> None:
+    message = case_alerts.alert(case, event, recipients, at, occurrence)
+    alerts.publish(message, case_alerts.attributes(message))
+
+
+def _on_late_comment(answer: Answer, text: str, deps: AnswerDeps) -> int:
+    """A comment whose score came in an earlier batch: onto the case (opening one if the comment
+    alone flags it), announced once per distinct comment."""
+    case = deps.cases.get_case(answer.survey_id)
+    if case is None:
+        return _on_score(answer, text, deps) if answer.score is not None else 0
+    rules = deps.policy.rules.for_procedure(answer.procedure)
+    keyword = case_rules.assess(below_threshold=False, comment=text, locale=answer.locale, repeat=False, rules=rules)
+    if case.comment != text:
+        case = _save_retrying(case, lambda c: escalation.with_comment(c, text, keyword, deps.clock()), deps)
+    deps.follow_ups.put(escalation.follow_up_message(case, event="comment"))
+    occurrence = hashlib.sha256(text.encode()).hexdigest()[:12]
+    publish(deps.alerts, case, "comment", deps.policy.routing.recipients(case, "owner"), deps.clock(), occurrence)
+    return 1
+
+
+def _record_recovery(answer: Answer, deps: AnswerDeps) -> None:
+    """The re-survey's score says whether the detractor came back: passive or promoter (recovered)."""
+    case = deps.cases.get_case(answer.context[RESURVEY_OF])
+    if case is None or case.recovered is not None or answer.score is None:
+        return
+    recovered = answer.score >= scoring.PASSIVE_FROM
+
+    def record(c: Case) -> Case:
+        entry = TimelineEntry(deps.clock(), "resurvey_answered", ROBOT,
+                              {"score": str(answer.score), "recovered": str(recovered).lower()})
+        return replace(c, recovered=recovered, timeline=c.timeline + (entry,))
+
+    _save_retrying(case, record, deps)
+    count("CaseRecovered" if recovered else "CaseNotRecovered", procedure=case.procedure)
+
+
+def _save_retrying(case: Case, change: Callable[[Case], Case], deps: AnswerDeps) -> Case:
+    """Apply `change` at the case's version; once more on a fresh read if someone saved first
+    (then the batch is retried: StaleCase is retryable)."""
+    for _ in range(2):
+        try:
+            return deps.cases.save(change(case), case.version)
+        except VersionConflict:
+            fresh = deps.cases.get_case(case.case_id)
+            if fresh is None:
+                break
+            case = fresh
+    raise StaleCase(f"case {case.case_id} kept changing while koe added to it")
 
 
 def batch_token(sequence_numbers: list[str]) -> str:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from chalicelib.domain.model import Answer, Case, Contact, Counts, Survey
+from chalicelib.domain.alert_delivery import AlertContent
+from chalicelib.domain.cases import Case
+from chalicelib.domain.model import Answer, Contact, Counts, Survey
 from chalicelib.domain.scoring import BucketKey
 from chalicelib.domain.web_survey import Page
 
@@ -80,14 +82,53 @@ class ConversationStore(Protocol):
         written, otherwise (an open, expired or unknown survey). The score answer is never touched."""
 
 
+@dataclass(frozen=True)
+class CaseQuery:
+    """A page of cases, newest first; every filter optional (empty status: any)."""
+
+    status: frozenset[str] = frozenset()
+    owner: str | None = None
+    branch: str | None = None
+    procedure: str | None = None
+    severity: str | None = None
+    overdue_at: datetime | None = None     # only cases past their resolution deadline at this time
+    limit: int = 50
+    cursor: str | None = None              # from the previous page; InvalidRequest when unreadable
+
+
+@dataclass(frozen=True)
+class CasePage:
+    cases: list[Case]
+    cursor: str | None                     # None: the last page
+
+
 class CaseStore(Protocol):
     def open_case(self, case: Case) -> bool:
         """Create the case; False when a case for this survey already exists."""
 
     def get_case(self, case_id: str) -> Case | None: ...
-    def mark_notified(self, case_id: str, *, follow_up_queued: bool, alert_published: bool) -> None: ...
-    def attach_comment(self, case_id: str, comment: str) -> bool:
-        """Add the customer's comment to an existing case; False when there is no case."""
+
+    def mark_notified(self, case_id: str, *, follow_up_queued: bool = False, alert_published: bool = False) -> None:
+        """Set the flags that are True (never clears one; never bumps the version: people's edits
+        are not refused because koe noted that it told someone)."""
+
+    def save(self, case: Case, expected_version: int) -> Case:
+        """Write what people and the schedule change on a case, only if it is still at
+        `expected_version`; returns it at the next version. VersionConflict when it moved on,
+        CaseNotFound when there is no such case."""
+
+    def list_cases(self, query: CaseQuery) -> CasePage: ...
+
+    def due(self, now: datetime, limit: int) -> list[Case]:
+        """Cases the schedule has work on by `now` (work_due_at), earliest first."""
+
+    def cases_of(self, customer_id: str, since: datetime) -> list[Case]:
+        """The customer's cases opened at or after `since` (the repeat-detractor rule)."""
+
+    def opened_between(self, start: datetime, end: datetime, *, branch: str | None = None,
+                       owner: str | None = None) -> list[Case]:
+        """Every case opened at or after `start` and before `end`, oldest first; only the branch's
+        (`context.branch`) and the owner's (`agent:A-12`) when given (the recovery report)."""
 
 
 class OutcomeReport(Protocol):
@@ -116,8 +157,8 @@ class SurveySender(Protocol):
     to the channel's transport."""
 
     def send(self, survey: Survey, message: str) -> str:
-        """Send the survey's `message` (a template key: "invitation"; reminders and closing
-        messages later) to its customer; returns the carrier's message id. Raises
+        """Send the survey's `message` (a template key: "invitation", "reminder", "closing") to its
+        customer; returns the carrier's message id. Raises
         RecipientOptedOut, UndeliverableRecipient, RetryableSendError."""
 
 
@@ -143,8 +184,9 @@ class FollowUps(Protocol):
 
 
 class Alerts(Protocol):
-    def publish(self, subject: str, body: str, attributes: Mapping[str, str] | None = None) -> None:
-        """Publish one CX alert; `attributes` (procedure, branch, ...) let subscribers filter."""
+    def publish(self, message: Mapping[str, Any], attributes: Mapping[str, str]) -> None:
+        """One case alert (domain/case_alerts.py) on the CX topic, with its filterable attributes;
+        EnqueueFailed when the topic does not take it."""
 
 
 class Pages(Protocol):
@@ -201,3 +243,40 @@ class EmailSender(Protocol):
     def send(self, email: OutgoingEmail) -> str:
         """Send one email; returns the provider's message id. Raises UndeliverableRecipient,
         RecipientOptedOut, RetryableSendError."""
+
+
+# --- CX alerts to people (services/deliver_alerts.py) --------------------------------------------
+
+class AlertTemplates(Protocol):
+    """The alert's words (templates/alerts/): one language, times in one reader's time zone."""
+
+    def render(self, message: Mapping[str, Any], language: str, timezone: str) -> AlertContent: ...
+
+
+class AlertTransport(Protocol):
+    """One way of reaching a person with an alert: email (SES) or a chat webhook."""
+
+    def deliver(self, address: str, content: AlertContent) -> None:
+        """Deliver one alert to one address. Raises a RetryableError (try again later: throttling,
+        5xx, timeouts) or a PermanentError (retrying cannot help: a refused address, a revoked hook)."""
+
+
+class AlertLedger(Protocol):
+    """Which destinations of which alert are finished, keyed `<alert_id>#<destination key>`
+    (domain/alert_delivery.delivery_id): a replayed alert is delivered once per destination."""
+
+    def delivered(self, delivery_ids: Sequence[str]) -> set[str]:
+        """The ids whose delivery is finished: delivered, or given up."""
+
+    def begin(self, delivery_id: str, now: datetime, lease: timedelta) -> bool:
+        """Claim a destination for this invocation until now + lease; False when it is finished or
+        another invocation holds an unexpired claim (two copies of an alert never both send)."""
+
+    def record(self, delivery_id: str, outcome: str, now: datetime, reason: str | None = None) -> None:
+        """Store the outcome: delivered or given_up (finished), failed (claimable again at once).
+        `reason`: an error code, never personal data."""
+
+
+class QueueVisibility(Protocol):
+    def delay(self, receipt_handle: str, seconds: int) -> None:
+        """Make a received message visible again only after `seconds` (SQS ChangeMessageVisibility)."""

@@ -31,3 +31,13 @@ def period(params: Mapping[str, str], today: date, error: type[InvalidRequest]) 
     if (to_day - from_day).days >= MAX_DAYS:
         raise error(f"at most {MAX_DAYS} days per query")
     return from_day.isoformat(), to_day.isoformat()
+
+
+def one_of(params: Mapping[str, str], name: str, allowed: list[str]) -> str | None:
+    """The parameter's value when it is one of `allowed`; None when absent; InvalidRequest otherwise."""
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if value not in allowed:
+        raise InvalidRequest(f"{name} is one of {', '.join(allowed)}")
+    return value

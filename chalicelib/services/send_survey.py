@@ -69,7 +69,8 @@ class EmailSurveySender:
     """Email (SES): the `email` templates in the survey's language, with one-tap 0-10 buttons that
     open the web survey with `?score=N` (the page pre-selects the score; it counts only when the
     customer sends the form, since mail scanners open every link) and an unsubscribe link, also
-    given as the List-Unsubscribe header with one-click POST (RFC 8058)."""
+    given as the List-Unsubscribe header with one-click POST (RFC 8058). The closing message asks
+    nothing: its template has no buttons and no survey link, the unsubscribe link and header stay."""
 
     email: EmailSender
     templates: EmailTemplates

@@ -55,16 +55,25 @@ class FakeFollowUps:
 
 @dataclass
 class FakeAlerts:
-    published: list[tuple[str, str]] = field(default_factory=list)
+    """The CX alert topic: keeps each published message and its attributes."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
     attributes: list[dict[str, str]] = field(default_factory=list)     # one per published alert
     fail_next: bool = False
 
-    def publish(self, subject: str, body: str, attributes: Mapping[str, str] | None = None) -> None:
+    def publish(self, message: Mapping[str, Any], attributes: Mapping[str, str]) -> None:
         if self.fail_next:
             self.fail_next = False
             raise KoeError("topic unavailable")
-        self.published.append((subject, body))
-        self.attributes.append(dict(attributes or {}))
+        self.messages.append(dict(message))
+        self.attributes.append(dict(attributes))
+
+    @property
+    def published(self) -> list[dict[str, Any]]:
+        return self.messages
+
+    def ids(self) -> list[str]:
+        return [m["alert_id"] for m in self.messages]
 
 
 @dataclass

@@ -15,15 +15,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.domain import survey_lifecycle as lifecycle
-from chalicelib.domain.model import Answer, Case, Contact, Counts, Survey, SurveyStatus
+from chalicelib.domain.cases import Case
+from chalicelib.domain.model import Answer, Contact, Counts, Survey, SurveyStatus
 from chalicelib.domain.scoring import BucketKey
 from chalicelib.errors import (
+    CaseNotFound,
     ConversationOpen,
+    InvalidRequest,
     PermanentError,
     StaleSurvey,
     SurveyExists,
+    VersionConflict,
 )
-from chalicelib.services.ports import ContactChange, Inbound
+from chalicelib.services.ports import CasePage, CaseQuery, ContactChange, Inbound
 
 
 @dataclass
@@ -198,8 +202,12 @@ def _with_changes(stored: Survey, new: Survey) -> Survey:
 
 @dataclass
 class FakeCaseStore:
+    """Cases as the DynamoDB store keeps them: one per id, saved only at the version read (bumped),
+    flags set without a version change; lists newest first, paged by an opaque cursor."""
+
     cases: dict[str, Case] = field(default_factory=dict)
     requests: int = 0
+    conflict_next_save: bool = False       # a test's way to make another person save first
 
     def open_case(self, case: Case) -> bool:
         self.requests += 1
@@ -212,7 +220,7 @@ class FakeCaseStore:
         self.requests += 1
         return self.cases.get(case_id)
 
-    def mark_notified(self, case_id: str, *, follow_up_queued: bool, alert_published: bool) -> None:
+    def mark_notified(self, case_id: str, *, follow_up_queued: bool = False, alert_published: bool = False) -> None:
         self.requests += 1
         case = self.cases.get(case_id)
         if case is not None:     # only sets flags, never clears one; unknown case: nothing
@@ -220,13 +228,59 @@ class FakeCaseStore:
                 case, follow_up_queued=case.follow_up_queued or follow_up_queued,
                 alert_published=case.alert_published or alert_published)
 
-    def attach_comment(self, case_id: str, comment: str) -> bool:
+    def save(self, case: Case, expected_version: int) -> Case:
         self.requests += 1
-        case = self.cases.get(case_id)
-        if case is None:
-            return False
-        self.cases[case_id] = replace(case, comment=comment)
-        return True
+        current = self.cases.get(case.case_id)
+        if current is None:
+            raise CaseNotFound(f"no case {case.case_id}")
+        if self.conflict_next_save:
+            self.conflict_next_save = False
+            current = replace(current, version=current.version + 1)
+            self.cases[case.case_id] = current
+        if current.version != expected_version:
+            raise VersionConflict(f"case {case.case_id} is at version {current.version}", current.version)
+        saved = replace(case, version=expected_version + 1, follow_up_queued=current.follow_up_queued,
+                        alert_published=current.alert_published)
+        self.cases[case.case_id] = saved
+        return saved
+
+    def list_cases(self, query: CaseQuery) -> CasePage:
+        self.requests += 1
+        matching = sorted((c for c in self.cases.values() if _matches(c, query)),
+                          key=lambda c: (c.opened_at, c.case_id), reverse=True)
+        start = 0
+        if query.cursor:
+            ids = [c.case_id for c in matching]
+            if query.cursor not in ids:
+                raise InvalidRequest("cursor is not one this list gave out")
+            start = ids.index(query.cursor) + 1
+        page = matching[start:start + query.limit]
+        return CasePage(page, page[-1].case_id if len(page) == query.limit else None)
+
+    def due(self, now: datetime, limit: int) -> list[Case]:
+        self.requests += 1
+        due = [c for c in self.cases.values() if c.work_due_at is not None and c.work_due_at <= now]
+        return sorted(due, key=lambda c: c.work_due_at or now)[:limit]
+
+    def cases_of(self, customer_id: str, since: datetime) -> list[Case]:
+        self.requests += 1
+        return [c for c in self.cases.values() if c.customer_id == customer_id and c.opened_at >= since]
+
+    def opened_between(self, start: datetime, end: datetime, *, branch: str | None = None,
+                       owner: str | None = None) -> list[Case]:
+        self.requests += 1
+        found = [c for c in self.cases.values() if start <= c.opened_at < end
+                 and (branch is None or c.branch == branch) and (owner is None or str(c.owner) == owner)]
+        return sorted(found, key=lambda c: (c.opened_at, c.case_id))
+
+
+def _matches(case: Case, query: CaseQuery) -> bool:
+    return ((not query.status or case.status.value in query.status)
+            and (query.owner is None or str(case.owner) == query.owner)
+            and (query.branch is None or case.branch == query.branch)
+            and (query.procedure is None or case.procedure == query.procedure)
+            and (query.severity is None or case.severity.value == query.severity)
+            and (query.overdue_at is None or case.overdue(query.overdue_at)))
 
 
 @dataclass

@@ -59,9 +59,15 @@ ENV = {
     "KOE_INTAKE_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/koe-intake-dlq",
     "KOE_FOLLOW_UP_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/koe-follow-ups",
     "KOE_CX_TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:koe-cx-alerts",
+    # The local stack's bearer tokens are on (tests/functional/test_authorisation.py mints them).
+    "KOE_LOCAL_TOKEN_SECRET": "functional-local-token-secret-0123",
     # A one-day window and no reminder: the handlers' tests read the conversation's end at 24 h.
     "KOE_RESPONSE_WINDOW_DAYS": "1",
     "KOE_REMINDER_HOURS": "0",
+    # Cases: agent A-102 of tokyo-chuo owns the sample event's case; tokyo-chuo's manager is mgr-tokyo.
+    "KOE_CASE_ROUTING": json.dumps({
+        "branches": {"tokyo-chuo": {"manager": "mgr-tokyo", "timezone": "Asia/Tokyo"}, "osaka-kita": {}},
+        "agents": {"A-102": {"branch": "tokyo-chuo"}, "A-777": {"branch": "tokyo-chuo"}}}),
 }
 
 

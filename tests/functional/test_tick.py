@@ -15,7 +15,8 @@ def test_given_an_open_survey_when_24_hours_pass_then_the_tick_expires_it(koe):
 
 def test_given_nothing_open_then_the_tick_closes_nothing(koe):
     assert koe.tick() == {"released": 0, "release_raced": 0, "postponed": 0, "release_failed": 0,
-                          "reminded": 0, "reminder_failed": 0, "closed": 0, "raced": 0}
+                          "reminded": 0, "reminder_failed": 0, "closed": 0, "raced": 0,
+                          "rungs": 0, "closings": 0, "resurveys": 0, "case_raced": 0, "case_failed": 0}
 
 
 def test_given_an_event_at_night_in_new_york_then_it_is_scheduled_and_the_tick_sends_it_at_nine(koe):

@@ -45,6 +45,7 @@ class Recorder:
         self.ticks: list[dict[str, Any]] = []
         self.sns: list[dict[str, Any]] = []
         self.sns_messages: list[str] = []
+        self.alert_batches: list[dict[str, Any]] = []
         self.contexts: list[Any] = []
         self.stream_failures_left = 0
         self.sns_failures_left = 0
@@ -89,9 +90,16 @@ def on_ses_event(event: Any) -> None:
         raise RuntimeError("simulated handler failure")
 
 
+@stand_in.on_sqs_message(queue="y")
+def deliver_alerts(event: Any) -> dict[str, Any]:
+    seen.alert_batches.append(event.to_dict())
+    return {"batchItemFailures": []}
+
+
 class TestApp:
     """The module-level handler objects, as `app` exposes them to the Runner."""
     dispatch = dispatch
+    deliver_alerts = deliver_alerts
     on_ses_event = on_ses_event
     on_response = on_response
     tick = tick
@@ -613,7 +621,9 @@ def test_stopping_finishes_the_batch_in_flight_takes_nothing_new_and_says_what_i
     assert stopping_at_receive and not any(stopping_at_receive)
     queue = f"{fresh_aws['KOE_RESOURCE_PREFIX']}intake"
     # And the report counts exactly the three that arrived later, and says they are lost with moto
-    assert leftovers == [{queue: QueueDepth(waiting=3, in_flight=0)}]
+    [depths] = leftovers
+    assert depths[queue] == QueueDepth(waiting=3, in_flight=0)
+    assert not [name for name, depth in depths.items() if name != queue and depth.total]   # the other queues
     assert f"{queue}: 3 message(s) still queued (3 waiting, 0 in flight)" in caplog.text
     assert "lost when the stack stops" in caplog.text
     remaining = client("sqs", moto_server.endpoint, fresh_aws["AWS_REGION"]).receive_message(
@@ -645,6 +655,15 @@ def test_python_m_devstack_serves_and_stops_cleanly(tmp_path: Path):
         assert health.status == 200
         assert addresses["env"]["KOE_TWILIO_BASE_URL"] == addresses["carrier_url"]
         assert addresses["env"]["KOE_PUBLIC_BASE_URL"] == addresses["api_url"]
+        # And `python -m devstack token` signs what this stack accepts: a CX route opens, an
+        # operations route does not (nor does the API key open the CX route)
+        minted = subprocess.run([sys.executable, "-m", "devstack", "token", "--role", "cx_admin",
+                                 "--ready-file", str(ready)], cwd=REPO_ROOT, capture_output=True, text=True)
+        assert minted.returncode == 0, minted.stderr
+        bearer = {"Authorization": f"Bearer {minted.stdout.strip()}"}
+        assert status_of(f"{addresses['api_url']}/v1/cases", bearer) not in (401, 403)
+        assert status_of(f"{addresses['api_url']}/v1/scores", bearer) == 403
+        assert status_of(f"{addresses['api_url']}/v1/cases", {"x-api-key": addresses["api_key"]}) == 403
     finally:
         # And SIGTERM stops everything, exit 0, the ready file removed
         proc.send_signal(signal.SIGTERM)
@@ -653,6 +672,14 @@ def test_python_m_devstack_serves_and_stops_cleanly(tmp_path: Path):
     assert not ready.exists()
     with pytest.raises(OSError):
         urllib.request.urlopen(addresses["dynamodb_endpoint"], timeout=2)
+
+
+def status_of(url: str, headers: dict[str, str]) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as refused:
+        return refused.code
 
 
 def test_provisioning_adds_an_index_missing_from_a_table_kept_from_an_earlier_run() -> None:

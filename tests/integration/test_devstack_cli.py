@@ -9,7 +9,7 @@ import json
 import subprocess
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -260,3 +260,84 @@ def test_advance_goes_forward_only_and_says_what_to_do_when_no_stack_answers(
             parse_args(wrong)
     assert main(["advance", "--hours", "1", "--ready-file", str(tmp_path / "missing.json")]) == 1
     assert "is the stack running" in capsys.readouterr().err
+
+
+# --- `token`: the CX team's bearer tokens for the local stack -----------------------------------------
+
+TOKEN_SECRET = "cli-local-token-secret-0123456789abcdef"
+
+
+def claims_of(token: str, secret: str, now: datetime) -> dict[str, Any]:
+    from chalicelib.domain.local_token import verify
+
+    claims = verify(secret, token, now)
+    assert claims is not None, "the token does not verify with the stack's secret"
+    return claims
+
+
+def test_token_signs_with_the_running_stacks_secret_on_its_clock(
+        stack_clock: tuple[str, StackClock], tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    from chalicelib.auth import LocalTokens
+    from chalicelib.domain.principal import Principal, Role
+
+    # Given a running stack (its ready file: its env and its carrier, whose clock was moved forward)
+    url, clock = stack_clock
+    clock.advance(timedelta(hours=10))
+    ready = tmp_path / "ready.json"
+    ready.write_text(json.dumps({"carrier_url": url, "env": {"KOE_LOCAL_TOKEN_SECRET": TOKEN_SECRET}}))
+    # When asking for an agent's token
+    code = main(["token", "--role", "agent", "--agent", "A-12", "--branch", "tokyo-01", "--ready-file", str(ready)])
+    out, err = capsys.readouterr()
+    # Then stdout is the token alone, signed with the stack's secret, issued on the stack's clock
+    assert code == 0
+    [token] = out.split()
+    claims = claims_of(token, TOKEN_SECRET, clock())
+    assert claims["iat"] == int(clock().timestamp()) and claims["exp"] - claims["iat"] == 8 * 3600
+    assert claims["cognito:groups"] == ["agent"] and claims["sub"] == "local-agent-A-12"
+    # and the app's authenticator makes the agent of it, on that clock
+    assert LocalTokens(TOKEN_SECRET, clock).authenticate({"authorization": f"Bearer {token}"}, {}) == Principal(
+        "local-agent-A-12", Role.AGENT, branch="tokyo-01", agent_id="A-12")
+    assert "agent token (branch tokyo-01, agent A-12)" in err and TOKEN_SECRET not in out + err
+
+
+def test_without_a_stack_token_makes_the_project_secret_once_and_reuses_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    import devstack.__main__ as cli
+
+    monkeypatch.setattr(cli, "DEFAULT_READY_FILE", tmp_path / "no-stack.json")     # no stack running
+    secret_file = tmp_path / "koe" / "local-token-secret"
+    # When asking twice, with no secret yet
+    first = main(["token", "--role", "cx_admin", "--secret-file", str(secret_file), "--hours", "1"])
+    token_1 = capsys.readouterr().out.strip()
+    second = main(["token", "--role", "branch_manager", "--branch", "osaka-02", "--secret-file", str(secret_file)])
+    token_2 = capsys.readouterr().out.strip()
+    # Then the secret was made once, readable by its owner only, and signs both
+    assert first == second == 0
+    secret = secret_file.read_text().strip()
+    assert len(secret) >= 32 and secret_file.stat().st_mode & 0o077 == 0
+    now = datetime.now(UTC)
+    assert claims_of(token_1, secret, now)["exp"] - claims_of(token_1, secret, now)["iat"] == 3600
+    assert claims_of(token_2, secret, now)["custom:branch"] == "osaka-02"
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["token", "--role", "branch_manager"], "--role branch_manager needs --branch"),
+    (["token", "--role", "agent", "--branch", "tokyo-01"], "--role agent needs --agent"),
+    (["token", "--role", "operations"], "invalid choice: 'operations'"),
+    (["token"], "the following arguments are required: --role"),
+    (["token", "--role", "cx_admin", "--hours", "0"], "--hours must be more than 0"),
+])
+def test_token_refuses_what_cannot_make_a_user_with_a_clear_error(
+        argv: list[str], says: str, capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as exited:
+        parse_args(argv)
+    assert exited.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_make_token_passes_its_variables_to_python_m_devstack_token():
+    dry = subprocess.run(["make", "-n", "token", "ROLE=agent", "AGENT=A-12", "BRANCH=tokyo-01", "HOURS=2"],
+                         cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    [command] = [line for line in dry.stdout.splitlines() if "-m devstack" in line]
+    assert command.split("-m devstack", 1)[1].split() == [
+        "token", "--role", "'agent'", "--branch", "'tokyo-01'", "--agent", "'A-12'", "--hours", "'2'"]

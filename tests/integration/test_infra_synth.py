@@ -166,13 +166,18 @@ def _events(synth: Template, kind: str) -> list[dict[str, Any]]:
             for ev in (fn["Properties"].get("Events") or {}).values() if ev["Type"] == kind]
 
 
-def test_dispatch_reads_the_intake_queue_with_partial_batch_responses(synth: Template) -> None:
-    sqs_events = _events(synth, "SQS")
-    assert sqs_events, "no SQS event source: app.py's dispatch is missing"
-    intake_id, _ = synth.queue("intake")
-    for ev in sqs_events:
-        assert ev["Queue"] == {"Fn::GetAtt": [intake_id, "Arn"]}
-        assert ev["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+def test_each_queue_consumer_reads_its_queue_with_partial_batch_responses(synth: Template) -> None:
+    read = set()
+    for fn in synth.functions().values():
+        handler = str(fn["Properties"]["Handler"]).rsplit(".", 1)[-1]
+        for ev in (fn["Properties"].get("Events") or {}).values():
+            if ev["Type"] != "SQS":
+                continue
+            queue_id, _ = synth.queue(resources.consumed_by(handler).name)
+            assert ev["Properties"]["Queue"] == {"Fn::GetAtt": [queue_id, "Arn"]}, handler
+            assert ev["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], handler
+            read.add(handler)
+    assert read == set(resources.queue_consumers().values())     # dispatch, deliver_alerts
 
 
 def test_on_response_reads_the_responses_stream(synth: Template) -> None:
@@ -224,16 +229,76 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def test_iam_is_one_role_scoped_to_this_stack(synth: Template) -> None:
-    (role_id, role), = synth.of_type("AWS::IAM::Role").items()
-    assert not synth.of_type("AWS::IAM::Policy") and "ManagedPolicyArns" not in role["Properties"]
+PRIVATE = {t.private_to for t in resources.TABLES if t.private_to}      # handlers with their own role
+
+
+def _role_of(synth: Template, handler: str) -> tuple[str, dict[str, Any]]:
+    _, fn = _function_named(synth, handler)
+    role_id = fn["Properties"]["Role"]["Fn::GetAtt"][0]
+    return role_id, synth.resources[role_id]
+
+
+def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for policy in role["Properties"]["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+
+
+def test_iam_is_the_app_role_and_one_role_per_private_handler_scoped_to_this_stack(synth: Template) -> None:
+    roles = synth.of_type("AWS::IAM::Role")
+    (app_role_id,) = [k for k in roles if k.startswith("AppRole")]
+    assert len(roles) == 1 + len(PRIVATE)
+    assert not synth.of_type("AWS::IAM::Policy")
     for name, fn in synth.functions().items():
-        assert fn["Properties"]["Role"] == {"Fn::GetAtt": [role_id, "Arn"]}, name
-    for policy in role["Properties"]["Policies"]:
-        for statement in policy["PolicyDocument"]["Statement"]:
+        handler = str(fn["Properties"]["Handler"]).rsplit(".", 1)[-1]
+        role_id = fn["Properties"]["Role"]["Fn::GetAtt"][0]
+        assert (role_id == app_role_id) == (handler not in PRIVATE), name
+    for role in roles.values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+        for statement in _statements(role):
             assert statement["Effect"] == "Allow"
             assert all("*" not in action for action in _as_list(statement["Action"])), statement
             assert all(r != "*" for r in _as_list(statement["Resource"])), statement
+
+
+def test_the_alert_deliverer_may_touch_only_its_ledger_queue_dead_letters_ses_and_logs(synth: Template) -> None:
+    role_id, role = _role_of(synth, "deliver_alerts")
+    by_sid = {s["Sid"]: s for s in _statements(role)}
+    ledger_id, _ = synth.table("alert-deliveries")
+    queue_id, _ = synth.queue("alert-deliveries")
+    dlq_id, _ = synth.queue("alert-deliveries-dlq")
+    assert set(by_sid) == {"OwnTables", "Logs", "ConsumeOwnQueue", "DeadLetter", "SendEmail"}
+    assert by_sid["OwnTables"]["Resource"] == {"Fn::GetAtt": [ledger_id, "Arn"]}
+    assert "dynamodb:Scan" not in by_sid["OwnTables"]["Action"]
+    assert by_sid["ConsumeOwnQueue"]["Resource"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert "sqs:ChangeMessageVisibility" in by_sid["ConsumeOwnQueue"]["Action"]
+    assert by_sid["DeadLetter"] == {"Sid": "DeadLetter", "Action": "sqs:SendMessage", "Effect": "Allow",
+                                    "Resource": {"Fn::GetAtt": [dlq_id, "Arn"]}}
+    assert by_sid["SendEmail"]["Condition"] == {"StringEquals": {"ses:FromAddress": SENDER}}
+    # ... and no other function may: the ledger, the queue and ChangeMessageVisibility are its alone.
+    app_role_id, app_role = _role_of(synth, "dispatch")
+    assert app_role_id != role_id
+    granted = json.dumps(_statements(app_role))
+    assert ledger_id not in granted and queue_id not in granted and dlq_id not in granted
+    assert "sqs:ChangeMessageVisibility" not in granted
+
+
+def test_the_alert_queue_is_subscribed_to_the_alert_topic_with_the_sns_envelope(synth: Template) -> None:
+    subscriptions = [v["Properties"] for v in synth.of_type("AWS::SNS::Subscription").values()
+                     if v["Properties"]["Protocol"] == "sqs"]
+    assert len(subscriptions) == len(resources.subscriptions())
+    for name, topic in resources.subscriptions().items():
+        queue_id, _ = synth.queue(name)
+        topic_id, _ = synth.named("AWS::SNS::Topic", "TopicName", resources.physical(PREFIX, topic))
+        (p,) = [s for s in subscriptions if s["Endpoint"] == {"Fn::GetAtt": [queue_id, "Arn"]}]
+        assert p["TopicArn"] == {"Ref": topic_id}
+        assert p.get("RawMessageDelivery", False) is False          # the handler reads SNS's envelope
+        assert p["FilterPolicy"] == resources.filter_policy(resources.queue(name))
+        # The queue lets exactly that topic send to it.
+        policies = [v["Properties"]["PolicyDocument"]["Statement"]
+                    for v in synth.of_type("AWS::SQS::QueuePolicy").values()
+                    if {"Ref": queue_id} in v["Properties"]["Queues"]]
+        allow = [st for statements in policies for st in statements
+                 if st.get("Principal") == {"Service": "sns.amazonaws.com"}]
+        assert allow and allow[0]["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Ref": topic_id}
 
 
 def test_dead_letter_queues_alarm_to_the_alert_topic(synth: Template) -> None:
@@ -353,9 +418,11 @@ def test_the_functions_are_told_the_sender_and_the_configuration_set(synth: Temp
         assert not [var for var in variables if resources.is_local(var)]
 
 
-def test_the_role_sends_email_only_from_koe_through_its_identity_and_configuration_set(synth: Template) -> None:
-    (role,) = synth.of_type("AWS::IAM::Role").values()
-    statements = [s for policy in role["Properties"]["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+@pytest.mark.parametrize("handler", ["dispatch", "deliver_alerts"])
+def test_the_role_sends_email_only_from_koe_through_its_identity_and_configuration_set(
+        synth: Template, handler: str) -> None:
+    _, role = _role_of(synth, handler)
+    statements = _statements(role)
     sending = [s for s in statements if any(a.startswith("ses:") for a in _as_list(s["Action"]))]
     assert len(sending) == 1
     (statement,) = sending
@@ -375,8 +442,8 @@ def test_without_an_email_identity_nothing_of_ses_is_built_and_no_email_is_sent(
     assert done.returncode == 0, done.stderr
     template = Template(tmp_path / f"{STAGE}.template.json")
     assert not [t for t in (v["Type"] for v in template.resources.values()) if t.startswith("AWS::SES::")]
-    (role,) = template.of_type("AWS::IAM::Role").values()
-    actions = [a for policy in role["Properties"]["Policies"] for s in policy["PolicyDocument"]["Statement"]
+    actions = [a for role in template.of_type("AWS::IAM::Role").values()
+               for policy in role["Properties"]["Policies"] for s in policy["PolicyDocument"]["Statement"]
                for a in _as_list(s["Action"])]
     assert not [a for a in actions if a.startswith("ses:")]
     for fn in template.functions().values():
@@ -396,3 +463,111 @@ def test_synth_refuses_a_missing_public_base_url(tmp_path: Path) -> None:
     done = _run_synth(tmp_path, f"stage={STAGE}")
     assert done.returncode != 0
     assert "public_base_url" in done.stderr
+
+
+# --- the CX team: Cognito users and the authorizer on every CX route --------------------------------
+
+# The CX team's routes (app.py): each must be in the registry behind the authorizer, never operations'.
+CX_PATHS = ("/v1/cases", "/v1/case-codes", "/v1/case-stats")
+
+
+def _edge_routes() -> dict[tuple[str, str], frozenset[Any]]:
+    """app.py's Edge registry: every role-protected route and the roles it is open to."""
+    import app as app_module
+
+    return dict(app_module.edge.protected_routes())
+
+
+def test_the_cx_user_pool_is_admin_made_email_signed_in_strongly_protected_and_retained(synth: Template) -> None:
+    (pool_id, pool), = synth.of_type("AWS::Cognito::UserPool").items()
+    p = pool["Properties"]
+    assert pool["DeletionPolicy"] == pool["UpdateReplacePolicy"] == "Retain"     # as the tables
+    assert p["DeletionProtection"] == "ACTIVE"
+    assert p["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True      # no self sign-up
+    assert p["UsernameAttributes"] == ["email"] and p["AutoVerifiedAttributes"] == ["email"]
+    password = p["Policies"]["PasswordPolicy"]
+    assert password["MinimumLength"] >= 12
+    assert all(password[f"Require{kind}"] for kind in ("Lowercase", "Uppercase", "Numbers", "Symbols"))
+    assert (p["MfaConfiguration"], p["EnabledMfas"]) == ("OPTIONAL", ["SOFTWARE_TOKEN_MFA"])
+    assert p["AccountRecoverySetting"]["RecoveryMechanisms"] == [{"Name": "verified_email", "Priority": 1}]
+    custom = {a["Name"]: a for a in p["Schema"] if a.get("AttributeDataType") == "String" and a["Name"] != "email"}
+    assert set(custom) == {"branch", "agent_id"}
+    assert all(a["Mutable"] is True for a in custom.values())
+
+
+def test_the_groups_are_the_cx_roles_and_never_operations(synth: Template) -> None:
+    pool_id = next(iter(synth.of_type("AWS::Cognito::UserPool")))
+    groups = {g["Properties"]["GroupName"]: g["Properties"]
+              for g in synth.of_type("AWS::Cognito::UserPoolGroup").values()}
+    assert set(groups) == {"cx_admin", "branch_manager", "agent"}
+    assert all(g["UserPoolId"] == {"Ref": pool_id} for g in groups.values())
+    assert groups["cx_admin"]["Precedence"] < groups["branch_manager"]["Precedence"] < groups["agent"]["Precedence"]
+
+
+def test_the_dashboard_client_uses_the_code_flow_without_a_secret_and_cannot_write_its_scope(synth: Template) -> None:
+    (client,) = synth.of_type("AWS::Cognito::UserPoolClient").values()
+    p = client["Properties"]
+    assert p["GenerateSecret"] is False
+    assert p["AllowedOAuthFlows"] == ["code"] and p["AllowedOAuthFlowsUserPoolClient"] is True
+    assert "openid" in p["AllowedOAuthScopes"] and p["SupportedIdentityProviders"] == ["COGNITO"]
+    assert p["CallbackURLs"] == [f"{PUBLIC}/dashboard"]
+    assert (p["IdTokenValidity"], p["TokenValidityUnits"]["IdToken"]) == (60, "minutes")
+    assert {"custom:branch", "custom:agent_id"} <= set(p["ReadAttributes"])
+    assert not [a for a in p["WriteAttributes"] if a.startswith("custom:")]     # nobody widens their own scope
+
+
+def test_the_hosted_ui_has_a_domain_and_the_stack_says_where_to_sign_in(synth: Template) -> None:
+    pool_id = next(iter(synth.of_type("AWS::Cognito::UserPool")))
+    (domain,) = synth.of_type("AWS::Cognito::UserPoolDomain").values()
+    assert domain["Properties"] == {"Domain": f"koe-{STAGE}", "UserPoolId": {"Ref": pool_id}}
+    assert {"CxUserPoolId", "CxUserPoolClientId", "CxSignInUrl"} <= set(synth.doc["Outputs"])
+
+
+def test_every_cx_route_is_behind_the_cognito_authorizer_and_no_operations_route_is(synth: Template) -> None:
+    pool_id = next(iter(synth.of_type("AWS::Cognito::UserPool")))
+    swagger = synth.resources["RestAPI"]["Properties"]["DefinitionBody"]
+    assert swagger["securityDefinitions"]["koeCxUsers"] == {
+        "type": "apiKey", "name": "Authorization", "in": "header",
+        "x-amazon-apigateway-authtype": "cognito_user_pools",
+        "x-amazon-apigateway-authorizer": {"type": "cognito_user_pools",
+                                           "providerARNs": [{"Fn::GetAtt": [pool_id, "Arn"]}]}}
+    # The list comes from app.py's Edge registry: a CX route added later is checked here too.
+    routes = _edge_routes()
+    operations = {route for route, roles in routes.items() if "operations" in roles}
+    assert operations >= {("/v1/events", "POST"), ("/v1/scores", "GET"), ("/v1/outcomes", "GET")}
+    cx = {route for route in routes if route not in operations}
+    assert [path for path, _ in cx if path.startswith(CX_PATHS)], (
+        f"no CX route under {CX_PATHS} in app.py's registry: nothing here shows the authorizer attached")
+    assert not [path for path, _ in operations if path.startswith(CX_PATHS)], "a CX path is open to the API key"
+    for path, method in sorted(routes):
+        operation = swagger["paths"][path][method.lower()]
+        if (path, method) in operations:
+            assert "security" not in operation, f"{method} {path} is an operations route: the API key only"
+        else:
+            assert operation.get("security") == [{"koeCxUsers": []}], f"{method} {path} lacks the Cognito authorizer"
+    # ...and nothing else (the public webhooks check their own proof) carries it.
+    secured = {(path, method.upper()) for path, operations_ in swagger["paths"].items()
+               for method, operation in operations_.items() if isinstance(operation, dict) and "security" in operation}
+    assert secured == set(routes) - operations
+    # The authorizer's own 401 answers in koe's error shape.
+    unauthorized = swagger["x-amazon-apigateway-gateway-responses"]["UNAUTHORIZED"]
+    assert unauthorized["statusCode"] == "401"
+    assert json.loads(unauthorized["responseTemplates"]["application/json"])["code"] == "unauthenticated"
+
+
+def test_no_function_is_told_the_local_token_secret(synth: Template) -> None:
+    for name, fn in synth.functions().items():
+        assert resources.LOCAL_TOKEN_SECRET_ENV not in fn["Properties"]["Environment"]["Variables"], name
+    assert resources.LOCAL_TOKEN_SECRET_ENV not in json.dumps(synth.doc)
+
+
+@pytest.mark.parametrize("context, says", [
+    ('app_env={"KOE_LOCAL_TOKEN_SECRET": "' + "x" * 40 + '"}', "KOE_LOCAL_TOKEN_SECRET"),
+    ("auth_domain_prefix=Not_Valid", "auth_domain_prefix"),
+    ("auth_domain_prefix=koe-cognito", "auth_domain_prefix"),
+])
+def test_synth_refuses_the_local_token_secret_and_a_wrong_hosted_ui_prefix(tmp_path: Path, context: str,
+                                                                          says: str) -> None:
+    done = _run_synth(tmp_path, f"stage={STAGE}", f"public_base_url={PUBLIC}", context)
+    assert done.returncode != 0
+    assert says in done.stderr

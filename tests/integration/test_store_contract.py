@@ -14,17 +14,24 @@ from typing import Any, ClassVar
 
 import pytest
 
+from chalicelib.domain import case_ladder
+from chalicelib.domain.business_calendar import BusinessCalendar
+from chalicelib.domain.cases import Case, CaseStatus, Owner, OwnerKind, Severity, TimelineEntry
 from chalicelib.domain.fatigue import after_survey
-from chalicelib.domain.model import Answer, Case, Counts, Step, Survey, SurveyStatus
+from chalicelib.domain.model import Answer, Counts, Step, Survey, SurveyStatus
 from chalicelib.domain.scoring import BucketKey
 from chalicelib.errors import (
+    CaseNotFound,
     ConversationOpen,
+    InvalidRequest,
     PermanentError,
     StaleSurvey,
     StorageThrottled,
     SurveyExists,
+    VersionConflict,
 )
 from chalicelib.services.ports import (
+    CaseQuery,
     CaseStore,
     ContactChange,
     ConversationStore,
@@ -156,9 +163,14 @@ def an_answer(survey: Survey, question: str = "score", **changes: Any) -> Answer
 
 def a_case(**changes: Any) -> Case:
     survey_id = _id("srv")
+    deadlines = case_ladder.plan(NOW, BusinessCalendar("Asia/Tokyo"), case_ladder.Sla())
     case = Case(case_id=survey_id, survey_id=survey_id, procedure="claim_payment", customer_id="C-1",
-                score=2, opened_at=NOW, sla_due=NOW + timedelta(hours=24),
-                context={"branch": "Tokyo"}, phone_masked="+1******0123")
+                score=2, opened_at=NOW, first_contact_due=deadlines.first_contact_due,
+                resolution_due=deadlines.resolution_due, ladder=deadlines.ladder,
+                context={"branch": "Tokyo"}, phone_masked="+1******0123", locale="ja",
+                severity=Severity.HIGH, reasons=("score", "keyword"), owner=Owner(OwnerKind.BRANCH, "Tokyo"),
+                customer_timezone="Asia/Tokyo", owner_timezone="Asia/Tokyo",
+                timeline=(TimelineEntry(NOW, "opened", "koe", {"severity": "high"}),))
     return replace(case, **changes)
 
 
@@ -508,14 +520,97 @@ def test_mark_notified_of_an_unknown_case_creates_nothing(stores: Stores) -> Non
     assert stores.cases.get_case(case_id) is None
 
 
-def test_a_comment_attaches_only_to_an_existing_case(stores: Stores) -> None:
-    case = a_case(comment=None)
+def test_a_save_at_the_version_read_bumps_it_and_a_stale_one_is_refused(stores: Stores) -> None:
+    case = a_case()
     stores.cases.open_case(case)
+    stores.cases.mark_notified(case.case_id, alert_published=True)      # koe's flag: no version change
 
-    assert stores.cases.attach_comment(case.case_id, "please call me")
-    assert not stores.cases.attach_comment(_id("srv"), "orphan")
+    claimed = replace(case, status=CaseStatus.IN_PROGRESS, owner=Owner(OwnerKind.AGENT, "A-1"),
+                      timeline=case.timeline + (TimelineEntry(NOW, "claimed", "u-1", {"owner": "agent:A-1"}),))
+    saved = stores.cases.save(claimed, expected_version=1)
+    assert saved.version == 2 and stores.cases.get_case(case.case_id) == replace(claimed, version=2,
+                                                                                 alert_published=True)
+    with pytest.raises(VersionConflict) as refused:
+        stores.cases.save(replace(case, comment="lost update"), expected_version=1)
+    assert refused.value.current_version == 2
+    assert stores.cases.get_case(case.case_id).comment is None
+    with pytest.raises(CaseNotFound):
+        stores.cases.save(a_case(), expected_version=1)
 
-    assert stores.cases.get_case(case.case_id) == replace(case, comment="please call me")
+
+def test_a_resolved_case_keeps_its_resolution_and_leaves_the_schedule(stores: Stores) -> None:
+    case = a_case()
+    stores.cases.open_case(case)
+    assert [c.case_id for c in stores.cases.due(case.ladder[0].at, 50) if c.case_id == case.case_id] == [case.case_id]
+    resolved = replace(case, status=CaseStatus.RESOLVED, root_cause="claim_delay", action="expedited",
+                       resolved_at=NOW, expires_at=NOW + timedelta(days=400), first_contact_at=NOW,
+                       callback_consent=False)
+    stores.cases.save(resolved, 1)
+    assert stores.cases.get_case(case.case_id) == replace(resolved, version=2)
+    assert case.case_id not in [c.case_id for c in stores.cases.due(NOW + timedelta(days=365), 500)]
+
+
+def test_lists_are_newest_first_filtered_and_paged_without_gaps(stores: Stores) -> None:
+    branch = _id("branch")
+    cases = [a_case(opened_at=NOW + timedelta(minutes=i), context={"branch": branch},
+                    resolution_due=NOW + timedelta(days=4, minutes=i),
+                    severity=Severity.HIGH if i % 2 else Severity.NORMAL) for i in range(7)]
+    for case in cases:
+        stores.cases.open_case(case)
+    newest_first = [c.case_id for c in reversed(cases)]
+
+    seen, cursor = [], None
+    while True:
+        page = stores.cases.list_cases(CaseQuery(branch=branch, limit=3, cursor=cursor))
+        seen += [c.case_id for c in page.cases]
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+    assert seen == newest_first
+    high = stores.cases.list_cases(CaseQuery(branch=branch, severity="high", limit=10))
+    assert [c.case_id for c in high.cases] == [c.case_id for c in reversed(cases) if c.severity is Severity.HIGH]
+    overdue = stores.cases.list_cases(CaseQuery(branch=branch, overdue_at=cases[0].resolution_due, limit=10))
+    assert [c.case_id for c in overdue.cases] == [cases[0].case_id]
+    by_owner = stores.cases.list_cases(CaseQuery(owner=str(cases[0].owner), branch=branch, status=frozenset({"open"})))
+    assert len(by_owner.cases) == 7
+    with pytest.raises(InvalidRequest):
+        stores.cases.list_cases(CaseQuery(branch=branch, cursor="not-a-cursor"))
+
+
+def test_a_customers_earlier_cases_are_found(stores: Stores) -> None:
+    customer = _id("cust")
+    old, recent = a_case(customer_id=customer, opened_at=NOW - timedelta(days=100)), a_case(customer_id=customer)
+    stores.cases.open_case(old)
+    stores.cases.open_case(recent)
+    assert [c.case_id for c in stores.cases.cases_of(customer, NOW - timedelta(days=90))] == [recent.case_id]
+
+
+def test_the_cases_opened_in_a_period_are_read_oldest_first_by_branch_or_owner(stores: Stores) -> None:
+    # A period of its own, far from the other tests' cases (the all-cases index is one partition).
+    start = datetime(2031, 3, 1, tzinfo=UTC) + timedelta(days=uuid.uuid4().int % 1000)
+    end = start + timedelta(days=1)
+    branch, other_branch = _id("branch"), _id("branch")
+    agent = Owner(OwnerKind.AGENT, _id("A"))
+    before = a_case(opened_at=start - timedelta(microseconds=1), context={"branch": branch})
+    first = a_case(opened_at=start, context={"branch": branch}, owner=agent)
+    other = a_case(opened_at=start + timedelta(hours=3), context={"branch": other_branch}, owner=agent)
+    last = a_case(opened_at=end - timedelta(microseconds=1), context={"branch": branch},
+                  status=CaseStatus.RESOLVED, resolved_at=end, recovered=True, resurvey_id="x~resurvey")
+    at_end = a_case(opened_at=end, context={"branch": branch})
+    for case in (at_end, last, other, first, before):
+        stores.cases.open_case(case)
+    mine = {c.case_id for c in (before, first, other, last, at_end)}
+
+    everything = [c for c in stores.cases.opened_between(start, end) if c.case_id in mine]
+    assert [c.case_id for c in everything] == [first.case_id, other.case_id, last.case_id]
+    assert everything[2] == last                                           # the whole case, as stored
+    assert [c.case_id for c in stores.cases.opened_between(start, end, branch=branch)] == [first.case_id,
+                                                                                          last.case_id]
+    assert [c.case_id for c in stores.cases.opened_between(start, end, owner=str(agent))] == [first.case_id,
+                                                                                             other.case_id]
+    assert [c.case_id for c in stores.cases.opened_between(start, end, branch=other_branch,
+                                                           owner=str(agent))] == [other.case_id]
+    assert stores.cases.opened_between(start, end, branch=_id("branch")) == []
 
 
 # --- scores ---------------------------------------------------------------------------------------
@@ -660,11 +755,11 @@ def throttled(dynamo: DynamoWorld) -> Iterator[None]:
     lambda s: s.conversations.get_survey(_id("srv")),
     lambda s: s.conversations.open_surveys_due(NOW, 10),
     lambda s: s.cases.open_case(a_case()),
-    lambda s: s.cases.attach_comment(_id("srv"), "hi"),
+    lambda s: s.cases.save(a_case(), 1),
     lambda s: s.scores.add({BucketKey("procedure", "2026-11-21", "x"): Counts(1, 1, 0, 0, 9)}, _id("t")),
     lambda s: s.scores.read("procedure", "2026-11-21", "2026-11-21"),
 ], ids=["open_survey", "update_survey", "record_suppressed", "record_delivery", "get_survey",
-        "open_surveys_due", "open_case", "attach_comment", "scores_add", "scores_read"])
+        "open_surveys_due", "open_case", "save_case", "scores_add", "scores_read"])
 def test_throttling_becomes_storage_throttled(dynamo_stores: Stores, throttled: None,
                                               call: Callable[[Stores], object]) -> None:
     with pytest.raises(StorageThrottled):

@@ -14,11 +14,14 @@ import pytest
 from chalicelib.adapters import holiday_calendar
 from chalicelib.adapters.phone_numbers import region_of, timezone_of
 from chalicelib.adapters.templates import TomlMessages
+from chalicelib.domain.case_policy import CasePolicy
 from chalicelib.domain.channel_policy import ChannelPolicy
 from chalicelib.domain.eligibility import Policy
 from chalicelib.domain.identity import contact_key
 from chalicelib.domain.model import Survey
 from chalicelib.domain.survey_token import link_key, sign
+from chalicelib.services.case_schedule import CaseScheduleDeps
+from chalicelib.services.cases import CaseDeps
 from chalicelib.services.dispatch import DispatchDeps, dispatch_event
 from chalicelib.services.handle_reply import InboundSms, ReplyDeps, handle_reply
 from chalicelib.services.on_answers import AnswerDeps
@@ -45,6 +48,28 @@ class Clock:
         self.now += timedelta(**delta)
 
 
+# The routing table the service tests share: tokyo-chuo has a manager and agent A-102; central has a lead.
+ROUTING = {
+    "central": {"queue": "cx", "lead": "cx-lead", "email": "cx@example.jp", "language": "ja",
+                "timezone": "Asia/Tokyo"},
+    "branches": {"tokyo-chuo": {"manager": "mgr-tokyo", "email": "tokyo-chuo@example.jp", "timezone": "Asia/Tokyo"}},
+    "agents": {"A-102": {"branch": "tokyo-chuo"}},
+    "people": {"A-102": {"email": "a102@example.jp", "language": "ja"}, "mgr-tokyo": {"email": "mgr@example.jp"},
+               "cx-lead": {"email": "lead@example.jp", "language": "en"}},
+}
+
+
+def test_case_policy(**changes: Any) -> CasePolicy:
+    from chalicelib.domain import case_routing
+    from chalicelib.domain.business_calendar import COUNTRY_TIMEZONE, LOCALE_COUNTRY, BusinessCalendar
+
+    def calendar_for(locale: str) -> BusinessCalendar:
+        country = LOCALE_COUNTRY.get(locale.partition("-")[0], "US")
+        return BusinessCalendar(COUNTRY_TIMEZONE[country], is_holiday=holiday_calendar.for_country(country))
+
+    return CasePolicy(routing=case_routing.parse(ROUTING), calendar_for=calendar_for, **changes)
+
+
 @dataclass
 class World:
     clock: Clock = field(default_factory=Clock)
@@ -61,6 +86,7 @@ class World:
     extra_senders: dict[str, Any] = field(default_factory=dict)      # e.g. a recording email sender
     reminder_after: timedelta | None = None                           # no reminder unless a test says
     response_window: timedelta = timedelta(hours=24)
+    case_policy: CasePolicy = field(default_factory=lambda: test_case_policy())
 
     def key(self, address: str = PHONE) -> str:
         return contact_key(SECRET, address)
@@ -95,9 +121,32 @@ class World:
                          threshold_for=lambda p: self.thresholds.get(p, 6), clock=self.clock)
 
     @property
+    def case_deps(self) -> CaseDeps:
+        return CaseDeps(cases=self.cases, alerts=self.alerts, policy=self.case_policy, clock=self.clock)
+
+    @property
+    def case_schedule_deps(self) -> CaseScheduleDeps:
+        return CaseScheduleDeps(cases=self.cases, alerts=self.alerts, surveys=self.store,
+                                senders=self.dispatch_deps.senders, intake=self.intake,
+                                send_window=self.customer_window, policy=self.case_policy, clock=self.clock,
+                                contact_key=self.key)
+
+    @staticmethod
+    def customer_window(survey: Survey, now: datetime) -> datetime:
+        """The send window as dispatch finds it (bootstrap's customer_window): the phone's country and
+        zone (a +1 555 number: US, New York), 09:00-20:00 there, public holidays skipped."""
+        from chalicelib.domain import send_window
+        from chalicelib.domain.business_calendar import LOCALE_COUNTRY
+
+        country = (region_of(survey.phone) if survey.phone else None) or LOCALE_COUNTRY.get(survey.locale)
+        tz = send_window.customer_timezone(None, timezone_of(survey.phone) if survey.phone else None, country, "UTC")
+        return send_window.next_opening(now, tz, send_window.SendWindows().for_country(country),
+                                        holiday_calendar.for_country(country))
+
+    @property
     def answer_deps(self) -> AnswerDeps:
         return AnswerDeps(scores=self.scores, cases=self.cases, follow_ups=self.follow_ups, alerts=self.alerts,
-                          reporting_tz=ZoneInfo("UTC"), sla_hours=24, clock=self.clock)
+                          reporting_tz=ZoneInfo("UTC"), policy=self.case_policy, clock=self.clock)
 
     # --- the customer's side
     def dispatch(self, **changes: Any) -> dict[str, str]:

@@ -1,4 +1,7 @@
-"""Answers on fakes: scores aggregate once per batch; a detractor escalates exactly once."""
+"""Answers on fakes: scores aggregate once per batch; a case opens by the case rules, owned and
+timed, exactly once; a later comment goes onto it; a re-survey's answer records recovery."""
+
+from datetime import timedelta
 
 import pytest
 
@@ -53,14 +56,19 @@ def test_the_comment_arriving_later_goes_onto_the_case(world):
     comment = [a for a in answers_of(world) if a.question == "comment"]
     on_answers(comment, "t2", world.answer_deps)
     assert world.cases.get_case(SURVEY).comment == "nobody called me back"
-    assert len(world.alerts.published) == 1
+    assert [m["event"] for m in world.alerts.published] == ["opened", "comment"]
+    assert world.alerts.published[1]["comment"] == "nobody called me back"
+    assert [m["event"] for m in world.follow_ups.messages] == ["opened", "comment"]
+    on_answers(comment, "t3", world.answer_deps)          # a replay: the same alert id, delivered once
+    assert len(set(world.alerts.ids())) == 2
+    assert [e.kind for e in world.cases.get_case(SURVEY).timeline] == ["opened", "comment"]
 
 
 def test_a_comment_in_the_same_reply_is_in_the_alert(world):
     world.dispatch()
     world.reply("1 slow payout")
     on_answers(answers_of(world), "t1", world.answer_deps)
-    assert "slow payout" in world.alerts.published[0][1]
+    assert world.alerts.published[0]["comment"] == "slow payout"
 
 
 def test_an_alert_that_failed_is_sent_on_retry_without_a_second_follow_up(world):
@@ -85,5 +93,61 @@ def test_the_alert_carries_procedure_branch_agent_and_score_as_attributes(world)
     world.dispatch()
     world.reply("3")
     on_answers(world.store.answers_for(SURVEY), "t-attrs", world.answer_deps)
-    assert world.alerts.attributes == [{"procedure": "claim_payment", "branch": "tokyo-chuo",
-                                        "agent_id": "A-102", "score": "3"}]
+    assert world.alerts.attributes == [{"procedure": "claim_payment", "branch": "tokyo-chuo", "severity": "normal",
+                                        "event": "opened", "agent_id": "A-102", "score": "3"}]
+
+
+def test_a_new_case_is_owned_by_the_agent_with_business_hour_deadlines(world):
+    world.dispatch()
+    world.reply("3")
+    on_answers(answers_of(world), "t1", world.answer_deps)
+    case = world.cases.get_case(SURVEY)
+    assert str(case.owner) == "agent:A-102" and world.alerts.published[0]["to"] == ["agent:A-102"]
+    assert case.opened_at < case.first_contact_due < case.resolution_due
+    assert case.work_due_at == case.ladder[0].at
+
+
+def test_a_flagged_comment_opens_a_case_for_a_passive_score(world):
+    world.dispatch()
+    world.reply("8 but I will cancel my policy if this happens again")
+    on_answers(answers_of(world), "t1", world.answer_deps)
+    case = world.cases.get_case(SURVEY)
+    assert (case.severity.value, case.reasons) == ("high", ("keyword",))
+
+
+def test_a_flagged_comment_arriving_later_raises_the_severity(world):
+    world.dispatch()
+    world.reply("3")
+    on_answers(answers_of(world), "t1", world.answer_deps)
+    world.reply("I want to file a complaint. Please call me")
+    on_answers([a for a in answers_of(world) if a.question == "comment"], "t2", world.answer_deps)
+    case = world.cases.get_case(SURVEY)
+    assert (case.severity.value, case.reasons, case.callback_consent) == ("high", ("score", "keyword"), True)
+
+
+def test_a_repeat_detractor_is_high_severity(world):
+    world.dispatch()
+    world.reply("3")
+    on_answers(answers_of(world), "t1", world.answer_deps)
+    world.clock.now += timedelta(days=40)
+    world.dispatch(event_id="claims-2026-000777-paid", completed_at=world.clock.now.isoformat())
+    world.reply("2")
+    on_answers(answers_of(world, "claims-2026-000777-paid"), "t2", world.answer_deps)
+    again = world.cases.get_case("claims-2026-000777-paid")
+    assert (again.severity.value, again.reasons) == ("high", ("score", "repeat"))
+
+
+def test_a_resurvey_answer_records_recovery_on_the_case_once(world):
+    world.dispatch()
+    world.reply("3")
+    on_answers(answers_of(world), "t1", world.answer_deps)
+    world.clock.now += timedelta(days=40)
+    world.dispatch(event_id="resurvey-1", completed_at=world.clock.now.isoformat(),
+                   context={"branch": "tokyo-chuo", "agent_id": "A-102", "resurvey_of": SURVEY})
+    world.reply("8")
+    answers = answers_of(world, "resurvey-1")
+    on_answers(answers, "t2", world.answer_deps)
+    on_answers(answers, "t3", world.answer_deps)      # a replay
+    case = world.cases.get_case(SURVEY)
+    assert case.recovered is True
+    assert [e.kind for e in case.timeline].count("resurvey_answered") == 1

@@ -157,11 +157,56 @@ def test_the_brand_is_escaped_in_html_and_left_as_is_in_text():
 
 def test_an_unknown_message_or_language_is_a_template_error(emails):
     with pytest.raises(TemplateError):
-        emails.render("closing", "en", "claim_payment", LINKS)
+        emails.render("farewell", "en", "claim_payment", LINKS)
     with pytest.raises(TemplateError):
         emails.render("common", "en", "claim_payment", LINKS)
     with pytest.raises(TemplateError):
         emails.render("invitation", "fr", "claim_payment", LINKS)
+
+
+# --- the closing message: after a case is resolved; it asks nothing ------------------------------
+
+CLOSING_SUBJECTS = {"en": "Thank you for your feedback on your claim payment",
+                    "ja": "【Example Life】保険金のお支払いについてのご意見へのお礼",
+                    "zh": "【Example Life】感谢您对理赔付款提出的宝贵意见"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_closing_email_thanks_the_customer_without_buttons_or_survey_link(emails, language):
+    words = catalog(language)
+    content = emails.render("closing", language, "claim_payment", LINKS)
+    tags = parse(content.html)
+    assert [a for a in tags.all("a") if a.get("class") == "score"] == [] and tags.all("h1") == []
+    assert {str(a["href"]) for a in tags.all("a")} == {UNSUBSCRIBE}          # the unsubscribe link alone
+    text = "".join(tags.text)
+    for key in ("greeting", "intro", "outro", "footer"):
+        assert words["closing"][key].format(brand="Example Life", procedure=words["procedures"]["claim_payment"]) \
+            in text, key
+    assert words["common"]["unsubscribe"] in text and words["common"]["scale_low"] not in text
+    assert content.subject == CLOSING_SUBJECTS[language]
+    # the text part: the words and the unsubscribe link, no survey link
+    assert SURVEY not in content.text and UNSUBSCRIBE in content.text and "<" not in content.text
+    assert words["closing"]["outro"].format(brand="Example Life") in content.text
+    assert words["common"]["text_scores"] not in content.text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_closing_email_is_the_same_mail_client_layout_with_one_click_unsubscribe(emails, language):
+    content = emails.render("closing", language, "claim_payment", LINKS)
+    tags = parse(content.html)
+    assert content.html.startswith("<!doctype html>") and tags.all("html") == [{"lang": catalog(language)["html_lang"]}]
+    assert tags.all("table") and all(t.get("role") == "presentation" for t in tags.all("table"))
+    for forbidden in ("img", "script", "link", "style", "iframe", "form"):
+        assert tags.all(forbidden) == [], forbidden
+    message = received(content)
+    assert message["List-Unsubscribe"] == f"<{UNSUBSCRIBE}>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["Subject"] == CLOSING_SUBJECTS[language]
+
+
+def test_a_survey_email_keeps_the_common_footer(emails):
+    content = emails.render("invitation", "en", "claim_payment", LINKS)
+    assert catalog("en")["common"]["footer"].format(brand="Example Life") in content.html
 
 
 # --- MIME -----------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Templates: every message exists in en/ja/zh, invitations fit one segment, opt-out is explained."""
+"""Templates: every message exists in en/ja/zh, invitations and closing messages fit one segment,
+opt-out is explained."""
 
 import pytest
 
@@ -7,7 +8,7 @@ from chalicelib.domain.sms import is_gsm7, segments
 from chalicelib.domain.survey_token import link_key, sign
 from chalicelib.settings import REPO_ROOT
 
-KEYS = ("invitation", "reminder", "why", "reprompt", "thanks", "help", "opted_out", "opted_in")
+KEYS = ("invitation", "reminder", "why", "reprompt", "thanks", "help", "opted_out", "opted_in", "closing")
 PROCEDURES = ("claim_payment", "new_policy", "address_change", "call_center", "something_else")
 LONG_BRAND = "Example Life Insurance"
 
@@ -73,7 +74,7 @@ def test_the_chinese_link_invitation_carries_the_opt_out_instruction(messages):
 
 def test_every_rendered_sms_reports_its_segments(messages):
     """Cost is per segment: every message koe can send is within two, so none is a surprise."""
-    for channel, keys in (("sms", KEYS), ("sms_link", ("invitation", "reminder"))):
+    for channel, keys in (("sms", KEYS), ("sms_link", ("invitation", "reminder", "closing"))):
         for language in ("en", "ja", "zh"):
             for key in keys:
                 text = messages.render(channel, language, key, procedure="address_change", link=LINK)
@@ -85,3 +86,47 @@ def test_every_rendered_sms_reports_its_segments(messages):
 def test_a_link_reminder_with_its_link_fits_the_invitations_budget(messages, language, procedure):
     text = messages.render("sms_link", language, "reminder", procedure=procedure, link=LINK)
     assert LINK in text and segments(text) <= LINK_BUDGET[language], (len(text), text)
+
+
+# --- the closing message (services/case_schedule.py): after a case is resolved, unasked for -------
+
+OPT_OUT = {("sms", "en"): "Reply STOP to opt out", ("sms", "ja"): "配信停止は「停止」と返信",
+           ("sms", "zh"): "回复TD退订", ("sms_link", "en"): "STOP to opt out", ("sms_link", "zh"): "回复TD退订"}
+
+
+@pytest.mark.parametrize("channel", ["sms", "sms_link"])
+@pytest.mark.parametrize("language", ["en", "zh"])
+@pytest.mark.parametrize("procedure", PROCEDURES)
+def test_an_english_or_chinese_closing_message_is_one_segment_with_the_longest_brand(messages, channel, language,
+                                                                                      procedure):
+    text = messages.render(channel, language, "closing", procedure=procedure, link=LINK)
+    assert segments(text) == 1, (len(text), text)
+    assert language != "en" or is_gsm7(text)
+
+
+@pytest.mark.parametrize("channel", ["sms", "sms_link"])
+def test_a_japanese_closing_message_is_one_segment_with_the_default_brand(channel):
+    default = TomlMessages(REPO_ROOT / "templates", "Example Life")
+    for procedure in PROCEDURES:
+        text = default.render(channel, "ja", "closing", procedure=procedure, link=LINK)
+        assert segments(text) == 1, (len(text), text)
+
+
+@pytest.mark.parametrize("channel, language", sorted(OPT_OUT))
+def test_the_closing_message_says_how_to_opt_out(messages, channel, language):
+    """Unasked for, like the invitation: it says how to stop, wherever the invitation does (the
+    Chinese ones always: 回复TD退订)."""
+    for procedure in PROCEDURES:
+        assert OPT_OUT[channel, language] in messages.render(channel, language, "closing", procedure=procedure,
+                                                             link=LINK)
+
+
+LABELS = {("sms", "en"): "claim payment", ("sms", "ja"): "保険金のお支払い手続き", ("sms", "zh"): "理赔付款",
+          ("sms_link", "en"): "claim payment", ("sms_link", "ja"): "保険金のお支払い", ("sms_link", "zh"): "理赔付款"}
+
+
+@pytest.mark.parametrize("channel, language", sorted(LABELS))
+def test_the_closing_message_names_the_brand_and_procedure_and_carries_no_link(messages, channel, language):
+    text = messages.render(channel, language, "closing", procedure="claim_payment", link=LINK)
+    assert LONG_BRAND in text and LABELS[channel, language] in text
+    assert "http" not in text and "{" not in text      # nothing to answer: the link is not used

@@ -206,16 +206,20 @@ def test_every_declared_variable_koe_reads_lands_in_a_settings_field() -> None:
         assert f"value-of-{var}" in values.values(), f"from_env reads {var} into no field"
 
 
-def test_local_variables_are_never_read_by_koe() -> None:
+def test_local_variables_are_never_read_by_koe_but_the_local_token_switch() -> None:
+    # KOE_LOCAL_TOKEN_SECRET turns on the local stack's bearer tokens: local-only by its name, which
+    # infra/ refuses (tests/integration/test_infra_synth.py checks no function is told it).
     env = RecordingEnv(_env_with_every_declared_variable())
     settings.from_env(env)
-    assert not {var for var in env.read if resources.is_local(var)}
+    assert {var for var in env.read if resources.is_local(var)} <= {resources.LOCAL_TOKEN_SECRET_ENV}
 
 
 def test_from_env_defaults_are_the_dataclass_defaults() -> None:
     parsed = settings.from_env({**REQUIRED, **{var: "x" for var in resources.queue_env(local=False)},
                                 **{var: "x" for var in resources.topic_env()}})
     for f in dataclasses.fields(settings.Settings):
+        if getattr(parsed, f.name) == "x":
+            continue            # an optional queue URL, read from the declared variable given above
         if f.default is not dataclasses.MISSING:
             assert getattr(parsed, f.name) == f.default, f.name
         elif f.default_factory is not dataclasses.MISSING:
@@ -249,6 +253,44 @@ def test_provision_exports_the_declared_variables() -> None:
         var: f"url-{name}" for var, name in resources.queue_env().items()}
     assert {var: env[var] for var in resources.topic_env()} == {
         var: f"arn-{name}" for var, name in resources.topic_env().items()}
+
+
+def test_provision_subscribes_the_declared_queues_to_their_topics() -> None:
+    from devstack import provision
+
+    subscribed: list[tuple[str, str, dict[str, Any]]] = []
+
+    class Sns:
+        def list_subscriptions_by_topic(self, TopicArn: str) -> dict[str, Any]:
+            return {"Subscriptions": []}
+
+        def subscribe(self, **request: Any) -> None:
+            subscribed.append((request["TopicArn"], request["Endpoint"], request.get("Attributes", {})))
+
+    class Sqs:
+        def get_queue_attributes(self, QueueUrl: str, AttributeNames: list[str]) -> dict[str, Any]:
+            return {"Attributes": {"QueueArn": f"arn-of-{QueueUrl}"}}
+
+    for name, topic in resources.subscriptions().items():
+        provision.subscribe_queue(Sns(), Sqs(), f"topic-{topic}", f"url-{name}",
+                                  resources.filter_policy(resources.queue(name)))
+    assert resources.subscriptions() == {"alert-deliveries": "cx-alerts"}
+    assert subscribed == [("topic-cx-alerts", "arn-of-url-alert-deliveries",
+                           {"FilterPolicy": '{"event": [{"exists": true}]}'})]
+
+
+def test_a_subscribed_queue_is_a_consumed_queue_of_a_declared_topic() -> None:
+    topics = {t.name for t in resources.TOPICS}
+    for name, topic in resources.subscriptions().items():
+        assert topic in topics and resources.queue(name).consumer, name
+        assert resources.queue(name).dead_letter, f"{name}: what its consumer cannot deliver needs a DLQ"
+
+
+def test_a_private_table_belongs_to_a_handler_that_consumes_a_queue() -> None:
+    # infra/ gives such a handler its own role: it must be a declared consumer to exist in app.py.
+    for table in resources.TABLES:
+        if table.private_to:
+            assert table.private_to in resources.queue_consumers().values(), table.name
 
 
 def test_infra_sets_the_declared_variables_koe_reads() -> None:

@@ -13,15 +13,18 @@ Split by aggregate; callers import from this package, never from its modules:
 - `surveys`: `DynamoConversationStore` (surveys, answers, inbox).
 - `survey_items`: the survey and answer conversions, update expressions and stream readers.
 - `contacts`: the contact item's conversion and update expressions, used by conversations.
-- `cases`: `DynamoCaseStore`.
+- `case_items`: the cases table's item and indexes; `cases`: `DynamoCaseStore`.
 - `scores`: `DynamoScoreStore`.
 - `events`: `DynamoEventLedger` (the first payload seen per event_id).
 - `outcomes`: `DynamoOutcomeReport` (outcome counters per procedure and day, read back).
+- `alert_ledger`: `DynamoAlertLedger` (which destinations of a CX alert were delivered).
 """
 
 from __future__ import annotations
 
+from chalicelib.adapters.dynamo.alert_ledger import DynamoAlertLedger
 from chalicelib.adapters.dynamo.binding import MAX_TRANSACTION_ITEMS, configure
+from chalicelib.adapters.dynamo.case_items import CaseItem
 from chalicelib.adapters.dynamo.cases import DynamoCaseStore
 from chalicelib.adapters.dynamo.errors import (
     CONDITION_FAILED,
@@ -33,7 +36,7 @@ from chalicelib.adapters.dynamo.events import DynamoEventLedger
 from chalicelib.adapters.dynamo.models import (
     MODELS,
     OPEN_SHARD,
-    CaseItem,
+    AlertDeliveryItem,
     ContactItem,
     EventItem,
     InboxItem,
@@ -41,7 +44,6 @@ from chalicelib.adapters.dynamo.models import (
     OptOutEntry,
     ResponseItem,
     ScoreItem,
-    StatusChange,
     SurveyItem,
 )
 from chalicelib.adapters.dynamo.outcomes import DynamoOutcomeReport
@@ -55,11 +57,13 @@ __all__ = [
     "MAX_TRANSACTION_ITEMS",
     "MODELS",
     "OPEN_SHARD",
+    "AlertDeliveryItem",
     "RETRYABLE_CANCEL_CODES",
     "THROTTLING_CODES",
     "CaseItem",
     "ContactItem",
     "EventItem",
+    "DynamoAlertLedger",
     "DynamoCaseStore",
     "DynamoConversationStore",
     "DynamoEventLedger",
@@ -70,7 +74,6 @@ __all__ = [
     "OptOutEntry",
     "ResponseItem",
     "ScoreItem",
-    "StatusChange",
     "SurveyItem",
     "answer_from_stream_image",
     "configure",

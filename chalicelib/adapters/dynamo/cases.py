@@ -1,21 +1,41 @@
 """Follow-up cases, one per survey: `DynamoCaseStore` and the case <-> item conversions.
 
-Every write is a single conditional item write: opening refuses a second case for the same id,
-and later updates refuse to create a partial case that was never opened.
+Opening refuses a second case for the same id. People's and the schedule's changes are one
+conditional update on the version read (optimistic locking) that bumps it; koe's own notification
+flags are set without touching the version. Lists query one index newest first and page with a
+cursor made from the last case returned (so a filter that skips items never skips a page). The
+recovery report reads every case opened in a period from the same indexes' `opened_at` range.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo.binding import require_bound
-from chalicelib.adapters.dynamo.convert import strings
-from chalicelib.adapters.dynamo.errors import conditional, get_or_none
-from chalicelib.adapters.dynamo.models import CaseItem, StatusChange
-from chalicelib.domain.model import Case
+from chalicelib.adapters.dynamo.case_items import ALL_SHARD, DUE_SHARD, CaseItem, StepItem, TimelineItem
+from chalicelib.adapters.dynamo.convert import set_or_remove, strings
+from chalicelib.adapters.dynamo.errors import conditional, get_or_none, throttling_as_retryable
+from chalicelib.domain.cases import Case, CaseStatus, LadderStep, Owner, Severity, TimelineEntry
+from chalicelib.errors import CaseNotFound, InvalidRequest, VersionConflict
+from chalicelib.services.ports import CasePage, CaseQuery
 from chalicelib.settings import Settings
+
+# What people and the schedule change on a case (save); the rest is written once, at opening.
+MUTABLE = ("comment", "severity", "reasons", "callback_consent", "owner", "owner_timezone", "status",
+           "first_contact_due", "resolution_due", "timeline", "ladder", "ladder_next", "first_contact_at",
+           "root_cause", "action", "resolved_at", "closing", "closing_at", "resurvey_at", "resurvey_id",
+           "recovered", "due_shard", "due_at", "expires_at")
+# The index a list queries, and its key attributes (the cursor is made of them and case_id).
+INDEX_KEYS = {"by-owner": ("owner", "opened_at"), "by-branch": ("branch", "opened_at"),
+              "by-status": ("status", "opened_at"), "all-cases": ("all_shard", "opened_at")}
 
 
 class DynamoCaseStore:
@@ -31,36 +51,156 @@ class DynamoCaseStore:
         item = get_or_none(CaseItem, case_id)
         return _case_from_item(item) if item else None
 
-    def mark_notified(self, case_id: str, *, follow_up_queued: bool, alert_published: bool) -> None:
-        """Sets only the flags that are True: a later retry that failed to publish must not
-        clear an earlier success. Does nothing for an unknown case (never creates a partial one)."""
-        actions = ([CaseItem.follow_up_queued.set(True)] if follow_up_queued else []) + (
-            [CaseItem.alert_published.set(True)] if alert_published else [])
+    def mark_notified(self, case_id: str, *, follow_up_queued: bool = False, alert_published: bool = False) -> None:
+        actions = [flag.set(True) for flag, on in ((CaseItem.follow_up_queued, follow_up_queued),
+                                                   (CaseItem.alert_published, alert_published)) if on]
         if actions:
-            self._update_existing(case_id, actions)
+            self._update(case_id, actions, CaseItem.case_id.exists())
 
-    def attach_comment(self, case_id: str, comment: str) -> bool:
-        return self._update_existing(case_id, [CaseItem.comment.set(comment)])
+    def save(self, case: Case, expected_version: int) -> Case:
+        item = _case_to_item(case)
+        actions: list[Action] = [set_or_remove(getattr(CaseItem, name), getattr(item, name)) for name in MUTABLE]
+        actions.append(CaseItem.version.set(expected_version + 1))
+        if self._update(case.case_id, actions, CaseItem.version == expected_version):
+            return _case_from_item(item, version=expected_version + 1)
+        current = get_or_none(CaseItem, case.case_id)
+        if current is None:
+            raise CaseNotFound(f"no case {case.case_id}")
+        raise VersionConflict(f"case {case.case_id} is at version {int(current.version)}, "
+                              f"not {expected_version}: read it again", int(current.version))
 
-    def _update_existing(self, case_id: str, actions: Sequence[Action]) -> bool:
-        return conditional(lambda: CaseItem(case_id).update(actions=list(actions),
-                                                            condition=CaseItem.case_id.exists()))
+    def list_cases(self, query: CaseQuery) -> CasePage:
+        index, hash_value = _index_for(query)
+        filters = _filters(query, index)
+        start = _read_cursor(query.cursor, index)
+        found: list[CaseItem] = []
+        with throttling_as_retryable():
+            results = getattr(CaseItem, _ATTR[index]).query(
+                hash_value, filter_condition=filters, scan_index_forward=False,
+                last_evaluated_key=start, page_size=max(query.limit, 25))
+            for item in results:
+                found.append(item)
+                if len(found) == query.limit:
+                    break
+        # A full page may be the last one: the next then comes back empty with no cursor.
+        cursor = _make_cursor(found[-1], index) if len(found) == query.limit else None
+        return CasePage([_case_from_item(i) for i in found], cursor)
+
+    def due(self, now: datetime, limit: int) -> list[Case]:
+        with throttling_as_retryable():
+            items = CaseItem.due.query(DUE_SHARD, CaseItem.due_at <= now, limit=limit)
+            return [_case_from_item(i) for i in items]
+
+    def cases_of(self, customer_id: str, since: datetime) -> list[Case]:
+        with throttling_as_retryable():
+            return [_case_from_item(i) for i in CaseItem.by_customer.query(customer_id, CaseItem.opened_at >= since)]
+
+    def opened_between(self, start: datetime, end: datetime, *, branch: str | None = None,
+                       owner: str | None = None) -> list[Case]:
+        # The narrowest index: the owner's, else the branch's, else all cases (one partition).
+        index, hash_value = "all-cases", ALL_SHARD
+        if owner:
+            index, hash_value = "by-owner", owner
+        elif branch:
+            index, hash_value = "by-branch", branch
+        last = end - timedelta(microseconds=1)        # BETWEEN includes both ends; `end` is excluded
+        filters = CaseItem.branch == branch if owner and branch else None
+        with throttling_as_retryable():
+            items = getattr(CaseItem, _ATTR[index]).query(hash_value, CaseItem.opened_at.between(start, last),
+                                                          filter_condition=filters)
+            return [_case_from_item(i) for i in items]
+
+    def _update(self, case_id: str, actions: Sequence[Action], condition: Condition) -> bool:
+        return conditional(lambda: CaseItem(case_id).update(actions=list(actions), condition=condition))
+
+
+_ATTR = {"by-owner": "by_owner", "by-branch": "by_branch", "by-status": "by_status", "all-cases": "all_cases"}
+
+
+def _index_for(query: CaseQuery) -> tuple[str, str]:
+    if query.owner:
+        return "by-owner", query.owner
+    if query.branch:
+        return "by-branch", query.branch
+    if len(query.status) == 1:
+        return "by-status", next(iter(query.status))
+    return "all-cases", ALL_SHARD
+
+
+def _filters(query: CaseQuery, index: str) -> Condition | None:
+    conditions: list[Condition] = []
+    if query.status and index != "by-status":
+        conditions.append(CaseItem.status.is_in(*sorted(query.status)))
+    if query.branch and index != "by-branch":
+        conditions.append(CaseItem.branch == query.branch)
+    if query.procedure:
+        conditions.append(CaseItem.procedure == query.procedure)
+    if query.severity:
+        conditions.append(CaseItem.severity == query.severity)
+    if query.overdue_at is not None:
+        conditions.append((CaseItem.resolution_due <= query.overdue_at)
+                          & (CaseItem.status != CaseStatus.RESOLVED.value))
+    combined: Condition | None = None
+    for condition in conditions:
+        combined = condition if combined is None else combined & condition
+    return combined
+
+
+def _make_cursor(item: CaseItem, index: str) -> str:
+    hash_name, range_name = INDEX_KEYS[index]
+    raw = item.serialize()
+    key = {name: raw[name] for name in ("case_id", hash_name, range_name)}
+    return base64.urlsafe_b64encode(json.dumps({"i": index, "k": key}).encode()).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str | None, index: str) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        key = decoded["k"]
+        valid = decoded["i"] == index and isinstance(key, dict) and set(key) == {"case_id", *INDEX_KEYS[index]}
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise InvalidRequest("cursor is not one this list gave out") from exc
+    if not valid:
+        raise InvalidRequest("cursor belongs to another list: use it with the same filters")
+    return dict(key)
 
 
 def _case_to_item(case: Case) -> CaseItem:
+    due = case.work_due_at
     return CaseItem(
-        case.case_id, survey_id=case.survey_id, procedure=case.procedure,
-        customer_id=case.customer_id, score=case.score, opened_at=case.opened_at,
-        sla_due=case.sla_due, context=dict(case.context), phone_masked=case.phone_masked,
-        comment=case.comment, status=case.status,
-        status_history=[StatusChange(status=case.status, at=case.opened_at)],
-        follow_up_queued=case.follow_up_queued, alert_published=case.alert_published)
+        case.case_id, survey_id=case.survey_id, procedure=case.procedure, customer_id=case.customer_id,
+        score=case.score, opened_at=case.opened_at, first_contact_due=case.first_contact_due,
+        resolution_due=case.resolution_due, context=dict(case.context), phone_masked=case.phone_masked,
+        comment=case.comment, locale=case.locale, channel=case.channel, severity=case.severity.value,
+        reasons=list(case.reasons), callback_consent=case.callback_consent, owner=str(case.owner),
+        branch=case.branch, customer_timezone=case.customer_timezone, owner_timezone=case.owner_timezone,
+        status=case.status.value, version=case.version,
+        timeline=[TimelineItem(at=e.at, kind=e.kind, actor=e.actor, detail=dict(e.detail)) for e in case.timeline],
+        ladder=[StepItem(name=s.name, at=s.at, to=s.to) for s in case.ladder], ladder_next=case.ladder_next,
+        first_contact_at=case.first_contact_at, root_cause=case.root_cause, action=case.action,
+        resolved_at=case.resolved_at, closing=case.closing, closing_at=case.closing_at,
+        resurvey_at=case.resurvey_at, resurvey_id=case.resurvey_id, recovered=case.recovered,
+        follow_up_queued=case.follow_up_queued, alert_published=case.alert_published,
+        all_shard=ALL_SHARD,
+        due_shard=DUE_SHARD if due else None, due_at=due, expires_at=case.expires_at)
 
 
-def _case_from_item(item: CaseItem) -> Case:
+def _case_from_item(item: CaseItem, version: int | None = None) -> Case:
     return Case(
-        case_id=item.case_id, survey_id=item.survey_id, procedure=item.procedure,
-        customer_id=item.customer_id, score=int(item.score), opened_at=item.opened_at,
-        sla_due=item.sla_due, context=strings(item.context), phone_masked=item.phone_masked,
-        comment=item.comment, status=item.status,
-        follow_up_queued=bool(item.follow_up_queued), alert_published=bool(item.alert_published))
+        case_id=item.case_id, survey_id=item.survey_id, procedure=item.procedure, customer_id=item.customer_id,
+        score=int(item.score), opened_at=item.opened_at, first_contact_due=item.first_contact_due,
+        resolution_due=item.resolution_due, context=strings(item.context), phone_masked=item.phone_masked,
+        comment=item.comment, locale=item.locale, channel=item.channel, severity=Severity(item.severity),
+        reasons=tuple(str(r) for r in item.reasons or ()), callback_consent=item.callback_consent,
+        owner=Owner.parse(item.owner),
+        customer_timezone=item.customer_timezone, owner_timezone=item.owner_timezone,
+        status=CaseStatus(item.status), version=version if version is not None else int(item.version),
+        timeline=tuple(TimelineEntry(e.at, e.kind, e.actor, strings(e.detail)) for e in item.timeline or ()),
+        ladder=tuple(LadderStep(s.name, s.at, s.to) for s in item.ladder or ()), ladder_next=int(item.ladder_next),
+        first_contact_at=item.first_contact_at, root_cause=item.root_cause, action=item.action,
+        resolved_at=item.resolved_at, closing=item.closing, closing_at=item.closing_at,
+        resurvey_at=item.resurvey_at, resurvey_id=item.resurvey_id, recovered=item.recovered,
+        expires_at=item.expires_at, follow_up_queued=bool(item.follow_up_queued),
+        alert_published=bool(item.alert_published))

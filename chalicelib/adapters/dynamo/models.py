@@ -24,6 +24,8 @@ from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE, STREAM_NEW_IMAGE
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from chalicelib.adapters.dynamo.case_items import CaseItem
+
 OPEN_SHARD = "open"          # the one partition of the sparse open-until index
 SEND_SHARD = "due"           # the one partition of the sparse send-at index
 REMIND_SHARD = "remind"      # the one partition of the sparse remind-at index
@@ -164,32 +166,6 @@ class InboxItem(Model):
     expires_at = TTLAttribute(null=True)
 
 
-class StatusChange(MapAttribute[str, Any]):
-    status = UnicodeAttribute()
-    at = UTCDateTimeAttribute()
-
-
-class CaseItem(Model):
-    class Meta:
-        table_name: str | None = None
-        billing_mode = PAY_PER_REQUEST_BILLING_MODE
-
-    case_id = UnicodeAttribute(hash_key=True)
-    survey_id = UnicodeAttribute()
-    procedure = UnicodeAttribute()
-    customer_id = UnicodeAttribute()
-    score = NumberAttribute()
-    opened_at = UTCDateTimeAttribute()
-    sla_due = UTCDateTimeAttribute()
-    context: MapAttribute[str, str] = MapAttribute(default=dict)
-    phone_masked = UnicodeAttribute(null=True)
-    comment = UnicodeAttribute(null=True)
-    status = UnicodeAttribute()
-    status_history = ListAttribute(of=StatusChange, default=list)
-    follow_up_queued = BooleanAttribute(default=False)
-    alert_published = BooleanAttribute(default=False)
-
-
 class ScoreItem(Model):
     class Meta:
         table_name: str | None = None
@@ -230,6 +206,22 @@ class OutcomeItem(Model):
     n = NumberAttribute(default=0)
 
 
+class AlertDeliveryItem(Model):
+    """One destination of one CX alert (`<alert_id>#<destination key>`: the key is a hash, never the
+    address): sending (claimed, until lease_until), delivered, given_up or failed (claimable again)."""
+
+    class Meta:
+        table_name: str | None = None
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    delivery_id = UnicodeAttribute(hash_key=True)
+    outcome = UnicodeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    lease_until = UTCDateTimeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)        # an error code when given up or failed: no personal data
+    expires_at = TTLAttribute(null=True)
+
+
 MODELS: dict[str, type[Model]] = {
     "surveys": SurveyItem,
     "events": EventItem,
@@ -239,4 +231,5 @@ MODELS: dict[str, type[Model]] = {
     "inbox": InboxItem,
     "cases": CaseItem,
     "scores": ScoreItem,
+    "alert-deliveries": AlertDeliveryItem,
 }
