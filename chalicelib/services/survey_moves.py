@@ -22,6 +22,8 @@ def move(store: ConversationStore, old: Survey, new: Survey, now: datetime, *,
     """Write `new` on condition that the stored survey is still `old`. Raises IllegalTransition
     for a move the lifecycle does not allow, StaleSurvey when the survey changed meanwhile."""
     releases = lifecycle.slot_effect(old.status, new.status) is lifecycle.SlotEffect.RELEASE
+    if not lifecycle.is_open(new.status):      # an ended survey is on no schedule: no reminder, no release
+        new = replace(new, open_until=None, send_at=None, remind_at=None)
     change = (ContactChange(release=releases, opted_out=opted_out, audit=audit)
               if releases or opted_out is not None else None)
     store.update_survey(old, new, answers, change, now)

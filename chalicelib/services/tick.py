@@ -51,8 +51,11 @@ def send_reminders(store: ConversationStore, senders: Mapping[str, SurveySender]
     reminded = skipped = raced = failed = 0
     for survey in store.reminders_due(now, BATCH):
         if survey.status not in REMINDABLE or survey.score is not None:
-            try:                  # answered (a score awaiting its "why?") or not sent: no reminder
-                survey_moves.move(store, survey, replace(survey, remind_at=None), now)
+            try:                  # answered (a score awaiting its "why?"), ended or not sent: no reminder
+                if lifecycle.is_open(survey.status):
+                    survey_moves.move(store, survey, replace(survey, remind_at=None), now)
+                else:             # ended before this fix cleared its reminder: not a move, a cleanup
+                    store.update_survey(survey, replace(survey, remind_at=None), (), None, now)
                 skipped += 1
             except StaleSurvey:
                 raced += 1

@@ -128,6 +128,9 @@ def test_a_detractor_is_called_back_and_told_what_was_done(koe: Koe, receiver: C
     # The ladder climbs on the stack's clock: past the breach, the branch manager is told.
     breach = next(s for s in opened["ladder"] if s["step"] == "breach")
     koe.advance("--to", (datetime.fromisoformat(breach["at"]) + timedelta(minutes=1)).isoformat())
+    stale_token = api(koe, admin, "GET", f"/v1/cases/{case_id}")
+    assert stale_token.status_code == 401                # days later: yesterday's token has expired
+    admin = token(koe, "--role", "cx_admin")
     climbed = eventually(lambda: {"breach", "reminder"} <= {
         e["kind"] for e in api(koe, admin, "GET", f"/v1/cases/{case_id}").json()["timeline"]} and True)
     assert climbed, "the ladder did not climb"

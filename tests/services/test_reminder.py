@@ -85,3 +85,30 @@ def test_a_reminder_within_the_window_then_an_answer(world):
     assert "a reminder" in world.sms.sent[-1]["body"]
     assert world.reply("9") == "Thank you. What is the main reason for your score?"
     assert world.store.get_survey(SURVEY).status is SurveyStatus.REMINDED
+
+
+def test_a_survey_answered_before_its_reminder_leaves_the_reminder_schedule_and_the_tick_runs_on(world):
+    """Found through the local stack: an SMS conversation answered to its end kept its remind_at, and
+    the tick then tried to move the answered survey (answered -> answered), failed, and failed again
+    every minute after, blocking every other job of the schedule."""
+    at(world, "2026-11-24T10:00:00+09:00")                     # Tuesday morning in Tokyo (the event's zone)
+    dispatch_with_reminder(world, completed_at=world.clock.now.isoformat())
+    world.reply("3")
+    world.reply("nobody called me back")
+    answered = world.store.get_survey(SURVEY)
+    assert (answered.status, answered.remind_at) == (SurveyStatus.ANSWERED, None)
+    world.clock.advance(days=2)
+    assert tick(world.tick_deps)["reminded"] == 0
+
+
+def test_an_ended_survey_still_on_the_reminder_schedule_is_taken_off_it(world):
+    """Surveys stored before that fix: ended, with a remind_at. The tick takes them off quietly."""
+    from dataclasses import replace
+
+    at(world, "2026-11-24T10:00:00+09:00")
+    dispatch_with_reminder(world, completed_at=world.clock.now.isoformat())
+    survey = world.store.get_survey(SURVEY)
+    world.store.surveys[SURVEY] = replace(survey, status=SurveyStatus.ANSWERED, remind_at=survey.remind_at)
+    world.clock.advance(days=2)
+    assert tick(world.tick_deps)["reminded"] == 0
+    assert world.store.get_survey(SURVEY).remind_at is None
