@@ -15,6 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests check what is generated, never how fast: on a shared 2-core machine generation can
+# be slow for reasons outside the test, so Hypothesis's timing checks are off (the examples are not).
+settings.register_profile("koe", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("koe")
 
 if TYPE_CHECKING:   # imported lazily below: unit tests should not pay for boto3 here
     from devstack.dynamodb_local import DynamoDBLocal
