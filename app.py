@@ -165,10 +165,11 @@ def deliver_alerts(event: Any) -> dict[str, Any]:
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def tick(event: Any) -> dict[str, int]:
     from chalicelib.services.case_schedule import work_cases
+    from chalicelib.services.tick import run_jobs
     from chalicelib.services.tick import tick as run_schedule
 
     c = components()
-    return {**run_schedule(c.tick_deps), **work_cases(c.case_schedule_deps)}
+    return run_jobs({"surveys": lambda: run_schedule(c.tick_deps), "cases": lambda: work_cases(c.case_schedule_deps)})
 
 
 # 7. The CX team reads scores.

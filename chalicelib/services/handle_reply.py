@@ -63,10 +63,13 @@ def _handle(sms: InboundSms, deps: ReplyDeps) -> str | None:
     keyword = read_keyword(sms.body, conversation_language=survey.locale if survey else None)
     if keyword is not None:
         return _keyword(keyword, sms, key, survey, now, deps)
-    if survey is None:
-        deps.store.keep_inbound(Inbound(sms.message_sid, key, sms.body, now, "no_open_conversation"))
+    if survey is None or survey.status is SurveyStatus.SCHEDULED:
+        # Nothing asked yet (no survey, or one still waiting for the send window): not an answer.
+        reason = "no_open_conversation" if survey is None else "survey_not_sent_yet"
+        deps.store.keep_inbound(Inbound(sms.message_sid, key, sms.body, now, reason))
         count("ReplyUnmatched")
-        logger.info("reply without an open conversation kept for CX", extra={"message_sid": sms.message_sid})
+        logger.info("reply without an open conversation kept for CX",
+                    extra={"message_sid": sms.message_sid, "reason": reason})
         return None
     if survey.last_inbound_sid == sms.message_sid and survey.last_reply_key:
         count("ReplyReplayed")

@@ -36,8 +36,27 @@ class TickDeps:
 
 def tick(deps: TickDeps) -> dict[str, int]:
     now = deps.clock()
-    return {**release_scheduled(deps.store, deps.senders, now), **send_reminders(deps.store, deps.senders, now),
-            **expire_conversations(deps.store, now)}
+    return run_jobs({"release": lambda: release_scheduled(deps.store, deps.senders, now),
+                     "remind": lambda: send_reminders(deps.store, deps.senders, now),
+                     "expire": lambda: expire_conversations(deps.store, now)})
+
+
+def run_jobs(jobs: Mapping[str, Callable[[], dict[str, int]]]) -> dict[str, int]:
+    """Every job of the schedule runs, whatever another one raised: a failing job is logged and
+    counted (ScheduleJobFailed) and the first failure is raised once all have run, so the invocation
+    still reports the error (and its alarm) without one bad item stopping every other job."""
+    totals: dict[str, int] = {}
+    failure: Exception | None = None
+    for name, job in jobs.items():
+        try:
+            totals.update(job())
+        except Exception as exc:      # re-raised below, after the other jobs
+            count("ScheduleJobFailed", job=name)
+            logger.exception("schedule job failed", extra={"job": name, "error": type(exc).__name__})
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+    return totals
 
 
 REMINDABLE = frozenset({SurveyStatus.SENT, SurveyStatus.DELIVERED})

@@ -102,3 +102,17 @@ def test_a_replayed_event_of_a_scheduled_survey_is_a_duplicate(world):
     world.dispatch(customer=JP, completed_at=completed)
     assert world.dispatch(customer=JP, completed_at=completed) == {
         "survey_id": SURVEY, "status": "scheduled", "reason": "duplicate_event"}
+
+
+def test_a_text_before_the_scheduled_survey_is_sent_is_kept_for_cx_not_taken_as_its_answer(world):
+    """Found through the local stack: the customer texts "2 ..." while their survey waits for the
+    send window; the reply was taken as the survey's answer (scheduled -> answered, not a move the
+    lifecycle allows) and the webhook answered 500, which Twilio retries. Nothing was asked yet."""
+    completed = at(world, "2026-11-22T23:00:00+09:00")
+    world.dispatch(customer=JP, completed_at=completed)
+    assert world.reply("2 I want to cancel my policy", sender=JP["phone"]) is None
+    assert world.store.get_survey(SURVEY).status is SurveyStatus.SCHEDULED
+    [kept] = world.store.inbox.values()
+    assert kept.reason == "survey_not_sent_yet"
+    world.reply("STOP", sender=JP["phone"])                                  # STOP still opts out
+    assert world.store.get_survey(SURVEY).status is SurveyStatus.OPTED_OUT

@@ -61,3 +61,22 @@ def test_defaults_are_the_last_30_days_by_procedure():
 def test_an_unknown_query_parameter_is_refused_naming_it():
     with pytest.raises(InvalidQuery, match="dimesion"):
         parse_query({"dimesion": "branch"}, date(2026, 11, 21))
+
+
+def test_every_schedule_job_runs_when_one_fails_and_the_failure_is_still_raised():
+    from chalicelib.services.tick import run_jobs
+
+    ran: list[str] = []
+
+    def broken() -> dict[str, int]:
+        ran.append("broken")
+        raise ValueError("a poison item")
+
+    def fine() -> dict[str, int]:
+        ran.append("fine")
+        return {"closed": 1}
+
+    with pytest.raises(ValueError, match="poison"):
+        run_jobs({"surveys": broken, "cases": fine})
+    assert ran == ["broken", "fine"]
+    assert run_jobs({"cases": fine}) == {"closed": 1}
