@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from chalicelib.case_settings import SettingsError
 from chalicelib.domain.alert_delivery import InvalidSubscribers, Subscriber, parse_subscribers
+from chalicelib.errors import SettingsError
 
 SUBSCRIBERS_ENV = "KOE_ALERT_SUBSCRIBERS"
 EXAMPLE = ('[{"name": "cx-ops", "chat": "https://chat.example.jp/hooks/T1", "language": "ja", '

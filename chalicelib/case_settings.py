@@ -17,11 +17,7 @@ from chalicelib.domain.case_ladder import Sla
 from chalicelib.domain.case_routing import RoutingTable
 from chalicelib.domain.case_rules import CaseRules
 from chalicelib.domain.case_work import CaseCodes, Code
-
-
-class SettingsError(ValueError):
-    """A required variable is missing or a value cannot be read; names the variable. (Defined here,
-    where settings.py imports it from, so the case settings can raise it without a cycle.)"""
+from chalicelib.errors import SettingsError
 
 
 @dataclass(frozen=True)

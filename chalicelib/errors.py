@@ -138,3 +138,8 @@ class InvalidCaseState(KoeError):
 
 class StaleCase(RetryableError):
     """A case kept changing while koe added to it (a comment, a re-survey's answer): retried."""
+
+
+class SettingsError(ValueError):
+    """A required setting is missing or a value cannot be read; names the variable
+    (chalicelib/settings.py and the case and alert settings it reads through)."""

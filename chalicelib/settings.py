@@ -12,14 +12,17 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib import alert_settings, case_settings, resources
-from chalicelib.case_settings import CaseSettings, SettingsError
+from chalicelib import resources
+from chalicelib.errors import SettingsError
 
-__all__ = ["CaseSettings", "Settings", "SettingsError", "current", "from_env"]
+__all__ = ["Settings", "SettingsError", "current", "from_env"]
 from chalicelib.domain import local_token
-from chalicelib.domain.alert_delivery import Subscriber
+
+if TYPE_CHECKING:      # the case and alert settings' types: read (and imported) in from_env only,
+    from chalicelib.case_settings import CaseSettings  # so importing settings stays cheap
+    from chalicelib.domain.alert_delivery import Subscriber
 from chalicelib.domain.case_routing import RoutingTable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +73,7 @@ class Settings:
     fatigue_cap: int = 2                    # at most this many surveys per contact ...
     fatigue_cap_days: int = 30              # ... per rolling period of this many days
     sampling_by_procedure: Mapping[str, float] = field(default_factory=dict)   # share surveyed, 0..1
-    cases: CaseSettings = field(default_factory=CaseSettings)   # chalicelib/case_settings.py
+    cases: CaseSettings = field(default_factory=lambda: _case_defaults())   # chalicelib/case_settings.py
     # The local stack's bearer-token secret (KOE_LOCAL_TOKEN_SECRET); None (always, in AWS): the
     # CX team's tokens are Cognito's, verified by API Gateway.
     local_token_secret: str | None = field(default=None, repr=False)
@@ -297,13 +300,31 @@ def from_env(env: Mapping[str, str]) -> Settings:
         fatigue_cap=_int(env, "KOE_FATIGUE_CAP", _default("fatigue_cap"), minimum=1),
         fatigue_cap_days=_int(env, "KOE_FATIGUE_CAP_DAYS", _default("fatigue_cap_days"), minimum=1),
         sampling_by_procedure=_rate_map(env, "KOE_SAMPLING_BY_PROCEDURE"),
-        cases=case_settings.read(env, flag=_flag, whole=_int),
+        cases=_cases(env),
         local_token_secret=_secret(env, resources.LOCAL_TOKEN_SECRET_ENV, local_token.MIN_SECRET_CHARS),
         alert_queue_url=env.get("KOE_ALERT_DELIVERIES_QUEUE_URL", "").strip() or None,
         alert_dlq_url=env.get("KOE_ALERT_DELIVERIES_DLQ_URL", "").strip() or None,
-        alert_subscribers=alert_settings.subscribers(env),
+        alert_subscribers=_alert_subscribers(env),
         alert_retry_seconds=_int(env, "KOE_ALERT_RETRY_SECONDS", _default("alert_retry_seconds"), minimum=1),
     )
+
+
+def _case_defaults() -> CaseSettings:
+    from chalicelib.case_settings import CaseSettings
+
+    return CaseSettings()
+
+
+def _cases(env: Mapping[str, str]) -> CaseSettings:
+    from chalicelib import case_settings
+
+    return case_settings.read(env, flag=_flag, whole=_int)
+
+
+def _alert_subscribers(env: Mapping[str, str]) -> tuple[Subscriber, ...]:
+    from chalicelib import alert_settings
+
+    return alert_settings.subscribers(env)
 
 
 @lru_cache(maxsize=1)
