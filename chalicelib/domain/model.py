@@ -60,6 +60,8 @@ class Survey:
     send_at: datetime | None = None       # when a scheduled survey is released by the schedule
     remind_at: datetime | None = None     # when the one reminder goes out if still unanswered
     resends: int = 0                      # sends after the first: a carrier retry, another channel
+    scale: str = "nps"                    # the first question's scale (domain/questions.py), frozen at send
+    definition_version: int = 1           # the version of the procedure's survey definition asked
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,9 @@ class Answer:
     threshold: int | None = None    # escalation threshold in force when answered
     phone_masked: str | None = None
     late: bool = False              # given after the response window: kept, and out of the scores
+    channel: str = ""               # the survey's channel (sms_two_way, sms_link, email): a dimension
+    scale: str = "nps"              # the scale the score was asked on: nps 0-10, csat 1-5, ces 1-7
+    definition_version: int = 1     # the survey definition's version it was asked with
 
 
 @dataclass(frozen=True)

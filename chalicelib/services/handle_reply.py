@@ -99,7 +99,8 @@ def _answer(survey: Survey, question: str, score: int | None, text: str | None, 
         survey_id=survey.survey_id, question=question, received_at=now, procedure=survey.procedure,
         customer_id=survey.customer_id, locale=survey.locale, context=dict(survey.context),
         score=score, text=text, threshold=deps.threshold_for(survey.procedure),
-        phone_masked=mask(survey.phone),
+        phone_masked=mask(survey.phone), channel=survey.channel, scale=survey.scale,
+        definition_version=survey.definition_version,
     )
 
 

@@ -99,6 +99,8 @@ class SurveyItem(Model):
     send_at = UTCDateTimeAttribute(null=True)
     open_index = OpenUntilIndex()
     resends = NumberAttribute(null=True)
+    scale = UnicodeAttribute(null=True)                 # absent: nps (surveys from before definitions)
+    definition_version = NumberAttribute(null=True)
     remind_shard = UnicodeAttribute(null=True)
     remind_at = UTCDateTimeAttribute(null=True)
     send_index = SendAtIndex()
@@ -149,6 +151,9 @@ class ResponseItem(Model):
     threshold = NumberAttribute(null=True)
     phone_masked = UnicodeAttribute(null=True)
     late = BooleanAttribute(null=True)
+    channel = UnicodeAttribute(null=True)
+    scale = UnicodeAttribute(null=True)                 # absent: nps (answers from before definitions)
+    definition_version = NumberAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
 

@@ -69,7 +69,8 @@ def survey_to_item(survey: Survey, retention: timedelta) -> SurveyItem:
         open_shard=OPEN_SHARD if survey.open_until else None, open_until=survey.open_until,
         send_shard=SEND_SHARD if survey.send_at else None, send_at=survey.send_at,
         remind_shard=REMIND_SHARD if survey.remind_at else None, remind_at=survey.remind_at,
-        resends=survey.resends or None, expires_at=survey.created_at + retention)
+        resends=survey.resends or None, scale=survey.scale, definition_version=survey.definition_version,
+        expires_at=survey.created_at + retention)
 
 
 def survey_from_item(item: SurveyItem) -> Survey:
@@ -83,7 +84,8 @@ def survey_from_item(item: SurveyItem) -> Survey:
         message_sid=item.message_sid, delivery_status=item.delivery_status,
         delivery_error=item.delivery_error, last_inbound_sid=item.last_inbound_sid,
         last_reply_key=item.last_reply_key, open_until=item.open_until, send_at=item.send_at,
-        remind_at=item.remind_at, resends=int(item.resends or 0))
+        remind_at=item.remind_at, resends=int(item.resends or 0), scale=item.scale or "nps",
+        definition_version=int(item.definition_version or 1))
 
 
 def answer_to_item(answer: Answer, retention: timedelta) -> ResponseItem:
@@ -92,6 +94,7 @@ def answer_to_item(answer: Answer, retention: timedelta) -> ResponseItem:
         procedure=answer.procedure, customer_id=answer.customer_id, locale=answer.locale,
         context=dict(answer.context), score=answer.score, text=answer.text,
         threshold=answer.threshold, phone_masked=answer.phone_masked, late=answer.late or None,
+        channel=answer.channel or None, scale=answer.scale, definition_version=answer.definition_version,
         expires_at=answer.received_at + retention)
 
 
@@ -100,7 +103,8 @@ def answer_from_item(item: ResponseItem) -> Answer:
         survey_id=item.survey_id, question=item.question, received_at=item.received_at,
         procedure=item.procedure, customer_id=item.customer_id, locale=item.locale,
         context=strings(item.context), score=int_or_none(item.score), text=item.text,
-        threshold=int_or_none(item.threshold), phone_masked=item.phone_masked, late=bool(item.late))
+        threshold=int_or_none(item.threshold), phone_masked=item.phone_masked, late=bool(item.late),
+        channel=item.channel or "", scale=item.scale or "nps", definition_version=int(item.definition_version or 1))
 
 
 def answer_from_stream_image(new_image: dict[str, Any]) -> Answer:
