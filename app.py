@@ -142,11 +142,11 @@ def on_ses_event(event: Any) -> dict[str, Any]:
 @app.on_dynamodb_record(stream_arn=RESPONSES_STREAM_PLACEHOLDER, batch_size=100)
 def on_response(event: Any) -> dict[str, int]:
     from chalicelib.adapters.dynamo import answer_from_stream_image, is_new_answer
-    from chalicelib.services.on_answers import batch_token, on_answers
+    from chalicelib.services.on_answers import on_answers
 
     records = [r for r in event if is_new_answer(r.event_name, r.new_image)]
     answers = [answer_from_stream_image(r.new_image) for r in records]
-    return on_answers(answers, batch_token([r.sequence_number for r in records]), components().answer_deps)
+    return on_answers(answers, components().answer_deps)
 
 
 # 5'. People hear about cases: each alert by email and chat, once per destination; a failed record
@@ -157,6 +157,17 @@ def deliver_alerts(event: Any) -> dict[str, Any]:
     from chalicelib.services.deliver_alerts import deliver_batch
 
     failures = deliver_batch([QueueRecord.from_lambda(r.to_dict()) for r in event], components().alert_deps)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
+
+
+# 5''. Each comment is read for its sentiment and key phrases (Comprehend in AWS, an offline analyser
+# locally) and counted per group and day; a strongly negative one may open a case.
+@app.on_sqs_message(queue=physical(DEFAULT_PREFIX, consumed_by("analyse_comments").name), batch_size=10)
+def analyse_comments(event: Any) -> dict[str, Any]:
+    from chalicelib.services.batch import QueueRecord
+    from chalicelib.services.comment_insight import analyse_batch
+
+    failures = analyse_batch([QueueRecord.from_lambda(r.to_dict()) for r in event], components().insight_deps)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
 
 
@@ -172,13 +183,15 @@ def tick(event: Any) -> dict[str, int]:
     return run_jobs({"surveys": lambda: run_schedule(c.tick_deps), "cases": lambda: work_cases(c.case_schedule_deps)})
 
 
-# 7. The CX team reads scores.
-@edge.route("/v1/scores", methods=["GET"], roles=[Role.OPERATIONS])
+# 7. The CX team reads scores: NPS, CSAT and CES with margins, per group and period, in its scope.
+@edge.route("/v1/scores", methods=["GET"], roles=[Role.CX_ADMIN, Role.BRANCH_MANAGER, Role.AGENT])
 def get_scores() -> Response:
-    from chalicelib.services.scores import parse_query, report
+    from chalicelib.services.scores import parse_query, report, scoped
 
     c = components()
-    return Response(report(parse_query(edge.request().query_params, c.today()), c.scores), status_code=200)
+    query = scoped(parse_query(edge.request().query_params, c.today()), edge.principal())
+    return Response(report(query, c.scores, c.outcomes, c.settings.min_sample, c.settings.score_shards),
+                    status_code=200)
 
 
 # 8. What became of the surveys: sent, deferred, suppressed and failed by reason, per procedure.
@@ -232,3 +245,14 @@ def get_case_stats() -> Response:
     c = components()
     query = parse_query(edge.request().query_params, c.today())
     return Response(report(edge.principal(), query, c.case_stats_deps), status_code=200)
+
+
+# 11. What customers say: the newest comments with sentiment and key phrases, and the groups' sentiment
+# counts and top phrases; within the role's scope.
+@edge.route("/v1/comments", methods=["GET"], roles=CX)
+def list_comments() -> Response:
+    from chalicelib.services.comments import parse_query, report
+
+    c = components()
+    filters = parse_query(edge.request().query_params, c.today())
+    return Response(report(edge.principal(), filters, c.comments_deps), status_code=200)

@@ -110,6 +110,26 @@ class AlertDeliveryIncomplete(RetryableError):
     the record is retried, and the destinations already delivered are skipped."""
 
 
+# --- comment insight
+class AnalyserUnavailable(RetryableError):
+    """The comment analyser throttled koe (Comprehend's ThrottlingException, TooManyRequests), failed
+    (5xx) or could not be reached: the comment is analysed again later."""
+
+
+class UnanalysableComment(PermanentError):
+    """The analyser refuses the comment itself (an unsupported language, a text it cannot take):
+    retrying cannot help, so its message is dead-lettered with the reason (never the text)."""
+
+
+class InvalidInsightRequest(PermanentError):
+    """A comment-insight queue message koe cannot read: dead-lettered with the reason."""
+
+
+class InsightConflict(RetryableError):
+    """Another version of the comment's insight was stored meanwhile, or its group counters kept
+    changing under koe: the message is retried (and finds the stored version)."""
+
+
 # --- webhooks
 class InvalidSignature(KoeError):
     """X-Twilio-Signature missing or wrong for the configured public URL: 403, no state change."""

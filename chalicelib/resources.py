@@ -38,6 +38,9 @@ class Table:
     # The one app.py handler that reads and writes this table: in AWS it runs with its own role,
     # and no other function may touch the table (infra/stack.py).
     private_to: str | None = None
+    # The one app.py handler that writes this table (it runs with its own role, OWN_ROLES); every
+    # other function may only read it.
+    written_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ class Queue:
     # local stack only (for tests and developers); koe itself never reads them.
     env: str | None = None
     consumer: str | None = None     # the app.py handler its event source mapping invokes
+    # At most this many concurrent invocations of the consumer (the event source's ScalingConfig;
+    # None: Lambda's default scaling).
+    max_concurrency: int | None = None
     # The topic the queue is subscribed to (SNS's JSON envelope, no raw delivery), and the message
     # attributes a message must carry to be delivered to it (an SNS filter policy of "exists").
     subscribes_to: str | None = None
@@ -72,6 +78,21 @@ class ConfigurationSet:
     env: str                        # the settings variable that carries its name
     events_topic: str               # a topic of TOPICS
     events: tuple[str, ...] = ("bounce", "complaint", "delivery")
+
+
+@dataclass(frozen=True)
+class OwnRole:
+    """An app.py handler that runs as its own IAM role in AWS (infra/stack.py), holding exactly this:
+    its queue (Queue.consumer) and that queue's dead-letter queue, the tables it reads and writes,
+    the queues it sends to, the topics it publishes to, and the actions of APIs that have no
+    resource to scope them to (IAM's Resource "*"). No other function gets `unscoped_actions`."""
+
+    handler: str
+    reads: tuple[str, ...] = ()            # tables (items, and their indexes)
+    writes: tuple[str, ...] = ()           # tables read and written
+    sends_to: tuple[str, ...] = ()         # queues
+    publishes_to: tuple[str, ...] = ()     # topics
+    unscoped_actions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,6 +152,21 @@ TABLES: tuple[Table, ...] = (
     # Which destinations of each CX alert were delivered (or given up): a replay is delivered once.
     Table(name="alert-deliveries", hash_key="delivery_id", attributes={"delivery_id": "S"},
           ttl_attribute="expires_at", private_to="deliver_alerts"),
+    # The answers already counted in `scores` (survey_id#question): a re-delivered or bisected
+    # stream batch adds nothing twice. Kept longer than a stream record and its DLQ can live.
+    Table(name="counted-answers", hash_key="answer_id", attributes={"answer_id": "S"}, ttl_attribute="expires_at"),
+    # What each comment says (sentiment, score, key phrases; services/comment_insight.py), one item
+    # per survey, its latest comment's: the newest comments per branch, per agent, or all. Kept as
+    # long as the answer it was read from (TTL).
+    Table(name="comment-insights", hash_key="survey_id",
+          attributes={"survey_id": "S", "branch": "S", "agent_id": "S", "all_shard": "S", "received_at": "S"},
+          indexes=(Index("by-branch", "branch", "received_at"), Index("by-agent", "agent_id", "received_at"),
+                   Index("all-comments", "all_shard", "received_at")),
+          ttl_attribute="expires_at", written_by="analyse_comments"),
+    # Sentiment counts and top phrases per group (procedure, branch, agent, channel, locale; and
+    # within a branch) and day: bucket = YYYY-MM-DD#value. Phrases are comment text: retained (TTL).
+    Table(name="comment-groups", hash_key="dimension", range_key="bucket",
+          attributes={"dimension": "S", "bucket": "S"}, ttl_attribute="expires_at", written_by="analyse_comments"),
     # Powertools idempotency: its default key attribute is "id"; expiration is its TTL.
     Table(name="idempotency", hash_key="id", attributes={"id": "S"}, ttl_attribute="expiration"),
 )
@@ -152,6 +188,22 @@ QUEUES: tuple[Queue, ...] = (
           env="KOE_ALERT_DELIVERIES_QUEUE_URL", consumer="deliver_alerts", subscribes_to="cx-alerts",
           subscription_requires=("event",)),
     Queue("alert-deliveries-dlq", env="KOE_ALERT_DELIVERIES_DLQ_URL"),
+    # Comments to read for sentiment and key phrases (survey id + version, no text), put by
+    # on_response; a record that keeps failing dead-letters with its reason. Two invocations at most:
+    # they merge phrases into the same group counters (optimistic locking), and Comprehend's
+    # real-time APIs have a per-account rate.
+    Queue("comment-insight", dead_letter="comment-insight-dlq", max_receive_count=5, visibility_timeout_s=180,
+          env="KOE_COMMENT_INSIGHT_QUEUE_URL", consumer="analyse_comments", max_concurrency=2),
+    Queue("comment-insight-dlq", env="KOE_COMMENT_INSIGHT_DLQ_URL"),
+)
+
+# Handlers that run as their own IAM role in AWS, with what each may touch (infra/stack.py).
+OWN_ROLES: tuple[OwnRole, ...] = (
+    # Reads a comment, asks Comprehend, stores what it says; the sentiment rule may open a case (the
+    # case, its follow-up message and its alert, as on_response does).
+    OwnRole("analyse_comments", reads=("responses",), writes=("comment-insights", "comment-groups", "cases"),
+            sends_to=("follow-up",), publishes_to=("cx-alerts",),
+            unscoped_actions=("comprehend:DetectSentiment", "comprehend:DetectKeyPhrases")),
 )
 
 TOPICS: tuple[Topic, ...] = (
@@ -188,6 +240,11 @@ DEFAULT_PREFIX = "koe-dev-"
 
 def table(name: str) -> Table:
     return next(t for t in TABLES if t.name == name)
+
+
+def own_role(handler: str) -> OwnRole | None:
+    """The role `handler` runs as when it has one of its own (None: the app's shared role)."""
+    return next((r for r in OWN_ROLES if r.handler == handler), None)
 
 
 def queue(name: str) -> Queue:

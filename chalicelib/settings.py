@@ -23,6 +23,7 @@ from chalicelib.domain import local_token
 if TYPE_CHECKING:      # the case and alert settings' types: read (and imported) in from_env only,
     from chalicelib.case_settings import CaseSettings  # so importing settings stays cheap
     from chalicelib.domain.alert_delivery import Subscriber
+    from chalicelib.domain.questions import Definitions
 from chalicelib.domain.case_routing import RoutingTable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +54,8 @@ class Settings:
     cooldown_days_by_procedure: Mapping[str, int] = field(default_factory=dict)
     escalation_threshold: int = 6
     escalation_threshold_by_procedure: Mapping[str, int] = field(default_factory=dict)
+    # What each procedure's survey asks first (KOE_SURVEY_DEFINITIONS, domain/questions.py): NPS by default.
+    survey_definitions: Definitions = field(default_factory=lambda: _definition_defaults())
     response_window_days: int = 7           # how long a survey takes an answer (then: expired; later: late)
     response_window_days_by_procedure: Mapping[str, int] = field(default_factory=dict)
     reminder_hours: int = 24                # the one reminder, if unanswered by then (0: none)
@@ -73,6 +76,8 @@ class Settings:
     fatigue_cap: int = 2                    # at most this many surveys per contact ...
     fatigue_cap_days: int = 30              # ... per rolling period of this many days
     sampling_by_procedure: Mapping[str, float] = field(default_factory=dict)   # share surveyed, 0..1
+    score_shards: int = 8                   # partitions per dimension (writes spread; reads query each)
+    min_sample: int = 30                    # below this n a figure is flagged "too few answers"
     cases: CaseSettings = field(default_factory=lambda: _case_defaults())   # chalicelib/case_settings.py
     # The local stack's bearer-token secret (KOE_LOCAL_TOKEN_SECRET); None (always, in AWS): the
     # CX team's tokens are Cognito's, verified by API Gateway.
@@ -84,6 +89,12 @@ class Settings:
     alert_dlq_url: str | None = None
     alert_subscribers: tuple[Subscriber, ...] = ()
     alert_retry_seconds: int = 30
+    # Comment insight (services/comment_insight.py): who reads comments (KOE_COMMENT_ANALYSER:
+    # comprehend in AWS, set by infra/; offline, a local analyser per language, in the local stack),
+    # the queue on_response puts them on, and its dead-letter queue.
+    comment_analyser: str = "offline"
+    comment_insight_queue_url: str | None = None
+    comment_insight_dlq_url: str | None = None
 
     def table_name(self, logical: str) -> str:
         return resources.physical(self.resource_prefix, logical)
@@ -104,8 +115,18 @@ class Settings:
         """The longest period a fatigue rule looks back: the contact keeps its history that long."""
         return max(self.cooldown_days, self.fatigue_cap_days, *self.cooldown_days_by_procedure.values())
 
-    def threshold_for(self, procedure: str) -> int:
-        return self.escalation_threshold_by_procedure.get(procedure, self.escalation_threshold)
+    def threshold_for(self, procedure: str, scale: str = "nps") -> int:
+        """At or below it an answer on `scale` escalates: the procedure's own threshold
+        (KOE_ESCALATION_THRESHOLD_BY_PROCEDURE), a number on the scale of the procedure's definition,
+        so only for a survey asked on that scale (one sent before the definition changed keeps its
+        scale's default); else KOE_ESCALATION_THRESHOLD on NPS, the scale's default on CSAT (2) and CES (3)."""
+        from chalicelib.domain import questions
+
+        asked = questions.scale_of(scale)
+        configured = self.escalation_threshold_by_procedure.get(procedure)
+        if configured is not None and self.survey_definitions.for_procedure(procedure).scale is asked:
+            return configured
+        return self.escalation_threshold if asked is questions.Scale.NPS else questions.DEFAULT_THRESHOLD[asked]
 
     @property
     def sms_webhook_url(self) -> str:
@@ -206,6 +227,18 @@ def _window_map(env: Mapping[str, str], name: str) -> dict[str, str]:
     return {k.upper(): _window({"w": str(v)}, "w") or "" for k, v in value.items()}
 
 
+COMMENT_ANALYSERS = ("comprehend", "offline")
+
+
+def _one_of(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in allowed:
+        raise SettingsError(f"{name} is one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -283,6 +316,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         cooldown_days_by_procedure=_int_map(env, "KOE_COOLDOWN_DAYS_BY_PROCEDURE"),
         escalation_threshold=_int(env, "KOE_ESCALATION_THRESHOLD", _default("escalation_threshold")),
         escalation_threshold_by_procedure=_int_map(env, "KOE_ESCALATION_THRESHOLD_BY_PROCEDURE"),
+        survey_definitions=_survey_definitions(env),
         response_window_days=_int(env, "KOE_RESPONSE_WINDOW_DAYS", _default("response_window_days"), minimum=1),
         response_window_days_by_procedure=_int_map(env, "KOE_RESPONSE_WINDOW_DAYS_BY_PROCEDURE"),
         reminder_hours=_int(env, "KOE_REMINDER_HOURS", _default("reminder_hours")),
@@ -301,12 +335,42 @@ def from_env(env: Mapping[str, str]) -> Settings:
         fatigue_cap_days=_int(env, "KOE_FATIGUE_CAP_DAYS", _default("fatigue_cap_days"), minimum=1),
         sampling_by_procedure=_rate_map(env, "KOE_SAMPLING_BY_PROCEDURE"),
         cases=_cases(env),
+        score_shards=_int(env, "KOE_SCORE_SHARDS", _default("score_shards"), minimum=1),
+        min_sample=_int(env, "KOE_MIN_SAMPLE", _default("min_sample"), minimum=1),
         local_token_secret=_secret(env, resources.LOCAL_TOKEN_SECRET_ENV, local_token.MIN_SECRET_CHARS),
         alert_queue_url=env.get("KOE_ALERT_DELIVERIES_QUEUE_URL", "").strip() or None,
         alert_dlq_url=env.get("KOE_ALERT_DELIVERIES_DLQ_URL", "").strip() or None,
         alert_subscribers=_alert_subscribers(env),
         alert_retry_seconds=_int(env, "KOE_ALERT_RETRY_SECONDS", _default("alert_retry_seconds"), minimum=1),
+        comment_analyser=_one_of(env, "KOE_COMMENT_ANALYSER", COMMENT_ANALYSERS, _default("comment_analyser")),
+        comment_insight_queue_url=env.get("KOE_COMMENT_INSIGHT_QUEUE_URL", "").strip() or None,
+        comment_insight_dlq_url=env.get("KOE_COMMENT_INSIGHT_DLQ_URL", "").strip() or None,
     )
+
+
+def _definition_defaults() -> Definitions:
+    from chalicelib.domain.questions import Definitions
+
+    return Definitions()
+
+
+def _survey_definitions(env: Mapping[str, str]) -> Definitions:
+    """KOE_SURVEY_DEFINITIONS; a procedure's escalation threshold must be below the top of its scale
+    (a 0-10 threshold left on a procedure that now asks 1-5 would open a case for every answer)."""
+    from chalicelib.domain import questions
+
+    name, example = "KOE_SURVEY_DEFINITIONS", '{"claim_payment": {"scale": "csat", "version": 2}}'
+    try:
+        definitions = questions.parse(_json_object(env, name, example))
+    except questions.InvalidDefinitions as exc:
+        raise SettingsError(f"{name}: {exc}, e.g. {example}") from exc
+    for procedure, threshold in _int_map(env, "KOE_ESCALATION_THRESHOLD_BY_PROCEDURE").items():
+        scale = definitions.for_procedure(procedure).scale
+        low, high = questions.BOUNDS[scale]
+        if scale is not questions.Scale.NPS and threshold >= high:
+            raise SettingsError(f"KOE_ESCALATION_THRESHOLD_BY_PROCEDURE.{procedure} is {threshold}, but {name} "
+                                f"asks {procedure} on {scale.value} ({low}-{high}): keep it below {high}")
+    return definitions
 
 
 def _case_defaults() -> CaseSettings:

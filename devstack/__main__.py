@@ -53,6 +53,8 @@ READERS = {
                      "KOE_INTAKE_DLQ_URL", "intake-dlq"),
     "alert-dead-letters": ("the CX alerts deliver_alerts gave up on, with the reason of each message",
                            "KOE_ALERT_DELIVERIES_DLQ_URL", "alert-deliveries-dlq"),
+    "insight-dead-letters": ("the comments analyse_comments gave up on (survey id and version), with the reason "
+                             "of each message", "KOE_COMMENT_INSIGHT_DLQ_URL", "comment-insight-dlq"),
 }
 
 
@@ -76,7 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ready-file", type=Path, default=DEFAULT_READY_FILE,
                         help="write addresses and env as JSON when ready (default: %(default)s)")
     commands = parser.add_subparsers(dest="command",
-                                     metavar="{follow-ups,alerts,dead-letters,alert-dead-letters,scheduled,advance,token}")
+                                     metavar="{follow-ups,alerts,dead-letters,alert-dead-letters,insight-dead-letters,"
+                                            "scheduled,advance,token}")
     for name, (what, _, _) in READERS.items():
         reader = commands.add_parser(name, help=f"print {what} as JSON lines, leaving them queued",
                                      description=f"Print {what} as JSON lines, leaving them queued.")

@@ -73,8 +73,16 @@ ALARM_TOPIC = "cx-alerts"                   # where dead-letter alarms go
 # Handlers with a private table run as their own role (see KoeStack._grant_private), and the queues
 # they consume (with those queues' dead-letter queues) are theirs alone.
 PRIVATE_HANDLERS = sorted({t.private_to for t in resources.TABLES if t.private_to})
-PRIVATE_QUEUES = sorted({name for q in resources.QUEUES if q.consumer in PRIVATE_HANDLERS
+# Handlers that run as their own role holding what resources.OWN_ROLES declares (see _grant_own).
+OWN_ROLE_HANDLERS = sorted(r.handler for r in resources.OWN_ROLES)
+ROLE_HANDLERS = sorted(set(PRIVATE_HANDLERS) | set(OWN_ROLE_HANDLERS))
+PRIVATE_QUEUES = sorted({name for q in resources.QUEUES if q.consumer in ROLE_HANDLERS
                          for name in (q.name, q.dead_letter) if name})
+# The queues of own-role handlers that the app's functions feed (on_response puts comments on
+# comment-insight): the app role may send to them, never receive from them.
+FED_QUEUES = sorted(q.name for q in resources.QUEUES if q.consumer in OWN_ROLE_HANDLERS)
+# In AWS, comments are read by Amazon Comprehend (chalicelib/settings.py, KOE_COMMENT_ANALYSER).
+COMMENT_ANALYSER = {"KOE_COMMENT_ANALYSER": "comprehend"}
 # Secret values: keys of one JSON secret in Secrets Manager (see infra/README.md).
 SECRET_ENV = {
     "KOE_API_KEYS": "api_keys",
@@ -234,7 +242,7 @@ class KoeStack(Stack):
         )
         # A handler with a private table (resources.Table.private_to) runs as its own role holding
         # only what it does: that table, its queue, its dead-letter queue, SES and its logs.
-        self.private_policies = {handler: iam.PolicyDocument() for handler in PRIVATE_HANDLERS}
+        self.private_policies = {handler: iam.PolicyDocument() for handler in ROLE_HANDLERS}
         self.private_roles = {handler: iam.Role(
             self, _cid("Role", handler),
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
@@ -395,6 +403,7 @@ class KoeStack(Stack):
             "KOE_RESOURCE_PREFIX": self.config.prefix,
             "KOE_PUBLIC_BASE_URL": self.config.public_base_url,
             "KOE_TEMPLATES_DIR": TEMPLATES_MOUNT,
+            **COMMENT_ANALYSER,
         }
         env.update({var: self.queues[name].queue_url for var, name in QUEUE_URL_ENV.items()})
         env.update({var: self.topics[name].topic_arn for var, name in TOPIC_ARN_ENV.items()})
@@ -464,6 +473,9 @@ class KoeStack(Stack):
                     cfn_fn.add_property_override(f"{path}.Queue", self.queues[logical].queue_arn)
                     cfn_fn.add_property_override(f"{path}.FunctionResponseTypes",
                                                  ["ReportBatchItemFailures"])
+                    if resources.queue(logical).max_concurrency:
+                        cfn_fn.add_property_override(f"{path}.ScalingConfig", {
+                            "MaximumConcurrency": resources.queue(logical).max_concurrency})
                     self.consumed_queues.add(logical)
                 elif ev["Type"] == "SNS":
                     # SAM expands this into the subscription and the permission SNS invokes with.
@@ -595,9 +607,9 @@ class KoeStack(Stack):
     # ---- IAM: exactly what the functions do --------------------------------------------------------
 
     def _grant(self) -> None:
-        tables = [self.tables[spec.name].table_arn for spec in resources.TABLES if not spec.private_to]
-        indexes = [f"{self.tables[spec.name].table_arn}/index/*"
-                   for spec in resources.TABLES if spec.indexes and not spec.private_to]
+        shared = [spec for spec in resources.TABLES if not spec.private_to and not spec.written_by]
+        tables = [self.tables[spec.name].table_arn for spec in shared]
+        indexes = [f"{self.tables[spec.name].table_arn}/index/*" for spec in shared if spec.indexes]
         statements = [
             iam.PolicyStatement(
                 sid="Tables",
@@ -613,6 +625,10 @@ class KoeStack(Stack):
                 resources=[self._log_streams_arn()],
             ),
         ]
+        # Tables one handler writes (resources.Table.written_by): the app's functions only read them.
+        read_only = [spec for spec in resources.TABLES if spec.written_by and not spec.private_to]
+        if read_only:
+            statements.append(self._read_tables("ReadOnlyTables", read_only))
         if self.consumed_streams:
             streamed = [self.tables[n] for n in sorted(self.consumed_streams)]
             statements.append(iam.PolicyStatement(
@@ -633,7 +649,7 @@ class KoeStack(Stack):
                 actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
                 resources=[self.queues[n].queue_arn for n in consumed],
             ))
-        send_to = (set(QUEUE_URL_ENV.values()) - set(PRIVATE_QUEUES)) | {
+        send_to = (set(QUEUE_URL_ENV.values()) - set(PRIVATE_QUEUES)) | set(FED_QUEUES) | {
             n + STREAM_DLQ_SUFFIX for n in self.consumed_streams
             if n + STREAM_DLQ_SUFFIX in self.queues}
         statements.append(iam.PolicyStatement(
@@ -666,28 +682,31 @@ class KoeStack(Stack):
 
     def _grant_private(self) -> None:
         """Each private handler's role: its tables (items only), its queue (with
-        ChangeMessageVisibility: failed records back off), its dead-letter queue, SES, its logs."""
+        ChangeMessageVisibility: failed records back off), its dead-letter queue, SES, its logs; and
+        an own-role handler's what resources.OWN_ROLES declares (_grant_own)."""
         for handler, policy in self.private_policies.items():
+            private = handler in PRIVATE_HANDLERS
             tables = [self.tables[t.name] for t in resources.TABLES if t.private_to == handler]
             queues = [q for q in resources.QUEUES if q.consumer == handler]
             statements = [
-                iam.PolicyStatement(
-                    sid="OwnTables",
-                    actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
-                             "dynamodb:UpdateItem", "dynamodb:DescribeTable"],
-                    resources=[t.table_arn for t in tables],
-                ),
                 iam.PolicyStatement(
                     sid="Logs",
                     actions=["logs:CreateLogStream", "logs:PutLogEvents"],
                     resources=[self._log_streams_arn()],
                 ),
             ]
+            if tables:
+                statements.insert(0, iam.PolicyStatement(
+                    sid="OwnTables",
+                    actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
+                             "dynamodb:UpdateItem", "dynamodb:DescribeTable"],
+                    resources=[t.table_arn for t in tables],
+                ))
             if queues:
                 statements.append(iam.PolicyStatement(
                     sid="ConsumeOwnQueue",
                     actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-                             "sqs:ChangeMessageVisibility"],
+                             *(["sqs:ChangeMessageVisibility"] if private else [])],
                     resources=[self.queues[q.name].queue_arn for q in queues],
                 ))
             dead_letters = sorted({q.dead_letter for q in queues if q.dead_letter})
@@ -697,7 +716,44 @@ class KoeStack(Stack):
                     actions=["sqs:SendMessage"],
                     resources=[self.queues[n].queue_arn for n in dead_letters],
                 ))
-            policy.add_statements(*statements, *self._send_email())
+            own = resources.own_role(handler)
+            if own is not None:
+                statements += self._grant_own(own)
+            policy.add_statements(*statements, *(self._send_email() if private else []))
+
+    def _grant_own(self, own: resources.OwnRole) -> list[iam.PolicyStatement]:
+        """What resources.OWN_ROLES says the handler touches: tables it reads (items and indexes),
+        tables it writes (items, conditions and transactions), queues it sends to, topics it
+        publishes to, and the actions of APIs without resources (Comprehend's real-time detection
+        takes Resource "*": this role is the only one holding them)."""
+        statements = []
+        if own.reads:
+            statements.append(self._read_tables("ReadTables", [resources.table(n) for n in own.reads]))
+        if own.writes:
+            statements.append(iam.PolicyStatement(
+                sid="WriteTables",
+                actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                         "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"],
+                resources=[self.tables[n].table_arn for n in own.writes]))
+        if own.sends_to:
+            statements.append(iam.PolicyStatement(
+                sid="SendToQueues", actions=["sqs:SendMessage"],
+                resources=[self.queues[n].queue_arn for n in own.sends_to]))
+        if own.publishes_to:
+            statements.append(iam.PolicyStatement(
+                sid="Publish", actions=["sns:Publish"],
+                resources=[self.topics[n].topic_arn for n in own.publishes_to]))
+        if own.unscoped_actions:
+            statements.append(iam.PolicyStatement(
+                sid="ResourcelessApis", actions=list(own.unscoped_actions), resources=["*"]))
+        return statements
+
+    def _read_tables(self, sid: str, specs: list[resources.Table]) -> iam.PolicyStatement:
+        arns = [self.tables[t.name].table_arn for t in specs]
+        arns += [f"{self.tables[t.name].table_arn}/index/*" for t in specs if t.indexes]
+        return iam.PolicyStatement(
+            sid=sid, actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
+                              "dynamodb:DescribeTable"], resources=arns)
 
     def _log_streams_arn(self) -> str:
         """Log streams of this stack's functions (named <stack>-<LogicalId>-<suffix> by CFN)."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.domain.comment_insight import InsightRequest
 from chalicelib.errors import EnqueueFailed, RetryableError
 
 SQS_BATCH = 10          # SendMessageBatch takes at most 10 entries
@@ -100,3 +101,22 @@ class SqsVisibility:
                                                 VisibilityTimeout=seconds)
         except (ClientError, BotoCoreError) as exc:
             raise RetryableError(f"could not delay the message: {type(exc).__name__}") from exc
+
+
+class SqsInsightRequests:
+    """The comment-insight queue: one message per comment to read (survey id and version, no text)."""
+
+    def __init__(self, client: Any, queue_url: str):
+        self._sqs = client
+        self._url = queue_url
+
+    def request(self, requests: Sequence[InsightRequest]) -> None:
+        for start in range(0, len(requests), SQS_BATCH):
+            entries = [{"Id": str(n), "MessageBody": r.to_body()}
+                       for n, r in enumerate(requests[start:start + SQS_BATCH])]
+            try:
+                answer = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)
+            except (ClientError, BotoCoreError) as exc:
+                raise EnqueueFailed(f"comment-insight queue refused the comments: {type(exc).__name__}") from exc
+            if answer.get("Failed"):
+                raise EnqueueFailed(f"comment-insight queue refused {len(answer['Failed'])} comments")

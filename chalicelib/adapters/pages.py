@@ -3,6 +3,11 @@
 
 No scripts, no third-party assets (no web fonts, no CDN). The inline style is allowed by its
 SHA-256 in the Content-Security-Policy, so the policy needs no 'unsafe-inline'.
+
+The form asks on the survey's scale (`Page.scale`): its radio buttons (0-10, 1-5, 1-7), its question
+and the labels of its ends, NPS's at the top of a language's words, another scale's in its own table
+([csat], [ces]); a language without them cannot show that scale (TemplateError, never NPS's words
+over five buttons). {low} and {high}, the scale's ends, are filled in everywhere (the error text).
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from chalicelib.adapters.templates import TemplateError
-from chalicelib.domain.web_survey import LANGUAGES, MAX_COMMENT, SCORES, Page, PageKind
+from chalicelib.domain.questions import BOUNDS, Scale, scores
+from chalicelib.domain.web_survey import LANGUAGES, MAX_COMMENT, Page, PageKind
 
 CHANNEL = "web"
 TEMPLATE = "page.html"
 STYLE = "page.css"
+SCALE_WORDS = ("questions", "scale_low", "scale_high")
 
 
 class JinjaPages:
@@ -37,41 +44,51 @@ class JinjaPages:
         digest = base64.b64encode(hashlib.sha256(self._css.encode("utf-8")).digest()).decode("ascii")
         self._csp = ("default-src 'none'; " f"style-src 'sha256-{digest}'; "
                      "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-        self._words: dict[str, dict[str, Any]] = {}     # read once per warm Lambda
+        self._words: dict[tuple[str, Scale], dict[str, Any]] = {}     # read once per warm Lambda
 
     @property
     def content_security_policy(self) -> str:
         return self._csp
 
     def render(self, page: Page) -> str:
-        t = self._catalog(page.language)
-        questions = t.get("questions", {})
-        question = questions.get(page.procedure) or questions.get("_default", "")
+        t = self._catalog(page.language, page.scale)
+        s = self._scale_words(t, page)
+        question = s["questions"].get(page.procedure) or s["questions"].get("_default", "")
         headings = {PageKind.FORM: t["page_title"], PageKind.THANKS: t["thanks_title"],
                     PageKind.CLOSED: t["closed_title"], PageKind.NOT_FOUND: t["not_found_title"],
                     PageKind.UNSUBSCRIBE: t["unsubscribe_title"], PageKind.UNSUBSCRIBED: t["unsubscribed_title"]}
         title = headings[page.kind] if page.kind is PageKind.FORM else f"{headings[page.kind]} | {self._brand}"
         return self._env.get_template(TEMPLATE).render(
-            page=page, t=t, brand=self._brand, question=question, title=title,
-            css=Markup(self._css), scores=SCORES, max_comment=MAX_COMMENT)
+            page=page, t=t, s=s, brand=self._brand, question=question, title=title,
+            css=Markup(self._css), scores=scores(page.scale), max_comment=MAX_COMMENT)
 
-    def _catalog(self, language: str) -> dict[str, Any]:
+    @staticmethod
+    def _scale_words(t: dict[str, Any], page: Page) -> dict[str, Any]:
+        """The question per procedure and the end labels of the page's scale."""
+        table = t if page.scale is Scale.NPS else t.get(page.scale, {})
+        missing = [key for key in SCALE_WORDS if key not in table]
+        if missing:
+            raise TemplateError(f"no {', '.join(missing)} for {page.scale.value} in {CHANNEL}/{page.language}.toml")
+        return {key: table[key] for key in SCALE_WORDS}
+
+    def _catalog(self, language: str, scale: Scale) -> dict[str, Any]:
         if language not in LANGUAGES:
             raise TemplateError(f"no web page in {language!r}")
-        if language not in self._words:
+        if (language, scale) not in self._words:
             path = self._dir / f"{language}.toml"
             try:
                 with path.open("rb") as handle:
                     raw = tomllib.load(handle)
             except FileNotFoundError as exc:
                 raise TemplateError(f"no web page words at {path}") from exc
-            self._words[language] = self._fill(raw)
-        return self._words[language]
+            low, high = BOUNDS[scale]
+            self._words[language, scale] = self._fill(raw, {"low": str(low), "high": str(high)})
+        return self._words[language, scale]
 
-    def _fill(self, value: Any) -> Any:
-        """Every string with {brand} and {max_comment} filled in, tables included."""
+    def _fill(self, value: Any, ends: dict[str, str]) -> Any:
+        """Every string with {brand}, {max_comment}, {low} and {high} filled in, tables included."""
         if isinstance(value, dict):
-            return {key: self._fill(item) for key, item in value.items()}
+            return {key: self._fill(item, ends) for key, item in value.items()}
         if isinstance(value, str):
-            return value.format(brand=self._brand, max_comment=f"{MAX_COMMENT:,}")
+            return value.format(brand=self._brand, max_comment=f"{MAX_COMMENT:,}", **ends)
         return value

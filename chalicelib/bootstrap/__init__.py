@@ -11,7 +11,7 @@ Adding a channel: its sender in `Adapters.senders` (one line), beside its adapte
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -25,10 +25,12 @@ from chalicelib.domain.business_calendar import LOCALE_COUNTRY
 if TYPE_CHECKING:      # for the annotations only: each piece imports what it builds on first use
     from chalicelib.domain.case_policy import CasePolicy
     from chalicelib.domain.case_routing import RoutingTable
-    from chalicelib.domain.model import Survey
+    from chalicelib.domain.model import Answer, Survey
     from chalicelib.services.case_schedule import CaseScheduleDeps
     from chalicelib.services.case_stats import CaseStatsDeps
     from chalicelib.services.cases import CaseDeps
+    from chalicelib.services.comment_insight import InsightDeps
+    from chalicelib.services.comments import CommentsDeps
     from chalicelib.services.deliver_alerts import AlertDeps
     from chalicelib.services.dispatch import DispatchDeps
     from chalicelib.services.email_feedback import FeedbackDeps
@@ -98,7 +100,7 @@ class Components(Adapters):
             reminder_after=timedelta(hours=s.reminder_hours) if s.reminder_hours else None,
             windows=windows, timezone_of=timezone_of,
             holidays=holiday_calendar.for_country if s.skip_holidays else holiday_calendar.none,
-            fallback_timezone=s.reporting_timezone)
+            fallback_timezone=s.reporting_timezone, definitions=s.survey_definitions)
 
     @cached_property
     def dispatch_once(self) -> Callable[[dict[str, Any]], dict[str, str]]:
@@ -134,7 +136,31 @@ class Components(Adapters):
 
         return AnswerDeps(scores=self.scores, cases=self.cases, follow_ups=self.follow_ups, alerts=self.alerts,
                           reporting_tz=ZoneInfo(self.settings.reporting_timezone), policy=self.case_policy,
-                          clock=self.clock)
+                          clock=self.clock, score_shards=self.settings.score_shards,
+                          request_insights=self.request_insights)
+
+    def request_insights(self, answers: Sequence[Answer]) -> None:
+        """Every comment among `answers` goes to the comment-insight queue (analyse_comments)."""
+        from chalicelib.services.comment_insight import request_insights
+
+        request_insights(answers, self.insight_requests)
+
+    @cached_property
+    def insight_deps(self) -> InsightDeps:
+        from chalicelib.resources import consumed_by
+        from chalicelib.services.comment_insight import InsightDeps
+
+        return InsightDeps(comments=self.comment_source, analyser=self.comment_analyser, store=self.comment_insights,
+                           dead_letters=self.insight_dead_letters, answers=self.answer_deps,
+                           reporting_tz=ZoneInfo(self.settings.reporting_timezone), clock=self.clock,
+                           max_receives=consumed_by("analyse_comments").max_receive_count)
+
+    @cached_property
+    def comments_deps(self) -> CommentsDeps:
+        from chalicelib.services.comments import CommentsDeps
+
+        return CommentsDeps(store=self.comment_insights, reporting_tz=ZoneInfo(self.settings.reporting_timezone),
+                            clock=self.clock)
 
     @cached_property
     def case_policy(self) -> CasePolicy:

@@ -33,12 +33,16 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
         AlertTemplates,
         AlertTransport,
         CaseStore,
+        CommentAnalyser,
+        CommentSource,
         ConversationStore,
         DeadLetters,
         EmailSender,
         EmailTemplates,
         EventLedger,
         FollowUps,
+        InsightRequests,
+        InsightStore,
         IntakeQueue,
         Messages,
         OutcomeReport,
@@ -67,7 +71,7 @@ class Adapters:
         self.__dict__.update(overrides)      # cached_property reads the instance dict first
 
     # --- AWS clients
-    def _client(self, service: Literal["sqs", "sns", "dynamodb", "sesv2"], endpoint: str | None) -> Any:
+    def _client(self, service: Literal["sqs", "sns", "dynamodb", "sesv2", "comprehend"], endpoint: str | None) -> Any:
         import boto3
         from botocore.config import Config
 
@@ -228,6 +232,52 @@ class Adapters:
 
         s = self.settings
         return SesAlertEmail(self.sesv2, s.email_from or "", s.brand, s.ses_configuration_set)
+
+    # --- comment insight (services/comment_insight.py, services/comments.py)
+    @cached_property
+    def comment_analyser(self) -> CommentAnalyser:
+        """KOE_COMMENT_ANALYSER: Amazon Comprehend (always the real service: in the local stack a
+        stand-in would answer canned results), or the offline analysers of the local stack."""
+        if self.settings.comment_analyser == "comprehend":
+            from chalicelib.adapters.comprehend import ComprehendAnalyser
+
+            return ComprehendAnalyser(self._client("comprehend", None))
+        from chalicelib.adapters.offline_sentiment import OfflineAnalyser
+
+        return OfflineAnalyser()
+
+    @cached_property
+    def insight_requests(self) -> InsightRequests:
+        from chalicelib.adapters.aws import SqsInsightRequests
+
+        return SqsInsightRequests(self.sqs, self._required_url(self.settings.comment_insight_queue_url,
+                                                                "KOE_COMMENT_INSIGHT_QUEUE_URL", "analyse comments"))
+
+    @cached_property
+    def insight_dead_letters(self) -> DeadLetters:
+        from chalicelib.adapters.aws import SqsDeadLetters
+
+        return SqsDeadLetters(self.sqs, self._required_url(self.settings.comment_insight_dlq_url,
+                                                            "KOE_COMMENT_INSIGHT_DLQ_URL", "analyse comments"))
+
+    @cached_property
+    def comment_insights(self) -> InsightStore:
+        from chalicelib.adapters.dynamo import DynamoInsightStore
+
+        return DynamoInsightStore(self._tables)
+
+    @cached_property
+    def comment_source(self) -> CommentSource:
+        from chalicelib.adapters.dynamo import DynamoCommentSource
+
+        return DynamoCommentSource(self._tables)
+
+    def _required_url(self, url: str | None, variable: str, purpose: str) -> str:
+        from chalicelib.settings import SettingsError
+
+        if not url:
+            raise SettingsError(f"{variable} is required to {purpose}")
+        return url
 
     @cached_property
     def alert_templates(self) -> AlertTemplates:

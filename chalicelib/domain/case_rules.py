@@ -1,16 +1,20 @@
 """Which answers open a case, and how severe it is (KOE_CASE_RULES).
 
-Three rules, each with a severity; a case takes the most severe rule that fired:
+Four rules, each with a severity; a case takes the most severe rule that fired:
 - **score**: at or below the escalation threshold in force when the customer answered
   (KOE_ESCALATION_THRESHOLD[_BY_PROCEDURE]);
 - **keyword**: the comment names something the insurer must act on (解約, 苦情, complaint,
   "cancel my policy", 投诉, 退保 ...), whatever the score;
-- **repeat**: the same customer was a detractor again within `repeat_days`.
+- **repeat**: the same customer was a detractor again within `repeat_days`;
+- **sentiment** (off unless `sentiment_below` is set): the comment's sentiment score (-1..1, from the
+  comment analyser, services/comment_insight.py) is at or below `sentiment_below`, whatever the score:
+  a strongly negative comment on a passive score opens a case too.
 
 Rules are configured per locale (keywords) and per procedure (any field):
 
     {"keywords": {"ja": ["解約", "苦情"], "zh": ["投诉", "退保"], "en": ["complaint", "cancel my policy"]},
      "score_severity": "normal", "keyword_severity": "high", "repeat_severity": "high", "repeat_days": 90,
+     "sentiment_below": -0.6, "sentiment_severity": "high",
      "by_procedure": {"claim_payment": {"keyword_severity": "critical"}}}
 
 Callback consent is read from the customer's own words: "please call me", 電話ください, 请给我回电
@@ -46,6 +50,8 @@ class Rules:
     keyword_severity: Severity = Severity.HIGH
     repeat_severity: Severity = Severity.HIGH
     repeat_days: int = 90
+    sentiment_below: float | None = None      # None: the sentiment rule is off
+    sentiment_severity: Severity = Severity.HIGH
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,7 @@ class CaseRules:
 @dataclass(frozen=True)
 class Verdict:
     severity: Severity
-    reasons: tuple[str, ...]         # score, keyword, repeat: in that order
+    reasons: tuple[str, ...]         # score, keyword, repeat, sentiment: in that order
 
 
 def _fold(text: str) -> str:
@@ -84,8 +90,15 @@ def flagged_keywords(comment: str | None, locale: str, rules: Rules) -> tuple[st
     return tuple(found)
 
 
-def assess(*, below_threshold: bool, comment: str | None, locale: str, repeat: bool, rules: Rules) -> Verdict | None:
-    """Whether the answers so far open a case, and with which severity; None: no case."""
+def strongly_negative(sentiment: float | None, rules: Rules) -> bool:
+    """Whether the sentiment rule fires for a comment's sentiment score (never when it is off)."""
+    return rules.sentiment_below is not None and sentiment is not None and sentiment <= rules.sentiment_below
+
+
+def assess(*, below_threshold: bool, comment: str | None, locale: str, repeat: bool, rules: Rules,
+           sentiment: float | None = None) -> Verdict | None:
+    """Whether the answers so far open a case, and with which severity; None: no case. `sentiment`
+    is the comment's sentiment score once it has been analysed (None: not yet)."""
     fired: list[tuple[str, Severity]] = []
     if below_threshold:
         fired.append(("score", rules.score_severity))
@@ -93,6 +106,8 @@ def assess(*, below_threshold: bool, comment: str | None, locale: str, repeat: b
         fired.append(("keyword", rules.keyword_severity))
     if repeat and below_threshold:
         fired.append(("repeat", rules.repeat_severity))
+    if strongly_negative(sentiment, rules):
+        fired.append(("sentiment", rules.sentiment_severity))
     if not fired:
         return None
     return Verdict(most_severe([severity for _, severity in fired]), tuple(reason for reason, _ in fired))
@@ -128,11 +143,11 @@ def parse(raw: Mapping[str, Any]) -> CaseRules:
     """KOE_CASE_RULES's JSON object; InvalidCaseRules naming the part otherwise."""
     def rules(entry: Mapping[str, Any], base: Rules, where: str) -> Rules:
         unknown = set(entry) - {"keywords", "score_severity", "keyword_severity", "repeat_severity",
-                                "repeat_days", "by_procedure"}
+                                "repeat_days", "sentiment_below", "sentiment_severity", "by_procedure"}
         if unknown:
             raise InvalidCaseRules(f"{where}: unknown keys {', '.join(sorted(unknown))}")
         changes: dict[str, Any] = {}
-        for name in ("score_severity", "keyword_severity", "repeat_severity"):
+        for name in ("score_severity", "keyword_severity", "repeat_severity", "sentiment_severity"):
             if name in entry:
                 try:
                     changes[name] = Severity(entry[name])
@@ -143,6 +158,12 @@ def parse(raw: Mapping[str, Any]) -> CaseRules:
             if not isinstance(days, int) or days < 0:
                 raise InvalidCaseRules(f"{where}.repeat_days is a whole number of days (0: off)")
             changes["repeat_days"] = days
+        if "sentiment_below" in entry:
+            below = entry["sentiment_below"]
+            if below is not None and (isinstance(below, bool) or not isinstance(below, int | float)
+                                      or not -1 <= below <= 1):
+                raise InvalidCaseRules(f"{where}.sentiment_below is a sentiment score from -1 to 1 (null: off)")
+            changes["sentiment_below"] = None if below is None else float(below)
         if "keywords" in entry:
             words = entry["keywords"]
             if not isinstance(words, Mapping) or not all(

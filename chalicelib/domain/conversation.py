@@ -1,5 +1,9 @@
 """The SMS conversation: score -> "why?" -> thanks, with one re-prompt on a reply it cannot read.
 
+The score is read on the survey's scale (`Survey.scale`: NPS 0-10, CSAT 1-5, CES 1-7): "9" answers
+an NPS survey and re-prompts a CSAT one. The reply is a template key; the templates word it for the
+survey's scale (the re-prompt names the scale's range).
+
 `next_turn` decides what a reply does to an open survey; the handle_reply service applies it.
 Keywords (STOP/START/HELP) are read before this and never reach it.
 """
@@ -9,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chalicelib.domain.model import Step, Survey, SurveyStatus
+from chalicelib.domain.questions import scale_of
 from chalicelib.domain.replies import read_score
 
 MAX_REPROMPTS = 1
@@ -41,7 +46,7 @@ def next_turn(survey: Survey, text: str) -> Turn:
 
 def _score(survey: Survey, text: str) -> Turn:
     answered = _answered_status(survey)
-    reply = read_score(text)
+    reply = read_score(text, scale_of(survey.scale))
     if reply is None:
         if survey.reprompts < MAX_REPROMPTS:
             return Turn("reprompt", Step.AWAIT_SCORE, answered, None, survey.reprompts + 1)

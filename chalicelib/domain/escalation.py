@@ -9,7 +9,7 @@ from typing import Any
 
 from chalicelib.domain.case_ladder import Deadlines
 from chalicelib.domain.case_rules import Verdict, callback_consent
-from chalicelib.domain.cases import ROBOT, Case, Owner, TimelineEntry, most_severe
+from chalicelib.domain.cases import ROBOT, Case, Owner, Severity, TimelineEntry, most_severe
 from chalicelib.domain.model import Answer
 
 
@@ -55,6 +55,23 @@ def with_comment(case: Case, comment: str, verdict: Verdict | None, now: datetim
     return replace(case, comment=comment, severity=severity, reasons=reasons,
                    callback_consent=case.callback_consent if consent is None else consent,
                    timeline=case.timeline + (TimelineEntry(now, "comment", ROBOT, {"severity": severity.value}),))
+
+
+def with_sentiment(case: Case, severity: Severity, sentiment: str, score: float, version: str,
+                   now: datetime) -> Case:
+    """The comment was read as strongly negative (the sentiment rule, domain/case_rules.py) after its
+    case opened: the case records it, once per comment version, and its severity may rise."""
+    if sentiment_recorded(case, version):
+        return case
+    raised = most_severe([case.severity, severity])
+    reasons = case.reasons + (() if "sentiment" in case.reasons else ("sentiment",))
+    detail = {"severity": raised.value, "sentiment": sentiment, "score": f"{score:.2f}", "version": version}
+    return replace(case, severity=raised, reasons=reasons,
+                   timeline=case.timeline + (TimelineEntry(now, "sentiment", ROBOT, detail),))
+
+
+def sentiment_recorded(case: Case, version: str) -> bool:
+    return any(e.kind == "sentiment" and e.detail.get("version") == version for e in case.timeline)
 
 
 # The follow-up message is a published contract for CRM consumers:

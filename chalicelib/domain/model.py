@@ -109,13 +109,17 @@ class Answer:
 
 @dataclass(frozen=True)
 class Counts:
+    """A counter's totals. promoters/passives/detractors are the scale's high/mid/low classes
+    (domain/scoring.py: CSAT satisfied/neutral/dissatisfied, CES easy/neutral/difficult)."""
+
     n: int = 0
     promoters: int = 0
     passives: int = 0
     detractors: int = 0
     score_sum: int = 0
+    score_sq_sum: int = 0            # for the variance of a mean (CES) and its margin
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(self.n + other.n, self.promoters + other.promoters,
                       self.passives + other.passives, self.detractors + other.detractors,
-                      self.score_sum + other.score_sum)
+                      self.score_sum + other.score_sum, self.score_sq_sum + other.score_sq_sum)

@@ -1,4 +1,5 @@
-"""Reading a customer's SMS reply: a keyword (STOP/START/HELP in en, ja, zh) or a 0-10 score.
+"""Reading a customer's SMS reply: a keyword (STOP/START/HELP in en, ja, zh) or a score on the
+survey's scale (NPS 0-10 unless told: domain/questions.py).
 
 Pure and total: every string maps to a keyword, a score or `None` (`read_reply`: one `Reading`);
 nothing raises.
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from chalicelib.domain import opt_out, score_forms
+from chalicelib.domain.questions import Scale
 from chalicelib.domain.score_forms import ScoreReply
 
 __all__ = ["Keyword", "Reading", "ScoreReply", "normalize", "read_keyword", "read_reply", "read_score"]
@@ -71,13 +73,15 @@ def read_keyword(text: str, conversation_language: str | None = None) -> Keyword
     return None
 
 
-def read_score(text: str) -> ScoreReply | None:
-    """A leading 0-10 score and what follows it as the comment: "9", "９", "10/10", "nine", "十",
-    "9/10 quick payout", "four out of ten", "9点です。とても親切でした", "九分吧", "满分", "10点満点中9点",
-    "I'd give it a 9". Anything else is None and the caller re-prompts: not a 0-10 number (11, 9.5,
-    "about 8?"), a score on another scale ("5/5", "4 out of 5", "5 stars"), a range ("8-9", "7 or
-    8", "8到9") or two candidate numbers ("7 8"). The forms are in domain/score_forms.py."""
-    return score_forms.read(normalize(text))
+def read_score(text: str, scale: Scale = Scale.NPS) -> ScoreReply | None:
+    """A leading score on `scale` and what follows it as the comment. On NPS (0-10): "9", "９",
+    "10/10", "nine", "十", "9/10 quick payout", "four out of ten", "9点です。とても親切でした", "九分吧",
+    "满分", "10点満点中9点", "I'd give it a 9"; on CSAT (1-5) "4", "四", "4/5", "four out of five",
+    "4 stars", "5点満点中4点", "满分" (5); on CES (1-7) "6", "6/7", "七". Anything else is None and
+    the caller re-prompts: a number outside the scale (11 on NPS, 0 or 9 on CSAT, 9.5, "about
+    8?"), a score on another scale ("5/5" or "5 stars" on NPS, "9/10" on CSAT), a range ("8-9",
+    "7 or 8", "8到9") or two candidate numbers ("7 8"). The forms are in domain/score_forms.py."""
+    return score_forms.read(normalize(text), scale)
 
 
 ReadingKind = Literal["score", "score_and_comment", "opt_out", "opt_in", "help", "unreadable"]
@@ -93,12 +97,13 @@ class Reading:
     keyword: Keyword | None = None
 
 
-def read_reply(text: str, conversation_language: str | None = None) -> Reading:
-    """The keyword first (a stop request wins over anything else in the message), then the score."""
+def read_reply(text: str, conversation_language: str | None = None, scale: Scale = Scale.NPS) -> Reading:
+    """The keyword first (a stop request wins over anything else in the message), then the score
+    on the survey's `scale`."""
     keyword = read_keyword(text, conversation_language)
     if keyword is not None:
         return Reading(_KEYWORD_READINGS[keyword.kind], keyword=keyword)
-    score = read_score(text)
+    score = read_score(text, scale)
     if score is None:
         return Reading("unreadable")
     if score.comment:

@@ -1,44 +1,74 @@
-"""NPS arithmetic and the buckets a score is counted in (procedure, branch, agent per day).
+"""Which counters an answer moves, and how a batch is split into exactly-once writes.
 
-NPS: promoters 9-10, passives 7-8, detractors 0-6; NPS = %promoters - %detractors (-100..100).
+A score answer is counted in one bucket per dimension it has a value for — procedure, branch,
+agent, channel, locale, and the procedure, agent, channel and locale *within its branch* (so a branch
+manager reads their branch without reading the others) — per day in the reporting time zone, per
+scale (domain/questions.py), in one of `shards` partitions of its dimension. Each counter holds n,
+the three classes of its scale, the sum and the sum of squares of the scores (for means and
+margins; domain/statistics.py).
+
+Classes per scale (`high`/`mid`/`low` are stored as promoters/passives/detractors):
+  nps  promoters 9-10, passives 7-8, detractors 0-6
+  csat satisfied 4-5, neutral 3, dissatisfied 1-2
+  ces  easy 5-7, neutral 4, difficult 1-3
+
+Exactly once per answer: the store writes, in one transaction, a ledger item per answer (on
+condition it is new) and the batch's summed increments per bucket; answers already in the ledger
+are taken out and the rest written again. `chunks` splits a batch so that each transaction holds at
+most `max_items` items (answers + buckets): each bucket is still written once per chunk.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain.model import Answer, Counts
+from chalicelib.domain.questions import Scale, scale_of
 
 # dimension -> where its value comes from on an answer
-DIMENSIONS: dict[str, str] = {"procedure": "procedure", "branch": "context.branch", "agent": "context.agent_id"}
+DIMENSIONS: dict[str, str] = {"procedure": "procedure", "branch": "context.branch", "agent": "context.agent_id",
+                              "channel": "channel", "locale": "locale"}
+# The dimensions also counted within the answer's branch: "<dimension>|branch=<branch>".
+WITHIN_BRANCH = ("procedure", "agent", "channel", "locale")
+
+PROMOTER_FROM = 9      # NPS: 9-10 promoters, 7-8 passives, 0-6 detractors
+PASSIVE_FROM = 7
+# (high from, mid from) per scale: high >= first, mid >= second, low below.
+CLASSES: dict[Scale, tuple[int, int]] = {Scale.NPS: (PROMOTER_FROM, PASSIVE_FROM), Scale.CSAT: (4, 3),
+                                         Scale.CES: (5, 4)}
 
 
 @dataclass(frozen=True)
 class BucketKey:
-    dimension: str
-    day: str          # YYYY-MM-DD in the reporting time zone
+    dimension: str     # a DIMENSIONS key, or "<dimension>|branch=<branch>"
+    day: str           # YYYY-MM-DD in the reporting time zone
     value: str
+    scale: str = Scale.NPS.value
 
     @property
     def sort_key(self) -> str:
-        return f"{self.day}#{self.value}"
+        return f"{self.day}#{self.value}#{self.scale}"
 
 
-PROMOTER_FROM = 9      # NPS: 9-10 promoters, 7-8 passives, 0-6 detractors
-PASSIVE_FROM = 7
+def partition(dimension: str, shard: int) -> str:
+    """The counters' partition key: the dimension, sharded. DynamoDB's write limit is per partition
+    (1,000 units a second), and one dimension's counters of a busy day are written by every
+    transaction: shard `s` of a dimension is `<dimension>#s` (shard 0 keeps the plain name)."""
+    return dimension if shard == 0 else f"{dimension}#{shard}"
 
 
-def counts_for(score: int) -> Counts:
-    return Counts(
-        n=1,
-        promoters=int(score >= PROMOTER_FROM),
-        passives=int(PASSIVE_FROM <= score < PROMOTER_FROM),
-        detractors=int(score < PASSIVE_FROM),
-        score_sum=score,
-    )
+def within_branch(dimension: str, branch: str) -> str:
+    return f"{dimension}|branch={branch}"
+
+
+def counts_for(score: int, scale: Scale = Scale.NPS) -> Counts:
+    high_from, mid_from = CLASSES[scale]
+    return Counts(n=1, promoters=int(score >= high_from), passives=int(mid_from <= score < high_from),
+                  detractors=int(score < mid_from), score_sum=score, score_sq_sum=score * score)
 
 
 def _value(answer: Answer, dimension: str) -> str | None:
@@ -51,22 +81,79 @@ def _value(answer: Answer, dimension: str) -> str | None:
 
 def buckets_of(answer: Answer, tz: ZoneInfo) -> list[BucketKey]:
     day = answer.received_at.astimezone(tz).date().isoformat()
-    return [BucketKey(dim, day, value) for dim in DIMENSIONS if (value := _value(answer, dim))]
+    scale = scale_of(answer.scale).value
+    keys = [BucketKey(dim, day, value, scale) for dim in DIMENSIONS if (value := _value(answer, dim))]
+    branch = _value(answer, "branch")
+    if branch:
+        keys += [BucketKey(within_branch(dim, branch), day, value, scale)
+                 for dim in WITHIN_BRANCH if (value := _value(answer, dim))]
+    return keys
 
 
-def tally(answers: Iterable[Answer], tz: ZoneInfo) -> dict[BucketKey, Counts]:
-    """One entry per bucket for a whole batch: the aggregator writes each bucket once."""
-    totals: dict[BucketKey, Counts] = defaultdict(Counts)
+def counted(answer: Answer) -> bool:
+    """Only scores count; a late answer is kept (and escalates) but is out of the scores."""
+    return answer.question == "score" and answer.score is not None and not answer.late
+
+
+def answer_id(answer: Answer) -> str:
+    return f"{answer.survey_id}#{answer.question}"
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One answer's increments: what the ledger records once and the counters add once."""
+
+    answer_id: str
+    buckets: tuple[tuple[BucketKey, Counts], ...]
+
+
+def contributions(answers: Iterable[Answer], tz: ZoneInfo) -> list[Contribution]:
+    found: dict[str, Contribution] = {}
     for answer in answers:
-        if answer.question != "score" or answer.score is None or answer.late:
-            continue                 # a late answer is kept (and escalates), but is not counted
-        for key in buckets_of(answer, tz):
-            totals[key] = totals[key] + counts_for(answer.score)
+        if counted(answer) and answer.score is not None:
+            counts = counts_for(answer.score, scale_of(answer.scale))
+            found[answer_id(answer)] = Contribution(answer_id(answer),
+                                                    tuple((key, counts) for key in buckets_of(answer, tz)))
+    return list(found.values())     # an answer twice in one batch (a re-delivery) counts once
+
+
+def tally(items: Iterable[Contribution]) -> dict[BucketKey, Counts]:
+    """The summed increments per bucket: each bucket is written once."""
+    totals: dict[BucketKey, Counts] = defaultdict(Counts)
+    for contribution in items:
+        for key, counts in contribution.buckets:
+            totals[key] = totals[key] + counts
     return dict(totals)
+
+
+def chunks(items: Sequence[Contribution], max_items: int) -> list[list[Contribution]]:
+    """Consecutive groups whose answers plus distinct buckets fit one transaction of `max_items`."""
+    groups: list[list[Contribution]] = []
+    current: list[Contribution] = []
+    keys: set[BucketKey] = set()
+    for item in items:
+        mine = {key for key, _ in item.buckets}
+        if current and len(current) + 1 + len(keys | mine) > max_items:
+            groups.append(current)
+            current, keys = [], set()
+        if 1 + len(mine) > max_items:
+            raise ValueError(f"one answer moves {len(mine)} buckets: more than a transaction holds")
+        current.append(item)
+        keys |= mine
+    if current:
+        groups.append(current)
+    return groups
+
+
+def shard_for(items: Sequence[Contribution], shards: int) -> int:
+    """The counter shard a chunk writes to: spread by its first answer, the same on a retry."""
+    if shards <= 1 or not items:
+        return 0
+    digest = hashlib.sha256(items[0].answer_id.encode()).digest()
+    return int.from_bytes(digest[:4], "big") % shards
 
 
 def nps(counts: Counts) -> float | None:
     if counts.n == 0:
         return None
     return round(100.0 * (counts.promoters - counts.detractors) / counts.n, 1)
-

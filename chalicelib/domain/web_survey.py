@@ -4,7 +4,7 @@ post is allowed to record. Pure: the survey and the current time come in as argu
 A survey's page is in one of four states:
 
 - `open`: the survey is open and its response window has not passed, and no score is recorded yet:
-  the form (a score 0-10 and a comment);
+  the form (a score on the survey's scale, 0-10, 1-5 or 1-7: domain/questions.py, and a comment);
 - `answered`: a score is recorded: a thank-you page that still takes a comment (a later comment
   replaces the earlier one) until `COMMENT_DAYS` after the survey was created;
 - `closed`: anything else (expired, failed, opted out, an open survey past its window or one that
@@ -23,16 +23,16 @@ from enum import StrEnum
 
 from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.model import Survey, SurveyStatus
+from chalicelib.domain.questions import Scale, in_scale
 
 LANGUAGES = ("en", "ja", "zh")       # templates/web/<language>.toml
 DEFAULT_LANGUAGE = "en"
 MAX_COMMENT = 1000                   # characters; the textarea says so too (maxlength)
 COMMENT_DAYS = 7                     # an answered survey takes a (later) comment this long after it was created
-SCORES = range(0, 11)
 
 
 class PageKind(StrEnum):
-    FORM = "form"                    # the question, 0-10, "why?"
+    FORM = "form"                    # the question, a score on the survey's scale, "why?"
     THANKS = "thanks"                # answered; the comment box while comments are taken
     CLOSED = "closed"                # the survey is over: 410
     NOT_FOUND = "not_found"          # not a token koe signed, or no such survey: 404
@@ -54,6 +54,7 @@ class Page:
     kind: PageKind
     language: str = DEFAULT_LANGUAGE
     procedure: str = ""
+    scale: Scale = Scale.NPS          # the form: the survey's scale (its question, scores and end labels)
     score: int | None = None          # the form: the score pre-selected (never recorded by showing it)
     comment: str = ""                 # the form: what the customer typed, shown again with an error
     error: PageError | None = None
@@ -90,13 +91,15 @@ def takes_comment(survey: Survey, now: datetime) -> bool:
     return state(survey, now) is State.ANSWERED and now < survey.created_at + timedelta(days=COMMENT_DAYS)
 
 
-def read_score(raw: str | None) -> int | None:
-    """A score from the form or the link's `?score=`: "0" to "10" (ASCII digits), else None."""
+def read_score(raw: str | None, scale: Scale = Scale.NPS) -> int | None:
+    """A score from the form or the link's `?score=` on the survey's scale ("0" to "10" on NPS, "1"
+    to "5" on CSAT, "1" to "7" on CES; ASCII digits), else None: a "9" posted to a CSAT survey is
+    no answer (the form again, asking for 1 to 5)."""
     text = (raw or "").strip()
     if not (text.isascii() and text.isdigit() and len(text) <= 2):
         return None
     score = int(text)
-    return score if score in SCORES else None
+    return score if in_scale(scale, score) else None
 
 
 def masked_address(address: str | None) -> str:

@@ -6,6 +6,10 @@ that slips past the first guard finds the survey and either resumes an unfinishe
 
 An eligible event outside the customer's send window (quiet hours, a public holiday) is recorded as
 `scheduled` with its send time; the schedule releases it (services/tick.py).
+
+The survey asks what its procedure's definition says (KOE_SURVEY_DEFINITIONS: NPS, CSAT or CES) and
+keeps the scale and the definition's version for its whole life: a reminder, a reply or a web answer
+after the definition changed still reads and records on the scale the customer was asked.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from chalicelib.domain.channel_policy import Channel, ChannelPolicy, Reach
 from chalicelib.domain.eligibility import Send, Suppress
 from chalicelib.domain.events import ProcedureCompleted, from_payload
 from chalicelib.domain.model import Survey, SurveyStatus
+from chalicelib.domain.questions import Definitions
 from chalicelib.errors import ConversationOpen, SurveyExists
 from chalicelib.observability import count, logger
 from chalicelib.services import survey_moves
@@ -46,6 +51,7 @@ class DispatchDeps:
     fallback_timezone: str = "UTC"
     history_days: int = 30                  # how far back the contact's survey history is kept
     reminder_after: timedelta | None = None  # the one reminder, if still unanswered (None: no reminder)
+    definitions: Definitions = Definitions()   # what each procedure asks first (default: NPS, version 1)
 
 
 def dispatch_event(event: dict[str, Any], deps: DispatchDeps) -> dict[str, str]:
@@ -122,6 +128,7 @@ def _new_survey(event: ProcedureCompleted, key: str, decision: Send | Suppress, 
     sending = isinstance(decision, Send)
     later = sending and send_at > now
     reason = decision.reason if isinstance(decision, Suppress) else OUTSIDE_SEND_WINDOW if later else None
+    definition = deps.definitions.for_procedure(event.procedure)
     return Survey(
         survey_id=event.event_id,
         procedure=event.procedure,
@@ -140,6 +147,8 @@ def _new_survey(event: ProcedureCompleted, key: str, decision: Send | Suppress, 
         open_until=send_at + deps.response_window(event.procedure) if sending else None,
         send_at=send_at if later else None,
         remind_at=remind_at if sending else None,
+        scale=definition.scale.value,
+        definition_version=definition.version,
     )
 
 

@@ -15,6 +15,7 @@ from chalicelib.domain import conversation
 from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.model import Answer, Survey, SurveyStatus
 from chalicelib.domain.phone import mask
+from chalicelib.domain.questions import Scale
 from chalicelib.domain.replies import Keyword, read_keyword
 from chalicelib.errors import StaleSurvey
 from chalicelib.observability import count, logger
@@ -38,7 +39,7 @@ class ReplyDeps:
     store: ConversationStore
     messages: Messages
     contact_key: Callable[[str], str]
-    threshold_for: Callable[[str], int]
+    threshold_for: Callable[[str, str], int]   # (procedure, scale) -> escalation threshold
     clock: Callable[[], datetime]
 
 
@@ -73,7 +74,7 @@ def _handle(sms: InboundSms, deps: ReplyDeps) -> str | None:
         return None
     if survey.last_inbound_sid == sms.message_sid and survey.last_reply_key:
         count("ReplyReplayed")
-        return deps.messages.render(CHANNEL, survey.locale, survey.last_reply_key)
+        return deps.messages.render(CHANNEL, survey.locale, survey.last_reply_key, scale=survey.scale)
     return _turn(sms, survey, now, deps)
 
 
@@ -90,7 +91,7 @@ def _turn(sms: InboundSms, survey: Survey, now: datetime, deps: ReplyDeps) -> st
     count("ReplyUnparsed" if turn.reply == "reprompt" or turn.unread_text else "ReplyRecorded")
     logger.info("reply handled", extra={"survey_id": survey.survey_id, "step": turn.step.value,
                                         "status": turn.status.value, "answered": [a.question for a in answers]})
-    return deps.messages.render(CHANNEL, survey.locale, turn.reply)
+    return deps.messages.render(CHANNEL, survey.locale, turn.reply, scale=survey.scale)
 
 
 def _answer(survey: Survey, question: str, score: int | None, text: str | None, now: datetime,
@@ -98,7 +99,7 @@ def _answer(survey: Survey, question: str, score: int | None, text: str | None, 
     return Answer(
         survey_id=survey.survey_id, question=question, received_at=now, procedure=survey.procedure,
         customer_id=survey.customer_id, locale=survey.locale, context=dict(survey.context),
-        score=score, text=text, threshold=deps.threshold_for(survey.procedure),
+        score=score, text=text, threshold=deps.threshold_for(survey.procedure, survey.scale),
         phone_masked=mask(survey.phone), channel=survey.channel, scale=survey.scale,
         definition_version=survey.definition_version,
     )
@@ -111,8 +112,8 @@ def _keyword(keyword: Keyword, sms: InboundSms, key: str, survey: Survey | None,
     audit = f"sms:{keyword.kind}:{sms.body.strip()[:AUDIT_WORDS]}"
     count(f"Keyword{keyword.kind.capitalize()}")
     logger.info("keyword received", extra={"kind": keyword.kind, "message_sid": sms.message_sid})
-    if keyword.kind == "help":
-        return deps.messages.render(CHANNEL, language, "help")
+    if keyword.kind == "help":       # "reply with a score 1-5" on the open survey's scale
+        return deps.messages.render(CHANNEL, language, "help", scale=survey.scale if survey else Scale.NPS)
     if keyword.kind == "stop" and survey is not None:
         survey_moves.close(deps.store, survey, SurveyStatus.OPTED_OUT, "opted_out_by_reply", now,
                            opted_out=True, audit=audit, last_inbound_sid=sms.message_sid, last_reply_key=None)

@@ -1,6 +1,7 @@
 """What happens when answers are stored (responses table stream): scores move, cases open.
 
-Aggregation writes one update per bucket per batch, idempotent on the batch token. A case opens
+Aggregation writes one update per bucket per batch, exactly once per answer (a ledger of counted
+answers in the same transaction: a re-delivered or bisected batch adds nothing twice). A case opens
 when the case rules say so (domain/case_rules.py: a low score, a flagged comment, a repeat
 detractor), one per survey (keyed by survey id), owned and timed by the case policy; the follow-up
 message and the CX alert are each sent once, flagged on the case, so a replayed batch never
@@ -37,12 +38,14 @@ class AnswerDeps:
     reporting_tz: ZoneInfo
     policy: CasePolicy
     clock: Callable[[], datetime]
+    score_shards: int = 1
+    request_insights: Callable[[list[Answer]], None] = lambda answers: None   # services/comment_insight.py
 
 
-def on_answers(answers: list[Answer], batch_token: str, deps: AnswerDeps) -> dict[str, int]:
-    totals = scoring.tally(answers, deps.reporting_tz)
-    if totals:
-        deps.scores.add(totals, batch_token)
+def on_answers(answers: list[Answer], deps: AnswerDeps) -> dict[str, int]:
+    items = scoring.contributions(answers, deps.reporting_tz)
+    counted = deps.scores.count(items, deps.score_shards, deps.clock()) if items else 0
+    totals = scoring.tally(items)
     comments = {a.survey_id: a.text for a in answers if a.question == "comment" and a.text}
     scored = {a.survey_id for a in answers if a.question == "score"}
     opened = updated = 0
@@ -53,7 +56,8 @@ def on_answers(answers: list[Answer], batch_token: str, deps: AnswerDeps) -> dic
                 _record_recovery(answer, deps)
         elif answer.question == "comment" and answer.text and answer.survey_id not in scored:
             updated += _on_late_comment(answer, answer.text, deps)
-    logger.info("answers processed", extra={"answers": len(answers), "buckets": len(totals),
+    deps.request_insights(answers)          # each comment is read for sentiment and key phrases, later
+    logger.info("answers processed", extra={"answers": len(answers), "buckets": len(totals), "counted": counted,
                                             "cases_opened": opened, "cases_commented": updated})
     return {"answers": len(answers), "buckets": len(totals), "cases_opened": opened}
 
@@ -149,8 +153,3 @@ def _save_retrying(case: Case, change: Callable[[Case], Case], deps: AnswerDeps)
                 break
             case = fresh
     raise StaleCase(f"case {case.case_id} kept changing while koe added to it")
-
-
-def batch_token(sequence_numbers: list[str]) -> str:
-    """The same stream batch, retried, gets the same token: its counts are added once."""
-    return hashlib.sha256("|".join(sequence_numbers).encode()).hexdigest()[:36]

@@ -11,8 +11,9 @@ from typing import Any, Protocol
 
 from chalicelib.domain.alert_delivery import AlertContent
 from chalicelib.domain.cases import Case
+from chalicelib.domain.comment_insight import CommentInsight, GroupTally, Insight, InsightChange, InsightRequest
 from chalicelib.domain.model import Answer, Contact, Counts, Survey
-from chalicelib.domain.scoring import BucketKey
+from chalicelib.domain.scoring import BucketKey, Contribution
 from chalicelib.domain.web_survey import Page
 
 
@@ -145,11 +146,12 @@ class EventLedger(Protocol):
 
 
 class ScoreStore(Protocol):
-    def add(self, totals: dict[BucketKey, Counts], token: str) -> None:
-        """Add each bucket's counts with one write per bucket. A repeat with the same token
-        (a retried stream batch) must not count twice."""
+    def count(self, items: Sequence[Contribution], shards: int, now: datetime) -> int:
+        """Add each answer's increments exactly once (an answer counted before adds nothing), each
+        bucket written once per transaction, on one of `shards` shards; returns the answers added."""
 
-    def read(self, dimension: str, from_day: str, to_day: str) -> list[tuple[BucketKey, Counts]]: ...
+    def read(self, dimension: str, from_day: str, to_day: str, shards: int = 1) -> list[tuple[BucketKey, Counts]]:
+        """Every counter of `dimension` in the day range in each of its `shards` partitions, one row each."""
 
 
 class SurveySender(Protocol):
@@ -201,8 +203,9 @@ class Pages(Protocol):
 
 
 class Messages(Protocol):
-    def render(self, channel: str, language: str, key: str, **values: str) -> str:
-        """The `key` message of `channel`'s templates (templates/<channel>/<language>...)."""
+    def render(self, channel: str, language: str, key: str, *, scale: str = "nps", **values: str) -> str:
+        """The `key` message of `channel`'s templates (templates/<channel>/<language>...), worded for
+        the survey's `scale` (nps, csat, ces: "Reply 1-5")."""
 
 
 # --- email ----------------------------------------------------------------------------------------
@@ -213,7 +216,7 @@ class SurveyLinks:
     it, nothing is recorded until the customer sends the form) and the unsubscribe page."""
 
     survey: str
-    scores: tuple[tuple[int, str], ...]      # (score, link), 0 to 10
+    scores: tuple[tuple[int, str], ...]      # (score, link), 0 to 10 (NPS), 1 to 5 (CSAT), 1 to 7 (CES)
     unsubscribe: str
 
 
@@ -234,7 +237,9 @@ class OutgoingEmail:
 class EmailTemplates(Protocol):
     """The email channel's templates (templates/email/): subject, HTML and text in one language."""
 
-    def render(self, message: str, language: str, procedure: str, links: SurveyLinks) -> EmailContent: ...
+    def render(self, message: str, language: str, procedure: str, links: SurveyLinks,
+               scale: str = "nps") -> EmailContent:
+        """The question and the scale's end labels are the survey's `scale`'s (nps, csat, ces)."""
 
 
 class EmailSender(Protocol):
@@ -280,3 +285,59 @@ class AlertLedger(Protocol):
 class QueueVisibility(Protocol):
     def delay(self, receipt_handle: str, seconds: int) -> None:
         """Make a received message visible again only after `seconds` (SQS ChangeMessageVisibility)."""
+
+
+# --- comment insight (services/comment_insight.py analyses, services/comments.py reads) -----------
+
+class CommentAnalyser(Protocol):
+    """Reads one comment: Amazon Comprehend in AWS, an offline analyser per language locally
+    (KOE_COMMENT_ANALYSER)."""
+
+    def analyse(self, text: str, language: str) -> Insight:
+        """Sentiment, score (-1..1) and key phrases (most salient first) of `text` in `language`
+        (domain/comment_insight.LANGUAGES). Raises AnalyserUnavailable (throttled, 5xx, unreachable:
+        retried) or UnanalysableComment (the text itself is refused: dead-lettered)."""
+
+
+class InsightRequests(Protocol):
+    def request(self, requests: Sequence[InsightRequest]) -> None:
+        """Put each comment to analyse on the comment-insight queue; EnqueueFailed when the queue
+        does not take one (the caller's batch is retried: a request twice is harmless)."""
+
+
+class CommentSource(Protocol):
+    def latest_comment(self, survey_id: str) -> Answer | None:
+        """The survey's comment as stored now (a consistent read; a replaced comment is the newer
+        one); None when there is none."""
+
+
+@dataclass(frozen=True)
+class CommentQuery:
+    """The newest comments received at or after `start` and before `end`, every filter optional."""
+
+    start: datetime
+    end: datetime
+    procedure: str | None = None
+    branch: str | None = None
+    agent_id: str | None = None
+    sentiment: str | None = None
+    limit: int = 20
+
+
+class InsightStore(Protocol):
+    def get(self, survey_id: str) -> CommentInsight | None:
+        """The insight stored for the survey's comment (a consistent read)."""
+
+    def save(self, batch: Sequence[InsightChange]) -> set[str]:
+        """Store each change's new insight where its `previous` is still what is stored (none, or
+        that version), and move the group counters by domain/comment_insight.changes in the same
+        transaction: each version is counted once, a replaced one uncounted once. Returns the survey
+        ids not stored because another version was stored meanwhile (the caller retries them).
+        InsightConflict when the group counters kept changing under it; StorageThrottled."""
+
+    def latest(self, query: CommentQuery) -> list[CommentInsight]:
+        """At most `query.limit` insights, newest comment first."""
+
+    def groups(self, dimension: str, from_day: str, to_day: str, value: str | None = None) -> list[GroupTally]:
+        """The counters of `dimension` (domain/comment_insight.GROUPS, or within_branch(...)) per
+        day in the range: every value's, or `value`'s alone (one item per day at most)."""

@@ -1,21 +1,33 @@
-"""The scores read model: NPS and counts per procedure, branch or agent over a day range."""
+"""The scores read model: NPS, CSAT and CES per group and period, with n, margins and flags.
+
+Groups are one dimension (procedure, branch, agent, channel, locale) — within one branch when the
+caller's scope is a branch (a branch manager's, or `branch=` asked) — over a day range, as a total,
+per group, and as a trend per day, week or month. Each scale asked in the period is reported apart
+(an NPS and a CSAT are never averaged together). Attribution is the survey's, frozen when it was
+sent. The funnel (sent, delivered, answered, deferred, suppressed by reason) comes from the outcome
+counters, which are per procedure: it is given for the whole company's view.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
+from chalicelib.domain import statistics
 from chalicelib.domain.model import Counts
-from chalicelib.domain.scoring import DIMENSIONS, nps
+from chalicelib.domain.principal import Principal, Role
+from chalicelib.domain.questions import Scale
+from chalicelib.domain.scoring import DIMENSIONS, WITHIN_BRANCH, within_branch
 from chalicelib.errors import InvalidRequest
-from chalicelib.services.ports import ScoreStore
-from chalicelib.services.query_params import period, refuse_unknown
+from chalicelib.services.ports import OutcomeReport, ScoreStore
+from chalicelib.services.query_params import one_of, period, refuse_unknown
 
-QUERY_PARAMETERS = frozenset({"dimension", "from", "to"})
-LOW_SAMPLE = 30       # below this an NPS moves by several points per answer: flagged, not hidden
+QUERY_PARAMETERS = frozenset({"dimension", "from", "to", "period", "value", "branch"})
+CLASS_NAMES = {Scale.NPS: ("promoters", "passives", "detractors"), Scale.CSAT: ("satisfied", "neutral", "dissatisfied"),
+               Scale.CES: ("easy", "neutral", "difficult")}
 
 
 class InvalidQuery(InvalidRequest):
@@ -27,6 +39,9 @@ class ScoreQuery:
     dimension: str
     from_day: str
     to_day: str
+    period: str | None = None         # day, week, month: a trend; None: none
+    value: str | None = None          # one group only
+    branch: str | None = None         # within this branch (a branch manager's scope)
 
 
 def parse_query(params: Mapping[str, str] | None, today: date) -> ScoreQuery:
@@ -36,27 +51,80 @@ def parse_query(params: Mapping[str, str] | None, today: date) -> ScoreQuery:
     if dimension not in DIMENSIONS:
         raise InvalidQuery(f"dimension must be one of {', '.join(DIMENSIONS)}")
     from_day, to_day = period(params, today, InvalidQuery)
-    return ScoreQuery(dimension, from_day, to_day)
+    trend = one_of(params, "period", list(statistics.PERIODS))
+    return ScoreQuery(dimension, from_day, to_day, trend, params.get("value") or None, params.get("branch") or None)
 
 
-def report(query: ScoreQuery, store: ScoreStore) -> dict[str, Any]:
-    groups: dict[str, Counts] = defaultdict(Counts)
-    rows = store.read(query.dimension, query.from_day, query.to_day)
+def scoped(query: ScoreQuery, principal: Principal) -> ScoreQuery:
+    """The query within what the caller may see: a branch manager their branch, an agent themselves."""
+    if principal.role is Role.BRANCH_MANAGER:
+        if query.branch not in (None, principal.branch) or (
+                query.dimension == "branch" and query.value not in (None, principal.branch)):
+            raise InvalidQuery("a branch manager reads their own branch only")
+        return replace(query, branch=principal.branch,
+                       value=principal.branch if query.dimension == "branch" else query.value)
+    if principal.role is Role.AGENT:
+        if query.dimension != "agent" or query.value not in (None, principal.agent_id):
+            raise InvalidQuery("an agent reads their own scores only: dimension=agent")
+        return replace(query, value=principal.agent_id, branch=None)
+    return query
+
+
+def _partition(query: ScoreQuery) -> str:
+    if query.branch and query.dimension in WITHIN_BRANCH:
+        return within_branch(query.dimension, query.branch)
+    return query.dimension
+
+
+def report(query: ScoreQuery, store: ScoreStore, outcomes: OutcomeReport | None, min_n: int,
+           shards: int = 1) -> dict[str, Any]:
+    rows = store.read(_partition(query), query.from_day, query.to_day, shards)
+    if query.dimension == "branch" and query.branch and not query.value:
+        query = replace(query, value=query.branch)
+    totals: dict[Scale, Counts] = defaultdict(Counts)
+    groups: dict[Scale, dict[str, Counts]] = defaultdict(lambda: defaultdict(Counts))
+    trend: dict[Scale, dict[str, Counts]] = defaultdict(lambda: defaultdict(Counts))
     for key, counts in rows:
-        groups[key.value] = groups[key.value] + counts
-    total = sum(groups.values(), Counts())
+        if query.value is not None and key.value != query.value:
+            continue
+        scale = Scale(key.scale)
+        totals[scale] += counts
+        groups[scale][key.value] += counts
+        if query.period:
+            trend[scale][statistics.period_of(key.day, query.period)] += counts
+    results = [{
+        "scale": scale.value,
+        "total": _figure(scale, totals[scale], min_n),
+        "groups": [{"value": value, **_figure(scale, c, min_n)}
+                   for value, c in sorted(groups[scale].items(), key=lambda kv: (-kv[1].n, kv[0]))],
+        **({"trend": [{"period": p, **_figure(scale, c, min_n)} for p, c in sorted(trend[scale].items())]}
+           if query.period else {}),
+    } for scale in Scale if scale in totals]
+    whole_company = outcomes is not None and query.branch is None and query.dimension in ("procedure", "channel",
+                                                                                           "locale")
     return {
-        "dimension": query.dimension,
-        "from": query.from_day,
-        "to": query.to_day,
-        "total": _summary(total),
-        "groups": [{"value": value, **_summary(c)}
-                   for value, c in sorted(groups.items(), key=lambda kv: (-kv[1].n, kv[0]))],
+        "dimension": query.dimension, "from": query.from_day, "to": query.to_day, "period": query.period,
+        "branch": query.branch, "value": query.value, "min_sample": min_n, "results": results,
+        "funnel": _funnel(query, outcomes) if whole_company and outcomes is not None else None,
         "items_read": len(rows),
     }
 
 
-def _summary(c: Counts) -> dict[str, Any]:
-    return {"n": c.n, "promoters": c.promoters, "passives": c.passives, "detractors": c.detractors,
-            "nps": nps(c), "average": round(c.score_sum / c.n, 2) if c.n else None,
-            "low_sample": c.n < LOW_SAMPLE}
+def _figure(scale: Scale, counts: Counts, min_n: int) -> dict[str, Any]:
+    f = statistics.figure(scale, counts, min_n)
+    high, mid, low = CLASS_NAMES[scale]
+    return {"metric": f.metric, "score": f.value, "margin": f.margin, "n": f.n, "too_few": f.too_few,
+            high: counts.promoters, mid: counts.passives, low: counts.detractors}
+
+
+def _funnel(query: ScoreQuery, outcomes: OutcomeReport) -> dict[str, Any]:
+    procedure = query.value if query.dimension == "procedure" else None
+    counts: dict[str, int] = defaultdict(int)
+    for _procedure, _day, outcome, n in outcomes.read_outcomes(query.from_day, query.to_day, procedure):
+        counts[outcome] += n
+    suppressed = {k.partition(":")[2]: n for k, n in counts.items() if k.startswith("suppressed:")}
+    failed = {k.partition(":")[2]: n for k, n in counts.items() if k.startswith("failed:")}
+    sent, delivered, answered = counts["sent"], counts["delivered"], counts["answered"] + counts["late"]
+    return {"sent": sent, "delivered": delivered, "answered": answered, "deferred": counts["scheduled"],
+            "suppressed": suppressed, "failed": failed,
+            "delivery_rate": statistics.rate(delivered, sent), "response_rate": statistics.rate(answered, delivered)}

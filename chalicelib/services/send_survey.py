@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.model import Survey, SurveyStatus
-from chalicelib.domain.web_survey import SCORES
+from chalicelib.domain.questions import Scale, scale_of, scores
 from chalicelib.errors import NoSender, RecipientOptedOut, UndeliverableRecipient
 from chalicelib.observability import count, logger
 from chalicelib.services import survey_moves
@@ -36,15 +36,15 @@ INVITATION = "invitation"
 
 @dataclass(frozen=True)
 class SmsSurveySender:
-    """Two-way SMS: the `sms` templates, sent to the survey's phone with a status callback that
-    names the survey (the callback route finds the survey by it)."""
+    """Two-way SMS: the `sms` templates, worded for the survey's scale ("Reply 1-5"), sent to the
+    survey's phone with a status callback that names the survey (the callback route finds the survey by it)."""
 
     sms: SmsSender
     messages: Messages
     status_callback_url: str
 
     def send(self, survey: Survey, message: str) -> str:
-        body = self.messages.render("sms", survey.locale, message, procedure=survey.procedure)
+        body = self.messages.render("sms", survey.locale, message, scale=survey.scale, procedure=survey.procedure)
         return self.sms.send(survey.phone or "", body, _callback(self.status_callback_url, survey))
 
 
@@ -59,16 +59,17 @@ class SmsLinkSurveySender:
     link_for: Callable[[Survey], str]
 
     def send(self, survey: Survey, message: str) -> str:
-        body = self.messages.render("sms_link", survey.locale, message, procedure=survey.procedure,
-                                    link=self.link_for(survey))
+        body = self.messages.render("sms_link", survey.locale, message, scale=survey.scale,
+                                    procedure=survey.procedure, link=self.link_for(survey))
         return self.sms.send(survey.phone or "", body, _callback(self.status_callback_url, survey))
 
 
 @dataclass(frozen=True)
 class EmailSurveySender:
-    """Email (SES): the `email` templates in the survey's language, with one-tap 0-10 buttons that
-    open the web survey with `?score=N` (the page pre-selects the score; it counts only when the
-    customer sends the form, since mail scanners open every link) and an unsubscribe link, also
+    """Email (SES): the `email` templates in the survey's language, with one-tap buttons for the
+    survey's scale (0-10, 1-5 or 1-7, its end labels beside them) that open the web survey with
+    `?score=N` (the page pre-selects the score; it counts only when the customer sends the form,
+    since mail scanners open every link) and an unsubscribe link, also
     given as the List-Unsubscribe header with one-click POST (RFC 8058). The closing message asks
     nothing: its template has no buttons and no survey link, the unsubscribe link and header stay."""
 
@@ -81,8 +82,8 @@ class EmailSurveySender:
     def send(self, survey: Survey, message: str) -> str:
         if not survey.email:        # the channel policy picks email only with an address: a bug
             raise UndeliverableRecipient("no_address", "the survey has no email address", carrier="email")
-        links = score_links(self.link_for(survey), self.unsubscribe_link_for(survey))
-        content = self.templates.render(message, survey.locale, survey.procedure, links)
+        links = score_links(self.link_for(survey), self.unsubscribe_link_for(survey), scale_of(survey.scale))
+        content = self.templates.render(message, survey.locale, survey.procedure, links, scale=survey.scale)
         try:
             return self.email.send(OutgoingEmail(survey.email, content, links.unsubscribe))
         except RecipientOptedOut as exc:     # the address's contact opts out, not the phone's
@@ -90,11 +91,11 @@ class EmailSurveySender:
                                     audit=exc.audit) from exc
 
 
-def score_links(survey_link: str, unsubscribe_link: str) -> SurveyLinks:
-    """The survey page and one link per score, 0 to 10: `<link>?score=N`."""
+def score_links(survey_link: str, unsubscribe_link: str, scale: Scale = Scale.NPS) -> SurveyLinks:
+    """The survey page and one link per score of the scale (0 to 10, 1 to 5, 1 to 7): `<link>?score=N`."""
     separator = "&" if "?" in survey_link else "?"
-    return SurveyLinks(survey_link, tuple((n, f"{survey_link}{separator}{urlencode({'score': n})}") for n in SCORES),
-                       unsubscribe_link)
+    links = tuple((n, f"{survey_link}{separator}{urlencode({'score': n})}") for n in scores(scale))
+    return SurveyLinks(survey_link, links, unsubscribe_link)
 
 
 def _callback(status_callback_url: str, survey: Survey) -> str:

@@ -2,7 +2,8 @@
 
 `show` (GET) only reads: email security scanners open every link, so showing a page never records
 anything, not even the `?score=N` the link may carry (it pre-selects that score on the form).
-`submit` (POST) records: the first post closes the open survey as `answered` through
+`submit` (POST) records a score on the survey's scale (0-10, 1-5 or 1-7: anything else is the form
+again, 400, asking for the scale's range): the first post closes the open survey as `answered` through
 `survey_moves.close`, with the same `score` and `comment` answers an SMS reply produces (threshold,
 masked phone, context), so aggregation and escalation (responses stream -> on_answers) are unchanged.
 A later post never changes the score; its comment is stored with `save_comment` (it replaces the
@@ -25,6 +26,7 @@ from chalicelib.domain import survey_token
 from chalicelib.domain import web_survey as web
 from chalicelib.domain.model import Answer, Survey, SurveyStatus
 from chalicelib.domain.phone import mask
+from chalicelib.domain.questions import scale_of
 from chalicelib.domain.web_survey import Page, PageError, PageKind, State
 from chalicelib.errors import RetryableError
 from chalicelib.observability import count, logger
@@ -41,7 +43,7 @@ class WebDeps:
     store: ConversationStore
     pages: Pages
     link_key: bytes                       # survey_token.link_key(settings.contact_hash_key)
-    threshold_for: Callable[[str], int]
+    threshold_for: Callable[[str, str], int]   # (procedure, scale) -> escalation threshold
     clock: Callable[[], datetime]
 
 
@@ -76,14 +78,16 @@ def show(token: str, score: str | None, accept_language: str | None, deps: WebDe
         return _not_found(accept_language, deps)
     survey, now, language, current = visit.survey, visit.now, visit.language, visit.state
     if current in (State.OPEN, State.LATE):
-        return _render("form", Page(PageKind.FORM, language, survey.procedure, score=web.read_score(score)), deps)
+        scale = scale_of(survey.scale)
+        page = Page(PageKind.FORM, language, survey.procedure, scale=scale, score=web.read_score(score, scale))
+        return _render("form", page, deps)
     if current is State.ANSWERED:
         return _thanks(survey, language, now, deps)
     return _render("closed", Page(PageKind.CLOSED, language, survey.procedure), deps)
 
 
 def submit(token: str, form: Mapping[str, str], accept_language: str | None, deps: WebDeps) -> WebOutcome:
-    """A form post: `score` (0-10) and `comment`; see the module docstring."""
+    """A form post: `score` (on the survey's scale) and `comment`; see the module docstring."""
     for _ in range(ATTEMPTS - 1):
         try:
             return _submit(token, form, accept_language, deps)
@@ -103,8 +107,10 @@ def _submit(token: str, form: Mapping[str, str], accept_language: str | None, de
         return _render("closed", Page(PageKind.CLOSED, language, survey.procedure), deps)
     kind = PageKind.FORM if current in (State.OPEN, State.LATE) else PageKind.THANKS
     if len(comment) > web.MAX_COMMENT:
-        return _invalid(Page(kind, language, survey.procedure, score=web.read_score(form.get("score")),
-                             comment=comment, error=PageError.COMMENT_TOO_LONG, comment_open=True), deps)
+        scale = scale_of(survey.scale)
+        return _invalid(Page(kind, language, survey.procedure, scale=scale,
+                             score=web.read_score(form.get("score"), scale), comment=comment,
+                             error=PageError.COMMENT_TOO_LONG, comment_open=True), deps)
     if current in (State.OPEN, State.LATE):
         return _first_answer(survey, form.get("score"), comment, language, now, deps, late=current is State.LATE)
     if not comment:                      # the same answer again: nothing to record
@@ -114,9 +120,10 @@ def _submit(token: str, form: Mapping[str, str], accept_language: str | None, de
 
 def _first_answer(survey: Survey, raw_score: str | None, comment: str, language: str, now: datetime,
                   deps: WebDeps, late: bool = False) -> WebOutcome:
-    score = web.read_score(raw_score)
-    if score is None:
-        return _invalid(Page(PageKind.FORM, language, survey.procedure, comment=comment,
+    scale = scale_of(survey.scale)
+    score = web.read_score(raw_score, scale)
+    if score is None:                    # none, or not on the survey's scale ("9" on CSAT)
+        return _invalid(Page(PageKind.FORM, language, survey.procedure, scale=scale, comment=comment,
                              error=PageError.SCORE_REQUIRED), deps)
     answers = [replace(_answer(survey, "score", score, (raw_score or "").strip(), now, deps), late=late)]
     if comment:
@@ -145,7 +152,7 @@ def _answer(survey: Survey, question: str, score: int | None, text: str, now: da
     return Answer(
         survey_id=survey.survey_id, question=question, received_at=now, procedure=survey.procedure,
         customer_id=survey.customer_id, locale=survey.locale, context=dict(survey.context),
-        score=score, text=text, threshold=deps.threshold_for(survey.procedure),
+        score=score, text=text, threshold=deps.threshold_for(survey.procedure, survey.scale),
         phone_masked=mask(survey.phone), channel=survey.channel, scale=survey.scale,
         definition_version=survey.definition_version,
     )

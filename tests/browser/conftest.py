@@ -78,14 +78,15 @@ class Site:
         store: FakeConversationStore = self.components.conversations
         return store
 
-    def survey(self, locale: str, procedure: str = "claim_payment") -> str:
+    def survey(self, locale: str, procedure: str = "claim_payment", scale: str = "nps") -> str:
         now = datetime.now(UTC)
         survey_id = f"browser-{locale}-{len(self.store.surveys)}"
         self.store.open_survey(Survey(
             survey_id=survey_id, procedure=procedure, customer_id="C-88123", contact_key=f"ck-{survey_id}",
             locale=locale, channel="sms_link", channel_reason="browser test", status=SurveyStatus.SENT,
             created_at=now, completed_at=now - timedelta(hours=1), phone="+15550100123",
-            context={"branch": "tokyo-chuo", "agent_id": "A-102"}, open_until=now + timedelta(hours=24)), now)
+            context={"branch": "tokyo-chuo", "agent_id": "A-102"}, open_until=now + timedelta(hours=24),
+            scale=scale, definition_version=1 if scale == "nps" else 2), now)
         return f"{self.base_url}/s/{survey_token.sign(KEY, survey_id)}"
 
     def answers(self, link: str) -> dict[str, Any]:

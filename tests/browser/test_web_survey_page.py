@@ -206,3 +206,50 @@ def test_text_contrast_is_at_least_4_5_to_1(site: Site, phone: Any) -> None:
 
     ratios = {f"{fg} on {bg}": round(_ratio(fg, bg), 2) for fg, bg in pairs}
     assert len(pairs) > 15 and all(ratio >= 4.5 for ratio in ratios.values()), ratios
+
+
+# --- a procedure asked on CSAT (1-5) or CES (1-7): KOE_SURVEY_DEFINITIONS ---------------------------
+
+CSAT_QUESTIONS = {"ja": "今回のExample Lifeの保険金のお支払い手続きに、どの程度満足されましたか？",
+                  "en": "How satisfied were you with your claim payment from Example Life?"}
+
+
+@pytest.mark.parametrize("language", ["ja", "en"])
+def test_a_customer_answers_a_csat_survey_on_a_phone(site: Site, phone: Any, language: str) -> None:
+    link = site.survey(language, scale="csat")
+
+    phone.goto(f"{link}?score=4")
+
+    assert phone.locator("legend").inner_text() == CSAT_QUESTIONS[language]
+    values = phone.evaluate("() => [...document.querySelectorAll('input[type=radio]')].map(r => r.value)")
+    assert values == ["1", "2", "3", "4", "5"] and radio(phone, 4).is_checked()
+    tops = phone.evaluate("() => new Set([...document.querySelectorAll('label.score')].map(l => l.offsetTop)).size")
+    assert tops == 1                                                # the five scores in one row
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    phone.screenshot(path=str(SCREENSHOTS / f"web-survey-csat-{language}.png"), full_page=True)
+
+    phone.locator("label[for=score-2]").click()
+    phone.keyboard.press("ArrowRight")                              # 2 -> 3
+    phone.locator("#comment").fill(COMMENTS[language])
+    phone.get_by_role("button").click()
+
+    phone.wait_for_load_state()
+    assert phone.locator("h1").inner_text() == THANKS[language]
+    answers = site.answers(link)
+    assert (answers["score"].score, answers["score"].scale, answers["score"].definition_version) == (3, "csat", 2)
+    assert answers["score"].threshold == 2                          # CSAT's default: 1 and 2 open a case
+    assert phone.problems == []
+
+
+def test_a_ces_survey_shows_seven_scores_in_one_row_big_enough_to_tap(site: Site, phone: Any) -> None:
+    phone.goto(site.survey("zh", scale="ces"))
+
+    boxes = phone.evaluate("""() => [...document.querySelectorAll('label.score')]
+        .map(element => { const box = element.getBoundingClientRect(); return [box.width, box.height, box.top]; })""")
+
+    assert len(boxes) == 7 and len({top for _, _, top in boxes}) == 1, boxes
+    assert all(width >= 44 and height >= 44 for width, height, _ in boxes), boxes
+    assert phone.locator(".anchors").inner_text().split("\n") == ["1 = 非常不同意", "7 = 非常同意"]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    phone.screenshot(path=str(SCREENSHOTS / "web-survey-ces-zh.png"), full_page=True)

@@ -228,3 +228,26 @@ def test_one_click_unsubscribe_stops_the_emails_of_a_customer_without_a_phone(ko
     assert koe.post(customer_event("A-e2e-unsub", customer, procedure="address_change")).status_code == 202
     time.sleep(4)
     assert len(emails_to(koe, address)) == 1
+
+
+def test_a_comment_is_read_for_its_sentiment_and_phrases_and_the_cx_team_sees_it(koe):
+    """The local stack reads comments with its offline analysers (English: VADER and RAKE)."""
+    phone, agent = "+15550100185", f"A-e2e-insight-{uuid.uuid4().hex[:6]}"
+    assert koe.post(event(phone, agent)).status_code == 202
+    eventually(lambda: invitations(koe, phone))
+    koe.reply(phone, "8")
+    koe.reply(phone, "The agent was rude and the payout took six weeks.")
+    headers = {"authorization": f"Bearer {koe.cx_token()}"}
+
+    def read() -> dict[str, Any] | None:
+        answer = requests.get(f"{koe.api}/v1/comments", params={"agent": agent, "group": "agent"},
+                              headers=headers, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return answer.json() if answer.json()["comments"] else None
+
+    found = eventually(read, timeout=45)
+    [comment] = found["comments"]
+    assert (comment["sentiment"], comment["score"], comment["phone"]) == ("negative", 8, "+1******0185")
+    assert comment["sentiment_score"] < 0 and "payout took six weeks" in comment["key_phrases"]
+    [group] = found["groups"]["rows"]
+    assert (group["value"], group["n"], group["negative"]) == (agent, 1, 1)

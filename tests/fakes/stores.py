@@ -8,21 +8,20 @@ can take two there, when a release finds the slot held by another survey).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.domain import scoring
 from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.cases import Case
 from chalicelib.domain.model import Answer, Contact, Counts, Survey, SurveyStatus
-from chalicelib.domain.scoring import BucketKey
+from chalicelib.domain.scoring import BucketKey, Contribution
 from chalicelib.errors import (
     CaseNotFound,
     ConversationOpen,
     InvalidRequest,
-    PermanentError,
     StaleSurvey,
     SurveyExists,
     VersionConflict,
@@ -285,34 +284,35 @@ def _matches(case: Case, query: CaseQuery) -> bool:
 
 @dataclass
 class FakeScoreStore:
-    """Remembers every token forever (DynamoDB: 10 minutes); the same token with other totals
-    is refused with PermanentError, as DynamoDB's IdempotentParameterMismatch is in the real one."""
+    """Counters per (bucket, shard) and the ledger of counted answers, as DynamoScoreStore keeps
+    them: an answer counted before adds nothing; one transaction per chunk of a batch."""
 
-    buckets: dict[BucketKey, Counts] = field(default_factory=dict)
-    tokens: dict[str, str] = field(default_factory=dict)    # token -> digest of its totals
+    buckets: dict[tuple[BucketKey, int], Counts] = field(default_factory=dict)
+    counted: set[str] = field(default_factory=set)
     requests: int = 0
+    items_read: int = 0
 
-    def add(self, totals: dict[BucketKey, Counts], token: str) -> None:
-        self.requests += 1
-        digest = _digest(totals)
-        if token in self.tokens:
-            if self.tokens[token] != digest:
-                raise PermanentError("score token reused with different totals")
-            return
-        self.tokens[token] = digest
-        for key, counts in totals.items():
-            self.buckets[key] = self.buckets.get(key, Counts()) + counts
+    def count(self, items: Sequence[Contribution], shards: int, now: datetime) -> int:
+        added = 0
+        for chunk in scoring.chunks(items, 100):
+            self.requests += 1
+            fresh = [item for item in chunk if item.answer_id not in self.counted]
+            shard = scoring.shard_for(chunk, shards)
+            for key, counts in scoring.tally(fresh).items():
+                self.buckets[(key, shard)] = self.buckets.get((key, shard), Counts()) + counts
+            self.counted |= {item.answer_id for item in fresh}
+            added += len(fresh)
+        return added
 
-    def read(self, dimension: str, from_day: str, to_day: str) -> list[tuple[BucketKey, Counts]]:
-        self.requests += 1
-        found = [(k, c) for k, c in self.buckets.items()
-                 if k.dimension == dimension and from_day <= k.day <= to_day]
-        return sorted(found, key=lambda kc: kc[0].sort_key)
-
-
-def _digest(totals: dict[BucketKey, Counts]) -> str:
-    return hashlib.sha256(repr(sorted(totals.items(), key=lambda kc: (
-        kc[0].dimension, kc[0].sort_key))).encode()).hexdigest()
+    def read(self, dimension: str, from_day: str, to_day: str, shards: int = 1) -> list[tuple[BucketKey, Counts]]:
+        rows: list[tuple[BucketKey, Counts]] = []
+        for shard in range(shards):
+            self.requests += 1
+            found = [(k, c) for (k, s), c in self.buckets.items()
+                     if k.dimension == dimension and s == shard and from_day <= k.day <= to_day]
+            self.items_read += len(found)
+            rows += sorted(found, key=lambda kc: kc[0].sort_key)
+        return rows
 
 
 @dataclass

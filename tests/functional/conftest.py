@@ -33,6 +33,7 @@ import app as app_module
 from chalicelib.bootstrap import Components, install
 from chalicelib.resources import DEFAULT_PREFIX, consumed_by, physical
 from chalicelib.settings import from_env
+from tests.fakes.insights import FakeCommentAnalyser, FakeCommentSource, FakeInsightRequests, FakeInsightStore
 from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeFollowUps, FakeIntakeQueue, FakeSms
 from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeEventLedger, FakeScoreStore
 from tests.services.conftest import EVENTS, PHONE, Clock, event
@@ -235,7 +236,9 @@ def components() -> Iterator[Components]:
         conversations=store, outcomes=store, cases=FakeCaseStore(), scores=FakeScoreStore(),
         intake_queue=FakeIntakeQueue(), dead_letters=FakeDeadLetters(), follow_ups=FakeFollowUps(),
         alerts=FakeAlerts(), sms=FakeSms(), idempotency=PassThroughIdempotency(),
-        event_ledger=FakeEventLedger())
+        event_ledger=FakeEventLedger(), insight_requests=FakeInsightRequests(), comment_insights=FakeInsightStore(),
+        insight_dead_letters=FakeDeadLetters(), comment_source=FakeCommentSource(store.answers),
+        comment_analyser=FakeCommentAnalyser())
     previous = install(built)
     try:
         yield built

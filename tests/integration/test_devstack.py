@@ -96,10 +96,16 @@ def deliver_alerts(event: Any) -> dict[str, Any]:
     return {"batchItemFailures": []}
 
 
+@stand_in.on_sqs_message(queue="z")
+def analyse_comments(event: Any) -> dict[str, Any]:
+    return {"batchItemFailures": []}
+
+
 class TestApp:
     """The module-level handler objects, as `app` exposes them to the Runner."""
     dispatch = dispatch
     deliver_alerts = deliver_alerts
+    analyse_comments = analyse_comments
     on_ses_event = on_ses_event
     on_response = on_response
     tick = tick
@@ -662,7 +668,7 @@ def test_python_m_devstack_serves_and_stops_cleanly(tmp_path: Path):
         assert minted.returncode == 0, minted.stderr
         bearer = {"Authorization": f"Bearer {minted.stdout.strip()}"}
         assert status_of(f"{addresses['api_url']}/v1/cases", bearer) not in (401, 403)
-        assert status_of(f"{addresses['api_url']}/v1/scores", bearer) == 403
+        assert status_of(f"{addresses['api_url']}/v1/outcomes", bearer) == 403
         assert status_of(f"{addresses['api_url']}/v1/cases", {"x-api-key": addresses["api_key"]}) == 403
     finally:
         # And SIGTERM stops everything, exit 0, the ready file removed

@@ -98,10 +98,15 @@ class Koe:
         return {k: next(iter(v.values())) for k, v in item.items()} if item else None
 
     def agent_scores(self) -> dict[str, Any] | None:
+        from devstack import tokens
+
+        secret = self.stack["env"]["KOE_LOCAL_TOKEN_SECRET"]
+        bearer = tokens.mint(secret, "cx_admin", now=tokens.stack_now(self.carrier))
         answer = requests.get(f"{self.api}/v1/scores", params={"dimension": "agent"}, timeout=10,
-                              headers={"x-api-key": self.key})
+                              headers={"authorization": f"Bearer {bearer}"})
         assert answer.status_code == 200, answer.text
-        return next((g for g in answer.json()["groups"] if g["value"] == AGENT), None)
+        groups = [g for result in answer.json()["results"] for g in result["groups"]]
+        return next((g for g in groups if g["value"] == AGENT), None)
 
 
 def test_surveys_opt_outs_and_scores_survive_a_restart_on_the_same_db_path(tmp_path: Path):

@@ -229,7 +229,9 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-PRIVATE = {t.private_to for t in resources.TABLES if t.private_to}      # handlers with their own role
+# Handlers with their own role: a private table's, and resources.OWN_ROLES'.
+PRIVATE = {t.private_to for t in resources.TABLES if t.private_to} | {r.handler for r in resources.OWN_ROLES}
+COMPREHEND = {"comprehend:DetectSentiment", "comprehend:DetectKeyPhrases"}
 
 
 def _role_of(synth: Template, handler: str) -> tuple[str, dict[str, Any]]:
@@ -256,6 +258,9 @@ def test_iam_is_the_app_role_and_one_role_per_private_handler_scoped_to_this_sta
         for statement in _statements(role):
             assert statement["Effect"] == "Allow"
             assert all("*" not in action for action in _as_list(statement["Action"])), statement
+            if statement["Sid"] == "ResourcelessApis":      # Comprehend's real-time APIs have no resource
+                assert set(_as_list(statement["Action"])) == COMPREHEND and statement["Resource"] == "*"
+                continue
             assert all(r != "*" for r in _as_list(statement["Resource"])), statement
 
 
@@ -279,6 +284,69 @@ def test_the_alert_deliverer_may_touch_only_its_ledger_queue_dead_letters_ses_an
     granted = json.dumps(_statements(app_role))
     assert ledger_id not in granted and queue_id not in granted and dlq_id not in granted
     assert "sqs:ChangeMessageVisibility" not in granted
+
+
+def test_only_the_comment_analyser_may_call_comprehend_and_only_its_two_detections(synth: Template) -> None:
+    analyser_role_id, _ = _role_of(synth, "analyse_comments")
+    holders = {}
+    for role_id, role in synth.of_type("AWS::IAM::Role").items():
+        granted = {a for s in _statements(role) for a in _as_list(s["Action"]) if a.startswith("comprehend:")}
+        if granted:
+            holders[role_id] = granted
+    assert holders == {analyser_role_id: COMPREHEND}
+
+
+def test_the_comment_analyser_holds_its_queue_the_responses_read_its_tables_and_the_case_path(
+        synth: Template) -> None:
+    _, role = _role_of(synth, "analyse_comments")
+    by_sid = {s["Sid"]: s for s in _statements(role)}
+    arn = {name: {"Fn::GetAtt": [synth.table(name)[0], "Arn"]}
+           for name in ("responses", "comment-insights", "comment-groups", "cases")}
+    queue = {"Fn::GetAtt": [synth.queue("comment-insight")[0], "Arn"]}
+    dlq = {"Fn::GetAtt": [synth.queue("comment-insight-dlq")[0], "Arn"]}
+    follow_up = {"Fn::GetAtt": [synth.queue("follow-up")[0], "Arn"]}
+    topic_id, _ = synth.named("AWS::SNS::Topic", "TopicName", resources.physical(PREFIX, "cx-alerts"))
+    assert set(by_sid) == {"Logs", "ConsumeOwnQueue", "DeadLetter", "ReadTables", "WriteTables", "SendToQueues",
+                           "Publish", "ResourcelessApis"}          # no SES, no other table, queue or topic
+    assert by_sid["ReadTables"]["Resource"] == arn["responses"]
+    assert set(_as_list(by_sid["ReadTables"]["Action"])) <= {"dynamodb:GetItem", "dynamodb:BatchGetItem",
+                                                              "dynamodb:Query", "dynamodb:DescribeTable"}
+    assert by_sid["WriteTables"]["Resource"] == [arn["comment-insights"], arn["comment-groups"], arn["cases"]]
+    assert not {"dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} & set(
+        _as_list(by_sid["WriteTables"]["Action"]))
+    assert by_sid["ConsumeOwnQueue"]["Resource"] == queue
+    assert "sqs:ChangeMessageVisibility" not in by_sid["ConsumeOwnQueue"]["Action"]
+    assert by_sid["DeadLetter"]["Resource"] == dlq
+    assert by_sid["SendToQueues"]["Resource"] == follow_up
+    assert by_sid["Publish"]["Resource"] == {"Ref": topic_id}
+
+
+def test_the_other_functions_read_the_insight_tables_feed_the_insight_queue_and_nothing_more(
+        synth: Template) -> None:
+    _, app_role = _role_of(synth, "on_response")
+    statements = _statements(app_role)
+    by_sid = {s["Sid"]: s for s in statements}
+    insights_id, _ = synth.table("comment-insights")
+    groups_id, _ = synth.table("comment-groups")
+    queue_id, _ = synth.queue("comment-insight")
+    dlq_id, _ = synth.queue("comment-insight-dlq")
+    read_only = json.dumps(by_sid["ReadOnlyTables"])
+    assert insights_id in read_only and groups_id in read_only
+    assert set(_as_list(by_sid["ReadOnlyTables"]["Action"])) == {
+        "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable"}
+    others = json.dumps([s for s in statements if s["Sid"] != "ReadOnlyTables"])
+    assert insights_id not in others and groups_id not in others and dlq_id not in others
+    assert {"Fn::GetAtt": [queue_id, "Arn"]} in _as_list(by_sid["SendToQueues"]["Resource"])
+    assert queue_id not in json.dumps(by_sid.get("ConsumeQueues", {}))
+
+
+def test_comments_are_read_by_comprehend_in_aws_two_batches_at_a_time(synth: Template) -> None:
+    for name, fn in synth.functions().items():
+        assert fn["Properties"]["Environment"]["Variables"]["KOE_COMMENT_ANALYSER"] == "comprehend", name
+    _, fn = _function_named(synth, "analyse_comments")
+    (event,) = [ev["Properties"] for ev in fn["Properties"]["Events"].values() if ev["Type"] == "SQS"]
+    assert event["ScalingConfig"] == {"MaximumConcurrency": resources.queue("comment-insight").max_concurrency} == {
+        "MaximumConcurrency": 2}
 
 
 def test_the_alert_queue_is_subscribed_to_the_alert_topic_with_the_sns_envelope(synth: Template) -> None:
@@ -468,7 +536,7 @@ def test_synth_refuses_a_missing_public_base_url(tmp_path: Path) -> None:
 # --- the CX team: Cognito users and the authorizer on every CX route --------------------------------
 
 # The CX team's routes (app.py): each must be in the registry behind the authorizer, never operations'.
-CX_PATHS = ("/v1/cases", "/v1/case-codes", "/v1/case-stats")
+CX_PATHS = ("/v1/cases", "/v1/case-codes", "/v1/case-stats", "/v1/comments")
 
 
 def _edge_routes() -> dict[tuple[str, str], frozenset[Any]]:
@@ -534,7 +602,8 @@ def test_every_cx_route_is_behind_the_cognito_authorizer_and_no_operations_route
     # The list comes from app.py's Edge registry: a CX route added later is checked here too.
     routes = _edge_routes()
     operations = {route for route, roles in routes.items() if "operations" in roles}
-    assert operations >= {("/v1/events", "POST"), ("/v1/scores", "GET"), ("/v1/outcomes", "GET")}
+    assert operations >= {("/v1/events", "POST"), ("/v1/outcomes", "GET")}
+    assert ("/v1/scores", "GET") not in operations          # the CX team's, read by the dashboard
     cx = {route for route in routes if route not in operations}
     assert [path for path, _ in cx if path.startswith(CX_PATHS)], (
         f"no CX route under {CX_PATHS} in app.py's registry: nothing here shows the authorizer attached")

@@ -19,12 +19,11 @@ from chalicelib.domain.business_calendar import BusinessCalendar
 from chalicelib.domain.cases import Case, CaseStatus, Owner, OwnerKind, Severity, TimelineEntry
 from chalicelib.domain.fatigue import after_survey
 from chalicelib.domain.model import Answer, Counts, Step, Survey, SurveyStatus
-from chalicelib.domain.scoring import BucketKey
+from chalicelib.domain.scoring import BucketKey, Contribution, counts_for
 from chalicelib.errors import (
     CaseNotFound,
     ConversationOpen,
     InvalidRequest,
-    PermanentError,
     StaleSurvey,
     StorageThrottled,
     SurveyExists,
@@ -615,66 +614,68 @@ def test_the_cases_opened_in_a_period_are_read_oldest_first_by_branch_or_owner(s
 
 # --- scores ---------------------------------------------------------------------------------------
 
+def contribution(answer: str, *keys: BucketKey, score: int = 9) -> Contribution:
+    return Contribution(answer, tuple((key, counts_for(score)) for key in keys))
+
+
 def test_scores_add_up_and_read_by_day_range(stores: Stores) -> None:
     dim = _id("procedure")
     d1, d2, d3 = (BucketKey(dim, day, "claim_payment") for day in ("2026-11-20", "2026-11-21", "2026-11-22"))
     other = BucketKey(dim, "2026-11-21", "address_change")
 
-    stores.scores.add({d1: Counts(1, 1, 0, 0, 10), d2: Counts(1, 0, 0, 1, 3)}, _id("batch"))
-    stores.scores.add({d2: Counts(2, 1, 1, 0, 17), other: Counts(1, 0, 1, 0, 7),
-                       d3: Counts(1, 1, 0, 0, 9)}, _id("batch"))
+    assert stores.scores.count([contribution(_id("a"), d1, score=10), contribution(_id("a"), d2, score=3)], 1, NOW) == 2
+    stores.scores.count([contribution(_id("a"), d2, score=9), contribution(_id("a"), d2, score=8),
+                         contribution(_id("a"), other, score=7), contribution(_id("a"), d3, score=9)], 1, NOW)
 
     assert stores.scores.read(dim, "2026-11-21", "2026-11-21") == [
-        (other, Counts(1, 0, 1, 0, 7)), (d2, Counts(3, 1, 1, 1, 20))]
+        (other, Counts(1, 0, 1, 0, 7, 49)), (d2, Counts(3, 1, 1, 1, 20, 154))]
     assert [key.day for key, _ in stores.scores.read(dim, "2026-11-20", "2026-11-22")] == [
         "2026-11-20", "2026-11-21", "2026-11-21", "2026-11-22"]
     assert stores.scores.read(_id("procedure"), "2026-11-20", "2026-11-22") == []
 
 
-def test_the_same_score_batch_twice_counts_once(stores: Stores) -> None:
+def test_an_answer_counts_once_however_its_batch_comes_back(stores: Stores) -> None:
     dim = _id("branch")
-    totals = {BucketKey(dim, "2026-11-21", "Tokyo"): Counts(2, 1, 0, 1, 14)}
-    token = _id("batch")
+    key = BucketKey(dim, "2026-11-21", "Tokyo")
+    a, b, c = (contribution(_id("answer"), key, score=s) for s in (10, 2, 9))
 
-    stores.scores.add(totals, token)
-    stores.scores.add(totals, token)
+    assert stores.scores.count([a, b], 1, NOW) == 2
+    assert stores.scores.count([a, b], 1, NOW) == 0            # the same batch again
+    assert stores.scores.count([b, c], 1, NOW) == 1            # another batch holding one counted answer
+    assert stores.scores.read(dim, "2026-11-21", "2026-11-21") == [(key, Counts(3, 2, 0, 1, 21, 185))]
 
-    assert stores.scores.read(dim, "2026-11-21", "2026-11-21") == [
-        (BucketKey(dim, "2026-11-21", "Tokyo"), Counts(2, 1, 0, 1, 14))]
 
-
-def test_a_batch_of_more_than_a_transaction_counts_once_when_retried(stores: Stores) -> None:
+def test_a_batch_of_more_than_a_transaction_counts_each_answer_once_when_retried(stores: Stores) -> None:
     dim = _id("agent")
-    totals = {BucketKey(dim, "2026-11-21", f"A-{i:03d}"): Counts(1, 1, 0, 0, 9) for i in range(130)}
-    token = _id("batch")
+    items = [contribution(_id("answer"), BucketKey(dim, "2026-11-21", f"A-{i:03d}")) for i in range(130)]
 
-    stores.scores.add(totals, token)
-    stores.scores.add(totals, token)
+    assert stores.scores.count(items, 1, NOW) == 130
+    assert stores.scores.count(items, 1, NOW) == 0
 
     rows = stores.scores.read(dim, "2026-11-21", "2026-11-21")
-    assert len(rows) == 130 and {counts for _, counts in rows} == {Counts(1, 1, 0, 0, 9)}
+    assert len(rows) == 130 and {counts for _, counts in rows} == {counts_for(9)}
 
 
-def test_a_token_reused_with_other_totals_is_refused(stores: Stores) -> None:
-    key = BucketKey(_id("branch"), "2026-11-21", "Osaka")
-    token = _id("batch")
-    stores.scores.add({key: Counts(1, 1, 0, 0, 9)}, token)
-
-    with pytest.raises(PermanentError):
-        stores.scores.add({key: Counts(1, 0, 0, 1, 2)}, token)
-
-    assert stores.scores.read(key.dimension, key.day, key.day) == [(key, Counts(1, 1, 0, 0, 9))]
+def test_shards_spread_a_bucket_and_reads_add_them_up(stores: Stores) -> None:
+    dim = _id("procedure")
+    key = BucketKey(dim, "2026-11-21", "claim_payment", "csat")
+    for _ in range(12):                       # twelve batches, each on the shard of its first answer
+        stores.scores.count([contribution(_id("answer"), key, score=5)], 4, NOW)
+    rows = stores.scores.read(dim, "2026-11-21", "2026-11-21", 4)
+    assert 1 < len(rows) <= 4 and {k for k, _ in rows} == {key}
+    assert len(stores.scores.read(dim, "2026-11-21", "2026-11-21", 1)) == 1          # shard 0 alone
+    assert sum((c for _, c in rows), Counts()).n == 12
 
 
 def test_values_with_unusual_characters_stay_in_their_day(stores: Stores) -> None:
     dim = _id("branch")
-    keys = [BucketKey(dim, "2026-11-21", value) for value in ("東京#1", "\U0001F600 branch", "z")]
+    keys = [BucketKey(dim, "2026-11-21", value) for value in ("東京#1", "\U0001F600 branch", "z#nps#3")]
     keys.append(BucketKey(dim, "2026-11-22", "a"))
 
-    stores.scores.add({key: Counts(1, 1, 0, 0, 9) for key in keys}, _id("batch"))
+    stores.scores.count([contribution(_id("answer"), key) for key in keys], 1, NOW)
 
     assert {key.value for key, _ in stores.scores.read(dim, "2026-11-21", "2026-11-21")} == {
-        "東京#1", "\U0001F600 branch", "z"}
+        "東京#1", "\U0001F600 branch", "z#nps#3"}
 
 
 # --- DynamoDB only: request budget, errors, binding -----------------------------------------------
@@ -756,7 +757,7 @@ def throttled(dynamo: DynamoWorld) -> Iterator[None]:
     lambda s: s.conversations.open_surveys_due(NOW, 10),
     lambda s: s.cases.open_case(a_case()),
     lambda s: s.cases.save(a_case(), 1),
-    lambda s: s.scores.add({BucketKey("procedure", "2026-11-21", "x"): Counts(1, 1, 0, 0, 9)}, _id("t")),
+    lambda s: s.scores.count([contribution(_id("a"), BucketKey("procedure", "2026-11-21", "x"))], 1, NOW),
     lambda s: s.scores.read("procedure", "2026-11-21", "2026-11-21"),
 ], ids=["open_survey", "update_survey", "record_suppressed", "record_delivery", "get_survey",
         "open_surveys_due", "open_case", "save_case", "scores_add", "scores_read"])

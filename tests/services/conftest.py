@@ -19,6 +19,7 @@ from chalicelib.domain.channel_policy import ChannelPolicy
 from chalicelib.domain.eligibility import Policy
 from chalicelib.domain.identity import contact_key
 from chalicelib.domain.model import Survey
+from chalicelib.domain.questions import DEFAULT_THRESHOLD, Definitions, scale_of
 from chalicelib.domain.survey_token import link_key, sign
 from chalicelib.services.case_schedule import CaseScheduleDeps
 from chalicelib.services.cases import CaseDeps
@@ -83,6 +84,7 @@ class World:
     alerts: FakeAlerts = field(default_factory=FakeAlerts)
     messages: TomlMessages = field(default_factory=lambda: TomlMessages(REPO_ROOT / "templates", "Example Life"))
     thresholds: dict[str, int] = field(default_factory=dict)
+    definitions: Definitions = field(default_factory=Definitions)     # what each procedure asks (NPS)
     extra_senders: dict[str, Any] = field(default_factory=dict)      # e.g. a recording email sender
     reminder_after: timedelta | None = None                           # no reminder unless a test says
     response_window: timedelta = timedelta(hours=24)
@@ -101,7 +103,8 @@ class World:
                             policy=Policy(30, 72, "en-US"), channels=ChannelPolicy(), region_of=region_of,
                             cooldown_days=lambda p: 30, response_window=lambda p: self.response_window,
                             reminder_after=self.reminder_after, clock=self.clock,
-                            timezone_of=timezone_of, holidays=holiday_calendar.for_country)
+                            timezone_of=timezone_of, holidays=holiday_calendar.for_country,
+                            definitions=self.definitions)
 
     @property
     def status_deps(self) -> StatusDeps:
@@ -118,7 +121,11 @@ class World:
     @property
     def reply_deps(self) -> ReplyDeps:
         return ReplyDeps(store=self.store, messages=self.messages, contact_key=self.key,
-                         threshold_for=lambda p: self.thresholds.get(p, 6), clock=self.clock)
+                         threshold_for=self.threshold_for, clock=self.clock)
+
+    def threshold_for(self, procedure: str, scale: str) -> int:
+        """As settings decide it: the procedure's own, else the scale's default (NPS 6, CSAT 2, CES 3)."""
+        return self.thresholds.get(procedure, DEFAULT_THRESHOLD[scale_of(scale)])
 
     @property
     def case_deps(self) -> CaseDeps:

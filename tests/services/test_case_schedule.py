@@ -45,7 +45,7 @@ def resolved_case(world: World, when: str = TUESDAY_10_00_NY) -> Case:
     """Given a detractor's case (score 3 by SMS), resolved at `when`."""
     world.dispatch()
     world.reply("3")
-    on_answers(world.store.answers_for(SURVEY), "t1", world.answer_deps)
+    on_answers(world.store.answers_for(SURVEY), world.answer_deps)
     at(world, when)
     case = world.cases.get_case(SURVEY)
     act(ADMIN, SURVEY, "resolve", {"version": case.version, "root_cause": "claim_delay", "action": "expedited"},
@@ -303,8 +303,8 @@ def test_dispatch_takes_the_resurvey_despite_the_cooldown_and_its_answer_records
     assert world.store.get_survey(RESURVEY).context["resurvey_of"] == SURVEY
     world.reply("8")
     answers = world.store.answers_for(RESURVEY)
-    on_answers(answers, "t2", world.answer_deps)
-    on_answers(answers, "t3", world.answer_deps)                  # a replayed batch
+    on_answers(answers, world.answer_deps)
+    on_answers(answers, world.answer_deps)                  # a replayed batch
     case = world.cases.get_case(SURVEY)
     assert case.recovered is True
     assert kinds(world).count("resurvey_answered") == 1
@@ -319,7 +319,7 @@ def test_a_detractor_again_is_not_recovered(resurveying):
     tick(world)
     dispatch_event(world.intake.events[0], world.dispatch_deps)
     world.reply("2")
-    on_answers(world.store.answers_for(RESURVEY), "t2", world.answer_deps)
+    on_answers(world.store.answers_for(RESURVEY), world.answer_deps)
     assert world.cases.get_case(SURVEY).recovered is False
     assert world.cases.get_case(RESURVEY) is not None           # and the new answer opens its own case
 

@@ -8,7 +8,7 @@ import pytest
 from chalicelib.domain.model import Counts
 from chalicelib.domain.scoring import BucketKey
 from chalicelib.errors import KoeError
-from chalicelib.services.on_answers import batch_token, on_answers
+from chalicelib.services.on_answers import on_answers
 
 SURVEY = "claims-2026-000123-paid"
 
@@ -20,9 +20,11 @@ def answers_of(world, survey_id=SURVEY):
 def test_a_promoter_counts_in_every_dimension_and_opens_no_case(world):
     world.dispatch()
     world.reply("9")
-    on_answers(answers_of(world), "t1", world.answer_deps)
+    on_answers(answers_of(world), world.answer_deps)
     rows = world.scores.read("agent", "2026-11-21", "2026-11-21")
-    assert rows == [(BucketKey("agent", "2026-11-21", "A-102"), Counts(1, 1, 0, 0, 9))]
+    assert rows == [(BucketKey("agent", "2026-11-21", "A-102", "nps"), Counts(1, 1, 0, 0, 9, 81))]
+    assert {d for (k, _) in world.scores.buckets for d in [k.dimension]} >= {
+        "procedure", "branch", "agent", "channel", "locale", "agent|branch=tokyo-chuo"}
     assert world.cases.get_case(SURVEY) is None and not world.alerts.published
 
 
@@ -30,17 +32,34 @@ def test_a_retried_batch_counts_once(world):
     world.dispatch()
     world.reply("9")
     batch = answers_of(world)
-    on_answers(batch, batch_token(["1", "2"]), world.answer_deps)
-    on_answers(batch, batch_token(["1", "2"]), world.answer_deps)
+    on_answers(batch, world.answer_deps)
+    on_answers(batch, world.answer_deps)
     [(_, counts)] = world.scores.read("procedure", "2026-11-21", "2026-11-21")
     assert counts.n == 1
+
+
+def test_a_batch_retried_after_a_failed_alert_or_bisected_counts_each_answer_once(world):
+    """Before: the count was idempotent per batch token, and a batch retried with other records (a
+    failed alert, Lambda's bisection) got a new token and counted again."""
+    for n, (phone, reply) in enumerate([("+15550100101", "2"), ("+15550100102", "9"), ("+15550100103", "10")]):
+        world.dispatch(event_id=f"ev-{n}", customer={"phone": phone})
+        world.reply(reply, sender=phone)
+    batch = [a for n in range(3) for a in answers_of(world, f"ev-{n}")]
+    world.alerts.fail_next = True
+    with pytest.raises(KoeError):
+        on_answers(batch, world.answer_deps)                     # counted, then the alert failed
+    on_answers(batch, world.answer_deps)                         # the whole batch again
+    on_answers(batch[:1], world.answer_deps)                     # bisected: its first half ...
+    on_answers(batch[1:], world.answer_deps)                     # ... and its second
+    [(_, counts)] = world.scores.read("procedure", "2026-11-21", "2026-11-21")
+    assert (counts.n, counts.promoters, counts.detractors) == (3, 2, 1)
 
 
 def test_a_detractor_opens_one_case_one_follow_up_one_alert(world):
     world.dispatch()
     world.reply("3")
-    on_answers(answers_of(world), "t1", world.answer_deps)
-    on_answers(answers_of(world), "t2", world.answer_deps)      # a replay with another token
+    on_answers(answers_of(world), world.answer_deps)
+    on_answers(answers_of(world), world.answer_deps)      # a replay with another token
     case = world.cases.get_case(SURVEY)
     assert (case.score, case.customer_id, case.follow_up_queued, case.alert_published) == (3, "C-88123", True, True)
     assert len(world.follow_ups.messages) == 1 and len(world.alerts.published) == 1
@@ -51,15 +70,15 @@ def test_a_detractor_opens_one_case_one_follow_up_one_alert(world):
 def test_the_comment_arriving_later_goes_onto_the_case(world):
     world.dispatch()
     world.reply("2")
-    on_answers(answers_of(world), "t1", world.answer_deps)
+    on_answers(answers_of(world), world.answer_deps)
     world.reply("nobody called me back")
     comment = [a for a in answers_of(world) if a.question == "comment"]
-    on_answers(comment, "t2", world.answer_deps)
+    on_answers(comment, world.answer_deps)
     assert world.cases.get_case(SURVEY).comment == "nobody called me back"
     assert [m["event"] for m in world.alerts.published] == ["opened", "comment"]
     assert world.alerts.published[1]["comment"] == "nobody called me back"
     assert [m["event"] for m in world.follow_ups.messages] == ["opened", "comment"]
-    on_answers(comment, "t3", world.answer_deps)          # a replay: the same alert id, delivered once
+    on_answers(comment, world.answer_deps)          # a replay: the same alert id, delivered once
     assert len(set(world.alerts.ids())) == 2
     assert [e.kind for e in world.cases.get_case(SURVEY).timeline] == ["opened", "comment"]
 
@@ -67,7 +86,7 @@ def test_the_comment_arriving_later_goes_onto_the_case(world):
 def test_a_comment_in_the_same_reply_is_in_the_alert(world):
     world.dispatch()
     world.reply("1 slow payout")
-    on_answers(answers_of(world), "t1", world.answer_deps)
+    on_answers(answers_of(world), world.answer_deps)
     assert world.alerts.published[0]["comment"] == "slow payout"
 
 
@@ -76,8 +95,8 @@ def test_an_alert_that_failed_is_sent_on_retry_without_a_second_follow_up(world)
     world.reply("0")
     world.alerts.fail_next = True
     with pytest.raises(KoeError):        # fails the batch: the stream delivers it again
-        on_answers(answers_of(world), "t1", world.answer_deps)
-    on_answers(answers_of(world), "t1", world.answer_deps)
+        on_answers(answers_of(world), world.answer_deps)
+    on_answers(answers_of(world), world.answer_deps)
     assert len(world.follow_ups.messages) == 1 and len(world.alerts.published) == 1
 
 
@@ -85,14 +104,14 @@ def test_the_threshold_is_per_procedure(world):
     world.thresholds["claim_payment"] = 4
     world.dispatch()
     world.reply("5")
-    on_answers(answers_of(world), "t1", world.answer_deps)
+    on_answers(answers_of(world), world.answer_deps)
     assert world.cases.get_case(SURVEY) is None
 
 
 def test_the_alert_carries_procedure_branch_agent_and_score_as_attributes(world):
     world.dispatch()
     world.reply("3")
-    on_answers(world.store.answers_for(SURVEY), "t-attrs", world.answer_deps)
+    on_answers(world.store.answers_for(SURVEY), world.answer_deps)
     assert world.alerts.attributes == [{"procedure": "claim_payment", "branch": "tokyo-chuo", "severity": "normal",
                                         "event": "opened", "agent_id": "A-102", "score": "3"}]
 
@@ -100,7 +119,7 @@ def test_the_alert_carries_procedure_branch_agent_and_score_as_attributes(world)
 def test_a_new_case_is_owned_by_the_agent_with_business_hour_deadlines(world):
     world.dispatch()
     world.reply("3")
-    on_answers(answers_of(world), "t1", world.answer_deps)
+    on_answers(answers_of(world), world.answer_deps)
     case = world.cases.get_case(SURVEY)
     assert str(case.owner) == "agent:A-102" and world.alerts.published[0]["to"] == ["agent:A-102"]
     assert case.opened_at < case.first_contact_due < case.resolution_due
@@ -110,7 +129,7 @@ def test_a_new_case_is_owned_by_the_agent_with_business_hour_deadlines(world):
 def test_a_flagged_comment_opens_a_case_for_a_passive_score(world):
     world.dispatch()
     world.reply("8 but I will cancel my policy if this happens again")
-    on_answers(answers_of(world), "t1", world.answer_deps)
+    on_answers(answers_of(world), world.answer_deps)
     case = world.cases.get_case(SURVEY)
     assert (case.severity.value, case.reasons) == ("high", ("keyword",))
 
@@ -118,9 +137,9 @@ def test_a_flagged_comment_opens_a_case_for_a_passive_score(world):
 def test_a_flagged_comment_arriving_later_raises_the_severity(world):
     world.dispatch()
     world.reply("3")
-    on_answers(answers_of(world), "t1", world.answer_deps)
+    on_answers(answers_of(world), world.answer_deps)
     world.reply("I want to file a complaint. Please call me")
-    on_answers([a for a in answers_of(world) if a.question == "comment"], "t2", world.answer_deps)
+    on_answers([a for a in answers_of(world) if a.question == "comment"], world.answer_deps)
     case = world.cases.get_case(SURVEY)
     assert (case.severity.value, case.reasons, case.callback_consent) == ("high", ("score", "keyword"), True)
 
@@ -128,11 +147,11 @@ def test_a_flagged_comment_arriving_later_raises_the_severity(world):
 def test_a_repeat_detractor_is_high_severity(world):
     world.dispatch()
     world.reply("3")
-    on_answers(answers_of(world), "t1", world.answer_deps)
+    on_answers(answers_of(world), world.answer_deps)
     world.clock.now += timedelta(days=40)
     world.dispatch(event_id="claims-2026-000777-paid", completed_at=world.clock.now.isoformat())
     world.reply("2")
-    on_answers(answers_of(world, "claims-2026-000777-paid"), "t2", world.answer_deps)
+    on_answers(answers_of(world, "claims-2026-000777-paid"), world.answer_deps)
     again = world.cases.get_case("claims-2026-000777-paid")
     assert (again.severity.value, again.reasons) == ("high", ("score", "repeat"))
 
@@ -140,14 +159,14 @@ def test_a_repeat_detractor_is_high_severity(world):
 def test_a_resurvey_answer_records_recovery_on_the_case_once(world):
     world.dispatch()
     world.reply("3")
-    on_answers(answers_of(world), "t1", world.answer_deps)
+    on_answers(answers_of(world), world.answer_deps)
     world.clock.now += timedelta(days=40)
     world.dispatch(event_id="resurvey-1", completed_at=world.clock.now.isoformat(),
                    context={"branch": "tokyo-chuo", "agent_id": "A-102", "resurvey_of": SURVEY})
     world.reply("8")
     answers = answers_of(world, "resurvey-1")
-    on_answers(answers, "t2", world.answer_deps)
-    on_answers(answers, "t3", world.answer_deps)      # a replay
+    on_answers(answers, world.answer_deps)
+    on_answers(answers, world.answer_deps)      # a replay
     case = world.cases.get_case(SURVEY)
     assert case.recovered is True
     assert [e.kind for e in case.timeline].count("resurvey_answered") == 1

@@ -34,12 +34,14 @@ def test_the_report_gives_nps_and_honest_sample_sizes(world):
     for n, (phone, reply) in enumerate([("+15550100101", "10"), ("+15550100102", "9"), ("+15550100103", "3")]):
         world.dispatch(event_id=f"ev-{n}", customer={"phone": phone})
         world.reply(reply, sender=phone)
-        on_answers(world.store.answers_for(f"ev-{n}"), f"t{n}", world.answer_deps)
+        on_answers(world.store.answers_for(f"ev-{n}"), world.answer_deps)
     body = report(parse_query({"dimension": "branch", "from": "2026-11-01", "to": "2026-11-30"}, date(2026, 11, 21)),
-                  world.scores)
-    [group] = body["groups"]
+                  world.scores, world.store, min_n=30)
+    [nps] = body["results"]
+    [group] = nps["groups"]
     assert (group["value"], group["n"], group["promoters"], group["detractors"]) == ("tokyo-chuo", 3, 2, 1)
-    assert group["nps"] == 33.3 and group["low_sample"] is True
+    # p = 2/3, d = 1/3: NPS 33.3; var = 1 - 1/9 = 0.8889, margin = 196 * sqrt(0.8889 / 3) = 106.7
+    assert (group["score"], group["margin"], group["too_few"]) == (33.3, 106.7, True)
 
 
 @pytest.mark.parametrize("params, problem", [

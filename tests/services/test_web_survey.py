@@ -45,7 +45,7 @@ def pages() -> RecordingPages:
 @pytest.fixture
 def deps(world: Any, pages: RecordingPages) -> WebDeps:
     return WebDeps(store=world.store, pages=pages, link_key=KEY,
-                   threshold_for=lambda p: world.thresholds.get(p, 6), clock=world.clock)
+                   threshold_for=world.threshold_for, clock=world.clock)
 
 
 def survey(world: Any) -> Any:
@@ -221,8 +221,8 @@ def test_after_the_window_an_answer_is_kept_as_late_and_out_of_the_scores(world,
     assert [(a.question, a.late) for a in answers] == [("score", True), ("comment", True)]
     from zoneinfo import ZoneInfo
 
-    from chalicelib.domain.scoring import tally
-    assert tally(answers, ZoneInfo("UTC")) == {}                     # kept out of the scores
+    from chalicelib.domain.scoring import contributions
+    assert contributions(answers, ZoneInfo("UTC")) == []              # kept out of the scores
     assert not world.store.get_contact(world.key()).has_open_conversation(world.clock())
 
 

@@ -19,6 +19,7 @@ import pytest
 from chalicelib.adapters.email_templates import JinjaEmails
 from chalicelib.adapters.ses_email import build_message, sender_address
 from chalicelib.adapters.templates import TemplateError
+from chalicelib.domain.questions import Scale
 from chalicelib.services.ports import EmailContent, OutgoingEmail
 from chalicelib.services.send_survey import score_links
 from chalicelib.settings import REPO_ROOT
@@ -265,3 +266,71 @@ def test_score_links_keep_a_query_the_link_already_has():
     links = score_links("https://s.example.jp/s/tok?src=mail", UNSUBSCRIBE)
     assert links.scores[9] == (9, "https://s.example.jp/s/tok?src=mail&score=9")
     assert [n for n, _ in score_links(SURVEY, UNSUBSCRIBE).scores] == list(range(11))
+
+
+# --- the survey's scale: CSAT 1-5 and CES 1-7 --------------------------------------------------------
+
+SCALE_WORDS = {
+    ("en", Scale.CSAT): ("How satisfied were you with your claim payment from Example Life?",
+                         "1 = very dissatisfied", "5 = very satisfied", "Tap a number from 1 to 5"),
+    ("ja", Scale.CSAT): ("今回のExample Lifeの保険金のお支払い手続きに、どの程度満足されましたか？",
+                         "1＝不満", "5＝満足", "1〜5の数字をタップ"),
+    ("zh", Scale.CSAT): ("您对Example Life本次理赔付款的满意程度如何？", "1 = 很不满意", "5 = 非常满意", "点选1到5"),
+    ("en", Scale.CES): ("How much do you agree: “Example Life made my claim payment easy”?",
+                        "1 = strongly disagree", "7 = strongly agree", "Tap a number from 1 to 7"),
+    ("ja", Scale.CES): ("今回のExample Lifeでの保険金のお支払い手続きは、簡単でしたか？", "1＝まったくそう思わない",
+                        "7＝とてもそう思う", "1〜7の数字をタップ"),
+    ("zh", Scale.CES): ("您在多大程度上同意：“Example Life让本次理赔付款办理起来很轻松”？", "1 = 非常不同意",
+                        "7 = 非常同意", "点选1到7"),
+}
+
+
+@pytest.mark.parametrize("language, scale", sorted(SCALE_WORDS))
+def test_the_buttons_question_and_end_labels_are_the_surveys_scales(emails, language, scale):
+    question, low_label, high_label, preheader = SCALE_WORDS[language, scale]
+    links = score_links(SURVEY, UNSUBSCRIBE, scale)
+    content = emails.render("invitation", language, "claim_payment", links, scale=scale)
+    buttons = [a for a in parse(content.html).all("a") if a.get("class") == "score"]
+    top = 5 if scale is Scale.CSAT else 7
+    assert [parse_qs(urlsplit(str(b["href"])).query) for b in buttons] == [{"score": [str(n)]}
+                                                                         for n in range(1, top + 1)]
+    assert re.findall(r'class="score"[^>]*>(\d+)</a>', content.html) == [str(n) for n in range(1, top + 1)]
+    text = "".join(parse(content.html).text)
+    for words in (question, low_label, high_label):
+        assert words in text and words in content.text, words
+    assert preheader in text and "{low}" not in content.html + content.text         # the preheader: HTML only
+    assert f"{low_label} / {high_label}" in content.text and "0" not in low_label
+    assert content.subject == SUBJECTS[language]           # the subject names no scale
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_nps_emails_still_say_0_to_10(emails, language):
+    content = emails.render("invitation", language, "claim_payment", LINKS)
+    assert catalog(language)["common"]["scale_low"] in content.text
+    assert {"en": "from 0 to 10", "ja": "0〜10", "zh": "0到10"}[language] in content.html
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("scale", [Scale.CSAT, Scale.CES])
+def test_every_procedure_has_its_question_on_every_scale(language, scale):
+    words = catalog(language)[scale]
+    assert set(PROCEDURES) <= set(words["questions"])
+    assert all("{brand}" in question for question in words["questions"].values())
+
+
+def test_score_links_follow_the_scale():
+    assert [n for n, _ in score_links(SURVEY, UNSUBSCRIBE, Scale.CSAT).scores] == [1, 2, 3, 4, 5]
+    assert [n for n, _ in score_links(SURVEY, UNSUBSCRIBE, Scale.CES).scores] == list(range(1, 8))
+
+
+def test_a_language_without_the_scales_words_is_an_error_never_the_nps_question(tmp_path):
+    (tmp_path / "email").mkdir()
+    for name in ("survey.html", "survey.txt"):
+        (tmp_path / "email" / name).write_text((EMAIL / name).read_text(encoding="utf-8"), encoding="utf-8")
+    english = (EMAIL / "en.toml").read_text(encoding="utf-8")
+    without_ces = english[:english.index("\n[ces]\n")]
+    (tmp_path / "email" / "en.toml").write_text(without_ces, encoding="utf-8")
+    emails = JinjaEmails(tmp_path, "Example Life")
+    emails.render("invitation", "en", "claim_payment", score_links(SURVEY, UNSUBSCRIBE, Scale.CSAT), scale="csat")
+    with pytest.raises(TemplateError, match="ces"):
+        emails.render("invitation", "en", "claim_payment", score_links(SURVEY, UNSUBSCRIBE, Scale.CES), scale="ces")

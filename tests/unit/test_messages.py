@@ -130,3 +130,76 @@ def test_the_closing_message_names_the_brand_and_procedure_and_carries_no_link(m
     text = messages.render(channel, language, "closing", procedure="claim_payment", link=LINK)
     assert LONG_BRAND in text and LABELS[channel, language] in text
     assert "http" not in text and "{" not in text      # nothing to answer: the link is not used
+
+
+# --- the survey's scale (KOE_SURVEY_DEFINITIONS): CSAT 1-5 and CES 1-7 ------------------------------
+
+SCALED_KEYS = ("invitation", "reminder", "reprompt", "help")
+OTHER_SCALES = {"csat": (1, 5), "ces": (1, 7)}
+
+
+@pytest.mark.parametrize("language", ["en", "ja", "zh"])
+@pytest.mark.parametrize("scale", sorted(OTHER_SCALES))
+@pytest.mark.parametrize("key", SCALED_KEYS)
+def test_every_message_that_names_the_scale_has_its_own_words_per_scale(messages, language, scale, key):
+    text = messages.render("sms", language, key, scale=scale, procedure="claim_payment")
+    nps = messages.render("sms", language, key, procedure="claim_payment")
+    low, high = OTHER_SCALES[scale]
+    assert text != nps and f"{low}" in text and f"{high}" in text, text
+    assert "0-10" not in text and "0〜10" not in text and "10" not in text.replace(LONG_BRAND, "")
+
+
+@pytest.mark.parametrize("language", ["en", "ja", "zh"])
+@pytest.mark.parametrize("scale", sorted(OTHER_SCALES))
+@pytest.mark.parametrize("key", ["why", "thanks", "opted_out", "opted_in", "closing"])
+def test_messages_that_name_no_scale_are_the_same_on_every_scale(messages, language, scale, key):
+    assert (messages.render("sms", language, key, scale=scale, procedure="claim_payment")
+            == messages.render("sms", language, key, procedure="claim_payment"))
+
+
+@pytest.mark.parametrize("scale", sorted(OTHER_SCALES))
+@pytest.mark.parametrize("procedure", PROCEDURES)
+def test_every_scales_english_invitation_is_one_gsm7_segment_with_the_longest_brand(messages, scale, procedure):
+    text = messages.render("sms", "en", "invitation", scale=scale, procedure=procedure)
+    assert is_gsm7(text) and segments(text) == 1 and "STOP" in text, (len(text), text)
+
+
+@pytest.mark.parametrize("scale", sorted(OTHER_SCALES))
+def test_every_scales_japanese_invitation_fits_one_ucs2_segment_with_the_default_brand(scale):
+    default = TomlMessages(REPO_ROOT / "templates", "Example Life")
+    for procedure in PROCEDURES:
+        text = default.render("sms", "ja", "invitation", scale=scale, procedure=procedure)
+        assert segments(text) == 1 and "停止" in text, (len(text), text)
+
+
+@pytest.mark.parametrize("scale", sorted(OTHER_SCALES))
+def test_every_scales_chinese_invitation_and_reprompt_carry_the_opt_out(messages, scale):
+    for key in ("invitation", "reminder", "reprompt", "help"):
+        assert "回复TD退订" in messages.render("sms", "zh", key, scale=scale, procedure="claim_payment")
+
+
+@pytest.mark.parametrize("scale", sorted(OTHER_SCALES))
+def test_every_scales_sms_is_within_two_segments_with_the_longest_brand(messages, scale):
+    for channel, keys in (("sms", KEYS), ("sms_link", ("invitation", "reminder", "closing"))):
+        for language in ("en", "ja", "zh"):
+            for key in keys:
+                for procedure in PROCEDURES:
+                    text = messages.render(channel, language, key, scale=scale, procedure=procedure, link=LINK)
+                    assert 1 <= segments(text) <= 2, (channel, language, key, len(text))
+
+
+@pytest.mark.parametrize("scale", sorted(OTHER_SCALES))
+def test_the_link_sms_names_no_scale_and_is_the_same_on_every_scale(messages, scale):
+    for language in ("en", "ja", "zh"):
+        assert (messages.render("sms_link", language, "invitation", scale=scale, procedure="call_center", link=LINK)
+                == messages.render("sms_link", language, "invitation", procedure="call_center", link=LINK))
+
+
+def test_a_language_without_a_scales_words_is_an_error_never_the_nps_question(tmp_path):
+    """A survey asked on CSAT must never be invited to "Reply 0-10" (its "9" would be re-prompted)."""
+    (tmp_path / "sms").mkdir()
+    (tmp_path / "sms" / "en.toml").write_text('invitation = "Reply 0-10"\nwhy = "Why?"\n[procedures]\n_default = "x"\n')
+    messages = TomlMessages(tmp_path, "Example Life")
+    with pytest.raises(TemplateError, match=r"\[csat\]"):
+        messages.render("sms", "en", "invitation", scale="csat", procedure="x")
+    assert messages.render("sms", "en", "why", scale="csat") == "Why?"

@@ -14,6 +14,7 @@ import pytest
 
 from chalicelib.adapters.pages import JinjaPages
 from chalicelib.adapters.templates import TemplateError
+from chalicelib.domain.questions import Scale
 from chalicelib.domain.web_survey import LANGUAGES, Page, PageError, PageKind
 from chalicelib.settings import REPO_ROOT
 
@@ -161,3 +162,67 @@ def test_an_address_is_masked_to_its_first_letter_and_domain():
     assert masked_address("hanako@example.jp") == "h*****@example.jp"
     assert masked_address("a@example.jp") == "a*@example.jp"
     assert masked_address("") == masked_address(None) == masked_address("no-at-sign") == ""
+
+
+# --- the survey's scale: CSAT 1-5 and CES 1-7 -------------------------------------------------------
+
+SCALE_WORDS = {
+    ("en", Scale.CSAT): ("How satisfied were you with your claim payment from Example Life?",
+                         "1 = very dissatisfied", "5 = very satisfied", "Please choose a score from 1 to 5."),
+    ("ja", Scale.CSAT): ("今回のExample Lifeの保険金のお支払い手続きに、どの程度満足されましたか？",
+                         "1＝不満", "5＝満足", "1〜5の中から点数をお選びください。"),
+    ("zh", Scale.CSAT): ("您对Example Life本次理赔付款的满意程度如何？", "1 = 很不满意", "5 = 非常满意",
+                         "请选择1到5之间的分数。"),
+    ("en", Scale.CES): ("How much do you agree: “Example Life made my claim payment easy”?",
+                        "1 = strongly disagree", "7 = strongly agree", "Please choose a score from 1 to 7."),
+    ("ja", Scale.CES): ("今回のExample Lifeでの保険金のお支払い手続きは、簡単でしたか？",
+                        "1＝まったくそう思わない", "7＝とてもそう思う", "1〜7の中から点数をお選びください。"),
+    ("zh", Scale.CES): ("您在多大程度上同意：“Example Life让本次理赔付款办理起来很轻松”？", "1 = 非常不同意",
+                        "7 = 非常同意", "请选择1到7之间的分数。"),
+}
+
+
+@pytest.mark.parametrize("language, scale", sorted(SCALE_WORDS))
+def test_the_form_asks_the_scales_question_with_its_radios_and_end_labels(pages, language, scale):
+    question, low_label, high_label, error = SCALE_WORDS[language, scale]
+    low, high = (1, 5) if scale is Scale.CSAT else (1, 7)
+    html = pages.render(Page(PageKind.FORM, language, "claim_payment", scale=scale, score=low,
+                             error=PageError.SCORE_REQUIRED))
+    tags = parse(html)
+    radios = [a for a in tags.all("input") if a.get("type") == "radio"]
+    assert [a["value"] for a in radios] == [str(n) for n in range(low, high + 1)]
+    assert {a["id"] for a in radios} <= {a["for"] for a in tags.all("label")}
+    assert [a["value"] for a in radios if "checked" in a] == [str(low)]
+    assert f"<h1>{question}</h1>" in html
+    assert f"<span>{low_label}</span><span>{high_label}</span>" in html
+    assert error in html and "10" not in error
+    assert {"class": f"scale scale-{scale}"} in tags.all("div")          # its own grid: one row
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("scale", [Scale.CSAT, Scale.CES])
+def test_every_procedure_has_its_question_on_every_scale(language, scale):
+    words = catalog(language)[scale]
+    assert set(PROCEDURES) <= set(words["questions"])
+    assert all("{brand}" in question for question in words["questions"].values())
+    assert words["scale_low"].startswith("1") and words["scale_high"].startswith("5" if scale is Scale.CSAT else "7")
+
+
+def test_the_nps_form_is_unchanged_and_other_pages_name_no_scale(pages):
+    nps = parse(pages.render(Page(PageKind.FORM, "en", "claim_payment")))
+    assert [a["value"] for a in nps.all("input") if a.get("type") == "radio"] == [str(n) for n in range(11)]
+    assert (pages.render(Page(PageKind.THANKS, "ja", scale=Scale.CSAT, comment_open=True))
+            == pages.render(Page(PageKind.THANKS, "ja", comment_open=True)))
+
+
+def test_a_language_without_the_scales_words_is_an_error_never_the_nps_question(tmp_path):
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "page.css").write_text((WEB / "page.css").read_text())
+    (tmp_path / "web" / "page.html").write_text((WEB / "page.html").read_text())
+    english = (WEB / "en.toml").read_text(encoding="utf-8")
+    without_csat = english[:english.index("\n[csat]\n")] + english[english.index("\n[ces]\n"):]
+    (tmp_path / "web" / "en.toml").write_text(without_csat, encoding="utf-8")
+    without = JinjaPages(tmp_path, "Example Life")
+    assert "<h1>How likely" in without.render(Page(PageKind.FORM, "en", "claim_payment"))
+    with pytest.raises(TemplateError, match="csat"):
+        without.render(Page(PageKind.FORM, "en", "claim_payment", scale=Scale.CSAT))

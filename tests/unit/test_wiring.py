@@ -293,6 +293,25 @@ def test_a_private_table_belongs_to_a_handler_that_consumes_a_queue() -> None:
             assert table.private_to in resources.queue_consumers().values(), table.name
 
 
+def test_an_own_role_names_declared_resources_and_a_handler_that_consumes_a_queue() -> None:
+    # infra/ builds each OwnRole from these names, and overrides the role of the handler's function.
+    tables, queues, topics = ({t.name for t in resources.TABLES}, {q.name for q in resources.QUEUES},
+                              {t.name for t in resources.TOPICS})
+    for role in resources.OWN_ROLES:
+        assert role.handler in resources.queue_consumers().values(), role.handler
+        assert set(role.reads) | set(role.writes) <= tables and set(role.sends_to) <= queues, role
+        assert set(role.publishes_to) <= topics and resources.own_role(role.handler) == role
+        assert all(":" in action and "*" not in action for action in role.unscoped_actions), role
+
+
+def test_a_table_written_by_one_handler_is_among_what_its_own_role_writes() -> None:
+    for table in resources.TABLES:
+        if table.written_by:
+            role = resources.own_role(table.written_by)
+            assert role is not None and table.name in role.writes, table.name
+            assert not table.private_to, f"{table.name}: private (one reader) or written_by (all read), not both"
+
+
 def test_infra_sets_the_declared_variables_koe_reads() -> None:
     assert _module_constant("infra/stack.py", "QUEUE_URL_ENV") == resources.queue_env(local=False)
     assert _module_constant("infra/stack.py", "TOPIC_ARN_ENV") == resources.topic_env(local=False)

@@ -18,6 +18,8 @@ Split by aggregate; callers import from this package, never from its modules:
 - `events`: `DynamoEventLedger` (the first payload seen per event_id).
 - `outcomes`: `DynamoOutcomeReport` (outcome counters per procedure and day, read back).
 - `alert_ledger`: `DynamoAlertLedger` (which destinations of a CX alert were delivered).
+- `insight_items`: the comment-insights and comment-groups items; `insights`: `DynamoInsightStore`
+  (what each comment says, and the counters per group and day) and `DynamoCommentSource`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from chalicelib.adapters.dynamo.errors import (
     THROTTLING_CODES,
 )
 from chalicelib.adapters.dynamo.events import DynamoEventLedger
+from chalicelib.adapters.dynamo.insights import DynamoCommentSource, DynamoInsightStore
 from chalicelib.adapters.dynamo.models import (
     MODELS,
     OPEN_SHARD,
@@ -66,7 +69,9 @@ __all__ = [
     "DynamoAlertLedger",
     "DynamoCaseStore",
     "DynamoConversationStore",
+    "DynamoCommentSource",
     "DynamoEventLedger",
+    "DynamoInsightStore",
     "DynamoOutcomeReport",
     "DynamoScoreStore",
     "InboxItem",

@@ -25,6 +25,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.adapters.dynamo.case_items import CaseItem
+from chalicelib.adapters.dynamo.insight_items import CommentGroupItem, CommentInsightItem
 
 OPEN_SHARD = "open"          # the one partition of the sparse open-until index
 SEND_SHARD = "due"           # the one partition of the sparse send-at index
@@ -177,12 +178,25 @@ class ScoreItem(Model):
         billing_mode = PAY_PER_REQUEST_BILLING_MODE
 
     dimension = UnicodeAttribute(hash_key=True)
-    bucket = UnicodeAttribute(range_key=True)       # BucketKey.sort_key: YYYY-MM-DD#value
+    bucket = UnicodeAttribute(range_key=True)       # BucketKey.sort_key: YYYY-MM-DD#value#scale#shard
     n = NumberAttribute(default=0)
     promoters = NumberAttribute(default=0)
     passives = NumberAttribute(default=0)
     detractors = NumberAttribute(default=0)
     score_sum = NumberAttribute(default=0)
+    score_sq_sum = NumberAttribute(default=0)
+
+
+class CountedItem(Model):
+    """An answer already in the score counters (the ledger that makes counting exactly once)."""
+
+    class Meta:
+        table_name: str | None = None
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    answer_id = UnicodeAttribute(hash_key=True)     # survey_id#question
+    counted_at = UTCDateTimeAttribute()
+    expires_at = TTLAttribute()
 
 
 # logical table name (chalicelib.resources) -> model; "idempotency" belongs to Powertools.
@@ -236,5 +250,8 @@ MODELS: dict[str, type[Model]] = {
     "inbox": InboxItem,
     "cases": CaseItem,
     "scores": ScoreItem,
+    "counted-answers": CountedItem,
     "alert-deliveries": AlertDeliveryItem,
+    "comment-insights": CommentInsightItem,
+    "comment-groups": CommentGroupItem,
 }

@@ -1,0 +1,116 @@
+"""One hot bucket: a busy day of one procedure, counted through the real score store on DynamoDB
+Local, in stream batches of 100 answers of that day (the shape Lambda delivers). Prints what one
+answer costs (transactions, counter writes), the writes per counter item per second that 2,000
+answers a second would cause with the configured shards, and the rate this machine reached.
+
+DynamoDB takes at most 1,000 write units a second per partition, and a transactional write costs 2
+units per item; DynamoDB Local never throttles, so the limit is checked by arithmetic on counted
+work, not by waiting for a throttle.
+
+    .venv/bin/python bench/hot_bucket.py [--answers 20000] [--shards 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from chalicelib.domain import scoring  # noqa: E402
+from chalicelib.domain.model import Answer  # noqa: E402
+
+TARGET = 2_000                 # answers a second on one procedure-day
+PARTITION_WCU = 1_000          # DynamoDB's write units a second per partition
+TRANSACTION_WCU_PER_ITEM = 2
+
+
+def batches(total: int) -> list[list[Answer]]:
+    rng = random.Random(7)
+    at = datetime.now(UTC)
+    branches = [f"branch-{i:02d}" for i in range(20)]
+    answers = [Answer(f"hot-{n}", "score", at, "claim_payment", f"C-{n}", rng.choice(["ja", "zh", "en"]),
+                      {"branch": (b := rng.choice(branches)), "agent_id": f"{b}-A{rng.randint(0, 9)}"},
+                      rng.randint(0, 10), channel=rng.choice(["sms_two_way", "sms_link", "email"]))
+               for n in range(total)]
+    return [answers[i:i + 100] for i in range(0, total, 100)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--answers", type=int, default=20_000)
+    parser.add_argument("--shards", type=int, default=4)
+    args = parser.parse_args()
+
+    import os
+
+    from devstack.dynamodb_local import DynamoDBLocal
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")          # DynamoDB Local takes any
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    server = DynamoDBLocal(port=0, region="us-east-1").start()
+    try:
+        return run(server, args.answers, args.shards)
+    finally:
+        server.stop()
+
+
+def run(server: Any, total: int, shards: int) -> int:
+    from chalicelib.adapters import dynamo
+    from chalicelib.adapters.dynamo.binding import MAX_TRANSACTION_ITEMS
+    from chalicelib.settings import from_env
+
+    env = {"KOE_API_KEYS": "k", "KOE_CONTACT_HASH_KEY": "k", "KOE_PUBLIC_BASE_URL": "https://koe.example.com",
+           "KOE_TWILIO_ACCOUNT_SID": "AC0", "KOE_TWILIO_AUTH_TOKEN": "t", "KOE_TWILIO_FROM": "+15550100999",
+           "KOE_INTAKE_QUEUE_URL": "q", "KOE_INTAKE_DLQ_URL": "q", "KOE_FOLLOW_UP_QUEUE_URL": "q",
+           "KOE_CX_TOPIC_ARN": "t", "KOE_DYNAMODB_ENDPOINT": server.endpoint, "KOE_RESOURCE_PREFIX": "bench-hot-",
+           "AWS_REGION": "us-east-1"}
+    from chalicelib import resources
+    from devstack.provision import client, create_table
+
+    ddb = client("dynamodb", server.endpoint, "us-east-1")
+    for logical in ("scores", "counted-answers"):
+        create_table(ddb, resources.table(logical), f"bench-hot-{logical}")
+    settings = from_env(env)
+    dynamo.configure(settings)
+    store = dynamo.DynamoScoreStore(settings)
+
+    transactions, writes_per_item, items_per_partition = 0, Counter[str](), Counter[str]()
+    started = time.monotonic()
+    for batch in batches(total):
+        items = scoring.contributions(batch, ZoneInfo("UTC"))
+        for chunk in scoring.chunks(items, MAX_TRANSACTION_ITEMS):
+            transactions += 1
+            shard = scoring.shard_for(chunk, shards)
+            for key in scoring.tally(chunk):
+                writes_per_item[f"{scoring.partition(key.dimension, shard)}/{key.sort_key}"] += 1
+                items_per_partition[scoring.partition(key.dimension, shard)] += 1
+        store.count(items, shards, datetime.now(UTC))
+    elapsed = time.monotonic() - started
+
+    hottest_key, hottest = items_per_partition.most_common(1)[0]
+    at_target = TARGET * transactions / total                # transactions a second at 2,000 answers/s
+    # What DynamoDB limits: the write units a second of one partition key, all its counters together.
+    hot_wcu = at_target * (hottest / transactions) * TRANSACTION_WCU_PER_ITEM
+    print(f"hot bucket: {total} answers of one procedure-day, {shards} shards, batches of 100")
+    print(f"  transactions {transactions} ({total / transactions:.1f} answers each), "
+          f"counter items {len(writes_per_item)} in {len(items_per_partition)} partition keys")
+    print(f"  the busiest partition key ({hottest_key.split('#')[0]}, one shard) took {hottest} counter writes "
+          f"({hottest / transactions:.1f} per transaction)")
+    print(f"  at {TARGET} answers/s: {at_target:.0f} transactions/s; the busiest partition key takes "
+          f"{hot_wcu:.0f} WCU/s of DynamoDB's {PARTITION_WCU} ({hot_wcu / PARTITION_WCU:.0%})")
+    print(f"  this machine (DynamoDB Local, 2 cores): {total / elapsed:.0f} answers/s counted")
+    print(f"reproduce: .venv/bin/python bench/hot_bucket.py --answers {total} --shards {shards}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""What customers say, for the CX team (GET /v1/comments): the newest comments with their sentiment
+and key phrases, and one dimension's groups with their sentiment counts and top phrases, over a
+period of days (`from`..`to` in the reporting time zone, default the last 30).
+
+Each role reads what it may see, as in the case list (services/cases.py): a branch manager their
+branch's comments, an agent the comments on their own service (`context.agent_id`); a filter outside
+that scope answers nothing (an empty report, never a 403: no existence leak). The groups follow the
+same scope: a branch manager reads their branch, or a dimension within it (`procedure|branch=...`),
+an agent their own agent group only.
+
+Cost: the comments are one query of at most `limit` items (an index per scope); the groups are read
+from counters per group and day, so the items read depend on the period and the groups, never on
+the number of comments. The groups honour the caller's scope, `branch`, and the filter of their own
+dimension (`procedure=` with `group=procedure`, `agent=` with `group=agent`); the other filters
+(`sentiment`, and a `procedure` or `agent` of another dimension) narrow the comments only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from chalicelib.domain.comment_insight import GROUPS, WITHIN_BRANCH, CommentInsight, Sentiment, summarise, within_branch
+from chalicelib.domain.principal import Principal, Role
+from chalicelib.errors import InvalidRequest
+from chalicelib.services.ports import CommentQuery, InsightStore
+from chalicelib.services.query_params import one_of, period, refuse_unknown
+
+QUERY_PARAMETERS = frozenset({"from", "to", "procedure", "branch", "agent", "sentiment", "limit", "group"})
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+TOP_PHRASES = 10
+
+
+class InvalidCommentsQuery(InvalidRequest):
+    """A bad query parameter; the message names it (400 at the edge)."""
+
+
+@dataclass(frozen=True)
+class CommentsDeps:
+    store: InsightStore
+    reporting_tz: ZoneInfo
+    clock: Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Filters:
+    from_day: str
+    to_day: str
+    group: str | None
+    procedure: str | None
+    branch: str | None
+    agent_id: str | None
+    sentiment: str | None
+    limit: int
+
+
+def parse_query(params: Mapping[str, str] | None, today: date) -> Filters:
+    params = params or {}
+    refuse_unknown(params, QUERY_PARAMETERS, InvalidCommentsQuery)
+    from_day, to_day = period(params, today, InvalidCommentsQuery)
+    try:
+        group = one_of(params, "group", list(GROUPS))
+        sentiment = one_of(params, "sentiment", [s.value for s in Sentiment])
+    except InvalidRequest as exc:
+        raise InvalidCommentsQuery(str(exc)) from exc
+    try:
+        limit = int(params.get("limit") or DEFAULT_LIMIT)
+    except ValueError as exc:
+        raise InvalidCommentsQuery("limit is a whole number") from exc
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidCommentsQuery(f"limit is between 1 and {MAX_LIMIT}")
+    return Filters(from_day, to_day, group, params.get("procedure") or None, params.get("branch") or None,
+                   params.get("agent") or None, sentiment, limit)
+
+
+def report(principal: Principal, filters: Filters, deps: CommentsDeps) -> dict[str, Any]:
+    scoped = _scoped(principal, filters)
+    group = filters.group or ("agent" if principal.role is Role.AGENT else "procedure")
+    comments: list[CommentInsight] = []
+    rows: list[dict[str, Any]] = []
+    read = 0
+    if scoped is not None:
+        start, end = _bounds(scoped, deps.reporting_tz)
+        comments = deps.store.latest(CommentQuery(start, end, procedure=scoped.procedure, branch=scoped.branch,
+                                                  agent_id=scoped.agent_id, sentiment=scoped.sentiment,
+                                                  limit=scoped.limit))
+        stored = _stored_group(principal, group, scoped)
+        if stored is not None:
+            tallies = deps.store.groups(stored[0], scoped.from_day, scoped.to_day, stored[1])
+            read = len(tallies)
+            rows = [{"value": g.value, "n": g.n, **dict(g.counts),
+                     "top_phrases": [{"phrase": p, "count": n} for p, n in g.phrases]}
+                    for g in summarise(tallies, TOP_PHRASES)]
+    return {
+        "from": filters.from_day, "to": filters.to_day, "timezone": deps.reporting_tz.key,
+        "filters": {"procedure": filters.procedure, "branch": scoped.branch if scoped else filters.branch,
+                    "agent": scoped.agent_id if scoped else filters.agent_id, "sentiment": filters.sentiment},
+        "comments": [_shown(c) for c in comments],
+        "groups": {"dimension": group, "within_branch": scoped.branch if scoped and group != "branch" else None,
+                   "rows": rows},
+        "items_read": len(comments) + read,
+    }
+
+
+def _scoped(principal: Principal, filters: Filters) -> Filters | None:
+    """The filters within what the caller may see; None when they leave that scope."""
+    from dataclasses import replace
+
+    if principal.role is Role.BRANCH_MANAGER:
+        if filters.branch not in (None, principal.branch):
+            return None
+        return replace(filters, branch=principal.branch)
+    if principal.role is Role.AGENT:
+        if filters.agent_id not in (None, principal.agent_id):
+            return None
+        return replace(filters, agent_id=principal.agent_id)
+    return filters
+
+
+def _stored_group(principal: Principal, group: str, scoped: Filters) -> tuple[str, str | None] | None:
+    """Which counters answer `group` for this caller: (stored dimension, the one value or None for
+    all); None when the caller may not read that dimension (an agent reads their own group only)."""
+    if principal.role is Role.AGENT:
+        return ("agent", scoped.agent_id) if group == "agent" else None
+    if group == "branch":
+        return "branch", scoped.branch
+    own_filter = {"procedure": scoped.procedure, "agent": scoped.agent_id}.get(group)
+    if scoped.branch and group in WITHIN_BRANCH:
+        return within_branch(group, scoped.branch), own_filter
+    return group, own_filter
+
+
+def _bounds(filters: Filters, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """From the first day's midnight to the midnight after the last day, in `tz` (end excluded)."""
+    start = datetime.combine(date.fromisoformat(filters.from_day), time(), tz)
+    end = datetime.combine(date.fromisoformat(filters.to_day) + timedelta(days=1), time(), tz)
+    return start, end
+
+
+def _shown(c: CommentInsight) -> dict[str, Any]:
+    return {
+        "survey_id": c.survey_id, "received_at": c.received_at.isoformat(), "day": c.day,
+        "procedure": c.procedure, "branch": c.branch, "agent_id": c.agent_id, "channel": c.channel,
+        "locale": c.locale, "language": c.language, "score": c.survey_score, "scale": c.scale,
+        "comment": c.text, "phone": c.phone_masked, "sentiment": c.sentiment.value,
+        "sentiment_score": c.score, "key_phrases": list(c.key_phrases),
+    }
