@@ -58,4 +58,4 @@ class CasePolicy:
         calendar = self.calendar_for(answer.locale)
         return Opening(verdict=verdict, owner=owner, deadlines=self.deadlines(answer.locale, answer.procedure, now),
                        customer_timezone=calendar.timezone, owner_timezone=self.owner_timezone(owner, answer.locale),
-                       comment=comment, channel="")
+                       comment=comment)

@@ -10,7 +10,7 @@ exist for them (404, never 403: no existence leak).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from chalicelib.domain.case_ladder import Deadlines
@@ -109,7 +109,6 @@ class Resolution:
     retention: timedelta = timedelta(days=400)
     closing_at: datetime | None = None       # None: no closing message (off, or already sent)
     resurvey_at: datetime | None = None
-    detail: Mapping[str, str] = field(default_factory=dict)
 
 
 def _entry(case: Case, now: datetime, kind: str, actor: Principal, **detail: str) -> tuple[TimelineEntry, ...]:
@@ -150,7 +149,7 @@ def contact_attempt(case: Case, outcome: str, principal: Principal, now: datetim
 
 def resolve(case: Case, resolution: Resolution, principal: Principal, now: datetime) -> Case:
     _open_or_refuse(case, "resolve")
-    detail = {"root_cause": resolution.root_cause, "action": resolution.action, **resolution.detail}
+    detail = {"root_cause": resolution.root_cause, "action": resolution.action}
     return replace(
         case, status=CaseStatus.RESOLVED, root_cause=resolution.root_cause, action=resolution.action,
         resolved_at=now, expires_at=now + resolution.retention,

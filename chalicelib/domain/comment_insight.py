@@ -34,6 +34,9 @@ from zoneinfo import ZoneInfo
 
 from chalicelib.domain.model import Answer
 
+# The dimensions also counted within the comment's branch are the scores' ("<dimension>|branch=<b>").
+from chalicelib.domain.scoring import WITHIN_BRANCH, within_branch
+
 
 class Sentiment(StrEnum):
     POSITIVE = "positive"
@@ -197,14 +200,6 @@ class InsightChange:
 # dimension -> where its value comes from on an insight
 GROUPS: dict[str, str] = {"procedure": "procedure", "branch": "branch", "agent": "agent_id",
                           "channel": "channel", "locale": "locale"}
-# The dimensions also counted within the comment's branch: "<dimension>|branch=<branch>".
-WITHIN_BRANCH = ("procedure", "agent", "channel", "locale")
-
-
-def within_branch(dimension: str, branch: str) -> str:
-    return f"{dimension}|branch={branch}"
-
-
 @dataclass(frozen=True, order=True)
 class GroupKey:
     dimension: str                        # a GROUPS key, or within_branch(dimension, branch)

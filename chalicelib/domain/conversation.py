@@ -11,8 +11,10 @@ Keywords (STOP/START/HELP) are read before this and never reach it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from chalicelib.domain.model import Step, Survey, SurveyStatus
+from chalicelib.domain.model import Answer, Step, Survey, SurveyStatus
+from chalicelib.domain.phone import mask
 from chalicelib.domain.questions import scale_of
 from chalicelib.domain.replies import read_score
 
@@ -67,3 +69,15 @@ def _comment(survey: Survey, text: str) -> Turn:
 def _answered_status(survey: Survey) -> SurveyStatus:
     # A reply proves delivery even when the status callback has not arrived yet.
     return SurveyStatus.DELIVERED if survey.status is SurveyStatus.SENT else survey.status
+
+
+def recorded_answer(survey: Survey, question: str, score: int | None, text: str | None, now: datetime,
+                    threshold: int) -> Answer:
+    """The answer a survey records, by SMS or on the web page alike (the stream reads both the same):
+    its frozen context, scale and definition version, the threshold in force, a masked phone."""
+    return Answer(
+        survey_id=survey.survey_id, question=question, received_at=now, procedure=survey.procedure,
+        customer_id=survey.customer_id, locale=survey.locale, context=dict(survey.context),
+        score=score, text=text, threshold=threshold, phone_masked=mask(survey.phone), channel=survey.channel,
+        scale=survey.scale, definition_version=survey.definition_version,
+    )

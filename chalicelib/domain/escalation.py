@@ -28,7 +28,6 @@ class Opening:
     customer_timezone: str
     owner_timezone: str
     comment: str | None
-    channel: str
 
 
 def open_case(answer: Answer, opening: Opening, now: datetime) -> Case:
@@ -40,7 +39,7 @@ def open_case(answer: Answer, opening: Opening, now: datetime) -> Case:
         customer_id=answer.customer_id, score=answer.score if answer.score is not None else -1,
         opened_at=now, first_contact_due=opening.deadlines.first_contact_due,
         resolution_due=opening.deadlines.resolution_due, context=dict(answer.context),
-        phone_masked=answer.phone_masked, comment=opening.comment, locale=answer.locale, channel=opening.channel,
+        phone_masked=answer.phone_masked, comment=opening.comment, locale=answer.locale,
         severity=opening.verdict.severity, reasons=opening.verdict.reasons, callback_consent=consent,
         owner=opening.owner, customer_timezone=opening.customer_timezone, owner_timezone=opening.owner_timezone,
         ladder=opening.deadlines.ladder, timeline=(TimelineEntry(now, "opened", ROBOT, detail),))

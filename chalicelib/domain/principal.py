@@ -24,3 +24,13 @@ class Principal:
     role: Role
     branch: str | None = None    # a branch manager's (or agent's) branch
     agent_id: str | None = None  # an agent's own id
+
+
+def narrowed(principal: Principal, branch: str | None, agent_id: str | None) -> tuple[str | None, str | None] | None:
+    """The branch and agent filters of a CX read within the principal's scope (a branch manager's
+    branch, an agent's own id); None when a filter asked for lies outside it (the read shows nothing)."""
+    if principal.role is Role.BRANCH_MANAGER:
+        return (principal.branch, agent_id) if branch in (None, principal.branch) else None
+    if principal.role is Role.AGENT:
+        return (branch, principal.agent_id) if agent_id in (None, principal.agent_id) else None
+    return branch, agent_id

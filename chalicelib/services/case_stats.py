@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain import case_stats, case_work
 from chalicelib.domain.case_policy import CasePolicy
-from chalicelib.domain.principal import Principal, Role
+from chalicelib.domain.principal import Principal, narrowed
 from chalicelib.errors import InvalidRequest
 from chalicelib.services.ports import CaseStore
-from chalicelib.services.query_params import period, refuse_unknown
+from chalicelib.services.query_params import day_bounds, period, refuse_unknown
 
 QUERY_PARAMETERS = frozenset({"from", "to", "procedure", "branch"})
 
@@ -62,7 +62,7 @@ def report(principal: Principal, query: StatsQuery, deps: CaseStatsDeps) -> dict
     scope = _scoped(principal, query.branch)
     cases = []
     if scope is not None:
-        start, end = _bounds(query, deps.reporting_tz)
+        start, end = day_bounds(query.from_day, query.to_day, deps.reporting_tz)
         cases = [c for c in deps.cases.opened_between(start, end, branch=scope.branch, owner=scope.owner)
                  if (query.procedure is None or c.procedure == query.procedure)
                  and case_work.visible(principal, c, deps.policy.routing)]
@@ -77,15 +77,7 @@ def report(principal: Principal, query: StatsQuery, deps: CaseStatsDeps) -> dict
 
 def _scoped(principal: Principal, branch: str | None) -> Scope | None:
     """What the caller may count; None when the branch asked for is outside it."""
-    if principal.role is Role.BRANCH_MANAGER:
-        return Scope(principal.branch, None) if branch in (None, principal.branch) else None
-    if principal.role is Role.AGENT:
-        return Scope(branch, f"agent:{principal.agent_id}")
-    return Scope(branch, None)
-
-
-def _bounds(query: StatsQuery, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """From the first day's midnight to the midnight after the last day, in `tz` (end excluded)."""
-    start = datetime.combine(date.fromisoformat(query.from_day), time(), tz)
-    end = datetime.combine(date.fromisoformat(query.to_day) + timedelta(days=1), time(), tz)
-    return start, end
+    scope = narrowed(principal, branch, None)
+    if scope is None:
+        return None
+    return Scope(scope[0], f"agent:{scope[1]}" if scope[1] else None)

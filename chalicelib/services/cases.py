@@ -9,7 +9,7 @@ like a case that does not exist. Lists are scoped the same way before the store 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +21,7 @@ from chalicelib.domain.cases import Case, CaseStatus, Owner, Severity
 from chalicelib.domain.principal import Principal, Role
 from chalicelib.errors import CaseNotFound, Forbidden, InvalidCaseState, InvalidRequest, KoeError
 from chalicelib.observability import count, logger
+from chalicelib.services.on_answers import publish
 from chalicelib.services.ports import Alerts, CaseQuery, CaseStore
 from chalicelib.services.query_params import one_of
 
@@ -116,8 +117,6 @@ def _move(case: Case, action: str, fields: dict[str, Any], principal: Principal,
 def _tell(deps: CaseDeps, case: Case, event: str, recipients: tuple[str, ...], now: datetime) -> None:
     """An alert after a saved change: a failure is logged and counted (the change stands; the
     ladder alerts again when the case is late)."""
-    from chalicelib.services.on_answers import publish
-
     try:
         publish(deps.alerts, case, event, recipients, now, occurrence=str(case.version))
     except KoeError as exc:
@@ -184,8 +183,6 @@ def _query(params: Mapping[str, str], now: datetime) -> CaseQuery:
 
 def _scoped(principal: Principal, query: CaseQuery) -> CaseQuery | None:
     """The query within what the caller may see; None when its filters leave that scope."""
-    from dataclasses import replace
-
     if principal.role is Role.BRANCH_MANAGER:
         if query.branch not in (None, principal.branch):
             return None

@@ -10,7 +10,7 @@ from the customer's request and from the responses stream.
    - read it in its language (domain/comment_insight.language_for) with the analyser
      (Comprehend in AWS, an offline analyser locally; KOE_COMMENT_ANALYSER);
    - the sentiment rule (domain/case_rules.py, off unless `sentiment_below` is set): a strongly
-     negative comment opens a case as a low score does (services/on_answers.py's `_escalate`: owner,
+     negative comment opens a case as a low score does (services/on_answers.py's `escalate`: owner,
      deadlines, follow-up message and alert, once), whatever the score; on a case that is already
      open it is recorded once per version, and the severity may rise.
    Then the batch's insights are stored in one write (per at most 100 items) with the group counters
@@ -44,7 +44,7 @@ from chalicelib.errors import InsightConflict, InvalidInsightRequest
 from chalicelib.observability import count, logger
 from chalicelib.services import batch
 from chalicelib.services.batch import QueueRecord
-from chalicelib.services.on_answers import AnswerDeps, _escalate, _save_retrying
+from chalicelib.services.on_answers import AnswerDeps, escalate, save_retrying
 from chalicelib.services.ports import CommentAnalyser, CommentSource, DeadLetters, InsightRequests, InsightStore
 
 
@@ -135,12 +135,12 @@ def _apply_sentiment_rule(comment: Answer, insight: CommentInsight, deps: Insigh
     case = answers.cases.get_case(comment.survey_id)
     if case is None:
         if verdict is not None:
-            _escalate(comment, verdict, comment.text, answers)     # the one way a case opens
+            escalate(comment, verdict, comment.text, answers)     # the one way a case opens
         return
     if escalation.sentiment_recorded(case, insight.version):
         return
     now = deps.clock()
-    _save_retrying(case, lambda c: escalation.with_sentiment(
+    save_retrying(case, lambda c: escalation.with_sentiment(
         c, rules.sentiment_severity, insight.sentiment.value, insight.score, insight.version, now), answers)
     count("CaseSentimentRecorded", procedure=case.procedure)
     logger.info("case sentiment recorded", extra={"case_id": case.case_id, "sentiment": insight.sentiment.value})

@@ -18,16 +18,17 @@ dimension (`procedure=` with `group=procedure`, `agent=` with `group=agent`); th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from chalicelib.domain.comment_insight import GROUPS, WITHIN_BRANCH, CommentInsight, Sentiment, summarise, within_branch
-from chalicelib.domain.principal import Principal, Role
+from chalicelib.domain.comment_insight import GROUPS, CommentInsight, Sentiment, summarise
+from chalicelib.domain.principal import Principal, Role, narrowed
+from chalicelib.domain.scoring import WITHIN_BRANCH, within_branch
 from chalicelib.errors import InvalidRequest
 from chalicelib.services.ports import CommentQuery, InsightStore
-from chalicelib.services.query_params import one_of, period, refuse_unknown
+from chalicelib.services.query_params import day_bounds, one_of, period, refuse_unknown
 
 QUERY_PARAMETERS = frozenset({"from", "to", "procedure", "branch", "agent", "sentiment", "limit", "group"})
 DEFAULT_LIMIT = 20
@@ -84,7 +85,7 @@ def report(principal: Principal, filters: Filters, deps: CommentsDeps) -> dict[s
     rows: list[dict[str, Any]] = []
     read = 0
     if scoped is not None:
-        start, end = _bounds(scoped, deps.reporting_tz)
+        start, end = day_bounds(scoped.from_day, scoped.to_day, deps.reporting_tz)
         comments = deps.store.latest(CommentQuery(start, end, procedure=scoped.procedure, branch=scoped.branch,
                                                   agent_id=scoped.agent_id, sentiment=scoped.sentiment,
                                                   limit=scoped.limit))
@@ -108,17 +109,8 @@ def report(principal: Principal, filters: Filters, deps: CommentsDeps) -> dict[s
 
 def _scoped(principal: Principal, filters: Filters) -> Filters | None:
     """The filters within what the caller may see; None when they leave that scope."""
-    from dataclasses import replace
-
-    if principal.role is Role.BRANCH_MANAGER:
-        if filters.branch not in (None, principal.branch):
-            return None
-        return replace(filters, branch=principal.branch)
-    if principal.role is Role.AGENT:
-        if filters.agent_id not in (None, principal.agent_id):
-            return None
-        return replace(filters, agent_id=principal.agent_id)
-    return filters
+    scope = narrowed(principal, filters.branch, filters.agent_id)
+    return replace(filters, branch=scope[0], agent_id=scope[1]) if scope else None
 
 
 def _stored_group(principal: Principal, group: str, scoped: Filters) -> tuple[str, str | None] | None:
@@ -132,13 +124,6 @@ def _stored_group(principal: Principal, group: str, scoped: Filters) -> tuple[st
     if scoped.branch and group in WITHIN_BRANCH:
         return within_branch(group, scoped.branch), own_filter
     return group, own_filter
-
-
-def _bounds(filters: Filters, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """From the first day's midnight to the midnight after the last day, in `tz` (end excluded)."""
-    start = datetime.combine(date.fromisoformat(filters.from_day), time(), tz)
-    end = datetime.combine(date.fromisoformat(filters.to_day) + timedelta(days=1), time(), tz)
-    return start, end
 
 
 def _shown(c: CommentInsight) -> dict[str, Any]:

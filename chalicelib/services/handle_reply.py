@@ -14,7 +14,6 @@ from datetime import datetime
 from chalicelib.domain import conversation
 from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.model import Answer, Survey, SurveyStatus
-from chalicelib.domain.phone import mask
 from chalicelib.domain.questions import Scale
 from chalicelib.domain.replies import Keyword, read_keyword
 from chalicelib.errors import StaleSurvey
@@ -96,13 +95,8 @@ def _turn(sms: InboundSms, survey: Survey, now: datetime, deps: ReplyDeps) -> st
 
 def _answer(survey: Survey, question: str, score: int | None, text: str | None, now: datetime,
             deps: ReplyDeps) -> Answer:
-    return Answer(
-        survey_id=survey.survey_id, question=question, received_at=now, procedure=survey.procedure,
-        customer_id=survey.customer_id, locale=survey.locale, context=dict(survey.context),
-        score=score, text=text, threshold=deps.threshold_for(survey.procedure, survey.scale),
-        phone_masked=mask(survey.phone), channel=survey.channel, scale=survey.scale,
-        definition_version=survey.definition_version,
-    )
+    return conversation.recorded_answer(survey, question, score, text, now,
+                                        deps.threshold_for(survey.procedure, survey.scale))
 
 
 def _keyword(keyword: Keyword, sms: InboundSms, key: str, survey: Survey | None, now: datetime,

@@ -74,10 +74,10 @@ def _on_score(answer: Answer, comment: str | None, deps: AnswerDeps) -> int:
     rules = deps.policy.rules.for_procedure(answer.procedure)
     verdict = case_rules.assess(below_threshold=escalation.below_threshold(answer), comment=comment,
                                 locale=answer.locale, repeat=_repeat_detractor(answer, rules, deps), rules=rules)
-    return _escalate(answer, verdict, comment, deps) if verdict else 0
+    return escalate(answer, verdict, comment, deps) if verdict else 0
 
 
-def _escalate(answer: Answer, verdict: case_rules.Verdict, comment: str | None, deps: AnswerDeps) -> int:
+def escalate(answer: Answer, verdict: case_rules.Verdict, comment: str | None, deps: AnswerDeps) -> int:
     now = deps.clock()
     case = escalation.open_case(answer, deps.policy.opening(answer, verdict, comment, now), now)
     created = deps.cases.open_case(case)
@@ -118,7 +118,7 @@ def _on_late_comment(answer: Answer, text: str, deps: AnswerDeps) -> int:
     rules = deps.policy.rules.for_procedure(answer.procedure)
     keyword = case_rules.assess(below_threshold=False, comment=text, locale=answer.locale, repeat=False, rules=rules)
     if case.comment != text:
-        case = _save_retrying(case, lambda c: escalation.with_comment(c, text, keyword, deps.clock()), deps)
+        case = save_retrying(case, lambda c: escalation.with_comment(c, text, keyword, deps.clock()), deps)
     deps.follow_ups.put(escalation.follow_up_message(case, event="comment"))
     occurrence = hashlib.sha256(text.encode()).hexdigest()[:12]
     publish(deps.alerts, case, "comment", deps.policy.routing.recipients(case, "owner"), deps.clock(), occurrence)
@@ -137,11 +137,11 @@ def _record_recovery(answer: Answer, deps: AnswerDeps) -> None:
                               {"score": str(answer.score), "recovered": str(recovered).lower()})
         return replace(c, recovered=recovered, timeline=c.timeline + (entry,))
 
-    _save_retrying(case, record, deps)
+    save_retrying(case, record, deps)
     count("CaseRecovered" if recovered else "CaseNotRecovered", procedure=case.procedure)
 
 
-def _save_retrying(case: Case, change: Callable[[Case], Case], deps: AnswerDeps) -> Case:
+def save_retrying(case: Case, change: Callable[[Case], Case], deps: AnswerDeps) -> Case:
     """Apply `change` at the case's version; once more on a fresh read if someone saved first
     (then the batch is retried: StaleCase is retryable)."""
     for _ in range(2):

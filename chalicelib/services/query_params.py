@@ -4,7 +4,8 @@ silently change the answer), and a period of days `from`..`to` (default: the las
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from chalicelib.errors import InvalidRequest
 
@@ -41,3 +42,10 @@ def one_of(params: Mapping[str, str], name: str, allowed: list[str]) -> str | No
     if value not in allowed:
         raise InvalidRequest(f"{name} is one of {', '.join(allowed)}")
     return value
+
+
+def day_bounds(from_day: str, to_day: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """From the first day's midnight to the midnight after the last day, in `tz` (end excluded)."""
+    start = datetime.combine(date.fromisoformat(from_day), time(), tz)
+    end = datetime.combine(date.fromisoformat(to_day) + timedelta(days=1), time(), tz)
+    return start, end

@@ -24,8 +24,8 @@ from datetime import datetime
 from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain import survey_token
 from chalicelib.domain import web_survey as web
+from chalicelib.domain.conversation import recorded_answer
 from chalicelib.domain.model import Answer, Survey, SurveyStatus
-from chalicelib.domain.phone import mask
 from chalicelib.domain.questions import scale_of
 from chalicelib.domain.web_survey import Page, PageError, PageKind, State
 from chalicelib.errors import RetryableError
@@ -148,14 +148,8 @@ def _later_comment(survey: Survey, comment: str, language: str, now: datetime, d
 
 
 def _answer(survey: Survey, question: str, score: int | None, text: str, now: datetime, deps: WebDeps) -> Answer:
-    """The same answer an SMS reply records (services/handle_reply.py), so the stream reads both alike."""
-    return Answer(
-        survey_id=survey.survey_id, question=question, received_at=now, procedure=survey.procedure,
-        customer_id=survey.customer_id, locale=survey.locale, context=dict(survey.context),
-        score=score, text=text, threshold=deps.threshold_for(survey.procedure, survey.scale),
-        phone_masked=mask(survey.phone), channel=survey.channel, scale=survey.scale,
-        definition_version=survey.definition_version,
-    )
+    """The same answer an SMS reply records (domain/conversation.py), so the stream reads both alike."""
+    return recorded_answer(survey, question, score, text, now, deps.threshold_for(survey.procedure, survey.scale))
 
 
 def _survey(token: str, deps: WebDeps) -> Survey | None:
