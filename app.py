@@ -256,3 +256,53 @@ def list_comments() -> Response:
     c = components()
     filters = parse_query(edge.request().query_params, c.today())
     return Response(report(edge.principal(), filters, c.comments_deps), status_code=200)
+
+
+# 11'. Every answer with its context, as a CSV file for a spreadsheet (UTF-8 with BOM), within the
+# role's scope; in pages under Lambda's 6 MB response limit (X-Koe-Next-Cursor, Link rel="next").
+@edge.route("/v1/responses.csv", methods=["GET"], roles=CX)
+def export_responses() -> Response:
+    from chalicelib.services.responses_export import export, parse_query
+
+    c = components()
+    page = export(edge.principal(), parse_query(edge.request().query_params, c.today()), c.export_deps)
+    return http.csv_file(page.body, page.file_name, next_cursor=page.next_cursor,
+                         next_url=f"responses.csv?{page.next_query}" if page.next_query else None)
+
+
+# 12. The CX dashboard: one page of the above for the signed-in user's scope, in ja/zh/en. A browser
+# sends a cookie, not a bearer header: the page checks its session itself (Cognito's hosted UI in
+# AWS; locally a link from `python -m devstack token --dashboard`).
+@edge.route("/dashboard", methods=["GET"], content_types=ANY, roles=http.PUBLIC)
+def dashboard() -> Response:
+    from chalicelib.services.dashboard import Visit, open_dashboard
+
+    c, request = components(), edge.request()
+    visit = Visit(request.query_params or {}, request.headers.get("cookie"), request.headers.get("accept-language"))
+    return http.screen(open_dashboard(visit, c.dashboard_deps), c.dashboard_pages.content_security_policy)
+
+
+@edge.route("/dashboard/local-sign-in", methods=["GET"], content_types=ANY, roles=http.PUBLIC)
+def dashboard_local_sign_in() -> Response:
+    from chalicelib.services.dashboard import local_sign_in
+
+    c, request = components(), edge.request()
+    shown = local_sign_in(request.query_params, request.headers.get("accept-language"), c.dashboard_deps)
+    return http.screen(shown, c.dashboard_pages.content_security_policy)
+
+
+@edge.route("/dashboard/sign-out", methods=["GET"], content_types=ANY, roles=http.PUBLIC)
+def dashboard_sign_out() -> Response:
+    from chalicelib.services.dashboard import sign_out
+
+    c = components()
+    shown = sign_out(edge.request().headers.get("accept-language"), c.dashboard_deps)
+    return http.screen(shown, c.dashboard_pages.content_security_policy)
+
+
+@edge.route("/dashboard/assets/{name}", methods=["GET"], content_types=ANY, roles=http.PUBLIC)
+def dashboard_asset(name: str) -> Response:
+    found = components().dashboard_pages.asset(name)
+    if found is None:
+        return http.error_body(404, "not_found", f"no dashboard asset {name!r}")
+    return http.asset(*found)

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from chalicelib.domain import local_token
-from chalicelib.domain.claims import principal_from_claims
+from chalicelib.domain.claims import GROUPS, principal_from_claims
 from chalicelib.domain.principal import Principal, Role
 
 
@@ -77,10 +77,37 @@ class LocalTokens:
 
     def authenticate(self, headers: Mapping[str, str], context: Mapping[str, Any]) -> Principal | None:
         token = bearer_token(headers)
-        if token is None:
-            return None
+        return self.principal(token) if token is not None else None
+
+    def principal(self, token: str) -> Principal | None:
+        """A session's token (the dashboard's cookie) -> its principal, or None: the same check."""
         claims = local_token.verify(self._secret, token, self._clock())
         return principal_from_claims(claims) if claims is not None else None
+
+
+class CognitoSessions:
+    """In AWS: the access token Cognito's hosted UI issued for the dashboard, checked by Cognito
+    itself (GetUser answers only for a token it signed that is neither expired nor revoked). The
+    user's attributes (sub, custom:branch, custom:agent_id) come from that answer; the groups from
+    the token Cognito has just accepted. `client` is boto3's cognito-idp client (GetUser needs no
+    IAM permission: the token is the credential)."""
+
+    def __init__(self, client: Any):
+        self._client = client
+
+    def principal(self, token: str) -> Principal | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            user = self._client.get_user(AccessToken=token)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NotAuthorizedException", "UserNotFoundException", "InvalidParameterException"):
+                return None
+            raise                 # throttled or unavailable: a 5xx, never a silent sign-out
+        claims: dict[str, Any] = {a["Name"]: a["Value"] for a in user.get("UserAttributes", [])}
+        claims[GROUPS] = local_token.payload_unverified(token).get(GROUPS, [])
+        return principal_from_claims(claims)
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:

@@ -293,3 +293,40 @@ def html(body: str, status: int, content_security_policy: str) -> Response:
         "X-Frame-Options": "DENY",
         "X-Content-Type-Options": "nosniff",
     })
+
+
+def screen(shown: Any, content_security_policy: str) -> Response:
+    """A dashboard answer (services/dashboard.Screen): a page, or a redirect (303), with its cookies."""
+    if shown.location is not None:
+        response = Response("", status_code=shown.status, headers={
+            "Location": shown.location, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    else:
+        response = html(shown.html or "", shown.status, content_security_policy)
+    if shown.cookies:
+        response.headers["Set-Cookie"] = shown.cookies[0] if len(shown.cookies) == 1 else list(shown.cookies)
+    return response
+
+
+def asset(body: bytes, content_type: str) -> Response:
+    """A static file the dashboard loads (its scripts, UTF-8 text): the same for everyone, cached an hour."""
+    return Response(body.decode("utf-8"), status_code=200, headers={
+        "Content-Type": content_type, "Cache-Control": "public, max-age=3600",
+        "X-Content-Type-Options": "nosniff"})
+
+
+# --- files for people (the answers export) -------------------------------------------------------
+
+def csv_file(body: str, file_name: str, *, next_cursor: str | None = None, next_url: str | None = None) -> Response:
+    """A CSV download (a str: the BOM and the text, not JSON), never cached (answers are personal
+    data). More to read: the cursor in X-Koe-Next-Cursor, and the next page's URL as Link rel=next."""
+    headers: dict[str, str | list[str]] = {
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="{file_name}"',
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if next_cursor:
+        headers["X-Koe-Next-Cursor"] = next_cursor
+    if next_url:
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    return Response(body, status_code=200, headers=headers)

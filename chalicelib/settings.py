@@ -95,6 +95,11 @@ class Settings:
     comment_analyser: str = "offline"
     comment_insight_queue_url: str | None = None
     comment_insight_dlq_url: str | None = None
+    # The dashboard's sign-in in AWS (infra/ sets both): Cognito's hosted UI at
+    # KOE_COGNITO_DOMAIN_URL (https://<prefix>.auth.<region>.amazoncognito.com) for the app client
+    # KOE_COGNITO_CLIENT_ID; it sends the user back to <public_base_url>/dashboard with a code.
+    cognito_domain_url: str | None = None
+    cognito_client_id: str | None = None
 
     def table_name(self, logical: str) -> str:
         return resources.physical(self.resource_prefix, logical)
@@ -345,6 +350,8 @@ def from_env(env: Mapping[str, str]) -> Settings:
         comment_analyser=_one_of(env, "KOE_COMMENT_ANALYSER", COMMENT_ANALYSERS, _default("comment_analyser")),
         comment_insight_queue_url=env.get("KOE_COMMENT_INSIGHT_QUEUE_URL", "").strip() or None,
         comment_insight_dlq_url=env.get("KOE_COMMENT_INSIGHT_DLQ_URL", "").strip() or None,
+        cognito_domain_url=env.get("KOE_COGNITO_DOMAIN_URL", "").strip().rstrip("/") or None,
+        cognito_client_id=env.get("KOE_COGNITO_CLIENT_ID", "").strip() or None,
     )
 
 

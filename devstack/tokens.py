@@ -19,6 +19,7 @@ import secrets
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 from chalicelib.domain import local_token
 from chalicelib.domain.claims import id_token_claims
@@ -82,3 +83,9 @@ def mint(secret: str, role: str, *, branch: str | None = None, agent: str | None
     claims = id_token_claims(subject or subject_for(role, branch, agent), Role(role),
                              branch=branch or None, agent_id=agent or None)
     return local_token.mint(secret, claims, now, timedelta(hours=hours))
+
+
+def sign_in_link(api_url: str, token: str) -> str:
+    """The local dashboard's sign-in link: the app sets the token as the session cookie, then opens
+    /dashboard (services/dashboard.local_sign_in). Local only: AWS signs in through Cognito."""
+    return f"{api_url.rstrip('/')}/dashboard/local-sign-in?{urlencode({'token': token})}"

@@ -55,6 +55,7 @@ from chalice.cdk import Chalice
 from constructs import Construct
 
 from chalicelib import resources
+from chalicelib.adapters import dashboard_pages
 from chalicelib.domain.claims import AGENT_ID, BRANCH, CX_ROLES
 from chalicelib.domain.principal import Role
 
@@ -249,8 +250,8 @@ class KoeStack(Stack):
             description=f"koe {config.stage}: {handler} only (least privilege)",
             inline_policies={"koe": policy},
         ) for handler, policy in self.private_policies.items()}
+        self._cx_users()                    # before the app: its functions read the hosted UI's address
         self.app = self._chalice_app()
-        self._cx_users()
         self._authorize_cx_routes()
         self._log_groups()
         self._wire_event_sources()
@@ -386,7 +387,15 @@ class KoeStack(Stack):
         source = self.config.app_dir / "templates"
         staged = Path(_scratch_dir()) / "templates-layer"
         shutil.copytree(source, staged / "templates", ignore=shutil.ignore_patterns(
-            "__pycache__", "*.pyc", ".DS_Store"))
+            "__pycache__", "*.pyc", ".DS_Store", "node_modules"))
+        # Of the dashboard's npm packages, only the file the app serves (adapters/dashboard_pages.py).
+        library = source / dashboard_pages.FOLDER / dashboard_pages.CHART_LIBRARY
+        if not library.is_file():
+            raise FileNotFoundError(f"{library} is missing: install it first (make install, or "
+                                    "npm --prefix templates/dashboard ci)")
+        shipped = staged / "templates" / dashboard_pages.FOLDER / dashboard_pages.CHART_LIBRARY
+        shipped.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(library, shipped)
         if not any(p.is_file() for p in (staged / "templates").rglob("*")):
             Annotations.of(self).add_warning_v2(
                 "koe:empty-templates", f"{source} holds no files: the templates layer is empty")
@@ -407,6 +416,9 @@ class KoeStack(Stack):
         }
         env.update({var: self.queues[name].queue_url for var, name in QUEUE_URL_ENV.items()})
         env.update({var: self.topics[name].topic_arn for var, name in TOPIC_ARN_ENV.items()})
+        # The dashboard's sign-in (services/dashboard.py): the hosted UI and the app client it signs in to.
+        env["KOE_COGNITO_DOMAIN_URL"] = self.user_pool_domain.base_url()
+        env["KOE_COGNITO_CLIENT_ID"] = self.user_pool_client.user_pool_client_id
         if self.configuration_set is not None and self.config.sender:
             env[EMAIL_FROM_ENV] = self.config.sender
             env[EMAIL.env] = self.configuration_set.configuration_set_name
@@ -558,7 +570,9 @@ class KoeStack(Stack):
             auth_flows=cognito.AuthFlow(user_srp=True),
             o_auth=cognito.OAuthSettings(
                 flows=cognito.OAuthFlows(authorization_code_grant=True),
-                scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, cognito.OAuthScope.PROFILE],
+                # COGNITO_ADMIN: the dashboard has Cognito check its session (GetUser) on every page view.
+                scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, cognito.OAuthScope.PROFILE,
+                        cognito.OAuthScope.COGNITO_ADMIN],
                 callback_urls=[dashboard], logout_urls=[dashboard]),
             supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
             id_token_validity=CX_ID_TOKEN_VALIDITY,
@@ -722,13 +736,15 @@ class KoeStack(Stack):
             policy.add_statements(*statements, *(self._send_email() if private else []))
 
     def _grant_own(self, own: resources.OwnRole) -> list[iam.PolicyStatement]:
-        """What resources.OWN_ROLES says the handler touches: tables it reads (items and indexes),
+        """What resources.OWN_ROLES says the handler touches: tables it reads (items only: an index
+        of a table it reads by key, e.g. the responses' by-month, would let it list the table),
         tables it writes (items, conditions and transactions), queues it sends to, topics it
         publishes to, and the actions of APIs without resources (Comprehend's real-time detection
         takes Resource "*": this role is the only one holding them)."""
         statements = []
         if own.reads:
-            statements.append(self._read_tables("ReadTables", [resources.table(n) for n in own.reads]))
+            statements.append(self._read_tables("ReadTables", [resources.table(n) for n in own.reads],
+                                                indexes=False))
         if own.writes:
             statements.append(iam.PolicyStatement(
                 sid="WriteTables",
@@ -748,9 +764,9 @@ class KoeStack(Stack):
                 sid="ResourcelessApis", actions=list(own.unscoped_actions), resources=["*"]))
         return statements
 
-    def _read_tables(self, sid: str, specs: list[resources.Table]) -> iam.PolicyStatement:
+    def _read_tables(self, sid: str, specs: list[resources.Table], *, indexes: bool = True) -> iam.PolicyStatement:
         arns = [self.tables[t.name].table_arn for t in specs]
-        arns += [f"{self.tables[t.name].table_arn}/index/*" for t in specs if t.indexes]
+        arns += [f"{self.tables[t.name].table_arn}/index/*" for t in specs if t.indexes and indexes]
         return iam.PolicyStatement(
             sid=sid, actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
                               "dynamodb:DescribeTable"], resources=arns)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
     from chalicelib.services.cases import CaseDeps
     from chalicelib.services.comment_insight import InsightDeps
     from chalicelib.services.comments import CommentsDeps
+    from chalicelib.services.dashboard import DashboardDeps
     from chalicelib.services.deliver_alerts import AlertDeps
     from chalicelib.services.dispatch import DispatchDeps
     from chalicelib.services.email_feedback import FeedbackDeps
@@ -38,6 +39,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
     from chalicelib.services.ingest import IngestDeps
     from chalicelib.services.on_answers import AnswerDeps
     from chalicelib.services.record_status import StatusDeps
+    from chalicelib.services.responses_export import ExportDeps
     from chalicelib.services.tick import TickDeps
     from chalicelib.services.unsubscribe import UnsubscribeDeps
     from chalicelib.services.web_survey import WebDeps
@@ -161,6 +163,24 @@ class Components(Adapters):
 
         return CommentsDeps(store=self.comment_insights, reporting_tz=ZoneInfo(self.settings.reporting_timezone),
                             clock=self.clock)
+
+    @cached_property
+    def export_deps(self) -> ExportDeps:
+        from chalicelib.services.responses_export import ExportDeps
+
+        return ExportDeps(archive=self.answer_archive, reporting_tz=ZoneInfo(self.settings.reporting_timezone))
+
+    @cached_property
+    def dashboard_deps(self) -> DashboardDeps:
+        from chalicelib.services.dashboard import DashboardDeps
+
+        s = self.settings
+        return DashboardDeps(sessions=self.dashboard_sessions, hosted_ui=self.hosted_ui,
+                             local_sign_in=self.local_sign_in, pages=self.dashboard_pages,
+                             dashboard_url=self.dashboard_url, scores=self.scores, outcomes=self.outcomes,
+                             min_sample=s.min_sample, score_shards=s.score_shards, cases=self.case_deps,
+                             case_stats=self.case_stats_deps, comments=self.comments_deps, today=self.today,
+                             clock=self.clock)
 
     @cached_property
     def case_policy(self) -> CasePolicy:

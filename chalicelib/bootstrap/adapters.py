@@ -23,6 +23,8 @@ from chalicelib.domain.identity import contact_key
 from chalicelib.settings import Settings
 
 if TYPE_CHECKING:      # for the annotations only: each piece imports what it builds on first use
+    from chalicelib.adapters.dashboard_pages import JinjaDashboard
+    from chalicelib.adapters.hosted_ui import HostedUi
     from chalicelib.adapters.idempotency import Idempotency
     from chalicelib.adapters.twilio_sms import SignatureCheck
     from chalicelib.auth import Authenticator
@@ -32,6 +34,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
         Alerts,
         AlertTemplates,
         AlertTransport,
+        AnswerArchive,
         CaseStore,
         CommentAnalyser,
         CommentSource,
@@ -49,6 +52,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
         Pages,
         QueueVisibility,
         ScoreStore,
+        SessionVerifier,
         SmsSender,
         SurveySender,
     )
@@ -71,7 +75,8 @@ class Adapters:
         self.__dict__.update(overrides)      # cached_property reads the instance dict first
 
     # --- AWS clients
-    def _client(self, service: Literal["sqs", "sns", "dynamodb", "sesv2", "comprehend"], endpoint: str | None) -> Any:
+    def _client(self, service: Literal["sqs", "sns", "dynamodb", "sesv2", "comprehend", "cognito-idp"],
+                endpoint: str | None) -> Any:
         import boto3
         from botocore.config import Config
 
@@ -272,6 +277,13 @@ class Adapters:
 
         return DynamoCommentSource(self._tables)
 
+    # --- the answers export (services/responses_export.py)
+    @cached_property
+    def answer_archive(self) -> AnswerArchive:
+        from chalicelib.adapters.dynamo import DynamoAnswerArchive
+
+        return DynamoAnswerArchive(self._tables)
+
     def _required_url(self, url: str | None, variable: str, purpose: str) -> str:
         from chalicelib.settings import SettingsError
 
@@ -324,6 +336,45 @@ class Adapters:
         if self.settings.local_token_secret:
             found.append(LocalTokens(self.settings.local_token_secret, self.clock))
         return tuple(found)
+
+    @cached_property
+    def dashboard_sessions(self) -> Sequence[SessionVerifier]:
+        """Who a dashboard session cookie is: Cognito's access token (AWS, when the hosted UI is
+        configured) or the local stack's token (only with KOE_LOCAL_TOKEN_SECRET)."""
+        from chalicelib.auth import CognitoSessions
+
+        found: list[SessionVerifier] = []
+        if self.settings.cognito_client_id:
+            found.append(CognitoSessions(self._client("cognito-idp", None)))
+        if self.local_sign_in is not None:
+            found.append(self.local_sign_in)
+        return tuple(found)
+
+    @cached_property
+    def local_sign_in(self) -> SessionVerifier | None:
+        from chalicelib.auth import LocalTokens
+
+        secret = self.settings.local_token_secret
+        return LocalTokens(secret, self.clock) if secret else None
+
+    @cached_property
+    def hosted_ui(self) -> HostedUi | None:
+        from chalicelib.adapters.hosted_ui import HostedUi
+
+        s = self.settings
+        if not (s.cognito_domain_url and s.cognito_client_id):
+            return None
+        return HostedUi(s.cognito_domain_url, s.cognito_client_id, self.dashboard_url)
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"{self.settings.public_base_url.rstrip('/')}/dashboard"
+
+    @cached_property
+    def dashboard_pages(self) -> JinjaDashboard:
+        from chalicelib.adapters.dashboard_pages import JinjaDashboard
+
+        return JinjaDashboard(self.settings.templates_dir, self.settings.brand)
 
     @cached_property
     def signature(self) -> SignatureCheck:

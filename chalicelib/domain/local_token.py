@@ -110,3 +110,14 @@ def _json_object(part: str) -> dict[str, Any] | None:
 
 def _not_a_number(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def payload_unverified(token: str) -> dict[str, Any]:
+    """A compact JWT's claims WITHOUT checking its signature: only for a token its issuer has just
+    accepted (Cognito's GetUser, auth.CognitoSessions); {} when it is not a readable JWT."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or not _COMPACT.fullmatch(token):
+        return {}
+    try:
+        return _json_object(token.split(".")[1]) or {}
+    except (ValueError, TypeError, RecursionError):
+        return {}

@@ -147,9 +147,17 @@ def chunks(items: Sequence[Contribution], max_items: int) -> list[list[Contribut
 
 def shard_for(items: Sequence[Contribution], shards: int) -> int:
     """The counter shard a chunk writes to: spread by its first answer, the same on a retry."""
-    if shards <= 1 or not items:
+    if not items:
         return 0
-    digest = hashlib.sha256(items[0].answer_id.encode()).digest()
+    return stable_shard(items[0].answer_id, shards)
+
+
+def stable_shard(key: str, shards: int) -> int:
+    """One of `shards` partitions for `key`, the same in every process (unlike hash(), which is
+    salted per interpreter): the first 4 bytes of its SHA-256, modulo `shards`."""
+    if shards <= 1:
+        return 0
+    digest = hashlib.sha256(key.encode()).digest()
     return int.from_bytes(digest[:4], "big") % shards
 
 

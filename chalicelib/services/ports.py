@@ -4,7 +4,7 @@ against both so they cannot drift."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -12,7 +12,9 @@ from typing import Any, Protocol
 from chalicelib.domain.alert_delivery import AlertContent
 from chalicelib.domain.cases import Case
 from chalicelib.domain.comment_insight import CommentInsight, GroupTally, Insight, InsightChange, InsightRequest
+from chalicelib.domain.exports import Position, Selection
 from chalicelib.domain.model import Answer, Contact, Counts, Survey
+from chalicelib.domain.principal import Principal
 from chalicelib.domain.scoring import BucketKey, Contribution
 from chalicelib.domain.web_survey import Page
 
@@ -341,3 +343,58 @@ class InsightStore(Protocol):
     def groups(self, dimension: str, from_day: str, to_day: str, value: str | None = None) -> list[GroupTally]:
         """The counters of `dimension` (domain/comment_insight.GROUPS, or within_branch(...)) per
         day in the range: every value's, or `value`'s alone (one item per day at most)."""
+
+
+# --- the answers export (services/responses_export.py) --------------------------------------------
+
+@dataclass(frozen=True)
+class AnswerPeriod:
+    """The score answers received at or after `start` and before `end`, after `after` when given
+    (a page's cursor), that `selection` keeps."""
+
+    start: datetime
+    end: datetime
+    selection: Selection = Selection()
+    after: Position | None = None
+
+
+@dataclass(frozen=True)
+class AnsweredSurvey:
+    score: Answer                        # the survey's score answer
+    comment: Answer | None               # its comment (the latest), if the customer left one
+
+
+class AnswerArchive(Protocol):
+    """The answers as stored (the responses table), read by period."""
+
+    items_read: int                      # items the reads returned since built (for tests and reports)
+
+    def answers_between(self, period: AnswerPeriod) -> Iterator[AnsweredSurvey]:
+        """Each answered survey of the period that the selection keeps, with its comment, in
+        (received_at, survey_id) order (domain/exports.Position), read lazily: a caller that stops
+        early reads little more than it took. Comments alone are never rows (one per score)."""
+
+
+
+# --- the CX dashboard's sign-in (services/dashboard.py)
+
+@dataclass(frozen=True)
+class SignInTokens:
+    access_token: str
+    expires_in: int                    # seconds
+
+
+class SessionVerifier(Protocol):
+    """A dashboard session's token -> the principal it is, or None (chalicelib/auth.py)."""
+
+    def principal(self, token: str) -> Principal | None: ...
+
+
+class HostedSignIn(Protocol):
+    """Cognito's hosted UI: code grant with PKCE (adapters/hosted_ui.py)."""
+
+    def authorize_url(self, state: str, code_challenge: str) -> str: ...
+
+    def logout_url(self) -> str: ...
+
+    def exchange(self, code: str, verifier: str) -> SignInTokens: ...

@@ -105,7 +105,7 @@ def report(query: ScoreQuery, store: ScoreStore, outcomes: OutcomeReport | None,
     return {
         "dimension": query.dimension, "from": query.from_day, "to": query.to_day, "period": query.period,
         "branch": query.branch, "value": query.value, "min_sample": min_n, "results": results,
-        "funnel": _funnel(query, outcomes) if whole_company and outcomes is not None else None,
+        "funnel": funnel(query, outcomes) if whole_company and outcomes is not None else None,
         "items_read": len(rows),
     }
 
@@ -117,7 +117,7 @@ def _figure(scale: Scale, counts: Counts, min_n: int) -> dict[str, Any]:
             high: counts.promoters, mid: counts.passives, low: counts.detractors}
 
 
-def _funnel(query: ScoreQuery, outcomes: OutcomeReport) -> dict[str, Any]:
+def funnel(query: ScoreQuery, outcomes: OutcomeReport) -> dict[str, Any]:
     procedure = query.value if query.dimension == "procedure" else None
     counts: dict[str, int] = defaultdict(int)
     for _procedure, _day, outcome, n in outcomes.read_outcomes(query.from_day, query.to_day, procedure):

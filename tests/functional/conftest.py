@@ -33,6 +33,7 @@ import app as app_module
 from chalicelib.bootstrap import Components, install
 from chalicelib.resources import DEFAULT_PREFIX, consumed_by, physical
 from chalicelib.settings import from_env
+from tests.fakes.answers import FakeAnswerArchive
 from tests.fakes.insights import FakeCommentAnalyser, FakeCommentSource, FakeInsightRequests, FakeInsightStore
 from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeFollowUps, FakeIntakeQueue, FakeSms
 from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeEventLedger, FakeScoreStore
@@ -238,7 +239,7 @@ def components() -> Iterator[Components]:
         alerts=FakeAlerts(), sms=FakeSms(), idempotency=PassThroughIdempotency(),
         event_ledger=FakeEventLedger(), insight_requests=FakeInsightRequests(), comment_insights=FakeInsightStore(),
         insight_dead_letters=FakeDeadLetters(), comment_source=FakeCommentSource(store.answers),
-        comment_analyser=FakeCommentAnalyser())
+        comment_analyser=FakeCommentAnalyser(), answer_archive=FakeAnswerArchive(store.answers))
     previous = install(built)
     try:
         yield built

@@ -36,7 +36,11 @@ from tests.services.conftest import EVENTS, Clock
 
 PUBLIC_WEBHOOKS = {("/twilio/sms", "POST"), ("/twilio/status", "POST"),
                    ("/s/{token}", "GET"), ("/s/{token}", "POST"),      # the web survey: a signed token
-                   ("/u/{token}", "GET"), ("/u/{token}", "POST")}      # an email's unsubscribe: a signed token
+                   ("/u/{token}", "GET"), ("/u/{token}", "POST"),      # an email's unsubscribe: a signed token
+                   # The CX dashboard checks its own session cookie (tests/functional/test_dashboard.py);
+                   # its scripts are the same for everyone.
+                   ("/dashboard", "GET"), ("/dashboard/local-sign-in", "GET"), ("/dashboard/sign-out", "GET"),
+                   ("/dashboard/assets/{name}", "GET")}
 
 SECRET = ENV["KOE_LOCAL_TOKEN_SECRET"]
 NOW = Clock().now                                    # the functional components' clock
@@ -191,6 +195,9 @@ def api_gateway_event(path: str, method: str, claims: Mapping[str, str] | None) 
 def invoke(event: dict[str, Any]) -> tuple[int, Any]:
     """app.py's API handler, as Lambda invokes it behind API Gateway."""
     answer = app_module.app(event, LambdaContext("koe-dev-APIHandler", 512))
+    content_type = answer["headers"].get("Content-Type", "application/json")
+    if not content_type.startswith("application/json"):      # a file (the CSV export): the view answered
+        return answer["statusCode"], {"content_type": content_type}
     return answer["statusCode"], json.loads(answer["body"])
 
 

@@ -206,8 +206,11 @@ def test_templates_layer_is_attached_and_holds_templates(synth: Template) -> Non
     source = REPO / "templates"
     wanted = {p.relative_to(source) for p in source.rglob("*")
               if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
-              and p.name != ".DS_Store"}
-    assert shipped == wanted
+              and p.name != ".DS_Store" and "node_modules" not in p.parts}
+    # Of the dashboard's npm packages, only the charting library the app serves (no CDN at runtime).
+    library = Path("dashboard") / "node_modules" / "chart.js" / "dist" / "chart.umd.min.js"
+    assert shipped == wanted | {library}
+    assert (staged / library).read_bytes() == (source / library).read_bytes()
 
 
 def test_environment_satisfies_settings_and_holds_no_secret(synth: Template) -> None:
@@ -319,6 +322,23 @@ def test_the_comment_analyser_holds_its_queue_the_responses_read_its_tables_and_
     assert by_sid["DeadLetter"]["Resource"] == dlq
     assert by_sid["SendToQueues"]["Resource"] == follow_up
     assert by_sid["Publish"]["Resource"] == {"Ref": topic_id}
+
+
+def test_the_api_reads_the_answers_by_month_through_the_responses_index(synth: Template) -> None:
+    # GET /v1/responses.csv queries the sparse by-month index (resources.py): it is built, and the
+    # API's role reaches it; the comment analyser, which reads the table by key, does not.
+    responses_id, responses = synth.table("responses")
+    gsis = {g["IndexName"]: g for g in responses["Properties"]["GlobalSecondaryIndexes"]}
+    assert {k["KeyType"]: k["AttributeName"] for k in gsis["by-month"]["KeySchema"]} == {
+        "HASH": "month_shard", "RANGE": "received_at"}
+    assert gsis["by-month"]["Projection"] == {"ProjectionType": "ALL"}
+    index_arn = {"Fn::Join": ["", [{"Fn::GetAtt": [responses_id, "Arn"]}, "/index/*"]]}
+    _, api_role = _role_of(synth, "app")
+    (tables,) = [s for s in _statements(api_role) if s["Sid"] == "Tables"]
+    assert index_arn in _as_list(tables["Resource"])
+    assert {"dynamodb:Query", "dynamodb:BatchGetItem"} <= set(_as_list(tables["Action"]))
+    _, analyser_role = _role_of(synth, "analyse_comments")
+    assert json.dumps(index_arn) not in json.dumps(_statements(analyser_role))
 
 
 def test_the_other_functions_read_the_insight_tables_feed_the_insight_queue_and_nothing_more(
@@ -536,7 +556,7 @@ def test_synth_refuses_a_missing_public_base_url(tmp_path: Path) -> None:
 # --- the CX team: Cognito users and the authorizer on every CX route --------------------------------
 
 # The CX team's routes (app.py): each must be in the registry behind the authorizer, never operations'.
-CX_PATHS = ("/v1/cases", "/v1/case-codes", "/v1/case-stats", "/v1/comments")
+CX_PATHS = ("/v1/cases", "/v1/case-codes", "/v1/case-stats", "/v1/comments", "/v1/responses.csv")
 
 
 def _edge_routes() -> dict[tuple[str, str], frozenset[Any]]:
@@ -581,6 +601,8 @@ def test_the_dashboard_client_uses_the_code_flow_without_a_secret_and_cannot_wri
     assert p["CallbackURLs"] == [f"{PUBLIC}/dashboard"]
     assert (p["IdTokenValidity"], p["TokenValidityUnits"]["IdToken"]) == (60, "minutes")
     assert {"custom:branch", "custom:agent_id"} <= set(p["ReadAttributes"])
+    # The dashboard has Cognito check its session on every page (GetUser needs this scope).
+    assert "aws.cognito.signin.user.admin" in p["AllowedOAuthScopes"]
     assert not [a for a in p["WriteAttributes"] if a.startswith("custom:")]     # nobody widens their own scope
 
 
@@ -589,6 +611,17 @@ def test_the_hosted_ui_has_a_domain_and_the_stack_says_where_to_sign_in(synth: T
     (domain,) = synth.of_type("AWS::Cognito::UserPoolDomain").values()
     assert domain["Properties"] == {"Domain": f"koe-{STAGE}", "UserPoolId": {"Ref": pool_id}}
     assert {"CxUserPoolId", "CxUserPoolClientId", "CxSignInUrl"} <= set(synth.doc["Outputs"])
+
+
+def test_the_functions_know_the_hosted_ui_and_the_dashboard_client(synth: Template) -> None:
+    (client_id, _), = synth.of_type("AWS::Cognito::UserPoolClient").items()
+    (domain_id, _), = synth.of_type("AWS::Cognito::UserPoolDomain").items()
+    for name, fn in synth.functions().items():
+        variables = fn["Properties"]["Environment"]["Variables"]
+        assert variables["KOE_COGNITO_CLIENT_ID"] == {"Ref": client_id}, name
+        assert domain_id in json.dumps(variables["KOE_COGNITO_DOMAIN_URL"]), name
+    # GetUser takes the user's token as its credential: no function is granted any cognito-idp action.
+    assert "cognito-idp:" not in json.dumps([r["Properties"] for r in synth.of_type("AWS::IAM::Role").values()])
 
 
 def test_every_cx_route_is_behind_the_cognito_authorizer_and_no_operations_route_is(synth: Template) -> None:

@@ -18,6 +18,7 @@ Split by aggregate; callers import from this package, never from its modules:
 - `events`: `DynamoEventLedger` (the first payload seen per event_id).
 - `outcomes`: `DynamoOutcomeReport` (outcome counters per procedure and day, read back).
 - `alert_ledger`: `DynamoAlertLedger` (which destinations of a CX alert were delivered).
+- `answers`: `DynamoAnswerArchive` (the answers by period, for the export: the by-month index).
 - `insight_items`: the comment-insights and comment-groups items; `insights`: `DynamoInsightStore`
   (what each comment says, and the counters per group and day) and `DynamoCommentSource`.
 """
@@ -25,6 +26,7 @@ Split by aggregate; callers import from this package, never from its modules:
 from __future__ import annotations
 
 from chalicelib.adapters.dynamo.alert_ledger import DynamoAlertLedger
+from chalicelib.adapters.dynamo.answers import DynamoAnswerArchive
 from chalicelib.adapters.dynamo.binding import MAX_TRANSACTION_ITEMS, configure
 from chalicelib.adapters.dynamo.case_items import CaseItem
 from chalicelib.adapters.dynamo.cases import DynamoCaseStore
@@ -67,6 +69,7 @@ __all__ = [
     "ContactItem",
     "EventItem",
     "DynamoAlertLedger",
+    "DynamoAnswerArchive",
     "DynamoCaseStore",
     "DynamoConversationStore",
     "DynamoCommentSource",

@@ -134,6 +134,18 @@ class ContactItem(Model):
     surveyed = UnicodeSetAttribute(null=True)
 
 
+class ByMonthIndex(GlobalSecondaryIndex["ResponseItem"]):
+    """Sparse: only score answers carry month_shard (`YYYY-MM#k`, domain/exports.month_shard), one
+    item per answered survey; the answers export reads a period month by month, shard by shard."""
+
+    class Meta:
+        index_name = "by-month"
+        projection = AllProjection()
+
+    month_shard = UnicodeAttribute(hash_key=True)
+    received_at = UTCDateTimeAttribute(range_key=True)
+
+
 class ResponseItem(Model):
     class Meta:
         table_name: str | None = None
@@ -156,6 +168,8 @@ class ResponseItem(Model):
     scale = UnicodeAttribute(null=True)                 # absent: nps (answers from before definitions)
     definition_version = NumberAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+    month_shard = UnicodeAttribute(null=True)           # score answers only: the by-month index
+    by_month = ByMonthIndex()
 
 
 class InboxItem(Model):

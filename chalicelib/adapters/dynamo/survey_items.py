@@ -12,6 +12,7 @@ from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo.convert import int_or_none, set_or_remove, strings
 from chalicelib.adapters.dynamo.models import OPEN_SHARD, REMIND_SHARD, SEND_SHARD, ResponseItem, SurveyItem
+from chalicelib.domain.exports import month_shard
 from chalicelib.domain.model import Answer, Step, Survey, SurveyStatus
 
 
@@ -89,13 +90,16 @@ def survey_from_item(item: SurveyItem) -> Survey:
 
 
 def answer_to_item(answer: Answer, retention: timedelta) -> ResponseItem:
+    """A score answer carries month_shard (the sparse by-month index: one item per answered
+    survey); a comment does not."""
     return ResponseItem(
         answer.survey_id, answer.question, received_at=answer.received_at,
         procedure=answer.procedure, customer_id=answer.customer_id, locale=answer.locale,
         context=dict(answer.context), score=answer.score, text=answer.text,
         threshold=answer.threshold, phone_masked=answer.phone_masked, late=answer.late or None,
         channel=answer.channel or None, scale=answer.scale, definition_version=answer.definition_version,
-        expires_at=answer.received_at + retention)
+        expires_at=answer.received_at + retention,
+        month_shard=month_shard(answer.survey_id, answer.received_at) if answer.question == "score" else None)
 
 
 def answer_from_item(item: ResponseItem) -> Answer:

@@ -1,0 +1,134 @@
+"""The CX dashboard through app.py: signing in with a local sign-in link (the cookie session), the
+page in each CX role's scope and in ja/zh/en, its scripts served by the app itself, and every way in
+without a valid session answered with a page that says how to sign in."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from chalicelib.domain.claims import id_token_claims
+from chalicelib.domain.local_token import mint
+from tests.functional.conftest import PUBLIC_BASE_URL, response_image
+from tests.functional.test_cases_api import ADMIN, AGENT, MANAGER, OTHER_MANAGER, token
+from tests.services.conftest import event
+
+DASHBOARD = f"{PUBLIC_BASE_URL}/dashboard"
+
+
+def signed_in(koe: Any, who: dict[str, Any]) -> str:
+    """The session cookie the local sign-in link sets for this user."""
+    answer = koe.client.http.get(f"/dashboard/local-sign-in?token={quote(token(koe, **who))}")
+    assert answer.status_code == 303, answer.body
+    assert answer.headers["Location"] == DASHBOARD
+    cookie = answer.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+    return cookie.split(";")[0]
+
+
+def page(koe: Any, who: dict[str, Any] | None, query: str = "", language: str = "en") -> Any:
+    headers = {"accept-language": language}
+    if who is not None:
+        headers["cookie"] = f"other=1; {signed_in(koe, who)}"
+    return koe.client.http.get(f"/dashboard{query}", headers=headers)
+
+
+def html(answer: Any) -> str:
+    return answer.body.decode("utf-8") if isinstance(answer.body, bytes) else answer.body
+
+
+@pytest.fixture
+def answered(koe: Any) -> None:
+    """The sample survey (tokyo-chuo, agent A-102) answered 2: a detractor, counted and a case opened."""
+    koe.dispatch(event())
+    assert koe.stream(response_image(score=2))["cases_opened"] == 1
+
+
+def test_without_a_session_the_page_says_how_to_sign_in_locally(koe):
+    answer = page(koe, None)
+    assert answer.status_code == 401
+    assert "python -m devstack token --role cx_admin --dashboard" in html(answer)
+    assert answer.headers["Cache-Control"] == "no-store"
+
+
+def test_a_sign_in_link_sets_the_session_and_the_page_shows_the_scores_cases_and_scope(koe, answered):
+    answer = page(koe, ADMIN)
+    assert answer.status_code == 200, html(answer)
+    text = html(answer)
+    assert 'data-testid="card-nps"' in text and "-100.0" in text and "too few answers" in text
+    assert "All branches" in text and "tokyo-chuo" in text
+    assert 'data-testid="open-cases"' in text and "agent:A-102" in text
+    assert "Delivery rate" in text and "Response rate" in text          # the company-wide funnel
+    policy = answer.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "default-src 'none'" in policy
+    # Both scripts come from the app itself, nothing from another origin.
+    scripts = re.findall(r'<script src="([^"]+)"', text)
+    assert scripts == [f"{DASHBOARD}/assets/chart.umd.min.js", f"{DASHBOARD}/assets/dashboard.js"]
+
+
+def test_the_page_follows_the_browser_language_and_the_switch_wins(koe, answered):
+    assert "お客さまの声" in html(page(koe, ADMIN, language="ja-JP,ja;q=0.9,en;q=0.5"))
+    assert "客户之声" in html(page(koe, ADMIN, language="zh-CN,zh;q=0.9"))
+    switched = html(page(koe, ADMIN, "?lang=zh", language="ja"))
+    assert "客户之声" in switched and 'lang="zh"' in switched
+
+
+def test_a_branch_manager_sees_their_branch_only(koe, answered):
+    own = html(page(koe, MANAGER))
+    assert "Branch tokyo-chuo" in own and 'data-testid="card-nps"' in own
+    other = html(page(koe, OTHER_MANAGER))
+    assert "Branch osaka-kita" in other and 'data-testid="no-answers"' in other and "agent:A-102" not in other
+    assert "Delivery rate" not in own and "for the whole company" in own   # funnel: company-wide only
+    # A manager cannot widen the view by asking for the branch breakdown.
+    assert '<option value="branch"' not in own
+
+
+def test_an_agent_sees_their_own_scores(koe, answered):
+    text = html(page(koe, AGENT))
+    assert "Agent A-102" in text and 'data-testid="card-nps"' in text and 'name="dimension"' not in text
+
+
+@pytest.mark.parametrize("cookie", ["koe_session=not-a-token", "koe_session=", "koe_sessionx=abc"])
+def test_a_forged_or_empty_session_is_nobody(koe, cookie):
+    answer = koe.client.http.get("/dashboard", headers={"cookie": cookie})
+    assert answer.status_code == 401
+
+
+def test_an_expired_session_is_nobody(koe):
+    old = mint("functional-local-token-secret-0123", id_token_claims("u-admin", ADMIN["role"]),
+               koe.clock.now - timedelta(hours=3), timedelta(hours=1))
+    assert koe.client.http.get("/dashboard", headers={"cookie": f"koe_session={old}"}).status_code == 401
+
+
+def test_the_operations_key_opens_no_dashboard(koe):
+    assert koe.client.http.get("/dashboard", headers={"x-api-key": "ops-key-1"}).status_code == 401
+
+
+def test_a_bad_sign_in_link_is_refused_with_a_page(koe):
+    answer = koe.client.http.get("/dashboard/local-sign-in?token=forged.token.here")
+    assert answer.status_code == 401 and "Set-Cookie" not in answer.headers
+    assert "not valid" in html(answer)
+
+
+def test_an_unknown_parameter_is_a_page_saying_so(koe):
+    answer = page(koe, ADMIN, "?dimesion=branch")
+    assert answer.status_code == 400 and "dimesion" in html(answer)
+
+
+def test_sign_out_clears_the_session(koe):
+    answer = koe.client.http.get("/dashboard/sign-out")
+    assert answer.status_code == 200 and "signed out" in html(answer)
+    assert answer.headers["Set-Cookie"].startswith("koe_session=; Max-Age=0")
+
+
+def test_the_app_serves_the_charting_library_and_nothing_else(koe):
+    library = koe.client.http.get("/dashboard/assets/chart.umd.min.js")
+    assert library.status_code == 200 and library.headers["Content-Type"].startswith("text/javascript")
+    assert b"Chart.js v4" in library.body[:200]
+    assert koe.client.http.get("/dashboard/assets/dashboard.js").status_code == 200
+    assert koe.client.http.get("/dashboard/assets/package.json").status_code == 404
+    assert koe.client.http.get("/dashboard/assets/..%2F..%2Fapp.py").status_code == 404
