@@ -9,7 +9,7 @@ from chalice.app import Chalice, Rate, Response
 
 from chalicelib import http
 from chalicelib.bootstrap import components
-from chalicelib.domain.principal import Role
+from chalicelib.domain.principal import Principal, Role
 from chalicelib.observability import flush
 from chalicelib.resources import (
     DEFAULT_PREFIX,
@@ -262,10 +262,14 @@ def list_comments() -> Response:
 # role's scope; in pages under Lambda's 6 MB response limit (X-Koe-Next-Cursor, Link rel="next").
 @edge.route("/v1/responses.csv", methods=["GET"], roles=CX)
 def export_responses() -> Response:
+    return _responses_csv(edge.principal())
+
+
+def _responses_csv(principal: Principal) -> Response:
     from chalicelib.services.responses_export import export, parse_query
 
     c = components()
-    page = export(edge.principal(), parse_query(edge.request().query_params, c.today()), c.export_deps)
+    page = export(principal, parse_query(edge.request().query_params, c.today()), c.export_deps)
     return http.csv_file(page.body, page.file_name, next_cursor=page.next_cursor,
                          next_url=f"responses.csv?{page.next_query}" if page.next_query else None)
 
@@ -280,6 +284,19 @@ def dashboard() -> Response:
     c, request = components(), edge.request()
     visit = Visit(request.query_params or {}, request.headers.get("cookie"), request.headers.get("accept-language"))
     return http.screen(open_dashboard(visit, c.dashboard_deps), c.dashboard_pages.content_security_policy)
+
+
+# The same CSV file from the dashboard's download link (the session cookie, not a bearer header).
+@edge.route("/dashboard/responses.csv", methods=["GET"], content_types=ANY, roles=http.PUBLIC)
+def dashboard_responses_csv() -> Response:
+    from chalicelib.services.dashboard import Visit, signed_in
+
+    c, request = components(), edge.request()
+    visit = Visit({}, request.headers.get("cookie"), request.headers.get("accept-language"))
+    found = signed_in(visit, c.dashboard_deps)
+    if not isinstance(found, Principal):
+        return http.screen(found, c.dashboard_pages.content_security_policy)
+    return _responses_csv(found)
 
 
 @edge.route("/dashboard/local-sign-in", methods=["GET"], content_types=ANY, roles=http.PUBLIC)

@@ -91,6 +91,12 @@ def open_dashboard(visit: Visit, deps: DashboardDeps) -> Screen:
     return Screen(200, deps.pages.render("dashboard", query.language, shown))
 
 
+def signed_in(visit: Visit, deps: DashboardDeps) -> Principal | Screen:
+    """For the dashboard's downloads: the session's CX principal, or the sign-in screen instead."""
+    principal = _session(visit.cookie_header, deps)
+    return principal if principal is not None else _sign_in(visit, deps)
+
+
 def local_sign_in(params: Mapping[str, str] | None, accept_language: str | None, deps: DashboardDeps) -> Screen:
     """`/dashboard/local-sign-in?token=...` (local stack only): the token becomes the session cookie."""
     language = preferred_language(accept_language)

@@ -40,6 +40,7 @@ PUBLIC_WEBHOOKS = {("/twilio/sms", "POST"), ("/twilio/status", "POST"),
                    # The CX dashboard checks its own session cookie (tests/functional/test_dashboard.py);
                    # its scripts are the same for everyone.
                    ("/dashboard", "GET"), ("/dashboard/local-sign-in", "GET"), ("/dashboard/sign-out", "GET"),
+                   ("/dashboard/responses.csv", "GET"),
                    ("/dashboard/assets/{name}", "GET")}
 
 SECRET = ENV["KOE_LOCAL_TOKEN_SECRET"]

@@ -132,3 +132,17 @@ def test_the_app_serves_the_charting_library_and_nothing_else(koe):
     assert koe.client.http.get("/dashboard/assets/dashboard.js").status_code == 200
     assert koe.client.http.get("/dashboard/assets/package.json").status_code == 404
     assert koe.client.http.get("/dashboard/assets/..%2F..%2Fapp.py").status_code == 404
+
+
+def test_the_dashboard_downloads_the_answers_as_csv_with_its_session(koe):
+    koe.dispatch(event())
+    koe.reply("8", sid="SM" + "a" * 32)                     # the sample survey answered by SMS
+    cookie = signed_in(koe, MANAGER)
+    answer = koe.client.http.get("/dashboard/responses.csv", headers={"cookie": cookie})
+    assert answer.status_code == 200, answer.body
+    assert answer.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert answer.body.startswith("\ufeff".encode()) and b"tokyo-chuo" in answer.body
+    # Another branch's manager gets the header row only; nobody signed in gets the sign-in page.
+    other = koe.client.http.get("/dashboard/responses.csv", headers={"cookie": signed_in(koe, OTHER_MANAGER)})
+    assert other.status_code == 200 and len(other.body.decode("utf-8-sig").strip().splitlines()) == 1
+    assert koe.client.http.get("/dashboard/responses.csv").status_code == 401
