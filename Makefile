@@ -11,7 +11,7 @@ CHART  := templates/dashboard/node_modules/chart.js/package.json
 INFRA  := .venv-infra
 INFRA_STAMP := $(INFRA)/.installed-stamp
 
-.PHONY: install install-infra install-browser run token test test-fast bench bench-burst synth lint clean
+.PHONY: install install-infra install-browser run token seed test test-fast bench bench-burst synth lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -92,6 +92,18 @@ TOKEN_ARGS = $(if $(ROLE),--role '$(ROLE)') \
 
 token: install
 	@$(BIN)/python -m devstack token $(strip $(TOKEN_ARGS))
+
+# LOCAL ONLY: a month of true data in the stack `make run` started (in another terminal), for the CX
+# dashboard: events posted to /v1/events, customers answering through the carrier (SMS, web page,
+# email), cases worked through /v1/cases; the stack's clock is set back once and walked forward to
+# now (devstack/seed.py). Progress on stderr, a summary at the end. DAYS (default 30), PER_DAY (40),
+# SEED (7: the same seed makes the same month). Best on a fresh stack: `make run IN_MEMORY=1`.
+SEED_ARGS = $(if $(DAYS),--days '$(DAYS)') \
+            $(if $(PER_DAY),--per-day '$(PER_DAY)') \
+            $(if $(SEED),--seed '$(SEED)')
+
+seed: install
+	$(BIN)/python -m devstack seed $(strip $(SEED_ARGS))
 
 # The lint (ruff + mypy), then every tier: unit, services, functional (app.py in-process), browser
 # (the web survey in Chromium), integration (DynamoDB Local + moto on free ports), e2e (the whole

@@ -11,7 +11,12 @@
     python -m devstack advance --hours N | --to 2026-11-24T00:00:00Z
                                        # LOCAL ONLY: move the stack's clock forward, fire the schedule
     python -m devstack token --role cx_admin|branch_manager|agent [--branch B] [--agent A] [--hours H]
-                                       # LOCAL ONLY: a CX user's bearer token for the CX routes
+                             [--dashboard]
+                                       # LOCAL ONLY: a CX user's bearer token for the CX routes, or
+                                       # with --dashboard a link that signs in to /dashboard as them
+    python -m devstack seed [--days 30] [--per-day 40] [--seed 7]
+                                       # LOCAL ONLY: a month of events, answers and cases in the running
+                                       # stack, for the CX dashboard (devstack/seed.py; `make seed`)
 
 Prints where everything is and writes the same as JSON to the ready file once ready (removed on
 exit), so scripts, tests and the reading subcommands find the stack. Port 0 picks a free port.
@@ -43,6 +48,8 @@ DATA_DIR = REPO_ROOT / ".koe"                   # git-ignored
 DEFAULT_DB_PATH = DATA_DIR / "dynamodb"
 DEFAULT_READY_FILE = DATA_DIR / "devstack.json"
 DEFAULT_TOKEN_SECRET = DATA_DIR / "local-token-secret"   # signs the CX tokens (devstack/tokens.py)
+# `python -m devstack seed` (devstack/seed.py, imported only when seeding): a month of 40 a day.
+DEFAULT_SEED_DAYS, DEFAULT_SEED_PER_DAY, DEFAULT_SEED_RNG = 30, 40, 7
 # Subcommand -> (what it reads, the settings variable of its queue's URL, its logical queue name).
 READERS = {
     "follow-ups": ("the follow-up queue: one case per detractor, for the CX team's CRM",
@@ -79,7 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="write addresses and env as JSON when ready (default: %(default)s)")
     commands = parser.add_subparsers(dest="command",
                                      metavar="{follow-ups,alerts,dead-letters,alert-dead-letters,insight-dead-letters,"
-                                            "scheduled,advance,token}")
+                                            "scheduled,advance,token,seed}")
     for name, (what, _, _) in READERS.items():
         reader = commands.add_parser(name, help=f"print {what} as JSON lines, leaving them queued",
                                      description=f"Print {what} as JSON lines, leaving them queued.")
@@ -124,11 +131,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     token.add_argument("--hours", type=float, default=tokens.DEFAULT_HOURS,
                        help="how long it is valid (default: %(default)g)")
     token.add_argument("--subject", help="the token's sub (default: local-<role>[-<agent or branch>])")
+    token.add_argument("--dashboard", action="store_true",
+                       help="print a sign-in link that opens the CX dashboard as this user instead of the token")
     token.add_argument("--ready-file", dest="reader_ready_file", type=Path, default=None,
                        help=f"the running stack's ready file (default: {DEFAULT_READY_FILE})")
     token.add_argument("--secret-file", type=Path, default=DEFAULT_TOKEN_SECRET,
                        help="without a ready file: the project's local token secret (default: %(default)s; "
                             "made on first use, and what `python -m devstack` signs with)")
+    seeder = commands.add_parser(
+        "seed", help="LOCAL ONLY: fill the running stack with a month of events, answers and cases",
+        description="Fill the running local stack (`make run`) with a month of true data for the CX dashboard: "
+                    "events posted to /v1/events, customers answering by SMS, on the web page and by email "
+                    "through the carrier, cases worked through /v1/cases. Sets the stack's clock back once "
+                    "and walks it forward to the wall clock (devstack/seed.py). Best on a fresh stack "
+                    "(`make run IN_MEMORY=1`): data already newer than the rewound clock stays as it is.")
+    seeder.add_argument("--days", type=positive, default=DEFAULT_SEED_DAYS,
+                        help="how many days back from now (default: %(default)s)")
+    seeder.add_argument("--per-day", type=positive, default=DEFAULT_SEED_PER_DAY,
+                        help="completed procedures per day (default: %(default)s)")
+    seeder.add_argument("--seed", dest="rng_seed", type=int, default=DEFAULT_SEED_RNG,
+                        help="the random seed: the same seed makes the same month (default: %(default)s)")
+    seeder.add_argument("--ready-file", dest="reader_ready_file", type=Path, default=None,
+                        help=f"the running stack's ready file (default: {DEFAULT_READY_FILE})")
     args = parser.parse_args(argv)
     if args.command == "token":
         wrong = tokens.problem(args.role, args.branch, args.agent, args.hours)
@@ -195,6 +219,7 @@ def banner(stack: LocalStack) -> str:
                  if stack.options.db_path else "in memory: nothing is kept (--in-memory)"),
         ("API key", a["api_key"]),
         ("CX bearer tokens", "python -m devstack token --role cx_admin (or make token ROLE=...)"),
+        ("CX dashboard", "python -m devstack token --role cx_admin --dashboard  (prints a sign-in link)"),
     ]
     width = max(len(name) for name, _ in rows)
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in stack.options.timings.items())
@@ -256,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         return advance_clock(args)
     if args.command == "token":
         return print_token(args)
+    if args.command == "seed":
+        return run_seed(args)
     if args.command:
         return read_queue(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -413,11 +440,39 @@ def print_token(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: cannot make a token ({exc})", file=sys.stderr)
         return 1
-    print(token, flush=True)
     scope = ", ".join(f"{name} {value}" for name, value in (("branch", args.branch), ("agent", args.agent)) if value)
     until = (now + timedelta(hours=args.hours)).isoformat(timespec="seconds")
+    if args.dashboard:
+        api_url = ready.get("api_url") if ready else f"http://127.0.0.1:{StackOptions().api_port}"
+        print(tokens.sign_in_link(str(api_url), token), flush=True)
+        print(f"open it in a browser: the CX dashboard as {args.role}{f' ({scope})' if scope else ''}, signed in "
+              f"until {until} on the stack's clock", file=sys.stderr)
+        return 0
+    print(token, flush=True)
     print(f"{args.role} token{f' ({scope})' if scope else ''}, valid until {until} on the stack's clock; "
           "send it as `Authorization: Bearer <token>`", file=sys.stderr)
+    return 0
+
+
+def run_seed(args: argparse.Namespace) -> int:
+    """`make seed`: the progress bar on stderr, the summary on stdout."""
+    from devstack import seed
+
+    path, _ = ready_file_of(args)
+    if not path.exists():
+        print(f"error: no running stack (no ready file at {path}): start one with `make run` in another "
+              "terminal (`make run IN_MEMORY=1` for a fresh one), or pass its --ready-file", file=sys.stderr)
+        return 1
+    try:
+        summary = seed.seed(json.loads(path.read_text()), days=args.days, events_per_day=args.per_day,
+                            rng_seed=args.rng_seed, progress=seed.ProgressBar(sys.stderr))
+    except (seed.SeedError, ValueError) as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: what was seeded stays; the stack's clock is back at the wall clock", file=sys.stderr)
+        return 130
+    print("\n".join(summary.lines()), flush=True)
     return 0
 
 

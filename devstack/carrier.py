@@ -41,8 +41,10 @@ Endpoints for scripts, tests and the phone page:
   webhook, ``X-Twilio-Signature`` over the full URL and all fields), records the TwiML replies and answers
   ``{"message_sid", "app_status", "replies"}``. Pass an earlier ``message_sid`` to re-deliver it.
 * ``GET /messages?to=`` (sent to a number), ``?number=`` (the conversation), or everything; oldest first.
-* ``GET /emails?to=`` -- emails moto's SES has "sent" (read from ``{moto_url}/moto-api/data.json``), each
-  with its text ``body``, ``html`` part, SES ``message_id`` and ``list_unsubscribe`` URL.
+* ``GET /emails?to=`` -- emails moto's SES has "sent" (read from moto, ``devstack/mailbox.py``), each
+  with its text ``body``, ``html`` part, SES ``message_id``, ``list_unsubscribe`` URL and ``index`` (its
+  place in the order SES accepted them); ``?since=N`` lists only those from index N on (what a script
+  polling the mailbox has not read yet: only those are parsed).
 * ``GET /mailbox[?to=]`` -- the mailbox page: those emails rendered (in sandboxed frames, links live: a
   score button opens the local web survey), newest first, with buttons for the two endpoints below.
 * ``POST /emails/feedback`` JSON or form ``{"to": "...", "kind": "bounce" | "soft-bounce" | "complaint" |
@@ -66,6 +68,11 @@ DynamoDB Local; a carrier started alone answers 404 to these:
   surveys whose send time has come); answers the clock and what ``tick`` did. JSON only (a web page
   elsewhere cannot post it from a form) and from this machine only. What ``python -m devstack
   advance`` calls. Never part of koe in AWS.
+* ``POST /clock/rewind`` JSON ``{"to": "2026-10-22T00:00:00Z"}`` -- for the seed only (``python -m
+  devstack seed``): sets the stack's clock back to that time, once, at the start of a seeded month
+  (the seed then walks it forward with ``/clock/advance`` until it is back at the wall clock). The
+  schedule is not fired. JSON only, from this machine only. Caveat: data already newer than the
+  rewound time stays as it is (``devstack/time_machine.py``).
 * ``GET /scheduled`` -- the surveys waiting for their send window, earliest first (no phone number or
   address in clear): the phone page's "Scheduled" list, as ``python -m devstack scheduled`` prints it.
 
@@ -108,7 +115,7 @@ from typing import Any
 from twilio.request_validator import RequestValidator
 
 from devstack import mailbox
-from devstack.time_machine import TimeMachine, read_move
+from devstack.time_machine import TimeMachine, read_move, read_rewind
 
 API_VERSION = "2010-04-01"
 PHONE_PAGE = Path(__file__).with_name("phone.html")
@@ -607,11 +614,11 @@ class Carrier:
 
     # -- emails ------------------------------------------------------------------------------------
 
-    def emails(self, to: str | None) -> list[dict[str, Any]]:
-        return mailbox.sent_emails(self.moto_url, to) if self.moto_url else []
+    def emails(self, to: str | None, since: int = 0) -> list[dict[str, Any]]:
+        return mailbox.sent_emails(self.moto_url, to, since=since) if self.moto_url else []
 
     def _email(self, to: str | None, message_id: str | None) -> dict[str, Any]:
-        sent = [e for e in self.emails(to) if not message_id or e.get("message_id") == message_id]
+        sent = mailbox.sent_emails(self.moto_url, to, message_id=message_id or None) if self.moto_url else []
         if not sent:
             raise LookupError(f"no email {'with that id ' if message_id else ''}was sent"
                               f"{' to that address' if to else ''}")
@@ -707,7 +714,7 @@ class _Handler(BaseHTTPRequestHandler):
             to, number = _number_param(query, "to"), _number_param(query, "number")
             self._json(200, self.carrier.log.select(to=to, number=number))
         elif parsed.path == "/emails":
-            self._emails(query.get("to", [None])[0])
+            self._emails(query.get("to", [None])[0], query.get("since", ["0"])[0])
         elif parsed.path == "/favicon.ico":       # browsers ask; nothing to show
             self._send(204, b"", "image/x-icon")
         elif parsed.path == "/mailbox":
@@ -738,6 +745,8 @@ class _Handler(BaseHTTPRequestHandler):
                                lambda f: "one-click unsubscribe")
         elif path == "/clock/advance":
             self._advance(body)
+        elif path == "/clock/rewind":
+            self._rewind(body)
         elif match := _CHAT.match(path):
             self._chat(match.group(1), body)
         else:
@@ -787,9 +796,11 @@ class _Handler(BaseHTTPRequestHandler):
         outcome = self.carrier.deliver_reply(from_, text, sid)
         self._json(502 if outcome["app_status"] is None else 200, outcome)
 
-    def _emails(self, to: str | None) -> None:
+    def _emails(self, to: str | None, since: str) -> None:
+        if not since.isdigit():
+            return self._json(400, {"error": "since is the index of the first email to list, 0 or more"})
         try:
-            self._json(200, self.carrier.emails(to))
+            self._json(200, self.carrier.emails(to, int(since)))
         except (OSError, ValueError) as exc:
             self._json(502, {"error": f"could not read moto: {exc}"})
 
@@ -849,6 +860,25 @@ class _Handler(BaseHTTPRequestHandler):
         except (UnicodeDecodeError, ValueError) as exc:
             return self._json(400, {"error": str(exc)})
         log(f"time machine: moved {outcome['moved_hours']} h to {outcome['now']}; tick {outcome['tick']}")
+        self._json(200, outcome)
+
+    def _rewind(self, body: bytes) -> None:
+        """The seed's one move back (devstack/seed.py): loopback and JSON only, like /clock/advance."""
+        machine = self.carrier.time_machine
+        if machine is None:
+            return self._json(404, {"error": "no clock here: start the whole stack (python -m devstack)"})
+        if not ipaddress.ip_address(self.client_address[0]).is_loopback:
+            return self._json(403, {"error": "the time machine answers this machine only"})
+        if "application/json" not in (self.headers.get("Content-Type") or ""):
+            return self._json(415, {"error": 'send JSON: {"to": "2026-10-22T00:00:00Z"}'})
+        try:
+            fields = json.loads(body.decode("utf-8") or "{}")
+            if not isinstance(fields, dict):
+                raise ValueError("send a JSON object")
+            outcome = machine.rewind(read_rewind(fields))
+        except (UnicodeDecodeError, ValueError) as exc:
+            return self._json(400, {"error": str(exc)})
+        log(f"time machine: rewound {outcome['moved_hours']} h to {outcome['now']} (the seed)")
         self._json(200, outcome)
 
     def _scheduled(self) -> None:

@@ -2,9 +2,16 @@
 `GET /emails?to=` and its mailbox page `GET /mailbox` (never deployed).
 
 moto keeps every message SES accepted and serves them at `{moto_url}/moto-api/data.json`; each is
-listed as {"to", "from", "subject", "body"}, decoded from MIME where needed (see `ses_emails`); a
-raw message (koe's) also gives its "html" part, SES's "message_id", its "date" and its
-"list_unsubscribe" URL and "list_unsubscribe_post" header.
+listed as {"to", "from", "subject", "body", "index"}, decoded from MIME where needed (see
+`ses_emails`); a raw message (koe's) also gives its "html" part, SES's "message_id", its "date" and
+its "list_unsubscribe" URL and "list_unsubscribe_post" header. `index` is the email's place in the
+order SES accepted them (per kind: SendEmail's first, then raw, then templated; koe sends raw only),
+so a reader can ask for the emails `since` the last one it read.
+
+data.json is moto's whole state, every attribute of every object it ever made: a month of emails is
+tens of megabytes, read for each look. The stack's moto child (devstack/moto_server.py) also serves
+`SES_SENT_PATH`, the SES messages alone, filtered there (from an index on, to an address, by id);
+`sent_emails` reads that first and falls back to data.json (moto in-process, or another moto).
 
 moto's SES reports no bounce or complaint: `feedback_notification` builds the JSON SES's event
 publishing would send to the configuration set's topic for one of those emails, so the carrier can
@@ -17,20 +24,42 @@ import email
 import email.policy
 import html
 import json
+import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import Any
 
 MOTO_DATA_PATH = "/moto-api/data.json"
+SES_SENT_PATH = "/koe-local/ses-sent"        # the stack's moto child only (devstack/moto_server.py)
+SES_KINDS = ("Message", "RawMessage", "TemplateMessage")
 
 
-def sent_emails(moto_url: str, to: str | None, timeout_s: float = 5.0) -> list[dict[str, Any]]:
-    """The emails moto at `moto_url` has sent, to `to` only when given (any case)."""
-    url = f"{moto_url.rstrip('/')}{MOTO_DATA_PATH}"
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:
-        return ses_emails(json.loads(response.read()), to)
+def sent_emails(moto_url: str, to: str | None, timeout_s: float = 5.0, since: int = 0,
+                message_id: str | None = None) -> list[dict[str, Any]]:
+    """The emails moto at `moto_url` has sent, to `to` only when given (any case), from the
+    `since`-th on (in the order SES accepted them), only SES's `message_id` when given."""
+    base = moto_url.rstrip("/")
+    query = urllib.parse.urlencode({"since": since, **({"to": to} if to else {}),
+                                    **({"id": message_id} if message_id else {})})
+    try:
+        with urllib.request.urlopen(f"{base}{SES_SENT_PATH}?{query}", timeout=timeout_s) as response:
+            sent = json.loads(response.read())
+        return _emails(((int(m["index"]), m) for m in sent["messages"]), to)
+    except urllib.error.HTTPError as exc:
+        if exc.code != 404:
+            raise
+    with urllib.request.urlopen(f"{base}{MOTO_DATA_PATH}", timeout=timeout_s) as response:
+        found = ses_emails(json.loads(response.read()), to, since)
+    return [e for e in found if message_id is None or e["message_id"] == message_id]
+
+
+def addressed_to(destinations: Any, to: str) -> bool:
+    """Whether moto's `destinations` of a message include `to` (any case)."""
+    return to.lower() in {parseaddr(a)[1].lower() for a in _addresses(destinations)}
 
 
 def _addresses(destinations: Any) -> list[str]:
@@ -70,25 +99,31 @@ def _raw_details(raw: str) -> dict[str, str]:
             "list_unsubscribe_post": str(parsed.get("List-Unsubscribe-Post", ""))}
 
 
-def ses_emails(data: dict[str, Any], to: str | None) -> list[dict[str, Any]]:
+def ses_emails(data: dict[str, Any], to: str | None, since: int = 0) -> list[dict[str, Any]]:
     """Sent emails from moto's /moto-api/data.json: ses.Message (SendEmail, v1 and v2),
     ses.RawMessage (SendRawEmail) and ses.TemplateMessage (SendTemplatedEmail, not rendered)."""
     ses = data.get("ses", {})
+    messages = [{**item, "kind": kind} for kind in SES_KINDS for item in ses.get(kind, [])]
+    return _emails(list(enumerate(messages))[since:], to)
+
+
+def _emails(messages: Iterable[tuple[int, dict[str, Any]]], to: str | None) -> list[dict[str, Any]]:
+    """(index, SES message with its `kind`) -> the emails to `to` (all when None), MIME decoded."""
     found = []
-    for kind in ("Message", "RawMessage", "TemplateMessage"):
-        for item in ses.get(kind, []):
-            recipients = _addresses(item.get("destinations"))
-            if to and to.lower() not in {parseaddr(a)[1].lower() for a in recipients}:
-                continue
-            entry = {"to": ", ".join(recipients), "from": item.get("source", ""),
-                     "subject": item.get("subject", ""), "body": item.get("body", ""),
-                     "message_id": item.get("id", ""), "html": ""}
-            if kind == "RawMessage":
-                _, entry["subject"], entry["body"] = _raw_email(item.get("raw_data", ""))
-                entry.update(_raw_details(item.get("raw_data", "")))
-            if kind == "TemplateMessage":
-                entry["template"], entry["body"] = item.get("template"), item.get("template_data", "")
-            found.append(entry)
+    for index, item in messages:
+        kind = item.get("kind")
+        if to and not addressed_to(item.get("destinations"), to):
+            continue
+        recipients = _addresses(item.get("destinations"))
+        entry = {"to": ", ".join(recipients), "from": item.get("source", ""),
+                 "subject": item.get("subject", ""), "body": item.get("body", ""),
+                 "message_id": item.get("id", ""), "html": "", "index": index}
+        if kind == "RawMessage":
+            _, entry["subject"], entry["body"] = _raw_email(item.get("raw_data", ""))
+            entry.update(_raw_details(item.get("raw_data", "")))
+        if kind == "TemplateMessage":
+            entry["template"], entry["body"] = item.get("template"), item.get("template_data", "")
+        found.append(entry)
     return found
 
 

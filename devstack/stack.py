@@ -32,7 +32,7 @@ from types import ModuleType
 from typing import Any, Self
 
 from chalicelib import resources
-from devstack import local_routing
+from devstack import local_routing, local_surveys
 from devstack.dynamodb_local import LOOPBACK, DynamoDBLocal, free_port, port_is_free
 from devstack.moto_server import MotoServer
 from devstack.provision import provision
@@ -152,6 +152,8 @@ class LocalStack:
         # loopback chat receiver, a developer's own table).
         self.env.update({name: value for name, value in local_routing.settings(self.carrier.chat_webhook_url).items()
                          if name not in os.environ})
+        # One procedure on each scale (NPS, CSAT, CES), unless the environment defines its own.
+        self.env.update({name: value for name, value in local_surveys.settings().items() if name not in os.environ})
         os.environ.update(self.env)
         if str(REPO_ROOT) not in sys.path:
             sys.path.insert(0, str(REPO_ROOT))

@@ -7,6 +7,14 @@ with a `StackClock` (the wall clock plus an offset that only grows) and installs
 09:00 in Tokyo is released in front of you instead of at 09:00. `python -m devstack advance --hours N`
 calls it through the carrier (`POST /clock/advance`, loopback only).
 
+One move goes back, for the seed only (`python -m devstack seed`, devstack/seed.py): `rewind_to`
+(`POST /clock/rewind` on the carrier, loopback only) sets the clock to a time in the past, once, at
+the start, so a month of events can be walked through day by day with `advance` until the clock is
+back at the wall clock. Caveat: what the stack already holds stays as it is — surveys, answers,
+cases and contact histories newer than the rewound time are "in the future" for a while (a contact
+surveyed yesterday is within its cooldown; a bearer token minted before is not valid yet): seed a
+fresh stack (`make run IN_MEMORY=1`, or a new DB_PATH) for data that is true from the first day.
+
 What follows the stack's clock: everything koe decides (send windows and holidays, cooldowns and
 other fatigue rules, the age of events, "completed_at is in the future", conversation windows, the
 day scores are counted in). What does not: the carrier's and moto's own timestamps, DynamoDB's TTL,
@@ -29,7 +37,8 @@ def utc_now() -> datetime:
 
 
 class StackClock:
-    """`clock()` is the wall clock plus an offset; the offset only grows (time never goes back)."""
+    """`clock()` is the wall clock plus an offset; the offset only grows (time never goes back), but
+    for `rewind_to`, the seed's one move back (see the module's docstring)."""
 
     def __init__(self, wall: Callable[[], datetime] = utc_now) -> None:
         self._wall = wall
@@ -70,6 +79,20 @@ class StackClock:
                 self._offset += ahead
             return self._wall() + self._offset
 
+    def rewind_to(self, when: datetime) -> datetime:
+        """LOCAL ONLY, for the seed: set the clock back to `when` (aware, in the past, at most
+        MAX_STEP back). Data newer than `when` stays as it is (the module's docstring)."""
+        if when.tzinfo is None:
+            raise ValueError("give the time with its offset, e.g. 2026-10-22T00:00:00Z")
+        with self._lock:
+            behind = (self._wall() + self._offset) - when
+            if behind <= timedelta(0):
+                raise ValueError("a rewind goes back: use advance to move forward")
+            if behind > MAX_STEP:
+                raise ValueError(f"at most {MAX_STEP.days} days back")
+            self._offset -= behind
+            return self._wall() + self._offset
+
 
 class TimeMachine:
     """The stack's clock and the schedule it fires after each move."""
@@ -81,6 +104,13 @@ class TimeMachine:
         offset = self.clock.offset
         return {"now": iso(self.clock()), "wall_clock": iso(self.clock.wall()),
                 "offset_hours": round(offset.total_seconds() / 3600, 4)}
+
+    def rewind(self, to: datetime) -> dict[str, Any]:
+        """The seed's one move back (StackClock.rewind_to); the schedule is not fired: nothing is
+        due in the past that was not due already."""
+        before = self.clock()
+        after = self.clock.rewind_to(to)
+        return {**self.now(), "moved_hours": round((after - before).total_seconds() / 3600, 4)}
 
     def advance(self, by: timedelta | None = None, to: datetime | None = None) -> dict[str, Any]:
         """Move the clock (by a duration, or to a time), then fire the schedule once: what `tick`
@@ -111,6 +141,14 @@ def parse_time(text: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"give the time with its offset, e.g. 2026-11-24T00:00:00Z, not {text!r}")
     return moment
+
+
+def read_rewind(fields: Mapping[str, Any]) -> datetime:
+    """`{"to": "ISO time"}` (a request to POST /clock/rewind) -> the time to go back to."""
+    to = fields.get("to")
+    if set(fields) != {"to"} or not isinstance(to, str):
+        raise ValueError('send {"to": "2026-10-22T00:00:00Z"}: the time to go back to')
+    return parse_time(to)
 
 
 def read_move(fields: Mapping[str, Any]) -> tuple[timedelta | None, datetime | None]:

@@ -67,16 +67,22 @@ def cx_principal(principal: Principal | None) -> Principal | None:
     return principal
 
 
+# What each metric can be: a band is drawn within it (NPS ± 60 on 9 answers is not "−150").
+METRIC_BOUNDS: Mapping[str, tuple[float, float]] = {"nps": (-100.0, 100.0), "csat": (0.0, 100.0), "ces": (1.0, 7.0)}
+
+
 def band_series(trend: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
     """A trend (`/v1/scores` results[].trend) as chart series: labels, score, the band's lower and
-    upper edge (score ± margin; None where there is no margin), n and the too-few flag per point."""
+    upper edge (score ± margin within the metric's range; None where there is no margin), n and the
+    too-few flag per point."""
     labels, score, lower, upper, n, too_few = [], [], [], [], [], []
     for point in trend:
         value, margin = point.get("score"), point.get("margin")
+        low, high = METRIC_BOUNDS.get(point.get("metric", ""), (float("-inf"), float("inf")))
         labels.append(point["period"])
         score.append(value)
-        lower.append(round(value - margin, 2) if value is not None and margin is not None else None)
-        upper.append(round(value + margin, 2) if value is not None and margin is not None else None)
+        lower.append(round(max(value - margin, low), 2) if value is not None and margin is not None else None)
+        upper.append(round(min(value + margin, high), 2) if value is not None and margin is not None else None)
         n.append(point.get("n", 0))
         too_few.append(bool(point.get("too_few")))
     return {"labels": labels, "score": score, "lower": lower, "upper": upper, "n": n, "too_few": too_few}

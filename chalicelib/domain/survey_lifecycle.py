@@ -120,6 +120,7 @@ DELIVERY_RANKS: dict[str, int] = {
     "accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3,
     "delivered": 4, "undelivered": 4, "failed": 4, "canceled": 4, "read": 5,
 }
+FINAL_DELIVERY_RANK = 4            # delivered, undelivered, failed, canceled: the carrier's last word
 # Delivery states that end the survey as failed (and free the slot).
 DELIVERY_FAILURES = frozenset({"undelivered", "failed", "canceled"})
 # The carrier's error code for "this number opted out with the carrier" (Twilio 21610).
@@ -166,9 +167,33 @@ def outcome_key(survey: Survey) -> str | None:
     return survey.status.value
 
 
-def counts_as_new_outcome(old: Survey | None, new: Survey) -> str | None:
-    """The outcome to count when `old` becomes `new` (None: nothing new to count)."""
+# A reply proves the invitation arrived, whether or not the carrier (or SES) ever said so: an email
+# has no delivery report locally, and an SMS is often answered before its callback comes.
+_REPLIED = frozenset({S.ANSWERED, S.LATE, S.UNREADABLE})
+_DELIVERY_REACHED = frozenset({"delivered", "read"})
+DELIVERED = "delivered"
+
+
+def reached(survey: Survey) -> bool:
+    """The invitation reached the customer: the carrier said delivered, or the customer replied.
+    Once true it stays true (delivery states only rank up; a reply's statuses are final), so
+    `delivered` is counted once per survey, however the news arrives."""
+    return survey.delivery_status in _DELIVERY_REACHED or survey.status in _REPLIED
+
+
+def counts_as_delivered(report: str, survey: Survey) -> bool:
+    """A carrier report (already stored on `survey`, the first of its rank) that counts as
+    `delivered`: "delivered" itself, unless the customer has replied already (counted then)."""
+    return report == DELIVERED and survey.status not in _REPLIED
+
+
+def counts_as_new_outcomes(old: Survey | None, new: Survey) -> tuple[str, ...]:
+    """The outcomes to count when `old` becomes `new`: the status it reaches (`delivered` aside), and
+    `delivered` the first time it has reached the customer (empty: nothing new to count)."""
+    keys: list[str] = []
     key = outcome_key(new)
-    if key is None or (old is not None and old.status is new.status):
-        return None
-    return key
+    if key is not None and key != DELIVERED and (old is None or old.status is not new.status):
+        keys.append(key)
+    if reached(new) and (old is None or not reached(old)):
+        keys.append(DELIVERED)
+    return tuple(keys)

@@ -62,7 +62,7 @@ class ConversationStore(Protocol):
         the stored survey still has old's status, step and last inbound sid. Raises StaleSurvey."""
 
     def record_delivery(self, survey_id: str, status: str, rank: int, error_code: str | None, *,
-                        message_sid: str) -> bool:
+                        message_sid: str, now: datetime | None = None) -> bool:
         """Store a delivery status only if its rank is higher than the stored one and it is about
         the survey's own message (`message_sid`, or any while the survey has not stored its sid
         yet: a callback can overtake the write that records the send); False otherwise."""

@@ -51,7 +51,7 @@ def record_status(callback: StatusCallback, deps: StatusDeps) -> str:
     if rank is None:
         raise UnknownStatus(callback.status)
     if not store.record_delivery(callback.survey_id, callback.status, rank, callback.error_code,
-                                 message_sid=callback.message_sid):
+                                 message_sid=callback.message_sid, now=deps.clock()):
         count("StatusIgnored")
         return "ignored"
     count("DeliveryStatus", status=callback.status)

@@ -84,8 +84,7 @@ class FakeConversationStore:
         self._count(None, survey, survey.created_at)
 
     def _count(self, old: Survey | None, new: Survey, when: datetime) -> None:
-        key = lifecycle.counts_as_new_outcome(old, new)
-        if key is not None:
+        for key in lifecycle.counts_as_new_outcomes(old, new):
             bucket = (new.procedure, f"{when.astimezone(UTC).date().isoformat()}#{key}")
             self.outcomes[bucket] = self.outcomes.get(bucket, 0) + 1
 
@@ -107,6 +106,9 @@ class FakeConversationStore:
             raise StaleSurvey(old.survey_id)
         if any((a.survey_id, a.question) in self.answers for a in answers):
             raise StaleSurvey(old.survey_id)
+        if (lifecycle.reached(new) and not lifecycle.reached(old)
+                and self.delivery_ranks.get(old.survey_id, 0) >= lifecycle.FINAL_DELIVERY_RANK):
+            raise StaleSurvey(old.survey_id)     # a delivery report came (and was counted) meanwhile
         self.surveys[old.survey_id] = _with_changes(stored, new)
         self._count(old, new, now or datetime.now(UTC))
         if new.message_sid is None:          # sent again: the last message's delivery state goes
@@ -126,7 +128,7 @@ class FakeConversationStore:
                                                         active_until=None)
 
     def record_delivery(self, survey_id: str, status: str, rank: int, error_code: str | None, *,
-                        message_sid: str) -> bool:
+                        message_sid: str, now: datetime | None = None) -> bool:
         self.requests += 1
         stored = self.surveys.get(survey_id)
         if stored is None or stored.message_sid not in (None, message_sid):
@@ -135,6 +137,10 @@ class FakeConversationStore:
             return False
         self.delivery_ranks[survey_id] = rank
         self.surveys[survey_id] = replace(stored, delivery_status=status, delivery_error=error_code)
+        if lifecycle.counts_as_delivered(status, self.surveys[survey_id]):
+            self.requests += 1
+            bucket = (stored.procedure, f"{(now or datetime.now(UTC)).astimezone(UTC).date().isoformat()}#delivered")
+            self.outcomes[bucket] = self.outcomes.get(bucket, 0) + 1
         return True
 
     def set_opt_out(self, contact_key: str, opted_out: bool, audit: str, now: datetime) -> None:

@@ -19,7 +19,7 @@ from chalicelib.domain.business_calendar import BusinessCalendar
 from chalicelib.domain.cases import Case, CaseStatus, Owner, OwnerKind, Severity, TimelineEntry
 from chalicelib.domain.fatigue import after_survey
 from chalicelib.domain.model import Answer, Counts, Step, Survey, SurveyStatus
-from chalicelib.domain.scoring import BucketKey, Contribution, counts_for
+from chalicelib.domain.scoring import BucketKey, Contribution, counts_for, stable_shard
 from chalicelib.errors import (
     CaseNotFound,
     ConversationOpen,
@@ -659,10 +659,16 @@ def test_a_batch_of_more_than_a_transaction_counts_each_answer_once_when_retried
 def test_shards_spread_a_bucket_and_reads_add_them_up(stores: Stores) -> None:
     dim = _id("procedure")
     key = BucketKey(dim, "2026-11-21", "claim_payment", "csat")
-    for _ in range(12):                       # twelve batches, each on the shard of its first answer
-        stores.scores.count([contribution(_id("answer"), key, score=5)], 4, NOW)
+    # Twelve batches, each on the shard of its first answer: three on each of the four shards (ids
+    # chosen by their shard, so shard 0 always has some; random ids missed it 3 % of the time).
+    ids: dict[int, list[str]] = {shard: [] for shard in range(4)}
+    while any(len(found) < 3 for found in ids.values()):
+        answer_id = _id("answer")
+        ids[stable_shard(answer_id, 4)].append(answer_id)
+    for answer_id in [i for found in ids.values() for i in found[:3]]:
+        stores.scores.count([contribution(answer_id, key, score=5)], 4, NOW)
     rows = stores.scores.read(dim, "2026-11-21", "2026-11-21", 4)
-    assert 1 < len(rows) <= 4 and {k for k, _ in rows} == {key}
+    assert len(rows) == 4 and {k for k, _ in rows} == {key}
     assert len(stores.scores.read(dim, "2026-11-21", "2026-11-21", 1)) == 1          # shard 0 alone
     assert sum((c for _, c in rows), Counts()).n == 12
 
@@ -707,8 +713,12 @@ def test_request_budget_per_call(dynamo_stores: Stores, requests_made: list[str]
     assert requests_made == ["TransactWriteItems"]
 
     requests_made.clear()
-    conversations.record_delivery(survey.survey_id, "delivered", 2, None, message_sid=SID)
+    conversations.record_delivery(survey.survey_id, "sent", 3, None, message_sid=SID)
     assert requests_made == ["UpdateItem"]
+    requests_made.clear()                     # the first "delivered" also counts the outcome
+    conversations.record_delivery(survey.survey_id, "delivered", 4, None, message_sid=SID)
+    assert requests_made == ["UpdateItem", "UpdateItem"]
+    survey = conversations.get_survey(survey.survey_id) or survey     # as the reply path reads it
 
     requests_made.clear()
     conversations.update_survey(survey, answered(survey), [an_answer(survey), an_answer(survey, "comment")],
@@ -1034,8 +1044,52 @@ def test_each_outcome_is_counted_once_in_the_write_that_reaches_it(stores: Store
     stores.conversations.open_survey(a_survey(procedure=procedure, status=SurveyStatus.SCHEDULED), NOW)
 
     rows = stores.outcomes.read_outcomes(day, day, procedure)
+    # Answered without a delivery report: the answer proves it arrived (`delivered` in the same write).
     assert sorted((outcome, n) for _, _, outcome, n in rows) == [
-        ("answered", 1), ("scheduled", 1), ("sent", 1), ("suppressed:cooldown", 1)]
+        ("answered", 1), ("delivered", 1), ("scheduled", 1), ("sent", 1), ("suppressed:cooldown", 1)]
     assert all(p == procedure and d == day for p, d, _, _ in rows)
     assert stores.outcomes.read_outcomes("2000-01-01", "2000-01-02", procedure) == []
     assert set(rows) <= set(stores.outcomes.read_outcomes(day, day))              # without a procedure: all
+
+
+def test_delivered_is_counted_once_per_survey_by_the_carriers_report_or_else_the_reply(stores: Stores) -> None:
+    procedure = _id("proc").replace("-", "_")
+    day = NOW.date().isoformat()
+    conversations = stores.conversations
+
+    def sent_survey() -> Survey:
+        survey = a_survey(procedure=procedure)
+        conversations.open_survey(survey, NOW)
+        as_sent = replace(survey, status=SurveyStatus.SENT, message_sid=SID)
+        conversations.update_survey(survey, as_sent, now=NOW)
+        return as_sent
+
+    def delivered() -> int:
+        return sum(n for _, _, outcome, n in stores.outcomes.read_outcomes(day, day, procedure)
+                   if outcome == "delivered")
+
+    # The carrier says delivered, then the customer answers: one, from the report.
+    first = sent_survey()
+    assert conversations.record_delivery(first.survey_id, "sent", 3, None, message_sid=SID, now=NOW)
+    assert delivered() == 0
+    assert conversations.record_delivery(first.survey_id, "delivered", 4, None, message_sid=SID, now=NOW)
+    assert not conversations.record_delivery(first.survey_id, "delivered", 4, None, message_sid=SID, now=NOW)
+    reported = conversations.get_survey(first.survey_id)
+    assert reported is not None
+    conversations.update_survey(reported, answered(reported), contact=ContactChange(release=True), now=NOW)
+    assert delivered() == 1
+    # The customer answers before the report: one, from the answer; the late report adds nothing.
+    second = sent_survey()
+    conversations.update_survey(second, answered(second), contact=ContactChange(release=True), now=NOW)
+    assert conversations.record_delivery(second.survey_id, "delivered", 4, None, message_sid=SID, now=NOW)
+    assert delivered() == 2
+    # An answer saved from a copy read before the report came is refused (StaleSurvey: read again).
+    third = sent_survey()
+    assert conversations.record_delivery(third.survey_id, "delivered", 4, None, message_sid=SID, now=NOW)
+    with pytest.raises(StaleSurvey):
+        conversations.update_survey(third, answered(third), contact=ContactChange(release=True), now=NOW)
+    assert delivered() == 3
+    # Undelivered is no delivery.
+    fourth = sent_survey()
+    assert conversations.record_delivery(fourth.survey_id, "undelivered", 4, "30006", message_sid=SID, now=NOW)
+    assert delivered() == 3

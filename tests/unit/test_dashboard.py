@@ -66,3 +66,11 @@ def test_only_the_cx_roles_open_the_dashboard():
     assert cx_principal(Principal("api-key-1", Role.OPERATIONS)) is None
     assert cx_principal(None) is None
     assert cx_principal(MANAGER) == MANAGER
+
+
+def test_the_band_stays_within_what_the_metric_can_be():
+    trend = [{"period": "2026-11-19", "metric": "nps", "score": -50.0, "margin": 70.0, "n": 9, "too_few": True},
+             {"period": "2026-11-20", "metric": "ces", "score": 6.5, "margin": 0.8, "n": 9, "too_few": True},
+             {"period": "2026-11-21", "metric": "csat", "score": 100.0, "margin": 0.0, "n": 9, "too_few": True}]
+    series = band_series(trend)
+    assert (series["lower"], series["upper"]) == ([-100.0, 5.7, 100.0], [20.0, 7.0, 100.0])

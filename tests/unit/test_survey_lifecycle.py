@@ -118,3 +118,25 @@ def test_delivery_ranks_never_let_a_late_callback_move_backwards():
     assert {ranks[s] for s in lifecycle.DELIVERY_FAILURES} == {ranks["delivered"]}
     assert lifecycle.delivery_failure_reason("undelivered", None) == "undelivered_unknown"
     assert lifecycle.delivery_failure_reason("failed", "30003") == "failed_30003"
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    (None, survey(S.SENT), ("sent",)),
+    (survey(S.SENT), survey(S.ANSWERED), ("answered", "delivered")),          # the answer proves it arrived
+    (survey(S.REMINDED), survey(S.ANSWERED), ("answered", "delivered")),
+    (survey(S.SENT, delivery_status="delivered"), survey(S.ANSWERED, delivery_status="delivered"), ("answered",)),
+    (survey(S.EXPIRED), survey(S.LATE), ("late", "delivered")),
+    (survey(S.SENT), survey(S.EXPIRED), ("expired",)),                        # no answer, no report: unknown
+    (survey(S.SENT, delivery_status="undelivered"), survey(S.FAILED, reason="undelivered_30006"),
+     ("failed:undelivered_30006",)),
+    (survey(S.SENT), survey(S.DELIVERED), ()),                                # the status alone counts nothing
+    (survey(S.ANSWERED), survey(S.ANSWERED), ()),
+])
+def test_each_outcome_and_delivered_are_counted_once(old, new, expected):
+    assert lifecycle.counts_as_new_outcomes(old, new) == expected
+
+
+def test_the_carriers_delivered_counts_unless_the_customer_replied_first():
+    assert lifecycle.counts_as_delivered("delivered", survey(S.SENT, delivery_status="delivered"))
+    assert not lifecycle.counts_as_delivered("delivered", survey(S.ANSWERED, delivery_status="delivered"))
+    assert not lifecycle.counts_as_delivered("undelivered", survey(S.SENT, delivery_status="undelivered"))

@@ -78,7 +78,7 @@ class DynamoConversationStore:
                 tx.save(survey_to_item(survey, self._retention),
                         condition=SurveyItem.survey_id.does_not_exist())
                 tx.update(ContactItem(survey.contact_key), actions=claim, condition=slot_free)
-                _count_outcome(tx, None, survey, now)
+                _count_outcomes(tx, None, survey, now)
         except TransactWriteError as exc:
             codes = cancel_codes(exc)
             raise_if_retryable(exc, codes)
@@ -101,7 +101,7 @@ class DynamoConversationStore:
         try:
             with throttling_as_retryable(), TransactWrite(connection=shared_connection()) as tx:
                 tx.save(survey_to_item(survey, self._retention), condition=SurveyItem.survey_id.does_not_exist())
-                _count_outcome(tx, None, survey, survey.created_at)
+                _count_outcomes(tx, None, survey, survey.created_at)
         except TransactWriteError as exc:
             codes = cancel_codes(exc)
             raise_if_retryable(exc, codes)
@@ -133,21 +133,25 @@ class DynamoConversationStore:
                     tx.save(answer_to_item(answer, self._retention),
                             condition=ResponseItem.survey_id.does_not_exist())
                     kinds.append("answer")
-                tx.update(SurveyItem(old.survey_id), actions=survey_changes(new),
-                          condition=unchanged_since(old))
+                unchanged: Condition = unchanged_since(old)
+                if lifecycle.reached(new) and not lifecycle.reached(old):
+                    # `delivered` is counted here (a reply proves it): only if no delivery report has
+                    # counted it meanwhile (record_delivery); else StaleSurvey and the caller reads again.
+                    unchanged = unchanged & (SurveyItem.delivery_rank.does_not_exist()
+                                             | (SurveyItem.delivery_rank < lifecycle.FINAL_DELIVERY_RANK))
+                tx.update(SurveyItem(old.survey_id), actions=survey_changes(new), condition=unchanged)
                 kinds.append("survey")
                 contact_update = contact_changes(old.survey_id, contact, now, release)
                 if contact_update is not None:
                     actions, condition = contact_update
                     tx.update(ContactItem(old.contact_key), actions=actions, condition=condition)
                     kinds.append("contact")
-                if _count_outcome(tx, old, new, now):
-                    kinds.append("outcome")
+                kinds.extend("outcome" for _ in range(_count_outcomes(tx, old, new, now)))
         except TransactWriteError as exc:
             _raise_update_failure(exc, kinds, old.survey_id)
 
     def record_delivery(self, survey_id: str, status: str, rank: int, error_code: str | None, *,
-                        message_sid: str) -> bool:
+                        message_sid: str, now: datetime | None = None) -> bool:
         """False when the stored rank is not lower, when the callback is about another message,
         and when there is no such survey (a callback for a survey we never recorded must not
         create an item)."""
@@ -156,7 +160,16 @@ class DynamoConversationStore:
             SurveyItem.delivery_rank.does_not_exist() | (SurveyItem.delivery_rank < rank))
         actions = [SurveyItem.delivery_status.set(status), SurveyItem.delivery_rank.set(rank),
                    set_or_remove(SurveyItem.delivery_error, error_code)]
-        return conditional(lambda: SurveyItem(survey_id).update(actions=actions, condition=moves_forward))
+        item = SurveyItem(survey_id)
+        if not conditional(lambda: item.update(actions=actions, condition=moves_forward)):
+            return False
+        if lifecycle.counts_as_delivered(status, survey_from_item(item)):
+            # The carrier's first word that it arrived, before any reply: `delivered`, on the day it
+            # came. A second request, for this one callback; lost only if the function dies in between.
+            bucket = f"{(now or datetime.now(UTC)).astimezone(UTC).date().isoformat()}#{lifecycle.DELIVERED}"
+            with throttling_as_retryable():
+                OutcomeItem(item.procedure, bucket).update(actions=[OutcomeItem.n.add(1)])
+        return True
 
     def set_opt_out(self, contact_key: str, opted_out: bool, audit: str, now: datetime) -> None:
         actions = opt_out_actions(opted_out, audit, now)
@@ -217,15 +230,14 @@ class DynamoConversationStore:
         return True
 
 
-def _count_outcome(tx: TransactWrite, old: Survey | None, new: Survey, when: datetime) -> bool:
-    """+1 to the outcome the survey reaches, in the transaction that writes it: counted exactly
-    once, with no request of its own. False when there is nothing new to count."""
-    key = lifecycle.counts_as_new_outcome(old, new)
-    if key is None:
-        return False
-    bucket = f"{when.astimezone(UTC).date().isoformat()}#{key}"
-    tx.update(OutcomeItem(new.procedure, bucket), actions=[OutcomeItem.n.add(1)])
-    return True
+def _count_outcomes(tx: TransactWrite, old: Survey | None, new: Survey, when: datetime) -> int:
+    """+1 to each outcome the survey reaches, in the transaction that writes it: counted exactly
+    once, with no request of its own. How many were counted (0: nothing new)."""
+    keys = lifecycle.counts_as_new_outcomes(old, new)
+    for key in keys:
+        bucket = f"{when.astimezone(UTC).date().isoformat()}#{key}"
+        tx.update(OutcomeItem(new.procedure, bucket), actions=[OutcomeItem.n.add(1)])
+    return len(keys)
 
 
 class _SlotNotHeld(Exception):
