@@ -844,41 +844,37 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, machine.now())
 
     def _advance(self, body: bytes) -> None:
-        machine = self.carrier.time_machine
-        if machine is None:
-            return self._json(404, {"error": "no clock here: start the whole stack (python -m devstack)"})
-        if not ipaddress.ip_address(self.client_address[0]).is_loopback:
-            return self._json(403, {"error": "the time machine answers this machine only"})
-        if "application/json" not in (self.headers.get("Content-Type") or ""):
-            return self._json(415, {"error": 'send JSON: {"hours": N} or {"to": "2026-11-24T00:00:00Z"}'})
-        try:
-            fields = json.loads(body.decode("utf-8") or "{}")
-            if not isinstance(fields, dict):
-                raise ValueError("send a JSON object")
+        def move(machine: Any, fields: dict[str, Any]) -> dict[str, Any]:
             by, to = read_move(fields)
-            outcome = machine.advance(by=by, to=to)
-        except (UnicodeDecodeError, ValueError) as exc:
-            return self._json(400, {"error": str(exc)})
-        log(f"time machine: moved {outcome['moved_hours']} h to {outcome['now']}; tick {outcome['tick']}")
-        self._json(200, outcome)
+            outcome: dict[str, Any] = machine.advance(by=by, to=to)
+            log(f"time machine: moved {outcome['moved_hours']} h to {outcome['now']}; tick {outcome['tick']}")
+            return outcome
+        self._move_clock(body, move, 'send JSON: {"hours": N} or {"to": "2026-11-24T00:00:00Z"}')
 
     def _rewind(self, body: bytes) -> None:
         """The seed's one move back (devstack/seed.py): loopback and JSON only, like /clock/advance."""
+        def move(machine: Any, fields: dict[str, Any]) -> dict[str, Any]:
+            outcome: dict[str, Any] = machine.rewind(read_rewind(fields))
+            log(f"time machine: rewound {outcome['moved_hours']} h to {outcome['now']} (the seed)")
+            return outcome
+        self._move_clock(body, move, 'send JSON: {"to": "2026-10-22T00:00:00Z"}')
+
+    def _move_clock(self, body: bytes, move: Callable[[Any, dict[str, Any]], dict[str, Any]], expected: str) -> None:
+        """The time machine's moves: the whole stack only, this machine only, a JSON object only."""
         machine = self.carrier.time_machine
         if machine is None:
             return self._json(404, {"error": "no clock here: start the whole stack (python -m devstack)"})
         if not ipaddress.ip_address(self.client_address[0]).is_loopback:
             return self._json(403, {"error": "the time machine answers this machine only"})
         if "application/json" not in (self.headers.get("Content-Type") or ""):
-            return self._json(415, {"error": 'send JSON: {"to": "2026-10-22T00:00:00Z"}'})
+            return self._json(415, {"error": expected})
         try:
             fields = json.loads(body.decode("utf-8") or "{}")
             if not isinstance(fields, dict):
                 raise ValueError("send a JSON object")
-            outcome = machine.rewind(read_rewind(fields))
+            outcome = move(machine, fields)
         except (UnicodeDecodeError, ValueError) as exc:
             return self._json(400, {"error": str(exc)})
-        log(f"time machine: rewound {outcome['moved_hours']} h to {outcome['now']} (the seed)")
         self._json(200, outcome)
 
     def _scheduled(self) -> None:

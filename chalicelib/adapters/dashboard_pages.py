@@ -10,16 +10,14 @@ block: data, not code). Nothing is loaded from another origin.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from chalicelib.adapters.pages import inline_style, page_environment
 from chalicelib.adapters.templates import TemplateError
 from chalicelib.domain.web_survey import LANGUAGES
 
@@ -37,15 +35,10 @@ class JinjaDashboard:
     def __init__(self, root: Path, brand: str):
         self._dir = root / FOLDER
         self._brand = brand
-        self._env = Environment(loader=FileSystemLoader(self._dir), autoescape=True,
-                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        try:
-            self._css = (self._dir / STYLE).read_text(encoding="utf-8")
-        except FileNotFoundError as exc:
-            raise TemplateError(f"no dashboard style at {self._dir / STYLE}") from exc
-        digest = base64.b64encode(hashlib.sha256(self._css.encode("utf-8")).digest()).decode("ascii")
+        self._env = page_environment(self._dir)
+        self._css, style_source = inline_style(self._dir / STYLE, "dashboard")
         self.content_security_policy = (
-            "default-src 'none'; script-src 'self'; " f"style-src 'sha256-{digest}'; img-src 'self' data:; "
+            "default-src 'none'; script-src 'self'; " f"style-src {style_source}; img-src 'self' data:; "
             "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
         self._words: dict[str, dict[str, Any]] = {}
 

@@ -31,18 +31,29 @@ STYLE = "page.css"
 SCALE_WORDS = ("questions", "scale_low", "scale_high")
 
 
+def page_environment(folder: Path) -> Environment:
+    """Jinja2 for a folder of HTML pages: autoescaped, strict about missing names."""
+    return Environment(loader=FileSystemLoader(folder), autoescape=True, undefined=StrictUndefined,
+                       trim_blocks=True, lstrip_blocks=True)
+
+
+def inline_style(path: Path, what: str) -> tuple[str, str]:
+    """A page's stylesheet, inlined, and its CSP source (`'sha256-…'`): no 'unsafe-inline' needed."""
+    try:
+        css = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise TemplateError(f"no {what} style at {path}") from exc
+    digest = base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode("ascii")
+    return css, f"'sha256-{digest}'"
+
+
 class JinjaPages:
     def __init__(self, root: Path, brand: str):
         self._dir = root / CHANNEL
         self._brand = brand
-        self._env = Environment(loader=FileSystemLoader(self._dir), autoescape=True,
-                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        try:
-            self._css = (self._dir / STYLE).read_text(encoding="utf-8")
-        except FileNotFoundError as exc:
-            raise TemplateError(f"no web page style at {self._dir / STYLE}") from exc
-        digest = base64.b64encode(hashlib.sha256(self._css.encode("utf-8")).digest()).decode("ascii")
-        self._csp = ("default-src 'none'; " f"style-src 'sha256-{digest}'; "
+        self._env = page_environment(self._dir)
+        self._css, style_source = inline_style(self._dir / STYLE, "web page")
+        self._csp = ("default-src 'none'; " f"style-src {style_source}; "
                      "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
         self._words: dict[tuple[str, Scale], dict[str, Any]] = {}     # read once per warm Lambda
 
