@@ -619,8 +619,9 @@ class Seeder:
     def _back_to_now(self) -> None:
         try:
             self.stack.advance_to(parse_time(self.stack.clock()["wall_clock"]))
-        except SeedError:
-            pass                                # the stack is gone: its clock went with it
+        except SeedError as exc:                # the stack is gone (its clock went with it), or busy: say so
+            print(f"seed: could not move the stack's clock back to now ({exc}); a restart does",
+                  file=sys.stderr, flush=True)
 
     def _run(self) -> Summary:
         started = time.monotonic()
