@@ -70,7 +70,7 @@ import requests
 
 from chalicelib.domain import questions
 from chalicelib.domain.questions import Scale
-from devstack import tokens
+from devstack import local_routing, tokens
 from devstack.carrier import API_FAULTS, CALLBACK_FAULTS
 from devstack.time_machine import iso, parse_time
 
@@ -120,11 +120,20 @@ class Branch:
     mood: tuple[float, float]           # Beta(a, b) of how satisfied its customers are, 0..1
 
 
-BRANCHES = (
-    Branch("tokyo-chuo", "Asia/Tokyo", "A-102", 0.40, (6.5, 1.7)),
-    Branch("shanghai-01", "Asia/Shanghai", "A-210", 0.25, (3.0, 1.9)),      # noticeably worse
-    Branch("new-york-01", "America/New_York", "A-310", 0.35, (7.5, 1.5)),
-)
+def _branches(weights: Mapping[str, tuple[float, tuple[float, float]]]) -> tuple[Branch, ...]:
+    """The local stack's branches with their time zone and agent (devstack/local_routing.py, so every
+    seeded case has an owner the routing knows), each with its share of events and its mood."""
+    table = local_routing.routing(lambda channel: "")
+    agents = {spec["branch"]: agent for agent, spec in table["agents"].items()}
+    return tuple(Branch(name, table["branches"][name]["timezone"], agents[name], weight, mood)
+                 for name, (weight, mood) in weights.items())
+
+
+BRANCHES = _branches({
+    "tokyo-chuo": (0.40, (6.5, 1.7)),
+    "shanghai-01": (0.25, (3.0, 1.9)),      # noticeably worse
+    "new-york-01": (0.35, (7.5, 1.5)),
+})
 PROCEDURES = (("claim_payment", 0.30), ("new_policy", 0.20), ("address_change", 0.25), ("call_center", 0.25))
 # How a branch's customers can be reached: (kind, weight). Kinds: ja_phone (a Japanese mobile: a link
 # SMS), ja_email, ja_both; zh_email, zh_both (email first in China), zh_phone (a link SMS); us_sms (a

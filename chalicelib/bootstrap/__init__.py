@@ -179,8 +179,7 @@ class Components(Adapters):
                              local_sign_in=self.local_sign_in, pages=self.dashboard_pages,
                              dashboard_url=self.dashboard_url, scores=self.scores, outcomes=self.outcomes,
                              min_sample=s.min_sample, score_shards=s.score_shards, cases=self.case_deps,
-                             case_stats=self.case_stats_deps, comments=self.comments_deps, today=self.today,
-                             clock=self.clock)
+                             case_stats=self.case_stats_deps, comments=self.comments_deps, today=self.today)
 
     @cached_property
     def case_policy(self) -> CasePolicy:

@@ -60,6 +60,14 @@ def parse_query(params: Mapping[str, str] | None, accept_language: str | None, p
     return DashboardQuery({**kept, "dimension": dimension, "period": trend}, dimension, trend, language)
 
 
+def breakdowns(principal: Principal) -> list[str]:
+    """The dimensions a role may break its scores down by: an agent none (themselves only), a branch
+    manager all but branch (their own)."""
+    if principal.role is Role.AGENT:
+        return []
+    return [d for d in DIMENSIONS if not (principal.role is Role.BRANCH_MANAGER and d == "branch")]
+
+
 def cx_principal(principal: Principal | None) -> Principal | None:
     """Only the CX roles open the dashboard (an operations key never does)."""
     if principal is None or principal.role not in (Role.CX_ADMIN, Role.BRANCH_MANAGER, Role.AGENT):

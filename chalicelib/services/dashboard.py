@@ -17,7 +17,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Protocol
 
 from chalicelib.domain import dashboard
@@ -31,6 +31,7 @@ from chalicelib.services import case_stats, cases, comments, scores
 from chalicelib.services.ports import HostedSignIn, OutcomeReport, ScoreStore, SessionVerifier
 
 SIGN_IN_SECONDS = 600            # the hosted UI round trip's cookie
+LOCAL_SESSION_SECONDS = 8 * 3600  # a local sign-in link's cookie (its token says when it really ends)
 
 
 class DashboardPages(Protocol):
@@ -54,7 +55,6 @@ class DashboardDeps:
     case_stats: case_stats.CaseStatsDeps
     comments: comments.CommentsDeps
     today: Callable[[], date]
-    clock: Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,8 @@ def local_sign_in(params: Mapping[str, str] | None, accept_language: str | None,
         return _message(deps, 401, language, "expired")
     logger.info("dashboard signed in", extra={"subject": principal.subject, "role": principal.role.value,
                                               "how": "local"})
-    return Screen(303, location=deps.dashboard_url, cookies=[_session_cookie(deps, token, 8 * 3600)])
+    session = _cookie(deps, SESSION_COOKIE, token, LOCAL_SESSION_SECONDS)
+    return Screen(303, location=deps.dashboard_url, cookies=[session])
 
 
 def sign_out(accept_language: str | None, deps: DashboardDeps) -> Screen:
@@ -137,15 +138,17 @@ def view(principal: Principal, query: DashboardQuery, deps: DashboardDeps) -> di
     overdue = cases.list_cases(principal, {"overdue": "true", "status": "open,in_progress", "limit": listed},
                                deps.cases)["cases"]
     open_cases = cases.list_cases(principal, {"status": "open,in_progress", "limit": listed}, deps.cases)["cases"]
-    # The outcome counters are per procedure, company-wide: the funnel is the CX admin's view.
-    funnel = (scores.funnel(scores.ScoreQuery("procedure", score_report["from"], score_report["to"]), deps.outcomes)
-              if principal.role is Role.CX_ADMIN else None)
+    # The outcome counters are per procedure, company-wide: the funnel is the CX admin's view (the
+    # score report has it already for a company-wide breakdown; read it once).
+    funnel = score_report["funnel"]
+    if funnel is None and principal.role is Role.CX_ADMIN:
+        funnel = scores.funnel(scores.ScoreQuery("procedure", score_report["from"], score_report["to"]), deps.outcomes)
     return {
         "principal": {"role": principal.role.value, "branch": principal.branch, "agent_id": principal.agent_id},
         "funnel": funnel,
         "query": {"dimension": query.dimension, "period": query.period, "from": score_report["from"],
                   "to": score_report["to"], "language": query.language},
-        "dimensions": [] if principal.role is Role.AGENT else _dimensions(principal),
+        "dimensions": dashboard.breakdowns(principal),
         "languages": list(LANGUAGES),
         "scores": score_report,
         "comments": comment_report,
@@ -153,14 +156,7 @@ def view(principal: Principal, query: DashboardQuery, deps: DashboardDeps) -> di
         "overdue_cases": overdue,
         "open_cases": open_cases,
         "dashboard_url": deps.dashboard_url,
-        "signed_in_with": "hosted_ui" if deps.hosted_ui is not None else "local",
     }
-
-
-def _dimensions(principal: Principal) -> list[str]:
-    from chalicelib.domain.scoring import DIMENSIONS
-
-    return [d for d in DIMENSIONS if not (principal.role is Role.BRANCH_MANAGER and d == "branch")]
 
 
 # --- sessions
@@ -204,12 +200,8 @@ def _signed_in_by_hosted_ui(params: Mapping[str, str], visit: Visit, deps: Dashb
     logger.info("dashboard signed in", extra={"subject": principal.subject, "role": principal.role.value,
                                               "how": "hosted_ui"})
     return Screen(303, location=deps.dashboard_url,
-                  cookies=[_session_cookie(deps, tokens.access_token, tokens.expires_in),
+                  cookies=[_cookie(deps, SESSION_COOKIE, tokens.access_token, tokens.expires_in),
                            _cookie(deps, SIGN_IN_COOKIE, "", 0)])
-
-
-def _session_cookie(deps: DashboardDeps, token: str, seconds: int) -> str:
-    return _cookie(deps, SESSION_COOKIE, token, seconds)
 
 
 def _cookie(deps: DashboardDeps, name: str, value: str, seconds: int) -> str:
