@@ -43,9 +43,14 @@ install-infra: $(INFRA_STAMP)
 # make stops and names the packages). The tests fail, never skip, without them.
 BROWSER_PACKAGES := chromium fonts-noto-cjk
 BROWSER_STAMP    := $(VENV)/.browser-stamp
-HAVE_BROWSER      = [ -x /usr/bin/chromium ] && { fc-list 2>/dev/null | grep -qi "Noto Sans CJK" \
-                    || ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1; }
+CHROMIUM         ?= /usr/bin/chromium
+CJK_FONTS        ?= /usr/share/fonts/opentype/noto
+# One brace group around the whole check: `! A && { B || C; }` would negate A alone, so a machine with
+# neither package would skip the install (tests/integration/test_makefile.py runs this with both missing).
+HAVE_BROWSER      = { [ -x $(CHROMIUM) ] && { fc-list 2>/dev/null | grep -qi "Noto Sans CJK" \
+                    || ls $(CJK_FONTS)/NotoSansCJK* >/dev/null 2>&1; }; }
 
+# The browser stamp names what it found: removing a package (apt-get remove) makes make look again.
 $(BROWSER_STAMP): $(STAMP)
 	@if ! $(HAVE_BROWSER); then \
 	  if [ "$$(id -u)" -ne 0 ]; then \
@@ -53,12 +58,16 @@ $(BROWSER_STAMP): $(STAMP)
 	         "'sudo apt-get update && sudo apt-get install -y $(BROWSER_PACKAGES)', then make test again."; \
 	    exit 1; \
 	  fi; \
+	  echo "installing the browser tier's Debian packages: $(BROWSER_PACKAGES)"; \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(BROWSER_PACKAGES); \
 	fi
 	@$(HAVE_BROWSER) || { echo "still missing after apt-get: $(BROWSER_PACKAGES)"; exit 1; }
 	touch $(BROWSER_STAMP)
 
-install-browser: $(BROWSER_STAMP)
+# Checked on every run (cheap): a stamp alone would not notice `apt-get remove` after it was made.
+install-browser: $(STAMP)
+	@$(HAVE_BROWSER) || rm -f $(BROWSER_STAMP)
+	@$(MAKE) --no-print-directory $(BROWSER_STAMP)
 
 # Synthesize the CloudFormation template offline into cdk.out/ (see infra/README.md to deploy).
 synth: install-infra $(CHART)
