@@ -78,7 +78,8 @@ synth: install-infra $(CHART)
 # The local stack: DynamoDB Local, moto, the app on 127.0.0.1:8000, the carrier on :8025. Ctrl-C stops it.
 # Options, e.g. `make run API_PORT=8001 API_KEY=dev-key`: API_PORT, CARRIER_PORT, DYNAMODB_PORT,
 # MOTO_PORT (0 picks a free port), API_KEY, CONCURRENCY (invocations per queue, default 4),
-# DB_PATH (DynamoDB Local's data folder, default .koe/dynamodb), IN_MEMORY=1 (keep nothing).
+# DB_PATH (DynamoDB Local's data folder, default .koe/dynamodb), IN_MEMORY=1 (keep nothing),
+# CLOCK_START=2026-11-18T01:30:00Z (koe's clock starts at that instant instead of now).
 RUN_ARGS = $(if $(API_PORT),--api-port $(API_PORT)) \
            $(if $(CARRIER_PORT),--carrier-port $(CARRIER_PORT)) \
            $(if $(DYNAMODB_PORT),--dynamodb-port $(DYNAMODB_PORT)) \
@@ -86,6 +87,7 @@ RUN_ARGS = $(if $(API_PORT),--api-port $(API_PORT)) \
            $(if $(API_KEY),--api-key '$(API_KEY)') \
            $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) \
            $(if $(DB_PATH),--db-path '$(DB_PATH)') \
+           $(if $(CLOCK_START),--clock-start '$(CLOCK_START)') \
            $(if $(filter 1 yes true,$(IN_MEMORY)),--in-memory)
 
 run: install

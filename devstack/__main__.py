@@ -3,6 +3,7 @@
     python -m devstack [--api-port 8000] [--carrier-port 8025] [--dynamodb-port 8100]
                        [--moto-port 5000] [--tick-seconds 60] [--api-key KEY] [--concurrency 4]
                        [--db-path .koe/dynamodb | --in-memory] [--ready-file .koe/devstack.json]
+                       [--clock-start 2026-11-18T01:30:00Z]
     python -m devstack follow-ups      # the follow-up queue's cases, as JSON lines (left on the queue)
     python -m devstack alerts          # the CX alerts (the local queue subscribed to the topic)
     python -m devstack dead-letters    # the intake dead-letter queue, with each message's reason
@@ -65,6 +66,15 @@ READERS = {
 }
 
 
+def clock_start(text: str) -> datetime:
+    from devstack.time_machine import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.split("\n")[0])
     defaults = StackOptions()
@@ -84,6 +94,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          help="keep nothing: DynamoDB Local in memory, for a throwaway run")
     parser.add_argument("--ready-file", type=Path, default=DEFAULT_READY_FILE,
                         help="write addresses and env as JSON when ready (default: %(default)s)")
+    parser.add_argument("--clock-start", type=clock_start, default=None, metavar="ISO",
+                        help="start koe's clock at this instant (e.g. 2026-11-18T01:30:00Z) and let it run "
+                             "from there, whatever the date and hour: tests, benchmarks and demos "
+                             "(default: the wall clock)")
     commands = parser.add_subparsers(dest="command",
                                      metavar="{follow-ups,alerts,dead-letters,alert-dead-letters,insight-dead-letters,"
                                             "scheduled,advance,token,seed}")
@@ -289,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     options = StackOptions(api_port=args.api_port, carrier_port=args.carrier_port,
                            dynamodb_port=args.dynamodb_port, moto_port=args.moto_port,
                            tick_seconds=args.tick_seconds, api_key=args.api_key,
-                           concurrency=args.concurrency,
+                           concurrency=args.concurrency, clock_start=args.clock_start,
                            db_path=None if args.in_memory else args.db_path,
                            # kept beside the ready file (.koe/) so tokens outlive a restart; --in-memory
                            # keeps nothing

@@ -86,8 +86,10 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
-    """True when nothing listens on 127.0.0.1:port (checked by binding, as a server would)."""
+    """True when nothing listens on 127.0.0.1:port (checked by binding, as a server would: with
+    SO_REUSEADDR, so the last run's connections in TIME_WAIT do not count as busy for ~60 s)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((LOOPBACK, port))
         except OSError:
@@ -186,6 +188,9 @@ class DynamoDBLocal:
              *self.storage_args(), "-sharedDb", "-disableTelemetry", "-port", str(self.port)],
             cwd=jar.parent, stdout=self._log_file, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            # Its own session: Ctrl-C in the terminal reaches the stack alone, which stops the JVM
+            # after the runner has drained (devstack/stack.py), not before.
+            start_new_session=True,
             preexec_fn=_die_with_parent)  # noqa: PLW1509  (one libc call, preloaded; see above)
 
     def _wait_ready(self) -> None:

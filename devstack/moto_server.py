@@ -97,7 +97,9 @@ class MotoServer:
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "devstack.moto_server", "--port", str(self.requested_port)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
-            env=env, cwd=REPO_ROOT)
+            # Its own session: the terminal's Ctrl-C goes to the stack alone, which stops moto once
+            # the runner has drained and the queues were reported (it exits on stdin EOF).
+            env=env, cwd=REPO_ROOT, start_new_session=True)
         try:
             self.port = self._read_port()
         except BaseException:

@@ -209,11 +209,14 @@ def queue_depth(sqs: Any, queue_url: str) -> QueueDepth:
 
 
 def describe_leftovers(depths: Mapping[str, QueueDepth]) -> list[str]:
-    """What a stop leaves on the queues, one line per queue that still holds messages."""
+    """What a stop leaves on the queues: one line per queue that still holds messages, or one line
+    saying they were all empty (a report that is always there is one a reader can trust)."""
     lines = [f"{name}: {d.total} message(s) still queued ({d.waiting} waiting, {d.in_flight} in flight)"
              for name, d in depths.items() if d.total]
     if lines:
         lines.append("moto keeps queues in memory only: these messages are lost when the stack stops")
+    elif depths:
+        lines.append(f"all {len(depths)} queues were empty at the stop")
     return lines
 
 

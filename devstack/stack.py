@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Self
@@ -37,7 +38,7 @@ from devstack.dynamodb_local import LOOPBACK, DynamoDBLocal, free_port, port_is_
 from devstack.moto_server import MotoServer
 from devstack.provision import provision
 from devstack.runner import DEFAULT_CONCURRENCY, QueueDepth, Runner, describe_leftovers, queue_depth
-from devstack.time_machine import StackClock, TimeMachine
+from devstack.time_machine import StackClock, TimeMachine, pinned_at, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class StackOptions:
     prefix: str = "koe-local-"
     concurrency: int = DEFAULT_CONCURRENCY  # invocations in parallel per queue (Lambda's SQS pollers)
     db_path: Path | None = None             # DynamoDB Local's data folder; None: in memory
+    clock_start: datetime | None = None     # koe's clock starts here (pinned); None: the wall clock
     timings: dict[str, float] = field(default_factory=dict)    # filled by start(): seconds per step
 
     def check_ports(self) -> None:
@@ -95,7 +97,8 @@ class LocalStack:
         self._http_thread: threading.Thread | None = None
         self._stopped = False
         self.leftovers: dict[str, QueueDepth] = {}     # what stop() found on the queues
-        self.clock = StackClock()                       # koe's "now" in this stack
+        start = self.options.clock_start
+        self.clock = StackClock(pinned_at(start) if start else utc_now)   # koe's "now" in this stack
         self.time_machine = TimeMachine(self.clock, fire=self._fire_schedule)
         self._dynamodb_client: Any = None
 
@@ -257,13 +260,15 @@ class LocalStack:
         }
 
     def stop(self) -> None:
-        """Stop in reverse order; each part is stopped even if another fails."""
+        """Stop in order: intake first (the HTTP API takes no new events), then the runner drains its
+        batches in flight and the queues are reported, then the carrier the runner was sending
+        through, then the services everything stood on. Each part is stopped even if another fails."""
         if self._stopped:
             return
         self._stopped = True
-        for name, action in (("runner", self.runner and self._drain),
+        for name, action in (("http", self._http and self._stop_http),
+                             ("runner", self.runner and self._drain),
                              ("carrier", self.carrier and self.carrier.stop),
-                             ("http", self._http and self._stop_http),
                              ("moto", self.moto and self.moto.stop),
                              ("dynamodb", self.dynamodb and self.dynamodb.stop)):
             if not action:

@@ -20,11 +20,16 @@ other fatigue rules, the age of events, "completed_at is in the future", convers
 day scores are counted in). What does not: the carrier's and moto's own timestamps, DynamoDB's TTL,
 Powertools' idempotency expiry, and the runner's tick interval (real seconds). The offset lives in
 memory: a restarted stack starts on the wall clock again.
+
+`--clock-start ISO` pins the base clock instead of the wall clock (`pinned_at`): the stack starts at
+that instant and runs forward in real seconds. The e2e and browser tests, the seed test and the
+benchmarks start their stacks this way, so what they see never depends on today's date or hour.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,11 +41,23 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def pinned_at(start: datetime) -> Callable[[], datetime]:
+    """A base clock that reads `start` when made and then runs at the wall clock's pace (monotonic
+    time): a stack started with `--clock-start` (tests, benchmarks, demos) decides exactly as it
+    would at that instant, whatever today's date and hour are."""
+    if start.tzinfo is None:
+        raise ValueError("give the clock's start with its offset, e.g. 2026-11-18T01:30:00Z")
+    began = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - began)
+
+
 class StackClock:
     """`clock()` is the wall clock plus an offset; the offset only grows (time never goes back), but
     for `rewind_to`, the seed's one move back (see the module's docstring)."""
 
     def __init__(self, wall: Callable[[], datetime] = utc_now) -> None:
+        # `wall` is the base clock: the wall clock, or `pinned_at(start)` for a stack started at a
+        # given instant (`python -m devstack --clock-start`); "back to the wall clock" means back to it.
         self._wall = wall
         self._offset = timedelta(0)
         self._lock = threading.Lock()

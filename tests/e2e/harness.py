@@ -22,6 +22,8 @@ import pytest
 import requests
 from boto3.dynamodb.types import TypeDeserializer
 
+from tests import clock
+
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_S = 90
 # Every hour and every day open: journeys that must send at once do, whenever CI runs them.
@@ -32,15 +34,17 @@ WINDOW_SETTINGS = ("KOE_SEND_WINDOW", "KOE_SEND_WINDOW_BY_COUNTRY", "KOE_SKIP_HO
 
 @contextmanager
 def local_stack(folder: Path, settings: Mapping[str, str], tick_seconds: float = 2) -> Iterator[dict[str, Any]]:
-    """`python -m devstack` in memory on free ports with exactly these send-window `settings`;
-    yields its ready file's content (plus `ready_file`, its path). Stopped with SIGTERM after."""
+    """`python -m devstack` in memory on free ports with exactly these send-window `settings`, its
+    clock started at the suite's pinned instant (tests/clock.py); yields its ready file's content
+    (plus `ready_file`, its path). Stopped with SIGTERM after."""
     ready = folder / "ready.json"
     log = folder / "stack.log"
     env = {k: v for k, v in os.environ.items() if k not in WINDOW_SETTINGS} | dict(settings)
     with log.open("w") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0", "--dynamodb-port", "0",
-             "--moto-port", "0", "--tick-seconds", str(tick_seconds), "--in-memory", "--ready-file", str(ready)],
+             "--moto-port", "0", "--tick-seconds", str(tick_seconds), "--in-memory", "--ready-file", str(ready),
+             *clock.devstack_args()],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr, text=True, env=env)
     try:
         deadline = time.monotonic() + STARTUP_S

@@ -27,6 +27,7 @@ from chalice import Chalice
 from chalicelib import resources
 from devstack.provision import client, provision
 from devstack.runner import QueueDepth, Runner, failed_ids
+from tests import clock
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The recorded EventBridge -> SQS envelope.
@@ -646,7 +647,8 @@ def test_python_m_devstack_serves_and_stops_cleanly(tmp_path: Path):
     with output.open("wb") as sink:     # a file, not a pipe nobody reads: that could block it
         proc = subprocess.Popen(
             [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0",
-             "--dynamodb-port", "0", "--moto-port", "0", "--in-memory", "--ready-file", str(ready)],
+             "--dynamodb-port", "0", "--moto-port", "0", "--in-memory", "--ready-file", str(ready),
+             *clock.devstack_args()],
             cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT)
     try:
         until(lambda: ready.exists() or proc.poll() is not None, timeout_s=40)

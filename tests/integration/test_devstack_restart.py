@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import requests
 
 from devstack.dynamodb_local import DynamoDBLocal, DynamoDBLocalError
 from devstack.provision import client
+from tests import clock
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_S = 90
@@ -42,14 +43,16 @@ def until(condition: Callable[[], Any], timeout_s: float = 30.0) -> Any:
 
 
 @contextmanager
-def devstack(db_path: Path, workdir: Path, name: str) -> Iterator[dict[str, Any]]:
-    """`python -m devstack --db-path db_path` on free ports until the block ends (SIGTERM, exit 0)."""
+def devstack(db_path: Path, workdir: Path, name: str, later: timedelta = timedelta(0)) -> Iterator[dict[str, Any]]:
+    """`python -m devstack --db-path db_path` on free ports until the block ends (SIGTERM, exit 0), its
+    clock started `later` than the suite's pinned instant (a restart happens after the first run)."""
     ready, output = workdir / f"{name}.json", workdir / f"{name}.log"
     with output.open("wb") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0",
              "--dynamodb-port", "0", "--moto-port", "0", "--tick-seconds", "3600", "--concurrency", "2",
-             "--db-path", str(db_path), "--ready-file", str(ready)],
+             "--db-path", str(db_path), "--ready-file", str(ready),
+             "--clock-start", (clock.start() + later).isoformat()],
             cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT,
             env={**os.environ, "KOE_SEND_WINDOW": "00:00-23:59"})   # send now, whatever the hour
     try:
@@ -74,10 +77,12 @@ class Koe:
         self.prefix = stack["env"]["KOE_RESOURCE_PREFIX"]
 
     def post(self, phone: str, procedure: str = "claim_payment") -> str:
+        from devstack import tokens
+
         event_id = f"restart-{uuid.uuid4().hex[:10]}"
         answer = requests.post(f"{self.api}/v1/events", headers={"x-api-key": self.key}, timeout=10, json={
             "event_id": event_id, "procedure": procedure,
-            "completed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "completed_at": tokens.stack_now(self.carrier).isoformat(timespec="seconds"),
             "customer": {"id": "C-R1", "phone": phone, "locale": "en-US"},
             "context": {"branch": "tokyo-chuo", "agent_id": AGENT}})
         assert answer.status_code == 202, answer.text
@@ -131,7 +136,7 @@ def test_surveys_opt_outs_and_scores_survive_a_restart_on_the_same_db_path(tmp_p
     assert (db_path / "shared-local-instance.db").exists()
 
     # When the stack is started again on the same folder (new ports, new processes)
-    with devstack(db_path, tmp_path, "second") as stack:
+    with devstack(db_path, tmp_path, "second", later=timedelta(hours=1)) as stack:
         koe = Koe(stack)
         # Then the survey is there with its score
         survey = koe.survey(answered)
@@ -167,3 +172,60 @@ def test_a_second_dynamodb_local_on_the_same_folder_is_refused(tmp_path: Path):
     # Then, once the first has stopped, the folder can be used again
     with DynamoDBLocal(port=0, db_path=tmp_path / "db") as again:
         assert again.client().list_tables()["TableNames"] == []
+
+
+# --- Ctrl-C, then `make run` again at once ---------------------------------------------------------
+
+def _start_in_a_terminal(ports: list[int], workdir: Path, name: str) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    """`python -m devstack` on these fixed ports as a terminal runs it: the leader of its own process
+    group, so Ctrl-C (SIGINT to the whole foreground group) reaches every process in it."""
+    ready, output = workdir / f"{name}.json", workdir / f"{name}.log"
+    api, carrier, dynamodb, moto = ports
+    with output.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "devstack", "--api-port", str(api), "--carrier-port", str(carrier),
+             "--dynamodb-port", str(dynamodb), "--moto-port", str(moto), "--tick-seconds", "3600",
+             "--in-memory", "--ready-file", str(ready), *clock.devstack_args()],
+            cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT, process_group=0)
+    return proc, ready, output
+
+
+def _ctrl_c(proc: subprocess.Popen[bytes]) -> int:
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        return proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+
+
+def test_ctrl_c_stops_in_order_with_the_queue_report_and_the_stack_starts_again_at_once(tmp_path: Path):
+    from devstack.dynamodb_local import free_port
+
+    ports = [free_port() for _ in range(4)]
+    # Given `make run` on fixed ports, used (connections closed by the servers sit in TIME_WAIT)
+    proc, ready, output = _start_in_a_terminal(ports, tmp_path, "first")
+    try:
+        until(lambda: ready.exists() or proc.poll() is not None, timeout_s=STARTUP_S)
+        assert proc.poll() is None, output.read_text()[-3000:]
+        stack = json.loads(ready.read_text())
+        for _ in range(5):
+            requests.get(f"{stack['carrier_url']}/clock", timeout=10)
+            requests.post(f"{stack['api_url']}/v1/events", json={}, timeout=10, headers={"x-api-key": stack["api_key"]})
+    finally:
+        # When the developer presses Ctrl-C
+        code = _ctrl_c(proc)
+    log = output.read_text()
+    # Then it stops cleanly: the runner drained and the queues were reported before moto went away
+    assert code == 0, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
+    assert "queues were empty at the stop" in log or "still queued" in log, log[-3000:]
+    assert "could not read the depth" not in log, log[-3000:]
+
+    # And started again at once on the same ports, it is ready
+    again, ready_again, output_again = _start_in_a_terminal(ports, tmp_path, "second")
+    try:
+        until(lambda: ready_again.exists() or again.poll() is not None, timeout_s=STARTUP_S)
+        assert again.poll() is None, output_again.read_text()[-3000:]
+    finally:
+        assert _ctrl_c(again) == 0, output_again.read_text()[-3000:]
