@@ -11,7 +11,7 @@ CHART  := templates/dashboard/node_modules/chart.js/package.json
 INFRA  := .venv-infra
 INFRA_STAMP := $(INFRA)/.installed-stamp
 
-.PHONY: install install-infra install-browser run token seed test test-fast bench bench-burst synth lint clean
+.PHONY: install install-infra install-browser run token seed test test-clock test-fast bench bench-burst synth lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -120,10 +120,17 @@ seed: install
 # (the web survey in Chromium), integration (DynamoDB Local + moto on free ports), e2e (the whole
 # stack), and the CDK synth test.
 # pytest's exit code 5 (no tests collected) is a failure here too: a suite that ran nothing proves nothing.
+# Then the clock-sensitive tests (marked `clock`) again with the stacks' clock pinned at a Saturday, a
+# Japanese and a Chinese public holiday, 31 December 23:59 UTC and 03:00 UTC (tests/clock.py): no test
+# may pass or fail by the date or hour it runs at.
 test: lint install-infra install-browser
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing, a suite that ran nothing proves nothing"; fi; \
 	exit $$rc
+	$(BIN)/python -m tests.clock
+
+test-clock: install
+	$(BIN)/python -m tests.clock
 
 test-fast: install
 	$(BIN)/python -m pytest tests/unit tests/services tests/functional

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from chalicelib.domain import scoring  # noqa: E402
 from chalicelib.domain.model import Answer  # noqa: E402
 
+AT = datetime(2026, 11, 18, 3, 0, tzinfo=UTC)    # one fixed day: no figure depends on today
 TARGET = 2_000                 # answers a second on one procedure-day
 PARTITION_WCU = 1_000          # DynamoDB's write units a second per partition
 TRANSACTION_WCU_PER_ITEM = 2
@@ -35,7 +36,7 @@ TRANSACTION_WCU_PER_ITEM = 2
 
 def batches(total: int) -> list[list[Answer]]:
     rng = random.Random(7)
-    at = datetime.now(UTC)
+    at = AT
     branches = [f"branch-{i:02d}" for i in range(20)]
     answers = [Answer(f"hot-{n}", "score", at, "claim_payment", f"C-{n}", rng.choice(["ja", "zh", "en"]),
                       {"branch": (b := rng.choice(branches)), "agent_id": f"{b}-A{rng.randint(0, 9)}"},
@@ -93,7 +94,7 @@ def run(server: Any, total: int, shards: int) -> int:
             for key in scoring.tally(chunk):
                 writes_per_item[f"{scoring.partition(key.dimension, shard)}/{key.sort_key}"] += 1
                 items_per_partition[scoring.partition(key.dimension, shard)] += 1
-        store.count(items, shards, datetime.now(UTC))
+        store.count(items, shards, AT)
     elapsed = time.monotonic() - started
 
     hottest_key, hottest = items_per_partition.most_common(1)[0]

@@ -61,6 +61,9 @@ def phones(n: int) -> list[str]:
     return [p for p in numbers if p not in FAULT_NUMBERS][:n]
 
 
+CLOCK_START = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
+
+
 def make_event(run: str, index: int, phone: str, now: str) -> dict[str, Any]:
     return {
         "event_id": f"burst-{run}-{index:05d}", "procedure": "claim_payment", "completed_at": now,
@@ -354,7 +357,7 @@ def run_burst(n: int, threads: int, options: StackOptions, timeout_s: float,
         meter = CpuMeter({"this process (koe, Chalice local, runner, carrier)": os.getpid(),
                           "DynamoDB Local (java)": stack.dynamodb.pid, "moto (child)": stack.moto.pid})
         api, key = stack.api_url, stack.env["KOE_API_KEYS"].split(",")[0]
-        now = datetime.now(UTC).isoformat(timespec="seconds")
+        now = stack.clock().isoformat(timespec="seconds")
         run = uuid.uuid4().hex[:6]
         events = [make_event(run, i, phone, now) for i, phone in enumerate(phones(n))]
         ids = {e["event_id"] for e in events}
@@ -445,7 +448,10 @@ def main(argv: list[str] | None = None) -> int:
     # Every invitation now, whatever the hour: koe defers sends outside the customer's send window
     # (KOE_SEND_WINDOW, 09:00-20:00 local time by default), and this measures sending, not waiting.
     os.environ.setdefault("KOE_SEND_WINDOW", ALL_DAY)
-    options = StackOptions(api_port=0, carrier_port=0, dynamodb_port=0, moto_port=0, tick_seconds=3600)
+    # And the stack's clock starts at a fixed instant (a Wednesday, 10:00 in New York), so no figure
+    # depends on the date or hour the benchmark runs at.
+    options = StackOptions(api_port=0, carrier_port=0, dynamodb_port=0, moto_port=0, tick_seconds=3600,
+                           clock_start=CLOCK_START)
     if args.concurrency is not None:
         options.concurrency = args.concurrency
     profiles = ThreadProfiles() if args.profile else None

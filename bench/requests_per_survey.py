@@ -71,15 +71,22 @@ def settle(seconds: float = 2.0) -> None:
         time.sleep(0.1)
 
 
+# The stack's clock starts here, whatever today's date and hour (`--clock-start`): a Wednesday at
+# 10:00 in New York, inside the en-US customer's send window, so the survey measured is sent at once,
+# never deferred to the next morning.
+CLOCK_START = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
+
+
 def main() -> None:
-    stack = LocalStack(StackOptions(api_port=0, carrier_port=0, dynamodb_port=0, moto_port=0, tick_seconds=3600))
+    stack = LocalStack(StackOptions(api_port=0, carrier_port=0, dynamodb_port=0, moto_port=0, tick_seconds=3600,
+                                    clock_start=CLOCK_START))
     stack.start()
     try:
         install_counters()                      # after provisioning: only the survey is counted
         api, carrier = stack.api_url, stack.carrier.url
         key = stack.env["KOE_API_KEYS"].split(",")[0]
         event = json.loads((ROOT / "tests" / "events" / "procedure-completed.json").read_text())
-        event["completed_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        event["completed_at"] = stack.clock().isoformat(timespec="seconds")
         event["customer"].update(phone=PHONE, locale="en-US")
         stages: list[tuple[str, Counter[tuple[str, str]]]] = []
 
@@ -89,6 +96,9 @@ def main() -> None:
 
         requests.post(f"{api}/v1/events", json=event, headers={"x-api-key": key}, timeout=10)
         stage("event -> sent -> delivered")
+        texts = requests.get(f"{carrier}/messages", params={"to": PHONE}, timeout=10).json()
+        if not texts:       # a deferred survey would measure something else: say so, do not print figures
+            raise SystemExit(f"the survey was not sent at {stack.clock():%Y-%m-%d %H:%M} UTC (deferred?)")
         requests.post(f"{carrier}/reply", json={"from": PHONE, "body": "3"}, timeout=10)
         stage("score (+ aggregate, escalate)")
         requests.post(f"{carrier}/reply", json={"from": PHONE, "body": "slow payout"}, timeout=10)

@@ -227,7 +227,9 @@ def banner(stack: LocalStack) -> str:
         ("Event bus", env["KOE_LOCAL_EVENT_BUS"]),
         ("Table prefix", env["KOE_RESOURCE_PREFIX"]),
         ("Tick every", f"{stack.options.tick_seconds:g} s"),
-        ("Clock", "the wall clock; `python -m devstack advance` moves it forward (local only)"),
+        ("Clock", (f"started at {stack.options.clock_start:%Y-%m-%dT%H:%M:%SZ} (--clock-start)"
+                   if stack.options.clock_start else "the wall clock")
+         + "; `python -m devstack advance` moves it forward (local only)"),
         ("Concurrency", f"{stack.options.concurrency} invocations per queue"),
         ("Data", f"{stack.options.db_path} (tables survive a restart; queues do not)"
                  if stack.options.db_path else "in memory: nothing is kept (--in-memory)"),
@@ -243,13 +245,13 @@ def banner(stack: LocalStack) -> str:
         "",
         "Send a completed procedure (completed now; sending it again shows idempotency):",
         (f"  curl -H \"x-api-key: {a['api_key']}\" -H 'content-type: application/json' "
-         f"-d '{demo_event()}' {a['api_url']}/v1/events"),
+         f"-d '{demo_event(stack.clock())}' {a['api_url']}/v1/events"),
         "Text as the customer (or use the phone page):",
         ("  curl -H 'content-type: application/json' "
          f"-d '{{\"from\": \"+15550100123\", \"body\": \"9\"}}' {a['carrier_url']}/reply"),
         "Survey a customer by email (no phone: email; read it on the mailbox page):",
         (f"  curl -H \"x-api-key: {a['api_key']}\" -H 'content-type: application/json' "
-         f"-d '{demo_event(email=True)}' {a['api_url']}/v1/events"),
+         f"-d '{demo_event(stack.clock(), email=True)}' {a['api_url']}/v1/events"),
         "Make SES report a hard bounce of it (the address is then opted out of email):",
         ("  curl -H 'content-type: application/json' "
          f"-d '{{\"to\": \"{DEMO_EMAIL}\", \"kind\": \"bounce\"}}' {a['carrier_url']}/emails/feedback"),
@@ -268,10 +270,11 @@ def banner(stack: LocalStack) -> str:
 DEMO_EMAIL = "hanako@example.jp"
 
 
-def demo_event(email: bool = False) -> str:
-    """A fresh event for the printed curl: the sample's fixed completed_at would be stale. With
-    `email`, a customer with an address and no phone (surveyed by email, in Japanese)."""
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+def demo_event(at: datetime, email: bool = False) -> str:
+    """A fresh event for the printed curl, completed `at` (the stack's clock): the sample's fixed
+    completed_at would be stale. With `email`, a customer with an address and no phone (surveyed by
+    email, in Japanese)."""
+    now = at.astimezone(UTC).isoformat(timespec="seconds")
     customer = ({"id": "C-0002", "email": DEMO_EMAIL, "locale": "ja-JP"} if email
                 else {"id": "C-0001", "phone": "+15550100123", "locale": "en-US"})
     return json.dumps({

@@ -22,6 +22,7 @@ CLOCK_INSTANTS = {
     "chinese-holiday": "2026-10-01T04:00:00Z",      # 国庆节 (National Day), a Thursday
     "new-year-eve": "2026-12-31T23:59:00Z",         # the last minute of the year in UTC; 08:59 on 1 January in Tokyo
     "utc-0300": DEFAULT,                            # 03:00 UTC
+    "found-red": "2026-12-04T14:31:00Z",            # the seed test resolved no case seeded from here
 }
 
 
@@ -37,3 +38,25 @@ def start() -> datetime:
 def devstack_args() -> list[str]:
     """What a test passes to `python -m devstack` so the stack starts on the pinned clock."""
     return ["--clock-start", start_text()]
+
+
+def main() -> int:
+    """`python -m tests.clock` (the last step of `make test`): the tests marked `clock` at every
+    instant of CLOCK_INSTANTS, each run on stacks started there. Stops at the first red instant;
+    a run that collects nothing is red too (pytest's exit code 5)."""
+    import subprocess
+    import sys
+
+    for name, instant in CLOCK_INSTANTS.items():
+        print(f"\nclock-sensitive tests at {instant} ({name})", flush=True)
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "clock", "-p", "no:cacheprovider"],
+                              env=os.environ | {ENV: instant}, check=False)
+        if done.returncode != 0:
+            why = "collected no tests" if done.returncode == 5 else f"failed (exit code {done.returncode})"
+            print(f"clock-sensitive tests at {instant} ({name}) {why}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -13,7 +13,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ from chalicelib.bootstrap import Components, install
 from chalicelib.domain import survey_token
 from chalicelib.domain.model import Survey, SurveyStatus
 from chalicelib.settings import from_env
+from devstack.time_machine import pinned_at
+from tests import clock
 from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeFollowUps, FakeIntakeQueue, FakeSms
 from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeEventLedger, FakeScoreStore
 from tests.functional.conftest import ENV
@@ -79,7 +81,7 @@ class Site:
         return store
 
     def survey(self, locale: str, procedure: str = "claim_payment", scale: str = "nps") -> str:
-        now = datetime.now(UTC)
+        now = self.components.clock()
         survey_id = f"browser-{locale}-{len(self.store.surveys)}"
         self.store.open_survey(Survey(
             survey_id=survey_id, procedure=procedure, customer_id="C-88123", contact_key=f"ck-{survey_id}",
@@ -104,7 +106,8 @@ def site() -> Iterator[Site]:
     built = Components(
         from_env(ENV), conversations=FakeConversationStore(), cases=FakeCaseStore(), scores=FakeScoreStore(),
         intake_queue=FakeIntakeQueue(), dead_letters=FakeDeadLetters(), follow_ups=FakeFollowUps(),
-        alerts=FakeAlerts(), sms=FakeSms(), event_ledger=FakeEventLedger())
+        alerts=FakeAlerts(), sms=FakeSms(), event_ledger=FakeEventLedger(),
+        clock=pinned_at(clock.start()))      # the suite's pinned instant, never today's date (tests/clock.py)
     previous = install(built)
     app_class = app_module.app.__class__                 # create_local_server swaps it for a thread-local one
     config = Config.create(chalice_stage="local", app_name=app_module.app.app_name,

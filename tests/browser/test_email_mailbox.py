@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -55,7 +55,7 @@ def mail(moto_server: Any) -> Iterator[tuple[Carrier, str]]:
 
 def email_survey(site: Site, moto_endpoint: str, configuration_set: str, language: str) -> tuple[str, str]:
     """A survey sent by email through koe's own sender, its links pointing at the site; (survey id, address)."""
-    now = datetime.now(UTC)
+    now = site.components.clock()
     survey_id = f"browser-email-{language}-{uuid.uuid4().hex[:6]}"
     address = f"customer-{survey_id}@example.jp"
     survey = Survey(

@@ -13,7 +13,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -102,7 +102,7 @@ def chats(receiver: ChatReceiver, path: str, case_id: str) -> list[dict[str, Any
 def test_a_detractor_is_called_back_and_told_what_was_done(koe: Koe, receiver: ChatReceiver) -> None:
     event = json.loads(json.dumps(SAMPLE))
     event["event_id"] = case_id = f"e2e-loop-{uuid.uuid4().hex[:10]}"
-    event["completed_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    event["completed_at"] = koe.now().isoformat(timespec="seconds")
     event["customer"]["phone"] = PHONE
     assert koe.post(event).status_code == 202
     assert eventually(lambda: koe.invitations(PHONE))

@@ -9,13 +9,13 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from tests import clock
 from tests.e2e.harness import OPEN_ALL_DAY, Koe, eventually, local_stack
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +37,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 def event(phone: str, agent: str, **changes: Any) -> dict[str, Any]:
     payload = json.loads(json.dumps(SAMPLE))
     payload["event_id"] = f"e2e-{uuid.uuid4().hex[:12]}"
-    payload["completed_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    payload["completed_at"] = clock.start().isoformat(timespec="seconds")   # the stack started there
     payload["customer"].update(phone=phone, locale="en-US")
     payload["context"]["agent_id"] = agent
     payload.update(changes)

@@ -28,7 +28,7 @@ import requests
 from devstack.time_machine import iso
 from tests.e2e.harness import Koe, eventually, local_stack
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.clock]
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 REALISTIC = {"KOE_SEND_WINDOW": "09:00-20:00", "KOE_SKIP_HOLIDAYS": "true"}
