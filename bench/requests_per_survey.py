@@ -72,9 +72,9 @@ def settle(seconds: float = 2.0) -> None:
 
 
 # The stack's clock starts here, whatever today's date and hour (`--clock-start`): a Wednesday at
-# 10:00 in New York, inside the en-US customer's send window, so the survey measured is sent at once,
-# never deferred to the next morning.
-CLOCK_START = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
+# 12:00 in Tokyo (the sample customer's zone), inside the send window, so the survey measured is sent
+# at once, never deferred to the next morning.
+CLOCK_START = datetime(2026, 11, 18, 3, 0, tzinfo=UTC)
 
 
 def main() -> None:
