@@ -139,3 +139,21 @@ def test_a_survey_past_its_window_that_expiry_has_not_reached_gets_no_reminder(w
     assert send_reminders(world.store, world.tick_deps.senders, world.clock(), HOURS, PLACES)["reminded"] == 0
     survey = world.store.get_survey(SURVEY)
     assert (survey.status, survey.remind_at, len(world.sms.sent)) == (SurveyStatus.SENT, None, 1)
+
+
+def test_after_a_200_hour_clock_move_more_stale_surveys_than_one_expiry_batch_get_no_reminder(world):
+    """Expiry closes BATCH surveys a tick; the rest, still open past their window, are refused by the
+    reminder itself (before: every one of the first BATCH got a reminder)."""
+    from chalicelib.services.tick import BATCH
+
+    at(world, "2026-11-24T10:00:00-05:00")
+    world.reminder_after, world.response_window = timedelta(hours=24), timedelta(days=7)
+    surveys = BATCH + 50
+    for n in range(surveys):
+        world.dispatch(event_id=f"ev-{n:03d}", customer={"phone": f"+1555010{n:04d}", "timezone": "America/New_York"},
+                       completed_at=world.clock.now.isoformat())
+    world.clock.advance(hours=200)
+    totals = tick(world.tick_deps)
+    assert (totals["closed"], totals["reminded"], len(world.sms.sent)) == (BATCH, 0, surveys)
+    assert all(s.remind_at is None for s in world.store.surveys.values())
+    assert tick(world.tick_deps)["closed"] == 50
