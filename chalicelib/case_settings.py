@@ -10,9 +10,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chalicelib.domain import case_ladder, case_routing, case_rules
-from chalicelib.domain.business_calendar import COUNTRY_TIMEZONE, InvalidCalendar, parse_hours, parse_weekend
+from chalicelib.domain.business_calendar import InvalidCalendar, parse_hours, parse_weekend
 from chalicelib.domain.case_ladder import Sla
 from chalicelib.domain.case_routing import RoutingTable
 from chalicelib.domain.case_rules import CaseRules
@@ -22,7 +23,11 @@ from chalicelib.errors import SettingsError
 
 @dataclass(frozen=True)
 class CalendarSpec:
-    timezone: str
+    """A country's working week. Its `timezone` (when set) is the country's usual zone: where
+    dispatch places a customer of that country whom neither the event nor the phone number places
+    (domain/customer_place.py); a case counts business time in the customer's stored zone."""
+
+    timezone: str | None = None
     hours: str = "09:00-18:00"
     weekend: tuple[str, ...] = ("sat", "sun")
 
@@ -41,8 +46,13 @@ class CaseSettings:
     resurvey_by_procedure: Mapping[str, int] = field(default_factory=dict)
     retention_days: int = 400
 
-    def calendar(self, country: str) -> CalendarSpec:
-        return self.calendars.get(country) or CalendarSpec(COUNTRY_TIMEZONE.get(country, "UTC"))
+    def calendar(self, country: str | None) -> CalendarSpec:
+        return self.calendars.get(country or "") or CalendarSpec()
+
+    @property
+    def country_zones(self) -> dict[str, str]:
+        """The usual zone of each country whose calendar names one."""
+        return {country: spec.timezone for country, spec in self.calendars.items() if spec.timezone}
 
 
 def _json(env: Mapping[str, str], name: str, example: str, kind: type = dict) -> Any:
@@ -65,11 +75,13 @@ def _calendars(env: Mapping[str, str]) -> dict[str, CalendarSpec]:
         if not isinstance(entry, dict) or set(entry) - {"hours", "weekend", "timezone"}:
             raise SettingsError(f"{name}.{country} takes hours, weekend and timezone, e.g. {example}")
         try:
-            spec = CalendarSpec(str(entry.get("timezone") or COUNTRY_TIMEZONE.get(country.upper(), "UTC")),
+            spec = CalendarSpec(str(entry["timezone"]) if entry.get("timezone") else None,
                                 str(entry.get("hours", "09:00-18:00")), tuple(entry.get("weekend", ("sat", "sun"))))
             parse_hours(spec.hours)
             parse_weekend(list(spec.weekend))
-        except InvalidCalendar as exc:
+            if spec.timezone:
+                ZoneInfo(spec.timezone)
+        except (InvalidCalendar, ZoneInfoNotFoundError, ValueError) as exc:
             raise SettingsError(f"{name}.{country}: {exc}") from exc
         calendars[country.upper()] = spec
     return calendars

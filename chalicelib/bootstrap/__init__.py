@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -20,12 +20,13 @@ from zoneinfo import ZoneInfo
 from chalicelib import settings as settings_module
 from chalicelib.bootstrap.adapters import Adapters, utc_now
 from chalicelib.domain import eligibility
-from chalicelib.domain.business_calendar import LOCALE_COUNTRY
 
 if TYPE_CHECKING:      # for the annotations only: each piece imports what it builds on first use
     from chalicelib.domain.case_policy import CasePolicy
     from chalicelib.domain.case_routing import RoutingTable
-    from chalicelib.domain.model import Answer, Survey
+    from chalicelib.domain.customer_place import PlaceRules
+    from chalicelib.domain.model import Answer
+    from chalicelib.domain.send_window import SendHours
     from chalicelib.services.case_schedule import CaseScheduleDeps
     from chalicelib.services.case_stats import CaseStatsDeps
     from chalicelib.services.cases import CaseDeps
@@ -71,6 +72,30 @@ class Components(Adapters):
         if event_id is not None:
             give_up(event_id, error, self.dispatch_deps)
 
+    # --- where customers are, and when they may be messaged: one of each for every use case
+    @cached_property
+    def places(self) -> PlaceRules:
+        """The one rule for a customer's country and zone (dispatch decides; later steps read the
+        survey's): the phone number lookups, each country's usual zone (KOE_BUSINESS_CALENDARS may
+        name others), and KOE_REPORTING_TIMEZONE for a customer nothing places."""
+        from chalicelib.adapters.phone_numbers import region_of, timezone_of
+        from chalicelib.domain.customer_place import COUNTRY_ZONES, PlaceRules
+
+        s = self.settings
+        return PlaceRules(region_of=region_of, timezone_of=timezone_of,
+                          zones={**COUNTRY_ZONES, **s.cases.country_zones}, fallback_timezone=s.reporting_timezone)
+
+    @cached_property
+    def send_hours(self) -> SendHours:
+        """KOE_SEND_WINDOW (and per country), public holidays unless KOE_SKIP_HOLIDAYS=false."""
+        from chalicelib.adapters import holiday_calendar
+        from chalicelib.domain.send_window import SendHours, SendWindows, Window
+
+        s = self.settings
+        windows = SendWindows(Window.parse(s.send_window),
+                              {country: Window.parse(w) for country, w in s.send_window_by_country.items()})
+        return SendHours(windows, holiday_calendar.for_country if s.skip_holidays else holiday_calendar.none)
+
     # --- service dependencies
     @cached_property
     def ingest_deps(self) -> IngestDeps:
@@ -81,28 +106,21 @@ class Components(Adapters):
 
     @cached_property
     def dispatch_deps(self) -> DispatchDeps:
-        from chalicelib.adapters import holiday_calendar
-        from chalicelib.adapters.phone_numbers import region_of, timezone_of
         from chalicelib.domain.channel_policy import ChannelPolicy
         from chalicelib.domain.fatigue import FatigueRules
-        from chalicelib.domain.send_window import SendWindows, Window
         from chalicelib.services.dispatch import DispatchDeps
 
         s = self.settings
-        windows = SendWindows(Window.parse(s.send_window),
-                              {country: Window.parse(w) for country, w in s.send_window_by_country.items()})
         return DispatchDeps(
             store=self.conversations, senders=self.senders, contact_key=self.contact_key,
             policy=eligibility.Policy(s.cooldown_days, s.max_event_age_hours, s.default_locale,
                                       FatigueRules(s.fatigue_cap, s.fatigue_cap_days, s.sampling_by_procedure)),
             history_days=s.history_days, channels=ChannelPolicy.with_overrides(s.channel_preferences),
-            region_of=region_of,
+            places=self.places, hours=self.send_hours,
             cooldown_days=s.cooldown_for, clock=self.clock,
             response_window=lambda procedure: timedelta(days=s.response_window_for(procedure)),
             reminder_after=timedelta(hours=s.reminder_hours) if s.reminder_hours else None,
-            windows=windows, timezone_of=timezone_of,
-            holidays=holiday_calendar.for_country if s.skip_holidays else holiday_calendar.none,
-            fallback_timezone=s.reporting_timezone, definitions=s.survey_definitions)
+            definitions=s.survey_definitions)
 
     @cached_property
     def dispatch_once(self) -> Callable[[dict[str, Any]], dict[str, str]]:
@@ -122,7 +140,8 @@ class Components(Adapters):
     def tick_deps(self) -> TickDeps:
         from chalicelib.services.tick import TickDeps
 
-        return TickDeps(store=self.conversations, senders=self.senders, clock=self.clock)
+        return TickDeps(store=self.conversations, senders=self.senders, clock=self.clock, hours=self.send_hours,
+                        places=self.places)
 
     @cached_property
     def reply_deps(self) -> ReplyDeps:
@@ -130,7 +149,7 @@ class Components(Adapters):
 
         s = self.settings
         return ReplyDeps(store=self.conversations, messages=self.messages, contact_key=self.contact_key,
-                         threshold_for=s.threshold_for, clock=self.clock)
+                         threshold_for=s.threshold_for, clock=self.clock, places=self.places)
 
     @cached_property
     def answer_deps(self) -> AnswerDeps:
@@ -183,26 +202,23 @@ class Components(Adapters):
 
     @cached_property
     def case_policy(self) -> CasePolicy:
-        """The case settings with each locale's business calendar (public holidays from `holidays`)."""
+        """The case settings with the business calendar of each customer place: the working week of
+        the country (KOE_BUSINESS_CALENDARS), its public holidays (`holidays`), in the customer's zone."""
         from chalicelib.adapters import holiday_calendar
         from chalicelib.domain.business_calendar import BusinessCalendar, parse_hours, parse_weekend
         from chalicelib.domain.case_policy import CasePolicy
+        from chalicelib.domain.model import Place
 
         c = self.settings.cases
-        default_country = self.settings.default_locale.partition("-")[2].upper() or "US"
 
-        @functools.lru_cache(maxsize=16)
-        def calendar_for(locale: str) -> BusinessCalendar:
-            language, _, region = locale.partition("-")
-            country = region.upper() or LOCALE_COUNTRY.get(language, default_country)
-            if language == "en" and not region:
-                country = default_country
-            spec = c.calendar(country)
+        @functools.lru_cache(maxsize=64)
+        def calendar_for(place: Place) -> BusinessCalendar:
+            spec = c.calendar(place.country)
             opens, closes = parse_hours(spec.hours)
-            return BusinessCalendar(spec.timezone, opens, closes, parse_weekend(list(spec.weekend)),
-                                    holiday_calendar.for_country(country))
+            return BusinessCalendar(place.timezone, opens, closes, parse_weekend(list(spec.weekend)),
+                                    holiday_calendar.for_country(place.country))
 
-        return CasePolicy(rules=c.rules, routing=c.routing, calendar_for=calendar_for, sla=c.sla,
+        return CasePolicy(rules=c.rules, routing=c.routing, calendar_for=calendar_for, places=self.places, sla=c.sla,
                           sla_by_procedure=c.sla_by_procedure, codes=c.codes, closing_message=c.closing_message,
                           closing_by_procedure=c.closing_by_procedure, resurvey_days=c.resurvey_days,
                           resurvey_days_by_procedure=c.resurvey_by_procedure,
@@ -226,21 +242,9 @@ class Components(Adapters):
         from chalicelib.services.case_schedule import CaseScheduleDeps
 
         return CaseScheduleDeps(cases=self.cases, alerts=self.alerts, surveys=self.conversations,
-                                senders=self.senders, intake=self.intake_queue, send_window=self.customer_window,
-                                policy=self.case_policy, clock=self.clock, contact_key=self.contact_key)
-
-    def customer_window(self, survey: Survey, now: datetime) -> datetime:
-        """`now` inside the survey's customer's send window (their zone, their holidays), else when
-        it next opens: the closing message waits for it like the survey did."""
-        from chalicelib.adapters.phone_numbers import region_of, timezone_of
-        from chalicelib.domain import send_window
-
-        deps = self.dispatch_deps
-        language = survey.locale.partition("-")[0]
-        country = (region_of(survey.phone) if survey.phone else None) or LOCALE_COUNTRY.get(language)
-        tz = send_window.customer_timezone(None, timezone_of(survey.phone) if survey.phone else None, country,
-                                           self.case_policy.calendar_for(survey.locale).timezone)
-        return send_window.next_opening(now, tz, deps.windows.for_country(country), deps.holidays(country))
+                                senders=self.senders, intake=self.intake_queue, hours=self.send_hours,
+                                places=self.places, policy=self.case_policy, clock=self.clock,
+                                contact_key=self.contact_key)
 
     @cached_property
     def web_deps(self) -> WebDeps:
@@ -249,7 +253,7 @@ class Components(Adapters):
 
         s = self.settings
         return WebDeps(store=self.conversations, pages=self.pages, link_key=link_key(s.contact_hash_key),
-                       threshold_for=s.threshold_for, clock=self.clock)
+                       threshold_for=s.threshold_for, clock=self.clock, places=self.places)
 
     @cached_property
     def unsubscribe_deps(self) -> UnsubscribeDeps:

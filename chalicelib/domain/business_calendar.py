@@ -16,10 +16,6 @@ from zoneinfo import ZoneInfo
 
 MAX_DAYS = 3660             # a deadline ten years away is a configuration bug; stop counting there
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-# The usual time zone of each locale's country, where a case's customer is.
-LOCALE_COUNTRY = {"ja": "JP", "zh": "CN", "en": "US"}
-COUNTRY_TIMEZONE = {"JP": "Asia/Tokyo", "CN": "Asia/Shanghai", "US": "America/New_York",
-                    "GB": "Europe/London", "AU": "Australia/Sydney", "SG": "Asia/Singapore", "HK": "Asia/Hong_Kong"}
 
 
 class InvalidCalendar(ValueError):

@@ -1,6 +1,10 @@
 """Everything configuration says about cases, in one place the use cases read: which answers open
 one (rules), who owns it (routing), how long people have (calendars and SLAs), which codes close it,
 what the customer is told at the end (closing message, re-survey) and how long it is kept.
+
+Business time is the customer's: the working hours and holidays of the country, in the zone, that
+dispatch decided and stored on the survey (domain/customer_place.py). The answer brings that place
+to the case, which keeps it; a case or answer from before places were is placed by the same rule.
 """
 
 from __future__ import annotations
@@ -14,20 +18,22 @@ from chalicelib.domain.case_ladder import Deadlines, Sla, plan
 from chalicelib.domain.case_routing import RoutingTable
 from chalicelib.domain.case_rules import CaseRules, Verdict
 from chalicelib.domain.case_work import CaseCodes
-from chalicelib.domain.cases import Owner
+from chalicelib.domain.cases import Case, Owner
+from chalicelib.domain.customer_place import PlaceRules
 from chalicelib.domain.escalation import Opening
-from chalicelib.domain.model import Answer
+from chalicelib.domain.model import Answer, Place
 
 
-def _default_calendar(locale: str) -> BusinessCalendar:
-    return BusinessCalendar()
+def _default_calendar(place: Place) -> BusinessCalendar:
+    return BusinessCalendar(place.timezone)
 
 
 @dataclass(frozen=True)
 class CasePolicy:
     rules: CaseRules = CaseRules()
     routing: RoutingTable = RoutingTable()
-    calendar_for: Callable[[str], BusinessCalendar] = _default_calendar     # by the customer's locale
+    calendar_for: Callable[[Place], BusinessCalendar] = _default_calendar    # the customer's country, zone
+    places: PlaceRules = PlaceRules()                             # answers and cases from before places
     sla: Sla = Sla()
     sla_by_procedure: Mapping[str, Sla] = field(default_factory=dict)
     codes: CaseCodes = CaseCodes()
@@ -47,15 +53,22 @@ class CasePolicy:
         days = self.resurvey_days_by_procedure.get(procedure, self.resurvey_days)
         return timedelta(days=days) if days > 0 else None
 
-    def deadlines(self, locale: str, procedure: str, start: datetime, *, contacted: bool = False) -> Deadlines:
-        return plan(start, self.calendar_for(locale), self.sla_for(procedure), contacted=contacted)
+    def answer_place(self, answer: Answer) -> Place:
+        return self.places.of(answer.place, locale=answer.locale)
 
-    def owner_timezone(self, owner: Owner, locale: str) -> str:
-        return self.routing.owner_timezone(owner, self.calendar_for(locale).timezone)
+    def case_place(self, case: Case) -> Place:
+        """The case's stored place; a case opened before places were keeps the zone it stored."""
+        return self.places.of(case.customer_place, locale=case.locale, timezone=case.customer_timezone)
+
+    def deadlines(self, place: Place, procedure: str, start: datetime, *, contacted: bool = False) -> Deadlines:
+        return plan(start, self.calendar_for(place), self.sla_for(procedure), contacted=contacted)
+
+    def owner_timezone(self, owner: Owner, place: Place) -> str:
+        """The owner's zone (routing), else the customer's."""
+        return self.routing.owner_timezone(owner, place.timezone)
 
     def opening(self, answer: Answer, verdict: Verdict, comment: str | None, now: datetime) -> Opening:
         owner = self.routing.route(answer.context)
-        calendar = self.calendar_for(answer.locale)
-        return Opening(verdict=verdict, owner=owner, deadlines=self.deadlines(answer.locale, answer.procedure, now),
-                       customer_timezone=calendar.timezone, owner_timezone=self.owner_timezone(owner, answer.locale),
-                       comment=comment)
+        place = self.answer_place(answer)
+        return Opening(verdict=verdict, owner=owner, deadlines=self.deadlines(place, answer.procedure, now),
+                       customer_place=place, owner_timezone=self.owner_timezone(owner, place), comment=comment)

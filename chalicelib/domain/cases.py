@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from chalicelib.domain.model import Place
+
 ROBOT = "koe"       # the actor of what koe does by itself on the timeline (opened, reminded, ...)
 
 
@@ -98,8 +100,9 @@ class Case:
     reasons: tuple[str, ...] = ()   # which rules opened it: score, keyword, repeat, sentiment
     callback_consent: bool | None = None   # the customer said they may (True) or may not be called
     owner: Owner = Owner(OwnerKind.CENTRAL, "cx")
-    customer_timezone: str = "UTC"
+    customer_timezone: str = "UTC"  # = customer_place's zone (a case from before places: its locale's)
     owner_timezone: str = "UTC"
+    customer_place: Place | None = None     # the survey's: business hours, holidays, closing message
     status: CaseStatus = CaseStatus.OPEN
     version: int = 1
     timeline: tuple[TimelineEntry, ...] = ()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from chalicelib.domain.model import Answer, Step, Survey, SurveyStatus
+from chalicelib.domain.model import Answer, Place, Step, Survey, SurveyStatus
 from chalicelib.domain.phone import mask
 from chalicelib.domain.questions import scale_of
 from chalicelib.domain.replies import read_score
@@ -72,12 +72,14 @@ def _answered_status(survey: Survey) -> SurveyStatus:
 
 
 def recorded_answer(survey: Survey, question: str, score: int | None, text: str | None, now: datetime,
-                    threshold: int) -> Answer:
+                    threshold: int, place: Place) -> Answer:
     """The answer a survey records, by SMS or on the web page alike (the stream reads both the same):
-    its frozen context, scale and definition version, the threshold in force, a masked phone."""
+    its frozen context, scale and definition version, the threshold in force, a masked phone, and the
+    customer's place (the survey's, or for a survey stored before places were, worked out from it:
+    PlaceRules.of_survey), which a case opened from it keeps."""
     return Answer(
         survey_id=survey.survey_id, question=question, received_at=now, procedure=survey.procedure,
         customer_id=survey.customer_id, locale=survey.locale, context=dict(survey.context),
         score=score, text=text, threshold=threshold, phone_masked=mask(survey.phone), channel=survey.channel,
-        scale=survey.scale, definition_version=survey.definition_version,
+        scale=survey.scale, definition_version=survey.definition_version, place=place,
     )

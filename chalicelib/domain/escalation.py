@@ -10,7 +10,7 @@ from typing import Any
 from chalicelib.domain.case_ladder import Deadlines
 from chalicelib.domain.case_rules import Verdict, callback_consent
 from chalicelib.domain.cases import ROBOT, Case, Owner, Severity, TimelineEntry, most_severe
-from chalicelib.domain.model import Answer
+from chalicelib.domain.model import Answer, Place
 
 
 def below_threshold(answer: Answer) -> bool:
@@ -25,7 +25,7 @@ class Opening:
     verdict: Verdict
     owner: Owner
     deadlines: Deadlines
-    customer_timezone: str
+    customer_place: Place
     owner_timezone: str
     comment: str | None
 
@@ -41,7 +41,8 @@ def open_case(answer: Answer, opening: Opening, now: datetime) -> Case:
         resolution_due=opening.deadlines.resolution_due, context=dict(answer.context),
         phone_masked=answer.phone_masked, comment=opening.comment, locale=answer.locale,
         severity=opening.verdict.severity, reasons=opening.verdict.reasons, callback_consent=consent,
-        owner=opening.owner, customer_timezone=opening.customer_timezone, owner_timezone=opening.owner_timezone,
+        owner=opening.owner, customer_timezone=opening.customer_place.timezone, owner_timezone=opening.owner_timezone,
+        customer_place=opening.customer_place,
         ladder=opening.deadlines.ladder, timeline=(TimelineEntry(now, "opened", ROBOT, detail),))
 
 

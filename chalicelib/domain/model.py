@@ -26,6 +26,15 @@ class SurveyStatus(StrEnum):
 
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where the customer is: decided once, when the survey is dispatched (domain/customer_place.py),
+    and stored on the survey, its answers and its case; every later step reads it."""
+
+    country: str | None             # ISO 3166 alpha-2 ("GB"); None when nothing says which country
+    timezone: str                   # IANA ("Europe/London"): their send window and business hours
+
+
 class Step(StrEnum):
     AWAIT_SCORE = "await_score"
     AWAIT_COMMENT = "await_comment"
@@ -62,6 +71,7 @@ class Survey:
     resends: int = 0                      # sends after the first: a carrier retry, another channel
     scale: str = "nps"                    # the first question's scale (domain/questions.py), frozen at send
     definition_version: int = 1           # the version of the procedure's survey definition asked
+    place: Place | None = None            # the customer's country and zone; None: stored before places were
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,7 @@ class Answer:
     channel: str = ""               # the survey's channel (sms_two_way, sms_link, email): a dimension
     scale: str = "nps"              # the scale the score was asked on: nps 0-10, csat 1-5, ces 1-7
     definition_version: int = 1     # the survey definition's version it was asked with
+    place: Place | None = None      # the survey's customer place (None: recorded before places were)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """When a survey may reach a customer: inside the send window of their country, in their own time
 zone, on a day that is not a public holiday there. Outside it, the send waits for the next opening.
 
-Pure: the caller passes the customer's time zone and a holiday predicate for their country (the
-`holidays` package, behind an adapter); the current time is an argument.
+Pure: the caller passes the customer's place (country and zone, stored on the survey: domain/
+customer_place.py) or their zone, and a holiday predicate for their country (the `holidays`
+package, behind an adapter); the current time is an argument.
 """
 
 from __future__ import annotations
@@ -13,15 +14,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-MAX_DAYS_AHEAD = 31       # a month of holidays in a row does not exist anywhere koe sends
+from chalicelib.domain.model import Place
 
-# Where a country spans several zones, the events should carry customer.timezone; these are the
-# zones used when neither the event nor the phone number says.
-DEFAULT_TIMEZONES: Mapping[str, str] = {
-    "JP": "Asia/Tokyo", "CN": "Asia/Shanghai", "HK": "Asia/Hong_Kong", "TW": "Asia/Taipei",
-    "SG": "Asia/Singapore", "KR": "Asia/Seoul", "GB": "Europe/London", "IE": "Europe/Dublin",
-    "US": "America/New_York", "CA": "America/Toronto", "AU": "Australia/Sydney", "NZ": "Pacific/Auckland",
-}
+MAX_DAYS_AHEAD = 31       # a month of holidays in a row does not exist anywhere koe sends
 
 _WINDOW = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 
@@ -58,11 +53,23 @@ class SendWindows:
         return self.by_country.get(country or "", self.default)
 
 
-def customer_timezone(event_timezone: str | None, phone_timezone: str | None, country: str | None,
-                      fallback: str) -> ZoneInfo:
-    """The event's zone, else the phone number's, else the country's usual one, else `fallback`."""
-    name = event_timezone or phone_timezone or DEFAULT_TIMEZONES.get(country or "") or fallback
-    return ZoneInfo(name)
+def _no_holidays(country: str | None) -> Callable[[date], bool]:
+    return lambda day: False
+
+
+@dataclass(frozen=True)
+class SendHours:
+    """When koe may message a customer: the send window of their country, in their zone, on a day
+    that is not a public holiday there. One for every send: the survey, a deferred release, the
+    reminder, the closing message."""
+
+    windows: SendWindows = field(default_factory=SendWindows)
+    holidays: Callable[[str | None], Callable[[date], bool]] = _no_holidays     # by country
+
+    def next_opening(self, now: datetime, place: Place) -> datetime:
+        """`now` inside the place's send window, else when it next opens."""
+        return next_opening(now, ZoneInfo(place.timezone), self.windows.for_country(place.country),
+                            self.holidays(place.country))
 
 
 def next_opening(now: datetime, tz: ZoneInfo, window: Window,

@@ -8,14 +8,16 @@ and leaves the case alone.
   was, so the next tick tries again; a tick that loses the write has published an alert with the
   same `alert_id` as the winner's, which the alert subscriber delivers once.
 - **The closing message is claimed by the write, then sent** (at most once: a customer must never
-  get it twice). It waits for the customer's send window; an opted-out customer is not messaged
+  get it twice). It waits for the customer's send window (the survey's stored place: country,
+  zone, holidays, as the survey itself did); an opted-out customer is not messaged
   (the survey's contact, and for an email the address's own contact: its unsubscribe link). A
   passing carrier fault is tried again later, CLOSING_ATTEMPTS sends in all; then, or on a
   permanent fault, it is `failed`. The timeline says what happened, not what was claimed.
 - **The re-survey** is an event on the intake queue with a stable event_id (`<survey>~resurvey`):
   the intake's idempotency makes a repeated enqueue one survey. It is enqueued before the write
   (a queue that refuses it leaves the case due) and waits while the closing message is still due:
-  the customer hears what was done before being asked again.
+  the customer hears what was done before being asked again. It carries the customer's place
+  (zone, and country as the locale's region), so the new survey is placed as the first was.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from chalicelib.domain import case_ladder
 from chalicelib.domain.case_policy import CasePolicy
 from chalicelib.domain.cases import ROBOT, Case, TimelineEntry
 from chalicelib.domain.channel_policy import EMAIL
-from chalicelib.domain.model import Survey
+from chalicelib.domain.customer_place import PlaceRules
+from chalicelib.domain.model import Place, Survey
+from chalicelib.domain.send_window import SendHours
 from chalicelib.errors import (
     EnqueueFailed,
     KoeError,
@@ -58,7 +62,8 @@ class CaseScheduleDeps:
     surveys: ConversationStore
     senders: Mapping[str, SurveySender]
     intake: IntakeQueue
-    send_window: Callable[[Survey, datetime], datetime]     # now, or when the customer's window opens
+    hours: SendHours                        # the send window of the customer's country, their holidays
+    places: PlaceRules                      # the place of a survey stored before places were
     policy: CasePolicy
     clock: Callable[[], datetime]
     contact_key: Callable[[str], str]       # keyed hash of an email address: its own opt-out (unsubscribe)
@@ -133,7 +138,7 @@ def _closing(case: Case, now: datetime, deps: CaseScheduleDeps) -> tuple[Case, S
     if survey is None:
         return replace(case, closing="skipped", closing_at=None,
                        timeline=_entry(case, now, "closing_skipped", reason=why_not or "")), None
-    opens = deps.send_window(survey, now)
+    opens = deps.hours.next_opening(now, deps.places.of_survey(survey))
     if opens > now:                    # outside the customer's send window: wait for it
         return replace(case, closing_at=opens), None
     return replace(case, closing="sent", closing_at=None, channel=survey.channel,
@@ -173,17 +178,20 @@ def _resurvey(case: Case, now: datetime, deps: CaseScheduleDeps) -> tuple[Case, 
     if survey is None:
         return replace(case, resurvey_at=None,
                        timeline=_entry(case, now, "resurvey_skipped", reason=why_not or "")), 0
-    event = resurvey_event(survey, case, now)
+    event = resurvey_event(survey, case, now, deps.places.of_survey(survey))
     if deps.intake.enqueue([event]):            # refused: the case stays due, the next tick tries again
         raise EnqueueFailed(f"the intake queue did not take the re-survey of case {case.case_id}")
     return replace(case, resurvey_id=event["event_id"],
                    timeline=_entry(case, now, "resurvey_sent", survey_id=event["event_id"])), 1
 
 
-def resurvey_event(survey: Survey, case: Case, now: datetime) -> dict[str, Any]:
+def resurvey_event(survey: Survey, case: Case, now: datetime, place: Place) -> dict[str, Any]:
     """A ProcedureCompleted event for the same procedure and customer, marked as a re-survey of the
-    case (context `resurvey_of`): its answer tells whether the customer recovered."""
-    customer: dict[str, Any] = {"id": survey.customer_id, "locale": survey.locale}
+    case (context `resurvey_of`): its answer tells whether the customer recovered. The customer's
+    place goes with it (the zone, and the country as the locale's region: en-GB), so dispatch
+    places the new survey where the first one was."""
+    locale = f"{survey.locale}-{place.country}" if place.country else survey.locale
+    customer: dict[str, Any] = {"id": survey.customer_id, "locale": locale, "timezone": place.timezone}
     if survey.phone:
         customer["phone"] = survey.phone
     if survey.email:

@@ -88,12 +88,12 @@ def _move(case: Case, action: str, fields: dict[str, Any], principal: Principal,
     policy = deps.policy
     if action == "claim":
         owner = case_work.owner_of(principal)
-        return case_work.claim(case, principal, now, policy.owner_timezone(owner, case.locale))
+        return case_work.claim(case, principal, now, policy.owner_timezone(owner, policy.case_place(case)))
     if action == "assign":
         owner = _owner(fields.get("owner"))
         if not case_work.may_assign(principal, owner, policy.routing):
             raise Forbidden(f"{principal.role.value} may not assign this case to {owner}")
-        return case_work.assign(case, owner, principal, now, policy.owner_timezone(owner, case.locale))
+        return case_work.assign(case, owner, principal, now, policy.owner_timezone(owner, policy.case_place(case)))
     if action == "contact-attempts":
         outcome = fields.get("outcome")
         if outcome not in case_work.CONTACT_OUTCOMES:
@@ -110,7 +110,8 @@ def _move(case: Case, action: str, fields: dict[str, Any], principal: Principal,
         return case_work.resolve(case, Resolution(
             str(root_cause), str(fix), retention=policy.retention, closing_at=now if closing else None,
             resurvey_at=now + resurvey if resurvey else None), principal, now)
-    deadlines = policy.deadlines(case.locale, case.procedure, now, contacted=case.first_contact_at is not None)
+    deadlines = policy.deadlines(policy.case_place(case), case.procedure, now,
+                                 contacted=case.first_contact_at is not None)
     return case_work.reopen(case, deadlines, principal, now)
 
 

@@ -4,6 +4,10 @@ Idempotent on event_id twice over: Powertools idempotency wraps `dispatch_event`
 idempotency.py), and the survey itself is keyed by event_id with a conditional write, so a replay
 that slips past the first guard finds the survey and either resumes an unfinished send or stops.
 
+Where the customer is (country and time zone) is decided here, once (domain/customer_place.py), and
+stored on the survey: the send window, the reminder, the case's business hours and the closing
+message all read that place later.
+
 An eligible event outside the customer's send window (quiet hours, a public holiday) is recorded as
 `scheduled` with its send time; the schedule releases it (services/tick.py).
 
@@ -16,15 +20,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.domain import channel_policy, eligibility, fatigue, send_window
+from chalicelib.domain import channel_policy, eligibility, fatigue
 from chalicelib.domain.channel_policy import Channel, ChannelPolicy, Reach
+from chalicelib.domain.customer_place import PlaceRules
 from chalicelib.domain.eligibility import Send, Suppress
 from chalicelib.domain.events import ProcedureCompleted, from_payload
-from chalicelib.domain.model import Survey, SurveyStatus
+from chalicelib.domain.model import Place, Survey, SurveyStatus
 from chalicelib.domain.questions import Definitions
+from chalicelib.domain.send_window import SendHours
 from chalicelib.errors import ConversationOpen, SurveyExists
 from chalicelib.observability import count, logger
 from chalicelib.services import survey_moves
@@ -41,14 +47,11 @@ class DispatchDeps:
     contact_key: Callable[[str], str]       # keyed hash of a phone number or email
     policy: eligibility.Policy
     channels: ChannelPolicy
-    region_of: Callable[[str], str | None]  # a phone number's country
+    places: PlaceRules                      # where the customer is: country and zone (and a phone's country)
+    hours: SendHours                        # the send window of a country, its holidays
     cooldown_days: Callable[[str], int]     # per procedure
     response_window: Callable[[str], timedelta]   # per procedure: how long a survey takes an answer
     clock: Callable[[], datetime]
-    windows: send_window.SendWindows = send_window.SendWindows()
-    timezone_of: Callable[[str], str | None] = lambda phone: None        # a phone number's zone
-    holidays: Callable[[str | None], Callable[[date], bool]] = lambda country: lambda day: False
-    fallback_timezone: str = "UTC"
     history_days: int = 30                  # how far back the contact's survey history is kept
     reminder_after: timedelta | None = None  # the one reminder, if still unanswered (None: no reminder)
     definitions: Definitions = Definitions()   # what each procedure asks first (default: NPS, version 1)
@@ -63,11 +66,11 @@ def dispatch_event(event: dict[str, Any], deps: DispatchDeps) -> dict[str, str]:
     # one open conversation and the fatigue record, whatever the channel.
     key = deps.contact_key(customer.phone or customer.email or "")
     contact = deps.store.get_contact(key)
-    country = _country(procedure, deps)
+    place = deps.places.decide(customer.phone, customer.locale, customer.timezone)
     policy = replace(deps.policy, cooldown_days=deps.cooldown_days(procedure.procedure))
-    decision = eligibility.decide(procedure, contact, _channel(procedure, country, deps), now, policy)
-    send_at, remind_at = _send_times(procedure, country, now, deps) if isinstance(decision, Send) else (now, None)
-    survey = _new_survey(procedure, key, decision, now, send_at, deps, remind_at)
+    decision = eligibility.decide(procedure, contact, _channel(procedure, deps), now, policy)
+    send_at, remind_at = _send_times(procedure, place, now, deps) if isinstance(decision, Send) else (now, None)
+    survey = _new_survey(procedure, key, decision, now, send_at, deps, place, remind_at)
     try:
         if isinstance(decision, Suppress):
             return _suppress(survey, decision.reason, deps)
@@ -84,21 +87,12 @@ def dispatch_event(event: dict[str, Any], deps: DispatchDeps) -> dict[str, str]:
     return send_survey(survey, deps.senders, deps.store, now)
 
 
-def _country(event: ProcedureCompleted, deps: DispatchDeps) -> str | None:
-    """The phone number's country, else the locale's region (ja-JP -> JP)."""
-    if event.customer.phone:
-        return deps.region_of(event.customer.phone)
-    parts = (event.customer.locale or "").replace("_", "-").split("-")
-    region = next((p for p in parts[1:] if len(p) == 2 and p.isalpha()), None)
-    return region.upper() if region else None
-
-
-def _channel(event: ProcedureCompleted, country: str | None, deps: DispatchDeps) -> Channel:
+def _channel(event: ProcedureCompleted, deps: DispatchDeps) -> Channel:
     """The channel policy's choice. The email address's own contact (an unsubscribe or a hard
     bounce there blocks email only) is read only when the policy would choose email for a
     customer who also has a phone: one more read in that case alone."""
     customer = event.customer
-    reach = Reach(phone_region=country if customer.phone else None,
+    reach = Reach(phone_region=deps.places.region_of(customer.phone) if customer.phone else None,
                   has_phone=bool(customer.phone), has_email=bool(customer.email))
     chosen = channel_policy.choose(deps.channels, reach, deps.senders)
     if chosen.name == channel_policy.EMAIL and customer.phone and customer.email:
@@ -108,23 +102,20 @@ def _channel(event: ProcedureCompleted, country: str | None, deps: DispatchDeps)
     return chosen
 
 
-def _send_times(event: ProcedureCompleted, country: str | None, now: datetime,
+def _send_times(event: ProcedureCompleted, place: Place, now: datetime,
                 deps: DispatchDeps) -> tuple[datetime, datetime | None]:
     """When to send: now, or the next opening of the customer's send window (their zone, their
     holidays); and when to remind, inside the window too (None: no reminder, or none before the
     response window ends)."""
-    phone_zone = deps.timezone_of(event.customer.phone) if event.customer.phone else None
-    tz = send_window.customer_timezone(event.customer.timezone, phone_zone, country, deps.fallback_timezone)
-    window, holidays = deps.windows.for_country(country), deps.holidays(country)
-    send_at = send_window.next_opening(now, tz, window, holidays)
+    send_at = deps.hours.next_opening(now, place)
     if deps.reminder_after is None:
         return send_at, None
-    remind_at = send_window.next_opening(send_at + deps.reminder_after, tz, window, holidays)
+    remind_at = deps.hours.next_opening(send_at + deps.reminder_after, place)
     return send_at, remind_at if remind_at < send_at + deps.response_window(event.procedure) else None
 
 
 def _new_survey(event: ProcedureCompleted, key: str, decision: Send | Suppress, now: datetime,
-                send_at: datetime, deps: DispatchDeps, remind_at: datetime | None = None) -> Survey:
+                send_at: datetime, deps: DispatchDeps, place: Place, remind_at: datetime | None = None) -> Survey:
     sending = isinstance(decision, Send)
     later = sending and send_at > now
     reason = decision.reason if isinstance(decision, Suppress) else OUTSIDE_SEND_WINDOW if later else None
@@ -149,6 +140,7 @@ def _new_survey(event: ProcedureCompleted, key: str, decision: Send | Suppress, 
         remind_at=remind_at if sending else None,
         scale=definition.scale.value,
         definition_version=definition.version,
+        place=place,
     )
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from chalicelib.domain import conversation
 from chalicelib.domain import survey_lifecycle as lifecycle
+from chalicelib.domain.customer_place import PlaceRules
 from chalicelib.domain.model import Answer, Survey, SurveyStatus
 from chalicelib.domain.questions import Scale
 from chalicelib.domain.replies import Keyword, read_keyword
@@ -40,6 +41,7 @@ class ReplyDeps:
     contact_key: Callable[[str], str]
     threshold_for: Callable[[str, str], int]   # (procedure, scale) -> escalation threshold
     clock: Callable[[], datetime]
+    places: PlaceRules                          # the place an answer carries (older surveys: worked out)
 
 
 def handle_reply(sms: InboundSms, deps: ReplyDeps) -> str | None:
@@ -96,7 +98,8 @@ def _turn(sms: InboundSms, survey: Survey, now: datetime, deps: ReplyDeps) -> st
 def _answer(survey: Survey, question: str, score: int | None, text: str | None, now: datetime,
             deps: ReplyDeps) -> Answer:
     return conversation.recorded_answer(survey, question, score, text, now,
-                                        deps.threshold_for(survey.procedure, survey.scale))
+                                        deps.threshold_for(survey.procedure, survey.scale),
+                                        deps.places.of_survey(survey))
 
 
 def _keyword(keyword: Keyword, sms: InboundSms, key: str, survey: Survey | None, now: datetime,

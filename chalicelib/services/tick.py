@@ -1,11 +1,17 @@
-"""The every-minute schedule: release the surveys whose send window has opened, then close the
-conversations whose window has passed.
+"""The every-minute schedule: close the conversations whose response window has passed, then
+release the surveys whose send window has opened, then send the one reminder.
+
+Expiry runs first: a tick that comes late (a stalled schedule, a clock moved forward) must not
+release or remind a survey nobody can answer any more. The release and the reminder also ask
+domain/survey_schedule.py, since expiry closes a batch at a time: a survey past its response window
+is never sent, and a moment outside the customer's send window (their stored place: country, zone,
+holidays) waits for its next opening.
 
 Releasing is claim-then-send: the survey moves `scheduled` -> `sending` on condition that it is still
 scheduled, so two ticks that overlap (or a schedule that fires twice) send it once; earliest send
 time first, so deferred surveys keep their order. A release the carrier throttles waits for the next
 tick. How a window ends is the lifecycle's decision (domain/survey_lifecycle.py); each frees the
-contact's slot. Later issues add the one reminder and SLA escalations here.
+contact's slot. The cases' schedule (ladder, closing message) is services/case_schedule.py.
 """
 
 from __future__ import annotations
@@ -15,7 +21,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from chalicelib.domain import survey_lifecycle as lifecycle
+from chalicelib.domain import survey_schedule as schedule
+from chalicelib.domain.customer_place import PlaceRules
 from chalicelib.domain.model import Survey, SurveyStatus
+from chalicelib.domain.send_window import SendHours
 from chalicelib.errors import NoSender, PermanentError, RetryableError, StaleSurvey
 from chalicelib.observability import count, logger
 from chalicelib.services import survey_moves
@@ -32,13 +41,16 @@ class TickDeps:
     store: ConversationStore
     senders: Mapping[str, SurveySender]
     clock: Callable[[], datetime]
+    hours: SendHours            # the send window of the customer's country, their holidays
+    places: PlaceRules          # the place of a survey stored before places were
 
 
 def tick(deps: TickDeps) -> dict[str, int]:
+    """Expiry first (see the module docstring), then releases, then reminders."""
     now = deps.clock()
-    return run_jobs({"release": lambda: release_scheduled(deps.store, deps.senders, now),
-                     "remind": lambda: send_reminders(deps.store, deps.senders, now),
-                     "expire": lambda: expire_conversations(deps.store, now)})
+    return run_jobs({"expire": lambda: expire_conversations(deps.store, now),
+                     "release": lambda: release_scheduled(deps.store, deps.senders, now, deps.hours, deps.places),
+                     "remind": lambda: send_reminders(deps.store, deps.senders, now, deps.hours, deps.places)})
 
 
 def run_jobs(jobs: Mapping[str, Callable[[], dict[str, int]]]) -> dict[str, int]:
@@ -59,28 +71,27 @@ def run_jobs(jobs: Mapping[str, Callable[[], dict[str, int]]]) -> dict[str, int]
     return totals
 
 
-REMINDABLE = frozenset({SurveyStatus.SENT, SurveyStatus.DELIVERED})
-
-
-def send_reminders(store: ConversationStore, senders: Mapping[str, SurveySender], now: datetime) -> dict[str, int]:
+def send_reminders(store: ConversationStore, senders: Mapping[str, SurveySender], now: datetime,
+                   hours: SendHours, places: PlaceRules) -> dict[str, int]:
     """The one reminder, on the survey's channel, to a customer who has not answered by its time
-    (set inside their send window when the survey opened). Claimed first (`reminded`, on condition
-    the survey is unchanged), so it goes out once; a reminder the carrier refuses is not retried:
-    one reminder is a courtesy, two would be a nuisance."""
-    reminded = skipped = raced = failed = 0
+    (set inside their send window when the survey opened). domain/survey_schedule.reminder decides:
+    none past the response window or to an answered survey (taken off the reminder schedule), and
+    a moment outside the customer's send window moves it to the next opening. Claimed first
+    (`reminded`, on condition the survey is unchanged), so it goes out once; a reminder the carrier
+    refuses is not retried: one reminder is a courtesy, two would be a nuisance."""
+    reminded = skipped = waiting = raced = failed = 0
     for survey in store.reminders_due(now, BATCH):
-        if survey.status not in REMINDABLE or survey.score is not None:
-            try:                  # answered (a score awaiting its "why?"), ended or not sent: no reminder
-                if lifecycle.is_open(survey.status):
-                    survey_moves.move(store, survey, replace(survey, remind_at=None), now)
-                else:             # ended before this fix cleared its reminder: not a move, a cleanup
-                    store.update_survey(survey, replace(survey, remind_at=None), (), None, now)
-                skipped += 1
-            except StaleSurvey:
-                raced += 1
-            continue
-        claimed = replace(survey, status=SurveyStatus.REMINDED, remind_at=None)
+        decision = schedule.reminder(survey, now, hours.next_opening(now, places.of_survey(survey)))
         try:
+            if isinstance(decision, schedule.Never):
+                _off_the_reminder_schedule(store, survey, now)
+                skipped += 1
+                continue
+            if isinstance(decision, schedule.Later):
+                survey_moves.move(store, survey, replace(survey, remind_at=decision.at), now)
+                waiting += 1
+                continue
+            claimed = replace(survey, status=SurveyStatus.REMINDED, remind_at=None)
             survey_moves.move(store, survey, claimed, now)
         except StaleSurvey:
             raced += 1
@@ -98,16 +109,37 @@ def send_reminders(store: ConversationStore, senders: Mapping[str, SurveySender]
         count("ReminderSent", value=reminded)
     if failed:
         count("ReminderFailed", value=failed)
-    logger.info("reminders", extra={"reminded": reminded, "skipped": skipped, "raced": raced, "failed": failed})
+    logger.info("reminders", extra={"reminded": reminded, "skipped": skipped, "waiting": waiting, "raced": raced,
+                                    "failed": failed})
     return {"reminded": reminded, "reminder_failed": failed}
 
 
-def release_scheduled(store: ConversationStore, senders: Mapping[str, SurveySender],
-                      now: datetime) -> dict[str, int]:
-    released = raced = postponed = failed = 0
+def _off_the_reminder_schedule(store: ConversationStore, survey: Survey, now: datetime) -> None:
+    """No reminder for this survey: its remind_at goes (an open survey by a move; one that ended
+    before ending cleared it, by a cleanup that is not a move)."""
+    if lifecycle.is_open(survey.status):
+        survey_moves.move(store, survey, replace(survey, remind_at=None), now)
+    else:
+        store.update_survey(survey, replace(survey, remind_at=None), (), None, now)
+
+
+def release_scheduled(store: ConversationStore, senders: Mapping[str, SurveySender], now: datetime,
+                      hours: SendHours, places: PlaceRules) -> dict[str, int]:
+    """The deferred surveys whose send time has come, inside the customer's send window and their
+    response window (domain/survey_schedule.release): sent, moved to the next opening of the send
+    window, or ended as never released."""
+    released = raced = postponed = failed = waiting = ended = 0
     for survey in store.scheduled_due(now, BATCH):
-        sending = replace(survey, status=SurveyStatus.SENDING, send_at=None)
+        decision = schedule.release(survey, now, hours.next_opening(now, places.of_survey(survey)))
         try:
+            if isinstance(decision, schedule.Later):
+                survey_moves.move(store, survey, replace(survey, send_at=decision.at), now)
+                waiting += 1
+                continue
+            if isinstance(decision, schedule.Never):
+                ended += _not_released(store, survey, decision, now)
+                continue
+            sending = replace(survey, status=SurveyStatus.SENDING, send_at=None)
             survey_moves.move(store, survey, sending, now)
         except StaleSurvey:
             raced += 1          # another tick claimed it, or it ended meanwhile
@@ -122,8 +154,22 @@ def release_scheduled(store: ConversationStore, senders: Mapping[str, SurveySend
     if released or postponed or failed:
         count("ScheduledReleased", value=released)
     logger.info("scheduled surveys", extra={"released": released, "raced": raced, "postponed": postponed,
-                                            "failed": failed})
+                                            "failed": failed, "waiting": waiting, "ended": ended})
     return {"released": released, "release_raced": raced, "postponed": postponed, "release_failed": failed}
+
+
+def _not_released(store: ConversationStore, survey: Survey, decision: schedule.Never, now: datetime) -> int:
+    """Past its response window before it could go: ended as the lifecycle ends a survey never
+    released. Not scheduled any more (it ended meanwhile): only its send time goes."""
+    if decision.reason != schedule.WINDOW_OVER or survey.status is not SurveyStatus.SCHEDULED:
+        store.update_survey(survey, replace(survey, send_at=None), (), None, now)
+        return 0
+    status, reason = lifecycle.at_window_end(survey)
+    survey_moves.close(store, survey, status, reason, now)
+    count("SurveyFailed", reason=reason)
+    logger.warning("deferred survey past its response window", extra={"survey_id": survey.survey_id,
+                                                                      "reason": reason})
+    return 1
 
 
 def _postpone(store: ConversationStore, survey: Survey, now: datetime, exc: Exception) -> int:

@@ -25,6 +25,7 @@ from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain import survey_token
 from chalicelib.domain import web_survey as web
 from chalicelib.domain.conversation import recorded_answer
+from chalicelib.domain.customer_place import PlaceRules
 from chalicelib.domain.model import Answer, Survey, SurveyStatus
 from chalicelib.domain.questions import scale_of
 from chalicelib.domain.web_survey import Page, PageError, PageKind, State
@@ -45,6 +46,7 @@ class WebDeps:
     link_key: bytes                       # survey_token.link_key(settings.contact_hash_key)
     threshold_for: Callable[[str, str], int]   # (procedure, scale) -> escalation threshold
     clock: Callable[[], datetime]
+    places: PlaceRules                    # the place an answer carries (older surveys: worked out)
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,8 @@ def _later_comment(survey: Survey, comment: str, language: str, now: datetime, d
 
 def _answer(survey: Survey, question: str, score: int | None, text: str, now: datetime, deps: WebDeps) -> Answer:
     """The same answer an SMS reply records (domain/conversation.py), so the stream reads both alike."""
-    return recorded_answer(survey, question, score, text, now, deps.threshold_for(survey.procedure, survey.scale))
+    return recorded_answer(survey, question, score, text, now, deps.threshold_for(survey.procedure, survey.scale),
+                           deps.places.of_survey(survey))
 
 
 def _survey(token: str, deps: WebDeps) -> Survey | None:

@@ -175,9 +175,15 @@ def scheduled_item(survey_id: str, send_at: str, **fields: str) -> dict[str, Any
     return {name: {"S": value} for name, value in item.items()}
 
 
+def place(country: str | None, zone: str) -> dict[str, Any]:
+    """A `customer_place` as dispatch stores it (chalicelib/adapters/dynamo/convert.PlaceItem)."""
+    return {"M": {"timezone": {"S": zone}, **({"country": {"S": country}} if country else {})}}
+
+
 def test_scheduled_prints_the_waiting_surveys_earliest_first_in_utc_and_local_time_without_contacts(
         fresh_aws: dict[str, str], dynamodb_local: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    # Given three scheduled surveys, and one already released (out of the send-at index)
+    # Given scheduled surveys placed at dispatch (an email-only en-GB customer, a US number whose
+    # event said Los Angeles), two stored before places were, and one already released
     dynamodb = client("dynamodb", dynamodb_local.endpoint, fresh_aws["AWS_REGION"])
     table = f"{fresh_aws['KOE_RESOURCE_PREFIX']}surveys"
     for item in (
@@ -185,7 +191,13 @@ def test_scheduled_prints_the_waiting_surveys_earliest_first_in_utc_and_local_ti
             scheduled_item("ev-ny", "2026-11-24T14:00:00.000000+0000", phone="+15550100177",
                            channel="sms_two_way", channel_reason="US:sms_two_way"),
             scheduled_item("ev-mail", "2026-11-23T23:00:00.000000+0000", email="hanako@example.jp",
-                           channel="email", channel_reason="JP:email (no phone)")):
+                           channel="email", channel_reason="JP:email (no phone)"),
+            {**scheduled_item("ev-london", "2026-11-24T09:00:00.000000+0000", email="oliver@example.com",
+                              locale="en", channel="email", channel_reason="GB:email (no phone)"),
+             "customer_place": place("GB", "Europe/London")},
+            {**scheduled_item("ev-la", "2026-11-24T17:00:00.000000+0000", phone="+15550100178",
+                              channel="sms_two_way", channel_reason="US:sms_two_way"),
+             "customer_place": place("US", "America/Los_Angeles")}):
         dynamodb.put_item(TableName=table, Item=item)
     released = scheduled_item("ev-sent", "2026-11-20T00:00:00.000000+0000", phone="+819012345679", status="sent")
     del released["send_shard"], released["send_at"]
@@ -194,18 +206,27 @@ def test_scheduled_prints_the_waiting_surveys_earliest_first_in_utc_and_local_ti
     ready.write_text(json.dumps({"dynamodb_endpoint": dynamodb_local.endpoint, "env": fresh_aws}))
     # When listing them
     code, lines, _ = run(capsys, "scheduled", "--ready-file", str(ready))
-    # Then each is a line, earliest first, its send time in UTC and in the customer's zone
+    # Then each is a line, earliest first, its send time in UTC and in the customer's stored zone
     assert code == 0
-    assert [line["survey_id"] for line in lines] == ["ev-mail", "ev-tokyo", "ev-ny"]
-    mail, tokyo, new_york = lines
+    assert [line["survey_id"] for line in lines] == ["ev-mail", "ev-tokyo", "ev-london", "ev-ny", "ev-la"]
+    mail, tokyo, london, new_york, los_angeles = lines
+    assert {k: london[k] for k in ("channel", "send_at", "send_at_local", "country", "timezone", "timezone_from")} == {
+        "channel": "email", "send_at": "2026-11-24T09:00:00Z", "send_at_local": "2026-11-24T09:00:00+00:00",
+        "country": "GB", "timezone": "Europe/London", "timezone_from": "survey"}
+    assert (los_angeles["send_at_local"], los_angeles["timezone"]) == ("2026-11-24T09:00:00-08:00",
+                                                                      "America/Los_Angeles")
+    # those stored before places: the same rule on the phone number (and language)
     assert {k: tokyo[k] for k in ("procedure", "channel", "status", "send_at", "send_at_local", "timezone")} == {
         "procedure": "claim_payment", "channel": "sms_link", "status": "scheduled",
         "send_at": "2026-11-24T00:00:00Z", "send_at_local": "2026-11-24T09:00:00+09:00", "timezone": "Asia/Tokyo"}
-    assert (new_york["send_at_local"], new_york["timezone_from"]) == ("2026-11-24T09:00:00-05:00", "country (US)")
-    # the email-only survey: no zone known, UTC only
-    assert (mail["send_at"], mail["send_at_local"], mail["timezone"]) == ("2026-11-23T23:00:00Z", None, None)
+    assert (new_york["send_at_local"], new_york["country"], new_york["timezone_from"]) == (
+        "2026-11-24T09:00:00-05:00", "US", "worked out (stored before places)")
+    # an email-only one with no language: nothing places it, so the fallback zone (UTC)
+    assert (mail["send_at"], mail["send_at_local"], mail["timezone"]) == (
+        "2026-11-23T23:00:00Z", "2026-11-23T23:00:00+00:00", "UTC")
     # and never a phone number or an address in clear
-    assert (tokyo["to"], new_york["to"], mail["to"]) == ("+81******5678", "+1******0177", "h*****@example.jp")
+    assert (tokyo["to"], new_york["to"], mail["to"], london["to"]) == (
+        "+81******5678", "+1******0177", "h*****@example.jp", "o*****@example.com")
     printed = json.dumps(lines)
     assert "9012345678" not in printed and "5550100177" not in printed and "hanako@" not in printed
 

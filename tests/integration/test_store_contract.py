@@ -18,7 +18,7 @@ from chalicelib.domain import case_ladder
 from chalicelib.domain.business_calendar import BusinessCalendar
 from chalicelib.domain.cases import Case, CaseStatus, Owner, OwnerKind, Severity, TimelineEntry
 from chalicelib.domain.fatigue import after_survey
-from chalicelib.domain.model import Answer, Counts, Step, Survey, SurveyStatus
+from chalicelib.domain.model import Answer, Counts, Place, Step, Survey, SurveyStatus
 from chalicelib.domain.scoring import BucketKey, Contribution, counts_for, stable_shard
 from chalicelib.errors import (
     CaseNotFound,
@@ -489,6 +489,30 @@ def test_open_surveys_due_returns_only_ended_windows_oldest_first(stores: Stores
     assert stores.conversations.open_surveys_due(now, limit=0) == []
 
 
+def test_the_customers_place_is_kept_by_the_survey_its_moves_its_answers_and_its_schedule(stores: Stores) -> None:
+    london, unplaced = Place("GB", "Europe/London"), Place(None, "Asia/Tokyo")
+    now = datetime(1992, 1, 1, 12, tzinfo=UTC) + timedelta(seconds=uuid.uuid4().int % 10**6)
+    survey = a_survey(status=SurveyStatus.SCHEDULED, send_at=now - timedelta(minutes=1), phone=None,
+                      email="oliver@example.com", channel="email", place=london)
+    other = a_survey(place=unplaced)
+    stores.conversations.open_survey(survey, now - timedelta(days=1))
+    stores.conversations.open_survey(other, NOW)
+
+    [due] = [s for s in stores.conversations.scheduled_due(now, limit=10) if s.survey_id == survey.survey_id]
+    assert due.place == london
+    sending = replace(survey, status=SurveyStatus.SENDING, send_at=None)
+    stores.conversations.update_survey(survey, sending)
+    score = an_answer(sending, place=london)
+    stores.conversations.update_survey(sending, answered(sending), [score], ContactChange(release=True), now)
+
+    assert stores.conversations.get_survey(survey.survey_id) == answered(sending) and sending.place == london
+    assert stores.read_answer(survey.survey_id, "score") == score
+    assert stores.conversations.get_survey(other.survey_id) == other and other.place == unplaced
+    suppressed = a_survey(status=SurveyStatus.SUPPRESSED, open_until=None, reason="cooldown", place=london)
+    stores.conversations.record_suppressed(suppressed)
+    assert stores.conversations.get_survey(suppressed.survey_id) == suppressed
+
+
 # --- cases ----------------------------------------------------------------------------------------
 
 def test_a_case_opens_once(stores: Stores) -> None:
@@ -499,6 +523,16 @@ def test_a_case_opens_once(stores: Stores) -> None:
 
     assert stores.cases.get_case(case.case_id) == case
     assert stores.cases.get_case(_id("srv")) is None
+
+
+def test_a_case_keeps_the_customers_place_through_saves(stores: Stores) -> None:
+    placed = a_case(customer_place=Place("GB", "Europe/London"), customer_timezone="Europe/London")
+    before = a_case()                                   # opened before places were: none stored
+    assert stores.cases.open_case(placed) and stores.cases.open_case(before)
+    saved = stores.cases.save(replace(placed, status=CaseStatus.IN_PROGRESS), placed.version)
+
+    assert stores.cases.get_case(placed.case_id) == saved and saved.customer_place == Place("GB", "Europe/London")
+    assert stores.cases.get_case(before.case_id) == before and before.customer_place is None
 
 
 def test_mark_notified_sets_flags_and_never_clears_them(stores: Stores) -> None:

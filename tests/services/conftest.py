@@ -16,10 +16,12 @@ from chalicelib.adapters.phone_numbers import region_of, timezone_of
 from chalicelib.adapters.templates import TomlMessages
 from chalicelib.domain.case_policy import CasePolicy
 from chalicelib.domain.channel_policy import ChannelPolicy
+from chalicelib.domain.customer_place import PlaceRules
 from chalicelib.domain.eligibility import Policy
 from chalicelib.domain.identity import contact_key
-from chalicelib.domain.model import Survey
+from chalicelib.domain.model import Place, Survey
 from chalicelib.domain.questions import DEFAULT_THRESHOLD, Definitions, scale_of
+from chalicelib.domain.send_window import SendHours
 from chalicelib.domain.survey_token import link_key, sign
 from chalicelib.services.case_schedule import CaseScheduleDeps
 from chalicelib.services.cases import CaseDeps
@@ -60,15 +62,21 @@ ROUTING = {
 }
 
 
+# Where customers are, as bootstrap finds it: the phone number's country and zone, each country's
+# usual zone, UTC for a customer nothing places; and when they may be messaged: 09:00-20:00, holidays skipped.
+PLACES = PlaceRules(region_of=region_of, timezone_of=timezone_of)
+HOURS = SendHours(holidays=holiday_calendar.for_country)
+
+
 def test_case_policy(**changes: Any) -> CasePolicy:
     from chalicelib.domain import case_routing
-    from chalicelib.domain.business_calendar import COUNTRY_TIMEZONE, LOCALE_COUNTRY, BusinessCalendar
+    from chalicelib.domain.business_calendar import BusinessCalendar
 
-    def calendar_for(locale: str) -> BusinessCalendar:
-        country = LOCALE_COUNTRY.get(locale.partition("-")[0], "US")
-        return BusinessCalendar(COUNTRY_TIMEZONE[country], is_holiday=holiday_calendar.for_country(country))
+    def calendar_for(place: Place) -> BusinessCalendar:
+        """As bootstrap builds it: 09:00-18:00 Monday to Friday, the country's holidays, the customer's zone."""
+        return BusinessCalendar(place.timezone, is_holiday=holiday_calendar.for_country(place.country))
 
-    return CasePolicy(routing=case_routing.parse(ROUTING), calendar_for=calendar_for, **changes)
+    return CasePolicy(routing=case_routing.parse(ROUTING), calendar_for=calendar_for, places=PLACES, **changes)
 
 
 @dataclass
@@ -100,11 +108,9 @@ class World:
                    "sms_link": SmsLinkSurveySender(self.sms, self.messages, callback, self.link),
                    **self.extra_senders}
         return DispatchDeps(store=self.store, senders=senders, contact_key=self.key,
-                            policy=Policy(30, 72, "en-US"), channels=ChannelPolicy(), region_of=region_of,
+                            policy=Policy(30, 72, "en-US"), channels=ChannelPolicy(), places=PLACES, hours=HOURS,
                             cooldown_days=lambda p: 30, response_window=lambda p: self.response_window,
-                            reminder_after=self.reminder_after, clock=self.clock,
-                            timezone_of=timezone_of, holidays=holiday_calendar.for_country,
-                            definitions=self.definitions)
+                            reminder_after=self.reminder_after, clock=self.clock, definitions=self.definitions)
 
     @property
     def status_deps(self) -> StatusDeps:
@@ -112,7 +118,8 @@ class World:
 
     @property
     def tick_deps(self) -> TickDeps:
-        return TickDeps(store=self.store, senders=self.dispatch_deps.senders, clock=self.clock)
+        return TickDeps(store=self.store, senders=self.dispatch_deps.senders, clock=self.clock, hours=HOURS,
+                        places=PLACES)
 
     @staticmethod
     def link(survey: Survey) -> str:
@@ -121,7 +128,7 @@ class World:
     @property
     def reply_deps(self) -> ReplyDeps:
         return ReplyDeps(store=self.store, messages=self.messages, contact_key=self.key,
-                         threshold_for=self.threshold_for, clock=self.clock)
+                         threshold_for=self.threshold_for, clock=self.clock, places=PLACES)
 
     def threshold_for(self, procedure: str, scale: str) -> int:
         """As settings decide it: the procedure's own, else the scale's default (NPS 6, CSAT 2, CES 3)."""
@@ -134,21 +141,8 @@ class World:
     @property
     def case_schedule_deps(self) -> CaseScheduleDeps:
         return CaseScheduleDeps(cases=self.cases, alerts=self.alerts, surveys=self.store,
-                                senders=self.dispatch_deps.senders, intake=self.intake,
-                                send_window=self.customer_window, policy=self.case_policy, clock=self.clock,
-                                contact_key=self.key)
-
-    @staticmethod
-    def customer_window(survey: Survey, now: datetime) -> datetime:
-        """The send window as dispatch finds it (bootstrap's customer_window): the phone's country and
-        zone (a +1 555 number: US, New York), 09:00-20:00 there, public holidays skipped."""
-        from chalicelib.domain import send_window
-        from chalicelib.domain.business_calendar import LOCALE_COUNTRY
-
-        country = (region_of(survey.phone) if survey.phone else None) or LOCALE_COUNTRY.get(survey.locale)
-        tz = send_window.customer_timezone(None, timezone_of(survey.phone) if survey.phone else None, country, "UTC")
-        return send_window.next_opening(now, tz, send_window.SendWindows().for_country(country),
-                                        holiday_calendar.for_country(country))
+                                senders=self.dispatch_deps.senders, intake=self.intake, hours=HOURS, places=PLACES,
+                                policy=self.case_policy, clock=self.clock, contact_key=self.key)
 
     @property
     def answer_deps(self) -> AnswerDeps:

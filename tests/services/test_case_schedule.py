@@ -25,13 +25,15 @@ from chalicelib.services.send_survey import EmailSurveySender
 from chalicelib.settings import REPO_ROOT
 from tests.fakes.messaging import FakeEmail
 from tests.fakes.stores import FakeCaseStore
-from tests.services.conftest import PHONE, SECRET, World
+from tests.services.conftest import PHONE, PLACES, SECRET, World
 from tests.services.conftest import test_case_policy as case_policy  # (not collected as a test)
 
 SURVEY = "claims-2026-000123-paid"
 RESURVEY = f"{SURVEY}~resurvey"
 ADMIN = Principal("cx-lead", Role.CX_ADMIN)
-# The +1 555 number is a US one: its send window is 09:00-20:00 in New York, US holidays skipped.
+# The +1 555 number is a US one, its customer in New York (the event's zone): the send window is
+# 09:00-20:00 there, US holidays skipped.
+MONDAY_10_00_NY = "2026-11-23T15:00:00+00:00"
 TUESDAY_10_00_NY = "2026-11-24T15:00:00+00:00"
 WEDNESDAY_21_00_NY = "2026-11-26T02:00:00+00:00"      # the eve of Thanksgiving (Thursday 26 November)
 FRIDAY_09_00_NY = "2026-11-27T14:00:00+00:00"
@@ -42,8 +44,9 @@ def at(world: World, iso: str) -> None:
 
 
 def resolved_case(world: World, when: str = TUESDAY_10_00_NY) -> Case:
-    """Given a detractor's case (score 3 by SMS), resolved at `when`."""
-    world.dispatch()
+    """Given a detractor's case (score 3 by SMS from a customer in New York), resolved at `when`."""
+    at(world, MONDAY_10_00_NY)
+    world.dispatch(customer={"timezone": "America/New_York"})
     world.reply("3")
     on_answers(world.store.answers_for(SURVEY), world.answer_deps)
     at(world, when)
@@ -253,8 +256,9 @@ def test_the_resurvey_is_enqueued_once_after_the_days_configured(resurveying):
     assert tick(world)["resurveys"] == 1
     [event] = world.intake.events
     assert event["event_id"] == RESURVEY and event["context"]["resurvey_of"] == SURVEY
-    assert (event["procedure"], event["customer"]) == ("claim_payment", {
-        "id": "C-88123", "locale": "en", "phone": PHONE, "email": "hanako@example.jp"})
+    assert (event["procedure"], event["customer"]) == ("claim_payment", {          # placed where the first was
+        "id": "C-88123", "locale": "en-US", "timezone": "America/New_York", "phone": PHONE,
+        "email": "hanako@example.jp"})
     assert event["context"]["branch"] == "tokyo-chuo" and event_errors(event, world.clock.now) == []
     case = world.cases.get_case(SURVEY)
     assert case.resurvey_id == RESURVEY and kinds(world)[-1] == "resurvey_sent"
@@ -364,7 +368,7 @@ def test_a_resurvey_of_a_survey_with_a_long_id_is_still_a_valid_event(resurveyin
     world = resurveying
     case = resolved_case(world)
     survey = replace(world.store.get_survey(SURVEY), survey_id="x" * 128)
-    event = resurvey_event(survey, case, world.clock.now)
+    event = resurvey_event(survey, case, world.clock.now, PLACES.of_survey(survey))
     assert len(event["event_id"]) <= 128 and event["event_id"].endswith("~resurvey")
-    assert event == resurvey_event(survey, case, world.clock.now)          # stable: the idempotency key
+    assert event == resurvey_event(survey, case, world.clock.now, PLACES.of_survey(survey))  # stable: idempotent
     assert event_errors(event, world.clock.now) == []

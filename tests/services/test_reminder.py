@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from chalicelib.domain.model import SurveyStatus
 from chalicelib.services.tick import send_reminders, tick
+from tests.services.conftest import HOURS, PLACES
 
 SURVEY = "claims-2026-000123-paid"
 JP = {"phone": "+819012345678", "locale": "ja-JP", "email": None, "timezone": None}
@@ -51,7 +52,7 @@ def test_an_answered_survey_or_one_with_a_score_gets_no_reminder(world):
     dispatch_with_reminder(world, customer=us, completed_at=world.clock.now.isoformat())
     world.reply("8")                                  # a score, the "why?" still to come
     world.clock.advance(hours=24)
-    assert send_reminders(world.store, world.tick_deps.senders, world.clock())["reminded"] == 0
+    assert send_reminders(world.store, world.tick_deps.senders, world.clock(), HOURS, PLACES)["reminded"] == 0
     assert world.store.get_survey(SURVEY).remind_at is None and len(world.sms.sent) == 1
 
 
@@ -112,3 +113,47 @@ def test_an_ended_survey_still_on_the_reminder_schedule_is_taken_off_it(world):
     world.clock.advance(days=2)
     assert tick(world.tick_deps)["reminded"] == 0
     assert world.store.get_survey(SURVEY).remind_at is None
+
+
+# --- a late tick: the response window decides, the customer's hours too --------------------------
+
+def test_after_a_200_hour_clock_move_no_reminder_goes_to_a_survey_past_its_window(world):
+    """Found by moving the local stack's clock 200 h: every survey past its 7-day window got its
+    reminder (the reminder ran before expiry, and looked only at remind_at), then expired."""
+    at(world, "2026-11-24T10:00:00-05:00")
+    dispatch_with_reminder(world, customer={"timezone": "America/New_York"}, completed_at=world.clock.now.isoformat())
+    world.clock.advance(hours=200)
+    totals = tick(world.tick_deps)
+    assert (totals["reminded"], totals["closed"]) == (0, 1)
+    assert len(world.sms.sent) == 1                                       # the invitation alone
+    survey = world.store.get_survey(SURVEY)
+    assert (survey.status, survey.reason, survey.remind_at) == (SurveyStatus.EXPIRED, "no_reply", None)
+
+
+def test_a_survey_past_its_window_that_expiry_has_not_reached_gets_no_reminder(world):
+    """Expiry closes a batch at a time: a survey it has not reached yet is still open, and the
+    reminder itself refuses it (and takes it off the reminder schedule)."""
+    at(world, "2026-11-24T10:00:00-05:00")
+    dispatch_with_reminder(world, customer={"timezone": "America/New_York"}, completed_at=world.clock.now.isoformat())
+    world.clock.advance(days=7, hours=1)
+    assert send_reminders(world.store, world.tick_deps.senders, world.clock(), HOURS, PLACES)["reminded"] == 0
+    survey = world.store.get_survey(SURVEY)
+    assert (survey.status, survey.remind_at, len(world.sms.sent)) == (SurveyStatus.SENT, None, 1)
+
+
+def test_after_a_200_hour_clock_move_more_stale_surveys_than_one_expiry_batch_get_no_reminder(world):
+    """Expiry closes BATCH surveys a tick; the rest, still open past their window, are refused by the
+    reminder itself (before: every one of the first BATCH got a reminder)."""
+    from chalicelib.services.tick import BATCH
+
+    at(world, "2026-11-24T10:00:00-05:00")
+    world.reminder_after, world.response_window = timedelta(hours=24), timedelta(days=7)
+    surveys = BATCH + 50
+    for n in range(surveys):
+        world.dispatch(event_id=f"ev-{n:03d}", customer={"phone": f"+1555010{n:04d}", "timezone": "America/New_York"},
+                       completed_at=world.clock.now.isoformat())
+    world.clock.advance(hours=200)
+    totals = tick(world.tick_deps)
+    assert (totals["closed"], totals["reminded"], len(world.sms.sent)) == (BATCH, 0, surveys)
+    assert all(s.remind_at is None for s in world.store.surveys.values())
+    assert tick(world.tick_deps)["closed"] == 50

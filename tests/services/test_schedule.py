@@ -8,6 +8,7 @@ import pytest
 from chalicelib.domain.model import SurveyStatus
 from chalicelib.errors import NoSender, RetryableSendError
 from chalicelib.services.tick import release_scheduled, tick
+from tests.services.conftest import HOURS, PLACES
 
 JP = {"phone": "+819012345678", "locale": "ja-JP", "email": None, "timezone": None}
 SURVEY = "claims-2026-000123-paid"
@@ -73,8 +74,8 @@ def test_two_overlapping_ticks_send_a_scheduled_survey_once(world):
     at(world, "2026-11-25T09:00:00+09:00")
     due = world.store.scheduled_due(world.clock(), 10)        # both ticks read the same due list
     world.store.scheduled_due = lambda now, limit: due
-    first = release_scheduled(world.store, world.tick_deps.senders, world.clock())
-    second = release_scheduled(world.store, world.tick_deps.senders, world.clock())
+    first = release_scheduled(world.store, world.tick_deps.senders, world.clock(), HOURS, PLACES)
+    second = release_scheduled(world.store, world.tick_deps.senders, world.clock(), HOURS, PLACES)
     assert (first["released"], second["released"], second["release_raced"]) == (1, 0, 1)
     assert len(world.sms.sent) == 1
 
@@ -92,7 +93,7 @@ def test_a_throttled_release_waits_for_the_next_tick_and_a_missing_sender_fails_
     world.dispatch(event_id="policy-2026-000700", procedure="new_policy",
                    customer={**JP, "phone": "+819012345670"}, completed_at=at(world, "2026-11-25T22:00:00+09:00"))
     at(world, "2026-11-26T09:00:00+09:00")
-    release_scheduled(world.store, {}, world.clock())
+    release_scheduled(world.store, {}, world.clock(), HOURS, PLACES)
     failed = world.store.get_survey("policy-2026-000700")
     assert (failed.status, failed.reason) == (SurveyStatus.FAILED, f"release_failed:{NoSender.__name__}")
 

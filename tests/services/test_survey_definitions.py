@@ -21,7 +21,7 @@ from chalicelib.services.unsubscribe import link as unsubscribe_link
 from chalicelib.services.web_survey import WebDeps, show, submit
 from chalicelib.settings import REPO_ROOT
 from tests.fakes.messaging import FakeEmail
-from tests.services.conftest import SECRET, World
+from tests.services.conftest import PLACES, SECRET, World
 
 SURVEY = "claims-2026-000123-paid"
 KEY = survey_token.link_key(SECRET)
@@ -42,7 +42,7 @@ def answers(world: World) -> dict[str, object]:
 
 def web_deps(world: World) -> WebDeps:
     return WebDeps(store=world.store, pages=JinjaPages(REPO_ROOT / "templates", "Example Life"), link_key=KEY,
-                   threshold_for=world.threshold_for, clock=world.clock)
+                   threshold_for=world.threshold_for, clock=world.clock, places=PLACES)
 
 
 def radios(html: str) -> list[str]:

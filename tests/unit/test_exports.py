@@ -38,7 +38,7 @@ from chalicelib.domain.exports import (
     safe_cell,
     score_class,
 )
-from chalicelib.domain.model import Answer, Step, Survey, SurveyStatus
+from chalicelib.domain.model import Answer, Place, Step, Survey, SurveyStatus
 from chalicelib.domain.questions import Scale
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -132,7 +132,7 @@ def test_the_phone_is_the_masked_one_never_the_number_on_the_survey() -> None:
                     locale="en-US", channel="sms_two_way", channel_reason="US:sms_two_way",
                     status=SurveyStatus.DELIVERED, created_at=AT, completed_at=AT, phone="+15550100123",
                     email="hanako@example.jp", context={"branch": "tokyo-chuo"}, step=Step.AWAIT_SCORE)
-    answer = recorded_answer(survey, "score", 3, "3", AT, threshold=6)
+    answer = recorded_answer(survey, "score", 3, "3", AT, threshold=6, place=Place("US", "America/New_York"))
     line = csv_line(row(answer, None, TOKYO))
     assert "'+1******0123" in line
     assert "5550100123" not in line and "0100123" not in line and "example.jp" not in line

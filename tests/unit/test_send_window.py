@@ -9,7 +9,6 @@ from chalicelib.domain.send_window import (
     InvalidWindow,
     SendWindows,
     Window,
-    customer_timezone,
     next_opening,
 )
 
@@ -59,8 +58,14 @@ def test_windows_per_country_fall_back_to_the_default():
     assert windows.for_country("US").end == time(21) and windows.for_country("JP") == Window()
 
 
-def test_the_customers_timezone_event_then_phone_then_country_then_fallback():
-    assert customer_timezone("Europe/Paris", "Asia/Tokyo", "JP", "UTC").key == "Europe/Paris"
-    assert customer_timezone(None, "Asia/Tokyo", "US", "UTC").key == "Asia/Tokyo"
-    assert customer_timezone(None, None, "CN", "UTC").key == "Asia/Shanghai"
-    assert customer_timezone(None, None, "FR", "UTC").key == "UTC"
+def test_send_hours_use_the_places_country_window_zone_and_holidays():
+    from chalicelib.domain.model import Place
+    from chalicelib.domain.send_window import SendHours
+
+    hours = SendHours(SendWindows(Window(), {"GB": Window(time(10), time(19))}),
+                      lambda country: (lambda day: country == "GB" and day == date(2026, 12, 25)))
+    london = Place("GB", "Europe/London")
+    assert hours.next_opening(utc("2026-11-24T09:30:00+00:00"), london) == utc("2026-11-24T10:00:00+00:00")
+    assert hours.next_opening(utc("2026-12-24T19:30:00+00:00"), london) == utc("2026-12-26T10:00:00+00:00")
+    assert hours.next_opening(utc("2026-11-24T11:30:00+00:00"), Place(None, "Asia/Tokyo")) == utc(
+        "2026-11-25T00:00:00+00:00")                                       # 20:30 in Tokyo: the next morning

@@ -23,6 +23,8 @@ from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from chalicelib.adapters.dynamo.convert import PlaceItem
+
 ALL_SHARD = "case"
 DUE_SHARD = "due"
 
@@ -108,6 +110,7 @@ class CaseItem(Model):
     branch = UnicodeAttribute(null=True)              # = context["branch"]: the by-branch index
     customer_timezone = UnicodeAttribute(default="UTC")
     owner_timezone = UnicodeAttribute(default="UTC")
+    customer_place = PlaceItem(null=True)             # the survey's; absent: opened before places
     status = UnicodeAttribute()
     version = NumberAttribute(default=1)
     timeline = ListAttribute(of=TimelineItem, default=list)

@@ -21,7 +21,7 @@ from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo.binding import require_bound
 from chalicelib.adapters.dynamo.case_items import ALL_SHARD, DUE_SHARD, CaseItem, StepItem, TimelineItem
-from chalicelib.adapters.dynamo.convert import set_or_remove, strings
+from chalicelib.adapters.dynamo.convert import place_from_item, place_to_item, set_or_remove, strings
 from chalicelib.adapters.dynamo.errors import conditional, get_or_none, throttling_as_retryable
 from chalicelib.domain.cases import Case, CaseStatus, LadderStep, Owner, Severity, TimelineEntry
 from chalicelib.errors import CaseNotFound, InvalidRequest, VersionConflict
@@ -176,7 +176,7 @@ def _case_to_item(case: Case) -> CaseItem:
         comment=case.comment, locale=case.locale, channel=case.channel, severity=case.severity.value,
         reasons=list(case.reasons), callback_consent=case.callback_consent, owner=str(case.owner),
         branch=case.branch, customer_timezone=case.customer_timezone, owner_timezone=case.owner_timezone,
-        status=case.status.value, version=case.version,
+        customer_place=place_to_item(case.customer_place), status=case.status.value, version=case.version,
         timeline=[TimelineItem(at=e.at, kind=e.kind, actor=e.actor, detail=dict(e.detail)) for e in case.timeline],
         ladder=[StepItem(name=s.name, at=s.at, to=s.to) for s in case.ladder], ladder_next=case.ladder_next,
         first_contact_at=case.first_contact_at, root_cause=case.root_cause, action=case.action,
@@ -196,7 +196,8 @@ def _case_from_item(item: CaseItem, version: int | None = None) -> Case:
         reasons=tuple(str(r) for r in item.reasons or ()), callback_consent=item.callback_consent,
         owner=Owner.parse(item.owner),
         customer_timezone=item.customer_timezone, owner_timezone=item.owner_timezone,
-        status=CaseStatus(item.status), version=version if version is not None else int(item.version),
+        customer_place=place_from_item(item.customer_place), status=CaseStatus(item.status),
+        version=version if version is not None else int(item.version),
         timeline=tuple(TimelineEntry(e.at, e.kind, e.actor, strings(e.detail)) for e in item.timeline or ()),
         ladder=tuple(LadderStep(s.name, s.at, s.to) for s in item.ladder or ()), ladder_next=int(item.ladder_next),
         first_contact_at=item.first_contact_at, root_cause=item.root_cause, action=item.action,

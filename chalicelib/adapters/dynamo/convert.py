@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.attributes import Attribute, MapAttribute
+from pynamodb.attributes import Attribute, MapAttribute, UnicodeAttribute
 from pynamodb.expressions.update import Action
+
+from chalicelib.domain.model import Place
 
 
 def strings(value: Any) -> dict[str, str]:
@@ -26,3 +28,19 @@ def set_or_remove(attribute: Attribute[Any], value: Any) -> Action:
     # PynamoDB's set(None) writes a NULL value, which an index key (open_until) refuses and a
     # reader would see as present: absent means REMOVE.
     return attribute.remove() if value is None else attribute.set(value)
+
+
+class PlaceItem(MapAttribute[str, Any]):
+    """The customer's place, stored alike on a survey, its answers and its case (`customer_place`);
+    absent on items stored before places were."""
+
+    country = UnicodeAttribute(null=True)
+    timezone = UnicodeAttribute()
+
+
+def place_to_item(place: Place | None) -> PlaceItem | None:
+    return None if place is None else PlaceItem(country=place.country, timezone=place.timezone)
+
+
+def place_from_item(item: PlaceItem | None) -> Place | None:
+    return None if item is None else Place(item.country, item.timezone)

@@ -25,6 +25,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.adapters.dynamo.case_items import CaseItem
+from chalicelib.adapters.dynamo.convert import PlaceItem
 from chalicelib.adapters.dynamo.insight_items import CommentGroupItem, CommentInsightItem
 
 OPEN_SHARD = "open"          # the one partition of the sparse open-until index
@@ -104,6 +105,7 @@ class SurveyItem(Model):
     definition_version = NumberAttribute(null=True)
     remind_shard = UnicodeAttribute(null=True)
     remind_at = UTCDateTimeAttribute(null=True)
+    customer_place = PlaceItem(null=True)               # decided at dispatch; absent: stored before places
     send_index = SendAtIndex()
     remind_index = RemindAtIndex()
 
@@ -167,6 +169,7 @@ class ResponseItem(Model):
     channel = UnicodeAttribute(null=True)
     scale = UnicodeAttribute(null=True)                 # absent: nps (answers from before definitions)
     definition_version = NumberAttribute(null=True)
+    customer_place = PlaceItem(null=True)               # the survey's; absent: recorded before places
     expires_at = TTLAttribute(null=True)
     month_shard = UnicodeAttribute(null=True)           # score answers only: the by-month index
     by_month = ByMonthIndex()

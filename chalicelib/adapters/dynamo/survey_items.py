@@ -10,7 +10,7 @@ from typing import Any
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from chalicelib.adapters.dynamo.convert import int_or_none, set_or_remove, strings
+from chalicelib.adapters.dynamo.convert import int_or_none, place_from_item, place_to_item, set_or_remove, strings
 from chalicelib.adapters.dynamo.models import OPEN_SHARD, REMIND_SHARD, SEND_SHARD, ResponseItem, SurveyItem
 from chalicelib.domain.exports import month_shard
 from chalicelib.domain.model import Answer, Step, Survey, SurveyStatus
@@ -71,7 +71,7 @@ def survey_to_item(survey: Survey, retention: timedelta) -> SurveyItem:
         send_shard=SEND_SHARD if survey.send_at else None, send_at=survey.send_at,
         remind_shard=REMIND_SHARD if survey.remind_at else None, remind_at=survey.remind_at,
         resends=survey.resends or None, scale=survey.scale, definition_version=survey.definition_version,
-        expires_at=survey.created_at + retention)
+        customer_place=place_to_item(survey.place), expires_at=survey.created_at + retention)
 
 
 def survey_from_item(item: SurveyItem) -> Survey:
@@ -86,7 +86,7 @@ def survey_from_item(item: SurveyItem) -> Survey:
         delivery_error=item.delivery_error, last_inbound_sid=item.last_inbound_sid,
         last_reply_key=item.last_reply_key, open_until=item.open_until, send_at=item.send_at,
         remind_at=item.remind_at, resends=int(item.resends or 0), scale=item.scale or "nps",
-        definition_version=int(item.definition_version or 1))
+        definition_version=int(item.definition_version or 1), place=place_from_item(item.customer_place))
 
 
 def answer_to_item(answer: Answer, retention: timedelta) -> ResponseItem:
@@ -98,7 +98,7 @@ def answer_to_item(answer: Answer, retention: timedelta) -> ResponseItem:
         context=dict(answer.context), score=answer.score, text=answer.text,
         threshold=answer.threshold, phone_masked=answer.phone_masked, late=answer.late or None,
         channel=answer.channel or None, scale=answer.scale, definition_version=answer.definition_version,
-        expires_at=answer.received_at + retention,
+        customer_place=place_to_item(answer.place), expires_at=answer.received_at + retention,
         month_shard=month_shard(answer.survey_id, answer.received_at) if answer.question == "score" else None)
 
 
@@ -108,7 +108,8 @@ def answer_from_item(item: ResponseItem) -> Answer:
         procedure=item.procedure, customer_id=item.customer_id, locale=item.locale,
         context=strings(item.context), score=int_or_none(item.score), text=item.text,
         threshold=int_or_none(item.threshold), phone_masked=item.phone_masked, late=bool(item.late),
-        channel=item.channel or "", scale=item.scale or "nps", definition_version=int(item.definition_version or 1))
+        channel=item.channel or "", scale=item.scale or "nps", definition_version=int(item.definition_version or 1),
+        place=place_from_item(item.customer_place))
 
 
 def answer_from_stream_image(new_image: dict[str, Any]) -> Answer:
