@@ -5,7 +5,7 @@ what the customer is told at the end (closing message, re-survey) and how long i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -14,7 +14,7 @@ from chalicelib.domain.case_ladder import Deadlines, Sla, plan
 from chalicelib.domain.case_routing import RoutingTable
 from chalicelib.domain.case_rules import CaseRules, Verdict
 from chalicelib.domain.case_work import CaseCodes
-from chalicelib.domain.cases import Owner
+from chalicelib.domain.cases import CaseComment, Owner
 from chalicelib.domain.escalation import Opening
 from chalicelib.domain.model import Answer
 
@@ -53,9 +53,9 @@ class CasePolicy:
     def owner_timezone(self, owner: Owner, locale: str) -> str:
         return self.routing.owner_timezone(owner, self.calendar_for(locale).timezone)
 
-    def opening(self, answer: Answer, verdict: Verdict, comment: str | None, now: datetime) -> Opening:
+    def opening(self, answer: Answer, verdict: Verdict, comments: Sequence[CaseComment], now: datetime) -> Opening:
         owner = self.routing.route(answer.context)
         calendar = self.calendar_for(answer.locale)
         return Opening(verdict=verdict, owner=owner, deadlines=self.deadlines(answer.locale, answer.procedure, now),
                        customer_timezone=calendar.timezone, owner_timezone=self.owner_timezone(owner, answer.locale),
-                       comment=comment)
+                       comments=tuple(comments))
