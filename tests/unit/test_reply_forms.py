@@ -262,3 +262,12 @@ def test_a_score_after_an_article_reads_like_one_after_i_d_give_it(text, score, 
 @pytest.mark.parametrize("text", ["a 2 day wait", "a 10 minute call", "an 8 or 9", "about a 9", "a lot", "a 9x"])
 def test_an_article_does_not_make_a_quantity_or_a_hedge_a_score(text):
     assert read_score(text) is None, read_score(text)
+
+
+@given(st.integers(0, 10), st.booleans(), st.sampled_from(["", "!", " fast", "/🔟"]))
+def test_any_score_drawn_in_keycaps_reads_as_its_digits(score, selector, after):
+    keycaps = "🔟" if score == 10 and not selector else "".join(
+        f"{digit}{chr(0xFE0F) if selector else ''}\u20e3" for digit in str(score))
+    reply = read_score(keycaps + after)
+    assert reply is not None and reply.score == score
+    assert reply.comment == ("fast" if after == " fast" else None)
