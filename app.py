@@ -7,7 +7,7 @@ from typing import Any
 
 from chalice.app import Chalice, Rate, Response
 
-from chalicelib import http
+from chalicelib import http, page_errors
 from chalicelib.bootstrap import components
 from chalicelib.domain.principal import Principal, Role
 from chalicelib.observability import flush
@@ -20,6 +20,9 @@ from chalicelib.resources import (
 )
 
 app = Chalice(app_name="koe")
+# The customer's pages answer every error as a page in their language; registered before the edge's
+# middleware, it is the outer one and sees the edge's own refusals too (chalicelib/page_errors.py).
+app.register_middleware(page_errors.error_pages(lambda: components().pages), "http")
 edge = http.Edge(app, authenticators=lambda: components().authenticators)
 FORM = ["application/x-www-form-urlencoded"]
 # RFC 8058's one-click unsubscribe POST: form-encoded, or multipart as the RFC prefers.
@@ -88,8 +91,7 @@ def web_survey_answer(token: str) -> Response:
     from chalicelib.services.web_survey import submit
 
     c, request = components(), edge.request()
-    form = http.form_params(request.raw_body)
-    page = submit(token, form, request.headers.get("accept-language"), c.web_deps)
+    page = submit(token, request.raw_body, request.headers.get("accept-language"), c.web_deps)
     return http.html(page.html, http.WEB_STATUS[page.outcome], c.pages.content_security_policy)
 
 

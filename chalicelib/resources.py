@@ -158,8 +158,8 @@ TABLES: tuple[Table, ...] = (
     # The answers already counted in `scores` (survey_id#question): a re-delivered or bisected
     # stream batch adds nothing twice. Kept longer than a stream record and its DLQ can live.
     Table(name="counted-answers", hash_key="answer_id", attributes={"answer_id": "S"}, ttl_attribute="expires_at"),
-    # What each comment says (sentiment, score, key phrases; services/comment_insight.py), one item
-    # per survey, its latest comment's: the newest comments per branch, per agent, or all. Kept as
+    # What the comments say (sentiment, score, key phrases; services/comment_insight.py), one item
+    # per survey, its comments read together: the newest comments per branch, per agent, or all. Kept as
     # long as the answer it was read from (TTL).
     Table(name="comment-insights", hash_key="survey_id",
           attributes={"survey_id": "S", "branch": "S", "agent_id": "S", "all_shard": "S", "received_at": "S"},

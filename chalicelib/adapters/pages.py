@@ -67,7 +67,8 @@ class JinjaPages:
         question = s["questions"].get(page.procedure) or s["questions"].get("_default", "")
         headings = {PageKind.FORM: t["page_title"], PageKind.THANKS: t["thanks_title"],
                     PageKind.CLOSED: t["closed_title"], PageKind.NOT_FOUND: t["not_found_title"],
-                    PageKind.UNSUBSCRIBE: t["unsubscribe_title"], PageKind.UNSUBSCRIBED: t["unsubscribed_title"]}
+                    PageKind.UNSUBSCRIBE: t["unsubscribe_title"], PageKind.UNSUBSCRIBED: t["unsubscribed_title"],
+                    PageKind.ERROR: t["error_title"]}
         title = headings[page.kind] if page.kind is PageKind.FORM else f"{headings[page.kind]} | {self._brand}"
         return self._env.get_template(TEMPLATE).render(
             page=page, t=t, s=s, brand=self._brand, question=question, title=title,

@@ -9,7 +9,7 @@ to the case, which keeps it; a case or answer from before places were is placed 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -18,7 +18,7 @@ from chalicelib.domain.case_ladder import Deadlines, Sla, plan
 from chalicelib.domain.case_routing import RoutingTable
 from chalicelib.domain.case_rules import CaseRules, Verdict
 from chalicelib.domain.case_work import CaseCodes
-from chalicelib.domain.cases import Case, Owner
+from chalicelib.domain.cases import Case, CaseComment, Owner
 from chalicelib.domain.customer_place import PlaceRules
 from chalicelib.domain.escalation import Opening
 from chalicelib.domain.model import Answer, Place
@@ -67,8 +67,8 @@ class CasePolicy:
         """The owner's zone (routing), else the customer's."""
         return self.routing.owner_timezone(owner, place.timezone)
 
-    def opening(self, answer: Answer, verdict: Verdict, comment: str | None, now: datetime) -> Opening:
+    def opening(self, answer: Answer, verdict: Verdict, comments: Sequence[CaseComment], now: datetime) -> Opening:
         owner = self.routing.route(answer.context)
         place = self.answer_place(answer)
         return Opening(verdict=verdict, owner=owner, deadlines=self.deadlines(place, answer.procedure, now),
-                       customer_place=place, owner_timezone=self.owner_timezone(owner, place), comment=comment)
+                       customer_place=place, owner_timezone=self.owner_timezone(owner, place), comments=tuple(comments))

@@ -73,6 +73,14 @@ class TimelineEntry:
 
 
 @dataclass(frozen=True)
+class CaseComment:
+    """One comment the customer sent about the survey, when it was received: a case keeps each."""
+
+    at: datetime
+    text: str
+
+
+@dataclass(frozen=True)
 class LadderStep:
     """One rung of the escalation ladder, planned when the case opens (domain/case_ladder.py)."""
 
@@ -93,7 +101,7 @@ class Case:
     resolution_due: datetime
     context: dict[str, str]         # frozen at send time: branch, agent_id, ...
     phone_masked: str | None
-    comment: str | None = None
+    comment: str | None = None      # the latest comment (what the follow-up message and alerts carry)
     locale: str = "en"
     channel: str = ""               # the survey's channel, read when the closing message is sent
     severity: Severity = Severity.NORMAL
@@ -120,6 +128,11 @@ class Case:
     expires_at: datetime | None = None      # retention: set at resolution, cleared on reopen
     follow_up_queued: bool = False
     alert_published: bool = False
+    comments: tuple[CaseComment, ...] = ()   # every comment, oldest first (cases from before: none)
+
+    def has_comment(self, at: datetime) -> bool:
+        """The comment received at `at` is on the case already (a replayed stream record)."""
+        return any(c.at == at for c in self.comments)
 
     @property
     def sla_due(self) -> datetime:

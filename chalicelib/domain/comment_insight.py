@@ -6,8 +6,10 @@ local stack) reads one comment in one language and returns an `Insight`: a senti
 
 - the language a comment is read in (`language_for`): the survey's, unless the text's script says
   otherwise (a Japanese customer who writes in English is read in English);
-- the comment's version (`version_of`): when it was received. A replaced comment is a new version and
-  is analysed again; the same version twice (a replayed message) is not;
+- what is read: a survey's comments as one text (`thread`: every comment the customer sent, oldest
+  first, one per line), so a later comment never hides an earlier one from the analysis;
+- the thread's version (`version_of`): when its latest comment was received. A comment added to the
+  thread makes a new version, analysed again; the same version twice (a replayed message) is not;
 - what is stored for a version (`CommentInsight`) and the groups it is counted in (`groups_of`):
   procedure, branch, agent, channel and locale, and procedure, agent, channel and locale within the
   branch (a branch manager reads their branch without reading the others), per day in the reporting
@@ -27,7 +29,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -91,6 +93,15 @@ def language_for(text: str, locale: str) -> str:
     if _LATIN.search(text):
         return "en"
     return survey
+
+
+def thread(comments: Sequence[Answer]) -> Answer | None:
+    """A survey's comments as one: its latest comment (time, lateness, survey context) with the words
+    of every comment, oldest first, one per line; None when no comment has words in it."""
+    said = sorted((c for c in comments if c.text and c.text.strip()), key=lambda c: c.received_at)
+    if not said:
+        return None
+    return replace(said[-1], text="\n".join((c.text or "").strip() for c in said))
 
 
 def version_of(comment: Answer) -> str:

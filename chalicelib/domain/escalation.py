@@ -3,13 +3,14 @@ Which answers open a case is domain/case_rules.py's decision."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.case_ladder import Deadlines
 from chalicelib.domain.case_rules import Verdict, callback_consent
-from chalicelib.domain.cases import ROBOT, Case, Owner, Severity, TimelineEntry, most_severe
+from chalicelib.domain.cases import ROBOT, Case, CaseComment, Owner, Severity, TimelineEntry, most_severe
 from chalicelib.domain.model import Answer, Place
 
 
@@ -27,11 +28,29 @@ class Opening:
     deadlines: Deadlines
     customer_place: Place
     owner_timezone: str
-    comment: str | None
+    comments: tuple[CaseComment, ...] = ()      # the comments that came with the answer, oldest first
+
+    @property
+    def comment(self) -> str | None:
+        return self.comments[-1].text if self.comments else None
+
+
+def case_comments(comments: Sequence[Answer]) -> tuple[CaseComment, ...]:
+    """The comments with words in them, as a case keeps them, oldest first."""
+    found = [CaseComment(c.received_at, c.text) for c in comments if c.text and c.text.strip()]
+    return tuple(sorted(found, key=lambda c: c.at))
+
+
+def _consent(comments: Sequence[CaseComment], before: bool | None = None) -> bool | None:
+    """What the customer said last about being called (a later "please call" overrides an earlier "don't")."""
+    for comment in comments:
+        said = callback_consent(comment.text)
+        before = before if said is None else said
+    return before
 
 
 def open_case(answer: Answer, opening: Opening, now: datetime) -> Case:
-    consent = callback_consent(opening.comment)
+    consent = _consent(opening.comments)
     detail = {"severity": opening.verdict.severity.value, "reasons": ",".join(opening.verdict.reasons),
               "owner": str(opening.owner)}
     return Case(
@@ -39,21 +58,24 @@ def open_case(answer: Answer, opening: Opening, now: datetime) -> Case:
         customer_id=answer.customer_id, score=answer.score if answer.score is not None else -1,
         opened_at=now, first_contact_due=opening.deadlines.first_contact_due,
         resolution_due=opening.deadlines.resolution_due, context=dict(answer.context),
-        phone_masked=answer.phone_masked, comment=opening.comment, locale=answer.locale,
+        phone_masked=answer.phone_masked, comment=opening.comment, comments=opening.comments, locale=answer.locale,
         severity=opening.verdict.severity, reasons=opening.verdict.reasons, callback_consent=consent,
         owner=opening.owner, customer_timezone=opening.customer_place.timezone, owner_timezone=opening.owner_timezone,
         customer_place=opening.customer_place,
         ladder=opening.deadlines.ladder, timeline=(TimelineEntry(now, "opened", ROBOT, detail),))
 
 
-def with_comment(case: Case, comment: str, verdict: Verdict | None, now: datetime) -> Case:
-    """The customer's "why", arrived after the case opened: it may raise the severity (a keyword)
-    and say whether they may be called."""
+def with_comment(case: Case, comment: CaseComment, verdict: Verdict | None, now: datetime) -> Case:
+    """A comment of the customer's arrived after the case opened (the "why", or one more): kept with
+    the others, it may raise the severity (a keyword) and say whether they may be called. The
+    comment already on the case (a replay) changes nothing."""
+    if case.has_comment(comment.at):
+        return case
     severity = most_severe([case.severity, verdict.severity]) if verdict else case.severity
     reasons = case.reasons + tuple(r for r in (verdict.reasons if verdict else ()) if r not in case.reasons)
-    consent = callback_consent(comment)
-    return replace(case, comment=comment, severity=severity, reasons=reasons,
-                   callback_consent=case.callback_consent if consent is None else consent,
+    comments = tuple(sorted(case.comments + (comment,), key=lambda c: c.at))
+    return replace(case, comment=comments[-1].text, comments=comments, severity=severity, reasons=reasons,
+                   callback_consent=_consent([comment], case.callback_consent),
                    timeline=case.timeline + (TimelineEntry(now, "comment", ROBOT, {"severity": severity.value}),))
 
 

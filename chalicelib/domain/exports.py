@@ -8,6 +8,10 @@ the survey id modulo MONTH_SHARDS, spreads a busy month over several partitions)
 `received_at`. A period is read as one query per month and shard, merged in (received_at,
 survey_id) order; each survey's comment is then read by key.
 
+One row per answered survey, whatever it holds: every comment the customer sent is in its row (the
+`comment` cell: one as written, several each on a line after its time), so the score is counted once
+by a spreadsheet's sums.
+
 The file: UTF-8 with a byte order mark (Excel reads it as UTF-8 only then), the csv module's
 default dialect (CRLF rows, minimal quoting), a header row of stable English names (COLUMNS). A
 cell that starts like a formula gets a leading apostrophe: comments are customers' free text.
@@ -155,16 +159,28 @@ def safe_cell(value: str) -> str:
     return f"'{value}" if value.startswith(FORMULA_STARTS) else value
 
 
-def row(score: Answer, comment: Answer | None, tz: ZoneInfo) -> list[str]:
-    """One answered survey: its score answer, its comment if any, times in UTC and in `tz`. The
+def comment_cells(comments: Sequence[Answer]) -> tuple[str, str]:
+    """The `comment` and `comment_received_at` cells: one comment as it was written and its time;
+    several (a customer may add to what they said) each on its own line after its time in brackets,
+    oldest first, and every time, space-separated."""
+    said = [c for c in comments if c.text]
+    if len(said) == 1:
+        return said[0].text or "", _utc(said[0].received_at)
+    return ("\n".join(f"[{_utc(c.received_at)}] {c.text}" for c in said),
+            " ".join(_utc(c.received_at) for c in said))
+
+
+def row(score: Answer, comments: Sequence[Answer], tz: ZoneInfo) -> list[str]:
+    """One answered survey: its score answer, its comments if any, times in UTC and in `tz`. The
     phone is the masked one the answer carries (the raw number is only ever on the survey)."""
     scale = scale_of(score.scale)
     rest = {key: value for key, value in score.context.items() if key not in SCOPE_KEYS}
+    comment, comment_received_at = comment_cells(comments)
     cells = [
         score.survey_id, _utc(score.received_at), score.received_at.astimezone(tz).isoformat(timespec="seconds"),
         score.procedure, scale.value, str(score.definition_version),
         "" if score.score is None else str(score.score), score_class(score.score, scale),
-        (comment.text or "") if comment else "", _utc(comment.received_at) if comment else "",
+        comment, comment_received_at,
         "true" if score.late else "false", score.locale, score.channel,
         score.context.get("branch", ""), score.context.get("agent_id", ""), score.phone_masked or "",
         json.dumps(rest, sort_keys=True, ensure_ascii=False, separators=(",", ":")),

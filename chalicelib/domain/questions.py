@@ -30,6 +30,27 @@ BOUNDS: Mapping[Scale, tuple[int, int]] = {Scale.NPS: (0, 10), Scale.CSAT: (1, 5
 DEFAULT_THRESHOLD: Mapping[Scale, int] = {Scale.NPS: 6, Scale.CSAT: 2, Scale.CES: 3}
 
 
+# The words each scale's ends carry where the question is shown (templates/sms, sms_link, web and
+# email: "1 (strongly disagree) to 7 (strongly agree)", "1＝まったくそう思わない", "5 = 非常满意"): a customer
+# who answers with the label means that end. CSAT and CES are labelled categories (a Likert item);
+# NPS's labels only anchor a 0-10 line ("very likely" may mean an 8): it has none here, and a
+# label reply on NPS gets the re-prompt.
+END_LABELS: Mapping[Scale, Mapping[str, int]] = {
+    Scale.CSAT: {
+        "very dissatisfied": 1, "very satisfied": 5,
+        "不満": 1, "満足": 5,
+        "很不满意": 1, "很不滿意": 1, "非常满意": 5, "非常滿意": 5,
+    },
+    Scale.CES: {
+        "strongly disagree": 1, "strongly agree": 7,
+        "そう思わない": 1, "そう思いません": 1, "まったくそう思わない": 1, "全くそう思わない": 1,
+        "まったくそう思いません": 1, "全くそう思いません": 1,
+        "そう思う": 7, "そう思います": 7, "とてもそう思う": 7, "とてもそう思います": 7,
+        "非常不同意": 1, "非常同意": 7,
+    },
+}
+
+
 class InvalidDefinitions(ValueError):
     """KOE_SURVEY_DEFINITIONS cannot be read; says which part."""
 

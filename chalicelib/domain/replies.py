@@ -7,6 +7,7 @@ nothing raises.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Literal
@@ -47,9 +48,17 @@ def _language(word: str) -> str:
 _SEPARATORS = " \t\r\n,.;:!?-–—、。，：；！？/()（）"   # may surround a keyword: "stop!", "(HELP)"
 
 
+# A keycap emoji is a digit, an optional emoji presentation selector (U+FE0F) and the combining
+# keycap (U+20E3): "9️⃣" is the digit 9 drawn in a box. 🔟 (U+1F51F) is ten in one character.
+_KEYCAP = re.compile("([0-9])\ufe0f?\u20e3")
+_KEYCAP_TEN = "\U0001f51f"
+
+
 def normalize(text: str) -> str:
-    """NFKC folds full-width digits and letters ("９" -> "9", "ＳＴＯＰ" -> "STOP")."""
-    return unicodedata.normalize("NFKC", text).strip()
+    """NFKC folds full-width digits and letters ("９" -> "9", "ＳＴＯＰ" -> "STOP"); keycap emoji
+    are the digits they show ("9️⃣" -> "9", "🔟" -> "10"), leaving nothing behind for a comment."""
+    folded = unicodedata.normalize("NFKC", text)
+    return _KEYCAP.sub(r"\1", folded).replace(_KEYCAP_TEN, "10").strip()
 
 
 def read_keyword(text: str, conversation_language: str | None = None) -> Keyword | None:

@@ -6,6 +6,9 @@ English word, one CJK numeral up to 十) with its unit, "out of <the scale's top
 "4/5" or "4 out of five" on CSAT, "6/7" on CES) and a polite ending, or full marks (满分, 満点: the
 scale's top), perhaps after a phrase that only announces it ("I'd give it a", "我给", "点数は"); then
 a comment after a separator. On CSAT, a five-point scale, "4 stars" ("4星", "4つ星") is a score too.
+On CSAT and CES, the label of an end of the scale, as the question shows it, is that end:
+"strongly agree" (7 on CES), "非常不同意" (1), "very satisfied" (5 on CSAT), "満足です" (domain/questions.py
+END_LABELS); alone or before a separated comment, never inside a sentence ("strongly agreed that...").
 A hedge ("about 8", "8 maybe"), a number outside the scale ("9" on CSAT, "0" on CES), another scale
 ("4/5" on NPS, "9/10" on CSAT), a range ("8-9"), two candidates ("7 8"), a quantity ("2 days") or a
 number that runs on into a word ("9x", "一番", "9分钟") is not a score: the caller re-prompts, which
@@ -20,7 +23,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from chalicelib.domain.questions import BOUNDS, Scale
+from chalicelib.domain.questions import BOUNDS, END_LABELS, Scale
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ _LEAD_IN = re.compile(
     r"|(?:my\s+)?(?:score|rating)(?:\s+is|\s*[:=])?"                            # "score: 9"
     r"|我?(?:会|就)?(?:给|打)(?:你们|您|你)?打?个?"                                # "给9分", "我给你们打10分"
     r"|(?:评分|打分|分数|得分|点数は?|評価は?|スコアは?)\s*[:：]?"                  # "评分：9", "点数は9点"
+    r"|(?:(?:it|that)['’]?s\s+)?an?(?=\s)"                                     # "a 10", "it's an 8"
     r")(?=\s|\d|[零〇一二三四五六七八九十两满滿満])\s*",
     re.IGNORECASE)
 # Full marks first: "满分", "满分10分", "10分满分", "10点満点"; with 中/で ("10点満点中9点") the score follows.
@@ -90,12 +94,15 @@ _STAR_SCALES = frozenset({Scale.CSAT})
 
 @dataclass(frozen=True)
 class _Forms:
-    """The forms that depend on the scale: its bounds and how its top is named ("/10", "out of five")."""
+    """The forms that depend on the scale: its bounds, how its top is named ("/10", "out of five")
+    and the labels of its ends ("strongly agree"), if it has them."""
 
     low: int
     high: int
     head: re.Pattern[str]
     out_of_top: re.Pattern[str]
+    label: re.Pattern[str] | None
+    label_values: dict[str, int]          # case-folded label -> the end it names
 
 
 @lru_cache(maxsize=len(Scale))
@@ -112,7 +119,11 @@ def _forms(scale: Scale) -> _Forms:
     # After a score: "out of 10" said again or in brackets ("9 (满分10分)") is dropped.
     out_of_top = re.compile(rf"^(?:\s*(?:/|out of|of|over)\s*(?:{top})(?![\d a-z]*\d)(?![a-z])|{_SUFFIX_SCALE})",
                             re.IGNORECASE)
-    return _Forms(low, high, head, out_of_top)
+    label_values = {label.casefold(): value for label, value in END_LABELS.get(scale, {}).items()}
+    labels = "|".join(map(re.escape, sorted(label_values, key=len, reverse=True)))   # "非常不同意" before "非常同意"
+    label = re.compile(rf"^(?:i\s+)?(?P<label>{labels})(?:\s*(?P<ending>{_ENDING}))?",
+                       re.IGNORECASE) if labels else None
+    return _Forms(low, high, head, out_of_top, label, label_values)
 
 
 def read(clean: str, scale: Scale = Scale.NPS) -> ScoreReply | None:
@@ -122,6 +133,9 @@ def read(clean: str, scale: Scale = Scale.NPS) -> ScoreReply | None:
     scale_first = _SCALE_FIRST.match(clean)
     if scale_first:
         return _after_full_marks(scale_first, clean[scale_first.end():], forms)
+    labelled = forms.label.match(clean) if forms.label else None
+    if labelled:
+        return _after_label(labelled, clean[labelled.end():], forms)
     return _leading_score(clean, forms)
 
 
@@ -156,6 +170,13 @@ def _leading_score(clean: str, forms: _Forms) -> ScoreReply | None:
     if head["n"].lower() in _EN_WORDS and head.end() == head.end("n") and _WORD_RUNS_ON.match(rest):
         return None          # "one of the best"; "ten out of ten would recommend" still reads
     return ScoreReply(value, rest.strip(SEPARATORS) or None)
+
+
+def _after_label(match: re.Match[str], rest: str, forms: _Forms) -> ScoreReply | None:
+    """An end's label, whole: "strongly agree", "strongly agree - quick"; not "strongly agreed"."""
+    if rest[:1].isalnum() or any(rule.match(rest) for rule in _NOT_A_SCORE_AFTER):
+        return None
+    return ScoreReply(forms.label_values[match["label"].casefold()], rest.strip(SEPARATORS) or None)
 
 
 def _after_full_marks(match: re.Match[str], rest: str, forms: _Forms) -> ScoreReply | None:

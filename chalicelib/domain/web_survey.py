@@ -5,21 +5,29 @@ A survey's page is in one of four states:
 
 - `open`: the survey is open and its response window has not passed, and no score is recorded yet:
   the form (a score on the survey's scale, 0-10, 1-5 or 1-7: domain/questions.py, and a comment);
-- `answered`: a score is recorded: a thank-you page that still takes a comment (a later comment
-  replaces the earlier one) until `COMMENT_DAYS` after the survey was created;
+- `answered`: a score is recorded: a thank-you page that still takes a comment (each one is kept,
+  with its time, up to MAX_COMMENTS) until `COMMENT_DAYS` after the survey was created;
 - `closed`: anything else (expired, failed, opted out, an open survey past its window or one that
   cannot be answered yet): the survey is over (410);
 - not found: the token is not one koe signed, or its survey does not exist (404).
 
 The same pages serve an email's unsubscribe link (`/u/{token}`): `unsubscribe` asks to confirm (a
 GET never unsubscribes: mail scanners open every link), `unsubscribed` says it is done.
+
+A form post is read strictly (`read_form`): UTF-8, every %-escape whole, each field once. A body that
+is none of these (`score=1&score=10`, `%E3%81`, `%zz`) is refused (UnreadableForm: the page again
+with an error, 400), never half-read into a score or a comment of U+FFFD characters. Whatever
+else goes wrong on a customer's page is a page too (`PageKind.ERROR`, in their language), never JSON.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from urllib.parse import unquote_to_bytes
 
 from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.model import Survey, SurveyStatus
@@ -29,6 +37,8 @@ LANGUAGES = ("en", "ja", "zh")       # templates/web/<language>.toml
 DEFAULT_LANGUAGE = "en"
 MAX_COMMENT = 1000                   # characters; the textarea says so too (maxlength)
 COMMENT_DAYS = 7                     # an answered survey takes a (later) comment this long after it was created
+MAX_COMMENTS = 20                    # comments kept per survey: 20 x 1,000 characters stay far below an item's 400 KB
+FORM_FIELDS = ("score", "comment")   # what the form sends; anything else in a post is ignored
 
 
 class PageKind(StrEnum):
@@ -38,13 +48,74 @@ class PageKind(StrEnum):
     NOT_FOUND = "not_found"          # not a token koe signed, or no such survey: 404
     UNSUBSCRIBE = "unsubscribe"      # /u/{token}: "stop survey emails to this address?" and a button
     UNSUBSCRIBED = "unsubscribed"    # /u/{token} after the POST (or the one-click POST of a mail client)
+    ERROR = "error"                  # a request the page cannot serve (too large, not a form, try later)
 
 
 class PageError(StrEnum):
-    """What was wrong with a form post (shown on the form again, 400)."""
+    """What was wrong with a post (shown on the form or the thank-you page again, 400), or why the
+    error page (`PageKind.ERROR`) is shown."""
 
     SCORE_REQUIRED = "score_required"
     COMMENT_TOO_LONG = "comment_too_long"
+    FORM_UNREADABLE = "form_unreadable"          # not UTF-8, a broken %-escape, a field twice
+    TOO_MANY_COMMENTS = "too_many_comments"      # the survey holds MAX_COMMENTS already
+    # The error page: what the edge refused, by its status (`error_for_status`).
+    BAD_REQUEST = "bad_request"
+    TOO_LARGE = "too_large"
+    NOT_A_FORM = "not_a_form"
+    TRY_LATER = "try_later"
+
+
+class UnreadableForm(ValueError):
+    """A form post koe will not guess at; the message says why (for the logs: never the body)."""
+
+
+_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")        # a % not followed by two hex digits
+
+
+def read_form(raw: str | bytes | None) -> dict[str, str]:
+    """The form's fields (FORM_FIELDS), read strictly: a body that is not UTF-8, a %-escape that is
+    cut short or not hex, escapes that decode to no UTF-8, or one of the fields given twice is
+    UnreadableForm. Other fields are ignored; a field with no `=` is an empty one."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UnreadableForm("the body is not UTF-8") from exc
+    fields: dict[str, str] = {}
+    for part in (raw or "").split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        name, value = _unescape(name), _unescape(value)
+        if name not in FORM_FIELDS:
+            continue
+        if name in fields:
+            raise UnreadableForm(f"{name} is given more than once")
+        fields[name] = value
+    return fields
+
+
+def _unescape(text: str) -> str:
+    if _ESCAPE.search(text):
+        raise UnreadableForm("a %-escape is not two hex digits")
+    try:
+        return unquote_to_bytes(text.replace("+", " ")).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnreadableForm("the %-escapes are not UTF-8") from exc
+
+
+# The status of a request the edge refused -> what the error page says.
+_STATUS_ERRORS: Mapping[int, PageError] = {400: PageError.BAD_REQUEST, 413: PageError.TOO_LARGE,
+                                           415: PageError.NOT_A_FORM}
+
+
+def error_for_status(status: int) -> PageError:
+    """What a customer's error page says for an error status: a 4xx is named when koe knows it
+    (another is a bad request); a 5xx asks them to try again later."""
+    if status >= 500:
+        return PageError.TRY_LATER
+    return _STATUS_ERRORS.get(status, PageError.BAD_REQUEST)
 
 
 @dataclass(frozen=True)

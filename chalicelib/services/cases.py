@@ -220,14 +220,23 @@ def summary(case: Case, now: datetime) -> dict[str, Any]:
     }
 
 
+def _comments(case: Case) -> list[dict[str, Any]]:
+    """Every comment of the customer's, oldest first, each with when it came (a case from before
+    cases kept each: its one comment, without a time)."""
+    if case.comments:
+        return [{"text": c.text, "received_at": c.at.isoformat()} for c in case.comments]
+    return [{"text": case.comment, "received_at": None}] if case.comment else []
+
+
 def view(case: Case, now: datetime) -> dict[str, Any]:
+    comments = _comments(case)
     answers: list[dict[str, Any]] = [{"question": "score", "score": case.score}] if case.score >= 0 else []
-    if case.comment:
-        answers.append({"question": "comment", "text": case.comment})
+    answers += [{"question": "comment", **c} for c in comments]
     return {
         **summary(case, now),
         "survey_id": case.survey_id, "customer_id": case.customer_id, "phone": case.phone_masked,
         "locale": case.locale, "context": case.context, "answers": answers, "comment": case.comment,
+        "comments": comments,
         "first_contact_at": _iso(case.first_contact_at), "root_cause": case.root_cause, "action": case.action,
         "resolved_at": _iso(case.resolved_at), "closing_message": case.closing, "resurvey_id": case.resurvey_id,
         "recovered": case.recovered, "expires_at": _iso(case.expires_at),

@@ -5,7 +5,8 @@ from the customer's request and from the responses stream.
    each comment's survey id and version go to the comment-insight queue (no text: the queue carries
    no personal data).
 2. `analyse_batch` (the queue's consumer, app.py `analyse_comments`), per record:
-   - read the comment as stored now (a replaced comment is read in its newer version) and the insight
+   - read the survey's comments as stored now, as one text (domain/comment_insight.thread: each
+     comment, oldest first; a message for an older version reads the newer thread) and the insight
      stored for it: the same version again (a replayed or duplicated message) is skipped;
    - read it in its language (domain/comment_insight.language_for) with the analyser
      (Comprehend in AWS, an offline analyser locally; KOE_COMMENT_ANALYSER);
@@ -37,6 +38,7 @@ from chalicelib.domain.comment_insight import (
     language_for,
     read_request,
     requests_for,
+    thread,
     version_of,
 )
 from chalicelib.domain.model import Answer
@@ -101,8 +103,9 @@ def _prepare(body: str, pending: Pending, deps: InsightDeps) -> InsightChange | 
         raise InvalidInsightRequest(str(exc)) from exc
     if request.survey_id in pending:          # the same comment twice in one batch: analysed once
         return _skip(request.survey_id, "duplicate")
-    comment = deps.comments.latest_comment(request.survey_id)
-    if comment is None or not (comment.text or "").strip():
+    comments = deps.comments.comments(request.survey_id)
+    comment = thread(comments)
+    if comment is None:
         return _skip(request.survey_id, "no_comment")     # expired (TTL), or never stored
     stored = deps.store.get(request.survey_id)
     if stored is not None and stored.version == version_of(comment):
@@ -110,7 +113,7 @@ def _prepare(body: str, pending: Pending, deps: InsightDeps) -> InsightChange | 
     language = language_for(comment.text or "", comment.locale)
     insight = deps.analyser.analyse(comment.text or "", language)
     new = CommentInsight.of(comment, insight, language, deps.reporting_tz, deps.clock())
-    _apply_sentiment_rule(comment, new, deps)
+    _apply_sentiment_rule(comment, comments, new, deps)
     count("CommentAnalysed", sentiment=new.sentiment.value, language=language)
     logger.info("comment analysed", extra={"survey_id": new.survey_id, "language": language,
                                            "sentiment": new.sentiment.value, "phrases": len(new.key_phrases),
@@ -125,7 +128,8 @@ def _skip(survey_id: str, reason: str) -> InsightChange | None:
     return None
 
 
-def _apply_sentiment_rule(comment: Answer, insight: CommentInsight, deps: InsightDeps) -> None:
+def _apply_sentiment_rule(comment: Answer, comments: Sequence[Answer], insight: CommentInsight,
+                          deps: InsightDeps) -> None:
     answers = deps.answers
     rules = answers.policy.rules.for_procedure(comment.procedure)
     if not case_rules.strongly_negative(insight.score, rules):
@@ -135,7 +139,7 @@ def _apply_sentiment_rule(comment: Answer, insight: CommentInsight, deps: Insigh
     case = answers.cases.get_case(comment.survey_id)
     if case is None:
         if verdict is not None:
-            escalate(comment, verdict, comment.text, answers)     # the one way a case opens
+            escalate(comment, verdict, escalation.case_comments(comments), answers)     # the one way a case opens
         return
     if escalation.sentiment_recorded(case, insight.version):
         return

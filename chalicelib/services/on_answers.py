@@ -7,7 +7,10 @@ detractor), one per survey (keyed by survey id), owned and timed by the case pol
 message and the CX alert are each sent once, flagged on the case, so a replayed batch never
 escalates twice. A comment that arrives after its case opened is added to the case (it may raise
 the severity or say whether the customer may be called) and announced again (alert id per comment:
-a replay is delivered once). A re-survey's answer records whether the customer recovered.
+a replay is delivered once). Every comment counts: the rules read each one, two comments of a survey
+in one batch included (the first with its score, the next as later comments), and the case keeps
+each with its time (a replayed one is not added twice). A re-survey's answer records whether the
+customer recovered.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from chalicelib.domain import case_alerts, case_rules, escalation, fatigue, scoring
 from chalicelib.domain.case_policy import CasePolicy
-from chalicelib.domain.cases import ROBOT, Case, TimelineEntry
+from chalicelib.domain.cases import ROBOT, Case, CaseComment, TimelineEntry
 from chalicelib.domain.model import Answer
 from chalicelib.errors import StaleCase, VersionConflict
 from chalicelib.observability import count, logger
@@ -46,16 +49,15 @@ def on_answers(answers: list[Answer], deps: AnswerDeps) -> dict[str, int]:
     items = scoring.contributions(answers, deps.reporting_tz)
     counted = deps.scores.count(items, deps.score_shards, deps.clock()) if items else 0
     totals = scoring.tally(items)
-    comments = {a.survey_id: a.text for a in answers if a.question == "comment" and a.text}
-    scored = {a.survey_id for a in answers if a.question == "score"}
+    with_score, later = _comments_by_role(answers)
     opened = updated = 0
     for answer in answers:
         if answer.question == "score":
-            opened += _on_score(answer, comments.get(answer.survey_id), deps)
+            opened += _on_score(answer, with_score.get(answer.survey_id, ()), deps)
             if answer.context.get(RESURVEY_OF):
                 _record_recovery(answer, deps)
-        elif answer.question == "comment" and answer.text and answer.survey_id not in scored:
-            updated += _on_late_comment(answer, answer.text, deps)
+    for comment in later:
+        updated += _on_late_comment(comment, deps)
     deps.request_insights(answers)          # each comment is read for sentiment and key phrases, later
     logger.info("answers processed", extra={"answers": len(answers), "buckets": len(totals), "counted": counted,
                                             "cases_opened": opened, "cases_commented": updated})
@@ -70,16 +72,35 @@ def _repeat_detractor(answer: Answer, rules: case_rules.Rules, deps: AnswerDeps)
                for c in deps.cases.cases_of(answer.customer_id, since))
 
 
-def _on_score(answer: Answer, comment: str | None, deps: AnswerDeps) -> int:
+def _comments_by_role(answers: list[Answer]) -> tuple[dict[str, tuple[CaseComment, ...]], list[Answer]]:
+    """The comments of the batch: the first one of a survey whose score is in the batch goes with
+    the score (they were written together); every other is a later comment, in the order received."""
+    scored = {a.survey_id for a in answers if a.question == "score"}
+    comments = sorted((a for a in answers if a.question == "comment" and a.text and a.text.strip()),
+                      key=lambda a: (a.survey_id, a.received_at))
+    with_score: dict[str, tuple[CaseComment, ...]] = {}
+    later: list[Answer] = []
+    for comment in comments:
+        if comment.survey_id in scored and comment.survey_id not in with_score:
+            with_score[comment.survey_id] = escalation.case_comments([comment])
+        else:
+            later.append(comment)
+    return with_score, sorted(later, key=lambda a: a.received_at)
+
+
+def _on_score(answer: Answer, comments: tuple[CaseComment, ...], deps: AnswerDeps) -> int:
     rules = deps.policy.rules.for_procedure(answer.procedure)
-    verdict = case_rules.assess(below_threshold=escalation.below_threshold(answer), comment=comment,
+    text = comments[-1].text if comments else None
+    verdict = case_rules.assess(below_threshold=escalation.below_threshold(answer), comment=text,
                                 locale=answer.locale, repeat=_repeat_detractor(answer, rules, deps), rules=rules)
-    return escalate(answer, verdict, comment, deps) if verdict else 0
+    return escalate(answer, verdict, comments, deps) if verdict else 0
 
 
-def escalate(answer: Answer, verdict: case_rules.Verdict, comment: str | None, deps: AnswerDeps) -> int:
+def escalate(answer: Answer, verdict: case_rules.Verdict, comments: tuple[CaseComment, ...], deps: AnswerDeps) -> int:
+    """Open the survey's case (once: keyed by survey id) with the comments that came with `answer`,
+    then queue its follow-up and publish its alert, each once."""
     now = deps.clock()
-    case = escalation.open_case(answer, deps.policy.opening(answer, verdict, comment, now), now)
+    case = escalation.open_case(answer, deps.policy.opening(answer, verdict, comments, now), now)
     created = deps.cases.open_case(case)
     if not created:
         stored = deps.cases.get_case(case.case_id)
@@ -109,19 +130,24 @@ def publish(alerts: Alerts, case: Case, event: str, recipients: tuple[str, ...],
     alerts.publish(message, case_alerts.attributes(message))
 
 
-def _on_late_comment(answer: Answer, text: str, deps: AnswerDeps) -> int:
-    """A comment whose score came in an earlier batch: onto the case (opening one if the comment
-    alone flags it), announced once per distinct comment."""
+def _on_late_comment(answer: Answer, deps: AnswerDeps) -> int:
+    """A comment after the one that came with the score (the "why?" of a later SMS, one more post on
+    the web page): onto the case (opening one if the comment alone flags it), announced once per
+    comment (the alert id names the comment's time: a replay is delivered once)."""
+    [comment] = escalation.case_comments([answer])
     case = deps.cases.get_case(answer.survey_id)
     if case is None:
-        return _on_score(answer, text, deps) if answer.score is not None else 0
+        return _on_score(answer, (comment,), deps) if answer.score is not None else 0
     rules = deps.policy.rules.for_procedure(answer.procedure)
-    keyword = case_rules.assess(below_threshold=False, comment=text, locale=answer.locale, repeat=False, rules=rules)
-    if case.comment != text:
-        case = save_retrying(case, lambda c: escalation.with_comment(c, text, keyword, deps.clock()), deps)
-    deps.follow_ups.put(escalation.follow_up_message(case, event="comment"))
-    occurrence = hashlib.sha256(text.encode()).hexdigest()[:12]
-    publish(deps.alerts, case, "comment", deps.policy.routing.recipients(case, "owner"), deps.clock(), occurrence)
+    keyword = case_rules.assess(below_threshold=False, comment=comment.text, locale=answer.locale, repeat=False,
+                                rules=rules)
+    if not case.has_comment(comment.at):
+        case = save_retrying(case, lambda c: escalation.with_comment(c, comment, keyword, deps.clock()), deps)
+    message = escalation.follow_up_message(replace(case, comment=comment.text), event="comment")
+    deps.follow_ups.put(message)
+    occurrence = hashlib.sha256(f"{comment.at.isoformat()}|{comment.text}".encode()).hexdigest()[:12]
+    publish(deps.alerts, replace(case, comment=comment.text), "comment", deps.policy.routing.recipients(case, "owner"),
+            deps.clock(), occurrence)
     return 1
 
 

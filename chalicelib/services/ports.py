@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
 from chalicelib.domain.alert_delivery import AlertContent
@@ -40,6 +41,15 @@ class Inbound:
     survey_id: str | None = None
 
 
+class CommentSaved(StrEnum):
+    """What became of a comment sent after its survey was answered (`save_comment`)."""
+
+    SAVED = "saved"          # added to the survey's comments
+    SAME = "same"            # the very words of the survey's latest comment (a reload, a double click): kept once
+    CLOSED = "closed"        # the survey takes no comment (not answered, unknown): nothing written
+    FULL = "full"            # the survey holds MAX_COMMENTS already (domain/web_survey.py): nothing written
+
+
 class ConversationStore(Protocol):
     def get_contact(self, contact_key: str) -> Contact | None: ...
     def get_survey(self, survey_id: str) -> Survey | None: ...
@@ -59,7 +69,9 @@ class ConversationStore(Protocol):
                       contact: ContactChange | None = None, now: datetime | None = None) -> None:
         """Write new's status, step, score, reprompts, message sid, last inbound sid/reply,
         open_until, send_at and remind_at, the answers, and the contact change, in one atomic write, on condition that
-        the stored survey still has old's status, step and last inbound sid. Raises StaleSurvey."""
+        the stored survey still has old's status, step and last inbound sid. Raises StaleSurvey. A
+        `score` answer is written once (a second one: StaleSurvey); a `comment` answer is added to the
+        survey's comments, as `save_comment` adds one."""
 
     def record_delivery(self, survey_id: str, status: str, rank: int, error_code: str | None, *,
                         message_sid: str, now: datetime | None = None) -> bool:
@@ -78,11 +90,12 @@ class ConversationStore(Protocol):
     def reminders_due(self, now: datetime, limit: int) -> list[Survey]:
         """Surveys whose reminder time has come (earliest remind_at first)."""
 
-    def save_comment(self, answer: Answer) -> bool:
-        """Store a comment (`answer.question == "comment"`, with the survey's score) sent after its
-        survey was answered, replacing the survey's earlier comment if any: one comment per survey,
-        the customer's latest word. Only on a survey whose status is `answered`: False, and nothing
-        written, otherwise (an open, expired or unknown survey). The score answer is never touched."""
+    def save_comment(self, answer: Answer) -> CommentSaved:
+        """Add a comment (`answer.question == "comment"`, with the survey's score) sent after its
+        survey was answered to the survey's comments, each kept with its time (none replaces
+        another). Only on a survey whose status is `answered` or `late` (CLOSED otherwise: an open,
+        expired or unknown survey), at most MAX_COMMENTS per survey (FULL), and the same words as the
+        latest comment once (SAME). The score answer is never touched."""
 
 
 @dataclass(frozen=True)
@@ -308,9 +321,9 @@ class InsightRequests(Protocol):
 
 
 class CommentSource(Protocol):
-    def latest_comment(self, survey_id: str) -> Answer | None:
-        """The survey's comment as stored now (a consistent read; a replaced comment is the newer
-        one); None when there is none."""
+    def comments(self, survey_id: str) -> list[Answer]:
+        """The survey's comments as stored now (a consistent read), oldest first, each with its own
+        text and time; [] when there is none."""
 
 
 @dataclass(frozen=True)
@@ -361,7 +374,7 @@ class AnswerPeriod:
 @dataclass(frozen=True)
 class AnsweredSurvey:
     score: Answer                        # the survey's score answer
-    comment: Answer | None               # its comment (the latest), if the customer left one
+    comments: tuple[Answer, ...] = ()    # its comments, oldest first, if the customer left any
 
 
 class AnswerArchive(Protocol):
@@ -370,7 +383,7 @@ class AnswerArchive(Protocol):
     items_read: int                      # items the reads returned since built (for tests and reports)
 
     def answers_between(self, period: AnswerPeriod) -> Iterator[AnsweredSurvey]:
-        """Each answered survey of the period that the selection keeps, with its comment, in
+        """Each answered survey of the period that the selection keeps, with its comments, in
         (received_at, survey_id) order (domain/exports.Position), read lazily: a caller that stops
         early reads little more than it took. Comments alone are never rows (one per score)."""
 

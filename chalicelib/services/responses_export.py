@@ -1,5 +1,5 @@
 """Every answered survey with its context, as a CSV file for a spreadsheet (GET /v1/responses.csv):
-one row per survey (its score, the score's class, its comment), over a period of days (`from`..`to`
+one row per survey (its score, the score's class, every comment with its time), over a period of days (`from`..`to`
 in the reporting time zone, default the last 30), filtered by procedure, branch, agent, channel,
 locale and scale. Columns and encoding: domain/exports.py.
 
@@ -132,7 +132,7 @@ def export(principal: Principal, query: ExportQuery, deps: ExportDeps) -> Export
         selection = replace(query.selection, branch=scope[0], agent_id=scope[1])
         start, end = day_bounds(query.from_day, query.to_day, deps.reporting_tz)
         for answered in deps.archive.answers_between(AnswerPeriod(start, end, selection, query.after)):
-            line = csv_line(row(answered.score, answered.comment, deps.reporting_tz))
+            line = csv_line(row(answered.score, answered.comments, deps.reporting_tz))
             weight = payload_bytes(line)
             if rows and size + weight > deps.budget:     # a page has a row at least: it always moves on
                 more = True

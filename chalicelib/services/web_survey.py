@@ -6,18 +6,25 @@ anything, not even the `?score=N` the link may carry (it pre-selects that score 
 again, 400, asking for the scale's range): the first post closes the open survey as `answered` through
 `survey_moves.close`, with the same `score` and `comment` answers an SMS reply produces (threshold,
 masked phone, context), so aggregation and escalation (responses stream -> on_answers) are unchanged.
-A later post never changes the score; its comment is stored with `save_comment` (it replaces the
-earlier one). Two posts racing (a double click): the store refuses the second `score` answer
-(StaleSurvey, or a transaction conflict), the loser reads the survey again and is handled as a later
-post, so both requests answer the thank-you page.
+A later post never changes the score (the first score stands: it was counted once, and a second
+post's score is ignored, not a second answer); its comment is added with `save_comment`: every
+comment is kept with its time and reaches the responses stream as its own record, so the case rules,
+the case, comment insight and the export see each one. The same words as the latest comment again
+(a reload, a double click) are kept once; a survey holds at most MAX_COMMENTS (then the thank-you
+page with an error, 400). Two posts racing (a double click): the store refuses the second `score`
+answer (StaleSurvey, or a transaction conflict), the loser reads the survey again and is handled as
+a later post, so both requests answer the thank-you page.
+
+The body is read strictly (domain/web_survey.read_form): a post koe cannot read (not UTF-8, a broken
+%-escape, a field twice) is the page again with an error, 400, and records nothing.
 
 The outcome names the page and (through http.WEB_STATUS) its status: form / thanks 200, invalid 400,
-closed 410, not_found 404.
+closed 410, not_found 404. `error_page` is the page for what the edge refuses on a customer's page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -32,7 +39,7 @@ from chalicelib.domain.web_survey import Page, PageError, PageKind, State
 from chalicelib.errors import RetryableError
 from chalicelib.observability import count, logger
 from chalicelib.services import survey_moves
-from chalicelib.services.ports import ConversationStore, Pages
+from chalicelib.services.ports import CommentSaved, ConversationStore, Pages
 
 ATTEMPTS = 2                 # a post that lost a race reads the survey again once
 ANSWERED_ON_WEB = "web_form"  # the reason recorded on a survey answered through the page
@@ -88,26 +95,35 @@ def show(token: str, score: str | None, accept_language: str | None, deps: WebDe
     return _render("closed", Page(PageKind.CLOSED, language, survey.procedure), deps)
 
 
-def submit(token: str, form: Mapping[str, str], accept_language: str | None, deps: WebDeps) -> WebOutcome:
-    """A form post: `score` (on the survey's scale) and `comment`; see the module docstring."""
+def submit(token: str, body: str | bytes | None, accept_language: str | None, deps: WebDeps) -> WebOutcome:
+    """A form post (the raw urlencoded body): `score` (on the survey's scale) and `comment`; see the
+    module docstring."""
     for _ in range(ATTEMPTS - 1):
         try:
-            return _submit(token, form, accept_language, deps)
+            return _submit(token, body, accept_language, deps)
         except RetryableError as exc:     # StaleSurvey, or a transaction conflict (StorageThrottled)
             logger.info("survey changed under a web answer, reading again", extra={"error": type(exc).__name__})
-    return _submit(token, form, accept_language, deps)      # the last attempt lets the error through (503)
+    return _submit(token, body, accept_language, deps)      # the last attempt lets the error through (503)
 
 
-def _submit(token: str, form: Mapping[str, str], accept_language: str | None, deps: WebDeps) -> WebOutcome:
+def _submit(token: str, body: str | bytes | None, accept_language: str | None, deps: WebDeps) -> WebOutcome:
     visit = _visit(token, deps)
     if visit is None:
         return _not_found(accept_language, deps)
     survey, now, language, current = visit.survey, visit.now, visit.language, visit.state
-    comment = web.read_comment(form.get("comment"))
-    if current is State.CLOSED or (comment and current is State.ANSWERED and not web.takes_comment(survey, now)):
-        count("WebAnswerTooLate")
-        return _render("closed", Page(PageKind.CLOSED, language, survey.procedure), deps)
+    if current is State.CLOSED:
+        return _too_late(survey, language, deps)
     kind = PageKind.FORM if current in (State.OPEN, State.LATE) else PageKind.THANKS
+    try:
+        form = web.read_form(body)
+    except web.UnreadableForm as exc:
+        logger.info("web form refused", extra={"survey_id": survey.survey_id, "why": str(exc)})
+        return _invalid(Page(kind, language, survey.procedure, scale=scale_of(survey.scale),
+                             error=PageError.FORM_UNREADABLE,
+                             comment_open=kind is PageKind.THANKS and web.takes_comment(survey, now)), deps)
+    comment = web.read_comment(form.get("comment"))
+    if comment and current is State.ANSWERED and not web.takes_comment(survey, now):
+        return _too_late(survey, language, deps)
     if len(comment) > web.MAX_COMMENT:
         scale = scale_of(survey.scale)
         return _invalid(Page(kind, language, survey.procedure, scale=scale,
@@ -138,12 +154,19 @@ def _first_answer(survey: Survey, raw_score: str | None, comment: str, language:
 
 
 def _later_comment(survey: Survey, comment: str, language: str, now: datetime, deps: WebDeps) -> WebOutcome:
-    answer = _answer(survey, "comment", survey.score, comment, now, deps)
+    answer = replace(_answer(survey, "comment", survey.score, comment, now, deps),
+                     late=survey.status is SurveyStatus.LATE)
     if lifecycle.is_open(survey.status):      # scored by SMS, the "why?" answered on the page
         survey = survey_moves.close(deps.store, survey, SurveyStatus.ANSWERED, ANSWERED_ON_WEB, now,
                                     answers=[answer])
-    elif not deps.store.save_comment(answer):
-        return _render("closed", Page(PageKind.CLOSED, language, survey.procedure), deps)
+    else:
+        saved = deps.store.save_comment(answer)
+        if saved is CommentSaved.CLOSED:
+            return _too_late(survey, language, deps)
+        if saved is CommentSaved.FULL:
+            count("WebCommentRefused", reason="too_many")
+            return _invalid(Page(PageKind.THANKS, language, survey.procedure, comment=comment,
+                                 error=PageError.TOO_MANY_COMMENTS, comment_open=True), deps)
     count("WebCommentRecorded")
     logger.info("web comment recorded", extra={"survey_id": survey.survey_id})
     return _thanks(survey, language, now, deps, comment_saved=True)
@@ -173,6 +196,18 @@ def _thanks(survey: Survey, language: str, now: datetime, deps: WebDeps, *,
     page = Page(PageKind.THANKS, language, survey.procedure, comment_open=web.takes_comment(survey, now),
                 comment_saved=comment_saved)
     return _render("thanks", page, deps)
+
+
+def _too_late(survey: Survey, language: str, deps: WebDeps) -> WebOutcome:
+    count("WebAnswerTooLate")
+    return _render("closed", Page(PageKind.CLOSED, language, survey.procedure), deps)
+
+
+def error_page(status: int, accept_language: str | None, pages: Pages) -> str:
+    """The page a customer sees when the edge refuses their request (chalicelib/page_errors.py): what
+    went wrong for a person, in their browser's language, never JSON."""
+    return pages.render(Page(PageKind.ERROR, web.preferred_language(accept_language),
+                             error=web.error_for_status(status)))
 
 
 def _invalid(page: Page, deps: WebDeps) -> WebOutcome:

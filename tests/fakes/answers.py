@@ -5,16 +5,17 @@ counting the same items; checked by tests/integration/test_answer_archive_contra
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chalicelib.domain.exports import position
-from chalicelib.domain.model import Answer
 from chalicelib.services.ports import AnsweredSurvey, AnswerPeriod
+from tests.fakes.stores import Answers, Threads, comments_of
 
 
 @dataclass
 class FakeAnswerArchive:
-    answers: dict[tuple[str, str], Answer]          # (survey_id, question), shared with the store
+    answers: Answers                    # (survey_id, question), shared with the store
+    threads: Threads = field(default_factory=dict)      # the store's comment threads
     items_read: int = 0
 
     def answers_between(self, period: AnswerPeriod) -> Iterator[AnsweredSurvey]:
@@ -29,6 +30,6 @@ class FakeAnswerArchive:
                 continue
             if not period.selection.matches(answer):
                 continue
-            comment = self.answers.get((answer.survey_id, "comment"))
-            self.items_read += comment is not None
-            yield AnsweredSurvey(answer, comment)
+            comments = comments_of(self.answers, self.threads, answer.survey_id)
+            self.items_read += bool(comments)         # one item holds a survey's comments
+            yield AnsweredSurvey(answer, tuple(comments))

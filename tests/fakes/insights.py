@@ -24,6 +24,7 @@ from chalicelib.domain.comment_insight import (
 from chalicelib.domain.model import Answer
 from chalicelib.errors import EnqueueFailed, KoeError
 from chalicelib.services.ports import CommentQuery
+from tests.fakes.stores import Answers, Threads, comments_of
 
 NEUTRAL = Insight(Sentiment.NEUTRAL, 0.0, ())
 
@@ -58,12 +59,13 @@ class FakeInsightRequests:
 
 @dataclass
 class FakeCommentSource:
-    """Reads comments from a conversation store's answers (FakeConversationStore.answers)."""
+    """Reads comments from a conversation store's answers and comment threads."""
 
-    answers: dict[tuple[str, str], Answer]
+    answers: Answers
+    threads: Threads = field(default_factory=dict)
 
-    def latest_comment(self, survey_id: str) -> Answer | None:
-        return self.answers.get((survey_id, "comment"))
+    def comments(self, survey_id: str) -> list[Answer]:
+        return comments_of(self.answers, self.threads, survey_id)
 
 
 @dataclass

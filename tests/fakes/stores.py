@@ -18,6 +18,7 @@ from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.cases import Case
 from chalicelib.domain.model import Answer, Contact, Counts, Survey, SurveyStatus
 from chalicelib.domain.scoring import BucketKey, Contribution
+from chalicelib.domain.web_survey import MAX_COMMENTS
 from chalicelib.errors import (
     CaseNotFound,
     ConversationOpen,
@@ -26,7 +27,19 @@ from chalicelib.errors import (
     SurveyExists,
     VersionConflict,
 )
-from chalicelib.services.ports import CasePage, CaseQuery, ContactChange, Inbound
+from chalicelib.services.ports import CasePage, CaseQuery, CommentSaved, ContactChange, Inbound
+
+Answers = dict[tuple[str, str], Answer]      # (survey_id, question): a comment's is the survey's latest
+Threads = dict[str, list[Answer]]            # survey_id -> every comment, oldest first
+
+
+def comments_of(answers: Answers, threads: Threads, survey_id: str) -> list[Answer]:
+    """A survey's comments as the responses table holds them: its thread, or (an item from before
+    threads, or one a test wrote directly) its one comment."""
+    if survey_id in threads:
+        return list(threads[survey_id])
+    latest = answers.get((survey_id, "comment"))
+    return [latest] if latest is not None else []
 
 
 @dataclass
@@ -35,7 +48,8 @@ class FakeConversationStore:
     delivery_ranks: dict[str, int] = field(default_factory=dict)
     contacts: dict[str, Contact] = field(default_factory=dict)
     opt_out_history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    answers: dict[tuple[str, str], Answer] = field(default_factory=dict)    # (survey_id, question)
+    answers: Answers = field(default_factory=dict)       # (survey_id, question): the latest comment
+    comment_threads: Threads = field(default_factory=dict)   # survey_id -> every comment, oldest first
     inbox: dict[str, Inbound] = field(default_factory=dict)               # message_sid -> kept SMS
     outcomes: dict[tuple[str, str], int] = field(default_factory=dict)    # (procedure, day#outcome) -> n
     requests: int = 0
@@ -46,8 +60,20 @@ class FakeConversationStore:
         return list(self.inbox.values())
 
     def answers_for(self, survey_id: str) -> list[Answer]:
-        """A survey's answers in the order they were written."""
-        return [a for (sid, _), a in self.answers.items() if sid == survey_id]
+        """A survey's answers in the order they were written, each of its comments included."""
+        found: list[Answer] = []
+        for (sid, question), answer in self.answers.items():
+            if sid == survey_id:
+                found += self.comments_of(sid) if question == "comment" else [answer]
+        return found
+
+    def comments_of(self, survey_id: str) -> list[Answer]:
+        return comments_of(self.answers, self.comment_threads, survey_id)
+
+    def _add_comment(self, answer: Answer) -> None:
+        """As the real store's update: appended to the thread, and the item's top level is the latest."""
+        self.comment_threads[answer.survey_id] = self.comments_of(answer.survey_id) + [answer]
+        self.answers[answer.survey_id, "comment"] = answer
 
     def get_contact(self, contact_key: str) -> Contact | None:
         self.requests += 1
@@ -104,7 +130,7 @@ class FakeConversationStore:
         stored = self.surveys.get(old.survey_id)
         if stored is None or not _unchanged_since(stored, old):
             raise StaleSurvey(old.survey_id)
-        if any((a.survey_id, a.question) in self.answers for a in answers):
+        if any((a.survey_id, a.question) in self.answers for a in answers if a.question != "comment"):
             raise StaleSurvey(old.survey_id)
         if (lifecycle.reached(new) and not lifecycle.reached(old)
                 and self.delivery_ranks.get(old.survey_id, 0) >= lifecycle.FINAL_DELIVERY_RANK):
@@ -113,7 +139,11 @@ class FakeConversationStore:
         self._count(old, new, now or datetime.now(UTC))
         if new.message_sid is None:          # sent again: the last message's delivery state goes
             self.delivery_ranks.pop(old.survey_id, None)
-        self.answers.update({(a.survey_id, a.question): a for a in answers})
+        for answer in answers:
+            if answer.question == "comment":
+                self._add_comment(answer)
+            else:
+                self.answers[answer.survey_id, answer.question] = answer
         if contact is not None:
             self._change_contact(old, contact, now or datetime.now(UTC))
 
@@ -172,15 +202,20 @@ class FakeConversationStore:
         due = [s for s in self.surveys.values() if s.open_until is not None and s.open_until < now]
         return sorted(due, key=lambda s: s.open_until or now)[:max(limit, 0)]
 
-    def save_comment(self, answer: Answer) -> bool:
+    def save_comment(self, answer: Answer) -> CommentSaved:
         self.requests += 1
         if answer.question != "comment":
             raise ValueError(f"save_comment stores comments, not {answer.question!r} answers")
         stored = self.surveys.get(answer.survey_id)
-        if stored is None or stored.status is not SurveyStatus.ANSWERED:
-            return False
-        self.answers[answer.survey_id, "comment"] = answer       # replaces an earlier comment
-        return True
+        if stored is None or stored.status not in (SurveyStatus.ANSWERED, SurveyStatus.LATE):
+            return CommentSaved.CLOSED
+        thread = self.comments_of(answer.survey_id)
+        if thread and thread[-1].text == answer.text:
+            return CommentSaved.SAME
+        if len(thread) >= MAX_COMMENTS:
+            return CommentSaved.FULL
+        self._add_comment(answer)
+        return CommentSaved.SAVED
 
 
 def _slot_free(contact: Contact, now: datetime) -> bool:

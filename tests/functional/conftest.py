@@ -238,8 +238,8 @@ def components() -> Iterator[Components]:
         intake_queue=FakeIntakeQueue(), dead_letters=FakeDeadLetters(), follow_ups=FakeFollowUps(),
         alerts=FakeAlerts(), sms=FakeSms(), idempotency=PassThroughIdempotency(),
         event_ledger=FakeEventLedger(), insight_requests=FakeInsightRequests(), comment_insights=FakeInsightStore(),
-        insight_dead_letters=FakeDeadLetters(), comment_source=FakeCommentSource(store.answers),
-        comment_analyser=FakeCommentAnalyser(), answer_archive=FakeAnswerArchive(store.answers))
+        insight_dead_letters=FakeDeadLetters(), comment_source=FakeCommentSource(store.answers, store.comment_threads),
+        comment_analyser=FakeCommentAnalyser(), answer_archive=FakeAnswerArchive(store.answers, store.comment_threads))
     previous = install(built)
     try:
         yield built

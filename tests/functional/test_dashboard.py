@@ -5,6 +5,7 @@ without a valid session answered with a page that says how to sign in."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -12,8 +13,13 @@ from urllib.parse import quote
 import pytest
 
 from chalicelib.domain.claims import id_token_claims
+from chalicelib.domain.comment_insight import Insight, InsightRequest, Sentiment
 from chalicelib.domain.local_token import mint
-from tests.functional.conftest import PUBLIC_BASE_URL, response_image
+from chalicelib.domain.model import Answer
+from chalicelib.services.batch import QueueRecord
+from chalicelib.services.comment_insight import analyse_batch
+from tests.fakes.insights import FakeCommentAnalyser
+from tests.functional.conftest import PUBLIC_BASE_URL, SURVEY, response_image
 from tests.functional.test_cases_api import ADMIN, AGENT, MANAGER, OTHER_MANAGER, token
 from tests.services.conftest import event
 
@@ -146,3 +152,22 @@ def test_the_dashboard_downloads_the_answers_as_csv_with_its_session(koe):
     other = koe.client.http.get("/dashboard/responses.csv", headers={"cookie": signed_in(koe, OTHER_MANAGER)})
     assert other.status_code == 200 and len(other.body.decode("utf-8-sig").strip().splitlines()) == 1
     assert koe.client.http.get("/dashboard/responses.csv").status_code == 401
+
+
+def test_a_customers_comment_and_its_phrases_are_isolated_from_the_page_around_them(koe, answered):
+    """Before: a comment carrying a right-to-left override (U+202E) turned the dashboard's text around
+    it; the customer's words are kept as sent and shown in isolation (dir="auto", <bdi>)."""
+    comment = "\u202eoot sknaht \u2067slow"
+    analyser = FakeCommentAnalyser({comment: Insight(Sentiment.NEGATIVE, -0.7, ("\u202eslow payout", "agent"))})
+    koe.components.conversations.answers[SURVEY, "comment"] = Answer(
+        survey_id=SURVEY, question="comment", received_at=koe.clock.now, procedure="claim_payment",
+        customer_id="C-88123", locale="en", context={"branch": "tokyo-chuo", "agent_id": "A-102"}, score=2,
+        text=comment, threshold=6, phone_masked="+1******0123", channel="sms_two_way")
+    deps = replace(koe.components.insight_deps, analyser=analyser)
+    assert analyse_batch([QueueRecord("m-1", InsightRequest(SURVEY, "v").to_body(), 1)], deps) == []
+
+    text = html(page(koe, ADMIN))
+
+    assert f'<blockquote lang="en" dir="auto">{comment}</blockquote>' in text
+    assert '<bdi class="chip">\u202eslow payout</bdi>' in text
+    assert "<bdi>\u202eslow payout</bdi> <small>1</small>" in text

@@ -135,8 +135,10 @@ def test_a_mail_clients_one_click_post_unsubscribes(koe, content_type, body):
 def test_a_post_that_is_not_a_form_is_refused_and_unsubscribes_nobody(koe):
     koe.dispatch(chinese_customer())
     response = koe.client.http.post(path_of(sent_email(koe).unsubscribe_url),
-                                    headers={"content-type": "application/json"}, body=b"{}")
-    assert response.status_code == 415 and json.loads(response.body)["code"] == "unsupported_media_type"
+                                    headers={"content-type": "application/json", "accept-language": "zh-CN,zh"},
+                                    body=b"{}")
+    assert response.status_code == 415 and response.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "本页面只接收通过页面表单提交的回答" in response.body.decode()        # a page in the browser's language
     assert opt_outs(koe) == []
 
 

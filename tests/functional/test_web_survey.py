@@ -10,6 +10,7 @@ import pytest
 
 from chalicelib.domain import survey_token
 from chalicelib.domain.model import SurveyStatus
+from chalicelib.errors import StorageThrottled
 from tests.functional.conftest import ENV, SURVEY, event, response_image
 
 KEY = survey_token.link_key(ENV["KOE_CONTACT_HASH_KEY"].encode())
@@ -100,7 +101,7 @@ def test_post_records_the_answer_and_shows_thanks(koe):
     assert get(koe).status_code == 200 and "Anything you would like to add?" in text(get(koe))
 
 
-def test_a_second_post_is_one_response_and_a_later_comment_replaces_the_first(koe):
+def test_a_second_post_is_one_response_and_every_comment_is_kept(koe):
     koe.dispatch(event())
     post(koe, score="9", comment="fast")
     koe.clock.advance(hours=1)
@@ -108,9 +109,27 @@ def test_a_second_post_is_one_response_and_a_later_comment_replaces_the_first(ko
     assert post(koe, score="1").status_code == 200
     assert post(koe, score="1", comment="and friendly").status_code == 200
 
-    answers = {a.question: a for a in koe.store.answers_for(SURVEY)}
-    assert len(koe.store.answers_for(SURVEY)) == 2
-    assert (answers["score"].score, answers["comment"].text, answers["comment"].score) == (9, "and friendly", 9)
+    answers = koe.store.answers_for(SURVEY)
+    assert [(a.question, a.score, a.text) for a in answers] == [
+        ("score", 9, "9"), ("comment", 9, "fast"), ("comment", 9, "and friendly")]      # the first score stands
+
+
+@pytest.mark.parametrize("body, why", [
+    (b"score=1&score=10", "a field twice"), (b"score=9&comment=a&comment=b", "a comment twice"),
+    (b"score=9&comment=%E3%81", "an escape cut short"), (b"score=9&comment=%zz", "not hex"),
+    (b"score=9&comment=%FF%FE", "not UTF-8 once decoded"), (b"score=9&comment=\xff", "a body not UTF-8"),
+])
+def test_a_form_koe_cannot_read_is_400_with_the_form_again_and_records_nothing(koe, body, why):
+    """Before: score=1&score=10 recorded 10, and a broken escape was stored as U+FFFD characters."""
+    koe.dispatch(event(customer={"locale": "ja-JP"}))
+    before = recorded(koe)
+
+    response = koe.client.http.post(PAGE, headers=FORM, body=body)
+
+    assert response.status_code == 400, why
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8" and '<html lang="ja">' in text(response)
+    assert "送信内容を読み取れませんでした" in text(response)
+    assert recorded(koe) == before
 
 
 @pytest.mark.parametrize("form", [{}, {"score": "eleven"}, {"score": "11", "comment": "hmm"}])
@@ -137,15 +156,50 @@ def test_after_the_window_an_answer_is_kept_as_late_and_a_month_on_the_link_is_4
     assert "Thank you" in text(get(koe))               # answered: the thank-you page stays
 
 
-def test_a_post_that_is_not_a_form_is_415(koe):
+def test_a_post_that_is_not_a_form_is_a_415_page_in_the_browsers_language(koe):
+    """Before: the customer's page answered its errors in the API's JSON."""
     koe.dispatch(event())
-    response = koe.client.http.post(PAGE, headers={"content-type": "application/json"}, body=b'{"score": 9}')
-    assert response.status_code == 415 and response.json_body["code"] == "unsupported_media_type"
+    response = koe.client.http.post(PAGE, headers={"content-type": "application/json", "accept-language": "zh-CN"},
+                                    body=b'{"score": 9}')
+    assert response.status_code == 415 and response.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert '<html lang="zh-Hans">' in text(response) and "本页面只接收通过页面表单提交的回答" in text(response)
+    assert response.headers["Content-Security-Policy"] == koe.components.pages.content_security_policy
     assert koe.store.answers == {}
 
 
+def test_a_body_too_large_and_a_busy_store_are_pages_too(koe):
+    koe.dispatch(event())
+    large = koe.client.http.post(PAGE, headers={**FORM, "accept-language": "ja"}, body=b"comment=" + b"x" * 1024 * 1024)
+    assert large.status_code == 413 and "送信内容が大きすぎます" in text(large)
+
+    def busy(*args, **kwargs):
+        raise StorageThrottled("ProvisionedThroughputExceededException")
+
+    koe.store.update_survey = busy
+    retry = post(koe, score="9")
+    assert retry.status_code == 503 and "Please try again in a few minutes." in text(retry)
+    assert retry.headers["Content-Type"] == "text/html; charset=utf-8"
+
+
+def test_a_fault_on_the_customers_page_is_a_500_page_not_json(koe):
+    koe.dispatch(event())
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    koe.store.get_survey = broken
+    response = get(koe, **{"accept-language": "en"})
+    assert response.status_code == 500 and "Something went wrong" in text(response)
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+
+
+def test_the_apis_errors_stay_json(koe):
+    response = koe.post_json("/v1/events", b"{", content_type="text/plain")
+    assert response.status_code == 415 and response.json_body["code"] == "unsupported_media_type"
+
+
 def test_web_answers_flow_through_the_stream_like_sms_answers(koe):
-    """The responses stream carries a web answer (INSERT) and a replaced comment (MODIFY) to the
+    """The responses stream carries a web answer (INSERT) and each later comment (MODIFY) to the
     case exactly as it does an SMS answer."""
     koe.dispatch(event())
     post(koe, score="2", comment="slow")
@@ -153,10 +207,14 @@ def test_web_answers_flow_through_the_stream_like_sms_answers(koe):
                                                                  text={"S": "slow"}))["cases_opened"] == 1
     assert koe.cases.get_case(SURVEY).comment == "slow"
 
+    koe.clock.advance(minutes=5)
     post(koe, comment="nobody called back")
-    koe.stream(response_image(question="comment", score=2, text={"S": "nobody called back"}), event_name="MODIFY")
+    koe.stream(response_image(question="comment", score=2, text={"S": "nobody called back"},
+                              received_at=koe.clock.now), event_name="MODIFY")
 
-    assert koe.cases.get_case(SURVEY).comment == "nobody called back"
+    case = koe.cases.get_case(SURVEY)
+    assert case.comment == "nobody called back"
+    assert [c.text for c in case.comments] == ["slow", "nobody called back"]
     assert [m["event"] for m in koe.alerts.published] == ["opened", "comment"]      # the later comment is told
     [(_, counts)] = koe.scores.read("procedure", "2026-11-21", "2026-11-21")
     assert counts.n == 1

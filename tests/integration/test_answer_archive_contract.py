@@ -48,7 +48,7 @@ def dynamo_settings(local_aws: dict[str, str]) -> Settings:
 def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     if request.param == "fake":
         store = FakeConversationStore()
-        yield Harness("fake", FakeAnswerArchive(store.answers), store,
+        yield Harness("fake", FakeAnswerArchive(store.answers, store.comment_threads), store,
                       lambda a: store.answers.__setitem__((a.survey_id, a.question), a))
         return
     from chalicelib.adapters.dynamo import DynamoAnswerArchive, DynamoConversationStore, configure
@@ -103,6 +103,12 @@ def ids(found: list[AnsweredSurvey]) -> list[str]:
     return [a.score.survey_id.rsplit("-", 1)[1] for a in found]
 
 
+def said(answered: AnsweredSurvey) -> str | None:
+    """The one comment's words (None: no comment)."""
+    assert len(answered.comments) <= 1
+    return answered.comments[0].text if answered.comments else None
+
+
 def test_the_periods_answered_surveys_in_order_across_shards_with_their_comments(harness: Harness,
                                                                                   world: World) -> None:
     start, end = world.at(3, 1, 0), world.at(3, 11, 0)
@@ -124,7 +130,7 @@ def test_the_periods_answered_surveys_in_order_across_shards_with_their_comments
     assert ids(found) == [f"{n:04d}" for n, _ in expected]
     assert all(a.score.question == "score" and a.score.received_at == at for a, (_, at) in zip(found, expected,
                                                                                                strict=True))
-    assert {a.score.survey_id: a.comment.text if a.comment else None for a in found} == {
+    assert {a.score.survey_id: said(a) for a in found} == {
         world.survey_id(n): (f"コメント{n}" if n % 2 == 0 else None) for n, _ in inside}
     assert items_read == 24 + 12              # the period's answers and their comments: nothing else
     assert len({month_shard(a.score.survey_id, a.score.received_at) for a in found}) >= MONTH_SHARDS // 2
@@ -171,7 +177,7 @@ def test_the_selection_keeps_answers_before_their_comments_are_read(harness: Har
 
     def kept(**selection: str) -> tuple[list[str], int]:
         found, items_read = read(harness, replace(period, selection=Selection(**selection)))
-        assert all(a.comment is not None and a.comment.survey_id == a.score.survey_id for a in found)
+        assert all(len(a.comments) == 1 and a.comments[0].survey_id == a.score.survey_id for a in found)
         return ids(found), items_read
 
     assert kept() == ([f"{n:04d}" for n in range(7)], 7 + 7)
@@ -192,7 +198,7 @@ def test_more_answers_than_one_batch_of_comments_all_come_with_their_comment(har
         harness.put(world.score(n, at))
         harness.put(world.comment(n, at + timedelta(days=40), text=f"c{n}"))     # answered later, in June
     found, items_read = read(harness, world.period(start, world.at(6, 1, 0)))
-    assert [a.comment.text if a.comment else None for a in found] == [f"c{n}" for n in range(130)]
+    assert [said(a) for a in found] == [f"c{n}" for n in range(130)]
     assert items_read == 130 + 130
 
 
@@ -204,8 +210,9 @@ def _survey(world: World, n: int, at: datetime) -> Survey:
                   step=Step.AWAIT_SCORE, open_until=at + timedelta(days=1))
 
 
-def test_answers_saved_by_the_conversation_store_are_read_with_the_latest_comment(harness: Harness,
-                                                                                    world: World) -> None:
+def test_answers_saved_by_the_conversation_store_are_read_with_every_comment(harness: Harness,
+                                                                               world: World) -> None:
+    """Before: the export read the survey's latest comment only."""
     at = world.at(7, 10)
     survey = _survey(world, 1, at - timedelta(hours=1))
     harness.conversations.open_survey(survey, at - timedelta(hours=1))
@@ -213,13 +220,15 @@ def test_answers_saved_by_the_conversation_store_are_read_with_the_latest_commen
     harness.conversations.update_survey(survey, answered, [world.score(1, at, score=3),
                                                            world.comment(1, at, text="遅い")],
                                         ContactChange(release=True), at)
-    assert harness.conversations.save_comment(world.comment(1, at + timedelta(days=30), text="まだ連絡がない"))
+    harness.conversations.save_comment(world.comment(1, at + timedelta(days=30), text="まだ連絡がない"))
 
     found, items_read = read(harness, world.period(world.at(7, 1, 0), world.at(8, 1, 0)))
 
-    assert [(a.score.score, a.comment.text if a.comment else None) for a in found] == [(3, "まだ連絡がない")]
-    assert found[0].comment is not None and found[0].comment.received_at == at + timedelta(days=30)
-    assert items_read == 2
+    [answered_survey] = found
+    assert answered_survey.score.score == 3
+    assert [(c.text, c.received_at) for c in answered_survey.comments] == [
+        ("遅い", at), ("まだ連絡がない", at + timedelta(days=30))]
+    assert items_read == 2                    # the score and one comment item, whatever it holds
 
 
 def test_only_score_items_carry_the_index_key(dynamo_settings: Settings, dynamodb_local: Any, world: World) -> None:

@@ -58,16 +58,21 @@ def dynamo_settings(local_aws: dict[str, str]) -> Settings:
 def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     if request.param == "fake":
         answers: dict[tuple[str, str], Answer] = {}
-        yield Harness("fake", FakeInsightStore(), FakeCommentSource(answers),
-                      lambda a: answers.__setitem__((a.survey_id, a.question), a))
+        threads: dict[str, list[Answer]] = {}
+
+        def add(answer: Answer) -> None:          # as the conversation store adds a comment
+            threads.setdefault(answer.survey_id, []).append(answer)
+            answers[answer.survey_id, answer.question] = answer
+
+        yield Harness("fake", FakeInsightStore(), FakeCommentSource(answers, threads), add)
         return
-    from chalicelib.adapters.dynamo import DynamoCommentSource, DynamoInsightStore, configure
-    from chalicelib.adapters.dynamo.survey_items import answer_to_item
+    from chalicelib.adapters.dynamo import DynamoCommentSource, DynamoInsightStore, ResponseItem, configure
+    from chalicelib.adapters.dynamo.survey_items import comment_added
 
     settings = request.getfixturevalue("dynamo_settings")
     configure(settings)             # another module may have bound the models to other tables since
     yield Harness("dynamo", DynamoInsightStore(settings), DynamoCommentSource(settings),
-                  lambda a: answer_to_item(a, timedelta(days=400)).save())
+                  lambda a: ResponseItem(a.survey_id, "comment").update(actions=comment_added(a, timedelta(days=400))))
 
 
 class World:
@@ -209,14 +214,14 @@ def test_one_values_groups_are_its_days_alone(harness: Harness, world: World) ->
     assert counts(harness.store, "agent", world, f"a2-{world.tag}") == {f"a2-{world.tag}": {"negative": 1}}
 
 
-def test_the_comment_source_reads_the_latest_stored_comment(harness: Harness, world: World) -> None:
+def test_the_comment_source_reads_every_stored_comment_oldest_first(harness: Harness, world: World) -> None:
     first = world.answer(1, "The payout was slow.")
     harness.put_comment(first)
-    assert harness.source.latest_comment(first.survey_id) == first
+    assert harness.source.comments(first.survey_id) == [first]
     later = replace(first, text="Sorted now, thanks.", received_at=first.received_at + timedelta(hours=2))
     harness.put_comment(later)
-    assert harness.source.latest_comment(first.survey_id) == later
-    assert harness.source.latest_comment(f"sv-{world.tag}-none") is None
+    assert harness.source.comments(first.survey_id) == [first, later]
+    assert harness.source.comments(f"sv-{world.tag}-none") == []
 
 
 # --- DynamoDB only: what the fake does not model --------------------------------------------------

@@ -16,10 +16,11 @@ import pytest
 
 from chalicelib.domain import case_ladder
 from chalicelib.domain.business_calendar import BusinessCalendar
-from chalicelib.domain.cases import Case, CaseStatus, Owner, OwnerKind, Severity, TimelineEntry
+from chalicelib.domain.cases import Case, CaseComment, CaseStatus, Owner, OwnerKind, Severity, TimelineEntry
 from chalicelib.domain.fatigue import after_survey
 from chalicelib.domain.model import Answer, Counts, Place, Step, Survey, SurveyStatus
 from chalicelib.domain.scoring import BucketKey, Contribution, counts_for, stable_shard
+from chalicelib.domain.web_survey import MAX_COMMENTS
 from chalicelib.errors import (
     CaseNotFound,
     ConversationOpen,
@@ -32,6 +33,7 @@ from chalicelib.errors import (
 from chalicelib.services.ports import (
     CaseQuery,
     CaseStore,
+    CommentSaved,
     ContactChange,
     ConversationStore,
     EventLedger,
@@ -59,6 +61,7 @@ class Stores:
     outcomes: OutcomeReport
     # Reading what the interfaces do not return (answers, history, inbox): per implementation.
     read_answer: Callable[[str, str], Answer | None]
+    read_comments: Callable[[str], list[Answer]]
     opt_out_history: Callable[[str], list[dict[str, Any]]]
     read_inbound: Callable[[str], Inbound | None]
 
@@ -74,6 +77,7 @@ def _fake_stores() -> Stores:
     conversations = FakeConversationStore()
     return Stores("fake", conversations, FakeCaseStore(), FakeScoreStore(), FakeEventLedger(), conversations,
                   read_answer=lambda sid, q: conversations.answers.get((sid, q)),
+                  read_comments=conversations.comments_of,
                   opt_out_history=lambda key: conversations.opt_out_history.get(key, []),
                   read_inbound=conversations.inbox.get)
 
@@ -111,6 +115,14 @@ def _dynamo_stores(world: DynamoWorld) -> Stores:
                                   Key={"survey_id": {"S": survey_id}, "question": {"S": question}})
         return adapter.answer_from_stream_image(item["Item"]) if "Item" in item else None
 
+    def read_comments(survey_id: str) -> list[Answer]:
+        from chalicelib.adapters.dynamo.survey_items import comments_from_item
+
+        try:
+            return comments_from_item(adapter.ResponseItem.get(survey_id, "comment", consistent_read=True))
+        except adapter.ResponseItem.DoesNotExist:
+            return []
+
     def opt_out_history(contact_key: str) -> list[dict[str, Any]]:
         item = adapter.ContactItem.get(contact_key, consistent_read=True)
         return [entry.as_dict() for entry in item.opt_out_history or []]
@@ -127,7 +139,8 @@ def _dynamo_stores(world: DynamoWorld) -> Stores:
                   adapter.DynamoConversationStore(world.settings), adapter.DynamoCaseStore(world.settings),
                   adapter.DynamoScoreStore(world.settings), adapter.DynamoEventLedger(world.settings),
                   adapter.DynamoOutcomeReport(world.settings),
-                  read_answer=read_answer, opt_out_history=opt_out_history, read_inbound=read_inbound)
+                  read_answer=read_answer, read_comments=read_comments, opt_out_history=opt_out_history,
+                  read_inbound=read_inbound)
 
 
 # --- builders -------------------------------------------------------------------------------------
@@ -515,6 +528,17 @@ def test_the_customers_place_is_kept_by_the_survey_its_moves_its_answers_and_its
 
 # --- cases ----------------------------------------------------------------------------------------
 
+def test_a_case_keeps_every_comment_with_its_time(stores: Stores) -> None:
+    first = CaseComment(NOW, "解約します")
+    case = a_case(comment=first.text, comments=(first,))
+    stores.cases.open_case(case)
+    both = (first, CaseComment(NOW + timedelta(seconds=1), "やっぱり大丈夫です"))
+
+    saved = stores.cases.save(replace(case, comment=both[1].text, comments=both), expected_version=1)
+
+    assert stores.cases.get_case(case.case_id) == saved and saved.comments == both
+
+
 def test_a_case_opens_once(stores: Stores) -> None:
     case = a_case()
 
@@ -859,33 +883,74 @@ def test_the_event_ledger_request_budget(dynamo_stores: Stores, requests_made: l
 
 # --- a comment after the answer (the web survey's later comments) --------------------------------
 
-def test_a_comment_after_the_answer_is_stored_and_a_later_one_replaces_it(stores: Stores) -> None:
+def test_every_comment_after_the_answer_is_kept_with_its_time(stores: Stores) -> None:
+    """Before: a later comment replaced the earlier one."""
     survey = a_survey()
     stores.conversations.open_survey(survey, NOW)
     score = an_answer(survey, text="3")
     stores.conversations.update_survey(survey, answered(survey), [score], ContactChange(release=True), NOW)
-    first = an_answer(survey, "comment", text="slow payout", received_at=NOW + timedelta(hours=1))
-    later = an_answer(survey, "comment", text="and nobody called", received_at=NOW + timedelta(days=1))
+    first = an_answer(survey, "comment", text="解約します", received_at=NOW + timedelta(hours=1))
+    later = an_answer(survey, "comment", text="and nobody called", received_at=NOW + timedelta(hours=1, seconds=1))
 
-    assert stores.conversations.save_comment(first)
-    assert stores.read_answer(survey.survey_id, "comment") == first
-    assert stores.conversations.save_comment(later)
-    assert stores.conversations.save_comment(later)                # the same again: still the one comment
+    assert stores.conversations.save_comment(first) is CommentSaved.SAVED
+    assert stores.conversations.save_comment(later) is CommentSaved.SAVED
+    again = replace(later, received_at=NOW + timedelta(days=1))
+    assert stores.conversations.save_comment(again) is CommentSaved.SAME       # a reload: kept once
 
-    assert stores.read_answer(survey.survey_id, "comment") == later
+    assert stores.read_comments(survey.survey_id) == [first, later]
+    assert stores.read_answer(survey.survey_id, "comment") == later            # the latest, at the top
     assert stores.read_answer(survey.survey_id, "score") == score
     assert stores.conversations.get_survey(survey.survey_id) == answered(survey)
 
 
-def test_a_comment_replaces_one_written_with_the_answer(stores: Stores) -> None:
+def test_a_comment_joins_the_one_written_with_the_answer(stores: Stores) -> None:
     survey = a_survey()
     stores.conversations.open_survey(survey, NOW)
-    stores.conversations.update_survey(survey, answered(survey), [an_answer(survey), an_answer(survey, "comment")])
-    replacement = an_answer(survey, "comment", text="changed my mind", received_at=NOW + timedelta(hours=3))
+    with_answer = an_answer(survey, "comment")
+    stores.conversations.update_survey(survey, answered(survey), [an_answer(survey), with_answer])
+    another = an_answer(survey, "comment", text="changed my mind", received_at=NOW + timedelta(hours=3))
 
-    assert stores.conversations.save_comment(replacement)
+    assert stores.conversations.save_comment(another) is CommentSaved.SAVED
 
-    assert stores.read_answer(survey.survey_id, "comment") == replacement
+    assert stores.read_comments(survey.survey_id) == [with_answer, another]
+
+
+def test_a_comment_written_with_a_move_joins_those_already_there(stores: Stores) -> None:
+    """The SMS "why?" and the web page's comments go one way: none refuses or replaces another."""
+    survey = a_survey()
+    stores.conversations.open_survey(survey, NOW)
+    scored = replace(survey, status=SurveyStatus.DELIVERED, step=Step.AWAIT_COMMENT, score=3)
+    stores.conversations.update_survey(survey, scored, [an_answer(survey, text="3")])
+    stores.conversations.update_survey(scored, answered(scored), [an_answer(survey, "comment", text="slow")])
+    late = an_answer(survey, "comment", text="still slow", received_at=NOW + timedelta(hours=2))
+
+    assert stores.conversations.save_comment(late) is CommentSaved.SAVED
+
+    assert [c.text for c in stores.read_comments(survey.survey_id)] == ["slow", "still slow"]
+
+
+def test_a_survey_keeps_at_most_max_comments(stores: Stores) -> None:
+    survey = a_survey()
+    stores.conversations.open_survey(survey, NOW)
+    stores.conversations.update_survey(survey, answered(survey), [an_answer(survey)])
+    for n in range(MAX_COMMENTS):
+        comment = an_answer(survey, "comment", text=f"comment {n}", received_at=NOW + timedelta(minutes=n))
+        assert stores.conversations.save_comment(comment) is CommentSaved.SAVED
+
+    refused = an_answer(survey, "comment", text="one more", received_at=NOW + timedelta(hours=2))
+    assert stores.conversations.save_comment(refused) is CommentSaved.FULL
+
+    assert [c.text for c in stores.read_comments(survey.survey_id)] == [f"comment {n}" for n in range(MAX_COMMENTS)]
+
+
+def test_a_survey_answered_late_takes_comments(stores: Stores) -> None:
+    survey = a_survey()
+    stores.conversations.open_survey(survey, NOW)
+    stores.conversations.update_survey(survey, replace(answered(survey), status=SurveyStatus.LATE), [an_answer(survey)])
+
+    assert stores.conversations.save_comment(an_answer(survey, "comment", late=True)) is CommentSaved.SAVED
+
+    assert stores.read_comments(survey.survey_id) == [an_answer(survey, "comment", late=True)]
 
 
 @pytest.mark.parametrize("status", [SurveyStatus.SENDING, SurveyStatus.DELIVERED, SurveyStatus.EXPIRED,
@@ -897,7 +962,7 @@ def test_a_comment_on_a_survey_that_is_not_answered_is_refused_and_nothing_is_wr
     if status is not SurveyStatus.SENDING:
         stores.conversations.update_survey(survey, replace(survey, status=status))
 
-    assert not stores.conversations.save_comment(an_answer(survey, "comment"))
+    assert stores.conversations.save_comment(an_answer(survey, "comment")) is CommentSaved.CLOSED
 
     assert stores.read_answer(survey.survey_id, "comment") is None
 
@@ -905,7 +970,7 @@ def test_a_comment_on_a_survey_that_is_not_answered_is_refused_and_nothing_is_wr
 def test_a_comment_on_an_unknown_survey_is_refused_and_creates_nothing(stores: Stores) -> None:
     ghost = a_survey()
 
-    assert not stores.conversations.save_comment(an_answer(ghost, "comment"))
+    assert stores.conversations.save_comment(an_answer(ghost, "comment")) is CommentSaved.CLOSED
 
     assert stores.read_answer(ghost.survey_id, "comment") is None
     assert stores.conversations.get_survey(ghost.survey_id) is None
@@ -933,15 +998,35 @@ def test_save_comment_costs_one_request(dynamo_stores: Stores, requests_made: li
     assert requests_made == ["TransactWriteItems"]
 
 
+def test_a_comment_item_from_before_threads_keeps_its_comment_when_another_comes(
+        dynamo: DynamoWorld, dynamo_stores: Stores, requests_made: list[str]) -> None:
+    """An item written before comments were kept each (its one comment at the top level, no list):
+    the next comment seeds the list with it, in a second write after reading it."""
+    from chalicelib.adapters.dynamo.survey_items import answer_to_item
+
+    survey = a_survey()
+    dynamo_stores.conversations.open_survey(survey, NOW)
+    dynamo_stores.conversations.update_survey(survey, answered(survey), [an_answer(survey)])
+    old = an_answer(survey, "comment", text="written before threads")
+    answer_to_item(old, timedelta(days=400)).save()
+    new = an_answer(survey, "comment", text="a new one", received_at=NOW + timedelta(hours=1))
+    requests_made.clear()
+
+    assert dynamo_stores.conversations.save_comment(new) is CommentSaved.SAVED
+
+    assert requests_made == ["TransactWriteItems", "GetItem", "TransactWriteItems"]
+    assert dynamo_stores.read_comments(survey.survey_id) == [old, new]
+
+
 def test_save_comment_throttled_becomes_storage_throttled(dynamo_stores: Stores, throttled: None) -> None:
     with pytest.raises(StorageThrottled):
         dynamo_stores.conversations.save_comment(an_answer(a_survey(), "comment"))
 
 
-def test_a_replaced_comment_reaches_the_stream_as_an_answer_to_process(dynamo: DynamoWorld,
-                                                                       dynamo_stores: Stores) -> None:
-    """The first comment is an INSERT, its replacement a MODIFY: on_response takes both
-    (is_new_answer), so a later comment reaches the case the way the first one did."""
+def test_each_comment_reaches_the_stream_as_an_answer_to_process(dynamo: DynamoWorld,
+                                                                  dynamo_stores: Stores) -> None:
+    """The first comment is an INSERT, each later one a MODIFY whose new image carries it at the
+    top level: on_response takes every one (is_new_answer), each as its own answer."""
     from chalicelib.adapters import dynamo as adapter
 
     survey = a_survey()
@@ -956,7 +1041,8 @@ def test_a_replaced_comment_reaches_the_stream_as_an_answer_to_process(dynamo: D
     seen = [(r["eventName"], r["dynamodb"]["Keys"]["question"]["S"]) for r in records]
     assert seen == [("INSERT", "score"), ("INSERT", "comment"), ("MODIFY", "comment")]
     assert all(adapter.is_new_answer(r["eventName"], r["dynamodb"]["NewImage"]) for r in records)
-    assert adapter.answer_from_stream_image(records[-1]["dynamodb"]["NewImage"]).text == "second"
+    assert [adapter.answer_from_stream_image(r["dynamodb"]["NewImage"]).text for r in records[1:]] == [
+        "first", "second"]
     assert not adapter.is_new_answer("MODIFY", records[0]["dynamodb"]["NewImage"])      # a score: never
     assert not adapter.is_new_answer("REMOVE", None)
 

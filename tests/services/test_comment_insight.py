@@ -19,6 +19,7 @@ from chalicelib.errors import AnalyserUnavailable, EnqueueFailed, StorageThrottl
 from chalicelib.services.batch import QueueRecord
 from chalicelib.services.comment_insight import InsightDeps, analyse_batch, request_insights
 from chalicelib.services.on_answers import on_answers
+from chalicelib.services.ports import CommentSaved
 from tests.fakes.insights import FakeCommentAnalyser, FakeCommentSource, FakeInsightRequests, FakeInsightStore
 from tests.services.conftest import World
 from tests.services.conftest import test_case_policy as case_policy
@@ -49,7 +50,8 @@ class Insights:
 
     @property
     def deps(self) -> InsightDeps:
-        return InsightDeps(comments=FakeCommentSource(self.world.store.answers), analyser=self.analyser,
+        store = self.world.store
+        return InsightDeps(comments=FakeCommentSource(store.answers, store.comment_threads), analyser=self.analyser,
                            store=self.store, dead_letters=self.world.dead_letters, answers=self.answer_deps,
                            reporting_tz=ZoneInfo("Asia/Tokyo"), clock=self.world.clock, max_receives=5)
 
@@ -61,11 +63,11 @@ class Insights:
         self.world.reply(comment, sender=phone)
         on_answers(self.world.store.answers_for(survey_id), self.answer_deps)
 
-    def replace_comment(self, text: str, survey_id: str = SURVEY, after: timedelta = timedelta(hours=1)) -> None:
-        """A later comment (the web page's second post) replaces the first: a MODIFY on the stream."""
+    def add_comment(self, text: str, survey_id: str = SURVEY, after: timedelta = timedelta(hours=1)) -> None:
+        """A later comment (the web page's second post) joins the first: a MODIFY on the stream."""
         old = self.world.store.answers[survey_id, "comment"]
         new = replace(old, text=text, received_at=old.received_at + after)
-        assert self.world.store.save_comment(new)
+        assert self.world.store.save_comment(new) is CommentSaved.SAVED
         on_answers([new], self.answer_deps)
 
     def deliver(self, receive_count: int = 1) -> list[str]:
@@ -130,28 +132,34 @@ def test_a_replayed_or_duplicated_message_is_read_once(insights: Insights) -> No
     assert insights.tally("procedure", "claim_payment")["counts"] == {"negative": 1}
 
 
-def test_a_replaced_comment_is_read_again_and_its_count_moves(insights: Insights) -> None:
+BOTH = f"{RUDE}\n{KIND}"          # a survey's comments as read together, oldest first
+
+
+def test_a_later_comment_is_read_with_the_earlier_one_and_the_count_moves(insights: Insights) -> None:
+    """Before: a later comment replaced the earlier one, which the analysis then never saw again."""
+    insights.analyser.reads[BOTH] = Insight(Sentiment.MIXED, -0.1, ("agent", "hold"))
     insights.answer("8", RUDE)
     insights.deliver()
-    insights.replace_comment(KIND)
+    insights.add_comment(KIND)
     assert insights.deliver() == []
     stored = insights.store.insights[SURVEY]
-    assert (stored.text, stored.sentiment) == (KIND, Sentiment.POSITIVE)
-    assert insights.tally("agent", "A-102") == {"counts": {"positive": 1}, "phrases": {"agent": 1}}
-    assert [text for text, _ in insights.analyser.calls] == [RUDE, KIND]
+    assert (stored.text, stored.sentiment) == (BOTH, Sentiment.MIXED)
+    assert insights.tally("agent", "A-102") == {"counts": {"mixed": 1}, "phrases": {"agent": 1, "hold": 1}}
+    assert [text for text, _ in insights.analyser.calls] == [RUDE, BOTH]
 
 
-def test_a_message_for_an_older_version_reads_the_comment_as_stored_now(insights: Insights) -> None:
+def test_a_message_for_an_older_version_reads_the_comments_as_stored_now(insights: Insights) -> None:
     insights.answer("8", RUDE)
-    insights.replace_comment(KIND)            # both requests are on the queue before either is read
+    insights.add_comment(KIND)                # both requests are on the queue before either is read
     assert insights.deliver() == []
-    assert insights.analyser.calls == [(KIND, "en")] and insights.store.insights[SURVEY].text == KIND
+    assert insights.analyser.calls == [(BOTH, "en")] and insights.store.insights[SURVEY].text == BOTH
 
 
 def test_a_late_comment_is_read_but_kept_out_of_the_counts(insights: Insights) -> None:
     insights.answer("8", RUDE)
     late = replace(insights.world.store.answers[SURVEY, "comment"], late=True)
     insights.world.store.answers[SURVEY, "comment"] = late
+    insights.world.store.comment_threads[SURVEY] = [late]
     insights.deliver()
     assert not insights.store.insights[SURVEY].counted and insights.store.tallies == {}
 

@@ -59,7 +59,7 @@ def detractor_case(world: World, customer: dict[str, Any]) -> None:
     world.clock.advance(minutes=5)
     deps = WebDeps(store=world.store, pages=_Pages(), link_key=survey_token.link_key(SECRET),
                    threshold_for=world.threshold_for, clock=world.clock, places=PLACES)
-    assert submit(survey_token.sign(survey_token.link_key(SECRET), SURVEY), {"score": "3"}, None, deps).outcome
+    assert submit(survey_token.sign(survey_token.link_key(SECRET), SURVEY), "score=3", None, deps).outcome
     on_answers(world.store.answers_for(SURVEY), world.answer_deps)
 
 

@@ -1,6 +1,7 @@
 """Answers on fakes: scores aggregate once per batch; a case opens by the case rules, owned and
 timed, exactly once; a later comment goes onto it; a re-survey's answer records recovery."""
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -170,3 +171,56 @@ def test_a_resurvey_answer_records_recovery_on_the_case_once(world):
     case = world.cases.get_case(SURVEY)
     assert case.recovered is True
     assert [e.kind for e in case.timeline].count("resurvey_answered") == 1
+
+
+# --- every comment: none is lost to a later one ----------------------------------------------------
+
+def _later(comment, text, seconds):
+    return replace(comment, text=text, received_at=comment.received_at + timedelta(seconds=seconds))
+
+
+def test_a_flagged_comment_followed_within_a_second_by_another_still_opens_the_case(world):
+    """Before: a batch kept one comment per survey (its last), so a 解約 comment replaced within a
+    second by another never reached the keyword rule."""
+    world.dispatch(customer={"locale": "ja-JP"})
+    world.reply("8 解約を考えています")
+    score, comment = answers_of(world)
+    second = _later(comment, "すみません、やっぱり大丈夫です", 1)
+
+    on_answers([score, comment, second], world.answer_deps)
+
+    case = world.cases.get_case(SURVEY)
+    assert case is not None and "keyword" in case.reasons
+    assert [(c.at, c.text) for c in case.comments] == [(comment.received_at, "解約を考えています"),
+                                                        (second.received_at, "すみません、やっぱり大丈夫です")]
+    assert [m["event"] for m in world.alerts.published] == ["opened", "comment"]
+    assert [m["comment"] for m in world.alerts.published] == ["解約を考えています", "すみません、やっぱり大丈夫です"]
+
+
+def test_each_later_comment_goes_onto_the_case_once_and_is_announced_once(world):
+    world.dispatch()
+    world.reply("2 slow")
+    score, comment = answers_of(world)
+    on_answers([score, comment], world.answer_deps)
+    second, third = _later(comment, "nobody called", 60), _later(comment, "I will complain", 120)
+
+    on_answers([second, third], world.answer_deps)
+    on_answers([second, third], world.answer_deps)          # the stream delivers the batch again
+
+    case = world.cases.get_case(SURVEY)
+    assert [c.text for c in case.comments] == ["slow", "nobody called", "I will complain"]
+    assert case.comment == "I will complain" and "keyword" in case.reasons
+    assert [e.kind for e in case.timeline] == ["opened", "comment", "comment"]
+    assert len(set(world.alerts.ids())) == 3                # opened, and one per later comment
+
+
+def test_the_same_words_sent_again_later_are_another_comment(world):
+    world.dispatch()
+    world.reply("2 slow")
+    score, comment = answers_of(world)
+    on_answers([score, comment], world.answer_deps)
+
+    on_answers([_later(comment, "slow", 3600)], world.answer_deps)
+
+    assert [c.text for c in world.cases.get_case(SURVEY).comments] == ["slow", "slow"]
+    assert len(set(world.alerts.ids())) == 2

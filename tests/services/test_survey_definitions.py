@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 
@@ -187,11 +188,11 @@ def test_the_web_page_shows_the_scales_buttons_and_a_score_outside_it_is_asked_a
     assert form.outcome == "form" and radios(form.html) == values and " checked" not in form.html
     assert question in form.html
 
-    again = submit(TOKEN, {"score": outside, "comment": "遅かった"}, None, deps)
+    again = submit(TOKEN, urlencode({"score": outside, "comment": "遅かった"}), None, deps)
     assert again.outcome == "invalid" and f"1〜{values[-1]}の中から点数をお選びください。" in again.html
     assert world.store.answers == {} and survey(world).status is SurveyStatus.SENT
 
-    assert submit(TOKEN, {"score": "2", "comment": "遅かった"}, None, deps).outcome == "thanks"
+    assert submit(TOKEN, urlencode({"score": "2", "comment": "遅かった"}), None, deps).outcome == "thanks"
     score = answers(world)["score"]
     expected = definitions.for_procedure("claim_payment")
     assert (score.score, score.scale, score.definition_version, score.channel) == (

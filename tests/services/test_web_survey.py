@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
 from chalicelib.domain import survey_token
 from chalicelib.domain.model import Step, SurveyStatus
-from chalicelib.domain.web_survey import COMMENT_DAYS, MAX_COMMENT, Page, PageError, PageKind
+from chalicelib.domain.web_survey import COMMENT_DAYS, MAX_COMMENT, MAX_COMMENTS, Page, PageError, PageKind
 from chalicelib.errors import StaleSurvey, StorageThrottled
 from chalicelib.services.web_survey import WebDeps, show, submit
 from tests.services.conftest import PLACES, SECRET
@@ -57,7 +58,7 @@ def answers(world: Any) -> dict[str, Any]:
 
 
 def post(deps: WebDeps, token: str = TOKEN, accept_language: str | None = None, **form: str) -> str:
-    return submit(token, form, accept_language, deps).outcome
+    return submit(token, urlencode(form), accept_language, deps).outcome
 
 
 # --- GET: shows, never records -------------------------------------------------------------------
@@ -249,23 +250,65 @@ def test_the_same_post_twice_is_one_response(world, deps):
     assert world.store.answers == recorded
 
 
-def test_a_later_comment_is_stored_and_replaces_the_earlier_one(world, deps, pages):
+def comments(world: Any) -> list[tuple[str | None, Any]]:
+    return [(a.text, a.received_at) for a in world.store.answers_for(SURVEY) if a.question == "comment"]
+
+
+def test_every_later_comment_is_kept_with_its_time(world, deps, pages):
+    """Before: a later comment replaced the earlier one everywhere."""
     world.dispatch()
-    post(deps, score="4")
-    world.clock.advance(hours=2)
+    post(deps, score="4", comment="The form was confusing.")
+    first = world.clock()
+    world.clock.advance(seconds=1)
 
-    assert post(deps, comment="The form was confusing.") == "thanks"
-    first_comment = answers(world)["comment"]
-    assert (first_comment.score, first_comment.text, first_comment.received_at) == (
-        4, "The form was confusing.", world.clock())
+    assert post(deps, comment="解約します") == "thanks"
+    second = world.clock()
     assert pages.last.comment_saved
-
     world.clock.advance(days=1)
     assert post(deps, score="10", comment="And nobody called back.") == "thanks"
 
-    assert answers(world)["comment"].text == "And nobody called back."
-    assert answers(world)["score"].score == 4 and survey(world).score == 4
-    assert len(world.store.answers_for(SURVEY)) == 2
+    assert comments(world) == [("The form was confusing.", first), ("解約します", second),
+                               ("And nobody called back.", world.clock())]
+    assert all(a.score == 4 for a in world.store.answers_for(SURVEY))
+    assert answers(world)["score"].score == 4 and survey(world).score == 4      # the first score stands
+
+
+def test_the_same_comment_sent_again_is_kept_once(world, deps, pages):
+    world.dispatch()
+    post(deps, score="4")
+    post(deps, comment="slow")
+    world.clock.advance(seconds=5)
+
+    assert post(deps, comment="slow") == "thanks" and pages.last.comment_saved      # a reload, a double click
+
+    assert [text for text, _ in comments(world)] == ["slow"]
+
+
+def test_comments_beyond_the_most_a_survey_keeps_are_refused_with_an_error(world, deps, pages):
+    world.dispatch()
+    post(deps, score="4", comment="0")
+    for n in range(1, MAX_COMMENTS):
+        world.clock.advance(seconds=1)
+        assert post(deps, comment=str(n)) == "thanks"
+
+    assert post(deps, comment="one more") == "invalid"
+
+    assert (pages.last.kind, pages.last.error, pages.last.comment) == (
+        PageKind.THANKS, PageError.TOO_MANY_COMMENTS, "one more")
+    assert len(comments(world)) == MAX_COMMENTS
+
+
+def test_a_survey_answered_late_takes_later_comments_as_late_ones(world, deps):
+    """Before: a later comment on a survey answered after its window was refused as closed."""
+    world.dispatch()
+    world.clock.advance(hours=24, seconds=1)
+    post(deps, score="3", comment="late")
+    world.clock.advance(hours=1)
+
+    assert post(deps, comment="still waiting") == "thanks"
+
+    assert [(a.text, a.late) for a in world.store.answers_for(SURVEY) if a.question == "comment"] == [
+        ("late", True), ("still waiting", True)]
 
 
 def test_comments_are_taken_until_comment_days_after_the_survey(world, deps, pages):

@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator
 from chalicelib.domain import case_alerts, case_ladder, case_routing, case_rules, case_work, escalation
 from chalicelib.domain.business_calendar import BusinessCalendar, InvalidCalendar
 from chalicelib.domain.case_policy import CasePolicy
-from chalicelib.domain.cases import CaseStatus, Owner, OwnerKind, Severity
+from chalicelib.domain.cases import CaseComment, CaseStatus, Owner, OwnerKind, Severity
 from chalicelib.domain.model import Answer
 from chalicelib.domain.principal import Principal, Role
 
@@ -51,7 +51,8 @@ def new_case(score=3, comment=None, context=None, at=datetime(2026, 11, 20, 1, t
     verdict = case_rules.assess(below_threshold=escalation.below_threshold(a), comment=comment, locale="ja",
                                 repeat=False, rules=case_rules.Rules())
     assert verdict is not None
-    return escalation.open_case(a, policy().opening(a, verdict, comment, at), at)
+    comments = (CaseComment(at, comment),) if comment else ()
+    return escalation.open_case(a, policy().opening(a, verdict, comments, at), at)
 
 
 # --- case rules -------------------------------------------------------------------------------
@@ -212,9 +213,13 @@ def test_a_later_comment_can_raise_the_severity_and_record_consent():
     case = new_case()
     verdict = case_rules.assess(below_threshold=False, comment="解約します。電話しないで", locale="ja", repeat=False,
                                 rules=case_rules.Rules())
-    later = escalation.with_comment(case, "解約します。電話しないで", verdict, datetime(2026, 11, 21, tzinfo=UTC))
+    at = datetime(2026, 11, 21, tzinfo=UTC)
+    comment = CaseComment(at, "解約します。電話しないで")
+    later = escalation.with_comment(case, comment, verdict, at)
     assert later.severity is Severity.HIGH and later.reasons == ("score", "keyword")
     assert later.callback_consent is False and later.timeline[-1].kind == "comment"
+    assert later.comments == (comment,) and later.comment == comment.text
+    assert escalation.with_comment(later, comment, verdict, at) == later          # a replay changes nothing
 
 
 def test_the_follow_up_message_follows_its_published_versioned_schema():

@@ -64,15 +64,15 @@ def as_read(*lines: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
 
 
-def cells(score: Answer, comment: Answer | None = None) -> dict[str, str]:
-    return dict(zip(COLUMNS, row(score, comment, TOKYO), strict=True))
+def cells(score: Answer, *comments: Answer) -> dict[str, str]:
+    return dict(zip(COLUMNS, row(score, comments, TOKYO), strict=True))
 
 
 # --- the file -------------------------------------------------------------------------------------
 
 def test_the_file_starts_with_the_byte_order_mark_and_the_header_row_and_rows_end_in_crlf() -> None:
     start = file_start()
-    line = csv_line(row(a_score(), None, TOKYO))
+    line = csv_line(row(a_score(), (), TOKYO))
     assert start.encode("utf-8").startswith(b"\xef\xbb\xbf") and start.startswith(BOM + "survey_id,received_at,")
     assert start.endswith("\r\n") and line.endswith("\r\n") and line.count("\r\n") == 1
     header, first = as_read(start, line)
@@ -92,6 +92,14 @@ def test_a_row_holds_the_answer_its_comment_and_its_context() -> None:
     }
 
 
+def test_every_comment_of_a_survey_is_in_its_row_each_with_its_time() -> None:
+    """Before: the row held the survey's latest comment only."""
+    later = AT + timedelta(minutes=4)
+    found = cells(a_score(), a_comment("解約します"), a_comment("=やっぱり\n大丈夫です", received_at=later))
+    assert found["comment"] == "[2026-11-21T01:23:05Z] 解約します\n[2026-11-21T01:24:05Z] =やっぱり\n大丈夫です"
+    assert found["comment_received_at"] == "2026-11-21T01:23:05Z 2026-11-21T01:24:05Z"
+
+
 def test_without_a_comment_or_a_score_the_cells_are_empty() -> None:
     found = cells(a_score(score=None, late=True, phone_masked=None, context={}))
     assert (found["score"], found["class"], found["comment"], found["comment_received_at"]) == ("", "", "", "")
@@ -101,7 +109,7 @@ def test_without_a_comment_or_a_score_the_cells_are_empty() -> None:
 def test_japanese_and_chinese_text_with_quotes_commas_and_line_breaks_round_trip() -> None:
     texts = ["支払いが遅い、\n「至急」と言ったのに", '客服态度很好，"谢谢"！', "理赔太慢了\r\n再也不用了", "😀 emoji"]
     lines = [file_start()] + [csv_line(row(a_score(survey_id=f"ev-{n}", context={"网点": "上海-01"}),
-                                           a_comment(text), TOKYO)) for n, text in enumerate(texts)]
+                                           [a_comment(text)], TOKYO)) for n, text in enumerate(texts)]
     header, *rows = as_read(*lines)
     assert [r[header.index("comment")] for r in rows] == texts
     assert rows[0][header.index("context")] == '{"网点":"上海-01"}'      # compact, not \\u-escaped
@@ -122,7 +130,7 @@ def test_other_cells_are_left_as_they_are(harmless: str) -> None:
 
 @given(st.text())
 def test_any_comment_reads_back_as_written_or_defused(text: str) -> None:
-    [_, read] = as_read(file_start(), csv_line(row(a_score(), a_comment(text), TOKYO)))
+    [_, read] = as_read(file_start(), csv_line(row(a_score(), [a_comment(text)], TOKYO)))
     comment = read[COLUMNS.index("comment")]
     assert comment == (("'" + text) if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text)
 
@@ -133,7 +141,7 @@ def test_the_phone_is_the_masked_one_never_the_number_on_the_survey() -> None:
                     status=SurveyStatus.DELIVERED, created_at=AT, completed_at=AT, phone="+15550100123",
                     email="hanako@example.jp", context={"branch": "tokyo-chuo"}, step=Step.AWAIT_SCORE)
     answer = recorded_answer(survey, "score", 3, "3", AT, threshold=6, place=Place("US", "America/New_York"))
-    line = csv_line(row(answer, None, TOKYO))
+    line = csv_line(row(answer, (), TOKYO))
     assert "'+1******0123" in line
     assert "5550100123" not in line and "0100123" not in line and "example.jp" not in line
 
@@ -163,7 +171,7 @@ def test_the_weight_in_lambdas_response_counts_escapes() -> None:
     assert payload_bytes("abc,1\r\n") == 9                  # \r and \n take two bytes each
     assert payload_bytes('"') == 2 and payload_bytes("あ") == 6 and payload_bytes("😀") == 12
     assert payload_bytes(BOM) == 6
-    text = file_start() + csv_line(row(a_score(), a_comment("対応が遅い"), TOKYO))
+    text = file_start() + csv_line(row(a_score(), [a_comment("対応が遅い")], TOKYO))
     assert payload_bytes(text) == len(json.dumps({"body": text})) - len('{"body": ""}')
 
 

@@ -43,6 +43,9 @@ def test_does_not_guess_a_score(text):
     ("配信停止", "stop", False, "ja"),
     ("退订", "stop", False, "zh"),
     ("TD", "stop", False, "zh"),
+    ("取消订阅", "stop", False, "zh"),              # "cancel the subscription"
+    ("取消訂閱", "stop", False, "zh"),
+    ("请取消订阅，谢谢", "stop", False, "zh"),
     ("please stop texting me", "stop", False, "en"),
     ("START", "start", True, "en"),
     ("再開", "start", False, "ja"),

@@ -235,3 +235,39 @@ def test_two_cjk_scores_are_never_read_as_one(low, high, unit, joiner, kanji):
 def test_full_marks_on_any_scale_but_10_is_never_read(scale, score, chinese):
     text = f"满分{scale}分，{score}分" if chinese else f"{scale}点満点中{score}点"
     assert read_score(text) is None, text
+
+
+# --- emoji digits, "a 10", the scale's own labels --------------------------------------------------
+
+@pytest.mark.parametrize("text, score, comment", [
+    ("9️⃣", 9, None), ("9⃣", 9, None), ("🔟", 10, None), ("0️⃣", 0, None), ("1️⃣0️⃣", 10, None),
+    ("9️⃣ fast payout", 9, "fast payout"), ("🔟!", 10, None), ("8️⃣/🔟", 8, None),
+])
+def test_keycap_emoji_are_the_digits_they_show_and_leave_no_comment(text, score, comment):
+    reply = read_score(text)
+    assert reply is not None, text
+    assert (reply.score, reply.comment) == (score, comment)
+
+
+@pytest.mark.parametrize("text, score, comment", [
+    ("a 10", 10, None), ("A 10!", 10, None), ("an 8", 8, None), ("a 9, quick payout", 9, "quick payout"),
+    ("it's a 10", 10, None), ("It’s an 8", 8, None), ("a ten", 10, None),
+])
+def test_a_score_after_an_article_reads_like_one_after_i_d_give_it(text, score, comment):
+    reply = read_score(text)
+    assert reply is not None, text
+    assert (reply.score, reply.comment) == (score, comment)
+
+
+@pytest.mark.parametrize("text", ["a 2 day wait", "a 10 minute call", "an 8 or 9", "about a 9", "a lot", "a 9x"])
+def test_an_article_does_not_make_a_quantity_or_a_hedge_a_score(text):
+    assert read_score(text) is None, read_score(text)
+
+
+@given(st.integers(0, 10), st.booleans(), st.sampled_from(["", "!", " fast", "/🔟"]))
+def test_any_score_drawn_in_keycaps_reads_as_its_digits(score, selector, after):
+    keycaps = "🔟" if score == 10 and not selector else "".join(
+        f"{digit}{chr(0xFE0F) if selector else ''}\u20e3" for digit in str(score))
+    reply = read_score(keycaps + after)
+    assert reply is not None and reply.score == score
+    assert reply.comment == ("fast" if after == " fast" else None)

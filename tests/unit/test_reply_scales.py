@@ -214,3 +214,32 @@ def test_a_csat_score_with_a_comment_ends_the_conversation():
 
 def test_a_survey_stored_before_definitions_is_read_on_nps():
     assert next_turn(replace(SURVEY, scale=""), "9").score == 9
+
+
+# --- the scale's own end labels: what the question shows the customer -----------------------------
+
+@pytest.mark.parametrize("scale, text, score, comment", [
+    (Scale.CES, "strongly agree", 7, None), (Scale.CES, "Strongly agree!", 7, None),
+    (Scale.CES, "I strongly agree", 7, None), (Scale.CES, "strongly disagree", 1, None),
+    (Scale.CES, "Strongly disagree - took weeks", 1, "took weeks"),
+    (Scale.CES, "非常同意", 7, None), (Scale.CES, "非常不同意", 1, None), (Scale.CES, "非常同意，很方便", 7, "很方便"),
+    (Scale.CES, "そう思う", 7, None), (Scale.CES, "とてもそう思う", 7, None), (Scale.CES, "そう思わない", 1, None),
+    (Scale.CES, "まったくそう思わない", 1, None), (Scale.CES, "とてもそう思います", 7, None),
+    (Scale.CSAT, "very satisfied", 5, None), (Scale.CSAT, "Very dissatisfied.", 1, None),
+    (Scale.CSAT, "非常满意", 5, None), (Scale.CSAT, "很不满意", 1, None), (Scale.CSAT, "満足です", 5, None),
+    (Scale.CSAT, "不満です。遅い", 1, "遅い"),
+])
+def test_the_labels_of_the_scale_s_ends_are_its_ends(scale, text, score, comment):
+    reply = read_score(text, scale)
+    assert reply is not None, text
+    assert (reply.score, reply.comment) == (score, comment)
+
+
+@pytest.mark.parametrize("scale, text", [
+    (Scale.CES, "agree"), (Scale.CES, "somewhat agree"), (Scale.CES, "not strongly agree"),
+    (Scale.CES, "strongly agreed that it was slow"), (Scale.CES, "very satisfied"), (Scale.CSAT, "strongly agree"),
+    (Scale.NPS, "strongly agree"), (Scale.NPS, "very satisfied"), (Scale.CSAT, "満足できませんでした"),
+    (Scale.CSAT, "不満はないです"), (Scale.CES, "そう思うけど遅い"), (Scale.CSAT, "very satisfied or 4"),
+])
+def test_a_label_is_read_only_whole_and_only_on_its_own_scale(scale, text):
+    assert read_score(text, scale) is None, read_score(text, scale)

@@ -226,3 +226,27 @@ def test_a_language_without_the_scales_words_is_an_error_never_the_nps_question(
     assert "<h1>How likely" in without.render(Page(PageKind.FORM, "en", "claim_payment"))
     with pytest.raises(TemplateError, match="csat"):
         without.render(Page(PageKind.FORM, "en", "claim_payment", scale=Scale.CSAT))
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_error_is_worded_in_every_language(language):
+    assert set(catalog(language)["errors"]) == {error.value for error in PageError}
+
+
+@pytest.mark.parametrize("error, words", [(PageError.TOO_LARGE, "送信内容が大きすぎます"),
+                                          (PageError.TRY_LATER, "数分後にもう一度お試しください"),
+                                          (PageError.NOT_A_FORM, "専用のフォーム")])
+def test_the_error_page_says_what_went_wrong_in_the_customers_language(pages, error, words):
+    html = pages.render(Page(PageKind.ERROR, "ja", error=error))
+    assert '<html lang="ja">' in html and "エラーが発生しました" in html and words in html
+
+
+@pytest.mark.parametrize("kind", [PageKind.FORM, PageKind.THANKS])
+def test_the_customers_own_words_are_isolated_from_the_page(pages, kind):
+    """Before: a right-to-left override (U+202E) in a comment shown again could turn the text around."""
+    html = pages.render(Page(kind, "en", "claim_payment", comment="\u202egnitirw", comment_open=True,
+                             error=PageError.COMMENT_TOO_LONG))
+    [textarea] = parse(html).all("textarea")
+    assert textarea["dir"] == "auto" and "\u202egnitirw</textarea>" in html
+    address = pages.render(Page(PageKind.UNSUBSCRIBE, "en", address="h\u202e*****@example.jp"))
+    assert "<bdi>h\u202e*****@example.jp</bdi>" in address

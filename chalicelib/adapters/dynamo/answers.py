@@ -4,7 +4,7 @@ The responses table's sparse `by-month` index holds one item per answered survey
 answer, keyed `YYYY-MM#k`, sorted by received_at; domain/exports.py). A period is one query per UTC
 month and shard, each shard's months chained in order and the shards merged by (received_at,
 survey_id); the comments of the answers kept are then read by key, one BatchGetItem per
-BATCH_GET_KEYS answers.
+BATCH_GET_KEYS answers (a survey's comments are one item: every comment, each with its time).
 
 Cost: the queries' range conditions bound them to the period, so the items read are the period's
 score answers (every one of them: the selection is applied after reading, where fake and real share
@@ -25,7 +25,7 @@ from pynamodb.pagination import ResultIterator
 from chalicelib.adapters.dynamo.binding import require_bound
 from chalicelib.adapters.dynamo.errors import throttling_as_retryable
 from chalicelib.adapters.dynamo.models import ResponseItem
-from chalicelib.adapters.dynamo.survey_items import answer_from_item
+from chalicelib.adapters.dynamo.survey_items import answer_from_item, comments_from_item
 from chalicelib.domain.exports import MONTH_SHARDS, months, partition, position
 from chalicelib.domain.model import Answer
 from chalicelib.services.ports import AnsweredSurvey, AnswerPeriod
@@ -47,7 +47,7 @@ class DynamoAnswerArchive:
         kept = (a for a in heapq.merge(*shards, key=position) if period.selection.matches(a))
         while batch := list(islice(kept, BATCH_GET_KEYS)):
             comments = self._comments([a.survey_id for a in batch])
-            yield from (AnsweredSurvey(a, comments.get(a.survey_id)) for a in batch)
+            yield from (AnsweredSurvey(a, tuple(comments.get(a.survey_id, ()))) for a in batch)
 
     def _shard(self, shard: int, period: AnswerPeriod) -> Iterator[Answer]:
         """One shard's score answers of the period, month after month, in position order."""
@@ -72,8 +72,8 @@ class DynamoAnswerArchive:
             seen = results.total_count
             yield answer_from_item(item)
 
-    def _comments(self, survey_ids: list[str]) -> dict[str, Answer]:
+    def _comments(self, survey_ids: list[str]) -> dict[str, list[Answer]]:
         with throttling_as_retryable():
             items = list(ResponseItem.batch_get([(survey_id, "comment") for survey_id in survey_ids]))
         self.items_read += len(items)
-        return {item.survey_id: answer_from_item(item) for item in items}
+        return {item.survey_id: comments_from_item(item) for item in items}

@@ -79,6 +79,11 @@ class TimelineItem(MapAttribute[str, Any]):
     detail: MapAttribute[str, str] = MapAttribute(default=dict)
 
 
+class CaseCommentItem(MapAttribute[str, Any]):
+    at = UTCDateTimeAttribute()
+    text = UnicodeAttribute()
+
+
 class StepItem(MapAttribute[str, Any]):
     name = UnicodeAttribute()
     at = UTCDateTimeAttribute()
@@ -100,7 +105,8 @@ class CaseItem(Model):
     resolution_due = UTCDateTimeAttribute()
     context: MapAttribute[str, str] = MapAttribute(default=dict)
     phone_masked = UnicodeAttribute(null=True)
-    comment = UnicodeAttribute(null=True)
+    comment = UnicodeAttribute(null=True)                 # the latest comment
+    comments = ListAttribute(of=CaseCommentItem, null=True)   # every comment, oldest first
     locale = UnicodeAttribute(default="en")
     channel = UnicodeAttribute(default="")
     severity = UnicodeAttribute(default="normal")

@@ -20,16 +20,23 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo.binding import require_bound
-from chalicelib.adapters.dynamo.case_items import ALL_SHARD, DUE_SHARD, CaseItem, StepItem, TimelineItem
+from chalicelib.adapters.dynamo.case_items import (
+    ALL_SHARD,
+    DUE_SHARD,
+    CaseCommentItem,
+    CaseItem,
+    StepItem,
+    TimelineItem,
+)
 from chalicelib.adapters.dynamo.convert import place_from_item, place_to_item, set_or_remove, strings
 from chalicelib.adapters.dynamo.errors import conditional, get_or_none, throttling_as_retryable
-from chalicelib.domain.cases import Case, CaseStatus, LadderStep, Owner, Severity, TimelineEntry
+from chalicelib.domain.cases import Case, CaseComment, CaseStatus, LadderStep, Owner, Severity, TimelineEntry
 from chalicelib.errors import CaseNotFound, InvalidRequest, VersionConflict
 from chalicelib.services.ports import CasePage, CaseQuery
 from chalicelib.settings import Settings
 
 # What people and the schedule change on a case (save); the rest is written once, at opening.
-MUTABLE = ("comment", "severity", "reasons", "callback_consent", "owner", "owner_timezone", "status",
+MUTABLE = ("comment", "comments", "severity", "reasons", "callback_consent", "owner", "owner_timezone", "status",
            "first_contact_due", "resolution_due", "timeline", "ladder", "ladder_next", "first_contact_at",
            "root_cause", "action", "resolved_at", "closing", "closing_at", "resurvey_at", "resurvey_id",
            "recovered", "due_shard", "due_at", "expires_at")
@@ -173,8 +180,9 @@ def _case_to_item(case: Case) -> CaseItem:
         case.case_id, survey_id=case.survey_id, procedure=case.procedure, customer_id=case.customer_id,
         score=case.score, opened_at=case.opened_at, first_contact_due=case.first_contact_due,
         resolution_due=case.resolution_due, context=dict(case.context), phone_masked=case.phone_masked,
-        comment=case.comment, locale=case.locale, channel=case.channel, severity=case.severity.value,
-        reasons=list(case.reasons), callback_consent=case.callback_consent, owner=str(case.owner),
+        comment=case.comment, comments=[CaseCommentItem(at=c.at, text=c.text) for c in case.comments] or None,
+        locale=case.locale, channel=case.channel, severity=case.severity.value, reasons=list(case.reasons),
+        callback_consent=case.callback_consent, owner=str(case.owner),
         branch=case.branch, customer_timezone=case.customer_timezone, owner_timezone=case.owner_timezone,
         customer_place=place_to_item(case.customer_place), status=case.status.value, version=case.version,
         timeline=[TimelineItem(at=e.at, kind=e.kind, actor=e.actor, detail=dict(e.detail)) for e in case.timeline],
@@ -192,7 +200,8 @@ def _case_from_item(item: CaseItem, version: int | None = None) -> Case:
         case_id=item.case_id, survey_id=item.survey_id, procedure=item.procedure, customer_id=item.customer_id,
         score=int(item.score), opened_at=item.opened_at, first_contact_due=item.first_contact_due,
         resolution_due=item.resolution_due, context=strings(item.context), phone_masked=item.phone_masked,
-        comment=item.comment, locale=item.locale, channel=item.channel, severity=Severity(item.severity),
+        comment=item.comment, comments=tuple(CaseComment(c.at, c.text) for c in item.comments or ()),
+        locale=item.locale, channel=item.channel, severity=Severity(item.severity),
         reasons=tuple(str(r) for r in item.reasons or ()), callback_consent=item.callback_consent,
         owner=Owner.parse(item.owner),
         customer_timezone=item.customer_timezone, owner_timezone=item.owner_timezone,

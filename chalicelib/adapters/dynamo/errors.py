@@ -48,12 +48,12 @@ def throttling_as_retryable() -> Iterator[None]:
 ItemT = TypeVar("ItemT", bound=Model)
 
 
-def get_or_none(model: type[ItemT], hash_key: Any) -> ItemT | None:
+def get_or_none(model: type[ItemT], hash_key: Any, range_key: Any = None) -> ItemT | None:
     """One consistent read of an item (the caller decides on it and writes back at once): None
     when there is no such item; throttling becomes StorageThrottled. One request."""
     with throttling_as_retryable():
         try:
-            return model.get(hash_key, consistent_read=True)
+            return model.get(hash_key, range_key, consistent_read=True)
         except DoesNotExist:
             return None
 

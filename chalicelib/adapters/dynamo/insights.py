@@ -1,5 +1,5 @@
 """Comment insight storage: `DynamoInsightStore` (comment-insights, comment-groups) and
-`DynamoCommentSource` (a survey's comment in the responses table).
+`DynamoCommentSource` (a survey's comments in the responses table).
 
 `save` writes a batch exactly once per comment version: each chunk (domain/comment_insight.chunks,
 at most MAX_TRANSACTION_ITEMS items) is one TransactWriteItems of
@@ -46,7 +46,7 @@ from chalicelib.adapters.dynamo.insight_items import (
     tally_to_item,
 )
 from chalicelib.adapters.dynamo.models import ResponseItem
-from chalicelib.adapters.dynamo.survey_items import answer_from_item
+from chalicelib.adapters.dynamo.survey_items import comments_from_item
 from chalicelib.domain.comment_insight import (
     CommentInsight,
     GroupKey,
@@ -170,17 +170,17 @@ class DynamoInsightStore:
 
 
 class DynamoCommentSource:
-    """A survey's comment as the responses table holds it now. Built after configure(settings)."""
+    """A survey's comments as the responses table holds them now. Built after configure(settings)."""
 
     def __init__(self, settings: Settings) -> None:
         require_bound(settings)
 
-    def latest_comment(self, survey_id: str) -> Answer | None:
+    def comments(self, survey_id: str) -> list[Answer]:
         with throttling_as_retryable():
             try:
-                return answer_from_item(ResponseItem.get(survey_id, "comment", consistent_read=True))
+                return comments_from_item(ResponseItem.get(survey_id, "comment", consistent_read=True))
             except DoesNotExist:
-                return None
+                return []
 
 
 def _still(previous: CommentInsight | None) -> Condition:

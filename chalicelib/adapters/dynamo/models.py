@@ -148,7 +148,20 @@ class ByMonthIndex(GlobalSecondaryIndex["ResponseItem"]):
     received_at = UTCDateTimeAttribute(range_key=True)
 
 
+class CommentEntry(MapAttribute[str, Any]):
+    """One comment of a survey's thread (ResponseItem.comments)."""
+
+    text = UnicodeAttribute()
+    received_at = UTCDateTimeAttribute()
+    late = BooleanAttribute(null=True)
+
+
 class ResponseItem(Model):
+    """A survey's answer to one question. The `comment` item holds every comment the customer sent:
+    `comments`, oldest first, each with its time, and at the top level the latest one (what the
+    stream's NEW_IMAGE of each append carries: one record per comment). An item written before
+    threads has the top level only: that one comment."""
+
     class Meta:
         table_name: str | None = None
         billing_mode = PAY_PER_REQUEST_BILLING_MODE
@@ -172,6 +185,7 @@ class ResponseItem(Model):
     customer_place = PlaceItem(null=True)               # the survey's; absent: recorded before places
     expires_at = TTLAttribute(null=True)
     month_shard = UnicodeAttribute(null=True)           # score answers only: the by-month index
+    comments = ListAttribute(of=CommentEntry, null=True)   # the comment item only: every comment
     by_month = ByMonthIndex()
 
 

@@ -1,9 +1,12 @@
 """The survey and answer items: explicit conversions between storage items and domain objects,
-the update expression of a survey's change and the condition that it is still as read, and the
-responses-stream readers (`answer_from_stream_image`, `is_new_answer`)."""
+the update expression of a survey's change and the condition that it is still as read, the update
+that adds a comment to a survey's comment item (`comment_added`), and the responses-stream readers
+(`answer_from_stream_image`, `is_new_answer`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +14,14 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo.convert import int_or_none, place_from_item, place_to_item, set_or_remove, strings
-from chalicelib.adapters.dynamo.models import OPEN_SHARD, REMIND_SHARD, SEND_SHARD, ResponseItem, SurveyItem
+from chalicelib.adapters.dynamo.models import (
+    OPEN_SHARD,
+    REMIND_SHARD,
+    SEND_SHARD,
+    CommentEntry,
+    ResponseItem,
+    SurveyItem,
+)
 from chalicelib.domain.exports import month_shard
 from chalicelib.domain.model import Answer, Step, Survey, SurveyStatus
 
@@ -102,6 +112,42 @@ def answer_to_item(answer: Answer, retention: timedelta) -> ResponseItem:
         month_shard=month_shard(answer.survey_id, answer.received_at) if answer.question == "score" else None)
 
 
+def comment_entry(answer: Answer) -> CommentEntry:
+    return CommentEntry(text=answer.text or "", received_at=answer.received_at, late=answer.late or None)
+
+
+def comment_added(answer: Answer, retention: timedelta, earlier: Sequence[Answer] | None = None) -> list[Action]:
+    """The UpdateItem actions that add `answer` to its survey's comment item, created by the same
+    write when there is none: the survey's frozen context, the comment at the top level (the latest),
+    appended to `comments`. `earlier` (None: whatever the item holds) seeds the list instead: the
+    one comment of an item written before threads. The TTL follows the latest comment."""
+    if answer.question != "comment":
+        raise ValueError(f"only comments are added to a thread, not {answer.question!r} answers")
+    entry = [comment_entry(answer)]
+    thread = (ResponseItem.comments.set([*map(comment_entry, earlier), *entry]) if earlier is not None
+              else ResponseItem.comments.set((ResponseItem.comments | []).append(entry)))
+    return [
+        ResponseItem.received_at.set(answer.received_at), ResponseItem.procedure.set(answer.procedure),
+        ResponseItem.customer_id.set(answer.customer_id), ResponseItem.locale.set(answer.locale),
+        ResponseItem.context.set(dict(answer.context)), set_or_remove(ResponseItem.score, answer.score),
+        set_or_remove(ResponseItem.text, answer.text), set_or_remove(ResponseItem.threshold, answer.threshold),
+        set_or_remove(ResponseItem.phone_masked, answer.phone_masked),
+        set_or_remove(ResponseItem.late, answer.late or None),
+        set_or_remove(ResponseItem.channel, answer.channel or None),
+        ResponseItem.scale.set(answer.scale), ResponseItem.definition_version.set(answer.definition_version),
+        ResponseItem.expires_at.set(answer.received_at + retention), thread,
+    ]
+
+
+def comments_from_item(item: ResponseItem) -> list[Answer]:
+    """Every comment of a survey's comment item, oldest first (one, for an item from before threads)."""
+    latest = answer_from_item(item)
+    if not item.comments:
+        return [latest]
+    return [replace(latest, text=entry.text, received_at=entry.received_at, late=bool(entry.late))
+            for entry in item.comments]
+
+
 def answer_from_item(item: ResponseItem) -> Answer:
     return Answer(
         survey_id=item.survey_id, question=item.question, received_at=item.received_at,
@@ -119,8 +165,9 @@ def answer_from_stream_image(new_image: dict[str, Any]) -> Answer:
 
 def is_new_answer(event_name: str, new_image: dict[str, Any] | None) -> bool:
     """A responses-stream record that carries an answer to process: every INSERT, and the MODIFY
-    of a comment (a later comment replaces the earlier one: save_comment). Score items are never
-    modified (their put is conditional); a MODIFY of one is not a new answer."""
+    of a comment item (each later comment is appended and becomes its top level: the record carries
+    that comment). Score items are never modified (their put is conditional); a MODIFY of one is
+    not a new answer."""
     if not new_image:
         return False
     return event_name == "INSERT" or (event_name == "MODIFY" and new_image.get("question", {}).get("S") == "comment")

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
 from pynamodb.exceptions import TransactWriteError
-from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.condition import Condition, size
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamo.binding import require_bound, shared_connection
@@ -39,6 +39,8 @@ from chalicelib.adapters.dynamo.models import (
 )
 from chalicelib.adapters.dynamo.survey_items import (
     answer_to_item,
+    comment_added,
+    comments_from_item,
     survey_changes,
     survey_from_item,
     survey_to_item,
@@ -46,9 +48,13 @@ from chalicelib.adapters.dynamo.survey_items import (
 )
 from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.model import Answer, Contact, Survey, SurveyStatus
+from chalicelib.domain.web_survey import MAX_COMMENTS
 from chalicelib.errors import ConversationOpen, StaleSurvey, SurveyExists
-from chalicelib.services.ports import ContactChange, Inbound
+from chalicelib.services.ports import CommentSaved, ContactChange, Inbound
 from chalicelib.settings import Settings
+
+# A comment is added to a survey that is answered (or answered late), never to another.
+TAKES_COMMENTS = (SurveyStatus.ANSWERED.value, SurveyStatus.LATE.value)
 
 
 class DynamoConversationStore:
@@ -128,11 +134,18 @@ class DynamoConversationStore:
         try:
             with throttling_as_retryable(), TransactWrite(connection=shared_connection()) as tx:
                 # Added in the order PynamoDB sends them (puts, then updates) so that `kinds`
-                # lines up with the cancellation reasons.
+                # lines up with the cancellation reasons. A score is put once; a comment is added
+                # to the survey's comments (an update: none is ever replaced).
                 for answer in answers:
-                    tx.save(answer_to_item(answer, self._retention),
-                            condition=ResponseItem.survey_id.does_not_exist())
-                    kinds.append("answer")
+                    if answer.question != "comment":
+                        tx.save(answer_to_item(answer, self._retention),
+                                condition=ResponseItem.survey_id.does_not_exist())
+                        kinds.append("answer")
+                for answer in answers:
+                    if answer.question == "comment":
+                        tx.update(ResponseItem(answer.survey_id, "comment"),
+                                  actions=comment_added(answer, self._retention))
+                        kinds.append("answer")
                 unchanged: Condition = unchanged_since(old)
                 if lifecycle.reached(new) and not lifecycle.reached(old):
                     # `delivered` is counted here (a reply proves it): only if no delivery report has
@@ -211,23 +224,50 @@ class DynamoConversationStore:
                 scan_index_forward=True, limit=limit)
             return [survey_from_item(item) for item in items]
 
-    def save_comment(self, answer: Answer) -> bool:
-        """One transaction: a check that the survey is answered, and an unconditional put of the
-        comment (a later one replaces it: a MODIFY on the responses stream, see is_new_answer)."""
+    def save_comment(self, answer: Answer) -> CommentSaved:
+        """One transaction: a check that the survey is answered (or late), and the comment added to
+        the survey's comments, on condition that the item is new, or a thread with room whose latest
+        comment has other words. Only when that condition fails is the item read, to say why (SAME,
+        FULL), or to seed the thread of an item written before threads with its one comment."""
         if answer.question != "comment":
             raise ValueError(f"save_comment stores comments, not {answer.question!r} answers")
+        saved = self._add_comment(answer, None)
+        if saved is not None:
+            return saved
+        item = get_or_none(ResponseItem, answer.survey_id, "comment")
+        earlier = comments_from_item(item) if item is not None else []
+        if earlier and earlier[-1].text == answer.text:
+            return CommentSaved.SAME
+        if len(earlier) >= MAX_COMMENTS:
+            return CommentSaved.FULL
+        if item is not None and not item.comments:             # written before threads: seed it
+            seeded = self._add_comment(answer, earlier)
+            if seeded is not None:
+                return seeded
+        raise StaleSurvey(answer.survey_id)       # it changed between the write and the read: try again
+
+    def _add_comment(self, answer: Answer, earlier: list[Answer] | None) -> CommentSaved | None:
+        """SAVED, CLOSED (the survey takes no comment), or None when the comment item's condition failed."""
+        room: Condition
+        if earlier is None:      # a new item, or a thread with room whose latest comment says something else
+            room = ResponseItem.survey_id.does_not_exist() | (
+                (size(ResponseItem.comments) < MAX_COMMENTS) & (ResponseItem.text != (answer.text or "")))
+        else:                    # seeding an item from before threads: still without its thread
+            room = ResponseItem.comments.does_not_exist()
         try:
             with throttling_as_retryable(), TransactWrite(connection=shared_connection()) as tx:
-                tx.condition_check(SurveyItem, answer.survey_id,
-                                   condition=SurveyItem.status == SurveyStatus.ANSWERED.value)
-                tx.save(answer_to_item(answer, self._retention))
+                tx.condition_check(SurveyItem, answer.survey_id, condition=SurveyItem.status.is_in(*TAKES_COMMENTS))
+                tx.update(ResponseItem(answer.survey_id, "comment"),
+                          actions=comment_added(answer, self._retention, earlier), condition=room)
         except TransactWriteError as exc:
             codes = cancel_codes(exc)
             raise_if_retryable(exc, codes)
-            if CONDITION_FAILED in codes:
-                return False
+            if codes and codes[0] == CONDITION_FAILED:
+                return CommentSaved.CLOSED
+            if len(codes) > 1 and codes[1] == CONDITION_FAILED:
+                return None
             raise
-        return True
+        return CommentSaved.SAVED
 
 
 def _count_outcomes(tx: TransactWrite, old: Survey | None, new: Survey, when: datetime) -> int:
