@@ -2,7 +2,9 @@
 
 Groups are one dimension (procedure, branch, agent, channel, locale) — within one branch when the
 caller's scope is a branch (a branch manager's, or `branch=` asked) — over a day range, as a total,
-per group, and as a trend per day, week or month. Each scale asked in the period is reported apart
+per group, and as a trend per day, week or month. The answers without a value for the dimension (no
+agent) are a group of their own (`"value": null`), so the total of a scope and period is the same
+whatever the breakdown. Each scale asked in the period is reported apart
 (an NPS and a CSAT are never averaged together). Attribution is the survey's, frozen when it was
 sent. The funnel (sent, delivered, answered, deferred, suppressed by reason) comes from the outcome
 counters, which are per procedure: it is given for the whole company's view.
@@ -20,7 +22,7 @@ from chalicelib.domain import statistics
 from chalicelib.domain.model import Counts
 from chalicelib.domain.principal import Principal, Role
 from chalicelib.domain.questions import Scale
-from chalicelib.domain.scoring import DIMENSIONS, WITHIN_BRANCH, within_branch
+from chalicelib.domain.scoring import DIMENSIONS, NO_VALUE, WITHIN_BRANCH, within_branch
 from chalicelib.errors import InvalidRequest
 from chalicelib.services.ports import OutcomeReport, ScoreStore
 from chalicelib.services.query_params import one_of, period, refuse_unknown
@@ -95,8 +97,8 @@ def report(query: ScoreQuery, store: ScoreStore, outcomes: OutcomeReport | None,
     results = [{
         "scale": scale.value,
         "total": _figure(scale, totals[scale], min_n),
-        "groups": [{"value": value, **_figure(scale, c, min_n)}
-                   for value, c in sorted(groups[scale].items(), key=lambda kv: (-kv[1].n, kv[0]))],
+        "groups": [{"value": value or None, **_figure(scale, c, min_n)}      # None: without a value (NO_VALUE)
+                   for value, c in sorted(groups[scale].items(), key=_group_order)],
         **({"trend": [{"period": p, **_figure(scale, c, min_n)} for p, c in sorted(trend[scale].items())]}
            if query.period else {}),
     } for scale in Scale if scale in totals]
@@ -108,6 +110,12 @@ def report(query: ScoreQuery, store: ScoreStore, outcomes: OutcomeReport | None,
         "funnel": funnel(query, outcomes) if whole_company and outcomes is not None else None,
         "items_read": len(rows),
     }
+
+
+def _group_order(group: tuple[str, Counts]) -> tuple[bool, int, str]:
+    """The most answered groups first; the answers without a value last."""
+    value, counts = group
+    return value == NO_VALUE, -counts.n, value
 
 
 def _figure(scale: Scale, counts: Counts, min_n: int) -> dict[str, Any]:

@@ -146,3 +146,28 @@ def test_the_dashboard_downloads_the_answers_as_csv_with_its_session(koe):
     other = koe.client.http.get("/dashboard/responses.csv", headers={"cookie": signed_in(koe, OTHER_MANAGER)})
     assert other.status_code == 200 and len(other.body.decode("utf-8-sig").strip().splitlines()) == 1
     assert koe.client.http.get("/dashboard/responses.csv").status_code == 401
+
+
+def card_n(text: str, scale: str = "nps") -> int:
+    card = re.search(rf'data-testid="card-{scale}">.*?<p class="n">\S+ (\d+)', text, re.S)
+    assert card, text
+    return int(card.group(1))
+
+
+def breakdown_rows(text: str) -> list[tuple[str, int]]:
+    """(group as shown, n) per row of the breakdown table."""
+    table = re.search(r'data-testid="breakdown">(.*?)</section>', text, re.S)
+    assert table, text
+    rows = re.findall(r'<tr class="[^"]*">\s*<td>(.*?)</td>\s*<td class="num">(\d+)', table.group(1), re.S)
+    return [(re.sub(r'<span class="flag">.*?</span>|<[^>]+>', "", cell).strip(), int(n)) for cell, n in rows]
+
+
+def test_a_branch_managers_default_view_counts_the_answers_without_an_agent_as_their_own_group(koe):
+    no_agent = {"context": {"M": {"branch": {"S": "tokyo-chuo"}}}}
+    koe.stream(response_image(score=10, survey_id="ev-1"), response_image(score=3, survey_id="ev-2", **no_agent),
+               response_image(score=2, survey_id="ev-3", **no_agent))
+    by_agent, by_procedure = html(page(koe, MANAGER)), html(page(koe, MANAGER, "?dimension=procedure"))
+    assert card_n(by_agent) == card_n(by_procedure) == 3
+    assert breakdown_rows(by_agent) == [("A-102", 1), ("No agent", 2)]
+    assert ("担当者なし", 2) in breakdown_rows(html(page(koe, MANAGER, language="ja")))
+    assert ("无业务员", 2) in breakdown_rows(html(page(koe, MANAGER, language="zh")))

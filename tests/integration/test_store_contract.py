@@ -19,7 +19,7 @@ from chalicelib.domain.business_calendar import BusinessCalendar
 from chalicelib.domain.cases import Case, CaseStatus, Owner, OwnerKind, Severity, TimelineEntry
 from chalicelib.domain.fatigue import after_survey
 from chalicelib.domain.model import Answer, Counts, Step, Survey, SurveyStatus
-from chalicelib.domain.scoring import BucketKey, Contribution, counts_for, stable_shard
+from chalicelib.domain.scoring import NO_VALUE, BucketKey, Contribution, counts_for, stable_shard
 from chalicelib.errors import (
     CaseNotFound,
     ConversationOpen,
@@ -682,6 +682,16 @@ def test_values_with_unusual_characters_stay_in_their_day(stores: Stores) -> Non
 
     assert {key.value for key, _ in stores.scores.read(dim, "2026-11-21", "2026-11-21")} == {
         "東京#1", "\U0001F600 branch", "z#nps#3"}
+
+
+def test_the_group_without_a_value_reads_back_as_itself(stores: Stores) -> None:
+    dim = _id("agent")
+    none, named = BucketKey(dim, "2026-11-21", NO_VALUE, "csat"), BucketKey(dim, "2026-11-21", "A-102")
+
+    stores.scores.count([contribution(_id("answer"), none, score=2), contribution(_id("answer"), named)], 1, NOW)
+
+    assert sorted(stores.scores.read(dim, "2026-11-21", "2026-11-21"), key=lambda row: row[0].value) == [
+        (none, counts_for(2)), (named, counts_for(9))]
 
 
 # --- DynamoDB only: request budget, errors, binding -----------------------------------------------
