@@ -140,6 +140,10 @@ class OutcomeReport(Protocol):
         """(procedure, day, outcome, count) for each counter in the period: outcomes are counted
         by the conversation store in the same write as the survey's status change."""
 
+    def waiting(self, procedure: str | None = None) -> int:
+        """How many surveys wait for their send window now (scheduled, not yet released), of one
+        procedure or of all: a count at this moment, not over a period."""
+
 
 class EventLedger(Protocol):
     def record_first(self, events: Sequence[tuple[str, str]], now: datetime) -> set[str]:

@@ -98,6 +98,11 @@ class FakeConversationStore:
                 rows.append((name, day, outcome, n))
         return sorted(rows)
 
+    def waiting(self, procedure: str | None = None) -> int:
+        self.requests += 1
+        return sum(1 for s in self.surveys.values()
+                   if s.send_at is not None and (procedure is None or s.procedure == procedure))
+
     def update_survey(self, old: Survey, new: Survey, answers: Sequence[Answer] = (),
                       contact: ContactChange | None = None, now: datetime | None = None) -> None:
         self.requests += 1

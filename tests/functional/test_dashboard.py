@@ -4,7 +4,9 @@ without a valid session answered with a page that says how to sign in."""
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -13,7 +15,8 @@ import pytest
 
 from chalicelib.domain.claims import id_token_claims
 from chalicelib.domain.local_token import mint
-from tests.functional.conftest import PUBLIC_BASE_URL, response_image
+from chalicelib.domain.model import SurveyStatus
+from tests.functional.conftest import PUBLIC_BASE_URL, SURVEY, response_image
 from tests.functional.test_cases_api import ADMIN, AGENT, MANAGER, OTHER_MANAGER, token
 from tests.services.conftest import event
 
@@ -171,3 +174,30 @@ def test_a_branch_managers_default_view_counts_the_answers_without_an_agent_as_t
     assert breakdown_rows(by_agent) == [("A-102", 1), ("No agent", 2)]
     assert ("担当者なし", 2) in breakdown_rows(html(page(koe, MANAGER, language="ja")))
     assert ("无业务员", 2) in breakdown_rows(html(page(koe, MANAGER, language="zh")))
+
+
+def chart_data(text: str) -> dict[str, Any]:
+    block = re.search(r'<script type="application/json" id="koe-data">(.*?)</script>', text, re.S)
+    assert block, text
+    return dict(json.loads(block.group(1)))
+
+
+def test_the_trend_shows_every_day_of_the_period_and_a_day_without_a_margin_has_no_band(koe, answered):
+    text = html(page(koe, ADMIN, "?from=2026-11-15&to=2026-11-21&period=day"))
+    [nps] = chart_data(text)["series"]
+    assert nps["labels"] == [f"2026-11-{d}" for d in range(15, 22)]
+    assert nps["score"] == [None] * 6 + [-100.0] and nps["n"] == [0] * 6 + [1]
+    assert nps["lower"] == nps["upper"] == [None] * 7          # one answer: no margin, no band to draw
+
+
+def test_the_funnel_shows_the_surveys_waiting_now_apart_from_the_deferrals_over_the_period(koe, answered):
+    store = koe.store
+    store.outcomes[("claim_payment", "2026-11-20#scheduled")] = 209
+    tonight = store.get_survey(SURVEY)
+    for n in range(12):
+        store.surveys[f"night-{n}"] = replace(tonight, survey_id=f"night-{n}", status=SurveyStatus.SCHEDULED,
+                                              send_at=koe.clock.now + timedelta(hours=7))
+    text = html(page(koe, ADMIN))
+    counts = dict(re.findall(r"<dt>(.*?)</dt><dd[^>]*>\s*(\d+)", text))
+    assert counts["Waiting for the send window now"] == "12"
+    assert counts["Deferred to the send window in the period"] == "209"

@@ -1062,6 +1062,20 @@ def test_each_outcome_is_counted_once_in_the_write_that_reaches_it(stores: Store
     assert set(rows) <= set(stores.outcomes.read_outcomes(day, day))              # without a procedure: all
 
 
+def test_the_surveys_waiting_for_their_send_window_now_are_counted_until_released(stores: Stores) -> None:
+    procedure = _id("proc").replace("-", "_")
+    night = [a_survey(procedure=procedure, status=SurveyStatus.SCHEDULED, send_at=NOW + timedelta(hours=h),
+                      open_until=NOW + timedelta(hours=h) + WINDOW) for h in (7, 8)]
+    for survey in night:
+        stores.conversations.open_survey(survey, NOW)
+    assert stores.outcomes.waiting(procedure) == 2
+    assert stores.outcomes.waiting() >= 2                                         # every procedure's
+    released = replace(night[0], status=SurveyStatus.SENDING, send_at=None)
+    stores.conversations.update_survey(night[0], released, now=NOW)
+    assert stores.outcomes.waiting(procedure) == 1                                 # one released: one waits
+    assert stores.outcomes.waiting(_id("proc")) == 0
+
+
 def test_delivered_is_counted_once_per_survey_by_the_carriers_report_or_else_the_reply(stores: Stores) -> None:
     procedure = _id("proc").replace("-", "_")
     day = NOW.date().isoformat()

@@ -2,15 +2,16 @@
 Answers that lack the breakdown's dimension (no agent, no branch) are a group of their own, shown and
 counted, never dropped."""
 
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from chalicelib.domain.model import Answer
+from chalicelib.domain.model import Answer, Survey, SurveyStatus
 from chalicelib.domain.principal import Principal, Role
 from chalicelib.domain.scoring import contributions
 from chalicelib.services.scores import parse_query, report, scoped
-from tests.fakes.stores import FakeScoreStore
+from tests.fakes.stores import FakeConversationStore, FakeScoreStore
 
 AT = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
 TODAY = date(2026, 11, 21)
@@ -60,3 +61,25 @@ def test_answers_without_the_dimension_are_a_group_of_their_own_listed_last(stor
     company = report(parse_query({"dimension": "branch", "from": "2026-11-01", "to": "2026-11-30"}, TODAY),
                      store, None, min_n=1)["results"][0]
     assert [(g["value"], g["n"]) for g in company["groups"]] == [("tokyo-chuo", 5), ("osaka-kita", 1), (None, 1)]
+
+
+def test_the_trend_has_every_period_of_the_range_and_the_empty_ones_have_no_score(store):
+    # 3 promoters, 3 detractors of 7: var = 6/7, margin = 196 * sqrt(6/7 / 7) = 68.6
+    query = parse_query({"dimension": "branch", "from": "2026-11-19", "to": "2026-11-23", "period": "day"}, TODAY)
+    [nps] = report(query, store, None, min_n=1)["results"]
+    assert [(p["period"], p["n"], p["score"], p["margin"]) for p in nps["trend"]] == [
+        ("2026-11-19", 0, None, None), ("2026-11-20", 0, None, None), ("2026-11-21", 7, 0.0, 68.6),
+        ("2026-11-22", 0, None, None), ("2026-11-23", 0, None, None)]
+
+
+def test_the_funnel_tells_deferrals_over_the_period_from_the_surveys_waiting_now():
+    outcomes = FakeConversationStore()
+    outcomes.outcomes = {("claim_payment", "2026-11-19#scheduled"): 120, ("claim_payment", "2026-11-20#scheduled"): 89,
+                         ("claim_payment", "2026-11-20#sent"): 300}
+    for n in range(12):                               # tonight's: waiting for the morning's window
+        outcomes.surveys[f"s-{n}"] = Survey(f"s-{n}", "claim_payment", "C-1", f"ck-{n}", "ja", "sms_link", "default",
+                                            SurveyStatus.SCHEDULED, AT, AT, send_at=AT + timedelta(hours=6))
+    outcomes.surveys["sent"] = replace(outcomes.surveys["s-0"], survey_id="sent", status=SurveyStatus.SENT,
+                                       send_at=None)
+    body = report(parse_query({"from": "2026-11-01", "to": "2026-11-30"}, TODAY), FakeScoreStore(), outcomes, 30)
+    assert (body["funnel"]["deferred"], body["funnel"]["waiting_now"]) == (209, 12)
