@@ -9,7 +9,7 @@ exist for them (404, never 403: no existence leak).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -98,6 +98,11 @@ def owner_of(principal: Principal) -> Owner:
     if principal.role is Role.AGENT and principal.agent_id:
         return Owner(OwnerKind.AGENT, principal.agent_id)
     return Owner(OwnerKind.PERSON, principal.subject)
+
+
+def most_overdue_first(cases: Iterable[Case]) -> list[Case]:
+    """The cases by their resolution deadline, the longest past it first (then by id: a stable order)."""
+    return sorted(cases, key=lambda c: (c.resolution_due, c.case_id))
 
 
 # --- the moves

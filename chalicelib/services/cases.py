@@ -28,6 +28,7 @@ from chalicelib.services.query_params import one_of
 MAX_LIMIT = 100
 FILTERS = ("status", "owner", "branch", "procedure", "severity", "overdue", "limit", "cursor")
 ACTIONS = ("claim", "assign", "contact-attempts", "resolve", "reopen")
+OPEN_STATUSES = frozenset({CaseStatus.OPEN.value, CaseStatus.IN_PROGRESS.value})
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,21 @@ def list_cases(principal: Principal, params: Mapping[str, str] | None, deps: Cas
     now = deps.clock()
     visible = [c for c in page.cases if case_work.visible(principal, c, deps.policy.routing)]
     return {"cases": [summary(c, now) for c in visible], "next_cursor": page.cursor}
+
+
+def overdue_cases(principal: Principal, shown: int, deps: CaseDeps) -> dict[str, Any]:
+    """Every open case in the caller's scope past its resolution deadline, the most overdue first:
+    the first `shown` of them and how many there are in all (`total`). Reads every page of the
+    overdue filter: the open cases are the few being worked, not the history."""
+    now = deps.clock()
+    query = _scoped(principal, CaseQuery(status=OPEN_STATUSES, overdue_at=now, limit=MAX_LIMIT))
+    found: list[Case] = []
+    while query is not None:
+        page = deps.cases.list_cases(query)
+        found += [c for c in page.cases if case_work.visible(principal, c, deps.policy.routing)]
+        query = replace(query, cursor=page.cursor) if page.cursor else None
+    ordered = case_work.most_overdue_first(found)
+    return {"cases": [summary(c, now) for c in ordered[:shown]], "total": len(ordered)}
 
 
 def get_case(principal: Principal, case_id: str, deps: CaseDeps) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
+from chalicelib.domain.cases import Case, Owner, OwnerKind
 from chalicelib.domain.claims import id_token_claims
 from chalicelib.domain.local_token import mint
 from chalicelib.domain.model import SurveyStatus
@@ -201,3 +202,27 @@ def test_the_funnel_shows_the_surveys_waiting_now_apart_from_the_deferrals_over_
     counts = dict(re.findall(r"<dt>(.*?)</dt><dd[^>]*>\s*(\d+)", text))
     assert counts["Waiting for the send window now"] == "12"
     assert counts["Deferred to the send window in the period"] == "209"
+
+
+def overdue_case(koe: Any, n: int) -> Case:
+    """Opened 3 days and `n` hours ago with 2 days to resolve it: overdue by a day and `n` hours."""
+    opened = koe.clock.now - timedelta(days=3, hours=n)
+    return Case(case_id=f"case-{n:02d}", survey_id=f"case-{n:02d}", procedure="claim_payment", customer_id=f"C-{n}",
+                score=2, opened_at=opened, first_contact_due=opened + timedelta(hours=4),
+                resolution_due=opened + timedelta(days=2), context={"branch": "tokyo-chuo", "agent_id": "A-102"},
+                phone_masked=None, owner=Owner(OwnerKind.AGENT, "A-102"))
+
+
+def listed_ids(text: str, testid: str) -> list[str]:
+    section = re.search(rf'data-testid="{testid}">(.*?)</div>', text, re.S)
+    assert section, text
+    return re.findall(r'<code class="id">([^<]+)</code>', section.group(1))
+
+
+def test_the_overdue_list_shows_the_most_overdue_first_and_says_how_many_more_there_are(koe):
+    for n in range(35):
+        koe.cases.open_case(overdue_case(koe, n))
+    text = html(page(koe, ADMIN))
+    assert listed_ids(text, "overdue-cases") == [f"case-{n:02d}" for n in range(34, 24, -1)]
+    assert re.search(r'data-testid="overdue-more">\s*and 25 more', text)
+    assert "ほか 25 件" in html(page(koe, MANAGER, language="ja"))
