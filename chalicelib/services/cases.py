@@ -19,7 +19,7 @@ from chalicelib.domain.case_policy import CasePolicy
 from chalicelib.domain.case_work import CaseRefused, Resolution
 from chalicelib.domain.cases import Case, CaseStatus, Owner, Severity
 from chalicelib.domain.principal import Principal, Role
-from chalicelib.errors import CaseNotFound, Forbidden, InvalidCaseState, InvalidRequest, KoeError
+from chalicelib.errors import CaseNotFound, Forbidden, InvalidCaseState, InvalidRequest, KoeError, UnknownOwner
 from chalicelib.observability import count, logger
 from chalicelib.services.on_answers import publish
 from chalicelib.services.ports import Alerts, CaseQuery, CaseStore
@@ -107,6 +107,9 @@ def _move(case: Case, action: str, fields: dict[str, Any], principal: Principal,
         return case_work.claim(case, principal, now, policy.owner_timezone(owner, case.locale))
     if action == "assign":
         owner = _owner(fields.get("owner"))
+        if not policy.routing.can_own(owner):       # a bad request, whoever asks: 400, not 403
+            raise UnknownOwner(f"no such owner: {owner}",
+                               fields=[{"field": "owner", "problem": f"{owner} is not an owner koe knows"}])
         if not case_work.may_assign(principal, owner, policy.routing):
             raise Forbidden(f"{principal.role.value} may not assign this case to {owner}")
         return case_work.assign(case, owner, principal, now, policy.owner_timezone(owner, case.locale))

@@ -125,6 +125,16 @@ def test_assignment_follows_the_role(koe, case):
     assert unknown_action.status_code == 400
 
 
+@pytest.mark.parametrize("who, owner", [(ADMIN, "agent:A-999"), (ADMIN, "branch:nowhere"), (ADMIN, "central:other"),
+                                         (MANAGER, "agent:A-999")])
+def test_assigning_to_an_owner_the_routing_table_does_not_know_is_400_unknown_owner(koe, case, who, owner):
+    response = call(koe, "POST", f"/v1/cases/{SURVEY}/assign", who, {"version": 1, "owner": owner})
+    assert (response.status_code, body(response)["code"]) == (400, "unknown_owner")
+    assert body(response)["fields"] == [{"field": "owner", "problem": f"{owner} is not an owner koe knows"}]
+    elsewhere = call(koe, "POST", f"/v1/cases/{SURVEY}/assign", MANAGER, {"version": 1, "owner": "branch:osaka-kita"})
+    assert (elsewhere.status_code, body(elsewhere)["code"]) == (403, "forbidden")     # known, not theirs to give
+
+
 def test_lists_filter_and_page(koe, case):
     page = body(call(koe, "GET", "/v1/cases?status=open&severity=normal&limit=1", ADMIN))
     assert page["cases"][0]["case_id"] == SURVEY
