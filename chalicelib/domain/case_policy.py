@@ -56,6 +56,7 @@ class CasePolicy:
     def opening(self, answer: Answer, verdict: Verdict, comment: str | None, now: datetime) -> Opening:
         owner = self.routing.route(answer.context)
         calendar = self.calendar_for(answer.locale)
-        return Opening(verdict=verdict, owner=owner, deadlines=self.deadlines(answer.locale, answer.procedure, now),
+        return Opening(verdict=verdict, owner=owner, owner_branch=self.routing.branch_of(owner),
+                       deadlines=self.deadlines(answer.locale, answer.procedure, now),
                        customer_timezone=calendar.timezone, owner_timezone=self.owner_timezone(owner, answer.locale),
                        comment=comment)

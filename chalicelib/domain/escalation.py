@@ -24,6 +24,7 @@ class Opening:
 
     verdict: Verdict
     owner: Owner
+    owner_branch: str | None
     deadlines: Deadlines
     customer_timezone: str
     owner_timezone: str
@@ -41,7 +42,8 @@ def open_case(answer: Answer, opening: Opening, now: datetime) -> Case:
         resolution_due=opening.deadlines.resolution_due, context=dict(answer.context),
         phone_masked=answer.phone_masked, comment=opening.comment, locale=answer.locale,
         severity=opening.verdict.severity, reasons=opening.verdict.reasons, callback_consent=consent,
-        owner=opening.owner, customer_timezone=opening.customer_timezone, owner_timezone=opening.owner_timezone,
+        owner=opening.owner, owner_branch=opening.owner_branch, customer_timezone=opening.customer_timezone,
+        owner_timezone=opening.owner_timezone,
         ladder=opening.deadlines.ladder, timeline=(TimelineEntry(now, "opened", ROBOT, detail),))
 
 

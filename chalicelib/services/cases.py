@@ -18,7 +18,7 @@ from chalicelib.domain import case_work
 from chalicelib.domain.case_policy import CasePolicy
 from chalicelib.domain.case_work import CaseRefused, Resolution
 from chalicelib.domain.cases import Case, CaseStatus, Owner, Severity
-from chalicelib.domain.principal import Principal, Role
+from chalicelib.domain.principal import Principal
 from chalicelib.errors import CaseNotFound, Forbidden, InvalidCaseState, InvalidRequest, KoeError, UnknownOwner
 from chalicelib.observability import count, logger
 from chalicelib.services.on_answers import publish
@@ -47,7 +47,7 @@ def list_cases(principal: Principal, params: Mapping[str, str] | None, deps: Cas
         return {"cases": [], "next_cursor": None}
     page = deps.cases.list_cases(query)
     now = deps.clock()
-    visible = [c for c in page.cases if case_work.visible(principal, c, deps.policy.routing)]
+    visible = [c for c in page.cases if case_work.visible(principal, c)]
     return {"cases": [summary(c, now) for c in visible], "next_cursor": page.cursor}
 
 
@@ -60,7 +60,7 @@ def overdue_cases(principal: Principal, shown: int, deps: CaseDeps) -> dict[str,
     found: list[Case] = []
     while query is not None:
         page = deps.cases.list_cases(query)
-        found += [c for c in page.cases if case_work.visible(principal, c, deps.policy.routing)]
+        found += [c for c in page.cases if case_work.visible(principal, c)]
         query = replace(query, cursor=page.cursor) if page.cursor else None
     ordered = case_work.most_overdue_first(found)
     return {"cases": [summary(c, now) for c in ordered[:shown]], "total": len(ordered)}
@@ -112,7 +112,7 @@ def _move(case: Case, action: str, fields: dict[str, Any], principal: Principal,
                                fields=[{"field": "owner", "problem": f"{owner} is not an owner koe knows"}])
         if not case_work.may_assign(principal, owner, policy.routing):
             raise Forbidden(f"{principal.role.value} may not assign this case to {owner}")
-        return case_work.assign(case, owner, principal, now, policy.owner_timezone(owner, case.locale))
+        return case_work.assign(case, owner, principal, now, policy.owner_timezone(owner, case.locale), policy.routing)
     if action == "contact-attempts":
         outcome = fields.get("outcome")
         if outcome not in case_work.CONTACT_OUTCOMES:
@@ -148,7 +148,7 @@ def _tell(deps: CaseDeps, case: Case, event: str, recipients: tuple[str, ...], n
 
 def _visible_case(principal: Principal, case_id: str, deps: CaseDeps) -> Case:
     case = deps.cases.get_case(case_id)
-    if case is None or not case_work.visible(principal, case, deps.policy.routing):
+    if case is None or not case_work.visible(principal, case):
         raise CaseNotFound(f"no case {case_id}")
     return case
 
@@ -201,17 +201,17 @@ def _query(params: Mapping[str, str], now: datetime) -> CaseQuery:
 
 
 def _scoped(principal: Principal, query: CaseQuery) -> CaseQuery | None:
-    """The query within what the caller may see; None when its filters leave that scope."""
-    if principal.role is Role.BRANCH_MANAGER:
-        if query.branch not in (None, principal.branch):
-            return None
-        return replace(query, branch=principal.branch)
-    if principal.role is Role.AGENT:
-        own = f"agent:{principal.agent_id}"
-        if query.owner not in (None, own):
-            return None
-        return replace(query, owner=own)
-    return query
+    """The query within what the caller may see (case_work.scope_of, the rule a read is checked
+    by); None when its filters leave that scope. The `branch` filter stays the customer's branch: a
+    branch manager's `branch=<another>` lists that branch's cases in their own queue."""
+    scope = case_work.scope_of(principal)
+    if scope.everything:
+        return query
+    if scope.branch is not None:
+        return replace(query, in_branch=scope.branch)
+    if scope.owner is not None and query.owner in (None, scope.owner):
+        return replace(query, owner=scope.owner)
+    return None
 
 
 # --- how a case is shown

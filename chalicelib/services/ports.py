@@ -91,7 +91,10 @@ class CaseQuery:
 
     status: frozenset[str] = frozenset()
     owner: str | None = None
-    branch: str | None = None
+    branch: str | None = None              # the customer's branch (`Case.branch`)
+    # Only the cases in this branch's scope: its customers' and those in its queue
+    # (case_work.branches_of; a branch manager's list).
+    in_branch: str | None = None
     procedure: str | None = None
     severity: str | None = None
     overdue_at: datetime | None = None     # only cases past their resolution deadline at this time

@@ -576,6 +576,43 @@ def test_lists_are_newest_first_filtered_and_paged_without_gaps(stores: Stores) 
         stores.cases.list_cases(CaseQuery(branch=branch, cursor="not-a-cursor"))
 
 
+def test_a_branchs_list_holds_its_customers_cases_and_those_in_its_queue_newest_first_paged(stores: Stores) -> None:
+    mine, other = _id("branch"), _id("branch")
+    queue = Owner(OwnerKind.BRANCH, mine)
+    # Seven of its customers' cases, and five of another branch's given to its queue, interleaved in time.
+    own = [a_case(opened_at=NOW + timedelta(minutes=2 * i), context={"branch": mine},
+                  owner=queue if i % 2 else Owner(OwnerKind.CENTRAL, "cx"), owner_branch=mine if i % 2 else None)
+           for i in range(7)]
+    routed = [a_case(opened_at=NOW + timedelta(minutes=2 * i + 1), context={"branch": other}, owner=queue,
+                     owner_branch=mine, status=CaseStatus.IN_PROGRESS if i == 2 else CaseStatus.OPEN)
+              for i in range(5)]
+    elsewhere = a_case(opened_at=NOW + timedelta(minutes=4), context={"branch": other})
+    for case in (*own, *routed, elsewhere):
+        stores.cases.open_case(case)
+    assert stores.cases.get_case(routed[0].case_id) == routed[0]          # owner_branch reads back
+    newest_first = [c.case_id for c in sorted(own + routed, key=lambda c: c.opened_at, reverse=True)]
+
+    for limit in (1, 3, 5, 12):
+        seen, cursor = [], None
+        while True:
+            page = stores.cases.list_cases(CaseQuery(in_branch=mine, limit=limit, cursor=cursor))
+            seen += [c.case_id for c in page.cases]
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+        assert seen == newest_first, limit
+
+    def listed(**query: Any) -> list[str]:
+        return [c.case_id for c in stores.cases.list_cases(CaseQuery(in_branch=mine, limit=50, **query)).cases]
+
+    assert listed(status=frozenset({"in_progress"})) == [routed[2].case_id]
+    assert listed(branch=other) == [c.case_id for c in reversed(routed)]            # the other's, in its queue
+    assert listed(branch=mine) == [c.case_id for c in reversed(own)]
+    assert listed(owner=str(queue)) == [c for c in newest_first if c not in {own[i].case_id for i in (0, 2, 4, 6)}]
+    assert [c.case_id for c in stores.cases.list_cases(CaseQuery(in_branch=other, limit=50)).cases] == [
+        *(c.case_id for c in reversed(routed[2:])), elsewhere.case_id, *(c.case_id for c in reversed(routed[:2]))]
+
+
 def test_a_customers_earlier_cases_are_found(stores: Stores) -> None:
     customer = _id("cust")
     old, recent = a_case(customer_id=customer, opened_at=NOW - timedelta(days=100)), a_case(customer_id=customer)
