@@ -45,7 +45,20 @@
         interaction: { mode: "index", intersect: false },
         plugins: {
           legend: { labels: { usePointStyle: true,
-                              filter: function (item) { return item.datasetIndex !== 0; } } },
+                              filter: function (item) { return item.datasetIndex !== 0; },
+                              // The score's key is a dot in its colour, whatever its first point is.
+                              generateLabels: function (chart) {
+                                var items = Chart.defaults.plugins.legend.labels.generateLabels(chart);
+                                items.forEach(function (item) {
+                                  if (item.datasetIndex === 2) {
+                                    item.pointStyle = "circle";
+                                    item.fillStyle = colour;
+                                    item.strokeStyle = colour;
+                                    item.lineWidth = 1;
+                                  }
+                                });
+                                return items;
+                              } } },
           tooltip: {
             filter: function (item) { return item.datasetIndex === 2; },
             callbacks: {

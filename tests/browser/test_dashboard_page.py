@@ -85,7 +85,8 @@ def chart_is_honest(page: Any) -> None:
         const [upper, lower, score] = c.data.datasets;
         return {labels: c.data.labels, spanGaps: [upper.spanGaps, lower.spanGaps, score.spanGaps],
                 score: score.data, lower: lower.data, radius: score.pointRadius, border: score.pointBorderColor,
-                line: score.borderColor, legend: c.legend.legendItems.map(i => i.text)}; }""")
+                line: score.borderColor,
+                legend: Object.fromEntries(c.legend.legendItems.map(i => [i.text, [i.pointStyle, i.fillStyle]]))}; }""")
     first, last = (page.locator(f'form.filters input[name="{name}"]').input_value() for name in ("from", "to"))
     days = (date.fromisoformat(last) - date.fromisoformat(first)).days + 1
     assert len(chart["labels"]) == days and chart["labels"][0] == first and chart["labels"][-1] == last
@@ -96,7 +97,8 @@ def chart_is_honest(page: Any) -> None:
            if flag and chart["score"][i] is not None]
     assert few, "the seed's days each have fewer answers than the minimum"
     assert all(chart["radius"][i] >= 6 and chart["border"][i] != chart["line"] for i in few)
-    assert words["too_few"] in chart["legend"]
+    assert chart["legend"][words["too_few"]][0] == "crossRot"
+    assert chart["legend"][words["score"]] == ["circle", chart["line"]]          # the score's key: a dot
 
 
 @pytest.mark.parametrize("language", ["en", "ja", "zh"])
