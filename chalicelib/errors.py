@@ -156,6 +156,11 @@ class InvalidCaseState(KoeError):
     """The case's state does not allow the move (resolving a resolved case): 409."""
 
 
+class UnknownOwner(InvalidRequest):
+    """A case assigned to an owner the routing table does not know (an agent who is not in it or not
+    active, a branch or central queue that does not exist): 400 `unknown_owner`, nothing changed."""
+
+
 class StaleCase(RetryableError):
     """A case kept changing while koe added to it (a comment, a re-survey's answer): retried."""
 

@@ -30,6 +30,7 @@ from chalicelib.errors import (
     InvalidSignature,
     RetryableError,
     Unauthenticated,
+    UnknownOwner,
     UnsupportedMediaType,
     VersionConflict,
 )
@@ -50,6 +51,7 @@ ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (Forbidden, 403, "forbidden"),
     (InvalidSignature, 403, "invalid_signature"),
     (UnsupportedMediaType, 415, "unsupported_media_type"),
+    (UnknownOwner, 400, "unknown_owner"),
     (InvalidRequest, 400, "invalid_request"),
     (RetryableError, 503, "retry_later"),
 )

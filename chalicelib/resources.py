@@ -134,12 +134,14 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(name="inbox", hash_key="message_sid", attributes={"message_sid": "S"},
           ttl_attribute="expires_at"),
-    # Follow-up cases. Lists query one index, newest first; `due-at` is sparse (cases the schedule
-    # has work on); `by-customer` finds a customer's earlier cases; resolved cases expire (retention).
+    # Follow-up cases. Lists query one index, newest first (a branch's: `by-branch` and the sparse
+    # `by-queue-branch`, the other branches' cases in its queue, merged); `due-at` is sparse (cases the
+    # schedule has work on); `by-customer` finds a customer's earlier cases; resolved cases expire.
     Table(name="cases", hash_key="case_id",
-          attributes={"case_id": "S", "owner": "S", "branch": "S", "status": "S", "all_shard": "S",
-                      "opened_at": "S", "due_shard": "S", "due_at": "S", "customer_id": "S"},
+          attributes={"case_id": "S", "owner": "S", "branch": "S", "queue_branch": "S", "status": "S",
+                      "all_shard": "S", "opened_at": "S", "due_shard": "S", "due_at": "S", "customer_id": "S"},
           indexes=(Index("by-owner", "owner", "opened_at"), Index("by-branch", "branch", "opened_at"),
+                   Index("by-queue-branch", "queue_branch", "opened_at"),
                    Index("by-status", "status", "opened_at"), Index("all-cases", "all_shard", "opened_at"),
                    Index("due-at", "due_shard", "due_at"), Index("by-customer", "customer_id", "opened_at")),
           ttl_attribute="expires_at"),

@@ -70,5 +70,6 @@ class CasePolicy:
     def opening(self, answer: Answer, verdict: Verdict, comments: Sequence[CaseComment], now: datetime) -> Opening:
         owner = self.routing.route(answer.context)
         place = self.answer_place(answer)
-        return Opening(verdict=verdict, owner=owner, deadlines=self.deadlines(place, answer.procedure, now),
-                       customer_place=place, owner_timezone=self.owner_timezone(owner, place), comments=tuple(comments))
+        return Opening(verdict=verdict, owner=owner, owner_branch=self.routing.branch_of(owner),
+                       deadlines=self.deadlines(place, answer.procedure, now), customer_place=place,
+                       owner_timezone=self.owner_timezone(owner, place), comments=tuple(comments))

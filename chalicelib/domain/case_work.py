@@ -2,14 +2,17 @@
 
 Each move takes the case as read and returns the case to write, with the move on its timeline; the
 store writes it only at the version read (optimistic locking). A move the case's state does not
-allow raises CaseRefused (409 at the API). Who may see a case: `cx_admin` every case, a
-`branch_manager` their branch's, an `agent` the cases they own; a case someone may not see does not
-exist for them (404, never 403: no existence leak).
+allow raises CaseRefused (409 at the API). Who may see a case is one rule, `scope_of`, used to read
+a case and to list them (the store is asked for exactly that scope): `cx_admin` every case, a
+`branch_manager` their branch's — its customers' cases and the cases in its queue (owned by the
+branch queue, one of its agents, or the manager who claimed it: `Case.owner_branch`) — and an
+`agent` the cases they own; a case someone may not see does not exist for them (404, never 403: no
+existence leak).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -72,14 +75,40 @@ class CaseCodes:
 
 # --- who may see and do what
 
-def visible(principal: Principal, case: Case, routing: RoutingTable) -> bool:
+@dataclass(frozen=True)
+class CaseScope:
+    """The cases a principal may see: every case, a branch's (`branches_of`), or one owner's; none
+    of these: nothing."""
+
+    everything: bool = False
+    branch: str | None = None
+    owner: str | None = None          # "agent:A-12"
+
+    def covers(self, case: Case) -> bool:
+        if self.everything:
+            return True
+        if self.branch is not None:
+            return self.branch in branches_of(case)
+        return self.owner is not None and str(case.owner) == self.owner
+
+
+def branches_of(case: Case) -> frozenset[str]:
+    """The branches a case belongs to: its customer's (`branch`) and its owner's queue's."""
+    return frozenset(b for b in (case.branch, case.owner_branch) if b)
+
+
+def scope_of(principal: Principal) -> CaseScope:
     if principal.role is Role.CX_ADMIN:
-        return True
-    if principal.role is Role.BRANCH_MANAGER:
-        return principal.branch is not None and principal.branch in (case.branch, routing.branch_of(case.owner))
-    if principal.role is Role.AGENT:
-        return principal.agent_id is not None and case.owner == Owner(OwnerKind.AGENT, principal.agent_id)
-    return False
+        return CaseScope(everything=True)
+    if principal.role is Role.BRANCH_MANAGER and principal.branch:
+        return CaseScope(branch=principal.branch)
+    if principal.role is Role.AGENT and principal.agent_id:
+        return CaseScope(owner=str(Owner(OwnerKind.AGENT, principal.agent_id)))
+    return CaseScope()
+
+
+def visible(principal: Principal, case: Case) -> bool:
+    return scope_of(principal).covers(case)
 
 
 def may_assign(principal: Principal, owner: Owner, routing: RoutingTable) -> bool:
@@ -98,6 +127,11 @@ def owner_of(principal: Principal) -> Owner:
     if principal.role is Role.AGENT and principal.agent_id:
         return Owner(OwnerKind.AGENT, principal.agent_id)
     return Owner(OwnerKind.PERSON, principal.subject)
+
+
+def most_overdue_first(cases: Iterable[Case]) -> list[Case]:
+    """The cases by their resolution deadline, the longest past it first (then by id: a stable order)."""
+    return sorted(cases, key=lambda c: (c.resolution_due, c.case_id))
 
 
 # --- the moves
@@ -121,19 +155,25 @@ def _open_or_refuse(case: Case, move: str) -> None:
 
 
 def claim(case: Case, principal: Principal, now: datetime, owner_timezone: str) -> Case:
+    """The principal owns it: a branch manager in their branch's queue (the case stays in their
+    scope), an agent as the agent (in the queue it was in), anyone else outside any branch's."""
     _open_or_refuse(case, "claim")
     owner = owner_of(principal)
     if case.owner == owner and case.status is CaseStatus.IN_PROGRESS:
         raise CaseRefused("you already own this case")
-    return replace(case, owner=owner, owner_timezone=owner_timezone, status=CaseStatus.IN_PROGRESS,
-                   timeline=_entry(case, now, "claimed", principal, owner=str(owner)))
+    queue = {Role.BRANCH_MANAGER: principal.branch, Role.AGENT: case.owner_branch}.get(principal.role)
+    return replace(case, owner=owner, owner_branch=queue, owner_timezone=owner_timezone,
+                   status=CaseStatus.IN_PROGRESS, timeline=_entry(case, now, "claimed", principal, owner=str(owner)))
 
 
-def assign(case: Case, owner: Owner, principal: Principal, now: datetime, owner_timezone: str) -> Case:
+def assign(case: Case, owner: Owner, principal: Principal, now: datetime, owner_timezone: str,
+           routing: RoutingTable) -> Case:
+    """Give the case to `owner`, in the queue of the owner's branch (routing table) if any."""
     _open_or_refuse(case, "assign")
     if case.owner == owner:
         raise CaseRefused(f"the case is already owned by {owner}")
-    return replace(case, owner=owner, owner_timezone=owner_timezone, status=CaseStatus.OPEN,
+    return replace(case, owner=owner, owner_branch=routing.branch_of(owner), owner_timezone=owner_timezone,
+                   status=CaseStatus.OPEN,
                    timeline=_entry(case, now, "assigned", principal, owner=str(owner), previous=str(case.owner)))
 
 

@@ -108,6 +108,11 @@ class Case:
     reasons: tuple[str, ...] = ()   # which rules opened it: score, keyword, repeat, sentiment
     callback_consent: bool | None = None   # the customer said they may (True) or may not be called
     owner: Owner = Owner(OwnerKind.CENTRAL, "cx")
+    # The branch whose queue the owner works in, decided when the case gets its owner
+    # (domain/case_work.py): a branch queue's, an agent's branch, the branch of the manager who
+    # claimed it; None for central, a CX admin, an agent of no branch. With `branch` (the
+    # customer's), it is what a branch manager sees: case_work.branches_of.
+    owner_branch: str | None = None
     customer_timezone: str = "UTC"  # = customer_place's zone (a case from before places: its locale's)
     owner_timezone: str = "UTC"
     customer_place: Place | None = None     # the survey's: business hours, holidays, closing message

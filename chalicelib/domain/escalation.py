@@ -25,6 +25,7 @@ class Opening:
 
     verdict: Verdict
     owner: Owner
+    owner_branch: str | None
     deadlines: Deadlines
     customer_place: Place
     owner_timezone: str
@@ -60,8 +61,8 @@ def open_case(answer: Answer, opening: Opening, now: datetime) -> Case:
         resolution_due=opening.deadlines.resolution_due, context=dict(answer.context),
         phone_masked=answer.phone_masked, comment=opening.comment, comments=opening.comments, locale=answer.locale,
         severity=opening.verdict.severity, reasons=opening.verdict.reasons, callback_consent=consent,
-        owner=opening.owner, customer_timezone=opening.customer_place.timezone, owner_timezone=opening.owner_timezone,
-        customer_place=opening.customer_place,
+        owner=opening.owner, owner_branch=opening.owner_branch, customer_timezone=opening.customer_place.timezone,
+        owner_timezone=opening.owner_timezone, customer_place=opening.customer_place,
         ladder=opening.deadlines.ladder, timeline=(TimelineEntry(now, "opened", ROBOT, detail),))
 
 

@@ -1,11 +1,15 @@
 """Which counters an answer moves, and how a batch is split into exactly-once writes.
 
-A score answer is counted in one bucket per dimension it has a value for — procedure, branch,
-agent, channel, locale, and the procedure, agent, channel and locale *within its branch* (so a branch
-manager reads their branch without reading the others) — per day in the reporting time zone, per
+A score answer is counted in one bucket per dimension — procedure, branch, agent, channel, locale,
+and the procedure, agent, channel and locale *within its branch* (so a branch manager reads their
+branch without reading the others) — per day in the reporting time zone, per
 scale (domain/questions.py), in one of `shards` partitions of its dimension. Each counter holds n,
 the three classes of its scale, the sum and the sum of squares of the scores (for means and
 margins; domain/statistics.py).
+
+An answer without a value for a dimension (no agent: a web survey, a walk-in; no branch) is counted
+in that dimension's NO_VALUE group, never left out: every breakdown of a scope and period adds up to
+the same total, so the headline never depends on the breakdown chosen.
 
 Classes per scale (`high`/`mid`/`low` are stored as promoters/passives/detractors):
   nps  promoters 9-10, passives 7-8, detractors 0-6
@@ -34,6 +38,9 @@ DIMENSIONS: dict[str, str] = {"procedure": "procedure", "branch": "context.branc
                               "channel": "channel", "locale": "locale"}
 # The dimensions also counted within the answer's branch: "<dimension>|branch=<branch>".
 WITHIN_BRANCH = ("procedure", "agent", "channel", "locale")
+# The group of the answers without a value for a dimension ("no agent"): stored as an empty value
+# (`YYYY-MM-DD##nps`), which no real value can be; the API shows it as null.
+NO_VALUE = ""
 
 PROMOTER_FROM = 9      # NPS: 9-10 promoters, 7-8 passives, 0-6 detractors
 PASSIVE_FROM = 7
@@ -71,22 +78,24 @@ def counts_for(score: int, scale: Scale = Scale.NPS) -> Counts:
                   detractors=int(score < mid_from), score_sum=score, score_sq_sum=score * score)
 
 
-def _value(answer: Answer, dimension: str) -> str | None:
+def _value(answer: Answer, dimension: str) -> str:
+    """The answer's value for `dimension`, NO_VALUE when it has none."""
     source = DIMENSIONS[dimension]
     if source.startswith("context."):
-        return answer.context.get(source.removeprefix("context.")) or None
+        return answer.context.get(source.removeprefix("context.")) or NO_VALUE
     value = getattr(answer, source)
-    return str(value) if value else None
+    return str(value) if value else NO_VALUE
 
 
 def buckets_of(answer: Answer, tz: ZoneInfo) -> list[BucketKey]:
+    """One bucket per dimension (NO_VALUE's where the answer has no value), and per dimension within
+    the answer's branch when it has one (an answer of no branch is in no branch's scope)."""
     day = answer.received_at.astimezone(tz).date().isoformat()
     scale = scale_of(answer.scale).value
-    keys = [BucketKey(dim, day, value, scale) for dim in DIMENSIONS if (value := _value(answer, dim))]
+    keys = [BucketKey(dim, day, _value(answer, dim), scale) for dim in DIMENSIONS]
     branch = _value(answer, "branch")
-    if branch:
-        keys += [BucketKey(within_branch(dim, branch), day, value, scale)
-                 for dim in WITHIN_BRANCH if (value := _value(answer, dim))]
+    if branch != NO_VALUE:
+        keys += [BucketKey(within_branch(dim, branch), day, _value(answer, dim), scale) for dim in WITHIN_BRANCH]
     return keys
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from chalicelib.domain.model import Counts
 from chalicelib.domain.questions import Scale
@@ -69,3 +69,15 @@ def period_of(day: str, period: str) -> str:
     if period == "month":
         return day[:7]
     raise ValueError(f"period is one of {', '.join(PERIODS)}")
+
+
+def periods_between(from_day: str, to_day: str, period: str) -> list[str]:
+    """Every period (day, ISO week, month) that a day of `from_day`..`to_day` falls in, in order: a
+    trend's axis, with the periods that have no answers (they are gaps, not missing)."""
+    first, last = date.fromisoformat(from_day), date.fromisoformat(to_day)
+    found: list[str] = []
+    for offset in range((last - first).days + 1):
+        key = period_of((first + timedelta(days=offset)).isoformat(), period)
+        if not found or found[-1] != key:
+            found.append(key)
+    return found

@@ -65,7 +65,7 @@ def report(principal: Principal, query: StatsQuery, deps: CaseStatsDeps) -> dict
         start, end = day_bounds(query.from_day, query.to_day, deps.reporting_tz)
         cases = [c for c in deps.cases.opened_between(start, end, branch=scope.branch, owner=scope.owner)
                  if (query.procedure is None or c.procedure == query.procedure)
-                 and case_work.visible(principal, c, deps.policy.routing)]
+                 and case_work.visible(principal, c)]
     return {
         "from": query.from_day, "to": query.to_day, "timezone": deps.reporting_tz.key,
         "procedure": query.procedure, "branch": scope.branch if scope else query.branch,

@@ -18,8 +18,8 @@ from chalicelib.domain import case_work
 from chalicelib.domain.case_policy import CasePolicy
 from chalicelib.domain.case_work import CaseRefused, Resolution
 from chalicelib.domain.cases import Case, CaseStatus, Owner, Severity
-from chalicelib.domain.principal import Principal, Role
-from chalicelib.errors import CaseNotFound, Forbidden, InvalidCaseState, InvalidRequest, KoeError
+from chalicelib.domain.principal import Principal
+from chalicelib.errors import CaseNotFound, Forbidden, InvalidCaseState, InvalidRequest, KoeError, UnknownOwner
 from chalicelib.observability import count, logger
 from chalicelib.services.on_answers import publish
 from chalicelib.services.ports import Alerts, CaseQuery, CaseStore
@@ -28,6 +28,7 @@ from chalicelib.services.query_params import one_of
 MAX_LIMIT = 100
 FILTERS = ("status", "owner", "branch", "procedure", "severity", "overdue", "limit", "cursor")
 ACTIONS = ("claim", "assign", "contact-attempts", "resolve", "reopen")
+OPEN_STATUSES = frozenset({CaseStatus.OPEN.value, CaseStatus.IN_PROGRESS.value})
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,23 @@ def list_cases(principal: Principal, params: Mapping[str, str] | None, deps: Cas
         return {"cases": [], "next_cursor": None}
     page = deps.cases.list_cases(query)
     now = deps.clock()
-    visible = [c for c in page.cases if case_work.visible(principal, c, deps.policy.routing)]
+    visible = [c for c in page.cases if case_work.visible(principal, c)]
     return {"cases": [summary(c, now) for c in visible], "next_cursor": page.cursor}
+
+
+def overdue_cases(principal: Principal, shown: int, deps: CaseDeps) -> dict[str, Any]:
+    """Every open case in the caller's scope past its resolution deadline, the most overdue first:
+    the first `shown` of them and how many there are in all (`total`). Reads every page of the
+    overdue filter: the open cases are the few being worked, not the history."""
+    now = deps.clock()
+    query = _scoped(principal, CaseQuery(status=OPEN_STATUSES, overdue_at=now, limit=MAX_LIMIT))
+    found: list[Case] = []
+    while query is not None:
+        page = deps.cases.list_cases(query)
+        found += [c for c in page.cases if case_work.visible(principal, c)]
+        query = replace(query, cursor=page.cursor) if page.cursor else None
+    ordered = case_work.most_overdue_first(found)
+    return {"cases": [summary(c, now) for c in ordered[:shown]], "total": len(ordered)}
 
 
 def get_case(principal: Principal, case_id: str, deps: CaseDeps) -> dict[str, Any]:
@@ -91,9 +107,13 @@ def _move(case: Case, action: str, fields: dict[str, Any], principal: Principal,
         return case_work.claim(case, principal, now, policy.owner_timezone(owner, policy.case_place(case)))
     if action == "assign":
         owner = _owner(fields.get("owner"))
+        if not policy.routing.can_own(owner):       # a bad request, whoever asks: 400, not 403
+            raise UnknownOwner(f"no such owner: {owner}",
+                               fields=[{"field": "owner", "problem": f"{owner} is not an owner koe knows"}])
         if not case_work.may_assign(principal, owner, policy.routing):
             raise Forbidden(f"{principal.role.value} may not assign this case to {owner}")
-        return case_work.assign(case, owner, principal, now, policy.owner_timezone(owner, policy.case_place(case)))
+        return case_work.assign(case, owner, principal, now, policy.owner_timezone(owner, policy.case_place(case)),
+                                policy.routing)
     if action == "contact-attempts":
         outcome = fields.get("outcome")
         if outcome not in case_work.CONTACT_OUTCOMES:
@@ -130,7 +150,7 @@ def _tell(deps: CaseDeps, case: Case, event: str, recipients: tuple[str, ...], n
 
 def _visible_case(principal: Principal, case_id: str, deps: CaseDeps) -> Case:
     case = deps.cases.get_case(case_id)
-    if case is None or not case_work.visible(principal, case, deps.policy.routing):
+    if case is None or not case_work.visible(principal, case):
         raise CaseNotFound(f"no case {case_id}")
     return case
 
@@ -183,17 +203,17 @@ def _query(params: Mapping[str, str], now: datetime) -> CaseQuery:
 
 
 def _scoped(principal: Principal, query: CaseQuery) -> CaseQuery | None:
-    """The query within what the caller may see; None when its filters leave that scope."""
-    if principal.role is Role.BRANCH_MANAGER:
-        if query.branch not in (None, principal.branch):
-            return None
-        return replace(query, branch=principal.branch)
-    if principal.role is Role.AGENT:
-        own = f"agent:{principal.agent_id}"
-        if query.owner not in (None, own):
-            return None
-        return replace(query, owner=own)
-    return query
+    """The query within what the caller may see (case_work.scope_of, the rule a read is checked
+    by); None when its filters leave that scope. The `branch` filter stays the customer's branch: a
+    branch manager's `branch=<another>` lists that branch's cases in their own queue."""
+    scope = case_work.scope_of(principal)
+    if scope.everything:
+        return query
+    if scope.branch is not None:
+        return replace(query, in_branch=scope.branch)
+    if scope.owner is not None and query.owner in (None, scope.owner):
+        return replace(query, owner=scope.owner)
+    return None
 
 
 # --- how a case is shown

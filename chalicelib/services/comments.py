@@ -116,8 +116,10 @@ def _scoped(principal: Principal, filters: Filters) -> Filters | None:
 def _stored_group(principal: Principal, group: str, scoped: Filters) -> tuple[str, str | None] | None:
     """Which counters answer `group` for this caller: (stored dimension, the one value or None for
     all); None when the caller may not read that dimension (an agent reads their own group only)."""
-    if principal.role is Role.AGENT:
-        return ("agent", scoped.agent_id) if group == "agent" else None
+    if principal.role is Role.AGENT:            # their own group, within the branch asked when one is
+        if group != "agent":
+            return None
+        return (within_branch("agent", scoped.branch) if scoped.branch else "agent"), scoped.agent_id
     if group == "branch":
         return "branch", scoped.branch
     own_filter = {"procedure": scoped.procedure, "agent": scoped.agent_id}.get(group)

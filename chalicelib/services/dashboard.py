@@ -135,8 +135,7 @@ def view(principal: Principal, query: DashboardQuery, deps: DashboardDeps) -> di
         deps.comments)
     stats = case_stats.report(principal, case_stats.parse_query(period, today), deps.case_stats)
     listed = str(dashboard.LISTED_CASES)
-    overdue = cases.list_cases(principal, {"overdue": "true", "status": "open,in_progress", "limit": listed},
-                               deps.cases)["cases"]
+    overdue = cases.overdue_cases(principal, dashboard.LISTED_CASES, deps.cases)
     open_cases = cases.list_cases(principal, {"status": "open,in_progress", "limit": listed}, deps.cases)["cases"]
     # The outcome counters are per procedure, company-wide: the funnel is the CX admin's view (the
     # score report has it already for a company-wide breakdown; read it once).
@@ -153,7 +152,8 @@ def view(principal: Principal, query: DashboardQuery, deps: DashboardDeps) -> di
         "scores": score_report,
         "comments": comment_report,
         "case_stats": stats["total"],
-        "overdue_cases": overdue,
+        "overdue_cases": overdue["cases"],
+        "overdue_more": overdue["total"] - len(overdue["cases"]),      # not listed: "and 25 more"
         "open_cases": open_cases,
         "dashboard_url": deps.dashboard_url,
     }

@@ -104,7 +104,10 @@ class CaseQuery:
 
     status: frozenset[str] = frozenset()
     owner: str | None = None
-    branch: str | None = None
+    branch: str | None = None              # the customer's branch (`Case.branch`)
+    # Only the cases in this branch's scope: its customers' and those in its queue
+    # (case_work.branches_of; a branch manager's list).
+    in_branch: str | None = None
     procedure: str | None = None
     severity: str | None = None
     overdue_at: datetime | None = None     # only cases past their resolution deadline at this time
@@ -152,6 +155,10 @@ class OutcomeReport(Protocol):
                       procedure: str | None = None) -> list[tuple[str, str, str, int]]:
         """(procedure, day, outcome, count) for each counter in the period: outcomes are counted
         by the conversation store in the same write as the survey's status change."""
+
+    def waiting(self, procedure: str | None = None) -> int:
+        """How many surveys wait for their send window now (scheduled, not yet released), of one
+        procedure or of all: a count at this moment, not over a period."""
 
 
 class EventLedger(Protocol):

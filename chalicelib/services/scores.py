@@ -2,10 +2,15 @@
 
 Groups are one dimension (procedure, branch, agent, channel, locale) — within one branch when the
 caller's scope is a branch (a branch manager's, or `branch=` asked) — over a day range, as a total,
-per group, and as a trend per day, week or month. Each scale asked in the period is reported apart
-(an NPS and a CSAT are never averaged together). Attribution is the survey's, frozen when it was
-sent. The funnel (sent, delivered, answered, deferred, suppressed by reason) comes from the outcome
-counters, which are per procedure: it is given for the whole company's view.
+per group, and as a trend per day, week or month. The answers without a value for the dimension (no
+agent) are a group of their own (`"value": null`), so the total of a scope and period is the same
+whatever the breakdown. The trend lists every period of the range, those without answers too (n 0,
+no score): a day without answers is a gap, not a day that did not happen. Each scale asked in the
+period is reported apart (an NPS and a CSAT are never averaged together). Attribution is the
+survey's, frozen when it was sent. The funnel (sent, delivered, answered, deferred, suppressed by
+reason) comes from the outcome counters, which are per procedure: it is given for the whole
+company's view, with the surveys waiting for their send window now (`waiting_now`) beside those
+deferred over the period (`deferred`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from chalicelib.domain import statistics
 from chalicelib.domain.model import Counts
 from chalicelib.domain.principal import Principal, Role
 from chalicelib.domain.questions import Scale
-from chalicelib.domain.scoring import DIMENSIONS, WITHIN_BRANCH, within_branch
+from chalicelib.domain.scoring import DIMENSIONS, NO_VALUE, WITHIN_BRANCH, within_branch
 from chalicelib.errors import InvalidRequest
 from chalicelib.services.ports import OutcomeReport, ScoreStore
 from chalicelib.services.query_params import one_of, period, refuse_unknown
@@ -92,12 +97,14 @@ def report(query: ScoreQuery, store: ScoreStore, outcomes: OutcomeReport | None,
         groups[scale][key.value] += counts
         if query.period:
             trend[scale][statistics.period_of(key.day, query.period)] += counts
+    # Every period of the range, those without answers too (n 0, no score): a gap on the axis.
+    axis = statistics.periods_between(query.from_day, query.to_day, query.period) if query.period else []
     results = [{
         "scale": scale.value,
         "total": _figure(scale, totals[scale], min_n),
-        "groups": [{"value": value, **_figure(scale, c, min_n)}
-                   for value, c in sorted(groups[scale].items(), key=lambda kv: (-kv[1].n, kv[0]))],
-        **({"trend": [{"period": p, **_figure(scale, c, min_n)} for p, c in sorted(trend[scale].items())]}
+        "groups": [{"value": value or None, **_figure(scale, c, min_n)}      # None: without a value (NO_VALUE)
+                   for value, c in sorted(groups[scale].items(), key=_group_order)],
+        **({"trend": [{"period": p, **_figure(scale, trend[scale].get(p, Counts()), min_n)} for p in axis]}
            if query.period else {}),
     } for scale in Scale if scale in totals]
     whole_company = outcomes is not None and query.branch is None and query.dimension in ("procedure", "channel",
@@ -108,6 +115,12 @@ def report(query: ScoreQuery, store: ScoreStore, outcomes: OutcomeReport | None,
         "funnel": funnel(query, outcomes) if whole_company and outcomes is not None else None,
         "items_read": len(rows),
     }
+
+
+def _group_order(group: tuple[str, Counts]) -> tuple[bool, int, str]:
+    """The most answered groups first; the answers without a value last."""
+    value, counts = group
+    return value == NO_VALUE, -counts.n, value
 
 
 def _figure(scale: Scale, counts: Counts, min_n: int) -> dict[str, Any]:
@@ -125,6 +138,9 @@ def funnel(query: ScoreQuery, outcomes: OutcomeReport) -> dict[str, Any]:
     suppressed = {k.partition(":")[2]: n for k, n in counts.items() if k.startswith("suppressed:")}
     failed = {k.partition(":")[2]: n for k, n in counts.items() if k.startswith("failed:")}
     sent, delivered, answered = counts["sent"], counts["delivered"], counts["answered"] + counts["late"]
+    # `deferred`: surveys put off to the send window over the period (a survey put off twice counts
+    # twice); `waiting_now`: those waiting for it at this moment, whatever the period.
     return {"sent": sent, "delivered": delivered, "answered": answered, "deferred": counts["scheduled"],
+            "waiting_now": outcomes.waiting(procedure),
             "suppressed": suppressed, "failed": failed,
             "delivery_rate": statistics.rate(delivered, sent), "response_rate": statistics.rate(answered, delivered)}

@@ -8,9 +8,11 @@ dashboard-branch-manager-ja.png."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pytest
@@ -75,6 +77,30 @@ def charts_drawn(page: Any) -> None:
     assert painted > 1000
 
 
+def chart_is_honest(page: Any) -> None:
+    """The NPS trend as Chart.js holds it: every day of the period on the axis (the seed's few days
+    among them), the line and band never drawn across a gap, and each too-few point a large cross
+    in a colour of its own, named in the legend."""
+    chart = page.evaluate("""() => { const c = Chart.getChart(document.getElementById('trend-nps'));
+        const [upper, lower, score] = c.data.datasets;
+        return {labels: c.data.labels, spanGaps: [upper.spanGaps, lower.spanGaps, score.spanGaps],
+                score: score.data, lower: lower.data, radius: score.pointRadius, border: score.pointBorderColor,
+                line: score.borderColor,
+                legend: Object.fromEntries(c.legend.legendItems.map(i => [i.text, [i.pointStyle, i.fillStyle]]))}; }""")
+    first, last = (page.locator(f'form.filters input[name="{name}"]').input_value() for name in ("from", "to"))
+    days = (date.fromisoformat(last) - date.fromisoformat(first)).days + 1
+    assert len(chart["labels"]) == days and chart["labels"][0] == first and chart["labels"][-1] == last
+    assert chart["spanGaps"] == [False, False, False]
+    assert None in chart["score"] and any(v is not None for v in chart["score"])        # gaps and points
+    words = json.loads(page.locator("#koe-data").text_content())["words"]
+    few = [i for i, flag in enumerate(json.loads(page.locator("#koe-data").text_content())["series"][0]["too_few"])
+           if flag and chart["score"][i] is not None]
+    assert few, "the seed's days each have fewer answers than the minimum"
+    assert all(chart["radius"][i] >= 6 and chart["border"][i] != chart["line"] for i in few)
+    assert chart["legend"][words["too_few"]][0] == "crossRot"
+    assert chart["legend"][words["score"]] == ["circle", chart["line"]]          # the score's key: a dot
+
+
 @pytest.mark.parametrize("language", ["en", "ja", "zh"])
 def test_the_cx_admin_sees_every_section_in_the_browsers_language(koe: Koe, browse: Any, language: str) -> None:
     page = browse(language)
@@ -83,6 +109,7 @@ def test_the_cx_admin_sees_every_section_in_the_browsers_language(koe: Koe, brow
     assert page.locator("html").get_attribute("lang") == language
     assert TITLES[language] in page.locator("header").inner_text()
     charts_drawn(page)
+    chart_is_honest(page)
     # Scores: a card per scale asked, each with its n; the breakdown by branch has the seeded branches.
     assert page.locator('[data-testid="card-nps"]').is_visible()
     rows = page.locator('[data-testid="breakdown"] table[data-scale="nps"] tbody tr')

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.domain import scoring
+from chalicelib.domain import case_work, scoring
 from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.cases import Case
 from chalicelib.domain.model import Answer, Contact, Counts, Survey, SurveyStatus
@@ -123,6 +123,11 @@ class FakeConversationStore:
             if (procedure is None or name == procedure) and from_day <= day <= to_day:
                 rows.append((name, day, outcome, n))
         return sorted(rows)
+
+    def waiting(self, procedure: str | None = None) -> int:
+        self.requests += 1
+        return sum(1 for s in self.surveys.values()
+                   if s.send_at is not None and (procedure is None or s.procedure == procedure))
 
     def update_survey(self, old: Survey, new: Survey, answers: Sequence[Answer] = (),
                       contact: ContactChange | None = None, now: datetime | None = None) -> None:
@@ -318,6 +323,7 @@ def _matches(case: Case, query: CaseQuery) -> bool:
     return ((not query.status or case.status.value in query.status)
             and (query.owner is None or str(case.owner) == query.owner)
             and (query.branch is None or case.branch == query.branch)
+            and (query.in_branch is None or query.in_branch in case_work.branches_of(case))
             and (query.procedure is None or case.procedure == query.procedure)
             and (query.severity is None or case.severity.value == query.severity)
             and (query.overdue_at is None or case.overdue(query.overdue_at)))

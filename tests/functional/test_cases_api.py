@@ -125,6 +125,16 @@ def test_assignment_follows_the_role(koe, case):
     assert unknown_action.status_code == 400
 
 
+@pytest.mark.parametrize("who, owner", [(ADMIN, "agent:A-999"), (ADMIN, "branch:nowhere"), (ADMIN, "central:other"),
+                                         (MANAGER, "agent:A-999")])
+def test_assigning_to_an_owner_the_routing_table_does_not_know_is_400_unknown_owner(koe, case, who, owner):
+    response = call(koe, "POST", f"/v1/cases/{SURVEY}/assign", who, {"version": 1, "owner": owner})
+    assert (response.status_code, body(response)["code"]) == (400, "unknown_owner")
+    assert body(response)["fields"] == [{"field": "owner", "problem": f"{owner} is not an owner koe knows"}]
+    elsewhere = call(koe, "POST", f"/v1/cases/{SURVEY}/assign", MANAGER, {"version": 1, "owner": "branch:osaka-kita"})
+    assert (elsewhere.status_code, body(elsewhere)["code"]) == (403, "forbidden")     # known, not theirs to give
+
+
 def test_lists_filter_and_page(koe, case):
     page = body(call(koe, "GET", "/v1/cases?status=open&severity=normal&limit=1", ADMIN))
     assert page["cases"][0]["case_id"] == SURVEY
@@ -161,3 +171,20 @@ def test_the_ladder_climbs_on_the_schedule_and_overlapping_ticks_alert_once(koe,
     koe.tick()
     assert [m["event"] for m in koe.alerts.published][-2:] == ["breach", "lead"]
     assert koe.alerts.published[-1]["to"] == ["central"]          # no lead configured: central
+
+
+def test_a_case_given_to_another_branchs_queue_is_read_and_listed_by_that_branchs_manager(koe, case):
+    moved = call(koe, "POST", f"/v1/cases/{SURVEY}/assign", ADMIN, {"version": 1, "owner": "branch:osaka-kita"})
+    assert moved.status_code == 200 and body(moved)["branch"] == "tokyo-chuo"
+
+    def sees(who: dict[str, Any], query: str = "") -> tuple[int, list[str]]:
+        listed = body(call(koe, "GET", f"/v1/cases{query}", who))["cases"]
+        return call(koe, "GET", f"/v1/cases/{SURVEY}", who).status_code, [c["case_id"] for c in listed]
+
+    assert sees(OTHER_MANAGER) == (200, [SURVEY])              # in their queue: read and listed
+    assert sees(OTHER_MANAGER, "?branch=tokyo-chuo&status=open") == (200, [SURVEY])
+    assert sees(MANAGER) == (200, [SURVEY])                    # still their customer's case
+    claimed = call(koe, "POST", f"/v1/cases/{SURVEY}/claim", OTHER_MANAGER, {"version": 2})
+    assert claimed.status_code == 200 and body(claimed)["owner"] == "person:u-mgr2"
+    assert sees(OTHER_MANAGER) == (200, [SURVEY])              # claimed by them: still in their scope
+    assert sees(OTHER_MANAGER, "?owner=person:u-mgr2") == (200, [SURVEY])

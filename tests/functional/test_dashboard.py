@@ -4,6 +4,7 @@ without a valid session answered with a page that says how to sign in."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from datetime import timedelta
@@ -12,10 +13,11 @@ from urllib.parse import quote
 
 import pytest
 
+from chalicelib.domain.cases import Case, Owner, OwnerKind
 from chalicelib.domain.claims import id_token_claims
 from chalicelib.domain.comment_insight import Insight, InsightRequest, Sentiment
 from chalicelib.domain.local_token import mint
-from chalicelib.domain.model import Answer
+from chalicelib.domain.model import Answer, SurveyStatus
 from chalicelib.services.batch import QueueRecord
 from chalicelib.services.comment_insight import analyse_batch
 from tests.fakes.insights import FakeCommentAnalyser
@@ -171,3 +173,79 @@ def test_a_customers_comment_and_its_phrases_are_isolated_from_the_page_around_t
     assert f'<blockquote lang="en" dir="auto">{comment}</blockquote>' in text
     assert '<bdi class="chip">\u202eslow payout</bdi>' in text
     assert "<bdi>\u202eslow payout</bdi> <small>1</small>" in text
+
+
+def card_n(text: str, scale: str = "nps") -> int:
+    card = re.search(rf'data-testid="card-{scale}">.*?<p class="n">\S+ (\d+)', text, re.S)
+    assert card, text
+    return int(card.group(1))
+
+
+def breakdown_rows(text: str) -> list[tuple[str, int]]:
+    """(group as shown, n) per row of the breakdown table."""
+    table = re.search(r'data-testid="breakdown">(.*?)</section>', text, re.S)
+    assert table, text
+    rows = re.findall(r'<tr class="[^"]*">\s*<td>(.*?)</td>\s*<td class="num">(\d+)', table.group(1), re.S)
+    return [(re.sub(r'<span class="flag">.*?</span>|<[^>]+>', "", cell).strip(), int(n)) for cell, n in rows]
+
+
+def test_a_branch_managers_default_view_counts_the_answers_without_an_agent_as_their_own_group(koe):
+    no_agent = {"context": {"M": {"branch": {"S": "tokyo-chuo"}}}}
+    koe.stream(response_image(score=10, survey_id="ev-1"), response_image(score=3, survey_id="ev-2", **no_agent),
+               response_image(score=2, survey_id="ev-3", **no_agent))
+    by_agent, by_procedure = html(page(koe, MANAGER)), html(page(koe, MANAGER, "?dimension=procedure"))
+    assert card_n(by_agent) == card_n(by_procedure) == 3
+    assert breakdown_rows(by_agent) == [("A-102", 1), ("No agent", 2)]
+    assert ("担当者なし", 2) in breakdown_rows(html(page(koe, MANAGER, language="ja")))
+    assert ("无业务员", 2) in breakdown_rows(html(page(koe, MANAGER, language="zh")))
+
+
+def chart_data(text: str) -> dict[str, Any]:
+    block = re.search(r'<script type="application/json" id="koe-data">(.*?)</script>', text, re.S)
+    assert block, text
+    return dict(json.loads(block.group(1)))
+
+
+def test_the_trend_shows_every_day_of_the_period_and_a_day_without_a_margin_has_no_band(koe, answered):
+    text = html(page(koe, ADMIN, "?from=2026-11-15&to=2026-11-21&period=day"))
+    [nps] = chart_data(text)["series"]
+    assert nps["labels"] == [f"2026-11-{d}" for d in range(15, 22)]
+    assert nps["score"] == [None] * 6 + [-100.0] and nps["n"] == [0] * 6 + [1]
+    assert nps["lower"] == nps["upper"] == [None] * 7          # one answer: no margin, no band to draw
+
+
+def test_the_funnel_shows_the_surveys_waiting_now_apart_from_the_deferrals_over_the_period(koe, answered):
+    store = koe.store
+    store.outcomes[("claim_payment", "2026-11-20#scheduled")] = 209
+    tonight = store.get_survey(SURVEY)
+    for n in range(12):
+        store.surveys[f"night-{n}"] = replace(tonight, survey_id=f"night-{n}", status=SurveyStatus.SCHEDULED,
+                                              send_at=koe.clock.now + timedelta(hours=7))
+    text = html(page(koe, ADMIN))
+    counts = dict(re.findall(r"<dt>(.*?)</dt><dd[^>]*>\s*(\d+)", text))
+    assert counts["Waiting for the send window now"] == "12"
+    assert counts["Deferred to the send window in the period"] == "209"
+
+
+def overdue_case(koe: Any, n: int) -> Case:
+    """Opened 3 days and `n` hours ago with 2 days to resolve it: overdue by a day and `n` hours."""
+    opened = koe.clock.now - timedelta(days=3, hours=n)
+    return Case(case_id=f"case-{n:02d}", survey_id=f"case-{n:02d}", procedure="claim_payment", customer_id=f"C-{n}",
+                score=2, opened_at=opened, first_contact_due=opened + timedelta(hours=4),
+                resolution_due=opened + timedelta(days=2), context={"branch": "tokyo-chuo", "agent_id": "A-102"},
+                phone_masked=None, owner=Owner(OwnerKind.AGENT, "A-102"))
+
+
+def listed_ids(text: str, testid: str) -> list[str]:
+    section = re.search(rf'data-testid="{testid}">(.*?)</div>', text, re.S)
+    assert section, text
+    return re.findall(r'<code class="id">([^<]+)</code>', section.group(1))
+
+
+def test_the_overdue_list_shows_the_most_overdue_first_and_says_how_many_more_there_are(koe):
+    for n in range(35):
+        koe.cases.open_case(overdue_case(koe, n))
+    text = html(page(koe, ADMIN))
+    assert listed_ids(text, "overdue-cases") == [f"case-{n:02d}" for n in range(34, 24, -1)]
+    assert re.search(r'data-testid="overdue-more">\s*and 25 more', text)
+    assert "ほか 25 件" in html(page(koe, MANAGER, language="ja"))

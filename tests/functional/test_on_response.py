@@ -5,7 +5,7 @@ from tests.functional.conftest import SURVEY, response_image
 
 def test_given_a_detractor_score_then_one_case_one_follow_up_and_one_alert(koe):
     payload = koe.stream(response_image(score=3))
-    assert payload == {"answers": 1, "buckets": 7, "cases_opened": 1}     # 5 dimensions + 2 within the branch
+    assert payload == {"answers": 1, "buckets": 9, "cases_opened": 1}     # 5 dimensions + 4 within the branch
     case = koe.cases.get_case(SURVEY)
     assert (case.score, case.customer_id, case.phone_masked) == (3, "C-88123", "+1******0123")
     assert len(koe.follow_ups.messages) == 1 and len(koe.alerts.published) == 1

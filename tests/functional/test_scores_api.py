@@ -35,7 +35,9 @@ def test_given_counted_answers_when_scores_are_read_then_200_with_figures_and_ma
     # p = d = 0.5: NPS 0; var = 1 - 0 = 1; margin = 196 * sqrt(1 / 2) = 138.6
     assert (group["value"], group["n"], group["promoters"], group["detractors"], group["score"], group["margin"],
             group["too_few"]) == ("tokyo-chuo", 2, 1, 1, 0.0, 138.6, True)
-    assert [t["period"] for t in nps["trend"]] == ["2026-W47"]
+    # every week of the period, those without answers too (n 0, no score)
+    assert [(t["period"], t["n"]) for t in nps["trend"]] == [
+        ("2026-W44", 0), ("2026-W45", 0), ("2026-W46", 0), ("2026-W47", 2), ("2026-W48", 0), ("2026-W49", 0)]
 
 
 def test_given_no_parameters_then_the_last_30_days_by_procedure_to_today_with_the_funnel(koe):

@@ -19,7 +19,7 @@ from chalicelib.domain.business_calendar import BusinessCalendar
 from chalicelib.domain.cases import Case, CaseComment, CaseStatus, Owner, OwnerKind, Severity, TimelineEntry
 from chalicelib.domain.fatigue import after_survey
 from chalicelib.domain.model import Answer, Counts, Place, Step, Survey, SurveyStatus
-from chalicelib.domain.scoring import BucketKey, Contribution, counts_for, stable_shard
+from chalicelib.domain.scoring import NO_VALUE, BucketKey, Contribution, counts_for, stable_shard
 from chalicelib.domain.web_survey import MAX_COMMENTS
 from chalicelib.errors import (
     CaseNotFound,
@@ -634,6 +634,43 @@ def test_lists_are_newest_first_filtered_and_paged_without_gaps(stores: Stores) 
         stores.cases.list_cases(CaseQuery(branch=branch, cursor="not-a-cursor"))
 
 
+def test_a_branchs_list_holds_its_customers_cases_and_those_in_its_queue_newest_first_paged(stores: Stores) -> None:
+    mine, other = _id("branch"), _id("branch")
+    queue = Owner(OwnerKind.BRANCH, mine)
+    # Seven of its customers' cases, and five of another branch's given to its queue, interleaved in time.
+    own = [a_case(opened_at=NOW + timedelta(minutes=2 * i), context={"branch": mine},
+                  owner=queue if i % 2 else Owner(OwnerKind.CENTRAL, "cx"), owner_branch=mine if i % 2 else None)
+           for i in range(7)]
+    routed = [a_case(opened_at=NOW + timedelta(minutes=2 * i + 1), context={"branch": other}, owner=queue,
+                     owner_branch=mine, status=CaseStatus.IN_PROGRESS if i == 2 else CaseStatus.OPEN)
+              for i in range(5)]
+    elsewhere = a_case(opened_at=NOW + timedelta(minutes=4), context={"branch": other})
+    for case in (*own, *routed, elsewhere):
+        stores.cases.open_case(case)
+    assert stores.cases.get_case(routed[0].case_id) == routed[0]          # owner_branch reads back
+    newest_first = [c.case_id for c in sorted(own + routed, key=lambda c: c.opened_at, reverse=True)]
+
+    for limit in (1, 3, 5, 12):
+        seen, cursor = [], None
+        while True:
+            page = stores.cases.list_cases(CaseQuery(in_branch=mine, limit=limit, cursor=cursor))
+            seen += [c.case_id for c in page.cases]
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+        assert seen == newest_first, limit
+
+    def listed(**query: Any) -> list[str]:
+        return [c.case_id for c in stores.cases.list_cases(CaseQuery(in_branch=mine, limit=50, **query)).cases]
+
+    assert listed(status=frozenset({"in_progress"})) == [routed[2].case_id]
+    assert listed(branch=other) == [c.case_id for c in reversed(routed)]            # the other's, in its queue
+    assert listed(branch=mine) == [c.case_id for c in reversed(own)]
+    assert listed(owner=str(queue)) == [c for c in newest_first if c not in {own[i].case_id for i in (0, 2, 4, 6)}]
+    assert [c.case_id for c in stores.cases.list_cases(CaseQuery(in_branch=other, limit=50)).cases] == [
+        *(c.case_id for c in reversed(routed[2:])), elsewhere.case_id, *(c.case_id for c in reversed(routed[:2]))]
+
+
 def test_a_customers_earlier_cases_are_found(stores: Stores) -> None:
     customer = _id("cust")
     old, recent = a_case(customer_id=customer, opened_at=NOW - timedelta(days=100)), a_case(customer_id=customer)
@@ -740,6 +777,16 @@ def test_values_with_unusual_characters_stay_in_their_day(stores: Stores) -> Non
 
     assert {key.value for key, _ in stores.scores.read(dim, "2026-11-21", "2026-11-21")} == {
         "東京#1", "\U0001F600 branch", "z#nps#3"}
+
+
+def test_the_group_without_a_value_reads_back_as_itself(stores: Stores) -> None:
+    dim = _id("agent")
+    none, named = BucketKey(dim, "2026-11-21", NO_VALUE, "csat"), BucketKey(dim, "2026-11-21", "A-102")
+
+    stores.scores.count([contribution(_id("answer"), none, score=2), contribution(_id("answer"), named)], 1, NOW)
+
+    assert sorted(stores.scores.read(dim, "2026-11-21", "2026-11-21"), key=lambda row: row[0].value) == [
+        (none, counts_for(2)), (named, counts_for(9))]
 
 
 # --- DynamoDB only: request budget, errors, binding -----------------------------------------------
@@ -1170,6 +1217,20 @@ def test_each_outcome_is_counted_once_in_the_write_that_reaches_it(stores: Store
     assert all(p == procedure and d == day for p, d, _, _ in rows)
     assert stores.outcomes.read_outcomes("2000-01-01", "2000-01-02", procedure) == []
     assert set(rows) <= set(stores.outcomes.read_outcomes(day, day))              # without a procedure: all
+
+
+def test_the_surveys_waiting_for_their_send_window_now_are_counted_until_released(stores: Stores) -> None:
+    procedure = _id("proc").replace("-", "_")
+    night = [a_survey(procedure=procedure, status=SurveyStatus.SCHEDULED, send_at=NOW + timedelta(hours=h),
+                      open_until=NOW + timedelta(hours=h) + WINDOW) for h in (7, 8)]
+    for survey in night:
+        stores.conversations.open_survey(survey, NOW)
+    assert stores.outcomes.waiting(procedure) == 2
+    assert stores.outcomes.waiting() >= 2                                         # every procedure's
+    released = replace(night[0], status=SurveyStatus.SENDING, send_at=None)
+    stores.conversations.update_survey(night[0], released, now=NOW)
+    assert stores.outcomes.waiting(procedure) == 1                                 # one released: one waits
+    assert stores.outcomes.waiting(_id("proc")) == 0
 
 
 def test_delivered_is_counted_once_per_survey_by_the_carriers_report_or_else_the_reply(stores: Stores) -> None:

@@ -106,3 +106,13 @@ def test_an_agent_reads_the_comments_on_their_own_service_only(store: FakeInsigh
 def test_a_bad_parameter_is_named(params: dict[str, str], problem: str) -> None:
     with pytest.raises(InvalidCommentsQuery, match=problem):
         parse_query(params, TODAY)
+
+
+def test_an_agents_groups_follow_the_branch_filter_as_their_comments_do(store: FakeInsightStore) -> None:
+    store.save([stored(6, Sentiment.POSITIVE, ("説明",), branch="osaka-kita")])      # A-102 helping in Osaka
+    everywhere, in_tokyo = ask(AGENT, store), ask(AGENT, store, branch="tokyo-chuo")
+    assert [(r["value"], r["n"]) for r in everywhere["groups"]["rows"]] == [("A-102", 3)]
+    assert [c["survey_id"] for c in in_tokyo["comments"]] == ["sv-2", "sv-1"]
+    assert [(r["value"], r["n"]) for r in in_tokyo["groups"]["rows"]] == [("A-102", 2)]
+    assert in_tokyo["groups"]["within_branch"] == "tokyo-chuo"
+    assert ask(AGENT, store, branch="kobe")["groups"]["rows"] == []

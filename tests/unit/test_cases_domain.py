@@ -255,8 +255,30 @@ NOW = datetime(2026, 11, 21, 3, tzinfo=UTC)
 
 def test_who_sees_a_case():
     case = new_case()
-    assert [case_work.visible(p, case, ROUTING) for p in (ADMIN, MANAGER, OTHER_MANAGER, AGENT, OTHER_AGENT)] == [
+    assert [case_work.visible(p, case) for p in (ADMIN, MANAGER, OTHER_MANAGER, AGENT, OTHER_AGENT)] == [
         True, True, False, True, False]
+
+
+def test_a_case_in_another_branchs_queue_is_in_that_branchs_scope_while_it_holds_it():
+    osaka = Owner(OwnerKind.BRANCH, "osaka-02")
+    moved = case_work.assign(new_case(), osaka, ADMIN, NOW, "Asia/Tokyo", ROUTING)
+    assert (moved.branch, moved.owner_branch, case_work.branches_of(moved)) == (
+        "tokyo-01", "osaka-02", frozenset({"tokyo-01", "osaka-02"}))
+    assert [case_work.visible(p, moved) for p in (MANAGER, OTHER_MANAGER, AGENT)] == [True, True, False]
+    claimed = case_work.claim(moved, OTHER_MANAGER, NOW, "Asia/Tokyo")
+    assert claimed.owner_branch == "osaka-02" and case_work.visible(OTHER_MANAGER, claimed)
+    taken = case_work.claim(claimed, ADMIN, NOW, "Asia/Tokyo")        # the CX team takes it over
+    assert taken.owner_branch is None and not case_work.visible(OTHER_MANAGER, taken)
+    assert case_work.visible(MANAGER, taken)                          # their customer's, always
+    assert new_case().owner_branch == "tokyo-01"                      # routed to A-12 of tokyo-01
+
+
+def test_one_scope_per_role_for_reading_and_listing():
+    assert case_work.scope_of(ADMIN) == case_work.CaseScope(everything=True)
+    assert case_work.scope_of(MANAGER) == case_work.CaseScope(branch="tokyo-01")
+    assert case_work.scope_of(AGENT) == case_work.CaseScope(owner="agent:A-12")
+    assert case_work.scope_of(Principal("u-x", Role.BRANCH_MANAGER)) == case_work.CaseScope()   # no branch: nothing
+    assert not case_work.CaseScope().covers(new_case())
 
 
 def test_who_may_assign_to_whom():

@@ -8,7 +8,7 @@ from chalicelib.domain import escalation
 from chalicelib.domain.model import Answer, Counts
 from chalicelib.domain.phone import mask
 from chalicelib.domain.questions import Scale
-from chalicelib.domain.scoring import BucketKey, chunks, contributions, counts_for, nps, shard_for, tally
+from chalicelib.domain.scoring import NO_VALUE, BucketKey, chunks, contributions, counts_for, nps, shard_for, tally
 
 UTC = ZoneInfo("UTC")
 AT = datetime(2026, 11, 21, 15, 30, tzinfo=UTC)
@@ -43,8 +43,10 @@ def test_a_batch_is_tallied_once_per_bucket_and_each_answer_once():
     a, b = answer(9, survey="a"), answer(3, survey="b")
     totals = totals_of([a, b, answer(None, "comment"), a])          # a re-delivered in the same batch
     assert totals[BucketKey("procedure", "2026-11-21", "claim_payment", "nps")] == Counts(2, 1, 0, 1, 12, 90)
-    assert {k.dimension for k in totals} == {"procedure", "branch", "agent", "locale", "procedure|branch=tokyo-chuo",
-                                             "agent|branch=tokyo-chuo", "locale|branch=tokyo-chuo"}
+    assert {k.dimension for k in totals} == {"procedure", "branch", "agent", "channel", "locale",
+                                             "procedure|branch=tokyo-chuo", "agent|branch=tokyo-chuo",
+                                             "channel|branch=tokyo-chuo", "locale|branch=tokyo-chuo"}
+    assert totals[BucketKey("channel", "2026-11-21", NO_VALUE, "nps")].n == 2      # no channel: counted, not dropped
 
 
 def test_days_are_counted_in_the_reporting_time_zone():
@@ -52,8 +54,10 @@ def test_days_are_counted_in_the_reporting_time_zone():
     assert {k.day for k in totals} == {"2026-11-22"}
 
 
-def test_missing_branch_or_agent_is_not_a_bucket():
-    assert {k.dimension for k in totals_of([answer(9, context={})])} == {"procedure", "locale"}
+def test_an_answer_without_a_branch_or_agent_is_counted_in_their_no_value_group_and_in_no_branch():
+    keys = set(totals_of([answer(9, context={})]))
+    assert {k.dimension for k in keys} == {"procedure", "branch", "agent", "channel", "locale"}
+    assert {k.value for k in keys if k.dimension in ("branch", "agent", "channel")} == {NO_VALUE}
 
 
 def test_the_scale_and_the_channel_are_part_of_the_bucket():

@@ -65,3 +65,13 @@ def test_rates():
 ])
 def test_periods(day, period, expected):
     assert statistics.period_of(day, period) == expected
+
+
+@pytest.mark.parametrize("period, expected", [
+    ("day", ["2026-12-30", "2026-12-31", "2027-01-01", "2027-01-02"]),
+    ("week", ["2026-W53", "2027-W01"]),           # 2026 has an ISO week 53; 2027-01-04 starts W01
+    ("month", ["2026-12", "2027-01"]),
+])
+def test_every_period_of_a_range_is_listed_in_order_even_without_answers(period, expected):
+    assert statistics.periods_between("2026-12-30", "2027-01-04" if period == "week" else "2027-01-02",
+                                      period) == expected

@@ -1,7 +1,9 @@
 """The cases table's item and its indexes (declarations only; `cases.py` converts and queries).
 
 Lists are queries on one index, newest first: by owner, by branch, by status, or all cases
-(`all_shard`, one partition: cases are the detractors only). `due-at` is sparse: a case carries
+(`all_shard`, one partition: cases are the detractors only); a branch's list is two, merged: its
+customers' cases (`by-branch`) and the other branches' cases in its queue (`by-queue-branch`, sparse:
+`queue_branch` is set only when the owner's branch is not the customer's). `due-at` is sparse: a case carries
 `due_shard`/`due_at` while the schedule has work on it (a ladder rung, the closing message, the
 re-survey). `by-customer` finds a customer's earlier cases (the repeat-detractor rule).
 """
@@ -45,6 +47,12 @@ class ByOwnerIndex(GlobalSecondaryIndex["CaseItem"]):
 class ByBranchIndex(GlobalSecondaryIndex["CaseItem"]):
     Meta = _index("by-branch")
     branch = UnicodeAttribute(hash_key=True)
+    opened_at = UTCDateTimeAttribute(range_key=True)
+
+
+class ByQueueBranchIndex(GlobalSecondaryIndex["CaseItem"]):
+    Meta = _index("by-queue-branch")
+    queue_branch = UnicodeAttribute(hash_key=True)
     opened_at = UTCDateTimeAttribute(range_key=True)
 
 
@@ -114,6 +122,8 @@ class CaseItem(Model):
     callback_consent = BooleanAttribute(null=True)
     owner = UnicodeAttribute()
     branch = UnicodeAttribute(null=True)              # = context["branch"]: the by-branch index
+    owner_branch = UnicodeAttribute(null=True)        # the owner's queue's branch (Case.owner_branch)
+    queue_branch = UnicodeAttribute(null=True)        # = owner_branch when not `branch`: the by-queue-branch index
     customer_timezone = UnicodeAttribute(default="UTC")
     owner_timezone = UnicodeAttribute(default="UTC")
     customer_place = PlaceItem(null=True)             # the survey's; absent: opened before places
@@ -140,6 +150,7 @@ class CaseItem(Model):
 
     by_owner = ByOwnerIndex()
     by_branch = ByBranchIndex()
+    by_queue_branch = ByQueueBranchIndex()
     by_status = ByStatusIndex()
     all_cases = AllCasesIndex()
     due = DueAtIndex()

@@ -3,8 +3,11 @@
 Opening refuses a second case for the same id. People's and the schedule's changes are one
 conditional update on the version read (optimistic locking) that bumps it; koe's own notification
 flags are set without touching the version. Lists query one index newest first and page with a
-cursor made from the last case returned (so a filter that skips items never skips a page). The
-recovery report reads every case opened in a period from the same indexes' `opened_at` range.
+cursor made from the last case returned (so a filter that skips items never skips a page); a
+branch's list (`in_branch`) merges two, its customers' cases (`by-branch`) and the other branches'
+cases in its queue (`by-queue-branch`): the two hold different cases, and the cursor keeps where each
+stands. The recovery report reads every case opened in a period from the same indexes' `opened_at`
+range.
 """
 
 from __future__ import annotations
@@ -39,10 +42,11 @@ from chalicelib.settings import Settings
 MUTABLE = ("comment", "comments", "severity", "reasons", "callback_consent", "owner", "owner_timezone", "status",
            "first_contact_due", "resolution_due", "timeline", "ladder", "ladder_next", "first_contact_at",
            "root_cause", "action", "resolved_at", "closing", "closing_at", "resurvey_at", "resurvey_id",
-           "recovered", "due_shard", "due_at", "expires_at")
+           "recovered", "due_shard", "due_at", "expires_at", "owner_branch", "queue_branch")
 # The index a list queries, and its key attributes (the cursor is made of them and case_id).
 INDEX_KEYS = {"by-owner": ("owner", "opened_at"), "by-branch": ("branch", "opened_at"),
-              "by-status": ("status", "opened_at"), "all-cases": ("all_shard", "opened_at")}
+              "by-queue-branch": ("queue_branch", "opened_at"), "by-status": ("status", "opened_at"),
+              "all-cases": ("all_shard", "opened_at")}
 
 
 class DynamoCaseStore:
@@ -77,20 +81,33 @@ class DynamoCaseStore:
                               f"not {expected_version}: read it again", int(current.version))
 
     def list_cases(self, query: CaseQuery) -> CasePage:
-        index, hash_value = _index_for(query)
-        filters = _filters(query, index)
-        start = _read_cursor(query.cursor, index)
+        sources = _sources(query)
+        starts, done = _read_cursor(query.cursor, [index for index, _, _ in sources])
         found: list[CaseItem] = []
+        last: dict[str, CaseItem] = {}
         with throttling_as_retryable():
-            results = getattr(CaseItem, _ATTR[index]).query(
-                hash_value, filter_condition=filters, scan_index_forward=False,
-                last_evaluated_key=start, page_size=max(query.limit, 25))
-            for item in results:
-                found.append(item)
-                if len(found) == query.limit:
+            pending = {index: iter(getattr(CaseItem, _ATTR[index]).query(
+                hash_value, filter_condition=filters, scan_index_forward=False, last_evaluated_key=starts[index],
+                page_size=max(query.limit, 25))) for index, hash_value, filters in sources if index not in done}
+            heads: dict[str, CaseItem] = {}
+            while len(found) < query.limit:
+                for index in [i for i in pending if i not in heads]:
+                    head = next(pending[index], None)
+                    if head is None:
+                        done.add(index)
+                        del pending[index]
+                    else:
+                        heads[index] = head
+                if not heads:
                     break
+                newest = max(heads, key=lambda i: (heads[i].opened_at, heads[i].case_id))
+                last[newest] = heads.pop(newest)
+                found.append(last[newest])
         # A full page may be the last one: the next then comes back empty with no cursor.
-        cursor = _make_cursor(found[-1], index) if len(found) == query.limit else None
+        cursor = None
+        if len(found) == query.limit:
+            cursor = _make_cursor({index: _key(last[index], index) if index in last else starts[index]
+                                   for index, _, _ in sources}, done)
         return CasePage([_case_from_item(i) for i in found], cursor)
 
     def due(self, now: datetime, limit: int) -> list[Case]:
@@ -121,25 +138,38 @@ class DynamoCaseStore:
         return conditional(lambda: CaseItem(case_id).update(actions=list(actions), condition=condition))
 
 
-_ATTR = {"by-owner": "by_owner", "by-branch": "by_branch", "by-status": "by_status", "all-cases": "all_cases"}
+_ATTR = {"by-owner": "by_owner", "by-branch": "by_branch", "by-queue-branch": "by_queue_branch",
+         "by-status": "by_status", "all-cases": "all_cases"}
 
 
-def _index_for(query: CaseQuery) -> tuple[str, str]:
+def _sources(query: CaseQuery) -> list[tuple[str, str, Condition | None]]:
+    """The index queries (index, hash value, filter) whose cases, merged newest first, are the list."""
+    scope = query.in_branch
     if query.owner:
-        return "by-owner", query.owner
+        conditions = _filters(query, "by-owner")
+        if query.branch:
+            conditions.append(CaseItem.branch == query.branch)
+        if scope:
+            conditions.append((CaseItem.branch == scope) | (CaseItem.owner_branch == scope))
+        return [("by-owner", query.owner, _all(conditions))]
     if query.branch:
-        return "by-branch", query.branch
+        # The customer's branch; within another branch's scope, its cases in that branch's queue.
+        conditions = _filters(query, "by-branch")
+        if scope and scope != query.branch:
+            conditions.append(CaseItem.owner_branch == scope)
+        return [("by-branch", query.branch, _all(conditions))]
+    if scope:
+        return [(index, scope, _all(_filters(query, index))) for index in ("by-branch", "by-queue-branch")]
     if len(query.status) == 1:
-        return "by-status", next(iter(query.status))
-    return "all-cases", ALL_SHARD
+        return [("by-status", next(iter(query.status)), _all(_filters(query, "by-status")))]
+    return [("all-cases", ALL_SHARD, _all(_filters(query, "all-cases")))]
 
 
-def _filters(query: CaseQuery, index: str) -> Condition | None:
+def _filters(query: CaseQuery, index: str) -> list[Condition]:
+    """The filters of status, procedure, severity and overdue (the status one unless the index is by it)."""
     conditions: list[Condition] = []
     if query.status and index != "by-status":
         conditions.append(CaseItem.status.is_in(*sorted(query.status)))
-    if query.branch and index != "by-branch":
-        conditions.append(CaseItem.branch == query.branch)
     if query.procedure:
         conditions.append(CaseItem.procedure == query.procedure)
     if query.severity:
@@ -147,31 +177,44 @@ def _filters(query: CaseQuery, index: str) -> Condition | None:
     if query.overdue_at is not None:
         conditions.append((CaseItem.resolution_due <= query.overdue_at)
                           & (CaseItem.status != CaseStatus.RESOLVED.value))
+    return conditions
+
+
+def _all(conditions: list[Condition]) -> Condition | None:
     combined: Condition | None = None
     for condition in conditions:
         combined = condition if combined is None else combined & condition
     return combined
 
 
-def _make_cursor(item: CaseItem, index: str) -> str:
+def _key(item: CaseItem, index: str) -> dict[str, Any]:
+    """Where a query of `index` resumes after `item`: its table key and the index's keys."""
     hash_name, range_name = INDEX_KEYS[index]
     raw = item.serialize()
-    key = {name: raw[name] for name in ("case_id", hash_name, range_name)}
-    return base64.urlsafe_b64encode(json.dumps({"i": index, "k": key}).encode()).decode().rstrip("=")
+    return {name: raw[name] for name in ("case_id", hash_name, range_name)}
 
 
-def _read_cursor(cursor: str | None, index: str) -> dict[str, Any] | None:
+def _make_cursor(keys: dict[str, dict[str, Any] | None], done: set[str]) -> str:
+    """Per index of the list: the key to resume after (None: from its start), and those read to the end."""
+    body = {"i": list(keys), "k": keys, "x": sorted(done)}
+    return base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str | None, indexes: list[str]) -> tuple[dict[str, dict[str, Any] | None], set[str]]:
     if not cursor:
-        return None
+        return dict.fromkeys(indexes), set()
     try:
         decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        key = decoded["k"]
-        valid = decoded["i"] == index and isinstance(key, dict) and set(key) == {"case_id", *INDEX_KEYS[index]}
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        keys, done = decoded["k"], decoded["x"]
+        valid = (decoded["i"] == indexes and isinstance(keys, dict) and set(keys) == set(indexes)
+                 and all(key is None or (isinstance(key, dict) and set(key) == {"case_id", *INDEX_KEYS[index]})
+                         for index, key in keys.items())
+                 and isinstance(done, list) and set(done) <= set(indexes))
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
         raise InvalidRequest("cursor is not one this list gave out") from exc
     if not valid:
         raise InvalidRequest("cursor belongs to another list: use it with the same filters")
-    return dict(key)
+    return {index: dict(keys[index]) if keys[index] else None for index in indexes}, set(done)
 
 
 def _case_to_item(case: Case) -> CaseItem:
@@ -183,7 +226,9 @@ def _case_to_item(case: Case) -> CaseItem:
         comment=case.comment, comments=[CaseCommentItem(at=c.at, text=c.text) for c in case.comments] or None,
         locale=case.locale, channel=case.channel, severity=case.severity.value, reasons=list(case.reasons),
         callback_consent=case.callback_consent, owner=str(case.owner),
-        branch=case.branch, customer_timezone=case.customer_timezone, owner_timezone=case.owner_timezone,
+        branch=case.branch, owner_branch=case.owner_branch,
+        queue_branch=case.owner_branch if case.owner_branch != case.branch else None,
+        customer_timezone=case.customer_timezone, owner_timezone=case.owner_timezone,
         customer_place=place_to_item(case.customer_place), status=case.status.value, version=case.version,
         timeline=[TimelineItem(at=e.at, kind=e.kind, actor=e.actor, detail=dict(e.detail)) for e in case.timeline],
         ladder=[StepItem(name=s.name, at=s.at, to=s.to) for s in case.ladder], ladder_next=case.ladder_next,
@@ -203,7 +248,7 @@ def _case_from_item(item: CaseItem, version: int | None = None) -> Case:
         comment=item.comment, comments=tuple(CaseComment(c.at, c.text) for c in item.comments or ()),
         locale=item.locale, channel=item.channel, severity=Severity(item.severity),
         reasons=tuple(str(r) for r in item.reasons or ()), callback_consent=item.callback_consent,
-        owner=Owner.parse(item.owner),
+        owner=Owner.parse(item.owner), owner_branch=item.owner_branch,
         customer_timezone=item.customer_timezone, owner_timezone=item.owner_timezone,
         customer_place=place_from_item(item.customer_place), status=CaseStatus(item.status),
         version=version if version is not None else int(item.version),

@@ -1,6 +1,8 @@
 """`DynamoOutcomeReport`: the outcome counters the survey store writes with each status change
 (`surveys._count_outcome`), read back for a period. One Query per procedure asked; without a
-procedure, one Scan of the small counter table (procedures x days x outcomes items)."""
+procedure, one Scan of the small counter table (procedures x days x outcomes items). The surveys
+waiting for their send window now are counted on the surveys' sparse `send-at` index (only
+scheduled surveys are in it): one Query with Select=COUNT."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from pynamodb.expressions.condition import Condition
 
 from chalicelib.adapters.dynamo.binding import require_bound
 from chalicelib.adapters.dynamo.errors import throttling_as_retryable
-from chalicelib.adapters.dynamo.models import OutcomeItem
+from chalicelib.adapters.dynamo.models import SEND_SHARD, OutcomeItem, SurveyItem
 from chalicelib.settings import Settings
 
 OutcomeRow = tuple[str, str, str, int]       # procedure, day, outcome, count
@@ -29,3 +31,8 @@ class DynamoOutcomeReport:
             day, _, outcome = item.bucket.partition("#")
             rows.append((item.procedure, day, outcome, int(item.n or 0)))
         return sorted(rows)
+
+    def waiting(self, procedure: str | None = None) -> int:
+        only = SurveyItem.procedure == procedure if procedure else None
+        with throttling_as_retryable():
+            return int(SurveyItem.send_index.count(SEND_SHARD, filter_condition=only))

@@ -92,10 +92,11 @@ def _increments(counts: Counts) -> list[Action]:
 
 def parse_sort_key(dimension: str, sort_key: str) -> BucketKey:
     """`YYYY-MM-DD#value#scale`; a counter from before scales is `YYYY-MM-DD#value` (nps). The
-    value may itself contain '#': the scale is read from the right."""
+    value may itself contain '#': the scale is read from the right. The value is empty for the
+    answers without one (`YYYY-MM-DD##nps`: scoring.NO_VALUE)."""
     day, rest = sort_key[:10], sort_key[11:]
-    value, _, scale = rest.rpartition("#")
-    if value and scale in {s.value for s in Scale}:
+    value, sep, scale = rest.rpartition("#")
+    if sep and scale in {s.value for s in Scale}:
         return BucketKey(dimension, day, value, scale)
     return BucketKey(dimension, day, rest, Scale.NPS.value)
 
