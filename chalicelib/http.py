@@ -54,6 +54,11 @@ ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (RetryableError, 503, "retry_later"),
 )
 
+# What a path no route has answers (404), in the one shape: locally (devstack/local_http.py) and in
+# AWS, where API Gateway answers it itself (infra/stack.py sets this as its gateway response).
+NO_ROUTE: Final[Mapping[str, str]] = MappingProxyType(
+    {"error": "no such route: see docs/api.md for koe's routes", "code": "not_found"})
+
 # The intake's outcome per request -> status (services/ingest.py names the outcome).
 INGEST_STATUS: Mapping[str, int] = {"accepted": 202, "retry": 503, "conflict": 409, "rejected": 400}
 
