@@ -14,7 +14,6 @@ secret from its ready file first, so it agrees with that one too.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from urllib.parse import urlencode
 from chalicelib.domain import local_token
 from chalicelib.domain.claims import id_token_claims
 from chalicelib.domain.principal import Role
+from devstack.private_files import write_private
 
 DEFAULT_HOURS = 8.0           # a working day; Cognito's ID tokens last 1 h
 MAX_HOURS = 24.0 * 30
@@ -34,10 +34,7 @@ def secret_in(path: Path) -> str:
     """The project's local token secret, made the first time (random, 0600)."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(secrets.token_urlsafe(48))
-        partial.chmod(0o600)
-        os.replace(partial, path)
+        write_private(path, secrets.token_urlsafe(48))
     secret = path.read_text().strip()
     if len(secret) < local_token.MIN_SECRET_CHARS:
         raise ValueError(f"{path} holds a secret shorter than {local_token.MIN_SECRET_CHARS} characters: "
