@@ -154,6 +154,9 @@ class Edge:
     def _middleware(self, request: Any, get_response: Callable[[Any], Response]) -> Response:
         refused = _too_large(request) or self._authorise(request)
         response = refused or get_response(request)
+        # Answers carry personal data (scores, cases, comments, a customer's page) or say who may
+        # see them: no cache keeps one, unless the route says otherwise (the dashboard's scripts).
+        response.headers.setdefault("Cache-Control", "no-store")
         return _one_error_shape(response)
 
     def _authorise(self, request: Any) -> Response | None:

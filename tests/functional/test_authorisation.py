@@ -160,6 +160,22 @@ def test_every_route_answers_every_caller_by_its_roles(koe, route, caller):
     check(response.status_code, response.json_body, PROTECTED[route], caller.role, f"{caller.name}: {method} {path}")
 
 
+@pytest.mark.parametrize("route", routes(), ids=lambda r: f"{r[1]} {r[0]}")
+def test_no_answer_but_the_dashboards_scripts_may_be_cached(koe, route):
+    # Given each route, called by a caller it is open to (and by nobody)
+    path, method = route
+    roles = PROTECTED.get(route, frozenset())
+    allowed = {"x-api-key": API_KEY} if Role.OPERATIONS in roles else bearer(token(Role.CX_ADMIN))
+    body_headers = {"content-type": "application/json"} if method in BODY_METHODS else {}
+    for headers in ({}, allowed):
+        response = koe.client.http.request(method, concrete(path), headers={**headers, **body_headers},
+                                           body=b"{}" if method in BODY_METHODS else b"")
+        # Then what it answers (personal data, a case, a page, an error) is never stored by a cache
+        expected = "public, max-age=3600" if path == "/dashboard/assets/{name}" and response.status_code == 200 \
+            else "no-store"
+        assert response.headers.get("Cache-Control") == expected, f"{method} {path} {response.status_code}"
+
+
 def test_a_token_expires_on_the_apps_clock(koe):
     # Given a cx_admin's token, good for an hour from now on the app's clock, and a route it opens
     cx_routes = [route for route, roles in sorted(PROTECTED.items()) if Role.CX_ADMIN in roles]
