@@ -21,6 +21,8 @@ from xml.sax.saxutils import escape
 from chalice.app import Chalice, ChaliceViewError, Request, Response
 
 from chalicelib.auth import Authenticator, authenticate
+from chalicelib.domain import sms
+from chalicelib.domain.events import MAX_EVENT_ID_CHARS
 from chalicelib.domain.principal import Principal, Role
 from chalicelib.errors import (
     CaseNotFound,
@@ -273,6 +275,15 @@ def verify_twilio(check: Any, url: str, params: dict[str, str], headers: Mapping
         count("WebhookForged")
         logger.warning("rejected webhook with a bad signature", extra={"url": url.split("?")[0]})
         raise
+
+
+def twilio_ids(fields: Mapping[str, str]) -> None:
+    """InvalidRequest naming an id no Twilio webhook carries, before any store is asked: MessageSid
+    (always SM/MM and 32 hex digits) and the `survey` koe put in the status callback URL (an event id)."""
+    if not sms.is_message_sid(fields["MessageSid"]):
+        raise InvalidRequest("MessageSid is not a Twilio message SID (SM or MM and 32 hex digits)")
+    if len(fields.get("survey", "")) > MAX_EVENT_ID_CHARS:
+        raise InvalidRequest(f"survey is at most {MAX_EVENT_ID_CHARS} characters (a survey is named by its event id)")
 
 
 def require(params: Mapping[str, str | None], *names: str) -> None:

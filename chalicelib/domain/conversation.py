@@ -72,12 +72,13 @@ def _answered_status(survey: Survey) -> SurveyStatus:
 
 
 def recorded_answer(survey: Survey, question: str, score: int | None, text: str | None, now: datetime,
-                    threshold: int) -> Answer:
+                    threshold: int, *, truncated: bool = False) -> Answer:
     """The answer a survey records, by SMS or on the web page alike (the stream reads both the same):
-    its frozen context, scale and definition version, the threshold in force, a masked phone."""
+    its frozen context, scale and definition version, the threshold in force, a masked phone; and
+    whether `text` is the start of a reply too long to keep whole."""
     return Answer(
         survey_id=survey.survey_id, question=question, received_at=now, procedure=survey.procedure,
         customer_id=survey.customer_id, locale=survey.locale, context=dict(survey.context),
         score=score, text=text, threshold=threshold, phone_masked=mask(survey.phone), channel=survey.channel,
-        scale=survey.scale, definition_version=survey.definition_version,
+        scale=survey.scale, definition_version=survey.definition_version, truncated=truncated,
     )

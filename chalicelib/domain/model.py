@@ -105,6 +105,7 @@ class Answer:
     channel: str = ""               # the survey's channel (sms_two_way, sms_link, email): a dimension
     scale: str = "nps"              # the scale the score was asked on: nps 0-10, csat 1-5, ces 1-7
     definition_version: int = 1     # the survey definition's version it was asked with
+    truncated: bool = False         # the reply was longer than any SMS: `text` is its start (domain/sms.py)
 
 
 @dataclass(frozen=True)

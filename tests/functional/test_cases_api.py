@@ -161,3 +161,26 @@ def test_the_ladder_climbs_on_the_schedule_and_overlapping_ticks_alert_once(koe,
     koe.tick()
     assert [m["event"] for m in koe.alerts.published][-2:] == ["breach", "lead"]
     assert koe.alerts.published[-1]["to"] == ["central"]          # no lead configured: central
+
+
+# --- ids no case can have: a named 400 before any store is asked (DynamoDB refuses a key over 2,048 bytes)
+
+TOO_LONG = "c" * 2049
+
+
+@pytest.mark.parametrize(("method", "path", "payload"), [
+    ("GET", f"/v1/cases/{TOO_LONG}", None),
+    ("POST", f"/v1/cases/{TOO_LONG}/claim", {"version": 1}),
+    ("POST", f"/v1/cases/{TOO_LONG}/contact-attempts", {"version": 1, "outcome": "reached"}),
+    ("GET", f"/v1/cases/{'c' * 129}", None),
+])
+def test_a_case_id_longer_than_any_event_id_is_a_named_400(koe, method, path, payload):
+    response = call(koe, method, path, ADMIN, payload)
+    assert response.status_code == 400
+    assert body(response) == {"error": "case_id is at most 128 characters (a case is named by its survey's "
+                                       "event id)", "code": "invalid_request",
+                              "fields": [{"field": "case_id", "problem": "is at most 128 characters"}]}
+
+
+def test_a_case_id_of_the_longest_event_id_is_looked_up(koe):
+    assert call(koe, "GET", f"/v1/cases/{'c' * 128}", ADMIN).status_code == 404

@@ -167,6 +167,7 @@ class ResponseItem(Model):
     channel = UnicodeAttribute(null=True)
     scale = UnicodeAttribute(null=True)                 # absent: nps (answers from before definitions)
     definition_version = NumberAttribute(null=True)
+    truncated = BooleanAttribute(null=True)             # absent: the text is whole
     expires_at = TTLAttribute(null=True)
     month_shard = UnicodeAttribute(null=True)           # score answers only: the by-month index
     by_month = ByMonthIndex()
@@ -183,6 +184,7 @@ class InboxItem(Model):
     received_at = UTCDateTimeAttribute()
     reason = UnicodeAttribute()
     survey_id = UnicodeAttribute(null=True)
+    truncated = BooleanAttribute(null=True)             # absent: the body is whole
     expires_at = TTLAttribute(null=True)
 
 
