@@ -71,6 +71,7 @@ def sms_inbound() -> Response:
     params = http.form_params(request.raw_body)
     http.verify_twilio(c.signature, c.settings.sms_webhook_url, params, request.headers)
     http.require(params, "MessageSid", "From")
+    http.twilio_ids(params)
     sms = InboundSms(params["MessageSid"], params["From"], params.get("Body", ""))
     return http.twiml(handle_reply(sms, c.reply_deps))
 
@@ -127,6 +128,7 @@ def sms_status() -> Response:
     fields = {**params, "survey": request.query_params.get("survey", "") if request.query_params else "",
               "MessageStatus": params.get("MessageStatus") or params.get("SmsStatus", "")}
     http.require(fields, "survey", "MessageSid", "MessageStatus")
+    http.twilio_ids(fields)
     callback = StatusCallback(fields["survey"], fields["MessageSid"], fields["MessageStatus"],
                               params.get("ErrorCode") or None)
     return Response({"outcome": record_status(callback, c.status_deps)}, status_code=200)

@@ -21,6 +21,8 @@ from xml.sax.saxutils import escape
 from chalice.app import Chalice, ChaliceViewError, Request, Response
 
 from chalicelib.auth import Authenticator, authenticate
+from chalicelib.domain import sms
+from chalicelib.domain.events import MAX_EVENT_ID_CHARS
 from chalicelib.domain.principal import Principal, Role
 from chalicelib.errors import (
     CaseNotFound,
@@ -55,6 +57,11 @@ ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (InvalidRequest, 400, "invalid_request"),
     (RetryableError, 503, "retry_later"),
 )
+
+# What a path no route has answers (404), in the one shape: locally (devstack/local_http.py) and in
+# AWS, where API Gateway answers it itself (infra/stack.py sets this as its gateway response).
+NO_ROUTE: Final[Mapping[str, str]] = MappingProxyType(
+    {"error": "no such route: see docs/api.md for koe's routes", "code": "not_found"})
 
 # The intake's outcome per request -> status (services/ingest.py names the outcome).
 INGEST_STATUS: Mapping[str, int] = {"accepted": 202, "retry": 503, "conflict": 409, "rejected": 400}
@@ -151,6 +158,9 @@ class Edge:
     def _middleware(self, request: Any, get_response: Callable[[Any], Response]) -> Response:
         refused = _too_large(request) or self._authorise(request)
         response = refused or get_response(request)
+        # Answers carry personal data (scores, cases, comments, a customer's page) or say who may
+        # see them: no cache keeps one, unless the route says otherwise (the dashboard's scripts).
+        response.headers.setdefault("Cache-Control", "no-store")
         return _one_error_shape(response)
 
     def _authorise(self, request: Any) -> Response | None:
@@ -267,6 +277,15 @@ def verify_twilio(check: Any, url: str, params: dict[str, str], headers: Mapping
         count("WebhookForged")
         logger.warning("rejected webhook with a bad signature", extra={"url": url.split("?")[0]})
         raise
+
+
+def twilio_ids(fields: Mapping[str, str]) -> None:
+    """InvalidRequest naming an id no Twilio webhook carries, before any store is asked: MessageSid
+    (always SM/MM and 32 hex digits) and the `survey` koe put in the status callback URL (an event id)."""
+    if not sms.is_message_sid(fields["MessageSid"]):
+        raise InvalidRequest("MessageSid is not a Twilio message SID (SM or MM and 32 hex digits)")
+    if len(fields.get("survey", "")) > MAX_EVENT_ID_CHARS:
+        raise InvalidRequest(f"survey is at most {MAX_EVENT_ID_CHARS} characters (a survey is named by its event id)")
 
 
 def require(params: Mapping[str, str | None], *names: str) -> None:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import time
@@ -43,6 +42,7 @@ from typing import Any
 
 from chalicelib import resources
 from devstack import tokens
+from devstack.private_files import write_private
 from devstack.stack import REPO_ROOT, LocalStack, PortInUse, StackOptions
 
 DATA_DIR = REPO_ROOT / ".koe"                   # git-ignored
@@ -284,10 +284,9 @@ def demo_event(at: datetime, email: bool = False) -> str:
 
 
 def write_ready_file(path: Path, stack: LocalStack) -> None:
-    # Write then rename, so a reader never sees half a file.
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(stack.addresses(), indent=2))
-    os.replace(partial, path)
+    # It holds the API key, the token secret and the contact hash key: its owner's alone (0600),
+    # written whole then renamed, so a reader never sees half a file.
+    write_private(path, json.dumps(stack.addresses(), indent=2))
 
 
 def main(argv: list[str] | None = None) -> int:

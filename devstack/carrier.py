@@ -209,8 +209,13 @@ def country_of(number: str) -> str:
     return ""
 
 
+EMAIL_ADDRESS = re.compile(r"([^\s@/?&=:;,<>\"'()\[\]])[^\s@/?&=:;,<>\"'()\[\]]*(?:@|%40)([A-Za-z0-9.-]+)")
+
+
 def mask(text: str) -> str:
-    """Hide phone numbers (and the account SID) in log lines: keep only the last 4 characters."""
+    """Hide what is personal in log lines: email addresses keep their first letter and domain
+    (h***@example.jp), phone numbers (and the account SID) their last 4 characters."""
+    text = EMAIL_ADDRESS.sub(r"\1***@\2", text)
     text = re.sub(r"AC[0-9a-fA-F]{28}([0-9a-fA-F]{4})", r"AC***\1", text)
     return re.sub(r"\+?\d{3,}(\d{4})", r"***\1", text)
 

@@ -47,10 +47,16 @@ EMAIL_FROM = f"survey@{EMAIL_DOMAIN}"
 Service = Literal["sqs", "sns", "dynamodb", "dynamodbstreams", "events", "ses", "sesv2"]
 
 
-def client(service: Service, endpoint: str, region: str) -> Any:
-    """A boto3 client bound to a local endpoint with fake credentials: it can never reach AWS."""
+POOL = 10      # botocore's default: connections a client keeps open to its endpoint
+
+
+def client(service: Service, endpoint: str, region: str, *, pool: int = POOL) -> Any:
+    """A boto3 client bound to a local endpoint with fake credentials: it can never reach AWS.
+    `pool`: connections it keeps; at least the threads that call it at once (urllib3 otherwise
+    opens and discards one per extra caller, and logs "Connection pool is full" each time)."""
     return boto3.client(service, endpoint_url=endpoint, region_name=region,
-                        config=BotoConfig(retries={"max_attempts": 2}), **FAKE_CREDENTIALS)
+                        config=BotoConfig(retries={"max_attempts": 2}, max_pool_connections=pool),
+                        **FAKE_CREDENTIALS)
 
 
 def provision(dynamodb_endpoint: str, aws_endpoint: str, region: str, prefix: str) -> dict[str, str]:

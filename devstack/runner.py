@@ -414,7 +414,9 @@ class Runner:
         self.concurrency = concurrency
         self.wait_s = wait_s            # SQS long poll of each ReceiveMessage (bounds how long stop() waits)
         prefix = env["KOE_RESOURCE_PREFIX"]
-        sqs = client("sqs", aws_endpoint, region)
+        # One SQS client for every poller (each long-polls on its own connection) and the caller
+        # reading the queues' depth.
+        sqs = client("sqs", aws_endpoint, region, pool=len(queues) * concurrency + len(topics) + 1)
         self.queue_sources = [
             QueueSource(sqs, env[var], getattr(app, handler), f"{prefix}{handler}", region,
                         retry_visibility_s)

@@ -46,7 +46,6 @@ the rewound clock stays as it is, so customers surveyed before look surveyed "in
 
 from __future__ import annotations
 
-import base64
 import functools
 import html
 import json
@@ -68,7 +67,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from chalicelib.domain import questions
+from chalicelib.domain import questions, survey_token
 from chalicelib.domain.questions import Scale
 from devstack import local_routing, tokens
 from devstack.carrier import API_FAULTS, CALLBACK_FAULTS
@@ -351,20 +350,20 @@ def _pattern(template: str) -> re.Pattern[str]:
     return re.compile(re.sub(r"\\\{[a-z_]+\\\}", ".*?", escaped), re.DOTALL)
 
 
-SURVEY_LINK = re.compile(r"https?://[^\s\"'<>]+/s/([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)(?:\?score=(\d+))?")
+SURVEY_LINK = re.compile(r"https?://[^\s\"'<>]+/s/([A-Za-z0-9_-]+)(?:\?score=(\d+))?")
 
 
-def survey_links(text: str) -> list[tuple[str, str, int | None]]:
-    """(link without query, survey id, score it pre-selects) of each web-survey link in a text or HTML."""
+def survey_links(text: str, link_key: bytes) -> list[tuple[str, str, int | None]]:
+    """(link without query, survey id, score it pre-selects) of each web-survey link in a text or HTML.
+    A link names its survey opaquely: the seed reads it with the stack's own link key, as koe does."""
     found = []
     for match in SURVEY_LINK.finditer(html.unescape(text)):
-        head = match.group(1)
         try:
-            survey_id = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)).decode("utf-8")
-        except (ValueError, UnicodeDecodeError):
+            survey_id = survey_token.verify(link_key, match.group(1))
+        except survey_token.TamperedToken:
             continue
         link = match.group(0).split("?")[0]
-        found.append((link, survey_id, int(match.group(3)) if match.group(3) else None))
+        found.append((link, survey_id, int(match.group(2)) if match.group(2) else None))
     return found
 
 
@@ -378,6 +377,7 @@ class Stack:
             self.api, self.carrier = str(info["api_url"]), str(info["carrier_url"])
             self.key = str(info["api_key"])
             self.secret = str(info["env"]["KOE_LOCAL_TOKEN_SECRET"])
+            self.link_key = survey_token.link_key(str(info["env"]["KOE_CONTACT_HASH_KEY"]).encode())
             self.definitions = questions.parse(json.loads(info["env"].get("KOE_SURVEY_DEFINITIONS") or "{}"))
             self.templates = Path(info["env"].get("KOE_TEMPLATES_DIR") or TEMPLATES)
         except (KeyError, TypeError, ValueError) as exc:
@@ -757,13 +757,13 @@ class Seeder:
             if kind in ("invitation", "reminder") and line.event is not None:
                 self._two_way(line, kind, tasks)
             return
-        for link, survey_id, _score in survey_links(body)[:1]:   # a link SMS
+        for link, survey_id, _score in survey_links(body, self.stack.link_key)[:1]:   # a link SMS
             plan = self.plans.get(survey_id)
             if plan is not None and self._on_survey(plan, "sms_link"):
                 tasks.setdefault(survey_id, []).append(functools.partial(self._answer_on_page, plan, link))
 
     def _on_email(self, sent: Mapping[str, Any], tasks: dict[str, list[Task]]) -> None:
-        links = survey_links(str(sent.get("html") or sent.get("body") or ""))
+        links = survey_links(str(sent.get("html") or sent.get("body") or ""), self.stack.link_key)
         if not links:
             return                                              # a closing message, or an alert to staff
         survey_id = links[0][1]

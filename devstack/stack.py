@@ -315,7 +315,8 @@ def local_http_server(chalice_app: Any, port: int) -> Any:
     overwrite the ones the stack set. The server binds when created.
     """
     from chalice.config import Config
-    from chalice.local import create_local_server
+
+    from devstack.local_http import create_local_server
 
     config = Config.create(chalice_stage="local", app_name=chalice_app.app_name,
                            lambda_timeout=30, lambda_memory_size=512)

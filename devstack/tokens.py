@@ -6,15 +6,15 @@ LocalTokens), which the local stack sets and infra/ never does.
 
 The secret is made once per project and kept in `.koe/local-token-secret` (git-ignored, 0600), so
 `python -m devstack` and `python -m devstack token` agree whether the stack runs or not, and a token
-keeps working across restarts until it expires. A stack that keeps nothing (`--in-memory`, or one
-started from code by tests) gets a random secret of its own; the command reads the running stack's
-secret from its ready file first, so it agrees with that one too.
+keeps working across restarts until it expires (unless it was minted on a clock `advance` moved
+forward, which a restart sets back: a token issued in the future is refused). A stack that keeps
+nothing (`--in-memory`, or one started from code by tests) gets a random secret of its own; the
+command reads the running stack's secret from its ready file first, so it agrees with that one too.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -24,9 +24,10 @@ from urllib.parse import urlencode
 from chalicelib.domain import local_token
 from chalicelib.domain.claims import id_token_claims
 from chalicelib.domain.principal import Role
+from devstack.private_files import write_private
 
 DEFAULT_HOURS = 8.0           # a working day; Cognito's ID tokens last 1 h
-MAX_HOURS = 24.0 * 30
+MAX_HOURS = local_token.MAX_LIFETIME.total_seconds() / 3600     # what the app accepts: 24 h
 CX_ROLES = (Role.CX_ADMIN.value, Role.BRANCH_MANAGER.value, Role.AGENT.value)
 
 
@@ -34,10 +35,7 @@ def secret_in(path: Path) -> str:
     """The project's local token secret, made the first time (random, 0600)."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(secrets.token_urlsafe(48))
-        partial.chmod(0o600)
-        os.replace(partial, path)
+        write_private(path, secrets.token_urlsafe(48))
     secret = path.read_text().strip()
     if len(secret) < local_token.MIN_SECRET_CHARS:
         raise ValueError(f"{path} holds a secret shorter than {local_token.MIN_SECRET_CHARS} characters: "

@@ -253,6 +253,7 @@ class KoeStack(Stack):
         self._cx_users()                    # before the app: its functions read the hosted UI's address
         self.app = self._chalice_app()
         self._authorize_cx_routes()
+        self._gateway_responses()
         self._log_groups()
         self._wire_event_sources()
         self._grant()
@@ -594,9 +595,7 @@ class KoeStack(Stack):
         route whose roles do not include operations): API Gateway verifies the ID token and passes
         its claims in the request context (auth.CognitoClaims reads them). Operations routes keep
         the API key only. Chalice's swagger (the RestAPI's DefinitionBody) gets the authorizer, a
-        `security` entry per CX method, and the 401 the authorizer answers in koe's error shape."""
-        from chalicelib import http
-
+        `security` entry per CX method (the 401 the authorizer answers: _gateway_responses)."""
         self.cx_routes, self.operations_routes = _split_routes(_protected_routes(self.config.app_dir))
         paths = self._sam["Resources"]["RestAPI"]["Properties"]["DefinitionBody"].get("paths", {})
         unknown = [f"{method} {path}" for path, method in self.cx_routes if method.lower() not in paths.get(path, {})]
@@ -609,14 +608,34 @@ class KoeStack(Stack):
             "x-amazon-apigateway-authorizer": {"type": "cognito_user_pools",
                                                "providerARNs": [self.user_pool.user_pool_arn]},
         })
-        api.add_property_override("DefinitionBody.x-amazon-apigateway-gateway-responses.UNAUTHORIZED", {
-            "statusCode": "401",
-            "responseTemplates": {"application/json": json.dumps(
-                {"error": http.UNAUTHENTICATED, "code": "unauthenticated"})},
-        })
         for path, method in self.cx_routes:
             api.add_property_override(f"DefinitionBody.paths.{_override_key(path)}.{method.lower()}.security",
                                       [{COGNITO_AUTHORIZER: []}])
+
+    def _gateway_responses(self) -> None:
+        """What API Gateway answers itself, before any function runs, in koe's one error shape and
+        never cached: the authorizer's 401; a path or a method the API does not have (API Gateway's
+        403 "Missing Authentication Token") as koe's 404, as the local stack answers a path no route
+        has; and every other refusal (throttled, too large, ...) or failure of its own with its status."""
+        from chalicelib import http
+
+        no_store = {"gatewayresponse.header.Cache-Control": "'no-store'"}
+        # $context.error.messageString is API Gateway's message, already quoted as a JSON string.
+        message = "$context.error.messageString"
+        responses: dict[str, dict[str, Any]] = {
+            "UNAUTHORIZED": {"statusCode": "401", "responseTemplates": {"application/json": json.dumps(
+                {"error": http.UNAUTHENTICATED, "code": "unauthenticated"})}},
+            "MISSING_AUTHENTICATION_TOKEN": {"statusCode": "404", "responseTemplates": {
+                "application/json": json.dumps(dict(http.NO_ROUTE))}},
+            "DEFAULT_4XX": {"responseTemplates": {
+                "application/json": f'{{"error": {message}, "code": "refused_by_gateway"}}'}},
+            "DEFAULT_5XX": {"responseTemplates": {
+                "application/json": f'{{"error": {message}, "code": "gateway_error"}}'}},
+        }
+        api = self.app.get_resource("RestAPI")
+        for kind, response in responses.items():
+            api.add_property_override(f"DefinitionBody.x-amazon-apigateway-gateway-responses.{kind}",
+                                      {**response, "responseParameters": no_store})
 
     # ---- IAM: exactly what the functions do --------------------------------------------------------
 

@@ -72,14 +72,15 @@ def _answered_status(survey: Survey) -> SurveyStatus:
 
 
 def recorded_answer(survey: Survey, question: str, score: int | None, text: str | None, now: datetime,
-                    threshold: int, place: Place) -> Answer:
+                    threshold: int, place: Place, *, truncated: bool = False) -> Answer:
     """The answer a survey records, by SMS or on the web page alike (the stream reads both the same):
-    its frozen context, scale and definition version, the threshold in force, a masked phone, and the
+    its frozen context, scale and definition version, the threshold in force, a masked phone, the
     customer's place (the survey's, or for a survey stored before places were, worked out from it:
-    PlaceRules.of_survey), which a case opened from it keeps."""
+    PlaceRules.of_survey), which a case opened from it keeps; and whether `text` is the start of a
+    reply too long to keep whole."""
     return Answer(
         survey_id=survey.survey_id, question=question, received_at=now, procedure=survey.procedure,
         customer_id=survey.customer_id, locale=survey.locale, context=dict(survey.context),
         score=score, text=text, threshold=threshold, phone_masked=mask(survey.phone), channel=survey.channel,
-        scale=survey.scale, definition_version=survey.definition_version, place=place,
+        scale=survey.scale, definition_version=survey.definition_version, place=place, truncated=truncated,
     )

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 EVENTBRIDGE_DETAIL_TYPE = "ProcedureCompleted"
+# What the published schema allows (schemas/procedure-completed.schema.json; a unit test keeps them
+# equal). A survey and its case are named by the event id, so an id longer than this names nothing
+# koe stores: the HTTP edge refuses it with a named 400 before any store is asked (DynamoDB would
+# refuse a key over 2,048 bytes with a 500).
+MAX_EVENT_ID_CHARS = 128
+MAX_CONTEXT_VALUE_CHARS = 256            # branch, agent_id, ...
+PROCEDURE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ tokens and API Gateway verifies them; these let the CX routes be used and tested
 
 `verify` accepts HS256 only (never `none`, never an algorithm the token names for itself), checks
 the signature in constant time before reading the payload, then the issuer, audience and token use,
-and the expiry (and nbf, if any) against `now` with a small leeway. Anything else is "not a token": None, never an
-exception. Pure: the time is an argument.
+and the times against `now` with a small leeway: not expired, not issued in the future (nor before
+its nbf, if any), and no longer-lived than MAX_LIFETIME (a token good for years is a token someone
+made to keep). Anything else is "not a token": None, never an exception. Pure: the time is an argument.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ ISSUER = "koe-local"
 AUDIENCE = "koe-local"
 TOKEN_USE = "id"
 LEEWAY = timedelta(seconds=60)       # clock skew between whoever minted the token and the app
+MAX_LIFETIME = timedelta(hours=24)   # a working day and then some; Cognito's ID tokens last 1 h
 MIN_SECRET_CHARS = 32
 MAX_TOKEN_CHARS = 4096               # a koe token is ~400 characters: longer is not one of ours
 
@@ -40,8 +42,8 @@ def mint(secret: str, claims: Mapping[str, Any], issued_at: datetime, lifetime: 
     """A signed token carrying `claims` plus iss, aud, token_use, iat and exp."""
     if len(secret) < MIN_SECRET_CHARS:
         raise ValueError(f"the secret must be at least {MIN_SECRET_CHARS} characters")
-    if lifetime <= timedelta(0):
-        raise ValueError("the lifetime must be positive")
+    if not timedelta(0) < lifetime <= MAX_LIFETIME:
+        raise ValueError(f"the lifetime must be positive and at most {MAX_LIFETIME}")
     payload = {**claims, "iss": ISSUER, "aud": AUDIENCE, "token_use": TOKEN_USE,
                "iat": int(issued_at.timestamp()), "exp": int((issued_at + lifetime).timestamp())}
     signing_input = f"{_json_b64({'alg': ALGORITHM, 'typ': 'JWT'})}.{_json_b64(payload)}"
@@ -76,9 +78,11 @@ def _verified(secret: str, token: str, now: float, leeway: float) -> dict[str, A
     not_before = _seconds(claims.get("nbf", 0))
     if expires is None or issued is None or not_before is None:
         return None
-    # iat must be there, but is not compared with now: the local stack's clock can be moved forward
-    # (and back to the wall clock on a restart) while a token minted on it is still meant to work.
-    if now > expires + leeway or not_before > now + leeway:
+    # Issued in the future: made up, or minted on the local stack's clock before a restart set it
+    # back to the wall clock (mint another). Both kinds are refused, as is a lifetime over the maximum.
+    if now > expires + leeway or not_before > now + leeway or issued > now + leeway:
+        return None
+    if expires - issued > MAX_LIFETIME.total_seconds():
         return None
     return claims
 

@@ -116,6 +116,7 @@ class Answer:
     scale: str = "nps"              # the scale the score was asked on: nps 0-10, csat 1-5, ces 1-7
     definition_version: int = 1     # the survey definition's version it was asked with
     place: Place | None = None      # the survey's customer place (None: recorded before places were)
+    truncated: bool = False         # the reply was longer than any SMS: `text` is its start (domain/sms.py)
 
 
 @dataclass(frozen=True)

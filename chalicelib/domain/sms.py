@@ -3,6 +3,14 @@ one character outside it forces UCS-2 at 70 (67 per part)."""
 
 from __future__ import annotations
 
+import re
+
+# The longest message Twilio delivers (its Body limit): a longer webhook body is no SMS, and is cut
+# to this before it is stored (a DynamoDB item holds 400 KB), with a flag saying it was cut.
+MAX_REPLY_CHARS = 1600
+# A Message resource's SID: SM (SMS) or MM (MMS) and 32 hex digits (Twilio's API reference).
+_MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
+
 _GSM7 = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
@@ -24,3 +32,14 @@ def segments(text: str) -> int:
     if units <= single:
         return 1
     return -(-units // part)
+
+
+def is_message_sid(value: str) -> bool:
+    return _MESSAGE_SID.fullmatch(value) is not None
+
+
+def kept_reply(body: str) -> tuple[str, bool]:
+    """The reply as koe keeps it, and whether it had to be cut (never dropped: what fits is read)."""
+    if len(body) <= MAX_REPLY_CHARS:
+        return body, False
+    return body[:MAX_REPLY_CHARS], True

@@ -1,10 +1,16 @@
-"""Signed survey links: the token in `/s/{token}` (and in an email's unsubscribe link) carries the
-survey id only, with an HMAC-SHA256 so nobody can make one up or change it. Whether the survey is
-still open (its response window) is read from the survey itself, so a token needs no clock.
+"""Survey links: the token in `/s/{token}` (and in an email's unsubscribe link) names one survey, and
+nobody can make one up, change one, or read anything out of one. The survey id is an operations
+system's event id (business data), so the token carries it encrypted, not merely signed. Whether
+the survey is still open (its response window) is read from the survey itself: a token needs no clock.
 
-    token = base64url(survey_id) "." base64url(first 16 bytes of HMAC(key, purpose "|" survey_id))
+    tag   = first 16 bytes of HMAC-SHA256(mac key, purpose 0x00 survey_id)
+    token = base64url(tag || survey_id XOR HMAC-SHA256-CTR(encryption key, tag))
 
-`purpose` keeps a token for one use from opening another ("survey" vs "unsubscribe"). Pure.
+A deterministic authenticated encryption with a synthetic IV (SIV, RFC 5297's construction, on
+HMAC-SHA256 from the standard library): the tag authenticates the survey id and the purpose and is
+the counter mode's IV, so one survey and purpose always give the same token (links made again stay
+the same link), two surveys give unrelated ones, and a changed byte anywhere is refused. `purpose`
+keeps a token for one use from opening another ("survey" vs "unsubscribe"). Pure.
 """
 
 from __future__ import annotations
@@ -13,12 +19,16 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 
-MAC_BYTES = 16          # 128 bits: forging one is out of reach; the link stays short for an SMS
+TAG_BYTES = 16          # 128 bits: forging one is out of reach; the link stays short for an SMS
+# A survey id is an event id (at most 128 characters, up to 512 bytes of UTF-8): ~700 characters of token.
+MAX_TOKEN_CHARS = 1024
+_URL_SAFE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class TamperedToken(ValueError):
-    """Not a token koe signed (wrong shape, changed, or signed for another purpose)."""
+    """Not a token koe made (wrong shape, changed, or made for another purpose)."""
 
 
 def link_key(secret: bytes) -> bytes:
@@ -27,32 +37,53 @@ def link_key(secret: bytes) -> bytes:
     return hmac.new(secret, b"koe survey links v1", hashlib.sha256).digest()
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _mac(key: bytes, purpose: str, survey_id: str) -> bytes:
-    return hmac.new(key, f"{purpose}|{survey_id}".encode(), hashlib.sha256).digest()[:MAC_BYTES]
-
-
 def sign(key: bytes, survey_id: str, purpose: str = "survey") -> str:
-    return f"{_b64(survey_id.encode())}.{_b64(_mac(key, purpose, survey_id))}"
+    plain = survey_id.encode("utf-8")
+    tag = _tag(key, purpose, plain)
+    return _b64(tag + _xor(plain, _keystream(key, tag, len(plain))))
 
 
 def verify(key: bytes, token: str, purpose: str = "survey") -> str:
-    """The survey id a token carries; TamperedToken when koe did not sign it for `purpose`."""
-    head, dot, tail = token.partition(".")
-    if not dot or not head or not tail or len(token) > 400:
+    """The survey id a token carries; TamperedToken when koe did not make it for `purpose`."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or not _URL_SAFE.fullmatch(token):
         raise TamperedToken("not a survey token")
     try:
-        survey_id = _unb64(head).decode("utf-8")
-        mac = _unb64(tail)
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError) as exc:
         raise TamperedToken("not a survey token") from exc
-    if not hmac.compare_digest(mac, _mac(key, purpose, survey_id)):
-        raise TamperedToken("the token's signature does not match")
-    return survey_id
+    if _b64(raw) != token:          # one spelling per token (base64's spare bits left at zero)
+        raise TamperedToken("not a survey token")
+    tag, cipher = raw[:TAG_BYTES], raw[TAG_BYTES:]
+    if not cipher:
+        raise TamperedToken("not a survey token")
+    plain = _xor(cipher, _keystream(key, tag, len(cipher)))
+    if not hmac.compare_digest(tag, _tag(key, purpose, plain)):
+        raise TamperedToken("the token's tag does not match")
+    try:
+        return plain.decode("utf-8")
+    except UnicodeDecodeError as exc:       # authenticated, so koe made it: only from a bug
+        raise TamperedToken("not a survey token") from exc
+
+
+def _subkey(key: bytes, use: bytes) -> bytes:
+    return hmac.new(key, use, hashlib.sha256).digest()
+
+
+def _tag(key: bytes, purpose: str, plain: bytes) -> bytes:
+    message = purpose.encode("utf-8") + b"\x00" + plain
+    return hmac.new(_subkey(key, b"authenticate"), message, hashlib.sha256).digest()[:TAG_BYTES]
+
+
+def _keystream(key: bytes, tag: bytes, length: int) -> bytes:
+    encryption = _subkey(key, b"encrypt")
+    blocks = (hmac.new(encryption, tag + counter.to_bytes(4, "big"), hashlib.sha256).digest()
+              for counter in range(-(-length // hashlib.sha256().digest_size)))
+    return b"".join(blocks)[:length]
+
+
+def _xor(data: bytes, stream: bytes) -> bytes:
+    return bytes(a ^ b for a, b in zip(data, stream, strict=True))
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")

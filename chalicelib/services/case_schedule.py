@@ -33,6 +33,7 @@ from chalicelib.domain.case_policy import CasePolicy
 from chalicelib.domain.cases import ROBOT, Case, TimelineEntry
 from chalicelib.domain.channel_policy import EMAIL
 from chalicelib.domain.customer_place import PlaceRules
+from chalicelib.domain.events import MAX_EVENT_ID_CHARS
 from chalicelib.domain.model import Place, Survey
 from chalicelib.domain.send_window import SendHours
 from chalicelib.errors import (
@@ -52,7 +53,7 @@ CLOSING = "closing"                 # the template key of the closing message, o
 CLOSING_RETRY_AFTER = timedelta(minutes=10)
 CLOSING_ATTEMPTS = 3                # sends in all: the first and two more after a passing fault
 RESURVEY_SUFFIX = "~resurvey"
-MAX_EVENT_ID = 128                  # the event schema's maxLength (schemas/procedure-completed.schema.json)
+MAX_EVENT_ID = MAX_EVENT_ID_CHARS   # the event schema's maxLength (schemas/procedure-completed.schema.json)
 
 
 @dataclass(frozen=True)

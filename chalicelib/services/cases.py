@@ -18,6 +18,7 @@ from chalicelib.domain import case_work
 from chalicelib.domain.case_policy import CasePolicy
 from chalicelib.domain.case_work import CaseRefused, Resolution
 from chalicelib.domain.cases import Case, CaseStatus, Owner, Severity
+from chalicelib.domain.events import MAX_EVENT_ID_CHARS
 from chalicelib.domain.principal import Principal
 from chalicelib.errors import CaseNotFound, Forbidden, InvalidCaseState, InvalidRequest, KoeError, UnknownOwner
 from chalicelib.observability import count, logger
@@ -149,6 +150,10 @@ def _tell(deps: CaseDeps, case: Case, event: str, recipients: tuple[str, ...], n
 # --- reading and checking what comes in
 
 def _visible_case(principal: Principal, case_id: str, deps: CaseDeps) -> Case:
+    if len(case_id) > MAX_EVENT_ID_CHARS:       # no case has one: refused before the store is asked
+        raise InvalidRequest(f"case_id is at most {MAX_EVENT_ID_CHARS} characters (a case is named by its "
+                             "survey's event id)",
+                             fields=[{"field": "case_id", "problem": f"is at most {MAX_EVENT_ID_CHARS} characters"}])
     case = deps.cases.get_case(case_id)
     if case is None or not case_work.visible(principal, case):
         raise CaseNotFound(f"no case {case_id}")

@@ -24,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain.comment_insight import GROUPS, CommentInsight, Sentiment, summarise
+from chalicelib.domain.events import MAX_CONTEXT_VALUE_CHARS, PROCEDURE
 from chalicelib.domain.principal import Principal, Role, narrowed
 from chalicelib.domain.scoring import WITHIN_BRANCH, within_branch
 from chalicelib.errors import InvalidRequest
@@ -74,6 +75,14 @@ def parse_query(params: Mapping[str, str] | None, today: date) -> Filters:
         raise InvalidCommentsQuery("limit is a whole number") from exc
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidCommentsQuery(f"limit is between 1 and {MAX_LIMIT}")
+    # A group is read by its value (a key): one no event can carry is refused before it is looked up.
+    procedure = params.get("procedure")
+    if procedure and not PROCEDURE.fullmatch(procedure):
+        raise InvalidCommentsQuery("procedure is lower_snake_case, e.g. claim_payment")
+    for name in ("branch", "agent"):
+        if len(params.get(name) or "") > MAX_CONTEXT_VALUE_CHARS:
+            raise InvalidCommentsQuery(
+                f"{name} is at most {MAX_CONTEXT_VALUE_CHARS} characters, as the event's context")
     return Filters(from_day, to_day, group, params.get("procedure") or None, params.get("branch") or None,
                    params.get("agent") or None, sentiment, limit)
 

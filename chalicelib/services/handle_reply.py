@@ -3,6 +3,10 @@ message kept for the CX team. Returns the text to answer with (TwiML), or None f
 
 Replays of the same MessageSid (Twilio retries a webhook that timed out) change nothing and get
 the same answer again: the survey remembers the last inbound sid and what koe replied to it.
+
+A body longer than any SMS (domain/sms.py) is cut to that length and handled as usual: what it
+records (the answers, the message kept for CX) carries `truncated`, so nothing is dropped and no
+item outgrows DynamoDB's 400 KB.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from chalicelib.domain import conversation
+from chalicelib.domain import sms as sms_rules
 from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.customer_place import PlaceRules
 from chalicelib.domain.model import Answer, Survey, SurveyStatus
@@ -32,6 +37,7 @@ class InboundSms:
     message_sid: str
     sender: str          # E.164; never logged
     body: str
+    truncated: bool = False      # the body is the start of a longer one (kept_reply)
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,12 @@ class ReplyDeps:
 
 
 def handle_reply(sms: InboundSms, deps: ReplyDeps) -> str | None:
+    body, cut = sms_rules.kept_reply(sms.body)
+    if cut:
+        count("ReplyTruncated")
+        logger.info("reply longer than any SMS, cut", extra={"message_sid": sms.message_sid,
+                                                               "length": len(sms.body)})
+        sms = replace(sms, body=body, truncated=True)
     for _ in range(ATTEMPTS - 1):
         try:
             return _handle(sms, deps)
@@ -68,7 +80,7 @@ def _handle(sms: InboundSms, deps: ReplyDeps) -> str | None:
     if survey is None or survey.status is SurveyStatus.SCHEDULED:
         # Nothing asked yet (no survey, or one still waiting for the send window): not an answer.
         reason = "no_open_conversation" if survey is None else "survey_not_sent_yet"
-        deps.store.keep_inbound(Inbound(sms.message_sid, key, sms.body, now, reason))
+        deps.store.keep_inbound(Inbound(sms.message_sid, key, sms.body, now, reason, truncated=sms.truncated))
         count("ReplyUnmatched")
         logger.info("reply without an open conversation kept for CX",
                     extra={"message_sid": sms.message_sid, "reason": reason})
@@ -84,11 +96,11 @@ def _turn(sms: InboundSms, survey: Survey, now: datetime, deps: ReplyDeps) -> st
     new = replace(survey, step=turn.step, status=turn.status, score=turn.score, reprompts=turn.reprompts,
                   last_inbound_sid=sms.message_sid, last_reply_key=turn.reply,
                   open_until=None if turn.closes else survey.open_until)
-    answers = [_answer(survey, r.question, r.score, r.text, now, deps) for r in turn.recorded]
+    answers = [_answer(survey, r.question, r.score, r.text, now, deps, sms.truncated) for r in turn.recorded]
     survey_moves.move(deps.store, survey, new, now, answers=answers)
     if turn.unread_text is not None:
         deps.store.keep_inbound(Inbound(sms.message_sid, survey.contact_key, turn.unread_text, now,
-                                        "unreadable", survey.survey_id))
+                                        "unreadable", survey.survey_id, truncated=sms.truncated))
     count("ReplyUnparsed" if turn.reply == "reprompt" or turn.unread_text else "ReplyRecorded")
     logger.info("reply handled", extra={"survey_id": survey.survey_id, "step": turn.step.value,
                                         "status": turn.status.value, "answered": [a.question for a in answers]})
@@ -96,10 +108,10 @@ def _turn(sms: InboundSms, survey: Survey, now: datetime, deps: ReplyDeps) -> st
 
 
 def _answer(survey: Survey, question: str, score: int | None, text: str | None, now: datetime,
-            deps: ReplyDeps) -> Answer:
+            deps: ReplyDeps, truncated: bool) -> Answer:
     return conversation.recorded_answer(survey, question, score, text, now,
                                         deps.threshold_for(survey.procedure, survey.scale),
-                                        deps.places.of_survey(survey))
+                                        deps.places.of_survey(survey), truncated=truncated)
 
 
 def _keyword(keyword: Keyword, sms: InboundSms, key: str, survey: Survey | None, now: datetime,

@@ -39,6 +39,7 @@ class Inbound:
     received_at: datetime
     reason: str                          # no_open_conversation, unreadable
     survey_id: str | None = None
+    truncated: bool = False              # longer than any SMS: `body` is its start (domain/sms.py)
 
 
 class CommentSaved(StrEnum):

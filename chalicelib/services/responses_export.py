@@ -27,6 +27,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain.channel_policy import CHANNELS
+from chalicelib.domain.events import PROCEDURE  # as the event schema has it
 from chalicelib.domain.exports import (
     Position,
     Selection,
@@ -50,7 +51,6 @@ from chalicelib.services.query_params import day_bounds, one_of, period, refuse_
 QUERY_PARAMETERS = frozenset({"from", "to", "procedure", "branch", "agent", "channel", "locale", "scale", "cursor"})
 # Under Lambda's 6 MB (6,291,456 bytes) with room for the headers and the response's JSON envelope.
 BODY_BUDGET = 5_000_000
-PROCEDURE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")              # as the event schema has it
 LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")     # BCP 47, as the event schema has it
 MAX_CONTEXT_VALUE = 256                                        # a context value's length in the event schema
 # Selection field -> its query parameter, in the order the next page's link repeats them.
@@ -101,7 +101,7 @@ def parse_query(params: Mapping[str, str] | None, today: date) -> ExportQuery:
     except InvalidRequest as exc:
         raise InvalidExportQuery(str(exc)) from exc
     procedure, locale = params.get("procedure") or None, params.get("locale") or None
-    if procedure is not None and not PROCEDURE.match(procedure):
+    if procedure is not None and not PROCEDURE.fullmatch(procedure):
         raise InvalidExportQuery("procedure is lower_snake_case, e.g. claim_payment")
     if locale is not None and not LOCALE.match(locale):
         raise InvalidExportQuery("locale is a BCP 47 tag, e.g. ja-JP")

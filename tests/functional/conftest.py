@@ -228,11 +228,10 @@ def stream_batch(images: tuple[dict[str, Any], ...], event_name: str = "INSERT")
     } for n, image in enumerate(images)]}
 
 
-@pytest.fixture
-def components() -> Iterator[Components]:
-    """Components of fakes, installed as the process's for this test; the previous ones restored."""
+def fake_components() -> Components:
+    """koe's components on the settings above, with a fake for every store, queue and sender."""
     store = FakeConversationStore()
-    built = Components(
+    return Components(
         from_env(ENV), Clock(),
         conversations=store, outcomes=store, cases=FakeCaseStore(), scores=FakeScoreStore(),
         intake_queue=FakeIntakeQueue(), dead_letters=FakeDeadLetters(), follow_ups=FakeFollowUps(),
@@ -240,6 +239,12 @@ def components() -> Iterator[Components]:
         event_ledger=FakeEventLedger(), insight_requests=FakeInsightRequests(), comment_insights=FakeInsightStore(),
         insight_dead_letters=FakeDeadLetters(), comment_source=FakeCommentSource(store.answers, store.comment_threads),
         comment_analyser=FakeCommentAnalyser(), answer_archive=FakeAnswerArchive(store.answers, store.comment_threads))
+
+
+@pytest.fixture
+def components() -> Iterator[Components]:
+    """Components of fakes, installed as the process's for this test; the previous ones restored."""
+    built = fake_components()
     previous = install(built)
     try:
         yield built

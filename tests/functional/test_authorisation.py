@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
+import hmac
 import json
 import re
 from collections.abc import Mapping
@@ -83,6 +85,14 @@ def alg_none() -> str:
     return f"{b64(json.dumps({'alg': 'none', 'typ': 'JWT'}).encode())}.{b64(json.dumps(claims).encode())}."
 
 
+def forged_lifetime(lifetime: timedelta) -> str:
+    """Signed with the right secret, issued now, but expiring only after `lifetime`."""
+    claims = {**id_token_claims("local-cx_admin", Role.CX_ADMIN), "iss": "koe-local", "aud": "koe-local",
+              "token_use": "id", "iat": int(NOW.timestamp()), "exp": int((NOW + lifetime).timestamp())}
+    signing_input = f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{b64(json.dumps(claims).encode())}"
+    return f"{signing_input}.{b64(hmac.new(SECRET.encode(), signing_input.encode(), hashlib.sha256).digest())}"
+
+
 def operations_group() -> str:
     """Signed with the right secret, but claiming the operations group: a token never makes operations."""
     return mint(SECRET, {"sub": "local-ops", "cognito:groups": ["operations"]}, NOW, HOUR)
@@ -95,6 +105,8 @@ CALLERS = (
     Caller("branch_manager token", bearer(token(Role.BRANCH_MANAGER)), Role.BRANCH_MANAGER),
     Caller("agent token", bearer(token(Role.AGENT)), Role.AGENT),
     Caller("expired token", bearer(token(Role.CX_ADMIN, issued_at=NOW - 2 * HOUR)), None),
+    Caller("token issued in the future", bearer(token(Role.CX_ADMIN, issued_at=NOW + 2 * HOUR)), None),
+    Caller("token for ten years", bearer(forged_lifetime(timedelta(days=3650))), None),
     Caller("token of another secret", bearer(token(Role.CX_ADMIN, secret="another-local-secret-0123456789ab")), None),
     Caller("alg none", bearer(alg_none()), None),
     Caller("operations group token", bearer(operations_group()), None),
@@ -158,6 +170,22 @@ def test_every_route_answers_every_caller_by_its_roles(koe, route, caller):
     response = koe.client.http.request(method, concrete(path), headers=headers,
                                        body=b"{}" if method in BODY_METHODS else b"")
     check(response.status_code, response.json_body, PROTECTED[route], caller.role, f"{caller.name}: {method} {path}")
+
+
+@pytest.mark.parametrize("route", routes(), ids=lambda r: f"{r[1]} {r[0]}")
+def test_no_answer_but_the_dashboards_scripts_may_be_cached(koe, route):
+    # Given each route, called by a caller it is open to (and by nobody)
+    path, method = route
+    roles = PROTECTED.get(route, frozenset())
+    allowed = {"x-api-key": API_KEY} if Role.OPERATIONS in roles else bearer(token(Role.CX_ADMIN))
+    body_headers = {"content-type": "application/json"} if method in BODY_METHODS else {}
+    for headers in ({}, allowed):
+        response = koe.client.http.request(method, concrete(path), headers={**headers, **body_headers},
+                                           body=b"{}" if method in BODY_METHODS else b"")
+        # Then what it answers (personal data, a case, a page, an error) is never stored by a cache
+        expected = "public, max-age=3600" if path == "/dashboard/assets/{name}" and response.status_code == 200 \
+            else "no-store"
+        assert response.headers.get("Cache-Control") == expected, f"{method} {path} {response.status_code}"
 
 
 def test_a_token_expires_on_the_apps_clock(koe):

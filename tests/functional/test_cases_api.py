@@ -188,3 +188,26 @@ def test_a_case_given_to_another_branchs_queue_is_read_and_listed_by_that_branch
     assert claimed.status_code == 200 and body(claimed)["owner"] == "person:u-mgr2"
     assert sees(OTHER_MANAGER) == (200, [SURVEY])              # claimed by them: still in their scope
     assert sees(OTHER_MANAGER, "?owner=person:u-mgr2") == (200, [SURVEY])
+
+
+# --- ids no case can have: a named 400 before any store is asked (DynamoDB refuses a key over 2,048 bytes)
+
+TOO_LONG = "c" * 2049
+
+
+@pytest.mark.parametrize(("method", "path", "payload"), [
+    ("GET", f"/v1/cases/{TOO_LONG}", None),
+    ("POST", f"/v1/cases/{TOO_LONG}/claim", {"version": 1}),
+    ("POST", f"/v1/cases/{TOO_LONG}/contact-attempts", {"version": 1, "outcome": "reached"}),
+    ("GET", f"/v1/cases/{'c' * 129}", None),
+])
+def test_a_case_id_longer_than_any_event_id_is_a_named_400(koe, method, path, payload):
+    response = call(koe, method, path, ADMIN, payload)
+    assert response.status_code == 400
+    assert body(response) == {"error": "case_id is at most 128 characters (a case is named by its survey's "
+                                       "event id)", "code": "invalid_request",
+                              "fields": [{"field": "case_id", "problem": "is at most 128 characters"}]}
+
+
+def test_a_case_id_of_the_longest_event_id_is_looked_up(koe):
+    assert call(koe, "GET", f"/v1/cases/{'c' * 128}", ADMIN).status_code == 404

@@ -73,3 +73,14 @@ def test_the_comments_are_the_cx_teams_alone_and_a_bad_parameter_is_named(koe: A
     assert koe.get("/v1/comments", key=None).status_code == 401
     refused = call(koe, "GET", "/v1/comments?sentiment=furious", ADMIN)
     assert refused.status_code == 400 and "sentiment" in body(refused)["error"]
+
+
+def test_a_filter_no_event_can_carry_is_named_before_the_groups_are_read(koe: Any) -> None:
+    # Values a group is looked up by (DynamoDB refuses a sort key over 1,024 bytes with a 500)
+    for query, error in (
+            (f"procedure={'x' * 3000}", "procedure is lower_snake_case, e.g. claim_payment"),
+            (f"group=branch&branch={'b' * 3000}", "branch is at most 256 characters, as the event's context"),
+            (f"group=agent&agent={'a' * 257}", "agent is at most 256 characters, as the event's context")):
+        refused = call(koe, "GET", f"/v1/comments?{query}", ADMIN)
+        assert (refused.status_code, body(refused)) == (400, {"error": error, "code": "invalid_request"}), query
+    assert call(koe, "GET", f"/v1/comments?group=agent&agent={'a' * 256}", ADMIN).status_code == 200

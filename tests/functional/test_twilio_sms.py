@@ -77,3 +77,41 @@ def test_given_an_unsigned_body_that_is_not_utf8_then_refused_as_a_client_error_
                                     body=b"Body=\xff\xfe&From=%2B15550100123")
     assert response.status_code in (400, 403)
     assert set(response.json_body) == {"error", "code"}
+
+
+# --- what no Twilio webhook carries: a named 400; what is too long to keep: cut, flagged, still handled
+
+@pytest.mark.parametrize("sid", ["SM" + "1" * 3000, "SM1", "XX" + "1" * 32, "SM" + "g" * 32])
+def test_given_a_message_sid_twilio_never_makes_then_400_naming_it_and_nothing_changes(koe, sid):
+    koe.dispatch(event())
+    before = copy.deepcopy((koe.store.surveys, koe.store.contacts, koe.store.inbox))
+    response = koe.reply("9", sid=sid)
+    assert response.status_code == 400
+    assert response.json_body == {"error": "MessageSid is not a Twilio message SID (SM or MM and 32 hex digits)",
+                                  "code": "invalid_request"}
+    assert (koe.store.surveys, koe.store.contacts, koe.store.inbox) == before
+
+
+def test_given_a_body_longer_than_any_sms_then_it_is_cut_flagged_and_kept_for_cx(koe):
+    # Given no open conversation, When a 600,000-character text arrives
+    response = koe.reply("x" * 600_000)
+    # Then it is answered, and kept cut to the longest SMS with the flag saying so
+    assert response.status_code == 200
+    [kept] = koe.store.inbox.values()
+    assert (len(kept.body), kept.truncated, kept.reason) == (1600, True, "no_open_conversation")
+
+
+def test_given_a_survey_when_a_score_with_a_huge_comment_arrives_then_both_are_recorded_the_comment_cut(koe):
+    koe.dispatch(event())
+    response = koe.reply("3 " + "slow payout. " * 50_000)
+    assert response.status_code == 200 and koe.store.get_survey(SURVEY).score == 3
+    score, comment = koe.store.answers_for(SURVEY)
+    assert (score.score, score.truncated, len(score.text)) == (3, True, 1600)
+    assert (comment.question, comment.truncated) == ("comment", True)
+    assert comment.text.startswith("slow payout.") and len(comment.text) < 1600
+
+
+def test_given_a_body_of_the_longest_sms_then_nothing_is_flagged(koe):
+    koe.dispatch(event())
+    koe.reply("3 " + "a" * 1598)
+    assert [a.truncated for a in koe.store.answers_for(SURVEY)] == [False, False]

@@ -62,3 +62,16 @@ def test_given_a_callback_signed_for_another_survey_then_403(koe, sent):
     signature = koe.sign("/twilio/status?survey=another-survey", form)
     response = koe.twilio(path, form, signature=signature)
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize(("change", "error"), [
+    (lambda path, form: (f"/twilio/status?survey={'s' * 3000}", form),
+     "survey is at most 128 characters (a survey is named by its event id)"),
+    (lambda path, form: (path, {**form, "MessageSid": "SM" + "1" * 3000}),
+     "MessageSid is not a Twilio message SID (SM or MM and 32 hex digits)"),
+], ids=["3,000-character survey", "3,000-character MessageSid"])
+def test_given_an_id_no_callback_carries_then_400_naming_it_and_nothing_stored(koe, sent, change, error):
+    path, form = change(*sent)
+    response = koe.twilio(path, form)
+    assert (response.status_code, response.json_body) == (400, {"error": error, "code": "invalid_request"})
+    assert koe.store.get_survey(SURVEY).delivery_status is None

@@ -23,7 +23,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from devstack.carrier import Carrier, count_segments
+from devstack.carrier import Carrier, count_segments, mask
 from devstack.time_machine import StackClock, TimeMachine
 
 ACCOUNT_SID = "AC" + "5a1e" * 8
@@ -361,6 +361,20 @@ def test_health_phone_page_and_no_moto(carrier: Carrier) -> None:
     page = requests.get(f"{carrier.url}/", timeout=5)
     assert page.headers["Content-Type"] == "text/html; charset=utf-8" and "/reply" in page.text
     assert requests.get(f"{carrier.url}/emails", params={"to": "ann@example.org"}, timeout=5).json() == []
+
+
+def test_the_carrier_log_never_shows_an_address_or_a_number_in_clear(
+        carrier: Carrier, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given requests naming a customer's address (in clear and URL-encoded) and number
+    requests.get(f"{carrier.url}/emails", params={"to": "hanako.sato@example.jp"}, timeout=5)
+    requests.get(f"{carrier.url}/mailbox?to=ann%40example.org", timeout=5)
+    requests.get(f"{carrier.url}/messages", params={"to": CUSTOMER}, timeout=5)
+    # Then the carrier's log masks each, keeping what tells them apart for a developer
+    logged = capsys.readouterr().err
+    assert "/emails?to=h***@example.jp" in logged and "/mailbox?to=a***@example.org" in logged
+    for secret in ("hanako.sato", "ann@", "ann%40", CUSTOMER):
+        assert secret not in logged
+    assert mask("from +15550100123 to Bob.Smith+koe@example.com") == "from ***0123 to B***@example.com"
 
 
 # --- the local stack's clock and schedule (the stack hands them to the carrier) -------------------

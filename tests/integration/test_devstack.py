@@ -513,6 +513,22 @@ def background_runner(env: dict[str, str], dynamodb_local: Any, moto_server: Any
                   region=env["AWS_REGION"], env=env, tick_seconds=3600, poll_interval_s=0.05, **options)
 
 
+def test_an_idle_runner_has_a_connection_for_every_poller_and_never_overflows_its_pool(
+        fresh_aws: dict[str, str], dynamodb_local: Any, moto_server: Any, caplog: pytest.LogCaptureFixture):
+    # Given the stack's runner, 4 pollers per queue, every one long-polling an empty queue
+    caplog.set_level(logging.WARNING, logger="urllib3")
+    runner = background_runner(fresh_aws, dynamodb_local, moto_server, concurrency=4, wait_s=1).start()
+    pollers = 4 * len(runner.queue_sources) + len(runner.topic_sources)
+    try:
+        # When it idles for a few long polls
+        threading.Event().wait(2.5)
+    finally:
+        runner.stop()
+    # Then its SQS client's pool holds a connection per poller, and urllib3 never discarded one
+    assert runner.queue_sources[0].sqs.meta.config.max_pool_connections >= pollers > 10
+    assert not [r.getMessage() for r in caplog.records if "pool is full" in r.getMessage()]
+
+
 def test_started_runner_invokes_a_queue_handler_in_parallel_batches(
         fresh_aws: dict[str, str], dynamodb_local: Any, moto_server: Any):
     # Given a runner with 3 pollers, and a handler that returns only once 3 invocations run at once

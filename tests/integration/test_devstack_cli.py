@@ -6,6 +6,8 @@ on free ports); the local time machine (`advance`) against a carrier with a stac
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -15,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from devstack.__main__ import DEFAULT_DB_PATH, DEFAULT_READY_FILE, main, parse_args
+from devstack.__main__ import DEFAULT_DB_PATH, DEFAULT_READY_FILE, main, parse_args, write_ready_file
 from devstack.carrier import Carrier
 from devstack.provision import client, provision
 from devstack.time_machine import StackClock, TimeMachine
@@ -140,6 +142,27 @@ def test_options_keep_data_by_default_and_take_concurrency():
     for wrong in (["--concurrency", "0"], ["--in-memory", "--db-path", "x"]):
         with pytest.raises(SystemExit):
             parse_args(wrong)
+
+
+def test_the_ready_file_holds_secrets_so_only_its_owner_can_read_it(tmp_path: Path):
+    class Ready:
+        def addresses(self) -> dict[str, Any]:
+            return {"api_key": "k" * 32, "env": {"KOE_LOCAL_TOKEN_SECRET": "s" * 48, "KOE_CONTACT_HASH_KEY": "h" * 64}}
+
+    # Given a ready file left world-readable by an earlier run, and a process umask that lets others read
+    path = tmp_path / "devstack.json"
+    path.write_text("{}")
+    path.chmod(0o644)
+    previous = os.umask(0o022)
+    try:
+        # When the stack writes its ready file
+        write_ready_file(path, Ready())
+    finally:
+        os.umask(previous)
+    # Then it is whole, its owner's alone, and nothing else is left beside it
+    assert json.loads(path.read_text())["env"]["KOE_LOCAL_TOKEN_SECRET"] == "s" * 48
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["devstack.json"]
 
 
 def test_the_data_folder_is_git_ignored():

@@ -657,6 +657,25 @@ def test_every_cx_route_is_behind_the_cognito_authorizer_and_no_operations_route
     assert json.loads(unauthorized["responseTemplates"]["application/json"])["code"] == "unauthenticated"
 
 
+def test_what_api_gateway_answers_itself_is_in_koes_error_shape_and_never_cached(synth: Template) -> None:
+    from chalicelib.http import NO_ROUTE
+
+    responses = synth.resources["RestAPI"]["Properties"]["DefinitionBody"]["x-amazon-apigateway-gateway-responses"]
+    # A path (or a method) the API does not have: API Gateway's 403 "Missing Authentication Token"
+    # becomes koe's 404, as the local stack answers a path no route has.
+    missing = responses["MISSING_AUTHENTICATION_TOKEN"]
+    assert missing["statusCode"] == "404"
+    assert json.loads(missing["responseTemplates"]["application/json"]) == dict(NO_ROUTE)
+    # Every other refusal or failure of the gateway's own keeps its status, in the same shape.
+    for kind, code in (("DEFAULT_4XX", "refused_by_gateway"), ("DEFAULT_5XX", "gateway_error")):
+        template = responses[kind]["responseTemplates"]["application/json"]
+        assert "statusCode" not in responses[kind]
+        assert json.loads(template.replace("$context.error.messageString", '"Limit Exceeded"')) == {
+            "error": "Limit Exceeded", "code": code}
+    for kind, response in responses.items():
+        assert response["responseParameters"]["gatewayresponse.header.Cache-Control"] == "'no-store'", kind
+
+
 def test_no_function_is_told_the_local_token_secret(synth: Template) -> None:
     for name, fn in synth.functions().items():
         assert resources.LOCAL_TOKEN_SECRET_ENV not in fn["Properties"]["Environment"]["Variables"], name

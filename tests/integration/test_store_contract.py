@@ -133,7 +133,7 @@ def _dynamo_stores(world: DynamoWorld) -> Stores:
         except adapter.InboxItem.DoesNotExist:
             return None
         return Inbound(item.message_sid, item.contact_key, item.body, item.received_at, item.reason,
-                       item.survey_id)
+                       item.survey_id, bool(item.truncated))
 
     return Stores("dynamo",
                   adapter.DynamoConversationStore(world.settings), adapter.DynamoCaseStore(world.settings),
@@ -320,6 +320,21 @@ def test_answers_without_score_or_text_round_trip(stores: Stores) -> None:
     stores.conversations.update_survey(survey, replace(survey, step=Step.AWAIT_COMMENT), [answer])
 
     assert stores.read_answer(survey.survey_id, "score") == answer
+
+
+def test_the_start_of_a_reply_too_long_to_keep_is_stored_with_its_flag(stores: Stores) -> None:
+    survey = a_survey()
+    stores.conversations.open_survey(survey, NOW)
+    score = an_answer(survey, text="3 " + "slow payout " * 133, truncated=True)
+    comment = an_answer(survey, "comment", text="slow payout " * 133, truncated=True)
+    kept = Inbound(_id("SM"), survey.contact_key, "x" * 1600, NOW, "unreadable", survey.survey_id, truncated=True)
+
+    stores.conversations.update_survey(survey, answered(survey), [score, comment])
+    stores.conversations.keep_inbound(kept)
+
+    assert stores.read_answer(survey.survey_id, "score") == score
+    assert stores.read_answer(survey.survey_id, "comment") == comment
+    assert stores.read_inbound(kept.message_sid) == kept
 
 
 def test_update_survey_from_a_stale_read_raises_stale_survey(stores: Stores) -> None:

@@ -91,9 +91,9 @@ def test_score_in_the_link_is_pre_selected_not_recorded(world, deps, pages, raw,
     ("en;q=0.2,ja;q=0.8", "ja"), ("ja;q=0", "en"), ("de", "en"), (None, "en"), ("", "en")])
 def test_a_tampered_token_is_not_found_in_the_browsers_language(world, deps, pages, accept_language, language):
     world.dispatch()
-    head, _, mac = TOKEN.partition(".")
+    changed = TOKEN[:8] + ("A" if TOKEN[8] != "A" else "B") + TOKEN[9:]
 
-    for token in (f"{head}.{mac[:-2]}xx", "not-a-token", survey_token.sign(KEY, SURVEY, purpose="unsubscribe"),
+    for token in (changed, "not-a-token", survey_token.sign(KEY, SURVEY, purpose="unsubscribe"),
                   survey_token.sign(b"another key" * 3, SURVEY)):
         assert show(token, "9", accept_language, deps).outcome == "not_found"
         assert pages.last == Page(PageKind.NOT_FOUND, language)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.adapters.schema import SCHEMA_PATH, event_errors
-from chalicelib.domain.events import from_payload, unwrap
+from chalicelib.domain.events import MAX_CONTEXT_VALUE_CHARS, MAX_EVENT_ID_CHARS, PROCEDURE, from_payload, unwrap
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 
@@ -73,3 +73,10 @@ def test_text_in_any_script_is_not_a_control_character():
     event["customer"]["id"] = "山田 太郎"
     event["context"]["branch"] = "東京・中央支店"
     assert event_errors(event) == []
+
+
+def test_the_limits_the_http_edge_checks_ids_by_are_the_schemas():
+    schema = json.loads(SCHEMA_PATH.read_text())["properties"]
+    assert schema["event_id"]["maxLength"] == MAX_EVENT_ID_CHARS
+    assert schema["context"]["additionalProperties"]["maxLength"] == MAX_CONTEXT_VALUE_CHARS
+    assert schema["procedure"]["pattern"] == f"^{PROCEDURE.pattern}$"

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain.local_token import LEEWAY, mint, verify
+from chalicelib.domain.local_token import LEEWAY, MAX_LIFETIME, mint, verify
 
 SECRET = "local-test-secret-" + "0123456789abcdef"          # 34 characters
 NOW = datetime(2026, 11, 21, 1, 20, tzinfo=UTC)
@@ -60,9 +60,23 @@ def test_a_token_expires_after_its_lifetime_plus_the_leeway_only():
     assert verify(SECRET, t, NOW + timedelta(hours=1) + LEEWAY + timedelta(seconds=1)) is None
 
 
-def test_a_token_minted_on_a_clock_ahead_works_until_it_expires():
-    # The local stack's clock can be moved forward, then back to the wall clock by a restart.
-    assert verify(SECRET, token(), NOW - timedelta(hours=10)) is not None
+def test_a_token_issued_in_the_future_is_refused_beyond_the_leeway():
+    # A clock a minute off is tolerated; a token minted ahead of the verifier (hours ahead: made up,
+    # or minted on the local stack's clock before a restart set it back to the wall clock) is not.
+    assert verify(SECRET, token(), NOW - LEEWAY) is not None
+    assert verify(SECRET, token(), NOW - LEEWAY - timedelta(seconds=1)) is None
+    assert verify(SECRET, token(), NOW - timedelta(hours=10)) is None
+
+
+def test_a_token_living_longer_than_the_longest_lifetime_is_refused_even_when_current():
+    day = mint(SECRET, CLAIMS, NOW, MAX_LIFETIME)
+    assert verify(SECRET, day, NOW + timedelta(hours=1)) is not None
+    for lifetime in (MAX_LIFETIME + timedelta(seconds=1), timedelta(days=3650)):
+        long_lived = forged({"alg": "HS256", "typ": "JWT"}, {
+            **payload_of(day), "exp": int((NOW + lifetime).timestamp())})
+        assert verify(SECRET, long_lived, NOW + timedelta(hours=1)) is None
+    with pytest.raises(ValueError, match="at most"):
+        mint(SECRET, CLAIMS, NOW, MAX_LIFETIME + timedelta(seconds=1))
 
 
 def test_another_secret_or_a_changed_payload_is_refused():

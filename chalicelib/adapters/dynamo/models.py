@@ -183,6 +183,7 @@ class ResponseItem(Model):
     scale = UnicodeAttribute(null=True)                 # absent: nps (answers from before definitions)
     definition_version = NumberAttribute(null=True)
     customer_place = PlaceItem(null=True)               # the survey's; absent: recorded before places
+    truncated = BooleanAttribute(null=True)             # absent: the text is whole
     expires_at = TTLAttribute(null=True)
     month_shard = UnicodeAttribute(null=True)           # score answers only: the by-month index
     comments = ListAttribute(of=CommentEntry, null=True)   # the comment item only: every comment
@@ -200,6 +201,7 @@ class InboxItem(Model):
     received_at = UTCDateTimeAttribute()
     reason = UnicodeAttribute()
     survey_id = UnicodeAttribute(null=True)
+    truncated = BooleanAttribute(null=True)             # absent: the body is whole
     expires_at = TTLAttribute(null=True)
 
 

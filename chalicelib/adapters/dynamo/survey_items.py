@@ -108,7 +108,8 @@ def answer_to_item(answer: Answer, retention: timedelta) -> ResponseItem:
         context=dict(answer.context), score=answer.score, text=answer.text,
         threshold=answer.threshold, phone_masked=answer.phone_masked, late=answer.late or None,
         channel=answer.channel or None, scale=answer.scale, definition_version=answer.definition_version,
-        customer_place=place_to_item(answer.place), expires_at=answer.received_at + retention,
+        customer_place=place_to_item(answer.place), truncated=answer.truncated or None,
+        expires_at=answer.received_at + retention,
         month_shard=month_shard(answer.survey_id, answer.received_at) if answer.question == "score" else None)
 
 
@@ -155,7 +156,7 @@ def answer_from_item(item: ResponseItem) -> Answer:
         context=strings(item.context), score=int_or_none(item.score), text=item.text,
         threshold=int_or_none(item.threshold), phone_masked=item.phone_masked, late=bool(item.late),
         channel=item.channel or "", scale=item.scale or "nps", definition_version=int(item.definition_version or 1),
-        place=place_from_item(item.customer_place))
+        place=place_from_item(item.customer_place), truncated=bool(item.truncated))
 
 
 def answer_from_stream_image(new_image: dict[str, Any]) -> Answer:

@@ -193,7 +193,7 @@ class DynamoConversationStore:
         # An unconditional put: Twilio's retry of the same MessageSid rewrites the same item.
         item = InboxItem(message.message_sid, contact_key=message.contact_key, body=message.body,
                          received_at=message.received_at, reason=message.reason,
-                         survey_id=message.survey_id,
+                         survey_id=message.survey_id, truncated=message.truncated or None,
                          expires_at=message.received_at + self._retention)
         with throttling_as_retryable():
             item.save()
