@@ -154,6 +154,7 @@ class CommentEntry(MapAttribute[str, Any]):
     text = UnicodeAttribute()
     received_at = UTCDateTimeAttribute()
     late = BooleanAttribute(null=True)
+    truncated = BooleanAttribute(null=True)     # absent: the comment is whole
 
 
 class ResponseItem(Model):

@@ -114,7 +114,8 @@ def answer_to_item(answer: Answer, retention: timedelta) -> ResponseItem:
 
 
 def comment_entry(answer: Answer) -> CommentEntry:
-    return CommentEntry(text=answer.text or "", received_at=answer.received_at, late=answer.late or None)
+    return CommentEntry(text=answer.text or "", received_at=answer.received_at, late=answer.late or None,
+                        truncated=answer.truncated or None)
 
 
 def comment_added(answer: Answer, retention: timedelta, earlier: Sequence[Answer] | None = None) -> list[Action]:
@@ -134,6 +135,7 @@ def comment_added(answer: Answer, retention: timedelta, earlier: Sequence[Answer
         set_or_remove(ResponseItem.text, answer.text), set_or_remove(ResponseItem.threshold, answer.threshold),
         set_or_remove(ResponseItem.phone_masked, answer.phone_masked),
         set_or_remove(ResponseItem.late, answer.late or None),
+        set_or_remove(ResponseItem.truncated, answer.truncated or None),
         set_or_remove(ResponseItem.channel, answer.channel or None),
         ResponseItem.scale.set(answer.scale), ResponseItem.definition_version.set(answer.definition_version),
         ResponseItem.expires_at.set(answer.received_at + retention), thread,
@@ -145,8 +147,8 @@ def comments_from_item(item: ResponseItem) -> list[Answer]:
     latest = answer_from_item(item)
     if not item.comments:
         return [latest]
-    return [replace(latest, text=entry.text, received_at=entry.received_at, late=bool(entry.late))
-            for entry in item.comments]
+    return [replace(latest, text=entry.text, received_at=entry.received_at, late=bool(entry.late),
+                    truncated=bool(entry.truncated)) for entry in item.comments]
 
 
 def answer_from_item(item: ResponseItem) -> Answer:
