@@ -36,6 +36,7 @@ from chalicelib import resources
 from devstack import local_routing, local_surveys
 from devstack.dynamodb_local import LOOPBACK, DynamoDBLocal, free_port, port_is_free
 from devstack.moto_server import MotoServer
+from devstack.private_files import write_private
 from devstack.provision import provision
 from devstack.runner import DEFAULT_CONCURRENCY, QueueDepth, Runner, describe_leftovers, queue_depth
 from devstack.time_machine import StackClock, TimeMachine, pinned_at, utc_now
@@ -192,10 +193,7 @@ class LocalStack:
             return secrets.token_hex(32)
         path = self.options.db_path / "contact-hash-key"
         if not path.exists():
-            partial = path.with_name(path.name + ".partial")
-            partial.write_text(secrets.token_hex(32))
-            partial.chmod(0o600)
-            os.replace(partial, path)
+            write_private(path, secrets.token_hex(32))     # 0600 from its first byte
         return path.read_text().strip()
 
     def _make_carrier(self) -> Any:

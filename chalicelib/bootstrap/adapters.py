@@ -57,6 +57,8 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
         SurveySender,
     )
 
+MAX_POOL_CONNECTIONS = 50       # per AWS client (see Adapters._client)
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -80,8 +82,12 @@ class Adapters:
         import boto3
         from botocore.config import Config
 
-        # Standard retry mode backs off on throttling; what still fails becomes a named error.
-        config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
+        # Standard retry mode backs off on throttling; what still fails becomes a named error. A Lambda
+        # runs one invocation at a time, but the local stack shares these clients among its pollers
+        # and HTTP threads (up to 9 queues x 4 + the API's): urllib3's default pool of 10 would drop
+        # connections there ("Connection pool is full"). A larger pool costs nothing until used.
+        config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10,
+                        max_pool_connections=MAX_POOL_CONNECTIONS)
         return boto3.client(service, region_name=self.settings.region, endpoint_url=endpoint, config=config)
 
     @cached_property
