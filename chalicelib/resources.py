@@ -169,7 +169,8 @@ TABLES: tuple[Table, ...] = (
                    Index("all-comments", "all_shard", "received_at")),
           ttl_attribute="expires_at", written_by="analyse_comments"),
     # Sentiment counts and top phrases per group (procedure, branch, agent, channel, locale; and
-    # within a branch) and day: bucket = YYYY-MM-DD#value. Phrases are comment text: retained (TTL).
+    # within a branch) and day: bucket = YYYY-MM-DD#value (YYYY-MM-DD#: without one, e.g. no agent).
+    # Phrases are comment text: retained (TTL).
     Table(name="comment-groups", hash_key="dimension", range_key="bucket",
           attributes={"dimension": "S", "bucket": "S"}, ttl_attribute="expires_at", written_by="analyse_comments"),
     # Powertools idempotency: its default key attribute is "id"; expiration is its TTL.

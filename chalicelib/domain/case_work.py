@@ -129,6 +129,11 @@ def owner_of(principal: Principal) -> Owner:
     return Owner(OwnerKind.PERSON, principal.subject)
 
 
+def newest_first(cases: Iterable[Case]) -> list[Case]:
+    """The cases by when they were opened, the newest first (then by id: a case list's order)."""
+    return sorted(cases, key=lambda c: (c.opened_at, c.case_id), reverse=True)
+
+
 def most_overdue_first(cases: Iterable[Case]) -> list[Case]:
     """The cases by their resolution deadline, the longest past it first (then by id: a stable order)."""
     return sorted(cases, key=lambda c: (c.resolution_due, c.case_id))

@@ -13,7 +13,9 @@ local stack) reads one comment in one language and returns an `Insight`: a senti
 - what is stored for a version (`CommentInsight`) and the groups it is counted in (`groups_of`):
   procedure, branch, agent, channel and locale, and procedure, agent, channel and locale within the
   branch (a branch manager reads their branch without reading the others), per day in the reporting
-  time zone;
+  time zone. As in the scores (domain/scoring.py), a comment without a value for a dimension (no
+  agent: a web survey, a walk-in; no branch) is counted in that dimension's NO_VALUE group, never left
+  out: every breakdown of a scope and period has the same sentiment total;
 - how storing a version moves the group counters (`changes`): +1 to its sentiment and phrases in its
   groups, -1 from the version it replaces (a late comment is kept but not counted, as in the scores);
 - one group-day's counters (`GroupTally`, `apply`): a count per sentiment and its top phrases in a
@@ -36,8 +38,9 @@ from zoneinfo import ZoneInfo
 
 from chalicelib.domain.model import Answer
 
-# The dimensions also counted within the comment's branch are the scores' ("<dimension>|branch=<b>").
-from chalicelib.domain.scoring import WITHIN_BRANCH, within_branch
+# The dimensions also counted within the comment's branch are the scores' ("<dimension>|branch=<b>"),
+# and so is the group of the comments without a value for a dimension (NO_VALUE: `YYYY-MM-DD#`).
+from chalicelib.domain.scoring import NO_VALUE, WITHIN_BRANCH, within_branch
 
 
 class Sentiment(StrEnum):
@@ -211,11 +214,13 @@ class InsightChange:
 # dimension -> where its value comes from on an insight
 GROUPS: dict[str, str] = {"procedure": "procedure", "branch": "branch", "agent": "agent_id",
                           "channel": "channel", "locale": "locale"}
+
+
 @dataclass(frozen=True, order=True)
 class GroupKey:
     dimension: str                        # a GROUPS key, or within_branch(dimension, branch)
     day: str
-    value: str
+    value: str                            # NO_VALUE: the comments without one
 
     @property
     def sort_key(self) -> str:
@@ -223,11 +228,12 @@ class GroupKey:
 
 
 def groups_of(insight: CommentInsight) -> list[GroupKey]:
-    values = {dim: getattr(insight, source) or None for dim, source in GROUPS.items()}
-    keys = [GroupKey(dim, insight.day, str(value)) for dim, value in values.items() if value]
+    """One group per dimension (NO_VALUE's where the comment has no value), and per dimension within
+    the comment's branch when it has one (a comment of no branch is in no branch's scope)."""
+    values = {dim: str(getattr(insight, source) or NO_VALUE) for dim, source in GROUPS.items()}
+    keys = [GroupKey(dim, insight.day, value) for dim, value in values.items()]
     if insight.branch:
-        keys += [GroupKey(within_branch(dim, insight.branch), insight.day, str(values[dim]))
-                 for dim in WITHIN_BRANCH if values[dim]]
+        keys += [GroupKey(within_branch(dim, insight.branch), insight.day, values[dim]) for dim in WITHIN_BRANCH]
     return keys
 
 
@@ -330,7 +336,7 @@ class GroupSummary:
 
 def summarise(tallies: Iterable[GroupTally], top: int = 10) -> list[GroupSummary]:
     """Per value, over the days read: summed counts and the `top` phrases (most counted first, then
-    by phrase), groups with the most comments first."""
+    by phrase), groups with the most comments first, the comments without a value (NO_VALUE) last."""
     counts: dict[str, Counter[str]] = {}
     phrases: dict[str, Counter[str]] = {}
     for tally in tallies:
@@ -339,4 +345,4 @@ def summarise(tallies: Iterable[GroupTally], top: int = 10) -> list[GroupSummary
     found = [GroupSummary(value, {s.value: counts[value].get(s.value, 0) for s in Sentiment},
                           tuple(sorted(phrases[value].items(), key=lambda kv: (-kv[1], kv[0]))[:top]))
              for value in counts]
-    return sorted(found, key=lambda g: (-g.n, g.value))
+    return sorted(found, key=lambda g: (g.value == NO_VALUE, -g.n, g.value))

@@ -43,7 +43,7 @@ class CaseDeps:
 # --- reading
 
 def list_cases(principal: Principal, params: Mapping[str, str] | None, deps: CaseDeps) -> dict[str, Any]:
-    query = _scoped(principal, _query(params or {}, deps.clock()))
+    query = scoped(principal, _query(params or {}, deps.clock()))
     if query is None:                        # a filter outside the caller's scope: nothing to see
         return {"cases": [], "next_cursor": None}
     page = deps.cases.list_cases(query)
@@ -52,19 +52,22 @@ def list_cases(principal: Principal, params: Mapping[str, str] | None, deps: Cas
     return {"cases": [summary(c, now) for c in visible], "next_cursor": page.cursor}
 
 
-def overdue_cases(principal: Principal, shown: int, deps: CaseDeps) -> dict[str, Any]:
-    """Every open case in the caller's scope past its resolution deadline, the most overdue first:
-    the first `shown` of them and how many there are in all (`total`). Reads every page of the
-    overdue filter: the open cases are the few being worked, not the history."""
+def cases_in_hand(principal: Principal, shown: int, deps: CaseDeps) -> dict[str, dict[str, Any]]:
+    """The open cases in the caller's scope (the dashboard's lists): `open`, the newest first, and
+    `overdue`, those past their resolution deadline, the most overdue first; of each the first
+    `shown` and how many there are in all (`total`: "and 25 more"). Reads every page of the open
+    cases once: they are the few being worked, not the history."""
     now = deps.clock()
-    query = _scoped(principal, CaseQuery(status=OPEN_STATUSES, overdue_at=now, limit=MAX_LIMIT))
+    query = scoped(principal, CaseQuery(status=OPEN_STATUSES, limit=MAX_LIMIT))
     found: list[Case] = []
     while query is not None:
         page = deps.cases.list_cases(query)
         found += [c for c in page.cases if case_work.visible(principal, c)]
         query = replace(query, cursor=page.cursor) if page.cursor else None
-    ordered = case_work.most_overdue_first(found)
-    return {"cases": [summary(c, now) for c in ordered[:shown]], "total": len(ordered)}
+    newest = case_work.newest_first(found)
+    overdue = case_work.most_overdue_first(c for c in found if c.overdue(now))
+    return {name: {"cases": [summary(c, now) for c in listed[:shown]], "total": len(listed)}
+            for name, listed in (("open", newest), ("overdue", overdue))}
 
 
 def get_case(principal: Principal, case_id: str, deps: CaseDeps) -> dict[str, Any]:
@@ -207,10 +210,11 @@ def _query(params: Mapping[str, str], now: datetime) -> CaseQuery:
                      overdue_at=now if overdue == "true" else None, limit=limit, cursor=params.get("cursor") or None)
 
 
-def _scoped(principal: Principal, query: CaseQuery) -> CaseQuery | None:
+def scoped(principal: Principal, query: CaseQuery) -> CaseQuery | None:
     """The query within what the caller may see (case_work.scope_of, the rule a read is checked
-    by); None when its filters leave that scope. The `branch` filter stays the customer's branch: a
-    branch manager's `branch=<another>` lists that branch's cases in their own queue."""
+    by; the recovery report counts by it too); None when its filters leave that scope. The `branch`
+    filter stays the customer's branch: a branch manager's `branch=<another>` lists that branch's
+    cases in their own queue."""
     scope = case_work.scope_of(principal)
     if scope.everything:
         return query

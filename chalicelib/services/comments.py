@@ -6,7 +6,9 @@ Each role reads what it may see, as in the case list (services/cases.py): a bran
 branch's comments, an agent the comments on their own service (`context.agent_id`); a filter outside
 that scope answers nothing (an empty report, never a 403: no existence leak). The groups follow the
 same scope: a branch manager reads their branch, or a dimension within it (`procedure|branch=...`),
-an agent their own agent group only.
+an agent their own agent group only. The comments without a value for the dimension (no agent, no
+branch) are a group of their own (`"value": null`, listed last), as in the scores: the sentiment
+total of a scope and period is the same whatever the breakdown.
 
 Cost: the comments are one query of at most `limit` items (an index per scope); the groups are read
 from counters per group and day, so the items read depend on the period and the groups, never on
@@ -102,7 +104,7 @@ def report(principal: Principal, filters: Filters, deps: CommentsDeps) -> dict[s
         if stored is not None:
             tallies = deps.store.groups(stored[0], scoped.from_day, scoped.to_day, stored[1])
             read = len(tallies)
-            rows = [{"value": g.value, "n": g.n, **dict(g.counts),
+            rows = [{"value": g.value or None, "n": g.n, **dict(g.counts),      # None: without a value (NO_VALUE)
                      "top_phrases": [{"phrase": p, "count": n} for p, n in g.phrases]}
                     for g in summarise(tallies, TOP_PHRASES)]
     return {

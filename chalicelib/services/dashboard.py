@@ -134,9 +134,7 @@ def view(principal: Principal, query: DashboardQuery, deps: DashboardDeps) -> di
         {**period, "limit": str(dashboard.LATEST_COMMENTS), **({"group": group} if group else {})}, today),
         deps.comments)
     stats = case_stats.report(principal, case_stats.parse_query(period, today), deps.case_stats)
-    listed = str(dashboard.LISTED_CASES)
-    overdue = cases.overdue_cases(principal, dashboard.LISTED_CASES, deps.cases)
-    open_cases = cases.list_cases(principal, {"status": "open,in_progress", "limit": listed}, deps.cases)["cases"]
+    in_hand = cases.cases_in_hand(principal, dashboard.LISTED_CASES, deps.cases)
     # The outcome counters are per procedure, company-wide: the funnel is the CX admin's view (the
     # score report has it already for a company-wide breakdown; read it once).
     funnel = score_report["funnel"]
@@ -152,11 +150,16 @@ def view(principal: Principal, query: DashboardQuery, deps: DashboardDeps) -> di
         "scores": score_report,
         "comments": comment_report,
         "case_stats": stats["total"],
-        "overdue_cases": overdue["cases"],
-        "overdue_more": overdue["total"] - len(overdue["cases"]),      # not listed: "and 25 more"
-        "open_cases": open_cases,
+        "overdue_cases": in_hand["overdue"]["cases"],
+        "overdue_more": _not_listed(in_hand["overdue"]),           # "and 25 more"
+        "open_cases": in_hand["open"]["cases"],
+        "open_more": _not_listed(in_hand["open"]),
         "dashboard_url": deps.dashboard_url,
     }
+
+
+def _not_listed(listed: dict[str, Any]) -> int:
+    return int(listed["total"]) - len(listed["cases"])
 
 
 # --- sessions

@@ -146,9 +146,10 @@ class CaseStore(Protocol):
         """The customer's cases opened at or after `since` (the repeat-detractor rule)."""
 
     def opened_between(self, start: datetime, end: datetime, *, branch: str | None = None,
-                       owner: str | None = None) -> list[Case]:
-        """Every case opened at or after `start` and before `end`, oldest first; only the branch's
-        (`context.branch`) and the owner's (`agent:A-12`) when given (the recovery report)."""
+                       owner: str | None = None, in_branch: str | None = None) -> list[Case]:
+        """Every case opened at or after `start` and before `end`, oldest first (the recovery
+        report); narrowed as a list is (CaseQuery): to the customer's branch (`context.branch`), the
+        owner's (`agent:A-12`), and the cases in a branch's scope (`in_branch`)."""
 
 
 class OutcomeReport(Protocol):

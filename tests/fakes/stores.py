@@ -312,10 +312,10 @@ class FakeCaseStore:
         return [c for c in self.cases.values() if c.customer_id == customer_id and c.opened_at >= since]
 
     def opened_between(self, start: datetime, end: datetime, *, branch: str | None = None,
-                       owner: str | None = None) -> list[Case]:
+                       owner: str | None = None, in_branch: str | None = None) -> list[Case]:
         self.requests += 1
-        found = [c for c in self.cases.values() if start <= c.opened_at < end
-                 and (branch is None or c.branch == branch) and (owner is None or str(c.owner) == owner)]
+        scope = CaseQuery(branch=branch, owner=owner, in_branch=in_branch)
+        found = [c for c in self.cases.values() if start <= c.opened_at < end and _matches(c, scope)]
         return sorted(found, key=lambda c: (c.opened_at, c.case_id))
 
 

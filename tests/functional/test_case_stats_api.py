@@ -60,3 +60,17 @@ def test_a_bad_query_is_a_400_and_the_operations_key_is_refused(koe):
         answer = call(koe, "GET", f"/v1/case-stats?{query}", ADMIN)
         assert (answer.status_code, body(answer)["code"]) == (400, "invalid_request"), query
     assert koe.get("/v1/case-stats").status_code == 403
+
+
+def test_a_case_given_to_another_branchs_queue_is_counted_by_that_branchs_manager_as_they_list_it(koe):
+    koe.dispatch(event())
+    koe.stream(response_image(score=2))                                 # a tokyo-chuo customer's case
+    moved = call(koe, "POST", f"/v1/cases/{SURVEY}/assign", ADMIN, {"version": 1, "owner": "branch:osaka-kita"})
+    assert moved.status_code == 200, body(moved)
+    for who, query in ((OTHER_MANAGER, ""), (OTHER_MANAGER, "&branch=tokyo-chuo"), (MANAGER, ""), (ADMIN, "")):
+        listed = body(call(koe, "GET", f"/v1/cases?{query.lstrip('&')}", who))["cases"]
+        report = body(call(koe, "GET", f"{PERIOD}{query}", who))
+        assert [c["case_id"] for c in listed] == [SURVEY], (who, query)
+        assert report["total"]["opened"] == 1, (who, query)
+    assert body(call(koe, "GET", PERIOD, OTHER_MANAGER))["branch"] == "osaka-kita"
+    assert body(call(koe, "GET", f"{PERIOD}&branch=kobe", OTHER_MANAGER))["total"]["opened"] == 0

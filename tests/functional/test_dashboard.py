@@ -10,12 +10,13 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from chalicelib.domain.cases import Case, Owner, OwnerKind
 from chalicelib.domain.claims import id_token_claims
-from chalicelib.domain.comment_insight import Insight, InsightRequest, Sentiment
+from chalicelib.domain.comment_insight import CommentInsight, Insight, InsightChange, InsightRequest, Sentiment
 from chalicelib.domain.local_token import mint
 from chalicelib.domain.model import Answer, SurveyStatus
 from chalicelib.services.batch import QueueRecord
@@ -26,6 +27,7 @@ from tests.functional.test_cases_api import ADMIN, AGENT, MANAGER, OTHER_MANAGER
 from tests.services.conftest import event
 
 DASHBOARD = f"{PUBLIC_BASE_URL}/dashboard"
+REPORTING_TZ = ZoneInfo("UTC")           # the functional settings' KOE_REPORTING_TIMEZONE
 
 
 def signed_in(koe: Any, who: dict[str, Any]) -> str:
@@ -249,3 +251,65 @@ def test_the_overdue_list_shows_the_most_overdue_first_and_says_how_many_more_th
     assert listed_ids(text, "overdue-cases") == [f"case-{n:02d}" for n in range(34, 24, -1)]
     assert re.search(r'data-testid="overdue-more">\s*and 25 more', text)
     assert "ほか 25 件" in html(page(koe, MANAGER, language="ja"))
+
+
+def sentiment_rows(text: str) -> list[tuple[str, int]]:
+    """(group as shown, n) per row of the sentiment-per-group table."""
+    table = re.search(r'data-testid="sentiment-groups">(.*?)</table>', text, re.S)
+    assert table, text
+    rows = re.findall(r"<tr><td>(.*?)</td><td class=\"num\">(\d+)", table.group(1), re.S)
+    return [(re.sub(r"<[^>]+>", "", cell).strip(), int(n)) for cell, n in rows]
+
+
+def test_the_sentiment_per_group_counts_the_comments_without_an_agent_as_their_own_group(koe):
+    def analysed(n: int, agent: str, sentiment: Sentiment) -> InsightChange:
+        answer = Answer(survey_id=f"sv-{n}", question="comment", received_at=koe.clock.now - timedelta(hours=n),
+                        procedure="claim_payment", customer_id=f"C-{n}", locale="ja",
+                        context={"branch": "tokyo-chuo", "agent_id": agent}, score=7, text=f"comment {n}",
+                        threshold=6, phone_masked=None, channel="web")
+        return InsightChange(None, CommentInsight.of(answer, Insight(sentiment, 0.0, ()), "ja", REPORTING_TZ,
+                                                     koe.clock.now))
+
+    koe.components.comment_insights.save([analysed(1, "A-102", Sentiment.NEGATIVE),
+                                          analysed(2, "", Sentiment.POSITIVE), analysed(3, "", Sentiment.NEUTRAL)])
+    by_agent = html(page(koe, MANAGER))                        # a branch manager's default breakdown: by agent
+    assert sentiment_rows(by_agent) == [("A-102", 1), ("No agent", 2)]
+    assert sentiment_rows(html(page(koe, MANAGER, "?dimension=procedure"))) == [("claim_payment", 3)]
+    assert ("担当者なし", 2) in sentiment_rows(html(page(koe, MANAGER, language="ja")))
+    assert ("无业务员", 2) in sentiment_rows(html(page(koe, MANAGER, language="zh")))
+
+
+def stat(text: str, label: str) -> int:
+    found = re.search(rf"<span>{label}</span><b[^>]*>(\d+)</b>", text)
+    assert found, text
+    return int(found.group(1))
+
+
+def test_a_branch_managers_case_figures_count_the_cases_in_their_queue_as_their_list_does(koe):
+    """An Osaka customer's case given to Tokyo's queue is in the Tokyo manager's list: it is counted
+    in their figures too (and still in Osaka's, whose customer it is)."""
+    routed = replace(overdue_case(koe, 1), case_id="routed", survey_id="routed", context={"branch": "osaka-kita"},
+                     owner=Owner(OwnerKind.BRANCH, "tokyo-chuo"), owner_branch="tokyo-chuo")
+    koe.cases.open_case(routed)
+    koe.cases.open_case(replace(overdue_case(koe, 2), case_id="osakas", survey_id="osakas",
+                                context={"branch": "osaka-kita"}, owner=Owner(OwnerKind.BRANCH, "osaka-kita"),
+                                owner_branch="osaka-kita"))
+    tokyo = html(page(koe, MANAGER))
+    assert listed_ids(tokyo, "open-cases") == ["routed"]
+    assert (stat(tokyo, "Opened"), stat(tokyo, "Open and overdue")) == (1, 1)
+    osaka = html(page(koe, OTHER_MANAGER))
+    assert sorted(listed_ids(osaka, "open-cases")) == ["osakas", "routed"]
+    assert stat(osaka, "Opened") == 2
+
+
+def test_the_open_list_shows_the_newest_and_says_how_many_more_are_open(koe):
+    for n in range(13):
+        koe.cases.open_case(overdue_case(koe, n))
+    text = html(page(koe, ADMIN))
+    assert listed_ids(text, "open-cases") == [f"case-{n:02d}" for n in range(10)]          # newest first
+    assert re.search(r'data-testid="open-more">\s*and 3 more', text)
+    assert "ほか 3 件" in html(page(koe, MANAGER, language="ja"))
+    assert "另有 3 件" in html(page(koe, MANAGER, language="zh"))
+    for n in (10, 11, 12):
+        del koe.cases.cases[f"case-{n}"]
+    assert 'data-testid="open-more"' not in html(page(koe, ADMIN))                           # ten: all listed

@@ -25,6 +25,7 @@ from chalicelib.domain.comment_insight import (
     Sentiment,
 )
 from chalicelib.domain.model import Answer
+from chalicelib.domain.scoring import NO_VALUE
 from chalicelib.services.ports import CommentQuery, CommentSource, InsightStore
 from chalicelib.settings import Settings, from_env
 from tests.fakes.insights import FakeCommentSource, FakeInsightStore
@@ -131,6 +132,21 @@ def test_a_new_insight_is_stored_whole_and_counted_in_its_groups(harness: Harnes
     assert (tally.key, tally.phrases, tally.version) == (
         GroupKey(f"agent|branch=b1-{world.tag}", world.at().date().isoformat(), f"a1-{world.tag}"),
         {"payout": 1, "claim form": 1}, 1)
+
+
+def test_the_comments_without_an_agent_or_a_branch_are_counted_and_read_as_their_own_group(
+        harness: Harness, world: World) -> None:
+    with_agent = world.insight(1)
+    no_agent = replace(world.insight(2, Sentiment.POSITIVE), agent_id=None)
+    nowhere = replace(world.insight(3, Sentiment.NEUTRAL), agent_id=None, branch=None)
+    assert harness.store.save([InsightChange(None, i) for i in (with_agent, no_agent, nowhere)]) == set()
+    assert harness.store.get(nowhere.survey_id) == nowhere
+    assert counts(harness.store, f"agent|branch=b1-{world.tag}", world) == {
+        f"a1-{world.tag}": {"negative": 1}, NO_VALUE: {"positive": 1}}
+    assert counts(harness.store, "agent", world) == {
+        f"a1-{world.tag}": {"negative": 1}, NO_VALUE: {"positive": 1, "neutral": 1}}
+    assert counts(harness.store, "branch", world)[NO_VALUE] == {"neutral": 1}
+    assert counts(harness.store, "agent", world, NO_VALUE) == {NO_VALUE: {"positive": 1, "neutral": 1}}
 
 
 def test_the_same_version_again_is_a_conflict_and_counts_nothing(harness: Harness, world: World) -> None:

@@ -722,6 +722,31 @@ def test_the_cases_opened_in_a_period_are_read_oldest_first_by_branch_or_owner(s
     assert stores.cases.opened_between(start, end, branch=_id("branch")) == []
 
 
+def test_a_branchs_cases_opened_in_a_period_are_those_of_its_list_oldest_first(stores: Stores) -> None:
+    start = datetime(2034, 3, 1, tzinfo=UTC) + timedelta(days=uuid.uuid4().int % 1000)
+    end = start + timedelta(days=1)
+    mine, other = _id("branch"), _id("branch")
+    queue = Owner(OwnerKind.BRANCH, mine)
+    own = a_case(opened_at=start + timedelta(hours=1), context={"branch": mine})
+    in_queue = a_case(opened_at=start + timedelta(hours=2), context={"branch": mine}, owner=queue, owner_branch=mine)
+    routed = a_case(opened_at=start, context={"branch": other}, owner=queue, owner_branch=mine)
+    late_routed = a_case(opened_at=end, context={"branch": other}, owner=queue, owner_branch=mine)
+    elsewhere = a_case(opened_at=start + timedelta(hours=3), context={"branch": other})
+    for case in (own, in_queue, routed, late_routed, elsewhere):
+        stores.cases.open_case(case)
+
+    def opened(**scope: str) -> list[str]:
+        return [c.case_id for c in stores.cases.opened_between(start, end, **scope)]
+
+    listed = stores.cases.list_cases(CaseQuery(in_branch=mine, limit=50)).cases
+    assert opened(in_branch=mine) == [routed.case_id, own.case_id, in_queue.case_id]
+    assert set(opened(in_branch=mine)) == {c.case_id for c in listed if c.opened_at < end}    # what it lists
+    assert opened(in_branch=mine, branch=other) == [routed.case_id]                 # the other's, in its queue
+    assert opened(in_branch=mine, branch=mine) == [own.case_id, in_queue.case_id]
+    assert opened(in_branch=other) == [routed.case_id, elsewhere.case_id]
+    assert opened(in_branch=mine, owner=str(queue)) == [routed.case_id, in_queue.case_id]
+
+
 # --- scores ---------------------------------------------------------------------------------------
 
 def contribution(answer: str, *keys: BucketKey, score: int = 9) -> Contribution:

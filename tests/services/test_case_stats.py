@@ -13,6 +13,8 @@ from chalicelib.domain.cases import Case, CaseStatus, Owner, OwnerKind
 from chalicelib.domain.principal import Principal, Role
 from chalicelib.errors import InvalidRequest
 from chalicelib.services.case_stats import CaseStatsDeps, parse_query, report
+from chalicelib.services.cases import CaseDeps, list_cases
+from tests.fakes.messaging import FakeAlerts
 from tests.fakes.stores import FakeCaseStore
 from tests.services.conftest import Clock
 from tests.services.conftest import test_case_policy as case_policy  # (not collected as a test)
@@ -101,3 +103,18 @@ def test_a_bad_query_is_refused(params):
 def test_the_default_period_is_the_last_30_days():
     query = parse_query({}, date(2027, 1, 5))
     assert (query.from_day, query.to_day) == ("2026-12-07", "2027-01-05")
+
+
+def test_a_branch_manager_counts_exactly_the_cases_they_can_list(deps):
+    """The one scope rule (case_work.scope_of): a Tokyo manager lists an Osaka customer's case given
+    to Tokyo's queue, so they count it; `branch=osaka-kita` narrows to it, as in their list."""
+    routed = a_case("routed", "2026-12-07T02:00:00+00:00", branch="osaka-kita",
+                    owner=Owner(OwnerKind.BRANCH, "tokyo-chuo"), owner_branch="tokyo-chuo")
+    deps.cases.open_case(routed)
+    listed = list_cases(MANAGER, {}, CaseDeps(deps.cases, FakeAlerts(), deps.policy, deps.clock))["cases"]
+    assert sorted(c["case_id"] for c in listed) == ["agents", "branchs", "routed", "too-early", "too-late"]
+    assert opened(stats(MANAGER, deps)) == 3                 # the listed ones opened in the period
+    osaka = stats(MANAGER, deps, branch="osaka-kita")
+    assert (opened(osaka), osaka["branch"]) == (1, "osaka-kita")
+    assert opened(stats(Principal("u-mgr2", Role.BRANCH_MANAGER, branch="osaka-kita"), deps)) == 2
+    assert opened(stats(ADMIN, deps)) == 4                   # counted once, whoever else sees it

@@ -116,3 +116,21 @@ def test_an_agents_groups_follow_the_branch_filter_as_their_comments_do(store: F
     assert [(r["value"], r["n"]) for r in in_tokyo["groups"]["rows"]] == [("A-102", 2)]
     assert in_tokyo["groups"]["within_branch"] == "tokyo-chuo"
     assert ask(AGENT, store, branch="kobe")["groups"]["rows"] == []
+
+
+def test_the_comments_without_an_agent_or_a_branch_are_a_group_of_their_own_so_every_breakdown_has_one_total(
+        store: FakeInsightStore) -> None:
+    store.save([stored(7, Sentiment.POSITIVE, ("ウェブ",), agent=""),                  # a web survey: no agent
+                stored(8, Sentiment.NEGATIVE, ("アプリ",), agent="", branch="")])      # nor a branch
+    totals = {}
+    for group in ("procedure", "branch", "agent", "channel", "locale"):
+        rows = ask(ADMIN, store, group=group)["groups"]["rows"]
+        totals[group] = (sum(r["n"] for r in rows), sum(r["negative"] for r in rows))
+    assert set(totals.values()) == {(6, 3)}
+    by_agent = ask(ADMIN, store, group="agent")["groups"]["rows"]
+    assert [(r["value"], r["n"], r["positive"], r["negative"]) for r in by_agent] == [
+        ("A-102", 2, 1, 1), ("A-301", 1, 0, 0), ("A-777", 1, 0, 1), (None, 2, 1, 1)]      # null: no agent, last
+    assert [(r["value"], r["n"]) for r in ask(ADMIN, store, group="branch")["groups"]["rows"]][-1] == (None, 1)
+    mine = {group: sum(r["n"] for r in ask(MANAGER, store, group=group)["groups"]["rows"])
+            for group in ("procedure", "agent", "channel", "locale")}
+    assert mine == dict.fromkeys(mine, 4)                                              # tokyo-chuo's four

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from chalicelib.domain import case_rules
 from chalicelib.domain.cases import Severity
 from chalicelib.domain.comment_insight import (
+    GROUPS,
     PHRASES_KEPT,
     CommentInsight,
     Delta,
@@ -36,6 +37,7 @@ from chalicelib.domain.comment_insight import (
     version_of,
 )
 from chalicelib.domain.model import Answer
+from chalicelib.domain.scoring import NO_VALUE, WITHIN_BRANCH
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 AT = datetime(2026, 11, 21, 16, 30, tzinfo=UTC)          # 2026-11-22 01:30 in Tokyo
@@ -106,8 +108,31 @@ def test_a_comment_counts_per_group_and_within_its_branch_on_its_reporting_day()
         ("locale", "en"), ("procedure|branch=tokyo-chuo", "claim_payment"), ("agent|branch=tokyo-chuo", "A-102"),
         ("channel|branch=tokyo-chuo", "sms_two_way"), ("locale|branch=tokyo-chuo", "en")}
     assert len(groups_of(insight(agent_id="A-9"))) == 9
-    no_branch = CommentInsight.of(comment(branch=""), Insight(Sentiment.NEUTRAL, 0.0), "en", TOKYO, AT)
-    assert {k.dimension for k in groups_of(no_branch)} == {"procedure", "agent", "channel", "locale"}
+
+
+def test_a_comment_without_an_agent_or_a_branch_counts_in_those_dimensions_no_value_group() -> None:
+    no_agent = groups_of(insight(agent_id=""))
+    assert {(k.dimension, k.value) for k in no_agent if k.dimension.startswith("agent")} == {
+        ("agent", NO_VALUE), ("agent|branch=tokyo-chuo", NO_VALUE)}
+    assert len(no_agent) == 9                             # every dimension, as with an agent
+    no_branch = CommentInsight.of(comment(branch="", agent_id=""), Insight(Sentiment.NEUTRAL, 0.0), "en", TOKYO, AT)
+    assert {(k.dimension, k.value) for k in groups_of(no_branch)} == {
+        ("procedure", "claim_payment"), ("branch", NO_VALUE), ("agent", NO_VALUE), ("channel", "sms_two_way"),
+        ("locale", "en")}                                 # in no branch's scope
+
+
+def test_every_breakdown_of_a_batch_has_the_same_sentiment_total() -> None:
+    batch = [InsightChange(None, insight(survey_id="sv-1")),
+             InsightChange(None, insight(Sentiment.POSITIVE, 0.8, survey_id="sv-2", agent_id="")),
+             InsightChange(None, insight(Sentiment.NEUTRAL, 0.0, survey_id="sv-3", agent_id="", branch=""))]
+    moved = changes(batch)
+    totals = {dim: sum(sum(d.counts.values()) for k, d in moved.items() if k.dimension == dim) for dim in GROUPS}
+    assert totals == dict.fromkeys(GROUPS, 3)
+    within: dict[str, int] = {}
+    for key, delta in moved.items():
+        if "|branch=" in key.dimension:
+            within[key.dimension] = within.get(key.dimension, 0) + sum(delta.counts.values())
+    assert within == {f"{dim}|branch=tokyo-chuo": 2 for dim in WITHIN_BRANCH}    # tokyo-chuo's two, however split
 
 
 def test_a_new_comment_adds_one_and_a_replaced_one_moves_its_count() -> None:
@@ -168,6 +193,13 @@ def test_groups_are_summed_over_days_with_their_top_phrases() -> None:
                       tally("2026-11-22", "address_change", {"neutral": 1}, {"website": 1})], top=1)
     assert [(r.value, r.n, r.counts["negative"], r.phrases) for r in rows] == [
         ("claim_payment", 3, 2, (("agent", 3),)), ("address_change", 1, 0, (("website", 1),))]
+
+
+def test_the_group_without_a_value_is_summed_like_the_others_and_listed_last() -> None:
+    rows = summarise([GroupTally(GroupKey("agent", "2026-11-21", NO_VALUE), {"negative": 5}, {"payout": 5}, 1),
+                      GroupTally(GroupKey("agent", "2026-11-22", NO_VALUE), {"positive": 1}, {}, 1),
+                      GroupTally(GroupKey("agent", "2026-11-22", "A-102"), {"neutral": 2}, {}, 1)])
+    assert [(r.value, r.n) for r in rows] == [("A-102", 2), (NO_VALUE, 6)]
 
 
 # --- the sentiment rule

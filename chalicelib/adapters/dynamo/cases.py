@@ -6,8 +6,8 @@ flags are set without touching the version. Lists query one index newest first a
 cursor made from the last case returned (so a filter that skips items never skips a page); a
 branch's list (`in_branch`) merges two, its customers' cases (`by-branch`) and the other branches'
 cases in its queue (`by-queue-branch`): the two hold different cases, and the cursor keeps where each
-stands. The recovery report reads every case opened in a period from the same indexes' `opened_at`
-range.
+stands. The recovery report reads every case opened in a period from the indexes the list of the same
+scope would query, on their `opened_at` range.
 """
 
 from __future__ import annotations
@@ -120,19 +120,16 @@ class DynamoCaseStore:
             return [_case_from_item(i) for i in CaseItem.by_customer.query(customer_id, CaseItem.opened_at >= since)]
 
     def opened_between(self, start: datetime, end: datetime, *, branch: str | None = None,
-                       owner: str | None = None) -> list[Case]:
-        # The narrowest index: the owner's, else the branch's, else all cases (one partition).
-        index, hash_value = "all-cases", ALL_SHARD
-        if owner:
-            index, hash_value = "by-owner", owner
-        elif branch:
-            index, hash_value = "by-branch", branch
+                       owner: str | None = None, in_branch: str | None = None) -> list[Case]:
+        # The indexes a list of the same scope queries (_sources: a branch's scope is two), each on
+        # its opened_at range, merged oldest first.
         last = end - timedelta(microseconds=1)        # BETWEEN includes both ends; `end` is excluded
-        filters = CaseItem.branch == branch if owner and branch else None
+        found: list[CaseItem] = []
         with throttling_as_retryable():
-            items = getattr(CaseItem, _ATTR[index]).query(hash_value, CaseItem.opened_at.between(start, last),
-                                                          filter_condition=filters)
-            return [_case_from_item(i) for i in items]
+            for index, hash_value, filters in _sources(CaseQuery(owner=owner, branch=branch, in_branch=in_branch)):
+                found += getattr(CaseItem, _ATTR[index]).query(hash_value, CaseItem.opened_at.between(start, last),
+                                                               filter_condition=filters)
+        return [_case_from_item(i) for i in sorted(found, key=lambda i: (i.opened_at, i.case_id))]
 
     def _update(self, case_id: str, actions: Sequence[Action], condition: Condition) -> bool:
         return conditional(lambda: CaseItem(case_id).update(actions=list(actions), condition=condition))
