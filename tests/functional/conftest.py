@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -239,6 +240,18 @@ def fake_components() -> Components:
         event_ledger=FakeEventLedger(), insight_requests=FakeInsightRequests(), comment_insights=FakeInsightStore(),
         insight_dead_letters=FakeDeadLetters(), comment_source=FakeCommentSource(store.answers, store.comment_threads),
         comment_analyser=FakeCommentAnalyser(), answer_archive=FakeAnswerArchive(store.answers, store.comment_threads))
+
+
+@contextmanager
+def serving(built: Components) -> Iterator[Koe]:
+    """app.py in-process on `built`, installed as the process's components for the block (the
+    previous ones restored after): for a test tier that needs other components than the default."""
+    previous = install(built)
+    try:
+        with Client(app_module.app, project_dir=str(REPO_ROOT)) as client:
+            yield Koe(client, built, built.clock)
+    finally:
+        install(previous)
 
 
 @pytest.fixture

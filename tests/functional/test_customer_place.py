@@ -8,17 +8,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from chalice.test import Client
 
-import app as app_module
 from chalicelib.adapters.dynamo.survey_items import answer_to_item
-from chalicelib.bootstrap import Components, install
+from chalicelib.bootstrap import Components
 from chalicelib.domain.model import Place
 from chalicelib.settings import from_env
 from tests.fakes.insights import FakeCommentAnalyser, FakeCommentSource, FakeInsightRequests, FakeInsightStore
 from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeEmail, FakeFollowUps, FakeIntakeQueue, FakeSms
 from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeEventLedger, FakeScoreStore
-from tests.functional.conftest import ENV, REPO_ROOT, SURVEY, Clock, Koe, PassThroughIdempotency, event
+from tests.functional.conftest import ENV, SURVEY, Clock, Koe, PassThroughIdempotency, event, serving
 from tests.functional.test_cases_api import ADMIN, body, call
 
 EMAIL_ENV = {**ENV, "KOE_EMAIL_FROM": "survey@example.com", "KOE_SES_CONFIGURATION_SET": "koe-ci-email"}
@@ -37,12 +35,8 @@ def koe() -> Iterator[Koe]:
         event_ledger=FakeEventLedger(), insight_requests=FakeInsightRequests(), comment_insights=FakeInsightStore(),
         insight_dead_letters=FakeDeadLetters(), comment_source=FakeCommentSource(store.answers),
         comment_analyser=FakeCommentAnalyser(), email=FakeEmail())
-    previous = install(built)
-    try:
-        with Client(app_module.app, project_dir=str(REPO_ROOT)) as client:
-            yield Koe(client, built, built.clock)
-    finally:
-        install(previous)
+    with serving(built) as koe:
+        yield koe
 
 
 def british_customer(koe: Koe) -> dict:

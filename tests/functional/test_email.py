@@ -13,16 +13,14 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import pytest
-from chalice.test import Client
 
-import app as app_module
-from chalicelib.bootstrap import Components, install
+from chalicelib.bootstrap import Components
 from chalicelib.domain import survey_token
 from chalicelib.domain.model import SurveyStatus
 from chalicelib.settings import from_env
 from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeEmail, FakeFollowUps, FakeIntakeQueue, FakeSms
 from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeEventLedger, FakeScoreStore
-from tests.functional.conftest import ENV, REPO_ROOT, SURVEY, Clock, Koe, PassThroughIdempotency, event
+from tests.functional.conftest import ENV, SURVEY, Clock, Koe, PassThroughIdempotency, event, serving
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 CN_PHONE = "+8613800138000"
@@ -40,12 +38,8 @@ def koe() -> Iterator[Koe]:
         intake_queue=FakeIntakeQueue(), dead_letters=FakeDeadLetters(), follow_ups=FakeFollowUps(),
         alerts=FakeAlerts(), sms=FakeSms(), idempotency=PassThroughIdempotency(),
         event_ledger=FakeEventLedger(), email=FakeEmail())
-    previous = install(built)
-    try:
-        with Client(app_module.app, project_dir=str(REPO_ROOT)) as client:
-            yield Koe(client, built, built.clock)
-    finally:
-        install(previous)
+    with serving(built) as koe:
+        yield koe
 
 
 def chinese_customer() -> dict:

@@ -13,17 +13,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from chalice.test import Client
 
-import app as app_module
-from chalicelib.bootstrap import Components, install
+from chalicelib.bootstrap import Components
 from chalicelib.domain.claims import id_token_claims
 from chalicelib.domain.local_token import mint
 from chalicelib.domain.model import SurveyStatus
 from chalicelib.domain.principal import Role
 from chalicelib.domain.sms import MAX_REPLY_CHARS
 from chalicelib.settings import from_env
-from tests.functional.conftest import ENV, REPO_ROOT, Koe
+from tests.functional.conftest import ENV, Koe, serving
 from tests.integration.test_store_contract import a_survey
 from tests.services.conftest import Clock
 
@@ -34,12 +32,8 @@ HUGE = 600_000          # characters: a form body of ~600 KB, under the edge's 1
 def koe(local_aws: dict[str, str]) -> Iterator[Koe]:
     """app.py with its real DynamoDB stores on this session's tables (fakes nowhere on this path)."""
     components = Components(from_env({**ENV, **local_aws}), Clock())
-    previous = install(components)
-    try:
-        with Client(app_module.app, project_dir=str(REPO_ROOT)) as client:
-            yield Koe(client, components, components.clock)
-    finally:
-        install(previous)
+    with serving(components) as koe:
+        yield koe
 
 
 def phone() -> str:
