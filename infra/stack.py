@@ -100,6 +100,11 @@ STREAM_MAX_RECORD_AGE_S = 6 * 3600
 DLQ_RETENTION = Duration.days(14)           # longest SQS allows: time to look and redrive
 QUEUE_RETENTION = Duration.days(4)          # SQS's default, stated
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+# Where data lives (the tables, the CX team's user pool): kept when a stack update replaces or removes
+# it and when the stack is deleted, but deleted when the stack operation that created it rolls back
+# (DeletionPolicy RetainExceptOnCreate): a failed first deploy leaves no `koe-<stage>-` table behind
+# for the retry to fail on with "already exists". Everything else goes with the stack (Delete).
+DATA_REMOVAL_POLICY = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
 # The custom attributes that scope a CX user (custom:branch, custom:agent_id in the ID token).
 _CX_ATTRIBUTES = tuple(claim.removeprefix("custom:") for claim in (BRANCH, AGENT_ID))
 _CX_GROUP_DESCRIPTIONS = {
@@ -139,6 +144,7 @@ class KoeConfig:
     email_identity: str | None = None       # SES identity: a domain (example.jp) or one address
     email_from: str | None = None           # the sender; default survey@<domain> / the address
     auth_domain_prefix: str | None = None   # the hosted UI's https://<prefix>.auth.<region>.amazoncognito.com
+    deletion_protection: bool = True        # on the tables and the user pool; off for a stage's first deploy
 
     @property
     def prefix(self) -> str:
@@ -195,6 +201,7 @@ class KoeConfig:
             email_identity=identity,
             email_from=sender,
             auth_domain_prefix=_auth_domain_prefix(get),
+            deletion_protection=_deletion_protection(get),
             stage=stage,
             public_base_url=public,
             secret_name=(get("secret_name") or f"koe/{stage}").strip(),
@@ -229,6 +236,7 @@ class KoeStack(Stack):
         self._rules()
         self._subscribe_queues()
         self._dead_letter_alarms()
+        self._deletion_protection_notice()
 
         self.templates_layer = self._templates_layer()
         # Statements are added in _grant() once the app's event sources are known. The policy is
@@ -261,6 +269,16 @@ class KoeStack(Stack):
 
     # ---- storage and messaging, from resources.py ------------------------------------------------
 
+    def _deletion_protection_notice(self) -> None:
+        """Deletion protection blocks CloudFormation too: a rollback cannot delete a protected table
+        or user pool (the stack ends in ROLLBACK_FAILED and the names stay taken). So a stage's first
+        deploy is made with deletion_protection=false, and the next deploy turns it on in place."""
+        if not self.config.deletion_protection:
+            Annotations.of(self).add_warning_v2(
+                "koe:unprotected-data",
+                "context deletion_protection=false: the tables and the CX user pool can be deleted. Only for "
+                "a stage's first deploy; deploy again without it once the stack exists (infra/README.md)")
+
     def _table(self, spec: resources.Table) -> dynamodb.Table:
         def attr(name: str) -> dynamodb.Attribute:
             return dynamodb.Attribute(name=name, type=_ATTR_TYPES[spec.attributes[name]])
@@ -273,7 +291,8 @@ class KoeStack(Stack):
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True),
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=DATA_REMOVAL_POLICY,
+            deletion_protection=self.config.deletion_protection,
             time_to_live_attribute=spec.ttl_attribute,
             stream=dynamodb.StreamViewType[spec.stream] if spec.stream else None,
         )
@@ -531,7 +550,8 @@ class KoeStack(Stack):
         """The CX team's user pool: made by an administrator only (no self sign-up), sign-in by email,
         a strong password, optional TOTP MFA, recovery by email. `branch` and `agent_id` scope a
         branch manager and an agent; users cannot write them (the app client may not), nor their
-        groups: docs/operations.md shows how an administrator sets both. Retained like the tables."""
+        groups: docs/operations.md shows how an administrator sets both. Kept and protected from deletion like
+        the tables (DATA_REMOVAL_POLICY, deletion_protection)."""
         self.user_pool = cognito.UserPool(
             self, "CxUsers",
             user_pool_name=resources.physical(self.config.prefix, "cx-users"),
@@ -555,8 +575,8 @@ class KoeStack(Stack):
                 email_subject=f"koe ({self.config.stage}): your CX dashboard account",
                 email_body="Your koe CX dashboard account: user name {username}, temporary password "
                            "{####} (change it at first sign-in)."),
-            deletion_protection=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            deletion_protection=self.config.deletion_protection,
+            removal_policy=DATA_REMOVAL_POLICY,
         )
         self.user_groups = {
             role.value: cognito.UserPoolGroup(
@@ -837,6 +857,18 @@ def _email_context(get: Any) -> tuple[str | None, str | None]:
             raise ConfigError(f"context 'email_from' must be an address of the identity {identity!r}, "
                               f"got {sender!r}")
     return identity, sender
+
+
+def _deletion_protection(get: Any) -> bool:
+    """`deletion_protection`: true (the default) or false, from -c (a string) or cdk.json (a boolean)."""
+    value = get("deletion_protection")
+    if value is None or isinstance(value, bool):
+        return True if value is None else value
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise ConfigError("context 'deletion_protection' must be true or false (false only for the first "
+                          f"deploy of a new stage: see infra/README.md), got {value!r}")
+    return text == "true"
 
 
 def _auth_domain_prefix(get: Any) -> str | None:

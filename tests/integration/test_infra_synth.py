@@ -96,7 +96,8 @@ def test_every_table_from_resources(synth: Template) -> None:
     for spec in resources.TABLES:
         _, res = synth.table(spec.name)
         p = res["Properties"]
-        assert res["DeletionPolicy"] == res["UpdateReplacePolicy"] == "Retain", spec.name
+        assert (res["DeletionPolicy"], res["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain"), spec.name
+        assert p["DeletionProtectionEnabled"] is True, spec.name
         assert p["BillingMode"] == "PAY_PER_REQUEST"
         assert p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
         keys = {k["KeyType"]: k["AttributeName"] for k in p["KeySchema"]}
@@ -569,7 +570,7 @@ def _edge_routes() -> dict[tuple[str, str], frozenset[Any]]:
 def test_the_cx_user_pool_is_admin_made_email_signed_in_strongly_protected_and_retained(synth: Template) -> None:
     (pool_id, pool), = synth.of_type("AWS::Cognito::UserPool").items()
     p = pool["Properties"]
-    assert pool["DeletionPolicy"] == pool["UpdateReplacePolicy"] == "Retain"     # as the tables
+    assert (pool["DeletionPolicy"], pool["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")  # as the tables
     assert p["DeletionProtection"] == "ACTIVE"
     assert p["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True      # no self sign-up
     assert p["UsernameAttributes"] == ["email"] and p["AutoVerifiedAttributes"] == ["email"]
@@ -692,3 +693,101 @@ def test_synth_refuses_the_local_token_secret_and_a_wrong_hosted_ui_prefix(tmp_p
     done = _run_synth(tmp_path, f"stage={STAGE}", f"public_base_url={PUBLIC}", context)
     assert done.returncode != 0
     assert says in done.stderr
+
+
+# --- a first deploy that cannot strand resources: removal policies and deletion protection -----------
+
+# Properties that give a resource a physical name of our choosing (a second resource with that name
+# cannot be created while the first exists), by CloudFormation property name, across resource types.
+NAME_PROPERTIES = ("TableName", "UserPoolName", "QueueName", "TopicName", "BucketName", "LogGroupName",
+                   "RoleName", "FunctionName", "LayerName", "AlarmName", "Name", "Domain", "EmailIdentity",
+                   "ConfigurationSetName", "ClientName", "GroupName", "StageName", "PolicyName",
+                   "ManagedPolicyName", "SecretName", "StreamName", "RuleName")
+# A DeletionPolicy that deletes what the stack operation that created the resource made, when that
+# operation rolls back. No DeletionPolicy at all is CloudFormation's Delete.
+GONE_ON_ROLLBACK = (None, "Delete", "RetainExceptOnCreate")
+
+
+def _named(template: Template) -> dict[str, dict[str, Any]]:
+    """Resources with a physical name of our choosing (not one CloudFormation generates)."""
+    return {k: v for k, v in template.resources.items()
+            if any(prop in v.get("Properties", {}) for prop in NAME_PROPERTIES)
+            and v["Type"] != "AWS::Lambda::Permission"}   # FunctionName there names the function it permits
+
+
+def _data(template: Template) -> dict[str, dict[str, Any]]:
+    """Where koe's data lives: the tables of resources.py and the CX team's user pool."""
+    tables = dict(template.table(spec.name) for spec in resources.TABLES)
+    return {**tables, **template.of_type("AWS::Cognito::UserPool")}
+
+
+@pytest.mark.parametrize("which", ["synthesized", "expanded"])
+def test_no_resource_is_ever_retained_by_a_rolled_back_first_deploy(synth: Template, expanded: Template,
+                                                                   which: str) -> None:
+    template = synth if which == "synthesized" else expanded
+    retained = {k: v["DeletionPolicy"] for k, v in template.resources.items()
+                if v.get("DeletionPolicy") not in GONE_ON_ROLLBACK}
+    assert retained == {}
+
+
+def test_every_named_resource_is_deleted_when_the_first_deploy_rolls_back(expanded: Template) -> None:
+    named = _named(expanded)
+    # Not vacuous: every table, queue and topic of resources.py, the user pool, the bus, the log groups.
+    expected = {expanded.table(t.name)[0] for t in resources.TABLES} | {
+        expanded.queue(q.name)[0] for q in resources.QUEUES} | {
+        expanded.named("AWS::SNS::Topic", "TopicName", resources.physical(PREFIX, t.name))[0]
+        for t in resources.TOPICS} | set(expanded.of_type("AWS::Cognito::UserPool")) | set(
+        expanded.of_type("AWS::Events::EventBus")) | set(expanded.of_type("AWS::Logs::LogGroup"))
+    assert expected <= set(named)
+    assert len(expanded.of_type("AWS::Logs::LogGroup")) == len(expanded.of_type("AWS::Lambda::Function"))
+    blocking = {k: (v["Type"], v.get("DeletionPolicy")) for k, v in named.items()
+                if v.get("DeletionPolicy") not in GONE_ON_ROLLBACK}
+    assert blocking == {}
+
+
+def test_functions_and_roles_have_names_cloudformation_generates(expanded: Template) -> None:
+    """A retry after a rollback never meets a function or role of the failed attempt by name."""
+    for kind, prop in (("AWS::Lambda::Function", "FunctionName"), ("AWS::IAM::Role", "RoleName")):
+        resources_of_kind = expanded.of_type(kind)
+        assert resources_of_kind, kind
+        assert not [k for k, v in resources_of_kind.items() if prop in v["Properties"]], kind
+
+
+def test_data_survives_updates_and_deletes_and_is_protected_from_deletion(synth: Template) -> None:
+    data = _data(synth)
+    assert len(data) == len(resources.TABLES) + 1
+    for logical, res in data.items():
+        assert (res["DeletionPolicy"], res["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain"), logical
+    for spec in resources.TABLES:
+        _, res = synth.table(spec.name)
+        assert res["Properties"]["DeletionProtectionEnabled"] is True, spec.name
+    (pool,) = synth.of_type("AWS::Cognito::UserPool").values()
+    assert pool["Properties"]["DeletionProtection"] == "ACTIVE"
+    # Only data is kept; queues, topics, the bus, alarms and log groups go with the stack.
+    kept = {k for k, v in synth.resources.items() if v.get("DeletionPolicy") == "RetainExceptOnCreate"}
+    assert kept == set(data)
+
+
+def test_a_new_stage_can_be_created_unprotected_so_a_failed_first_deploy_rolls_back_whole(tmp_path: Path) -> None:
+    """CloudFormation's rollback cannot delete a table or a user pool under deletion protection (the
+    rollback fails and the stack is stuck in ROLLBACK_FAILED): the first deploy of a stage is made
+    with deletion_protection=false, the next one turns it on (infra/README.md)."""
+    done = _run_synth(tmp_path, f"stage={STAGE}", f"public_base_url={PUBLIC}", "deletion_protection=false")
+    assert done.returncode == 0, done.stderr
+    template = Template(tmp_path / f"{STAGE}.template.json")
+    for spec in resources.TABLES:
+        _, res = template.table(spec.name)
+        assert res["Properties"].get("DeletionProtectionEnabled", False) is False, spec.name
+        assert res["DeletionPolicy"] == "RetainExceptOnCreate", spec.name
+    (pool,) = template.of_type("AWS::Cognito::UserPool").values()
+    assert pool["Properties"]["DeletionProtection"] == "INACTIVE"
+    assert pool["DeletionPolicy"] == "RetainExceptOnCreate"
+    warnings = [entry["data"] for entries in json.loads((tmp_path / f"{STAGE}.metadata.json").read_text()).values()
+                for entry in entries if entry["type"] == "aws:cdk:warning"]
+    assert [w for w in warnings if "deletion_protection=false" in w]     # the CDK CLI shows it at deploy
+
+
+def test_synth_refuses_a_wrong_deletion_protection(tmp_path: Path) -> None:
+    done = _run_synth(tmp_path, f"stage={STAGE}", f"public_base_url={PUBLIC}", "deletion_protection=maybe")
+    assert done.returncode != 0
+    assert "deletion_protection" in done.stderr
