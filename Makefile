@@ -11,7 +11,7 @@ CHART  := templates/dashboard/node_modules/chart.js/package.json
 INFRA  := .venv-infra
 INFRA_STAMP := $(INFRA)/.installed-stamp
 
-.PHONY: install install-infra install-browser run token seed test test-clock test-fast bench bench-burst synth lint clean
+.PHONY: install install-infra install-browser run token seed test test-clock test-fast deploy bench bench-burst synth lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,15 @@ synth: install-infra $(CHART)
 	CDK_OUTDIR=cdk.out AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-ap-northeast-1} \
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
 	$(INFRA)/bin/python infra/app.py -c stage=dev -c public_base_url=https://koe.example.com/api -c email_identity=example.jp
+
+# Deploy a stage to AWS (needs AWS credentials and a bootstrapped account: infra/README.md), e.g.
+# `make deploy STAGE=dev DEPLOY_ARGS='-c alert_email=ops@example.com -c email_identity=example.jp'`.
+# Without PUBLIC_BASE_URL (a new stage): two deploys, the first with sending paused until the second
+# gives the functions the API's own URL (infra/deploy.py); with it (a custom domain): one.
+deploy: install-infra $(CHART)
+	@[ -n "$(STAGE)" ] || { echo "make deploy needs STAGE=<stage>, e.g. make deploy STAGE=dev"; exit 2; }
+	$(INFRA)/bin/python infra/deploy.py --stage '$(STAGE)' \
+	  $(if $(PUBLIC_BASE_URL),--public-base-url '$(PUBLIC_BASE_URL)') $(if $(DEPLOY_ARGS),-- $(DEPLOY_ARGS))
 
 # The local stack: DynamoDB Local, moto, the app on 127.0.0.1:8000, the carrier on :8025. Ctrl-C stops it.
 # Options, e.g. `make run API_PORT=8001 API_KEY=dev-key`: API_PORT, CARRIER_PORT, DYNAMODB_PORT,

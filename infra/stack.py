@@ -116,6 +116,13 @@ _CX_GROUP_DESCRIPTIONS = {
 _ATTR_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER,
                "B": dynamodb.AttributeType.BINARY}
 _STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+# `-c public_base_url=pending`: the first deploy of a stage whose API URL does not exist yet. The
+# functions get this placeholder (RFC 2606's reserved .invalid: it can never resolve) and nothing
+# that reaches a customer runs (SENDING_HANDLERS' triggers are disabled), so no survey goes out with
+# a link nobody can open; events wait on the intake queue until the deploy with the real URL.
+PENDING = "pending"
+PENDING_BASE_URL = "https://pending.invalid/api"
+SENDING_HANDLERS = ("dispatch", "tick")     # the only triggers that text or email customers
 # A Cognito hosted-UI domain prefix (unique per region across AWS; Cognito refuses these words in it).
 _DOMAIN_PREFIX_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _DOMAIN_PREFIX_RESERVED = ("aws", "amazon", "cognito")
@@ -151,6 +158,11 @@ class KoeConfig:
         return f"koe-{self.stage}-"
 
     @property
+    def sending_paused(self) -> bool:
+        """The first deploy of a stage (`-c public_base_url=pending`): no survey may go out yet."""
+        return self.public_base_url == PENDING_BASE_URL
+
+    @property
     def hosted_ui_prefix(self) -> str:
         return self.auth_domain_prefix or f"koe-{self.stage}"
 
@@ -172,11 +184,14 @@ class KoeConfig:
                 "context 'stage' is required: lower-case letters, digits and '-', starting with a "
                 f"letter, at most 16 characters (got {stage!r}); e.g. -c stage=dev")
         public = (get("public_base_url") or "").strip().rstrip("/")
-        if not public.startswith("https://"):
+        if public == PENDING:
+            public = PENDING_BASE_URL
+        elif not public.startswith("https://"):
             raise ConfigError(
                 "context 'public_base_url' is required: the https URL Twilio calls, including the "
                 "API Gateway stage path, e.g. -c public_base_url=https://abc123.execute-api."
-                "ap-northeast-1.amazonaws.com/api (first deploy of a new stage: see infra/README.md)"
+                "ap-northeast-1.amazonaws.com/api, or `pending` for the first deploy of a new stage, "
+                "which sends nothing until the next deploy gives the real URL (infra/README.md)"
                 f" (got {public!r})")
         app_env = get("app_env") or {}
         if isinstance(app_env, str):
@@ -492,6 +507,9 @@ class KoeStack(Stack):
                 cfn_fn.add_property_override("Role", self.private_roles[handler].role_arn)
             for ev_name, ev in (fn["Properties"].get("Events") or {}).items():
                 path = f"Events.{ev_name}.Properties"
+                if handler in SENDING_HANDLERS and ev["Type"] in ("SQS", "Schedule"):
+                    # Paused on the first deploy (no public URL yet), running from the next one.
+                    cfn_fn.add_property_override(f"{path}.Enabled", not self.config.sending_paused)
                 if ev["Type"] == "SQS":
                     logical = _match(_arn_name(ev["Properties"]["Queue"]), self.queues,
                                      what=f"queue of {fn_name}")
@@ -818,6 +836,9 @@ class KoeStack(Stack):
     def _outputs(self) -> None:
         CfnOutput(self, "PublicBaseUrl", value=self.config.public_base_url,
                   description="KOE_PUBLIC_BASE_URL the functions check Twilio signatures against")
+        CfnOutput(self, "SendingPaused", value="true" if self.config.sending_paused else "false",
+                  description="true after a first deploy with public_base_url=pending: deploy again with "
+                              "-c public_base_url=<EndpointURL without the trailing />, or `make deploy`")
         CfnOutput(self, "EventBusName", value=self.bus.event_bus_name)
         CfnOutput(self, "TemplatesLayerArn", value=self.templates_layer.layer_version_arn)
         for name, queue in self.queues.items():

@@ -791,3 +791,47 @@ def test_synth_refuses_a_wrong_deletion_protection(tmp_path: Path) -> None:
     done = _run_synth(tmp_path, f"stage={STAGE}", f"public_base_url={PUBLIC}", "deletion_protection=maybe")
     assert done.returncode != 0
     assert "deletion_protection" in done.stderr
+
+
+# --- the first deploy of a stage: sending paused until the public URL is known (issue 15, item 4) ------
+
+SENDING = {"dispatch", "tick"}      # the handlers whose triggers text or email customers
+
+
+def _sending_triggers(template: Template) -> dict[str, list[Any]]:
+    """handler -> the `Enabled` of each of its queue and schedule triggers (None: not set)."""
+    found: dict[str, list[Any]] = {}
+    for fn in template.functions().values():
+        handler = str(fn["Properties"]["Handler"]).rsplit(".", 1)[-1]
+        for ev in (fn["Properties"].get("Events") or {}).values():
+            if ev["Type"] in ("SQS", "Schedule"):
+                found.setdefault(handler, []).append(ev["Properties"].get("Enabled"))
+    return found
+
+
+@pytest.fixture(scope="module")
+def pending(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    outdir = tmp_path_factory.mktemp("cdk.out.pending")
+    done = _run_synth(outdir, f"stage={STAGE}", "public_base_url=pending")
+    assert done.returncode == 0, f"synth failed:\n{done.stdout}\n{done.stderr}"
+    return Template(outdir / f"{STAGE}.template.json")
+
+
+def test_a_first_deploy_without_a_public_url_sends_nothing_and_says_so(pending: Template) -> None:
+    triggers = _sending_triggers(pending)
+    # dispatch's intake queue and the tick's schedule are there, switched off; nothing else sends
+    assert set(triggers) >= SENDING and all(triggers[h] == [False] for h in SENDING), triggers
+    assert all(enabled in (None, True) for h, values in triggers.items() if h not in SENDING for enabled in values)
+    environments = [fn["Properties"].get("Environment", {}).get("Variables", {})
+                    for fn in pending.functions().values()]
+    globals_env = pending.doc.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    urls = {env.get("KOE_PUBLIC_BASE_URL") for env in [globals_env, *environments]} - {None}
+    assert urls == {"https://pending.invalid/api"}        # RFC 2606: a name that can never resolve
+    assert pending.doc["Outputs"]["SendingPaused"]["Value"] == "true"
+    assert "EndpointURL" in pending.doc["Outputs"]        # what the second deploy takes
+
+
+def test_a_deploy_with_the_public_url_sends(synth: Template) -> None:
+    triggers = _sending_triggers(synth)
+    assert all(triggers[h] == [True] for h in SENDING), triggers
+    assert synth.doc["Outputs"]["SendingPaused"]["Value"] == "false"

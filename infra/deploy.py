@@ -1,0 +1,119 @@
+"""`make deploy STAGE=dev`: deploy a stage of koe with the pinned CDK CLI, in one step when the public
+URL is known and in two when it is not.
+
+A new stage's API URL exists only once its API does, and the functions must know it (Twilio signs
+webhooks against it, survey links point at it). So the first deploy passes `public_base_url=pending`
+(infra/stack.py: the functions get a placeholder and dispatch's queue and the schedule stay switched
+off, so no survey goes out with a link nobody can open), and the second passes the `EndpointURL` the
+first one output, which switches sending on (and the tables' deletion protection: the first deploy
+runs without it, so a failure rolls back whole). Events posted in between wait on the intake queue.
+A stage already running is deployed once, with the URL it runs with (its PublicBaseUrl output).
+
+    .venv-infra/bin/python infra/deploy.py --stage dev [--public-base-url https://…/api] [-- -c alert_email=…]
+
+Needs AWS credentials and a bootstrapped account (infra/README.md); nothing here runs in the tests
+but the plan: `deploy` takes the command runner as a parameter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+CDK = ("npx", "aws-cdk@2.1148.1")        # the CLI that reads aws-cdk-lib 2.x assemblies (facts: 3.x cannot)
+INFRA = Path(__file__).resolve().parent
+PENDING = "pending"
+
+Runner = Callable[[Sequence[str]], int]
+
+
+class DeployError(RuntimeError):
+    """A step failed, or the first deploy did not say where the API is."""
+
+
+def command(stage: str, public_base_url: str, outputs: Path, extra: Sequence[str] = ()) -> list[str]:
+    return [*CDK, "deploy", f"koe-{stage}", "-c", f"stage={stage}", "-c", f"public_base_url={public_base_url}",
+            "--outputs-file", str(outputs), *extra]
+
+
+def endpoint_from(outputs: Path, stage: str) -> str:
+    """The API's base URL from a deploy's outputs file (`EndpointURL`, without its trailing /)."""
+    try:
+        stacks = json.loads(outputs.read_text())
+        url = str(stacks[f"koe-{stage}"]["EndpointURL"]).rstrip("/")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DeployError(f"the deploy of koe-{stage} wrote no EndpointURL to {outputs}") from exc
+    if not url.startswith("https://"):
+        raise DeployError(f"the deploy of koe-{stage} gave an EndpointURL that is not https: {url!r}")
+    return url
+
+
+def deploy(stage: str, public_base_url: str | None, extra: Sequence[str], run: Runner, workdir: Path,
+           deployed_url: Callable[[str], str | None]) -> str:
+    """Deploy; returns the public base URL the stage runs with (sending on). `deployed_url(stage)`
+    is the URL a stage already deployed runs with (its PublicBaseUrl output), None for a new stage."""
+    outputs = workdir / "outputs.json"
+    if public_base_url is None:
+        public_base_url = deployed_url(stage)
+    if public_base_url is None:
+        # A new stage: deployed paused and unprotected, so a failure rolls back whole (no table or
+        # pool left behind to block the retry: infra/README.md, "A failed first deploy").
+        first = command(stage, PENDING, outputs, [*extra, "-c", "deletion_protection=false"])
+        if run(first) != 0:
+            raise DeployError(f"the first deploy of koe-{stage} (sending paused) failed: it rolled back; "
+                              "fix the cause and run again")
+        public_base_url = endpoint_from(outputs, stage)
+    if run(command(stage, public_base_url, outputs, extra)) != 0:
+        raise DeployError(f"the deploy of koe-{stage} with {public_base_url} failed; sending stays as it was")
+    return public_base_url
+
+
+def deployed_url(stage: str) -> str | None:
+    """The PublicBaseUrl a deployed stage runs with; None when the stack does not exist (AWS
+    credentials and region from the environment, as the CDK CLI takes them)."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    try:
+        stacks = boto3.client("cloudformation").describe_stacks(StackName=f"koe-{stage}")["Stacks"]
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            return None
+        raise DeployError(f"cannot read the stack koe-{stage}: {exc}") from exc
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    url = outputs.get("PublicBaseUrl")
+    if outputs.get("SendingPaused") == "true" or not url:
+        return None         # a first deploy that stopped half way: do both steps again
+    return str(url)
+
+
+def _run(argv: Sequence[str]) -> int:
+    print("+", " ".join(argv), flush=True)
+    return subprocess.run(list(argv), cwd=INFRA, check=False).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="infra/deploy.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--stage", required=True)
+    parser.add_argument("--public-base-url", default=None,
+                        help="the stage's public URL when known (a custom domain, or an earlier deploy's "
+                             "EndpointURL): one deploy; without it, two")
+    parser.add_argument("extra", nargs="*", help="more CDK arguments after --, e.g. -- -c alert_email=ops@example.com")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="koe-deploy-") as workdir:
+        try:
+            url = deploy(args.stage, args.public_base_url, args.extra, _run, Path(workdir), deployed_url)
+        except DeployError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    print(f"koe-{args.stage} runs at {url}: point the Twilio number's messaging webhook at {url}/twilio/sms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
