@@ -390,9 +390,9 @@ class KoeStack(Stack):
 
     def _subscribe_queues(self) -> None:
         """Queues subscribed to a topic (resources.Queue.subscribes_to): SNS's JSON envelope (no raw
-        delivery), only messages carrying the declared attributes (an `exists` filter policy: the
-        alarm notifications this stack sends to cx-alerts carry none). CDK adds the queue policy
-        that lets exactly this topic send to the queue."""
+        delivery), only messages carrying the declared attributes (an `exists` filter policy: anything
+        else published to the topic stays out; alarms go to the operators' topic, _operations). CDK
+        adds the queue policy that lets exactly this topic send to the queue."""
         for queue_name, topic_name in resources.subscriptions().items():
             spec = resources.queue(queue_name)
             self.topics[topic_name].add_subscription(subscriptions.SqsSubscription(
