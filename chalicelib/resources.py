@@ -187,9 +187,10 @@ QUEUES: tuple[Queue, ...] = (
     Queue("follow-up-dlq", env="KOE_LOCAL_FOLLOW_UP_DLQ_URL"),
     # On-failure destination of the responses stream: batches that still fail after the retries.
     Queue("responses-stream-dlq"),
-    # CX alerts to people (email, chat): subscribed to cx-alerts, case alerts only (alarm notifications
-    # on that topic carry no `event` attribute). A failed record comes back after an exponential
-    # backoff (the handler sets its visibility); the 5th failure dead-letters it with its reason.
+    # CX alerts to people (email, chat): subscribed to cx-alerts, case alerts only (messages carrying an
+    # `event` attribute; alarms go to the operators' own topic, infra/stack.py). A failed record comes
+    # back after an exponential backoff (the handler sets its visibility); the 5th failure dead-letters
+    # it with its reason.
     Queue("alert-deliveries", dead_letter="alert-deliveries-dlq", max_receive_count=5, visibility_timeout_s=180,
           env="KOE_ALERT_DELIVERIES_QUEUE_URL", consumer="deliver_alerts", subscribes_to="cx-alerts",
           subscription_requires=("event",)),

@@ -6,7 +6,8 @@ What lives where:
                 settings variable carrying each queue's URL / topic's ARN, and which handler
                 consumes each queue, topic and stream; the SES configuration set, the events it
                 reports and the topic it reports them to
-- this file     how they are deployed (billing, PITR, retention, encryption, alarms), the IAM roles the
+- this file     how they are deployed (billing, PITR, retention, encryption), the operators' alarms,
+                their topic and dashboard (KoeStack._operations), the IAM roles the
                 Lambda functions run as, the environment they read (settings.from_env), the templates
                 layer, the SES identity (context `email_identity`), the CX team's Cognito user pool
                 and its authorizer on every CX route (app.py's Edge registry says which), and the
@@ -31,6 +32,7 @@ from typing import Any
 
 from aws_cdk import (
     Annotations,
+    ArnFormat,
     Aws,
     CfnOutput,
     Duration,
@@ -45,6 +47,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ses as ses
@@ -70,7 +73,7 @@ TOPIC_ARN_ENV = resources.topic_env(local=False)
 EMAIL = resources.EMAIL
 EMAIL_FROM_ENV = "KOE_EMAIL_FROM"
 DEFAULT_EMAIL_USER = "survey"               # survey@<email_identity> when the identity is a domain
-ALARM_TOPIC = "cx-alerts"                   # where dead-letter alarms go
+ALARM_TOPIC = "cx-alerts"                   # the CX team's topic (context alert_email); no alarm goes there
 # Handlers with a private table run as their own role (see KoeStack._grant_private), and the queues
 # they consume (with those queues' dead-letter queues) are theirs alone.
 PRIVATE_HANDLERS = sorted({t.private_to for t in resources.TABLES if t.private_to})
@@ -105,6 +108,66 @@ LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 # (DeletionPolicy RetainExceptOnCreate): a failed first deploy leaves no `koe-<stage>-` table behind
 # for the retry to fail on with "already exists". Everything else goes with the stack (Delete).
 DATA_REMOVAL_POLICY = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+
+# The operators' alarms (KoeStack._operations): every one to this topic (koe-<stage>-ops-alarms), when it
+# fires and when it clears; context `ops_email` subscribes an address. Never to cx-alerts (the CX team's).
+OPS_TOPIC = "ops-alarms"
+OPS_DASHBOARD = "operations"                # the CloudWatch dashboard koe-<stage>-operations
+DURATION_ALARM_SHARE = 0.8                  # a function's p99 duration above 80 % of its timeout
+ITERATOR_AGE_ALARM = Duration.minutes(10)   # the stream consumer this far behind (records live 6 h)
+API_5XX_ALARM = 5                           # API Gateway 5XX answers in 5 minutes
+API_LATENCY_P99_ALARM = Duration.seconds(3)  # Twilio gives a webhook 15 s
+SES_COMPLAINT_RATE_ALARM = 0.001            # SES reviews an account at 0.1 % complaints
+SES_BOUNCE_RATE_ALARM = 0.05                # and at 5 % bounces
+KOE_NAMESPACE = "koe"                       # chalicelib/observability.py's EMF namespace
+
+
+@dataclass(frozen=True)
+class KoeMetricAlarm:
+    """An alarm on one of koe's own metrics (chalicelib.observability.count), summed over all its
+    dimensions (a CloudWatch Metrics Insights query): at least `threshold` in `minutes`."""
+
+    metric: str
+    threshold: int
+    minutes: int
+    action: str                             # what the operator does (the alarm's description)
+
+
+KOE_METRIC_ALARMS: tuple[KoeMetricAlarm, ...] = (
+    KoeMetricAlarm("WebhookForged", 5, 5,
+                   "Twilio webhooks fail their signature check: the URL Twilio calls is not the stack's "
+                   "PublicBaseUrl output (context public_base_url), or the secret's twilio_auth_token is not "
+                   "the account's. Fix the one that is wrong; if both match, someone is probing the webhook."),
+    KoeMetricAlarm("SurveyFailed", 10, 15,
+                   "Surveys could not be sent: the logs give each one's reason (twilio_<code>, ses_<code>, "
+                   "release_failed). Many at once is the carrier's account (balance, credentials 20003, "
+                   "suspended sender) or SES (sandbox, paused sending): fix it there."),
+    KoeMetricAlarm("ScheduleJobFailed", 3, 5,
+                   "The tick's jobs keep failing (log 'schedule job failed' names the job: expire, release, "
+                   "remind, and the error): scheduled surveys and reminders wait until it is fixed."),
+    KoeMetricAlarm("ReminderFailed", 10, 15,
+                   "Reminders could not be sent (log 'reminder not sent'): as for SurveyFailed, look at the "
+                   "carrier's or SES's account."),
+    KoeMetricAlarm("AlertUnrouted", 1, 5,
+                   "A CX case alert reached no one: central has no email or chat in KOE_CASE_ROUTING. Give it "
+                   "one (docs/operations.md, CX alerts)."),
+    KoeMetricAlarm("AlertUndeliverable", 1, 5,
+                   "A CX alert destination was given up (a webhook answering 4xx, an address SES rejects; log "
+                   "'alert undeliverable' names its key and reason): fix it in KOE_CASE_ROUTING / "
+                   "KOE_ALERT_SUBSCRIBERS."),
+    KoeMetricAlarm("AlertRecipientUnresolved", 1, 5,
+                   "A CX alert's recipient has no contact point in KOE_CASE_ROUTING (central heard instead; "
+                   "log 'alert recipient has no contact point' names it): add one."),
+    KoeMetricAlarm("CaseAlertFailed", 1, 5,
+                   "A case alert could not be published to cx-alerts (the case change stands): look at the "
+                   "log 'case alert not published' and the topic's policy / SNS's health."),
+    KoeMetricAlarm("RecordDeadLettered", 1, 5,
+                   "A queue record was dead-lettered: the '<queue>-dlq-not-empty' alarm names the queue; "
+                   "docs/operations.md says what each reason means and when to redrive."),
+    KoeMetricAlarm("GiveUpFailed", 1, 5,
+                   "A record was dead-lettered but what should follow (e.g. marking its survey failed) did "
+                   "not happen: log 'could not give up cleanly' names the message; redrive it once fixed."),
+)
 # The custom attributes that scope a CX user (custom:branch, custom:agent_id in the ID token).
 _CX_ATTRIBUTES = tuple(claim.removeprefix("custom:") for claim in (BRANCH, AGENT_ID))
 _CX_GROUP_DESCRIPTIONS = {
@@ -122,7 +185,10 @@ _STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 # a link nobody can open; events wait on the intake queue until the deploy with the real URL.
 PENDING = "pending"
 PENDING_BASE_URL = "https://pending.invalid/api"
-SENDING_HANDLERS = ("dispatch", "tick")     # the only triggers that text or email customers
+# The only triggers that text or email customers: the consumer of the queue procedure-completed events
+# reach (dispatch), and the schedule (tick: deferred sends, reminders, closing messages).
+SENDING_HANDLERS = tuple(sorted({resources.queue_consumers()[rule.target_queue] for rule in resources.RULES}
+                                | {resources.SCHEDULE_CONSUMER}))
 # A Cognito hosted-UI domain prefix (unique per region across AWS; Cognito refuses these words in it).
 _DOMAIN_PREFIX_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _DOMAIN_PREFIX_RESERVED = ("aws", "amazon", "cognito")
@@ -133,6 +199,7 @@ CX_ID_TOKEN_VALIDITY = Duration.hours(1)
 CX_REFRESH_TOKEN_VALIDITY = Duration.hours(12)     # one working day, then sign in again
 CX_ATTRIBUTE_MAX_LEN = 64
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 
 
 class ConfigError(ValueError):
@@ -146,6 +213,7 @@ class KoeConfig:
     secret_name: str
     secret_version: str | None = None
     alert_email: str | None = None
+    ops_email: str | None = None            # subscribed to the operators' alarm topic
     app_dir: Path = REPO_ROOT
     app_env: Mapping[str, str] | None = None
     email_identity: str | None = None       # SES identity: a domain (example.jp) or one address
@@ -222,6 +290,7 @@ class KoeConfig:
             secret_name=(get("secret_name") or f"koe/{stage}").strip(),
             secret_version=(get("secret_version") or "").strip() or None,
             alert_email=(get("alert_email") or "").strip() or None,
+            ops_email=_ops_email(get),
             app_dir=Path(get("app_dir") or REPO_ROOT).resolve(),
             app_env={str(k): str(v) for k, v in app_env.items()},
         )
@@ -250,7 +319,6 @@ class KoeStack(Stack):
         self._email()
         self._rules()
         self._subscribe_queues()
-        self._dead_letter_alarms()
         self._deletion_protection_notice()
 
         self.templates_layer = self._templates_layer()
@@ -279,6 +347,7 @@ class KoeStack(Stack):
         self._gateway_responses()
         self._log_groups()
         self._wire_event_sources()
+        self._operations()
         self._grant()
         self._outputs()
 
@@ -359,34 +428,14 @@ class KoeStack(Stack):
 
     def _subscribe_queues(self) -> None:
         """Queues subscribed to a topic (resources.Queue.subscribes_to): SNS's JSON envelope (no raw
-        delivery), only messages carrying the declared attributes (an `exists` filter policy: the
-        alarm notifications this stack sends to cx-alerts carry none). CDK adds the queue policy
-        that lets exactly this topic send to the queue."""
+        delivery), only messages carrying the declared attributes (an `exists` filter policy: anything
+        else published to the topic stays out; alarms go to the operators' topic, _operations). CDK
+        adds the queue policy that lets exactly this topic send to the queue."""
         for queue_name, topic_name in resources.subscriptions().items():
             spec = resources.queue(queue_name)
             self.topics[topic_name].add_subscription(subscriptions.SqsSubscription(
                 self.queues[queue_name], raw_message_delivery=False,
                 filter_policy={name: sns.SubscriptionFilter.exists_filter() for name in spec.subscription_requires}))
-
-    def _dead_letter_alarms(self) -> None:
-        topic = self.topics[ALARM_TOPIC]
-        dlqs = sorted({q.dead_letter for q in resources.QUEUES if q.dead_letter}
-                      | {n for n in self.queues if n.endswith(STREAM_DLQ_SUFFIX)})
-        for name in dlqs:
-            alarm = self.queues[name].metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(1), statistic="Maximum",
-            ).create_alarm(
-                self, _cid("Alarm", name),
-                alarm_name=resources.physical(self.config.prefix, f"{name}-not-empty"),
-                alarm_description=f"koe {self.config.stage}: messages are waiting in {name}; "
-                                  "look at their 'reason' attribute, fix, then redrive",
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            alarm.add_alarm_action(cw_actions.SnsAction(topic))
-            alarm.add_ok_action(cw_actions.SnsAction(topic))
 
     def _email(self) -> None:
         """The SES identity koe sends from and the configuration set it sends through, whose event
@@ -561,6 +610,224 @@ class KoeStack(Stack):
                             f"no queue '{logical}{STREAM_DLQ_SUFFIX}' in resources.QUEUES: stream "
                             f"batches of {logical} that fail {STREAM_MAX_RETRIES} retries are dropped")
                     self.consumed_streams.add(logical)
+
+    # ---- operators: alarms, their topic, the dashboard --------------------------------------------
+
+    def _operations(self) -> None:
+        """The operators' topic (encrypted with a key of this stack that CloudWatch may use, TLS only,
+        publishable by this account's CloudWatch alarms of this stage), an alarm on every signal
+        that needs a person, and one dashboard. docs/operations.md says what to do for each alarm."""
+        stage = self.config.stage
+        self.ops_key = kms.Key(
+            self, "OpsAlarmsKey", enable_key_rotation=True, removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
+            description=f"koe {stage}: encrypts the operators' alarm topic")
+        # CloudWatch encrypts the notifications it publishes: the AWS-managed aws/sns key would refuse it.
+        self.ops_key.add_to_resource_policy(iam.PolicyStatement(
+            sid="CloudWatchAlarms", principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=["*"]))
+        self.ops_topic = sns.Topic(
+            self, "OpsAlarmsTopic", topic_name=resources.physical(self.config.prefix, OPS_TOPIC),
+            display_name=f"koe {stage} alarms", master_key=self.ops_key, enforce_ssl=True)
+        self.ops_topic.add_to_resource_policy(iam.PolicyStatement(
+            sid="CloudWatchAlarmsOfThisStage", principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["sns:Publish"], resources=[self.ops_topic.topic_arn],
+            conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                        "ArnLike": {"aws:SourceArn": self.format_arn(
+                            service="cloudwatch", resource="alarm",
+                            resource_name=f"{self.config.prefix}*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME)}}))
+        if self.config.ops_email:
+            self.ops_topic.add_subscription(subscriptions.EmailSubscription(self.config.ops_email))
+        self.ops_alarms: list[cloudwatch.Alarm] = []
+        widgets = [*self._function_alarms(), *self._queue_alarms(), *self._api_alarms(),
+                   *self._table_alarms(), *self._koe_metric_alarms(), *self._email_alarms()]
+        cloudwatch.Dashboard(
+            self, "OpsDashboard", dashboard_name=resources.physical(self.config.prefix, OPS_DASHBOARD),
+            default_interval=Duration.hours(6),
+            widgets=[[cloudwatch.AlarmStatusWidget(
+                title=f"koe {stage}: alarms", alarms=self.ops_alarms, width=24, height=8,
+                sort_by=cloudwatch.AlarmStatusWidgetSortBy.STATE_UPDATED_TIMESTAMP)],
+                     *[widgets[i:i + 3] for i in range(0, len(widgets), 3)]])
+
+    def _alarm(self, name: str, metric: cloudwatch.IMetric, threshold: float, action: str, *,
+               above: bool = False, periods: int = 1, missing: str = "NOT_BREACHING") -> cloudwatch.Alarm:
+        """koe-<stage>-<name>: at least `threshold` (above: more than), in `periods` periods in a row;
+        to the operators' topic when it fires and when it clears."""
+        alarm = cloudwatch.Alarm(
+            self, _cid("Alarm", name), metric=metric,
+            alarm_name=resources.physical(self.config.prefix, name),
+            alarm_description=f"koe {self.config.stage}: {action}",
+            threshold=threshold, evaluation_periods=periods, datapoints_to_alarm=periods,
+            comparison_operator=(cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD if above
+                                 else cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD),
+            treat_missing_data=cloudwatch.TreatMissingData[missing])
+        alarm.add_alarm_action(cw_actions.SnsAction(self.ops_topic))
+        alarm.add_ok_action(cw_actions.SnsAction(self.ops_topic))
+        self.ops_alarms.append(alarm)
+        return alarm
+
+    def _function_alarms(self) -> list[cloudwatch.IWidget]:
+        """Each function: Errors, Throttles (any, in 5 minutes), p99 Duration near its timeout (15
+        minutes in a row); the stream consumer: IteratorAge (it falls behind the responses)."""
+        widgets: list[cloudwatch.IWidget] = []
+        streamed = set(resources.stream_consumers().values())
+        for fn_name, fn in self._functions().items():
+            handler = str(fn["Properties"].get("Handler", "")).rsplit(".", 1)[-1]
+            label = "api" if fn_name == "APIHandler" else handler.replace("_", "-")
+            timeout_s = fn["Properties"].get("Timeout", 60)
+
+            def metric(name: str, statistic: str, fn_name: str = fn_name) -> cloudwatch.Metric:
+                return cloudwatch.Metric(namespace="AWS/Lambda", metric_name=name, statistic=statistic,
+                                         dimensions_map={"FunctionName": self.app.get_resource(fn_name).ref},
+                                         period=Duration.minutes(5))
+
+            errors, throttles = metric("Errors", "Sum"), metric("Throttles", "Sum")
+            duration = metric("Duration", "p99")
+            self._alarm(f"{label}-errors", errors, 1,
+                        f"the {handler} function failed (an exception, a timeout or out of memory). Its log "
+                        f"group /aws/lambda/<function> has the error; a queue's record is retried, then "
+                        "dead-lettered with its reason.")
+            self._alarm(f"{label}-throttles", throttles, 1,
+                        f"Lambda throttled the {handler} function: the account's (or its reserved) "
+                        "concurrency is used up. Look at the account's ConcurrentExecutions; raise the "
+                        "quota or the reservation.")
+            self._alarm(f"{label}-duration", duration, timeout_s * 1000 * DURATION_ALARM_SHARE,
+                        f"the {handler} function's p99 duration is above {DURATION_ALARM_SHARE:.0%} of its "
+                        f"{timeout_s} s timeout for 15 minutes: a slow dependency (Twilio, SES, DynamoDB, "
+                        "Comprehend) or too big a batch. Timeouts come next.", above=True, periods=3)
+            right: list[cloudwatch.IMetric] = [duration]
+            if handler in streamed:
+                age = metric("IteratorAge", "Maximum")
+                self._alarm(f"{label}-iterator-age", age, ITERATOR_AGE_ALARM.to_milliseconds(),
+                            f"the {handler} function is more than {ITERATOR_AGE_ALARM.to_minutes()} minutes "
+                            "behind its stream for 10 minutes (scores and cases lag). Look for its errors "
+                            "(a failing batch is retried, bisected, then sent to the stream's DLQ) or "
+                            f"throttles; records older than {STREAM_MAX_RECORD_AGE_S // 3600} h are "
+                            "dropped to the DLQ.", above=True, periods=2)
+                right.append(age)
+            widgets.append(cloudwatch.GraphWidget(
+                title=f"{handler}: errors, throttles, p99 duration", width=8,
+                left=[metric("Invocations", "Sum"), errors, throttles], right=right))
+        return widgets
+
+    def _queue_alarms(self) -> list[cloudwatch.IWidget]:
+        """Every queue: the age of its oldest message (a consumed queue: longer than all its receives
+        can take, so nothing consumes it; any other: half its retention, before SQS deletes it);
+        every dead-letter queue: not empty."""
+        dead_letters = {q.dead_letter for q in resources.QUEUES if q.dead_letter}
+        dlqs = sorted(dead_letters | {n for n in self.queues if n.endswith(STREAM_DLQ_SUFFIX)})
+        ages = []
+        for name, queue in self.queues.items():
+            spec = resources.queue(name)
+            age = queue.metric_approximate_age_of_oldest_message(statistic="Maximum", period=Duration.minutes(5))
+            ages.append(age)
+            if spec.consumer:
+                limit = Duration.seconds(spec.max_receive_count * spec.visibility_timeout_s)
+                action = (f"the oldest message in {name} is older than its {spec.max_receive_count} receives "
+                          f"can take: {spec.consumer} is not consuming it. Look at that function's errors, "
+                          "throttles and its event source mapping (disabled?).")
+            else:
+                retention = DLQ_RETENTION if name in dlqs else QUEUE_RETENTION
+                limit = Duration.seconds(retention.to_seconds() // 2)
+                action = (f"a message has waited in {name} for half of its {retention.to_days():.0f}-day "
+                          "retention: SQS deletes it at the end. "
+                          + ("Read its reason, fix, then redrive or delete it (docs/operations.md)."
+                             if name in dlqs else "Nothing in this stack consumes it: drain it."))
+            self._alarm(f"{name}-oldest-message", age, limit.to_seconds(), action, above=True)
+        visible = []
+        for name in dlqs:
+            messages = self.queues[name].metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(1), statistic="Maximum")
+            visible.append(messages)
+            # The construct id and name the first dead-letter alarms had: the alarms are updated, not replaced.
+            alarm = cloudwatch.Alarm(
+                self, _cid("Alarm", name), metric=messages,
+                alarm_name=resources.physical(self.config.prefix, f"{name}-not-empty"),
+                alarm_description=f"koe {self.config.stage}: messages are waiting in {name}; look at their "
+                                  "'reason' attribute (docs/operations.md), fix, then redrive",
+                threshold=0, evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+            alarm.add_alarm_action(cw_actions.SnsAction(self.ops_topic))
+            alarm.add_ok_action(cw_actions.SnsAction(self.ops_topic))
+            self.ops_alarms.append(alarm)
+        return [cloudwatch.GraphWidget(title="queues: age of the oldest message (s)", width=8, left=ages),
+                cloudwatch.GraphWidget(title="dead-letter queues: messages", width=8, left=visible)]
+
+    def _api_alarms(self) -> list[cloudwatch.IWidget]:
+        """API Gateway's 5XX answers and p99 latency. Its metrics know an API by name only: the API
+        is named koe-<stage> (the OpenAPI title it is imported with), not Chalice's app name."""
+        api_name = f"koe-{self.config.stage}"
+        api = self.app.get_resource("RestAPI")
+        api.add_property_override("DefinitionBody.info.title", api_name)
+        stage_name = self._sam["Resources"]["RestAPI"]["Properties"]["StageName"]
+
+        def metric(name: str, statistic: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(namespace="AWS/ApiGateway", metric_name=name, statistic=statistic,
+                                     dimensions_map={"ApiName": api_name, "Stage": stage_name},
+                                     period=Duration.minutes(5))
+
+        five, latency = metric("5XXError", "Sum"), metric("Latency", "p99")
+        self._alarm("api-5xx", five, API_5XX_ALARM,
+                    f"API Gateway answered {API_5XX_ALARM} or more 5XX in 5 minutes: the APIHandler function's "
+                    "errors (its own alarm and log group) or API Gateway's (code gateway_error).")
+        self._alarm("api-latency", latency, API_LATENCY_P99_ALARM.to_milliseconds(),
+                    f"the API's p99 latency is above {API_LATENCY_P99_ALARM.to_seconds()} s for 15 minutes "
+                    "(Twilio gives a webhook 15 s): look at the APIHandler function's duration and DynamoDB's "
+                    "throttles.", above=True, periods=3)
+        return [cloudwatch.GraphWidget(title="API: requests and errors", width=8,
+                                       left=[metric("Count", "Sum"), metric("4XXError", "Sum"), five]),
+                cloudwatch.GraphWidget(title="API: latency (ms)", width=8,
+                                       left=[metric("Latency", "p50"), latency])]
+
+    def _table_alarms(self) -> list[cloudwatch.IWidget]:
+        """Every table: requests DynamoDB throttled (any operation, the table or an index: one
+        Metrics Insights query). On demand, that is a sudden burst past the table's limits."""
+        throttle_events = []
+        for spec in resources.TABLES:
+            name = resources.physical(self.config.prefix, spec.name)
+            throttled = cloudwatch.MathExpression(
+                expression=f'SELECT SUM(ThrottledRequests) FROM SCHEMA("AWS/DynamoDB", Operation, TableName) '
+                           f"WHERE TableName = '{name}'",
+                label=f"{spec.name} throttled requests", period=Duration.minutes(5))
+            self._alarm(f"{spec.name}-table-throttled", throttled, 1,
+                        f"DynamoDB throttled requests to {name} (the SDK retried; a record is retried by its "
+                        "queue). Look at the table's ReadThrottleEvents / WriteThrottleEvents on the dashboard "
+                        "for a hot key or an index; raise the table's on-demand maximum if one is set.")
+            throttle_events += [self.tables[spec.name].metric(metric, statistic="Sum", period=Duration.minutes(5),
+                                                              label=f"{spec.name} {metric}")
+                                for metric in ("ReadThrottleEvents", "WriteThrottleEvents")]
+        return [cloudwatch.GraphWidget(title="DynamoDB: throttle events", width=8, left=throttle_events)]
+
+    def _koe_metric_alarms(self) -> list[cloudwatch.IWidget]:
+        lines = []
+        for spec in KOE_METRIC_ALARMS:
+            query = cloudwatch.MathExpression(
+                expression=f"SELECT SUM({spec.metric}) FROM {KOE_NAMESPACE}", label=spec.metric,
+                period=Duration.minutes(spec.minutes))
+            name = "metric-" + re.sub(r"(?<!^)(?=[A-Z])", "-", spec.metric).lower()
+            self._alarm(name, query, spec.threshold,
+                        f"{spec.metric} reached {spec.threshold} in {spec.minutes} minutes. {spec.action}")
+            lines.append(query.with_(period=Duration.minutes(5)))
+        return [cloudwatch.GraphWidget(title="koe: failures (per 5 minutes)", width=8, left=lines)]
+
+    def _email_alarms(self) -> list[cloudwatch.IWidget]:
+        """SES's account reputation, when koe sends email: the rates SES reviews an account at."""
+        if self.email_identity is None:
+            return []
+        rates = []
+        for metric, limit, what in (("Reputation.ComplaintRate", SES_COMPLAINT_RATE_ALARM, "complaint"),
+                                    ("Reputation.BounceRate", SES_BOUNCE_RATE_ALARM, "bounce")):
+            rate = cloudwatch.Metric(namespace="AWS/SES", metric_name=metric, statistic="Maximum",
+                                     period=Duration.hours(1))
+            rates.append(rate)
+            self._alarm(f"ses-{what}-rate", rate, limit,
+                        f"the account's SES {what} rate is above {limit:.1%}, where SES reviews an account (and "
+                        "may pause its sending). koe opts out bounced and complaining addresses itself: look "
+                        "at which surveys were sent to them (EmailFeedback, EmailOptedOut metrics) and at the "
+                        "contact data the operations systems send.", above=True)
+        return [cloudwatch.GraphWidget(title="SES: reputation (account)", width=8, left=rates)]
 
     # ---- the CX team: Cognito users, and the authorizer in front of every CX route --------------------
 
@@ -890,6 +1157,15 @@ def _deletion_protection(get: Any) -> bool:
         raise ConfigError("context 'deletion_protection' must be true or false (false only for the first "
                           f"deploy of a new stage: see infra/README.md), got {value!r}")
     return text == "true"
+
+
+def _ops_email(get: Any) -> str | None:
+    """`ops_email`: the operators' address, subscribed to the alarm topic (none: subscribe later)."""
+    address = (get("ops_email") or "").strip() or None
+    if address is not None and not _EMAIL_RE.match(address):
+        raise ConfigError(f"context 'ops_email' must be one email address, e.g. -c ops_email=ops@example.com, "
+                          f"got {address!r}")
+    return address
 
 
 def _auth_domain_prefix(get: Any) -> str | None:

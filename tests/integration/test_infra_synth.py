@@ -390,21 +390,6 @@ def test_the_alert_queue_is_subscribed_to_the_alert_topic_with_the_sns_envelope(
         assert allow and allow[0]["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Ref": topic_id}
 
 
-def test_dead_letter_queues_alarm_to_the_alert_topic(synth: Template) -> None:
-    topic_id, _ = synth.named("AWS::SNS::Topic", "TopicName", resources.physical(PREFIX, "cx-alerts"))
-    alarmed = {}
-    for alarm in synth.of_type("AWS::CloudWatch::Alarm").values():
-        p = alarm["Properties"]
-        (dimension,) = p["Dimensions"]
-        alarmed[dimension["Value"]["Fn::GetAtt"][0]] = p
-    for dlq in {q.dead_letter for q in resources.QUEUES if q.dead_letter}:
-        queue_id, _ = synth.queue(dlq)
-        p = alarmed[queue_id]
-        assert (p["MetricName"], p["Threshold"], p["ComparisonOperator"]) == (
-            "ApproximateNumberOfMessagesVisible", 0, "GreaterThanThreshold")
-        assert p["AlarmActions"] == [{"Ref": topic_id}]
-
-
 # cfn-lint 1.x no longer expands the SAM transform (it checks SAM resources against SAM schemas), so
 # the template is also expanded with aws-sam-translator and the deployable result linted: that is
 # where event source mappings, visibility vs. function timeouts, etc. are checked.
@@ -835,3 +820,187 @@ def test_a_deploy_with_the_public_url_sends(synth: Template) -> None:
     triggers = _sending_triggers(synth)
     assert all(triggers[h] == [True] for h in SENDING), triggers
     assert synth.doc["Outputs"]["SendingPaused"]["Value"] == "false"
+
+
+# --- operators' alarms and dashboard ----------------------------------------------------------------
+# Every alarm goes to the operators' topic (never to cx-alerts, whose queue is the CX team's); the
+# expected sets come from the template's own functions, queues and tables and from resources.py.
+
+OPS_TOPIC = resources.physical(PREFIX, "ops-alarms")
+# koe's own metrics (chalicelib.observability.count) an operator must hear about.
+KOE_FAILURE_METRICS = {"WebhookForged", "SurveyFailed", "ScheduleJobFailed", "AlertUnrouted",
+                       "AlertUndeliverable", "RecordDeadLettered"}
+
+
+def _alarms(synth: Template) -> dict[str, dict[str, Any]]:
+    return {k: v["Properties"] for k, v in synth.of_type("AWS::CloudWatch::Alarm").items()}
+
+
+def _alarm_metrics(p: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(namespace, metric name, dimensions) of every plain metric an alarm reads."""
+    if "MetricName" in p:
+        return [(p["Namespace"], p["MetricName"], {d["Name"]: d["Value"] for d in p.get("Dimensions", [])})]
+    found = []
+    for query in p.get("Metrics", []):
+        if "MetricStat" in query:
+            m = query["MetricStat"]["Metric"]
+            found.append((m["Namespace"], m["MetricName"], {d["Name"]: d["Value"] for d in m.get("Dimensions", [])}))
+    return found
+
+
+def _alarmed(synth: Template, namespace: str, metric: str, dimension: str, value: Any) -> list[dict[str, Any]]:
+    return [p for p in _alarms(synth).values()
+            if any((ns, name) == (namespace, metric) and dims.get(dimension) == value
+                   for ns, name, dims in _alarm_metrics(p))]
+
+
+def _expressions(p: dict[str, Any]) -> list[str]:
+    return [q["Expression"] for q in p.get("Metrics", []) if "Expression" in q]
+
+
+def _ops_topic_id(synth: Template) -> str:
+    topic_id, _ = synth.named("AWS::SNS::Topic", "TopicName", OPS_TOPIC)
+    return topic_id
+
+
+def test_every_alarm_tells_the_operators_topic_both_ways_and_never_the_cx_topic(synth: Template) -> None:
+    ops = {"Ref": _ops_topic_id(synth)}
+    cx_id, _ = synth.named("AWS::SNS::Topic", "TopicName", resources.physical(PREFIX, "cx-alerts"))
+    alarms = _alarms(synth)
+    assert len(alarms) > 40
+    names = [p["AlarmName"] for p in alarms.values()]
+    assert len(set(names)) == len(names)
+    for p in alarms.values():
+        assert p["AlarmName"].startswith(PREFIX), p["AlarmName"]
+        assert p["AlarmActions"] == [ops] and p["OKActions"] == [ops], p["AlarmName"]
+        assert len(p.get("AlarmDescription", "")) > 40, p["AlarmName"]
+        assert "TreatMissingData" in p, p["AlarmName"]
+        assert cx_id not in json.dumps(p), p["AlarmName"]
+
+
+def test_every_function_has_its_errors_throttles_and_duration_alarms(synth: Template) -> None:
+    functions = synth.functions()
+    assert len(functions) >= 7
+    for fn_id, fn in functions.items():
+        ref = {"Ref": fn_id}
+        for metric in ("Errors", "Throttles"):
+            (p,) = _alarmed(synth, "AWS/Lambda", metric, "FunctionName", ref)
+            assert (p["Statistic"], p["Threshold"], p["ComparisonOperator"], p["TreatMissingData"]) == (
+                "Sum", 1, "GreaterThanOrEqualToThreshold", "notBreaching"), (fn_id, metric)
+        (p,) = _alarmed(synth, "AWS/Lambda", "Duration", "FunctionName", ref)
+        timeout_ms = fn["Properties"]["Timeout"] * 1000
+        assert p["ExtendedStatistic"] == "p99"
+        assert timeout_ms * 0.5 <= p["Threshold"] < timeout_ms, fn_id
+
+
+def test_the_stream_consumers_iterator_age_is_alarmed(synth: Template) -> None:
+    consumers = set(resources.stream_consumers().values())
+    assert consumers
+    for handler in consumers:
+        fn_id, _ = _function_named(synth, handler)
+        (p,) = _alarmed(synth, "AWS/Lambda", "IteratorAge", "FunctionName", {"Ref": fn_id})
+        assert p["Statistic"] == "Maximum"
+        assert 0 < p["Threshold"] < 6 * 3600 * 1000      # well before records age out of the stream
+
+
+def test_every_queue_has_an_age_alarm_and_every_dead_letter_queue_a_not_empty_alarm(synth: Template) -> None:
+    queues = synth.of_type("AWS::SQS::Queue")
+    assert len(queues) == len(resources.QUEUES)
+    for queue_id, queue in queues.items():
+        (p,) = _alarmed(synth, "AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName",
+                        {"Fn::GetAtt": [queue_id, "QueueName"]})
+        assert 0 < p["Threshold"] < queue["Properties"]["MessageRetentionPeriod"], queue_id
+    streamed = {t.name + "-stream-dlq" for t in resources.TABLES if t.stream}
+    dlqs = {q.dead_letter for q in resources.QUEUES if q.dead_letter} | (streamed & {q.name for q in resources.QUEUES})
+    assert len(dlqs) >= 4
+    for dlq in dlqs:
+        queue_id, _ = synth.queue(dlq)
+        (p,) = _alarmed(synth, "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName",
+                        {"Fn::GetAtt": [queue_id, "QueueName"]})
+        assert (p["Threshold"], p["ComparisonOperator"], p["AlarmName"]) == (
+            0, "GreaterThanThreshold", resources.physical(PREFIX, f"{dlq}-not-empty"))
+
+
+def test_the_api_alarms_on_5xx_and_p99_latency_by_its_stage_own_name(synth: Template) -> None:
+    title = synth.resources["RestAPI"]["Properties"]["DefinitionBody"]["info"]["title"]
+    assert STAGE in title                   # API Gateway's metrics know an API by its name only
+    five, = _alarmed(synth, "AWS/ApiGateway", "5XXError", "ApiName", title)
+    latency, = _alarmed(synth, "AWS/ApiGateway", "Latency", "ApiName", title)
+    assert five["Statistic"] == "Sum" and latency["ExtendedStatistic"] == "p99"
+    stage = synth.resources["RestAPI"]["Properties"]["StageName"]
+    assert _alarm_metrics(five)[0][2]["Stage"] == _alarm_metrics(latency)[0][2]["Stage"] == stage
+
+
+def test_every_table_alarms_on_throttled_requests(synth: Template) -> None:
+    tables = synth.of_type("AWS::DynamoDB::Table")
+    assert len(tables) == len(resources.TABLES)
+    expressions = [e for p in _alarms(synth).values() for e in _expressions(p)]
+    for table in tables.values():
+        name = table["Properties"]["TableName"]
+        hits = [e for e in expressions if "ThrottledRequests" in e and f"TableName = '{name}'" in e]
+        assert len(hits) == 1, name
+
+
+def test_koes_own_failure_metrics_are_alarmed_and_each_is_one_chalicelib_emits(synth: Template) -> None:
+    emitted = set()
+    for path in (REPO / "chalicelib").rglob("*.py"):
+        emitted |= set(re.findall(r'\bcount\(\s*"(\w+)"', path.read_text()))
+    alarmed = set()
+    for p in _alarms(synth).values():
+        for expression in _expressions(p):
+            match = re.fullmatch(r"SELECT SUM\((\w+)\) FROM koe", expression)
+            if match:
+                alarmed.add(match.group(1))
+    assert KOE_FAILURE_METRICS <= alarmed
+    assert alarmed <= emitted, alarmed - emitted
+
+
+def test_ses_reputation_is_alarmed_when_koe_sends_email(synth: Template) -> None:
+    for metric in ("Reputation.ComplaintRate", "Reputation.BounceRate"):
+        (p,) = [p for p in _alarms(synth).values() if p.get("MetricName") == metric]
+        assert p["Namespace"] == "AWS/SES" and 0 < p["Threshold"] < 0.1
+
+
+def test_the_operators_topic_is_encrypted_by_a_key_cloudwatch_may_use_and_refuses_plain_http(
+        synth: Template) -> None:
+    topic_id = _ops_topic_id(synth)
+    key_ref = synth.resources[topic_id]["Properties"]["KmsMasterKeyId"]
+    key_id = key_ref["Fn::GetAtt"][0] if "Fn::GetAtt" in key_ref else key_ref["Ref"]
+    key = synth.resources[key_id]
+    assert key["Type"] == "AWS::KMS::Key" and key["Properties"]["EnableKeyRotation"] is True
+    cloudwatch = [st for st in key["Properties"]["KeyPolicy"]["Statement"]
+                  if st.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert len(cloudwatch) == 1 and set(_as_list(cloudwatch[0]["Action"])) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    (policy,) = [p["Properties"] for p in synth.of_type("AWS::SNS::TopicPolicy").values()
+                 if p["Properties"]["Topics"] == [{"Ref": topic_id}]]
+    statements = policy["PolicyDocument"]["Statement"]
+    deny = [st for st in statements if st["Effect"] == "Deny"]
+    assert len(deny) == 1 and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny[0]["Principal"] in ("*", {"AWS": "*"})
+    (publish,) = [st for st in statements if st["Effect"] == "Allow"]
+    assert publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and publish["Action"] == "sns:Publish"
+    assert "aws:SourceAccount" in publish["Condition"]["StringEquals"]
+    assert not [s for s in synth.of_type("AWS::SNS::Subscription").values()
+                if s["Properties"]["TopicArn"] == {"Ref": topic_id}]       # no ops_email given
+
+
+def test_the_dashboard_shows_every_alarm_and_every_function(synth: Template) -> None:
+    (dashboard,) = synth.of_type("AWS::CloudWatch::Dashboard").values()
+    assert dashboard["Properties"]["DashboardName"] == resources.physical(PREFIX, "operations")
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for alarm_id in _alarms(synth):
+        assert json.dumps({"Fn::GetAtt": [alarm_id, "Arn"]}) in body, alarm_id
+    for fn_id in synth.functions():
+        assert json.dumps({"Ref": fn_id}) in body, fn_id
+
+
+def test_ops_email_subscribes_to_the_operators_topic_and_a_wrong_one_is_refused(tmp_path: Path) -> None:
+    done = _run_synth(tmp_path / "bad", f"stage={STAGE}", f"public_base_url={PUBLIC}", "ops_email=not-an-address")
+    assert done.returncode != 0 and "ops_email" in done.stderr
+    done = _run_synth(tmp_path / "ok", f"stage={STAGE}", f"public_base_url={PUBLIC}", "ops_email=ops@example.com")
+    assert done.returncode == 0, done.stderr
+    template = Template(tmp_path / "ok" / f"{STAGE}.template.json")
+    topic_id = _ops_topic_id(template)
+    subs = [s["Properties"] for s in template.of_type("AWS::SNS::Subscription").values()
+            if s["Properties"]["TopicArn"] == {"Ref": topic_id}]
+    assert subs == [{"Protocol": "email", "TopicArn": {"Ref": topic_id}, "Endpoint": "ops@example.com"}]
