@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import (
+    Acknowledgment,
     Annotations,
     ArnFormat,
     Aws,
@@ -39,6 +40,7 @@ from aws_cdk import (
     RemovalPolicy,
     SecretValue,
     Stack,
+    Validations,
 )
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -168,6 +170,31 @@ KOE_METRIC_ALARMS: tuple[KoeMetricAlarm, ...] = (
                    "A record was dead-lettered but what should follow (e.g. marking its survey failed) did "
                    "not happen: log 'could not give up cleanly' names the message; redrive it once fixed."),
 )
+
+# Queues no function of the stack consumes (and that are no dead-letter queue): read outside it
+# (follow-up: the CX team's CRM, docs/operations.md). They keep what they hold as long as SQS allows.
+_DEAD_LETTERS = ({q.dead_letter for q in resources.QUEUES if q.dead_letter}
+                 | {t.name + STREAM_DLQ_SUFFIX for t in resources.TABLES if t.stream})
+OUTSIDE_QUEUES = sorted(q.name for q in resources.QUEUES
+                        if q.consumer is None and q.name not in _DEAD_LETTERS)
+# What an AWS service could not deliver to koe lands in "<source>-dlq" (infra only: koe never reads
+# them; docs/operations.md reads and redrives them): the EventBridge rules' targets (<rule>-dlq), the
+# topics' Lambda subscriptions and those invocations (<topic>-dlq), the schedule's (<handler>-dlq).
+SOURCE_DLQ_SUFFIX = "-dlq"
+RULE_TARGET_RETRIES = 185                   # EventBridge's most, over its longest event age
+RULE_TARGET_MAX_AGE = Duration.hours(24)
+# An SES notification: Lambda's async retries (its default 2, within 6 h), then the topic's DLQ.
+TOPIC_INVOKE_RETRIES = 2
+TOPIC_INVOKE_MAX_AGE_S = 6 * 3600
+# The schedule fires every minute and each tick redoes what is due: a tick is never retried nor kept
+# waiting past a minute (the next one does its work); a failed or expired one is recorded in its DLQ.
+SCHEDULE_TARGET_RETRY_POLICY = {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 60}
+SCHEDULE_INVOKE_RETRIES = 0
+SCHEDULE_INVOKE_MAX_AGE_S = 60
+# koe's topics are encrypted with one customer-managed key (the AWS-managed alias/aws/sns key admits
+# no AWS service publisher): these services publish to these topics (CloudWatch alarms, SES events).
+ALARMS_SERVICE = "cloudwatch.amazonaws.com"
+SES_SERVICE = "ses.amazonaws.com"
 # The custom attributes that scope a CX user (custom:branch, custom:agent_id in the ID token).
 _CX_ATTRIBUTES = tuple(claim.removeprefix("custom:") for claim in (BRANCH, AGENT_ID))
 _CX_GROUP_DESCRIPTIONS = {
@@ -308,9 +335,8 @@ class KoeStack(Stack):
 
         self.tables = {t.name: self._table(t) for t in resources.TABLES}
         self.queues = self._queues()
-        self.topics = {topic.name: sns.Topic(self, _cid("Topic", topic.name),
-                                             topic_name=resources.physical(config.prefix, topic.name))
-                       for topic in resources.TOPICS}
+        self.queues.update(self._source_dead_letter_queues())
+        self.topics = self._topics()
         if config.alert_email:
             self.topics[ALARM_TOPIC].add_subscription(
                 subscriptions.EmailSubscription(config.alert_email))
@@ -347,8 +373,10 @@ class KoeStack(Stack):
         self._gateway_responses()
         self._log_groups()
         self._wire_event_sources()
+        self._delivery_dead_letters()
         self._operations()
         self._grant()
+        self._topics_key_users()
         self._outputs()
 
     # ---- storage and messaging, from resources.py ------------------------------------------------
@@ -404,7 +432,7 @@ class KoeStack(Stack):
                 self, _cid("Queue", spec.name),
                 queue_name=resources.physical(self.config.prefix, spec.name),
                 visibility_timeout=Duration.seconds(spec.visibility_timeout_s),
-                retention_period=DLQ_RETENTION if is_dlq else QUEUE_RETENTION,
+                retention_period=DLQ_RETENTION if is_dlq or spec.name in OUTSIDE_QUEUES else QUEUE_RETENTION,
                 dead_letter_queue=redrive,
                 encryption=sqs.QueueEncryption.SQS_MANAGED,
                 enforce_ssl=True,
@@ -417,13 +445,16 @@ class KoeStack(Stack):
                 raise ConfigError(f"rule {rule.name} names bus {rule.bus!r}, which resources.py "
                                   f"does not define (only {resources.EVENT_BUS!r})")
             # The SqsQueue target also adds the queue policy that lets this rule (aws:SourceArn)
-            # send to the queue. The message is the whole EventBridge envelope (detail-type, detail).
+            # send to the queue, and to its dead-letter queue (<rule>-dlq: what EventBridge could not
+            # put on the queue after its retries). The message is the whole EventBridge envelope.
             events.Rule(
                 self, _cid("Rule", rule.name),
                 rule_name=resources.physical(self.config.prefix, rule.name),
                 event_bus=self.bus,
                 event_pattern=events.EventPattern(detail_type=[rule.detail_type]),
-                targets=[targets.SqsQueue(self.queues[rule.target_queue])],
+                targets=[targets.SqsQueue(
+                    self.queues[rule.target_queue], dead_letter_queue=self.queues[source_dlq(rule.name)],
+                    retry_attempts=RULE_TARGET_RETRIES, max_event_age=RULE_TARGET_MAX_AGE)],
             )
 
     def _subscribe_queues(self) -> None:
@@ -436,6 +467,59 @@ class KoeStack(Stack):
             self.topics[topic_name].add_subscription(subscriptions.SqsSubscription(
                 self.queues[queue_name], raw_message_delivery=False,
                 filter_policy={name: sns.SubscriptionFilter.exists_filter() for name in spec.subscription_requires}))
+
+    def _source_dead_letter_queues(self) -> dict[str, sqs.Queue]:
+        """The dead-letter queues of what AWS delivers to koe (source_dead_letters()): encrypted,
+        TLS-only, kept 14 days. Each one's queue policy admits only its source: the rule's target
+        adds it for a rule (_rules), _delivery_dead_letters for a topic and for the schedule."""
+        built = {}
+        for name, source in source_dead_letters().items():
+            if any(q.name == name for q in resources.QUEUES):
+                raise ConfigError(f"queue {name!r} of resources.QUEUES has the name of the dead-letter "
+                                  f"queue of {source}: rename it")
+            built[name] = sqs.Queue(
+                self, _cid("Queue", name),
+                queue_name=resources.physical(self.config.prefix, name),
+                retention_period=DLQ_RETENTION,
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
+            )
+        return built
+
+    def _topics(self) -> dict[str, sns.Topic]:
+        """Every topic of resources.TOPICS, encrypted with koe's topics key and TLS-only (a topic
+        policy refuses a publish without aws:SecureTransport)."""
+        self.topics_key = self._topics_key()
+        topics = {topic.name: sns.Topic(self, _cid("Topic", topic.name),
+                                        topic_name=resources.physical(self.config.prefix, topic.name),
+                                        master_key=self.topics_key, enforce_ssl=True)
+                  for topic in resources.TOPICS}
+        # No alarm publishes to a topic of resources.TOPICS: they go to the operators' topic
+        # (_operations), which uses the same key.
+        return topics
+
+    def _topics_key(self) -> kms.Key:
+        """The customer-managed key of koe's topics. CloudWatch alarms (to the operators' topic) and SES
+        (to its events topic, when koe sends email) must use it to publish; the key policy lets each
+        use it for its topic only (SNS's encryption context names the topic). koe's own roles get it
+        in _topics_key_users. The topics hold no message at rest beyond delivery: the key goes with
+        the stack (deletion after 7 days)."""
+        key = kms.Key(self, "TopicsKey", description=f"koe {self.config.stage}: SNS topics",
+                      enable_key_rotation=True, pending_window=Duration.days(7),
+                      removal_policy=RemovalPolicy.DESTROY)
+        publishers = {OPS_TOPIC: ALARMS_SERVICE}
+        if self.config.email_identity:
+            publishers[EMAIL.events_topic] = SES_SERVICE
+        for topic, service in sorted(publishers.items()):
+            key.add_to_resource_policy(iam.PolicyStatement(
+                sid=_cid("Publish", topic),
+                principals=[iam.ServicePrincipal(service)],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"kms:EncryptionContext:aws:sns:topicArn": self.format_arn(
+                    service="sns", resource=resources.physical(self.config.prefix, topic))}},
+            ))
+        return key
 
     def _email(self) -> None:
         """The SES identity koe sends from and the configuration set it sends through, whose event
@@ -614,21 +698,15 @@ class KoeStack(Stack):
     # ---- operators: alarms, their topic, the dashboard --------------------------------------------
 
     def _operations(self) -> None:
-        """The operators' topic (encrypted with a key of this stack that CloudWatch may use, TLS only,
+        """The operators' topic (encrypted with koe's topics key, which CloudWatch may use for it, TLS only,
         publishable by this account's CloudWatch alarms of this stage), an alarm on every signal
         that needs a person, and one dashboard. docs/operations.md says what to do for each alarm."""
         stage = self.config.stage
-        self.ops_key = kms.Key(
-            self, "OpsAlarmsKey", enable_key_rotation=True, removal_policy=RemovalPolicy.DESTROY,
-            pending_window=Duration.days(7),
-            description=f"koe {stage}: encrypts the operators' alarm topic")
-        # CloudWatch encrypts the notifications it publishes: the AWS-managed aws/sns key would refuse it.
-        self.ops_key.add_to_resource_policy(iam.PolicyStatement(
-            sid="CloudWatchAlarms", principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-            actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=["*"]))
+        # Encrypted with koe's topics key, whose policy lets CloudWatch use it for this topic only
+        # (_topics_key): the AWS-managed aws/sns key would refuse CloudWatch.
         self.ops_topic = sns.Topic(
             self, "OpsAlarmsTopic", topic_name=resources.physical(self.config.prefix, OPS_TOPIC),
-            display_name=f"koe {stage} alarms", master_key=self.ops_key, enforce_ssl=True)
+            display_name=f"koe {stage} alarms", master_key=self.topics_key, enforce_ssl=True)
         self.ops_topic.add_to_resource_policy(iam.PolicyStatement(
             sid="CloudWatchAlarmsOfThisStage", principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
             actions=["sns:Publish"], resources=[self.ops_topic.topic_arn],
@@ -716,24 +794,26 @@ class KoeStack(Stack):
         can take, so nothing consumes it; any other: half its retention, before SQS deletes it);
         every dead-letter queue: not empty."""
         dead_letters = {q.dead_letter for q in resources.QUEUES if q.dead_letter}
-        dlqs = sorted(dead_letters | {n for n in self.queues if n.endswith(STREAM_DLQ_SUFFIX)})
+        of_sources = set(source_dead_letters())      # infra's own: what AWS could not deliver to koe
+        dlqs = sorted(dead_letters | of_sources | {n for n in self.queues if n.endswith(STREAM_DLQ_SUFFIX)})
         ages = []
         for name, queue in self.queues.items():
-            spec = resources.queue(name)
+            spec = None if name in of_sources else resources.queue(name)
             age = queue.metric_approximate_age_of_oldest_message(statistic="Maximum", period=Duration.minutes(5))
             ages.append(age)
-            if spec.consumer:
+            if spec is not None and spec.consumer:
                 limit = Duration.seconds(spec.max_receive_count * spec.visibility_timeout_s)
                 action = (f"the oldest message in {name} is older than its {spec.max_receive_count} receives "
                           f"can take: {spec.consumer} is not consuming it. Look at that function's errors, "
                           "throttles and its event source mapping (disabled?).")
             else:
-                retention = DLQ_RETENTION if name in dlqs else QUEUE_RETENTION
+                retention = DLQ_RETENTION if name in dlqs or name in OUTSIDE_QUEUES else QUEUE_RETENTION
                 limit = Duration.seconds(retention.to_seconds() // 2)
                 action = (f"a message has waited in {name} for half of its {retention.to_days():.0f}-day "
                           "retention: SQS deletes it at the end. "
                           + ("Read its reason, fix, then redrive or delete it (docs/operations.md)."
-                             if name in dlqs else "Nothing in this stack consumes it: drain it."))
+                             if name in dlqs else "Nothing in this stack consumes it (the CX team's CRM reads "
+                             "it: docs/operations.md): check that its reader runs."))
             self._alarm(f"{name}-oldest-message", age, limit.to_seconds(), action, above=True)
         visible = []
         for name in dlqs:
@@ -828,6 +908,62 @@ class KoeStack(Stack):
                         "at which surveys were sent to them (EmailFeedback, EmailOptedOut metrics) and at the "
                         "contact data the operations systems send.", above=True)
         return [cloudwatch.GraphWidget(title="SES: reputation (account)", width=8, left=rates)]
+
+    def _delivery_dead_letters(self) -> None:
+        """What AWS invokes a function with and could not deliver lands in the source's DLQ: a topic's
+        Lambda subscription (its redrive policy: SNS could not invoke) and the invocation (Lambda's
+        on-failure destination after its async retries) in <topic>-dlq; the schedule's rule target
+        (EventBridge could not invoke) and the tick (its one invocation failed or waited over a
+        minute) in <handler>-dlq. The function's role may send its failures there; the queue policy
+        admits the service, from that topic or rule only."""
+        failures: dict[str, set[str]] = {}
+        for fn_name, fn in self._functions().items():
+            cfn_fn = self.app.get_resource(fn_name)
+            handler = str(fn["Properties"].get("Handler", "")).rsplit(".", 1)[-1]
+            for ev_name, ev in (fn["Properties"].get("Events") or {}).items():
+                path = f"Events.{ev_name}.Properties"
+                if ev["Type"] == "SNS":
+                    topic = resources.topic_consumed_by(handler).name   # checked by _wire_event_sources
+                    dlq_name = source_dlq(topic)
+                    dlq = self.queues[dlq_name]
+                    cfn_fn.add_property_override(f"{path}.RedrivePolicy", {"deadLetterTargetArn": dlq.queue_arn})
+                    dlq.add_to_resource_policy(iam.PolicyStatement(
+                        sid="UndeliveredFromTopic", principals=[iam.ServicePrincipal("sns.amazonaws.com")],
+                        actions=["sqs:SendMessage"], resources=[dlq.queue_arn],
+                        conditions={"ArnEquals": {"aws:SourceArn": self.topics[topic].topic_arn}}))
+                    retries, max_age = TOPIC_INVOKE_RETRIES, TOPIC_INVOKE_MAX_AGE_S
+                elif ev["Type"] == "Schedule":
+                    _check_consumer(handler, resources.SCHEDULE_CONSUMER, "the schedule")
+                    dlq_name = source_dlq(handler)
+                    dlq = self.queues[dlq_name]
+                    rule_name = resources.physical(self.config.prefix, handler)
+                    # Named, so that the queue policy can name the rule (SAM generates it).
+                    cfn_fn.add_property_override(f"{path}.Name", rule_name)
+                    cfn_fn.add_property_override(f"{path}.DeadLetterConfig", {"Arn": dlq.queue_arn})
+                    cfn_fn.add_property_override(f"{path}.RetryPolicy", SCHEDULE_TARGET_RETRY_POLICY)
+                    Validations.of(cfn_fn).acknowledge(Acknowledgment(
+                        id="CloudFormation-Validate::E0001",
+                        reason="CDK's built-in SAM expansion refuses a Schedule event's DeadLetterConfig "
+                               "(Arn) that SAM itself documents and expands; the synth test expands the "
+                               "template with aws-sam-translator and lints the result"))
+                    dlq.add_to_resource_policy(iam.PolicyStatement(
+                        sid="UndeliveredFromSchedule", principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                        actions=["sqs:SendMessage"], resources=[dlq.queue_arn],
+                        conditions={"ArnEquals": {"aws:SourceArn": self.format_arn(
+                            service="events", resource="rule", resource_name=rule_name)}}))
+                    retries, max_age = SCHEDULE_INVOKE_RETRIES, SCHEDULE_INVOKE_MAX_AGE_S
+                else:
+                    continue
+                cfn_fn.add_property_override("EventInvokeConfig", {
+                    "MaximumRetryAttempts": retries, "MaximumEventAgeInSeconds": max_age,
+                    "DestinationConfig": {"OnFailure": {"Type": "SQS", "Destination": dlq.queue_arn}}})
+                failures.setdefault(handler, set()).add(dlq_name)
+        for handler, dlqs in sorted(failures.items()):
+            # Lambda sends an on-failure record as the function's role.
+            policy = self.private_policies.get(handler, self.policy)
+            policy.add_statements(iam.PolicyStatement(
+                sid=_cid("InvokeFailures", handler), actions=["sqs:SendMessage"],
+                resources=[self.queues[n].queue_arn for n in sorted(dlqs)]))
 
     # ---- the CX team: Cognito users, and the authorizer in front of every CX route --------------------
 
@@ -1003,6 +1139,17 @@ class KoeStack(Stack):
         statements += self._send_email()
         self.policy.add_statements(*statements)
         self._grant_private()
+
+    def _topics_key_users(self) -> None:
+        """Publishing to an encrypted topic needs its key (GenerateDataKey, Decrypt), through SNS only:
+        the app's role (the topics whose ARNs it is given) and each own role that publishes."""
+        publishers = [self.policy] if TOPIC_ARN_ENV else []
+        publishers += [self.private_policies[r.handler] for r in resources.OWN_ROLES if r.publishes_to]
+        for policy in publishers:
+            policy.add_statements(iam.PolicyStatement(
+                sid="TopicsKey", actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[self.topics_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"sns.{Aws.REGION}.amazonaws.com"}}))
 
     def _send_email(self) -> list[iam.PolicyStatement]:
         """SES v2 SendEmail authorises against the identity and the configuration set it names;
@@ -1216,6 +1363,19 @@ def _check_consumer(handler: str, declared: str | None, source: str) -> None:
     if handler != declared:
         raise ConfigError(f"app.py's {handler} reads {source}, but chalicelib/resources.py declares "
                           f"{declared or 'no'} consumer for it")
+
+
+def source_dlq(source: str) -> str:
+    """The dead-letter queue of what AWS could not deliver from `source` (a rule, a topic, the schedule)."""
+    return source + SOURCE_DLQ_SUFFIX
+
+
+def source_dead_letters() -> dict[str, str]:
+    """Dead-letter queue -> its source: 'rule:<name>', 'topic:<name>' or 'schedule:<handler>'."""
+    found = {source_dlq(rule.name): f"rule:{rule.name}" for rule in resources.RULES}
+    found.update({source_dlq(name): f"topic:{name}" for name in resources.topic_consumers()})
+    found[source_dlq(resources.SCHEDULE_CONSUMER)] = f"schedule:{resources.SCHEDULE_CONSUMER}"
+    return found
 
 
 def _cid(kind: str, logical: str) -> str:

@@ -125,7 +125,7 @@ def test_every_table_from_resources(synth: Template) -> None:
 
 
 def test_every_queue_with_its_redrive(synth: Template) -> None:
-    assert len(synth.of_type("AWS::SQS::Queue")) == len(resources.QUEUES)
+    assert len(synth.of_type("AWS::SQS::Queue")) == len(resources.QUEUES) + len(_source_dead_letters())
     for spec in resources.QUEUES:
         _, res = synth.queue(spec.name)
         p = res["Properties"]
@@ -311,7 +311,7 @@ def test_the_comment_analyser_holds_its_queue_the_responses_read_its_tables_and_
     follow_up = {"Fn::GetAtt": [synth.queue("follow-up")[0], "Arn"]}
     topic_id, _ = synth.named("AWS::SNS::Topic", "TopicName", resources.physical(PREFIX, "cx-alerts"))
     assert set(by_sid) == {"Logs", "ConsumeOwnQueue", "DeadLetter", "ReadTables", "WriteTables", "SendToQueues",
-                           "Publish", "ResourcelessApis"}          # no SES, no other table, queue or topic
+                           "Publish", "TopicsKey", "ResourcelessApis"}   # no SES, no other table, queue or topic
     assert by_sid["ReadTables"]["Resource"] == arn["responses"]
     assert set(_as_list(by_sid["ReadTables"]["Action"])) <= {"dynamodb:GetItem", "dynamodb:BatchGetItem",
                                                               "dynamodb:Query", "dynamodb:DescribeTable"}
@@ -460,7 +460,7 @@ def test_ses_identity_and_configuration_set_report_to_the_ses_events_topic(synth
     # SES may publish to the topic, for this account and this configuration set only.
     (policy,) = [v["Properties"] for v in synth.of_type("AWS::SNS::TopicPolicy").values()
                  if {"Ref": topic_id} in v["Properties"]["Topics"]]
-    (statement,) = policy["PolicyDocument"]["Statement"]
+    (statement,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
     assert (statement["Principal"], statement["Action"]) == ({"Service": "ses.amazonaws.com"}, "sns:Publish")
     condition = statement["Condition"]["StringEquals"]
     assert condition["AWS:SourceAccount"] == {"Ref": "AWS::AccountId"}
@@ -472,7 +472,7 @@ def test_on_ses_event_is_subscribed_to_the_ses_events_topic(synth: Template, exp
                               resources.physical(PREFIX, resources.topic_consumed_by("on_ses_event").name))
     fn_id, fn = _function_named(synth, "on_ses_event")
     (event,) = fn["Properties"]["Events"].values()
-    assert event == {"Type": "SNS", "Properties": {"Topic": {"Ref": topic_id}}}
+    assert (event["Type"], event["Properties"]["Topic"]) == ("SNS", {"Ref": topic_id})
     # chalice package -> SAM -> the subscription and the permission SNS invokes the function with.
     subscriptions = [v["Properties"] for v in expanded.of_type("AWS::SNS::Subscription").values()
                      if v["Properties"]["TopicArn"] == {"Ref": topic_id}]
@@ -905,15 +905,19 @@ def test_the_stream_consumers_iterator_age_is_alarmed(synth: Template) -> None:
 
 def test_every_queue_has_an_age_alarm_and_every_dead_letter_queue_a_not_empty_alarm(synth: Template) -> None:
     queues = synth.of_type("AWS::SQS::Queue")
-    assert len(queues) == len(resources.QUEUES)
+    # resources.py's queues, and the stack's own dead-letter queues of what AWS delivers (<source>-dlq)
+    assert {resources.physical(PREFIX, q.name) for q in resources.QUEUES} < {
+        q["Properties"]["QueueName"] for q in queues.values()}
     for queue_id, queue in queues.items():
         (p,) = _alarmed(synth, "AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName",
                         {"Fn::GetAtt": [queue_id, "QueueName"]})
         assert 0 < p["Threshold"] < queue["Properties"]["MessageRetentionPeriod"], queue_id
     streamed = {t.name + "-stream-dlq" for t in resources.TABLES if t.stream}
     dlqs = {q.dead_letter for q in resources.QUEUES if q.dead_letter} | (streamed & {q.name for q in resources.QUEUES})
-    assert len(dlqs) >= 4
-    for dlq in dlqs:
+    declared = {q.name for q in resources.QUEUES}
+    of_sources = {str(q["Properties"]["QueueName"]).removeprefix(PREFIX) for q in queues.values()} - declared
+    assert len(dlqs) >= 4 and of_sources and all(name.endswith("-dlq") for name in of_sources), of_sources
+    for dlq in dlqs | of_sources:
         queue_id, _ = synth.queue(dlq)
         (p,) = _alarmed(synth, "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName",
                         {"Fn::GetAtt": [queue_id, "QueueName"]})
@@ -971,6 +975,9 @@ def test_the_operators_topic_is_encrypted_by_a_key_cloudwatch_may_use_and_refuse
     cloudwatch = [st for st in key["Properties"]["KeyPolicy"]["Statement"]
                   if st.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
     assert len(cloudwatch) == 1 and set(_as_list(cloudwatch[0]["Action"])) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    # for this topic only: SNS's encryption context names it
+    context = cloudwatch[0]["Condition"]["StringEquals"]["kms:EncryptionContext:aws:sns:topicArn"]
+    assert context["Fn::Join"][1][-1] == f":{resources.physical(PREFIX, 'ops-alarms')}"
     (policy,) = [p["Properties"] for p in synth.of_type("AWS::SNS::TopicPolicy").values()
                  if p["Properties"]["Topics"] == [{"Ref": topic_id}]]
     statements = policy["PolicyDocument"]["Statement"]
@@ -1004,3 +1011,175 @@ def test_ops_email_subscribes_to_the_operators_topic_and_a_wrong_one_is_refused(
     subs = [s["Properties"] for s in template.of_type("AWS::SNS::Subscription").values()
             if s["Properties"]["TopicArn"] == {"Ref": topic_id}]
     assert subs == [{"Protocol": "email", "TopicArn": {"Ref": topic_id}, "Endpoint": "ops@example.com"}]
+
+
+# --- no silent drop: dead letters of what AWS delivers to koe; the CRM's queue; koe's topics ---------
+
+DAY_S = 24 * 3600
+
+
+def _source_dead_letters() -> dict[str, tuple[str, str]]:
+    """The dead-letter queue of each source AWS delivers from (infra/stack.py names it <source>-dlq):
+    the EventBridge rules (to their queue), the topics with a Lambda consumer, the schedule."""
+    found = {f"{rule.name}-dlq": ("rule", rule.name) for rule in resources.RULES}
+    found.update({f"{topic}-dlq": ("topic", topic) for topic in resources.topic_consumers()})
+    found[f"{resources.SCHEDULE_CONSUMER}-dlq"] = ("schedule", resources.SCHEDULE_CONSUMER)
+    return found
+
+
+def _queue_policy(synth: Template, queue_id: str) -> list[dict[str, Any]]:
+    return [st for v in synth.of_type("AWS::SQS::QueuePolicy").values()
+            if {"Ref": queue_id} in v["Properties"]["Queues"] for st in v["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def _tls_only(statements: list[dict[str, Any]], action: str) -> bool:
+    return any(st["Effect"] == "Deny" and action in _as_list(st["Action"])
+               and st["Principal"] in ("*", {"AWS": "*"})
+               and st["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for st in statements)
+
+
+def _invoke_config(expanded: Template, fn_id: str) -> dict[str, Any]:
+    (config,) = [v["Properties"] for v in expanded.of_type("AWS::Lambda::EventInvokeConfig").values()
+                 if v["Properties"]["FunctionName"] == {"Ref": fn_id}]
+    return config
+
+
+def test_each_delivery_source_has_a_dead_letter_queue_kept_14_days_encrypted_and_tls_only(synth: Template) -> None:
+    assert len(_source_dead_letters()) == len(resources.RULES) + len(resources.topic_consumers()) + 1
+    for name in _source_dead_letters():
+        queue_id, queue = synth.queue(name)
+        assert queue["Properties"]["MessageRetentionPeriod"] == 14 * DAY_S, name
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True, name
+        assert "RedrivePolicy" not in queue["Properties"], name
+        assert _tls_only(_queue_policy(synth, queue_id), "sqs:*"), name
+
+
+def test_each_rule_target_retries_for_a_day_then_dead_letters(synth: Template) -> None:
+    for name, (kind, rule_name) in _source_dead_letters().items():
+        if kind != "rule":
+            continue
+        _, rule = synth.named("AWS::Events::Rule", "Name", resources.physical(PREFIX, rule_name))
+        (target,) = rule["Properties"]["Targets"]
+        dlq_id, _ = synth.queue(name)
+        assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
+        assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": DAY_S}
+
+
+def test_ses_feedback_undelivered_or_failed_lands_in_the_topic_dead_letter_queue(
+        synth: Template, expanded: Template) -> None:
+    for topic, handler in resources.topic_consumers().items():
+        topic_id, _ = synth.named("AWS::SNS::Topic", "TopicName", resources.physical(PREFIX, topic))
+        dlq = {"Fn::GetAtt": [synth.queue(f"{topic}-dlq")[0], "Arn"]}
+        fn_id, _ = _function_named(synth, handler)
+        # SNS could not invoke the function (its retries over 23 days, or a refusal): the subscription's redrive.
+        (subscription,) = [v["Properties"] for v in expanded.of_type("AWS::SNS::Subscription").values()
+                           if v["Properties"]["TopicArn"] == {"Ref": topic_id}]
+        assert subscription["Endpoint"] == {"Fn::GetAtt": [fn_id, "Arn"]}
+        assert subscription["RedrivePolicy"] == {"deadLetterTargetArn": dlq}
+        # The function failed its async retries: Lambda's on-failure destination.
+        config = _invoke_config(expanded, fn_id)
+        assert config["DestinationConfig"] == {"OnFailure": {"Destination": dlq}}
+        assert config["MaximumRetryAttempts"] == 2 and config["MaximumEventAgeInSeconds"] == 6 * 3600
+
+
+def test_the_tick_dead_letters_its_schedule_target_and_its_failed_invocations_without_retrying_them(
+        synth: Template, expanded: Template) -> None:
+    handler = resources.SCHEDULE_CONSUMER
+    dlq = {"Fn::GetAtt": [synth.queue(f"{handler}-dlq")[0], "Arn"]}
+    fn_id, _ = _function_named(synth, handler)
+    (rule,) = [v["Properties"] for v in expanded.of_type("AWS::Events::Rule").values()
+               if "ScheduleExpression" in v["Properties"]]
+    assert rule["Name"] == resources.physical(PREFIX, handler)
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [fn_id, "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": dlq}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 60}
+    config = _invoke_config(expanded, fn_id)
+    assert config["DestinationConfig"] == {"OnFailure": {"Destination": dlq}}
+    # The next tick, a minute later, redoes what is due: a failed one is recorded, never retried.
+    assert (config["MaximumRetryAttempts"], config["MaximumEventAgeInSeconds"]) == (0, 60)
+
+
+def test_each_dead_letter_queue_admits_only_its_source_and_each_function_only_its_own_failures(
+        synth: Template, expanded: Template) -> None:
+    for name, (kind, source) in _source_dead_letters().items():
+        queue_id, _ = synth.queue(name)
+        (allow,) = [st for st in _queue_policy(synth, queue_id) if st["Effect"] == "Allow"]
+        assert _as_list(allow["Action"]) == ["sqs:SendMessage"], name
+        assert allow["Resource"] == {"Fn::GetAtt": [queue_id, "Arn"]}, name
+        source_arn = allow["Condition"]["ArnEquals"]["aws:SourceArn"]
+        if kind == "rule":
+            rule_id, _ = synth.named("AWS::Events::Rule", "Name", resources.physical(PREFIX, source))
+            assert (allow["Principal"], source_arn) == ({"Service": "events.amazonaws.com"},
+                                                        {"Fn::GetAtt": [rule_id, "Arn"]}), name
+        elif kind == "topic":
+            topic_id, _ = synth.named("AWS::SNS::Topic", "TopicName", resources.physical(PREFIX, source))
+            assert (allow["Principal"], source_arn) == ({"Service": "sns.amazonaws.com"}, {"Ref": topic_id}), name
+        else:
+            assert allow["Principal"] == {"Service": "events.amazonaws.com"}, name
+            assert source_arn["Fn::Join"][1][-1] == f":rule/{resources.physical(PREFIX, source)}", name
+        if kind != "rule":
+            # Lambda sends the on-failure record as the function's role: that role, and no other, may.
+            handler = source if kind == "schedule" else resources.topic_consumers()[source]
+            role_id, role = _role_of(synth, handler)
+            (grant,) = [st for st in _statements(role) if {"Fn::GetAtt": [queue_id, "Arn"]} in _as_list(st["Resource"])]
+            assert _as_list(grant["Action"]) == ["sqs:SendMessage"], name
+            others = [r for k, r in synth.of_type("AWS::IAM::Role").items() if k != role_id]
+            assert all(queue_id not in json.dumps(_statements(r)) for r in others), name
+
+
+def test_a_queue_read_outside_the_stack_keeps_its_messages_as_long_as_sqs_allows(synth: Template) -> None:
+    dead_letters = {q.dead_letter for q in resources.QUEUES if q.dead_letter} | {
+        f"{t.name}-stream-dlq" for t in resources.TABLES if t.stream}
+    outside = [q.name for q in resources.QUEUES if q.consumer is None and q.name not in dead_letters]
+    assert outside == ["follow-up"]             # the CX team's CRM reads it (docs/operations.md)
+    for name in outside:
+        _, queue = synth.queue(name)
+        assert queue["Properties"]["MessageRetentionPeriod"] == 14 * DAY_S, name
+    # The queues koe consumes itself keep SQS's default.
+    _, intake = synth.queue(resources.consumed_by("dispatch").name)
+    assert intake["Properties"]["MessageRetentionPeriod"] == 4 * DAY_S
+
+
+def test_every_topic_is_tls_only_and_encrypted_with_a_key_its_aws_publishers_may_use(synth: Template) -> None:
+    (key_id, key), = synth.of_type("AWS::KMS::Key").items()
+    assert key["Properties"]["EnableKeyRotation"] is True
+    key_statements = key["Properties"]["KeyPolicy"]["Statement"]
+    # Who publishes besides koe's roles: SES to its events topic (CloudWatch alarms go to the operators'
+    # topic, encrypted with the same key: checked with it below).
+    aws_publishers = {resources.EMAIL.events_topic: "ses.amazonaws.com"}
+    for spec in resources.TOPICS:
+        topic_id, topic = synth.named("AWS::SNS::Topic", "TopicName", resources.physical(PREFIX, spec.name))
+        assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}, spec.name
+        statements = [st for v in synth.of_type("AWS::SNS::TopicPolicy").values()
+                      if {"Ref": topic_id} in v["Properties"]["Topics"]
+                      for st in v["Properties"]["PolicyDocument"]["Statement"]]
+        assert _tls_only(statements, "sns:Publish"), spec.name
+        service = aws_publishers.get(spec.name)
+        if service is None:
+            continue
+        (grant,) = [st for st in key_statements if st.get("Principal") == {"Service": service}]
+        assert set(grant["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+        context = grant["Condition"]["StringEquals"]["kms:EncryptionContext:aws:sns:topicArn"]
+        assert context["Fn::Join"][1][-1] == f":{resources.physical(PREFIX, spec.name)}", spec.name
+        # The topic policy lets that service publish (a topic policy replaces SNS's default one).
+        (allow,) = [st for st in statements if st["Effect"] == "Allow" and st["Principal"] == {"Service": service}]
+        assert allow["Condition"]["StringEquals"][next(k for k in allow["Condition"]["StringEquals"]
+                                                      if k.lower() == "aws:sourceaccount")] == {"Ref": "AWS::AccountId"}
+    # one grant per AWS publisher: SES for its topic, CloudWatch for the operators' topic
+    assert len([st for st in key_statements if "Service" in st.get("Principal", {})]) == len(aws_publishers) + 1
+    ops_id = _ops_topic_id(synth)
+    assert synth.resources[ops_id]["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+
+
+def test_every_role_that_publishes_may_use_the_topics_key_through_sns_only(synth: Template) -> None:
+    (key_id, _), = synth.of_type("AWS::KMS::Key").items()
+    for role_id, role in synth.of_type("AWS::IAM::Role").items():
+        statements = _statements(role)
+        publishes = any("sns:Publish" in _as_list(st["Action"]) for st in statements)
+        uses_key = [st for st in statements if {"Fn::GetAtt": [key_id, "Arn"]} in _as_list(st["Resource"])]
+        assert bool(uses_key) == publishes, role_id
+        for st in uses_key:
+            assert set(_as_list(st["Action"])) == {"kms:Decrypt", "kms:GenerateDataKey"}, role_id
+            assert st["Condition"]["StringEquals"]["kms:ViaService"] == {
+                "Fn::Join": ["", ["sns.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}, role_id
