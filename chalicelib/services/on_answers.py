@@ -143,11 +143,10 @@ def _on_late_comment(answer: Answer, deps: AnswerDeps) -> int:
                                 rules=rules)
     if not case.has_comment(comment.at):
         case = save_retrying(case, lambda c: escalation.with_comment(c, comment, keyword, deps.clock()), deps)
-    message = escalation.follow_up_message(replace(case, comment=comment.text), event="comment")
-    deps.follow_ups.put(message)
+    announced = replace(case, comment=comment.text)     # this comment, whichever is the case's latest
+    deps.follow_ups.put(escalation.follow_up_message(announced, event="comment"))
     occurrence = hashlib.sha256(f"{comment.at.isoformat()}|{comment.text}".encode()).hexdigest()[:12]
-    publish(deps.alerts, replace(case, comment=comment.text), "comment", deps.policy.routing.recipients(case, "owner"),
-            deps.clock(), occurrence)
+    publish(deps.alerts, announced, "comment", deps.policy.routing.recipients(case, "owner"), deps.clock(), occurrence)
     return 1
 
 

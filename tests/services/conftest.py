@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from chalicelib.adapters import holiday_calendar
+from chalicelib.adapters.email_templates import JinjaEmails
 from chalicelib.adapters.phone_numbers import region_of, timezone_of
 from chalicelib.adapters.templates import TomlMessages
 from chalicelib.domain.case_policy import CasePolicy
@@ -23,20 +24,22 @@ from chalicelib.domain.model import Place, Survey
 from chalicelib.domain.questions import DEFAULT_THRESHOLD, Definitions, scale_of
 from chalicelib.domain.send_window import SendHours
 from chalicelib.domain.survey_token import link_key, sign
+from chalicelib.services import unsubscribe
 from chalicelib.services.case_schedule import CaseScheduleDeps
 from chalicelib.services.cases import CaseDeps
 from chalicelib.services.dispatch import DispatchDeps, dispatch_event
 from chalicelib.services.handle_reply import InboundSms, ReplyDeps, handle_reply
 from chalicelib.services.on_answers import AnswerDeps
 from chalicelib.services.record_status import StatusDeps
-from chalicelib.services.send_survey import SmsLinkSurveySender, SmsSurveySender
+from chalicelib.services.send_survey import EmailSurveySender, SmsLinkSurveySender, SmsSurveySender
 from chalicelib.services.tick import TickDeps
 from chalicelib.settings import REPO_ROOT
-from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeFollowUps, FakeIntakeQueue, FakeSms
+from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeEmail, FakeFollowUps, FakeIntakeQueue, FakeSms
 from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeScoreStore
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 SECRET = b"test-contact-hash-key"
+UNSUBSCRIBE_BASE = "https://koe.example.jp/u"
 PHONE = "+15550100123"
 
 
@@ -125,6 +128,15 @@ class World:
     def link(survey: Survey) -> str:
         return f"https://koe.example.jp/s/{sign(link_key(SECRET), survey.survey_id)}"
 
+    @staticmethod
+    def unsubscribe_link(survey: Survey) -> str:
+        return unsubscribe.link(link_key(SECRET), UNSUBSCRIBE_BASE, survey)
+
+    def send_email_through(self, email: Any) -> None:
+        """Surveys by email go out through koe's email sender to `email` (a recording FakeEmail)."""
+        self.extra_senders["email"] = EmailSurveySender(email, JinjaEmails(REPO_ROOT / "templates", "Example Life"),
+                                                        self.link, self.unsubscribe_link, self.key)
+
     @property
     def reply_deps(self) -> ReplyDeps:
         return ReplyDeps(store=self.store, messages=self.messages, contact_key=self.key,
@@ -165,6 +177,12 @@ def event(**changes: Any) -> dict[str, Any]:
     payload["customer"]["locale"] = customer.get("locale", "en-US")
     payload.update(changes)
     return payload
+
+
+@pytest.fixture
+def email() -> FakeEmail:
+    """The recording email transport a test's World sends through (World.send_email_through)."""
+    return FakeEmail()
 
 
 @pytest.fixture

@@ -11,21 +11,17 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.email_templates import JinjaEmails
 from chalicelib.adapters.schema import event_errors
 from chalicelib.domain.cases import Case
 from chalicelib.domain.principal import Principal, Role
-from chalicelib.domain.survey_token import link_key, sign
 from chalicelib.errors import RecipientOptedOut, RetryableSendError, UndeliverableRecipient
 from chalicelib.services.case_schedule import CLOSING_ATTEMPTS, resurvey_event, work_cases
 from chalicelib.services.cases import act
 from chalicelib.services.dispatch import dispatch_event
 from chalicelib.services.on_answers import on_answers
-from chalicelib.services.send_survey import EmailSurveySender
-from chalicelib.settings import REPO_ROOT
 from tests.fakes.messaging import FakeEmail
 from tests.fakes.stores import FakeCaseStore
-from tests.services.conftest import PHONE, PLACES, SECRET, World
+from tests.services.conftest import PHONE, PLACES, World
 from tests.services.conftest import test_case_policy as case_policy  # (not collected as a test)
 
 SURVEY = "claims-2026-000123-paid"
@@ -204,18 +200,9 @@ def test_two_ticks_that_read_the_same_case_send_its_closing_message_once(world):
 
 # --- the closing message by email ---------------------------------------------------------------
 
-@pytest.fixture
-def email() -> FakeEmail:
-    return FakeEmail()
-
-
 def by_email(world: World, email: FakeEmail) -> None:
     """The case's survey went by email (the customer also has a phone: the survey is keyed by it)."""
-    def unsubscribe_link(survey: Any) -> str:
-        return f"https://koe.example.jp/u/{sign(link_key(SECRET), survey.survey_id, 'unsubscribe')}"
-
-    world.extra_senders["email"] = EmailSurveySender(email, JinjaEmails(REPO_ROOT / "templates", "Example Life"),
-                                                     world.link, unsubscribe_link, world.key)
+    world.send_email_through(email)
     world.store.surveys[SURVEY] = replace(world.store.surveys[SURVEY], channel="email")
 
 

@@ -9,17 +9,14 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.email_templates import JinjaEmails
 from chalicelib.domain import survey_token
 from chalicelib.domain.model import Place
 from chalicelib.domain.principal import Principal, Role
 from chalicelib.services.case_schedule import work_cases
 from chalicelib.services.cases import act
 from chalicelib.services.on_answers import on_answers
-from chalicelib.services.send_survey import EmailSurveySender
 from chalicelib.services.tick import tick
 from chalicelib.services.web_survey import WebDeps, submit
-from chalicelib.settings import REPO_ROOT
 from tests.fakes.messaging import FakeEmail
 from tests.services.conftest import PLACES, SECRET, World
 
@@ -36,20 +33,9 @@ def at(world: World, iso: str) -> None:
 
 
 @pytest.fixture
-def email() -> FakeEmail:
-    return FakeEmail()
-
-
-@pytest.fixture
 def world(email: FakeEmail) -> World:
     w = World()
-
-    def unsubscribe_link(survey: Any) -> str:
-        token = survey_token.sign(survey_token.link_key(SECRET), survey.survey_id, "unsubscribe")
-        return f"https://koe.example.com/u/{token}"
-
-    w.extra_senders["email"] = EmailSurveySender(email, JinjaEmails(REPO_ROOT / "templates", "Example Life"),
-                                                 w.link, unsubscribe_link, w.key)
+    w.send_email_through(email)
     return w
 
 

@@ -12,14 +12,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from chalicelib.adapters.email_templates import JinjaEmails
 from chalicelib.adapters.pages import JinjaPages
 from chalicelib.domain import survey_token
 from chalicelib.domain.model import SurveyStatus
 from chalicelib.errors import RecipientOptedOut, RetryableSendError, UndeliverableRecipient
 from chalicelib.services.email_feedback import FeedbackDeps, record_feedback
-from chalicelib.services.send_survey import EmailSurveySender
-from chalicelib.services.unsubscribe import AUDIT, UnsubscribeDeps, link, show, unsubscribe
+from chalicelib.services.unsubscribe import AUDIT, UnsubscribeDeps, show, unsubscribe
 from chalicelib.settings import REPO_ROOT
 from tests.fakes.messaging import FakeEmail
 from tests.services.conftest import SECRET, World
@@ -29,23 +27,15 @@ CN_PHONE = "+8613800138000"              # a sample number of China Mobile's
 ADDRESS = "li.mei@example.com"
 SURVEY = "claims-2026-000123-paid"
 KEY = survey_token.link_key(SECRET)
-UNSUBSCRIBE_BASE = "https://koe.example.jp/u"
 
 
-def unsubscribe_link(survey):
-    return link(KEY, UNSUBSCRIBE_BASE, survey)
-
-
-@pytest.fixture
-def email() -> FakeEmail:
-    return FakeEmail()
+unsubscribe_link = World.unsubscribe_link
 
 
 @pytest.fixture
 def world(email: FakeEmail) -> World:
     w = World()
-    w.extra_senders["email"] = EmailSurveySender(email, JinjaEmails(REPO_ROOT / "templates", "Example Life"),
-                                                 w.link, unsubscribe_link, w.key)
+    w.send_email_through(email)
     return w
 
 
