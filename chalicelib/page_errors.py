@@ -11,13 +11,15 @@ what they can read into their own pages (services/web_survey.py): this is the ne
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Response
 
 from chalicelib import http
 from chalicelib.observability import count, logger
-from chalicelib.services.ports import Pages
+
+if TYPE_CHECKING:       # the ports import most of the domain: not at import time (app.py imports this)
+    from chalicelib.services.ports import Pages
 
 CUSTOMER_PAGES = frozenset({"/s/{token}", "/u/{token}"})      # Chalice's resource paths
 
