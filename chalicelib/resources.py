@@ -341,3 +341,123 @@ RESPONSES_STREAM_PLACEHOLDER = (
     "arn:aws:dynamodb:us-east-1:000000000000:table/"
     f"{physical(DEFAULT_PREFIX, 'responses')}/stream/1970-01-01T00:00:00.000"
 )
+
+
+# --- What each Lambda function may do: its IAM role in AWS (infra/stack.py), enforced locally too
+# (devstack/iam.py refuses any other AWS call a function makes, as AWS would).
+
+@dataclass(frozen=True)
+class Grant:
+    """Actions on one resource: `table/<t>`, `table/<t>/index/<i>`, `queue/<q>`, `topic/<t>`,
+    `secret/<s>`, `email` (koe's SES identity and configuration set, from its own address only) or
+    `*` (APIs that have no resource to scope them to)."""
+
+    resource: str
+    actions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Function:
+    """One Lambda function: the app.py handler it runs and every grant of its role. Reading its
+    event source (its queue, its stream) and writing its logs are granted by infra from the source's
+    declaration; everything the function's own code calls is here."""
+
+    handler: str
+    grants: tuple[Grant, ...] = ()
+
+    def allows(self, action: str, resource: str) -> bool:
+        return any(action in g.actions and g.resource == resource for g in self.grants)
+
+
+# The Chalice function that serves every HTTP route (app.py's routes), as chalice names it.
+API_HANDLER = "api_handler"
+
+
+
+def items(table: str, *actions: str) -> Grant:
+    """DynamoDB `actions` (GetItem, PutItem, ...) on a table's items. A transaction is authorised
+    item by item: TransactWriteItems needs PutItem / UpdateItem / ConditionCheckItem on each table."""
+    return Grant(f"table/{table}", tuple(f"dynamodb:{a}" for a in actions))
+
+
+def queries(table: str, *indexes: str) -> tuple[Grant, ...]:
+    """Query on each named index of a table (an index reads every item of its table: each is named)."""
+    return tuple(Grant(f"table/{table}/index/{index}", ("dynamodb:Query",)) for index in indexes)
+
+
+def sends_to(*queues: str) -> tuple[Grant, ...]:
+    return tuple(Grant(f"queue/{q}", ("sqs:SendMessage",)) for q in queues)
+
+
+def publishes_to(*topics: str) -> tuple[Grant, ...]:
+    return tuple(Grant(f"topic/{t}", ("sns:Publish",)) for t in topics)
+
+
+SENDS_EMAIL = Grant("email", ("ses:SendEmail",))
+# Writing a survey's change: the survey, its answers (and comment), its contact's slot and opt-outs, and
+# its outcome counters, in one transaction (adapters/dynamo/surveys.py).
+_SURVEY_CHANGES = (items("surveys", "GetItem", "UpdateItem", "ConditionCheckItem"),
+                   items("contacts", "GetItem", "UpdateItem"), items("responses", "PutItem", "UpdateItem"),
+                   items("outcomes", "UpdateItem"))
+# Opening a case for a detractor (services/on_answers.py): the case, the customer's earlier cases, its
+# follow-up message for the CRM and its alert.
+_OPENS_CASES = (items("cases", "GetItem", "PutItem", "UpdateItem"), *queries("cases", "by-customer"),
+                *sends_to("follow-up"), *publishes_to("cx-alerts"))
+
+FUNCTIONS: tuple[Function, ...] = (
+    # Every HTTP route: intake, the customers' replies, pages and carrier callbacks, the CX API and
+    # dashboard (reports, cases, comments, the answers export).
+    Function(API_HANDLER, grants=(
+        items("events", "UpdateItem"), *sends_to("intake"),
+        *_SURVEY_CHANGES, items("inbox", "PutItem"),
+        items("scores", "Query"), items("outcomes", "Query", "Scan"), *queries("surveys", "send-at"),
+        items("cases", "GetItem", "UpdateItem"),
+        *queries("cases", "by-owner", "by-branch", "by-queue-branch", "by-status", "all-cases", "by-customer"),
+        *publishes_to("cx-alerts"),
+        items("comment-groups", "Query", "BatchGetItem"),
+        *queries("comment-insights", "by-branch", "by-agent", "all-comments"),
+        items("responses", "PutItem", "UpdateItem", "BatchGetItem"), *queries("responses", "by-month"),
+    )),
+    # Surveys each event (once: Powertools idempotency), or dead-letters it with its reason.
+    Function("dispatch", grants=(
+        items("surveys", "GetItem", "PutItem", "UpdateItem"), items("contacts", "GetItem", "UpdateItem"),
+        items("outcomes", "UpdateItem"), items("idempotency", "GetItem", "PutItem", "UpdateItem", "DeleteItem"),
+        *sends_to("intake-dlq"), SENDS_EMAIL,
+    )),
+    # A hard bounce or a complaint opts the address out of email.
+    Function("on_ses_event", grants=(items("contacts", "GetItem", "UpdateItem"),)),
+    # Counts each answer once into the scores, opens cases, asks for the comments to be read.
+    Function("on_response", grants=(
+        items("counted-answers", "PutItem"), items("scores", "UpdateItem"), *_OPENS_CASES,
+        *sends_to("comment-insight"),
+    )),
+    # Each alert to each destination once (its private ledger), backing off by the message's visibility.
+    Function("deliver_alerts", grants=(
+        items("alert-deliveries", "BatchGetItem", "PutItem", "UpdateItem"),
+        Grant("queue/alert-deliveries", ("sqs:ChangeMessageVisibility",)), *sends_to("alert-deliveries-dlq"),
+        SENDS_EMAIL,
+    )),
+    # Reads a comment, asks Comprehend (no resource to scope it to), stores what it says; the
+    # sentiment rule may open a case as on_response does.
+    Function("analyse_comments", grants=(
+        items("responses", "GetItem"), items("comment-insights", "GetItem", "PutItem"),
+        items("comment-groups", "BatchGetItem", "PutItem"), *_OPENS_CASES, *sends_to("comment-insight-dlq"),
+        Grant("*", ("comprehend:DetectSentiment", "comprehend:DetectKeyPhrases")),
+    )),
+    # Every minute: scheduled surveys and reminders out, ended conversations closed, the cases' ladders
+    # climbed, closing messages sent, customers asked again (a new event on the intake queue).
+    Function("tick", grants=(
+        items("surveys", "GetItem", "UpdateItem"), items("contacts", "GetItem", "UpdateItem"),
+        items("outcomes", "UpdateItem"),
+        *queries("surveys", "open-until", "send-at", "remind-at"),
+        items("cases", "GetItem", "UpdateItem"), *queries("cases", "due-at"),
+        *sends_to("intake"), *publishes_to("cx-alerts"), SENDS_EMAIL,
+    )),
+)
+
+
+def function(handler: str) -> Function:
+    for f in FUNCTIONS:
+        if f.handler == handler:
+            return f
+    raise KeyError(f"no function in resources.FUNCTIONS runs {handler!r}")

@@ -38,7 +38,9 @@ from chalice.local import (
     ThreadedHTTPServer,
 )
 
+from chalicelib import resources
 from chalicelib.http import NO_ROUTE
+from devstack.iam import acting_as
 
 log = logging.getLogger("devstack.http")
 
@@ -90,7 +92,8 @@ class KoeRequestHandler(ChaliceRequestHandler):
         except ValueError:
             self.send_error(HTTPStatus.BAD_REQUEST, "Content-Length is not a number")
             return
-        super()._generic_handle()
+        with acting_as(resources.API_HANDLER):     # the API's function: only what its role allows
+            super()._generic_handle()
 
     # Chalice bound these to its own _generic_handle: bind them to the one above.
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle

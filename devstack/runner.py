@@ -40,6 +40,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib import resources
+from devstack.iam import as_function
 from devstack.lambda_events import (
     ACCOUNT_ID,
     LambdaContext,
@@ -51,6 +52,11 @@ from devstack.lambda_events import (
 from devstack.provision import client, consumer_queue_name
 
 log = logging.getLogger(__name__)
+
+
+def _function(app: Any, handler: str) -> Handler:
+    """app.py's `handler`, invoked as its own Lambda function: only the AWS calls its role allows."""
+    return as_function(handler, getattr(app, handler))
 
 
 def _url_variable(queue: str) -> str:
@@ -418,12 +424,12 @@ class Runner:
         # reading the queues' depth.
         sqs = client("sqs", aws_endpoint, region, pool=len(queues) * concurrency + len(topics) + 1)
         self.queue_sources = [
-            QueueSource(sqs, env[var], getattr(app, handler), f"{prefix}{handler}", region,
+            QueueSource(sqs, env[var], _function(app, handler), f"{prefix}{handler}", region,
                         retry_visibility_s)
             for var, handler in queues.items()]
         self.topic_sources = [
             TopicSource(sqs, sqs.get_queue_url(QueueName=consumer_queue_name(prefix, topic))["QueueUrl"],
-                        env[_arn_variable(topic)], getattr(app, handler), f"{prefix}{handler}", region,
+                        env[_arn_variable(topic)], _function(app, handler), f"{prefix}{handler}", region,
                         retry_visibility_s=retry_visibility_s)
             for topic, handler in topics.items()]
         dynamodb = client("dynamodb", dynamodb_endpoint, region)
@@ -431,9 +437,9 @@ class Runner:
         positions = StreamPositions(stream_positions) if stream_positions else None
         self.stream_sources = [
             StreamSource(dynamodb, dynamodb_streams, resources.physical(prefix, table),
-                         getattr(app, handler), f"{prefix}{handler}", region, positions=positions)
+                         _function(app, handler), f"{prefix}{handler}", region, positions=positions)
             for table, handler in streams.items()]
-        self.schedule_source = (ScheduleSource(getattr(app, schedule), f"{prefix}{schedule}",
+        self.schedule_source = (ScheduleSource(_function(app, schedule), f"{prefix}{schedule}",
                                                region, f"{prefix}{schedule}-schedule")
                                 if schedule else None)
         self._last_tick = time.monotonic()

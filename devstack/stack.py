@@ -33,7 +33,7 @@ from types import ModuleType
 from typing import Any, Self
 
 from chalicelib import resources
-from devstack import local_routing, local_surveys
+from devstack import iam, local_routing, local_surveys
 from devstack.dynamodb_local import LOOPBACK, DynamoDBLocal, free_port, port_is_free
 from devstack.moto_server import MotoServer
 from devstack.private_files import write_private
@@ -162,6 +162,7 @@ class LocalStack:
         if str(REPO_ROOT) not in sys.path:
             sys.path.insert(0, str(REPO_ROOT))
         self.app = importlib.import_module("app")
+        iam.install(self.options.prefix)       # each function may call only what its role allows
         # Build koe's components now, as a Lambda's init would: concurrent first invocations (the
         # runner's pollers, the HTTP threads) would otherwise each build their own. On the stack's
         # clock, which the time machine moves.

@@ -1,0 +1,143 @@
+"""The local stack's IAM: each function may make exactly the AWS calls its role allows in AWS.
+
+In AWS every Lambda function runs as its own role, built by infra/stack.py from the function's
+declaration in `chalicelib.resources.FUNCTIONS`. Locally all functions share one process and one set
+of SDK clients, so without this a function could call anything and the first sign of a missing grant
+would be an AccessDenied in production. Here every SDK call made while a function runs (the runner
+and the HTTP server say which one, `acting_as`) is turned into the IAM actions and resources AWS
+would authorise it against (`required`), and refused with AWS's own `AccessDeniedException` when the
+function's declaration does not grant it. Calls made outside a function (provisioning, the runner's
+own ReceiveMessage/DeleteMessage, which Lambda's event source mapping makes, the carrier, tests) are
+not checked.
+
+`KOE_LOCAL_IAM_RECORD=<file>` also appends every checked call (function, action, resource, allowed)
+to that file as JSON lines: what a test reads to show each grant is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from chalicelib import resources
+
+log = logging.getLogger(__name__)
+
+RECORD_ENV = "KOE_LOCAL_IAM_RECORD"
+_acting: contextvars.ContextVar[str | None] = contextvars.ContextVar("koe_acting_function", default=None)
+_record_lock = threading.Lock()
+
+# DynamoDB's transactional and batch operations are authorised per item, by the item's own action.
+_TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                     "ConditionCheck": "ConditionCheckItem"}
+_BATCH_AS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
+             "ChangeMessageVisibilityBatch": "ChangeMessageVisibility", "PublishBatch": "Publish"}
+# Authorised by the caller's token, not by IAM (Cognito's user APIs).
+_NOT_IAM = {("cognito-idp", "GetUser")}
+_IAM_PREFIX = {"sesv2": "ses", "dynamodbstreams": "dynamodb"}
+
+
+@contextlib.contextmanager
+def acting_as(handler: str) -> Iterator[None]:
+    """SDK calls made inside are the function `handler`'s (its declaration in resources.FUNCTIONS)."""
+    token = _acting.set(handler)
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
+def as_function(handler: str, call: Callable[..., Any]) -> Callable[..., Any]:
+    """`call` (a Chalice handler) invoked as the function `handler`."""
+    def invoke(*args: Any, **kwargs: Any) -> Any:
+        with acting_as(handler):
+            return call(*args, **kwargs)
+    return invoke
+
+
+def _name(value: str, prefix: str) -> str:
+    """The logical name of a deployed resource name, URL or ARN (koe-local-surveys -> surveys)."""
+    last = value.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    return last[len(prefix):] if last.startswith(prefix) else f"!{last}"
+
+
+def required(service: str, operation: str, params: Mapping[str, Any], prefix: str) -> list[tuple[str, str]]:
+    """The (IAM action, resource) pairs AWS authorises this call against. Resources are written as
+    resources.FUNCTIONS grants them: `table/<t>`, `table/<t>/index/<i>`, `queue/<q>`, `topic/<t>`,
+    `secret/<s>`, `*`; a resource outside koe's prefix as `!<name>` (never granted)."""
+    if (service, operation) in _NOT_IAM:
+        return []
+    iam = _IAM_PREFIX.get(service, service)
+    if service == "dynamodb":
+        if operation == "TransactWriteItems":
+            return [(f"dynamodb:{_TRANSACT_ACTIONS[kind]}", f"table/{_name(body['TableName'], prefix)}")
+                    for item in params.get("TransactItems", []) for kind, body in item.items()]
+        if operation == "TransactGetItems":
+            return [("dynamodb:GetItem", f"table/{_name(item['Get']['TableName'], prefix)}")
+                    for item in params.get("TransactItems", [])]
+        if operation in ("BatchGetItem", "BatchWriteItem"):
+            return [(f"dynamodb:{operation}", f"table/{_name(table, prefix)}")
+                    for table in params.get("RequestItems", {})]
+        table = f"table/{_name(params['TableName'], prefix)}"
+        if params.get("IndexName"):
+            table += f"/index/{params['IndexName']}"
+        return [(f"dynamodb:{operation}", table)]
+    action = f"{iam}:{_BATCH_AS.get(operation, operation)}"
+    if service == "sqs":
+        where = params.get("QueueUrl") or params.get("QueueName") or ""
+        return [(action, f"queue/{_name(where, prefix)}")]
+    if service == "sns":
+        return [(action, f"topic/{_name(params.get('TopicArn', ''), prefix)}")]
+    if service in ("ses", "sesv2"):
+        return [(action, "email")]
+    if service == "secretsmanager":
+        return [(action, f"secret/{_name(params.get('SecretId', ''), prefix)}")]
+    return [(action, "*")]
+
+
+def denied(handler: str, calls: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The calls `handler`'s declaration does not grant."""
+    return [(action, where) for action, where in calls if not resources.function(handler).allows(action, where)]
+
+
+def install(prefix: str) -> None:
+    """Check every SDK call of this process made while a function runs (idempotent)."""
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+    original = BaseClient._make_api_call     # type: ignore[attr-defined]
+    if getattr(original, "koe_checked", False):
+        return
+    record = os.environ.get(RECORD_ENV)
+
+    def checked(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        handler = _acting.get()
+        if handler is not None:
+            service = client.meta.service_model.service_name
+            calls = required(service, operation, params, prefix)
+            refused = denied(handler, calls)
+            if record:
+                _record(record, handler, calls, refused)
+            if refused:
+                action, where = refused[0]
+                log.error("local IAM: %s may not %s on %s", handler, action, where)
+                raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": (
+                    f"koe-local-{handler} is not authorized to perform: {action} on resource: {where} "
+                    "(chalicelib/resources.py FUNCTIONS does not grant it)")}}, operation)
+        return original(client, operation, params)
+
+    checked.koe_checked = True     # type: ignore[attr-defined]
+    BaseClient._make_api_call = checked     # type: ignore[attr-defined]
+
+
+def _record(path: str, handler: str, calls: list[tuple[str, str]], refused: list[tuple[str, str]]) -> None:
+    lines = [json.dumps({"function": handler, "action": a, "resource": r, "allowed": (a, r) not in refused})
+             for a, r in calls]
+    with _record_lock, open(path, "a", encoding="utf-8") as f:
+        f.writelines(line + "\n" for line in lines)
