@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.adapters.dynamo.outcomes import OUTCOME_SHARDS
 from chalicelib.domain.scoring import stable_shard
-from ops.backfill_outcome_months import Backfilled, backfill, main
+from ops.backfill_outcome_months import Backfilled, backfill, backfill_scores, main
 
 
 @pytest.fixture
@@ -83,3 +83,17 @@ def test_the_command_line_backfills_a_table_at_an_endpoint(table: tuple[Any, str
     assert "updated 1" in capsys.readouterr().out
     expires = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(days=30)
     assert _item(client, name, "claim_payment", "2026-10-31#sent")["expires_at"] == {"N": str(int(expires.timestamp()))}
+
+
+def test_old_score_counters_get_their_expiry_and_keep_their_counts(fresh_aws: dict[str, str],
+                                                                   dynamodb_local: Any) -> None:
+    client, name = dynamodb_local.client(), f"{fresh_aws['KOE_RESOURCE_PREFIX']}scores"
+    key = {"dimension": {"S": "branch#2"}, "bucket": {"S": "2026-10-31#Tokyo#nps"}}
+    client.put_item(TableName=name, Item={**key, "n": {"N": "4"}, "detractors": {"N": "1"}})
+
+    assert backfill_scores(client, name, timedelta(days=400)) == Backfilled(updated=1, skipped=0)
+
+    item = client.get_item(TableName=name, Key=key, ConsistentRead=True)["Item"]
+    assert item["expires_at"] == {"N": str(int((datetime(2026, 11, 1, tzinfo=UTC) + timedelta(days=400)).timestamp()))}
+    assert (item["n"], item["detractors"], "month_shard" in item) == ({"N": "4"}, {"N": "1"}, False)
+    assert backfill_scores(client, name, timedelta(days=400)) == Backfilled(updated=0, skipped=0)
