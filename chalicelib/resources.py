@@ -34,6 +34,9 @@ class Table:
     indexes: tuple[Index, ...] = ()
     stream: str | None = None       # NEW_IMAGE, NEW_AND_OLD_IMAGES, ...
     ttl_attribute: str | None = None
+    # How long the items are kept and why, when a TTL does not say it all: required of a table
+    # without ttl_attribute (tests/unit/test_storage_rules.py), e.g. one that must keep what it holds.
+    retention: str | None = None
     stream_consumer: str | None = None  # the app.py handler the stream invokes
     # The one app.py handler that reads and writes this table: in AWS it runs with its own role,
     # and no other function may touch the table (infra/stack.py).
@@ -116,7 +119,15 @@ TABLES: tuple[Table, ...] = (
                  Index("remind-at", "remind_shard", "remind_at")),
         ttl_attribute="expires_at",
     ),
-    Table(name="contacts", hash_key="contact_key", attributes={"contact_key": "S"}),
+    Table(name="contacts", hash_key="contact_key", attributes={"contact_key": "S"},
+          retention=(
+              "No TTL: kept while koe may message the customer. The item is keyed by an HMAC of the phone "
+              "or address (never the number itself) and holds the opt-out and its audit history: an "
+              "opt-out must stop every later survey of that phone or address, and be provable (US: TCPA "
+              "and the FCC's revocation rule; JP APPI and CN PIPL: the customer's objection is honoured "
+              "for as long as the data is used). Its survey log is bounded (domain/fatigue.py). koe has "
+              "no erasure command: an operator erasing a customer deletes their surveys and answers by "
+              "hand and keeps this item, the suppression record, which holds no contact details.")),
     # The first payload seen for each event_id (a fingerprint, no personal data): the intake
     # answers "conflict" when an id comes back with another payload.
     Table(name="events", hash_key="event_id", attributes={"event_id": "S"}, ttl_attribute="expires_at"),
@@ -144,15 +155,25 @@ TABLES: tuple[Table, ...] = (
                    Index("by-queue-branch", "queue_branch", "opened_at"),
                    Index("by-status", "status", "opened_at"), Index("all-cases", "all_shard", "opened_at"),
                    Index("due-at", "due_shard", "due_at"), Index("by-customer", "customer_id", "opened_at")),
-          ttl_attribute="expires_at"),
+          ttl_attribute="expires_at",
+          retention=("expires_at is set at resolution (KOE_CASE_RETENTION_DAYS after it, default 400) and "
+                     "cleared on reopening: an open case is work in progress and is kept until resolved.")),
     # Outcome counters per procedure and day (sent, scheduled, suppressed:<reason>, failed:<reason>,
-    # answered, expired ...), written in the same transaction as the survey's status change.
-    Table(name="outcomes", hash_key="procedure", range_key="bucket", attributes={"procedure": "S", "bucket": "S"}),
+    # answered, expired ...), written in the same transaction as the survey's status change. Each
+    # counter names its UTC month and a shard of its procedure (month_shard = YYYY-MM#k): every
+    # procedure's counters of a period are read by `by-month`, a Query per month and shard.
+    # No personal data; kept KOE_COUNTER_RETENTION_DAYS (400) after their day, for year-on-year.
+    Table(name="outcomes", hash_key="procedure", range_key="bucket",
+          attributes={"procedure": "S", "bucket": "S", "month_shard": "S"},
+          indexes=(Index("by-month", "month_shard", "bucket"),), ttl_attribute="expires_at"),
+    # Score counters per dimension value and day: no customer data (branch and agent ids are
+    # employees'); kept KOE_COUNTER_RETENTION_DAYS (400) after their day, for year-on-year.
     Table(
         name="scores",
         hash_key="dimension",
         range_key="bucket",
         attributes={"dimension": "S", "bucket": "S"},
+        ttl_attribute="expires_at",
     ),
     # Which destinations of each CX alert were delivered (or given up): a replay is delivered once.
     Table(name="alert-deliveries", hash_key="delivery_id", attributes={"delivery_id": "S"},

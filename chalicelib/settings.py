@@ -62,6 +62,9 @@ class Settings:
     max_event_age_hours: int = 72
     max_receives: int = 4                   # then dispatch dead-letters the record with its reason
     retention_days: int = 400
+    # Outcome and score counters (no customer data): 400 days, so a period can be compared with the
+    # same period a year earlier (docs/operations.md, Retention).
+    counter_retention_days: int = 400
     clock_skew_seconds: int = 300           # a completed_at further ahead than this is refused
     # Channel order per country (ISO 3166, or "*"), over the defaults in domain/channel_policy.py.
     channel_preferences: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -328,6 +331,8 @@ def from_env(env: Mapping[str, str]) -> Settings:
         max_event_age_hours=_int(env, "KOE_MAX_EVENT_AGE_HOURS", _default("max_event_age_hours"), minimum=1),
         max_receives=_int(env, "KOE_MAX_RECEIVES", _default("max_receives"), minimum=1),
         retention_days=_int(env, "KOE_RETENTION_DAYS", _default("retention_days"), minimum=1),
+        counter_retention_days=_int(env, "KOE_COUNTER_RETENTION_DAYS", _default("counter_retention_days"),
+                                    minimum=1),
         clock_skew_seconds=_int(env, "KOE_CLOCK_SKEW_SECONDS", _default("clock_skew_seconds")),
         channel_preferences=_channel_map(env, "KOE_CHANNEL_POLICY"),
         survey_link_base_url=_url(env, "KOE_SURVEY_LINK_BASE_URL"),

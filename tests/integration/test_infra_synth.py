@@ -342,6 +342,20 @@ def test_the_api_reads_the_answers_by_month_through_the_responses_index(synth: T
     assert json.dumps(index_arn) not in json.dumps(_statements(analyser_role))
 
 
+def test_the_api_reads_every_procedures_outcomes_by_month_through_the_outcomes_index(synth: Template) -> None:
+    # /v1/scores, /v1/outcomes and the dashboard's funnel query the outcomes' by-month index (never a
+    # Scan): it is built, the counters expire (TTL), and the API's role reaches the index.
+    outcomes_id, outcomes = synth.table("outcomes")
+    gsis = {g["IndexName"]: g for g in outcomes["Properties"]["GlobalSecondaryIndexes"]}
+    assert {k["KeyType"]: k["AttributeName"] for k in gsis["by-month"]["KeySchema"]} == {
+        "HASH": "month_shard", "RANGE": "bucket"}
+    assert outcomes["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    index_arn = {"Fn::Join": ["", [{"Fn::GetAtt": [outcomes_id, "Arn"]}, "/index/*"]]}
+    _, api_role = _role_of(synth, "app")
+    (tables,) = [s for s in _statements(api_role) if s["Sid"] == "Tables"]
+    assert index_arn in _as_list(tables["Resource"])
+
+
 def test_the_other_functions_read_the_insight_tables_feed_the_insight_queue_and_nothing_more(
         synth: Template) -> None:
     _, app_role = _role_of(synth, "on_response")

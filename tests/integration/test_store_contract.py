@@ -871,6 +871,71 @@ def test_request_budget_per_call(dynamo_stores: Stores, requests_made: list[str]
     assert requests_made == ["TransactWriteItems"]
 
 
+def test_reading_every_procedures_outcomes_queries_each_month_and_never_scans(
+        dynamo_stores: Stores, requests_made: list[str]) -> None:
+    # Given counters of five procedures in a 30-day period that spans two months
+    from chalicelib.adapters.dynamo.outcomes import OUTCOME_SHARDS
+
+    procedures = [_id("proc").replace("-", "_") for _ in range(5)]
+    for procedure in procedures:
+        for day in (0, 10, 29):
+            _suppressed_on(dynamo_stores, procedure, datetime(2032, 3, 20, tzinfo=UTC) + timedelta(days=day))
+    requests_made.clear()
+
+    # When the outcomes of every procedure are read over the period (as /v1/scores and /v1/outcomes do)
+    rows = dynamo_stores.outcomes.read_outcomes("2032-03-20", "2032-04-18")
+
+    # Then one Query per month and shard, no Scan of the whole table
+    assert "Scan" not in requests_made
+    assert requests_made == ["Query"] * (2 * OUTCOME_SHARDS)
+    assert len([row for row in rows if row[0] in procedures]) == 15
+
+
+def _raw_item(world: DynamoWorld, table: str, **key: str) -> dict[str, Any]:
+    found = world.raw.get_item(TableName=world.settings.table_name(table), ConsistentRead=True,
+                               Key={name: {"S": value} for name, value in key.items()})
+    return dict(found["Item"])
+
+
+def _epoch(at: datetime) -> dict[str, str]:
+    return {"N": str(int(at.timestamp()))}
+
+
+def test_outcome_counters_carry_their_month_and_expire_a_counter_retention_after_their_day(
+        dynamo: DynamoWorld, dynamo_stores: Stores) -> None:
+    from chalicelib.adapters.dynamo.outcomes import OUTCOME_SHARDS
+
+    # Given a survey suppressed, then another delivered, on 2026-11-21 (the pinned clock)
+    procedure = _id("proc").replace("-", "_")
+    _suppressed_on(dynamo_stores, procedure, NOW)
+    sent = a_survey(procedure=procedure)
+    dynamo_stores.conversations.open_survey(sent, NOW)
+    dynamo_stores.conversations.update_survey(sent, replace(sent, status=SurveyStatus.SENT, message_sid=SID), now=NOW)
+    dynamo_stores.conversations.record_delivery(sent.survey_id, "delivered", 4, None, message_sid=SID, now=NOW)
+
+    # Then each counter names its month and shard (the by-month index), and expires 400 days
+    # (KOE_COUNTER_RETENTION_DAYS' default) after the end of its day, whichever write made it
+    expires = _epoch(datetime(2026, 11, 22, tzinfo=UTC) + timedelta(days=400))
+    assert dynamo.settings.counter_retention_days == 400
+    for outcome in ("suppressed:cooldown", "sent", "delivered"):
+        item = _raw_item(dynamo, "outcomes", procedure=procedure, bucket=f"2026-11-21#{outcome}")
+        assert item["month_shard"] == {"S": f"2026-11#{stable_shard(procedure, OUTCOME_SHARDS)}"}, outcome
+        assert item["expires_at"] == expires, outcome
+
+
+def test_score_counters_expire_a_counter_retention_after_their_day(dynamo: DynamoWorld,
+                                                                    dynamo_stores: Stores) -> None:
+    # Given answers counted on 2026-11-21 and 2026-11-19 (counted late, at the pinned clock)
+    dim = _id("branch")
+    today, earlier = BucketKey(dim, "2026-11-21", "Tokyo"), BucketKey(dim, "2026-11-19", "Tokyo")
+    dynamo_stores.scores.count([contribution(_id("a"), today), contribution(_id("a"), earlier)], 1, NOW)
+
+    # Then each counter expires 400 days after the end of its own day, not of the day it was counted
+    for key, end in ((today, datetime(2026, 11, 22, tzinfo=UTC)), (earlier, datetime(2026, 11, 20, tzinfo=UTC))):
+        item = _raw_item(dynamo, "scores", dimension=dim, bucket=key.sort_key)
+        assert item["expires_at"] == _epoch(end + timedelta(days=400)), key.day
+
+
 def test_a_release_of_a_slot_held_elsewhere_costs_two_requests(dynamo_stores: Stores,
                                                                 requests_made: list[str]) -> None:
     old = a_survey()
@@ -1257,6 +1322,33 @@ def test_each_outcome_is_counted_once_in_the_write_that_reaches_it(stores: Store
     assert all(p == procedure and d == day for p, d, _, _ in rows)
     assert stores.outcomes.read_outcomes("2000-01-01", "2000-01-02", procedure) == []
     assert set(rows) <= set(stores.outcomes.read_outcomes(day, day))              # without a procedure: all
+
+
+def _suppressed_on(stores: Stores, procedure: str, at: datetime) -> None:
+    stores.conversations.record_suppressed(a_survey(procedure=procedure, status=SurveyStatus.SUPPRESSED,
+                                                    reason="cooldown", open_until=None, created_at=at))
+
+
+def test_every_procedures_outcomes_are_read_over_a_period_across_months(stores: Stores) -> None:
+    # Given five procedures' counters on days around a month's end (and one day either side of the period)
+    procedures = [_id("proc").replace("-", "_") for _ in range(5)]
+    days = [datetime(2031, 1, 29, 23, 59, tzinfo=UTC), datetime(2031, 1, 30, 9, tzinfo=UTC),
+            datetime(2031, 1, 31, 23, 59, tzinfo=UTC), datetime(2031, 2, 1, 0, 0, tzinfo=UTC),
+            datetime(2031, 2, 3, 0, 0, tzinfo=UTC)]
+    for procedure in procedures:
+        for at in days:
+            _suppressed_on(stores, procedure, at)
+    _suppressed_on(stores, procedures[0], days[1])
+
+    # When every procedure is read over 2031-01-30 .. 2031-02-02
+    rows = [row for row in stores.outcomes.read_outcomes("2031-01-30", "2031-02-02") if row[0] in procedures]
+
+    # Then each procedure's counters of the period come back, from both months, the ends included
+    assert rows == sorted(
+        (procedure, day, "suppressed:cooldown", 2 if (procedure, day) == (procedures[0], "2031-01-30") else 1)
+        for procedure in procedures for day in ("2031-01-30", "2031-01-31", "2031-02-01"))
+    assert [row for row in stores.outcomes.read_outcomes("2031-02-02", "2031-02-02")
+            if row[0] in procedures] == []
 
 
 def test_the_surveys_waiting_for_their_send_window_now_are_counted_until_released(stores: Stores) -> None:

@@ -219,6 +219,7 @@ class ScoreItem(Model):
     detractors = NumberAttribute(default=0)
     score_sum = NumberAttribute(default=0)
     score_sq_sum = NumberAttribute(default=0)
+    expires_at = TTLAttribute(null=True)        # the end of the day + KOE_COUNTER_RETENTION_DAYS
 
 
 class CountedItem(Model):
@@ -247,6 +248,20 @@ class EventItem(Model):
     expires_at = TTLAttribute(null=True)
 
 
+class OutcomesByMonthIndex(GlobalSecondaryIndex["OutcomeItem"]):
+    """Every procedure's counters of a month: month_shard = `YYYY-MM#k` (k: a stable hash of the
+    procedure, adapters/dynamo/outcomes.month_shard), sorted by bucket (the day first). Counters
+    written before the index have no month_shard until backfilled (`python -m devstack
+    backfill-outcome-months`)."""
+
+    class Meta:
+        index_name = "by-month"
+        projection = AllProjection()
+
+    month_shard = UnicodeAttribute(hash_key=True)
+    bucket = UnicodeAttribute(range_key=True)
+
+
 class OutcomeItem(Model):
     """How many surveys of a procedure reached an outcome on a day (UTC): bucket = YYYY-MM-DD#outcome."""
 
@@ -257,6 +272,9 @@ class OutcomeItem(Model):
     procedure = UnicodeAttribute(hash_key=True)
     bucket = UnicodeAttribute(range_key=True)
     n = NumberAttribute(default=0)
+    month_shard = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)        # the end of the day + KOE_COUNTER_RETENTION_DAYS
+    by_month = OutcomesByMonthIndex()
 
 
 class AlertDeliveryItem(Model):

@@ -8,7 +8,8 @@ ledger item per answer in `counted-answers` on condition it is new, and the chun
 increments per bucket, in one shard of each dimension. An answer already in the ledger (a re-delivered
 or bisected stream batch) cancels the transaction with ConditionalCheckFailed on its item; it is
 taken out and the rest written again. Reads query one dimension over a day range: the items read
-are days x values x scales x shards at most, whatever the number of answers.
+are days x values x scales x shards at most, whatever the number of answers. Each counter expires
+KOE_COUNTER_RETENTION_DAYS after the end of its day (TTL `expires_at`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from chalicelib.adapters.dynamo.errors import (
     throttling_as_retryable,
 )
 from chalicelib.adapters.dynamo.models import CountedItem, ScoreItem
+from chalicelib.adapters.dynamo.outcomes import counter_expiry
 from chalicelib.domain import scoring
 from chalicelib.domain.model import Counts
 from chalicelib.domain.questions import Scale
@@ -42,6 +44,7 @@ class DynamoScoreStore:
 
     def __init__(self, settings: Settings) -> None:
         require_bound(settings)
+        self._retention = timedelta(days=settings.counter_retention_days)
         self.items_read = 0            # counters read by this store's queries (for tests and benches)
 
     def count(self, items: Sequence[Contribution], shards: int, now: datetime) -> int:
@@ -61,7 +64,8 @@ class DynamoScoreStore:
                                 condition=CountedItem.answer_id.does_not_exist())
                     for key, counts in scoring.tally(pending).items():
                         tx.update(ScoreItem(scoring.partition(key.dimension, shard), key.sort_key),
-                                  actions=_increments(counts))
+                                  actions=[*_increments(counts),
+                                           ScoreItem.expires_at.set(counter_expiry(key.day, self._retention))])
                 return len(pending)
             except TransactWriteError as exc:
                 codes = cancel_codes(exc)

@@ -37,6 +37,7 @@ from chalicelib.adapters.dynamo.models import (
     ResponseItem,
     SurveyItem,
 )
+from chalicelib.adapters.dynamo.outcomes import counter_increment
 from chalicelib.adapters.dynamo.survey_items import (
     answer_to_item,
     comment_added,
@@ -63,6 +64,7 @@ class DynamoConversationStore:
     def __init__(self, settings: Settings) -> None:
         require_bound(settings)
         self._retention = timedelta(days=settings.retention_days)
+        self._counter_retention = timedelta(days=settings.counter_retention_days)
 
     def get_contact(self, contact_key: str) -> Contact | None:
         item = get_or_none(ContactItem, contact_key)
@@ -84,7 +86,7 @@ class DynamoConversationStore:
                 tx.save(survey_to_item(survey, self._retention),
                         condition=SurveyItem.survey_id.does_not_exist())
                 tx.update(ContactItem(survey.contact_key), actions=claim, condition=slot_free)
-                _count_outcomes(tx, None, survey, now)
+                _count_outcomes(tx, None, survey, now, self._counter_retention)
         except TransactWriteError as exc:
             codes = cancel_codes(exc)
             raise_if_retryable(exc, codes)
@@ -107,7 +109,7 @@ class DynamoConversationStore:
         try:
             with throttling_as_retryable(), TransactWrite(connection=shared_connection()) as tx:
                 tx.save(survey_to_item(survey, self._retention), condition=SurveyItem.survey_id.does_not_exist())
-                _count_outcomes(tx, None, survey, survey.created_at)
+                _count_outcomes(tx, None, survey, survey.created_at, self._counter_retention)
         except TransactWriteError as exc:
             codes = cancel_codes(exc)
             raise_if_retryable(exc, codes)
@@ -159,7 +161,7 @@ class DynamoConversationStore:
                     actions, condition = contact_update
                     tx.update(ContactItem(old.contact_key), actions=actions, condition=condition)
                     kinds.append("contact")
-                kinds.extend("outcome" for _ in range(_count_outcomes(tx, old, new, now)))
+                kinds.extend("outcome" for _ in range(_count_outcomes(tx, old, new, now, self._counter_retention)))
         except TransactWriteError as exc:
             _raise_update_failure(exc, kinds, old.survey_id)
 
@@ -181,7 +183,8 @@ class DynamoConversationStore:
             # came. A second request, for this one callback; lost only if the function dies in between.
             bucket = f"{(now or datetime.now(UTC)).astimezone(UTC).date().isoformat()}#{lifecycle.DELIVERED}"
             with throttling_as_retryable():
-                OutcomeItem(item.procedure, bucket).update(actions=[OutcomeItem.n.add(1)])
+                OutcomeItem(item.procedure, bucket).update(
+                    actions=counter_increment(item.procedure, bucket, self._counter_retention))
         return True
 
     def set_opt_out(self, contact_key: str, opted_out: bool, audit: str, now: datetime) -> None:
@@ -270,13 +273,14 @@ class DynamoConversationStore:
         return CommentSaved.SAVED
 
 
-def _count_outcomes(tx: TransactWrite, old: Survey | None, new: Survey, when: datetime) -> int:
+def _count_outcomes(tx: TransactWrite, old: Survey | None, new: Survey, when: datetime,
+                    retention: timedelta) -> int:
     """+1 to each outcome the survey reaches, in the transaction that writes it: counted exactly
     once, with no request of its own. How many were counted (0: nothing new)."""
     keys = lifecycle.counts_as_new_outcomes(old, new)
     for key in keys:
         bucket = f"{when.astimezone(UTC).date().isoformat()}#{key}"
-        tx.update(OutcomeItem(new.procedure, bucket), actions=[OutcomeItem.n.add(1)])
+        tx.update(OutcomeItem(new.procedure, bucket), actions=counter_increment(new.procedure, bucket, retention))
     return len(keys)
 
 
