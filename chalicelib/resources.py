@@ -38,11 +38,10 @@ class Table:
     # without ttl_attribute (tests/unit/test_storage_rules.py), e.g. one that must keep what it holds.
     retention: str | None = None
     stream_consumer: str | None = None  # the app.py handler the stream invokes
-    # The one app.py handler that reads and writes this table: in AWS it runs with its own role,
-    # and no other function may touch the table (infra/stack.py).
+    # The one function that reads and writes this table: no other function's grants may name it
+    # (FUNCTIONS; tests/unit/test_wiring.py).
     private_to: str | None = None
-    # The one app.py handler that writes this table (it runs with its own role, OWN_ROLES); every
-    # other function may only read it.
+    # The one function that writes this table; every other function may only read it.
     written_by: str | None = None
 
 
@@ -81,21 +80,6 @@ class ConfigurationSet:
     env: str                        # the settings variable that carries its name
     events_topic: str               # a topic of TOPICS
     events: tuple[str, ...] = ("bounce", "complaint", "delivery")
-
-
-@dataclass(frozen=True)
-class OwnRole:
-    """An app.py handler that runs as its own IAM role in AWS (infra/stack.py), holding exactly this:
-    its queue (Queue.consumer) and that queue's dead-letter queue, the tables it reads and writes,
-    the queues it sends to, the topics it publishes to, and the actions of APIs that have no
-    resource to scope them to (IAM's Resource "*"). No other function gets `unscoped_actions`."""
-
-    handler: str
-    reads: tuple[str, ...] = ()            # tables (their items, not their indexes)
-    writes: tuple[str, ...] = ()           # tables read and written
-    sends_to: tuple[str, ...] = ()         # queues
-    publishes_to: tuple[str, ...] = ()     # topics
-    unscoped_actions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -225,15 +209,6 @@ QUEUES: tuple[Queue, ...] = (
     Queue("comment-insight-dlq", env="KOE_COMMENT_INSIGHT_DLQ_URL"),
 )
 
-# Handlers that run as their own IAM role in AWS, with what each may touch (infra/stack.py).
-OWN_ROLES: tuple[OwnRole, ...] = (
-    # Reads a comment, asks Comprehend, stores what it says; the sentiment rule may open a case (the
-    # case, its follow-up message and its alert, as on_response does).
-    OwnRole("analyse_comments", reads=("responses",), writes=("comment-insights", "comment-groups", "cases"),
-            sends_to=("follow-up",), publishes_to=("cx-alerts",),
-            unscoped_actions=("comprehend:DetectSentiment", "comprehend:DetectKeyPhrases")),
-)
-
 TOPICS: tuple[Topic, ...] = (
     Topic("cx-alerts", env="KOE_CX_TOPIC_ARN"),
     # SES's bounce, complaint and delivery events (the configuration set's event destination). koe
@@ -268,11 +243,6 @@ DEFAULT_PREFIX = "koe-dev-"
 
 def table(name: str) -> Table:
     return next(t for t in TABLES if t.name == name)
-
-
-def own_role(handler: str) -> OwnRole | None:
-    """The role `handler` runs as when it has one of its own (None: the app's shared role)."""
-    return next((r for r in OWN_ROLES if r.handler == handler), None)
 
 
 def queue(name: str) -> Queue:
@@ -431,7 +401,8 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(API_HANDLER, grants=(
         items("events", "UpdateItem"), *sends_to("intake"),
         *_SURVEY_CHANGES, items("inbox", "PutItem"),
-        items("scores", "Query"), items("outcomes", "Query", "Scan"), *queries("surveys", "send-at"),
+        items("scores", "Query"), items("outcomes", "Query"), *queries("outcomes", "by-month"),
+        *queries("surveys", "send-at"),
         items("cases", "GetItem", "UpdateItem"),
         *queries("cases", "by-owner", "by-branch", "by-queue-branch", "by-status", "all-cases", "by-customer"),
         *publishes_to("cx-alerts"),

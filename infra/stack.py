@@ -76,17 +76,12 @@ EMAIL = resources.EMAIL
 EMAIL_FROM_ENV = "KOE_EMAIL_FROM"
 DEFAULT_EMAIL_USER = "survey"               # survey@<email_identity> when the identity is a domain
 ALARM_TOPIC = "cx-alerts"                   # the CX team's topic (context alert_email); no alarm goes there
-# Handlers with a private table run as their own role (see KoeStack._grant_private), and the queues
-# they consume (with those queues' dead-letter queues) are theirs alone.
-PRIVATE_HANDLERS = sorted({t.private_to for t in resources.TABLES if t.private_to})
-# Handlers that run as their own role holding what resources.OWN_ROLES declares (see _grant_own).
-OWN_ROLE_HANDLERS = sorted(r.handler for r in resources.OWN_ROLES)
-ROLE_HANDLERS = sorted(set(PRIVATE_HANDLERS) | set(OWN_ROLE_HANDLERS))
-PRIVATE_QUEUES = sorted({name for q in resources.QUEUES if q.consumer in ROLE_HANDLERS
-                         for name in (q.name, q.dead_letter) if name})
-# The queues of own-role handlers that the app's functions feed (on_response puts comments on
-# comment-insight): the app role may send to them, never receive from them.
-FED_QUEUES = sorted(q.name for q in resources.QUEUES if q.consumer in OWN_ROLE_HANDLERS)
+# Every function runs as its own role holding exactly its declaration in resources.FUNCTIONS (the
+# same declaration the local stack enforces, devstack/iam.py), plus what its trigger and its logs need
+# (KoeStack._function_policies).
+FUNCTION_HANDLERS = tuple(f.handler for f in resources.FUNCTIONS)
+# X-Ray tracing is on for every function and the API (PutTraceSegments has no resource to scope to).
+TRACING_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 # In AWS, comments are read by Amazon Comprehend (chalicelib/settings.py, KOE_COMMENT_ANALYSER).
 COMMENT_ANALYSER = {"KOE_COMMENT_ANALYSER": "comprehend"}
 # Secret values: keys of one JSON secret in Secrets Manager (see infra/README.md).
@@ -348,25 +343,17 @@ class KoeStack(Stack):
         self._deletion_protection_notice()
 
         self.templates_layer = self._templates_layer()
-        # Statements are added in _grant() once the app's event sources are known. The policy is
-        # inline on the role (not a separate AWS::IAM::Policy), so the role is complete before any
-        # function or event source mapping is created: mapping validation cannot race the policy.
-        self.policy = iam.PolicyDocument()
-        self.role = iam.Role(
-            self, "AppRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"koe {config.stage}: the Chalice functions (least privilege)",
-            inline_policies={"koe": self.policy},
-        )
-        # A handler with a private table (resources.Table.private_to) runs as its own role holding
-        # only what it does: that table, its queue, its dead-letter queue, SES and its logs.
-        self.private_policies = {handler: iam.PolicyDocument() for handler in ROLE_HANDLERS}
-        self.private_roles = {handler: iam.Role(
+        # One role per function, its statements added in _function_policies() once the app's event
+        # sources are known. Each policy is inline on its role (not a separate AWS::IAM::Policy), so the
+        # role is complete before its function or event source mapping is created: mapping validation
+        # cannot race the policy.
+        self.policies = {handler: iam.PolicyDocument() for handler in FUNCTION_HANDLERS}
+        self.roles = {handler: iam.Role(
             self, _cid("Role", handler),
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"koe {config.stage}: {handler} only (least privilege)",
+            description=f"koe {config.stage}: the {handler} function only (resources.FUNCTIONS)",
             inline_policies={"koe": policy},
-        ) for handler, policy in self.private_policies.items()}
+        ) for handler, policy in self.policies.items()}
         self._cx_users()                    # before the app: its functions read the hosted UI's address
         self.app = self._chalice_app()
         self._authorize_cx_routes()
@@ -375,8 +362,7 @@ class KoeStack(Stack):
         self._wire_event_sources()
         self._delivery_dead_letters()
         self._operations()
-        self._grant()
-        self._topics_key_users()
+        self._function_policies()
         self._outputs()
 
     # ---- storage and messaging, from resources.py ------------------------------------------------
@@ -601,10 +587,11 @@ class KoeStack(Stack):
 
     def _chalice_app(self) -> Chalice:
         stage_config = {
-            "manage_iam_role": False,               # IAM comes from this stack (self.role)
-            "iam_role_arn": self.role.role_arn,
+            "manage_iam_role": False,               # IAM comes from this stack (self.roles, one per function)
+            "iam_role_arn": self.roles[resources.API_HANDLER].role_arn,
             "environment_variables": self._environment(),
             "layers": [self.templates_layer.layer_version_arn],
+            "xray": True,                           # tracing on every function and on the API stage
         }
         # chalice.cdk writes its package to ./chalice.out: keep that out of the repository.
         with _cwd(_scratch_dir()):
@@ -618,14 +605,34 @@ class KoeStack(Stack):
         return {name: res for name, res in self._sam["Resources"].items()
                 if res["Type"] == "AWS::Serverless::Function"}
 
+    def _handler(self, fn: dict[str, Any]) -> str:
+        """The resources.FUNCTIONS handler a packaged function runs (app.app: the API's)."""
+        handler = str(fn["Properties"].get("Handler", "")).rsplit(".", 1)[-1]
+        return resources.API_HANDLER if handler == "app" else handler
+
     def _log_groups(self) -> None:
-        """One log group per function, with retention. (Chalice's own `log_retention_in_days`
-        names the API handler's group after 'ApiHandler' while the function is 'APIHandler', which
-        breaks `chalice package`; so it is done here.) The role may not create log groups itself."""
-        for fn_name in self._functions():
-            logs.LogGroup(self, f"Logs{fn_name}",
-                          log_group_name=f"/aws/lambda/{self.app.get_resource(fn_name).ref}",
+        """One log group per function, with retention; each function runs as its own role. (Chalice's own
+        `log_retention_in_days` names the API handler's group after 'ApiHandler' while the function
+        is 'APIHandler', which breaks `chalice package`; so it is done here.) A role may write to its
+        function's group only and cannot create one."""
+        self.function_ids: dict[str, str] = {}
+        for fn_name, fn in self._functions().items():
+            handler = self._handler(fn)
+            if handler not in self.roles:
+                raise ConfigError(f"app.py's {handler} has no declaration in resources.FUNCTIONS: "
+                                  "declare what it may touch there")
+            self.function_ids[handler] = fn_name
+            cfn_fn = self.app.get_resource(fn_name)
+            cfn_fn.add_property_override("Role", self.roles[handler].role_arn)
+            logs.LogGroup(self, f"Logs{fn_name}", log_group_name=f"/aws/lambda/{cfn_fn.ref}",
                           retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+
+    def _log_streams_arn(self, handler: str) -> str:
+        """The log streams of one function. CloudFormation names a function <stack>-<LogicalId>-<suffix>:
+        known before the function exists, so the role does not depend on it."""
+        return self.format_arn(service="logs", resource="log-group",
+                               resource_name=f"/aws/lambda/{self.stack_name}-{self.function_ids[handler]}-*:*",
+                               arn_format=ArnFormat.COLON_RESOURCE_NAME)
 
     def _wire_event_sources(self) -> None:
         """Point Chalice's event sources at this stack's queue and stream (Chalice only knows names),
@@ -635,9 +642,7 @@ class KoeStack(Stack):
         self.consumed_streams: set[str] = set()
         for fn_name, fn in self._functions().items():
             cfn_fn = self.app.get_resource(fn_name)
-            handler = str(fn["Properties"].get("Handler", "")).rsplit(".", 1)[-1]   # app.dispatch
-            if handler in self.private_roles:       # Chalice names one role for all functions
-                cfn_fn.add_property_override("Role", self.private_roles[handler].role_arn)
+            handler = self._handler(fn)
             for ev_name, ev in (fn["Properties"].get("Events") or {}).items():
                 path = f"Events.{ev_name}.Properties"
                 if handler in SENDING_HANDLERS and ev["Type"] in ("SQS", "Schedule"):
@@ -919,7 +924,7 @@ class KoeStack(Stack):
         failures: dict[str, set[str]] = {}
         for fn_name, fn in self._functions().items():
             cfn_fn = self.app.get_resource(fn_name)
-            handler = str(fn["Properties"].get("Handler", "")).rsplit(".", 1)[-1]
+            handler = self._handler(fn)
             for ev_name, ev in (fn["Properties"].get("Events") or {}).items():
                 path = f"Events.{ev_name}.Properties"
                 if ev["Type"] == "SNS":
@@ -960,8 +965,7 @@ class KoeStack(Stack):
                 failures.setdefault(handler, set()).add(dlq_name)
         for handler, dlqs in sorted(failures.items()):
             # Lambda sends an on-failure record as the function's role.
-            policy = self.private_policies.get(handler, self.policy)
-            policy.add_statements(iam.PolicyStatement(
+            self.policies[handler].add_statements(iam.PolicyStatement(
                 sid=_cid("InvokeFailures", handler), actions=["sqs:SendMessage"],
                 resources=[self.queues[n].queue_arn for n in sorted(dlqs)]))
 
@@ -1080,76 +1084,76 @@ class KoeStack(Stack):
 
     # ---- IAM: exactly what the functions do --------------------------------------------------------
 
-    def _grant(self) -> None:
-        shared = [spec for spec in resources.TABLES if not spec.private_to and not spec.written_by]
-        tables = [self.tables[spec.name].table_arn for spec in shared]
-        indexes = [f"{self.tables[spec.name].table_arn}/index/*" for spec in shared if spec.indexes]
-        statements = [
-            iam.PolicyStatement(
-                sid="Tables",
-                actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
-                         "dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                         "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
-                         "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"],
-                resources=tables + indexes,
-            ),
-            iam.PolicyStatement(
-                sid="Logs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[self._log_streams_arn()],
-            ),
-        ]
-        # Tables one handler writes (resources.Table.written_by): the app's functions only read them.
-        read_only = [spec for spec in resources.TABLES if spec.written_by and not spec.private_to]
-        if read_only:
-            statements.append(self._read_tables("ReadOnlyTables", read_only))
-        if self.consumed_streams:
-            streamed = [self.tables[n] for n in sorted(self.consumed_streams)]
-            statements.append(iam.PolicyStatement(
-                sid="ConsumeStreams",
-                actions=["dynamodb:DescribeStream", "dynamodb:GetRecords",
-                         "dynamodb:GetShardIterator"],
-                resources=[t.table_stream_arn for t in streamed],
-            ))
-            statements.append(iam.PolicyStatement(
-                sid="ListStreams",
-                actions=["dynamodb:ListStreams"],
-                resources=[f"{t.table_arn}/stream/*" for t in streamed],
-            ))
-        consumed = sorted(self.consumed_queues - set(PRIVATE_QUEUES))
-        if consumed:
-            statements.append(iam.PolicyStatement(
-                sid="ConsumeQueues",
-                actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
-                resources=[self.queues[n].queue_arn for n in consumed],
-            ))
-        send_to = (set(QUEUE_URL_ENV.values()) - set(PRIVATE_QUEUES)) | set(FED_QUEUES) | {
-            n + STREAM_DLQ_SUFFIX for n in self.consumed_streams
-            if n + STREAM_DLQ_SUFFIX in self.queues}
-        statements.append(iam.PolicyStatement(
-            sid="SendToQueues",
-            actions=["sqs:SendMessage"],
-            resources=[self.queues[n].queue_arn for n in sorted(send_to)],
-        ))
-        statements.append(iam.PolicyStatement(
-            sid="PublishAlerts",
-            actions=["sns:Publish"],
-            resources=[self.topics[n].topic_arn for n in sorted(set(TOPIC_ARN_ENV.values()))],
-        ))
-        statements += self._send_email()
-        self.policy.add_statements(*statements)
-        self._grant_private()
+    def _function_policies(self) -> None:
+        """Each function's role: what resources.FUNCTIONS grants it (its code's AWS calls), reading
+        its trigger (its queue, its stream, with the stream's on-failure queue), its own log group,
+        tracing, and the topics key through SNS when it publishes to a topic."""
+        for function in resources.FUNCTIONS:
+            handler = function.handler
+            statements = [
+                *self._declared(function),
+                iam.PolicyStatement(sid="Logs", actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                                    resources=[self._log_streams_arn(handler)]),
+                iam.PolicyStatement(sid="Tracing", actions=list(TRACING_ACTIONS), resources=["*"]),
+            ]
+            queue = next((q for q in resources.QUEUES if q.consumer == handler), None)
+            if queue is not None:
+                statements.append(iam.PolicyStatement(
+                    sid="ConsumeQueue",
+                    actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                    resources=[self.queues[queue.name].queue_arn]))
+            for table in (t for t in resources.TABLES if t.stream_consumer == handler):
+                built = self.tables[table.name]
+                statements.append(iam.PolicyStatement(
+                    sid="ConsumeStream",
+                    actions=["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+                    resources=[built.table_stream_arn]))
+                statements.append(iam.PolicyStatement(
+                    sid="ListStreams", actions=["dynamodb:ListStreams"], resources=[f"{built.table_arn}/stream/*"]))
+                if table.name + STREAM_DLQ_SUFFIX in self.queues:
+                    statements.append(iam.PolicyStatement(
+                        sid="StreamFailures", actions=["sqs:SendMessage"],
+                        resources=[self.queues[table.name + STREAM_DLQ_SUFFIX].queue_arn]))
+            if any(g.resource.startswith("topic/") for g in function.grants):
+                statements.append(iam.PolicyStatement(
+                    sid="TopicsKey", actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=[self.topics_key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"sns.{Aws.REGION}.amazonaws.com"}}))
+            self.policies[handler].add_statements(*statements)
 
-    def _topics_key_users(self) -> None:
-        """Publishing to an encrypted topic needs its key (GenerateDataKey, Decrypt), through SNS only:
-        the app's role (the topics whose ARNs it is given) and each own role that publishes."""
-        publishers = [self.policy] if TOPIC_ARN_ENV else []
-        publishers += [self.private_policies[r.handler] for r in resources.OWN_ROLES if r.publishes_to]
-        for policy in publishers:
-            policy.add_statements(iam.PolicyStatement(
-                sid="TopicsKey", actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=[self.topics_key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"sns.{Aws.REGION}.amazonaws.com"}}))
+    def _declared(self, function: resources.Function) -> list[iam.PolicyStatement]:
+        """resources.FUNCTIONS' grants as statements: one per set of actions, over every resource
+        granted exactly those; SES from koe's own address only (nothing without an identity); the
+        APIs without resources ("*") apart."""
+        by_actions: dict[tuple[str, ...], list[str]] = {}
+        statements = []
+        for grant in function.grants:
+            if grant.resource == "email":
+                statements += self._send_email()
+            elif grant.resource == "*":
+                statements.append(iam.PolicyStatement(sid="ResourcelessApis", actions=list(grant.actions),
+                                                      resources=["*"]))
+            else:
+                by_actions.setdefault(tuple(sorted(grant.actions)), []).append(self._arn(grant.resource))
+        for n, (actions, arns) in enumerate(sorted(by_actions.items()), start=1):
+            service = actions[0].split(":", 1)[0].capitalize()
+            statements.append(iam.PolicyStatement(sid=f"{service}{n}", actions=list(actions), resources=arns))
+        return statements
+
+    def _arn(self, resource: str) -> str:
+        """The ARN of a resources.Grant resource: table/<t>[/index/<i>], queue/<q>, topic/<t>."""
+        kind, _, name = resource.partition("/")
+        if kind == "table":
+            table, _, index = name.partition("/index/")
+            if index and index not in {i.name for i in resources.table(table).indexes}:
+                raise ConfigError(f"resources.FUNCTIONS grants {resource}: {table} has no index {index}")
+            arn = self.tables[table].table_arn
+            return f"{arn}/index/{index}" if index else arn
+        if kind == "queue":
+            return self.queues[name].queue_arn
+        if kind == "topic":
+            return self.topics[name].topic_arn
+        raise ConfigError(f"resources.FUNCTIONS grants {resource!r}: not a table, queue or topic")
 
     def _send_email(self) -> list[iam.PolicyStatement]:
         """SES v2 SendEmail authorises against the identity and the configuration set it names;
@@ -1164,88 +1168,6 @@ class KoeStack(Stack):
                                        resource_name=self.configuration_set.configuration_set_name)],
             conditions={"StringEquals": {"ses:FromAddress": self.config.sender}},
         )]
-
-    def _grant_private(self) -> None:
-        """Each private handler's role: its tables (items only), its queue (with
-        ChangeMessageVisibility: failed records back off), its dead-letter queue, SES, its logs; and
-        an own-role handler's what resources.OWN_ROLES declares (_grant_own)."""
-        for handler, policy in self.private_policies.items():
-            private = handler in PRIVATE_HANDLERS
-            tables = [self.tables[t.name] for t in resources.TABLES if t.private_to == handler]
-            queues = [q for q in resources.QUEUES if q.consumer == handler]
-            statements = [
-                iam.PolicyStatement(
-                    sid="Logs",
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[self._log_streams_arn()],
-                ),
-            ]
-            if tables:
-                statements.insert(0, iam.PolicyStatement(
-                    sid="OwnTables",
-                    actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
-                             "dynamodb:UpdateItem", "dynamodb:DescribeTable"],
-                    resources=[t.table_arn for t in tables],
-                ))
-            if queues:
-                statements.append(iam.PolicyStatement(
-                    sid="ConsumeOwnQueue",
-                    actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-                             *(["sqs:ChangeMessageVisibility"] if private else [])],
-                    resources=[self.queues[q.name].queue_arn for q in queues],
-                ))
-            dead_letters = sorted({q.dead_letter for q in queues if q.dead_letter})
-            if dead_letters:
-                statements.append(iam.PolicyStatement(
-                    sid="DeadLetter",
-                    actions=["sqs:SendMessage"],
-                    resources=[self.queues[n].queue_arn for n in dead_letters],
-                ))
-            own = resources.own_role(handler)
-            if own is not None:
-                statements += self._grant_own(own)
-            policy.add_statements(*statements, *(self._send_email() if private else []))
-
-    def _grant_own(self, own: resources.OwnRole) -> list[iam.PolicyStatement]:
-        """What resources.OWN_ROLES says the handler touches: tables it reads (items only: an index
-        of a table it reads by key, e.g. the responses' by-month, would let it list the table),
-        tables it writes (items, conditions and transactions), queues it sends to, topics it
-        publishes to, and the actions of APIs without resources (Comprehend's real-time detection
-        takes Resource "*": this role is the only one holding them)."""
-        statements = []
-        if own.reads:
-            statements.append(self._read_tables("ReadTables", [resources.table(n) for n in own.reads],
-                                                indexes=False))
-        if own.writes:
-            statements.append(iam.PolicyStatement(
-                sid="WriteTables",
-                actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                         "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"],
-                resources=[self.tables[n].table_arn for n in own.writes]))
-        if own.sends_to:
-            statements.append(iam.PolicyStatement(
-                sid="SendToQueues", actions=["sqs:SendMessage"],
-                resources=[self.queues[n].queue_arn for n in own.sends_to]))
-        if own.publishes_to:
-            statements.append(iam.PolicyStatement(
-                sid="Publish", actions=["sns:Publish"],
-                resources=[self.topics[n].topic_arn for n in own.publishes_to]))
-        if own.unscoped_actions:
-            statements.append(iam.PolicyStatement(
-                sid="ResourcelessApis", actions=list(own.unscoped_actions), resources=["*"]))
-        return statements
-
-    def _read_tables(self, sid: str, specs: list[resources.Table], *, indexes: bool = True) -> iam.PolicyStatement:
-        arns = [self.tables[t.name].table_arn for t in specs]
-        arns += [f"{self.tables[t.name].table_arn}/index/*" for t in specs if t.indexes and indexes]
-        return iam.PolicyStatement(
-            sid=sid, actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
-                              "dynamodb:DescribeTable"], resources=arns)
-
-    def _log_streams_arn(self) -> str:
-        """Log streams of this stack's functions (named <stack>-<LogicalId>-<suffix> by CFN)."""
-        return (f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
-                f"/aws/lambda/{self.stack_name}-*:*")
 
     def _outputs(self) -> None:
         CfnOutput(self, "PublicBaseUrl", value=self.config.public_base_url,

@@ -233,9 +233,9 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-# Handlers with their own role: a private table's, and resources.OWN_ROLES'.
-PRIVATE = {t.private_to for t in resources.TABLES if t.private_to} | {r.handler for r in resources.OWN_ROLES}
 COMPREHEND = {"comprehend:DetectSentiment", "comprehend:DetectKeyPhrases"}
+SES_SEND = {("ses:SendEmail", "email"), ("ses:SendRawEmail", "email")}
+TRACING = {("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")}     # every function is traced
 
 
 def _role_of(synth: Template, handler: str) -> tuple[str, dict[str, Any]]:
@@ -248,46 +248,88 @@ def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for policy in role["Properties"]["Policies"] for s in policy["PolicyDocument"]["Statement"]]
 
 
-def test_iam_is_the_app_role_and_one_role_per_private_handler_scoped_to_this_stack(synth: Template) -> None:
+def _logical_names(synth: Template) -> dict[str, str]:
+    """CloudFormation id -> the resources.Grant name of each table, queue and topic."""
+    names = {synth.table(t.name)[0]: f"table/{t.name}" for t in resources.TABLES}
+    names |= {synth.named("AWS::SQS::Queue", "QueueName", resources.physical(PREFIX, q))[0]: f"queue/{q}"
+              for q in [*(q.name for q in resources.QUEUES), *_source_dead_letters()]}
+    names |= {synth.named("AWS::SNS::Topic", "TopicName", resources.physical(PREFIX, t.name))[0]: f"topic/{t.name}"
+              for t in resources.TOPICS}
+    return names
+
+
+def _granted(synth: Template, handler: str) -> set[tuple[str, str]]:
+    """(action, resource) pairs the function's role holds on koe's tables, indexes, queues, topics,
+    its SES identity ("email") and resource "*", in resources.Grant's names."""
+    names = _logical_names(synth)
+    found = set()
+    for statement in _statements(_role_of(synth, handler)[1]):
+        for resource in _as_list(statement["Resource"]):
+            text = json.dumps(resource)
+            if resource == "*":
+                where = "*"
+            elif ":identity/" in text or ":configuration-set/" in text:
+                where = "email"
+            elif "Fn::GetAtt" in text and '"Arn"' in text and "StreamArn" not in text or "Ref" in text:
+                ids = [i for i in names if f'"{i}"' in text]
+                if len(ids) != 1:
+                    continue
+                where = names[ids[0]]
+                if "/index/" in text:
+                    where += "/index/" + text.split("/index/")[1].split('"')[0]
+                elif "/stream/*" in text:
+                    where += "/stream/*"
+            else:
+                continue
+            found |= {(action, where) for action in _as_list(statement["Action"])}
+    return found
+
+
+def _trigger_grants(handler: str) -> set[tuple[str, str]]:
+    """What a function's trigger needs of its role: reading its queue (Lambda's event source mapping)
+    and sending the on-failure records of its stream and of its asynchronous invocations."""
+    found = {(a, f"queue/{q.name}") for q in resources.QUEUES if q.consumer == handler
+             for a in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")}
+    found |= {grant for t in resources.TABLES if t.stream_consumer == handler
+              for grant in (("sqs:SendMessage", f"queue/{t.name}-stream-dlq"),
+                            ("dynamodb:ListStreams", f"table/{t.name}/stream/*"))}
+    found |= {("sqs:SendMessage", f"queue/{name}") for name, (kind, source) in _source_dead_letters().items()
+              if kind != "rule" and handler == (source if kind == "schedule" else resources.topic_consumers()[source])}
+    return found
+
+
+@pytest.mark.parametrize("function", resources.FUNCTIONS, ids=lambda f: f.handler)
+def test_each_function_runs_as_its_own_role_holding_exactly_its_declaration(
+        synth: Template, function: resources.Function) -> None:
+    declared = {(a, g.resource) for g in function.grants for a in g.actions}
+    if ("ses:SendEmail", "email") in declared:
+        declared |= SES_SEND           # SES v2's SendEmail authorises as SendRawEmail too
+    assert _granted(synth, function.handler) == declared | _trigger_grants(function.handler) | TRACING
+
+
+def test_iam_is_one_role_per_function_with_inline_policies_and_nothing_unscoped(synth: Template) -> None:
     roles = synth.of_type("AWS::IAM::Role")
-    (app_role_id,) = [k for k in roles if k.startswith("AppRole")]
-    assert len(roles) == 1 + len(PRIVATE)
-    assert not synth.of_type("AWS::IAM::Policy")
-    for name, fn in synth.functions().items():
-        handler = str(fn["Properties"]["Handler"]).rsplit(".", 1)[-1]
-        role_id = fn["Properties"]["Role"]["Fn::GetAtt"][0]
-        assert (role_id == app_role_id) == (handler not in PRIVATE), name
-    for role in roles.values():
+    assert len(roles) == len(resources.FUNCTIONS) == len(synth.functions())
+    assert len({fn["Properties"]["Role"]["Fn::GetAtt"][0] for fn in synth.functions().values()}) == len(roles)
+    assert not synth.of_type("AWS::IAM::Policy") and not synth.of_type("AWS::IAM::ManagedPolicy")
+    for role_id, role in roles.items():
         assert "ManagedPolicyArns" not in role["Properties"]
         for statement in _statements(role):
             assert statement["Effect"] == "Allow"
             assert all("*" not in action for action in _as_list(statement["Action"])), statement
-            if statement["Sid"] == "ResourcelessApis":      # Comprehend's real-time APIs have no resource
-                assert set(_as_list(statement["Action"])) == COMPREHEND and statement["Resource"] == "*"
-                continue
-            assert all(r != "*" for r in _as_list(statement["Resource"])), statement
+            if _as_list(statement["Resource"]) == ["*"]:    # APIs that have no resource to scope them to
+                assert set(_as_list(statement["Action"])) <= COMPREHEND | {
+                    "xray:PutTraceSegments", "xray:PutTelemetryRecords"}, (role_id, statement)
+        (logs,) = [st for st in _statements(role) if st["Sid"] == "Logs"]
+        assert sorted(_as_list(logs["Action"])) == ["logs:CreateLogStream", "logs:PutLogEvents"]
 
 
-def test_the_alert_deliverer_may_touch_only_its_ledger_queue_dead_letters_ses_and_logs(synth: Template) -> None:
-    role_id, role = _role_of(synth, "deliver_alerts")
-    by_sid = {s["Sid"]: s for s in _statements(role)}
-    ledger_id, _ = synth.table("alert-deliveries")
-    queue_id, _ = synth.queue("alert-deliveries")
-    dlq_id, _ = synth.queue("alert-deliveries-dlq")
-    assert set(by_sid) == {"OwnTables", "Logs", "ConsumeOwnQueue", "DeadLetter", "SendEmail"}
-    assert by_sid["OwnTables"]["Resource"] == {"Fn::GetAtt": [ledger_id, "Arn"]}
-    assert "dynamodb:Scan" not in by_sid["OwnTables"]["Action"]
-    assert by_sid["ConsumeOwnQueue"]["Resource"] == {"Fn::GetAtt": [queue_id, "Arn"]}
-    assert "sqs:ChangeMessageVisibility" in by_sid["ConsumeOwnQueue"]["Action"]
-    assert by_sid["DeadLetter"] == {"Sid": "DeadLetter", "Action": "sqs:SendMessage", "Effect": "Allow",
-                                    "Resource": {"Fn::GetAtt": [dlq_id, "Arn"]}}
-    assert by_sid["SendEmail"]["Condition"] == {"StringEquals": {"ses:FromAddress": SENDER}}
-    # ... and no other function may: the ledger, the queue and ChangeMessageVisibility are its alone.
-    app_role_id, app_role = _role_of(synth, "dispatch")
-    assert app_role_id != role_id
-    granted = json.dumps(_statements(app_role))
-    assert ledger_id not in granted and queue_id not in granted and dlq_id not in granted
-    assert "sqs:ChangeMessageVisibility" not in granted
+def test_each_role_writes_to_its_own_functions_log_group_only(synth: Template) -> None:
+    for function in resources.FUNCTIONS:
+        fn_id, _ = _function_named(synth, function.handler)
+        (logs,) = [st for st in _statements(_role_of(synth, function.handler)[1]) if st["Sid"] == "Logs"]
+        arn = "".join(p if isinstance(p, str) else json.dumps(p) for p in logs["Resource"]["Fn::Join"][1])
+        assert arn.endswith(f":log-group:/aws/lambda/koe-{STAGE}-{fn_id}-*:*"), (function.handler, arn)
 
 
 def test_only_the_comment_analyser_may_call_comprehend_and_only_its_two_detections(synth: Template) -> None:
@@ -300,79 +342,26 @@ def test_only_the_comment_analyser_may_call_comprehend_and_only_its_two_detectio
     assert holders == {analyser_role_id: COMPREHEND}
 
 
-def test_the_comment_analyser_holds_its_queue_the_responses_read_its_tables_and_the_case_path(
-        synth: Template) -> None:
-    _, role = _role_of(synth, "analyse_comments")
-    by_sid = {s["Sid"]: s for s in _statements(role)}
-    arn = {name: {"Fn::GetAtt": [synth.table(name)[0], "Arn"]}
-           for name in ("responses", "comment-insights", "comment-groups", "cases")}
-    queue = {"Fn::GetAtt": [synth.queue("comment-insight")[0], "Arn"]}
-    dlq = {"Fn::GetAtt": [synth.queue("comment-insight-dlq")[0], "Arn"]}
-    follow_up = {"Fn::GetAtt": [synth.queue("follow-up")[0], "Arn"]}
-    topic_id, _ = synth.named("AWS::SNS::Topic", "TopicName", resources.physical(PREFIX, "cx-alerts"))
-    assert set(by_sid) == {"Logs", "ConsumeOwnQueue", "DeadLetter", "ReadTables", "WriteTables", "SendToQueues",
-                           "Publish", "TopicsKey", "ResourcelessApis"}   # no SES, no other table, queue or topic
-    assert by_sid["ReadTables"]["Resource"] == arn["responses"]
-    assert set(_as_list(by_sid["ReadTables"]["Action"])) <= {"dynamodb:GetItem", "dynamodb:BatchGetItem",
-                                                              "dynamodb:Query", "dynamodb:DescribeTable"}
-    assert by_sid["WriteTables"]["Resource"] == [arn["comment-insights"], arn["comment-groups"], arn["cases"]]
-    assert not {"dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} & set(
-        _as_list(by_sid["WriteTables"]["Action"]))
-    assert by_sid["ConsumeOwnQueue"]["Resource"] == queue
-    assert "sqs:ChangeMessageVisibility" not in by_sid["ConsumeOwnQueue"]["Action"]
-    assert by_sid["DeadLetter"]["Resource"] == dlq
-    assert by_sid["SendToQueues"]["Resource"] == follow_up
-    assert by_sid["Publish"]["Resource"] == {"Ref": topic_id}
+def test_no_role_may_scan_delete_or_batch_write_but_the_idempotency_layers_delete(synth: Template) -> None:
+    for function in resources.FUNCTIONS:
+        granted = _granted(synth, function.handler)
+        assert not {a for a, _ in granted if a in ("dynamodb:Scan", "dynamodb:BatchWriteItem")}, function.handler
+        deletes = {r for a, r in granted if a == "dynamodb:DeleteItem"}
+        assert deletes == ({"table/idempotency"} if function.handler == "dispatch" else set()), function.handler
 
 
-def test_the_api_reads_the_answers_by_month_through_the_responses_index(synth: Template) -> None:
-    # GET /v1/responses.csv queries the sparse by-month index (resources.py): it is built, and the
-    # API's role reaches it; the comment analyser, which reads the table by key, does not.
-    responses_id, responses = synth.table("responses")
-    gsis = {g["IndexName"]: g for g in responses["Properties"]["GlobalSecondaryIndexes"]}
-    assert {k["KeyType"]: k["AttributeName"] for k in gsis["by-month"]["KeySchema"]} == {
-        "HASH": "month_shard", "RANGE": "received_at"}
-    assert gsis["by-month"]["Projection"] == {"ProjectionType": "ALL"}
-    index_arn = {"Fn::Join": ["", [{"Fn::GetAtt": [responses_id, "Arn"]}, "/index/*"]]}
-    _, api_role = _role_of(synth, "app")
-    (tables,) = [s for s in _statements(api_role) if s["Sid"] == "Tables"]
-    assert index_arn in _as_list(tables["Resource"])
-    assert {"dynamodb:Query", "dynamodb:BatchGetItem"} <= set(_as_list(tables["Action"]))
-    _, analyser_role = _role_of(synth, "analyse_comments")
-    assert json.dumps(index_arn) not in json.dumps(_statements(analyser_role))
-
-
-def test_the_api_reads_every_procedures_outcomes_by_month_through_the_outcomes_index(synth: Template) -> None:
-    # /v1/scores, /v1/outcomes and the dashboard's funnel query the outcomes' by-month index (never a
-    # Scan): it is built, the counters expire (TTL), and the API's role reaches the index.
-    outcomes_id, outcomes = synth.table("outcomes")
-    gsis = {g["IndexName"]: g for g in outcomes["Properties"]["GlobalSecondaryIndexes"]}
-    assert {k["KeyType"]: k["AttributeName"] for k in gsis["by-month"]["KeySchema"]} == {
-        "HASH": "month_shard", "RANGE": "bucket"}
+def test_the_indexes_the_api_queries_are_built(synth: Template) -> None:
+    # GET /v1/responses.csv reads the responses' by-month index; /v1/scores, /v1/outcomes and the
+    # dashboard's funnel the outcomes' by-month index (never a Scan), whose counters expire (TTL).
+    for table, hash_key, range_key in (("responses", "month_shard", "received_at"),
+                                       ("outcomes", "month_shard", "bucket")):
+        _, built = synth.table(table)
+        gsis = {g["IndexName"]: g for g in built["Properties"]["GlobalSecondaryIndexes"]}
+        assert {k["KeyType"]: k["AttributeName"] for k in gsis["by-month"]["KeySchema"]} == {
+            "HASH": hash_key, "RANGE": range_key}
+        assert ("dynamodb:Query", f"table/{table}/index/by-month") in _granted(synth, resources.API_HANDLER)
+    _, outcomes = synth.table("outcomes")
     assert outcomes["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    index_arn = {"Fn::Join": ["", [{"Fn::GetAtt": [outcomes_id, "Arn"]}, "/index/*"]]}
-    _, api_role = _role_of(synth, "app")
-    (tables,) = [s for s in _statements(api_role) if s["Sid"] == "Tables"]
-    assert index_arn in _as_list(tables["Resource"])
-
-
-def test_the_other_functions_read_the_insight_tables_feed_the_insight_queue_and_nothing_more(
-        synth: Template) -> None:
-    _, app_role = _role_of(synth, "on_response")
-    statements = _statements(app_role)
-    by_sid = {s["Sid"]: s for s in statements}
-    insights_id, _ = synth.table("comment-insights")
-    groups_id, _ = synth.table("comment-groups")
-    queue_id, _ = synth.queue("comment-insight")
-    dlq_id, _ = synth.queue("comment-insight-dlq")
-    read_only = json.dumps(by_sid["ReadOnlyTables"])
-    assert insights_id in read_only and groups_id in read_only
-    assert set(_as_list(by_sid["ReadOnlyTables"]["Action"])) == {
-        "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable"}
-    others = json.dumps([s for s in statements if s["Sid"] != "ReadOnlyTables"])
-    assert insights_id not in others and groups_id not in others and dlq_id not in others
-    assert {"Fn::GetAtt": [queue_id, "Arn"]} in _as_list(by_sid["SendToQueues"]["Resource"])
-    assert queue_id not in json.dumps(by_sid.get("ConsumeQueues", {}))
 
 
 def test_comments_are_read_by_comprehend_in_aws_two_batches_at_a_time(synth: Template) -> None:
@@ -453,8 +442,9 @@ def test_cfn_lint_finds_no_error_or_warning(synth: Template, expanded: Template,
 # --- email (SES) ----------------------------------------------------------------------------------
 
 def _function_named(synth: Template, handler: str) -> tuple[str, dict[str, Any]]:
+    entry = "app" if handler == resources.API_HANDLER else handler      # app.app: the API's function
     (hit,) = [(k, v) for k, v in synth.functions().items()
-              if str(v["Properties"].get("Handler", "")).endswith(f".{handler}")]
+              if str(v["Properties"].get("Handler", "")).endswith(f".{entry}")]
     return hit
 
 
@@ -506,7 +496,7 @@ def test_the_functions_are_told_the_sender_and_the_configuration_set(synth: Temp
         assert not [var for var in variables if resources.is_local(var)]
 
 
-@pytest.mark.parametrize("handler", ["dispatch", "deliver_alerts"])
+@pytest.mark.parametrize("handler", [f.handler for f in resources.FUNCTIONS if resources.SENDS_EMAIL in f.grants])
 def test_the_role_sends_email_only_from_koe_through_its_identity_and_configuration_set(
         synth: Template, handler: str) -> None:
     _, role = _role_of(synth, handler)

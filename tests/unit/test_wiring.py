@@ -286,30 +286,55 @@ def test_a_subscribed_queue_is_a_consumed_queue_of_a_declared_topic() -> None:
         assert resources.queue(name).dead_letter, f"{name}: what its consumer cannot deliver needs a DLQ"
 
 
-def test_a_private_table_belongs_to_a_handler_that_consumes_a_queue() -> None:
-    # infra/ gives such a handler its own role: it must be a declared consumer to exist in app.py.
+def _function_handlers() -> set[str]:
+    """The Lambda functions app.py defines: its event handlers, and the API's (every route)."""
+    handlers = {name for name, decorators in _app_handlers().items() if set(decorators) & set(DECORATOR_OF.values())}
+    return handlers | {resources.API_HANDLER}
+
+
+def test_every_function_of_app_py_declares_what_it_may_touch_once() -> None:
+    declared = [f.handler for f in resources.FUNCTIONS]
+    assert len(declared) == len(set(declared))
+    assert set(declared) == _function_handlers()
+
+
+def test_every_grant_names_a_declared_resource_and_actions_of_its_service() -> None:
+    tables = {t.name: {i.name for i in t.indexes} for t in resources.TABLES}
+    queues, topics = {q.name for q in resources.QUEUES}, {t.name for t in resources.TOPICS}
+    service_of = {"table": "dynamodb", "queue": "sqs", "topic": "sns", "email": "ses"}
+    for function in resources.FUNCTIONS:
+        for grant in function.grants:
+            kind, _, name = grant.resource.partition("/")
+            assert grant.actions and all(":" in a and "*" not in a for a in grant.actions), grant
+            if grant.resource == "*":       # only APIs that have no resource to scope them to
+                assert {a.split(":")[0] for a in grant.actions} <= {"comprehend"}, grant
+                continue
+            assert {a.split(":")[0] for a in grant.actions} == {service_of[kind]}, grant
+            if kind == "table":
+                table, _, index = name.partition("/index/")
+                assert table in tables and (not index or index in tables[table]), grant
+                assert not index or grant.actions == ("dynamodb:Query",), grant
+            elif kind == "queue":
+                assert name in queues, grant
+            elif kind == "topic":
+                assert name in topics, grant
+
+
+def _touches(function: resources.Function, table: str, actions: set[str] | None = None) -> bool:
+    return any(g.resource == f"table/{table}" or g.resource.startswith(f"table/{table}/")
+               for g in function.grants if actions is None or actions & set(g.actions))
+
+
+WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+
+
+def test_a_private_table_is_touched_by_its_function_only_and_a_written_by_table_written_by_its_only() -> None:
     for table in resources.TABLES:
         if table.private_to:
-            assert table.private_to in resources.queue_consumers().values(), table.name
-
-
-def test_an_own_role_names_declared_resources_and_a_handler_that_consumes_a_queue() -> None:
-    # infra/ builds each OwnRole from these names, and overrides the role of the handler's function.
-    tables, queues, topics = ({t.name for t in resources.TABLES}, {q.name for q in resources.QUEUES},
-                              {t.name for t in resources.TOPICS})
-    for role in resources.OWN_ROLES:
-        assert role.handler in resources.queue_consumers().values(), role.handler
-        assert set(role.reads) | set(role.writes) <= tables and set(role.sends_to) <= queues, role
-        assert set(role.publishes_to) <= topics and resources.own_role(role.handler) == role
-        assert all(":" in action and "*" not in action for action in role.unscoped_actions), role
-
-
-def test_a_table_written_by_one_handler_is_among_what_its_own_role_writes() -> None:
-    for table in resources.TABLES:
+            assert not table.written_by, f"{table.name}: private (one reader) or written_by (all read), not both"
+            assert {f.handler for f in resources.FUNCTIONS if _touches(f, table.name)} == {table.private_to}
         if table.written_by:
-            role = resources.own_role(table.written_by)
-            assert role is not None and table.name in role.writes, table.name
-            assert not table.private_to, f"{table.name}: private (one reader) or written_by (all read), not both"
+            assert {f.handler for f in resources.FUNCTIONS if _touches(f, table.name, WRITES)} == {table.written_by}
 
 
 def test_infra_sets_the_declared_variables_koe_reads() -> None:
