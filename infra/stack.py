@@ -42,6 +42,7 @@ from aws_cdk import (
     Stack,
     Validations,
 )
+from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_cognito as cognito
@@ -117,6 +118,18 @@ API_LATENCY_P99_ALARM = Duration.seconds(3)  # Twilio gives a webhook 15 s
 SES_COMPLAINT_RATE_ALARM = 0.001            # SES reviews an account at 0.1 % complaints
 SES_BOUNCE_RATE_ALARM = 0.05                # and at 5 % bounces
 KOE_NAMESPACE = "koe"                       # chalicelib/observability.py's EMF namespace
+# The API stage's steady rate and burst (requests per second, across all clients): far above a
+# morning's webhooks and CX traffic, far below what Lambda's account concurrency or the carrier's
+# bill would meet first. API Gateway answers 429 above it (DEFAULT_4XX, koe's error shape).
+API_RATE_LIMIT = 200
+API_BURST_LIMIT = 400
+# The access log: who, what, how it went; never the query string or a body (tokens, numbers).
+API_ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId", "time": "$context.requestTimeEpoch", "ip": "$context.identity.sourceIp",
+    "method": "$context.httpMethod", "resource": "$context.resourcePath", "status": "$context.status",
+    "latencyMs": "$context.responseLatency", "integrationLatencyMs": "$context.integrationLatency",
+    "error": "$context.error.responseType", "length": "$context.responseLength",
+}
 
 
 @dataclass(frozen=True)
@@ -358,6 +371,7 @@ class KoeStack(Stack):
         self.app = self._chalice_app()
         self._authorize_cx_routes()
         self._gateway_responses()
+        self._api_stage()
         self._log_groups()
         self._wire_event_sources()
         self._delivery_dead_letters()
@@ -450,8 +464,11 @@ class KoeStack(Stack):
         adds the queue policy that lets exactly this topic send to the queue."""
         for queue_name, topic_name in resources.subscriptions().items():
             spec = resources.queue(queue_name)
+            # What SNS cannot deliver to the queue (its policy, its key) lands in <topic>-dlq; CDK lets
+            # this topic, and no other, send there.
             self.topics[topic_name].add_subscription(subscriptions.SqsSubscription(
                 self.queues[queue_name], raw_message_delivery=False,
+                dead_letter_queue=self.queues[source_dlq(topic_name)],
                 filter_policy={name: sns.SubscriptionFilter.exists_filter() for name in spec.subscription_requires}))
 
     def _source_dead_letter_queues(self) -> dict[str, sqs.Queue]:
@@ -973,7 +990,7 @@ class KoeStack(Stack):
 
     def _cx_users(self) -> None:
         """The CX team's user pool: made by an administrator only (no self sign-up), sign-in by email,
-        a strong password, optional TOTP MFA, recovery by email. `branch` and `agent_id` scope a
+        a strong password, TOTP MFA required, recovery by email. `branch` and `agent_id` scope a
         branch manager and an agent; users cannot write them (the app client may not), nor their
         groups: docs/operations.md shows how an administrator sets both. Kept and protected from deletion like
         the tables (DATA_REMOVAL_POLICY, deletion_protection)."""
@@ -993,7 +1010,10 @@ class KoeStack(Stack):
             password_policy=cognito.PasswordPolicy(
                 min_length=14, require_lowercase=True, require_uppercase=True, require_digits=True,
                 require_symbols=True, temp_password_validity=Duration.days(3)),
-            mfa=cognito.Mfa.OPTIONAL,
+            # Everyone who can reveal a customer's number signs in with a second factor (an authenticator
+            # app's TOTP; SMS codes would need an SNS role and cost per message). Cognito sets a pool's MFA
+            # to required only when the pool is created.
+            mfa=cognito.Mfa.REQUIRED,
             mfa_second_factor=cognito.MfaSecondFactor(sms=False, otp=True),
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
             user_invitation=cognito.UserInvitationConfig(
@@ -1081,6 +1101,37 @@ class KoeStack(Stack):
         for kind, response in responses.items():
             api.add_property_override(f"DefinitionBody.x-amazon-apigateway-gateway-responses.{kind}",
                                       {**response, "responseParameters": no_store})
+
+    def _api_stage(self) -> None:
+        """The API's one stage: no extra `Stage` stage (SAM makes one unless OpenApiVersion is set),
+        X-Ray tracing, an access log (JSON, no query string or body: they can carry a customer's
+        number or a token), execution logs of errors, detailed metrics, and a rate and burst limit
+        per stage (API_RATE_LIMIT, API_BURST_LIMIT) so a flood, or a leaked operations key, meets a
+        429 before it meets Lambda's concurrency or the carrier's bill."""
+        api = self.app.get_resource("RestAPI")
+        api.add_property_override("OpenApiVersion", "2.0")
+        api.add_property_override("TracingEnabled", True)
+        self.api_access_logs = logs.LogGroup(
+            self, "ApiAccessLogs", log_group_name=f"/aws/apigateway/{self.config.prefix}access",
+            retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+        api.add_property_override("AccessLogSetting", {
+            "DestinationArn": self.api_access_logs.log_group_arn,
+            "Format": json.dumps(API_ACCESS_LOG_FORMAT, separators=(",", ":"))})
+        api.add_property_override("MethodSettings", [{
+            "ResourcePath": "/*", "HttpMethod": "*", "LoggingLevel": "ERROR", "DataTraceEnabled": False,
+            "MetricsEnabled": True, "ThrottlingRateLimit": API_RATE_LIMIT, "ThrottlingBurstLimit": API_BURST_LIMIT}])
+        # API Gateway writes execution logs as the account's CloudWatch role (one per account and region).
+        role = iam.Role(
+            self, "ApiGatewayLogsRole", assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            description=f"koe {self.config.stage}: API Gateway writes its execution logs",
+            inline_policies={"logs": iam.PolicyDocument(statements=[iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogGroups",
+                         "logs:DescribeLogStreams", "logs:PutLogEvents", "logs:GetLogEvents", "logs:FilterLogEvents"],
+                resources=[self.format_arn(service="logs", resource="log-group",
+                                           resource_name="API-Gateway-Execution-Logs_*",
+                                           arn_format=ArnFormat.COLON_RESOURCE_NAME)])])})
+        account = apigateway.CfnAccount(self, "ApiGatewayAccount", cloud_watch_role_arn=role.role_arn)
+        api.add_dependency(account)
 
     # ---- IAM: exactly what the functions do --------------------------------------------------------
 
@@ -1293,9 +1344,11 @@ def source_dlq(source: str) -> str:
 
 
 def source_dead_letters() -> dict[str, str]:
-    """Dead-letter queue -> its source: 'rule:<name>', 'topic:<name>' or 'schedule:<handler>'."""
+    """Dead-letter queue -> its source: 'rule:<name>', 'topic:<name>' (SNS invoking a function),
+    'subscription:<topic>' (SNS delivering to a subscribed queue) or 'schedule:<handler>'."""
     found = {source_dlq(rule.name): f"rule:{rule.name}" for rule in resources.RULES}
     found.update({source_dlq(name): f"topic:{name}" for name in resources.topic_consumers()})
+    found.update({source_dlq(topic): f"subscription:{topic}" for topic in resources.subscriptions().values()})
     found[source_dlq(resources.SCHEDULE_CONSUMER)] = f"schedule:{resources.SCHEDULE_CONSUMER}"
     return found
 

@@ -294,7 +294,8 @@ def _trigger_grants(handler: str) -> set[tuple[str, str]]:
               for grant in (("sqs:SendMessage", f"queue/{t.name}-stream-dlq"),
                             ("dynamodb:ListStreams", f"table/{t.name}/stream/*"))}
     found |= {("sqs:SendMessage", f"queue/{name}") for name, (kind, source) in _source_dead_letters().items()
-              if kind != "rule" and handler == (source if kind == "schedule" else resources.topic_consumers()[source])}
+              if kind in ("topic", "schedule")
+              and handler == (source if kind == "schedule" else resources.topic_consumers()[source])}
     return found
 
 
@@ -308,7 +309,8 @@ def test_each_function_runs_as_its_own_role_holding_exactly_its_declaration(
 
 
 def test_iam_is_one_role_per_function_with_inline_policies_and_nothing_unscoped(synth: Template) -> None:
-    roles = synth.of_type("AWS::IAM::Role")
+    roles = {k: v for k, v in synth.of_type("AWS::IAM::Role").items()
+             if not k.startswith("ApiGatewayLogsRole")}       # API Gateway's, for its execution logs
     assert len(roles) == len(resources.FUNCTIONS) == len(synth.functions())
     assert len({fn["Properties"]["Role"]["Fn::GetAtt"][0] for fn in synth.functions().values()}) == len(roles)
     assert not synth.of_type("AWS::IAM::Policy") and not synth.of_type("AWS::IAM::ManagedPolicy")
@@ -566,7 +568,7 @@ def test_the_cx_user_pool_is_admin_made_email_signed_in_strongly_protected_and_r
     password = p["Policies"]["PasswordPolicy"]
     assert password["MinimumLength"] >= 12
     assert all(password[f"Require{kind}"] for kind in ("Lowercase", "Uppercase", "Numbers", "Symbols"))
-    assert (p["MfaConfiguration"], p["EnabledMfas"]) == ("OPTIONAL", ["SOFTWARE_TOKEN_MFA"])
+    assert (p["MfaConfiguration"], p["EnabledMfas"]) == ("ON", ["SOFTWARE_TOKEN_MFA"])
     assert p["AccountRecoverySetting"]["RecoveryMechanisms"] == [{"Name": "verified_email", "Priority": 1}]
     custom = {a["Name"]: a for a in p["Schema"] if a.get("AttributeDataType") == "String" and a["Name"] != "email"}
     assert set(custom) == {"branch", "agent_id"}
@@ -728,7 +730,8 @@ def test_every_named_resource_is_deleted_when_the_first_deploy_rolls_back(expand
         for t in resources.TOPICS} | set(expanded.of_type("AWS::Cognito::UserPool")) | set(
         expanded.of_type("AWS::Events::EventBus")) | set(expanded.of_type("AWS::Logs::LogGroup"))
     assert expected <= set(named)
-    assert len(expanded.of_type("AWS::Logs::LogGroup")) == len(expanded.of_type("AWS::Lambda::Function"))
+    # one per function, and the API's access log
+    assert len(expanded.of_type("AWS::Logs::LogGroup")) == len(expanded.of_type("AWS::Lambda::Function")) + 1
     blocking = {k: (v["Type"], v.get("DeletionPolicy")) for k, v in named.items()
                 if v.get("DeletionPolicy") not in GONE_ON_ROLLBACK}
     assert blocking == {}
@@ -1027,6 +1030,7 @@ def _source_dead_letters() -> dict[str, tuple[str, str]]:
     the EventBridge rules (to their queue), the topics with a Lambda consumer, the schedule."""
     found = {f"{rule.name}-dlq": ("rule", rule.name) for rule in resources.RULES}
     found.update({f"{topic}-dlq": ("topic", topic) for topic in resources.topic_consumers()})
+    found.update({f"{topic}-dlq": ("subscription", topic) for topic in resources.subscriptions().values()})
     found[f"{resources.SCHEDULE_CONSUMER}-dlq"] = ("schedule", resources.SCHEDULE_CONSUMER)
     return found
 
@@ -1049,7 +1053,8 @@ def _invoke_config(expanded: Template, fn_id: str) -> dict[str, Any]:
 
 
 def test_each_delivery_source_has_a_dead_letter_queue_kept_14_days_encrypted_and_tls_only(synth: Template) -> None:
-    assert len(_source_dead_letters()) == len(resources.RULES) + len(resources.topic_consumers()) + 1
+    assert len(_source_dead_letters()) == (len(resources.RULES) + len(resources.topic_consumers())
+                                           + len(set(resources.subscriptions().values())) + 1)
     for name in _source_dead_letters():
         queue_id, queue = synth.queue(name)
         assert queue["Properties"]["MessageRetentionPeriod"] == 14 * DAY_S, name
@@ -1116,13 +1121,13 @@ def test_each_dead_letter_queue_admits_only_its_source_and_each_function_only_it
             rule_id, _ = synth.named("AWS::Events::Rule", "Name", resources.physical(PREFIX, source))
             assert (allow["Principal"], source_arn) == ({"Service": "events.amazonaws.com"},
                                                         {"Fn::GetAtt": [rule_id, "Arn"]}), name
-        elif kind == "topic":
+        elif kind in ("topic", "subscription"):
             topic_id, _ = synth.named("AWS::SNS::Topic", "TopicName", resources.physical(PREFIX, source))
             assert (allow["Principal"], source_arn) == ({"Service": "sns.amazonaws.com"}, {"Ref": topic_id}), name
         else:
             assert allow["Principal"] == {"Service": "events.amazonaws.com"}, name
             assert source_arn["Fn::Join"][1][-1] == f":rule/{resources.physical(PREFIX, source)}", name
-        if kind != "rule":
+        if kind not in ("rule", "subscription"):
             # Lambda sends the on-failure record as the function's role: that role, and no other, may.
             handler = source if kind == "schedule" else resources.topic_consumers()[source]
             role_id, role = _role_of(synth, handler)
@@ -1187,3 +1192,52 @@ def test_every_role_that_publishes_may_use_the_topics_key_through_sns_only(synth
             assert set(_as_list(st["Action"])) == {"kms:Decrypt", "kms:GenerateDataKey"}, role_id
             assert st["Condition"]["StringEquals"]["kms:ViaService"] == {
                 "Fn::Join": ["", ["sns.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}, role_id
+
+
+# ---- cdk-nag, the API stage --------------------------------------------------------------------------
+
+NAG = REPO / "infra" / "nag.py"
+
+
+def test_cdk_nag_both_packs_find_nothing_unacknowledged_and_every_acknowledgement_has_a_use(
+        expanded: Template, tmp_path: Path) -> None:
+    done = subprocess.run([str(INFRA_PY), str(NAG), str(expanded.path), str(tmp_path / "nag.out")],
+                          env=_env(tmp_path), capture_output=True, text=True, timeout=600, check=False)
+    report = json.loads(done.stdout)
+    assert report["findings"] == [], json.dumps(report["findings"], indent=1)
+    assert report["unused_acknowledgements"] == []
+    assert report["acknowledged"] and all(len(a["reason"]) > 40 for a in report["acknowledged"])
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_api_has_one_stage_traced_logged_and_throttled(synth: Template, expanded: Template) -> None:
+    stages = expanded.of_type("AWS::ApiGateway::Stage")
+    assert [s["Properties"]["StageName"] for s in stages.values()] == ["api"]     # no SAM "Stage" stage
+    (stage,) = stages.values()
+    props = stage["Properties"]
+    assert props["TracingEnabled"] is True
+    (settings,) = props["MethodSettings"]
+    assert (settings["LoggingLevel"], settings["DataTraceEnabled"]) == ("ERROR", False)
+    assert settings["MetricsEnabled"] is True
+    assert (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == (200, 400)
+    log_format = json.loads(props["AccessLogSetting"]["Format"])
+    assert log_format["status"] == "$context.status" and log_format["resource"] == "$context.resourcePath"
+    assert not [v for v in log_format.values() if "path" in v.lower() and "resourcePath" not in v]   # no raw path
+    assert not [v for v in log_format.values() if "querystring" in v.lower() or "body" in v.lower()]
+    (group_id, group), = [(k, v) for k, v in synth.of_type("AWS::Logs::LogGroup").items()
+                          if k.startswith("ApiAccessLogs")]
+    assert props["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": [group_id, "Arn"]}
+    assert group["Properties"]["RetentionInDays"] == 30
+    (account,) = synth.of_type("AWS::ApiGateway::Account").values()
+    role = synth.resources[account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "apigateway.amazonaws.com"}
+
+
+def test_sns_keeps_what_it_cannot_deliver_to_a_subscribed_queue(synth: Template) -> None:
+    for queue_name, topic in resources.subscriptions().items():
+        queue_id, _ = synth.queue(queue_name)
+        dlq_id, _ = synth.queue(f"{topic}-dlq")
+        (subscription,) = [s for s in synth.of_type("AWS::SNS::Subscription").values()
+                           if s["Properties"]["Endpoint"] == {"Fn::GetAtt": [queue_id, "Arn"]}]
+        assert subscription["Properties"]["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
