@@ -135,7 +135,8 @@ def invoke(layout: Layout, handler: str, event: Any, env: dict[str, str], *, fun
             "task": str(layout.task), "opt": str(layout.opt), "handler": handler, "event": event,
             "function_name": function_name, "timeout_s": timeout_s, "answer": str(answer), "call": call,
             "zones": list(zones)}))
-        done = subprocess.run([python, "-I", "-S", str(Path(__file__).resolve()), str(request)],
+        # -B: /var/task is read-only in Lambda, no .pyc is ever written there (the zip holds none).
+        done = subprocess.run([python, "-I", "-S", "-B", str(Path(__file__).resolve()), str(request)],
                               cwd=layout.task, env=env, capture_output=True, text=True,
                               timeout=timeout_s + 60, check=False)
         logs = done.stdout + done.stderr
@@ -144,6 +145,107 @@ def invoke(layout: Layout, handler: str, event: Any, env: dict[str, str], *, fun
         got = json.loads(answer.read_text())
     return Invocation(got["result"], got["init_ms"], got["first_event_ms"], logs,
                       got["modules_outside"], got["origins"], got["zones"])
+
+
+# --- the environment infra gives a function, and first events -------------------------------------
+
+# What infra gives every function that the local stack has no counterpart for. Secrets are resolved by
+# CloudFormation from Secrets Manager at deploy: fictional values of the same shape here.
+STAND_IN_SECRETS = {"KOE_API_KEYS": "packaged-ops-key-0123456789abcdef01234567",
+                    "KOE_CONTACT_HASH_KEY": "packaged-contact-hash-key-0123456789abcdef",
+                    "KOE_TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "KOE_TWILIO_AUTH_TOKEN": "f" * 32,
+                    "KOE_TWILIO_FROM": "+15550100999"}
+OUTSIDE_THE_LOCAL_STACK = {"KOE_COGNITO_DOMAIN_URL": "https://koe-ci.auth.ap-northeast-1.amazoncognito.com",
+                           "KOE_COGNITO_CLIENT_ID": "packagedclient0123456789"}
+
+
+def function_env(function: Function, layout: Layout, aws: dict[str, str]) -> dict[str, str]:
+    """The environment infra gives the function (the template's values; CloudFormation references
+    resolved to the local stack's resources, `aws` as devstack.provision returns it), what Lambda
+    sets, and the local endpoints in place of AWS. A reference the local stack cannot resolve is a
+    KeyError: infra gave the function something new, and this must learn what stands in for it."""
+    region = aws["AWS_REGION"]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+           "AWS_LAMBDA_FUNCTION_NAME": function.logical_id,
+           "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+           "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11", "LAMBDA_TASK_ROOT": str(layout.task),
+           "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+           # No system zone database: zoneinfo must find the zones in the package (tzdata).
+           "PYTHONTZPATH": "",
+           "KOE_DYNAMODB_ENDPOINT": aws["KOE_DYNAMODB_ENDPOINT"], "KOE_AWS_ENDPOINT": aws["KOE_AWS_ENDPOINT"]}
+    for key, value in function.environment.items():
+        if key == "KOE_RESOURCE_PREFIX":
+            value = aws[key]
+        elif isinstance(value, str) and value.startswith("{{resolve:secretsmanager:"):
+            value = STAND_IN_SECRETS[key]
+        elif not isinstance(value, str):        # a Ref / GetAtt / Join: one of the stack's resources
+            value = aws[key] if key in aws else OUTSIDE_THE_LOCAL_STACK[key]
+        env[key] = layout.host_path(value)
+    return env
+
+
+def api_gateway_event(method: str, resource: str, path: str, path_parameters: dict[str, str] | None = None,
+                      headers: dict[str, str] | None = None, body: str | None = None) -> dict[str, Any]:
+    """An API Gateway (REST, proxy integration) event, as the stage `api` passes it."""
+    headers = {"Host": "example.com", "X-Forwarded-Proto": "https", **(headers or {})}
+    return {"resource": resource, "path": path, "httpMethod": method, "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": None, "multiValueQueryStringParameters": None,
+            "pathParameters": path_parameters, "stageVariables": None, "body": body, "isBase64Encoded": False,
+            "requestContext": {"resourcePath": resource, "httpMethod": method, "path": f"/api{path}",
+                               "stage": "api", "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+                               "identity": {"sourceIp": "192.0.2.10", "userAgent": "koe-packaged"}}}
+
+
+def queue_event(queue_arn: str, body: str, region: str) -> dict[str, Any]:
+    """One SQS record, first delivery."""
+    record = {"messageId": "0f5a3c9e-1b2d-4e6f-8a7b-9c0d1e2f3a4b", "receiptHandle": "packaged-receipt",
+              "body": body, "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+              "md5OfBody": "0" * 32, "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": region}
+    return {"Records": [record]}
+
+
+def first_events(region: str, prefix: str, events_dir: Path) -> dict[str, dict[str, Any]]:
+    """One event per packaged function (by logical id) that runs its handler through without
+    sending anything: a web page with a bad token, a stale procedure, an SES complaint, a score
+    item's update on the stream, an unreadable alert, a comment no longer stored, a tick.
+    `events_dir`: tests/events (the recorded payloads)."""
+    def arn(service: str, name: str) -> str:
+        return f"arn:aws:{service}:{region}:123456789012:{name}"
+
+    procedure = json.loads((events_dir / "procedure-completed.json").read_text())
+    procedure.update(event_id="packaged-2020-000001", completed_at="2020-01-06T10:15:00+09:00")
+    complaint = json.loads((events_dir / "sns-envelope-ses-complaint.json").read_text())
+    score = {"survey_id": {"S": "S-packaged-1"}, "question": {"S": "score"}, "score": {"N": "9"}}
+    stream = arn("dynamodb", f"table/{prefix}responses/stream/2026-01-01T00:00:00.000")
+    return {
+        "APIHandler": api_gateway_event("GET", "/s/{token}", "/s/not-a-token", {"token": "not-a-token"},
+                                        {"Accept-Language": "ja"}),
+        "Dispatch": queue_event(arn("sqs", f"{prefix}intake"), json.dumps(procedure), region),
+        "OnSesEvent": {"Records": [{
+            "EventSource": "aws:sns", "EventVersion": "1.0",
+            "EventSubscriptionArn": f"{complaint['TopicArn']}:0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+            "Sns": {"Type": "Notification", "MessageId": complaint["MessageId"], "TopicArn": complaint["TopicArn"],
+                    "Subject": None, "Message": complaint["Message"], "Timestamp": complaint["Timestamp"],
+                    "SignatureVersion": "1", "Signature": complaint["Signature"],
+                    "SigningCertUrl": complaint["SigningCertURL"], "UnsubscribeUrl": complaint["UnsubscribeURL"],
+                    "MessageAttributes": {}}}]},
+        "OnResponse": {"Records": [{
+            "eventID": "1", "eventName": "MODIFY", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+            "awsRegion": region, "eventSourceARN": stream,
+            "dynamodb": {"ApproximateCreationDateTime": 1795000000,
+                         "Keys": {"survey_id": score["survey_id"], "question": score["question"]},
+                         "NewImage": score, "OldImage": score, "SequenceNumber": "100", "SizeBytes": 64,
+                         "StreamViewType": "NEW_AND_OLD_IMAGES"}}]},
+        "DeliverAlerts": queue_event(arn("sqs", f"{prefix}alert-deliveries"), "not an alert", region),
+        "AnalyseComments": queue_event(arn("sqs", f"{prefix}comment-insight"),
+                                       json.dumps({"survey_id": "S-packaged-0001", "version": "1"}), region),
+        "Tick": {"version": "0", "id": "8d2f5a4e-1c3b-4e5d-9f6a-7b8c9d0e1f2a", "detail-type": "Scheduled Event",
+                 "source": "aws.events", "account": "123456789012", "time": "2026-11-18T01:30:00Z",
+                 "region": region, "resources": [arn("events", f"rule/{prefix}tick")], "detail": {}},
+    }
 
 
 # --- inside the fresh interpreter ----------------------------------------------------------------

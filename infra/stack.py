@@ -69,7 +69,7 @@ TEMPLATES_MOUNT = "/opt/templates"          # a layer's zip is extracted under /
 # Every function and the templates layer, stated rather than left to the deployer's Python and Lambda's
 # default. x86_64 because `chalice package` downloads the compiled wheels (rpds-py for jsonschema;
 # aiohttp, multidict, yarl, frozenlist, propcache for twilio; markupsafe, charset-normalizer) for the
-# architecture it is told, and the package is tested and measured on x86_64 only (docs/deploy.md).
+# architecture it is told, and the package is tested and measured on x86_64 only (infra/README.md).
 LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_11
 LAMBDA_ARCHITECTURE = lambda_.Architecture.X86_64
 # What the package ships: the hashed pins of requirements.txt (chalice installs <project>/requirements.txt).
