@@ -67,6 +67,14 @@ from chalicelib.domain.principal import Role
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_MOUNT = "/opt/templates"          # a layer's zip is extracted under /opt
+# Every function and the templates layer, stated rather than left to the deployer's Python and Lambda's
+# default. x86_64 because `chalice package` downloads the compiled wheels (rpds-py for jsonschema;
+# aiohttp, multidict, yarl, frozenlist, propcache for twilio; markupsafe, charset-normalizer) for the
+# architecture it is told, and the package is tested and measured on x86_64 only (infra/README.md).
+LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_11
+LAMBDA_ARCHITECTURE = lambda_.Architecture.X86_64
+# What the package ships: the hashed pins of requirements.txt (chalice installs <project>/requirements.txt).
+LOCK_FILE = "requirements.lock"
 
 # The environment contract of chalicelib/settings.py (from_env) -> logical resource names, as
 # resources.py declares them (without the KOE_LOCAL_* variables only the local stack exports).
@@ -574,6 +582,8 @@ class KoeStack(Stack):
             self, "TemplatesLayer",
             code=lambda_.Code.from_asset(str(staged)),
             description=f"koe {self.config.stage}: templates/ mounted at {TEMPLATES_MOUNT}",
+            compatible_runtimes=[LAMBDA_RUNTIME],
+            compatible_architectures=[LAMBDA_ARCHITECTURE],
             # Old versions go when replaced: a function keeps its copy of a deleted layer version.
             removal_policy=RemovalPolicy.DESTROY,
         )
@@ -609,13 +619,18 @@ class KoeStack(Stack):
             "environment_variables": self._environment(),
             "layers": [self.templates_layer.layer_version_arn],
             "xray": True,                           # tracing on every function and on the API stage
+            "lambda_architecture": LAMBDA_ARCHITECTURE.name,    # the wheels chalice downloads
         }
+        _check_packaging_python(sys.version_info[:2])
         # chalice.cdk writes its package to ./chalice.out: keep that out of the repository.
         with _cwd(_scratch_dir()):
-            app = Chalice(self, "App", source_dir=str(self.config.app_dir),
+            app = Chalice(self, "App", source_dir=str(_locked_source(self.config.app_dir)),
                           stage_config=stage_config)
         with open(os.path.join(app._sam_package_dir, "sam.json")) as f:
             self._sam = json.load(f)
+        for fn_name in self._functions():
+            app.get_resource(fn_name).add_property_override("Runtime", LAMBDA_RUNTIME.name)
+            app.get_resource(fn_name).add_property_override("Architectures", [LAMBDA_ARCHITECTURE.name])
         return app
 
     def _functions(self) -> dict[str, dict[str, Any]]:
@@ -1379,6 +1394,30 @@ def _match(name: str, candidates: Mapping[str, Any], what: str) -> str:
         return next(iter(candidates))
     raise ConfigError(f"the {what} in app.py is {name!r}, which matches none of "
                       f"{sorted(candidates)} in chalicelib/resources.py")
+
+
+def _check_packaging_python(version: tuple[int, ...]) -> None:
+    """`chalice package` builds for the Python that runs it (cp3XX wheels, its Runtime): that must be
+    the runtime the functions are pinned to, or compiled wheels fail to import in Lambda."""
+    running = f"python{version[0]}.{version[1]}"
+    if running != LAMBDA_RUNTIME.name:
+        raise ConfigError(f"the Lambda package is built by the Python running the synth ({running}), "
+                          f"but the functions run {LAMBDA_RUNTIME.name}: create .venv-infra with that Python")
+
+
+def _locked_source(app_dir: Path) -> Path:
+    """The app as `chalice package` should see it: app.py, chalicelib/ and .chalice/ (linked, so its
+    deployment cache stays in the repository), with requirements.lock as its requirements.txt."""
+    lock = app_dir / LOCK_FILE
+    if not lock.is_file():
+        raise ConfigError(f"no {lock}: the Lambda package installs the locked versions (see requirements.lock)")
+    staged = Path(_scratch_dir()) / "app"
+    staged.mkdir()
+    for name in ("app.py", "chalicelib", ".chalice", "vendor"):
+        if (app_dir / name).exists():
+            (staged / name).symlink_to(app_dir / name)
+    (staged / "requirements.txt").symlink_to(lock)
+    return staged
 
 
 _SCRATCH: tempfile.TemporaryDirectory | None = None

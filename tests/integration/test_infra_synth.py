@@ -1241,3 +1241,247 @@ def test_sns_keeps_what_it_cannot_deliver_to_a_subscribed_queue(synth: Template)
         (subscription,) = [s for s in synth.of_type("AWS::SNS::Subscription").values()
                            if s["Properties"]["Endpoint"] == {"Fn::GetAtt": [queue_id, "Arn"]}]
         assert subscription["Properties"]["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
+
+
+# ---- the Lambda package: pinned, locked, and run as Lambda runs it ----------------------------------
+
+LAMBDA_RUNTIME, LAMBDA_ARCHITECTURE = "python3.11", "x86_64"
+PACKAGED_FUNCTIONS = {"APIHandler": "app.app", "Dispatch": "app.dispatch", "OnSesEvent": "app.on_ses_event",
+                      "OnResponse": "app.on_response", "DeliverAlerts": "app.deliver_alerts",
+                      "AnalyseComments": "app.analyse_comments", "Tick": "app.tick"}
+
+
+def test_every_function_and_the_templates_layer_run_python_3_11_on_x86_64(synth: Template) -> None:
+    functions = synth.functions()
+    assert {name: fn["Properties"]["Handler"] for name, fn in functions.items()} == PACKAGED_FUNCTIONS
+    for name, fn in functions.items():
+        assert fn["Properties"]["Runtime"] == LAMBDA_RUNTIME, name
+        assert fn["Properties"]["Architectures"] == [LAMBDA_ARCHITECTURE], name
+    (_, layer), = synth.of_type("AWS::Lambda::LayerVersion").items()
+    assert layer["Properties"]["CompatibleRuntimes"] == [LAMBDA_RUNTIME]
+    assert layer["Properties"]["CompatibleArchitectures"] == [LAMBDA_ARCHITECTURE]
+
+
+def test_synth_refuses_to_package_with_another_python_or_without_the_lock(tmp_path: Path) -> None:
+    probe = (
+        "import sys; from pathlib import Path; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
+        "import stack\n"
+        "stack._check_packaging_python((3, 11))\n"
+        "attempts = (lambda: stack._check_packaging_python((3, 12)),\n"
+        "            lambda: stack._locked_source(Path(sys.argv[3])))\n"
+        "for attempt in attempts:\n"
+        "    try:\n"
+        "        attempt()\n"
+        "    except stack.ConfigError as exc:\n"
+        "        print('refused:', exc)\n"
+    )
+    done = subprocess.run([str(INFRA_PY), "-c", probe, str(REPO / "infra"), str(REPO), str(tmp_path)],
+                          env=_env(tmp_path), capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    refusals = done.stdout.strip().splitlines()
+    assert len(refusals) == 2, done.stdout
+    assert "python3.12" in refusals[0] and "python3.11" in refusals[0]
+    assert "requirements.lock" in refusals[1]
+
+
+def _deployment_zip(synth: Template) -> Path:
+    from devstack.lambda_package import Package
+
+    return Package.from_template(synth.path).zip_path
+
+
+def _lock_pins() -> dict[str, str]:
+    from packaging.utils import canonicalize_name
+
+    pins = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", (REPO / "requirements.lock").read_text(), re.M)
+    return {canonicalize_name(name): version for name, version in pins}
+
+
+def test_the_package_installs_exactly_the_lock_built_for_python_3_11_on_x86_64(synth: Template) -> None:
+    import zipfile
+
+    from packaging.utils import canonicalize_name
+
+    with zipfile.ZipFile(_deployment_zip(synth)) as archive:
+        names = archive.namelist()
+    shipped = {}
+    for name in names:
+        found = re.match(r"^([^/]+)-([^-/]+)\.dist-info/METADATA$", name)
+        if found:
+            shipped[canonicalize_name(found.group(1))] = found.group(2)
+    # The lock's versions, nothing less (a deploy next month ships the same) and nothing more (no
+    # requirements-dev.txt package: moto, pytest, chalice itself are not in the package).
+    assert shipped == _lock_pins()
+    compiled = [n for n in names if n.endswith(".so")]
+    assert compiled, "no compiled extension at all: is rpds-py (jsonschema) still in the package?"
+    assert [n for n in compiled if not re.search(r"\.(cpython-311-x86_64-linux-gnu|abi3)\.so$", n)] == []
+    assert {"rpds", "aiohttp", "multidict", "yarl", "frozenlist"} <= {n.split("/")[0] for n in compiled}
+    # The zone database, whatever Lambda's image carries in /usr/share/zoneinfo.
+    assert {f"tzdata/zoneinfo/{zone}" for zone in ("Asia/Tokyo", "Asia/Shanghai", "America/New_York")} <= set(names)
+    assert {"app.py", "chalice/app.py", "chalicelib/__init__.py"} <= set(names)
+
+
+ZONES = {"Asia/Tokyo": "9:00:00", "Asia/Shanghai": "8:00:00", "America/New_York": "-1 day, 19:00:00"}
+
+
+@pytest.fixture(scope="module")
+def package(synth: Template) -> Any:
+    from devstack.lambda_package import Package
+
+    return Package.from_template(synth.path)
+
+
+@pytest.fixture(scope="module")
+def lambda_layout(package: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from devstack.lambda_package import extract
+
+    return extract(package, tmp_path_factory.mktemp("lambda"))
+
+
+def _api_event(*args: Any) -> dict[str, Any]:
+    from devstack.lambda_package import api_gateway_event
+
+    return api_gateway_event(*args)
+
+
+def _first_event(logical_id: str) -> Any:
+    """devstack.lambda_package's first event of that function (the one bench/packaged_cold_start.py times)."""
+    from devstack.lambda_package import first_events
+
+    return lambda region: first_events(region, PREFIX, REPO / "tests" / "events")[logical_id]
+
+
+def _chart_library() -> str:
+    return (REPO / "templates" / "dashboard" / "node_modules" / "chart.js" / "dist" / "chart.umd.min.js").read_text()
+
+
+def _is_page(status: int) -> Any:
+    def check(result: dict[str, Any], logs: str) -> None:
+        assert result["statusCode"] == status, result
+        assert result["headers"]["Content-Type"].startswith("text/html"), result["headers"]
+        assert "<html" in result["body"] and "</html>" in result["body"]
+    return check
+
+
+def _is_error(status: int, code: str) -> Any:
+    def check(result: dict[str, Any], logs: str) -> None:
+        assert (result["statusCode"], json.loads(result["body"])["code"]) == (status, code), f"{result}\n{logs}"
+    return check
+
+
+def _is_chart_library(result: dict[str, Any], logs: str) -> None:
+    assert result["statusCode"] == 200, f"{result}\n{logs}"
+    assert result["body"] == _chart_library()
+
+
+def _returns(expected: dict[str, Any]) -> Any:
+    def check(result: dict[str, Any], logs: str) -> None:
+        assert result == expected, logs
+    return check
+
+
+def _counts_nothing(*keys: str) -> Any:
+    def check(result: dict[str, Any], logs: str) -> None:
+        assert set(keys) <= set(result) and set(result.values()) == {0}, f"{result}\n{logs}"
+    return check
+
+
+def _no_failures(*logged: str) -> Any:
+    def check(result: dict[str, Any], logs: str) -> None:
+        assert result == {"batchItemFailures": []}, logs
+        for text in logged:
+            assert text in logs, logs
+    return check
+
+
+# function, event (built from the region), what the answer and the logs must show
+PACKAGED_CASES: dict[str, tuple[str, Any, Any]] = {
+    "a web survey link with a bad token is a 4xx page": (
+        "APIHandler", _first_event("APIHandler"),
+        _is_page(404)),     # the customer's page (templates/web/page.html, from the layer)
+    "an SMS webhook with a bad signature is a 403": (
+        "APIHandler", lambda region: _api_event(
+            "POST", "/twilio/sms", "/twilio/sms", None,
+            {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "bm90LWEtc2lnbmF0dXJl"},
+            "MessageSid=SM00000000000000000000000000000001&From=%2B15550100123&Body=9"),
+        _is_error(403, "invalid_signature")),
+    "the dashboard's chart library comes from the templates layer": (
+        "APIHandler", lambda region: _api_event("GET", "/dashboard/assets/{name}", "/dashboard/assets/chart.umd.min.js",
+                                                {"name": "chart.umd.min.js"}),
+        _is_chart_library),
+    "dispatch skips a stale procedure": (
+        "Dispatch", _first_event("Dispatch"),
+        _no_failures("stale_event")),
+    "an SES complaint opts the address out of email": (
+        "OnSesEvent", _first_event("OnSesEvent"),
+        _returns({"kind": "complaint", "recipients": 1, "opted_out": 1})),
+    "a score item's update on the stream is no new answer": (
+        "OnResponse", _first_event("OnResponse"),
+        _returns({"answers": 0, "buckets": 0, "cases_opened": 0})),
+    "an unreadable alert is dead-lettered": (
+        "DeliverAlerts", _first_event("DeliverAlerts"),
+        _no_failures("InvalidAlert")),
+    "a comment no longer stored is skipped": (
+        "AnalyseComments", _first_event("AnalyseComments"),
+        _no_failures("no_comment")),
+    "the minute's tick runs on empty tables": (
+        "Tick", _first_event("Tick"),
+        _counts_nothing("reminded", "closed", "released")),
+}
+
+
+def _invoke_case(case: str, package: Any, layout: Any, aws: dict[str, str]) -> Any:
+    from devstack.lambda_package import function_env, invoke
+
+    logical_id, make_event, check = PACKAGED_CASES[case]
+    function = package.functions[logical_id]
+    done = invoke(layout, function.handler, make_event(aws["AWS_REGION"]), function_env(function, layout, aws),
+                  function_name=logical_id, timeout_s=function.timeout_s, zones=tuple(ZONES))
+    check(done.result, done.logs)
+    return done
+
+
+def test_every_packaged_function_has_a_case() -> None:
+    assert {case[0] for case in PACKAGED_CASES.values()} == set(PACKAGED_FUNCTIONS)
+
+
+@pytest.mark.parametrize("case", sorted(PACKAGED_CASES))
+def test_the_packaged_function_runs_from_the_zip_and_the_layer_alone(
+        case: str, package: Any, lambda_layout: Any, fresh_aws: dict[str, str]) -> None:
+    done = _invoke_case(case, package, lambda_layout, fresh_aws)
+    assert done.modules_outside == []
+    assert done.origins["boto3"].startswith(str(lambda_layout.task))    # the locked boto3, not the runtime's
+    assert done.zones == ZONES
+    assert done.origins["tzdata"].startswith(str(lambda_layout.task))
+
+
+def _break_template(layout: Any) -> None:
+    (layout.opt / "templates" / "web" / "page.html").unlink()
+
+
+def _break_dependency(layout: Any) -> None:
+    import shutil
+
+    shutil.rmtree(layout.task / "jsonschema")
+
+
+def _break_with_a_dev_only_import(layout: Any) -> None:
+    app_py = layout.task / "app.py"
+    future = "from __future__ import annotations\n"
+    app_py.write_text(app_py.read_text().replace(future, future + "import moto  # requirements-dev.txt only\n", 1))
+
+
+@pytest.mark.parametrize(("breakage", "case", "failure"), [
+    (_break_template, "a web survey link with a bad token is a 4xx page", "statusCode.: 500"),
+    (_break_dependency, "dispatch skips a stale procedure", "ModuleNotFoundError"),
+    (_break_with_a_dev_only_import, "the minute's tick runs on empty tables", "No module named 'moto'"),
+])
+def test_a_missing_template_dependency_or_a_dev_only_import_fails_the_packaged_function(
+        breakage: Any, case: str, failure: str, package: Any, fresh_aws: dict[str, str], tmp_path: Path) -> None:
+    from devstack.lambda_package import PackageError, extract
+
+    layout = extract(package, tmp_path)     # a copy of its own: the other tests' layout stays whole
+    _invoke_case(case, package, layout, fresh_aws)       # whole, it runs
+    breakage(layout)
+    with pytest.raises((PackageError, AssertionError), match=failure):
+        _invoke_case(case, package, layout, fresh_aws)
