@@ -193,7 +193,7 @@ class LocalStack:
         assert self.moto
         api_key = self.options.api_key or secrets.token_urlsafe(24)
         keyring = {"current": LOCAL_CONTACT_KEY_ID, "keys": {LOCAL_CONTACT_KEY_ID: self._contact_hash_key()}}
-        values = {resources.TWILIO_SECRET: {"account_sid": TWILIO_ACCOUNT_SID, "auth_token": TWILIO_AUTH_TOKEN,
+        values: dict[resources.Secret, dict[str, Any]] = {resources.TWILIO_SECRET: {"account_sid": TWILIO_ACCOUNT_SID, "auth_token": TWILIO_AUTH_TOKEN,
                                             "from": TWILIO_NUMBER},
                   resources.API_KEYS_SECRET: {"keys": [api_key]}, resources.CONTACT_KEYS_SECRET: keyring}
         for secret, value in values.items():
