@@ -193,9 +193,10 @@ class LocalStack:
         assert self.moto
         api_key = self.options.api_key or secrets.token_urlsafe(24)
         keyring = {"current": LOCAL_CONTACT_KEY_ID, "keys": {LOCAL_CONTACT_KEY_ID: self._contact_hash_key()}}
-        values: dict[resources.Secret, dict[str, Any]] = {resources.TWILIO_SECRET: {"account_sid": TWILIO_ACCOUNT_SID, "auth_token": TWILIO_AUTH_TOKEN,
-                                            "from": TWILIO_NUMBER},
-                  resources.API_KEYS_SECRET: {"keys": [api_key]}, resources.CONTACT_KEYS_SECRET: keyring}
+        twilio = {"account_sid": TWILIO_ACCOUNT_SID, "auth_token": TWILIO_AUTH_TOKEN, "from": TWILIO_NUMBER}
+        values: dict[resources.Secret, dict[str, Any]] = {
+            resources.TWILIO_SECRET: twilio, resources.API_KEYS_SECRET: {"keys": [api_key]},
+            resources.CONTACT_KEYS_SECRET: keyring}
         for secret, value in values.items():
             put_secret(self.moto.endpoint, self.options.region, self.env[secret.env], value)
         return {"KOE_LOCAL_API_KEY": api_key, "KOE_LOCAL_CONTACT_KEYS": json.dumps(keyring)}
