@@ -462,10 +462,11 @@ def current() -> Settings:
 
 
 def refreshed(settings: Settings) -> Settings:
-    """`settings`, or newer ones when they came from a configuration document whose object has
-    changed since (checked through the document's cache). A warm function whose new document cannot
-    be read or is malformed keeps serving the settings it has, and says so in the logs and metrics."""
-    if settings.config_bucket is None:
+    """`settings`, or newer ones when they came from a configuration document (through `current`)
+    whose object has changed since (checked through the document's cache). A warm function whose new
+    document cannot be read or is malformed keeps serving the settings it has, and says so in the logs
+    and metrics. Settings made otherwise (a test's, from its own env) are never replaced."""
+    if settings.config_bucket is None or settings is not _documented:
         return settings
     from chalicelib.errors import SecretUnavailable
     from chalicelib.observability import count, logger
