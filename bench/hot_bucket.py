@@ -69,8 +69,7 @@ def run(server: Any, total: int, shards: int) -> int:
     from chalicelib.adapters.dynamo.binding import MAX_TRANSACTION_ITEMS
     from chalicelib.settings import from_env
 
-    env = {"KOE_API_KEYS": "k", "KOE_CONTACT_HASH_KEY": "k", "KOE_PUBLIC_BASE_URL": "https://koe.example.com",
-           "KOE_TWILIO_ACCOUNT_SID": "AC0", "KOE_TWILIO_AUTH_TOKEN": "t", "KOE_TWILIO_FROM": "+15550100999",
+    env = {"KOE_PUBLIC_BASE_URL": "https://koe.example.com",
            "KOE_INTAKE_QUEUE_URL": "q", "KOE_INTAKE_DLQ_URL": "q", "KOE_FOLLOW_UP_QUEUE_URL": "q",
            "KOE_CX_TOPIC_ARN": "t", "KOE_DYNAMODB_ENDPOINT": server.endpoint, "KOE_RESOURCE_PREFIX": "bench-hot-",
            "AWS_REGION": "us-east-1"}

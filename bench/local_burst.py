@@ -356,7 +356,7 @@ def run_burst(n: int, threads: int, options: StackOptions, timeout_s: float,
         assert stack.dynamodb and stack.moto
         meter = CpuMeter({"this process (koe, Chalice local, runner, carrier)": os.getpid(),
                           "DynamoDB Local (java)": stack.dynamodb.pid, "moto (child)": stack.moto.pid})
-        api, key = stack.api_url, stack.env["KOE_API_KEYS"].split(",")[0]
+        api, key = stack.api_url, stack.env["KOE_LOCAL_API_KEY"]
         now = stack.clock().isoformat(timespec="seconds")
         run = uuid.uuid4().hex[:6]
         events = [make_event(run, i, phone, now) for i, phone in enumerate(phones(n))]

@@ -84,7 +84,7 @@ def main() -> None:
     try:
         install_counters()                      # after provisioning: only the survey is counted
         api, carrier = stack.api_url, stack.carrier.url
-        key = stack.env["KOE_API_KEYS"].split(",")[0]
+        key = stack.env["KOE_LOCAL_API_KEY"]
         event = json.loads((ROOT / "tests" / "events" / "procedure-completed.json").read_text())
         event["completed_at"] = stack.clock().isoformat(timespec="seconds")
         event["customer"].update(phone=PHONE, locale="en-US")

@@ -4,7 +4,8 @@ Each authenticator reads what it understands of the request (its headers, or the
 API Gateway fills in) and answers with a principal, or None when its credentials are absent or
 wrong; the first principal wins. Three kinds:
 
-- `ApiKeys`: `x-api-key`, one of KOE_API_KEYS -> the role `operations` (operations systems).
+- `ApiKeys`: `x-api-key`, one of the API keys secret's keys (KOE_API_KEYS_SECRET_ID) -> the role
+  `operations` (operations systems).
 - `CognitoClaims`: in AWS, API Gateway's Cognito user pool authorizer has verified the CX user's
   ID token and put its claims in the request context, which no client can write -> a CX role.
 - `LocalTokens`: the local stack's `Authorization: Bearer <jwt>` (domain/local_token.py), only when
@@ -34,15 +35,17 @@ class ApiKeys:
 
     header = "x-api-key"
 
-    def __init__(self, keys: Sequence[str]):
-        self._keys = tuple(keys)
+    def __init__(self, keys: Sequence[str] | Callable[[], Sequence[str]]):
+        # A callable is asked on each request that presents a key (the API keys secret, through its
+        # cache: a key added or removed there is honoured without a redeploy), never before.
+        self._keys = keys if callable(keys) else (lambda listed=tuple(keys): listed)
 
     def authenticate(self, headers: Mapping[str, str], context: Mapping[str, Any]) -> Principal | None:
         presented = headers.get(self.header)
         if not presented:
             return None
         # compare_digest against every key: no early exit that would time which one nearly matched
-        matches = [hmac.compare_digest(presented.encode(), key.encode()) for key in self._keys]
+        matches = [hmac.compare_digest(presented.encode(), key.encode()) for key in self._keys()]
         if not any(matches):
             return None
         # The key's position names it in logs; the key itself never appears anywhere.

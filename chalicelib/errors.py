@@ -99,6 +99,11 @@ class RetryableSendError(RetryableError):
     configuration fault (credentials, an unverified sender): try the send again later."""
 
 
+class CredentialsRejected(RetryableSendError):
+    """The carrier refused koe's credentials (Twilio 20003): a rotated token koe has not read yet,
+    or a wrong one. The sender reads the secret again once before giving up (then: retried later)."""
+
+
 # --- CX alerts
 class InvalidAlert(PermanentError):
     """A message on the alert deliveries queue is not a case alert koe can read (not JSON, not the
@@ -168,3 +173,8 @@ class StaleCase(RetryableError):
 class SettingsError(ValueError):
     """A required setting is missing or a value cannot be read; names the variable
     (chalicelib/settings.py and the case and alert settings it reads through)."""
+
+
+class SecretUnavailable(RetryableError):
+    """A secret could not be read (Secrets Manager unreachable, throttled, missing, or not granted):
+    retried later (503 at the HTTP edge); the secret's id is named, its value never."""

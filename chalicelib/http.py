@@ -31,6 +31,7 @@ from chalicelib.errors import (
     InvalidRequest,
     InvalidSignature,
     RetryableError,
+    SettingsError,
     Unauthenticated,
     UnknownOwner,
     UnsupportedMediaType,
@@ -56,7 +57,11 @@ ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (UnknownOwner, 400, "unknown_owner"),
     (InvalidRequest, 400, "invalid_request"),
     (RetryableError, 503, "retry_later"),
+    # A missing or malformed setting, secret or configuration document: the named error goes to the
+    # logs (and the ConfigurationRefused metric); the caller learns only that koe cannot answer now.
+    (SettingsError, 503, "misconfigured"),
 )
+MISCONFIGURED = "koe cannot read its configuration; its operators are alerted"
 
 # What a path no route has answers (404), in the one shape: locally (devstack/local_http.py) and in
 # AWS, where API Gateway answers it itself (infra/stack.py sets this as its gateway response).
@@ -99,6 +104,10 @@ def error_response(exc: Exception) -> Response | None:
             details = exc.details if isinstance(exc, InvalidRequest) else {}
             if isinstance(exc, VersionConflict) and exc.current_version is not None:
                 details = {"current_version": exc.current_version}
+            if isinstance(exc, SettingsError):
+                count("ConfigurationRefused")
+                logger.error("configuration refused", extra={"error": str(exc)})
+                return error_body(status, code, MISCONFIGURED)
             return error_body(status, code, str(exc), **details)
     if isinstance(exc, ChaliceViewError):      # e.g. BadRequestError from an unparseable JSON body
         return error_body(exc.STATUS_CODE, _snake(type(exc).__name__), str(exc))

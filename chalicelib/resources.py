@@ -1,4 +1,5 @@
-"""The one list of koe's AWS resources: tables, queues, topics, the event bus and its rule.
+"""The one list of koe's AWS resources: tables, queues, topics, the event bus and its rule, the
+secrets (SECRETS) and the configuration document (CONFIG_DOCUMENT).
 
 Both the CDK stack (`infra/`) and the local stack (`devstack/`) build from these definitions, and
 the PynamoDB models are checked against them by a test, so the three cannot drift apart.
@@ -235,6 +236,70 @@ LOCAL_ENV_PREFIX = "KOE_LOCAL_"
 # The one KOE_LOCAL_* variable koe reads: the local stack's switch for its own HS256 bearer tokens
 # (auth.LocalTokens). Local only by name: infra/ refuses it and the synth test checks it is absent.
 LOCAL_TOKEN_SECRET_ENV = "KOE_LOCAL_TOKEN_SECRET"
+
+@dataclass(frozen=True)
+class Secret:
+    """A JSON secret in Secrets Manager, read at run time (chalicelib/credentials.py, cached for
+    KOE_SECRETS_MAX_AGE_SECONDS), never put into a function's environment. Deployed as
+    `<prefix><name>` (e.g. koe-prod-twilio); `env` carries its name or ARN to the functions whose
+    handlers read it (`used_by`), and only those are granted secretsmanager:GetSecretValue on it."""
+
+    name: str
+    env: str
+    fields: tuple[str, ...]                # the JSON object's keys (optional ones marked in `example`)
+    example: str                           # its shape, with fictional values (error messages show it)
+    purpose: str                           # "... is required to <purpose>"
+    used_by: tuple[str, ...]               # the app.py handlers whose use cases read it
+
+
+TWILIO_SECRET = Secret(
+    "twilio", env="KOE_TWILIO_SECRET_ID", fields=("account_sid", "auth_token", "from", "previous_auth_token"),
+    example='{"account_sid": "AC...", "auth_token": "...", "from": "+15550100999", "previous_auth_token": "..." '
+            '(only during a token rotation)}',
+    purpose="send SMS and check Twilio's webhook signatures",
+    # Sends (dispatch; the schedule's scheduled surveys, reminders and closing messages; a failed
+    # delivery's retry on another channel) and checks webhook signatures (sms_inbound, sms_status).
+    used_by=("dispatch", "sms_inbound", "sms_status", "tick"))
+API_KEYS_SECRET = Secret(
+    "api-keys", env="KOE_API_KEYS_SECRET_ID", fields=("keys",),
+    example='{"keys": ["<new key>", "<old key, until every caller has the new one>"]}',
+    purpose="authenticate operations systems (x-api-key)",
+    # Read only when a request presents x-api-key: the operations routes (ingest_http, get_outcomes).
+    used_by=("ingest_http", "get_outcomes"))
+CONTACT_KEYS_SECRET = Secret(
+    "contact-keys", env="KOE_CONTACT_KEYS_SECRET_ID", fields=("current", "keys"),
+    example='{"current": "2027-01", "keys": {"2027-01": "<64 hex>", "2026-06": "<64 hex>"}}',
+    purpose="key contacts (opt-outs, fatigue) and sign survey and unsubscribe links",
+    used_by=("dispatch", "sms_inbound", "sms_status", "web_survey_page", "web_survey_answer", "unsubscribe_page",
+             "unsubscribe", "on_ses_event", "tick"))
+SECRETS: tuple[Secret, ...] = (TWILIO_SECRET, API_KEYS_SECRET, CONTACT_KEYS_SECRET)
+SECRETS_MAX_AGE_ENV = "KOE_SECRETS_MAX_AGE_SECONDS"      # default 300: a rotation is read within 5 minutes
+
+
+@dataclass(frozen=True)
+class ConfigDocument:
+    """The configuration that can outgrow Lambda's 4 KB of environment variables (a real
+    organisation's routing table, case rules, survey definitions): one JSON object in a versioned S3
+    bucket, `{"<settings variable>": <its JSON value>, ...}`, read at run time by every function
+    (chalicelib/config_document.py), cached for KOE_CONFIG_MAX_AGE_SECONDS; a new object version is
+    picked up without a redeploy. Deployed as bucket `<prefix><bucket>` (versioning on, encrypted,
+    public access blocked), object `key`; every function gets s3:GetObject on that one object."""
+
+    bucket: str
+    key: str
+    bucket_env: str                        # the settings variable carrying the bucket's name
+    key_env: str                           # ... and the object's key
+    fields: tuple[str, ...]                # the settings variables it may carry (no other key is accepted)
+
+
+CONFIG_DOCUMENT = ConfigDocument(
+    bucket="config", key="koe-config.json", bucket_env="KOE_CONFIG_BUCKET", key_env="KOE_CONFIG_KEY",
+    fields=("KOE_CASE_ROUTING", "KOE_CASE_RULES", "KOE_SURVEY_DEFINITIONS", "KOE_CASE_SLA", "KOE_CASE_CODES",
+            "KOE_BUSINESS_CALENDARS", "KOE_ALERT_SUBSCRIBERS", "KOE_CHANNEL_POLICY", "KOE_SEND_WINDOW_BY_COUNTRY",
+            "KOE_SAMPLING_BY_PROCEDURE", "KOE_COOLDOWN_DAYS_BY_PROCEDURE", "KOE_ESCALATION_THRESHOLD_BY_PROCEDURE",
+            "KOE_RESPONSE_WINDOW_DAYS_BY_PROCEDURE", "KOE_CLOSING_MESSAGE_BY_PROCEDURE",
+            "KOE_RESURVEY_DAYS_BY_PROCEDURE"))
+CONFIG_MAX_AGE_ENV = "KOE_CONFIG_MAX_AGE_SECONDS"        # default 300
 
 # The resource prefix when KOE_RESOURCE_PREFIX is unset, and the one app.py's decorators name
 # resources with at import (infra/ replaces those names with the stage's real ARNs).

@@ -33,16 +33,24 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 class Settings:
     region: str
     resource_prefix: str
-    api_keys: tuple[str, ...]
-    contact_hash_key: bytes
     public_base_url: str                    # as Twilio sees us: signatures are checked against it
-    twilio_account_sid: str
-    twilio_auth_token: str
-    twilio_from: str                        # E.164 sender or a Messaging Service SID (MG...)
     intake_queue_url: str
     intake_dlq_url: str
     follow_up_queue_url: str
     cx_topic_arn: str
+    # The secrets' ids (names or ARNs), never their values (chalicelib/credentials.py reads them when
+    # first needed; resources.SECRETS): unset where no handler of the function uses the secret.
+    twilio_secret_id: str | None = None         # KOE_TWILIO_SECRET_ID
+    api_keys_secret_id: str | None = None       # KOE_API_KEYS_SECRET_ID
+    contact_keys_secret_id: str | None = None   # KOE_CONTACT_KEYS_SECRET_ID
+    secrets_max_age_seconds: int = 300          # a rotated secret is read within this long
+    # The configuration document (resources.CONFIG_DOCUMENT, chalicelib/config_document.py): the bucket
+    # and key it is read from (None: the environment carries that configuration, e.g. the tests), how
+    # long a read is trusted, and the object version these settings were read from.
+    config_bucket: str | None = None
+    config_key: str = resources.CONFIG_DOCUMENT.key
+    config_max_age_seconds: int = 300
+    config_version: str | None = None
     twilio_base_url: str | None = None      # local stand-in; None means api.twilio.com
     dynamodb_endpoint: str | None = None    # DynamoDB Local; None means AWS
     aws_endpoint: str | None = None         # moto server for SQS/SNS/SES/EventBridge; None means AWS
@@ -288,6 +296,18 @@ def _url(env: Mapping[str, str], name: str) -> str | None:
     return raw or None
 
 
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    return env.get(name, "").strip() or None
+
+
+def _document_values(document: Mapping[str, Any]) -> dict[str, str]:
+    """The document's values as the variables they stand for: each JSON value, written as JSON, is
+    read by the same reader (and refused with the same named SettingsError) as the variable."""
+    from chalicelib import config_document
+
+    return {name: json.dumps(value) for name, value in config_document.parse(json.dumps(document), "given").items()}
+
+
 def _secret(env: Mapping[str, str], name: str, minimum_chars: int) -> str | None:
     raw = env.get(name, "").strip()
     if raw and len(raw) < minimum_chars:
@@ -295,20 +315,33 @@ def _secret(env: Mapping[str, str], name: str, minimum_chars: int) -> str | None
     return raw or None
 
 
-def from_env(env: Mapping[str, str]) -> Settings:
-    api_keys = tuple(k.strip() for k in _required(env, "KOE_API_KEYS").split(",") if k.strip())
+def secret_ids(settings: Settings) -> dict[str, str | None]:
+    """Each secret's id by its name in resources.SECRETS (chalicelib/credentials.py reads them)."""
+    return {resources.TWILIO_SECRET.name: settings.twilio_secret_id,
+            resources.API_KEYS_SECRET.name: settings.api_keys_secret_id,
+            resources.CONTACT_KEYS_SECRET.name: settings.contact_keys_secret_id}
+
+
+def from_env(env: Mapping[str, str], document: Mapping[str, Any] | None = None, version: str | None = None) -> Settings:
+    """The settings of `env`, with the configuration document's values (`document`, object `version`)
+    in place of the variables it carries (resources.CONFIG_DOCUMENT.fields)."""
+    if document is not None:
+        env = {**env, **_document_values(document)}
     public = _required(env, "KOE_PUBLIC_BASE_URL").rstrip("/")
     if not public.startswith(("https://", "http://")):
         raise SettingsError("KOE_PUBLIC_BASE_URL must be an http(s) URL")
     return Settings(
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         resource_prefix=env.get("KOE_RESOURCE_PREFIX", resources.DEFAULT_PREFIX),
-        api_keys=api_keys,
-        contact_hash_key=_required(env, "KOE_CONTACT_HASH_KEY").encode(),
         public_base_url=public,
-        twilio_account_sid=_required(env, "KOE_TWILIO_ACCOUNT_SID"),
-        twilio_auth_token=_required(env, "KOE_TWILIO_AUTH_TOKEN"),
-        twilio_from=_required(env, "KOE_TWILIO_FROM"),
+        twilio_secret_id=_optional(env, resources.TWILIO_SECRET.env),
+        api_keys_secret_id=_optional(env, resources.API_KEYS_SECRET.env),
+        contact_keys_secret_id=_optional(env, resources.CONTACT_KEYS_SECRET.env),
+        secrets_max_age_seconds=_int(env, resources.SECRETS_MAX_AGE_ENV, _default("secrets_max_age_seconds")),
+        config_bucket=_optional(env, resources.CONFIG_DOCUMENT.bucket_env),
+        config_key=_optional(env, resources.CONFIG_DOCUMENT.key_env) or _default("config_key"),
+        config_max_age_seconds=_int(env, resources.CONFIG_MAX_AGE_ENV, _default("config_max_age_seconds")),
+        config_version=version,
         intake_queue_url=_required(env, "KOE_INTAKE_QUEUE_URL"),
         intake_dlq_url=_required(env, "KOE_INTAKE_DLQ_URL"),
         follow_up_queue_url=_required(env, "KOE_FOLLOW_UP_QUEUE_URL"),
@@ -404,6 +437,49 @@ def _alert_subscribers(env: Mapping[str, str]) -> tuple[Subscriber, ...]:
 
 
 @lru_cache(maxsize=1)
-def current() -> Settings:
-    """Settings of this process, read on first use (not at import)."""
+def _environment() -> Settings:
     return from_env(os.environ)
+
+
+_documented: Settings | None = None       # the settings of the configuration document last read
+
+
+def current() -> Settings:
+    """Settings of this process, read on first use (not at import): the environment's, and where
+    KOE_CONFIG_BUCKET names a configuration document, the document's values over them. The document
+    is read through its cache (KOE_CONFIG_MAX_AGE_SECONDS); the same Settings object comes back
+    until a new object version is read. SettingsError names the document, its version and the key."""
+    global _documented
+    base = _environment()
+    if base.config_bucket is None:
+        return base
+    from chalicelib import config_document
+
+    document = config_document.for_settings(base).read()
+    if _documented is not None and _documented.config_version == document.version:
+        return _documented
+    where = f"s3://{base.config_bucket}/{base.config_key} version {document.version}"
+    try:
+        _documented = from_env(os.environ, document.values, document.version)
+    except SettingsError as exc:
+        raise SettingsError(f"{exc} (in the configuration document {where})") from exc
+    return _documented
+
+
+def refreshed(settings: Settings) -> Settings:
+    """`settings`, or newer ones when they came from a configuration document (through `current`)
+    whose object has changed since (checked through the document's cache). A warm function whose new
+    document cannot be read or is malformed keeps serving the settings it has, and says so in the logs
+    and metrics. Settings made otherwise (a test's, from its own env) are never replaced."""
+    if settings.config_bucket is None or settings is not _documented:
+        return settings
+    from chalicelib.errors import SecretUnavailable
+    from chalicelib.observability import count, logger
+
+    try:
+        return current()
+    except (SettingsError, SecretUnavailable) as exc:
+        count("ConfigDocumentRefused")
+        logger.error("configuration document refused, keeping the one in use",
+                     extra={"version_in_use": settings.config_version, "error": str(exc)})
+        return settings

@@ -12,12 +12,19 @@ SNS invocations of the handler. A queue that resources.py subscribes to a topic 
 the alert deliveries queue) is subscribed as in AWS, with its filter policy, and the runner polls it
 like any consumed queue. moto's SES does not publish bounces or complaints either: the
 carrier simulates them (`devstack/carrier.py`, POST /emails/feedback).
+
+The secrets (resources.SECRETS) go to moto's Secrets Manager and the configuration document
+(resources.CONFIG_DOCUMENT, `{}`: the environment's values stand) to a versioned bucket in moto's
+S3: koe reads both exactly as it does in AWS, through the ids and the bucket the environment names.
+Each is created with working values only when absent (a restart keeps them); the stack writes its
+own values with `put_secret` (its API key, the contact key kept with its data, the carrier's token).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
 from typing import Any, Literal
 
@@ -44,7 +51,7 @@ EMAIL_FROM = f"survey@{EMAIL_DOMAIN}"
 
 
 # The services the local stack talks to; a Literal, so boto3-stubs' per-service overloads match.
-Service = Literal["sqs", "sns", "dynamodb", "dynamodbstreams", "events", "ses", "sesv2"]
+Service = Literal["sqs", "sns", "dynamodb", "dynamodbstreams", "events", "ses", "sesv2", "secretsmanager", "s3"]
 
 
 POOL = 10      # botocore's default: connections a client keeps open to its endpoint
@@ -81,8 +88,10 @@ def provision(dynamodb_endpoint: str, aws_endpoint: str, region: str, prefix: st
                         resources.filter_policy(resources.queue(queue_name)))
     email = create_email(client("sesv2", aws_endpoint, region), client("ses", aws_endpoint, region), prefix,
                          topic_arns[resources.EMAIL.events_topic])
+    configuration = {**create_secrets(client("secretsmanager", aws_endpoint, region), prefix),
+                     **create_config_document(client("s3", aws_endpoint, region), prefix)}
     return build_env(prefix, dynamodb_endpoint, aws_endpoint, region, queue_urls, topic_arns, bus,
-                     inspect_url, email)
+                     inspect_url, {**email, **configuration})
 
 
 def build_env(prefix: str, dynamodb_endpoint: str, aws_endpoint: str, region: str,
@@ -295,9 +304,52 @@ def create_email(sesv2: Any, ses: Any, prefix: str, events_topic_arn: str) -> di
     return {"KOE_EMAIL_FROM": EMAIL_FROM, spec.env: name}
 
 
+# --- secrets and the configuration document -------------------------------------------------------
+
+def first_values() -> dict[str, dict[str, Any]]:
+    """Working values for a new secret (fictional; random where a value is a key)."""
+    return {
+        resources.TWILIO_SECRET.name: {"account_sid": "AC" + "0" * 32, "auth_token": secrets.token_hex(16),
+                                       "from": "+15550009999"},
+        resources.API_KEYS_SECRET.name: {"keys": [secrets.token_urlsafe(24)]},
+        resources.CONTACT_KEYS_SECRET.name: {"current": "local-1", "keys": {"local-1": secrets.token_hex(32)}},
+    }
+
+
+def create_secrets(secretsmanager: Any, prefix: str) -> dict[str, str]:
+    """Each secret koe reads, unless it exists; returns the settings naming them (KOE_*_SECRET_ID)."""
+    values = first_values()
+    for secret in resources.SECRETS:
+        name = resources.physical(prefix, secret.name)
+        _unless_exists(lambda name=name, value=values[secret.name]: secretsmanager.create_secret(
+            Name=name, SecretString=json.dumps(value)))
+    return {secret.env: resources.physical(prefix, secret.name) for secret in resources.SECRETS}
+
+
+def put_secret(aws_endpoint: str, region: str, secret_id: str, value: dict[str, Any]) -> None:
+    """A new version of the secret, as an operator's rotation writes it (koe reads it once its cache ages)."""
+    client("secretsmanager", aws_endpoint, region).put_secret_value(SecretId=secret_id, SecretString=json.dumps(value))
+
+
+def create_config_document(s3: Any, prefix: str) -> dict[str, str]:
+    """The versioned bucket and, unless it exists, the document (`{}`); returns the settings naming them."""
+    spec = resources.CONFIG_DOCUMENT
+    bucket = resources.physical(prefix, spec.bucket)
+    _unless_exists(lambda: s3.create_bucket(Bucket=bucket))
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    try:
+        s3.head_object(Bucket=bucket, Key=spec.key)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("404", "NoSuchKey"):
+            raise
+        s3.put_object(Bucket=bucket, Key=spec.key, Body=b"{}", ContentType="application/json")
+    return {spec.bucket_env: bucket, spec.key_env: spec.key}
+
+
 def _unless_exists(create: Any) -> None:
     try:
         create()
     except ClientError as exc:
-        if "AlreadyExist" not in exc.response["Error"]["Code"]:
+        code = exc.response["Error"]["Code"]
+        if "AlreadyExist" not in code and code not in ("ResourceExistsException", "BucketAlreadyOwnedByYou"):
             raise

@@ -68,6 +68,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 from chalicelib.domain import questions, survey_token
+from chalicelib.domain.identity import parse_keyring
 from chalicelib.domain.questions import Scale
 from devstack import local_routing, tokens
 from devstack.carrier import API_FAULTS, CALLBACK_FAULTS
@@ -350,16 +351,16 @@ def _pattern(template: str) -> re.Pattern[str]:
     return re.compile(re.sub(r"\\\{[a-z_]+\\\}", ".*?", escaped), re.DOTALL)
 
 
-SURVEY_LINK = re.compile(r"https?://[^\s\"'<>]+/s/([A-Za-z0-9_-]+)(?:\?score=(\d+))?")
+SURVEY_LINK = re.compile(r"https?://[^\s\"'<>]+/s/([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)?)(?:\?score=(\d+))?")
 
 
-def survey_links(text: str, link_key: bytes) -> list[tuple[str, str, int | None]]:
+def survey_links(text: str, link_keys: survey_token.LinkKeys) -> list[tuple[str, str, int | None]]:
     """(link without query, survey id, score it pre-selects) of each web-survey link in a text or HTML.
     A link names its survey opaquely: the seed reads it with the stack's own link key, as koe does."""
     found = []
     for match in SURVEY_LINK.finditer(html.unescape(text)):
         try:
-            survey_id = survey_token.verify(link_key, match.group(1))
+            survey_id = link_keys.verify(match.group(1))
         except survey_token.TamperedToken:
             continue
         link = match.group(0).split("?")[0]
@@ -377,7 +378,7 @@ class Stack:
             self.api, self.carrier = str(info["api_url"]), str(info["carrier_url"])
             self.key = str(info["api_key"])
             self.secret = str(info["env"]["KOE_LOCAL_TOKEN_SECRET"])
-            self.link_key = survey_token.link_key(str(info["env"]["KOE_CONTACT_HASH_KEY"]).encode())
+            self.link_keys = survey_token.LinkKeys.of(parse_keyring(json.loads(info["env"]["KOE_LOCAL_CONTACT_KEYS"])))
             self.definitions = questions.parse(json.loads(info["env"].get("KOE_SURVEY_DEFINITIONS") or "{}"))
             self.templates = Path(info["env"].get("KOE_TEMPLATES_DIR") or TEMPLATES)
         except (KeyError, TypeError, ValueError) as exc:
@@ -757,13 +758,13 @@ class Seeder:
             if kind in ("invitation", "reminder") and line.event is not None:
                 self._two_way(line, kind, tasks)
             return
-        for link, survey_id, _score in survey_links(body, self.stack.link_key)[:1]:   # a link SMS
+        for link, survey_id, _score in survey_links(body, self.stack.link_keys)[:1]:   # a link SMS
             plan = self.plans.get(survey_id)
             if plan is not None and self._on_survey(plan, "sms_link"):
                 tasks.setdefault(survey_id, []).append(functools.partial(self._answer_on_page, plan, link))
 
     def _on_email(self, sent: Mapping[str, Any], tasks: dict[str, list[Task]]) -> None:
-        links = survey_links(str(sent.get("html") or sent.get("body") or ""), self.stack.link_key)
+        links = survey_links(str(sent.get("html") or sent.get("body") or ""), self.stack.link_keys)
         if not links:
             return                                              # a closing message, or an alert to staff
         survey_id = links[0][1]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import importlib
+import json
 import logging
 import os
 import secrets
@@ -48,6 +49,8 @@ TWILIO_NUMBER = "+15550009999"
 # Made up and fixed, so a developer's scripts keep working across restarts; never real credentials.
 TWILIO_ACCOUNT_SID = "AC" + "0" * 26 + "10ca15"
 TWILIO_AUTH_TOKEN = "0123456789abcdef" * 2
+# The contact key's version id in the local stack (its key is kept in the data folder, as before).
+LOCAL_CONTACT_KEY_ID = "local-1"
 
 
 _started_once = False     # see LocalStack.start
@@ -172,20 +175,32 @@ class LocalStack:
 
     def _app_settings(self) -> dict[str, str]:
         return {
-            "KOE_API_KEYS": self.options.api_key or secrets.token_urlsafe(24),
+            **self._secrets(),
             # The local stack's own CX bearer tokens (`python -m devstack token`); never set in AWS.
             resources.LOCAL_TOKEN_SECRET_ENV: self.options.token_secret or secrets.token_urlsafe(48),
-            "KOE_CONTACT_HASH_KEY": self._contact_hash_key(),
             "KOE_PUBLIC_BASE_URL": self.api_url,
-            "KOE_TWILIO_ACCOUNT_SID": TWILIO_ACCOUNT_SID,
-            "KOE_TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
-            "KOE_TWILIO_FROM": TWILIO_NUMBER,
             "KOE_TWILIO_BASE_URL": self.carrier.url,
             # The app's SDK clients must never find real credentials, whatever the shell exports.
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
         }
+
+    def _secrets(self) -> dict[str, str]:
+        """The stack's values of koe's secrets, written to moto's Secrets Manager (koe reads them there,
+        as in AWS); returns the KOE_LOCAL_* copies the seed, tests and developers use (koe never reads them)."""
+        from devstack.provision import put_secret
+
+        assert self.moto
+        api_key = self.options.api_key or secrets.token_urlsafe(24)
+        keyring = {"current": LOCAL_CONTACT_KEY_ID, "keys": {LOCAL_CONTACT_KEY_ID: self._contact_hash_key()}}
+        twilio = {"account_sid": TWILIO_ACCOUNT_SID, "auth_token": TWILIO_AUTH_TOKEN, "from": TWILIO_NUMBER}
+        values: dict[resources.Secret, dict[str, Any]] = {
+            resources.TWILIO_SECRET: twilio, resources.API_KEYS_SECRET: {"keys": [api_key]},
+            resources.CONTACT_KEYS_SECRET: keyring}
+        for secret, value in values.items():
+            put_secret(self.moto.endpoint, self.options.region, self.env[secret.env], value)
+        return {"KOE_LOCAL_API_KEY": api_key, "KOE_LOCAL_CONTACT_KEYS": json.dumps(keyring)}
 
     def _contact_hash_key(self) -> str:
         """Random per run in memory; kept in the data folder with the data, since contacts (and
@@ -253,7 +268,7 @@ class LocalStack:
             "carrier_url": self.carrier.url,
             "dynamodb_endpoint": self.dynamodb.endpoint,
             "moto_endpoint": self.moto.endpoint,
-            "api_key": self.env["KOE_API_KEYS"].split(",")[0],
+            "api_key": self.env["KOE_LOCAL_API_KEY"],
             "env": dict(self.env),
             "pid": os.getpid(),
         }

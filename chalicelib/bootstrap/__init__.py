@@ -120,7 +120,7 @@ class Components(Adapters):
             cooldown_days=s.cooldown_for, clock=self.clock,
             response_window=lambda procedure: timedelta(days=s.response_window_for(procedure)),
             reminder_after=timedelta(hours=s.reminder_hours) if s.reminder_hours else None,
-            definitions=s.survey_definitions)
+            definitions=s.survey_definitions, contact_keys=self.contact_keys)
 
     @cached_property
     def dispatch_once(self) -> Callable[[dict[str, Any]], dict[str, str]]:
@@ -134,7 +134,7 @@ class Components(Adapters):
         from chalicelib.services.record_status import StatusDeps
 
         return StatusDeps(store=self.conversations, senders=self.senders, contact_key=self.contact_key,
-                          clock=self.clock)
+                          clock=self.clock, contact_keys=self.contact_keys)
 
     @cached_property
     def tick_deps(self) -> TickDeps:
@@ -149,7 +149,8 @@ class Components(Adapters):
 
         s = self.settings
         return ReplyDeps(store=self.conversations, messages=self.messages, contact_key=self.contact_key,
-                         threshold_for=s.threshold_for, clock=self.clock, places=self.places)
+                         threshold_for=s.threshold_for, clock=self.clock, places=self.places,
+                         contact_keys=self.contact_keys)
 
     @cached_property
     def answer_deps(self) -> AnswerDeps:
@@ -244,25 +245,22 @@ class Components(Adapters):
         return CaseScheduleDeps(cases=self.cases, alerts=self.alerts, surveys=self.conversations,
                                 senders=self.senders, intake=self.intake_queue, hours=self.send_hours,
                                 places=self.places, policy=self.case_policy, clock=self.clock,
-                                contact_key=self.contact_key)
+                                contact_key=self.contact_key, contact_keys=self.contact_keys)
 
     @cached_property
     def web_deps(self) -> WebDeps:
-        from chalicelib.domain.survey_token import link_key
         from chalicelib.services.web_survey import WebDeps
 
         s = self.settings
-        return WebDeps(store=self.conversations, pages=self.pages, link_key=link_key(s.contact_hash_key),
+        return WebDeps(store=self.conversations, pages=self.pages, links=self.link_keys,
                        threshold_for=s.threshold_for, clock=self.clock, places=self.places)
 
     @cached_property
     def unsubscribe_deps(self) -> UnsubscribeDeps:
-        from chalicelib.domain.survey_token import link_key
         from chalicelib.services.unsubscribe import UnsubscribeDeps
 
-        return UnsubscribeDeps(store=self.conversations, pages=self.pages,
-                               link_key=link_key(self.settings.contact_hash_key), contact_key=self.contact_key,
-                               clock=self.clock)
+        return UnsubscribeDeps(store=self.conversations, pages=self.pages, links=self.link_keys,
+                               contact_key=self.contact_key, clock=self.clock, contact_keys=self.contact_keys)
 
     @cached_property
     def feedback_deps(self) -> FeedbackDeps:
@@ -305,6 +303,10 @@ def components() -> Components:
     global _components
     if _components is None:
         _components = Components(settings_module.current())
+    else:      # a new version of the configuration document (chalicelib/config_document.py): rebuilt on it
+        fresh = settings_module.refreshed(_components.settings)
+        if fresh is not _components.settings:
+            _components = Components(fresh, clock=_components.clock)
     return _components
 
 

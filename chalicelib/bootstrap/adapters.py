@@ -19,7 +19,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from chalicelib.domain.identity import contact_key
 from chalicelib.settings import Settings
 
 if TYPE_CHECKING:      # for the annotations only: each piece imports what it builds on first use
@@ -28,7 +27,10 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
     from chalicelib.adapters.idempotency import Idempotency
     from chalicelib.adapters.twilio_sms import SignatureCheck
     from chalicelib.auth import Authenticator
+    from chalicelib.credentials import Credentials, SecretSource
+    from chalicelib.domain.identity import Keyring
     from chalicelib.domain.model import Survey
+    from chalicelib.domain.survey_token import LinkKeys
     from chalicelib.services.ports import (
         AlertLedger,
         Alerts,
@@ -77,7 +79,8 @@ class Adapters:
         self.__dict__.update(overrides)      # cached_property reads the instance dict first
 
     # --- AWS clients
-    def _client(self, service: Literal["sqs", "sns", "dynamodb", "sesv2", "comprehend", "cognito-idp"],
+    def _client(self, service: Literal["sqs", "sns", "dynamodb", "sesv2", "comprehend", "cognito-idp",
+                                       "secretsmanager"],
                 endpoint: str | None) -> Any:
         import boto3
         from botocore.config import Config
@@ -105,6 +108,32 @@ class Adapters:
     @cached_property
     def sesv2(self) -> Any:
         return self._client("sesv2", self.settings.aws_endpoint)
+
+    # --- secrets: read when first needed, each through its cache (chalicelib/credentials.py)
+    @cached_property
+    def secrets(self) -> SecretSource:
+        """Secrets Manager (moto locally), cached for KOE_SECRETS_MAX_AGE_SECONDS."""
+        from chalicelib.adapters.secrets import SecretsManagerSource
+
+        return SecretsManagerSource(self._client("secretsmanager", self.settings.aws_endpoint),
+                                    self.settings.secrets_max_age_seconds)
+
+    @cached_property
+    def credentials(self) -> Credentials:
+        from chalicelib.credentials import Credentials
+        from chalicelib.settings import secret_ids
+
+        return Credentials(self.secrets, secret_ids(self.settings))
+
+    def contact_keyring(self) -> Keyring:
+        """The contact-hash keys (KOE_CONTACT_KEYS_SECRET_ID), as the secret holds them now."""
+        return self.credentials.contact_keyring()
+
+    def link_keys(self) -> LinkKeys:
+        """The survey and unsubscribe links' keys, one per listed contact-key version."""
+        from chalicelib.domain.survey_token import LinkKeys
+
+        return LinkKeys.of(self.contact_keyring())
 
     # --- storage
     @cached_property
@@ -178,16 +207,22 @@ class Adapters:
 
     @cached_property
     def sms(self) -> SmsSender:
+        """Twilio, on the Twilio secret (KOE_TWILIO_SECRET_ID) as it is at each send: building the
+        sender reads nothing; a handler that never sends never reads the secret."""
+        from chalicelib.adapters.twilio_sms import RotatingTwilioSms
+
+        return RotatingTwilioSms(lambda fresh: self.credentials.twilio(fresh=fresh), self._twilio)
+
+    def _twilio(self, credentials: Any) -> Any:
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
         from chalicelib.adapters.twilio_sms import TwilioSms
 
-        s = self.settings
-        client = Client(s.twilio_account_sid, s.twilio_auth_token, http_client=TwilioHttpClient(timeout=5))
-        if s.twilio_base_url:          # the local stand-in carrier
-            client.api.base_url = s.twilio_base_url
-        return TwilioSms(client, s.twilio_from)
+        client = Client(credentials.account_sid, credentials.auth_token, http_client=TwilioHttpClient(timeout=5))
+        if self.settings.twilio_base_url:          # the local stand-in carrier
+            client.api.base_url = self.settings.twilio_base_url
+        return TwilioSms(client, credentials.sender)
 
     @cached_property
     def email(self) -> EmailSender:
@@ -319,18 +354,13 @@ class Adapters:
 
     def survey_link(self, survey: Survey) -> str:
         """The survey's page, signed: `<KOE_SURVEY_LINK_BASE_URL or public URL>/s/<token>`."""
-        from chalicelib.domain import survey_token
-
-        key = survey_token.link_key(self.settings.contact_hash_key)
-        return f"{self.settings.survey_page_url}/{survey_token.sign(key, survey.survey_id)}"
+        return f"{self.settings.survey_page_url}/{self.link_keys().sign(survey.survey_id)}"
 
     def unsubscribe_link(self, survey: Survey) -> str:
         """The survey's email unsubscribe page, signed for "unsubscribe": `<base>/u/<token>`."""
-        from chalicelib.domain import survey_token
         from chalicelib.services.unsubscribe import link
 
-        return link(survey_token.link_key(self.settings.contact_hash_key), self.settings.unsubscribe_page_url,
-                    survey)
+        return link(self.link_keys(), self.settings.unsubscribe_page_url, survey)
 
     @cached_property
     def authenticators(self) -> Sequence[Authenticator]:
@@ -338,7 +368,8 @@ class Adapters:
         tokens only when KOE_LOCAL_TOKEN_SECRET is set (never in AWS)."""
         from chalicelib.auth import ApiKeys, CognitoClaims, LocalTokens
 
-        found: list[Authenticator] = [ApiKeys(self.settings.api_keys), CognitoClaims()]
+        # The API keys are read (KOE_API_KEYS_SECRET_ID) only when a request presents one.
+        found: list[Authenticator] = [ApiKeys(self.credentials.api_keys), CognitoClaims()]
         if self.settings.local_token_secret:
             found.append(LocalTokens(self.settings.local_token_secret, self.clock))
         return tuple(found)
@@ -386,7 +417,7 @@ class Adapters:
     def signature(self) -> SignatureCheck:
         from chalicelib.adapters.twilio_sms import SignatureCheck
 
-        return SignatureCheck(self.settings.twilio_auth_token)
+        return SignatureCheck(lambda fresh: self.credentials.twilio(fresh=fresh).auth_tokens)
 
     @cached_property
     def messages(self) -> Messages:
@@ -406,4 +437,9 @@ class Adapters:
         return self.clock().astimezone(ZoneInfo(self.settings.reporting_timezone)).date()
 
     def contact_key(self, address: str) -> str:
-        return contact_key(self.settings.contact_hash_key, address)
+        """The address's contact under the current contact-key version: where it is written."""
+        return self.contact_keyring().contact_key(address)
+
+    def contact_keys(self, address: str) -> tuple[str, ...]:
+        """... and under every listed version, current first: where it is read."""
+        return self.contact_keyring().contact_keys(address)

@@ -11,6 +11,12 @@ HMAC-SHA256 from the standard library): the tag authenticates the survey id and 
 the counter mode's IV, so one survey and purpose always give the same token (links made again stay
 the same link), two surveys give unrelated ones, and a changed byte anywhere is refused. `purpose`
 keeps a token for one use from opening another ("survey" vs "unsubscribe"). Pure.
+
+The link key is derived from a version of the contact-hash key (domain/identity.py `Keyring`), and a
+token names that version: `<key id>.<token>` (`LinkKeys`). A link keeps opening while its key id is
+listed in the contact-keys secret; one whose key id was removed (or never existed) is refused as
+`UnknownKeyId`, a TamperedToken: the customer sees the invalid-link page, never an error. A token
+without a key id (made before keys were versioned) is tried against every listed key.
 """
 
 from __future__ import annotations
@@ -20,15 +26,24 @@ import binascii
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from chalicelib.domain.identity import Keyring
 
 TAG_BYTES = 16          # 128 bits: forging one is out of reach; the link stays short for an SMS
 # A survey id is an event id (at most 128 characters, up to 512 bytes of UTF-8): ~700 characters of token.
 MAX_TOKEN_CHARS = 1024
+KEY_ID_SEPARATOR = "."           # URL-safe, and never in base64url: splits a token once, unambiguously
 _URL_SAFE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class TamperedToken(ValueError):
     """Not a token koe made (wrong shape, changed, or made for another purpose)."""
+
+
+class UnknownKeyId(TamperedToken):
+    """The token names a key id the contact-keys secret no longer (or never) listed."""
 
 
 def link_key(secret: bytes) -> bytes:
@@ -87,3 +102,36 @@ def _xor(data: bytes, stream: bytes) -> bytes:
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+@dataclass(frozen=True)
+class LinkKeys:
+    """The link keys of every listed contact-key version; new tokens use the current one."""
+
+    current: str
+    keys: Mapping[str, bytes]          # key id -> link key
+
+    @classmethod
+    def of(cls, keyring: Keyring) -> LinkKeys:
+        return cls(keyring.current, {kid: link_key(secret) for kid, secret in keyring.keys.items()})
+
+    def sign(self, survey_id: str, purpose: str = "survey") -> str:
+        return f"{self.current}{KEY_ID_SEPARATOR}{sign(self.keys[self.current], survey_id, purpose)}"
+
+    def verify(self, token: str, purpose: str = "survey") -> str:
+        """The survey id; UnknownKeyId for a key id not listed, TamperedToken for anything else koe
+        did not make for `purpose` under a listed key."""
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
+            raise TamperedToken("not a survey token")
+        kid, separator, body = token.rpartition(KEY_ID_SEPARATOR)
+        if not separator:                    # made before keys were versioned: any listed key
+            for key in self.keys.values():
+                try:
+                    return verify(key, token, purpose)
+                except TamperedToken:
+                    continue
+            raise TamperedToken("no listed key made this token")
+        listed = self.keys.get(kid)
+        if listed is None:
+            raise UnknownKeyId("the token's key id is not listed")
+        return verify(listed, body, purpose)

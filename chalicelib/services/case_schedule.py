@@ -45,6 +45,7 @@ from chalicelib.errors import (
     VersionConflict,
 )
 from chalicelib.observability import count, logger
+from chalicelib.services.contacts import ContactKeys, every_key
 from chalicelib.services.on_answers import RESURVEY_OF, publish
 from chalicelib.services.ports import Alerts, CaseStore, ConversationStore, IntakeQueue, SurveySender
 
@@ -68,6 +69,7 @@ class CaseScheduleDeps:
     policy: CasePolicy
     clock: Callable[[], datetime]
     contact_key: Callable[[str], str]       # keyed hash of an email address: its own opt-out (unsubscribe)
+    contact_keys: ContactKeys | None = None  # every listed key version (None: contact_key's only)
 
 
 def work_cases(deps: CaseScheduleDeps) -> dict[str, int]:
@@ -122,9 +124,11 @@ def _reachable(case: Case, deps: CaseScheduleDeps) -> tuple[Survey | None, str |
     survey = deps.surveys.get_survey(case.survey_id)
     if survey is None or not (survey.phone or survey.email):
         return None, "survey_expired"
-    keys = [survey.contact_key]
+    # The survey's contact as stored, and its address under every listed key version (an opt-out
+    # written after a rotation is under the current one).
+    keys = [survey.contact_key, *every_key(survey.phone or survey.email or "", deps.contact_key, deps.contact_keys)]
     if survey.channel == EMAIL and survey.email:          # the address's unsubscribe blocks email
-        keys.append(deps.contact_key(survey.email))
+        keys.extend(every_key(survey.email, deps.contact_key, deps.contact_keys))
     for key in dict.fromkeys(keys):
         contact = deps.surveys.get_contact(key)
         if contact is not None and contact.opted_out:

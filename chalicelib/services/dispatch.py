@@ -33,7 +33,8 @@ from chalicelib.domain.questions import Definitions
 from chalicelib.domain.send_window import SendHours
 from chalicelib.errors import ConversationOpen, SurveyExists
 from chalicelib.observability import count, logger
-from chalicelib.services import survey_moves
+from chalicelib.services import contacts, survey_moves
+from chalicelib.services.contacts import ContactKeys
 from chalicelib.services.ports import ConversationStore, SurveySender
 from chalicelib.services.send_survey import send_survey
 
@@ -55,6 +56,7 @@ class DispatchDeps:
     history_days: int = 30                  # how far back the contact's survey history is kept
     reminder_after: timedelta | None = None  # the one reminder, if still unanswered (None: no reminder)
     definitions: Definitions = Definitions()   # what each procedure asks first (default: NPS, version 1)
+    contact_keys: ContactKeys | None = None    # every listed key version (None: contact_key's only)
 
 
 def dispatch_event(event: dict[str, Any], deps: DispatchDeps) -> dict[str, str]:
@@ -64,8 +66,8 @@ def dispatch_event(event: dict[str, Any], deps: DispatchDeps) -> dict[str, str]:
     customer = procedure.customer
     # The customer's contact: by phone when there is one, else by email. It holds the opt-out, the
     # one open conversation and the fatigue record, whatever the channel.
-    key = deps.contact_key(customer.phone or customer.email or "")
-    contact = deps.store.get_contact(key)
+    found = contacts.read(deps.store, customer.phone or customer.email or "", deps.contact_key, deps.contact_keys)
+    key, contact = found.key, found.contact
     place = deps.places.decide(customer.phone, customer.locale, customer.timezone)
     policy = replace(deps.policy, cooldown_days=deps.cooldown_days(procedure.procedure))
     decision = eligibility.decide(procedure, contact, _channel(procedure, deps), now, policy)
@@ -96,7 +98,7 @@ def _channel(event: ProcedureCompleted, deps: DispatchDeps) -> Channel:
                   has_phone=bool(customer.phone), has_email=bool(customer.email))
     chosen = channel_policy.choose(deps.channels, reach, deps.senders)
     if chosen.name == channel_policy.EMAIL and customer.phone and customer.email:
-        email_contact = deps.store.get_contact(deps.contact_key(customer.email))
+        email_contact = contacts.read(deps.store, customer.email, deps.contact_key, deps.contact_keys).contact
         if email_contact is not None and email_contact.opted_out:
             chosen = channel_policy.choose(deps.channels, replace(reach, email_blocked=True), deps.senders)
     return chosen

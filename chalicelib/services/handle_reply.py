@@ -24,7 +24,8 @@ from chalicelib.domain.questions import Scale
 from chalicelib.domain.replies import Keyword, read_keyword
 from chalicelib.errors import StaleSurvey
 from chalicelib.observability import count, logger
-from chalicelib.services import survey_moves
+from chalicelib.services import contacts, survey_moves
+from chalicelib.services.contacts import ContactKeys
 from chalicelib.services.ports import ConversationStore, Inbound, Messages
 
 ATTEMPTS = 2     # a concurrent reply for the same survey: read again once
@@ -48,6 +49,7 @@ class ReplyDeps:
     threshold_for: Callable[[str, str], int]   # (procedure, scale) -> escalation threshold
     clock: Callable[[], datetime]
     places: PlaceRules                          # the place an answer carries (older surveys: worked out)
+    contact_keys: ContactKeys | None = None     # every listed key version (None: contact_key's only)
 
 
 def handle_reply(sms: InboundSms, deps: ReplyDeps) -> str | None:
@@ -67,8 +69,8 @@ def handle_reply(sms: InboundSms, deps: ReplyDeps) -> str | None:
 
 def _handle(sms: InboundSms, deps: ReplyDeps) -> str | None:
     now = deps.clock()
-    key = deps.contact_key(sms.sender)
-    contact = deps.store.get_contact(key)
+    found = contacts.read(deps.store, sms.sender, deps.contact_key, deps.contact_keys)
+    key, contact = found.key, found.contact
     survey = None
     if contact is not None and contact.has_open_conversation(now) and contact.active_survey_id:
         survey = deps.store.get_survey(contact.active_survey_id)
@@ -76,7 +78,7 @@ def _handle(sms: InboundSms, deps: ReplyDeps) -> str | None:
             survey = None
     keyword = read_keyword(sms.body, conversation_language=survey.locale if survey else None)
     if keyword is not None:
-        return _keyword(keyword, sms, key, survey, now, deps)
+        return _keyword(keyword, sms, found, survey, now, deps)
     if survey is None or survey.status is SurveyStatus.SCHEDULED:
         # Nothing asked yet (no survey, or one still waiting for the send window): not an answer.
         reason = "no_open_conversation" if survey is None else "survey_not_sent_yet"
@@ -114,8 +116,8 @@ def _answer(survey: Survey, question: str, score: int | None, text: str | None, 
                                         deps.places.of_survey(survey), truncated=truncated)
 
 
-def _keyword(keyword: Keyword, sms: InboundSms, key: str, survey: Survey | None, now: datetime,
-             deps: ReplyDeps) -> str | None:
+def _keyword(keyword: Keyword, sms: InboundSms, found: contacts.AddressContact, survey: Survey | None,
+             now: datetime, deps: ReplyDeps) -> str | None:
     language = survey.locale if survey else keyword.language
     # The customer's own words stay in the consent record (the contacts table, never the logs).
     audit = f"sms:{keyword.kind}:{sms.body.strip()[:AUDIT_WORDS]}"
@@ -127,7 +129,10 @@ def _keyword(keyword: Keyword, sms: InboundSms, key: str, survey: Survey | None,
         survey_moves.close(deps.store, survey, SurveyStatus.OPTED_OUT, "opted_out_by_reply", now,
                            opted_out=True, audit=audit, last_inbound_sid=sms.message_sid, last_reply_key=None)
     else:
-        deps.store.set_opt_out(key, keyword.kind == "stop", audit, now)
+        # Written under the current key version; an opt-in also clears an opt-out an older version holds.
+        opting_in = keyword.kind != "stop"
+        for key in dict.fromkeys((found.key, *(found.opted_out_keys if opting_in else ()))):
+            deps.store.set_opt_out(key, not opting_in, audit, now)
     if keyword.carrier_answers:
         return None
     return deps.messages.render(CHANNEL, language, "opted_out" if keyword.kind == "stop" else "opted_in")

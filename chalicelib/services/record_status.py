@@ -17,7 +17,8 @@ from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.model import Survey, SurveyStatus
 from chalicelib.errors import InvalidRequest
 from chalicelib.observability import count, logger
-from chalicelib.services import survey_moves
+from chalicelib.services import contacts, survey_moves
+from chalicelib.services.contacts import ContactKeys
 from chalicelib.services.ports import ConversationStore, SurveySender
 from chalicelib.services.send_survey import send_survey
 
@@ -28,6 +29,7 @@ class StatusDeps:
     senders: Mapping[str, SurveySender]
     contact_key: Callable[[str], str]
     clock: Callable[[], datetime]
+    contact_keys: ContactKeys | None = None    # every listed key version (None: contact_key's only)
 
 
 @dataclass(frozen=True)
@@ -92,5 +94,5 @@ def _email_possible(survey: Survey, deps: StatusDeps) -> bool:
     """An address, an email sender, and the address has not opted out (unsubscribed, bounced)."""
     if not survey.email or "email" not in deps.senders:
         return False
-    contact = deps.store.get_contact(deps.contact_key(survey.email))
+    contact = contacts.read(deps.store, survey.email, deps.contact_key, deps.contact_keys).contact
     return contact is None or not contact.opted_out

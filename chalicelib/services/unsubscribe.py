@@ -20,6 +20,8 @@ from chalicelib.domain import web_survey as web
 from chalicelib.domain.model import Survey
 from chalicelib.domain.web_survey import Page, PageKind
 from chalicelib.observability import count, logger
+from chalicelib.services import contacts
+from chalicelib.services.contacts import ContactKeys
 from chalicelib.services.ports import ConversationStore, Pages
 
 PURPOSE = "unsubscribe"
@@ -30,9 +32,10 @@ AUDIT = "email:unsubscribe"
 class UnsubscribeDeps:
     store: ConversationStore
     pages: Pages
-    link_key: bytes                       # survey_token.link_key(settings.contact_hash_key)
-    contact_key: Callable[[str], str]     # keyed hash of an email address
+    links: Callable[[], survey_token.LinkKeys]   # the listed link keys, read when a token is (they rotate)
+    contact_key: Callable[[str], str]     # keyed hash of an email address (the current key version)
     clock: Callable[[], datetime]
+    contact_keys: ContactKeys | None = None    # every listed key version (None: contact_key's only)
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,9 @@ class UnsubscribeOutcome:
     html: str
 
 
-def link(key: bytes, base_url: str, survey: Survey) -> str:
+def link(keys: survey_token.LinkKeys, base_url: str, survey: Survey) -> str:
     """The survey's unsubscribe link: `<base_url>/<token>`, the token signed for "unsubscribe"."""
-    return f"{base_url}/{survey_token.sign(key, survey.survey_id, PURPOSE)}"
+    return f"{base_url}/{keys.sign(survey.survey_id, PURPOSE)}"
 
 
 def show(token: str, accept_language: str | None, deps: UnsubscribeDeps) -> UnsubscribeOutcome:
@@ -61,8 +64,8 @@ def unsubscribe(token: str, accept_language: str | None, deps: UnsubscribeDeps) 
     survey = _survey(token, deps)
     if survey is None or not survey.email:
         return _not_found(accept_language, deps)
-    key = deps.contact_key(survey.email)
-    contact = deps.store.get_contact(key)
+    found = contacts.read(deps.store, survey.email, deps.contact_key, deps.contact_keys)
+    key, contact = found.key, found.contact
     if contact is not None and contact.opted_out:
         count("EmailUnsubscribeRepeated")
     else:
@@ -76,10 +79,10 @@ def unsubscribe(token: str, accept_language: str | None, deps: UnsubscribeDeps) 
 
 def _survey(token: str, deps: UnsubscribeDeps) -> Survey | None:
     try:
-        survey_id = survey_token.verify(deps.link_key, token, PURPOSE)
-    except survey_token.TamperedToken:
+        survey_id = deps.links().verify(token, PURPOSE)
+    except survey_token.TamperedToken as exc:
         count("UnsubscribeTokenRefused")
-        logger.info("unsubscribe token refused")
+        logger.info("unsubscribe token refused", extra={"unknown_key_id": isinstance(exc, survey_token.UnknownKeyId)})
         return None
     return deps.store.get_survey(survey_id)
 

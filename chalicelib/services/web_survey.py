@@ -50,7 +50,7 @@ ANSWERED_LATE = "web_form_after_window"   # ... and on one answered after its re
 class WebDeps:
     store: ConversationStore
     pages: Pages
-    link_key: bytes                       # survey_token.link_key(settings.contact_hash_key)
+    links: Callable[[], survey_token.LinkKeys]   # the listed link keys, read when a token is (they rotate)
     threshold_for: Callable[[str, str], int]   # (procedure, scale) -> escalation threshold
     clock: Callable[[], datetime]
     places: PlaceRules                    # the place an answer carries (older surveys: worked out)
@@ -180,10 +180,10 @@ def _answer(survey: Survey, question: str, score: int | None, text: str, now: da
 
 def _survey(token: str, deps: WebDeps) -> Survey | None:
     try:
-        survey_id = survey_token.verify(deps.link_key, token)
-    except survey_token.TamperedToken:
+        survey_id = deps.links().verify(token)
+    except survey_token.TamperedToken as exc:
         count("WebTokenRefused")
-        logger.info("web survey token refused")
+        logger.info("web survey token refused", extra={"unknown_key_id": isinstance(exc, survey_token.UnknownKeyId)})
         return None
     survey = deps.store.get_survey(survey_id)
     if survey is None:

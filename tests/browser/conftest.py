@@ -28,7 +28,7 @@ from devstack.time_machine import pinned_at
 from tests import clock
 from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeFollowUps, FakeIntakeQueue, FakeSms
 from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeEventLedger, FakeScoreStore
-from tests.functional.conftest import ENV
+from tests.functional.conftest import CONTACT_KEY, ENV, fake_secrets
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -37,7 +37,7 @@ PACKAGES = "chromium fonts-noto-cjk"
 PHONE = {"width": 390, "height": 844}
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
-KEY = survey_token.link_key(ENV["KOE_CONTACT_HASH_KEY"].encode())
+KEY = survey_token.link_key(CONTACT_KEY.encode())
 
 
 def _require_browser() -> None:
@@ -106,7 +106,7 @@ def site() -> Iterator[Site]:
     built = Components(
         from_env(ENV), conversations=FakeConversationStore(), cases=FakeCaseStore(), scores=FakeScoreStore(),
         intake_queue=FakeIntakeQueue(), dead_letters=FakeDeadLetters(), follow_ups=FakeFollowUps(),
-        alerts=FakeAlerts(), sms=FakeSms(), event_ledger=FakeEventLedger(),
+        alerts=FakeAlerts(), sms=FakeSms(), event_ledger=FakeEventLedger(), secrets=fake_secrets(),
         clock=pinned_at(clock.start()))      # the suite's pinned instant, never today's date (tests/clock.py)
     previous = install(built)
     app_class = app_module.app.__class__                 # create_local_server swaps it for a thread-local one

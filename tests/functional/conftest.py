@@ -34,6 +34,7 @@ import app as app_module
 from chalicelib.bootstrap import Components, install
 from chalicelib.resources import DEFAULT_PREFIX, consumed_by, physical
 from chalicelib.settings import from_env
+from tests.fakes import secrets
 from tests.fakes.answers import FakeAnswerArchive
 from tests.fakes.insights import FakeCommentAnalyser, FakeCommentSource, FakeInsightRequests, FakeInsightStore
 from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeFollowUps, FakeIntakeQueue, FakeSms
@@ -41,7 +42,7 @@ from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeEventLe
 from tests.services.conftest import EVENTS, PHONE, Clock, event
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-API_KEY = "ops-key-2"
+API_KEY = "ops-key-2-0123456789"
 PUBLIC_BASE_URL = "https://koe.example.com/api"
 AUTH_TOKEN = "feedface" * 4                     # 32 characters, as Twilio's auth tokens are
 SURVEY = event()["event_id"]                    # the survey a dispatched sample event opens
@@ -50,14 +51,17 @@ RESPONSES_STREAM = ("arn:aws:dynamodb:us-east-1:000000000000:table/koe-responses
                     "stream/2026-11-01T00:00:00.000")
 UTC_DATETIME = "%Y-%m-%dT%H:%M:%S.%f+0000"      # how PynamoDB's UTCDateTimeAttribute serialises
 
+CONTACT_KEY = "functional-contact-hash-key-0123456789"
+# The secrets as Secrets Manager holds them (tests/fakes/secrets.py); the settings carry their ids.
+SECRETS = {
+    secrets.TWILIO: {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": AUTH_TOKEN, "from": "+15550100999"},
+    secrets.API_KEYS: {"keys": ["ops-key-1-0123456789", "ops-key-2-0123456789"]},
+    secrets.CONTACT_KEYS: {"current": "2026-11", "keys": {"2026-11": CONTACT_KEY}},
+}
 ENV = {
     "AWS_REGION": "us-east-1",
-    "KOE_API_KEYS": "ops-key-1,ops-key-2",
-    "KOE_CONTACT_HASH_KEY": "functional-contact-hash-key",
+    **secrets.SECRET_ENV,
     "KOE_PUBLIC_BASE_URL": PUBLIC_BASE_URL,
-    "KOE_TWILIO_ACCOUNT_SID": "AC" + "0123456789abcdef" * 2,
-    "KOE_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-    "KOE_TWILIO_FROM": "+15550100999",
     "KOE_INTAKE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/koe-intake",
     "KOE_INTAKE_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/koe-intake-dlq",
     "KOE_FOLLOW_UP_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/koe-follow-ups",
@@ -239,7 +243,12 @@ def fake_components() -> Components:
         alerts=FakeAlerts(), sms=FakeSms(), idempotency=PassThroughIdempotency(),
         event_ledger=FakeEventLedger(), insight_requests=FakeInsightRequests(), comment_insights=FakeInsightStore(),
         insight_dead_letters=FakeDeadLetters(), comment_source=FakeCommentSource(store.answers, store.comment_threads),
-        comment_analyser=FakeCommentAnalyser(), answer_archive=FakeAnswerArchive(store.answers, store.comment_threads))
+        comment_analyser=FakeCommentAnalyser(), answer_archive=FakeAnswerArchive(store.answers, store.comment_threads),
+        secrets=fake_secrets())
+
+
+def fake_secrets() -> secrets.FakeSecrets:
+    return secrets.FakeSecrets(copy.deepcopy(SECRETS))
 
 
 @contextmanager

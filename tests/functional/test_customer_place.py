@@ -16,7 +16,7 @@ from chalicelib.settings import from_env
 from tests.fakes.insights import FakeCommentAnalyser, FakeCommentSource, FakeInsightRequests, FakeInsightStore
 from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeEmail, FakeFollowUps, FakeIntakeQueue, FakeSms
 from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeEventLedger, FakeScoreStore
-from tests.functional.conftest import ENV, SURVEY, Clock, Koe, PassThroughIdempotency, event, serving
+from tests.functional.conftest import ENV, SURVEY, Clock, Koe, PassThroughIdempotency, event, fake_secrets, serving
 from tests.functional.test_cases_api import ADMIN, body, call
 
 EMAIL_ENV = {**ENV, "KOE_EMAIL_FROM": "survey@example.com", "KOE_SES_CONFIGURATION_SET": "koe-ci-email"}
@@ -34,7 +34,7 @@ def koe() -> Iterator[Koe]:
         alerts=FakeAlerts(), sms=FakeSms(), idempotency=PassThroughIdempotency(),
         event_ledger=FakeEventLedger(), insight_requests=FakeInsightRequests(), comment_insights=FakeInsightStore(),
         insight_dead_letters=FakeDeadLetters(), comment_source=FakeCommentSource(store.answers),
-        comment_analyser=FakeCommentAnalyser(), email=FakeEmail())
+        comment_analyser=FakeCommentAnalyser(), email=FakeEmail(), secrets=fake_secrets())
     with serving(built) as koe:
         yield koe
 

@@ -20,13 +20,23 @@ from chalicelib.domain.model import SurveyStatus
 from chalicelib.settings import from_env
 from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeEmail, FakeFollowUps, FakeIntakeQueue, FakeSms
 from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeEventLedger, FakeScoreStore
-from tests.functional.conftest import ENV, SURVEY, Clock, Koe, PassThroughIdempotency, event, serving
+from tests.functional.conftest import (
+    CONTACT_KEY,
+    ENV,
+    SURVEY,
+    Clock,
+    Koe,
+    PassThroughIdempotency,
+    event,
+    fake_secrets,
+    serving,
+)
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 CN_PHONE = "+8613800138000"
 ADDRESS = "li.mei@example.com"
 EMAIL_ENV = {**ENV, "KOE_EMAIL_FROM": "survey@example.jp", "KOE_SES_CONFIGURATION_SET": "koe-ci-email"}
-KEY = survey_token.link_key(ENV["KOE_CONTACT_HASH_KEY"].encode())
+KEY = survey_token.link_key(CONTACT_KEY.encode())
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
@@ -37,7 +47,7 @@ def koe() -> Iterator[Koe]:
         conversations=FakeConversationStore(), cases=FakeCaseStore(), scores=FakeScoreStore(),
         intake_queue=FakeIntakeQueue(), dead_letters=FakeDeadLetters(), follow_ups=FakeFollowUps(),
         alerts=FakeAlerts(), sms=FakeSms(), idempotency=PassThroughIdempotency(),
-        event_ledger=FakeEventLedger(), email=FakeEmail())
+        event_ledger=FakeEventLedger(), email=FakeEmail(), secrets=fake_secrets())
     with serving(built) as koe:
         yield koe
 

@@ -17,11 +17,11 @@ from chalicelib.domain.model import SurveyStatus
 from chalicelib.settings import from_env
 from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeFollowUps, FakeIntakeQueue, FakeSms
 from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeEventLedger, FakeScoreStore
-from tests.functional.conftest import ENV, SURVEY, PassThroughIdempotency, event
+from tests.functional.conftest import CONTACT_KEY, ENV, SURVEY, PassThroughIdempotency, event, fake_secrets
 from tests.services.conftest import Clock
 
 DEFINITIONS = {"claim_payment": {"scale": "csat", "version": 2}}
-KEY = survey_token.link_key(ENV["KOE_CONTACT_HASH_KEY"].encode())
+KEY = survey_token.link_key(CONTACT_KEY.encode())
 PAGE = f"/s/{survey_token.sign(KEY, SURVEY)}"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
@@ -35,7 +35,7 @@ def components() -> Iterator[Components]:
         conversations=store, outcomes=store, cases=FakeCaseStore(), scores=FakeScoreStore(),
         intake_queue=FakeIntakeQueue(), dead_letters=FakeDeadLetters(), follow_ups=FakeFollowUps(),
         alerts=FakeAlerts(), sms=FakeSms(), idempotency=PassThroughIdempotency(),
-        event_ledger=FakeEventLedger())
+        event_ledger=FakeEventLedger(), secrets=fake_secrets())
     previous = install(built)
     try:
         yield built

@@ -11,9 +11,9 @@ import pytest
 from chalicelib.domain import survey_token
 from chalicelib.domain.model import SurveyStatus
 from chalicelib.errors import StorageThrottled
-from tests.functional.conftest import ENV, SURVEY, event, response_image
+from tests.functional.conftest import CONTACT_KEY, SURVEY, event, response_image
 
-KEY = survey_token.link_key(ENV["KOE_CONTACT_HASH_KEY"].encode())
+KEY = survey_token.link_key(CONTACT_KEY.encode())
 TOKEN = survey_token.sign(KEY, SURVEY)
 PAGE = f"/s/{TOKEN}"
 FORM = {"content-type": "application/x-www-form-urlencoded"}

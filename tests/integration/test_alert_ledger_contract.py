@@ -19,10 +19,7 @@ from tests.fakes.alert_delivery import FakeAlertLedger
 
 NOW = datetime(2026, 11, 21, 1, 20, tzinfo=UTC)
 LEASE = timedelta(minutes=2)
-REQUIRED = {
-    "KOE_API_KEYS": "test-key", "KOE_CONTACT_HASH_KEY": "k", "KOE_PUBLIC_BASE_URL": "https://koe.test",
-    "KOE_TWILIO_ACCOUNT_SID": "AC0", "KOE_TWILIO_AUTH_TOKEN": "t", "KOE_TWILIO_FROM": "+15550000000",
-}
+REQUIRED = {"KOE_PUBLIC_BASE_URL": "https://koe.test"}
 
 
 @pytest.fixture(scope="module")

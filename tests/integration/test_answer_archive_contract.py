@@ -25,8 +25,7 @@ from tests.fakes.answers import FakeAnswerArchive
 from tests.fakes.stores import FakeConversationStore
 
 REQUIRED = {
-    "KOE_API_KEYS": "test-key", "KOE_CONTACT_HASH_KEY": "k", "KOE_PUBLIC_BASE_URL": "https://koe.test",
-    "KOE_TWILIO_ACCOUNT_SID": "AC0", "KOE_TWILIO_AUTH_TOKEN": "t", "KOE_TWILIO_FROM": "+15550000000",
+    "KOE_PUBLIC_BASE_URL": "https://koe.test",
     "KOE_INTAKE_QUEUE_URL": "q", "KOE_INTAKE_DLQ_URL": "q", "KOE_FOLLOW_UP_QUEUE_URL": "q", "KOE_CX_TOPIC_ARN": "t",
 }
 

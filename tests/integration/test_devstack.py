@@ -214,11 +214,9 @@ def test_provisioning_twice_is_harmless_and_returns_the_settings(local_aws: dict
     # Then nothing fails, the addresses are the same, and the app's settings accept them
     assert again == local_aws
     from chalicelib.settings import from_env
-    settings = from_env({**again, "KOE_API_KEYS": "k", "KOE_CONTACT_HASH_KEY": "h",
-                         "KOE_PUBLIC_BASE_URL": "http://127.0.0.1:8000",
-                         "KOE_TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "KOE_TWILIO_AUTH_TOKEN": "t",
-                         "KOE_TWILIO_FROM": "+15550009999"})
+    settings = from_env({**again, "KOE_PUBLIC_BASE_URL": "http://127.0.0.1:8000"})
     assert settings.intake_queue_url == again["KOE_INTAKE_QUEUE_URL"]
+    assert settings.contact_keys_secret_id == again["KOE_CONTACT_KEYS_SECRET_ID"]
     assert settings.resource_prefix == again["KOE_RESOURCE_PREFIX"]
 
 

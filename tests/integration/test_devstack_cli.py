@@ -147,7 +147,8 @@ def test_options_keep_data_by_default_and_take_concurrency():
 def test_the_ready_file_holds_secrets_so_only_its_owner_can_read_it(tmp_path: Path):
     class Ready:
         def addresses(self) -> dict[str, Any]:
-            return {"api_key": "k" * 32, "env": {"KOE_LOCAL_TOKEN_SECRET": "s" * 48, "KOE_CONTACT_HASH_KEY": "h" * 64}}
+            return {"api_key": "k" * 32,
+                    "env": {"KOE_LOCAL_TOKEN_SECRET": "s" * 48, "KOE_LOCAL_CONTACT_KEYS": "h" * 64}}
 
     # Given a ready file left world-readable by an earlier run, and a process umask that lets others read
     path = tmp_path / "devstack.json"

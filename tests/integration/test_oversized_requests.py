@@ -21,7 +21,8 @@ from chalicelib.domain.model import SurveyStatus
 from chalicelib.domain.principal import Role
 from chalicelib.domain.sms import MAX_REPLY_CHARS
 from chalicelib.settings import from_env
-from tests.functional.conftest import ENV, Koe, serving
+from tests.fakes import secrets
+from tests.functional.conftest import ENV, Koe, fake_secrets, serving
 from tests.integration.test_store_contract import a_survey
 from tests.services.conftest import Clock
 
@@ -31,7 +32,8 @@ HUGE = 600_000          # characters: a form body of ~600 KB, under the edge's 1
 @pytest.fixture(scope="module")
 def koe(local_aws: dict[str, str]) -> Iterator[Koe]:
     """app.py with its real DynamoDB stores on this session's tables (fakes nowhere on this path)."""
-    components = Components(from_env({**ENV, **local_aws}), Clock())
+    # The secrets held in memory (tests/fakes/secrets.py): the functional tier's Twilio token signs the replies.
+    components = Components(from_env({**ENV, **local_aws, **secrets.SECRET_ENV}), Clock(), secrets=fake_secrets())
     with serving(components) as koe:
         yield koe
 

@@ -100,8 +100,7 @@ def dynamo(local_aws: dict[str, str], dynamodb_local: Any) -> DynamoWorld:
 
 
 _REQUIRED_SETTINGS = {
-    "KOE_API_KEYS": "test-key", "KOE_CONTACT_HASH_KEY": "k", "KOE_PUBLIC_BASE_URL": "https://koe.test",
-    "KOE_TWILIO_ACCOUNT_SID": "AC0", "KOE_TWILIO_AUTH_TOKEN": "t", "KOE_TWILIO_FROM": "+15550000000",
+    "KOE_PUBLIC_BASE_URL": "https://koe.test",
     "KOE_INTAKE_QUEUE_URL": "q", "KOE_INTAKE_DLQ_URL": "q", "KOE_FOLLOW_UP_QUEUE_URL": "q",
     "KOE_CX_TOPIC_ARN": "arn",
 }

@@ -18,7 +18,7 @@ from chalicelib.services.on_answers import on_answers
 from chalicelib.services.tick import tick
 from chalicelib.services.web_survey import WebDeps, submit
 from tests.fakes.messaging import FakeEmail
-from tests.services.conftest import PLACES, SECRET, World
+from tests.services.conftest import PLACES, SECRET, World, links_of
 
 SURVEY = "claims-2026-000123-paid"
 ADMIN = Principal("cx-lead", Role.CX_ADMIN)
@@ -43,7 +43,7 @@ def detractor_case(world: World, customer: dict[str, Any]) -> None:
     """Given a survey sent at `now` and answered 3 on its web page five minutes later: a case."""
     world.dispatch(customer=customer, completed_at=world.clock.now.isoformat())
     world.clock.advance(minutes=5)
-    deps = WebDeps(store=world.store, pages=_Pages(), link_key=survey_token.link_key(SECRET),
+    deps = WebDeps(store=world.store, pages=_Pages(), links=links_of(survey_token.link_key(SECRET)),
                    threshold_for=world.threshold_for, clock=world.clock, places=PLACES)
     assert submit(survey_token.sign(survey_token.link_key(SECRET), SURVEY), "score=3", None, deps).outcome
     on_answers(world.store.answers_for(SURVEY), world.answer_deps)

@@ -20,7 +20,7 @@ from chalicelib.services.email_feedback import FeedbackDeps, record_feedback
 from chalicelib.services.unsubscribe import AUDIT, UnsubscribeDeps, show, unsubscribe
 from chalicelib.settings import REPO_ROOT
 from tests.fakes.messaging import FakeEmail
-from tests.services.conftest import SECRET, World
+from tests.services.conftest import SECRET, World, links_of
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 CN_PHONE = "+8613800138000"              # a sample number of China Mobile's
@@ -53,7 +53,7 @@ def feedback_deps(world: World) -> FeedbackDeps:
 
 def unsubscribe_deps(world: World) -> UnsubscribeDeps:
     return UnsubscribeDeps(store=world.store, pages=JinjaPages(REPO_ROOT / "templates", "Example Life"),
-                           link_key=KEY, contact_key=world.key, clock=world.clock)
+                           links=links_of(KEY), contact_key=world.key, clock=world.clock)
 
 
 def sample(name: str) -> str:
@@ -92,9 +92,9 @@ def test_the_email_carries_eleven_score_links_to_the_survey_and_its_unsubscribe_
     assert [parse_qs(urlsplit(h).query)["score"] for h in scores] == [[str(n)] for n in range(11)]
     assert sent.unsubscribe_url == unsubscribe_link(survey) in _hrefs(sent.content.html)
     token = sent.unsubscribe_url.rsplit("/", 1)[1]
-    assert survey_token.verify(KEY, token, "unsubscribe") == SURVEY
+    assert links_of(KEY)().verify(token, "unsubscribe") == SURVEY
     with pytest.raises(survey_token.TamperedToken):
-        survey_token.verify(KEY, token)                 # not a survey link: another purpose
+        links_of(KEY)().verify(token)               # not a survey link: another purpose
 
 
 def _hrefs(html: str) -> list[str]:

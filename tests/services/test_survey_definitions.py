@@ -22,7 +22,7 @@ from chalicelib.services.unsubscribe import link as unsubscribe_link
 from chalicelib.services.web_survey import WebDeps, show, submit
 from chalicelib.settings import REPO_ROOT
 from tests.fakes.messaging import FakeEmail
-from tests.services.conftest import PLACES, SECRET, World
+from tests.services.conftest import PLACES, SECRET, World, links_of
 
 SURVEY = "claims-2026-000123-paid"
 KEY = survey_token.link_key(SECRET)
@@ -42,7 +42,7 @@ def answers(world: World) -> dict[str, object]:
 
 
 def web_deps(world: World) -> WebDeps:
-    return WebDeps(store=world.store, pages=JinjaPages(REPO_ROOT / "templates", "Example Life"), link_key=KEY,
+    return WebDeps(store=world.store, pages=JinjaPages(REPO_ROOT / "templates", "Example Life"), links=links_of(KEY),
                    threshold_for=world.threshold_for, clock=world.clock, places=PLACES)
 
 
@@ -219,7 +219,7 @@ def test_the_email_has_one_button_per_score_of_the_scale_with_its_end_labels(def
     world = World(definitions=definitions)
     world.extra_senders["email"] = EmailSurveySender(
         email, JinjaEmails(REPO_ROOT / "templates", "Example Life"), world.link,
-        lambda s: unsubscribe_link(KEY, "https://koe.example.jp/u", s), world.key)
+        lambda s: unsubscribe_link(links_of(KEY)(), "https://koe.example.jp/u", s), world.key)
 
     assert world.dispatch(**CN_EMAIL)["reason"] == "CN:email"
 

@@ -15,7 +15,7 @@ from chalicelib.domain.model import Step, SurveyStatus
 from chalicelib.domain.web_survey import COMMENT_DAYS, MAX_COMMENT, MAX_COMMENTS, Page, PageError, PageKind
 from chalicelib.errors import StaleSurvey, StorageThrottled
 from chalicelib.services.web_survey import WebDeps, show, submit
-from tests.services.conftest import PLACES, SECRET
+from tests.services.conftest import PLACES, SECRET, links_of
 
 SURVEY = "claims-2026-000123-paid"
 KEY = survey_token.link_key(SECRET)
@@ -45,7 +45,7 @@ def pages() -> RecordingPages:
 
 @pytest.fixture
 def deps(world: Any, pages: RecordingPages) -> WebDeps:
-    return WebDeps(store=world.store, pages=pages, link_key=KEY,
+    return WebDeps(store=world.store, pages=pages, links=links_of(KEY),
                    threshold_for=world.threshold_for, clock=world.clock, places=PLACES)
 
 

@@ -26,12 +26,7 @@ DECORATOR_OF = {"queue": "on_sqs_message", "topic": "on_sns_message", "stream": 
                 "schedule": "schedule"}
 # Settings no test environment below leaves out: from_env refuses to run without them.
 REQUIRED = {
-    "KOE_API_KEYS": "k1,k2",
-    "KOE_CONTACT_HASH_KEY": "hash-key",
     "KOE_PUBLIC_BASE_URL": "https://koe.example.com/api",
-    "KOE_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-    "KOE_TWILIO_AUTH_TOKEN": "token",
-    "KOE_TWILIO_FROM": "+15550009999",
 }
 
 
