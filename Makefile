@@ -82,7 +82,8 @@ synth: install-infra $(CHART)
 deploy: install-infra $(CHART)
 	@[ -n "$(STAGE)" ] || { echo "make deploy needs STAGE=<stage>, e.g. make deploy STAGE=dev"; exit 2; }
 	$(INFRA)/bin/python infra/deploy.py --stage '$(STAGE)' \
-	  $(if $(PUBLIC_BASE_URL),--public-base-url '$(PUBLIC_BASE_URL)') $(if $(DEPLOY_ARGS),-- $(DEPLOY_ARGS))
+	  $(if $(PUBLIC_BASE_URL),--public-base-url '$(PUBLIC_BASE_URL)') $(if $(DEPLOY_CONFIG),--config '$(DEPLOY_CONFIG)') \
+	  $(if $(DEPLOY_ARGS),-- $(DEPLOY_ARGS))
 
 # The local stack: DynamoDB Local, moto, the app on 127.0.0.1:8000, the carrier on :8025. Ctrl-C stops it.
 # Options, e.g. `make run API_PORT=8001 API_KEY=dev-key`: API_PORT, CARRIER_PORT, DYNAMODB_PORT,

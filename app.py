@@ -51,6 +51,7 @@ def ingest_http() -> Response:
 @app.on_sqs_message(queue=physical(DEFAULT_PREFIX, consumed_by("dispatch").name), batch_size=10)
 def dispatch(event: Any) -> dict[str, Any]:
     from chalicelib.services import batch
+    from chalicelib.services.budget import Budget
 
     c = components()
     c.idempotency.register_context(event.context)
@@ -58,7 +59,8 @@ def dispatch(event: Any) -> dict[str, Any]:
                                  int(r.to_dict()["attributes"].get("ApproximateReceiveCount", "1")))
                for r in event]
     failures = batch.process(records, lambda body: c.dispatch_once(c.read_event(body)),
-                             c.dead_letters, c.settings.max_receives, on_dead_letter=c.give_up_dispatch)
+                             c.dead_letters, c.settings.max_receives, on_dead_letter=c.give_up_dispatch,
+                             budget=Budget.of(event.context))
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
 
 
@@ -158,9 +160,11 @@ def on_response(event: Any) -> dict[str, int]:
 @app.on_sqs_message(queue=physical(DEFAULT_PREFIX, consumed_by("deliver_alerts").name), batch_size=10)
 def deliver_alerts(event: Any) -> dict[str, Any]:
     from chalicelib.services.batch import QueueRecord
+    from chalicelib.services.budget import Budget
     from chalicelib.services.deliver_alerts import deliver_batch
 
-    failures = deliver_batch([QueueRecord.from_lambda(r.to_dict()) for r in event], components().alert_deps)
+    failures = deliver_batch([QueueRecord.from_lambda(r.to_dict()) for r in event], components().alert_deps,
+                             Budget.of(event.context))
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
 
 
@@ -179,12 +183,14 @@ def analyse_comments(event: Any) -> dict[str, Any]:
 # climb the cases' escalation ladders, send closing messages, ask again.
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def tick(event: Any) -> dict[str, int]:
+    from chalicelib.services.budget import Budget
     from chalicelib.services.case_schedule import work_cases
     from chalicelib.services.tick import run_jobs
     from chalicelib.services.tick import tick as run_schedule
 
-    c = components()
-    return run_jobs({"surveys": lambda: run_schedule(c.tick_deps), "cases": lambda: work_cases(c.case_schedule_deps)})
+    c, budget = components(), Budget.of(event.context)
+    return run_jobs({"surveys": lambda: run_schedule(c.tick_deps, budget),
+                     "cases": lambda: work_cases(c.case_schedule_deps, budget)})
 
 
 # 7. The CX team reads scores: NPS, CSAT and CES with margins, per group and period, in its scope.

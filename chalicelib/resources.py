@@ -185,8 +185,10 @@ TABLES: tuple[Table, ...] = (
 
 QUEUES: tuple[Queue, ...] = (
     # 6x the dispatch function's 30 s timeout, as AWS recommends for SQS event sources.
+    # At most 10 dispatch invocations at once (batches of 10): enough for a morning's events, and a
+    # bound on the carrier calls and the contacts table's writes a flood of events can cause.
     Queue("intake", dead_letter="intake-dlq", max_receive_count=5, visibility_timeout_s=180,
-          env="KOE_INTAKE_QUEUE_URL", consumer="dispatch"),
+          env="KOE_INTAKE_QUEUE_URL", consumer="dispatch", max_concurrency=10),
     Queue("intake-dlq", env="KOE_INTAKE_DLQ_URL"),
     Queue("follow-up", dead_letter="follow-up-dlq", max_receive_count=10,
           env="KOE_FOLLOW_UP_QUEUE_URL"),
@@ -199,7 +201,7 @@ QUEUES: tuple[Queue, ...] = (
     # it with its reason.
     Queue("alert-deliveries", dead_letter="alert-deliveries-dlq", max_receive_count=5, visibility_timeout_s=180,
           env="KOE_ALERT_DELIVERIES_QUEUE_URL", consumer="deliver_alerts", subscribes_to="cx-alerts",
-          subscription_requires=("event",)),
+          subscription_requires=("event",), max_concurrency=5),
     Queue("alert-deliveries-dlq", env="KOE_ALERT_DELIVERIES_DLQ_URL"),
     # Comments to read for sentiment and key phrases (survey id + version, no text), put by
     # on_response; a record that keeps failing dead-letters with its reason. Two invocations at most:
@@ -427,6 +429,15 @@ class Function:
 
 # The Chalice function that serves every HTTP route (app.py's routes), as chalice names it.
 API_HANDLER = "api_handler"
+# app.py's handlers that are functions of their own (an event source invokes each).
+EVENT_HANDLERS = ("dispatch", "on_ses_event", "on_response", "deliver_alerts", "analyse_comments", "tick")
+# Every handler a Secret may name: the event handlers and app.py's routes (tests/unit/test_wiring.py
+# checks this list against app.py).
+APP_HANDLERS = (*EVENT_HANDLERS, "ingest_http", "sms_inbound", "web_survey_page", "web_survey_answer",
+                "unsubscribe_page", "unsubscribe", "sms_status", "get_scores", "get_outcomes", "list_cases",
+                "get_case", "work_case", "get_case_codes", "get_case_stats", "list_comments", "export_responses",
+                "dashboard", "dashboard_responses_csv", "dashboard_local_sign_in", "dashboard_sign_out",
+                "dashboard_asset")
 
 
 
@@ -450,6 +461,20 @@ def publishes_to(*topics: str) -> tuple[Grant, ...]:
 
 
 SENDS_EMAIL = Grant("email", ("ses:SendEmail",))
+# Every function reads the configuration document (CONFIG_DOCUMENT): its one object, no other.
+READS_CONFIG = Grant("config", ("s3:GetObject",))
+
+
+def reads_secrets(function: str) -> tuple[Grant, ...]:
+    """GetSecretValue on each secret a handler of `function` reads (Secret.used_by names app.py's
+    handlers: a route's is the API's function)."""
+    handlers = {h for h in APP_HANDLERS if _function_of(h) == function}
+    return tuple(Grant(f"secret/{s.name}", ("secretsmanager:GetSecretValue",))
+                 for s in SECRETS if handlers & set(s.used_by))
+
+
+def _function_of(handler: str) -> str:
+    return handler if handler in EVENT_HANDLERS else API_HANDLER
 # Writing a survey's change: the survey, its answers (and comment), its contact's slot and opt-outs, and
 # its outcome counters, in one transaction (adapters/dynamo/surveys.py).
 _SURVEY_CHANGES = (items("surveys", "GetItem", "UpdateItem", "ConditionCheckItem"),
@@ -463,7 +488,7 @@ _OPENS_CASES = (items("cases", "GetItem", "PutItem", "UpdateItem"), *queries("ca
 FUNCTIONS: tuple[Function, ...] = (
     # Every HTTP route: intake, the customers' replies, pages and carrier callbacks, the CX API and
     # dashboard (reports, cases, comments, the answers export).
-    Function(API_HANDLER, grants=(
+    Function(API_HANDLER, grants=(READS_CONFIG, *reads_secrets(API_HANDLER),
         items("events", "UpdateItem"), *sends_to("intake"),
         *_SURVEY_CHANGES, items("inbox", "PutItem"),
         items("scores", "Query"), items("outcomes", "Query"), *queries("outcomes", "by-month"),
@@ -476,34 +501,35 @@ FUNCTIONS: tuple[Function, ...] = (
         items("responses", "PutItem", "UpdateItem", "BatchGetItem"), *queries("responses", "by-month"),
     )),
     # Surveys each event (once: Powertools idempotency), or dead-letters it with its reason.
-    Function("dispatch", grants=(
+    Function("dispatch", grants=(READS_CONFIG, *reads_secrets("dispatch"),
         items("surveys", "GetItem", "PutItem", "UpdateItem"), items("contacts", "GetItem", "UpdateItem"),
         items("outcomes", "UpdateItem"), items("idempotency", "GetItem", "PutItem", "UpdateItem", "DeleteItem"),
         *sends_to("intake-dlq"), SENDS_EMAIL,
     )),
     # A hard bounce or a complaint opts the address out of email.
-    Function("on_ses_event", grants=(items("contacts", "GetItem", "UpdateItem"),)),
+    Function("on_ses_event", grants=(READS_CONFIG, *reads_secrets("on_ses_event"),
+                                     items("contacts", "GetItem", "UpdateItem"))),
     # Counts each answer once into the scores, opens cases, asks for the comments to be read.
-    Function("on_response", grants=(
+    Function("on_response", grants=(READS_CONFIG, *reads_secrets("on_response"),
         items("counted-answers", "PutItem"), items("scores", "UpdateItem"), *_OPENS_CASES,
         *sends_to("comment-insight"),
     )),
     # Each alert to each destination once (its private ledger), backing off by the message's visibility.
-    Function("deliver_alerts", grants=(
+    Function("deliver_alerts", grants=(READS_CONFIG, *reads_secrets("deliver_alerts"),
         items("alert-deliveries", "BatchGetItem", "PutItem", "UpdateItem"),
         Grant("queue/alert-deliveries", ("sqs:ChangeMessageVisibility",)), *sends_to("alert-deliveries-dlq"),
         SENDS_EMAIL,
     )),
     # Reads a comment, asks Comprehend (no resource to scope it to), stores what it says; the
     # sentiment rule may open a case as on_response does.
-    Function("analyse_comments", grants=(
+    Function("analyse_comments", grants=(READS_CONFIG, *reads_secrets("analyse_comments"),
         items("responses", "GetItem"), items("comment-insights", "GetItem", "PutItem"),
         items("comment-groups", "BatchGetItem", "PutItem"), *_OPENS_CASES, *sends_to("comment-insight-dlq"),
         Grant("*", ("comprehend:DetectSentiment", "comprehend:DetectKeyPhrases")),
     )),
     # Every minute: scheduled surveys and reminders out, ended conversations closed, the cases' ladders
     # climbed, closing messages sent, customers asked again (a new event on the intake queue).
-    Function("tick", grants=(
+    Function("tick", grants=(READS_CONFIG, *reads_secrets("tick"),
         items("surveys", "GetItem", "UpdateItem"), items("contacts", "GetItem", "UpdateItem"),
         items("outcomes", "UpdateItem"),
         *queries("surveys", "open-until", "send-at", "remind-at"),

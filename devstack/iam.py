@@ -97,7 +97,14 @@ def required(service: str, operation: str, params: Mapping[str, Any], prefix: st
     if service in ("ses", "sesv2"):
         return [(action, "email")]
     if service == "secretsmanager":
-        return [(action, f"secret/{_name(params.get('SecretId', ''), prefix)}")]
+        secret = params.get("SecretId", "")
+        # An ARN ends in -<6 random characters> Secrets Manager adds to the name.
+        name = secret.rsplit(":", 1)[-1].rsplit("-", 1)[0] if secret.startswith("arn:") else secret
+        return [(action, f"secret/{_name(name, prefix)}")]
+    if service == "s3":
+        bucket, key = _name(params.get("Bucket", ""), prefix), params.get("Key", "")
+        document = resources.CONFIG_DOCUMENT
+        return [(action, "config" if (bucket, key) == (document.bucket, document.key) else f"!{bucket}/{key}")]
     return [(action, "*")]
 
 

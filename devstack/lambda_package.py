@@ -149,12 +149,7 @@ def invoke(layout: Layout, handler: str, event: Any, env: dict[str, str], *, fun
 
 # --- the environment infra gives a function, and first events -------------------------------------
 
-# What infra gives every function that the local stack has no counterpart for. Secrets are resolved by
-# CloudFormation from Secrets Manager at deploy: fictional values of the same shape here.
-STAND_IN_SECRETS = {"KOE_API_KEYS": "packaged-ops-key-0123456789abcdef01234567",
-                    "KOE_CONTACT_HASH_KEY": "packaged-contact-hash-key-0123456789abcdef",
-                    "KOE_TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "KOE_TWILIO_AUTH_TOKEN": "f" * 32,
-                    "KOE_TWILIO_FROM": "+15550100999"}
+# What infra gives every function that the local stack has no counterpart for.
 OUTSIDE_THE_LOCAL_STACK = {"KOE_COGNITO_DOMAIN_URL": "https://koe-ci.auth.ap-northeast-1.amazoncognito.com",
                            "KOE_COGNITO_CLIENT_ID": "packagedclient0123456789"}
 
@@ -164,6 +159,9 @@ def function_env(function: Function, layout: Layout, aws: dict[str, str]) -> dic
     resolved to the local stack's resources, `aws` as devstack.provision returns it), what Lambda
     sets, and the local endpoints in place of AWS. A reference the local stack cannot resolve is a
     KeyError: infra gave the function something new, and this must learn what stands in for it."""
+    from chalicelib.resources import SECRETS
+
+    secret_ids = {secret.env for secret in SECRETS}     # the operator's secrets in AWS, moto's here
     region = aws["AWS_REGION"]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
            "AWS_LAMBDA_FUNCTION_NAME": function.logical_id,
@@ -176,10 +174,8 @@ def function_env(function: Function, layout: Layout, aws: dict[str, str]) -> dic
            "PYTHONTZPATH": "",
            "KOE_DYNAMODB_ENDPOINT": aws["KOE_DYNAMODB_ENDPOINT"], "KOE_AWS_ENDPOINT": aws["KOE_AWS_ENDPOINT"]}
     for key, value in function.environment.items():
-        if key == "KOE_RESOURCE_PREFIX":
+        if key == "KOE_RESOURCE_PREFIX" or key in secret_ids:     # the local stack's resources, by its prefix
             value = aws[key]
-        elif isinstance(value, str) and value.startswith("{{resolve:secretsmanager:"):
-            value = STAND_IN_SECRETS[key]
         elif not isinstance(value, str):        # a Ref / GetAtt / Join: one of the stack's resources
             value = aws[key] if key in aws else OUTSIDE_THE_LOCAL_STACK[key]
         env[key] = layout.host_path(value)

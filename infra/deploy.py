@@ -24,6 +24,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 CDK = ("npx", "aws-cdk@2.1148.1")        # the CLI that reads aws-cdk-lib 2.x assemblies (facts: 3.x cannot)
 INFRA = Path(__file__).resolve().parent
@@ -53,10 +54,20 @@ def endpoint_from(outputs: Path, stage: str) -> str:
     return url
 
 
+def output(outputs: Path, stage: str, key: str) -> str:
+    try:
+        return str(json.loads(outputs.read_text())[f"koe-{stage}"][key])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DeployError(f"the deploy of koe-{stage} wrote no {key} to {outputs}") from exc
+
+
 def deploy(stage: str, public_base_url: str | None, extra: Sequence[str], run: Runner, workdir: Path,
-           deployed_url: Callable[[str], str | None]) -> str:
+           deployed_url: Callable[[str], str | None],
+           place_config: Callable[[str], None] = lambda bucket: None) -> str:
     """Deploy; returns the public base URL the stage runs with (sending on). `deployed_url(stage)`
-    is the URL a stage already deployed runs with (its PublicBaseUrl output), None for a new stage."""
+    is the URL a stage already deployed runs with (its PublicBaseUrl output), None for a new stage.
+    `place_config(bucket)` puts the configuration document in the stage's bucket (ConfigBucketName):
+    for a new stage between its two deploys, so it is there before any survey is sent."""
     outputs = workdir / "outputs.json"
     if public_base_url is None:
         public_base_url = deployed_url(stage)
@@ -68,9 +79,42 @@ def deploy(stage: str, public_base_url: str | None, extra: Sequence[str], run: R
             raise DeployError(f"the first deploy of koe-{stage} (sending paused) failed: it rolled back; "
                               "fix the cause and run again")
         public_base_url = endpoint_from(outputs, stage)
+        place_config(output(outputs, stage, "ConfigBucketName"))
+        if run(command(stage, public_base_url, outputs, extra)) != 0:
+            raise DeployError(f"the deploy of koe-{stage} with {public_base_url} failed; sending stays paused")
+        return public_base_url
     if run(command(stage, public_base_url, outputs, extra)) != 0:
         raise DeployError(f"the deploy of koe-{stage} with {public_base_url} failed; sending stays as it was")
+    place_config(output(outputs, stage, "ConfigBucketName"))
     return public_base_url
+
+
+def config_placer(document: Path | None, s3: Any) -> Callable[[str], None]:
+    """Puts `document` (checked as the functions will read it) at the configuration document's key;
+    without one, puts `{}` only where no document is yet (the functions refuse to run without one,
+    and an operator's document is never overwritten by an empty one)."""
+    from botocore.exceptions import ClientError
+
+    from chalicelib import config_document, resources
+
+    key = resources.CONFIG_DOCUMENT.key
+    body = None
+    if document is not None:
+        text = document.read_text(encoding="utf-8")
+        config_document.parse(text, str(document))          # a SettingsError names the bad key
+        body = text.encode("utf-8")
+
+    def place(bucket: str) -> None:
+        if body is None:
+            try:
+                s3.head_object(Bucket=bucket, Key=key)
+                return
+            except ClientError as exc:          # 404: there is none yet
+                if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
+                    raise
+        s3.put_object(Bucket=bucket, Key=key, Body=body or b"{}", ContentType="application/json")
+        print(f"configuration document: s3://{bucket}/{key}" + ("" if body else " ({}: none yet)"), flush=True)
+    return place
 
 
 def deployed_url(stage: str) -> str | None:
@@ -103,11 +147,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--public-base-url", default=None,
                         help="the stage's public URL when known (a custom domain, or an earlier deploy's "
                              "EndpointURL): one deploy; without it, two")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="the configuration document (JSON: routing table, case rules, survey definitions, "
+                             "docs/deploy.md) to put in the stage's bucket; without it an existing one is kept")
     parser.add_argument("extra", nargs="*", help="more CDK arguments after --, e.g. -- -c alert_email=ops@example.com")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="koe-deploy-") as workdir:
         try:
-            url = deploy(args.stage, args.public_base_url, args.extra, _run, Path(workdir), deployed_url)
+            import boto3
+
+            sys.path.insert(0, str(INFRA.parent))       # chalicelib: the document is checked as koe reads it
+            place = config_placer(args.config, boto3.client("s3"))
+            url = deploy(args.stage, args.public_base_url, args.extra, _run, Path(workdir), deployed_url, place)
         except DeployError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

@@ -89,6 +89,10 @@ ACKNOWLEDGED: tuple[Acknowledged, ...] = (
                  "no WAF by default: its managed rule groups would meet Twilio's webhooks and their form bodies "
                  "first, and a per-IP rate rule would throttle Twilio's few addresses on a busy morning; the "
                  "stage's throttling and the usage plan bound the traffic (docs/deploy.md says how to attach one)"),
+    Acknowledged("AwsSolutions-S1", r"ConfigBucket[0-9A-F]{8}",
+                 "the configuration document's bucket: written by the operator, read by koe's functions; who "
+                 "changed it is in CloudTrail and every version is kept (versioning), which server access logs "
+                 "(another bucket to secure and retain) would not add to"),
     Acknowledged("AwsSolutions-COG8", r"CxUsers[0-9A-F]{8}",
                  "the Plus feature plan (threat protection) is billed per monthly active user: a deployment "
                  "decision, not koe's (docs/deploy.md); MFA is required on the Essentials plan"),

@@ -38,7 +38,6 @@ from aws_cdk import (
     CfnOutput,
     Duration,
     RemovalPolicy,
-    SecretValue,
     Stack,
     Validations,
 )
@@ -53,6 +52,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ses as ses
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -93,14 +93,10 @@ FUNCTION_HANDLERS = tuple(f.handler for f in resources.FUNCTIONS)
 TRACING_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 # In AWS, comments are read by Amazon Comprehend (chalicelib/settings.py, KOE_COMMENT_ANALYSER).
 COMMENT_ANALYSER = {"KOE_COMMENT_ANALYSER": "comprehend"}
-# Secret values: keys of one JSON secret in Secrets Manager (see infra/README.md).
-SECRET_ENV = {
-    "KOE_API_KEYS": "api_keys",
-    "KOE_CONTACT_HASH_KEY": "contact_hash_key",
-    "KOE_TWILIO_ACCOUNT_SID": "twilio_account_sid",
-    "KOE_TWILIO_AUTH_TOKEN": "twilio_auth_token",
-    "KOE_TWILIO_FROM": "twilio_from",
-}
+# Secrets are read at run time (chalicelib/credentials.py), never put in the template or an environment:
+# each function is told the names of the secrets it reads (resources.SECRETS), and may read those only.
+# The operator creates them before the first deploy (docs/deploy.md): a secret the stack created would,
+# on a rolled-back first deploy, be scheduled for deletion and keep its name for days.
 # A queue named "<table>-stream-dlq" in resources.QUEUES, if present, receives the metadata of stream
 # batches that failed all retries (Lambda's on-failure destination).
 STREAM_DLQ_SUFFIX = "-stream-dlq"
@@ -130,6 +126,7 @@ KOE_NAMESPACE = "koe"                       # chalicelib/observability.py's EMF 
 # morning's webhooks and CX traffic, far below what Lambda's account concurrency or the carrier's
 # bill would meet first. API Gateway answers 429 above it (DEFAULT_4XX, koe's error shape).
 API_RATE_LIMIT = 200
+API_RESERVED_CONCURRENCY = 20               # KoeConfig.api_reserved_concurrency
 API_BURST_LIMIT = 400
 # The access log: who, what, how it went; never the query string or a body (tokens, numbers).
 API_ACCESS_LOG_FORMAT = {
@@ -253,8 +250,6 @@ class ConfigError(ValueError):
 class KoeConfig:
     stage: str
     public_base_url: str
-    secret_name: str
-    secret_version: str | None = None
     alert_email: str | None = None
     ops_email: str | None = None            # subscribed to the operators' alarm topic
     app_dir: Path = REPO_ROOT
@@ -262,6 +257,10 @@ class KoeConfig:
     email_identity: str | None = None       # SES identity: a domain (example.jp) or one address
     email_from: str | None = None           # the sender; default survey@<domain> / the address
     auth_domain_prefix: str | None = None   # the hosted UI's https://<prefix>.auth.<region>.amazoncognito.com
+    # Concurrency kept for the API's function (Twilio's webhooks, the customers' pages, the CX team):
+    # a flood of events or a stuck consumer cannot take it; 0 reserves none (an account whose Lambda
+    # concurrency quota is still the new-account 10 cannot reserve any).
+    api_reserved_concurrency: int = API_RESERVED_CONCURRENCY
     deletion_protection: bool = True        # on the tables and the user pool; off for a stage's first deploy
 
     @property
@@ -312,7 +311,13 @@ class KoeConfig:
                 raise ConfigError(f"context 'app_env' must be a JSON object: {exc}") from exc
         if not isinstance(app_env, dict):
             raise ConfigError("context 'app_env' must be a JSON object of KOE_* settings")
-        managed = set(QUEUE_URL_ENV) | set(TOPIC_ARN_ENV) | set(SECRET_ENV) | {
+        documented = sorted(k for k in app_env if k in resources.CONFIG_DOCUMENT.fields)
+        if documented:
+            raise ConfigError(f"context 'app_env' may not carry {', '.join(documented)}: large configuration goes in "
+                              "the configuration document (infra/deploy.py --config FILE, docs/deploy.md), "
+                              "not in Lambda's 4 KB of environment")
+        managed = set(QUEUE_URL_ENV) | set(TOPIC_ARN_ENV) | {s.env for s in resources.SECRETS} | {
+            resources.CONFIG_DOCUMENT.bucket_env, resources.CONFIG_DOCUMENT.key_env, resources.SECRETS_MAX_AGE_ENV,
             "KOE_RESOURCE_PREFIX", "KOE_PUBLIC_BASE_URL", "KOE_TEMPLATES_DIR", EMAIL_FROM_ENV, EMAIL.env}
         local_only = {"KOE_DYNAMODB_ENDPOINT", "KOE_AWS_ENDPOINT", "KOE_TWILIO_BASE_URL"}
         # KOE_LOCAL_* (e.g. KOE_LOCAL_TOKEN_SECRET, which would let a self-signed token in) never go to AWS.
@@ -328,10 +333,9 @@ class KoeConfig:
             email_from=sender,
             auth_domain_prefix=_auth_domain_prefix(get),
             deletion_protection=_deletion_protection(get),
+            api_reserved_concurrency=_api_reserved_concurrency(get),
             stage=stage,
             public_base_url=public,
-            secret_name=(get("secret_name") or f"koe/{stage}").strip(),
-            secret_version=(get("secret_version") or "").strip() or None,
             alert_email=(get("alert_email") or "").strip() or None,
             ops_email=_ops_email(get),
             app_dir=Path(get("app_dir") or REPO_ROOT).resolve(),
@@ -364,6 +368,7 @@ class KoeStack(Stack):
         self._deletion_protection_notice()
 
         self.templates_layer = self._templates_layer()
+        self.config_bucket = self._config_bucket()
         # One role per function, its statements added in _function_policies() once the app's event
         # sources are known. Each policy is inline on its role (not a separate AWS::IAM::Policy), so the
         # role is complete before its function or event source mapping is created: mapping validation
@@ -561,6 +566,16 @@ class KoeStack(Stack):
 
     # ---- the Chalice app ---------------------------------------------------------------------------
 
+    def _config_bucket(self) -> s3.Bucket:
+        """Where the configuration document lives (resources.CONFIG_DOCUMENT): versioned (every change
+        kept, a rollback is a copy of an older version), encrypted, private, TLS only; its name is
+        generated (bucket names are global). Data: kept like the tables, deleted only when the deploy
+        that created it rolls back (it is empty then)."""
+        return s3.Bucket(self, "ConfigBucket", versioned=True, encryption=s3.BucketEncryption.S3_MANAGED,
+                         block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True,
+                         object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+                         removal_policy=DATA_REMOVAL_POLICY)
+
     def _templates_layer(self) -> lambda_.LayerVersion:
         """templates/ is not packaged by Chalice: ship it as a layer, extracted to /opt/templates."""
         source = self.config.app_dir / "templates"
@@ -603,12 +618,10 @@ class KoeStack(Stack):
         if self.configuration_set is not None and self.config.sender:
             env[EMAIL_FROM_ENV] = self.config.sender
             env[EMAIL.env] = self.configuration_set.configuration_set_name
-        # Resolved by CloudFormation at deploy ({{resolve:secretsmanager:...}}); never in the template.
-        # Pin secret_version (a VersionId) to make CloudFormation re-read a changed secret.
-        env.update({var: SecretValue.secrets_manager(
-                        self.config.secret_name, json_field=field,
-                        version_id=self.config.secret_version).unsafe_unwrap()
-                    for var, field in SECRET_ENV.items()})
+        # The configuration document every function reads (resources.CONFIG_DOCUMENT); the secrets'
+        # names go to the functions that read them only (_function_policies).
+        env[resources.CONFIG_DOCUMENT.bucket_env] = self.config_bucket.bucket_name
+        env[resources.CONFIG_DOCUMENT.key_env] = resources.CONFIG_DOCUMENT.key
         env.update(self.config.app_env or {})
         return env
 
@@ -656,6 +669,8 @@ class KoeStack(Stack):
             self.function_ids[handler] = fn_name
             cfn_fn = self.app.get_resource(fn_name)
             cfn_fn.add_property_override("Role", self.roles[handler].role_arn)
+            if handler == resources.API_HANDLER and self.config.api_reserved_concurrency:
+                cfn_fn.add_property_override("ReservedConcurrentExecutions", self.config.api_reserved_concurrency)
             logs.LogGroup(self, f"Logs{fn_name}", log_group_name=f"/aws/lambda/{cfn_fn.ref}",
                           retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
 
@@ -1186,6 +1201,12 @@ class KoeStack(Stack):
                     resources=[self.topics_key.key_arn],
                     conditions={"StringEquals": {"kms:ViaService": f"sns.{Aws.REGION}.amazonaws.com"}}))
             self.policies[handler].add_statements(*statements)
+            # The names of the secrets this function reads (and of no other).
+            cfn_fn = self.app.get_resource(self.function_ids[handler])
+            for secret in resources.SECRETS:
+                if function.allows("secretsmanager:GetSecretValue", f"secret/{secret.name}"):
+                    cfn_fn.add_property_override(f"Environment.Variables.{secret.env}",
+                                                 resources.physical(self.config.prefix, secret.name))
 
     def _declared(self, function: resources.Function) -> list[iam.PolicyStatement]:
         """resources.FUNCTIONS' grants as statements: one per set of actions, over every resource
@@ -1207,7 +1228,8 @@ class KoeStack(Stack):
         return statements
 
     def _arn(self, resource: str) -> str:
-        """The ARN of a resources.Grant resource: table/<t>[/index/<i>], queue/<q>, topic/<t>."""
+        """The ARN of a resources.Grant resource: table/<t>[/index/<i>], queue/<q>, topic/<t>,
+        secret/<s>, config (the configuration document's one object)."""
         kind, _, name = resource.partition("/")
         if kind == "table":
             table, _, index = name.partition("/index/")
@@ -1219,6 +1241,12 @@ class KoeStack(Stack):
             return self.queues[name].queue_arn
         if kind == "topic":
             return self.topics[name].topic_arn
+        if kind == "secret":        # the operator's secret: Secrets Manager adds -<6 characters> to its ARN
+            return self.format_arn(service="secretsmanager", resource="secret",
+                                   resource_name=f"{resources.physical(self.config.prefix, name)}-??????",
+                                   arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        if kind == "config":
+            return self.config_bucket.arn_for_objects(resources.CONFIG_DOCUMENT.key)
         raise ConfigError(f"resources.FUNCTIONS grants {resource!r}: not a table, queue or topic")
 
     def _send_email(self) -> list[iam.PolicyStatement]:
@@ -1243,6 +1271,9 @@ class KoeStack(Stack):
                               "-c public_base_url=<EndpointURL without the trailing />, or `make deploy`")
         CfnOutput(self, "EventBusName", value=self.bus.event_bus_name)
         CfnOutput(self, "TemplatesLayerArn", value=self.templates_layer.layer_version_arn)
+        CfnOutput(self, "ConfigBucketName", value=self.config_bucket.bucket_name,
+                  description=f"put the configuration document at s3://<this>/{resources.CONFIG_DOCUMENT.key} "
+                              "(infra/deploy.py --config FILE does)")
         for name, queue in self.queues.items():
             CfnOutput(self, _cid("QueueUrl", name), value=queue.queue_url)
         for name, topic in self.topics.items():
@@ -1280,6 +1311,20 @@ def _email_context(get: Any) -> tuple[str | None, str | None]:
             raise ConfigError(f"context 'email_from' must be an address of the identity {identity!r}, "
                               f"got {sender!r}")
     return identity, sender
+
+
+def _api_reserved_concurrency(get: Any) -> int:
+    """`api_reserved_concurrency`: a whole number 0-1000 (default API_RESERVED_CONCURRENCY)."""
+    value = get("api_reserved_concurrency")
+    if value is None:
+        return API_RESERVED_CONCURRENCY
+    try:
+        number = int(str(value))
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 1000:
+        raise ConfigError(f"context 'api_reserved_concurrency' must be a whole number from 0 to 1000, got {value!r}")
+    return number
 
 
 def _deletion_protection(get: Any) -> bool:

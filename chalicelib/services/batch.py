@@ -19,6 +19,7 @@ from typing import Any
 
 from chalicelib.errors import PermanentError
 from chalicelib.observability import count, logger
+from chalicelib.services.budget import UNLIMITED, Budget
 from chalicelib.services.ports import DeadLetters
 
 
@@ -41,10 +42,19 @@ GiveUp = Callable[[str, Exception], object]
 
 
 def process(records: Iterable[QueueRecord], handle: Callable[[str], object],
-            dead_letters: DeadLetters, max_receives: int, on_dead_letter: GiveUp | None = None) -> list[str]:
-    """Handle each record; returns the message ids SQS must deliver again."""
+            dead_letters: DeadLetters, max_receives: int, on_dead_letter: GiveUp | None = None,
+            budget: Budget = UNLIMITED) -> list[str]:
+    """Handle each record; returns the message ids SQS must deliver again. A record the invocation's
+    budget leaves no time for is not started: it goes back to the queue untouched (its receive
+    count still grows: the queue's maxReceiveCount leaves room for that)."""
     failures: list[str] = []
-    for record in records:
+    records = list(records)
+    for n, record in enumerate(records):
+        if budget.exhausted():
+            left = [r.message_id for r in records[n:]]
+            count("BatchCutShort", value=len(left))
+            logger.warning("batch cut short by the invocation's time", extra={"records_left": len(left)})
+            return failures + left
         try:
             handle(record.body)
         except PermanentError as exc:

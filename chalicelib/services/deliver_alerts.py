@@ -51,6 +51,7 @@ from chalicelib.errors import AlertDeliveryIncomplete, NoSender, PermanentError,
 from chalicelib.observability import count, logger
 from chalicelib.services import batch
 from chalicelib.services.batch import QueueRecord
+from chalicelib.services.budget import UNLIMITED, Budget
 from chalicelib.services.ports import AlertLedger, AlertTemplates, AlertTransport, DeadLetters, QueueVisibility
 
 # Longer than an invocation (30 s): a claim outlives its sender only when the sender crashed.
@@ -74,10 +75,11 @@ class AlertDeps:
     retry_cap_s: int = BACKOFF_CAP_S
 
 
-def deliver_batch(records: Sequence[QueueRecord], deps: AlertDeps) -> list[str]:
+def deliver_batch(records: Sequence[QueueRecord], deps: AlertDeps, budget: Budget = UNLIMITED) -> list[str]:
     """Deliver each record's alert; returns the message ids SQS must deliver again, each set to
-    come back after its backoff."""
-    failures = batch.process(records, lambda body: deliver(body, deps), deps.dead_letters, deps.max_receives)
+    come back after its backoff (a record the invocation had no time left for, too)."""
+    failures = batch.process(records, lambda body: deliver(body, deps), deps.dead_letters, deps.max_receives,
+                             budget=budget)
     retried = set(failures)
     for record in records:
         if record.message_id in retried:

@@ -28,6 +28,7 @@ from chalicelib.domain.send_window import SendHours
 from chalicelib.errors import NoSender, PermanentError, RetryableError, StaleSurvey
 from chalicelib.observability import count, logger
 from chalicelib.services import survey_moves
+from chalicelib.services.budget import UNLIMITED, Budget
 from chalicelib.services.ports import ConversationStore, SurveySender
 from chalicelib.services.send_survey import send_survey
 
@@ -45,12 +46,15 @@ class TickDeps:
     places: PlaceRules          # the place of a survey stored before places were
 
 
-def tick(deps: TickDeps) -> dict[str, int]:
-    """Expiry first (see the module docstring), then releases, then reminders."""
+def tick(deps: TickDeps, budget: Budget = UNLIMITED) -> dict[str, int]:
+    """Expiry first (see the module docstring), then releases, then reminders; each job stops
+    starting sends when the invocation's budget is spent (the next tick goes on where it stopped)."""
     now = deps.clock()
     return run_jobs({"expire": lambda: expire_conversations(deps.store, now),
-                     "release": lambda: release_scheduled(deps.store, deps.senders, now, deps.hours, deps.places),
-                     "remind": lambda: send_reminders(deps.store, deps.senders, now, deps.hours, deps.places)})
+                     "release": lambda: release_scheduled(deps.store, deps.senders, now, deps.hours, deps.places,
+                                                          budget),
+                     "remind": lambda: send_reminders(deps.store, deps.senders, now, deps.hours, deps.places,
+                                                      budget)})
 
 
 def run_jobs(jobs: Mapping[str, Callable[[], dict[str, int]]]) -> dict[str, int]:
@@ -72,7 +76,7 @@ def run_jobs(jobs: Mapping[str, Callable[[], dict[str, int]]]) -> dict[str, int]
 
 
 def send_reminders(store: ConversationStore, senders: Mapping[str, SurveySender], now: datetime,
-                   hours: SendHours, places: PlaceRules) -> dict[str, int]:
+                   hours: SendHours, places: PlaceRules, budget: Budget = UNLIMITED) -> dict[str, int]:
     """The one reminder, on the survey's channel, to a customer who has not answered by its time
     (set inside their send window when the survey opened). domain/survey_schedule.reminder decides:
     none past the response window or to an answered survey (taken off the reminder schedule), and
@@ -81,6 +85,9 @@ def send_reminders(store: ConversationStore, senders: Mapping[str, SurveySender]
     refuses is not retried: one reminder is a courtesy, two would be a nuisance."""
     reminded = skipped = waiting = raced = failed = 0
     for survey in store.reminders_due(now, BATCH):
+        if budget.exhausted():
+            _cut_short("remind")
+            break
         decision = schedule.reminder(survey, now, hours.next_opening(now, places.of_survey(survey)))
         try:
             if isinstance(decision, schedule.Never):
@@ -123,13 +130,22 @@ def _off_the_reminder_schedule(store: ConversationStore, survey: Survey, now: da
         store.update_survey(survey, replace(survey, remind_at=None), (), None, now)
 
 
+def _cut_short(job: str) -> None:
+    """The job stopped before its batch was done: the rest is still due, for the next tick."""
+    count("ScheduleCutShort", job=job)
+    logger.warning("schedule job cut short by the invocation's time", extra={"job": job})
+
+
 def release_scheduled(store: ConversationStore, senders: Mapping[str, SurveySender], now: datetime,
-                      hours: SendHours, places: PlaceRules) -> dict[str, int]:
+                      hours: SendHours, places: PlaceRules, budget: Budget = UNLIMITED) -> dict[str, int]:
     """The deferred surveys whose send time has come, inside the customer's send window and their
     response window (domain/survey_schedule.release): sent, moved to the next opening of the send
     window, or ended as never released."""
     released = raced = postponed = failed = waiting = ended = 0
     for survey in store.scheduled_due(now, BATCH):
+        if budget.exhausted():
+            _cut_short("release")
+            break
         decision = schedule.release(survey, now, hours.next_opening(now, places.of_survey(survey)))
         try:
             if isinstance(decision, schedule.Later):

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import chalice.test
 import pytest
+from chalice.local import LambdaContext
 from chalice.test import Client, HTTPResponse
 from twilio.request_validator import RequestValidator
 
@@ -40,6 +42,19 @@ from tests.fakes.insights import FakeCommentAnalyser, FakeCommentSource, FakeIns
 from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeFollowUps, FakeIntakeQueue, FakeSms
 from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeEventLedger, FakeScoreStore
 from tests.services.conftest import EVENTS, PHONE, Clock, event
+
+# Chalice's test client gives every invocation 3 s whatever the function's timeout; Lambda gives the
+# configured one (.chalice/config.json, 30 s): the handlers' time budget (services/budget.py) reads it.
+LAMBDA_TIMEOUT_MS = 30_000
+
+
+class ConfiguredTimeout(LambdaContext):
+    def __init__(self, function_name: str, memory_size: int, max_runtime_ms: int = LAMBDA_TIMEOUT_MS,
+                 time_source: Any = None) -> None:
+        super().__init__(function_name, memory_size, max_runtime_ms, time_source)
+
+
+chalice.test.LambdaContext = ConfiguredTimeout    # type: ignore[misc]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "ops-key-2-0123456789"

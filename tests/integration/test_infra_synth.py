@@ -219,9 +219,11 @@ def test_environment_satisfies_settings_and_holds_no_secret(synth: Template) -> 
         variables = fn["Properties"]["Environment"]["Variables"]
         assert variables["KOE_RESOURCE_PREFIX"] == PREFIX
         assert variables["KOE_PUBLIC_BASE_URL"] == PUBLIC
-        for secret in ("KOE_API_KEYS", "KOE_CONTACT_HASH_KEY", "KOE_TWILIO_ACCOUNT_SID",
-                       "KOE_TWILIO_AUTH_TOKEN", "KOE_TWILIO_FROM"):
-            assert re.fullmatch(r"\{\{resolve:secretsmanager:[^}]+\}\}", variables[secret]), secret
+        assert "resolve:secretsmanager" not in json.dumps(variables)       # names, never values
+        assert not {"KOE_API_KEYS", "KOE_CONTACT_HASH_KEY", "KOE_TWILIO_AUTH_TOKEN"} & set(variables)
+        bucket_id = next(iter(synth.of_type("AWS::S3::Bucket")))
+        assert variables[resources.CONFIG_DOCUMENT.bucket_env] == {"Ref": bucket_id}
+        assert variables[resources.CONFIG_DOCUMENT.key_env] == resources.CONFIG_DOCUMENT.key
         # Intrinsics (queue URLs, topic ARN) stand in as plain strings: from_env must accept the set.
         env = {k: v if isinstance(v, str) else f"resolved-{k}" for k, v in variables.items()}
         parsed = settings.from_env(env)
@@ -268,6 +270,11 @@ def _granted(synth: Template, handler: str) -> set[tuple[str, str]]:
             text = json.dumps(resource)
             if resource == "*":
                 where = "*"
+            elif ":secret:" in text:
+                name = text.split(":secret:")[1].split('"')[0].removesuffix("-??????")
+                where = f"secret/{name.removeprefix(PREFIX)}"
+            elif text.endswith(f'"/{resources.CONFIG_DOCUMENT.key}"]]}}') and "Bucket" in text:
+                where = "config"
             elif ":identity/" in text or ":configuration-set/" in text:
                 where = "email"
             elif "Fn::GetAtt" in text and '"Arn"' in text and "StreamArn" not in text or "Ref" in text:
@@ -350,6 +357,41 @@ def test_no_role_may_scan_delete_or_batch_write_but_the_idempotency_layers_delet
         assert not {a for a, _ in granted if a in ("dynamodb:Scan", "dynamodb:BatchWriteItem")}, function.handler
         deletes = {r for a, r in granted if a == "dynamodb:DeleteItem"}
         assert deletes == ({"table/idempotency"} if function.handler == "dispatch" else set()), function.handler
+
+
+def test_each_function_is_told_the_names_of_the_secrets_it_reads_and_of_no_other(synth: Template) -> None:
+    for function in resources.FUNCTIONS:
+        _, fn = _function_named(synth, function.handler)
+        variables = fn["Properties"]["Environment"]["Variables"]
+        told = {var: value for var, value in variables.items() if var in {s.env for s in resources.SECRETS}}
+        granted = {g.resource.removeprefix("secret/") for g in function.grants if g.resource.startswith("secret/")}
+        assert told == {s.env: resources.physical(PREFIX, s.name) for s in resources.SECRETS if s.name in granted}
+        statements = _statements(_role_of(synth, function.handler)[1])
+        arns = [r for st in statements if "secretsmanager:GetSecretValue" in _as_list(st["Action"])
+                for r in _as_list(st["Resource"])]
+        assert len(arns) == len(granted), function.handler
+        for arn in arns:      # the operator's secret, by its name, with the 6 characters Secrets Manager adds
+            assert arn["Fn::Join"][1][-1].endswith(tuple(f":secret:{PREFIX}{name}-??????" for name in granted))
+    assert not [f for f in resources.FUNCTIONS if f.handler in ("analyse_comments", "on_response", "deliver_alerts")
+                and any(g.resource.startswith("secret/") for g in f.grants)]
+
+
+def test_the_configuration_document_bucket_is_versioned_private_kept_and_read_object_by_object(
+        synth: Template) -> None:
+    (bucket_id, bucket), = synth.of_type("AWS::S3::Bucket").items()
+    props = bucket["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    assert "BucketName" not in props                            # generated: bucket names are global
+    assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
+    for function in resources.FUNCTIONS:
+        assert ("s3:GetObject", "config") in {(a, g.resource) for g in function.grants for a in g.actions}
+        statements = _statements(_role_of(synth, function.handler)[1])
+        (read,) = [st for st in statements if "s3:GetObject" in _as_list(st["Action"])]
+        assert _as_list(read["Action"]) == ["s3:GetObject"]
+        assert read["Resource"]["Fn::Join"][1] == [{"Fn::GetAtt": [bucket_id, "Arn"]},
+                                                   f"/{resources.CONFIG_DOCUMENT.key}"]
 
 
 def test_the_indexes_the_api_queries_are_built(synth: Template) -> None:
@@ -709,7 +751,7 @@ def _named(template: Template) -> dict[str, dict[str, Any]]:
 def _data(template: Template) -> dict[str, dict[str, Any]]:
     """Where koe's data lives: the tables of resources.py and the CX team's user pool."""
     tables = dict(template.table(spec.name) for spec in resources.TABLES)
-    return {**tables, **template.of_type("AWS::Cognito::UserPool")}
+    return {**tables, **template.of_type("AWS::Cognito::UserPool"), **template.of_type("AWS::S3::Bucket")}
 
 
 @pytest.mark.parametrize("which", ["synthesized", "expanded"])
@@ -747,7 +789,7 @@ def test_functions_and_roles_have_names_cloudformation_generates(expanded: Templ
 
 def test_data_survives_updates_and_deletes_and_is_protected_from_deletion(synth: Template) -> None:
     data = _data(synth)
-    assert len(data) == len(resources.TABLES) + 1
+    assert len(data) == len(resources.TABLES) + 2          # the tables, the user pool, the configuration bucket
     for logical, res in data.items():
         assert (res["DeletionPolicy"], res["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain"), logical
     for spec in resources.TABLES:
@@ -1485,3 +1527,22 @@ def test_a_missing_template_dependency_or_a_dev_only_import_fails_the_packaged_f
     breakage(layout)
     with pytest.raises((PackageError, AssertionError), match=failure):
         _invoke_case(case, package, layout, fresh_aws)
+
+
+def test_the_api_keeps_its_reserved_concurrency_and_each_queue_consumer_its_maximum(
+        synth: Template, expanded: Template) -> None:
+    _, api = _function_named(synth, resources.API_HANDLER)
+    assert api["Properties"]["ReservedConcurrentExecutions"] == 20
+    others = [fn for fn in synth.functions().values() if fn is not api]
+    assert not [fn for fn in others if "ReservedConcurrentExecutions" in fn["Properties"]]
+    for queue_name, handler in resources.queue_consumers().items():
+        queue_id, _ = expanded.queue(queue_name)
+        (mapping,) = [m["Properties"] for m in expanded.of_type("AWS::Lambda::EventSourceMapping").values()
+                      if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}]
+        assert mapping["ScalingConfig"] == {"MaximumConcurrency": resources.queue(queue_name).max_concurrency}
+        assert resources.queue(queue_name).max_concurrency, handler
+
+
+def test_synth_refuses_a_wrong_reserved_concurrency(tmp_path: Path) -> None:
+    done = _run_synth(tmp_path, f"stage={STAGE}", f"public_base_url={PUBLIC}", "api_reserved_concurrency=lots")
+    assert done.returncode != 0 and "api_reserved_concurrency" in done.stderr

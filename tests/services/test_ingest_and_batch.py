@@ -144,3 +144,36 @@ def test_a_batch_answers_conflicts_per_event_and_queues_the_rest():
     assert [r["status"] for r in answer.body["results"]] == ["conflict", "accepted", "conflict"]
     assert (answer.body["accepted"], answer.body["conflict"]) == (1, 2)
     assert [e["event_id"] for e in queue.events] == ["a", "b"]
+
+
+class Countdown:
+    """An invocation's remaining time that drops by `step_ms` each time it is read."""
+
+    def __init__(self, remaining_ms: int, step_ms: int) -> None:
+        self.remaining_ms, self.step_ms = remaining_ms, step_ms
+
+    def __call__(self) -> int:
+        self.remaining_ms -= self.step_ms
+        return self.remaining_ms
+
+
+def test_a_record_the_invocation_has_no_time_left_for_is_not_started_and_goes_back_to_its_queue():
+    from chalicelib.services.budget import Budget
+
+    handled, letters = [], FakeDeadLetters()
+    budget = Budget(Countdown(30_000, 8_000), reserve_ms=12_000)     # 22 s, 14 s, then 6 s: two fit
+    failures = process(records("a", "b", "c", "d"), handled.append, letters, 4, budget=budget)
+    assert handled == ["a", "b"]
+    assert failures == ["m2", "m3"] and letters.letters == []
+
+
+def test_a_lambda_context_gives_the_budget_and_without_one_it_is_unlimited():
+    from chalicelib.services.budget import UNLIMITED, Budget
+
+    class Context:
+        def get_remaining_time_in_millis(self) -> int:
+            return 11_000
+
+    assert Budget.of(Context()).exhausted()                  # under 12 s: a carrier call might not finish
+    assert not Budget.of(Context(), reserve_ms=10_000).exhausted()
+    assert Budget.of(object()) is UNLIMITED and not UNLIMITED.exhausted()

@@ -117,3 +117,18 @@ def test_a_text_before_the_scheduled_survey_is_sent_is_kept_for_cx_not_taken_as_
     assert kept.reason == "survey_not_sent_yet"
     world.reply("STOP", sender=JP["phone"])                                  # STOP still opts out
     assert world.store.get_survey(SURVEY).status is SurveyStatus.OPTED_OUT
+
+
+def test_a_tick_out_of_time_releases_what_fits_and_leaves_the_rest_due_for_the_next(world):
+    from chalicelib.services.budget import Budget
+
+    completed = at(world, "2026-11-24T22:00:00+09:00")
+    world.dispatch(customer=JP, completed_at=completed)
+    other = {**JP, "phone": "+819012345679"}
+    world.dispatch(event_id="policy-2026-000601", procedure="new_policy", customer=other, completed_at=completed)
+    at(world, "2026-11-25T09:05:00+09:00")
+    left = iter([20_000, 5_000])                    # time for one send, then not
+    assert tick(world.tick_deps, Budget(lambda: next(left), reserve_ms=12_000))["released"] == 1
+    assert [m["to"] for m in world.sms.sent] == ["+819012345678"]
+    assert tick(world.tick_deps)["released"] == 1       # the next tick sends the other
+    assert [m["to"] for m in world.sms.sent] == ["+819012345678", "+819012345679"]

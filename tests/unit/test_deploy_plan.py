@@ -26,10 +26,11 @@ class Cdk:
         if self.fail_on == len(self.commands):
             return 1
         outputs = Path(argv[argv.index("--outputs-file") + 1])
-        stack = {"SendingPaused": "true" if "public_base_url=pending" in argv else "false"}
+        stack = {"SendingPaused": "true" if "public_base_url=pending" in argv else "false",
+                 "ConfigBucketName": "koe-dev-configbucket-abc123"}
         if self.endpoint:
             stack["EndpointURL"] = self.endpoint
-        outputs.write_text(json.dumps({"koe-dev": stack}))
+        outputs.write_text(json.dumps({argv[argv.index("deploy") + 1]: stack}))
         return 0
 
 
@@ -68,10 +69,68 @@ def test_a_known_url_is_one_deploy(tmp_path: Path) -> None:
     (Cdk(fail_on=1), "first deploy"),
     (Cdk(endpoint=None), "wrote no EndpointURL"),
     (Cdk(endpoint="http://abc123.example.com/api/"), "not https"),
-    (Cdk(fail_on=2), "sending stays as it was"),
+    (Cdk(fail_on=2), "sending stays paused"),
 ])
 def test_a_step_that_fails_stops_with_what_to_do_and_never_deploys_a_placeholder_as_final(
         tmp_path: Path, cdk: Cdk, says: str) -> None:
     with pytest.raises(DeployError, match=says):
         deploy("dev", None, [], cdk, tmp_path, new_stage)
     assert len(cdk.commands) <= 2
+
+
+def test_a_new_stages_configuration_document_is_placed_before_the_deploy_that_starts_sending(tmp_path: Path) -> None:
+    events: list[str] = []
+    cdk = Cdk()
+
+    def run(argv: Sequence[str]) -> int:
+        events.append("deploy " + next(a for a in argv if a.startswith("public_base_url=")))
+        return cdk(argv)
+
+    deploy("dev", None, [], run, tmp_path, new_stage, lambda bucket: events.append(f"config {bucket}"))
+    assert events == ["deploy public_base_url=pending", "config koe-dev-configbucket-abc123",
+                      f"deploy public_base_url={ENDPOINT.rstrip('/')}"]
+
+
+def test_a_running_stages_document_is_placed_after_its_one_deploy(tmp_path: Path) -> None:
+    placed: list[str] = []
+    deploy("dev", "https://koe.example.com/api", [], Cdk(), tmp_path, new_stage, placed.append)
+    assert placed == ["koe-dev-configbucket-abc123"]
+
+
+class FakeS3:
+    def __init__(self, objects: dict[tuple[str, str], bytes]) -> None:
+        self.objects = objects
+
+    def head_object(self, Bucket: str, Key: str) -> dict[str, str]:   # noqa: N803 (boto3's names)
+        from botocore.exceptions import ClientError
+
+        if (Bucket, Key) not in self.objects:
+            raise ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadObject")
+        return {}
+
+    def put_object(self, Bucket: str, Key: str, Body: bytes, ContentType: str) -> None:   # noqa: N803
+        self.objects[(Bucket, Key)] = Body
+
+
+def test_without_a_document_an_empty_one_is_put_only_where_there_is_none(tmp_path: Path) -> None:
+    from infra.deploy import config_placer
+
+    s3 = FakeS3({("kept", "koe-config.json"): b'{"KOE_CASE_SLA": {}}'})
+    place = config_placer(None, s3)
+    place("new")
+    place("kept")
+    assert s3.objects == {("new", "koe-config.json"): b"{}", ("kept", "koe-config.json"): b'{"KOE_CASE_SLA": {}}'}
+
+
+def test_a_document_is_checked_as_koe_reads_it_before_anything_is_deployed(tmp_path: Path) -> None:
+    from chalicelib.settings import SettingsError
+    from infra.deploy import config_placer
+
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text('{"KOE_SAMPLING_BY_PROCEDURE": {"claim_paid": 0.5}}')
+    bad.write_text('{"KOE_NOT_A_SETTING": 1}')
+    s3 = FakeS3({})
+    config_placer(good, s3)("b")
+    assert s3.objects[("b", "koe-config.json")] == good.read_bytes()
+    with pytest.raises(SettingsError, match="KOE_NOT_A_SETTING"):
+        config_placer(bad, s3)

@@ -42,6 +42,19 @@ def test_queues_topics_and_email_by_their_logical_names_and_batches_by_their_one
     assert iam.required("cognito-idp", "GetUser", {"AccessToken": "t"}, PREFIX) == []   # the token authorises
 
 
+def test_secrets_by_name_or_arn_and_only_the_configuration_documents_object() -> None:
+    arn = "arn:aws:secretsmanager:us-east-1:000000000000:secret:koe-local-twilio-AbC123"
+    assert iam.required("secretsmanager", "GetSecretValue", {"SecretId": arn}, PREFIX) == [
+        ("secretsmanager:GetSecretValue", "secret/twilio")]
+    assert iam.required("secretsmanager", "GetSecretValue", {"SecretId": "koe-local-api-keys"}, PREFIX) == [
+        ("secretsmanager:GetSecretValue", "secret/api-keys")]
+    assert iam.required("s3", "GetObject", {"Bucket": "koe-local-config", "Key": "koe-config.json"}, PREFIX) == [
+        ("s3:GetObject", "config")]
+    (other,) = iam.required("s3", "GetObject", {"Bucket": "koe-local-config", "Key": "other.json"}, PREFIX)
+    assert iam.denied("dispatch", [other]) == [other]
+    assert iam.denied("analyse_comments", [("secretsmanager:GetSecretValue", "secret/twilio")])
+
+
 def test_a_resource_of_another_stage_is_never_granted() -> None:
     (call,) = iam.required("dynamodb", "GetItem", {"TableName": "koe-prod-contacts"}, PREFIX)
     assert call == ("dynamodb:GetItem", "table/!koe-prod-contacts")

@@ -291,12 +291,29 @@ def test_every_function_of_app_py_declares_what_it_may_touch_once() -> None:
     declared = [f.handler for f in resources.FUNCTIONS]
     assert len(declared) == len(set(declared))
     assert set(declared) == _function_handlers()
+    assert set(resources.EVENT_HANDLERS) == _function_handlers() - {resources.API_HANDLER}
+    assert set(resources.APP_HANDLERS) == set(_app_handlers()) - {"observe"}     # observe: a middleware
+
+
+def test_a_function_reads_the_secrets_its_handlers_use_and_no_other() -> None:
+    for function in resources.FUNCTIONS:
+        granted = {g.resource for g in function.grants if g.resource.startswith("secret/")}
+        used = {f"secret/{s.name}" for s in resources.SECRETS
+                for h in s.used_by if h == function.handler or (
+                    function.handler == resources.API_HANDLER and h not in resources.EVENT_HANDLERS)}
+        assert granted == used, function.handler
+    assert {h for s in resources.SECRETS for h in s.used_by} <= set(resources.APP_HANDLERS)
+    # the comment analyser, the alert deliverer and the stream consumer read no secret at all
+    assert not [f for f in resources.FUNCTIONS if f.handler in ("analyse_comments", "deliver_alerts", "on_response")
+                and any(g.resource.startswith("secret/") for g in f.grants)]
 
 
 def test_every_grant_names_a_declared_resource_and_actions_of_its_service() -> None:
     tables = {t.name: {i.name for i in t.indexes} for t in resources.TABLES}
     queues, topics = {q.name for q in resources.QUEUES}, {t.name for t in resources.TOPICS}
-    service_of = {"table": "dynamodb", "queue": "sqs", "topic": "sns", "email": "ses"}
+    service_of = {"table": "dynamodb", "queue": "sqs", "topic": "sns", "email": "ses", "secret": "secretsmanager",
+                  "config": "s3"}
+    secrets = {s.name for s in resources.SECRETS}
     for function in resources.FUNCTIONS:
         for grant in function.grants:
             kind, _, name = grant.resource.partition("/")
@@ -313,6 +330,10 @@ def test_every_grant_names_a_declared_resource_and_actions_of_its_service() -> N
                 assert name in queues, grant
             elif kind == "topic":
                 assert name in topics, grant
+            elif kind == "secret":
+                assert name in secrets and grant.actions == ("secretsmanager:GetSecretValue",), grant
+            elif kind == "config":
+                assert grant.actions == ("s3:GetObject",), grant
 
 
 def _touches(function: resources.Function, table: str, actions: set[str] | None = None) -> bool:
