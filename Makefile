@@ -11,7 +11,7 @@ CHART  := templates/dashboard/node_modules/chart.js/package.json
 INFRA  := .venv-infra
 INFRA_STAMP := $(INFRA)/.installed-stamp
 
-.PHONY: install install-infra install-browser run token seed test test-clock test-fast deploy bench bench-burst synth lint clean
+.PHONY: prepare-stage install install-infra install-browser run token seed test test-clock test-fast deploy bench bench-burst synth lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,12 @@ deploy: install-infra $(CHART)
 	$(INFRA)/bin/python infra/deploy.py --stage '$(STAGE)' \
 	  $(if $(PUBLIC_BASE_URL),--public-base-url '$(PUBLIC_BASE_URL)') $(if $(DEPLOY_CONFIG),--config '$(DEPLOY_CONFIG)') \
 	  $(if $(DEPLOY_ARGS),-- $(DEPLOY_ARGS))
+
+# After rotating a stage's api-keys secret or editing its configuration document: no deploy, only
+# the document (DEPLOY_CONFIG=) and the operations keys' usage plan brought up to date.
+prepare-stage: install-infra
+	@[ -n "$(STAGE)" ] || { echo "make prepare-stage needs STAGE=<stage>"; exit 2; }
+	$(INFRA)/bin/python infra/deploy.py --stage '$(STAGE)' --prepare-only $(if $(DEPLOY_CONFIG),--config '$(DEPLOY_CONFIG)')
 
 # The local stack: DynamoDB Local, moto, the app on 127.0.0.1:8000, the carrier on :8025. Ctrl-C stops it.
 # Options, e.g. `make run API_PORT=8001 API_KEY=dev-key`: API_PORT, CARRIER_PORT, DYNAMODB_PORT,

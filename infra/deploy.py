@@ -18,11 +18,12 @@ but the plan: `deploy` takes the command runner as a parameter.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,20 +55,27 @@ def endpoint_from(outputs: Path, stage: str) -> str:
     return url
 
 
-def output(outputs: Path, stage: str, key: str) -> str:
+def stack_outputs(outputs: Path, stage: str) -> dict[str, str]:
     try:
-        return str(json.loads(outputs.read_text())[f"koe-{stage}"][key])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DeployError(f"the deploy of koe-{stage} wrote no {key} to {outputs}") from exc
+        return {str(k): str(v) for k, v in json.loads(outputs.read_text())[f"koe-{stage}"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DeployError(f"the deploy of koe-{stage} wrote no outputs to {outputs}") from exc
+
+
+def output(values: Mapping[str, str], stage: str, key: str) -> str:
+    if key not in values:
+        raise DeployError(f"the deploy of koe-{stage} output no {key}")
+    return values[key]
 
 
 def deploy(stage: str, public_base_url: str | None, extra: Sequence[str], run: Runner, workdir: Path,
            deployed_url: Callable[[str], str | None],
-           place_config: Callable[[str], None] = lambda bucket: None) -> str:
+           prepare: Callable[[Mapping[str, str]], None] = lambda outputs: None) -> str:
     """Deploy; returns the public base URL the stage runs with (sending on). `deployed_url(stage)`
     is the URL a stage already deployed runs with (its PublicBaseUrl output), None for a new stage.
-    `place_config(bucket)` puts the configuration document in the stage's bucket (ConfigBucketName):
-    for a new stage between its two deploys, so it is there before any survey is sent."""
+    `prepare(outputs)` readies what the stack cannot hold (the configuration document in its bucket,
+    the operations keys in their usage plan: `preparer`): for a new stage between its two deploys,
+    so both are there before any survey is sent."""
     outputs = workdir / "outputs.json"
     if public_base_url is None:
         public_base_url = deployed_url(stage)
@@ -79,14 +87,65 @@ def deploy(stage: str, public_base_url: str | None, extra: Sequence[str], run: R
             raise DeployError(f"the first deploy of koe-{stage} (sending paused) failed: it rolled back; "
                               "fix the cause and run again")
         public_base_url = endpoint_from(outputs, stage)
-        place_config(output(outputs, stage, "ConfigBucketName"))
+        prepare(stack_outputs(outputs, stage))
         if run(command(stage, public_base_url, outputs, extra)) != 0:
             raise DeployError(f"the deploy of koe-{stage} with {public_base_url} failed; sending stays paused")
         return public_base_url
     if run(command(stage, public_base_url, outputs, extra)) != 0:
         raise DeployError(f"the deploy of koe-{stage} with {public_base_url} failed; sending stays as it was")
-    place_config(output(outputs, stage, "ConfigBucketName"))
+    prepare(stack_outputs(outputs, stage))
     return public_base_url
+
+
+def key_name(stage: str, key: str) -> str:
+    """An operations key's name in API Gateway: its stage and a digest, never the key itself."""
+    return f"koe-{stage}-ops-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def sync_api_keys(stage: str, plan_id: str, keys: Sequence[str], apigateway: Any) -> dict[str, int]:
+    """Makes the usage plan hold exactly the api-keys secret's keys (same values: the gateway and koe
+    check the same x-api-key): a new key is created and added, a key no longer in the secret is
+    removed from the plan and deleted. Idempotent; run again after each rotation of the secret."""
+    wanted = {key_name(stage, key): key for key in keys}
+    held = {item["name"]: item["id"] for item in apigateway.get_usage_plan_keys(usagePlanId=plan_id).get("items", [])}
+    added = removed = 0
+    for name, value in sorted(wanted.items()):
+        if name in held:
+            continue
+        found = apigateway.get_api_keys(nameQuery=name, includeValues=False).get("items", [])
+        key_id = next((k["id"] for k in found if k["name"] == name), None)
+        if key_id is None:
+            key_id = apigateway.create_api_key(name=name, value=value, enabled=True,
+                                               description=f"koe {stage}: an operations key (api-keys secret)")["id"]
+        apigateway.create_usage_plan_key(usagePlanId=plan_id, keyId=key_id, keyType="API_KEY")
+        added += 1
+    for name, key_id in sorted(held.items()):
+        if name not in wanted:
+            apigateway.delete_usage_plan_key(usagePlanId=plan_id, keyId=key_id)
+            apigateway.delete_api_key(apiKey=key_id)
+            removed += 1
+    return {"added": added, "removed": removed, "kept": len(wanted) - added}
+
+
+def preparer(stage: str, document: Path | None, aws: Callable[[str], Any]) -> Callable[[Mapping[str, str]], None]:
+    """What `deploy` readies after a deploy: the configuration document, then the operations keys
+    (from the operator's secret koe-<stage>-api-keys, read as koe reads it)."""
+    from chalicelib.credentials import Credentials
+    from chalicelib.resources import API_KEYS_SECRET, physical
+
+    place = config_placer(document, aws("s3"))
+    secret_id = physical(f"koe-{stage}-", API_KEYS_SECRET.name)
+
+    class Secrets:
+        def json(self, secret_id: str, *, fresh: bool = False) -> Any:
+            return json.loads(aws("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])
+
+    def prepare(outputs: Mapping[str, str]) -> None:
+        place(output(outputs, stage, "ConfigBucketName"))
+        keys = Credentials(Secrets(), {API_KEYS_SECRET.name: secret_id}).api_keys()    # checked as koe reads it
+        done = sync_api_keys(stage, output(outputs, stage, "OperationsUsagePlanId"), keys, aws("apigateway"))
+        print(f"operations keys in the usage plan: {done}", flush=True)
+    return prepare
 
 
 def config_placer(document: Path | None, s3: Any) -> Callable[[str], None]:
@@ -136,6 +195,14 @@ def deployed_url(stage: str) -> str | None:
     return str(url)
 
 
+def running_outputs(stage: str) -> dict[str, str]:
+    """The outputs of the deployed stack koe-<stage>."""
+    import boto3
+
+    stacks = boto3.client("cloudformation").describe_stacks(StackName=f"koe-{stage}")["Stacks"]
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+
 def _run(argv: Sequence[str]) -> int:
     print("+", " ".join(argv), flush=True)
     return subprocess.run(list(argv), cwd=INFRA, check=False).returncode
@@ -150,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=None,
                         help="the configuration document (JSON: routing table, case rules, survey definitions, "
                              "docs/deploy.md) to put in the stage's bucket; without it an existing one is kept")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="deploy nothing: put the configuration document and sync the operations keys of a "
+                             "running stage (after rotating its api-keys secret, or changing its document)")
     parser.add_argument("extra", nargs="*", help="more CDK arguments after --, e.g. -- -c alert_email=ops@example.com")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="koe-deploy-") as workdir:
@@ -157,8 +227,11 @@ def main(argv: list[str] | None = None) -> int:
             import boto3
 
             sys.path.insert(0, str(INFRA.parent))       # chalicelib: the document is checked as koe reads it
-            place = config_placer(args.config, boto3.client("s3"))
-            url = deploy(args.stage, args.public_base_url, args.extra, _run, Path(workdir), deployed_url, place)
+            prepare = preparer(args.stage, args.config, boto3.client)
+            if args.prepare_only:
+                prepare(running_outputs(args.stage))
+                return 0
+            url = deploy(args.stage, args.public_base_url, args.extra, _run, Path(workdir), deployed_url, prepare)
         except DeployError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

@@ -37,6 +37,7 @@ from aws_cdk import (
     Aws,
     CfnOutput,
     Duration,
+    Fn,
     RemovalPolicy,
     Stack,
     Validations,
@@ -127,6 +128,12 @@ KOE_NAMESPACE = "koe"                       # chalicelib/observability.py's EMF 
 # bill would meet first. API Gateway answers 429 above it (DEFAULT_4XX, koe's error shape).
 API_RATE_LIMIT = 200
 API_RESERVED_CONCURRENCY = 20               # KoeConfig.api_reserved_concurrency
+# The operations systems' usage plan: events per second and per day (a morning's events arrive as
+# one POST of up to 100; a day of a nation-sized insurer is far below the quota).
+OPS_API_KEY = "koeOperationsKey"            # the swagger securityDefinitions entry
+OPS_RATE_LIMIT = 50
+OPS_BURST_LIMIT = 100
+OPS_QUOTA_PER_DAY = 200_000
 API_BURST_LIMIT = 400
 # The access log: who, what, how it went; never the query string or a body (tokens, numbers).
 API_ACCESS_LOG_FORMAT = {
@@ -1106,6 +1113,26 @@ class KoeStack(Stack):
         for path, method in self.cx_routes:
             api.add_property_override(f"DefinitionBody.paths.{_override_key(path)}.{method.lower()}.security",
                                       [{COGNITO_AUTHORIZER: []}])
+        self._operations_usage_plan(api)
+
+    def _operations_usage_plan(self, api: Any) -> None:
+        """The operations routes also need an API Gateway key of the operations usage plan (x-api-key,
+        the same header and value koe checks against its api-keys secret: infra/deploy.py puts the
+        secret's keys in the plan). The plan's throttle and daily quota bound what one leaked key can
+        do: at most OPS_QUOTA_PER_DAY requests a day, so at most that many surveys' worth of SMS."""
+        api.add_property_override(f"DefinitionBody.securityDefinitions.{OPS_API_KEY}", {
+            "type": "apiKey", "name": "x-api-key", "in": "header"})
+        for path, method in self.operations_routes:
+            api.add_property_override(f"DefinitionBody.paths.{_override_key(path)}.{method.lower()}.security",
+                                      [{OPS_API_KEY: []}])
+        self.usage_plan = apigateway.CfnUsagePlan(
+            self, "OperationsUsagePlan", usage_plan_name=resources.physical(self.config.prefix, "operations"),
+            description=f"koe {self.config.stage}: the operations systems' API keys (infra/deploy.py syncs them)",
+            # SAM's reference to the stage it makes from the RestAPI: the plan waits for the stage.
+            api_stages=[apigateway.CfnUsagePlan.ApiStageProperty(api_id=api.ref, stage=Fn.ref("RestAPI.Stage"))],
+            throttle=apigateway.CfnUsagePlan.ThrottleSettingsProperty(
+                rate_limit=OPS_RATE_LIMIT, burst_limit=OPS_BURST_LIMIT),
+            quota=apigateway.CfnUsagePlan.QuotaSettingsProperty(limit=OPS_QUOTA_PER_DAY, period="DAY"))
 
     def _gateway_responses(self) -> None:
         """What API Gateway answers itself, before any function runs, in koe's one error shape and
@@ -1271,6 +1298,8 @@ class KoeStack(Stack):
                               "-c public_base_url=<EndpointURL without the trailing />, or `make deploy`")
         CfnOutput(self, "EventBusName", value=self.bus.event_bus_name)
         CfnOutput(self, "TemplatesLayerArn", value=self.templates_layer.layer_version_arn)
+        CfnOutput(self, "OperationsUsagePlanId", value=self.usage_plan.ref,
+                  description="infra/deploy.py puts the api-keys secret's keys in this plan")
         CfnOutput(self, "ConfigBucketName", value=self.config_bucket.bucket_name,
                   description=f"put the configuration document at s3://<this>/{resources.CONFIG_DOCUMENT.key} "
                               "(infra/deploy.py --config FILE does)")

@@ -658,7 +658,8 @@ def test_the_functions_know_the_hosted_ui_and_the_dashboard_client(synth: Templa
     assert "cognito-idp:" not in json.dumps([r["Properties"] for r in synth.of_type("AWS::IAM::Role").values()])
 
 
-def test_every_cx_route_is_behind_the_cognito_authorizer_and_no_operations_route_is(synth: Template) -> None:
+def test_every_cx_route_is_behind_the_cognito_authorizer_and_every_operations_route_needs_a_plans_key(
+        synth: Template) -> None:
     pool_id = next(iter(synth.of_type("AWS::Cognito::UserPool")))
     swagger = synth.resources["RestAPI"]["Properties"]["DefinitionBody"]
     assert swagger["securityDefinitions"]["koeCxUsers"] == {
@@ -678,13 +679,14 @@ def test_every_cx_route_is_behind_the_cognito_authorizer_and_no_operations_route
     for path, method in sorted(routes):
         operation = swagger["paths"][path][method.lower()]
         if (path, method) in operations:
-            assert "security" not in operation, f"{method} {path} is an operations route: the API key only"
+            assert operation.get("security") == [{"koeOperationsKey": []}], f"{method} {path}: the API key only"
         else:
             assert operation.get("security") == [{"koeCxUsers": []}], f"{method} {path} lacks the Cognito authorizer"
     # ...and nothing else (the public webhooks check their own proof) carries it.
     secured = {(path, method.upper()) for path, operations_ in swagger["paths"].items()
                for method, operation in operations_.items() if isinstance(operation, dict) and "security" in operation}
-    assert secured == set(routes) - operations
+    assert secured == set(routes)
+    assert swagger["securityDefinitions"]["koeOperationsKey"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
     # The authorizer's own 401 answers in koe's error shape.
     unauthorized = swagger["x-amazon-apigateway-gateway-responses"]["UNAUTHORIZED"]
     assert unauthorized["statusCode"] == "401"
@@ -1546,3 +1548,14 @@ def test_the_api_keeps_its_reserved_concurrency_and_each_queue_consumer_its_maxi
 def test_synth_refuses_a_wrong_reserved_concurrency(tmp_path: Path) -> None:
     done = _run_synth(tmp_path, f"stage={STAGE}", f"public_base_url={PUBLIC}", "api_reserved_concurrency=lots")
     assert done.returncode != 0 and "api_reserved_concurrency" in done.stderr
+
+
+def test_the_operations_keys_usage_plan_bounds_what_a_leaked_key_can_do(synth: Template, expanded: Template) -> None:
+    (expanded_plan,) = expanded.of_type("AWS::ApiGateway::UsagePlan").values()
+    assert expanded_plan["Properties"]["ApiStages"][0]["Stage"] == {"Ref": "RestAPIapiStage"}   # SAM's stage
+    (plan_id, plan), = synth.of_type("AWS::ApiGateway::UsagePlan").items()
+    props = plan["Properties"]
+    assert props["ApiStages"] == [{"ApiId": {"Ref": "RestAPI"}, "Stage": {"Ref": "RestAPI.Stage"}}]
+    assert props["Throttle"] == {"RateLimit": 50, "BurstLimit": 100}
+    assert props["Quota"] == {"Limit": 200_000, "Period": "DAY"}
+    assert synth.doc["Outputs"]["OperationsUsagePlanId"]["Value"] == {"Ref": plan_id}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ class Cdk:
             return 1
         outputs = Path(argv[argv.index("--outputs-file") + 1])
         stack = {"SendingPaused": "true" if "public_base_url=pending" in argv else "false",
-                 "ConfigBucketName": "koe-dev-configbucket-abc123"}
+                 "ConfigBucketName": "koe-dev-configbucket-abc123", "OperationsUsagePlanId": "plan1"}
         if self.endpoint:
             stack["EndpointURL"] = self.endpoint
         outputs.write_text(json.dumps({argv[argv.index("deploy") + 1]: stack}))
@@ -86,14 +87,16 @@ def test_a_new_stages_configuration_document_is_placed_before_the_deploy_that_st
         events.append("deploy " + next(a for a in argv if a.startswith("public_base_url=")))
         return cdk(argv)
 
-    deploy("dev", None, [], run, tmp_path, new_stage, lambda bucket: events.append(f"config {bucket}"))
+    deploy("dev", None, [], run, tmp_path, new_stage,
+           lambda outputs: events.append(f"config {outputs['ConfigBucketName']}"))
     assert events == ["deploy public_base_url=pending", "config koe-dev-configbucket-abc123",
                       f"deploy public_base_url={ENDPOINT.rstrip('/')}"]
 
 
 def test_a_running_stages_document_is_placed_after_its_one_deploy(tmp_path: Path) -> None:
     placed: list[str] = []
-    deploy("dev", "https://koe.example.com/api", [], Cdk(), tmp_path, new_stage, placed.append)
+    deploy("dev", "https://koe.example.com/api", [], Cdk(), tmp_path, new_stage,
+           lambda outputs: placed.append(outputs["ConfigBucketName"]))
     assert placed == ["koe-dev-configbucket-abc123"]
 
 
@@ -134,3 +137,46 @@ def test_a_document_is_checked_as_koe_reads_it_before_anything_is_deployed(tmp_p
     assert s3.objects[("b", "koe-config.json")] == good.read_bytes()
     with pytest.raises(SettingsError, match="KOE_NOT_A_SETTING"):
         config_placer(bad, s3)
+
+
+class FakeApiGateway:
+    """API Gateway's API keys and one usage plan, as boto3's apigateway client answers."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, dict[str, str]] = {}
+        self.plan: set[str] = set()
+
+    def get_usage_plan_keys(self, usagePlanId: str) -> dict[str, Any]:    # noqa: N803
+        return {"items": [{"id": k, "name": self.keys[k]["name"]} for k in sorted(self.plan)]}
+
+    def get_api_keys(self, nameQuery: str, includeValues: bool) -> dict[str, Any]:    # noqa: N803
+        return {"items": [{"id": k, "name": v["name"]} for k, v in self.keys.items()
+                          if v["name"].startswith(nameQuery)]}
+
+    def create_api_key(self, name: str, value: str, enabled: bool, description: str) -> dict[str, str]:
+        key_id = f"k{len(self.keys) + 1}"
+        self.keys[key_id] = {"name": name, "value": value}
+        return {"id": key_id}
+
+    def create_usage_plan_key(self, usagePlanId: str, keyId: str, keyType: str) -> None:    # noqa: N803
+        self.plan.add(keyId)
+
+    def delete_usage_plan_key(self, usagePlanId: str, keyId: str) -> None:    # noqa: N803
+        self.plan.discard(keyId)
+
+    def delete_api_key(self, apiKey: str) -> None:    # noqa: N803
+        del self.keys[apiKey]
+
+
+def test_the_usage_plan_holds_exactly_the_secrets_keys_through_a_rotation() -> None:
+    from infra.deploy import sync_api_keys
+
+    gateway = FakeApiGateway()
+    old, new = "old-key-0123456789abcdef", "new-key-0123456789abcdef"
+    assert sync_api_keys("dev", "plan1", [old], gateway) == {"added": 1, "removed": 0, "kept": 0}
+    assert sync_api_keys("dev", "plan1", [old], gateway) == {"added": 0, "removed": 0, "kept": 1}   # idempotent
+    sync_api_keys("dev", "plan1", [new, old], gateway)           # the rotation: both valid
+    assert sorted(v["value"] for k, v in gateway.keys.items() if k in gateway.plan) == [new, old]
+    assert sync_api_keys("dev", "plan1", [new], gateway) == {"added": 0, "removed": 1, "kept": 1}
+    assert [v["value"] for v in gateway.keys.values()] == [new]
+    assert not [v for v in gateway.keys.values() if old in v["name"] or new in v["name"]]   # names never hold keys
