@@ -186,6 +186,19 @@ KOE_METRIC_ALARMS: tuple[KoeMetricAlarm, ...] = (
     KoeMetricAlarm("RecordDeadLettered", 1, 5,
                    "A queue record was dead-lettered: the '<queue>-dlq-not-empty' alarm names the queue; "
                    "docs/operations.md says what each reason means and when to redrive."),
+    KoeMetricAlarm("ConfigurationRefused", 1, 5,
+                   "koe answered 503 'misconfigured': a secret or the configuration document is missing, "
+                   "unreadable or malformed (the log 'configuration refused' names which and why, never a value). "
+                   "Fix the secret (koe-<stage>-twilio / -api-keys / -contact-keys) or put a good document version "
+                   "back (docs/operations.md, Rotating secrets); koe reads it again within 5 minutes."),
+    KoeMetricAlarm("ConfigDocumentRefused", 1, 5,
+                   "A new version of the configuration document was refused (a key koe does not know, a bad "
+                   "value): warm functions keep the last good one, new ones answer 503. Copy the previous "
+                   "version back or fix the named key (make prepare-stage STAGE=<stage> DEPLOY_CONFIG=<file>)."),
+    KoeMetricAlarm("ScheduleCutShort", 3, 15,
+                   "The tick ran out of time before its batches were done three times in 15 minutes: scheduled "
+                   "surveys, reminders or case work wait longer than a minute. Look at the tick's duration "
+                   "and the carrier's latency; a morning's release of deferred surveys can cause it briefly."),
     KoeMetricAlarm("GiveUpFailed", 1, 5,
                    "A record was dead-lettered but what should follow (e.g. marking its survey failed) did "
                    "not happen: log 'could not give up cleanly' names the message; redrive it once fixed."),
