@@ -284,8 +284,9 @@ class ConfigDocument:
     organisation's routing table, case rules, survey definitions): one JSON object in a versioned S3
     bucket, `{"<settings variable>": <its JSON value>, ...}`, read at run time by every function
     (chalicelib/config_document.py), cached for KOE_CONFIG_MAX_AGE_SECONDS; a new object version is
-    picked up without a redeploy. Deployed as bucket `<prefix><bucket>` (versioning on, encrypted,
-    public access blocked), object `key`; every function gets s3:GetObject on that one object."""
+    picked up without a redeploy. Locally the bucket is `<prefix><bucket>`; in AWS the stack's bucket has
+    a generated name (bucket names are global; output ConfigBucketName), versioning on, encrypted,
+    public access blocked, TLS only; object `key`; every function gets s3:GetObject on that one object."""
 
     bucket: str
     key: str
