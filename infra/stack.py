@@ -1200,6 +1200,10 @@ class KoeStack(Stack):
                 resources=[self.format_arn(service="logs", resource="log-group",
                                            resource_name="API-Gateway-Execution-Logs_*",
                                            arn_format=ArnFormat.COLON_RESOURCE_NAME)])])})
+        # The account's setting outlives this stack (another stage may have set it since, or rely on it):
+        # the role is kept when the stack is deleted, so the setting never names a deleted role (it goes
+        # only with a rolled-back first deploy, like the data).
+        role.apply_removal_policy(DATA_REMOVAL_POLICY)
         account = apigateway.CfnAccount(self, "ApiGatewayAccount", cloud_watch_role_arn=role.role_arn)
         api.add_dependency(account)
 
