@@ -1,16 +1,22 @@
 """Requests per survey: every AWS and Twilio API request koe's code makes for one fully answered
-two-question SMS survey of a detractor (event -> sent -> delivered -> score -> why -> comment ->
-aggregated -> escalated), counted by service and operation on the real local stack.
+survey (event -> sent -> delivered -> score -> why -> comment -> aggregated -> escalated when the
+score is low), counted by service and operation on the real local stack. By default a two-question
+SMS survey of a detractor; `--channel sms_link` (a Japanese number: a link SMS to the web survey) and
+`--channel email` (a customer with an address only) answer on the web page instead, one form post
+with the score and the comment; `--score 9` measures a promoter (no case, no alert).
 
 Calls that AWS's own event source mappings make in production (the runner's ReceiveMessage,
 DeleteMessage, GetRecords ...) are listed apart: Lambda makes them, not koe.
 
-    .venv/bin/python bench/requests_per_survey.py
+    .venv/bin/python bench/requests_per_survey.py [--channel sms_two_way|sms_link|email] [--score 3]
 """
 
 from __future__ import annotations
 
+import argparse
+import html
 import json
+import re
 import sys
 import threading
 import time
@@ -34,10 +40,27 @@ EVENT_SOURCE_OPERATIONS = {
     "GetShardIterator", "GetRecords", "ListStreams", "DescribeTable",
 }
 PHONE = "+15550100171"
+JAPANESE_PHONE = "+819012340171"          # a link SMS: Twilio has no two-way SMS in Japan
+EMAIL = "bench-171@example.jp"
+CHANNELS = ("sms_two_way", "sms_link", "email")
+SURVEY_LINK = re.compile(r"https?://[^\s\"'<>?]+/s/[A-Za-z0-9_.-]+")
+
+# The DynamoDB operations that can report the capacity they consumed (ReturnConsumedCapacity).
+CAPACITY_OPERATIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
+                       "BatchWriteItem", "TransactGetItems", "TransactWriteItems"}
 
 counts: Counter[tuple[str, str]] = Counter()
 polling: Counter[tuple[str, str]] = Counter()
+# Read and write units DynamoDB Local reports for koe's requests (tables and indexes): what on-demand bills.
+capacity: dict[str, float] = {"read": 0.0, "write": 0.0}
 lock = threading.Lock()
+
+
+def consumed(operation: str, answer: Any) -> float:
+    """The capacity units a DynamoDB answer reports (a list for batches and transactions)."""
+    found = answer.get("ConsumedCapacity") if isinstance(answer, dict) else None
+    items = found if isinstance(found, list) else [found] if isinstance(found, dict) else []
+    return sum(float(item.get("CapacityUnits", 0.0)) for item in items)
 
 
 def install_counters() -> None:
@@ -50,7 +73,16 @@ def install_counters() -> None:
         service = self.meta.service_model.service_name
         with lock:
             (polling if operation_name in EVENT_SOURCE_OPERATIONS else counts)[(service, operation_name)] += 1
-        return original_call(self, operation_name, api_params)
+        measured = service == "dynamodb" and operation_name in CAPACITY_OPERATIONS
+        if measured:
+            api_params = {**api_params, "ReturnConsumedCapacity": "INDEXES"}
+        answer = original_call(self, operation_name, api_params)
+        if measured:
+            kind = "read" if operation_name in ("GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems") \
+                else "write"
+            with lock:
+                capacity[kind] += consumed(operation_name, answer)
+        return answer
 
     def counted_request(self: TwilioHttpClient, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         with lock:
@@ -77,7 +109,13 @@ def settle(seconds: float = 2.0) -> None:
 CLOCK_START = datetime(2026, 11, 18, 3, 0, tzinfo=UTC)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--channel", choices=CHANNELS, default="sms_two_way",
+                        help="how the customer is surveyed (default: two-way SMS)")
+    parser.add_argument("--score", type=int, default=3, help="the score the customer gives (default 3: a detractor)")
+    parser.add_argument("--comment", default="slow payout", help="the customer's answer to 'why?'")
+    args = parser.parse_args(argv)
     stack = LocalStack(StackOptions(api_port=0, carrier_port=0, dynamodb_port=0, moto_port=0, tick_seconds=3600,
                                     clock_start=CLOCK_START))
     stack.start()
@@ -87,7 +125,13 @@ def main() -> None:
         key = stack.env["KOE_LOCAL_API_KEY"]
         event = json.loads((ROOT / "tests" / "events" / "procedure-completed.json").read_text())
         event["completed_at"] = stack.clock().isoformat(timespec="seconds")
-        event["customer"].update(phone=PHONE, locale="en-US")
+        if args.channel == "sms_two_way":
+            event["customer"].update(phone=PHONE, locale="en-US")
+        elif args.channel == "sms_link":
+            event["customer"].update(phone=JAPANESE_PHONE, locale="ja-JP")
+        else:
+            event["customer"].update(email=EMAIL, locale="ja-JP")
+            event["customer"].pop("phone")
         stages: list[tuple[str, Counter[tuple[str, str]]]] = []
 
         def stage(name: str) -> None:
@@ -95,21 +139,35 @@ def main() -> None:
             stages.append((name, counts.copy()))
 
         requests.post(f"{api}/v1/events", json=event, headers={"x-api-key": key}, timeout=10)
-        stage("event -> sent -> delivered")
-        texts = requests.get(f"{carrier}/messages", params={"to": PHONE}, timeout=10).json()
+        stage("event -> sent" + (" -> delivered" if args.channel != "email" else ""))
+        if args.channel == "email":
+            texts = [m["body"] for m in requests.get(f"{carrier}/emails", params={"to": EMAIL}, timeout=10).json()]
+        else:
+            number = PHONE if args.channel == "sms_two_way" else JAPANESE_PHONE
+            texts = [m["body"] for m in requests.get(f"{carrier}/messages", params={"to": number}, timeout=10).json()]
         if not texts:       # a deferred survey would measure something else: say so, do not print figures
             raise SystemExit(f"the survey was not sent at {stack.clock():%Y-%m-%d %H:%M} UTC (deferred?)")
-        requests.post(f"{carrier}/reply", json={"from": PHONE, "body": "3"}, timeout=10)
-        stage("score (+ aggregate, escalate)")
-        requests.post(f"{carrier}/reply", json={"from": PHONE, "body": "slow payout"}, timeout=10)
-        stage("why -> comment (+ case comment)")
+        if args.channel == "sms_two_way":
+            requests.post(f"{carrier}/reply", json={"from": PHONE, "body": str(args.score)}, timeout=10)
+            stage("score (+ aggregate, escalate)")
+            requests.post(f"{carrier}/reply", json={"from": PHONE, "body": args.comment}, timeout=10)
+            stage("why -> comment (+ case comment)")
+        else:
+            links = SURVEY_LINK.findall(html.unescape(texts[0]))
+            if not links:
+                raise SystemExit(f"no web-survey link in the {args.channel} survey")
+            requests.get(links[0], timeout=10).raise_for_status()
+            stage("web survey page opened")
+            requests.post(links[0], data={"score": str(args.score), "comment": args.comment},
+                          timeout=10).raise_for_status()
+            stage("score + comment (+ aggregate, escalate)")
     finally:
         stack.stop()
-    report(stages)
+    report(stages, f"{args.channel}, score {args.score}")
 
 
-def report(stages: list[tuple[str, Counter[tuple[str, str]]]]) -> None:
-    print("requests per fully answered detractor SMS survey (koe's own calls)")
+def report(stages: list[tuple[str, Counter[tuple[str, str]]]], scenario: str) -> None:
+    print(f"requests per fully answered survey ({scenario}; koe's own calls)")
     previous: Counter[tuple[str, str]] = Counter()
     for name, snapshot in stages:
         delta = snapshot - previous
@@ -127,9 +185,11 @@ def report(stages: list[tuple[str, Counter[tuple[str, str]]]]) -> None:
         totals[service] += n
     print("total: " + ", ".join(f"{s} {n}" for s, n in sorted(totals.items())))
     print(f"DynamoDB requests: {totals['dynamodb']} (target <= 20)")
+    print(f"DynamoDB capacity units (as DynamoDB Local reports them, tables and indexes): "
+          f"read {capacity['read']:g}, write {capacity['write']:g}")
     print("event-source polling (made by Lambda in AWS, by devstack's runner here): "
           + ", ".join(f"{s}.{o} {n}" for (s, o), n in sorted(polling.items())))
-    print("reproduce: .venv/bin/python bench/requests_per_survey.py")
+    print("reproduce: .venv/bin/python bench/requests_per_survey.py " + " ".join(sys.argv[1:]))
 
 
 if __name__ == "__main__":
