@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             import boto3
 
             sys.path.insert(0, str(INFRA.parent))       # chalicelib: the document is checked as koe reads it
-            prepare = preparer(args.stage, args.config, boto3.client)
+            prepare = preparer(args.stage, args.config, lambda service: boto3.client(service))  # type: ignore[call-overload]
             if args.prepare_only:
                 prepare(running_outputs(args.stage))
                 return 0

@@ -1,5 +1,5 @@
 """The one-off backfill of the outcome counters written before the by-month index
-(`python -m ops.backfill_outcome_months`), on DynamoDB Local: each old counter gets its month and
+(`python -m infra.backfill_outcome_months`), on DynamoDB Local: each old counter gets its month and
 shard and its expiry, the count is untouched, and a second run changes nothing."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.adapters.dynamo.outcomes import OUTCOME_SHARDS
 from chalicelib.domain.scoring import stable_shard
-from ops.backfill_outcome_months import Backfilled, backfill, backfill_scores, main
+from infra.backfill_outcome_months import Backfilled, backfill, backfill_scores, main
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ month and shard it touches (a 30-day period: 2 months x OUTCOME_SHARDS), and rea
 counters however long the table has been written. Never a Scan. The shards spread a month's
 increments (every survey's outcomes land in the index) over OUTCOME_SHARDS partitions, each well under
 a partition's 1,000 writes a second. Counters written before the index are backfilled once with
-`python -m ops.backfill_outcome_months` (docs/operations.md).
+`python -m infra.backfill_outcome_months` (docs/operations.md).
 
 The surveys waiting for their send window now are counted on the surveys' sparse `send-at` index (only
 scheduled surveys are in it): one Query with Select=COUNT."""

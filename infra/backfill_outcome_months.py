@@ -1,6 +1,6 @@
 """Give the outcome counters written before the `by-month` index their month and expiry, once.
 
-    python -m ops.backfill_outcome_months --table koe-prod-outcomes [--scores-table koe-prod-scores]
+    python -m infra.backfill_outcome_months --table koe-prod-outcomes [--scores-table koe-prod-scores]
         [--region ap-northeast-1] [--retention-days 400] [--dry-run] [--endpoint-url URL]
 
 koe reads every procedure's counters through the `by-month` index (adapters/dynamo/outcomes.py); a
@@ -89,7 +89,7 @@ def _backfill(dynamodb: Any, table: str, counters: _Counters, retention: timedel
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ops.backfill_outcome_months", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m infra.backfill_outcome_months", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--table", required=True, help="the stage's outcomes table, e.g. koe-prod-outcomes")
     parser.add_argument("--scores-table", default=None,
