@@ -51,17 +51,9 @@ def main() -> int:
     parser.add_argument("--shards", type=int, default=4)
     args = parser.parse_args()
 
-    import os
+    from devstack.dynamodb_local import with_scratch_dynamodb
 
-    from devstack.dynamodb_local import DynamoDBLocal
-
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")          # DynamoDB Local takes any
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    server = DynamoDBLocal(port=0, region="us-east-1").start()
-    try:
-        return run(server, args.answers, args.shards)
-    finally:
-        server.stop()
+    return with_scratch_dynamodb(lambda server: run(server, args.answers, args.shards))
 
 
 def run(server: Any, total: int, shards: int) -> int:

@@ -47,17 +47,9 @@ def main() -> int:
     parser.add_argument("--period", type=int, default=30)
     args = parser.parse_args()
 
-    import os
+    from devstack.dynamodb_local import with_scratch_dynamodb
 
-    from devstack.dynamodb_local import DynamoDBLocal
-
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")          # DynamoDB Local takes any
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    server = DynamoDBLocal(port=0, region="us-east-1").start()
-    try:
-        return run(server, args.procedures, args.days, args.outcomes, args.period)
-    finally:
-        server.stop()
+    return with_scratch_dynamodb(lambda server: run(server, args.procedures, args.days, args.outcomes, args.period))
 
 
 def run(server: Any, procedures: int, days: int, outcomes: int, period: int) -> int:

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Self, TypedDict
 
@@ -251,3 +252,18 @@ class DynamoDBLocal:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+def with_scratch_dynamodb(work: Callable[[DynamoDBLocal], int], region: str = "us-east-1") -> int:
+    """`work` against a DynamoDB Local of its own, in memory on a free port, stopped after (the
+    benchmarks that measure storage alone). DynamoDB Local takes any credentials: dummy ones are set
+    unless the environment has some, so no real ones are ever looked for."""
+    import os
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    server = DynamoDBLocal(port=0, region=region).start()
+    try:
+        return work(server)
+    finally:
+        server.stop()
