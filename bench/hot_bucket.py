@@ -59,20 +59,9 @@ def main() -> int:
 def run(server: Any, total: int, shards: int) -> int:
     from chalicelib.adapters import dynamo
     from chalicelib.adapters.dynamo.binding import MAX_TRANSACTION_ITEMS
-    from chalicelib.settings import from_env
+    from devstack.provision import scratch_storage
 
-    env = {"KOE_PUBLIC_BASE_URL": "https://koe.example.com",
-           "KOE_INTAKE_QUEUE_URL": "q", "KOE_INTAKE_DLQ_URL": "q", "KOE_FOLLOW_UP_QUEUE_URL": "q",
-           "KOE_CX_TOPIC_ARN": "t", "KOE_DYNAMODB_ENDPOINT": server.endpoint, "KOE_RESOURCE_PREFIX": "bench-hot-",
-           "AWS_REGION": "us-east-1"}
-    from chalicelib import resources
-    from devstack.provision import client, create_table
-
-    ddb = client("dynamodb", server.endpoint, "us-east-1")
-    for logical in ("scores", "counted-answers"):
-        create_table(ddb, resources.table(logical), f"bench-hot-{logical}")
-    settings = from_env(env)
-    dynamo.configure(settings)
+    settings = scratch_storage(server.endpoint, "bench-hot-", ("scores", "counted-answers"))
     store = dynamo.DynamoScoreStore(settings)
 
     transactions, writes_per_item, items_per_partition = 0, Counter[str](), Counter[str]()

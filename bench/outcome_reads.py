@@ -53,22 +53,12 @@ def main() -> int:
 
 
 def run(server: Any, procedures: int, days: int, outcomes: int, period: int) -> int:
-    from chalicelib import resources
     from chalicelib.adapters import dynamo
     from chalicelib.adapters.dynamo.models import OutcomeItem
     from chalicelib.adapters.dynamo.outcomes import OUTCOME_SHARDS, counter_expiry, month_shard
-    from chalicelib.settings import from_env
-    from devstack.provision import client, create_table
+    from devstack.provision import scratch_storage
 
-    env = {"KOE_API_KEYS": "k", "KOE_CONTACT_HASH_KEY": "k", "KOE_PUBLIC_BASE_URL": "https://koe.example.com",
-           "KOE_TWILIO_ACCOUNT_SID": "AC0", "KOE_TWILIO_AUTH_TOKEN": "t", "KOE_TWILIO_FROM": "+15550100999",
-           "KOE_INTAKE_QUEUE_URL": "q", "KOE_INTAKE_DLQ_URL": "q", "KOE_FOLLOW_UP_QUEUE_URL": "q",
-           "KOE_CX_TOPIC_ARN": "t", "KOE_DYNAMODB_ENDPOINT": server.endpoint, "KOE_RESOURCE_PREFIX": "bench-out-",
-           "AWS_REGION": "us-east-1"}
-    ddb = client("dynamodb", server.endpoint, "us-east-1")
-    for logical in ("surveys", "outcomes"):
-        create_table(ddb, resources.table(logical), f"bench-out-{logical}")
-    settings = from_env(env)
+    settings = scratch_storage(server.endpoint, "bench-out-", ("surveys", "outcomes"))
     connection = dynamo.configure(settings)
     report = dynamo.DynamoOutcomeReport(settings)
 

@@ -26,6 +26,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import boto3
@@ -353,3 +354,19 @@ def _unless_exists(create: Any) -> None:
         code = exc.response["Error"]["Code"]
         if "AlreadyExist" not in code and code not in ("ResourceExistsException", "BucketAlreadyOwnedByYou"):
             raise
+
+
+def scratch_storage(endpoint: str, prefix: str, tables: Sequence[str], region: str = "us-east-1") -> Any:
+    """Settings whose stores are bound to `tables` (logical names), made afresh under `prefix` on the
+    DynamoDB at `endpoint` (the benchmarks that measure storage alone: no queue, topic or secret)."""
+    from chalicelib.adapters import dynamo
+    from chalicelib.settings import from_env
+
+    ddb = client("dynamodb", endpoint, region)
+    for logical in tables:
+        create_table(ddb, resources.table(logical), resources.physical(prefix, logical))
+    settings = from_env({"KOE_PUBLIC_BASE_URL": "https://koe.example.com", "KOE_DYNAMODB_ENDPOINT": endpoint,
+                         "KOE_RESOURCE_PREFIX": prefix, "AWS_REGION": region, "KOE_INTAKE_QUEUE_URL": "q",
+                         "KOE_INTAKE_DLQ_URL": "q", "KOE_FOLLOW_UP_QUEUE_URL": "q", "KOE_CX_TOPIC_ARN": "t"})
+    dynamo.configure(settings)
+    return settings
