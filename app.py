@@ -8,7 +8,8 @@ from typing import Any
 from chalice.app import Chalice, Rate, Response
 
 from chalicelib import http, page_errors
-from chalicelib.bootstrap import components
+from chalicelib.bootstrap import wired
+from chalicelib.bootstrap.functions import AnalyseComments, Api, DeliverAlerts, Dispatch, OnResponse, OnSesEvent, Tick
 from chalicelib.domain.principal import Principal, Role
 from chalicelib.observability import flush
 from chalicelib.resources import (
@@ -22,8 +23,8 @@ from chalicelib.resources import (
 app = Chalice(app_name="koe")
 # The customer's pages answer every error as a page in their language; registered before the edge's
 # middleware, it is the outer one and sees the edge's own refusals too (chalicelib/page_errors.py).
-app.register_middleware(page_errors.error_pages(lambda: components().pages), "http")
-edge = http.Edge(app, authenticators=lambda: components().authenticators)
+app.register_middleware(page_errors.error_pages(lambda: wired(Api).pages), "http")
+edge = http.Edge(app, authenticators=lambda: wired(Api).authenticators)
 FORM = ["application/x-www-form-urlencoded"]
 # RFC 8058's one-click unsubscribe POST: form-encoded, or multipart as the RFC prefers.
 UNSUBSCRIBE_POST = [*FORM, "multipart/form-data"]
@@ -43,7 +44,7 @@ def observe(event: Any, get_response: Any) -> Any:
 def ingest_http() -> Response:
     from chalicelib.services.ingest import ingest
 
-    answer = ingest(http.json_body(edge.request()), components().ingest_deps)
+    answer = ingest(http.json_body(edge.request()), wired(Api).ingest_deps)
     return Response(answer.body, status_code=http.INGEST_STATUS[answer.outcome])
 
 
@@ -53,7 +54,7 @@ def dispatch(event: Any) -> dict[str, Any]:
     from chalicelib.services import batch
     from chalicelib.services.budget import Budget
 
-    c = components()
+    c = wired(Dispatch)
     c.idempotency.register_context(event.context)
     records = [batch.QueueRecord(r.to_dict()["messageId"], r.body,
                                  int(r.to_dict()["attributes"].get("ApproximateReceiveCount", "1")))
@@ -69,7 +70,7 @@ def dispatch(event: Any) -> dict[str, Any]:
 def sms_inbound() -> Response:
     from chalicelib.services.handle_reply import InboundSms, handle_reply
 
-    c, request = components(), edge.request()
+    c, request = wired(Api), edge.request()
     params = http.form_params(request.raw_body)
     http.verify_twilio(c.signature, c.settings.sms_webhook_url, params, request.headers)
     http.require(params, "MessageSid", "From")
@@ -83,7 +84,7 @@ def sms_inbound() -> Response:
 def web_survey_page(token: str) -> Response:
     from chalicelib.services.web_survey import show
 
-    c, request = components(), edge.request()
+    c, request = wired(Api), edge.request()
     score = request.query_params.get("score") if request.query_params else None
     page = show(token, score, request.headers.get("accept-language"), c.web_deps)
     return http.html(page.html, http.WEB_STATUS[page.outcome], c.pages.content_security_policy)
@@ -93,7 +94,7 @@ def web_survey_page(token: str) -> Response:
 def web_survey_answer(token: str) -> Response:
     from chalicelib.services.web_survey import submit
 
-    c, request = components(), edge.request()
+    c, request = wired(Api), edge.request()
     page = submit(token, request.raw_body, request.headers.get("accept-language"), c.web_deps)
     return http.html(page.html, http.WEB_STATUS[page.outcome], c.pages.content_security_policy)
 
@@ -104,7 +105,7 @@ def web_survey_answer(token: str) -> Response:
 def unsubscribe_page(token: str) -> Response:
     from chalicelib.services.unsubscribe import show
 
-    c, request = components(), edge.request()
+    c, request = wired(Api), edge.request()
     page = show(token, request.headers.get("accept-language"), c.unsubscribe_deps)
     return http.html(page.html, http.WEB_STATUS[page.outcome], c.pages.content_security_policy)
 
@@ -113,7 +114,7 @@ def unsubscribe_page(token: str) -> Response:
 def unsubscribe(token: str) -> Response:
     from chalicelib.services.unsubscribe import unsubscribe as opt_out
 
-    c, request = components(), edge.request()
+    c, request = wired(Api), edge.request()
     page = opt_out(token, request.headers.get("accept-language"), c.unsubscribe_deps)
     return http.html(page.html, http.WEB_STATUS[page.outcome], c.pages.content_security_policy)
 
@@ -123,7 +124,7 @@ def unsubscribe(token: str) -> Response:
 def sms_status() -> Response:
     from chalicelib.services.record_status import StatusCallback, record_status
 
-    c, request = components(), edge.request()
+    c, request = wired(Api), edge.request()
     params = http.form_params(request.raw_body)
     http.verify_twilio(c.signature, http.signed_url(c.settings.status_callback_url, request.query_params),
                        params, request.headers)
@@ -141,7 +142,7 @@ def sms_status() -> Response:
 def on_ses_event(event: Any) -> dict[str, Any]:
     from chalicelib.services.email_feedback import record_feedback
 
-    return record_feedback(event.message, components().feedback_deps)
+    return record_feedback(event.message, wired(OnSesEvent).feedback_deps)
 
 
 # 5. Answers are stored: scores move, detractors open a case, the CX team is alerted.
@@ -152,7 +153,7 @@ def on_response(event: Any) -> dict[str, int]:
 
     records = [r for r in event if is_new_answer(r.event_name, r.new_image)]
     answers = [answer_from_stream_image(r.new_image) for r in records]
-    return on_answers(answers, components().answer_deps)
+    return on_answers(answers, wired(OnResponse).answer_deps)
 
 
 # 5'. People hear about cases: each alert by email and chat, once per destination; a failed record
@@ -163,7 +164,7 @@ def deliver_alerts(event: Any) -> dict[str, Any]:
     from chalicelib.services.budget import Budget
     from chalicelib.services.deliver_alerts import deliver_batch
 
-    failures = deliver_batch([QueueRecord.from_lambda(r.to_dict()) for r in event], components().alert_deps,
+    failures = deliver_batch([QueueRecord.from_lambda(r.to_dict()) for r in event], wired(DeliverAlerts).alert_deps,
                              Budget.of(event.context))
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
 
@@ -175,7 +176,7 @@ def analyse_comments(event: Any) -> dict[str, Any]:
     from chalicelib.services.batch import QueueRecord
     from chalicelib.services.comment_insight import analyse_batch
 
-    failures = analyse_batch([QueueRecord.from_lambda(r.to_dict()) for r in event], components().insight_deps)
+    failures = analyse_batch([QueueRecord.from_lambda(r.to_dict()) for r in event], wired(AnalyseComments).insight_deps)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
 
 
@@ -188,7 +189,7 @@ def tick(event: Any) -> dict[str, int]:
     from chalicelib.services.tick import run_jobs
     from chalicelib.services.tick import tick as run_schedule
 
-    c, budget = components(), Budget.of(event.context)
+    c, budget = wired(Tick), Budget.of(event.context)
     return run_jobs({"surveys": lambda: run_schedule(c.tick_deps, budget),
                      "cases": lambda: work_cases(c.case_schedule_deps, budget)})
 
@@ -198,7 +199,7 @@ def tick(event: Any) -> dict[str, int]:
 def get_scores() -> Response:
     from chalicelib.services.scores import parse_query, report, scoped
 
-    c = components()
+    c = wired(Api)
     query = scoped(parse_query(edge.request().query_params, c.today()), edge.principal())
     return Response(report(query, c.scores, c.outcomes, c.settings.min_sample, c.settings.score_shards),
                     status_code=200)
@@ -209,7 +210,7 @@ def get_scores() -> Response:
 def get_outcomes() -> Response:
     from chalicelib.services.outcomes import parse_query, report
 
-    c = components()
+    c = wired(Api)
     return Response(report(parse_query(edge.request().query_params, c.today()), c.outcomes), status_code=200)
 
 
@@ -221,14 +222,14 @@ CX = [Role.CX_ADMIN, Role.BRANCH_MANAGER, Role.AGENT]
 def list_cases() -> Response:
     from chalicelib.services.cases import list_cases as listed
 
-    return Response(listed(edge.principal(), edge.request().query_params, components().case_deps), status_code=200)
+    return Response(listed(edge.principal(), edge.request().query_params, wired(Api).case_deps), status_code=200)
 
 
 @edge.route("/v1/cases/{case_id}", methods=["GET"], roles=CX)
 def get_case(case_id: str) -> Response:
     from chalicelib.services.cases import get_case as read
 
-    return Response(read(edge.principal(), case_id, components().case_deps), status_code=200)
+    return Response(read(edge.principal(), case_id, wired(Api).case_deps), status_code=200)
 
 
 # claim, assign, contact-attempts, resolve, reopen: each with the version it read (409 when stale).
@@ -237,14 +238,14 @@ def work_case(case_id: str, action: str) -> Response:
     from chalicelib.services.cases import act
 
     body = http.json_body(edge.request())
-    return Response(act(edge.principal(), case_id, action, body, components().case_deps), status_code=200)
+    return Response(act(edge.principal(), case_id, action, body, wired(Api).case_deps), status_code=200)
 
 
 @edge.route("/v1/case-codes", methods=["GET"], roles=CX)
 def get_case_codes() -> Response:
     from chalicelib.services.cases import case_codes
 
-    return Response(case_codes(components().case_policy), status_code=200)
+    return Response(case_codes(wired(Api).case_policy), status_code=200)
 
 
 # 10. Did the loop close? Per procedure: resolved, told, asked again, recovered; within the role's scope.
@@ -252,7 +253,7 @@ def get_case_codes() -> Response:
 def get_case_stats() -> Response:
     from chalicelib.services.case_stats import parse_query, report
 
-    c = components()
+    c = wired(Api)
     query = parse_query(edge.request().query_params, c.today())
     return Response(report(edge.principal(), query, c.case_stats_deps), status_code=200)
 
@@ -263,7 +264,7 @@ def get_case_stats() -> Response:
 def list_comments() -> Response:
     from chalicelib.services.comments import parse_query, report
 
-    c = components()
+    c = wired(Api)
     filters = parse_query(edge.request().query_params, c.today())
     return Response(report(edge.principal(), filters, c.comments_deps), status_code=200)
 
@@ -278,7 +279,7 @@ def export_responses() -> Response:
 def _responses_csv(principal: Principal) -> Response:
     from chalicelib.services.responses_export import export, parse_query
 
-    c = components()
+    c = wired(Api)
     page = export(principal, parse_query(edge.request().query_params, c.today()), c.export_deps)
     return http.csv_file(page.body, page.file_name, next_cursor=page.next_cursor,
                          next_url=f"responses.csv?{page.next_query}" if page.next_query else None)
@@ -291,7 +292,7 @@ def _responses_csv(principal: Principal) -> Response:
 def dashboard() -> Response:
     from chalicelib.services.dashboard import Visit, open_dashboard
 
-    c, request = components(), edge.request()
+    c, request = wired(Api), edge.request()
     visit = Visit(request.query_params or {}, request.headers.get("cookie"), request.headers.get("accept-language"))
     return http.screen(open_dashboard(visit, c.dashboard_deps), c.dashboard_pages.content_security_policy)
 
@@ -301,7 +302,7 @@ def dashboard() -> Response:
 def dashboard_responses_csv() -> Response:
     from chalicelib.services.dashboard import Visit, signed_in
 
-    c, request = components(), edge.request()
+    c, request = wired(Api), edge.request()
     visit = Visit({}, request.headers.get("cookie"), request.headers.get("accept-language"))
     found = signed_in(visit, c.dashboard_deps)
     if not isinstance(found, Principal):
@@ -313,7 +314,7 @@ def dashboard_responses_csv() -> Response:
 def dashboard_local_sign_in() -> Response:
     from chalicelib.services.dashboard import local_sign_in
 
-    c, request = components(), edge.request()
+    c, request = wired(Api), edge.request()
     shown = local_sign_in(request.query_params, request.headers.get("accept-language"), c.dashboard_deps)
     return http.screen(shown, c.dashboard_pages.content_security_policy)
 
@@ -322,14 +323,14 @@ def dashboard_local_sign_in() -> Response:
 def dashboard_sign_out() -> Response:
     from chalicelib.services.dashboard import sign_out
 
-    c = components()
+    c = wired(Api)
     shown = sign_out(edge.request().headers.get("accept-language"), c.dashboard_deps)
     return http.screen(shown, c.dashboard_pages.content_security_policy)
 
 
 @edge.route("/dashboard/assets/{name}", methods=["GET"], content_types=ANY, roles=http.PUBLIC)
 def dashboard_asset(name: str) -> Response:
-    found = components().dashboard_pages.asset(name)
+    found = wired(Api).dashboard_pages.asset(name)
     if found is None:
         return http.error_body(404, "not_found", f"no dashboard asset {name!r}")
     return http.asset(*found)

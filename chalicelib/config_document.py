@@ -109,10 +109,12 @@ def for_settings(settings: Any) -> S3Document:
     of its own: settings are read before the composition root exists (chalicelib/bootstrap)."""
     bucket, key = settings.config_bucket, settings.config_key
     if (bucket, key) not in _readers:
-        import boto3
         from botocore.config import Config
 
+        from chalicelib.adapters.aws_sessions import boto3_session
+
         config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=5)
-        client = boto3.client("s3", region_name=settings.region, endpoint_url=settings.aws_endpoint, config=config)
+        client = boto3_session().client("s3", region_name=settings.region, endpoint_url=settings.aws_endpoint,
+                                        config=config)
         _readers[(bucket, key)] = S3Document(client, bucket, key, settings.config_max_age_seconds)
     return _readers[(bucket, key)]

@@ -500,6 +500,9 @@ FUNCTIONS: tuple[Function, ...] = (
         items("comment-groups", "Query", "BatchGetItem"),
         *queries("comment-insights", "by-branch", "by-agent", "all-comments"),
         items("responses", "PutItem", "UpdateItem", "BatchGetItem"), *queries("responses", "by-month"),
+        # A failed SMS delivery (the carrier's report) is sent again by email where the customer has an
+        # address (services/record_status.py).
+        SENDS_EMAIL,
     )),
     # Surveys each event (once: Powertools idempotency), or dead-letters it with its reason.
     Function("dispatch", grants=(READS_CONFIG, *reads_secrets("dispatch"),

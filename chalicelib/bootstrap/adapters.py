@@ -13,10 +13,10 @@ SES, `adapters/ses_email.py`, `templates/email/`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from chalicelib.settings import Settings
@@ -66,6 +66,29 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+V = TypeVar("V")
+
+
+class BuiltOnUse(Mapping[str, V]):
+    """A mapping whose values are built when first looked up, from one factory per key: its keys are
+    known (`"email" in senders`) without building anything."""
+
+    def __init__(self, factories: Mapping[str, Callable[[], V]]) -> None:
+        self._factories = dict(factories)
+        self._built: dict[str, V] = {}
+
+    def __getitem__(self, key: str) -> V:
+        if key not in self._built:
+            self._built[key] = self._factories[key]()
+        return self._built[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._factories)
+
+    def __len__(self) -> int:
+        return len(self._factories)
+
+
 class Adapters:
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = utc_now, **overrides: Any):
         """`overrides` replace built pieces by name (e.g. `conversations=FakeConversationStore()`):
@@ -82,16 +105,26 @@ class Adapters:
     def _client(self, service: Literal["sqs", "sns", "dynamodb", "sesv2", "comprehend", "cognito-idp",
                                        "secretsmanager"],
                 endpoint: str | None) -> Any:
-        import boto3
-        from botocore.config import Config
+        """The service's client, built at its first call (`DeferredClient`): a function whose event
+        never calls a service it may call loads neither its model nor its endpoint rules."""
+        from chalicelib.adapters.aws_sessions import DeferredClient
 
-        # Standard retry mode backs off on throttling; what still fails becomes a named error. A Lambda
-        # runs one invocation at a time, but the local stack shares these clients among its pollers
-        # and HTTP threads (up to 9 queues x 4 + the API's): urllib3's default pool of 10 would drop
-        # connections there ("Connection pool is full"). A larger pool costs nothing until used.
-        config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10,
-                        max_pool_connections=MAX_POOL_CONNECTIONS)
-        return boto3.client(service, region_name=self.settings.region, endpoint_url=endpoint, config=config)
+        def build() -> Any:
+            from botocore.config import Config
+
+            from chalicelib.adapters.aws_sessions import boto3_session
+
+            # Standard retry mode backs off on throttling; what still fails becomes a named error. A
+            # Lambda runs one invocation at a time, but the local stack shares these clients among its
+            # pollers and HTTP threads (up to 9 queues x 4 + the API's): urllib3's default pool of 10
+            # would drop connections there ("Connection pool is full"). A larger pool costs nothing
+            # until used.
+            config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10,
+                            max_pool_connections=MAX_POOL_CONNECTIONS)
+            return boto3_session().client(service, region_name=self.settings.region, endpoint_url=endpoint,
+                                          config=config)
+
+        return DeferredClient(build)
 
     @cached_property
     def sqs(self) -> Any:
@@ -340,17 +373,19 @@ class Adapters:
 
     @cached_property
     def senders(self) -> Mapping[str, SurveySender]:
-        """One sender per channel a survey can be sent on (domain/eligibility.py names them)."""
+        """One sender per channel a survey can be sent on (domain/eligibility.py names them), each
+        built when a survey is first sent on it: an event that sends no email builds no SES client
+        nor email templates."""
         from chalicelib.services.send_survey import EmailSurveySender, SmsLinkSurveySender, SmsSurveySender
 
         s = self.settings
-        return {
-            "sms_two_way": SmsSurveySender(self.sms, self.messages, s.status_callback_url),
-            "sms_link": SmsLinkSurveySender(self.sms, self.messages, s.status_callback_url, self.survey_link),
+        return BuiltOnUse({
+            "sms_two_way": lambda: SmsSurveySender(self.sms, self.messages, s.status_callback_url),
+            "sms_link": lambda: SmsLinkSurveySender(self.sms, self.messages, s.status_callback_url, self.survey_link),
             # Only where a sender address is configured (KOE_EMAIL_FROM): else the policy skips email.
-            **({"email": EmailSurveySender(self.email, self.email_templates, self.survey_link,
-                                           self.unsubscribe_link, self.contact_key)} if s.email_from else {}),
-        }
+            **({"email": lambda: EmailSurveySender(self.email, self.email_templates, self.survey_link,
+                                                   self.unsubscribe_link, self.contact_key)} if s.email_from else {}),
+        })
 
     def survey_link(self, survey: Survey) -> str:
         """The survey's page, signed: `<KOE_SURVEY_LINK_BASE_URL or public URL>/s/<token>`."""

@@ -46,7 +46,7 @@ from chalicelib.errors import InsightConflict, InvalidInsightRequest
 from chalicelib.observability import count, logger
 from chalicelib.services import batch
 from chalicelib.services.batch import QueueRecord
-from chalicelib.services.on_answers import AnswerDeps, escalate, save_retrying
+from chalicelib.services.on_answers import Escalation, escalate, save_retrying
 from chalicelib.services.ports import CommentAnalyser, CommentSource, DeadLetters, InsightRequests, InsightStore
 
 
@@ -57,8 +57,8 @@ class InsightDeps:
     store: InsightStore
     dead_letters: DeadLetters
     # The case machinery, as the responses stream uses it: a strongly negative comment opens a case
-    # exactly as a low score does.
-    answers: AnswerDeps
+    # exactly as a low score does (no scores: a comment's sentiment counts none).
+    answers: Escalation
     reporting_tz: ZoneInfo
     clock: Callable[[], datetime]
     max_receives: int = 5

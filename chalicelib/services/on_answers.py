@@ -45,6 +45,21 @@ class AnswerDeps:
     request_insights: Callable[[list[Answer]], None] = lambda answers: None   # services/comment_insight.py
 
 
+@dataclass(frozen=True)
+class EscalationDeps:
+    """What opening a case and adding to it take, without the scores: how the comment insight
+    (services/comment_insight.py) opens a case for a strongly negative comment."""
+
+    cases: CaseStore
+    follow_ups: FollowUps
+    alerts: Alerts
+    policy: CasePolicy
+    clock: Callable[[], datetime]
+
+
+Escalation = AnswerDeps | EscalationDeps
+
+
 def on_answers(answers: list[Answer], deps: AnswerDeps) -> dict[str, int]:
     items = scoring.contributions(answers, deps.reporting_tz)
     counted = deps.scores.count(items, deps.score_shards, deps.clock()) if items else 0
@@ -96,7 +111,7 @@ def _on_score(answer: Answer, comments: tuple[CaseComment, ...], deps: AnswerDep
     return escalate(answer, verdict, comments, deps) if verdict else 0
 
 
-def escalate(answer: Answer, verdict: case_rules.Verdict, comments: tuple[CaseComment, ...], deps: AnswerDeps) -> int:
+def escalate(answer: Answer, verdict: case_rules.Verdict, comments: tuple[CaseComment, ...], deps: Escalation) -> int:
     """Open the survey's case (once: keyed by survey id) with the comments that came with `answer`,
     then queue its follow-up and publish its alert, each once."""
     now = deps.clock()
@@ -115,7 +130,7 @@ def escalate(answer: Answer, verdict: case_rules.Verdict, comments: tuple[CaseCo
     return int(created)
 
 
-def _notify(case: Case, deps: AnswerDeps) -> None:
+def _notify(case: Case, deps: Escalation) -> None:
     if not case.follow_up_queued:
         deps.follow_ups.put(escalation.follow_up_message(case))
         deps.cases.mark_notified(case.case_id, follow_up_queued=True)
@@ -166,7 +181,7 @@ def _record_recovery(answer: Answer, deps: AnswerDeps) -> None:
     count("CaseRecovered" if recovered else "CaseNotRecovered", procedure=case.procedure)
 
 
-def save_retrying(case: Case, change: Callable[[Case], Case], deps: AnswerDeps) -> Case:
+def save_retrying(case: Case, change: Callable[[Case], Case], deps: Escalation) -> Case:
     """Apply `change` at the case's version; once more on a fresh read if someone saved first
     (then the batch is retried: StaleCase is retryable)."""
     for _ in range(2):

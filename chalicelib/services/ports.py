@@ -8,16 +8,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from chalicelib.domain.alert_delivery import AlertContent
-from chalicelib.domain.cases import Case
-from chalicelib.domain.comment_insight import CommentInsight, GroupTally, Insight, InsightChange, InsightRequest
-from chalicelib.domain.exports import Position, Selection
-from chalicelib.domain.model import Answer, Contact, Counts, Survey
-from chalicelib.domain.principal import Principal
-from chalicelib.domain.scoring import BucketKey, Contribution
-from chalicelib.domain.web_survey import Page
+from chalicelib.domain.exports import Selection  # a default value (AnswerPeriod)
+
+if TYPE_CHECKING:      # annotations only: a function imports the domain modules its own use cases run
+    from chalicelib.domain.alert_delivery import AlertContent
+    from chalicelib.domain.cases import Case
+    from chalicelib.domain.comment_insight import CommentInsight, GroupTally, Insight, InsightChange, InsightRequest
+    from chalicelib.domain.exports import Position
+    from chalicelib.domain.model import Answer, Contact, Counts, Survey
+    from chalicelib.domain.principal import Principal
+    from chalicelib.domain.scoring import BucketKey, Contribution
+    from chalicelib.domain.web_survey import Page
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from chalicelib.bootstrap.functions import AnalyseComments
 from chalicelib.domain.cases import Case, Owner, OwnerKind
 from chalicelib.domain.claims import id_token_claims
 from chalicelib.domain.comment_insight import CommentInsight, Insight, InsightChange, InsightRequest, Sentiment
@@ -167,7 +168,7 @@ def test_a_customers_comment_and_its_phrases_are_isolated_from_the_page_around_t
         survey_id=SURVEY, question="comment", received_at=koe.clock.now, procedure="claim_payment",
         customer_id="C-88123", locale="en", context={"branch": "tokyo-chuo", "agent_id": "A-102"}, score=2,
         text=comment, threshold=6, phone_masked="+1******0123", channel="sms_two_way")
-    deps = replace(koe.components.insight_deps, analyser=analyser)
+    deps = replace(koe.components.wiring(AnalyseComments).insight_deps, analyser=analyser)
     assert analyse_batch([QueueRecord("m-1", InsightRequest(SURVEY, "v").to_body(), 1)], deps) == []
 
     text = html(page(koe, ADMIN))

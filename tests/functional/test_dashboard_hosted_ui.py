@@ -52,7 +52,6 @@ def hosted(components: Any) -> FakeHostedUi:
     sessions = FakeCognitoSessions({"access-admin": Principal("u-9", Role.CX_ADMIN),
                                     "access-ops": Principal("api-key-1", Role.OPERATIONS)})
     components.__dict__.update(hosted_ui=ui, dashboard_sessions=(sessions,), local_sign_in=None)
-    components.__dict__.pop("dashboard_deps", None)
     return ui
 
 

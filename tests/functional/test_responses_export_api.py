@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from chalicelib.bootstrap.functions import Api
 from chalicelib.domain.exports import COLUMNS
 from chalicelib.domain.model import Answer
 from tests.functional.conftest import SURVEY
@@ -70,7 +71,8 @@ def test_a_large_export_comes_in_pages_that_name_the_next_one(koe: Any) -> None:
         koe.store.answers[f"ev-{n:02d}", "score"] = replace(template, survey_id=f"ev-{n:02d}", received_at=at)
         koe.store.answers[f"ev-{n:02d}", "comment"] = replace(template, survey_id=f"ev-{n:02d}", question="comment",
                                                               received_at=at, text="説明が分かりやすかった " * 10)
-    koe.components.__dict__["export_deps"] = replace(koe.components.export_deps, budget=4_000)   # a small page
+    api = koe.components.wiring(Api)
+    api.__dict__["export_deps"] = replace(api.export_deps, budget=4_000)   # a small page
 
     seen: list[str] = []
     pages = 0

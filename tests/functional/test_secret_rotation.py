@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib import resources
 from chalicelib.adapters.twilio_sms import RotatingTwilioSms
 from chalicelib.credentials import TwilioCredentials
 from chalicelib.domain.model import SurveyStatus
@@ -114,6 +115,27 @@ def test_each_use_case_reads_only_the_secrets_it_needs(koe, given, when, reads):
     when(koe)
 
     assert set(store(koe).fetched) == reads
+
+
+# The app.py handler each use case runs in (resources.SECRETS' used_by names them).
+HANDLER = {"ingest an event": "ingest_http", "dispatch a survey by SMS": "dispatch", "an SMS reply": "sms_inbound",
+           "a delivery report": "sms_status", "the web survey page": "web_survey_page", "answers stored": "on_response",
+           "the schedule with nothing due": "tick", "the dashboard's sign-in page": "dashboard"}
+SECRET_OF = {secrets.TWILIO: resources.TWILIO_SECRET, secrets.API_KEYS: resources.API_KEYS_SECRET,
+             secrets.CONTACT_KEYS: resources.CONTACT_KEYS_SECRET}
+
+
+@pytest.mark.parametrize("use_case", USE_CASES)
+def test_each_use_case_reads_only_secrets_declared_for_its_handler(koe, use_case):
+    given, when, _ = USE_CASES[use_case]
+    if given is not None:
+        given(koe)
+        store(koe).fetched.clear()
+        store(koe).expire()
+
+    when(koe)
+
+    assert all(HANDLER[use_case] in SECRET_OF[read].used_by for read in store(koe).fetched)
 
 
 def test_a_secret_is_read_once_while_its_cache_is_fresh(koe):

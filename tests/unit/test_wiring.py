@@ -363,3 +363,144 @@ def test_infra_sets_the_declared_variables_koe_reads() -> None:
 def test_the_wiring_is_not_written_again(relative: str) -> None:
     written = _string_constants(relative) & (set(_declared_env()) | set(resources.consumers()))
     assert not written, f"{relative} repeats what resources.py declares: {sorted(written)}"
+
+
+# --- each function's wiring (chalicelib/bootstrap/functions.py) against its grants ------------------
+
+def _needs(*resources_actions: str) -> frozenset[tuple[str, str]]:
+    """("<resource>", "<action prefix>") pairs from "resource action-prefix" strings."""
+    return frozenset(tuple(pair.split(" ", 1)) for pair in resources_actions)   # type: ignore[misc]
+
+
+CONTACT_KEYS = _needs("secret/contact-keys secretsmanager:GetSecretValue")
+TWILIO = _needs("secret/twilio secretsmanager:GetSecretValue")
+# What each piece of the edge (bootstrap/adapters.py Adapters) needs its function to be granted: the
+# resources it calls, each with an action of its service. A store spanning several tables names the
+# ones every use of it touches (the conversations: the contact's opt-outs); which of its other tables a
+# use touches is checked as the functions run (devstack/iam.py, tests/integration/test_devstack.py).
+NEEDS: dict[str, frozenset[tuple[str, str]]] = {
+    "conversations": _needs("table/contacts dynamodb:GetItem"),
+    "cases": _needs("table/cases dynamodb:"),
+    "scores": _needs("table/scores dynamodb:"),
+    "outcomes": _needs("table/outcomes dynamodb:"),
+    "event_ledger": _needs("table/events dynamodb:"),
+    "idempotency": _needs("table/idempotency dynamodb:PutItem"),
+    "alert_ledger": _needs("table/alert-deliveries dynamodb:"),
+    "comment_insights": _needs("table/comment-insights dynamodb:", "table/comment-groups dynamodb:"),
+    "comment_source": _needs("table/responses dynamodb:GetItem"),
+    "answer_archive": _needs("table/responses dynamodb:"),
+    "intake_queue": _needs("queue/intake sqs:SendMessage"),
+    "dead_letters": _needs("queue/intake-dlq sqs:SendMessage"),
+    "follow_ups": _needs("queue/follow-up sqs:SendMessage"),
+    "insight_requests": _needs("queue/comment-insight sqs:SendMessage"),
+    "insight_dead_letters": _needs("queue/comment-insight-dlq sqs:SendMessage"),
+    "alert_dead_letters": _needs("queue/alert-deliveries-dlq sqs:SendMessage"),
+    "alert_visibility": _needs("queue/alert-deliveries sqs:ChangeMessageVisibility"),
+    "alerts": _needs("topic/cx-alerts sns:Publish"),
+    "email": _needs("email ses:SendEmail"),
+    "alert_email": _needs("email ses:SendEmail"),
+    "comment_analyser": _needs("* comprehend:DetectSentiment", "* comprehend:DetectKeyPhrases"),
+    "sms": TWILIO,
+    "signature": TWILIO,
+    "authenticators": _needs("secret/api-keys secretsmanager:GetSecretValue"),
+    "contact_keyring": CONTACT_KEYS, "link_keys": CONTACT_KEYS, "contact_key": CONTACT_KEYS,
+    "contact_keys": CONTACT_KEYS, "survey_link": CONTACT_KEYS, "unsubscribe_link": CONTACT_KEYS,
+    # One sender per channel: Twilio's (its links signed with the contact keys) and SES's (its
+    # unsubscribe link too) where KOE_EMAIL_FROM is set, as in AWS.
+    "senders": TWILIO | CONTACT_KEYS | _needs("email ses:SendEmail"),
+    # No AWS call (templates in the package, chat webhooks over HTTPS, Cognito's user API is authorised
+    # by the user's token), or no piece at all.
+    **{name: frozenset() for name in ("messages", "pages", "email_templates", "alert_templates", "dashboard_pages",
+                                      "chat", "hosted_ui", "local_sign_in", "dashboard_sessions", "dashboard_url",
+                                      "today")},
+}
+# The raw clients and every secret at once: for the edge's own pieces, never for a wiring.
+EDGE_ONLY = {"sqs", "sns", "dynamodb", "sesv2", "secrets", "credentials"}
+
+
+def _edge_pieces() -> set[str]:
+    from chalicelib.bootstrap.adapters import Adapters
+
+    return {name for name in vars(Adapters) if not name.startswith("_")} - {"settings", "clock"}
+
+
+def _granted(function: resources.Function, resource: str, action: str) -> bool:
+    return any((g.resource == resource or g.resource.startswith(f"{resource}/index/"))
+               and any(a.startswith(action) for a in g.actions) for g in function.grants)
+
+
+def test_every_piece_of_the_edge_states_what_it_needs() -> None:
+    assert _edge_pieces() == set(NEEDS) | EDGE_ONLY
+
+
+def test_each_function_has_one_wiring() -> None:
+    from chalicelib.bootstrap.functions import BY_FUNCTION
+
+    assert set(BY_FUNCTION) == {f.handler for f in resources.FUNCTIONS}
+
+
+@pytest.mark.parametrize("function", [f.handler for f in resources.FUNCTIONS])
+def test_a_functions_wiring_reaches_only_what_its_grants_allow(function: str) -> None:
+    from chalicelib.bootstrap.functions import BY_FUNCTION
+
+    declared = resources.function(function)
+    reach = BY_FUNCTION[function].reach()
+    assert reach <= set(NEEDS), f"{function} reaches {sorted(reach - set(NEEDS))}: not for a wiring"
+    missing = sorted((piece, resource, action) for piece in reach for resource, action in NEEDS[piece]
+                     if not _granted(declared, resource, action))
+    assert not missing, f"{function}'s wiring reaches pieces its grants do not allow: {missing}"
+
+
+@pytest.mark.parametrize("function", [f.handler for f in resources.FUNCTIONS])
+def test_a_functions_wiring_reads_only_the_secrets_declared_for_its_handlers(function: str) -> None:
+    from chalicelib.bootstrap.functions import BY_FUNCTION
+
+    handlers = {h for h in resources.APP_HANDLERS if (h if h in resources.EVENT_HANDLERS else resources.API_HANDLER)
+                == function}
+    declared = {f"secret/{s.name}" for s in resources.SECRETS if handlers & set(s.used_by)}
+    read = {resource for piece in BY_FUNCTION[function].reach() for resource, _ in NEEDS[piece]
+            if resource.startswith("secret/")}
+    assert read <= declared
+
+
+def test_what_some_functions_cannot_reach() -> None:
+    from chalicelib.bootstrap.functions import BY_FUNCTION, AnalyseComments, OnSesEvent
+
+    no_topic = [f.handler for f in resources.FUNCTIONS if not any(g.resource.startswith("topic/") for g in f.grants)]
+    assert no_topic and all("alerts" not in BY_FUNCTION[f].reach() for f in no_topic)
+    twilio = {"sms", "signature", "senders"}
+    assert not OnSesEvent.reach() & (twilio | {"intake_queue", "dead_letters", "follow_ups", "alerts"})
+    secret_pieces = {piece for piece, needs in NEEDS.items() if any(r.startswith("secret/") for r, _ in needs)}
+    assert not AnalyseComments.reach() & (twilio | secret_pieces | EDGE_ONLY)
+
+
+def _edge_names_used(node: ast.ClassDef) -> set[str]:
+    """`self.edge.<name>` and `edge.<name>` (edge = self.edge) in a class's own code."""
+    def is_edge(value: ast.expr) -> bool:
+        return ((isinstance(value, ast.Name) and value.id == "edge")
+                or (isinstance(value, ast.Attribute) and value.attr == "edge"
+                    and isinstance(value.value, ast.Name) and value.value.id == "self"))
+    return {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute) and is_edge(n.value)}
+
+
+def test_a_wiring_takes_from_the_edge_only_what_it_declares() -> None:
+    from chalicelib.bootstrap import use_cases
+
+    classes = [n for n in _parse("chalicelib/bootstrap/use_cases.py").body if isinstance(n, ast.ClassDef)]
+    assert classes
+    for node in classes:
+        used = _edge_names_used(node) - {"settings", "clock"}
+        undeclared = used - getattr(use_cases, node.name).reach()
+        assert not undeclared, f"{node.name} takes {sorted(undeclared)} from the edge without declaring it (USES)"
+
+
+def test_a_wiring_cannot_take_what_it_does_not_declare() -> None:
+    from chalicelib.bootstrap import Components, OutOfReach
+    from chalicelib.bootstrap.functions import Dispatch, OnSesEvent
+
+    built = Components(settings.from_env(_env_with_every_declared_variable()))
+    with pytest.raises(OutOfReach):
+        _ = built.wiring(OnSesEvent).edge.sms
+    with pytest.raises(OutOfReach):
+        _ = built.wiring(Dispatch).edge.alerts
+    assert built.wiring(Dispatch).edge.dead_letters is built.dead_letters     # the edge's own piece, kept

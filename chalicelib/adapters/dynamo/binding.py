@@ -10,6 +10,7 @@ connects at import time, nor in `configure` (botocore clients are created on the
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from pynamodb.connection import Connection
 from pynamodb.models import Model
@@ -19,12 +20,26 @@ from chalicelib.settings import Settings
 
 MAX_TRANSACTION_ITEMS = 100     # DynamoDB takes at most 100 items in one TransactWriteItems
 
+
+class SharedLoaderConnection(Connection):
+    """PynamoDB's connection on a botocore session that shares the process's SDK data loader
+    (adapters/aws_sessions.py): DynamoDB's model and the endpoints are parsed once, not again for
+    PynamoDB. One session per thread, as PynamoDB keeps them."""
+
+    @property
+    def session(self) -> Any:
+        if getattr(self._local, "session", None) is None:
+            from chalicelib.adapters.aws_sessions import botocore_session
+
+            self._local.session = botocore_session()
+        return self._local.session
+
 def configure(settings: Settings) -> Connection:
     """Bind every model to this stage's tables, endpoint and region; returns the one connection
     the models share, which the repositories also use for transactions. No I/O."""
     # PynamoDB logs every request's arguments at DEBUG, phone numbers and SMS bodies included.
     logging.getLogger("pynamodb").setLevel(logging.INFO)
-    connection = Connection(region=settings.region, host=settings.dynamodb_endpoint,
+    connection = SharedLoaderConnection(region=settings.region, host=settings.dynamodb_endpoint,
                             connect_timeout_seconds=2, read_timeout_seconds=5)
     for logical, model in MODELS.items():
         _bind(model, settings.table_name(logical), connection)
