@@ -365,8 +365,8 @@ def scratch_storage(endpoint: str, prefix: str, tables: Sequence[str], region: s
     ddb = client("dynamodb", endpoint, region)
     for logical in tables:
         create_table(ddb, resources.table(logical), resources.physical(prefix, logical))
-    settings = from_env({"KOE_PUBLIC_BASE_URL": "https://koe.example.com", "KOE_DYNAMODB_ENDPOINT": endpoint,
-                         "KOE_RESOURCE_PREFIX": prefix, "AWS_REGION": region, "KOE_INTAKE_QUEUE_URL": "q",
-                         "KOE_INTAKE_DLQ_URL": "q", "KOE_FOLLOW_UP_QUEUE_URL": "q", "KOE_CX_TOPIC_ARN": "t"})
+    unused = {var: "unused" for var in {**resources.queue_env(), **resources.topic_env()}}   # no queue, no topic
+    settings = from_env({**unused, "KOE_PUBLIC_BASE_URL": "https://koe.example.com", "KOE_DYNAMODB_ENDPOINT": endpoint,
+                         "KOE_RESOURCE_PREFIX": prefix, "AWS_REGION": region})
     dynamo.configure(settings)
     return settings
