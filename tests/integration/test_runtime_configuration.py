@@ -118,7 +118,7 @@ def test_a_new_document_version_rebuilds_the_components_without_a_redeploy_and_k
     second = components()
 
     assert second is not first and second.clock is first.clock
-    assert len(second.routing.branches) == 3
+    assert len(second.settings.case_routing.branches) == 3
 
 
 def test_a_malformed_document_is_a_settings_error_naming_the_key_and_a_warm_function_keeps_its_settings(aws):
