@@ -54,12 +54,13 @@ def main() -> int:
 
 def run(server: Any, procedures: int, days: int, outcomes: int, period: int) -> int:
     from chalicelib.adapters import dynamo
+    from chalicelib.adapters.dynamo.binding import shared_connection
     from chalicelib.adapters.dynamo.models import OutcomeItem
     from chalicelib.adapters.dynamo.outcomes import OUTCOME_SHARDS, counter_expiry, month_shard
     from devstack.provision import scratch_storage
 
     settings = scratch_storage(server.endpoint, "bench-out-", ("surveys", "outcomes"))
-    connection = dynamo.configure(settings)
+    connection = shared_connection()            # the one scratch_storage bound the models to
     report = dynamo.DynamoOutcomeReport(settings)
 
     names = [f"procedure_{p}" for p in range(procedures)]

@@ -45,11 +45,7 @@ def command(stage: str, public_base_url: str, outputs: Path, extra: Sequence[str
 
 def endpoint_from(outputs: Path, stage: str) -> str:
     """The API's base URL from a deploy's outputs file (`EndpointURL`, without its trailing /)."""
-    try:
-        stacks = json.loads(outputs.read_text())
-        url = str(stacks[f"koe-{stage}"]["EndpointURL"]).rstrip("/")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DeployError(f"the deploy of koe-{stage} wrote no EndpointURL to {outputs}") from exc
+    url = output(stack_outputs(outputs, stage), stage, "EndpointURL").rstrip("/")
     if not url.startswith("https://"):
         raise DeployError(f"the deploy of koe-{stage} gave an EndpointURL that is not https: {url!r}")
     return url
@@ -64,7 +60,7 @@ def stack_outputs(outputs: Path, stage: str) -> dict[str, str]:
 
 def output(values: Mapping[str, str], stage: str, key: str) -> str:
     if key not in values:
-        raise DeployError(f"the deploy of koe-{stage} output no {key}")
+        raise DeployError(f"the deploy of koe-{stage} wrote no {key} to its outputs")
     return values[key]
 
 

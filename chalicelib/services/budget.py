@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.observability import count, logger
+
 # The longest one item may take: a carrier call (5 s timeout) and its DynamoDB writes, twice.
 DEFAULT_RESERVE_MS = 12_000
 
@@ -34,3 +36,9 @@ class Budget:
 
 
 UNLIMITED = Budget(lambda: 2**31, 0)
+
+
+def schedule_cut_short(job: str) -> None:
+    """A schedule job stopped before its batch was done: the rest is still due, for the next tick."""
+    count("ScheduleCutShort", job=job)
+    logger.warning("schedule job cut short by the invocation's time", extra={"job": job})

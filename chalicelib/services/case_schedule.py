@@ -45,7 +45,7 @@ from chalicelib.errors import (
     VersionConflict,
 )
 from chalicelib.observability import count, logger
-from chalicelib.services.budget import UNLIMITED, Budget
+from chalicelib.services.budget import UNLIMITED, Budget, schedule_cut_short
 from chalicelib.services.contacts import ContactKeys, every_key
 from chalicelib.services.on_answers import RESURVEY_OF, publish
 from chalicelib.services.ports import Alerts, CaseStore, ConversationStore, IntakeQueue, SurveySender
@@ -78,8 +78,7 @@ def work_cases(deps: CaseScheduleDeps, budget: Budget = UNLIMITED) -> dict[str, 
     totals = {"rungs": 0, "closings": 0, "resurveys": 0, "case_raced": 0, "case_failed": 0}
     for case in deps.cases.due(now, BATCH):
         if budget.exhausted():      # the rest stays due: the next tick works it
-            count("ScheduleCutShort", job="cases")
-            logger.warning("schedule job cut short by the invocation's time", extra={"job": "cases"})
+            schedule_cut_short("cases")
             break
         try:
             done = _work(case, now, deps)

@@ -28,7 +28,7 @@ from chalicelib.domain.send_window import SendHours
 from chalicelib.errors import NoSender, PermanentError, RetryableError, StaleSurvey
 from chalicelib.observability import count, logger
 from chalicelib.services import survey_moves
-from chalicelib.services.budget import UNLIMITED, Budget
+from chalicelib.services.budget import UNLIMITED, Budget, schedule_cut_short
 from chalicelib.services.ports import ConversationStore, SurveySender
 from chalicelib.services.send_survey import send_survey
 
@@ -86,7 +86,7 @@ def send_reminders(store: ConversationStore, senders: Mapping[str, SurveySender]
     reminded = skipped = waiting = raced = failed = 0
     for survey in store.reminders_due(now, BATCH):
         if budget.exhausted():
-            _cut_short("remind")
+            schedule_cut_short("remind")
             break
         decision = schedule.reminder(survey, now, hours.next_opening(now, places.of_survey(survey)))
         try:
@@ -130,12 +130,6 @@ def _off_the_reminder_schedule(store: ConversationStore, survey: Survey, now: da
         store.update_survey(survey, replace(survey, remind_at=None), (), None, now)
 
 
-def _cut_short(job: str) -> None:
-    """The job stopped before its batch was done: the rest is still due, for the next tick."""
-    count("ScheduleCutShort", job=job)
-    logger.warning("schedule job cut short by the invocation's time", extra={"job": job})
-
-
 def release_scheduled(store: ConversationStore, senders: Mapping[str, SurveySender], now: datetime,
                       hours: SendHours, places: PlaceRules, budget: Budget = UNLIMITED) -> dict[str, int]:
     """The deferred surveys whose send time has come, inside the customer's send window and their
@@ -144,7 +138,7 @@ def release_scheduled(store: ConversationStore, senders: Mapping[str, SurveySend
     released = raced = postponed = failed = waiting = ended = 0
     for survey in store.scheduled_due(now, BATCH):
         if budget.exhausted():
-            _cut_short("release")
+            schedule_cut_short("release")
             break
         decision = schedule.release(survey, now, hours.next_opening(now, places.of_survey(survey)))
         try:
