@@ -310,13 +310,14 @@ class Reports(Wiring):
 
 
 class CaseWork(CaseRules):
-    USES = frozenset({"cases", "alerts"})
+    USES = frozenset({"cases", "alerts", "conversations"})
 
     @cached_property
     def case_deps(self) -> CaseDeps:
         from chalicelib.services.cases import CaseDeps
 
-        return CaseDeps(cases=self.edge.cases, alerts=self.edge.alerts, policy=self.case_policy, clock=self.clock)
+        return CaseDeps(cases=self.edge.cases, alerts=self.edge.alerts, policy=self.case_policy, clock=self.clock,
+                        surveys=self.edge.conversations)
 
     @cached_property
     def case_stats_deps(self) -> CaseStatsDeps:

@@ -22,6 +22,9 @@ from chalicelib.domain.cases import Case, CaseStatus, Owner, OwnerKind, Timeline
 from chalicelib.domain.principal import Principal, Role
 
 CONTACT_OUTCOMES = ("reached", "no_answer", "left_message")
+MAX_NOTE_CHARS = 2000               # a note on a case: a few paragraphs, not a transcript
+REVEAL_SHOWN_FOR = timedelta(minutes=15)   # how long a revealed number stays on its viewer's page
+CONTACT_DETAILS = ("phone", "email")
 
 
 class CaseRefused(ValueError):
@@ -182,14 +185,61 @@ def assign(case: Case, owner: Owner, principal: Principal, now: datetime, owner_
                    timeline=_entry(case, now, "assigned", principal, owner=str(owner), previous=str(case.owner)))
 
 
-def contact_attempt(case: Case, outcome: str, principal: Principal, now: datetime) -> Case:
+def contact_attempt(case: Case, outcome: str, principal: Principal, now: datetime, note: str = "") -> Case:
     """A call (or message) to the customer: the first one, whatever its outcome, is the first contact."""
     _open_or_refuse(case, "record a contact attempt on")
     if outcome not in CONTACT_OUTCOMES:
         raise ValueError(f"outcome is one of {', '.join(CONTACT_OUTCOMES)}")
     status = CaseStatus.IN_PROGRESS if case.status is CaseStatus.OPEN else case.status
+    detail = {"outcome": outcome, **({"note": note} if note else {})}
     return replace(case, status=status, first_contact_at=case.first_contact_at or now,
-                   timeline=_entry(case, now, "contact_attempt", principal, outcome=outcome))
+                   timeline=_entry(case, now, "contact_attempt", principal, **detail))
+
+
+def add_note(case: Case, text: str, principal: Principal, now: datetime) -> Case:
+    """A note for whoever works the case next (any state: a resolved case can be annotated too)."""
+    if not text.strip():
+        raise ValueError("a note has text")
+    return replace(case, timeline=_entry(case, now, "note", principal, note=text))
+
+
+def read_note(raw: object, *, required: bool) -> str:
+    """A note as stored: blanks around it removed, Windows line ends as \\n; ValueError when it is
+    required and empty, too long, or not text."""
+    if raw is None:
+        raw = ""
+    if not isinstance(raw, str):
+        raise ValueError("a note is text")
+    text = raw.replace("\r\n", "\n").strip()
+    if required and not text:
+        raise ValueError("a note has text")
+    if len(text) > MAX_NOTE_CHARS:
+        raise ValueError(f"a note is at most {MAX_NOTE_CHARS} characters")
+    return text
+
+
+# --- calling the customer back
+
+def may_reveal(principal: Principal, case: Case) -> bool:
+    """Only the case's owner sees the customer's number or address, and only while the case is open:
+    claim it first. Who else may look is nobody: every look is on the timeline (`reveal`)."""
+    return case.status is not CaseStatus.RESOLVED and case.owner == owner_of(principal)
+
+
+def reveal(case: Case, what: tuple[str, ...], principal: Principal, now: datetime) -> Case:
+    """The owner looked at the customer's contact details (`what`: phone, email): on the timeline."""
+    if not may_reveal(principal, case):
+        raise NotAllowed("only the case's owner may see the customer's contact details, while it is open")
+    if not what or set(what) - set(CONTACT_DETAILS):
+        raise ValueError(f"what is shown is one or more of {', '.join(CONTACT_DETAILS)}")
+    return replace(case, timeline=_entry(case, now, "contact_revealed", principal, shown=",".join(what)))
+
+
+def revealed_to(case: Case, principal: Principal, now: datetime) -> bool:
+    """Whether the principal revealed the contact details within REVEAL_SHOWN_FOR (and still may)."""
+    return may_reveal(principal, case) and any(
+        e.kind == "contact_revealed" and e.actor == principal.subject and now - e.at < REVEAL_SHOWN_FOR
+        for e in case.timeline)
 
 
 def resolve(case: Case, resolution: Resolution, principal: Principal, now: datetime) -> Case:

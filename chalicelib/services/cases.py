@@ -23,12 +23,14 @@ from chalicelib.domain.principal import Principal
 from chalicelib.errors import CaseNotFound, Forbidden, InvalidCaseState, InvalidRequest, KoeError, UnknownOwner
 from chalicelib.observability import count, logger
 from chalicelib.services.on_answers import publish
-from chalicelib.services.ports import Alerts, CaseQuery, CaseStore
+from chalicelib.services.ports import Alerts, CaseQuery, CaseStore, ConversationStore
 from chalicelib.services.query_params import one_of
 
 MAX_LIMIT = 100
 FILTERS = ("status", "owner", "branch", "procedure", "severity", "overdue", "limit", "cursor")
-ACTIONS = ("claim", "assign", "contact-attempts", "resolve", "reopen")
+ACTIONS = ("claim", "assign", "contact-attempts", "notes", "resolve", "reopen", "reveal")
+FIELDS = {"assign": {"owner"}, "contact-attempts": {"outcome", "note"}, "notes": {"text"},
+          "resolve": {"root_cause", "action"}}
 OPEN_STATUSES = frozenset({CaseStatus.OPEN.value, CaseStatus.IN_PROGRESS.value})
 
 
@@ -38,6 +40,7 @@ class CaseDeps:
     alerts: Alerts
     policy: CasePolicy
     clock: Callable[[], datetime]
+    surveys: ConversationStore          # the customer's number and address, for the owner who calls back
 
 
 # --- reading
@@ -84,7 +87,18 @@ def case_codes(policy: CasePolicy) -> dict[str, Any]:
 # --- changing
 
 def act(principal: Principal, case_id: str, action: str, body: Any, deps: CaseDeps) -> dict[str, Any]:
-    """One move on a case, at the version the body names; the case as saved."""
+    """One move on a case, at the version the body names; the case as saved (`reveal`: with the
+    customer's contact details, `contact`)."""
+    saved = work(principal, case_id, action, body, deps)
+    shown = view(saved, deps.clock())
+    if action == "reveal":
+        shown["contact"] = contact_details(saved, deps)
+    return shown
+
+
+def work(principal: Principal, case_id: str, action: str, body: Any, deps: CaseDeps) -> Case:
+    """One move on a case, at the version the body names; the case as saved. The API and the case
+    page both move cases through here."""
     if action not in ACTIONS:
         raise InvalidRequest(f"no such action: {action}; one of {', '.join(ACTIONS)}")
     fields = _body(body, action)
@@ -94,13 +108,22 @@ def act(principal: Principal, case_id: str, action: str, body: Any, deps: CaseDe
         changed = _move(case, action, fields, principal, now, deps)
     except CaseRefused as exc:
         raise InvalidCaseState(str(exc)) from exc
+    except case_work.NotAllowed as exc:
+        raise Forbidden(str(exc)) from exc
     saved = deps.cases.save(changed, fields["version"])
     count("CaseWorked", action=action)
     logger.info("case worked", extra={"case_id": case_id, "action": action, "subject": principal.subject,
                                       "version": saved.version})
     if action == "reopen":
         _tell(deps, saved, "reopened", deps.policy.routing.recipients(saved, "owner"), now)
-    return view(saved, now)
+    return saved
+
+
+def contact_details(case: Case, deps: CaseDeps) -> dict[str, str | None]:
+    """The customer's number and address as the survey keeps them (None: not given, or the survey
+    is no longer kept). Call only for a principal case_work.may_reveal allows, after `reveal`."""
+    survey = deps.surveys.get_survey(case.survey_id)
+    return {"phone": survey.phone if survey else None, "email": survey.email if survey else None}
 
 
 def _move(case: Case, action: str, fields: dict[str, Any], principal: Principal, now: datetime,
@@ -123,7 +146,11 @@ def _move(case: Case, action: str, fields: dict[str, Any], principal: Principal,
         if outcome not in case_work.CONTACT_OUTCOMES:
             raise InvalidRequest("outcome is required", fields=[
                 {"field": "outcome", "problem": f"is one of {', '.join(case_work.CONTACT_OUTCOMES)}"}])
-        return case_work.contact_attempt(case, outcome, principal, now)
+        return case_work.contact_attempt(case, outcome, principal, now, _note(fields, "note", required=False))
+    if action == "notes":
+        return case_work.add_note(case, _note(fields, "text", required=True), principal, now)
+    if action == "reveal":
+        return case_work.reveal(case, case_work.CONTACT_DETAILS, principal, now)
     if action == "resolve":
         root_cause, fix = fields.get("root_cause"), fields.get("action")
         problems = policy.codes.check(str(root_cause or ""), str(fix or ""))
@@ -163,6 +190,13 @@ def _visible_case(principal: Principal, case_id: str, deps: CaseDeps) -> Case:
     return case
 
 
+def _note(fields: dict[str, Any], name: str, *, required: bool) -> str:
+    try:
+        return case_work.read_note(fields.get(name), required=required)
+    except ValueError as exc:
+        raise InvalidRequest(f"{name}: {exc}", fields=[{"field": name, "problem": str(exc)}]) from exc
+
+
 def _owner(value: Any) -> Owner:
     try:
         return Owner.parse(str(value or ""))
@@ -173,8 +207,7 @@ def _owner(value: Any) -> Owner:
 def _body(body: Any, action: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidRequest("the body is a JSON object with the case's version, e.g. {\"version\": 3}")
-    allowed = {"version"} | {"assign": {"owner"}, "contact-attempts": {"outcome"},
-                                     "resolve": {"root_cause", "action"}}.get(action, set())
+    allowed = {"version"} | FIELDS.get(action, set())
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise InvalidRequest(f"unknown fields: {', '.join(unknown)}",

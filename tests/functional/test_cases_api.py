@@ -211,3 +211,38 @@ def test_a_case_id_longer_than_any_event_id_is_a_named_400(koe, method, path, pa
 
 def test_a_case_id_of_the_longest_event_id_is_looked_up(koe):
     assert call(koe, "GET", f"/v1/cases/{'c' * 128}", ADMIN).status_code == 404
+
+
+def test_notes_and_contact_attempts_carry_the_agents_words_on_the_timeline(koe, case):
+    noted = call(koe, "POST", f"/v1/cases/{SURVEY}/notes", MANAGER, {"version": 1, "text": "  Prefers mornings.\r\n"})
+    assert noted.status_code == 200, body(noted)
+    attempt = call(koe, "POST", f"/v1/cases/{SURVEY}/contact-attempts", MANAGER,
+                   {"version": 2, "outcome": "left_message", "note": "Voicemail, will call at 10."})
+    timeline = body(attempt)["timeline"]
+    assert [(e["kind"], e["detail"]) for e in timeline[1:]] == [
+        ("note", {"note": "Prefers mornings."}),
+        ("contact_attempt", {"outcome": "left_message", "note": "Voicemail, will call at 10."})]
+    for payload, field in (({"version": 3, "text": "   "}, "text"), ({"version": 3, "text": "x" * 2001}, "text"),
+                           ({"version": 3}, "text"), ({"version": 3, "text": 7}, "text")):
+        refused = call(koe, "POST", f"/v1/cases/{SURVEY}/notes", MANAGER, payload)
+        assert (refused.status_code, body(refused)["fields"][0]["field"]) == (400, field), payload
+    assert body(call(koe, "GET", f"/v1/cases/{SURVEY}", ADMIN))["version"] == 3      # nothing written
+
+
+def test_only_the_owner_sees_the_customers_number_and_each_look_is_recorded(koe, case):
+    # The agent owns the case (routed to A-102); the admin and the manager see it masked and may not reveal.
+    for who in (ADMIN, MANAGER):
+        refused = call(koe, "POST", f"/v1/cases/{SURVEY}/reveal", who, {"version": 1})
+        assert (refused.status_code, body(refused)["code"]) == (403, "forbidden"), who
+    shown = call(koe, "POST", f"/v1/cases/{SURVEY}/reveal", AGENT, {"version": 1})
+    assert shown.status_code == 200, body(shown)
+    assert body(shown)["contact"] == {"phone": "+15550100123", "email": "hanako@example.jp"}
+    assert body(shown)["phone"] == "+1******0123"                   # the case itself stays masked
+    entry = body(shown)["timeline"][-1]
+    assert (entry["kind"], entry["actor"], entry["detail"]) == ("contact_revealed", "u-a102", {"shown": "phone,email"})
+    # Resolved: nobody calls from a closed case (reopen it first).
+    resolved = call(koe, "POST", f"/v1/cases/{SURVEY}/resolve", AGENT,
+                    {"version": 2, "root_cause": "claim_delay", "action": "apologised"})
+    assert resolved.status_code == 200
+    after = call(koe, "POST", f"/v1/cases/{SURVEY}/reveal", AGENT, {"version": 3})
+    assert after.status_code == 403

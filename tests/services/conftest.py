@@ -149,7 +149,8 @@ class World:
 
     @property
     def case_deps(self) -> CaseDeps:
-        return CaseDeps(cases=self.cases, alerts=self.alerts, policy=self.case_policy, clock=self.clock)
+        return CaseDeps(cases=self.cases, alerts=self.alerts, policy=self.case_policy, clock=self.clock,
+                        surveys=self.store)
 
     @property
     def case_schedule_deps(self) -> CaseScheduleDeps:

@@ -15,7 +15,7 @@ from chalicelib.errors import InvalidRequest
 from chalicelib.services.case_stats import CaseStatsDeps, parse_query, report
 from chalicelib.services.cases import CaseDeps, list_cases
 from tests.fakes.messaging import FakeAlerts
-from tests.fakes.stores import FakeCaseStore
+from tests.fakes.stores import FakeCaseStore, FakeConversationStore
 from tests.services.conftest import Clock
 from tests.services.conftest import test_case_policy as case_policy  # (not collected as a test)
 
@@ -111,7 +111,8 @@ def test_a_branch_manager_counts_exactly_the_cases_they_can_list(deps):
     routed = a_case("routed", "2026-12-07T02:00:00+00:00", branch="osaka-kita",
                     owner=Owner(OwnerKind.BRANCH, "tokyo-chuo"), owner_branch="tokyo-chuo")
     deps.cases.open_case(routed)
-    listed = list_cases(MANAGER, {}, CaseDeps(deps.cases, FakeAlerts(), deps.policy, deps.clock))["cases"]
+    listed = list_cases(MANAGER, {}, CaseDeps(deps.cases, FakeAlerts(), deps.policy, deps.clock,
+                                              FakeConversationStore()))["cases"]
     assert sorted(c["case_id"] for c in listed) == ["agents", "branchs", "routed", "too-early", "too-late"]
     assert opened(stats(MANAGER, deps)) == 3                 # the listed ones opened in the period
     osaka = stats(MANAGER, deps, branch="osaka-kita")
