@@ -315,7 +315,8 @@ def dashboard_local_sign_in() -> Response:
     from chalicelib.services.dashboard import local_sign_in
 
     c, request = wired(Api), edge.request()
-    shown = local_sign_in(request.query_params, request.headers.get("accept-language"), c.dashboard_deps)
+    shown = local_sign_in(request.query_params, request.headers.get("accept-language"), c.dashboard_deps,
+                          request.headers.get("cookie"))
     return http.screen(shown, c.dashboard_pages.content_security_policy)
 
 
@@ -326,6 +327,40 @@ def dashboard_sign_out() -> Response:
     c = wired(Api)
     shown = sign_out(edge.request().headers.get("accept-language"), c.dashboard_deps)
     return http.screen(shown, c.dashboard_pages.content_security_policy)
+
+
+# 13. The CX team works cases in the browser: the inbox, a case page, each move as a form (CSRF token,
+# the version the form was drawn on); signed in as the dashboard is, in the same scope as the API.
+@edge.route("/cases", methods=["GET"], content_types=ANY, roles=http.PUBLIC)
+def case_inbox() -> Response:
+    from chalicelib.services.case_workspace import open_inbox
+
+    c = wired(Api)
+    return http.screen(open_inbox(_visit(), c.workspace_deps), c.dashboard_pages.content_security_policy)
+
+
+@edge.route("/cases/{case_id}", methods=["GET"], content_types=ANY, roles=http.PUBLIC)
+def case_page(case_id: str) -> Response:
+    from chalicelib.services.case_workspace import open_case
+
+    c = wired(Api)
+    return http.screen(open_case(_visit(), case_id, c.workspace_deps), c.dashboard_pages.content_security_policy)
+
+
+@edge.route("/cases/{case_id}/{action}", methods=["POST"], content_types=FORM, roles=http.PUBLIC)
+def case_form(case_id: str, action: str) -> Response:
+    from chalicelib.services.case_workspace import post_case_form
+
+    c = wired(Api)
+    shown = post_case_form(_visit(), case_id, action, edge.request().raw_body, c.workspace_deps)
+    return http.screen(shown, c.dashboard_pages.content_security_policy)
+
+
+def _visit() -> Any:
+    from chalicelib.services.dashboard import Visit
+
+    request = edge.request()
+    return Visit(request.query_params or {}, request.headers.get("cookie"), request.headers.get("accept-language"))
 
 
 @edge.route("/dashboard/assets/{name}", methods=["GET"], content_types=ANY, roles=http.PUBLIC)

@@ -11,7 +11,6 @@ from chalicelib.bootstrap.use_cases import (
     Answers,
     Authentication,
     CommentInsight,
-    Dashboard,
     DeliveryReports,
     Dispatching,
     EmailFeedback,
@@ -20,14 +19,15 @@ from chalicelib.bootstrap.use_cases import (
     Replies,
     Schedule,
     WebPages,
+    Workspace,
 )
 from chalicelib.bootstrap.wiring import Wiring
 from chalicelib.resources import API_HANDLER
 
 
-class Api(Authentication, Intake, Replies, WebPages, DeliveryReports, Dashboard, Export):
+class Api(Authentication, Intake, Replies, WebPages, DeliveryReports, Workspace, Export):
     """Every HTTP route: intake, the customers' replies, pages and carrier callbacks, the CX API and
-    dashboard (reports, cases, comments, the answers export)."""
+    dashboard (reports, cases, comments, the answers export) and the case workspace."""
 
 
 class Dispatch(Dispatching):

@@ -25,6 +25,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
     from chalicelib.domain.send_window import SendHours
     from chalicelib.services.case_schedule import CaseScheduleDeps
     from chalicelib.services.case_stats import CaseStatsDeps
+    from chalicelib.services.case_workspace import WorkspaceDeps
     from chalicelib.services.cases import CaseDeps
     from chalicelib.services.comment_insight import InsightDeps
     from chalicelib.services.comments import CommentsDeps
@@ -366,3 +367,17 @@ class Dashboard(Reports, CaseWork, Comments):
                              outcomes=edge.outcomes, min_sample=s.min_sample, score_shards=s.score_shards,
                              cases=self.case_deps, case_stats=self.case_stats_deps, comments=self.comments_deps,
                              today=self.today)
+
+
+class Workspace(Dashboard, SendingHours):
+    """The case workspace in the browser: the dashboard's sign-in and pages, the case moves, the
+    customer's send window, the forms' CSRF tokens (signed with the link keys)."""
+
+    USES = frozenset({"link_keys"})
+
+    @cached_property
+    def workspace_deps(self) -> WorkspaceDeps:
+        from chalicelib.services.case_workspace import WorkspaceDeps
+
+        return WorkspaceDeps(dashboard=self.dashboard_deps, cases=self.case_deps, hours=self.send_hours,
+                             link_keys=self.edge.link_keys)

@@ -26,6 +26,8 @@ LATEST_COMMENTS = 10
 LISTED_CASES = 10
 SESSION_COOKIE = "koe_session"       # the CX user's token: HttpOnly, SameSite=Lax
 SIGN_IN_COOKIE = "koe_sign_in"       # the hosted UI round trip's state and PKCE verifier
+RETURN_COOKIE = "koe_return"         # where a sign-in goes back to (a case page an alert linked to)
+RETURN_PREFIXES = ("/cases", "/dashboard")
 
 
 class InvalidDashboardQuery(ValueError):
@@ -113,3 +115,22 @@ def new_verifier() -> str:
 def challenge(verifier: str) -> str:
     """PKCE S256: base64url(SHA-256(verifier)) without padding."""
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode("ascii")
+
+
+def return_cookie(path: str) -> str | None:
+    """A page to go back to after signing in, as a cookie value (None for anything but a page of
+    this app's: never another origin)."""
+    if not path.startswith(RETURN_PREFIXES) or "//" in path or "\\" in path or len(path) > 1024:
+        return None
+    return base64.urlsafe_b64encode(path.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def return_path(value: str | None) -> str | None:
+    """The page a return cookie names, checked again (a cookie is the browser's to change)."""
+    if not value or len(value) > 2048:
+        return None
+    try:
+        path = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return path if return_cookie(path) is not None else None

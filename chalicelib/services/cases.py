@@ -74,7 +74,7 @@ def cases_in_hand(principal: Principal, shown: int, deps: CaseDeps) -> dict[str,
 
 
 def get_case(principal: Principal, case_id: str, deps: CaseDeps) -> dict[str, Any]:
-    return view(_visible_case(principal, case_id, deps), deps.clock())
+    return view(visible_case(principal, case_id, deps), deps.clock())
 
 
 def case_codes(policy: CasePolicy) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def work(principal: Principal, case_id: str, action: str, body: Any, deps: CaseD
     if action not in ACTIONS:
         raise InvalidRequest(f"no such action: {action}; one of {', '.join(ACTIONS)}")
     fields = _body(body, action)
-    case = _visible_case(principal, case_id, deps)
+    case = visible_case(principal, case_id, deps)
     now = deps.clock()
     try:
         changed = _move(case, action, fields, principal, now, deps)
@@ -179,7 +179,7 @@ def _tell(deps: CaseDeps, case: Case, event: str, recipients: tuple[str, ...], n
 
 # --- reading and checking what comes in
 
-def _visible_case(principal: Principal, case_id: str, deps: CaseDeps) -> Case:
+def visible_case(principal: Principal, case_id: str, deps: CaseDeps) -> Case:
     if len(case_id) > MAX_EVENT_ID_CHARS:       # no case has one: refused before the store is asked
         raise InvalidRequest(f"case_id is at most {MAX_EVENT_ID_CHARS} characters (a case is named by its "
                              "survey's event id)",
@@ -297,7 +297,7 @@ def view(case: Case, now: datetime) -> dict[str, Any]:
     return {
         **summary(case, now),
         "survey_id": case.survey_id, "customer_id": case.customer_id, "phone": case.phone_masked,
-        "locale": case.locale, "context": case.context, "answers": answers, "comment": case.comment,
+        "locale": case.locale, "channel": case.channel, "context": case.context, "answers": answers, "comment": case.comment,
         "comments": comments,
         "first_contact_at": _iso(case.first_contact_at), "root_cause": case.root_cause, "action": case.action,
         "resolved_at": _iso(case.resolved_at), "closing_message": case.closing, "resurvey_id": case.resurvey_id,

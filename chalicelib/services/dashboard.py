@@ -22,7 +22,14 @@ from typing import Any, Protocol
 
 from chalicelib.domain import dashboard
 from chalicelib.domain.comment_insight import GROUPS
-from chalicelib.domain.dashboard import SESSION_COOKIE, SIGN_IN_COOKIE, DashboardQuery, challenge, new_verifier
+from chalicelib.domain.dashboard import (
+    RETURN_COOKIE,
+    SESSION_COOKIE,
+    SIGN_IN_COOKIE,
+    DashboardQuery,
+    challenge,
+    new_verifier,
+)
 from chalicelib.domain.principal import Principal, Role
 from chalicelib.domain.web_survey import LANGUAGES, preferred_language
 from chalicelib.errors import InvalidRequest, Unauthenticated
@@ -86,30 +93,34 @@ def open_dashboard(visit: Visit, deps: DashboardDeps) -> Screen:
         shown = view(principal, query, deps)
     except (dashboard.InvalidDashboardQuery, InvalidRequest) as exc:    # ours, or a read API's (dates)
         language = preferred_language(visit.accept_language)
-        return _message(deps, 400, language, "invalid", str(exc))
+        return message(deps, 400, language, "invalid", str(exc))
     count("DashboardViewed", role=principal.role.value)
     return Screen(200, deps.pages.render("dashboard", query.language, shown))
 
 
-def signed_in(visit: Visit, deps: DashboardDeps) -> Principal | Screen:
-    """For the dashboard's downloads: the session's CX principal, or the sign-in screen instead."""
+def signed_in(visit: Visit, deps: DashboardDeps, back: str | None = None) -> Principal | Screen:
+    """The session's CX principal, or the sign-in screen instead; `back`: the page (path and query)
+    to return to once signed in (a case an alert linked to)."""
     principal = _session(visit.cookie_header, deps)
-    return principal if principal is not None else _sign_in(visit, deps)
+    return principal if principal is not None else _sign_in(visit, deps, back)
 
 
-def local_sign_in(params: Mapping[str, str] | None, accept_language: str | None, deps: DashboardDeps) -> Screen:
-    """`/dashboard/local-sign-in?token=...` (local stack only): the token becomes the session cookie."""
+def local_sign_in(params: Mapping[str, str] | None, accept_language: str | None, deps: DashboardDeps,
+                  cookie_header: str | None = None) -> Screen:
+    """`/dashboard/local-sign-in?token=...` (local stack only): the token becomes the session cookie,
+    and the browser goes back to the page that asked for a sign-in (else the dashboard)."""
     language = preferred_language(accept_language)
     if deps.local_sign_in is None:
-        return _message(deps, 404, language, "not_found")
+        return message(deps, 404, language, "not_found")
     token = (params or {}).get("token", "")
     principal = dashboard.cx_principal(deps.local_sign_in.principal(token)) if token else None
     if principal is None:
-        return _message(deps, 401, language, "expired")
+        return message(deps, 401, language, "expired")
     logger.info("dashboard signed in", extra={"subject": principal.subject, "role": principal.role.value,
                                               "how": "local"})
     session = _cookie(deps, SESSION_COOKIE, token, LOCAL_SESSION_SECONDS)
-    return Screen(303, location=deps.dashboard_url, cookies=[session])
+    returned = [_cookie(deps, RETURN_COOKIE, "", 0)] if dashboard.cookie_value(cookie_header, RETURN_COOKIE) else []
+    return Screen(303, location=_back(deps, cookie_header), cookies=[session, *returned])
 
 
 def sign_out(accept_language: str | None, deps: DashboardDeps) -> Screen:
@@ -175,12 +186,23 @@ def _session(cookie_header: str | None, deps: DashboardDeps) -> Principal | None
     return None
 
 
-def _sign_in(visit: Visit, deps: DashboardDeps) -> Screen:
+def _sign_in(visit: Visit, deps: DashboardDeps, back: str | None = None) -> Screen:
+    remembered = dashboard.return_cookie(back) if back else None
+    returning = [_cookie(deps, RETURN_COOKIE, remembered, SIGN_IN_SECONDS)] if remembered else []
     if deps.hosted_ui is None:
-        return _message(deps, 401, preferred_language(visit.accept_language), "sign_in_local")
+        shown = message(deps, 401, preferred_language(visit.accept_language), "sign_in_local")
+        return Screen(shown.status, shown.html, cookies=returning)
     state, verifier = secrets.token_urlsafe(24), new_verifier()
     return Screen(303, location=deps.hosted_ui.authorize_url(state, challenge(verifier)),
-                  cookies=[_cookie(deps, SIGN_IN_COOKIE, f"{state}.{verifier}", SIGN_IN_SECONDS)])
+                  cookies=[_cookie(deps, SIGN_IN_COOKIE, f"{state}.{verifier}", SIGN_IN_SECONDS), *returning])
+
+
+def _back(deps: DashboardDeps, cookie_header: str | None) -> str:
+    """Where a completed sign-in goes: the page the return cookie names, else the dashboard."""
+    path = dashboard.return_path(dashboard.cookie_value(cookie_header, RETURN_COOKIE))
+    if path is None:
+        return deps.dashboard_url
+    return deps.dashboard_url.removesuffix("/dashboard") + path
 
 
 def _signed_in_by_hosted_ui(params: Mapping[str, str], visit: Visit, deps: DashboardDeps) -> Screen:
@@ -190,21 +212,21 @@ def _signed_in_by_hosted_ui(params: Mapping[str, str], visit: Visit, deps: Dashb
     if deps.hosted_ui is None or not state or not secrets.compare_digest(state, params.get("state", "")) \
             or not params.get("code"):
         count("DashboardSignInRefused", reason="state")
-        return _message(deps, 400, language, "sign_in_again")
+        return message(deps, 400, language, "sign_in_again")
     try:
         tokens = deps.hosted_ui.exchange(params["code"], verifier)
     except Unauthenticated:
         count("DashboardSignInRefused", reason="code")
-        return _message(deps, 400, language, "sign_in_again")
+        return message(deps, 400, language, "sign_in_again")
     principal = _session(f"{SESSION_COOKIE}={tokens.access_token}", deps)
     if principal is None:                       # signed in, but in no CX group (or set up wrongly)
         count("DashboardSignInRefused", reason="role")
-        return _message(deps, 403, language, "no_role")
+        return message(deps, 403, language, "no_role")
     logger.info("dashboard signed in", extra={"subject": principal.subject, "role": principal.role.value,
                                               "how": "hosted_ui"})
-    return Screen(303, location=deps.dashboard_url,
+    return Screen(303, location=_back(deps, visit.cookie_header),
                   cookies=[_cookie(deps, SESSION_COOKIE, tokens.access_token, tokens.expires_in),
-                           _cookie(deps, SIGN_IN_COOKIE, "", 0)])
+                           _cookie(deps, SIGN_IN_COOKIE, "", 0), _cookie(deps, RETURN_COOKIE, "", 0)])
 
 
 def _cookie(deps: DashboardDeps, name: str, value: str, seconds: int) -> str:
@@ -212,7 +234,8 @@ def _cookie(deps: DashboardDeps, name: str, value: str, seconds: int) -> str:
     return f"{name}={value}; Max-Age={seconds}; Path=/; HttpOnly; SameSite=Lax{secure}"
 
 
-def _message(deps: DashboardDeps, status: int, language: str, kind: str, detail: str = "") -> Screen:
+def message(deps: DashboardDeps, status: int, language: str, kind: str, detail: str = "") -> Screen:
+    """A short page in the reader's language: sign in, no such page, what cannot be shown."""
     return Screen(status, deps.pages.render("message", language, _message_view(deps, kind, detail)))
 
 
