@@ -115,6 +115,8 @@ class CaseQuery:
     procedure: str | None = None
     severity: str | None = None
     overdue_at: datetime | None = None     # only cases past their resolution deadline at this time
+    opened_from: datetime | None = None    # only cases opened at or after this time
+    opened_before: datetime | None = None  # ... and before this one (an empty period lists nothing)
     limit: int = 50
     cursor: str | None = None              # from the previous page; InvalidRequest when unreadable
 

@@ -326,7 +326,9 @@ def _matches(case: Case, query: CaseQuery) -> bool:
             and (query.in_branch is None or query.in_branch in case_work.branches_of(case))
             and (query.procedure is None or case.procedure == query.procedure)
             and (query.severity is None or case.severity.value == query.severity)
-            and (query.overdue_at is None or case.overdue(query.overdue_at)))
+            and (query.overdue_at is None or case.overdue(query.overdue_at))
+            and (query.opened_from is None or case.opened_at >= query.opened_from)
+            and (query.opened_before is None or case.opened_at < query.opened_before))
 
 
 @dataclass
