@@ -94,6 +94,11 @@ class ConversationStore(Protocol):
     def reminders_due(self, now: datetime, limit: int) -> list[Survey]:
         """Surveys whose reminder time has come (earliest remind_at first)."""
 
+    def surveys_of(self, customer_id: str, since: datetime, limit: int) -> list[Survey]:
+        """The customer's surveys created at or after `since`, newest first, at most `limit`, whatever
+        their status (suppressed and scheduled ones are the customer's surveys too): the case page's
+        earlier surveys."""
+
     def save_comment(self, answer: Answer) -> CommentSaved:
         """Add a comment (`answer.question == "comment"`, with the survey's score) sent after its
         survey was answered to the survey's comments, each kept with its time (none replaces

@@ -207,6 +207,11 @@ class FakeConversationStore:
         due = [s for s in self.surveys.values() if s.open_until is not None and s.open_until < now]
         return sorted(due, key=lambda s: s.open_until or now)[:max(limit, 0)]
 
+    def surveys_of(self, customer_id: str, since: datetime, limit: int) -> list[Survey]:
+        self.requests += 1
+        found = [s for s in self.surveys.values() if s.customer_id == customer_id and s.created_at >= since]
+        return sorted(found, key=lambda s: (s.created_at, s.survey_id), reverse=True)[:max(limit, 0)]
+
     def save_comment(self, answer: Answer) -> CommentSaved:
         self.requests += 1
         if answer.question != "comment":

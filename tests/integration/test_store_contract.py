@@ -517,6 +517,44 @@ def test_open_surveys_due_returns_only_ended_windows_oldest_first(stores: Stores
     assert stores.conversations.open_surveys_due(now, limit=0) == []
 
 
+def test_a_customers_surveys_are_read_newest_first_from_a_time_whatever_their_status(stores: Stores) -> None:
+    # Given a customer's surveys before and from a time (suppressed, answered, scheduled, by email), and
+    # another customer's among them
+    customer, someone_else = _id("cust"), _id("cust")
+    since = NOW - timedelta(days=90)
+    too_old = a_survey(customer_id=customer, created_at=since - timedelta(microseconds=1))
+    suppressed = a_survey(customer_id=customer, created_at=since, status=SurveyStatus.SUPPRESSED, reason="cooldown",
+                          open_until=None, phone=None)
+    answered_one = a_survey(customer_id=customer, created_at=since + timedelta(days=10))
+    theirs = a_survey(customer_id=someone_else, created_at=since + timedelta(days=15))
+    scheduled = a_survey(customer_id=customer, created_at=since + timedelta(days=20), status=SurveyStatus.SCHEDULED,
+                         send_at=NOW + timedelta(hours=7), open_until=NOW + timedelta(hours=7) + WINDOW)
+    by_email = a_survey(customer_id=customer, created_at=since + timedelta(days=30), channel="email", phone=None,
+                        email="hanako@example.jp")
+    for survey in (answered_one, too_old, theirs, scheduled, by_email):
+        stores.conversations.open_survey(survey, NOW)
+    stores.conversations.record_suppressed(suppressed)
+    stores.conversations.update_survey(answered_one, answered(answered_one), [an_answer(answered_one)], now=NOW)
+
+    def read(who: str, when: datetime, limit: int = 10) -> list[str]:
+        return [s.survey_id for s in stores.conversations.surveys_of(who, when, limit)]
+
+    # Then they come newest first, from `since` on (included), each as stored, whatever its status
+    mine = [by_email, scheduled, answered_one, suppressed]
+    found = stores.conversations.surveys_of(customer, since, 10)
+    assert found == [stores.conversations.get_survey(s.survey_id) for s in mine]
+    assert [(s.status, s.score) for s in found] == [(SurveyStatus.SENDING, None), (SurveyStatus.SCHEDULED, None),
+                                                   (SurveyStatus.ANSWERED, 3), (SurveyStatus.SUPPRESSED, None)]
+    assert read(customer, since + timedelta(microseconds=1)) == [s.survey_id for s in mine[:3]]
+    assert read(customer, since - timedelta(days=1)) == [s.survey_id for s in (*mine, too_old)]
+    # At most `limit`, the newest
+    assert read(customer, since, 2) == [by_email.survey_id, scheduled.survey_id]
+    assert read(customer, since, 0) == []
+    # Never another customer's
+    assert read(someone_else, since - timedelta(days=365)) == [theirs.survey_id]
+    assert read(_id("cust"), since - timedelta(days=365)) == []
+
+
 def test_the_customers_place_is_kept_by_the_survey_its_moves_its_answers_and_its_schedule(stores: Stores) -> None:
     london, unplaced = Place("GB", "Europe/London"), Place(None, "Asia/Tokyo")
     now = datetime(1992, 1, 1, 12, tzinfo=UTC) + timedelta(seconds=uuid.uuid4().int % 10**6)
@@ -1016,6 +1054,22 @@ def test_a_period_is_a_key_condition_on_each_index_a_list_reads(dynamo_stores: S
         assert len(opened) == 1 and opened[0] in query["KeyConditionExpression"], query
         assert opened[0] not in query.get("FilterExpression", ""), query
         assert query["ScanIndexForward"] is False
+
+
+def test_a_customers_surveys_are_one_query_of_their_index_newest_first(dynamo_stores: Stores,
+                                                                       queries_sent: list[dict[str, Any]]) -> None:
+    customer = _id("cust")
+    for day in range(5):
+        dynamo_stores.conversations.record_suppressed(a_survey(
+            customer_id=customer, created_at=NOW - timedelta(days=day), status=SurveyStatus.SUPPRESSED,
+            reason="cooldown", open_until=None, phone=None))
+    queries_sent.clear()
+
+    found = dynamo_stores.conversations.surveys_of(customer, NOW - timedelta(days=30), 3)
+
+    assert [s.created_at for s in found] == [NOW - timedelta(days=day) for day in range(3)]
+    assert [(q["IndexName"], q["Limit"], q["ScanIndexForward"], "FilterExpression" in q) for q in queries_sent] == [
+        ("by-customer", 3, False, False)]
 
 
 def test_reading_every_procedures_outcomes_queries_each_month_and_never_scans(
