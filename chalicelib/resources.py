@@ -496,6 +496,8 @@ FUNCTIONS: tuple[Function, ...] = (
         *_SURVEY_CHANGES, items("inbox", "PutItem"),
         items("scores", "Query"), items("outcomes", "Query"), *queries("outcomes", "by-month"),
         *queries("surveys", "send-at"),
+        # A case's page lists the customer's earlier surveys (ConversationStore.surveys_of).
+        *queries("surveys", "by-customer"),
         items("cases", "GetItem", "UpdateItem"),
         *queries("cases", "by-owner", "by-branch", "by-queue-branch", "by-status", "all-cases", "by-customer"),
         *publishes_to("cx-alerts"),
