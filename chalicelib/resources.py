@@ -96,12 +96,14 @@ TABLES: tuple[Table, ...] = (
         name="surveys",
         hash_key="survey_id",
         attributes={"survey_id": "S", "open_shard": "S", "open_until": "S", "send_shard": "S", "send_at": "S",
-                    "remind_shard": "S", "remind_at": "S"},
+                    "remind_shard": "S", "remind_at": "S", "customer_id": "S", "created_at": "S"},
         # Sparse: only surveys whose conversation is open carry open_shard/open_until, and only
         # scheduled surveys (waiting for the customer's send window) carry send_shard/send_at.
         # Likewise remind_shard/remind_at: sent surveys whose one reminder is still to go.
+        # `by-customer` holds every survey (created_at is an ISO string in UTC, so it sorts by time):
+        # a customer's earlier surveys, newest first, on the case page.
         indexes=(Index("open-until", "open_shard", "open_until"), Index("send-at", "send_shard", "send_at"),
-                 Index("remind-at", "remind_shard", "remind_at")),
+                 Index("remind-at", "remind_shard", "remind_at"), Index("by-customer", "customer_id", "created_at")),
         ttl_attribute="expires_at",
     ),
     Table(name="contacts", hash_key="contact_key", attributes={"contact_key": "S"},
@@ -494,6 +496,8 @@ FUNCTIONS: tuple[Function, ...] = (
         *_SURVEY_CHANGES, items("inbox", "PutItem"),
         items("scores", "Query"), items("outcomes", "Query"), *queries("outcomes", "by-month"),
         *queries("surveys", "send-at"),
+        # A case's page lists the customer's earlier surveys (ConversationStore.surveys_of).
+        *queries("surveys", "by-customer"),
         items("cases", "GetItem", "UpdateItem"),
         *queries("cases", "by-owner", "by-branch", "by-queue-branch", "by-status", "all-cases", "by-customer"),
         *publishes_to("cx-alerts"),

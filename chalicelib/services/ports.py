@@ -94,6 +94,11 @@ class ConversationStore(Protocol):
     def reminders_due(self, now: datetime, limit: int) -> list[Survey]:
         """Surveys whose reminder time has come (earliest remind_at first)."""
 
+    def surveys_of(self, customer_id: str, since: datetime, limit: int) -> list[Survey]:
+        """The customer's surveys created at or after `since`, newest first, at most `limit`, whatever
+        their status (suppressed and scheduled ones are the customer's surveys too): the case page's
+        earlier surveys."""
+
     def save_comment(self, answer: Answer) -> CommentSaved:
         """Add a comment (`answer.question == "comment"`, with the survey's score) sent after its
         survey was answered to the survey's comments, each kept with its time (none replaces
@@ -115,6 +120,8 @@ class CaseQuery:
     procedure: str | None = None
     severity: str | None = None
     overdue_at: datetime | None = None     # only cases past their resolution deadline at this time
+    opened_from: datetime | None = None    # only cases opened at or after this time
+    opened_before: datetime | None = None  # ... and before this one (an empty period lists nothing)
     limit: int = 50
     cursor: str | None = None              # from the previous page; InvalidRequest when unreadable
 

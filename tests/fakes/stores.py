@@ -207,6 +207,11 @@ class FakeConversationStore:
         due = [s for s in self.surveys.values() if s.open_until is not None and s.open_until < now]
         return sorted(due, key=lambda s: s.open_until or now)[:max(limit, 0)]
 
+    def surveys_of(self, customer_id: str, since: datetime, limit: int) -> list[Survey]:
+        self.requests += 1
+        found = [s for s in self.surveys.values() if s.customer_id == customer_id and s.created_at >= since]
+        return sorted(found, key=lambda s: (s.created_at, s.survey_id), reverse=True)[:max(limit, 0)]
+
     def save_comment(self, answer: Answer) -> CommentSaved:
         self.requests += 1
         if answer.question != "comment":
@@ -326,7 +331,9 @@ def _matches(case: Case, query: CaseQuery) -> bool:
             and (query.in_branch is None or query.in_branch in case_work.branches_of(case))
             and (query.procedure is None or case.procedure == query.procedure)
             and (query.severity is None or case.severity.value == query.severity)
-            and (query.overdue_at is None or case.overdue(query.overdue_at)))
+            and (query.overdue_at is None or case.overdue(query.overdue_at))
+            and (query.opened_from is None or case.opened_at >= query.opened_from)
+            and (query.opened_before is None or case.opened_at < query.opened_before))
 
 
 @dataclass

@@ -408,6 +408,22 @@ def test_the_indexes_the_api_queries_are_built(synth: Template) -> None:
     assert outcomes["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
+def test_a_customers_surveys_are_indexed_and_only_the_api_may_query_them(synth: Template) -> None:
+    # A case's page lists the customer's earlier surveys from the surveys' by-customer index (every
+    # survey, newest first): the API reads it, no other function.
+    _, surveys = synth.table("surveys")
+    props = surveys["Properties"]
+    gsis = {g["IndexName"]: g for g in props["GlobalSecondaryIndexes"]}
+    assert {k["KeyType"]: k["AttributeName"] for k in gsis["by-customer"]["KeySchema"]} == {
+        "HASH": "customer_id", "RANGE": "created_at"}
+    assert gsis["by-customer"]["Projection"]["ProjectionType"] == "ALL"
+    types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
+    assert (types["customer_id"], types["created_at"]) == ("S", "S")       # an ISO time in UTC sorts as a string
+    readers = {f.handler for f in resources.FUNCTIONS
+               if ("dynamodb:Query", "table/surveys/index/by-customer") in _granted(synth, f.handler)}
+    assert readers == {resources.API_HANDLER}
+
+
 def test_comments_are_read_by_comprehend_in_aws_two_batches_at_a_time(synth: Template) -> None:
     for name, fn in synth.functions().items():
         assert fn["Properties"]["Environment"]["Variables"]["KOE_COMMENT_ANALYSER"] == "comprehend", name

@@ -43,6 +43,7 @@ from chalicelib.services.ports import (
 )
 from chalicelib.settings import Settings, from_env
 from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeEventLedger, FakeScoreStore
+from tests.years import a_year_of_its_own
 
 NOW = datetime(2026, 11, 21, 1, 20, tzinfo=UTC)
 SID = "SM" + "5" * 32                  # the carrier's id of a survey's message
@@ -516,6 +517,44 @@ def test_open_surveys_due_returns_only_ended_windows_oldest_first(stores: Stores
     assert stores.conversations.open_surveys_due(now, limit=0) == []
 
 
+def test_a_customers_surveys_are_read_newest_first_from_a_time_whatever_their_status(stores: Stores) -> None:
+    # Given a customer's surveys before and from a time (suppressed, answered, scheduled, by email), and
+    # another customer's among them
+    customer, someone_else = _id("cust"), _id("cust")
+    since = NOW - timedelta(days=90)
+    too_old = a_survey(customer_id=customer, created_at=since - timedelta(microseconds=1))
+    suppressed = a_survey(customer_id=customer, created_at=since, status=SurveyStatus.SUPPRESSED, reason="cooldown",
+                          open_until=None, phone=None)
+    answered_one = a_survey(customer_id=customer, created_at=since + timedelta(days=10))
+    theirs = a_survey(customer_id=someone_else, created_at=since + timedelta(days=15))
+    scheduled = a_survey(customer_id=customer, created_at=since + timedelta(days=20), status=SurveyStatus.SCHEDULED,
+                         send_at=NOW + timedelta(hours=7), open_until=NOW + timedelta(hours=7) + WINDOW)
+    by_email = a_survey(customer_id=customer, created_at=since + timedelta(days=30), channel="email", phone=None,
+                        email="hanako@example.jp")
+    for survey in (answered_one, too_old, theirs, scheduled, by_email):
+        stores.conversations.open_survey(survey, NOW)
+    stores.conversations.record_suppressed(suppressed)
+    stores.conversations.update_survey(answered_one, answered(answered_one), [an_answer(answered_one)], now=NOW)
+
+    def read(who: str, when: datetime, limit: int = 10) -> list[str]:
+        return [s.survey_id for s in stores.conversations.surveys_of(who, when, limit)]
+
+    # Then they come newest first, from `since` on (included), each as stored, whatever its status
+    mine = [by_email, scheduled, answered_one, suppressed]
+    found = stores.conversations.surveys_of(customer, since, 10)
+    assert found == [stores.conversations.get_survey(s.survey_id) for s in mine]
+    assert [(s.status, s.score) for s in found] == [(SurveyStatus.SENDING, None), (SurveyStatus.SCHEDULED, None),
+                                                   (SurveyStatus.ANSWERED, 3), (SurveyStatus.SUPPRESSED, None)]
+    assert read(customer, since + timedelta(microseconds=1)) == [s.survey_id for s in mine[:3]]
+    assert read(customer, since - timedelta(days=1)) == [s.survey_id for s in (*mine, too_old)]
+    # At most `limit`, the newest
+    assert read(customer, since, 2) == [by_email.survey_id, scheduled.survey_id]
+    assert read(customer, since, 0) == []
+    # Never another customer's
+    assert read(someone_else, since - timedelta(days=365)) == [theirs.survey_id]
+    assert read(_id("cust"), since - timedelta(days=365)) == []
+
+
 def test_the_customers_place_is_kept_by_the_survey_its_moves_its_answers_and_its_schedule(stores: Stores) -> None:
     london, unplaced = Place("GB", "Europe/London"), Place(None, "Asia/Tokyo")
     now = datetime(1992, 1, 1, 12, tzinfo=UTC) + timedelta(seconds=uuid.uuid4().int % 10**6)
@@ -683,6 +722,122 @@ def test_a_branchs_list_holds_its_customers_cases_and_those_in_its_queue_newest_
     assert listed(owner=str(queue)) == [c for c in newest_first if c not in {own[i].case_id for i in (0, 2, 4, 6)}]
     assert [c.case_id for c in stores.cases.list_cases(CaseQuery(in_branch=other, limit=50)).cases] == [
         *(c.case_id for c in reversed(routed[2:])), elsewhere.case_id, *(c.case_id for c in reversed(routed[:2]))]
+
+
+def _every_page(stores: Stores, query: CaseQuery) -> list[str]:
+    """The case ids of a list, page after page, as a client follows its cursor."""
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = stores.cases.list_cases(replace(query, cursor=cursor))
+        seen += [c.case_id for c in page.cases]
+        if page.cursor is None:
+            return seen
+        cursor = page.cursor
+
+
+def test_a_list_of_a_period_holds_the_cases_opened_from_its_start_and_before_its_end(stores: Stores) -> None:
+    # Given a branch's cases on each side of both ends of a period
+    start = datetime(2031, 3, 1, tzinfo=UTC) + timedelta(days=uuid.uuid4().int % 1000)
+    end = start + timedelta(days=1)
+    branch = _id("branch")
+    before, first, middle, last, at_end = (
+        a_case(opened_at=at, context={"branch": branch})
+        for at in (start - timedelta(microseconds=1), start, start + timedelta(hours=5),
+                   end - timedelta(microseconds=1), end))
+    for case in (at_end, middle, before, last, first):
+        stores.cases.open_case(case)
+
+    def listed(**period: datetime) -> list[str]:
+        return [c.case_id for c in stores.cases.list_cases(CaseQuery(branch=branch, **period)).cases]
+
+    # Then the start is included, the end is not, newest first; either end may stay open
+    assert listed(opened_from=start, opened_before=end) == [last.case_id, middle.case_id, first.case_id]
+    assert listed(opened_from=start) == [at_end.case_id, last.case_id, middle.case_id, first.case_id]
+    assert listed(opened_before=end) == [last.case_id, middle.case_id, first.case_id, before.case_id]
+    # A period given in another time zone is the same instants
+    tokyo = timezone(timedelta(hours=9))
+    assert listed(opened_from=start.astimezone(tokyo), opened_before=end.astimezone(tokyo)) == listed(
+        opened_from=start, opened_before=end)
+    # An empty period lists nothing, and says it is the last page
+    empty = stores.cases.list_cases(CaseQuery(branch=branch, opened_from=start, opened_before=start))
+    assert (empty.cases, empty.cursor) == ([], None)
+
+
+def test_a_period_narrows_every_list_its_filters_and_each_index_a_list_reads(stores: Stores) -> None:
+    # Given cases in a year of their own (the all-cases and by-status indexes hold every test's cases):
+    # a branch's customers', another branch's routed to its queue, an agent's, in and out of a period
+    start = datetime(a_year_of_its_own(), 6, 1, tzinfo=UTC)
+    end = start + timedelta(days=7)
+    mine, other = _id("branch"), _id("branch")
+    queue, agent = Owner(OwnerKind.BRANCH, mine), Owner(OwnerKind.AGENT, _id("A"))
+    early = a_case(opened_at=start - timedelta(days=1), context={"branch": mine})
+    own = a_case(opened_at=start + timedelta(days=1), context={"branch": mine}, owner=agent)
+    routed = a_case(opened_at=start + timedelta(days=2), context={"branch": other}, owner=queue, owner_branch=mine,
+                    status=CaseStatus.IN_PROGRESS)
+    resolved = a_case(opened_at=start + timedelta(days=3), context={"branch": mine}, owner=agent,
+                      status=CaseStatus.RESOLVED, resolved_at=end)
+    elsewhere = a_case(opened_at=start + timedelta(days=4), context={"branch": other})
+    late = a_case(opened_at=end, context={"branch": other}, owner=queue, owner_branch=mine)
+    for case in (early, own, routed, resolved, elsewhere, late):
+        stores.cases.open_case(case)
+
+    def listed(**query: Any) -> list[str]:
+        return [c.case_id for c in stores.cases.list_cases(
+            CaseQuery(opened_from=start, opened_before=end, limit=50, **query)).cases]
+
+    # Then each list holds its cases of the period only, newest first
+    assert listed() == [elsewhere.case_id, resolved.case_id, routed.case_id, own.case_id]          # all-cases
+    assert listed(status=frozenset({"resolved"})) == [resolved.case_id]                             # by-status
+    assert listed(status=frozenset({"open", "in_progress"})) == [elsewhere.case_id, routed.case_id, own.case_id]
+    assert listed(branch=mine) == [resolved.case_id, own.case_id]                                   # by-branch
+    assert listed(owner=str(agent)) == [resolved.case_id, own.case_id]                              # by-owner
+    assert listed(owner=str(agent), status=frozenset({"open"})) == [own.case_id]
+    assert listed(in_branch=mine) == [resolved.case_id, routed.case_id, own.case_id]   # by-branch + by-queue-branch
+    assert listed(in_branch=mine, status=frozenset({"in_progress"})) == [routed.case_id]
+    assert listed(in_branch=mine, branch=other) == [routed.case_id]
+    assert listed(in_branch=mine, owner=str(queue)) == [routed.case_id]
+    assert listed(in_branch=other) == [elsewhere.case_id, routed.case_id]       # its customers' cases, wherever queued
+
+
+def test_paging_through_a_period_yields_each_of_its_cases_once_newest_first(stores: Stores) -> None:
+    # Given a branch's cases and others' in its queue, interleaved in time, in and around a period
+    start = datetime(a_year_of_its_own(), 2, 1, tzinfo=UTC)
+    end = start + timedelta(hours=12)
+    mine, other = _id("branch"), _id("branch")
+    queue = Owner(OwnerKind.BRANCH, mine)
+    own = [a_case(opened_at=start + timedelta(hours=2 * i - 3), context={"branch": mine}) for i in range(9)]
+    routed = [a_case(opened_at=start + timedelta(hours=2 * i - 2), context={"branch": other}, owner=queue,
+                     owner_branch=mine) for i in range(9)]
+    for case in (*own, *routed):
+        stores.cases.open_case(case)
+    in_period = sorted((c for c in (*own, *routed) if start <= c.opened_at < end), key=lambda c: c.opened_at,
+                       reverse=True)
+    assert len(in_period) == 12
+
+    # When each list is read page by page with a small limit, Then each case of the period comes once, in order
+    for limit in (1, 2, 5):
+        assert _every_page(stores, CaseQuery(in_branch=mine, opened_from=start, opened_before=end, limit=limit)) == [
+            c.case_id for c in in_period], limit
+        assert _every_page(stores, CaseQuery(branch=mine, opened_from=start, opened_before=end, limit=limit)) == [
+            c.case_id for c in in_period if c in own], limit
+        assert _every_page(stores, CaseQuery(opened_from=start, opened_before=end, limit=limit)) == [
+            c.case_id for c in in_period], limit
+
+
+def test_a_cursor_is_refused_by_a_list_of_another_period(stores: Stores) -> None:
+    start = datetime(2031, 3, 1, tzinfo=UTC) + timedelta(days=uuid.uuid4().int % 1000)
+    branch = _id("branch")
+    cases = [a_case(opened_at=start + timedelta(days=i), context={"branch": branch}) for i in range(3)]
+    for case in cases:
+        stores.cases.open_case(case)
+    page = stores.cases.list_cases(CaseQuery(branch=branch, opened_from=start, limit=1))
+    assert [c.case_id for c in page.cases] == [cases[2].case_id] and page.cursor
+
+    with pytest.raises(InvalidRequest):
+        stores.cases.list_cases(CaseQuery(branch=branch, opened_before=cases[2].opened_at, cursor=page.cursor))
+    assert [c.case_id for c in stores.cases.list_cases(
+        CaseQuery(branch=branch, opened_from=start, cursor=page.cursor)).cases] == [cases[1].case_id, cases[0].case_id]
 
 
 def test_a_customers_earlier_cases_are_found(stores: Stores) -> None:
@@ -868,6 +1023,53 @@ def test_request_budget_per_call(dynamo_stores: Stores, requests_made: list[str]
     conversations.update_survey(survey, answered(survey), [an_answer(survey), an_answer(survey, "comment")],
                                 ContactChange(release=True, opted_out=True, audit="sms:STOP"), NOW)
     assert requests_made == ["TransactWriteItems"]
+
+
+@pytest.fixture
+def queries_sent(dynamo: DynamoWorld) -> Iterator[list[dict[str, Any]]]:
+    """The parameters of each Query made through the shared client during the test."""
+    sent: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent.append(dict(params))
+
+    events = dynamo.connection.client.meta.events
+    events.register("provide-client-params.dynamodb.Query", record)
+    yield sent
+    events.unregister("provide-client-params.dynamodb.Query", record)
+
+
+def test_a_period_is_a_key_condition_on_each_index_a_list_reads(dynamo_stores: Stores,
+                                                                 queries_sent: list[dict[str, Any]]) -> None:
+    # When a branch's list (two indexes) and an owner's (one, with filters) of a period are read
+    start = datetime(2031, 3, 1, tzinfo=UTC)
+    dynamo_stores.cases.list_cases(CaseQuery(in_branch=_id("branch"), opened_from=start,
+                                             opened_before=start + timedelta(days=1)))
+    dynamo_stores.cases.list_cases(CaseQuery(owner="agent:A-1", status=frozenset({"open"}), opened_from=start))
+
+    # Then each Query bounds opened_at, the index's range key, in its key condition and never in a filter
+    assert [q["IndexName"] for q in queries_sent] == ["by-branch", "by-queue-branch", "by-owner"]
+    for query in queries_sent:
+        opened = [name for name, attribute in query["ExpressionAttributeNames"].items() if attribute == "opened_at"]
+        assert len(opened) == 1 and opened[0] in query["KeyConditionExpression"], query
+        assert opened[0] not in query.get("FilterExpression", ""), query
+        assert query["ScanIndexForward"] is False
+
+
+def test_a_customers_surveys_are_one_query_of_their_index_newest_first(dynamo_stores: Stores,
+                                                                       queries_sent: list[dict[str, Any]]) -> None:
+    customer = _id("cust")
+    for day in range(5):
+        dynamo_stores.conversations.record_suppressed(a_survey(
+            customer_id=customer, created_at=NOW - timedelta(days=day), status=SurveyStatus.SUPPRESSED,
+            reason="cooldown", open_until=None, phone=None))
+    queries_sent.clear()
+
+    found = dynamo_stores.conversations.surveys_of(customer, NOW - timedelta(days=30), 3)
+
+    assert [s.created_at for s in found] == [NOW - timedelta(days=day) for day in range(3)]
+    assert [(q["IndexName"], q["Limit"], q["ScanIndexForward"], "FilterExpression" in q) for q in queries_sent] == [
+        ("by-customer", 3, False, False)]
 
 
 def test_reading_every_procedures_outcomes_queries_each_month_and_never_scans(

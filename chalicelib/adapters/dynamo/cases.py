@@ -6,8 +6,10 @@ flags are set without touching the version. Lists query one index newest first a
 cursor made from the last case returned (so a filter that skips items never skips a page); a
 branch's list (`in_branch`) merges two, its customers' cases (`by-branch`) and the other branches'
 cases in its queue (`by-queue-branch`): the two hold different cases, and the cursor keeps where each
-stands. The recovery report reads every case opened in a period from the indexes the list of the same
-scope would query, on their `opened_at` range.
+stands. Every index a list queries has `opened_at` as its range key: a list of the cases opened in a
+period (`opened_from`, `opened_before`) reads only that range of each, a key condition rather than a
+filter. The recovery report reads every case opened in a period from the indexes the list of the same
+scope would query, on the same range.
 """
 
 from __future__ import annotations
@@ -82,13 +84,17 @@ class DynamoCaseStore:
 
     def list_cases(self, query: CaseQuery) -> CasePage:
         sources = _sources(query)
-        starts, done = _read_cursor(query.cursor, [index for index, _, _ in sources])
+        starts, done = _read_cursor(query.cursor, [index for index, _, _ in sources], query)
+        if _empty_period(query):
+            return CasePage([], None)
+        opened = _opened(query.opened_from, query.opened_before)
         found: list[CaseItem] = []
         last: dict[str, CaseItem] = {}
         with throttling_as_retryable():
             pending = {index: iter(getattr(CaseItem, _ATTR[index]).query(
-                hash_value, filter_condition=filters, scan_index_forward=False, last_evaluated_key=starts[index],
-                page_size=max(query.limit, 25))) for index, hash_value, filters in sources if index not in done}
+                hash_value, range_key_condition=opened, filter_condition=filters, scan_index_forward=False,
+                last_evaluated_key=starts[index], page_size=max(query.limit, 25)))
+                for index, hash_value, filters in sources if index not in done}
             heads: dict[str, CaseItem] = {}
             while len(found) < query.limit:
                 for index in [i for i in pending if i not in heads]:
@@ -123,11 +129,10 @@ class DynamoCaseStore:
                        owner: str | None = None, in_branch: str | None = None) -> list[Case]:
         # The indexes a list of the same scope queries (_sources: a branch's scope is two), each on
         # its opened_at range, merged oldest first.
-        last = end - timedelta(microseconds=1)        # BETWEEN includes both ends; `end` is excluded
         found: list[CaseItem] = []
         with throttling_as_retryable():
             for index, hash_value, filters in _sources(CaseQuery(owner=owner, branch=branch, in_branch=in_branch)):
-                found += getattr(CaseItem, _ATTR[index]).query(hash_value, CaseItem.opened_at.between(start, last),
+                found += getattr(CaseItem, _ATTR[index]).query(hash_value, _opened(start, end),
                                                                filter_condition=filters)
         return [_case_from_item(i) for i in sorted(found, key=lambda i: (i.opened_at, i.case_id))]
 
@@ -177,6 +182,29 @@ def _filters(query: CaseQuery, index: str) -> list[Condition]:
     return conditions
 
 
+def _opened(start: datetime | None, before: datetime | None) -> Condition | None:
+    """The key condition on the indexes' range key (opened_at) of a period, either end open (None:
+    no condition). A period with both ends must not be empty (BETWEEN refuses a reversed range)."""
+    if start is not None and before is not None:
+        # BETWEEN includes both ends; `before` is excluded (opened_at is stored to the microsecond).
+        return CaseItem.opened_at.between(start, before - timedelta(microseconds=1))
+    if start is not None:
+        return CaseItem.opened_at >= start
+    if before is not None:
+        return CaseItem.opened_at < before
+    return None
+
+
+def _empty_period(query: CaseQuery) -> bool:
+    return (query.opened_from is not None and query.opened_before is not None
+            and query.opened_from >= query.opened_before)
+
+
+def _in_period(opened_at: datetime, query: CaseQuery) -> bool:
+    return ((query.opened_from is None or opened_at >= query.opened_from)
+            and (query.opened_before is None or opened_at < query.opened_before))
+
+
 def _all(conditions: list[Condition]) -> Condition | None:
     combined: Condition | None = None
     for condition in conditions:
@@ -197,7 +225,8 @@ def _make_cursor(keys: dict[str, dict[str, Any] | None], done: set[str]) -> str:
     return base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
 
 
-def _read_cursor(cursor: str | None, indexes: list[str]) -> tuple[dict[str, dict[str, Any] | None], set[str]]:
+def _read_cursor(cursor: str | None, indexes: list[str],
+                 query: CaseQuery) -> tuple[dict[str, dict[str, Any] | None], set[str]]:
     if not cursor:
         return dict.fromkeys(indexes), set()
     try:
@@ -206,7 +235,10 @@ def _read_cursor(cursor: str | None, indexes: list[str]) -> tuple[dict[str, dict
         valid = (decoded["i"] == indexes and isinstance(keys, dict) and set(keys) == set(indexes)
                  and all(key is None or (isinstance(key, dict) and set(key) == {"case_id", *INDEX_KEYS[index]})
                          for index, key in keys.items())
-                 and isinstance(done, list) and set(done) <= set(indexes))
+                 and isinstance(done, list) and set(done) <= set(indexes)
+                 # A list of another period: DynamoDB refuses a start key outside the key condition.
+                 and all(key is None or _in_period(CaseItem.opened_at.deserialize(key["opened_at"]["S"]), query)
+                         for key in keys.values()))
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
         raise InvalidRequest("cursor is not one this list gave out") from exc
     if not valid:

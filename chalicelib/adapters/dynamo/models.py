@@ -66,6 +66,18 @@ class RemindAtIndex(GlobalSecondaryIndex["SurveyItem"]):
     remind_at = UTCDateTimeAttribute(range_key=True)
 
 
+class SurveysByCustomerIndex(GlobalSecondaryIndex["SurveyItem"]):
+    """Every survey (each has a customer and a creation time), by customer and newest first: the
+    customer's earlier surveys on the case page."""
+
+    class Meta:
+        index_name = "by-customer"
+        projection = AllProjection()
+
+    customer_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
 class SurveyItem(Model):
     class Meta:
         table_name: str | None = None
@@ -108,6 +120,7 @@ class SurveyItem(Model):
     customer_place = PlaceItem(null=True)               # decided at dispatch; absent: stored before places
     send_index = SendAtIndex()
     remind_index = RemindAtIndex()
+    by_customer = SurveysByCustomerIndex()
 
 
 class OptOutEntry(MapAttribute[str, Any]):

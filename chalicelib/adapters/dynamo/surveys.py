@@ -227,6 +227,14 @@ class DynamoConversationStore:
                 scan_index_forward=True, limit=limit)
             return [survey_from_item(item) for item in items]
 
+    def surveys_of(self, customer_id: str, since: datetime, limit: int) -> list[Survey]:
+        if limit <= 0:
+            return []
+        with throttling_as_retryable():       # one Query: no filter, so `limit` items are one page
+            items = SurveyItem.by_customer.query(
+                customer_id, range_key_condition=SurveyItem.created_at >= since, scan_index_forward=False, limit=limit)
+            return [survey_from_item(item) for item in items]
+
     def save_comment(self, answer: Answer) -> CommentSaved:
         """One transaction: a check that the survey is answered (or late), and the comment added to
         the survey's comments, on condition that the item is new, or a thread with room whose latest
