@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from chalicelib.adapters.templates import TemplateError
 from chalicelib.domain import alert_delivery
@@ -22,8 +23,11 @@ CHANNEL = "alerts"
 
 
 class TomlAlerts:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, cases_url: str = "https://koe.invalid/cases"):
+        """`cases_url`: the case workspace (<public_base_url>/cases): each alert links to its case page,
+        in the reader's language (through sign-in, back to the case)."""
         self._dir = root / CHANNEL
+        self._cases_url = cases_url.rstrip("/")
         self._catalogs: dict[str, dict[str, Any]] = {}      # read once per warm Lambda
 
     def render(self, message: Mapping[str, Any], language: str, timezone: str) -> AlertContent:
@@ -45,6 +49,7 @@ class TomlAlerts:
             "consent": t["consent"][values["consent"]],
             "reasons": words["separator"].join(t["reasons"].get(r, r) for r in values["reasons"]) or words["none"],
             "owner": _owner(values["owner"], t["owner"]),
+            "case_url": f"{self._cases_url}/{quote(values['case_id'], safe='')}?{urlencode({'lang': language})}",
         }
         subject = event["subject"].format(**shown)
         body = t["body"]["text"].format(**shown, lead=event["lead"].format(**shown))

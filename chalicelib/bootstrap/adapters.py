@@ -369,7 +369,7 @@ class Adapters:
     def alert_templates(self) -> AlertTemplates:
         from chalicelib.adapters.alert_templates import TomlAlerts
 
-        return TomlAlerts(self.settings.templates_dir)
+        return TomlAlerts(self.settings.templates_dir, f"{self.settings.public_base_url.rstrip('/')}/cases")
 
     @cached_property
     def senders(self) -> Mapping[str, SurveySender]:

@@ -297,8 +297,8 @@ def view(case: Case, now: datetime) -> dict[str, Any]:
     return {
         **summary(case, now),
         "survey_id": case.survey_id, "customer_id": case.customer_id, "phone": case.phone_masked,
-        "locale": case.locale, "channel": case.channel, "context": case.context, "answers": answers, "comment": case.comment,
-        "comments": comments,
+        "locale": case.locale, "channel": case.channel, "context": case.context, "answers": answers,
+        "comment": case.comment, "comments": comments,
         "first_contact_at": _iso(case.first_contact_at), "root_cause": case.root_cause, "action": case.action,
         "resolved_at": _iso(case.resolved_at), "closing_message": case.closing, "resurvey_id": case.resurvey_id,
         "recovered": case.recovered, "expires_at": _iso(case.expires_at),

@@ -166,6 +166,7 @@ def view(principal: Principal, query: DashboardQuery, deps: DashboardDeps) -> di
         "open_cases": in_hand["open"]["cases"],
         "open_more": _not_listed(in_hand["open"]),
         "dashboard_url": deps.dashboard_url,
+        "cases_url": deps.dashboard_url.removesuffix("/dashboard") + "/cases",
     }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from urllib.parse import quote
 
 import pytest
 
@@ -153,7 +154,7 @@ def test_a_filter_on_an_attribute_the_alert_lacks_matches_nothing() -> None:
 
 @pytest.fixture(scope="module")
 def templates() -> TomlAlerts:
-    return TomlAlerts(TEMPLATES)
+    return TomlAlerts(TEMPLATES, "https://koe.example.jp/cases")
 
 
 def test_every_language_has_every_event_and_the_same_tables() -> None:
@@ -184,13 +185,15 @@ def test_the_body_shows_every_field_and_the_due_times_in_both_zones(templates: T
     assert lines[0] == "A customer gave a low score. Please contact them before the first-contact deadline."
     assert [line.split(":")[0] for line in lines[2:]] == [
         "Severity", "Procedure", "Branch", "Agent", "Score", "Opened because", "Comment", "Customer ID", "Phone",
-        "Call back", "Owner", "Status", "First contact by", "Resolve by", "Event at", "Case"]
+        "Call back", "Owner", "Status", "First contact by", "Resolve by", "Event at", "Case", "Open the case"]
     assert ("First contact by: 2026-11-21 18:20 (Asia/Tokyo); customer's time 2026-11-21 04:20 "
             "(America/New_York)") in lines
     assert "Resolve by: 2026-11-25 10:20 (Asia/Tokyo); customer's time 2026-11-24 20:20 (America/New_York)" in lines
     assert "Severity: high" in lines and "Procedure: claim payment" in lines and "Owner: agent A-102" in lines
     assert "Opened because: low score, keyword in the comment" in lines
     assert "Call back: yes, the customer agreed to a call" in lines
+    case_id = an_alert()["case_id"]
+    assert lines[-1] == f"Open the case: https://koe.example.jp/cases/{quote(case_id, safe='')}?lang=en"
 
 
 def test_japanese_and_chinese_read_naturally(templates: TomlAlerts) -> None:
