@@ -440,7 +440,7 @@ APP_HANDLERS = (*EVENT_HANDLERS, "ingest_http", "sms_inbound", "web_survey_page"
                 "unsubscribe_page", "unsubscribe", "sms_status", "get_scores", "get_outcomes", "list_cases",
                 "get_case", "work_case", "get_case_codes", "get_case_stats", "list_comments", "export_responses",
                 "dashboard", "dashboard_responses_csv", "dashboard_local_sign_in", "dashboard_sign_out",
-                "dashboard_asset")
+                "dashboard_asset", "case_inbox", "case_page", "case_form")
 
 
 
