@@ -587,6 +587,18 @@ CASE_KINDS = ("resolve", "resolve", "contact", "leave", "resolve", "resolve", "l
               "leave", "resolve")
 
 
+# What the person who calls writes down, in the customer's language (the page shows it on the timeline).
+CALL_NOTES = {
+    "en": {"reached": "Spoke with the customer; explained the next steps and apologised.",
+           "no_answer": "No answer; will try again in the afternoon.",
+           "left_message": "Left a voicemail with our direct number."},
+    "ja": {"reached": "お客さまと話し、今後の流れをご説明してお詫びしました。",
+           "no_answer": "応答なし。午後に再度おかけします。", "left_message": "留守番電話に折り返し番号を残しました。"},
+    "zh": {"reached": "已与客户通话，说明了后续流程并致歉。", "no_answer": "无人接听，下午再拨。",
+           "left_message": "已在语音信箱留下回电号码。"},
+}
+
+
 @dataclass
 class CasePlan:
     case_id: str
@@ -956,9 +968,12 @@ class Seeder:
         bearer = self._worker(case)
         version = self._act(plan.case_id, bearer, "claim", int(case["version"]))
         self.summary.cases_worked["claimed"] += 1
+        version = self._act(plan.case_id, bearer, "reveal", version)      # the owner looks up the number
+        words = CALL_NOTES.get(self.plans[plan.case_id].customer.locale.split("-")[0], CALL_NOTES["en"])
         if plan.outcome != "reached":       # a first try that did not reach them, then a call that did
-            version = self._act(plan.case_id, bearer, "contact-attempts", version, outcome=plan.outcome)
-        self._act(plan.case_id, bearer, "contact-attempts", version, outcome="reached")
+            version = self._act(plan.case_id, bearer, "contact-attempts", version, outcome=plan.outcome,
+                                note=words[plan.outcome])
+        self._act(plan.case_id, bearer, "contact-attempts", version, outcome="reached", note=words["reached"])
         self.summary.cases_worked["contacted"] += 1
         plan.claimed = True
 

@@ -43,7 +43,10 @@ PUBLIC_WEBHOOKS = {("/twilio/sms", "POST"), ("/twilio/status", "POST"),
                    # its scripts are the same for everyone.
                    ("/dashboard", "GET"), ("/dashboard/local-sign-in", "GET"), ("/dashboard/sign-out", "GET"),
                    ("/dashboard/responses.csv", "GET"),
-                   ("/dashboard/assets/{name}", "GET")}
+                   ("/dashboard/assets/{name}", "GET"),
+                   # The case workspace checks the same session, and a CSRF token on every form
+                   # (tests/functional/test_case_workspace.py).
+                   ("/cases", "GET"), ("/cases/{case_id}", "GET"), ("/cases/{case_id}/{action}", "POST")}
 
 SECRET = ENV["KOE_LOCAL_TOKEN_SECRET"]
 NOW = Clock().now                                    # the functional components' clock
