@@ -124,3 +124,36 @@ def test_the_command_says_when_no_stack_is_running(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "devstack", "seed", "--ready-file", str(tmp_path / "none.json")],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "no running stack" in done.stderr and "make run" in done.stderr
+
+
+def test_each_local_roles_inbox_shows_a_queue_to_work(seeded: Seeded) -> None:
+    """After the seed, the case inbox of the CX admin, each branch's manager and the busiest agent
+    lists cases in their own scope, counted per tab, with notes and looks on the timelines."""
+    import re
+
+    from devstack import tokens
+
+    koe, summary, _ = seeded
+    cases = all_cases(koe)
+    worked = [c for c in cases if c["owner"].startswith("agent:")]
+    assert worked, "no case is owned by an agent"
+    busiest = max({c["owner"] for c in worked}, key=lambda o: sum(c["owner"] == o for c in worked))
+    agent = busiest.partition(":")[2]
+    branch = next(c["branch"] for c in worked if c["owner"] == busiest)
+    who = {"cx_admin": {}, "branch_manager": {"branch": branch}, "agent": {"agent": agent, "branch": branch}}
+    for role, scope in who.items():
+        session = requests.Session()
+        token = tokens.mint(koe.env["KOE_LOCAL_TOKEN_SECRET"], role, now=tokens.stack_now(koe.carrier), **scope)
+        assert session.get(tokens.sign_in_link(koe.api, token), timeout=10).status_code == 200   # to the dashboard
+        page = session.get(f"{koe.api}/cases", params={"status": "all", "lang": "en"}, timeout=10)
+        assert page.status_code == 200, (role, page.text[:500])
+        rows = re.findall(r'data-testid="case-row" data-case="([^"]+)"', page.text)
+        counted = int(re.search(r'data-testid="tab-all"[^>]*>[^<]*<b>(\d+)</b>', page.text)[1])
+        assert rows and counted >= len(rows), role
+        theirs = {"cx_admin": lambda c: True, "agent": lambda c: c["owner"] == busiest,
+                  "branch_manager": lambda c: c["branch"] == branch
+                  or c["owner"] in (f"branch:{branch}", busiest)}[role]
+        assert set(rows) <= {c["case_id"] for c in cases if theirs(c)}, role
+    timelines = [cx(koe, f"/v1/cases/{c['case_id']}")["timeline"] for c in cases if c["status"] == "resolved"]
+    assert any("contact_revealed" in [e["kind"] for e in t] for t in timelines)
+    assert any(e["kind"] == "contact_attempt" and e["detail"].get("note") for t in timelines for e in t)
