@@ -60,6 +60,7 @@ def open_case(answer: Answer, opening: Opening, now: datetime) -> Case:
         opened_at=now, first_contact_due=opening.deadlines.first_contact_due,
         resolution_due=opening.deadlines.resolution_due, context=dict(answer.context),
         phone_masked=answer.phone_masked, comment=opening.comment, comments=opening.comments, locale=answer.locale,
+        channel=answer.channel,
         severity=opening.verdict.severity, reasons=opening.verdict.reasons, callback_consent=consent,
         owner=opening.owner, owner_branch=opening.owner_branch, customer_timezone=opening.customer_place.timezone,
         owner_timezone=opening.owner_timezone, customer_place=opening.customer_place,
