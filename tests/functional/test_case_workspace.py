@@ -158,3 +158,31 @@ def test_an_alert_link_goes_through_sign_in_and_back_to_the_case(koe, case):
     # Only a page of the app's own is remembered: never another origin.
     evil = koe.client.http.get("/cases", headers={"cookie": "koe_return=Ly9ldmlsLmV4YW1wbGU"})
     assert evil.status_code == 401
+
+
+def test_an_inbox_view_reads_each_status_group_in_pages_of_100_and_says_when_it_stops(koe, monkeypatch):
+    from dataclasses import replace as changed
+
+    from chalicelib.domain import case_workspace
+    from chalicelib.domain.cases import CaseStatus
+
+    koe.dispatch(event())
+    assert koe.stream(response_image(score=2))["cases_opened"] == 1
+    template = koe.cases.get_case(SURVEY)
+    for n in range(249):                                   # 250 open cases in all, and 30 resolved
+        koe.cases.open_case(changed(template, case_id=f"{SURVEY}-{n}", survey_id=f"{SURVEY}-{n}"))
+    for n in range(30):
+        koe.cases.open_case(changed(template, case_id=f"{SURVEY}-r{n}", survey_id=f"{SURVEY}-r{n}",
+                                    status=CaseStatus.RESOLVED, resolved_at=template.opened_at))
+    reads: list[Any] = []
+    listed = koe.cases.list_cases
+    monkeypatch.setattr(koe.cases, "list_cases", lambda query: reads.append(query) or listed(query))
+    page = html(get(koe, "/cases?status=all", ADMIN))
+    assert len(reads) == 4                                  # open: 100 + 100 + 50; resolved: 30
+    assert all(q.limit == 100 for q in reads)
+    assert re.search(r'data-testid="tab-all"[^>]*>[^<]*<b>280</b>', page) and 'data-testid="capped"' not in page
+    assert len(re.findall(r'data-testid="case-row"', page)) == case_workspace.PAGE_SIZE
+    monkeypatch.setattr(case_workspace, "MAX_READ", 100)
+    reads.clear()
+    capped = html(get(koe, "/cases?status=all", ADMIN))
+    assert len(reads) == 2 and 'data-testid="capped"' in capped     # one page of each group, then it says so
