@@ -116,3 +116,18 @@ def test_sign_out_goes_through_the_hosted_ui_logout(koe, hosted):
 
 def test_the_local_sign_in_link_does_not_exist_in_aws(koe, hosted):
     assert koe.client.http.get("/dashboard/local-sign-in?token=abc").status_code == 404
+
+
+def test_a_case_link_signs_in_through_the_hosted_ui_and_comes_back_to_the_case(koe, hosted):
+    """An alert's link to a case: to the hosted UI (remembering the case), back with the code, then
+    to the case itself, not the dashboard."""
+    link = "/cases/claims-2026-000123-paid?lang=ja"
+    answer = koe.client.http.get(link)
+    assert answer.status_code == 303 and answer.headers["Location"].startswith(f"{DOMAIN}/oauth2/authorize")
+    cookies = [c.split(";")[0] for c in answer.headers["Set-Cookie"]]
+    assert [c.partition("=")[0] for c in cookies] == ["koe_sign_in", "koe_return"]
+    state = parse_qs(urlsplit(answer.headers["Location"]).query)["state"][0]
+    hosted.codes["code-1"] = "access-admin"
+    back = koe.client.http.get(f"/dashboard?code=code-1&state={state}", headers={"cookie": "; ".join(cookies)})
+    assert back.status_code == 303 and back.headers["Location"] == f"{PUBLIC_BASE_URL}{link}"
+    assert any(c.startswith("koe_return=; Max-Age=0") for c in back.headers["Set-Cookie"])
