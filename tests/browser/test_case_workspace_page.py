@@ -286,6 +286,7 @@ def test_the_owner_works_a_case_from_the_alert_to_the_customers_closing_message(
     page.wait_for_url("**/cases?lang=*")
     assert page.locator("html").get_attribute("lang") == language
     assert page.locator(f'[data-testid="case-row"][data-case="{customer.case_id}"]').count() == 1
+    assert page.get_by_test_id("clear-filters").inner_text() == words["work"]["clear"]
     shot(page, f"case-inbox-{language}.png")
     page.locator(f'[data-case="{customer.case_id}"] a.case-link').click()
     page.wait_for_url(f"**/cases/{customer.case_id}?lang={language}")
