@@ -267,6 +267,9 @@ def test_the_owner_works_a_case_from_the_alert_to_the_customers_closing_message(
         mine, theirs = row.locator("td").nth(0).inner_text(), row.locator("td").nth(1).inner_text()
         assert owner["timezone"] in mine and customer.timezone in theirs, (mine, theirs)
         assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d", mine) and re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d", theirs)
+    survey = koe.survey(customer.case_id)
+    assert survey is not None
+    assert page.get_by_test_id("channel").inner_text() == words["channel_names"][survey["channel"]]
     # the case opened for a low score: its timeline says so in words, not codes
     [first] = [e for e in case_of(koe, customer.case_id)["timeline"] if e["kind"] == "opened"]
     opening = page.get_by_test_id("timeline-opened").inner_text()
@@ -324,8 +327,6 @@ def test_the_owner_works_a_case_from_the_alert_to_the_customers_closing_message(
     assert [m["direction"] for m in sent] == ["outbound-api"], sent
     assert closing.fullmatch(sent[0]["body"]), sent[0]["body"]
     # and the case page says it was sent, and by which channel
-    survey = koe.survey(customer.case_id)
-    assert survey is not None
     assert eventually(lambda: page.reload() and page.get_by_test_id("timeline-closing_sent").count() == 1, SLOW)
     assert words["channel_names"][survey["channel"]] in page.get_by_test_id("timeline-closing_sent").inner_text()
     assert page.problems == []
