@@ -329,6 +329,7 @@ def test_the_owner_works_a_case_from_the_alert_to_the_customers_closing_message(
     # and the case page says it was sent, and by which channel
     assert eventually(lambda: page.reload() and page.get_by_test_id("timeline-closing_sent").count() == 1, SLOW)
     assert words["channel_names"][survey["channel"]] in page.get_by_test_id("timeline-closing_sent").inner_text()
+    assert [m["sid"] for m in koe.texts_to(customer.phone) if m["sid"] not in before] == [sent[0]["sid"]]
     assert page.problems == []
 
 
@@ -504,8 +505,12 @@ def test_the_case_page_by_keyboard(koe: Koe, opened: dict[str, Customer], browse
 
 
 CONTRAST = """() => {
-  const rgba = (c) => { const m = /rgba?\\(([^)]+)\\)/.exec(c); if (!m) return null;
-    const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number); return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+  const rgba = (c) => {
+    const m = /rgba?\\(([^)]+)\\)/.exec(c);
+    if (!m) return null;
+    const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
   const over = (top, under) => [0, 1, 2].map(i => top[i] * top[3] + under[i] * (1 - top[3])).concat([1]);
   const background = (el) => {          // the first opaque background up the tree, translucent ones over it
     const layers = [];
@@ -515,13 +520,21 @@ CONTRAST = """() => {
     }
     return layers.reverse().reduce((under, layer) => over(layer, under), [255, 255, 255, 1]);
   };
-  const lum = (c) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
-    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
-  const ratio = (a, b) => { const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x); return (hi + 0.05) / (lo + 0.05); };
+  const channel = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  const lum = (c) => 0.2126 * channel(c[0]) + 0.7152 * channel(c[1]) + 0.0722 * channel(c[2]);
+  const ratio = (a, b) => {
+    const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05);
+  };
   const hex = (c) => '#' + c.slice(0, 3).map(v => Math.round(v).toString(16).padStart(2, '0')).join('');
-  const name = (e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.dataset.testid ? `[data-testid=${e.dataset.testid}]` : '')
+  const name = (e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+    + (e.dataset.testid ? `[data-testid=${e.dataset.testid}]` : '')
     + (typeof e.className === 'string' && e.className ? '.' + e.className.trim().split(/\\s+/).join('.') : '');
-  const path = (e) => { const names = []; for (let n = e; n && n !== document.body && names.length < 3; n = n.parentElement) names.unshift(name(n)); return names.join(' > '); };
+  const path = (e) => {
+    const names = [];
+    for (let n = e; n && n !== document.body && names.length < 3; n = n.parentElement) names.unshift(name(n));
+    return names.join(' > ');
+  };
   const measured = [];
   for (const e of document.body.querySelectorAll('*')) {
     if (['OPTION', 'SCRIPT', 'STYLE', 'TEXTAREA'].includes(e.tagName)) continue;
@@ -529,7 +542,8 @@ CONTRAST = """() => {
       : [...e.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join('').trim();
     if (!text) continue;
     const style = getComputedStyle(e), r = e.getBoundingClientRect();
-    if (style.visibility === 'hidden' || style.display === 'none' || !r.width || r.right <= 0 || r.bottom <= 0) continue;
+    const hidden = style.visibility === 'hidden' || style.display === 'none';
+    if (hidden || !r.width || r.right <= 0 || r.bottom <= 0) continue;      // the skip link sits off screen
     const back = background(e), fore = over(rgba(style.color), back), k = ratio(fore, back);
     measured.push({selector: path(e), text: text.slice(0, 40), color: hex(fore), background: hex(back),
                    ratio: Math.round(k * 100) / 100});
