@@ -24,6 +24,7 @@ from urllib.parse import quote, urlencode
 from chalicelib.domain import case_work, case_workspace, dashboard
 from chalicelib.domain.case_workspace import CSRF_PURPOSE, InboxQuery, InvalidInbox, Seen
 from chalicelib.domain.cases import Case, CaseStatus
+from chalicelib.domain.model import Survey
 from chalicelib.domain.principal import Principal, Role
 from chalicelib.domain.send_window import SendHours
 from chalicelib.domain.survey_token import LinkKeys, TamperedToken
@@ -169,7 +170,9 @@ def _case_screen(viewer: Viewer, case: Case, deps: WorkspaceDeps, status: int, *
     customer_now = case_workspace.local(now, place.timezone)
     opens = deps.hours.next_opening(now, place)
     revealed = case_work.revealed_to(case, viewer.principal, now)
-    contact = cases.contact_details(case, deps.cases) if revealed else None
+    survey = deps.cases.surveys.get_survey(case.survey_id)      # None once its retention has passed
+    contact = {"phone": survey.phone if survey else None, "email": survey.email if survey else None} \
+        if revealed else None
     earlier_cases = [c for c in deps.cases.cases.cases_of(case.customer_id, now - timedelta(
         days=case_workspace.SURVEY_HISTORY_DAYS)) if c.case_id != case.case_id]
     earlier_surveys = [s for s in deps.cases.surveys.surveys_of(
@@ -192,7 +195,9 @@ def _case_screen(viewer: Viewer, case: Case, deps: WorkspaceDeps, status: int, *
         "customer": {"timezone": place.timezone, "now": customer_now.strftime("%Y-%m-%d %H:%M"),
                      "in_window": opens == now, "window_opens": _time(opens, place.timezone)},
         "may_reveal": case_work.may_reveal(viewer.principal, case), "revealed": revealed,
-        "contact": contact, "tel": _tel(contact), "masked_email": _masked_email(case, deps, revealed),
+        "contact": contact, "tel": _tel(contact), "masked_email": _masked_email(survey, revealed),
+        # A case opened before cases kept their survey's channel: the survey's.
+        "channel": case.channel or (survey.channel if survey else ""),
         "timeline": [_entry(e, viewer) for e in reversed(case.timeline)],
         "comments": [{"text": c["text"], "at": _time(datetime.fromisoformat(c["received_at"]), viewer.timezone)
                       if c["received_at"] else None} for c in shown["comments"]],
@@ -231,11 +236,10 @@ def _entry(entry: Any, viewer: Viewer) -> dict[str, Any]:
             "detail": dict(entry.detail)}
 
 
-def _masked_email(case: Case, deps: WorkspaceDeps, revealed: bool) -> str | None:
+def _masked_email(survey: Survey | None, revealed: bool) -> str | None:
     """The address as its owner would recognise it (never the whole address until revealed)."""
     if revealed:
         return None
-    survey = deps.cases.surveys.get_survey(case.survey_id)
     return masked_address(survey.email) if survey and survey.email else None
 
 
