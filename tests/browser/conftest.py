@@ -140,3 +140,22 @@ def phone(browser: Any) -> Iterator[Any]:
     yield page
     context.close()
 
+
+
+def watched(page: Any, timeout_ms: int = 15_000) -> Any:
+    """The page with its console errors and warnings (a script or style the policy refused, a failed
+    request: "<type>: <text>") and uncaught errors collected on `page.problems`."""
+    page.set_default_timeout(timeout_ms)
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.problems = problems
+    return page
+
+
+def sign_in_link(koe: Any, role: str, **scope: str) -> str:
+    """The local sign-in link of a CX user of the running stack `koe` (tests/e2e/harness.Koe)."""
+    from devstack import tokens
+
+    token = tokens.mint(koe.env["KOE_LOCAL_TOKEN_SECRET"], role, now=tokens.stack_now(koe.carrier), **scope)
+    return tokens.sign_in_link(koe.api, token)

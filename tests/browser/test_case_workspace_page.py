@@ -26,7 +26,7 @@ import requests
 
 from chalicelib.domain.phone import mask
 from devstack import local_routing, tokens
-from tests.browser.conftest import PHONE, SCREENSHOTS, _require_browser
+from tests.browser.conftest import PHONE, SCREENSHOTS, _require_browser, sign_in_link, watched
 from tests.e2e.harness import OPEN_ALL_DAY, Koe, eventually, local_stack
 
 pytestmark = pytest.mark.browser
@@ -173,23 +173,11 @@ def browse(browser: Any) -> Iterator[Any]:
                                       locale=LOCALES[language], is_mobile=phone, has_touch=phone,
                                       java_script_enabled=script)
         contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        problems: list[str] = []
-        page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning")
-                else None)
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.problems = problems
-        return page
+        return watched(context.new_page())
 
     yield opened
     for context in contexts:
         context.close()
-
-
-def sign_in_link(koe: Koe, role: str, **scope: str) -> str:
-    token = tokens.mint(koe.env["KOE_LOCAL_TOKEN_SECRET"], role, now=tokens.stack_now(koe.carrier), **scope)
-    return tokens.sign_in_link(koe.api, token)
 
 
 def signed_in_at(page: Any, koe: Koe, path: str, role: str, **scope: str) -> Any:

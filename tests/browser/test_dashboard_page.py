@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from devstack import tokens
-from tests.browser.conftest import SCREENSHOTS, _require_browser
+from tests.browser.conftest import SCREENSHOTS, _require_browser, sign_in_link, watched
 from tests.e2e.harness import ROOT, Koe, local_stack
 
 pytestmark = pytest.mark.browser
@@ -41,11 +40,6 @@ def koe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Koe]:
         yield Koe(running)
 
 
-def sign_in_link(koe: Koe, role: str, **scope: str) -> str:
-    token = tokens.mint(koe.env["KOE_LOCAL_TOKEN_SECRET"], role, now=tokens.stack_now(koe.carrier), **scope)
-    return tokens.sign_in_link(koe.api, token)
-
-
 @pytest.fixture
 def browse(browser: Any) -> Iterator[Any]:
     """`browse(language)`: a new desktop page whose browser asks for that language; console errors
@@ -55,13 +49,7 @@ def browse(browser: Any) -> Iterator[Any]:
     def opened(language: str) -> Any:
         context = browser.new_context(viewport=DESKTOP, device_scale_factor=1, locale=LOCALES[language])
         contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        problems: list[str] = []
-        page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.problems = problems
-        return page
+        return watched(context.new_page())
 
     yield opened
     for context in contexts:
