@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +22,8 @@ import pytest
 import requests
 from boto3.dynamodb.types import TypeDeserializer
 
+from devstack import log_scan
+from devstack.stack import TWILIO_AUTH_TOKEN
 from tests import clock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,12 +42,12 @@ def local_stack(folder: Path, settings: Mapping[str, str], tick_seconds: float =
     ready = folder / "ready.json"
     log = folder / "stack.log"
     env = {k: v for k, v in os.environ.items() if k not in WINDOW_SETTINGS} | dict(settings)
-    with log.open("w") as stderr:
+    with log.open("w") as stderr, (folder / "koe.log").open("w") as stdout:
         process = subprocess.Popen(
             [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0", "--dynamodb-port", "0",
              "--moto-port", "0", "--tick-seconds", str(tick_seconds), "--in-memory", "--ready-file", str(ready),
              *clock.devstack_args()],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr, text=True, env=env)
+            cwd=ROOT, stdout=stdout, stderr=stderr, text=True, env=env)
     try:
         deadline = time.monotonic() + STARTUP_S
         while not ready.exists():
@@ -54,7 +56,8 @@ def local_stack(folder: Path, settings: Mapping[str, str], tick_seconds: float =
             if time.monotonic() > deadline:
                 pytest.fail("the local stack did not become ready")
             time.sleep(0.2)
-        yield {**json.loads(ready.read_text()), "ready_file": str(ready)}
+        running = {**json.loads(ready.read_text()), "ready_file": str(ready), "said": []}
+        yield running
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -62,6 +65,29 @@ def local_stack(folder: Path, settings: Mapping[str, str], tick_seconds: float =
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+    # What the stack logged holds no personal data, token or secret (devstack/log_scan.py).
+    findings = log_scan.scan([log, folder / "koe.log"], secrets=stack_secrets(running), messages=running["said"])
+    if findings:
+        pytest.fail("the local stack logged what it must not:\n" + "\n".join(map(str, findings[:20])), pytrace=False)
+
+
+def stack_secrets(running: Mapping[str, Any]) -> list[str]:
+    """The running stack's secrets: its API key, the CX token secret, the contact keys, Twilio's token."""
+    env = running.get("env", {})
+    keyring = json.loads(env.get("KOE_LOCAL_CONTACT_KEYS", "{}") or "{}")
+    return [running.get("api_key", ""), env.get("KOE_LOCAL_TOKEN_SECRET", ""), TWILIO_AUTH_TOKEN,
+            *(str(k) for k in _values(keyring))]
+
+
+def _values(tree: Any) -> Iterable[Any]:
+    if isinstance(tree, dict):
+        for value in tree.values():
+            yield from _values(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            yield from _values(value)
+    else:
+        yield tree
 
 
 def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
@@ -80,6 +106,7 @@ class Koe:
         self.api, self.carrier, self.key = stack["api_url"], stack["carrier_url"], stack["api_key"]
         self.env = stack["env"]
         self.ready_file = stack["ready_file"]
+        self.said: list[str] = stack.setdefault("said", [])
         aws = dict(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
         self.sqs = boto3.client("sqs", endpoint_url=stack["moto_endpoint"], **aws)
         self.events = boto3.client("events", endpoint_url=stack["moto_endpoint"], **aws)
@@ -96,6 +123,7 @@ class Koe:
         return [m for m in self.texts_to(phone) if m["direction"] == "outbound-api"]
 
     def reply(self, phone: str, body: str, message_sid: str | None = None) -> dict[str, Any]:
+        self.said.append(body)          # must never show up in a log (local_stack scans them)
         payload = {"from": phone, "body": body, **({"message_sid": message_sid} if message_sid else {})}
         return requests.post(f"{self.carrier}/reply", json=payload, timeout=20).json()
 
