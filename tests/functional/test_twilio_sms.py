@@ -115,3 +115,17 @@ def test_given_a_body_of_the_longest_sms_then_nothing_is_flagged(koe):
     koe.dispatch(event())
     koe.reply("3 " + "a" * 1598)
     assert [a.truncated for a in koe.store.answers_for(SURVEY)] == [False, False]
+
+
+def test_given_a_signed_reply_delivered_again_then_the_same_answer_and_nothing_recorded_twice(koe):
+    """Twilio redelivers a webhook it saw no answer to (a timeout): the same MessageSid, the same valid
+    signature. A replay is answered as the first time and changes nothing."""
+    koe.dispatch(event())
+    first = koe.reply("9", sid="SM" + "a" * 32)
+    after_first = copy.deepcopy((koe.store.surveys, koe.store.answers_for(SURVEY)))
+    again = koe.reply("9", sid="SM" + "a" * 32)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.body == first.body                                   # the same "why?"
+    assert (koe.store.surveys, koe.store.answers_for(SURVEY)) == after_first
+    comment = koe.reply("Quick and kind.", sid="SM" + "b" * 32)       # the conversation goes on
+    assert comment.status_code == 200 and [a.question for a in koe.store.answers_for(SURVEY)] == ["score", "comment"]
