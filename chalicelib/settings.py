@@ -83,6 +83,7 @@ class Settings:
     ses_configuration_set: str | None = None  # SES reports bounces and complaints of what it sends
     send_window: str = "09:00-20:00"        # the customer's local time; public holidays skipped
     send_window_by_country: Mapping[str, str] = field(default_factory=dict)
+    send_rates: str = ""                    # KOE_SEND_RATES, e.g. "sms=1,email=14": the schedule's pace per sender
     skip_holidays: bool = True              # no surveys on the customer's country's public holidays
     fatigue_cap: int = 2                    # at most this many surveys per contact ...
     fatigue_cap_days: int = 30              # ... per rolling period of this many days
@@ -238,6 +239,17 @@ def _window(env: Mapping[str, str], name: str) -> str | None:
     return raw
 
 
+def _rates(env: Mapping[str, str], name: str) -> str:
+    from chalicelib.domain.send_pace import InvalidRates, SendRates
+
+    raw = env.get(name, "").strip()
+    try:
+        SendRates.parse(raw)
+    except InvalidRates as exc:
+        raise SettingsError(f"{name}: {exc}") from exc
+    return raw
+
+
 def _window_map(env: Mapping[str, str], name: str) -> dict[str, str]:
     value = _json_object(env, name, '{"JP": "09:00-20:00"}')
     return {k.upper(): _window({"w": str(v)}, "w") or "" for k, v in value.items()}
@@ -373,6 +385,7 @@ def from_env(env: Mapping[str, str], document: Mapping[str, Any] | None = None, 
         ses_configuration_set=env.get("KOE_SES_CONFIGURATION_SET", "").strip() or None,
         send_window=_window(env, "KOE_SEND_WINDOW") or _default("send_window"),
         send_window_by_country=_window_map(env, "KOE_SEND_WINDOW_BY_COUNTRY"),
+        send_rates=_rates(env, "KOE_SEND_RATES"),
         skip_holidays=_flag(env, "KOE_SKIP_HOLIDAYS", _default("skip_holidays")),
         fatigue_cap=_int(env, "KOE_FATIGUE_CAP", _default("fatigue_cap"), minimum=1),
         fatigue_cap_days=_int(env, "KOE_FATIGUE_CAP_DAYS", _default("fatigue_cap_days"), minimum=1),

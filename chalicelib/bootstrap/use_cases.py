@@ -272,10 +272,11 @@ class Schedule(CaseRules, SendingHours):
 
     @cached_property
     def tick_deps(self) -> TickDeps:
+        from chalicelib.domain.send_pace import SendRates
         from chalicelib.services.tick import TickDeps
 
         return TickDeps(store=self.edge.conversations, senders=self.edge.senders, clock=self.clock,
-                        hours=self.send_hours, places=self.places)
+                        hours=self.send_hours, places=self.places, rates=SendRates.parse(self.settings.send_rates))
 
     @cached_property
     def case_schedule_deps(self) -> CaseScheduleDeps:

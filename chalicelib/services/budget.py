@@ -27,6 +27,10 @@ class Budget:
         """True when one more item might not finish before the invocation's timeout."""
         return self.remaining_ms() < self.reserve_ms
 
+    def allows_wait(self, seconds: float) -> bool:
+        """Whether one more item still fits after waiting `seconds` first (a paced send)."""
+        return self.remaining_ms() - seconds * 1000 >= self.reserve_ms
+
     @classmethod
     def of(cls, context: Any, reserve_ms: int = DEFAULT_RESERVE_MS) -> Budget:
         """The budget of a Lambda invocation (its context's get_remaining_time_in_millis); without a

@@ -16,14 +16,16 @@ contact's slot. The cases' schedule (ladder, closing message) is services/case_s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain import survey_schedule as schedule
 from chalicelib.domain.customer_place import PlaceRules
 from chalicelib.domain.model import Survey, SurveyStatus
+from chalicelib.domain.send_pace import Pacer, SendRates
 from chalicelib.domain.send_window import SendHours
 from chalicelib.errors import NoSender, PermanentError, RetryableError, StaleSurvey
 from chalicelib.observability import count, logger
@@ -44,17 +46,22 @@ class TickDeps:
     clock: Callable[[], datetime]
     hours: SendHours            # the send window of the customer's country, their holidays
     places: PlaceRules          # the place of a survey stored before places were
+    rates: SendRates = field(default_factory=SendRates)      # KOE_SEND_RATES: each sender's messages a second
+    monotonic: Callable[[], float] = time.monotonic          # what the pacing waits on
+    sleep: Callable[[float], None] = time.sleep
 
 
 def tick(deps: TickDeps, budget: Budget = UNLIMITED) -> dict[str, int]:
     """Expiry first (see the module docstring), then releases, then reminders; each job stops
-    starting sends when the invocation's budget is spent (the next tick goes on where it stopped)."""
+    starting sends when the invocation's budget is spent (the next tick goes on where it stopped).
+    Releases and reminders share each sender's pace (domain/send_pace.py)."""
     now = deps.clock()
+    pacer = Pacer(deps.rates, deps.monotonic, deps.sleep)
     return run_jobs({"expire": lambda: expire_conversations(deps.store, now),
                      "release": lambda: release_scheduled(deps.store, deps.senders, now, deps.hours, deps.places,
-                                                          budget),
+                                                          budget, pacer),
                      "remind": lambda: send_reminders(deps.store, deps.senders, now, deps.hours, deps.places,
-                                                      budget)})
+                                                      budget, pacer)})
 
 
 def run_jobs(jobs: Mapping[str, Callable[[], dict[str, int]]]) -> dict[str, int]:
@@ -76,7 +83,8 @@ def run_jobs(jobs: Mapping[str, Callable[[], dict[str, int]]]) -> dict[str, int]
 
 
 def send_reminders(store: ConversationStore, senders: Mapping[str, SurveySender], now: datetime,
-                   hours: SendHours, places: PlaceRules, budget: Budget = UNLIMITED) -> dict[str, int]:
+                   hours: SendHours, places: PlaceRules, budget: Budget = UNLIMITED,
+                   pacer: Pacer | None = None) -> dict[str, int]:
     """The one reminder, on the survey's channel, to a customer who has not answered by its time
     (set inside their send window when the survey opened). domain/survey_schedule.reminder decides:
     none past the response window or to an answered survey (taken off the reminder schedule), and
@@ -98,6 +106,9 @@ def send_reminders(store: ConversationStore, senders: Mapping[str, SurveySender]
                 survey_moves.move(store, survey, replace(survey, remind_at=decision.at), now)
                 waiting += 1
                 continue
+            if not _paced(pacer, survey.channel, budget):
+                schedule_cut_short("remind")
+                break
             claimed = replace(survey, status=SurveyStatus.REMINDED, remind_at=None)
             survey_moves.move(store, survey, claimed, now)
         except StaleSurvey:
@@ -131,7 +142,8 @@ def _off_the_reminder_schedule(store: ConversationStore, survey: Survey, now: da
 
 
 def release_scheduled(store: ConversationStore, senders: Mapping[str, SurveySender], now: datetime,
-                      hours: SendHours, places: PlaceRules, budget: Budget = UNLIMITED) -> dict[str, int]:
+                      hours: SendHours, places: PlaceRules, budget: Budget = UNLIMITED,
+                      pacer: Pacer | None = None) -> dict[str, int]:
     """The deferred surveys whose send time has come, inside the customer's send window and their
     response window (domain/survey_schedule.release): sent, moved to the next opening of the send
     window, or ended as never released."""
@@ -149,6 +161,9 @@ def release_scheduled(store: ConversationStore, senders: Mapping[str, SurveySend
             if isinstance(decision, schedule.Never):
                 ended += _not_released(store, survey, decision, now)
                 continue
+            if not _paced(pacer, survey.channel, budget):
+                schedule_cut_short("release")
+                break
             sending = replace(survey, status=SurveyStatus.SENDING, send_at=None)
             survey_moves.move(store, survey, sending, now)
         except StaleSurvey:
@@ -166,6 +181,18 @@ def release_scheduled(store: ConversationStore, senders: Mapping[str, SurveySend
     logger.info("scheduled surveys", extra={"released": released, "raced": raced, "postponed": postponed,
                                             "failed": failed, "waiting": waiting, "ended": ended})
     return {"released": released, "release_raced": raced, "postponed": postponed, "release_failed": failed}
+
+
+def _paced(pacer: Pacer | None, channel: str, budget: Budget) -> bool:
+    """Wait for the sender's next slot; False (nothing claimed, nothing sent) when the wait would not
+    leave time to send before the invocation ends: the survey stays due for the next tick."""
+    if pacer is None:
+        return True
+    delay = pacer.next_slot(channel)
+    if delay > 0 and not budget.allows_wait(delay):
+        return False
+    pacer.wait(channel)
+    return True
 
 
 def _not_released(store: ConversationStore, survey: Survey, decision: schedule.Never, now: datetime) -> int:
