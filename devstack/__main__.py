@@ -83,6 +83,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dynamodb-port", type=int, default=defaults.dynamodb_port)
     parser.add_argument("--moto-port", type=int, default=defaults.moto_port)
     parser.add_argument("--tick-seconds", type=float, default=defaults.tick_seconds)
+    parser.add_argument("--carrier-rate", type=float, default=None,
+                        help="the carrier takes at most this many messages a second per sender (429 above it), "
+                             "as Twilio's senders do; default: no limit")
     parser.add_argument("--api-key", help="the API key to accept (default: a new random one)")
     parser.add_argument("--concurrency", type=positive, default=defaults.concurrency,
                         help="invocations in parallel per queue, as Lambda's SQS pollers "
@@ -304,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = StackOptions(api_port=args.api_port, carrier_port=args.carrier_port,
                            dynamodb_port=args.dynamodb_port, moto_port=args.moto_port,
-                           tick_seconds=args.tick_seconds, api_key=args.api_key,
+                           tick_seconds=args.tick_seconds, api_key=args.api_key, carrier_rate=args.carrier_rate,
                            concurrency=args.concurrency, clock_start=args.clock_start,
                            db_path=None if args.in_memory else args.db_path,
                            # kept beside the ready file (.koe/) so tokens outlive a restart; --in-memory

@@ -388,13 +388,36 @@ class _Callbacks:
 # --- the carrier ----------------------------------------------------------------------------------
 
 
+class _SenderRate:
+    """A token bucket per sender: `rate` messages a second, a second's worth at once at most."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate, self.capacity = rate, max(1.0, rate)
+        self._buckets: dict[str, tuple[float, float]] = {}      # sender -> (tokens, at)
+        self._lock = threading.Lock()
+        self.refused = 0
+
+    def admit(self, sender: str) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            tokens, at = self._buckets.get(sender, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - at) * self.rate)
+            if tokens < 1.0:
+                self._buckets[sender] = (tokens, now)
+                self.refused += 1
+                return False
+            self._buckets[sender] = (tokens - 1.0, now)
+            return True
+
+
 class Carrier:
     def __init__(self, *, account_sid: str, auth_token: str, number: str, app_sms_url: str,
                  host: str = "127.0.0.1", port: int = 0, moto_url: str | None = None,
                  callback_delay_s: float = 0.05, messaging_service_sid: str | None = None,
                  ses_events_topic_arn: str | None = None, ses_configuration_set: str = "",
                  region: str = "us-east-1", time_machine: TimeMachine | None = None,
-                 scheduled: Callable[[], list[dict[str, Any]]] | None = None) -> None:
+                 scheduled: Callable[[], list[dict[str, Any]]] | None = None,
+                 messages_per_second: float | None = None) -> None:
         if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
             raise ValueError("the carrier binds loopback only")  # it accepts unauthenticated /reply
         if not E164.match(number):
@@ -409,6 +432,9 @@ class Carrier:
         self.time_machine, self.scheduled = time_machine, scheduled
         self._auth_token = auth_token
         self._validator = RequestValidator(auth_token)
+        # Twilio's throughput per sender (a US long code ~1 message a second, toll-free 3, a short code
+        # 100): above it this carrier answers 429 / 20429, nothing stored. None: no limit.
+        self._rate = _SenderRate(messages_per_second) if messages_per_second else None
         self.log = MessageLog()
         self._chat: list[dict[str, Any]] = []        # what the local chat webhooks received
         self._chat_lock = threading.Lock()
@@ -459,11 +485,18 @@ class Carrier:
         if path_account != self.account_sid:
             raise TwilioError(404, 20404, "The requested resource was not found")
 
+    @property
+    def throttled(self) -> int:
+        """How many sends the rate per sender refused (429 / 20429)."""
+        return self._rate.refused if self._rate is not None else 0
+
     def send(self, form: dict[str, str]) -> tuple[Message, bool]:
         """Accept a Messages API create; returns the message and whether From was given."""
         to, from_, body = form.get("To", ""), form.get("From"), form.get("Body")
         service = form.get("MessagingServiceSid")
         self._validate_send(to, from_, service, body)
+        if self._rate is not None and not self._rate.admit(from_ or service or self.number):
+            raise TwilioError(429, 20429, "Too Many Requests")
         status = "queued" if from_ else "accepted"
         message = self.log.add(Message(new_sid(), self.number, to, body or "", "outbound-api", status,
                                        messaging_service_sid=service))

@@ -70,6 +70,7 @@ class StackOptions:
     dynamodb_port: int = 8100
     moto_port: int = 5000
     tick_seconds: float = 60.0
+    carrier_rate: float | None = None       # the carrier's messages a second per sender (None: no limit)
     api_key: str | None = None              # None: a random key for this run
     token_secret: str | None = None         # signs CX bearer tokens; None: a random one for this run
     region: str = "us-east-1"
@@ -222,7 +223,8 @@ class LocalStack:
                        port=self.options.carrier_port, moto_url=self.moto.endpoint,
                        ses_events_topic_arn=self.env[resources.topic(email.events_topic).env or ""],
                        ses_configuration_set=self.env[email.env], region=self.options.region,
-                       time_machine=self.time_machine, scheduled=self.scheduled_surveys)
+                       time_machine=self.time_machine, scheduled=self.scheduled_surveys,
+                       messages_per_second=self.options.carrier_rate)
 
     def _fire_schedule(self) -> Any:
         """One `tick` now (after the time machine moved the clock); None before the runner runs."""

@@ -59,6 +59,11 @@ class Pacer:
         self._start: dict[str, float] = {}
         self._sent: dict[str, int] = {}
 
+    @property
+    def paced(self) -> bool:
+        """Whether any sender has a rate (a tick then releases as many as its time allows)."""
+        return bool(self._rates.per_second)
+
     def next_slot(self, channel: str) -> float:
         """Seconds from now until the next send of this channel's sender may start (0: now)."""
         rate = self._rates.of(channel)

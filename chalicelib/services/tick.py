@@ -17,7 +17,7 @@ contact's slot. The cases' schedule (ladder, closing message) is services/case_s
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -35,6 +35,9 @@ from chalicelib.services.ports import ConversationStore, SurveySender
 from chalicelib.services.send_survey import send_survey
 
 BATCH = 100
+# With a pace (KOE_SEND_RATES), a tick reads batch after batch while its time lasts: at 50 messages a
+# second a batch of 100 is 2 s of a 30 s tick. At most this many batches (a tick's worth at 100/s).
+PACED_BATCHES = 30
 REMINDER = "reminder"       # the template key of the one reminder, on every channel
 RETRY_RELEASE_AFTER = timedelta(minutes=1)
 
@@ -92,7 +95,7 @@ def send_reminders(store: ConversationStore, senders: Mapping[str, SurveySender]
     (`reminded`, on condition the survey is unchanged), so it goes out once; a reminder the carrier
     refuses is not retried: one reminder is a courtesy, two would be a nuisance."""
     reminded = skipped = waiting = raced = failed = 0
-    for survey in store.reminders_due(now, BATCH):
+    for survey in _due(store.reminders_due, now, pacer):
         if budget.exhausted():
             schedule_cut_short("remind")
             break
@@ -148,7 +151,7 @@ def release_scheduled(store: ConversationStore, senders: Mapping[str, SurveySend
     response window (domain/survey_schedule.release): sent, moved to the next opening of the send
     window, or ended as never released."""
     released = raced = postponed = failed = waiting = ended = 0
-    for survey in store.scheduled_due(now, BATCH):
+    for survey in _due(store.scheduled_due, now, pacer):
         if budget.exhausted():
             schedule_cut_short("release")
             break
@@ -181,6 +184,18 @@ def release_scheduled(store: ConversationStore, senders: Mapping[str, SurveySend
     logger.info("scheduled surveys", extra={"released": released, "raced": raced, "postponed": postponed,
                                             "failed": failed, "waiting": waiting, "ended": ended})
     return {"released": released, "release_raced": raced, "postponed": postponed, "release_failed": failed}
+
+
+def _due(read: Callable[[datetime, int], list[Survey]], now: datetime, pacer: Pacer | None) -> Iterator[Survey]:
+    """What is due, a batch at a time: one batch unpaced; paced, the next batch while the last one
+    was full (each survey taken leaves the index: sent, moved later, or ended), never one twice."""
+    seen: set[str] = set()
+    for _ in range(PACED_BATCHES if pacer is not None and pacer.paced else 1):
+        batch = [s for s in read(now, BATCH) if s.survey_id not in seen]
+        yield from batch
+        seen.update(s.survey_id for s in batch)
+        if len(batch) < BATCH:
+            return
 
 
 def _paced(pacer: Pacer | None, channel: str, budget: Budget) -> bool:

@@ -95,3 +95,18 @@ def test_rates_are_read_per_sender() -> None:
     assert (rates.of("sms_two_way"), rates.of("sms_link"), rates.of("email"), rates.of("line")) == (1.0, 1.0, 14.0,
                                                                                                      None)
     assert SendRates.parse("") == SendRates()
+
+
+def test_a_paced_tick_reads_batch_after_batch_while_its_time_lasts(world):
+    ids = defer_a_night(world, 250)
+    clock = FakeTime()
+    deps = replace(world.tick_deps, rates=SendRates.parse("sms=50"), monotonic=clock.monotonic, sleep=clock.sleep)
+    assert tick(deps)["released"] == 250                      # three batches of at most 100, 5 s at 50 a second
+    assert clock.now == pytest.approx(249 / 50)
+    assert all(world.store.get_survey(s).status is SurveyStatus.SENT for s in ids)
+
+
+def test_unpaced_a_tick_takes_one_batch_as_before(world):
+    defer_a_night(world, 120)
+    assert tick(world.tick_deps)["released"] == 100
+    assert tick(world.tick_deps)["released"] == 20
