@@ -35,7 +35,8 @@ WINDOW_SETTINGS = ("KOE_SEND_WINDOW", "KOE_SEND_WINDOW_BY_COUNTRY", "KOE_SKIP_HO
 
 
 @contextmanager
-def local_stack(folder: Path, settings: Mapping[str, str], tick_seconds: float = 2) -> Iterator[dict[str, Any]]:
+def local_stack(folder: Path, settings: Mapping[str, str], tick_seconds: float = 2,
+                carrier_rate: float | None = None) -> Iterator[dict[str, Any]]:
     """`python -m devstack` in memory on free ports with exactly these send-window `settings`, its
     clock started at the suite's pinned instant (tests/clock.py); yields its ready file's content
     (plus `ready_file`, its path). Stopped with SIGTERM after."""
@@ -46,7 +47,7 @@ def local_stack(folder: Path, settings: Mapping[str, str], tick_seconds: float =
         process = subprocess.Popen(
             [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0", "--dynamodb-port", "0",
              "--moto-port", "0", "--tick-seconds", str(tick_seconds), "--in-memory", "--ready-file", str(ready),
-             *clock.devstack_args()],
+             *clock.devstack_args(), *(["--carrier-rate", f"{carrier_rate:g}"] if carrier_rate else [])],
             cwd=ROOT, stdout=stdout, stderr=stderr, text=True, env=env)
     try:
         deadline = time.monotonic() + STARTUP_S
