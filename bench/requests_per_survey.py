@@ -32,6 +32,7 @@ from twilio.http.http_client import TwilioHttpClient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from chalicelib.resources import TABLES  # noqa: E402
 from devstack.stack import LocalStack, StackOptions  # noqa: E402
 
 EVENT_SOURCE_OPERATIONS = {
@@ -53,6 +54,15 @@ counts: Counter[tuple[str, str]] = Counter()
 polling: Counter[tuple[str, str]] = Counter()
 # Read and write units DynamoDB Local reports for koe's requests (tables and indexes): what on-demand bills.
 capacity: dict[str, float] = {"read": 0.0, "write": 0.0}
+# The same units by kind and where they were spent: ("write", "surveys") for the table,
+# ("write", "surveys/open-until") for one of its indexes (bench/capacity.py reads these). DynamoDB Local
+# reports a TransactWriteItems as 2 units per table however many items of that table it writes (measured:
+# 5 updates of one table, 2 units); AWS bills 2 write units per transactional item (of up to 1 KB), so a
+# table's units in a transaction are counted as at least 2 per item it names (ConditionCheck included).
+# An index's units in a transaction are as reported (whether an item is in a sparse index is not visible
+# in the request).
+Units = dict[tuple[str, str], float]
+units_by_table: Units = {}
 lock = threading.Lock()
 
 
@@ -61,6 +71,36 @@ def consumed(operation: str, answer: Any) -> float:
     found = answer.get("ConsumedCapacity") if isinstance(answer, dict) else None
     items = found if isinstance(found, list) else [found] if isinstance(found, dict) else []
     return sum(float(item.get("CapacityUnits", 0.0)) for item in items)
+
+
+def logical_table(physical: str) -> str:
+    """koe's name of a deployed table: the longest of resources.TABLES' names it ends with."""
+    names = [t.name for t in TABLES if physical.endswith(t.name)]
+    return max(names, key=len) if names else physical
+
+
+def transaction_items(api_params: dict[str, Any]) -> Counter[str]:
+    """How many items of each table a TransactWriteItems names (Put, Update, Delete, ConditionCheck)."""
+    per_table: Counter[str] = Counter()
+    for action in api_params.get("TransactItems", []):
+        for request in action.values():
+            per_table[logical_table(str(request.get("TableName", "?")))] += 1
+    return per_table
+
+
+def units_by_place(answer: Any, in_transaction: Counter[str] | None = None) -> list[tuple[str, float]]:
+    """The units an answer reports per table and per index (ReturnConsumedCapacity=INDEXES), a table's
+    raised to 2 per item a transaction names (AWS's rule; see units_by_table)."""
+    found = answer.get("ConsumedCapacity") if isinstance(answer, dict) else None
+    items = found if isinstance(found, list) else [found] if isinstance(found, dict) else []
+    places: list[tuple[str, float]] = []
+    for item in items:
+        table = logical_table(str(item.get("TableName", "?")))
+        reported = float(item.get("Table", {}).get("CapacityUnits", 0.0))
+        places.append((table, max(reported, 2.0 * (in_transaction or Counter())[table])))
+        for index, spent in (item.get("GlobalSecondaryIndexes") or {}).items():
+            places.append((f"{table}/{index}", float(spent.get("CapacityUnits", 0.0))))
+    return places
 
 
 def install_counters() -> None:
@@ -82,6 +122,9 @@ def install_counters() -> None:
                 else "write"
             with lock:
                 capacity[kind] += consumed(operation_name, answer)
+                in_transaction = transaction_items(api_params) if operation_name == "TransactWriteItems" else None
+                for place, spent in units_by_place(answer, in_transaction):
+                    units_by_table[(kind, place)] = units_by_table.get((kind, place), 0.0) + spent
         return answer
 
     def counted_request(self: TwilioHttpClient, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
@@ -133,10 +176,12 @@ def main(argv: list[str] | None = None) -> None:
             event["customer"].update(email=EMAIL, locale="ja-JP")
             event["customer"].pop("phone")
         stages: list[tuple[str, Counter[tuple[str, str]]]] = []
+        units: list[Units] = []
 
         def stage(name: str) -> None:
             settle()
             stages.append((name, counts.copy()))
+            units.append(units_by_table.copy())
 
         requests.post(f"{api}/v1/events", json=event, headers={"x-api-key": key}, timeout=10)
         stage("event -> sent" + (" -> delivered" if args.channel != "email" else ""))
@@ -164,6 +209,26 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         stack.stop()
     report(stages, f"{args.channel}, score {args.score}")
+    report_units(stages, units)
+    print("reproduce: .venv/bin/python bench/requests_per_survey.py " + " ".join(sys.argv[1:]))
+
+
+def report_units(stages: list[tuple[str, Counter[tuple[str, str]]]], units: list[Units]) -> None:
+    """Capacity units per stage, by table and index: what each partition of each table is asked for."""
+    print("DynamoDB capacity units by stage, table and index (write / read; a transaction's table units "
+          "at 2 per item, as AWS bills them):")
+    previous: Units = {}
+    totals = {"write": 0.0, "read": 0.0}
+    for (name, _), snapshot in zip(stages, units, strict=True):
+        delta = {key: n - previous.get(key, 0.0) for key, n in snapshot.items() if n != previous.get(key, 0.0)}
+        places = sorted({place for _, place in delta})
+        spent = ", ".join(f"{place} {delta.get(('write', place), 0.0):g}/{delta.get(('read', place), 0.0):g}"
+                          for place in places)
+        print(f"  {name:34} {spent}")
+        for (kind, _), n in delta.items():
+            totals[kind] += n
+        previous = snapshot
+    print(f"  total (as AWS bills them): write {totals['write']:g}, read {totals['read']:g}")
 
 
 def report(stages: list[tuple[str, Counter[tuple[str, str]]]], scenario: str) -> None:
@@ -189,7 +254,6 @@ def report(stages: list[tuple[str, Counter[tuple[str, str]]]], scenario: str) ->
           f"read {capacity['read']:g}, write {capacity['write']:g}")
     print("event-source polling (made by Lambda in AWS, by devstack's runner here): "
           + ", ".join(f"{s}.{o} {n}" for (s, o), n in sorted(polling.items())))
-    print("reproduce: .venv/bin/python bench/requests_per_survey.py " + " ".join(sys.argv[1:]))
 
 
 if __name__ == "__main__":
