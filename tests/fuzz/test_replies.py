@@ -4,7 +4,7 @@ keywords read in any case and width, with noise around them. The forms themselve
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from chalicelib.domain import opt_out
@@ -76,6 +76,10 @@ REPLIES = st.one_of(
 
 @fuzz("replies", share=0.6)
 @given(REPLIES, LANGUAGES)
+# Found by fuzzing: a number past the 4,300 digits int() reads, next to full marks, raised ValueError.
+@example("满分" + "0" * 4301, None)
+@example("1" * 4301 + "分满分", None)
+@example("满分，" + "0" * 4400 + "10分", None)
 def test_any_reply_reads_as_one_thing_on_every_scale_the_score_within_it_and_the_same_each_time(text, language):
     for scale in Scale:
         reading = read_reply(text, language, scale)
