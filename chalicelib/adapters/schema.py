@@ -70,10 +70,14 @@ _CONTROL = re.compile("[\u0000-\u001f\u007f-\u009f\u2028\u2029]")
 
 
 def _strings(value: Any, path: str) -> list[tuple[str, str]]:
+    """Every string in the payload with its field, the keys too: a context key's pattern is checked
+    with `$`, which lets a final newline through ("branch\n")."""
     if isinstance(value, str):
         return [(path, value)]
     if isinstance(value, dict):
-        return [item for key, child in value.items() for item in _strings(child, f"{path}.{key}" if path else str(key))]
+        return [item for key, child in value.items()
+                for field in [f"{path}.{key}" if path else str(key)]
+                for item in [(field, str(key)), *_strings(child, field)]]
     return []
 
 

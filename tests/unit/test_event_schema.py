@@ -68,6 +68,13 @@ def test_control_characters_anywhere_are_refused_naming_the_field(field, control
         assert field in {e["field"] for e in event_errors(event)}, repr(value)
 
 
+@pytest.mark.parametrize("control", CONTROL_CHARACTERS)
+def test_a_context_key_with_a_control_character_is_refused(control):
+    event = copy.deepcopy(SAMPLE)
+    event["context"][f"branch{control}"] = "tokyo-chuo"       # "branch\n" passes the key's pattern ($)
+    assert event_errors(event) != []
+
+
 def test_text_in_any_script_is_not_a_control_character():
     event = copy.deepcopy(SAMPLE)
     event["customer"]["id"] = "山田 太郎"
