@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.domain.conversation import recorded_answer
+from chalicelib.domain.events import MAX_EVENT_ID_CHARS
 from chalicelib.domain.exports import (
     BOM,
     COLUMNS,
@@ -206,6 +207,12 @@ def test_a_cursor_names_the_position_it_was_made_from(at: datetime, survey_id: s
     cursor = encode_cursor(Position(at, survey_id))
     assert set(cursor) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
     assert decode_cursor(cursor) == Position(at, survey_id)
+
+
+def test_the_cursor_after_the_longest_event_id_in_emoji_reads_back() -> None:
+    # 128 characters of 4 bytes each: the longest id the event schema accepts, a 727-character cursor.
+    at = Position(AT, "😀" * MAX_EVENT_ID_CHARS)
+    assert decode_cursor(encode_cursor(at)) == at
 
 
 @pytest.mark.parametrize("forged", [
