@@ -122,7 +122,10 @@ def decode_cursor(text: str) -> Position:
         raise UnreadableCursor(str(exc)) from exc
     if not bar or not survey_id or received_at.tzinfo is None:
         raise UnreadableCursor("no position in it")
-    return Position(received_at.astimezone(UTC), survey_id)
+    try:
+        return Position(received_at.astimezone(UTC), survey_id)
+    except OverflowError as exc:      # "9999-12-31T23:59-01:00": no UTC instant a datetime holds
+        raise UnreadableCursor("no position in it") from exc
 
 
 # --- which answers --------------------------------------------------------------------------------

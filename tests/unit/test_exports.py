@@ -223,6 +223,8 @@ def test_the_cursor_after_the_longest_event_id_in_emoji_reads_back() -> None:
     "MjAyNi0xMS0yMVQwMToyMDowNXxldi0x",                      # a time without a zone
     "bm90LWEtdGltZXxldi0x",                                  # "not-a-time|ev-1"
     "_-_-",                                                  # not UTF-8
+    "OTk5OS0xMi0zMVQyMzo1OTo1OS0wMTowMHxldi0x",              # "9999-12-31T23:59:59-01:00|ev-1": past UTC's range
+    "MDAwMS0wMS0wMVQwMDowMDowMCswMTowMHxldi0x",              # "0001-01-01T00:00:00+01:00|ev-1": before it
 ])
 def test_a_forged_or_damaged_cursor_is_unreadable(forged: str) -> None:
     with pytest.raises(UnreadableCursor):
