@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 VOLUME_VARIABLE = "KOE_FUZZ_EXAMPLES"
-SHORT_VOLUME = 1000          # the short form: all of tests/fuzz well under a minute on 2 cores
+SHORT_VOLUME = 2000          # the short form: all of tests/fuzz in about ten seconds on 2 cores
 MIN_EXAMPLES = 20            # a test's floor in the short form, however small its share
 
 
