@@ -70,10 +70,14 @@ _CONTROL = re.compile("[\u0000-\u001f\u007f-\u009f\u2028\u2029]")
 
 
 def _strings(value: Any, path: str) -> list[tuple[str, str]]:
+    """Every string in the payload with its field, the keys too: a context key's pattern is checked
+    with `$`, which lets a final newline through ("branch\n")."""
     if isinstance(value, str):
         return [(path, value)]
     if isinstance(value, dict):
-        return [item for key, child in value.items() for item in _strings(child, f"{path}.{key}" if path else str(key))]
+        return [item for key, child in value.items()
+                for field in [f"{path}.{key}" if path else str(key)]
+                for item in [(field, str(key)), *_strings(child, field)]]
     return []
 
 
@@ -119,6 +123,8 @@ def read_message(body: str, now: datetime | None = None, skew: timedelta = DEFAU
         payload = unwrap(json.loads(body))
     except (ValueError, NotAnEvent) as exc:
         raise InvalidEvent([{"field": "(message)", "problem": str(exc)}]) from exc
+    except RecursionError as exc:       # deeper than json can read: an EventBridge detail had no depth check
+        raise InvalidEvent([{"field": "(message)", "problem": "the JSON is nested too deeply"}]) from exc
     errors = event_errors(payload, now, skew)
     if errors:
         raise InvalidEvent(errors)
@@ -130,7 +136,7 @@ def event_id_of(body: str) -> str | None:
     names its survey even when the event is no longer valid); None when there is none."""
     try:
         payload = unwrap(json.loads(body))
-    except (ValueError, NotAnEvent):
+    except (ValueError, RecursionError, NotAnEvent):
         return None
     event_id = payload.get("event_id") if isinstance(payload, dict) else None
     return event_id if isinstance(event_id, str) else None

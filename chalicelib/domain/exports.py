@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from chalicelib.domain.events import MAX_EVENT_ID_CHARS
 from chalicelib.domain.model import Answer
 from chalicelib.domain.questions import Scale, scale_of
 from chalicelib.domain.scoring import counts_for, stable_shard
@@ -51,7 +52,10 @@ SCOPE_KEYS = ("branch", "agent_id")         # context keys with columns of their
 BOM = "\ufeff"
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP: CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_CURSOR = re.compile(r"^[A-Za-z0-9_-]{1,600}$")
+# The longest cursor encode_cursor gives out: base64 of a UTC time with microseconds (32 characters),
+# "|" and an event id of MAX_EVENT_ID_CHARS characters of 4 bytes of UTF-8 each (emoji): 727.
+MAX_CURSOR_CHARS = -(-(32 + 1 + 4 * MAX_EVENT_ID_CHARS) * 4 // 3)
+_CURSOR = re.compile(rf"^[A-Za-z0-9_-]{{1,{MAX_CURSOR_CHARS}}}$")
 
 
 class UnreadableCursor(ValueError):
@@ -118,7 +122,10 @@ def decode_cursor(text: str) -> Position:
         raise UnreadableCursor(str(exc)) from exc
     if not bar or not survey_id or received_at.tzinfo is None:
         raise UnreadableCursor("no position in it")
-    return Position(received_at.astimezone(UTC), survey_id)
+    try:
+        return Position(received_at.astimezone(UTC), survey_id)
+    except OverflowError as exc:      # "9999-12-31T23:59-01:00": no UTC instant a datetime holds
+        raise UnreadableCursor("no position in it") from exc
 
 
 # --- which answers --------------------------------------------------------------------------------

@@ -56,6 +56,8 @@ def verify(secret: str, token: str, now: datetime, leeway: timedelta = LEEWAY) -
         return _verified(secret, token, now.timestamp(), leeway.total_seconds())
     except (ValueError, TypeError, RecursionError):     # bad base64, UTF-8 or JSON: not a token
         return None
+    except OverflowError:                               # a time past any float (10**400): not a token
+        return None
 
 
 def _verified(secret: str, token: str, now: float, leeway: float) -> dict[str, Any] | None:

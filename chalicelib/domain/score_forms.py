@@ -141,7 +141,10 @@ def read(clean: str, scale: Scale = Scale.NPS) -> ScoreReply | None:
 
 def _value(numeral: str) -> int | None:
     if numeral.isdecimal():
-        return int(numeral)
+        try:
+            return int(numeral)
+        except ValueError:       # over 4,300 digits (CPython's guard): no scale's number, and not a score
+            return None
     return _EN_WORDS.get(numeral.lower(), _CJK_DIGITS.get(numeral))
 
 

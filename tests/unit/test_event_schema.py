@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.adapters.schema import SCHEMA_PATH, event_errors
+from chalicelib.adapters.schema import SCHEMA_PATH, event_errors, event_id_of, read_message
 from chalicelib.domain.events import MAX_CONTEXT_VALUE_CHARS, MAX_EVENT_ID_CHARS, PROCEDURE, from_payload, unwrap
+from chalicelib.errors import InvalidEvent
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 
@@ -66,6 +67,20 @@ def test_control_characters_anywhere_are_refused_naming_the_field(field, control
     for value in (f"{target[name]}{control}", f"{control}{target[name]}", f"a{control}b"):
         target[name] = value
         assert field in {e["field"] for e in event_errors(event)}, repr(value)
+
+
+@pytest.mark.parametrize("control", CONTROL_CHARACTERS)
+def test_a_context_key_with_a_control_character_is_refused(control):
+    event = copy.deepcopy(SAMPLE)
+    event["context"][f"branch{control}"] = "tokyo-chuo"       # "branch\n" passes the key's pattern ($)
+    assert event_errors(event) != []
+
+
+@pytest.mark.parametrize("body", ["[" * 100_000, '{"detail-type": "ProcedureCompleted", "detail": ' + "[" * 100_000])
+def test_a_message_nested_deeper_than_json_reads_is_an_invalid_event_without_an_id(body):
+    with pytest.raises(InvalidEvent, match="nested too deeply"):
+        read_message(body)
+    assert event_id_of(body) is None
 
 
 def test_text_in_any_script_is_not_a_control_character():

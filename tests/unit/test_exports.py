@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.domain.conversation import recorded_answer
+from chalicelib.domain.events import MAX_EVENT_ID_CHARS
 from chalicelib.domain.exports import (
     BOM,
     COLUMNS,
@@ -208,6 +209,12 @@ def test_a_cursor_names_the_position_it_was_made_from(at: datetime, survey_id: s
     assert decode_cursor(cursor) == Position(at, survey_id)
 
 
+def test_the_cursor_after_the_longest_event_id_in_emoji_reads_back() -> None:
+    # 128 characters of 4 bytes each: the longest id the event schema accepts, a 727-character cursor.
+    at = Position(AT, "😀" * MAX_EVENT_ID_CHARS)
+    assert decode_cursor(encode_cursor(at)) == at
+
+
 @pytest.mark.parametrize("forged", [
     "", "not a cursor!", "%%%", "AAAA", "=" * 8,
     encode_cursor(Position(AT, "x")).replace("M", "*"),
@@ -216,6 +223,8 @@ def test_a_cursor_names_the_position_it_was_made_from(at: datetime, survey_id: s
     "MjAyNi0xMS0yMVQwMToyMDowNXxldi0x",                      # a time without a zone
     "bm90LWEtdGltZXxldi0x",                                  # "not-a-time|ev-1"
     "_-_-",                                                  # not UTF-8
+    "OTk5OS0xMi0zMVQyMzo1OTo1OS0wMTowMHxldi0x",              # "9999-12-31T23:59:59-01:00|ev-1": past UTC's range
+    "MDAwMS0wMS0wMVQwMDowMDowMCswMTowMHxldi0x",              # "0001-01-01T00:00:00+01:00|ev-1": before it
 ])
 def test_a_forged_or_damaged_cursor_is_unreadable(forged: str) -> None:
     with pytest.raises(UnreadableCursor):

@@ -112,9 +112,10 @@ def test_an_audience_list_naming_koe_local_is_accepted():
     assert verify(SECRET, forged({"alg": "HS256"}, payload), NOW) is not None
 
 
-def test_nan_and_infinity_are_not_times():
+@pytest.mark.parametrize("time", ['"exp":Infinity', '"exp":NaN', f'"exp":{10**400}', f'"nbf":{-(2**1024)}'])
+def test_nan_infinity_and_numbers_past_any_float_are_not_times(time):
     head = b64(b'{"alg":"HS256"}')
-    body = b64(b'{"iss":"koe-local","aud":"koe-local","token_use":"id","iat":1,"exp":Infinity}')
+    body = b64(('{"iss":"koe-local","aud":"koe-local","token_use":"id","iat":1,"exp":2,' + time + "}").encode())
     signature = b64(hmac.new(SECRET.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
     assert verify(SECRET, f"{head}.{body}.{signature}", NOW) is None
 
