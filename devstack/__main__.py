@@ -83,6 +83,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dynamodb-port", type=int, default=defaults.dynamodb_port)
     parser.add_argument("--moto-port", type=int, default=defaults.moto_port)
     parser.add_argument("--tick-seconds", type=float, default=defaults.tick_seconds)
+    parser.add_argument("--carrier-faults", type=_shares, default={},
+                        help="Twilio's faults on that share of sends, e.g. 429=0.05,500=0.05,30003=0.02,30008=0.02 "
+                             "(local only; with KOE_LOCAL_FAULTS for AWS's: devstack/faults.py)")
     parser.add_argument("--carrier-rate", type=float, default=None,
                         help="the carrier takes at most this many messages a second per sender (429 above it), "
                              "as Twilio's senders do; default: no limit")
@@ -292,6 +295,21 @@ def write_ready_file(path: Path, stack: LocalStack) -> None:
     write_private(path, json.dumps(stack.addresses(), indent=2))
 
 
+def _shares(text: str) -> dict[str, float]:
+    """`429=0.05,500=0.05`: each name with its share of 0..1."""
+    shares: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, sep, value = part.partition("=")
+        try:
+            share = float(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{part!r} is name=share") from exc
+        if not sep or not 0 <= share <= 1:
+            raise argparse.ArgumentTypeError(f"{part!r} is name=share with a share from 0 to 1")
+        shares[name.strip()] = share
+    return shares
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "scheduled":
@@ -308,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     options = StackOptions(api_port=args.api_port, carrier_port=args.carrier_port,
                            dynamodb_port=args.dynamodb_port, moto_port=args.moto_port,
                            tick_seconds=args.tick_seconds, api_key=args.api_key, carrier_rate=args.carrier_rate,
+                           carrier_faults=args.carrier_faults,
                            concurrency=args.concurrency, clock_start=args.clock_start,
                            db_path=None if args.in_memory else args.db_path,
                            # kept beside the ready file (.koe/) so tokens outlive a restart; --in-memory

@@ -94,6 +94,7 @@ import http.client
 import ipaddress
 import itertools
 import json
+import random
 import re
 import signal
 import sys
@@ -104,7 +105,8 @@ import urllib.parse
 import urllib.request
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -178,6 +180,12 @@ CALLBACK_FAULTS: dict[str, tuple[tuple[str, int | None], ...]] = {
     "+15550100191": (("sent", None), ("undelivered", 30003)),
     "+15550100193": (("failed", 21610),),
 }
+# Faults drawn at random (`--carrier-faults 429=0.05,500=0.05,30003=0.02,30008=0.02`): Twilio refusing
+# the API call (429 Too Many Requests, 500), or the message failing after it was accepted (30003
+# unreachable handset, 30008 unknown error), each on that share of sends.
+RANDOM_API_FAULTS = {"429": (429, 20429, "Too Many Requests"), "500": (500, 20500, "Internal Server Error")}
+RANDOM_DELIVERY_FAULTS = {"30003": (("sent", None), ("undelivered", 30003)),
+                          "30008": (("sent", None), ("failed", 30008))}
 COUNTRY_CODES = (("+1", "US"), ("+81", "JP"), ("+86", "CN"), ("+44", "GB"))  # enough for the demo
 
 
@@ -417,7 +425,8 @@ class Carrier:
                  ses_events_topic_arn: str | None = None, ses_configuration_set: str = "",
                  region: str = "us-east-1", time_machine: TimeMachine | None = None,
                  scheduled: Callable[[], list[dict[str, Any]]] | None = None,
-                 messages_per_second: float | None = None) -> None:
+                 messages_per_second: float | None = None, faults: Mapping[str, float] | None = None,
+                 faults_seed: int = 0) -> None:
         if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
             raise ValueError("the carrier binds loopback only")  # it accepts unauthenticated /reply
         if not E164.match(number):
@@ -435,6 +444,14 @@ class Carrier:
         # Twilio's throughput per sender (a US long code ~1 message a second, toll-free 3, a short code
         # 100): above it this carrier answers 429 / 20429, nothing stored. None: no limit.
         self._rate = _SenderRate(messages_per_second) if messages_per_second else None
+        self._faults = dict(faults or {})
+        unknown = set(self._faults) - set(RANDOM_API_FAULTS) - set(RANDOM_DELIVERY_FAULTS)
+        if unknown:
+            raise ValueError(f"unknown carrier faults {sorted(unknown)}: one of "
+                             f"{sorted([*RANDOM_API_FAULTS, *RANDOM_DELIVERY_FAULTS])}")
+        self._fault_random = random.Random(faults_seed)
+        self._fault_lock = threading.Lock()
+        self.faults_injected: Counter[str] = Counter()
         self.log = MessageLog()
         self._chat: list[dict[str, Any]] = []        # what the local chat webhooks received
         self._chat_lock = threading.Lock()
@@ -497,12 +514,26 @@ class Carrier:
         self._validate_send(to, from_, service, body)
         if self._rate is not None and not self._rate.admit(from_ or service or self.number):
             raise TwilioError(429, 20429, "Too Many Requests")
+        refused = self._draw(RANDOM_API_FAULTS)
+        if refused is not None:
+            raise TwilioError(*RANDOM_API_FAULTS[refused])
         status = "queued" if from_ else "accepted"
         message = self.log.add(Message(new_sid(), self.number, to, body or "", "outbound-api", status,
                                        messaging_service_sid=service))
-        plan = CALLBACK_FAULTS.get(to, DELIVERED)
+        failed = self._draw(RANDOM_DELIVERY_FAULTS)
+        plan = RANDOM_DELIVERY_FAULTS[failed] if failed else CALLBACK_FAULTS.get(to, DELIVERED)
         self._callbacks.after(self.callback_delay_s, self._run_callbacks, message, plan, form.get("StatusCallback"))
         return message, from_ is not None
+
+    def _draw(self, faults: Mapping[str, Any]) -> str | None:
+        """One of `faults` drawn at its configured share, or None."""
+        with self._fault_lock:
+            for name in faults:
+                share = self._faults.get(name, 0.0)
+                if share and self._fault_random.random() < share:
+                    self.faults_injected[name] += 1
+                    return name
+        return None
 
     def _validate_send(self, to: str, from_: str | None, service: str | None, body: str | None) -> None:
         if not E164.match(to):

@@ -53,6 +53,11 @@ def acting_as(handler: str) -> Iterator[None]:
         _acting.reset(token)
 
 
+def acting() -> str | None:
+    """The function whose code is running in this context (None: the stack's own work)."""
+    return _acting.get()
+
+
 def as_function(handler: str, call: Callable[..., Any]) -> Callable[..., Any]:
     """`call` (a Chalice handler) invoked as the function `handler`."""
     def invoke(*args: Any, **kwargs: Any) -> Any:

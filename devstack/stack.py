@@ -34,7 +34,7 @@ from types import ModuleType
 from typing import Any, Self
 
 from chalicelib import resources
-from devstack import iam, local_routing, local_surveys
+from devstack import faults, iam, local_routing, local_surveys
 from devstack.dynamodb_local import LOOPBACK, DynamoDBLocal, free_port, port_is_free
 from devstack.moto_server import MotoServer
 from devstack.private_files import write_private
@@ -71,6 +71,7 @@ class StackOptions:
     moto_port: int = 5000
     tick_seconds: float = 60.0
     carrier_rate: float | None = None       # the carrier's messages a second per sender (None: no limit)
+    carrier_faults: dict[str, float] = field(default_factory=dict)   # Twilio faults by share (devstack/carrier.py)
     api_key: str | None = None              # None: a random key for this run
     token_secret: str | None = None         # signs CX bearer tokens; None: a random one for this run
     region: str = "us-east-1"
@@ -167,6 +168,8 @@ class LocalStack:
             sys.path.insert(0, str(REPO_ROOT))
         self.app = importlib.import_module("app")
         iam.install(self.options.prefix)       # each function may call only what its role allows
+        if os.environ.get(faults.ENV):         # AWS failing part of the time, on purpose (local only)
+            faults.install(faults.Faults.parse(os.environ[faults.ENV], int(os.environ.get(faults.SEED_ENV, "0"))))
         # Build koe's components now, as a Lambda's init would: concurrent first invocations (the
         # runner's pollers, the HTTP threads) would otherwise each build their own. On the stack's
         # clock, which the time machine moves.
@@ -224,7 +227,8 @@ class LocalStack:
                        ses_events_topic_arn=self.env[resources.topic(email.events_topic).env or ""],
                        ses_configuration_set=self.env[email.env], region=self.options.region,
                        time_machine=self.time_machine, scheduled=self.scheduled_surveys,
-                       messages_per_second=self.options.carrier_rate)
+                       messages_per_second=self.options.carrier_rate, faults=self.options.carrier_faults,
+                       faults_seed=int(os.environ.get(faults.SEED_ENV, "0")))
 
     def _fire_schedule(self) -> Any:
         """One `tick` now (after the time machine moved the clock); None before the runner runs."""

@@ -1,0 +1,123 @@
+"""Faults on purpose, LOCAL ONLY: AWS answering part of koe's calls with throttling or a 5xx, so a
+run shows what holds when AWS fails part of the time. Never imported by chalicelib/ or by anything
+packaged for Lambda (tests/unit/test_layers.py keeps devstack/ out of it).
+
+`KOE_LOCAL_FAULTS` names each fault and the share of calls it hits, e.g.
+
+    dynamodb:throttle=0.1,dynamodb:500=0.02,sqs:500=0.05,sns:500=0.05,ses:throttle=0.05,comprehend:throttle=0.1
+
+and `KOE_LOCAL_FAULTS_SEED` makes a run repeatable. A fault is raised as the SDK raises it after its
+own retries (a `ClientError` with AWS's error code for that service), only for the calls a function
+makes while it runs (devstack/iam.py's `acting_as`): Lambda's own polling of queues and streams is
+AWS's, not koe's, and is left alone. The carrier's faults (Twilio 429 / 500, undelivered) are the
+carrier's own (devstack/carrier.py, `--carrier-faults`).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ENV = "KOE_LOCAL_FAULTS"
+SEED_ENV = "KOE_LOCAL_FAULTS_SEED"
+# service (as the SDK names it) -> fault -> (AWS's error code, HTTP status)
+ERRORS: Mapping[str, Mapping[str, tuple[str, int]]] = {
+    "dynamodb": {"throttle": ("ProvisionedThroughputExceededException", 400), "500": ("InternalServerError", 500)},
+    "sqs": {"throttle": ("ThrottlingException", 400), "500": ("InternalFailure", 500)},
+    "sns": {"throttle": ("Throttling", 400), "500": ("InternalError", 500)},
+    "ses": {"throttle": ("TooManyRequestsException", 429), "500": ("InternalFailure", 500)},
+    "comprehend": {"throttle": ("ThrottlingException", 400), "500": ("InternalServerException", 500)},
+}
+SDK_NAME = {"ses": "sesv2"}       # the service name the SDK's client reports
+
+
+class InvalidFaults(ValueError):
+    """KOE_LOCAL_FAULTS is not `service:fault=share` pairs of known faults."""
+
+
+@dataclass
+class Faults:
+    shares: Mapping[tuple[str, str], float]          # (service, fault) -> share of calls, 0..1
+    seed: int = 0
+    injected: Counter[str] = field(default_factory=Counter)
+    _random: random.Random = field(init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+
+    @classmethod
+    def parse(cls, text: str, seed: int = 0) -> Faults:
+        shares: dict[tuple[str, str], float] = {}
+        for part in (p.strip() for p in text.split(",") if p.strip()):
+            name, sep, value = part.partition("=")
+            service, _, fault = name.strip().lower().partition(":")
+            if not sep or fault not in ERRORS.get(service, {}):
+                known = ", ".join(f"{s}:{f}" for s, faults in ERRORS.items() for f in faults)
+                raise InvalidFaults(f"{part!r}: a fault is service:fault=share, one of {known}")
+            try:
+                share = float(value)
+            except ValueError as exc:
+                raise InvalidFaults(f"{part!r}: the share is a number from 0 to 1") from exc
+            if not 0 <= share <= 1:
+                raise InvalidFaults(f"{part!r}: the share is a number from 0 to 1")
+            shares[(service, fault)] = share
+        return cls(shares, seed)
+
+    def draw(self, sdk_service: str) -> tuple[str, int] | None:
+        """The error to raise for one call of this service, or None (the call goes through)."""
+        service = next((s for s, sdk in SDK_NAME.items() if sdk == sdk_service), sdk_service)
+        for (name, fault), share in self.shares.items():
+            if name != service or share <= 0:
+                continue
+            with self._lock:
+                hit = self._random.random() < share
+                if hit:
+                    self.injected[f"{name}:{fault}"] += 1
+            if hit:
+                return ERRORS[name][fault]
+        return None
+
+
+_installed: Faults | None = None
+
+
+def install(faults: Faults) -> None:
+    """Inject `faults` into every SDK call a function makes in this process (once)."""
+    global _installed
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+    from devstack import iam
+
+    if _installed is not None:
+        _installed = faults
+        return
+    _installed = faults
+    original = BaseClient._make_api_call     # type: ignore[attr-defined]
+
+    def faulty(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        if iam.acting() is not None and _installed is not None:
+            error = _installed.draw(client.meta.service_model.service_name)
+            if error is not None:
+                code, status = error
+                body: Any = {"Error": {"Code": code, "Message": f"injected by {ENV}"},
+                             "ResponseMetadata": {"HTTPStatusCode": status}}
+                raise ClientError(body, operation)
+        return original(client, operation, params)
+
+    BaseClient._make_api_call = faulty     # type: ignore[attr-defined]
+    log.warning("faults injected on purpose (%s): %s", ENV,
+                ", ".join(f"{s}:{f}={share:g}" for (s, f), share in faults.shares.items()))
+
+
+def injected() -> Mapping[str, int]:
+    """How many calls each fault hit so far in this process."""
+    return dict(_installed.injected) if _installed is not None else {}
