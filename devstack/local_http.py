@@ -14,7 +14,9 @@ careful server would. Here:
   the JSON shape; a client that hangs up mid-answer is a debug line, not a traceback;
 - the access log goes through `logging` (logger `devstack.http`), with credentials masked: the
   values of query parameters that carry them (`?token=`, the hosted UI's `?code=&state=`) and path
-  segments a route names a token (`/s/{token}`, `/u/{token}`).
+  segments a route names a token (`/s/{token}`, `/u/{token}`); and whatever a caller put in a query
+  that is not a plain word (a name or value with an @, a +, a space...) masked too, so an address or
+  number typed into a query never reaches the log.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ MASK = "***"
 SECRET_QUERY = re.compile(r"token|code|state|secret|password|key|signature|email|phone", re.IGNORECASE)
 # Route parameters ("/s/{token}") whose path segment is a credential.
 SECRET_PATH_PARAM = re.compile(r"token", re.IGNORECASE)
+# A query parameter's name or value logged as sent: koe's own names, dates, enums, numbers, cursors.
+PLAIN_QUERY_TEXT = re.compile(r"[A-Za-z0-9_.:,-]{0,128}")
 _TARGET = re.compile(r"/[^\s\"']*")
 _METHOD = re.compile(r"[A-Z][A-Z-]{0,31}")       # an HTTP method token as people send them
 
@@ -162,8 +166,12 @@ def mask_target(target: str, matcher: RouteMatcher) -> str:
     if not parts.query:
         return path
     pairs = parse_qsl(parts.query, keep_blank_values=True)
-    query = "&".join(f"{name}={MASK if SECRET_QUERY.search(name) else value}" for name, value in pairs)
+    query = "&".join(f"{_plain(name)}={MASK if SECRET_QUERY.search(name) else _plain(value)}" for name, value in pairs)
     return f"{path}?{query}"
+
+
+def _plain(text: str) -> str:
+    return text if PLAIN_QUERY_TEXT.fullmatch(text) else MASK
 
 
 def _snake(phrase: str) -> str:

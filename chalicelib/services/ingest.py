@@ -60,7 +60,10 @@ def _events_of(body: Any) -> tuple[list[Any], bool]:
 
 
 def _status(index: int, event: Any, seen: dict[Any, str], check: EventCheck) -> dict[str, Any]:
-    event_id = event.get("event_id") if isinstance(event, dict) else None
+    # Only a string is an event id: anything else sent in its place is not echoed back (the answer's
+    # event_id is a string or null, docs/openapi.yaml).
+    sent = event.get("event_id") if isinstance(event, dict) else None
+    event_id = sent if isinstance(sent, str) else None
     errors = check(event)
     if errors:
         return {"index": index, "event_id": event_id, "status": "rejected", "errors": errors}

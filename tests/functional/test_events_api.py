@@ -138,3 +138,14 @@ def test_given_an_event_id_sent_again_with_another_payload_then_409_conflict_and
     assert (response.json_body["status"], response.json_body["conflict"]) == ("conflict", 1)
     assert [e["procedure"] for e in koe.intake.events] == ["claim_payment"]
     assert koe.post_json("/v1/events", event()).status_code == 202        # the first, again: accepted
+
+
+@pytest.mark.parametrize("sent", [{}, 42, ["e-1"], None], ids=["an object", "a number", "a list", "null"])
+def test_given_an_event_id_that_is_not_a_string_then_the_answer_names_no_event_id(koe, sent):
+    one = event(event_id=sent)
+    single = koe.post_json("/v1/events", one)
+    batch = koe.post_json("/v1/events", {"events": [one]})
+    assert single.status_code == batch.status_code == 400
+    assert single.json_body["event_id"] is None
+    assert batch.json_body["results"][0]["event_id"] is None
+    assert koe.intake.events == []

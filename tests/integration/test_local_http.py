@@ -128,6 +128,16 @@ def test_the_access_log_masks_tokens_in_paths_and_queries(served: Served, caplog
     assert '"GET /dashboard?code=***&state=***&lang=ja HTTP/1.1"' in logged
 
 
+def test_the_access_log_masks_an_address_or_number_anywhere_in_a_query(served: Served,
+                                                                       caplog: pytest.LogCaptureFixture):
+    caplog.set_level(logging.INFO, logger="devstack.http")
+    served.ask("GET", "/dashboard/local-sign-in?hana%40example.jp=&owner=person:hana%40example.jp&to=%2B15550142"
+                      "&from=2026-11-01&lang=ja")
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "devstack.http")
+    assert "example.jp" not in logged and "15550142" not in logged
+    assert '?***=&owner=***&to=***&from=2026-11-01&lang=ja HTTP/1.1"' in logged
+
+
 def _read_all(raw: socket.socket) -> Any:
     chunks = []
     while chunk := raw.recv(65536):

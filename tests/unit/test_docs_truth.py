@@ -44,5 +44,23 @@ def test_the_openapi_file_covers_every_route_and_method_of_the_app() -> None:
     assert documented - routes == set()
 
 
+def test_the_openapi_error_shape_lists_every_code_the_api_docs_list() -> None:
+    listed = set(re.findall(r"`([a-z_]+)`", API.split("`code` is stable (", 1)[1].split(")", 1)[0]))
+    spec = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
+    assert set(spec["components"]["schemas"]["Error"]["properties"]["code"]["enum"]) == listed
+
+
+def test_every_route_behind_a_key_or_token_documents_its_401_and_403() -> None:
+    # No or a bad credential is 401; the other kind of caller (a CX token on an operations route, the
+    # operations key on a CX route) is 403.
+    spec = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
+    missing = [(path, method, code) for path, item in spec["paths"].items() for method, operation in item.items()
+               if method in ("get", "post") and {"apiKey", "bearer"} & {name for requirement in
+                                                                       operation.get("security", [])
+                                                                       for name in requirement}
+               for code in ("401", "403") if code not in operation["responses"]]
+    assert missing == []
+
+
 def test_the_event_schema_calls_no_working_feature_a_later_issue() -> None:
     assert "later issue" not in (ROOT / "docs" / "event-schema.md").read_text()
