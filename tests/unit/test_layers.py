@@ -82,3 +82,9 @@ def test_the_rules_see_what_they_check():
     assert "chalicelib.domain.model" in imports(CHALICELIB / "domain" / "survey_lifecycle.py")
     assert "chalicelib.services.ports" in imports(CHALICELIB / "services" / "dispatch.py")
     assert len(DEPLOYED) > 20
+
+
+@pytest.mark.parametrize("path", DEPLOYED, ids=relative)
+def test_the_deployed_code_never_imports_the_local_stack(path: Path) -> None:
+    """devstack/ (the local stack, its faults on purpose, its carrier) never reaches a Lambda package."""
+    assert not [name for name in imports(path) if under(name, "devstack")]
