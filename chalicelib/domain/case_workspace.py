@@ -259,10 +259,9 @@ class FormProblem:
 
 @dataclass(frozen=True)
 class FormOutcome:
-    """What became of a posted case form: done (which action), or refused with why and what to keep."""
+    """A posted case form that was refused: which action, why, and what the person typed (shown again)."""
 
     action: str
-    done: bool
     status: int = 200
     kind: str = ""                          # conflict, invalid, refused, forbidden, expired
     problems: list[FormProblem] = field(default_factory=list)

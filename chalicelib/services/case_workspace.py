@@ -283,7 +283,7 @@ def post_case_form(visit: Visit, case_id: str, action: str, raw_body: bytes | st
     except VersionConflict:
         count("CaseFormConflict", action=action)
         current = cases.visible_case(principal, case_id, deps.cases)
-        outcome = case_workspace.FormOutcome(action, False, 409, "conflict", kept=kept)
+        outcome = case_workspace.FormOutcome(action, 409, "conflict", kept=kept)
         return _case_screen(viewer, current, deps, 409, outcome=outcome,
                             changed=case_workspace.changed_since(current, seen))
     except (InvalidCaseState, Forbidden, InvalidRequest) as exc:
@@ -291,7 +291,7 @@ def post_case_form(visit: Visit, case_id: str, action: str, raw_body: bytes | st
             type(exc), ("invalid", 400))
         problems = [case_workspace.FormProblem(str(p.get("field", "")), str(p.get("problem", "")))
                     for p in _fields(exc)]
-        outcome = case_workspace.FormOutcome(action, False, status, kind, problems, kept)
+        outcome = case_workspace.FormOutcome(action, status, kind, problems, kept)
         return _case_screen(viewer, cases.visible_case(principal, case_id, deps.cases), deps, status,
                             outcome=outcome)
     anchor = "#contact" if action == "reveal" else ""
