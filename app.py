@@ -61,7 +61,7 @@ def dispatch(event: Any) -> dict[str, Any]:
                for r in event]
     failures = batch.process(records, lambda body: c.dispatch_once(c.read_event(body)),
                              c.dead_letters, c.settings.max_receives, on_dead_letter=c.give_up_dispatch,
-                             budget=Budget.of(event.context))
+                             budget=Budget.of(event.context), settled=c.dispatch_settled)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
 
 

@@ -96,7 +96,25 @@ class NoSender(PermanentError):
 
 class RetryableSendError(RetryableError):
     """Throttling (Twilio 20429/HTTP 429, SES TooManyRequests), 5xx, a network fault, or a sending
-    configuration fault (credentials, an unverified sender): try the send again later."""
+    configuration fault (credentials, an unverified sender): try the send again later.
+
+    `in_doubt`: the carrier may have taken the message all the same (a 5xx, a timeout, a dropped
+    connection): it is not sent again until the survey's send lease ends. A refusal (throttled,
+    credentials) is certain: nothing went out, so it may be sent again at once."""
+
+    def __init__(self, message: str = "", *, in_doubt: bool = False):
+        self.in_doubt = in_doubt
+        super().__init__(message)
+
+
+class SendNotRecorded(RetryableError):
+    """The carrier took the message but its record could not be written (the store kept failing):
+    the survey stays claimed (`sending`) under its lease, where the carrier's status callback
+    records the message; it is sent again only if the lease ends with no word of it."""
+
+    def __init__(self, survey_id: str):
+        self.survey_id = survey_id
+        super().__init__(f"survey {survey_id}: sent, not recorded")
 
 
 class CredentialsRejected(RetryableSendError):

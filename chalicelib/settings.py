@@ -84,6 +84,8 @@ class Settings:
     send_window: str = "09:00-20:00"        # the customer's local time; public holidays skipped
     send_window_by_country: Mapping[str, str] = field(default_factory=dict)
     send_rates: str = ""                    # KOE_SEND_RATES, e.g. "sms=1,email=14": the schedule's pace per sender
+    # A send's claim (domain/survey_lifecycle.SEND_LEASE): longer than the sending function's timeout.
+    send_lease_s: int = 120
     skip_holidays: bool = True              # no surveys on the customer's country's public holidays
     fatigue_cap: int = 2                    # at most this many surveys per contact ...
     fatigue_cap_days: int = 30              # ... per rolling period of this many days
@@ -386,6 +388,7 @@ def from_env(env: Mapping[str, str], document: Mapping[str, Any] | None = None, 
         send_window=_window(env, "KOE_SEND_WINDOW") or _default("send_window"),
         send_window_by_country=_window_map(env, "KOE_SEND_WINDOW_BY_COUNTRY"),
         send_rates=_rates(env, "KOE_SEND_RATES"),
+        send_lease_s=_int(env, "KOE_SEND_LEASE_S", _default("send_lease_s"), minimum=10),
         skip_holidays=_flag(env, "KOE_SKIP_HOLIDAYS", _default("skip_holidays")),
         fatigue_cap=_int(env, "KOE_FATIGUE_CAP", _default("fatigue_cap"), minimum=1),
         fatigue_cap_days=_int(env, "KOE_FATIGUE_CAP_DAYS", _default("fatigue_cap_days"), minimum=1),

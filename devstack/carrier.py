@@ -180,10 +180,13 @@ CALLBACK_FAULTS: dict[str, tuple[tuple[str, int | None], ...]] = {
     "+15550100191": (("sent", None), ("undelivered", 30003)),
     "+15550100193": (("failed", 21610),),
 }
-# Faults drawn at random (`--carrier-faults 429=0.05,500=0.05,30003=0.02,30008=0.02`): Twilio refusing
-# the API call (429 Too Many Requests, 500), or the message failing after it was accepted (30003
-# unreachable handset, 30008 unknown error), each on that share of sends.
+# Faults drawn at random (`--carrier-faults 429=0.05,500=0.05,taken500=0.02,30003=0.02,30008=0.02`):
+# Twilio refusing the API call (429 Too Many Requests, 500), taking the message and answering 500 all
+# the same (`taken500`: the message goes out and its callbacks come, the sender hears only the error),
+# or the message failing after it was accepted (30003 unreachable handset, 30008 unknown error), each
+# on that share of sends.
 RANDOM_API_FAULTS = {"429": (429, 20429, "Too Many Requests"), "500": (500, 20500, "Internal Server Error")}
+TAKEN_FAULTS = {"taken500": (500, 20500, "Internal Server Error")}
 RANDOM_DELIVERY_FAULTS = {"30003": (("sent", None), ("undelivered", 30003)),
                           "30008": (("sent", None), ("failed", 30008))}
 COUNTRY_CODES = (("+1", "US"), ("+81", "JP"), ("+86", "CN"), ("+44", "GB"))  # enough for the demo
@@ -445,10 +448,10 @@ class Carrier:
         # 100): above it this carrier answers 429 / 20429, nothing stored. None: no limit.
         self._rate = _SenderRate(messages_per_second) if messages_per_second else None
         self._faults = dict(faults or {})
-        unknown = set(self._faults) - set(RANDOM_API_FAULTS) - set(RANDOM_DELIVERY_FAULTS)
+        known = {*RANDOM_API_FAULTS, *TAKEN_FAULTS, *RANDOM_DELIVERY_FAULTS}
+        unknown = set(self._faults) - known
         if unknown:
-            raise ValueError(f"unknown carrier faults {sorted(unknown)}: one of "
-                             f"{sorted([*RANDOM_API_FAULTS, *RANDOM_DELIVERY_FAULTS])}")
+            raise ValueError(f"unknown carrier faults {sorted(unknown)}: one of {sorted(known)}")
         self._fault_random = random.Random(faults_seed)
         self._fault_lock = threading.Lock()
         self.faults_injected: Counter[str] = Counter()
@@ -523,6 +526,9 @@ class Carrier:
         failed = self._draw(RANDOM_DELIVERY_FAULTS)
         plan = RANDOM_DELIVERY_FAULTS[failed] if failed else CALLBACK_FAULTS.get(to, DELIVERED)
         self._callbacks.after(self.callback_delay_s, self._run_callbacks, message, plan, form.get("StatusCallback"))
+        taken = self._draw(TAKEN_FAULTS)
+        if taken is not None:
+            raise TwilioError(*TAKEN_FAULTS[taken])
         return message, from_ is not None
 
     def _draw(self, faults: Mapping[str, Any]) -> str | None:

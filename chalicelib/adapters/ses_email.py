@@ -87,7 +87,7 @@ class SesEmail:
         except ClientError as exc:
             raise self._named(exc) from exc
         except BotoCoreError as exc:          # connection errors, timeouts
-            raise RetryableSendError(f"ses unreachable: {type(exc).__name__}") from exc
+            raise RetryableSendError(f"ses unreachable: {type(exc).__name__}", in_doubt=True) from exc
         return str(answer["MessageId"])
 
     def _named(self, exc: ClientError) -> Exception:
@@ -100,8 +100,10 @@ def named_error(exc: ClientError, from_address: str) -> Exception:
     code = str(error.get("Code", "")) or "unknown"
     message = str(error.get("Message", ""))
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    if code in THROTTLED or status == 429 or status >= 500:
-        return RetryableSendError(f"ses {code}")
+    if code in THROTTLED or status == 429:
+        return RetryableSendError(f"ses {code}")                    # refused: nothing went out
+    if status >= 500:
+        return RetryableSendError(f"ses {code}", in_doubt=True)
     if code in CONFIG_FAULTS or (code in REJECTED and from_address.lower() in message.lower()):
         return RetryableSendError(f"ses {code}: cannot send from {from_address}")   # our setup
     if "suppression list" in message.lower():
@@ -139,7 +141,7 @@ class SesAlertEmail:
         except ClientError as exc:
             raise named_error(exc, self._from.addr_spec) from exc
         except BotoCoreError as exc:          # connection errors, timeouts
-            raise RetryableSendError(f"ses unreachable: {type(exc).__name__}") from exc
+            raise RetryableSendError(f"ses unreachable: {type(exc).__name__}", in_doubt=True) from exc
 
 
 def sender_address(sender: str, brand: str) -> Address:

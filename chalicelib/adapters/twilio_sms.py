@@ -47,7 +47,7 @@ class TwilioSms:
         except TwilioRestException as exc:
             raise _named(exc) from exc
         except (TwilioException, RequestException) as exc:     # connection errors, timeouts
-            raise RetryableSendError(f"twilio unreachable: {type(exc).__name__}") from exc
+            raise RetryableSendError(f"twilio unreachable: {type(exc).__name__}", in_doubt=True) from exc
         return str(message.sid)
 
 
@@ -59,8 +59,10 @@ def _named(exc: Any) -> Exception:
         return UndeliverableRecipient(str(code), "recipient cannot receive SMS")
     if code in CONFIG_FAULTS:
         return CredentialsRejected(f"twilio {code}")
-    if code in THROTTLED or exc.status == 429 or exc.status >= 500:
-        return RetryableSendError(f"twilio {code or exc.status}")
+    if code in THROTTLED or exc.status == 429:
+        return RetryableSendError(f"twilio {code or exc.status}")       # refused: nothing went out
+    if exc.status >= 500:
+        return RetryableSendError(f"twilio {code or exc.status}", in_doubt=True)
     return UndeliverableRecipient(str(code or exc.status), "rejected by twilio")
 
 

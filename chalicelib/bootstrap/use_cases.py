@@ -93,7 +93,8 @@ class Dispatching(Places, SendingHours):
             places=self.places, hours=self.send_hours, cooldown_days=s.cooldown_for, clock=self.clock,
             response_window=lambda procedure: timedelta(days=s.response_window_for(procedure)),
             reminder_after=timedelta(hours=s.reminder_hours) if s.reminder_hours else None,
-            definitions=s.survey_definitions, contact_keys=edge.contact_keys)
+            definitions=s.survey_definitions, contact_keys=edge.contact_keys,
+            send_lease=timedelta(seconds=s.send_lease_s))
 
     @cached_property
     def dispatch_once(self) -> Callable[[dict[str, Any]], dict[str, str]]:
@@ -122,6 +123,14 @@ class Dispatching(Places, SendingHours):
         event_id = event_id_of(body)
         if event_id is not None:
             give_up(event_id, error, self.dispatch_deps)
+
+    def dispatch_settled(self, body: str) -> bool:
+        """Whether a record that kept failing needs no dead letter (services/dispatch.settled)."""
+        from chalicelib.adapters.schema import event_id_of
+        from chalicelib.services.dispatch import settled
+
+        event_id = event_id_of(body)
+        return event_id is not None and settled(event_id, self.dispatch_deps)
 
 
 # --- 3. the customer answers: by SMS, on the web page; unsubscribes from email
@@ -184,7 +193,8 @@ class DeliveryReports(TwilioWebhooks):
 
         edge = self.edge
         return StatusDeps(store=edge.conversations, senders=edge.senders, contact_key=edge.contact_key,
-                          clock=self.clock, contact_keys=edge.contact_keys)
+                          clock=self.clock, contact_keys=edge.contact_keys,
+                          send_lease=timedelta(seconds=self.settings.send_lease_s))
 
 
 class EmailFeedback(Wiring):
@@ -276,7 +286,8 @@ class Schedule(CaseRules, SendingHours):
         from chalicelib.services.tick import TickDeps
 
         return TickDeps(store=self.edge.conversations, senders=self.edge.senders, clock=self.clock,
-                        hours=self.send_hours, places=self.places, rates=SendRates.parse(self.settings.send_rates))
+                        hours=self.send_hours, places=self.places, rates=SendRates.parse(self.settings.send_rates),
+                        send_lease=timedelta(seconds=self.settings.send_lease_s))
 
     @cached_property
     def case_schedule_deps(self) -> CaseScheduleDeps:

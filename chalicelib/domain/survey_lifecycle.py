@@ -12,6 +12,7 @@ backwards) and some of them end the survey.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from chalicelib.domain.model import Step, Survey, SurveyStatus
@@ -148,6 +149,32 @@ def after_delivery_failure(survey: Survey, error_code: str | None, email_possibl
     if survey.channel in SMS_CHANNELS and email_possible:
         return TO_EMAIL
     return FAIL
+
+
+# --- the send lease ------------------------------------------------------------------------------
+
+# A survey is claimed for a send (`sending`) with a lease, held in its `send_at`: while the lease
+# holds, nobody else sends it (a redelivered event, the schedule), since the carrier may have taken
+# the message and only the record of it be missing. The carrier's status callback names the survey and
+# records the message if the sender could not; once the lease is over, the schedule sends it again.
+# The lease must outlast a send (the sending function's timeout) and the carrier's first callback.
+SEND_LEASE = timedelta(minutes=2)
+
+
+def leased(survey: Survey, now: datetime, lease: timedelta = SEND_LEASE) -> Survey:
+    """The survey claimed for one send, from `now` until the lease ends: nobody else sends it meanwhile."""
+    return replace(survey, status=S.SENDING, message_sid=None, send_at=now + lease)
+
+
+def lease_held(survey: Survey, now: datetime) -> bool:
+    """A send of this survey may be under way (the carrier may have taken it): leave it alone. A
+    survey claimed before leases were (no `send_at`) holds none."""
+    return survey.status is S.SENDING and survey.send_at is not None and survey.send_at > now
+
+
+def sent(survey: Survey, message_sid: str) -> Survey:
+    """The send recorded: the carrier's message id, off the schedule's send index."""
+    return replace(survey, status=S.SENT, message_sid=message_sid, send_at=None)
 
 
 # --- outcomes, as the reports count them ---------------------------------------------------------

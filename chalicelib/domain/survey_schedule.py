@@ -18,6 +18,9 @@ from chalicelib.domain.model import Survey, SurveyStatus
 # The one reminder goes to a customer who was sent the survey and has not answered: not to one
 # still scheduled, reminded already, or whose survey has ended.
 REMINDABLE = frozenset({SurveyStatus.SENT, SurveyStatus.DELIVERED})
+# Released by the schedule: a deferred survey, and a send whose lease ended with no record of it
+# (the services only offer a `sending` survey once its lease is over).
+RELEASABLE = frozenset({SurveyStatus.SCHEDULED, SurveyStatus.SENDING})
 
 ANSWERED = "answered"               # a score came (its "why?" may still come): no reminder
 NOT_AWAITING = "not_awaiting"       # not sent yet, reminded already, or ended
@@ -68,7 +71,8 @@ def reminder(survey: Survey, now: datetime, opens: datetime) -> Decision:
 def release(survey: Survey, now: datetime, opens: datetime) -> Decision:
     """A deferred survey: sent inside the customer's send window (a release postponed by the
     carrier, or a tick that came late, may fall outside it), and never once its response window has
-    passed: a survey nobody could answer any more ends as the lifecycle says (never released)."""
-    if survey.status is not SurveyStatus.SCHEDULED:
+    passed: a survey nobody could answer any more ends as the lifecycle says (never released, or
+    never sent). A `sending` survey here is one whose send lease ended unrecorded."""
+    if survey.status not in RELEASABLE or survey.message_sid is not None:
         return Never(NOT_AWAITING)
     return _in_time(survey, now, opens)

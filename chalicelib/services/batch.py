@@ -6,6 +6,12 @@ The one place that maps errors to queue behaviour:
 - still failing on its `max_receives`-th delivery -> dead-letter queue with the last reason.
 The queue's own redrive policy (a higher maxReceiveCount) stays as a backstop.
 
+Before a record that kept failing is dead-lettered, `settled(body)` lets the use case say that
+its work is done or owned elsewhere (dispatch: the survey is recorded, and sent, ended, or under a
+send lease the schedule finishes): then it is taken off the queue, counted and logged, not
+dead-lettered, so an event never ends both as a survey and as a dead letter. If that check fails,
+the record is dead-lettered as before.
+
 Once a record is safely in the dead-letter queue, `on_dead_letter(body, error)` lets the use case
 give up cleanly (dispatch ends an unsent survey as failed, freeing the customer's slot). If that
 fails, it is logged and counted, and the record stays in the dead-letter queue all the same.
@@ -39,11 +45,12 @@ class QueueRecord:
 
 
 GiveUp = Callable[[str, Exception], object]
+Settled = Callable[[str], bool]
 
 
 def process(records: Iterable[QueueRecord], handle: Callable[[str], object],
             dead_letters: DeadLetters, max_receives: int, on_dead_letter: GiveUp | None = None,
-            budget: Budget = UNLIMITED) -> list[str]:
+            budget: Budget = UNLIMITED, settled: Settled | None = None) -> list[str]:
     """Handle each record; returns the message ids SQS must deliver again. A record the invocation's
     budget leaves no time for is not started: it goes back to the queue untouched (its receive
     count still grows: the queue's maxReceiveCount leaves room for that)."""
@@ -63,6 +70,8 @@ def process(records: Iterable[QueueRecord], handle: Callable[[str], object],
         except Exception as exc:  # noqa: BLE001 - the batch boundary: any fault is retried or dead-lettered
             reason = f"{type(exc).__name__}: {exc}"
             if record.receive_count >= max_receives:
+                if _settled(record, settled, exc):
+                    continue
                 if not _dead_letter(record, f"gave up after {record.receive_count} attempts: {reason}",
                                     dead_letters, exc, on_dead_letter):
                     failures.append(record.message_id)
@@ -72,6 +81,22 @@ def process(records: Iterable[QueueRecord], handle: Callable[[str], object],
                 count("RecordRetried")
                 failures.append(record.message_id)
     return failures
+
+
+def _settled(record: QueueRecord, settled: Settled | None, error: Exception) -> bool:
+    """True: the use case owns what is left of this record (see the module docstring)."""
+    if settled is None:
+        return False
+    try:
+        done = settled(record.body)
+    except Exception:  # noqa: BLE001 - cannot tell: the record is dead-lettered as it would have been
+        logger.exception("could not tell whether a failing record is settled", extra={"message_id": record.message_id})
+        return False
+    if done:
+        count("RecordSettled")
+        logger.warning("record kept failing but its work is recorded: not dead-lettered", extra={
+            "message_id": record.message_id, "attempt": record.receive_count, "error": type(error).__name__})
+    return done
 
 
 def _dead_letter(record: QueueRecord, reason: str, dead_letters: DeadLetters, error: Exception,

@@ -11,6 +11,11 @@ message all read that place later.
 An eligible event outside the customer's send window (quiet hours, a public holiday) is recorded as
 `scheduled` with its send time; the schedule releases it (services/tick.py).
 
+A survey to send now is recorded `sending` under a send lease (domain/survey_lifecycle.py): a
+replay while the lease holds sends nothing (the first attempt may have reached the carrier; its
+status callback records the message), and once the lease is over it claims the survey again and
+sends. A refusal the carrier is sure of (throttled) ends the lease at once, so the replay sends.
+
 The survey asks what its procedure's definition says (KOE_SURVEY_DEFINITIONS: NPS, CSAT or CES) and
 keeps the scale and the definition's version for its whole life: a reminder, a reply or a web answer
 after the definition changed still reads and records on the scale the customer was asked.
@@ -24,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain import channel_policy, eligibility, fatigue
+from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.channel_policy import Channel, ChannelPolicy, Reach
 from chalicelib.domain.customer_place import PlaceRules
 from chalicelib.domain.eligibility import Send, Suppress
@@ -31,14 +37,15 @@ from chalicelib.domain.events import ProcedureCompleted, from_payload
 from chalicelib.domain.model import Place, Survey, SurveyStatus
 from chalicelib.domain.questions import Definitions
 from chalicelib.domain.send_window import SendHours
-from chalicelib.errors import ConversationOpen, SurveyExists
+from chalicelib.errors import ConversationOpen, RetryableError, RetryableSendError, StaleSurvey, SurveyExists
 from chalicelib.observability import count, logger
 from chalicelib.services import contacts, survey_moves
 from chalicelib.services.contacts import ContactKeys
 from chalicelib.services.ports import ConversationStore, SurveySender
-from chalicelib.services.send_survey import send_survey
+from chalicelib.services.send_survey import claim, send_survey
 
 OUTSIDE_SEND_WINDOW = "outside_send_window"
+SEND_IN_DOUBT = "send_in_doubt"     # a replay while the first send's lease holds: nothing sent again
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,7 @@ class DispatchDeps:
     reminder_after: timedelta | None = None  # the one reminder, if still unanswered (None: no reminder)
     definitions: Definitions = Definitions()   # what each procedure asks first (default: NPS, version 1)
     contact_keys: ContactKeys | None = None    # every listed key version (None: contact_key's only)
+    send_lease: timedelta = lifecycle.SEND_LEASE   # KOE_SEND_LEASE_S
 
 
 def dispatch_event(event: dict[str, Any], deps: DispatchDeps) -> dict[str, str]:
@@ -86,7 +94,26 @@ def dispatch_event(event: dict[str, Any], deps: DispatchDeps) -> dict[str, str]:
         return _resume(procedure, deps)
     if survey.status is SurveyStatus.SCHEDULED:
         return _scheduled(survey)
-    return send_survey(survey, deps.senders, deps.store, now)
+    return _send(survey, deps, now)
+
+
+def _send(claimed: Survey, deps: DispatchDeps, now: datetime) -> dict[str, str]:
+    """Send a claimed survey. A refusal the carrier is sure of ends the lease before the event is
+    retried, so the replay sends at once; anything in doubt keeps it (see the module docstring)."""
+    try:
+        return send_survey(claimed, deps.senders, deps.store, now)
+    except RetryableSendError as exc:
+        if not exc.in_doubt:
+            _end_lease(claimed, deps, now)
+        raise
+
+
+def _end_lease(claimed: Survey, deps: DispatchDeps, now: datetime) -> None:
+    try:
+        survey_moves.move(deps.store, claimed, replace(claimed, send_at=now), now)
+    except RetryableError as exc:      # the lease ends by itself: the send is only later
+        logger.warning("send lease kept after a refusal", extra={"survey_id": claimed.survey_id,
+                                                                  "error": type(exc).__name__})
 
 
 def _channel(event: ProcedureCompleted, deps: DispatchDeps) -> Channel:
@@ -138,7 +165,8 @@ def _new_survey(event: ProcedureCompleted, key: str, decision: Send | Suppress, 
         context=dict(event.context),
         reason=reason,
         open_until=send_at + deps.response_window(event.procedure) if sending else None,
-        send_at=send_at if later else None,
+        # deferred: when the schedule releases it; sent now: the end of the send's lease
+        send_at=send_at if later else now + deps.send_lease if sending else None,
         remind_at=remind_at if sending else None,
         scale=definition.scale.value,
         definition_version=definition.version,
@@ -161,22 +189,49 @@ def _suppress(survey: Survey, reason: str, deps: DispatchDeps) -> dict[str, str]
 
 
 def _resume(event: ProcedureCompleted, deps: DispatchDeps) -> dict[str, str]:
-    """The survey exists: a replay. Finish an interrupted send; otherwise do nothing again."""
+    """The survey exists: a replay. An interrupted send is sent again once its lease is over (under
+    a new claim); while the lease holds, nothing is sent (the schedule ends it); otherwise do
+    nothing again."""
     survey = deps.store.get_survey(event.event_id)
+    now = deps.clock()
     if survey is not None and survey.status is SurveyStatus.SENDING and survey.message_sid is None:
+        if lifecycle.lease_held(survey, now):
+            return _in_doubt(survey)
+        try:
+            claimed = claim(deps.store, survey, now, deps.send_lease)
+        except StaleSurvey:          # the schedule, a callback or another replay got there first
+            return _in_doubt(survey)
         logger.info("resuming interrupted send", extra={"survey_id": survey.survey_id})
-        return send_survey(survey, deps.senders, deps.store, deps.clock())
+        return _send(claimed, deps, now)
     count("EventDuplicate")
     status = survey.status.value if survey else "unknown"
     return {"survey_id": event.event_id, "status": status, "reason": "duplicate_event"}
 
 
+def _in_doubt(survey: Survey) -> dict[str, str]:
+    count("SendInDoubt", channel=survey.channel)
+    logger.info("replay while a send may be under way: left to its lease", extra={"survey_id": survey.survey_id})
+    return {"survey_id": survey.survey_id, "status": "sending", "reason": SEND_IN_DOUBT}
+
+
+def settled(event_id: str, deps: DispatchDeps) -> bool:
+    """Whether an event that kept failing needs no dead letter: its survey is recorded and koe owns
+    what is left (sent or ended, or a send under its lease, which the schedule finishes). Only a
+    survey never recorded, or one `sending` with no lease, is the dead letter's to report."""
+    survey = deps.store.get_survey(event_id)
+    if survey is None:
+        return False
+    return survey.status is not SurveyStatus.SENDING or lifecycle.lease_held(survey, deps.clock())
+
+
 def give_up(event_id: str, error: Exception, deps: DispatchDeps) -> dict[str, str] | None:
     """The event was dead-lettered: a survey it opened but never sent ends as failed with the
     reason, and the customer's slot is free for the next procedure. Returns the outcome, or None
-    when there was nothing to end (no survey, or it was sent or closed meanwhile)."""
+    when there was nothing to end (no survey, sent or closed meanwhile, or a send under its lease:
+    the carrier may have taken it)."""
     survey = deps.store.get_survey(event_id)
-    if survey is None or survey.status is not SurveyStatus.SENDING or survey.message_sid is not None:
+    if (survey is None or survey.status is not SurveyStatus.SENDING or survey.message_sid is not None
+            or lifecycle.lease_held(survey, deps.clock())):
         return None
     reason = f"dead_lettered:{type(error).__name__}"
     survey_moves.close(deps.store, survey, SurveyStatus.FAILED, reason, deps.clock())

@@ -78,10 +78,11 @@ class ConversationStore(Protocol):
         survey's comments, as `save_comment` adds one."""
 
     def record_delivery(self, survey_id: str, status: str, rank: int, error_code: str | None, *,
-                        message_sid: str, now: datetime | None = None) -> bool:
+                        message_sid: str, now: datetime | None = None) -> Survey | None:
         """Store a delivery status only if its rank is higher than the stored one and it is about
         the survey's own message (`message_sid`, or any while the survey has not stored its sid
-        yet: a callback can overtake the write that records the send); False otherwise."""
+        yet: a callback can overtake the write that records the send). Returns the survey as stored
+        after the write; None when nothing was stored."""
 
     def set_opt_out(self, contact_key: str, opted_out: bool, audit: str, now: datetime) -> None: ...
     def keep_inbound(self, message: Inbound) -> None: ...

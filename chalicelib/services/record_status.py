@@ -5,17 +5,21 @@ one (the ranks live in domain/survey_lifecycle.py). A delivery failure leads whe
 says: the same message once more (Twilio 30003/30008, first time), the survey by email (an SMS the
 carrier could not deliver, to a customer whose address has not opted out), or the end of the survey
 as failed, freeing the contact's slot; the carrier's opt-out code opts the contact out everywhere.
+
+A callback that finds its survey still `sending` with no message recorded (the sender's record
+write failed, or has not happened yet) records the message: the callback names the survey and the
+message, so the survey is `sent` and no replay or schedule sends it again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.model import Survey, SurveyStatus
-from chalicelib.errors import InvalidRequest
+from chalicelib.errors import InvalidRequest, StaleSurvey
 from chalicelib.observability import count, logger
 from chalicelib.services import contacts, survey_moves
 from chalicelib.services.contacts import ContactKeys
@@ -30,6 +34,7 @@ class StatusDeps:
     contact_key: Callable[[str], str]
     clock: Callable[[], datetime]
     contact_keys: ContactKeys | None = None    # every listed key version (None: contact_key's only)
+    send_lease: timedelta = lifecycle.SEND_LEASE   # KOE_SEND_LEASE_S: a resend's claim
 
 
 @dataclass(frozen=True)
@@ -52,16 +57,30 @@ def record_status(callback: StatusCallback, deps: StatusDeps) -> str:
     rank = lifecycle.DELIVERY_RANKS.get(callback.status)
     if rank is None:
         raise UnknownStatus(callback.status)
-    if not store.record_delivery(callback.survey_id, callback.status, rank, callback.error_code,
-                                 message_sid=callback.message_sid, now=deps.clock()):
+    stored = store.record_delivery(callback.survey_id, callback.status, rank, callback.error_code,
+                                   message_sid=callback.message_sid, now=deps.clock())
+    if stored is None:
         count("StatusIgnored")
         return "ignored"
+    if stored.status is SurveyStatus.SENDING and stored.message_sid is None:
+        _record_the_message(stored, callback, deps)
     count("DeliveryStatus", status=callback.status)
     logger.info("delivery status", extra={"survey_id": callback.survey_id, "status": callback.status,
                                           "error_code": callback.error_code})
     if callback.status in lifecycle.DELIVERY_FAILURES:
         _after_failure(callback, deps, deps.clock())
     return "recorded"
+
+
+def _record_the_message(survey: Survey, callback: StatusCallback, deps: StatusDeps) -> None:
+    """The survey's send is recorded from its callback (see the module docstring). A survey that
+    changed meanwhile was recorded by its sender, or claimed again: nothing to do."""
+    try:
+        survey_moves.move(deps.store, survey, lifecycle.sent(survey, callback.message_sid), deps.clock())
+    except StaleSurvey:
+        return
+    count("SendRecordedByCallback", channel=survey.channel)
+    logger.info("send recorded from the carrier's callback", extra={"survey_id": survey.survey_id})
 
 
 def _after_failure(callback: StatusCallback, deps: StatusDeps, now: datetime) -> None:
@@ -76,7 +95,7 @@ def _after_failure(callback: StatusCallback, deps: StatusDeps, now: datetime) ->
         channel = survey.channel if next_step == lifecycle.RETRY else "email"
         why = (survey.channel_reason if next_step == lifecycle.RETRY
                else f"{survey.channel_reason}; then email: {reason}")
-        again = replace(survey, status=SurveyStatus.SENDING, message_sid=None, resends=survey.resends + 1,
+        again = replace(lifecycle.leased(survey, now, deps.send_lease), resends=survey.resends + 1,
                         channel=channel, channel_reason=why)
         survey_moves.move(store, survey, again, now)
         count("SurveyResent", channel=channel)

@@ -5,19 +5,33 @@ Each channel has one `SurveySender` (services/ports.py), chosen by the channel r
 survey. What the carrier answers is carried out the same way for every channel: the survey moves
 to `sent` with the carrier's message id, or ends as `failed` with its reason, freeing the contact's
 slot (and opting the contact out when the carrier says the customer did).
+
+Every send is made under a claim: the survey is `sending` with a lease (domain/survey_lifecycle.py),
+written on condition that nobody claimed it meanwhile (`claim`, or the write that opens or releases
+the survey). Once the carrier has taken the message, its record is the one write that must not be
+lost: it is tried again in the function a few times; if the store still fails, the survey stays
+claimed and the carrier's status callback records the message (services/record_status.py).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.model import Survey, SurveyStatus
 from chalicelib.domain.questions import Scale, scale_of, scores
-from chalicelib.errors import NoSender, RecipientOptedOut, UndeliverableRecipient
+from chalicelib.errors import (
+    NoSender,
+    RecipientOptedOut,
+    RetryableError,
+    SendNotRecorded,
+    StaleSurvey,
+    UndeliverableRecipient,
+)
 from chalicelib.observability import count, logger
 from chalicelib.services import survey_moves
 from chalicelib.services.ports import (
@@ -32,6 +46,9 @@ from chalicelib.services.ports import (
 )
 
 INVITATION = "invitation"
+# After the carrier took the message: the record is written again after these pauses (seconds)
+# while the store throttles or fails, before the survey is left to its lease.
+RECORD_RETRIES = (0.2, 0.5, 1.0)
 
 
 @dataclass(frozen=True)
@@ -102,11 +119,22 @@ def _callback(status_callback_url: str, survey: Survey) -> str:
     return f"{status_callback_url}?{urlencode({'survey': survey.survey_id})}"
 
 
+def claim(store: ConversationStore, survey: Survey, now: datetime,
+          lease: timedelta = lifecycle.SEND_LEASE) -> Survey:
+    """Claim a survey for one send (see the module docstring): the claimed survey, or StaleSurvey
+    when another claim, a reply or the schedule changed it since it was read."""
+    claimed = lifecycle.leased(survey, now, lease)
+    survey_moves.move(store, survey, claimed, now)
+    return claimed
+
+
 def send_survey(survey: Survey, senders: Mapping[str, SurveySender], store: ConversationStore,
-                now: datetime, message: str = INVITATION) -> dict[str, str]:
-    """Send `message` of an open survey on its channel and record what happened. Returns the
-    outcome (no personal data). Raises NoSender for a channel nobody sends on, and lets
-    RetryableSendError through: the caller's trigger retries."""
+                now: datetime, message: str = INVITATION, *,
+                sleep: Callable[[float], None] = time.sleep) -> dict[str, str]:
+    """Send `message` of a claimed survey on its channel and record what happened. Returns the
+    outcome (no personal data). Raises NoSender for a channel nobody sends on, lets
+    RetryableSendError through (the caller's trigger retries; `in_doubt` says whether the lease
+    must end first), and raises SendNotRecorded when the message went out but its record did not."""
     sender = senders.get(survey.channel)
     if sender is None:
         raise NoSender(survey.channel)
@@ -123,11 +151,34 @@ def send_survey(survey: Survey, senders: Mapping[str, SurveySender], store: Conv
                        opted_out=True, audit=exc.audit or f"carrier:{lifecycle.CARRIER_OPT_OUT}")
     except UndeliverableRecipient as exc:
         return _failed(survey, f"{exc.carrier}_{exc.code}", store, now)
-    survey_moves.move(store, survey, replace(survey, status=SurveyStatus.SENT, message_sid=sid), now)
+    _record_sent(store, survey, sid, now, sleep)
     count("SurveySent", channel=survey.channel)
     logger.info("survey sent", extra={"survey_id": survey.survey_id, "channel": survey.channel,
                                       "locale": survey.locale, "template": message})
     return {"survey_id": survey.survey_id, "status": "sent", "reason": survey.channel_reason}
+
+
+def _record_sent(store: ConversationStore, survey: Survey, sid: str, now: datetime,
+                 sleep: Callable[[float], None]) -> None:
+    """The survey moves to `sent` with the carrier's message id. A write refused because the survey
+    changed is fine when the change is this very message recorded (the status callback overtook
+    the write); a store that keeps failing leaves the survey claimed (SendNotRecorded)."""
+    for pause in (*RECORD_RETRIES, None):
+        try:
+            survey_moves.move(store, survey, lifecycle.sent(survey, sid), now)
+            return
+        except StaleSurvey:
+            stored = store.get_survey(survey.survey_id)
+            if stored is not None and stored.message_sid == sid:
+                return
+            raise
+        except RetryableError as exc:
+            if pause is None:
+                count("SendNotRecorded", channel=survey.channel)
+                logger.error("message sent, its record not written: left to the send lease",
+                             extra={"survey_id": survey.survey_id, "error": type(exc).__name__})
+                raise SendNotRecorded(survey.survey_id) from exc
+            sleep(pause)
 
 
 def _failed(survey: Survey, reason: str, store: ConversationStore, now: datetime,

@@ -7,11 +7,14 @@ domain/survey_schedule.py, since expiry closes a batch at a time: a survey past 
 is never sent, and a moment outside the customer's send window (their stored place: country, zone,
 holidays) waits for its next opening.
 
-Releasing is claim-then-send: the survey moves `scheduled` -> `sending` on condition that it is still
-scheduled, so two ticks that overlap (or a schedule that fires twice) send it once; earliest send
-time first, so deferred surveys keep their order. A release the carrier throttles waits for the next
-tick. How a window ends is the lifecycle's decision (domain/survey_lifecycle.py); each frees the
-contact's slot. The cases' schedule (ladder, closing message) is services/case_schedule.py.
+Releasing is claim-then-send: the survey moves `scheduled` -> `sending` under a send lease, on
+condition that it is still scheduled, so two ticks that overlap (or a schedule that fires twice) send
+it once; earliest send time first, so deferred surveys keep their order. A release the carrier
+throttles waits for the next tick. The lease lives in the same send time, so a survey left `sending`
+(its function died, or the carrier's answer was in doubt, and no status callback recorded the message)
+comes due again when its lease ends, and is claimed and sent again like a deferred one. How a window
+ends is the lifecycle's decision (domain/survey_lifecycle.py); each frees the contact's slot. The
+cases' schedule (ladder, closing message) is services/case_schedule.py.
 """
 
 from __future__ import annotations
@@ -27,12 +30,12 @@ from chalicelib.domain.customer_place import PlaceRules
 from chalicelib.domain.model import Survey, SurveyStatus
 from chalicelib.domain.send_pace import Pacer, SendRates
 from chalicelib.domain.send_window import SendHours
-from chalicelib.errors import NoSender, PermanentError, RetryableError, StaleSurvey
+from chalicelib.errors import NoSender, PermanentError, RetryableError, RetryableSendError, StaleSurvey
 from chalicelib.observability import count, logger
 from chalicelib.services import survey_moves
 from chalicelib.services.budget import UNLIMITED, Budget, schedule_cut_short
 from chalicelib.services.ports import ConversationStore, SurveySender
-from chalicelib.services.send_survey import send_survey
+from chalicelib.services.send_survey import claim, send_survey
 
 BATCH = 100
 # With a pace (KOE_SEND_RATES), a tick reads batch after batch while its time lasts: at 50 messages a
@@ -52,6 +55,7 @@ class TickDeps:
     rates: SendRates = field(default_factory=SendRates)      # KOE_SEND_RATES: each sender's messages a second
     monotonic: Callable[[], float] = time.monotonic          # what the pacing waits on
     sleep: Callable[[float], None] = time.sleep
+    send_lease: timedelta = lifecycle.SEND_LEASE             # KOE_SEND_LEASE_S
 
 
 def tick(deps: TickDeps, budget: Budget = UNLIMITED) -> dict[str, int]:
@@ -62,7 +66,7 @@ def tick(deps: TickDeps, budget: Budget = UNLIMITED) -> dict[str, int]:
     pacer = Pacer(deps.rates, deps.monotonic, deps.sleep)
     return run_jobs({"expire": lambda: expire_conversations(deps.store, now),
                      "release": lambda: release_scheduled(deps.store, deps.senders, now, deps.hours, deps.places,
-                                                          budget, pacer),
+                                                          budget, pacer, deps.send_lease),
                      "remind": lambda: send_reminders(deps.store, deps.senders, now, deps.hours, deps.places,
                                                       budget, pacer)})
 
@@ -146,11 +150,11 @@ def _off_the_reminder_schedule(store: ConversationStore, survey: Survey, now: da
 
 def release_scheduled(store: ConversationStore, senders: Mapping[str, SurveySender], now: datetime,
                       hours: SendHours, places: PlaceRules, budget: Budget = UNLIMITED,
-                      pacer: Pacer | None = None) -> dict[str, int]:
-    """The deferred surveys whose send time has come, inside the customer's send window and their
-    response window (domain/survey_schedule.release): sent, moved to the next opening of the send
-    window, or ended as never released."""
-    released = raced = postponed = failed = waiting = ended = 0
+                      pacer: Pacer | None = None, lease: timedelta = lifecycle.SEND_LEASE) -> dict[str, int]:
+    """The deferred surveys whose send time has come, and the sends whose lease ended unrecorded,
+    inside the customer's send window and their response window (domain/survey_schedule.release):
+    sent, moved to the next opening of the send window, or ended as never released (or never sent)."""
+    released = raced = postponed = failed = waiting = ended = in_doubt = 0
     for survey in _due(store.scheduled_due, now, pacer):
         if budget.exhausted():
             schedule_cut_short("release")
@@ -158,7 +162,8 @@ def release_scheduled(store: ConversationStore, senders: Mapping[str, SurveySend
         decision = schedule.release(survey, now, hours.next_opening(now, places.of_survey(survey)))
         try:
             if isinstance(decision, schedule.Later):
-                survey_moves.move(store, survey, replace(survey, send_at=decision.at), now)
+                later = replace(survey, status=SurveyStatus.SCHEDULED, send_at=decision.at)
+                survey_moves.move(store, survey, later, now)
                 waiting += 1
                 continue
             if isinstance(decision, schedule.Never):
@@ -167,22 +172,31 @@ def release_scheduled(store: ConversationStore, senders: Mapping[str, SurveySend
             if not _paced(pacer, survey.channel, budget):
                 schedule_cut_short("release")
                 break
-            sending = replace(survey, status=SurveyStatus.SENDING, send_at=None)
-            survey_moves.move(store, survey, sending, now)
+            if survey.status is SurveyStatus.SENDING:
+                count("SendReclaimed", channel=survey.channel)
+                logger.warning("send lease ended with no record of the message: sending again",
+                               extra={"survey_id": survey.survey_id})
+            sending = claim(store, survey, now, lease)
         except StaleSurvey:
             raced += 1          # another tick claimed it, or it ended meanwhile
             continue
         try:
             send_survey(sending, senders, store, now)
             released += 1
-        except RetryableError as exc:
-            postponed += _postpone(store, sending, now, exc)
+        except RetryableSendError as exc:
+            if exc.in_doubt:
+                in_doubt += 1       # the carrier may have it: the lease decides
+            else:
+                postponed += _postpone(store, sending, now, exc)
+        except RetryableError:
+            in_doubt += 1           # sent, not recorded; or changed meanwhile: the lease decides
         except PermanentError as exc:
             failed += _fail(store, sending, now, exc)
     if released or postponed or failed:
         count("ScheduledReleased", value=released)
     logger.info("scheduled surveys", extra={"released": released, "raced": raced, "postponed": postponed,
-                                            "failed": failed, "waiting": waiting, "ended": ended})
+                                            "failed": failed, "waiting": waiting, "ended": ended,
+                                            "in_doubt": in_doubt})
     return {"released": released, "release_raced": raced, "postponed": postponed, "release_failed": failed}
 
 
@@ -213,7 +227,7 @@ def _paced(pacer: Pacer | None, channel: str, budget: Budget) -> bool:
 def _not_released(store: ConversationStore, survey: Survey, decision: schedule.Never, now: datetime) -> int:
     """Past its response window before it could go: ended as the lifecycle ends a survey never
     released. Not scheduled any more (it ended meanwhile): only its send time goes."""
-    if decision.reason != schedule.WINDOW_OVER or survey.status is not SurveyStatus.SCHEDULED:
+    if decision.reason != schedule.WINDOW_OVER or survey.status not in schedule.RELEASABLE:
         store.update_survey(survey, replace(survey, send_at=None), (), None, now)
         return 0
     status, reason = lifecycle.at_window_end(survey)
@@ -225,9 +239,15 @@ def _not_released(store: ConversationStore, survey: Survey, decision: schedule.N
 
 
 def _postpone(store: ConversationStore, survey: Survey, now: datetime, exc: Exception) -> int:
-    """Back to `scheduled` for the next tick: the carrier is throttling, not refusing."""
+    """Back to `scheduled` for the next tick: the carrier is throttling, not refusing. If that write
+    fails too, the send's lease brings the survey back all the same, a little later."""
     later = replace(survey, status=SurveyStatus.SCHEDULED, send_at=now + RETRY_RELEASE_AFTER)
-    survey_moves.move(store, survey, later, now)
+    try:
+        survey_moves.move(store, survey, later, now)
+    except RetryableError as write_error:
+        logger.warning("release postponed by its lease", extra={"survey_id": survey.survey_id,
+                                                                 "error": type(write_error).__name__})
+        return 1
     logger.warning("release postponed", extra={"survey_id": survey.survey_id, "error": type(exc).__name__})
     return 1
 

@@ -163,20 +163,20 @@ class FakeConversationStore:
                                                         active_until=None)
 
     def record_delivery(self, survey_id: str, status: str, rank: int, error_code: str | None, *,
-                        message_sid: str, now: datetime | None = None) -> bool:
+                        message_sid: str, now: datetime | None = None) -> Survey | None:
         self.requests += 1
         stored = self.surveys.get(survey_id)
         if stored is None or stored.message_sid not in (None, message_sid):
-            return False
+            return None
         if survey_id in self.delivery_ranks and self.delivery_ranks[survey_id] >= rank:
-            return False
+            return None
         self.delivery_ranks[survey_id] = rank
         self.surveys[survey_id] = replace(stored, delivery_status=status, delivery_error=error_code)
         if lifecycle.counts_as_delivered(status, self.surveys[survey_id]):
             self.requests += 1
             bucket = (stored.procedure, f"{(now or datetime.now(UTC)).astimezone(UTC).date().isoformat()}#delivered")
             self.outcomes[bucket] = self.outcomes.get(bucket, 0) + 1
-        return True
+        return self.surveys[survey_id]
 
     def set_opt_out(self, contact_key: str, opted_out: bool, audit: str, now: datetime) -> None:
         self.requests += 1
@@ -237,7 +237,7 @@ def _slot_free(contact: Contact, now: datetime) -> bool:
 
 def _unchanged_since(stored: Survey, old: Survey) -> bool:
     return (stored.status == old.status and stored.step == old.step
-            and stored.last_inbound_sid == old.last_inbound_sid)
+            and stored.last_inbound_sid == old.last_inbound_sid and stored.send_at == old.send_at)
 
 
 def _with_changes(stored: Survey, new: Survey) -> Survey:

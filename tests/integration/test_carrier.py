@@ -220,6 +220,24 @@ def test_delivery_faults_arrive_as_callbacks(app: FakeApp, carrier: Carrier, cli
     assert all(hit.signature_ok for hit in hits)
 
 
+def test_a_message_taken_then_answered_500_goes_out_and_reports_its_callbacks(app: FakeApp) -> None:
+    """`taken500`: the send koe cannot tell from a refusal, the window the send lease is for."""
+    carrier = _carrier(app, faults={"taken500": 1.0})
+    carrier.start()
+    try:
+        twilio = Client(ACCOUNT_SID, AUTH_TOKEN)
+        twilio.api.base_url = carrier.url
+        with pytest.raises(TwilioRestException) as raised:
+            send(twilio, CUSTOMER, app)
+        assert raised.value.status == 500
+        [message] = requests.get(f"{carrier.url}/messages", params={"to": CUSTOMER}, timeout=5).json()
+        hits = statuses(app, 2)
+        assert {hit.params["MessageSid"] for hit in hits} == {message["sid"]}
+        assert carrier.faults_injected == {"taken500": 1}
+    finally:
+        carrier.stop()
+
+
 def test_callbacks_to_an_app_that_is_down_do_not_break_the_carrier(app: FakeApp, carrier: Carrier,
                                                                    client: Client) -> None:
     # Given a status callback URL where nothing listens

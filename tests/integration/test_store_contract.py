@@ -438,6 +438,33 @@ def test_record_delivery_never_moves_backwards(stores: Stores) -> None:
     assert (stored.delivery_status, stored.delivery_error) == ("undelivered", "30003")
 
 
+def test_record_delivery_gives_back_the_survey_as_stored(stores: Stores) -> None:
+    """A callback that overtakes the send's record sees the survey still `sending` (no extra read)."""
+    survey = replace(a_survey(), status=SurveyStatus.SENDING, send_at=NOW + timedelta(minutes=2))
+    stores.conversations.open_survey(survey, NOW)
+
+    stored = stores.conversations.record_delivery(survey.survey_id, "sent", 3, None, message_sid=SID)
+
+    assert stored is not None
+    assert (stored.status, stored.message_sid, stored.delivery_status) == (SurveyStatus.SENDING, None, "sent")
+    assert stored.send_at == NOW + timedelta(minutes=2)
+
+
+def test_two_claims_of_one_send_cannot_both_win(stores: Stores) -> None:
+    """The send lease lives in `send_at`: a write made from a survey read before another claim is stale."""
+    survey = replace(a_survey(), status=SurveyStatus.SENDING, send_at=NOW)
+    stores.conversations.open_survey(survey, NOW)
+    first = replace(survey, send_at=NOW + timedelta(minutes=2))
+    stores.conversations.update_survey(survey, first, now=NOW)
+
+    with pytest.raises(StaleSurvey):
+        stores.conversations.update_survey(survey, replace(survey, send_at=NOW + timedelta(minutes=3)), now=NOW)
+    stores.conversations.update_survey(first, replace(first, status=SurveyStatus.SENT, message_sid=SID,
+                                                      send_at=None), now=NOW)
+    stored = stores.conversations.get_survey(survey.survey_id)
+    assert stored is not None and (stored.status, stored.send_at) == (SurveyStatus.SENT, None)
+
+
 def test_record_delivery_ignores_a_callback_about_another_message(stores: Stores) -> None:
     survey = a_survey()
     stores.conversations.open_survey(survey, NOW)

@@ -59,18 +59,20 @@ def test_without_a_configuration_set_none_is_named():
     assert stub.requests[0]["FromEmailAddress"] == "survey@example.jp"
 
 
-@pytest.mark.parametrize("raised", [
-    error("TooManyRequestsException", "Too many requests", 429),
-    error("LimitExceededException", "Maximum sending rate exceeded."),
-    error("Throttling", "Rate exceeded"),
-    error("InternalFailure", "", 500),
-    error("ServiceUnavailable", "", 503),
-    EndpointConnectionError(endpoint_url="https://email.ap-northeast-1.amazonaws.com"),
-    ReadTimeoutError(endpoint_url="https://email.ap-northeast-1.amazonaws.com"),
+@pytest.mark.parametrize("raised, in_doubt", [
+    (error("TooManyRequestsException", "Too many requests", 429), False),
+    (error("LimitExceededException", "Maximum sending rate exceeded."), False),
+    (error("Throttling", "Rate exceeded"), False),
+    (error("InternalFailure", "", 500), True),
+    (error("ServiceUnavailable", "", 503), True),
+    (EndpointConnectionError(endpoint_url="https://email.ap-northeast-1.amazonaws.com"), True),
+    (ReadTimeoutError(endpoint_url="https://email.ap-northeast-1.amazonaws.com"), True),
 ])
-def test_throttling_5xx_and_network_faults_are_retried(raised):
-    with pytest.raises(RetryableSendError):
+def test_throttling_5xx_and_network_faults_are_retried(raised, in_doubt):
+    """A refusal is certain (nothing went out); a 5xx or a lost connection may have sent it."""
+    with pytest.raises(RetryableSendError) as caught:
         SesEmail(StubSes(raises=raised), "survey@example.jp", "B").send(EMAIL)
+    assert caught.value.in_doubt is in_doubt
 
 
 @pytest.mark.parametrize("raised", [

@@ -62,8 +62,11 @@ def no_delivery_state_without_a_message(new: Survey) -> list[Action]:
 def unchanged_since(old: Survey) -> Condition:
     same_inbound = (SurveyItem.last_inbound_sid.does_not_exist() if old.last_inbound_sid is None
                     else SurveyItem.last_inbound_sid == old.last_inbound_sid)
+    # The send time too: it holds a `sending` survey's lease, so two claims of one send cannot both win.
+    same_send_at = (SurveyItem.send_at.does_not_exist() if old.send_at is None
+                    else SurveyItem.send_at == old.send_at)
     unchanged: Condition = (SurveyItem.status == old.status.value) & (SurveyItem.step == old.step.value)
-    condition: Condition = unchanged & same_inbound
+    condition: Condition = unchanged & same_inbound & same_send_at
     return condition
 
 

@@ -166,10 +166,10 @@ class DynamoConversationStore:
             _raise_update_failure(exc, kinds, old.survey_id)
 
     def record_delivery(self, survey_id: str, status: str, rank: int, error_code: str | None, *,
-                        message_sid: str, now: datetime | None = None) -> bool:
-        """False when the stored rank is not lower, when the callback is about another message,
+                        message_sid: str, now: datetime | None = None) -> Survey | None:
+        """None when the stored rank is not lower, when the callback is about another message,
         and when there is no such survey (a callback for a survey we never recorded must not
-        create an item)."""
+        create an item); else the survey as the update left it (its new image: no extra read)."""
         its_message = SurveyItem.message_sid.does_not_exist() | (SurveyItem.message_sid == message_sid)
         moves_forward: Condition = SurveyItem.survey_id.exists() & its_message & (
             SurveyItem.delivery_rank.does_not_exist() | (SurveyItem.delivery_rank < rank))
@@ -177,15 +177,16 @@ class DynamoConversationStore:
                    set_or_remove(SurveyItem.delivery_error, error_code)]
         item = SurveyItem(survey_id)
         if not conditional(lambda: item.update(actions=actions, condition=moves_forward)):
-            return False
-        if lifecycle.counts_as_delivered(status, survey_from_item(item)):
+            return None
+        stored = survey_from_item(item)
+        if lifecycle.counts_as_delivered(status, stored):
             # The carrier's first word that it arrived, before any reply: `delivered`, on the day it
             # came. A second request, for this one callback; lost only if the function dies in between.
             bucket = f"{(now or datetime.now(UTC)).astimezone(UTC).date().isoformat()}#{lifecycle.DELIVERED}"
             with throttling_as_retryable():
                 OutcomeItem(item.procedure, bucket).update(
                     actions=counter_increment(item.procedure, bucket, self._counter_retention))
-        return True
+        return stored
 
     def set_opt_out(self, contact_key: str, opted_out: bool, audit: str, now: datetime) -> None:
         actions = opt_out_actions(opted_out, audit, now)
