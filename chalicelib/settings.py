@@ -218,13 +218,15 @@ def _int_map(env: Mapping[str, str], name: str) -> dict[str, int]:
 
 
 def _channel_map(env: Mapping[str, str], name: str) -> dict[str, tuple[str, ...]]:
-    from chalicelib.domain.channel_policy import CHANNELS
+    from chalicelib.domain.channels import names
+
+    known = names()
 
     example = '{"JP": ["sms_link", "email"]}'
     value = _json_object(env, name, example)
-    if not all(isinstance(v, list) and v and all(c in CHANNELS for c in v) for v in value.values()):
+    if not all(isinstance(v, list) and v and all(c in known for c in v) for v in value.values()):
         raise SettingsError(f"{name} must be a JSON object of channel lists, e.g. {example}; "
-                            f"channels: {', '.join(CHANNELS)}")
+                            f"channels: {', '.join(known)}")
     return {k: tuple(v) for k, v in value.items()}
 
 

@@ -373,17 +373,18 @@ class Adapters:
 
     @cached_property
     def senders(self) -> Mapping[str, SurveySender]:
-        """One sender per channel a survey can be sent on (domain/eligibility.py names them), each
+        """One sender per channel a survey can be sent on (domain/channels.py names them), each
         built when a survey is first sent on it: an event that sends no email builds no SES client
         nor email templates."""
+        from chalicelib.domain.channels import EMAIL, SMS_LINK, SMS_TWO_WAY
         from chalicelib.services.send_survey import EmailSurveySender, SmsLinkSurveySender, SmsSurveySender
 
         s = self.settings
         return BuiltOnUse({
-            "sms_two_way": lambda: SmsSurveySender(self.sms, self.messages, s.status_callback_url),
-            "sms_link": lambda: SmsLinkSurveySender(self.sms, self.messages, s.status_callback_url, self.survey_link),
+            SMS_TWO_WAY: lambda: SmsSurveySender(self.sms, self.messages, s.status_callback_url),
+            SMS_LINK: lambda: SmsLinkSurveySender(self.sms, self.messages, s.status_callback_url, self.survey_link),
             # Only where a sender address is configured (KOE_EMAIL_FROM): else the policy skips email.
-            **({"email": lambda: EmailSurveySender(self.email, self.email_templates, self.survey_link,
+            **({EMAIL: lambda: EmailSurveySender(self.email, self.email_templates, self.survey_link,
                                                    self.unsubscribe_link, self.contact_key)} if s.email_from else {}),
         })
 

@@ -26,8 +26,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chalicelib.domain import case_alerts
-from chalicelib.domain.case_routing import CENTRAL, LANGUAGES, ContactPoint, RoutingTable
+from chalicelib.domain.case_routing import CENTRAL, ContactPoint, RoutingTable
 from chalicelib.domain.escalation import one_line
+from chalicelib.domain.languages import LANGUAGES
 
 EMAIL = "email"
 CHAT = "chat"

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain.cases import Case, Owner, OwnerKind
+from chalicelib.domain.languages import LANGUAGES
 
 CENTRAL = "central"
-LANGUAGES = ("ja", "zh", "en")
 
 
 class InvalidRouting(ValueError):

@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from chalicelib.domain.languages import DEFAULT_LANGUAGE
+from chalicelib.domain.languages import LANGUAGES as KOE_LANGUAGES
 from chalicelib.domain.model import Answer
 
 # The dimensions also counted within the comment's branch are the scores' ("<dimension>|branch=<b>"),
@@ -50,8 +52,10 @@ class Sentiment(StrEnum):
     MIXED = "mixed"           # Comprehend's: both, strongly; the offline analysers never say it
 
 
-# The languages comments are read in: Comprehend's codes for them (zh is simplified, zh-TW traditional).
-LANGUAGES = ("ja", "zh", "zh-TW", "en")
+# The languages comments are read in, as Comprehend codes them: koe's own (zh is simplified Chinese),
+# and traditional Chinese, so that a comment from Taiwan or Hong Kong is read as what it is.
+TRADITIONAL_CHINESE = "zh-TW"
+LANGUAGES = (*KOE_LANGUAGES, TRADITIONAL_CHINESE)
 KEY_PHRASES = 5               # kept per comment, most salient first
 PHRASE_MAX_CHARS = 60
 PHRASES_KEPT = 20             # per group and day (the bounded map)
@@ -79,9 +83,9 @@ _TRADITIONAL = ("zh-tw", "zh-hk", "zh-mo", "zh-hant")
 def _survey_language(locale: str) -> str:
     folded = locale.replace("_", "-").lower()
     if folded.startswith(_TRADITIONAL):
-        return "zh-TW"
+        return TRADITIONAL_CHINESE
     base = folded.partition("-")[0]
-    return base if base in LANGUAGES else "en"
+    return base if base in LANGUAGES else DEFAULT_LANGUAGE
 
 
 def language_for(text: str, locale: str) -> str:

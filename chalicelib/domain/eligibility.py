@@ -14,9 +14,8 @@ from chalicelib.domain import fatigue
 from chalicelib.domain.channel_policy import NONE, Channel
 from chalicelib.domain.events import ProcedureCompleted
 from chalicelib.domain.fatigue import FatigueRules
+from chalicelib.domain.languages import DEFAULT_LANGUAGE, LANGUAGES
 from chalicelib.domain.model import Contact
-
-LANGUAGES = ("ja", "zh", "en")
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ def language(locale: str | None, default_locale: str) -> str:
         lang = (candidate or "").split("-")[0].lower()
         if lang in LANGUAGES:
             return lang
-    return "en"
+    return DEFAULT_LANGUAGE
 
 
 def decide(event: ProcedureCompleted, contact: Contact | None, channel: Channel, now: datetime,

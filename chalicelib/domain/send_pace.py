@@ -2,11 +2,12 @@
 and the reminders go out at the carrier's rate, spread over the tick, never as a burst the carrier
 answers with 429s (or queues for hours).
 
-A sender is the SMS number pool (both SMS channels) or the email sender. Its rate is messages per
-second (KOE_SEND_RATES: Twilio takes about 1 a second from a US long code, 3 from a toll-free number,
-100 from a short code, per sender; SES the account's maximum send rate); a sender without one goes as
-fast as the carrier answers, as before. The n-th send of a sender in one tick waits until
-start + n / rate: the schedule spaces its sends, it does not count on the carrier to refuse them.
+A sender is a channel's transport (domain/channels.py): the SMS number pool (both SMS channels) or
+the email sender. Its rate is messages per second (KOE_SEND_RATES: Twilio takes about 1 a second from
+a US long code, 3 from a toll-free number, 100 from a short code, per sender; SES the account's
+maximum send rate); a sender without one goes as fast as the carrier answers, as before. The n-th
+send of a sender in one tick waits until start + n / rate: the schedule spaces its sends, it does not
+count on the carrier to refuse them.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-# Which sender each channel goes through (the channel policy's channel names).
-SENDER_OF = {"sms_two_way": "sms", "sms_link": "sms", "email": "email"}
-SENDERS = ("sms", "email")
+from chalicelib.domain import channels
+
+# Which sender each channel goes through, and the senders a rate may be given for.
+SENDER_OF = {row.name: row.transport for row in channels.all_channels()}
+SENDERS = channels.transports()
 MAX_RATE = 10_000.0
 
 

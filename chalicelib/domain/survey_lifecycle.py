@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from chalicelib.domain import channels
 from chalicelib.domain.model import Step, Survey, SurveyStatus
 
 S = SurveyStatus
@@ -134,19 +135,18 @@ def delivery_failure_reason(status: str, error_code: str | None) -> str:
 
 # Carrier errors worth one more try (queue overflow, unknown destination handset: often passing).
 RETRY_ONCE = frozenset({"30003", "30008"})
-SMS_CHANNELS = frozenset({"sms_two_way", "sms_link"})
 RETRY, TO_EMAIL, FAIL = "retry", "email", "fail"
 
 
 def after_delivery_failure(survey: Survey, error_code: str | None, email_possible: bool) -> str:
     """What a delivery failure leads to: the same message once more (30003/30008, first time), the
-    survey by email (an SMS the carrier could not deliver, to a customer with a usable address),
-    or the end of the survey as failed. An opt-out at the carrier is never worked around."""
+    survey by email (a channel that falls back to email, domain/channels.py, to a customer with a
+    usable address), or the end of the survey as failed. An opt-out at the carrier is never worked around."""
     if error_code == CARRIER_OPT_OUT:
         return FAIL
     if error_code in RETRY_ONCE and survey.resends == 0:
         return RETRY
-    if survey.channel in SMS_CHANNELS and email_possible:
+    if channels.EMAIL in channels.falls_back_to(survey.channel) and email_possible:
         return TO_EMAIL
     return FAIL
 

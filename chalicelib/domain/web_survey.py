@@ -30,11 +30,13 @@ from enum import StrEnum
 from urllib.parse import unquote_to_bytes
 
 from chalicelib.domain import survey_lifecycle as lifecycle
+from chalicelib.domain.languages import DEFAULT_LANGUAGE
+from chalicelib.domain.languages import LANGUAGES as KOE_LANGUAGES
 from chalicelib.domain.model import Survey, SurveyStatus
 from chalicelib.domain.questions import Scale, in_scale
 
-LANGUAGES = ("en", "ja", "zh")       # templates/web/<language>.toml
-DEFAULT_LANGUAGE = "en"
+# templates/web/<language>.toml; the default first, as the pages' language switchers list them
+LANGUAGES = (DEFAULT_LANGUAGE, *(language for language in KOE_LANGUAGES if language != DEFAULT_LANGUAGE))
 MAX_COMMENT = 1000                   # characters; the textarea says so too (maxlength)
 COMMENT_DAYS = 7                     # an answered survey takes a (later) comment this long after it was created
 MAX_COMMENTS = 20                    # comments kept per survey: 20 x 1,000 characters stay far below an item's 400 KB

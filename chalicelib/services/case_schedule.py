@@ -28,10 +28,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.domain import case_ladder
+from chalicelib.domain import case_ladder, channels
 from chalicelib.domain.case_policy import CasePolicy
 from chalicelib.domain.cases import ROBOT, Case, TimelineEntry
-from chalicelib.domain.channel_policy import EMAIL
+from chalicelib.domain.channels import AddressKind
 from chalicelib.domain.customer_place import PlaceRules
 from chalicelib.domain.events import MAX_EVENT_ID_CHARS
 from chalicelib.domain.model import Place, Survey
@@ -131,7 +131,8 @@ def _reachable(case: Case, deps: CaseScheduleDeps) -> tuple[Survey | None, str |
     # The survey's contact as stored, and its address under every listed key version (an opt-out
     # written after a rotation is under the current one).
     keys = [survey.contact_key, *every_key(survey.phone or survey.email or "", deps.contact_key, deps.contact_keys)]
-    if survey.channel == EMAIL and survey.email:          # the address's unsubscribe blocks email
+    row = channels.find(survey.channel)
+    if row is not None and row.address is AddressKind.EMAIL and survey.email:  # its unsubscribe blocks email
         keys.extend(every_key(survey.email, deps.contact_key, deps.contact_keys))
     for key in dict.fromkeys(keys):
         contact = deps.surveys.get_contact(key)

@@ -26,7 +26,7 @@ from datetime import date
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from chalicelib.domain.channel_policy import CHANNELS
+from chalicelib.domain import channels
 from chalicelib.domain.events import PROCEDURE  # as the event schema has it
 from chalicelib.domain.exports import (
     Position,
@@ -96,7 +96,7 @@ def parse_query(params: Mapping[str, str] | None, today: date) -> ExportQuery:
     refuse_unknown(params, QUERY_PARAMETERS, InvalidExportQuery)
     from_day, to_day = period(params, today, InvalidExportQuery)
     try:
-        channel = one_of(params, "channel", list(CHANNELS))
+        channel = one_of(params, "channel", list(channels.names()))
         scale = one_of(params, "scale", [s.value for s in Scale])
     except InvalidRequest as exc:
         raise InvalidExportQuery(str(exc)) from exc

@@ -1,0 +1,171 @@
+"""The channels koe sends a survey on, one row each: what address reaches the customer, whether the
+conversation runs on the channel itself, whether the carrier reports delivery, what a message costs,
+which channel takes over when this one could not deliver, and how an answer comes back.
+
+The rest of the code asks these rows instead of testing channel names: the channel policy (which
+channels can reach a customer), the lifecycle (where an undelivered invitation goes next), the send
+pacing (which sender account a send counts against), the settings and the export (which names are
+channels). A channel's name is what surveys, answers and cases store; it never changes.
+
+Adding a channel starts with a row here (see docs/architecture.md, "Adding a channel"). Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class UnknownChannel(ValueError):
+    """A channel name koe does not know (in configuration, or asked of the registry)."""
+
+
+class AddressKind(StrEnum):
+    """What koe must hold of a customer to reach them on a channel. A LINE user id or a WeChat openid
+    becomes a kind here when its channel is added."""
+
+    PHONE = "phone"      # E.164
+    EMAIL = "email"
+
+
+class CostClass(StrEnum):
+    """How a message is paid for."""
+
+    SMS = "sms"          # per segment (160 GSM-7 / 70 UCS-2 characters), per country
+    EMAIL = "email"      # per message, a fraction of an SMS
+
+
+class ReplyRoute(StrEnum):
+    """How the customer's answer reaches koe."""
+
+    SMS_WEBHOOK = "sms_webhook"    # they reply by SMS: the carrier's inbound webhook, the conversation by SMS
+    WEB_PAGE = "web_page"          # the invitation carries the survey page's link: the page's form POST
+    NONE = "none"                  # a channel that only informs
+
+    @property
+    def on_the_channel(self) -> bool:
+        """Whether answers come back over the channel itself (a two-way channel's conversation)."""
+        return self is ReplyRoute.SMS_WEBHOOK
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    name: str                            # as stored on surveys, answers and cases
+    address: AddressKind
+    two_way: bool                        # the conversation (score, "why?", thanks) runs on the channel
+    reports_delivery: bool               # the carrier reports each message's fate (status callbacks)
+    cost: CostClass
+    transport: str                       # the sender account it goes out through, paced as one (KOE_SEND_RATES)
+    reply_arrives_by: ReplyRoute
+    falls_back_to: tuple[str, ...] = ()  # tried in order when the carrier could not deliver
+
+
+SMS_TWO_WAY = "sms_two_way"
+SMS_LINK = "sms_link"
+EMAIL = "email"
+
+_ROWS = (
+    # Twilio SMS where carriers take replies: the customer answers "9" and the conversation goes on by SMS.
+    ChannelSpec(SMS_TWO_WAY, AddressKind.PHONE, two_way=True, reports_delivery=True, cost=CostClass.SMS,
+                transport="sms", reply_arrives_by=ReplyRoute.SMS_WEBHOOK, falls_back_to=(EMAIL,)),
+    # Twilio SMS carrying the survey page's link, where replies are not carried but links are allowed.
+    ChannelSpec(SMS_LINK, AddressKind.PHONE, two_way=False, reports_delivery=True, cost=CostClass.SMS,
+                transport="sms", reply_arrives_by=ReplyRoute.WEB_PAGE, falls_back_to=(EMAIL,)),
+    # SES email with the same page (and an unsubscribe link). SES's delivery events are counted, not
+    # kept on the survey; a bounce opts the address out instead.
+    ChannelSpec(EMAIL, AddressKind.EMAIL, two_way=False, reports_delivery=False, cost=CostClass.EMAIL,
+                transport="email", reply_arrives_by=ReplyRoute.WEB_PAGE),
+)
+
+
+class InvalidRegistry(ValueError):
+    """Rows that contradict each other: a bug in this module, found when it is imported."""
+
+
+class Registry:
+    """Rows by name, checked once: unique names, fallbacks that exist and never lead back to where
+    they started, a reply route that matches whether the channel is two-way."""
+
+    def __init__(self, rows: Iterable[ChannelSpec]) -> None:
+        self.rows = tuple(rows)
+        self._by_name = {row.name: row for row in self.rows}
+        problems = self._problems()
+        if problems:
+            raise InvalidRegistry("; ".join(problems))
+
+    def _problems(self) -> list[str]:
+        problems: list[str] = []
+        if len(self._by_name) != len(self.rows):
+            problems.append("a channel name is used twice")
+        for row in self.rows:
+            problems += [f"{row.name} falls back to {name}, which is not a channel"
+                         for name in row.falls_back_to if name not in self._by_name]
+            if row.two_way != row.reply_arrives_by.on_the_channel:
+                problems.append(f"{row.name}: two_way={row.two_way} but replies arrive by {row.reply_arrives_by}")
+            if self._leads_back(row.name):
+                problems.append(f"{row.name}: its fallbacks lead back to it")
+        return problems
+
+    def _leads_back(self, start: str) -> bool:
+        seen: set[str] = set()
+        todo = [name for name in self._by_name[start].falls_back_to if name in self._by_name]
+        while todo:
+            name = todo.pop()
+            if name == start:
+                return True
+            if name not in seen:
+                seen.add(name)
+                todo += [n for n in self._by_name[name].falls_back_to if n in self._by_name]
+        return False
+
+    def get(self, name: str) -> ChannelSpec:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise UnknownChannel(f"{name!r} is not a channel; channels: {', '.join(self._by_name)}") from None
+
+    def find(self, name: str) -> ChannelSpec | None:
+        return self._by_name.get(name)
+
+
+REGISTRY = Registry(_ROWS)
+
+
+def get(name: str) -> ChannelSpec:
+    """The row of a channel; UnknownChannel for a name that is not one."""
+    return REGISTRY.get(name)
+
+
+def find(name: str) -> ChannelSpec | None:
+    """The row of a channel, or None (a survey that was never sent stores the channel "none")."""
+    return REGISTRY.find(name)
+
+
+def all_channels() -> tuple[ChannelSpec, ...]:
+    return REGISTRY.rows
+
+
+def names() -> tuple[str, ...]:
+    return tuple(row.name for row in REGISTRY.rows)
+
+
+def two_way() -> tuple[ChannelSpec, ...]:
+    return tuple(row for row in REGISTRY.rows if row.two_way)
+
+
+def reaching(kind: AddressKind) -> tuple[ChannelSpec, ...]:
+    """The channels an address of this kind reaches."""
+    return tuple(row for row in REGISTRY.rows if row.address is kind)
+
+
+def transports() -> tuple[str, ...]:
+    """The sender accounts, each named once, in the order of the rows."""
+    return tuple(dict.fromkeys(row.transport for row in REGISTRY.rows))
+
+
+def falls_back_to(name: str) -> tuple[str, ...]:
+    """Where an invitation on `name` goes when the carrier could not deliver it (nothing for a name
+    that is not a channel)."""
+    row = find(name)
+    return row.falls_back_to if row is not None else ()
