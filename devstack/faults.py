@@ -11,6 +11,15 @@ own retries (a `ClientError` with AWS's error code for that service), only for t
 makes while it runs (devstack/iam.py's `acting_as`): Lambda's own polling of queues and streams is
 AWS's, not koe's, and is left alone. The carrier's faults (Twilio 429 / 500, undelivered) are the
 carrier's own (devstack/carrier.py, `--carrier-faults`).
+
+Crashes: `crash:<point>=share` kills the invocation right after a call that changed something
+succeeded, before koe's code hears of it: `crash:dynamodb` after a write to a table, `crash:sqs` after
+a message was sent, `crash:sns` after a publish, `crash:ses` after an email was taken, `crash:twilio`
+after the carrier took an SMS. The invocation ends with `Crash`, a BaseException no handler of koe's
+catches (as nothing runs in a process that was killed); the runner then does what Lambda does when a
+function dies: the queue's batch comes back after its visibility timeout, the stream's batch is
+retried, the schedule's next tick runs. Only the functions the runner invokes crash (the API
+function's invocations are not crashed: API Gateway would answer 502 and the caller decide).
 """
 
 from __future__ import annotations
@@ -36,6 +45,24 @@ ERRORS: Mapping[str, Mapping[str, tuple[str, int]]] = {
     "comprehend": {"throttle": ("ThrottlingException", 400), "500": ("InternalServerException", 500)},
 }
 SDK_NAME = {"ses": "sesv2"}       # the service name the SDK's client reports
+# Where a crash may strike: right after one of these calls succeeded (what it changed stays changed).
+WRITES: Mapping[str, frozenset[str]] = {
+    "dynamodb": frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}),
+    "sqs": frozenset({"SendMessage", "SendMessageBatch"}),
+    "sns": frozenset({"Publish"}),
+    "ses": frozenset({"SendEmail"}),
+}
+CRASH_POINTS = (*WRITES, "twilio")
+CRASH = "crash"
+
+
+class Crash(BaseException):
+    """The function's process was killed here (KOE_LOCAL_FAULTS `crash:<point>`): a BaseException, so
+    no `except Exception` of koe's sees it, as no code runs in a process that is gone."""
+
+    def __init__(self, point: str, function: str | None):
+        self.point, self.function = point, function
+        super().__init__(f"{function or 'a function'} killed after a {point} call succeeded (injected by {ENV})")
 
 
 class InvalidFaults(ValueError):
@@ -59,8 +86,10 @@ class Faults:
         for part in (p.strip() for p in text.split(",") if p.strip()):
             name, sep, value = part.partition("=")
             service, _, fault = name.strip().lower().partition(":")
-            if not sep or fault not in ERRORS.get(service, {}):
-                known = ", ".join(f"{s}:{f}" for s, faults in ERRORS.items() for f in faults)
+            known_fault = fault in ERRORS.get(service, {}) or (service == CRASH and fault in CRASH_POINTS)
+            if not sep or not known_fault:
+                known = ", ".join([f"{s}:{f}" for s, faults in ERRORS.items() for f in faults]
+                                  + [f"{CRASH}:{point}" for point in CRASH_POINTS])
                 raise InvalidFaults(f"{part!r}: a fault is service:fault=share, one of {known}")
             try:
                 share = float(value)
@@ -73,17 +102,48 @@ class Faults:
 
     def draw(self, sdk_service: str) -> tuple[str, int] | None:
         """The error to raise for one call of this service, or None (the call goes through)."""
-        service = next((s for s, sdk in SDK_NAME.items() if sdk == sdk_service), sdk_service)
+        service = service_of(sdk_service)
         for (name, fault), share in self.shares.items():
             if name != service or share <= 0:
                 continue
-            with self._lock:
-                hit = self._random.random() < share
-                if hit:
-                    self.injected[f"{name}:{fault}"] += 1
-            if hit:
+            if self._hit(name, fault, share):
                 return ERRORS[name][fault]
         return None
+
+    def crashes(self, point: str) -> bool:
+        """Whether the invocation dies right after this successful call (`crash:<point>`)."""
+        share = self.shares.get((CRASH, point), 0.0)
+        return share > 0 and self._hit(CRASH, point, share)
+
+    def _hit(self, name: str, fault: str, share: float) -> bool:
+        with self._lock:
+            hit = self._random.random() < share
+            if hit:
+                self.injected[f"{name}:{fault}"] += 1
+        return hit
+
+
+def service_of(sdk_service: str) -> str:
+    return next((s for s, sdk in SDK_NAME.items() if sdk == sdk_service), sdk_service)
+
+
+def _crashable(function: str | None) -> bool:
+    from chalicelib import resources
+
+    return function is not None and function != resources.API_HANDLER
+
+
+def crash_after(point: str) -> None:
+    """Raise Crash if a crash is drawn at `point` for the function running now (see the docstring)."""
+    function = _acting()
+    if _installed is not None and _crashable(function) and _installed.crashes(point):
+        raise Crash(point, function)
+
+
+def _acting() -> str | None:
+    from devstack import iam
+
+    return iam.acting()
 
 
 _installed: Faults | None = None
@@ -104,18 +164,39 @@ def install(faults: Faults) -> None:
     original = BaseClient._make_api_call     # type: ignore[attr-defined]
 
     def faulty(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        if iam.acting() is not None and _installed is not None:
-            error = _installed.draw(client.meta.service_model.service_name)
-            if error is not None:
-                code, status = error
-                body: Any = {"Error": {"Code": code, "Message": f"injected by {ENV}"},
-                             "ResponseMetadata": {"HTTPStatusCode": status}}
-                raise ClientError(body, operation)
-        return original(client, operation, params)
+        if iam.acting() is None or _installed is None:
+            return original(client, operation, params)
+        service = service_of(client.meta.service_model.service_name)
+        error = _installed.draw(service)
+        if error is not None:
+            code, status = error
+            body: Any = {"Error": {"Code": code, "Message": f"injected by {ENV}"},
+                         "ResponseMetadata": {"HTTPStatusCode": status}}
+            raise ClientError(body, operation)
+        answer = original(client, operation, params)
+        if operation in WRITES.get(service, ()):
+            crash_after(service)
+        return answer
 
     BaseClient._make_api_call = faulty     # type: ignore[attr-defined]
+    _install_twilio_crash()
     log.warning("faults injected on purpose (%s): %s", ENV,
                 ", ".join(f"{s}:{f}={share:g}" for (s, f), share in faults.shares.items()))
+
+
+def _install_twilio_crash() -> None:
+    """`crash:twilio`: after the carrier answered 201 to a message koe's function sent."""
+    from twilio.http.http_client import TwilioHttpClient
+
+    original = TwilioHttpClient.request
+
+    def request(self: TwilioHttpClient, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        response = original(self, method, url, *args, **kwargs)
+        if method.upper() == "POST" and url.endswith("/Messages.json") and response.status_code == 201:
+            crash_after("twilio")
+        return response
+
+    TwilioHttpClient.request = request
 
 
 def injected() -> Mapping[str, int]:

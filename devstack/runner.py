@@ -40,6 +40,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib import resources
+from devstack.faults import Crash
 from devstack.iam import as_function
 from devstack.lambda_events import (
     ACCOUNT_ID,
@@ -137,6 +138,10 @@ class QueueSource:
         context = LambdaContext(function_name=self.name, region=self.region)
         try:
             result = self.handler(sqs_event(messages, self.queue_arn, self.region), context)
+        except Crash as crash:
+            # As in Lambda when the function dies: nothing is deleted, the batch comes back.
+            log.warning("%s: %s; its batch of %d message(s) will be delivered again", self.name, crash, len(messages))
+            return
         except Exception:
             # As in Lambda: the whole batch becomes visible again and is retried.
             log.exception("%s raised on a batch of %d message(s); all will be retried",
@@ -185,7 +190,7 @@ class TopicSource:
             envelope = json.loads(message["Body"])
             self.handler(sns_event(envelope, self.subscription_arn),
                          LambdaContext(function_name=self.name, region=self.region))
-        except Exception:
+        except (Exception, Crash):
             if attempt < self.max_attempts:
                 log.exception("%s raised on an SNS message (attempt %d of %d); it will be retried",
                               self.name, attempt, self.max_attempts)
@@ -280,15 +285,22 @@ class StreamPositions:
             os.replace(partial, self.path)      # never half a file, even if the stack is killed
 
 
+OnFailure = Callable[[dict[str, Any]], None]
+
+
 class StreamSource:
     """A DynamoDB stream event source mapping: TRIM_HORIZON (or the saved position), batches of up
-    to 100, bounded retries."""
+    to 100, bounded retries, a failing batch bisected (BisectBatchOnFunctionError), and what still
+    fails sent to the on-failure destination (`on_failure`: the stream's DLQ) as AWS sends it: the
+    batch's shard and sequence numbers, never its records."""
 
     def __init__(self, dynamodb: Any, streams: Any, table_name: str, handler: Handler, name: str,
                  region: str, max_attempts: int = 3, retry_delay_s: float = 0.5,
-                 describe_every_s: float = 1.0, positions: StreamPositions | None = None) -> None:
+                 describe_every_s: float = 1.0, positions: StreamPositions | None = None,
+                 on_failure: OnFailure | None = None) -> None:
         self.streams, self.handler, self.name, self.region = streams, handler, name, region
         self.max_attempts, self.retry_delay_s = max_attempts, retry_delay_s
+        self.on_failure = on_failure
         self.describe_every_s = describe_every_s
         self.positions = positions
         self.stream_arn = str(dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"])
@@ -337,7 +349,7 @@ class StreamSource:
             return 0
         records = response.get("Records", [])
         if records:
-            self._deliver(records)
+            self._deliver(records, cursor.shard_id)
             cursor.last_sequence = records[-1]["dynamodb"]["SequenceNumber"]
         cursor.iterator = response.get("NextShardIterator")
         cursor.finished = cursor.iterator is None
@@ -361,22 +373,47 @@ class StreamSource:
         return str(self.streams.get_shard_iterator(**kwargs, ShardIteratorType="TRIM_HORIZON")
                    ["ShardIterator"])
 
-    def _deliver(self, records: list[dict[str, Any]]) -> None:
-        """Retry the same batch (the shard does not advance), then skip it loudly, as AWS would
-        after MaximumRetryAttempts (sending it to the on-failure destination)."""
+    def _deliver(self, records: list[dict[str, Any]], shard_id: str = "") -> None:
+        """Retry the same batch (the shard does not advance); a batch that still fails is split in
+        two and each half delivered the same way; a single record that still fails goes to the
+        on-failure destination (loudly, and only skipped when there is none)."""
+        if self._attempts(records):
+            return
+        if len(records) > 1:
+            half = len(records) // 2
+            log.warning("%s: bisecting a failing batch of %d stream record(s)", self.name, len(records))
+            self._deliver(records[:half], shard_id)
+            self._deliver(records[half:], shard_id)
+            return
+        self._failed(records, shard_id)
+
+    def _attempts(self, records: list[dict[str, Any]]) -> bool:
         event = dynamodb_event(records, self.stream_arn, self.region)
         for attempt in range(1, self.max_attempts + 1):
             try:
                 self.handler(event, LambdaContext(function_name=self.name, region=self.region))
-                return
-            except Exception:
+                return True
+            except (Exception, Crash):
                 log.exception("%s raised on %d stream record(s), attempt %d of %d",
                               self.name, len(records), attempt, self.max_attempts)
                 if attempt < self.max_attempts:
                     time.sleep(self.retry_delay_s)
-        log.error("SKIPPING %d stream record(s) after %d failed attempts (first sequence %s): "
-                  "in AWS they would go to the on-failure destination",
-                  len(records), self.max_attempts, records[0]["dynamodb"]["SequenceNumber"])
+        return False
+
+    def _failed(self, records: list[dict[str, Any]], shard_id: str) -> None:
+        first, last = records[0]["dynamodb"]["SequenceNumber"], records[-1]["dynamodb"]["SequenceNumber"]
+        if self.on_failure is None:
+            log.error("SKIPPING %d stream record(s) after %d failed attempts (first sequence %s): no "
+                      "on-failure destination", len(records), self.max_attempts, first)
+            return
+        self.on_failure({
+            "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": self.name,
+                               "approximateInvokeCount": self.max_attempts},
+            "DDBStreamBatchInfo": {"shardId": shard_id, "startSequenceNumber": first, "endSequenceNumber": last,
+                                   "batchSize": len(records), "streamArn": self.stream_arn},
+        })
+        log.error("%d stream record(s) failed %d attempts: sent to the on-failure destination (first sequence %s)",
+                  len(records), self.max_attempts, first)
 
 
 class ScheduleSource:
@@ -393,9 +430,18 @@ class ScheduleSource:
             try:
                 return self.handler(scheduled_event(self.rule_arn, self.region),
                                     LambdaContext(function_name=self.name, region=self.region))
-            except Exception:
+            except (Exception, Crash):
                 log.exception("%s raised on a scheduled event", self.name)    # the next tick retries
                 return None
+
+
+def _stream_dlq(sqs: Any, prefix: str, table: str) -> OnFailure | None:
+    """The on-failure destination of a table's stream: its `<table>-stream-dlq` queue, if declared."""
+    name = f"{table}-stream-dlq"
+    if name not in {q.name for q in resources.QUEUES}:
+        return None
+    url = str(sqs.get_queue_url(QueueName=resources.physical(prefix, name))["QueueUrl"])
+    return lambda record: sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
 
 
 # --- Runner --------------------------------------------------------------------------------------
@@ -437,7 +483,8 @@ class Runner:
         positions = StreamPositions(stream_positions) if stream_positions else None
         self.stream_sources = [
             StreamSource(dynamodb, dynamodb_streams, resources.physical(prefix, table),
-                         _function(app, handler), f"{prefix}{handler}", region, positions=positions)
+                         _function(app, handler), f"{prefix}{handler}", region, positions=positions,
+                         on_failure=_stream_dlq(sqs, prefix, table))
             for table, handler in streams.items()]
         self.schedule_source = (ScheduleSource(_function(app, schedule), f"{prefix}{schedule}",
                                                region, f"{prefix}{schedule}-schedule")

@@ -415,6 +415,57 @@ def test_runner_retries_a_failed_stream_batch_without_advancing(
     assert runner.drain_once() == 0
 
 
+def test_a_stream_batch_that_keeps_failing_is_bisected_and_its_failing_record_sent_to_the_stream_dlq(
+        runner: Runner, fresh_aws: dict[str, str], dynamodb_local: Any, moto_server: Any) -> None:
+    # Given two answers on the stream, the second of which the handler can never take
+    delivered: list[str] = []
+
+    def picky(event: dict[str, Any], context: Any) -> None:
+        ids = [r["dynamodb"]["Keys"]["survey_id"]["S"] for r in event["Records"]]
+        if "s-bad" in ids:
+            raise RuntimeError("simulated handler failure")
+        delivered.extend(ids)
+
+    source = runner.stream_sources[0]
+    source.handler, source.retry_delay_s = picky, 0.0
+    put_response(fresh_aws, dynamodb_local.endpoint, "s-good")
+    put_response(fresh_aws, dynamodb_local.endpoint, "s-bad")
+    # When the runner passes until both were read
+    until(lambda: runner.drain_once() == 0 and delivered)
+    # Then the good record was handled, and the bad one's batch info is on the stream's DLQ (no record)
+    assert delivered == ["s-good"]
+    sqs = client("sqs", moto_server.endpoint, fresh_aws["AWS_REGION"])
+    url = sqs.get_queue_url(QueueName=resources.physical(fresh_aws["KOE_RESOURCE_PREFIX"],
+                                                         "responses-stream-dlq"))["QueueUrl"]
+    [message] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2)["Messages"]
+    info = json.loads(message["Body"])
+    assert info["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert info["DDBStreamBatchInfo"]["batchSize"] == 1
+    assert info["DDBStreamBatchInfo"]["streamArn"] == source.stream_arn
+    assert "s-bad" not in message["Body"]
+
+
+def test_a_function_killed_mid_batch_gets_its_batch_again(
+        runner: Runner, fresh_aws: dict[str, str], moto_server: Any) -> None:
+    """A crash (devstack/faults.Crash) is not an exception a handler can catch: the runner does what
+    Lambda does when the process dies, and the batch comes back."""
+    from devstack.faults import Crash
+
+    calls: list[int] = []
+
+    def dies_once(event: dict[str, Any], context: Any) -> None:
+        calls.append(len(event["Records"]))
+        if len(calls) == 1:
+            raise Crash("dynamodb", "dispatch")
+
+    runner.queue_sources[0].handler = dies_once
+    send(fresh_aws, moto_server.endpoint, {"n": 1})
+    runner.drain_once()
+    until(lambda: len(calls) >= 2, step=runner.drain_once)
+    assert calls == [1, 1]
+    assert runner.drain_once() == 0
+
+
 def test_runner_ticks_with_the_scheduled_event_shape(runner: Runner, fresh_aws: dict[str, str],
                                                      recorder: Recorder):
     # When the runner ticks

@@ -34,3 +34,25 @@ def test_the_same_seed_draws_the_same_faults() -> None:
 def test_a_fault_koe_does_not_know_is_named(text: str, problem: str) -> None:
     with pytest.raises(InvalidFaults, match=problem):
         Faults.parse(text)
+
+
+def test_a_crash_is_drawn_at_its_point_and_escapes_every_except_exception(monkeypatch: pytest.MonkeyPatch) -> None:
+    from devstack import faults, iam
+
+    monkeypatch.setattr(faults, "_installed", Faults.parse("crash:twilio=1,crash:dynamodb=0", seed=1))
+    faults.crash_after("twilio")                       # no function running: the stack's own call
+    with iam.acting_as("dispatch"):
+        faults.crash_after("dynamodb")                 # share 0
+        with pytest.raises(faults.Crash, match="dispatch killed after a twilio call"):
+            try:
+                faults.crash_after("twilio")
+            except Exception:  # noqa: BLE001 - what koe's handlers do: a crash is not caught here
+                pytest.fail("a crash must not be an Exception")
+    with iam.acting_as("api_handler"):
+        faults.crash_after("twilio")                   # the API function is not crashed
+    assert faults.injected() == {"crash:twilio": 1}
+
+
+def test_a_crash_point_koe_does_not_know_is_named() -> None:
+    with pytest.raises(InvalidFaults, match="crash:twilio"):
+        Faults.parse("crash:s3=0.1")
