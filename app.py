@@ -14,6 +14,7 @@ from chalicelib.domain.principal import Principal, Role
 from chalicelib.observability import flush
 from chalicelib.resources import (
     DEFAULT_PREFIX,
+    EVENT_CLAIM_S,
     RESPONSES_STREAM_PLACEHOLDER,
     consumed_by,
     physical,
@@ -56,12 +57,11 @@ def dispatch(event: Any) -> dict[str, Any]:
 
     c = wired(Dispatch)
     c.idempotency.register_context(event.context)
-    records = [batch.QueueRecord(r.to_dict()["messageId"], r.body,
-                                 int(r.to_dict()["attributes"].get("ApproximateReceiveCount", "1")))
-               for r in event]
+    records = [batch.QueueRecord.from_lambda(r.to_dict()) for r in event]
     failures = batch.process(records, lambda body: c.dispatch_once(c.read_event(body)),
                              c.dead_letters, c.settings.max_receives, on_dead_letter=c.give_up_dispatch,
-                             budget=Budget.of(event.context), settled=c.dispatch_settled)
+                             budget=Budget.of(event.context), settled=c.dispatch_settled,
+                             in_progress=c.intake_visibility, in_progress_s=EVENT_CLAIM_S)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
 
 

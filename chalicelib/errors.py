@@ -107,6 +107,11 @@ class RetryableSendError(RetryableError):
         super().__init__(message)
 
 
+class EventInProgress(RetryableError):
+    """Another invocation holds this event (its idempotency record is in progress), or one that died
+    did, until its claim expires with that invocation's timeout: try again after that, not sooner."""
+
+
 class SendNotRecorded(RetryableError):
     """The carrier took the message but its record could not be written (the store kept failing):
     the survey stays claimed (`sending`) under its lease, where the carrier's status callback

@@ -430,6 +430,11 @@ class Function:
         return any(action in g.actions and g.resource == resource for g in self.grants)
 
 
+# How long an event stays claimed by an invocation that died or still runs (Powertools' in-progress
+# record expires with the invocation: the dispatch function's timeout, .chalice/config.json's
+# lambda_timeout, 30 s), and 1 s more: when a record meeting that claim comes back.
+EVENT_CLAIM_S = 31
+
 # The Chalice function that serves every HTTP route (app.py's routes), as chalice names it.
 API_HANDLER = "api_handler"
 # app.py's handlers that are functions of their own (an event source invokes each).
@@ -513,6 +518,8 @@ FUNCTIONS: tuple[Function, ...] = (
         items("surveys", "GetItem", "PutItem", "UpdateItem"), items("contacts", "GetItem", "UpdateItem"),
         items("outcomes", "UpdateItem"), items("idempotency", "GetItem", "PutItem", "UpdateItem", "DeleteItem"),
         *sends_to("intake-dlq"), SENDS_EMAIL,
+        # An event in progress elsewhere comes back once that claim can have expired (services/batch.py).
+        Grant("queue/intake", ("sqs:ChangeMessageVisibility",)),
     )),
     # A hard bounce or a complaint opts the address out of email.
     Function("on_ses_event", grants=(READS_CONFIG, *reads_secrets("on_ses_event"),

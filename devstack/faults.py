@@ -74,6 +74,7 @@ class Faults:
     shares: Mapping[tuple[str, str], float]          # (service, fault) -> share of calls, 0..1
     seed: int = 0
     injected: Counter[str] = field(default_factory=Counter)
+    faulted: set[int] = field(default_factory=set)      # the invocations (devstack/iam.py) a fault hit
     _random: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -116,10 +117,13 @@ class Faults:
         return share > 0 and self._hit(CRASH, point, share)
 
     def _hit(self, name: str, fault: str, share: float) -> bool:
+        invocation = _invocation()
         with self._lock:
             hit = self._random.random() < share
             if hit:
                 self.injected[f"{name}:{fault}"] += 1
+                if invocation is not None:
+                    self.faulted.add(invocation)
         return hit
 
 
@@ -144,6 +148,12 @@ def _acting() -> str | None:
     from devstack import iam
 
     return iam.acting()
+
+
+def _invocation() -> int | None:
+    from devstack import iam
+
+    return iam.invocation()
 
 
 _installed: Faults | None = None
@@ -202,3 +212,8 @@ def _install_twilio_crash() -> None:
 def injected() -> Mapping[str, int]:
     """How many calls each fault hit so far in this process."""
     return dict(_installed.injected) if _installed is not None else {}
+
+
+def faulted_invocations() -> int:
+    """How many function invocations met at least one fault or crash so far in this process."""
+    return len(_installed.faulted) if _installed is not None else 0

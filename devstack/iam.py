@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -31,7 +32,10 @@ log = logging.getLogger(__name__)
 
 RECORD_ENV = "KOE_LOCAL_IAM_RECORD"
 _acting: contextvars.ContextVar[str | None] = contextvars.ContextVar("koe_acting_function", default=None)
+_invocation: contextvars.ContextVar[int | None] = contextvars.ContextVar("koe_invocation", default=None)
 _record_lock = threading.Lock()
+_count_lock = threading.Lock()
+_invocations: Counter[str] = Counter()       # function -> invocations so far in this process
 
 # DynamoDB's transactional and batch operations are authorised per item, by the item's own action.
 _TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
@@ -45,12 +49,28 @@ _IAM_PREFIX = {"sesv2": "ses", "dynamodbstreams": "dynamodb"}
 
 @contextlib.contextmanager
 def acting_as(handler: str) -> Iterator[None]:
-    """SDK calls made inside are the function `handler`'s (its declaration in resources.FUNCTIONS)."""
-    token = _acting.set(handler)
+    """SDK calls made inside are the function `handler`'s (its declaration in resources.FUNCTIONS):
+    one invocation of it, numbered (what a fault or a crash is counted against, devstack/faults.py)."""
+    with _count_lock:
+        _invocations[handler] += 1
+        number = sum(_invocations.values())
+    token, invocation = _acting.set(handler), _invocation.set(number)
     try:
         yield
     finally:
+        _invocation.reset(invocation)
         _acting.reset(token)
+
+
+def invocation() -> int | None:
+    """The number of the invocation running in this context (None: the stack's own work)."""
+    return _invocation.get()
+
+
+def invocations() -> Mapping[str, int]:
+    """Invocations so far in this process, by function."""
+    with _count_lock:
+        return dict(_invocations)
 
 
 def acting() -> str | None:

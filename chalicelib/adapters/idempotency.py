@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from chalicelib.errors import EventInProgress
+
 IDEMPOTENCY_DAYS = 7
 
 
@@ -22,6 +24,7 @@ class Idempotency:
 
     def wrap(self, function: Callable[[dict[str, Any]], dict[str, str]]) -> Callable[[dict[str, Any]], dict[str, str]]:
         from aws_lambda_powertools.utilities.idempotency import idempotent_function
+        from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
         # Powertools' decorator is untyped; the wrapped function keeps the signature written here.
         @idempotent_function(data_keyword_argument="event", persistence_store=self._persistence,  # type: ignore[untyped-decorator]
@@ -30,7 +33,10 @@ class Idempotency:
             return function(event)
 
         def call(event: dict[str, Any]) -> dict[str, str]:
-            outcome: dict[str, str] = once(event=event)
+            try:
+                outcome: dict[str, str] = once(event=event)
+            except IdempotencyAlreadyInProgressError as exc:
+                raise EventInProgress(str(exc)) from exc
             return outcome
 
         return call

@@ -285,6 +285,13 @@ class Adapters:
         return SqsDeadLetters(self.sqs, self._alert_url(self.settings.alert_dlq_url, "KOE_ALERT_DELIVERIES_DLQ_URL"))
 
     @cached_property
+    def intake_visibility(self) -> QueueVisibility:
+        """When a record of the intake queue comes back (an event in progress elsewhere: services/batch.py)."""
+        from chalicelib.adapters.aws import SqsVisibility
+
+        return SqsVisibility(self.sqs, self.settings.intake_queue_url)
+
+    @cached_property
     def alert_visibility(self) -> QueueVisibility:
         from chalicelib.adapters.aws import SqsVisibility
 

@@ -36,7 +36,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
     from chalicelib.services.handle_reply import ReplyDeps
     from chalicelib.services.ingest import IngestDeps
     from chalicelib.services.on_answers import AnswerDeps, EscalationDeps
-    from chalicelib.services.ports import DeadLetters, OutcomeReport, Pages, ScoreStore
+    from chalicelib.services.ports import DeadLetters, OutcomeReport, Pages, QueueVisibility, ScoreStore
     from chalicelib.services.record_status import StatusDeps
     from chalicelib.services.responses_export import ExportDeps
     from chalicelib.services.tick import TickDeps
@@ -80,7 +80,8 @@ class Intake(Wiring):
 # --- 2. dispatch
 
 class Dispatching(Places, SendingHours):
-    USES = frozenset({"conversations", "senders", "contact_key", "contact_keys", "idempotency", "dead_letters"})
+    USES = frozenset({"conversations", "senders", "contact_key", "contact_keys", "idempotency", "dead_letters",
+                      "intake_visibility"})
 
     @cached_property
     def dispatch_deps(self) -> DispatchDeps:
@@ -110,6 +111,10 @@ class Dispatching(Places, SendingHours):
     @property
     def dead_letters(self) -> DeadLetters:
         return self.edge.dead_letters
+
+    @property
+    def intake_visibility(self) -> QueueVisibility:
+        return self.edge.intake_visibility
 
     @cached_property
     def read_event(self) -> Callable[[str], dict[str, Any]]:

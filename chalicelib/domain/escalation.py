@@ -105,11 +105,16 @@ def sentiment_recorded(case: Case, version: str) -> bool:
 FOLLOW_UP_SCHEMA_VERSION = 2
 
 
-def follow_up_message(case: Case, event: str = "opened") -> dict[str, Any]:
-    """What the follow-up queue carries: everything needed to call back, with a masked phone."""
+def follow_up_message(case: Case, event: str = "opened", occurrence: str = "") -> dict[str, Any]:
+    """What the follow-up queue carries: everything needed to call back, with a masked phone.
+
+    Delivered at least once (SQS, and a function that dies between queueing it and recording that it
+    did queues it again): `message_id` names the news itself (the case, the event, and for a comment
+    which comment), the same in every copy, so the CRM takes each once."""
     return {
         "type": "FollowUpCase",
         "schema_version": FOLLOW_UP_SCHEMA_VERSION,
+        "message_id": ":".join(part for part in (case.case_id, event, occurrence) if part),
         "event": event,
         "case_id": case.case_id,
         "survey_id": case.survey_id,

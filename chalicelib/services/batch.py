@@ -3,7 +3,10 @@
 The one place that maps errors to queue behaviour:
 - PermanentError (malformed event, ...) -> dead-letter queue with the reason, at once;
 - any other error -> reported as a batch item failure: SQS delivers it again;
-- still failing on its `max_receives`-th delivery -> dead-letter queue with the last reason.
+- still failing on its `max_receives`-th delivery -> dead-letter queue with the last reason;
+- EventInProgress (another invocation, or one that died, holds the event until its claim expires) ->
+  delivered again once that claim can have expired (`in_progress`: the queue's visibility set to
+  `in_progress_s`), never sooner: retrying at once would only meet the claim again.
 The queue's own redrive policy (a higher maxReceiveCount) stays as a backstop.
 
 Before a record that kept failing is dead-lettered, `settled(body)` lets the use case say that
@@ -23,10 +26,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.errors import PermanentError
+from chalicelib.errors import EventInProgress, PermanentError
 from chalicelib.observability import count, logger
 from chalicelib.services.budget import UNLIMITED, Budget
-from chalicelib.services.ports import DeadLetters
+from chalicelib.services.ports import DeadLetters, QueueVisibility
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,8 @@ Settled = Callable[[str], bool]
 
 def process(records: Iterable[QueueRecord], handle: Callable[[str], object],
             dead_letters: DeadLetters, max_receives: int, on_dead_letter: GiveUp | None = None,
-            budget: Budget = UNLIMITED, settled: Settled | None = None) -> list[str]:
+            budget: Budget = UNLIMITED, settled: Settled | None = None,
+            in_progress: QueueVisibility | None = None, in_progress_s: int = 0) -> list[str]:
     """Handle each record; returns the message ids SQS must deliver again. A record the invocation's
     budget leaves no time for is not started: it goes back to the queue untouched (its receive
     count still grows: the queue's maxReceiveCount leaves room for that)."""
@@ -69,6 +73,10 @@ def process(records: Iterable[QueueRecord], handle: Callable[[str], object],
                 failures.append(record.message_id)
         except Exception as exc:  # noqa: BLE001 - the batch boundary: any fault is retried or dead-lettered
             reason = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, EventInProgress) and in_progress is not None and record.receive_count < max_receives:
+                _later(record, in_progress, in_progress_s)
+                failures.append(record.message_id)
+                continue
             if record.receive_count >= max_receives:
                 if _settled(record, settled, exc):
                     continue
@@ -81,6 +89,18 @@ def process(records: Iterable[QueueRecord], handle: Callable[[str], object],
                 count("RecordRetried")
                 failures.append(record.message_id)
     return failures
+
+
+def _later(record: QueueRecord, visibility: QueueVisibility, seconds: int) -> None:
+    """Back on the queue once the event's claim can have expired (a refusal: the queue's own timeout)."""
+    count("RecordInProgressElsewhere")
+    logger.warning("event in progress elsewhere: delivered again later", extra={
+        "message_id": record.message_id, "attempt": record.receive_count, "after_s": seconds})
+    try:
+        visibility.delay(record.receipt_handle, seconds)
+    except Exception as exc:  # noqa: BLE001 - it comes back after the queue's own visibility instead
+        logger.warning("could not delay the record", extra={"message_id": record.message_id,
+                                                            "error": type(exc).__name__})
 
 
 def _settled(record: QueueRecord, settled: Settled | None, error: Exception) -> bool:

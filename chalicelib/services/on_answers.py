@@ -159,8 +159,8 @@ def _on_late_comment(answer: Answer, deps: AnswerDeps) -> int:
     if not case.has_comment(comment.at):
         case = save_retrying(case, lambda c: escalation.with_comment(c, comment, keyword, deps.clock()), deps)
     announced = replace(case, comment=comment.text)     # this comment, whichever is the case's latest
-    deps.follow_ups.put(escalation.follow_up_message(announced, event="comment"))
     occurrence = hashlib.sha256(f"{comment.at.isoformat()}|{comment.text}".encode()).hexdigest()[:12]
+    deps.follow_ups.put(escalation.follow_up_message(announced, event="comment", occurrence=occurrence))
     publish(deps.alerts, announced, "comment", deps.policy.routing.recipients(case, "owner"), deps.clock(), occurrence)
     return 1
 

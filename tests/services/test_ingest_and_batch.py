@@ -96,6 +96,27 @@ def test_a_passing_fault_is_retried_then_dead_lettered_with_the_last_reason():
     assert "gave up after 4 attempts: TimeoutError: twilio slow" == letters.letters[0]["reason"]
 
 
+def test_an_event_in_progress_elsewhere_comes_back_once_that_claim_can_have_expired():
+    """Powertools' in-progress record outlives a dead invocation until its timeout: retrying sooner
+    only meets it again, and must not spend the record's deliveries until it is dead-lettered."""
+    from chalicelib.errors import EventInProgress
+    from tests.fakes.alert_delivery import FakeVisibility
+
+    letters, later = FakeDeadLetters(), FakeVisibility()
+
+    def handle(body):
+        raise EventInProgress("Execution already in progress")
+
+    record = [QueueRecord("m0", "x", 2, receipt_handle="r0")]
+    assert process(record, handle, letters, 4, in_progress=later, in_progress_s=31) == ["m0"]
+    assert later.delays == [("r0", 31)] and letters.letters == []
+    later.refuse = True                               # the queue's own visibility brings it back instead
+    assert process(record, handle, letters, 4, in_progress=later, in_progress_s=31) == ["m0"]
+    last = [QueueRecord("m0", "x", 4, receipt_handle="r0")]
+    assert process(last, handle, letters, 4, in_progress=later, in_progress_s=31) == []
+    assert letters.letters[0]["reason"].startswith("gave up after 4 attempts: EventInProgress")
+
+
 def test_a_dead_letter_queue_that_refuses_keeps_the_record_on_its_queue():
     class Refusing(FakeDeadLetters):
         def put(self, body, reason, source_id):

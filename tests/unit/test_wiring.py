@@ -396,6 +396,7 @@ NEEDS: dict[str, frozenset[tuple[str, str]]] = {
     "insight_dead_letters": _needs("queue/comment-insight-dlq sqs:SendMessage"),
     "alert_dead_letters": _needs("queue/alert-deliveries-dlq sqs:SendMessage"),
     "alert_visibility": _needs("queue/alert-deliveries sqs:ChangeMessageVisibility"),
+    "intake_visibility": _needs("queue/intake sqs:ChangeMessageVisibility"),
     "alerts": _needs("topic/cx-alerts sns:Publish"),
     "email": _needs("email ses:SendEmail"),
     "alert_email": _needs("email ses:SendEmail"),
