@@ -138,6 +138,11 @@ class AlertDeliveryIncomplete(RetryableError):
     the record is retried, and the destinations already delivered are skipped."""
 
 
+class AlertDestinationsBusy(AlertDeliveryIncomplete):
+    """Nothing failed, but some destinations are claimed by another invocation (or by one that died,
+    until its claim's lease ends): retried once that lease can have ended, not sooner."""
+
+
 # --- comment insight
 class AnalyserUnavailable(RetryableError):
     """The comment analyser throttled koe (Comprehend's ThrottlingException, TooManyRequests), failed

@@ -19,6 +19,8 @@ Per record:
    - claimed by another invocation (a second copy of the alert, delivered in parallel): left to it.
    When a destination failed or was busy, the record fails with AlertDeliveryIncomplete once every
    destination has been tried: SQS delivers it again, and only the unfinished destinations are tried.
+   When the only unfinished ones are busy (AlertDestinationsBusy), it comes back no sooner than the
+   claim's LEASE, which a sender that died leaves behind.
 4. The batch: each record that failed comes back after an exponential backoff (its visibility is set
    to base x 2^(receives-1), capped); the `max_receives`-th failing receive dead-letters it with its
    last reason (services/batch.py), the queue's redrive policy as a backstop.
@@ -47,7 +49,13 @@ from chalicelib.domain.alert_delivery import (
     unresolved_id,
 )
 from chalicelib.domain.case_routing import RoutingTable
-from chalicelib.errors import AlertDeliveryIncomplete, NoSender, PermanentError, UndeliverableRecipient
+from chalicelib.errors import (
+    AlertDeliveryIncomplete,
+    AlertDestinationsBusy,
+    NoSender,
+    PermanentError,
+    UndeliverableRecipient,
+)
 from chalicelib.observability import count, logger
 from chalicelib.services import batch
 from chalicelib.services.batch import QueueRecord
@@ -78,21 +86,30 @@ class AlertDeps:
 def deliver_batch(records: Sequence[QueueRecord], deps: AlertDeps, budget: Budget = UNLIMITED) -> list[str]:
     """Deliver each record's alert; returns the message ids SQS must deliver again, each set to
     come back after its backoff (a record the invocation had no time left for, too)."""
-    failures = batch.process(records, lambda body: deliver(body, deps), deps.dead_letters, deps.max_receives,
-                             budget=budget)
+    busy: set[str] = set()          # bodies whose only unfinished destinations are claimed elsewhere
+
+    def attempt(body: str) -> dict[str, int]:
+        try:
+            return deliver(body, deps)
+        except AlertDestinationsBusy:
+            busy.add(body)
+            raise
+
+    failures = batch.process(records, attempt, deps.dead_letters, deps.max_receives, budget=budget)
     retried = set(failures)
     for record in records:
         if record.message_id in retried:
-            back_off(record, deps)
+            back_off(record, deps, at_least_s=int(LEASE.total_seconds()) + 1 if record.body in busy else 0)
     return failures
 
 
-def back_off(record: QueueRecord, deps: AlertDeps) -> None:
-    """The record becomes visible again after base x 2^(receives-1) seconds (capped). If SQS refuses,
-    it comes back after the queue's own visibility timeout: said, counted, not fatal."""
+def back_off(record: QueueRecord, deps: AlertDeps, at_least_s: int = 0) -> None:
+    """The record becomes visible again after base x 2^(receives-1) seconds (capped), and not before
+    `at_least_s` (a claim elsewhere: its lease). If SQS refuses, it comes back after the queue's own
+    visibility timeout: said, counted, not fatal."""
     if not record.receipt_handle:
         return
-    delay = alert_delivery.retry_delay(record.receive_count, deps.retry_base_s, deps.retry_cap_s)
+    delay = max(at_least_s, alert_delivery.retry_delay(record.receive_count, deps.retry_base_s, deps.retry_cap_s))
     try:
         deps.visibility.delay(record.receipt_handle, delay)
     except Exception as exc:  # noqa: BLE001 - the retry still happens, only later
@@ -143,6 +160,9 @@ def deliver(body: str, deps: AlertDeps) -> dict[str, int]:
             job.tally["skipped"] += 1
         else:
             job.tally[_deliver_one(job, destination, ids[destination.key])] += 1
+    if job.tally["busy"] and not job.tally["failed"]:
+        raise AlertDestinationsBusy(f"{job.tally['busy']} in progress elsewhere, of {len(plan.destinations)} "
+                                    "destinations")
     if job.tally["failed"] or job.tally["busy"]:
         raise AlertDeliveryIncomplete(f"{job.tally['failed']} failed and {job.tally['busy']} in progress elsewhere, "
                                       f"of {len(plan.destinations)} destinations")

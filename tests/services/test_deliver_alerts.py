@@ -246,6 +246,17 @@ def test_a_failed_record_backs_off_exponentially(world: World, receive_count: in
     assert world.dead_letters.letters == []
 
 
+def test_a_record_whose_only_unfinished_destination_is_claimed_elsewhere_waits_for_the_claims_lease(
+        world: World) -> None:
+    """A sender that died leaves its claim until LEASE: coming back sooner would only meet it again
+    and spend the record's deliveries until it is dead-lettered."""
+    tokyo = delivery_id(ALERT["alert_id"], destination_key("chat", TOKYO_CHAT))
+    world.ledger.begin(tokyo, world.clock.now, LEASE)
+    assert deliver_batch([record(BODY, 0, receive_count=1)], world.deps) == ["msg-0"]
+    assert world.visibility.delays == [("receipt-0", int(LEASE.total_seconds()) + 1)]
+    assert world.dead_letters.letters == []
+
+
 def test_the_fifth_failing_receive_dead_letters_the_record_with_its_last_reason(world: World) -> None:
     world.chat.fail_with[TOKYO_CHAT] = RetryableSendError("chat webhook answered 503")
     assert deliver_batch([record(BODY, 0, receive_count=5)], world.deps) == []
