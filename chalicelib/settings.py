@@ -103,6 +103,9 @@ class Settings:
     alert_dlq_url: str | None = None
     alert_subscribers: tuple[Subscriber, ...] = ()
     alert_retry_seconds: int = 30
+    # How long a destination's claim outlives a sender that died (services/deliver_alerts.py): longer
+    # than one delivery (a chat webhook's timeout).
+    alert_lease_seconds: int = 120
     # Comment insight (services/comment_insight.py): who reads comments (KOE_COMMENT_ANALYSER:
     # comprehend in AWS, set by infra/; offline, a local analyser per language, in the local stack),
     # the queue on_response puts them on, and its dead-letter queue.
@@ -403,6 +406,7 @@ def from_env(env: Mapping[str, str], document: Mapping[str, Any] | None = None, 
         alert_dlq_url=env.get("KOE_ALERT_DELIVERIES_DLQ_URL", "").strip() or None,
         alert_subscribers=_alert_subscribers(env),
         alert_retry_seconds=_int(env, "KOE_ALERT_RETRY_SECONDS", _default("alert_retry_seconds"), minimum=1),
+        alert_lease_seconds=_int(env, "KOE_ALERT_LEASE_SECONDS", _default("alert_lease_seconds"), minimum=15),
         comment_analyser=_one_of(env, "KOE_COMMENT_ANALYSER", COMMENT_ANALYSERS, _default("comment_analyser")),
         comment_insight_queue_url=env.get("KOE_COMMENT_INSIGHT_QUEUE_URL", "").strip() or None,
         comment_insight_dlq_url=env.get("KOE_COMMENT_INSIGHT_DLQ_URL", "").strip() or None,

@@ -15,6 +15,9 @@ CENTRAL_CHANNEL = "cx-central"
 # Failed alert deliveries come back after 2 s, 4 s, 8 s, 16 s (AWS: 30 s, 60 s ...): locally, within
 # a minute; the runner's own retry visibility is 2 s as well.
 ALERT_RETRY_SECONDS = 2
+# A destination's claim outlives a sender that died by 20 s (AWS: 2 minutes): the local chat webhook
+# and mailbox answer within a second.
+ALERT_LEASE_SECONDS = 20
 
 
 def routing(chat_webhook: Callable[[str], str]) -> dict[str, Any]:
@@ -52,4 +55,4 @@ def routing(chat_webhook: Callable[[str], str]) -> dict[str, Any]:
 def settings(chat_webhook: Callable[[str], str]) -> dict[str, str]:
     """The settings variables the local stack adds for cases and their alerts."""
     return {"KOE_CASE_ROUTING": json.dumps(routing(chat_webhook)),
-            "KOE_ALERT_RETRY_SECONDS": str(ALERT_RETRY_SECONDS)}
+            "KOE_ALERT_RETRY_SECONDS": str(ALERT_RETRY_SECONDS), "KOE_ALERT_LEASE_SECONDS": str(ALERT_LEASE_SECONDS)}

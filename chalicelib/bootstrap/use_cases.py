@@ -277,7 +277,7 @@ class AlertDelivery(Wiring):
                          templates=edge.alert_templates, transports=transports, ledger=edge.alert_ledger,
                          dead_letters=edge.alert_dead_letters, visibility=edge.alert_visibility, clock=self.clock,
                          max_receives=consumed_by("deliver_alerts").max_receive_count,
-                         retry_base_s=s.alert_retry_seconds)
+                         retry_base_s=s.alert_retry_seconds, lease=timedelta(seconds=s.alert_lease_seconds))
 
 
 # --- 6. every minute: scheduled surveys, reminders, ended conversations; the cases' ladders

@@ -31,6 +31,7 @@ The claim then expires after LEASE and a retry sends that one destination again.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ from chalicelib.errors import (
     AlertDestinationsBusy,
     NoSender,
     PermanentError,
+    RetryableError,
     UndeliverableRecipient,
 )
 from chalicelib.observability import count, logger
@@ -64,6 +66,8 @@ from chalicelib.services.ports import AlertLedger, AlertTemplates, AlertTranspor
 
 # Longer than an invocation (30 s): a claim outlives its sender only when the sender crashed.
 LEASE = timedelta(minutes=2)
+# After a destination took the alert: its record is written again after these pauses (seconds).
+RECORD_RETRIES = (0.2, 0.5, 1.0)
 BACKOFF_CAP_S = 15 * 60
 
 
@@ -81,6 +85,8 @@ class AlertDeps:
     max_receives: int = 5
     retry_base_s: int = 30
     retry_cap_s: int = BACKOFF_CAP_S
+    lease: timedelta = LEASE                    # KOE_ALERT_LEASE_SECONDS
+    sleep: Callable[[float], None] = time.sleep     # between the tries of a delivery's record
 
 
 def deliver_batch(records: Sequence[QueueRecord], deps: AlertDeps, budget: Budget = UNLIMITED) -> list[str]:
@@ -99,7 +105,7 @@ def deliver_batch(records: Sequence[QueueRecord], deps: AlertDeps, budget: Budge
     retried = set(failures)
     for record in records:
         if record.message_id in retried:
-            back_off(record, deps, at_least_s=int(LEASE.total_seconds()) + 1 if record.body in busy else 0)
+            back_off(record, deps, at_least_s=int(deps.lease.total_seconds()) + 1 if record.body in busy else 0)
     return failures
 
 
@@ -182,7 +188,7 @@ def _deliver_one(job: _Delivery, destination: Destination, ledger_id: str) -> st
     deps = job.deps
     where = {"alert_id": job.alert_id, "destination": destination.key, "kind": destination.kind,
              "for": destination.source}
-    if not deps.ledger.begin(ledger_id, deps.clock(), LEASE):
+    if not deps.ledger.begin(ledger_id, deps.clock(), deps.lease):
         logger.info("alert destination is being delivered elsewhere", extra=where)
         return "busy"
     try:
@@ -200,10 +206,25 @@ def _deliver_one(job: _Delivery, destination: Destination, ledger_id: str) -> st
         logger.warning("alert delivery failed for now", extra={**where, "reason": _reason(exc)})
         count("AlertDeliveryFailed", kind=destination.kind)
         return "failed"
-    deps.ledger.record(ledger_id, DELIVERED, deps.clock())
+    _record_delivered(deps, ledger_id, where)
     logger.info("alert delivered", extra=where)
     count("AlertDelivered", kind=destination.kind)
     return "delivered"
+
+
+def _record_delivered(deps: AlertDeps, ledger_id: str, where: Mapping[str, str]) -> None:
+    """The one write that must not be lost once the alert went out: tried again in the function
+    (a store that keeps failing leaves the claim to its lease: the named duplicate window)."""
+    for pause in (*RECORD_RETRIES, None):
+        try:
+            deps.ledger.record(ledger_id, DELIVERED, deps.clock())
+            return
+        except RetryableError:
+            if pause is None:
+                count("AlertDeliveryNotRecorded")
+                logger.error("alert delivered, its record not written: sent again after the lease", extra=where)
+                raise
+            deps.sleep(pause)
 
 
 def _reason(exc: Exception) -> str:

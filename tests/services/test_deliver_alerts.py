@@ -67,7 +67,8 @@ class World:
         transports = {"chat": self.chat, **({"email": self.email} if self.with_email else {})}
         return AlertDeps(read=read_alert, routing=case_routing.parse(self.routing), subscribers=self.subscribers,
                          templates=TomlAlerts(REPO_ROOT / "templates"), transports=transports, ledger=self.ledger,
-                         dead_letters=self.dead_letters, visibility=self.visibility, clock=self.clock)
+                         dead_letters=self.dead_letters, visibility=self.visibility, clock=self.clock,
+                         sleep=lambda seconds: None)
 
     def deliver(self, body: str = BODY) -> dict[str, int]:
         return deliver(body, self.deps)
@@ -202,6 +203,25 @@ def test_a_destination_another_invocation_is_delivering_is_left_to_it_then_check
     world.ledger.record(tokyo, DELIVERED, world.clock.now)            # ... and delivered it
     assert world.deliver() == {"skipped": 4}
     assert TOKYO_CHAT not in world.chat.attempts
+
+
+def test_a_delivered_alerts_record_is_written_again_in_the_function_so_it_is_not_sent_twice(world: World) -> None:
+    from chalicelib.errors import StorageThrottled
+
+    refusals = {"left": 3}
+    original = world.ledger.record
+
+    def throttled(delivery_id, outcome, at, reason=None):  # type: ignore[no-untyped-def]
+        if outcome == DELIVERED and refusals["left"]:
+            refusals["left"] -= 1
+            raise StorageThrottled("ProvisionedThroughputExceededException")
+        return original(delivery_id, outcome, at, reason)
+
+    world.ledger.record = throttled  # type: ignore[method-assign]
+    assert world.deliver() == {"delivered": 4}
+    world.clock.advance(seconds=LEASE.total_seconds() + 1)
+    assert world.deliver() == {"skipped": 4}
+    assert len(world.sent()) == 4
 
 
 def test_a_claim_left_by_a_crashed_invocation_expires_and_the_destination_is_delivered(world: World) -> None:
