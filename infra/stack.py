@@ -199,6 +199,15 @@ KOE_METRIC_ALARMS: tuple[KoeMetricAlarm, ...] = (
                    "The tick ran out of time before its batches were done three times in 15 minutes: scheduled "
                    "surveys, reminders or case work wait longer than a minute. Look at the tick's duration "
                    "and the carrier's latency; a morning's release of deferred surveys can cause it briefly."),
+    KoeMetricAlarm("SendReclaimed", 5, 15,
+                   "Surveys were sent again because their send lease ended with no record of the first send "
+                   "(log 'send lease ended with no record'): the carrier's answer was lost (5xx, timeout) and "
+                   "its status callback was not recorded either, so some customers may have the invitation "
+                   "twice. Look at Twilio's status and at the status webhook's errors (docs/reliability.md)."),
+    KoeMetricAlarm("AlertDeliveryNotRecorded", 1, 15,
+                   "A CX alert went out but its ledger record could not be written (log 'alert delivered, its "
+                   "record not written'): that destination gets it again after the lease. Look at the "
+                   "alert-deliveries table's throttling."),
     KoeMetricAlarm("GiveUpFailed", 1, 5,
                    "A record was dead-lettered but what should follow (e.g. marking its survey failed) did "
                    "not happen: log 'could not give up cleanly' names the message; redrive it once fixed."),
