@@ -57,8 +57,9 @@ ALL_DAY = "00:00-23:59"
 
 
 def phones(n: int) -> list[str]:
-    """n distinct fictional numbers, skipping the ones the carrier fails on purpose."""
-    numbers = (f"{PHONE_BLOCK}{i:04d}" for i in range(10_000))
+    """n distinct fictional numbers (+1 555 010-xxxx, then 011-xxxx), skipping the ones the carrier
+    fails on purpose."""
+    numbers = (f"{block}{i:04d}" for block in (PHONE_BLOCK, PHONE_BLOCK[:-1] + "1") for i in range(10_000))
     return [p for p in numbers if p not in FAULT_NUMBERS][:n]
 
 
@@ -80,6 +81,7 @@ class TimedLog(MessageLog):
         super().__init__()
         self.arrivals: dict[str, float] = {}
         self.repeats: Counter[str] = Counter()
+        self.repeat_times: list[float] = []     # when each later message to a number arrived (reminders)
         self._times = threading.Lock()
 
     def add(self, message: Message) -> Message:
@@ -87,6 +89,7 @@ class TimedLog(MessageLog):
             with self._times:
                 if message.to in self.arrivals:
                     self.repeats[message.to] += 1
+                    self.repeat_times.append(time.monotonic())
                 else:
                     self.arrivals[message.to] = time.monotonic()
         return super().add(message)

@@ -22,7 +22,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +53,15 @@ class Storm:
     statuses: Counter[str]
     repeats: int
     cut_short: int
+    reminders: int = 0              # with --reminders: the reminders the next morning, their 429s and time
+    reminder_throttled: int = 0
+    reminder_busiest_second: int = 0
+    reminders_s: float = 0.0
+    reminded_twice: int = 0
 
 
-def run(n: int, rate: float, paced: bool, tick_seconds: float, timeout_s: float, log: Path) -> Storm:
+def run(n: int, rate: float, paced: bool, tick_seconds: float, timeout_s: float, log: Path,
+        reminders: bool = False) -> Storm:
     os.environ["KOE_SEND_WINDOW"] = WINDOW
     os.environ["KOE_SKIP_HOLIDAYS"] = "false"
     if paced:
@@ -71,14 +77,14 @@ def run(n: int, rate: float, paced: bool, tick_seconds: float, timeout_s: float,
         try:
             stack.start()
             try:
-                return _storm(stack, n, paced, timeout_s)
+                return _storm(stack, n, paced, timeout_s, reminders)
             finally:
                 stack.stop()
         finally:
             sys.stdout, sys.stderr = stdout, stderr
 
 
-def _storm(stack: LocalStack, n: int, paced: bool, timeout_s: float) -> Storm:
+def _storm(stack: LocalStack, n: int, paced: bool, timeout_s: float, reminders: bool = False) -> Storm:
     carrier = stack.carrier
     assert carrier is not None and stack.time_machine is not None
     timed = TimedLog()
@@ -101,8 +107,28 @@ def _storm(stack: LocalStack, n: int, paced: bool, timeout_s: float) -> Storm:
     release_s = (max(timed.arrivals.values()) - opened) if timed.arrivals else 0.0
     per_second = Counter(int(at - opened) for at in timed.arrivals.values())
     statuses = Counter(str(s.get("status")) for s in scan_surveys(stack, ids))
-    return Storm(paced, n, accepted, deferred, carrier.throttled, max(per_second.values(), default=0), release_s,
-                 len(timed.arrivals), statuses, sum(timed.repeats.values()), 0)
+    storm = Storm(paced, n, accepted, deferred, carrier.throttled, max(per_second.values(), default=0), release_s,
+                  len(timed.arrivals), statuses, sum(timed.repeats.values()), 0)
+    if reminders:
+        _reminders(stack, timed, storm, deadline)
+    return storm
+
+
+def _reminders(stack: LocalStack, timed: TimedLog, storm: Storm, deadline: float) -> None:
+    """The next morning nobody has answered: each survey's one reminder comes due at 09:00 (24 h after
+    its send, inside the window) and goes out at the same pace."""
+    assert stack.carrier is not None and stack.time_machine is not None
+    throttled_before, expected = stack.carrier.throttled, storm.sent
+    opened = time.monotonic()
+    stack.time_machine.advance(to=OPENS + timedelta(days=1, minutes=30))
+    while len(timed.repeat_times) < expected and time.monotonic() < deadline:
+        time.sleep(1)
+    per_second = Counter(int(at - opened) for at in timed.repeat_times)
+    storm.reminders = len(timed.repeat_times)
+    storm.reminder_throttled = stack.carrier.throttled - throttled_before
+    storm.reminder_busiest_second = max(per_second.values(), default=0)
+    storm.reminders_s = (max(timed.repeat_times) - opened) if timed.repeat_times else 0.0
+    storm.reminded_twice = sum(1 for count in timed.repeats.values() if count > 1)
 
 
 def count_in(log: Path, text: str) -> int:
@@ -118,16 +144,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", type=Path, default=Path("/tmp/koe-release-storm.log"))
     parser.add_argument("--only", choices=["paced", "unpaced"], help="one run, its result as JSON (one stack "
                                                                      "per process)")
+    parser.add_argument("--modes", default="unpaced,paced", help="which runs: unpaced, paced or both")
+    parser.add_argument("--reminders", action="store_true", help="then the reminders, the next morning")
     args = parser.parse_args(argv)
     common = ["--events", str(args.events), "--rate", f"{args.rate:g}", "--tick-seconds", f"{args.tick_seconds:g}",
-              "--timeout", f"{args.timeout:g}", "--log", str(args.log)]
+              "--timeout", f"{args.timeout:g}", "--log", str(args.log), *(["--reminders"] if args.reminders else [])]
     if args.only:
-        storm = run(args.events, args.rate, args.only == "paced", args.tick_seconds, args.timeout, args.log)
+        storm = run(args.events, args.rate, args.only == "paced", args.tick_seconds, args.timeout, args.log,
+                    args.reminders)
         print(json.dumps({**asdict(storm), "statuses": dict(storm.statuses)}))
         return 0
     args.log.write_text("")
     results = []
-    for mode in ("unpaced", "paced"):
+    for mode in [m for m in ("unpaced", "paced") if m in args.modes.split(",")]:
         before = count_in(args.log, "schedule job cut short")
         done = subprocess.run([sys.executable, __file__, *common, "--only", mode], capture_output=True, text=True,
                               check=False, timeout=args.timeout + 300)
@@ -148,11 +177,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<28}{r.deferred:>9}{r.sent:>7}{r.throttled:>7}{r.busiest_second:>10}{r.release_s:>11.1f} s"
               f"{rate:>8.1f}{r.cut_short:>10}{r.repeats:>7}")
         print(f"{'':<28}statuses: {dict(sorted(r.statuses.items()))}")
+        if args.reminders:
+            pace = r.reminders / r.reminders_s if r.reminders_s else 0.0
+            print(f"{'':<28}reminders the next morning: {r.reminders} sent, {r.reminder_throttled} × 429, busiest "
+                  f"second {r.reminder_busiest_second}, all in {r.reminders_s:.1f} s ({pace:.1f}/s), "
+                  f"numbers reminded twice {r.reminded_twice}")
     findings = log_scan.scan([args.log])
     print(f"logs: {args.log} ({len(findings)} findings of personal data, tokens or secrets)")
     print(f"reproduce: .venv/bin/python bench/release_storm.py --events {args.events} --rate {args.rate:g} "
-          f"--tick-seconds {args.tick_seconds:g}")
-    unsent = [r for r in results if r.sent != r.deferred or r.repeats]
+          f"--tick-seconds {args.tick_seconds:g} --modes {args.modes}{' --reminders' if args.reminders else ''}")
+    unsent = [r for r in results if r.sent != r.deferred
+              or r.repeats != (r.reminders if args.reminders else 0) or r.reminded_twice]
     return 1 if unsent or findings else 0
 
 
