@@ -53,10 +53,10 @@ from devstack.provision import client  # noqa: E402
 from devstack.stack import LocalStack, StackOptions  # noqa: E402
 
 # About one function invocation in five meets a fault (the run prints the measured share).
-AWS_FAULTS = ("dynamodb:throttle=0.05,dynamodb:500=0.01,sqs:500=0.03,sns:500=0.03,ses:throttle=0.03,"
+AWS_FAULTS = ("dynamodb:throttle=0.05,dynamodb:500=0.01,sqs:500=0.03,sns:500=0.03,ses:throttle=0.03,ses:reject=0.01,"
               "comprehend:throttle=0.05,"
               "crash:dynamodb=0.004,crash:sqs=0.01,crash:sns=0.01,crash:ses=0.01,crash:twilio=0.01")
-CARRIER_FAULTS = "429=0.03,500=0.02,taken500=0.02,30003=0.01,30008=0.01"
+CARRIER_FAULTS = "429=0.03,500=0.02,taken500=0.02,timeout=0.005,chat500=0.03,30003=0.01,30008=0.01"
 SEND_LEASE_S = 20                 # the run's send lease (AWS: 120 s); the schedule ticks every TICK_S
 TICK_S = 5.0
 SETTLED_S = 8.0                   # nothing moved for this long: the run is over

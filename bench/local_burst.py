@@ -297,7 +297,7 @@ def scan_surveys(stack: LocalStack, ids: set[str]) -> list[dict[str, Any]]:
     table = stack.env["KOE_RESOURCE_PREFIX"] + "surveys"
     items: list[dict[str, Any]] = []
     for page in dynamodb.get_paginator("scan").paginate(
-            TableName=table, ProjectionExpression="survey_id, #s, reason",
+            TableName=table, ProjectionExpression="survey_id, #s, reason, step",
             ExpressionAttributeNames={"#s": "status"}):
         for item in page["Items"]:
             if item["survey_id"]["S"] in ids:
@@ -344,10 +344,38 @@ class Result:
     idle_s: float
     requests: Counter[tuple[str, str]]
     concurrency: int
+    replies: list[float] = field(default_factory=list)    # --replies: each reply's round trip, seconds
+    replies_s: float = 0.0
+    replies_unanswered: int = 0
+    scores_recorded: int = 0
+
+
+def reply_burst(stack: LocalStack, numbers: list[str], threads: int) -> tuple[list[float], float, int]:
+    """Every customer answers "9" at once (`threads` at a time, through the carrier's /reply, which posts
+    Twilio's signed webhook and returns the TwiML answer): each reply's round trip from the customer's
+    side to koe's next message ("why?"), the whole burst's seconds, and the replies koe left
+    unanswered (no TwiML message, or an error)."""
+    assert stack.carrier is not None
+    url = f"{stack.carrier.url}/reply"
+    local = threading.local()
+
+    def reply(number: str) -> float | None:
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        sent = time.monotonic()
+        answer = session.post(url, json={"from": number, "body": "9"}, timeout=120)
+        took = time.monotonic() - sent
+        outcome = answer.json() if answer.status_code == 200 else {}
+        return took if outcome.get("app_status") == 200 and outcome.get("replies") else None
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        timings = list(pool.map(reply, numbers))
+    return sorted(t for t in timings if t is not None), time.monotonic() - started, timings.count(None)
 
 
 def run_burst(n: int, threads: int, options: StackOptions, timeout_s: float,
-              profiles: ThreadProfiles | None) -> Result:
+              profiles: ThreadProfiles | None, reply_threads: int = 0) -> Result:
     counter = RequestCounter()
     counter.install()
     if profiles:
@@ -382,12 +410,18 @@ def run_burst(n: int, threads: int, options: StackOptions, timeout_s: float,
             profiles.stop()
         surveys = settle_sending(stack, ids)
         letters = dead_lettered(stack, ids)
+        replies: tuple[list[float], float, int] = ([], 0.0, 0)
+        scored = 0
+        if reply_threads:
+            replies = reply_burst(stack, sorted(log.arrivals), reply_threads)
+            scored = sum(1 for s in scan_surveys(stack, ids) if s.get("status") == "answered"
+                         or s.get("step") == "await_comment")
     finally:
         stack.stop()
     return Result(len(events), accepted, post_s, started, wall, callbacks_done - started,
                   dict(log.arrivals), posted_at,
                   sum(log.repeats.values()), surveys, letters, cpu, idle, counter.counts,
-                  options.concurrency)
+                  options.concurrency, *replies, scored)
 
 
 def report(r: Result, threads: int) -> int:
@@ -429,6 +463,12 @@ def report(r: Result, threads: int) -> int:
     for name, seconds in r.cpu.items():
         print(f"  {name:52} {seconds:7.1f}  ({1000 * seconds / max(1, len(r.arrivals)):.1f} ms per survey)")
     print(f"  {'idle (all CPUs)':52} {r.idle_s:7.1f}")
+    if r.replies or r.replies_unanswered:
+        n = len(r.replies) + r.replies_unanswered
+        print(f"reply burst: {n} customers answer at once: {len(r.replies)} answered with koe's next message in "
+              f"{r.replies_s:.1f} s ({n / max(r.replies_s, 1e-9):.1f} replies/s); reply -> next message p50 "
+              f"{percentile(r.replies, 50):.2f} s, p99 {percentile(r.replies, 99):.2f} s, max {r.replies[-1]:.2f} s; "
+              f"unanswered {r.replies_unanswered}; surveys with the score recorded {r.scores_recorded}")
     print("requests made from this process, per survey:")
     for (service, operation), n in sorted(r.requests.items(), key=lambda kv: -kv[1]):
         print(f"  {service:16} {operation:28} {n:6d}  {n / max(1, r.events):6.2f}")
@@ -443,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="invocations per event source (default: the stack's)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the invitations")
     parser.add_argument("--profile", action="store_true", help="cProfile every thread (slows the run)")
+    parser.add_argument("--replies", type=int, default=0, metavar="THREADS",
+                        help="then every customer answers at once, THREADS replies in flight (e.g. 100)")
     parser.add_argument("--log", type=Path, default=Path("/tmp/koe-local-burst.log"),
                         help="where koe's logs and the servers' request lines go")
     args = parser.parse_args(argv)
@@ -465,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
     with args.log.open("w") as sink:
         sys.stdout = sys.stderr = sink
         try:
-            result = run_burst(args.events, args.threads, options, args.timeout, profiles)
+            result = run_burst(args.events, args.threads, options, args.timeout, profiles, args.replies)
         finally:
             sys.stdout, sys.stderr = stdout, stderr
     unaccounted = report(result, args.threads)
@@ -476,8 +518,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"logs: {args.log} ({len(findings)} findings of personal data, tokens or secrets)")
     for finding in findings[:10]:
         print(f"  {finding}")
-    print(f"reproduce: .venv/bin/python bench/local_burst.py --events {args.events}")
-    return 0 if unaccounted == 0 and not findings else 1
+    print(f"reproduce: .venv/bin/python bench/local_burst.py --events {args.events}"
+          + (f" --replies {args.replies}" if args.replies else ""))
+    missing = result.replies_unanswered or (args.replies and result.scores_recorded < len(result.replies))
+    return 0 if unaccounted == 0 and not findings and not missing else 1
 
 
 if __name__ == "__main__":

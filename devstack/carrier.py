@@ -180,13 +180,18 @@ CALLBACK_FAULTS: dict[str, tuple[tuple[str, int | None], ...]] = {
     "+15550100191": (("sent", None), ("undelivered", 30003)),
     "+15550100193": (("failed", 21610),),
 }
-# Faults drawn at random (`--carrier-faults 429=0.05,500=0.05,taken500=0.02,30003=0.02,30008=0.02`):
+# Faults drawn at random (`--carrier-faults 429=0.05,500=0.05,taken500=0.02,timeout=0.01,chat500=0.05,...`):
 # Twilio refusing the API call (429 Too Many Requests, 500), taking the message and answering 500 all
 # the same (`taken500`: the message goes out and its callbacks come, the sender hears only the error),
 # or the message failing after it was accepted (30003 unreachable handset, 30008 unknown error), each
 # on that share of sends.
 RANDOM_API_FAULTS = {"429": (429, 20429, "Too Many Requests"), "500": (500, 20500, "Internal Server Error")}
 TAKEN_FAULTS = {"taken500": (500, 20500, "Internal Server Error")}
+# `timeout`: the message is taken and the answer held TIMEOUT_HOLD_S, past koe's Twilio client timeout
+# (5 s); `chat500`: a local chat webhook answers 500 instead of taking the message.
+SLOW_FAULTS = {"timeout": None}
+CHAT_FAULTS = {"chat500": None}
+TIMEOUT_HOLD_S = 6.0
 RANDOM_DELIVERY_FAULTS = {"30003": (("sent", None), ("undelivered", 30003)),
                           "30008": (("sent", None), ("failed", 30008))}
 COUNTRY_CODES = (("+1", "US"), ("+81", "JP"), ("+86", "CN"), ("+44", "GB"))  # enough for the demo
@@ -448,7 +453,7 @@ class Carrier:
         # 100): above it this carrier answers 429 / 20429, nothing stored. None: no limit.
         self._rate = _SenderRate(messages_per_second) if messages_per_second else None
         self._faults = dict(faults or {})
-        known = {*RANDOM_API_FAULTS, *TAKEN_FAULTS, *RANDOM_DELIVERY_FAULTS}
+        known = {*RANDOM_API_FAULTS, *TAKEN_FAULTS, *SLOW_FAULTS, *CHAT_FAULTS, *RANDOM_DELIVERY_FAULTS}
         unknown = set(self._faults) - known
         if unknown:
             raise ValueError(f"unknown carrier faults {sorted(unknown)}: one of {sorted(known)}")
@@ -529,6 +534,8 @@ class Carrier:
         taken = self._draw(TAKEN_FAULTS)
         if taken is not None:
             raise TwilioError(*TAKEN_FAULTS[taken])
+        if self._draw(SLOW_FAULTS) is not None:
+            self._stopping.wait(TIMEOUT_HOLD_S)          # the sender gave up waiting; the message went out
         return message, from_ is not None
 
     def _draw(self, faults: Mapping[str, Any]) -> str | None:
@@ -678,6 +685,10 @@ class Carrier:
 
     def chat_webhook_url(self, channel: str) -> str:
         return f"{self.url}/chat/{channel}"
+
+    def chat_fails(self) -> bool:
+        """Whether this chat webhook call is answered 500 (`--carrier-faults chat500=share`)."""
+        return self._draw(CHAT_FAULTS) is not None
 
     def receive_chat(self, channel: str, payload: Any) -> None:
         with self._chat_lock:
@@ -837,6 +848,8 @@ class _Handler(BaseHTTPRequestHandler):
             payload = None
         if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):
             return self._send(400, b"invalid_payload", "text/plain; charset=utf-8")
+        if self.carrier.chat_fails():
+            return self._send(500, b"internal_error", "text/plain; charset=utf-8")
         self.carrier.receive_chat(channel, payload)
         self._send(200, b"ok", "text/plain; charset=utf-8")
 

@@ -41,7 +41,8 @@ ERRORS: Mapping[str, Mapping[str, tuple[str, int]]] = {
     "dynamodb": {"throttle": ("ProvisionedThroughputExceededException", 400), "500": ("InternalServerError", 500)},
     "sqs": {"throttle": ("ThrottlingException", 400), "500": ("InternalFailure", 500)},
     "sns": {"throttle": ("Throttling", 400), "500": ("InternalError", 500)},
-    "ses": {"throttle": ("TooManyRequestsException", 429), "500": ("InternalFailure", 500)},
+    "ses": {"throttle": ("TooManyRequestsException", 429), "500": ("InternalFailure", 500),
+            "reject": ("MessageRejected", 400)},
     "comprehend": {"throttle": ("ThrottlingException", 400), "500": ("InternalServerException", 500)},
 }
 SDK_NAME = {"ses": "sesv2"}       # the service name the SDK's client reports

@@ -238,6 +238,33 @@ def test_a_message_taken_then_answered_500_goes_out_and_reports_its_callbacks(ap
         carrier.stop()
 
 
+def test_a_chat_webhook_can_fail_on_purpose(app: FakeApp) -> None:
+    carrier = _carrier(app, faults={"chat500": 1.0})
+    carrier.start()
+    try:
+        answer = requests.post(f"{carrier.url}/chat/cx-central", json={"text": "new case"}, timeout=5)
+        assert answer.status_code == 500 and carrier.chat_messages() == []
+    finally:
+        carrier.stop()
+
+
+def test_a_send_answered_after_the_clients_timeout_still_goes_out(app: FakeApp) -> None:
+    """`timeout`: the carrier took it but the sender stopped waiting: in doubt, as a real timeout is."""
+    from twilio.http.http_client import TwilioHttpClient
+
+    carrier = _carrier(app, faults={"timeout": 1.0})
+    carrier.start()
+    try:
+        twilio = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=TwilioHttpClient(timeout=1))
+        twilio.api.base_url = carrier.url
+        with pytest.raises(Exception) as raised:        # requests' ReadTimeout, as TwilioHttpClient lets it through
+            send(twilio, CUSTOMER, app)
+        assert "timed out" in str(raised.value).lower() or "timeout" in type(raised.value).__name__.lower()
+        assert len(requests.get(f"{carrier.url}/messages", params={"to": CUSTOMER}, timeout=5).json()) == 1
+    finally:
+        carrier.stop()
+
+
 def test_callbacks_to_an_app_that_is_down_do_not_break_the_carrier(app: FakeApp, carrier: Carrier,
                                                                    client: Client) -> None:
     # Given a status callback URL where nothing listens
