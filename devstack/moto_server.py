@@ -183,6 +183,34 @@ def _fast_sqs_clock() -> None:
             setattr(sqs_models, name, fast)
 
 
+def _thread_safe_sqs() -> None:
+    """moto's SQS queue appends a sent message under the queue's lock, but a delete rebuilds the
+    queue's message list without it: a SendMessage and a DeleteMessage at the same moment lose the
+    message sent (found by the 10,000-survey release storm: 83 accepted events never reached
+    dispatch; moto 5.x). AWS never loses a message it accepted, so here a delete and a receive take
+    the queue's lock too (the lock is reentrant; a long poll waits on it, releasing it meanwhile)."""
+    import functools
+
+    import moto.sqs.models as sqs_models
+
+    queue_delete = sqs_models.Queue.delete_message
+
+    @functools.wraps(queue_delete)
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        with self._messages_lock:
+            queue_delete(self, receipt_handle)
+
+    receive = sqs_models.SQSBackend.receive_message
+
+    @functools.wraps(receive)
+    def receive_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        with self.get_queue(queue_name)._messages_lock:
+            return receive(self, queue_name, *args, **kwargs)
+
+    sqs_models.Queue.delete_message = delete_message
+    sqs_models.SQSBackend.receive_message = receive_message
+
+
 SES_FIELDS = ("id", "source", "destinations", "raw_data", "subject", "body", "template", "template_data")
 
 
@@ -235,6 +263,7 @@ def _serve(port: int) -> None:
 
     _quiet_request_log()
     _fast_sqs_clock()
+    _thread_safe_sqs()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
     # werkzeug's server reads `.app` on each request: the mailbox's route goes in front of moto's.
