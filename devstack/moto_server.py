@@ -207,8 +207,8 @@ def _thread_safe_sqs() -> None:
         with self.get_queue(queue_name)._messages_lock:
             return receive(self, queue_name, *args, **kwargs)
 
-    sqs_models.Queue.delete_message = delete_message
-    sqs_models.SQSBackend.receive_message = receive_message
+    sqs_models.Queue.delete_message = delete_message  # type: ignore[method-assign]
+    sqs_models.SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
 
 
 SES_FIELDS = ("id", "source", "destinations", "raw_data", "subject", "body", "template", "template_data")
