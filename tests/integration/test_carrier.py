@@ -4,6 +4,7 @@ Fictional data only: 555-01xx numbers, made-up credentials in Twilio's format.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -88,6 +89,17 @@ def app() -> Iterator[FakeApp]:
     server.shutdown()
     server.server_close()
     thread.join()
+
+
+@contextlib.contextmanager
+def faulty_carrier(app: FakeApp, fault: str) -> Iterator[Carrier]:
+    """A carrier that meets `fault` (devstack/carrier.py's --carrier-faults) on every call."""
+    running = _carrier(app, faults={fault: 1.0})
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 def _carrier(app: FakeApp, **extra: Any) -> Carrier:
@@ -222,9 +234,7 @@ def test_delivery_faults_arrive_as_callbacks(app: FakeApp, carrier: Carrier, cli
 
 def test_a_message_taken_then_answered_500_goes_out_and_reports_its_callbacks(app: FakeApp) -> None:
     """`taken500`: the send koe cannot tell from a refusal, the window the send lease is for."""
-    carrier = _carrier(app, faults={"taken500": 1.0})
-    carrier.start()
-    try:
+    with faulty_carrier(app, "taken500") as carrier:
         twilio = Client(ACCOUNT_SID, AUTH_TOKEN)
         twilio.api.base_url = carrier.url
         with pytest.raises(TwilioRestException) as raised:
@@ -234,35 +244,25 @@ def test_a_message_taken_then_answered_500_goes_out_and_reports_its_callbacks(ap
         hits = statuses(app, 2)
         assert {hit.params["MessageSid"] for hit in hits} == {message["sid"]}
         assert carrier.faults_injected == {"taken500": 1}
-    finally:
-        carrier.stop()
 
 
 def test_a_chat_webhook_can_fail_on_purpose(app: FakeApp) -> None:
-    carrier = _carrier(app, faults={"chat500": 1.0})
-    carrier.start()
-    try:
+    with faulty_carrier(app, "chat500") as carrier:
         answer = requests.post(f"{carrier.url}/chat/cx-central", json={"text": "new case"}, timeout=5)
         assert answer.status_code == 500 and carrier.chat_messages() == []
-    finally:
-        carrier.stop()
 
 
 def test_a_send_answered_after_the_clients_timeout_still_goes_out(app: FakeApp) -> None:
     """`timeout`: the carrier took it but the sender stopped waiting: in doubt, as a real timeout is."""
     from twilio.http.http_client import TwilioHttpClient
 
-    carrier = _carrier(app, faults={"timeout": 1.0})
-    carrier.start()
-    try:
+    with faulty_carrier(app, "timeout") as carrier:
         twilio = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=TwilioHttpClient(timeout=1))
         twilio.api.base_url = carrier.url
         with pytest.raises(Exception) as raised:        # requests' ReadTimeout, as TwilioHttpClient lets it through
             send(twilio, CUSTOMER, app)
         assert "timed out" in str(raised.value).lower() or "timeout" in type(raised.value).__name__.lower()
         assert len(requests.get(f"{carrier.url}/messages", params={"to": CUSTOMER}, timeout=5).json()) == 1
-    finally:
-        carrier.stop()
 
 
 def test_callbacks_to_an_app_that_is_down_do_not_break_the_carrier(app: FakeApp, carrier: Carrier,
