@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from local_burst import ALL_DAY, CLOCK_START, queued  # noqa: E402
+from local_burst import ALL_DAY, CLOCK_START, dead_lettered, queued  # noqa: E402
 
 from devstack import faults, iam, log_scan  # noqa: E402
 from devstack.carrier import API_FAULTS, CALLBACK_FAULTS  # noqa: E402
@@ -406,7 +406,7 @@ def _account(stack: LocalStack, n: int, seed: int, timeout_s: float) -> Accounti
                    duplicates=sum(c.duplicate for c in customers),
                    accepted=sum(1 for i in ids if answers.get(i) == "accepted"), batches_posted_again=again)
     surveys = _items(stack, "surveys", "survey_id")
-    letters = _dead_letters(stack, "KOE_INTAKE_DLQ_URL")
+    letters = dead_lettered(stack, ids)
     _end_states(a, ids, answers, surveys, letters, {c.event_id for c in customers if c.duplicate})
     _invitations(a, stack, customers)
     _answers(a, stack, customers, surveys)
@@ -474,22 +474,6 @@ def _dlq_urls(stack: LocalStack) -> dict[str, str]:
     prefix = stack.env["KOE_RESOURCE_PREFIX"]
     names = ("intake-dlq", "alert-deliveries-dlq", "follow-up-dlq", "responses-stream-dlq", "comment-insight-dlq")
     return {name: sqs.get_queue_url(QueueName=prefix + name)["QueueUrl"] for name in names}
-
-
-def _dead_letters(stack: LocalStack, env: str) -> dict[str, str]:
-    """event_id -> reason on the intake DLQ (read, left in place)."""
-    sqs = client("sqs", stack.env["KOE_AWS_ENDPOINT"], stack.options.region)
-    url, found = stack.env[env], {}
-    for _ in range(queued(sqs, url) // 10 + 3):
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60,
-                                       MessageAttributeNames=["All"]).get("Messages", [])
-        for message in messages:
-            try:
-                event_id = str(json.loads(message["Body"]).get("event_id", ""))
-            except (ValueError, AttributeError):
-                event_id = ""
-            found[event_id] = message.get("MessageAttributes", {}).get("reason", {}).get("StringValue", "")
-    return found
 
 
 def _end_states(a: Accounting, ids: set[str], answers: dict[str, str], surveys: dict[str, dict[str, Any]],

@@ -32,6 +32,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib import resources
+from devstack import iam
+
 log = logging.getLogger(__name__)
 
 ENV = "KOE_LOCAL_FAULTS"
@@ -118,7 +121,7 @@ class Faults:
         return share > 0 and self._hit(CRASH, point, share)
 
     def _hit(self, name: str, fault: str, share: float) -> bool:
-        invocation = _invocation()
+        invocation = iam.invocation()
         with self._lock:
             hit = self._random.random() < share
             if hit:
@@ -133,28 +136,14 @@ def service_of(sdk_service: str) -> str:
 
 
 def _crashable(function: str | None) -> bool:
-    from chalicelib import resources
-
     return function is not None and function != resources.API_HANDLER
 
 
 def crash_after(point: str) -> None:
     """Raise Crash if a crash is drawn at `point` for the function running now (see the docstring)."""
-    function = _acting()
+    function = iam.acting()
     if _installed is not None and _crashable(function) and _installed.crashes(point):
         raise Crash(point, function)
-
-
-def _acting() -> str | None:
-    from devstack import iam
-
-    return iam.acting()
-
-
-def _invocation() -> int | None:
-    from devstack import iam
-
-    return iam.invocation()
 
 
 _installed: Faults | None = None
@@ -165,8 +154,6 @@ def install(faults: Faults) -> None:
     global _installed
     from botocore.client import BaseClient
     from botocore.exceptions import ClientError
-
-    from devstack import iam
 
     if _installed is not None:
         _installed = faults
