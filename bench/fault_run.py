@@ -10,8 +10,9 @@ the web page), 20 % email only (answered on the page the email links to); 5 % po
 malformed. The customers: 30 % detractors, 10 % passives, 55 % promoters (each with a "why"), 5 %
 opt out (STOP by SMS, the one-click unsubscribe by email); a customer whose answer koe did not
 acknowledge (an error page, no SMS back) sends it again, as people do. The operations system sends a
-batch again when the API answers 503. Afterwards each customer who opted out completes another
-procedure: koe must suppress that survey itself (opted_out), not learn it from the carrier's refusal.
+batch again when the API answers 503 (or 502: the API function crashed). Afterwards each customer
+who opted out completes another procedure: koe must suppress that survey itself (opted_out), not
+learn it from the carrier's refusal.
 
 What must hold (the exit code is 1 otherwise): every accepted event ends in exactly one of sent,
 failed with its reason, suppressed with its reason, or dead-lettered with its reason (none twice,
@@ -120,6 +121,7 @@ class Accounting:
     opt_outs_caught_by_carrier: list[str] = field(default_factory=list)
     dead_letters: dict[str, int] = field(default_factory=dict)
     injected: dict[str, int] = field(default_factory=dict)
+    races: dict[str, int] = field(default_factory=dict)     # conditional writes that lost a real race
     invocations: int = 0
     faulted_invocations: int = 0
     seconds: float = 0.0
@@ -369,17 +371,12 @@ def run(n: int, aws_faults: str, carrier_faults: dict[str, float], seed: int, ti
     options = StackOptions(api_port=0, carrier_port=0, dynamodb_port=0, moto_port=0, tick_seconds=TICK_S,
                            clock_start=CLOCK_START, carrier_faults=carrier_faults)
     stack = LocalStack(options)
-    stdout, stderr = sys.stdout, sys.stderr
-    with log.open("w") as sink:
-        sys.stdout = sys.stderr = sink
+    with log_scan.log_to(log):
+        stack.start()
         try:
-            stack.start()
-            try:
-                return _account(stack, n, seed, timeout_s)
-            finally:
-                stack.stop()
+            return _account(stack, n, seed, timeout_s)
         finally:
-            sys.stdout, sys.stderr = stdout, stderr
+            stack.stop()
 
 
 def _account(stack: LocalStack, n: int, seed: int, timeout_s: float) -> Accounting:
@@ -416,6 +413,7 @@ def _account(stack: LocalStack, n: int, seed: int, timeout_s: float) -> Accounti
                       for name, url in _dlq_urls(stack).items()}
     a.injected = {f"aws {k}": v for k, v in faults.injected().items()}
     a.injected.update({f"twilio {k}": v for k, v in stack.carrier.faults_injected.items()})
+    a.races = dict(faults.races())
     a.invocations = sum(iam.invocations().values())
     a.faulted_invocations = faults.faulted_invocations()
     a.customers_gave_up = sum(c.gave_up for c in customers)
@@ -583,8 +581,10 @@ def report(a: Accounting, command: str) -> int:
     share = a.faulted_invocations / a.invocations if a.invocations else 0.0
     print(f"  faults: {sum(a.injected.values())} injected, in {a.faulted_invocations} of {a.invocations} "
           f"function invocations ({share:.0%}): {dict(sorted(a.injected.items()))}")
+    print("  races (not injected: conditional writes another invocation got to first): "
+          f"{dict(sorted(a.races.items()))}")
     print(f"  the API: {a.accepted} accepted, {a.malformed_refused} of {a.malformed} malformed refused with "
-          f"their reasons, {a.batches_posted_again} batches sent again after a 503")
+          f"their reasons, {a.batches_posted_again} batches sent again after a 503 or 502")
     print("  end states of the accepted events:")
     for state, count in sorted(a.end_states.items(), key=lambda kv: -kv[1]):
         print(f"    {state:40} {count:6d}")

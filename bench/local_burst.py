@@ -10,11 +10,14 @@ invitation has reached the carrier, and prints:
 - p50 / p99 event -> SMS latency (the batch's request sent -> its invitation at the carrier),
 - the accounting, read from the surveys table (a Scan) and the intake DLQ: sent, failed, suppressed
   by reason, dead-lettered, unaccounted (must be 0), and invitations the carrier got twice,
-- where the time went: CPU seconds of this process (koe's handlers, Chalice's local server, the
-  runner, the carrier), of DynamoDB Local's JVM and of the moto child, and the machine's idle time;
-  with --profile, cProfile of every thread of this process (top functions by own time).
+- where the time went: CPU seconds of this process (the runner, the carrier, Chalice's local server
+  and the API function), of koe's functions' worker processes (devstack/workers.py: each invocation
+  runs in a worker of its function, as in Lambda), of DynamoDB Local's JVM and of the moto child, and
+  the machine's idle time; with --profile, cProfile of every thread of this process (top functions by
+  own time; the functions then run in this process, as with --in-process).
 
     .venv/bin/python bench/local_burst.py [--events 1000] [--threads 4] [--concurrency N] [--profile]
+                                          [--in-process] [--replies THREADS]
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -134,18 +138,29 @@ def machine_idle_seconds() -> float:
     return (int(values[3]) + int(values[4])) / CLOCK_TICKS
 
 
+WORKERS = "koe's functions (worker processes)"
+
+
 @dataclass
 class CpuMeter:
     pids: dict[str, int]
+    workers: Callable[[], list[int]] = list       # the stack's worker processes, read at begin and end
     start: dict[str, float] = field(default_factory=dict)
+    workers_start: dict[int, float] = field(default_factory=dict)
     idle_start: float = 0.0
 
     def begin(self) -> None:
         self.start = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.workers_start = {pid: cpu_seconds(pid) for pid in self.workers()}
         self.idle_start = machine_idle_seconds()
 
     def end(self) -> tuple[dict[str, float], float]:
         used = {name: cpu_seconds(pid) - self.start[name] for name, pid in self.pids.items()}
+        pids = self.workers()
+        if pids or self.workers_start:
+            # A worker started during the run counts from its start (its cold start is the run's work).
+            used[f"{WORKERS}, {len(pids)}"] = sum(cpu_seconds(pid) - self.workers_start.get(pid, 0.0)
+                                                  for pid in pids)
         return used, machine_idle_seconds() - self.idle_start
 
 
@@ -344,6 +359,7 @@ class Result:
     idle_s: float
     requests: Counter[tuple[str, str]]
     concurrency: int
+    workers: bool
     replies: list[float] = field(default_factory=list)    # --replies: each reply's round trip, seconds
     replies_s: float = 0.0
     replies_unanswered: int = 0
@@ -383,11 +399,14 @@ def run_burst(n: int, threads: int, options: StackOptions, timeout_s: float,
     stack = LocalStack(options)
     stack.start()
     try:
+        stack.warmed()
         log = TimedLog()
         stack.carrier.log = log
         assert stack.dynamodb and stack.moto
-        meter = CpuMeter({"this process (koe, Chalice local, runner, carrier)": os.getpid(),
-                          "DynamoDB Local (java)": stack.dynamodb.pid, "moto (child)": stack.moto.pid})
+        here = ("this process (runner, carrier, API function)" if options.workers
+                else "this process (koe, Chalice local, runner, carrier)")
+        meter = CpuMeter({here: os.getpid(), "DynamoDB Local (java)": stack.dynamodb.pid,
+                          "moto (child)": stack.moto.pid}, workers=stack.worker_pids)
         api, key = stack.api_url, stack.env["KOE_LOCAL_API_KEY"]
         now = stack.clock().isoformat(timespec="seconds")
         run = uuid.uuid4().hex[:6]
@@ -421,7 +440,7 @@ def run_burst(n: int, threads: int, options: StackOptions, timeout_s: float,
     return Result(len(events), accepted, post_s, started, wall, callbacks_done - started,
                   dict(log.arrivals), posted_at,
                   sum(log.repeats.values()), surveys, letters, cpu, idle, counter.counts,
-                  options.concurrency, *replies, scored)
+                  options.concurrency, options.workers, *replies, scored)
 
 
 def report(r: Result, threads: int) -> int:
@@ -469,7 +488,9 @@ def report(r: Result, threads: int) -> int:
               f"{r.replies_s:.1f} s ({n / max(r.replies_s, 1e-9):.1f} replies/s); reply -> next message p50 "
               f"{percentile(r.replies, 50):.2f} s, p99 {percentile(r.replies, 99):.2f} s, max {r.replies[-1]:.2f} s; "
               f"unanswered {r.replies_unanswered}; surveys with the score recorded {r.scores_recorded}")
-    print("requests made from this process, per survey:")
+    print("requests made from this process, per survey" + (
+        " (the runner's and the API function's; the functions' own: bench/requests_per_survey.py):"
+        if r.workers else ":"))
     for (service, operation), n in sorted(r.requests.items(), key=lambda kv: -kv[1]):
         print(f"  {service:16} {operation:28} {n:6d}  {n / max(1, r.events):6.2f}")
     return unaccounted
@@ -483,6 +504,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="invocations per event source (default: the stack's)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the invitations")
     parser.add_argument("--profile", action="store_true", help="cProfile every thread (slows the run)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="invoke the functions in this process, not in worker processes of each function")
     parser.add_argument("--replies", type=int, default=0, metavar="THREADS",
                         help="then every customer answers at once, THREADS replies in flight (e.g. 100)")
     parser.add_argument("--log", type=Path, default=Path("/tmp/koe-local-burst.log"),
@@ -500,16 +523,16 @@ def main(argv: list[str] | None = None) -> int:
                            clock_start=CLOCK_START)
     if args.concurrency is not None:
         options.concurrency = args.concurrency
+    # cProfile sees this process's threads only: profiling runs the functions here.
+    options.workers = not (args.in_process or args.profile)
+    # As many warm workers per function as it has pollers (Lambda's provisioned concurrency): the
+    # burst measures sending, not ten interpreters starting (a cold start is ~1.5 s of CPU each).
+    options.warm_workers = options.concurrency
     profiles = ThreadProfiles() if args.profile else None
     # koe logs (JSON lines, as in Lambda) and the local servers' request lines go to a file: the
     # work of writing them stays in the figures, the screen keeps the report.
-    stdout, stderr = sys.stdout, sys.stderr
-    with args.log.open("w") as sink:
-        sys.stdout = sys.stderr = sink
-        try:
-            result = run_burst(args.events, args.threads, options, args.timeout, profiles, args.replies)
-        finally:
-            sys.stdout, sys.stderr = stdout, stderr
+    with log_scan.log_to(args.log):
+        result = run_burst(args.events, args.threads, options, args.timeout, profiles, args.replies)
     unaccounted = report(result, args.threads)
     if profiles:
         profiles.print_summary()

@@ -71,17 +71,12 @@ def run(n: int, rate: float, paced: bool, tick_seconds: float, timeout_s: float,
     options = StackOptions(api_port=0, carrier_port=0, dynamodb_port=0, moto_port=0, tick_seconds=tick_seconds,
                            clock_start=NIGHT, carrier_rate=rate)
     stack = LocalStack(options)
-    with log.open("a") as sink:
-        stdout, stderr = sys.stdout, sys.stderr
-        sys.stdout = sys.stderr = sink
+    with log_scan.log_to(log, mode="a"):
+        stack.start()
         try:
-            stack.start()
-            try:
-                return _storm(stack, n, paced, timeout_s, reminders)
-            finally:
-                stack.stop()
+            return _storm(stack, n, paced, timeout_s, reminders)
         finally:
-            sys.stdout, sys.stderr = stdout, stderr
+            stack.stop()
 
 
 def _storm(stack: LocalStack, n: int, paced: bool, timeout_s: float, reminders: bool = False) -> Storm:

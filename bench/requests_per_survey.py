@@ -159,8 +159,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--score", type=int, default=3, help="the score the customer gives (default 3: a detractor)")
     parser.add_argument("--comment", default="slow payout", help="the customer's answer to 'why?'")
     args = parser.parse_args(argv)
+    # The requests are counted by hooking the SDK and Twilio's client in this process: the functions
+    # run here, not in worker processes (their code and requests are the same either way).
     stack = LocalStack(StackOptions(api_port=0, carrier_port=0, dynamodb_port=0, moto_port=0, tick_seconds=3600,
-                                    clock_start=CLOCK_START))
+                                    clock_start=CLOCK_START, workers=False))
     stack.start()
     try:
         install_counters()                      # after provisioning: only the survey is counted

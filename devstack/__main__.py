@@ -93,6 +93,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=positive, default=defaults.concurrency,
                         help="invocations in parallel per queue, as Lambda's SQS pollers "
                              f"(default {defaults.concurrency})")
+    parser.add_argument("--in-process", action="store_true",
+                        help="invoke the functions in the stack's own process (for a debugger) instead of "
+                             "worker processes of each function, as Lambda runs them (devstack/workers.py)")
     storage = parser.add_mutually_exclusive_group()
     storage.add_argument("--db-path", type=Path, default=DEFAULT_DB_PATH,
                          help="DynamoDB Local's data folder, kept across restarts (default: %(default)s)")
@@ -328,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
                            tick_seconds=args.tick_seconds, api_key=args.api_key, carrier_rate=args.carrier_rate,
                            carrier_faults=args.carrier_faults,
                            concurrency=args.concurrency, clock_start=args.clock_start,
+                           workers=not args.in_process,
                            db_path=None if args.in_memory else args.db_path,
                            # kept beside the ready file (.koe/) so tokens outlive a restart; --in-memory
                            # keeps nothing

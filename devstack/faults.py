@@ -18,8 +18,8 @@ a message was sent, `crash:sns` after a publish, `crash:ses` after an email was 
 after the carrier took an SMS. The invocation ends with `Crash`, a BaseException no handler of koe's
 catches (as nothing runs in a process that was killed); the runner then does what Lambda does when a
 function dies: the queue's batch comes back after its visibility timeout, the stream's batch is
-retried, the schedule's next tick runs. Only the functions the runner invokes crash (the API
-function's invocations are not crashed: API Gateway would answer 502 and the caller decide).
+retried, the schedule's next tick runs; a crashed API function is answered 502 by the local API
+Gateway (devstack/local_http.py), and the caller decides whether to send again.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib import resources
 from devstack import iam
 
 log = logging.getLogger(__name__)
@@ -57,6 +56,9 @@ WRITES: Mapping[str, frozenset[str]] = {
     "ses": frozenset({"SendEmail"}),
 }
 CRASH_POINTS = (*WRITES, "twilio")
+# What a conditional write answers when another invocation changed the item first: counted, never
+# injected (an injected one would claim a change that did not happen, a state AWS never produces).
+RACES = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
 CRASH = "crash"
 
 
@@ -78,6 +80,9 @@ class Faults:
     shares: Mapping[tuple[str, str], float]          # (service, fault) -> share of calls, 0..1
     seed: int = 0
     injected: Counter[str] = field(default_factory=Counter)
+    # Not injected: the races koe's conditional writes really lost (their condition was false when
+    # they arrived), by AWS's error code, counted in the same calls.
+    races: Counter[str] = field(default_factory=Counter)
     faulted: set[int] = field(default_factory=set)      # the invocations (devstack/iam.py) a fault hit
     _random: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -120,6 +125,18 @@ class Faults:
         share = self.shares.get((CRASH, point), 0.0)
         return share > 0 and self._hit(CRASH, point, share)
 
+    def count(self, met: Mapping[str, int], races: Mapping[str, int], invocation: int | None) -> None:
+        """Faults drawn and races met elsewhere (a worker process), counted here against `invocation`."""
+        with self._lock:
+            self.injected.update(met)
+            self.races.update(races)
+            if met and invocation is not None:
+                self.faulted.add(invocation)
+
+    def lost_race(self, code: str) -> None:
+        with self._lock:
+            self.races[code] += 1
+
     def _hit(self, name: str, fault: str, share: float) -> bool:
         invocation = iam.invocation()
         with self._lock:
@@ -135,14 +152,10 @@ def service_of(sdk_service: str) -> str:
     return next((s for s, sdk in SDK_NAME.items() if sdk == sdk_service), sdk_service)
 
 
-def _crashable(function: str | None) -> bool:
-    return function is not None and function != resources.API_HANDLER
-
-
 def crash_after(point: str) -> None:
     """Raise Crash if a crash is drawn at `point` for the function running now (see the docstring)."""
     function = iam.acting()
-    if _installed is not None and _crashable(function) and _installed.crashes(point):
+    if _installed is not None and function is not None and _installed.crashes(point):
         raise Crash(point, function)
 
 
@@ -171,7 +184,13 @@ def install(faults: Faults) -> None:
             body: Any = {"Error": {"Code": code, "Message": f"injected by {ENV}"},
                          "ResponseMetadata": {"HTTPStatusCode": status}}
             raise ClientError(body, operation)
-        answer = original(client, operation, params)
+        try:
+            answer = original(client, operation, params)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in RACES:
+                _installed.lost_race(code)
+            raise
         if operation in WRITES.get(service, ()):
             crash_after(service)
         return answer
@@ -200,6 +219,26 @@ def _install_twilio_crash() -> None:
 def injected() -> Mapping[str, int]:
     """How many calls each fault hit so far in this process."""
     return dict(_installed.injected) if _installed is not None else {}
+
+
+def met() -> tuple[dict[str, int], dict[str, int]]:
+    """(faults injected, races lost) so far in this process, by name."""
+    if _installed is None:
+        return {}, {}
+    with _installed._lock:
+        return dict(_installed.injected), dict(_installed.races)
+
+
+def absorb(injected: Mapping[str, int], races: Mapping[str, int]) -> None:
+    """Count what one invocation met in a worker process (devstack/workers.py) in this process's
+    figures, against the invocation running in this context (numbered by devstack/iam.py)."""
+    if _installed is not None and (injected or races):
+        _installed.count(injected, races, iam.invocation())
+
+
+def races() -> Mapping[str, int]:
+    """Conditional writes that lost a race so far (every process of the stack), by AWS's code."""
+    return dict(_installed.races) if _installed is not None else {}
 
 
 def faulted_invocations() -> int:

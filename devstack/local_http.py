@@ -12,6 +12,8 @@ careful server would. Here:
   wrote one, which broke the connection and printed a BrokenPipeError traceback);
 - a request http.server itself refuses (a malformed request line, a header too long): its status in
   the JSON shape; a client that hangs up mid-answer is a debug line, not a traceback;
+- the API function killed by an injected crash (devstack/faults.py): API Gateway's **502**, in the
+  shape infra/ gives its DEFAULT_5XX;
 - the access log goes through `logging` (logger `devstack.http`), with credentials masked: the
   values of query parameters that carry them (`?token=`, the hosted UI's `?code=&state=`) and path
   segments a route names a token (`/s/{token}`, `/u/{token}`); and whatever a caller put in a query
@@ -42,6 +44,7 @@ from chalice.local import (
 
 from chalicelib import resources
 from chalicelib.http import NO_ROUTE
+from devstack.faults import Crash
 from devstack.iam import acting_as
 
 log = logging.getLogger("devstack.http")
@@ -73,7 +76,13 @@ class KoeGateway(LocalGateway):
             self.event_converter._route_matcher.match_route(path)
         except ValueError:
             return json_answer(HTTPStatus.NOT_FOUND, NO_ROUTE)
-        answer: dict[str, Any] = super().handle_request(method, path, headers, body)
+        try:
+            answer: dict[str, Any] = super().handle_request(method, path, headers, body)
+        except Crash as crash:
+            # The API function died (devstack/faults.py `crash:<point>`): API Gateway answers 502,
+            # in the shape infra/ gives its DEFAULT_5XX, and the caller decides whether to send again.
+            log.warning("%s; answered 502", crash)
+            return json_answer(HTTPStatus.BAD_GATEWAY, {"error": "Internal server error", "code": "gateway_error"})
         return answer
 
 

@@ -12,12 +12,38 @@ A finding names the kind, the file and line, and the value masked: the scan itse
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 BANNER_END = "Ctrl-C stops everything"
+
+
+@contextlib.contextmanager
+def log_to(path: Path, mode: str = "w") -> Iterator[None]:
+    """While inside, everything this process writes to stdout and stderr, and everything the
+    processes it starts write (the stack's function workers, devstack/workers.py, inherit the file
+    descriptors), goes to `path`: the log a run's scan reads. The screen gets them back after."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    screen = os.dup(1), os.dup(2)
+    streams = sys.stdout, sys.stderr
+    with path.open(mode) as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        sys.stdout = sys.stderr = sink
+        try:
+            yield
+        finally:
+            sink.flush()
+            sys.stdout, sys.stderr = streams
+            for fd, saved in ((1, screen[0]), (2, screen[1])):
+                os.dup2(saved, fd)
+                os.close(saved)
 PATTERNS = {
     # E.164 as koe stores numbers; a masked one (+1******0123) has stars and never matches.
     "phone number": re.compile(r"(?<![\w*])\+\d{8,15}\b"),

@@ -456,9 +456,12 @@ class Runner:
                  topics: Mapping[str, str] = DEFAULT_TOPICS,
                  schedule: str | None = DEFAULT_SCHEDULE, retry_visibility_s: int = 2,
                  concurrency: int = DEFAULT_CONCURRENCY, wait_s: int = 1,
-                 stream_positions: Path | None = None) -> None:
+                 stream_positions: Path | None = None,
+                 functions: Callable[[str], Handler] | None = None) -> None:
         """`stream_positions`: a file keeping where the streams were read up to across restarts
-        (when DynamoDB Local keeps its data); None reads each stream from its start."""
+        (when DynamoDB Local keeps its data); None reads each stream from its start.
+        `functions`: how a handler is invoked, by its name (the local stack's: in worker processes
+        of its function, devstack/workers.py); None calls `app`'s handlers in this process."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.tick_seconds = tick_seconds
@@ -466,16 +469,17 @@ class Runner:
         self.concurrency = concurrency
         self.wait_s = wait_s            # SQS long poll of each ReceiveMessage (bounds how long stop() waits)
         prefix = env["KOE_RESOURCE_PREFIX"]
+        function = functions or functools.partial(_function, app)
         # One SQS client for every poller (each long-polls on its own connection) and the caller
         # reading the queues' depth.
         sqs = client("sqs", aws_endpoint, region, pool=len(queues) * concurrency + len(topics) + 1)
         self.queue_sources = [
-            QueueSource(sqs, env[var], _function(app, handler), f"{prefix}{handler}", region,
+            QueueSource(sqs, env[var], function(handler), f"{prefix}{handler}", region,
                         retry_visibility_s)
             for var, handler in queues.items()]
         self.topic_sources = [
             TopicSource(sqs, sqs.get_queue_url(QueueName=consumer_queue_name(prefix, topic))["QueueUrl"],
-                        env[_arn_variable(topic)], _function(app, handler), f"{prefix}{handler}", region,
+                        env[_arn_variable(topic)], function(handler), f"{prefix}{handler}", region,
                         retry_visibility_s=retry_visibility_s)
             for topic, handler in topics.items()]
         dynamodb = client("dynamodb", dynamodb_endpoint, region)
@@ -483,10 +487,10 @@ class Runner:
         positions = StreamPositions(stream_positions) if stream_positions else None
         self.stream_sources = [
             StreamSource(dynamodb, dynamodb_streams, resources.physical(prefix, table),
-                         _function(app, handler), f"{prefix}{handler}", region, positions=positions,
+                         function(handler), f"{prefix}{handler}", region, positions=positions,
                          on_failure=_stream_dlq(sqs, prefix, table))
             for table, handler in streams.items()]
-        self.schedule_source = (ScheduleSource(_function(app, schedule), f"{prefix}{schedule}",
+        self.schedule_source = (ScheduleSource(function(schedule), f"{prefix}{schedule}",
                                                region, f"{prefix}{schedule}-schedule")
                                 if schedule else None)
         self._last_tick = time.monotonic()

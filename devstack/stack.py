@@ -41,6 +41,7 @@ from devstack.private_files import write_private
 from devstack.provision import provision
 from devstack.runner import DEFAULT_CONCURRENCY, QueueDepth, Runner, describe_leftovers, queue_depth
 from devstack.time_machine import StackClock, TimeMachine, pinned_at, utc_now
+from devstack.workers import FunctionWorkers, WorkerSpec
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ class StackOptions:
     concurrency: int = DEFAULT_CONCURRENCY  # invocations in parallel per queue (Lambda's SQS pollers)
     db_path: Path | None = None             # DynamoDB Local's data folder; None: in memory
     clock_start: datetime | None = None     # koe's clock starts here (pinned); None: the wall clock
+    workers: bool = True                    # each function's invocations in its own worker processes
+    warm_workers: int = 1                   # started per function at start (Lambda's provisioned concurrency)
     timings: dict[str, float] = field(default_factory=dict)    # filled by start(): seconds per step
 
     def check_ports(self) -> None:
@@ -98,6 +101,8 @@ class LocalStack:
         self.app: ModuleType | None = None
         self.carrier: Any = None
         self.runner: Runner | None = None
+        self.workers: dict[str, FunctionWorkers] = {}   # handler -> its worker processes
+        self._warming: list[threading.Thread] = []
         self.api_port: int | None = None
         self._http: Any = None                  # chalice.local.LocalDevServer
         self._http_thread: threading.Thread | None = None
@@ -261,7 +266,36 @@ class LocalStack:
                              aws_endpoint=self.moto.endpoint, region=self.options.region,
                              env=self.env, tick_seconds=self.options.tick_seconds,
                              concurrency=self.options.concurrency,
-                             stream_positions=positions).start()
+                             stream_positions=positions,
+                             functions=self._function_workers if self.options.workers else None).start()
+        # Warm workers for each function, started in the background: the first invocations are not
+        # cold starts (`warmed()` waits for them).
+        self._warming = [threading.Thread(target=self._warm, args=(workers, self.options.warm_workers),
+                                          name=f"warm-{workers.spec.function}", daemon=True)
+                         for workers in self.workers.values()]
+        for thread in self._warming:
+            thread.start()
+
+    def warmed(self, timeout_s: float = 300.0) -> None:
+        """Wait until the warm workers asked for (StackOptions.warm_workers) have started."""
+        deadline = time.monotonic() + timeout_s
+        for thread in self._warming:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _function_workers(self, handler: str) -> FunctionWorkers:
+        """The worker processes `handler`'s invocations run in (devstack/workers.py)."""
+        if handler not in self.workers:
+            spec = WorkerSpec(handler, self.options.prefix, self.clock.shared(), str(REPO_ROOT),
+                              logging.getLogger().getEffectiveLevel())
+            self.workers[handler] = FunctionWorkers(spec)
+        return self.workers[handler]
+
+    @staticmethod
+    def _warm(workers: FunctionWorkers, n: int) -> None:
+        try:
+            workers.warm(n)
+        except Exception:       # the first invocation starts one instead, and says why it cannot
+            log.exception("could not start a worker for %s", workers.spec.function)
 
     def addresses(self) -> dict[str, Any]:
         """Where everything is, for people (printed) and for tests (the ready file)."""
@@ -288,6 +322,7 @@ class LocalStack:
         self._stopped = True
         for name, action in (("http", self._http and self._stop_http),
                              ("runner", self.runner and self._drain),
+                             ("workers", self.workers and self._retire_workers),
                              ("carrier", self.carrier and self.carrier.stop),
                              ("moto", self.moto and self.moto.stop),
                              ("dynamodb", self.dynamodb and self.dynamodb.stop)):
@@ -315,6 +350,14 @@ class LocalStack:
                 log.warning("could not read the depth of %s", name)
         for line in describe_leftovers(self.leftovers):
             log.warning("%s", line)
+
+    def worker_pids(self) -> list[int]:
+        """Every function's worker processes now."""
+        return [pid for workers in self.workers.values() for pid in workers.pids()]
+
+    def _retire_workers(self) -> None:
+        for workers in self.workers.values():
+            workers.close()
 
     def _stop_http(self) -> None:
         if self._http_thread is not None:

@@ -28,9 +28,11 @@ benchmarks start their stacks this way, so what they see never depends on today'
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,14 +43,36 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class Pinned:
+    """A base clock that read `start` at monotonic time `began` and runs on at the wall clock's pace.
+    Monotonic time is the machine's, so a function's worker process (devstack/workers.py) reads the
+    same instant from a copy of it."""
+    start: datetime
+    began: float
+
+    def __call__(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self.began)
+
+
 def pinned_at(start: datetime) -> Callable[[], datetime]:
     """A base clock that reads `start` when made and then runs at the wall clock's pace (monotonic
     time): a stack started with `--clock-start` (tests, benchmarks, demos) decides exactly as it
     would at that instant, whatever today's date and hour are."""
     if start.tzinfo is None:
         raise ValueError("give the clock's start with its offset, e.g. 2026-11-18T01:30:00Z")
-    began = time.monotonic()
-    return lambda: start + timedelta(seconds=time.monotonic() - began)
+    return Pinned(start, time.monotonic())
+
+
+@dataclass(frozen=True)
+class SharedClock:
+    """The stack's clock as a function's worker process reads it: the same base clock, and the
+    offset the time machine moves, in memory shared with the stack's process."""
+    wall: Callable[[], datetime]
+    offset_s: Any           # multiprocessing RawValue("d"): seconds, written by the stack's process only
+
+    def __call__(self) -> datetime:
+        return self.wall() + timedelta(seconds=self.offset_s.value)
 
 
 class StackClock:
@@ -61,6 +85,22 @@ class StackClock:
         self._wall = wall
         self._offset = timedelta(0)
         self._lock = threading.Lock()
+        self._shared_offset: Any = None      # the offset in shared memory, once a worker reads it
+
+    def shared(self) -> SharedClock:
+        """This clock for other processes (passed to them when they start): every later move of
+        this clock is seen there too. The base clock must be picklable (`utc_now`, `pinned_at`)."""
+        with self._lock:
+            if self._shared_offset is None:
+                self._shared_offset = multiprocessing.get_context("spawn").RawValue(
+                    "d", self._offset.total_seconds())
+            return SharedClock(self._wall, self._shared_offset)
+
+    def _moved(self) -> datetime:
+        """After the offset changed (lock held): publish it to the workers; returns the new now."""
+        if self._shared_offset is not None:
+            self._shared_offset.value = self._offset.total_seconds()
+        return self._wall() + self._offset
 
     def __call__(self) -> datetime:
         with self._lock:
@@ -82,7 +122,7 @@ class StackClock:
             raise ValueError(f"at most {MAX_STEP.days} days at a time")
         with self._lock:
             self._offset += by
-            return self._wall() + self._offset
+            return self._moved()
 
     def advance_to(self, when: datetime) -> datetime:
         """Move forward to `when` (aware); a time already passed leaves the clock where it is."""
@@ -94,7 +134,7 @@ class StackClock:
                 raise ValueError(f"at most {MAX_STEP.days} days at a time")
             if ahead > timedelta(0):
                 self._offset += ahead
-            return self._wall() + self._offset
+            return self._moved()
 
     def rewind_to(self, when: datetime) -> datetime:
         """LOCAL ONLY, for the seed: set the clock back to `when` (aware, in the past, at most
@@ -108,7 +148,7 @@ class StackClock:
             if behind > MAX_STEP:
                 raise ValueError(f"at most {MAX_STEP.days} days back")
             self._offset -= behind
-            return self._wall() + self._offset
+            return self._moved()
 
 
 class TimeMachine:

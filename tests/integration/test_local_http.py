@@ -143,3 +143,21 @@ def _read_all(raw: socket.socket) -> Any:
     while chunk := raw.recv(65536):
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def test_an_api_function_killed_by_an_injected_crash_is_api_gateways_502(
+        served: Served, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from devstack import faults
+
+    def killed(*_args: Any, **_kwargs: Any) -> Any:
+        raise faults.Crash("dynamodb", "api_handler")
+
+    route = app_module.app.routes["/s/{token}"]["GET"]
+    monkeypatch.setattr(route, "view_function", killed)
+    with caplog.at_level(logging.WARNING, logger="devstack.http"):
+        status, headers, body = served.ask("GET", "/s/some-token-value-of-a-survey")
+    assert status == 502
+    assert json.loads(body) == {"error": "Internal server error", "code": "gateway_error"}
+    assert "api_handler killed after a dynamodb call succeeded" in caplog.text and "answered 502" in caplog.text
+    status, _, _ = served.ask("GET", "/no-such-path")       # the server still serves
+    assert status == 404

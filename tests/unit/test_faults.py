@@ -48,9 +48,9 @@ def test_a_crash_is_drawn_at_its_point_and_escapes_every_except_exception(monkey
                 faults.crash_after("twilio")
             except Exception:  # noqa: BLE001 - what koe's handlers do: a crash is not caught here
                 pytest.fail("a crash must not be an Exception")
-    with iam.acting_as("api_handler"):
-        faults.crash_after("twilio")                   # the API function is not crashed
-    assert faults.injected() == {"crash:twilio": 1}
+    with iam.acting_as("api_handler"), pytest.raises(faults.Crash):
+        faults.crash_after("twilio")                   # the API function too (answered 502)
+    assert faults.injected() == {"crash:twilio": 2}
 
 
 def test_a_crash_point_koe_does_not_know_is_named() -> None:
