@@ -145,15 +145,17 @@ def on_ses_event(event: Any) -> dict[str, Any]:
     return record_feedback(event.message, wired(OnSesEvent).feedback_deps)
 
 
-# 5. Answers are stored: scores move, detractors open a case, the CX team is alerted.
+# 5. Answers are stored: scores move, detractors open a case, the CX team is alerted. A fault stops
+# the batch at the first answer not done: its record is reported, and Lambda resumes from it.
 @app.on_dynamodb_record(stream_arn=RESPONSES_STREAM_PLACEHOLDER, batch_size=100)
-def on_response(event: Any) -> dict[str, int]:
+def on_response(event: Any) -> dict[str, Any]:
     from chalicelib.adapters.dynamo import answer_from_stream_image, is_new_answer
     from chalicelib.services.on_answers import on_answers
 
     records = [r for r in event if is_new_answer(r.event_name, r.new_image)]
-    answers = [answer_from_stream_image(r.new_image) for r in records]
-    return on_answers(answers, wired(OnResponse).answer_deps)
+    progress = on_answers([answer_from_stream_image(r.new_image) for r in records], wired(OnResponse).answer_deps)
+    failed = [] if progress.resume_at is None else [records[progress.resume_at].sequence_number]
+    return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}
 
 
 # 5'. People hear about cases: each alert by email and chat, once per destination; a failed record

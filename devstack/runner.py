@@ -246,6 +246,22 @@ def failed_ids(result: Any, batch_ids: set[str], name: str) -> set[str]:
     return ids
 
 
+def resume_at(result: Any, sequences: list[str], name: str) -> int | None:
+    """Where a stream batch resumes after a `batchItemFailures` response, as Lambda reads it: the
+    position of the lowest sequence number it names (the records before it are done); None when the
+    batch succeeded (no response, no list, an empty list). An item without an id, or with one that is
+    not in the batch, fails the whole batch (0)."""
+    if not isinstance(result, dict) or result.get("batchItemFailures") is None:
+        return None
+    positions = {sequence: n for n, sequence in enumerate(sequences)}
+    try:
+        named = [positions[str(item["itemIdentifier"])] for item in result["batchItemFailures"]]
+    except (TypeError, KeyError):
+        log.error("%s returned batchItemFailures with unknown or empty ids; retrying the whole batch", name)
+        return 0
+    return min(named, default=None)
+
+
 @dataclass
 class ShardCursor:
     shard_id: str
@@ -256,10 +272,11 @@ class ShardCursor:
 
 
 class StreamPositions:
-    """Where each stream's shards were read up to, kept in a JSON file, as an event source mapping
-    keeps its position in AWS. Needed when DynamoDB Local keeps its data on disk: its streams
-    survive a restart too, and reading them again from TRIM_HORIZON would hand every answer of the
-    last 24 hours to `on_response` a second time (scores counted twice)."""
+    """Where each stream's shards were read up to (the last record done: handled, or sent to the
+    on-failure destination), kept in a JSON file, as an event source mapping keeps its position in
+    AWS. Needed when DynamoDB Local keeps its data on disk: its streams survive a restart too, and
+    reading them again from TRIM_HORIZON would hand every answer of the last 24 hours to
+    `on_response` a second time (scores counted twice)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -292,7 +309,14 @@ class StreamSource:
     """A DynamoDB stream event source mapping: TRIM_HORIZON (or the saved position), batches of up
     to 100, bounded retries, a failing batch bisected (BisectBatchOnFunctionError), and what still
     fails sent to the on-failure destination (`on_failure`: the stream's DLQ) as AWS sends it: the
-    batch's shard and sequence numbers, never its records."""
+    batch's shard and sequence numbers, never its records.
+
+    With ReportBatchItemFailures, as the deployed mapping has it: a handler that returns
+    `batchItemFailures` has done the records before the lowest sequence number it names; the shard's
+    position moves past them (and is saved), and the next attempt holds the records from that one on.
+    Such a retry counts against `max_attempts` as any other; once they are used up, what is left is
+    bisected. An exception, a Crash, or an item failure naming no record of the batch fails the whole
+    invocation (everything since the last checkpoint is retried)."""
 
     def __init__(self, dynamodb: Any, streams: Any, table_name: str, handler: Handler, name: str,
                  region: str, max_attempts: int = 3, retry_delay_s: float = 0.5,
@@ -345,15 +369,17 @@ class StreamSource:
             # empty, once records arrive; like an expired one, a fresh iterator reads on.
             if exc.response["Error"]["Code"] not in ("ExpiredIteratorException", "TrimmedDataAccessException"):
                 raise
-            cursor.iterator = None      # resume after the last record delivered, next pass
+            cursor.iterator = None      # resume after the last record done, next pass
             return 0
         records = response.get("Records", [])
         if records:
-            self._deliver(records, cursor.shard_id)
-            cursor.last_sequence = records[-1]["dynamodb"]["SequenceNumber"]
+            # Until the batch is done, a failure (the on-failure destination refusing) reads on from
+            # the last record done, next pass, not from the start of the batch.
+            cursor.iterator = None
+            self._deliver(records, cursor)
         cursor.iterator = response.get("NextShardIterator")
         cursor.finished = cursor.iterator is None
-        if self.positions and (records or cursor.finished):
+        if self.positions and cursor.finished:
             self.positions.save(self.stream_arn, cursor)
         return len(records)
 
@@ -373,32 +399,54 @@ class StreamSource:
         return str(self.streams.get_shard_iterator(**kwargs, ShardIteratorType="TRIM_HORIZON")
                    ["ShardIterator"])
 
-    def _deliver(self, records: list[dict[str, Any]], shard_id: str = "") -> None:
-        """Retry the same batch (the shard does not advance); a batch that still fails is split in
-        two and each half delivered the same way; a single record that still fails goes to the
-        on-failure destination (loudly, and only skipped when there is none)."""
-        if self._attempts(records):
+    def _deliver(self, records: list[dict[str, Any]], cursor: ShardCursor) -> None:
+        """Retry what is not done yet (the shard does not advance past it); what still fails after
+        the attempts is split in two and each half delivered the same way; a single record that
+        still fails goes to the on-failure destination (loudly, and only skipped when there is none)."""
+        left = self._attempts(records, cursor)
+        if not left:
             return
-        if len(records) > 1:
-            half = len(records) // 2
-            log.warning("%s: bisecting a failing batch of %d stream record(s)", self.name, len(records))
-            self._deliver(records[:half], shard_id)
-            self._deliver(records[half:], shard_id)
+        if len(left) > 1:
+            half = len(left) // 2
+            log.warning("%s: bisecting a failing batch of %d stream record(s)", self.name, len(left))
+            self._deliver(left[:half], cursor)
+            self._deliver(left[half:], cursor)
             return
-        self._failed(records, shard_id)
+        self._failed(left, cursor.shard_id)
+        self._checkpoint(cursor, left[-1])
 
-    def _attempts(self, records: list[dict[str, Any]]) -> bool:
-        event = dynamodb_event(records, self.stream_arn, self.region)
+    def _attempts(self, records: list[dict[str, Any]], cursor: ShardCursor) -> list[dict[str, Any]]:
+        """Up to `max_attempts` invocations; returns the records still not done. An exception (or a
+        Crash, or an invalid `batchItemFailures`) fails the records of that invocation; a partial
+        failure checkpoints before the record it names, and the next attempt starts there."""
         for attempt in range(1, self.max_attempts + 1):
+            event = dynamodb_event(records, self.stream_arn, self.region)
             try:
-                self.handler(event, LambdaContext(function_name=self.name, region=self.region))
-                return True
+                result = self.handler(event, LambdaContext(function_name=self.name, region=self.region))
             except (Exception, Crash):
                 log.exception("%s raised on %d stream record(s), attempt %d of %d",
                               self.name, len(records), attempt, self.max_attempts)
-                if attempt < self.max_attempts:
-                    time.sleep(self.retry_delay_s)
-        return False
+            else:
+                resume = resume_at(result, [r["dynamodb"]["SequenceNumber"] for r in records], self.name)
+                if resume is None:
+                    self._checkpoint(cursor, records[-1])
+                    return []
+                if resume:
+                    self._checkpoint(cursor, records[resume - 1])
+                log.warning("%s did %d of %d stream record(s), attempt %d of %d; it stopped at "
+                            "sequence %s", self.name, resume, len(records), attempt, self.max_attempts,
+                            records[resume]["dynamodb"]["SequenceNumber"])
+                records = records[resume:]
+            if attempt < self.max_attempts:
+                time.sleep(self.retry_delay_s)
+        return records
+
+    def _checkpoint(self, cursor: ShardCursor, record: dict[str, Any]) -> None:
+        """Everything up to `record` is done (handled, or sent to the on-failure destination): the
+        shard's position moves past it, and is saved."""
+        cursor.last_sequence = record["dynamodb"]["SequenceNumber"]
+        if self.positions:
+            self.positions.save(self.stream_arn, cursor)
 
     def _failed(self, records: list[dict[str, Any]], shard_id: str) -> None:
         first, last = records[0]["dynamodb"]["SequenceNumber"], records[-1]["dynamodb"]["SequenceNumber"]

@@ -11,12 +11,22 @@ a replay is delivered once). Every comment counts: the rules read each one, two 
 in one batch included (the first with its score, the next as later comments), and the case keeps
 each with its time (a replayed one is not added twice). A re-survey's answer records whether the
 customer recovered.
+
+A batch is done in steps, in stream order (`steps_of`), so that a fault stops it part way and the
+stream resumes from the first answer not done (the responses stream reports it as a batch item
+failure: Lambda checkpoints before its record). First the scores of the whole batch are counted (one
+update per bucket: if that fails, nothing is done and the batch resumes from its first answer; a
+retry counts nothing twice, the ledger says which answers were counted); then each step's cases; then
+the comments of the answers done are sent for insight in one request (if that fails, the batch
+resumes from the first step holding a comment). Everything before the answer it resumes from is
+done. A PermanentError still fails the whole batch, as before: retrying cannot help, and the stream
+retries, bisects and sends the record that keeps failing to its on-failure destination.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -25,7 +35,7 @@ from chalicelib.domain import case_alerts, case_rules, escalation, fatigue, scor
 from chalicelib.domain.case_policy import CasePolicy
 from chalicelib.domain.cases import ROBOT, Case, CaseComment, TimelineEntry
 from chalicelib.domain.model import Answer
-from chalicelib.errors import StaleCase, VersionConflict
+from chalicelib.errors import PermanentError, StaleCase, VersionConflict
 from chalicelib.observability import count, logger
 from chalicelib.services.ports import Alerts, CaseStore, FollowUps, ScoreStore
 
@@ -60,23 +70,127 @@ class EscalationDeps:
 Escalation = AnswerDeps | EscalationDeps
 
 
-def on_answers(answers: list[Answer], deps: AnswerDeps) -> dict[str, int]:
+@dataclass(frozen=True)
+class Step:
+    """Answers done together, the batch's positions `start` to `end` (excluded): each score with the
+    comment that came with it, and the later comments among them. A step that fails is done again
+    whole, from its first answer (what it did before failing is idempotent)."""
+
+    start: int
+    end: int
+    scores: tuple[tuple[int, int | None], ...] = ()     # (a score, the comment that came with it), in stream order
+    later: tuple[int, ...] = ()                          # later comments, oldest first
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a batch got: the answers before `resume_at` are done; None: all of them are."""
+
+    answers: int
+    cases_opened: int = 0
+    resume_at: int | None = None
+
+
+def on_answers(answers: Sequence[Answer], deps: AnswerDeps) -> Progress:
+    """Count the batch's scores, open and add to its cases, ask for its comments' insight; a fault
+    (any error but a PermanentError) stops it where it happened: see the module docstring."""
+    answers = list(answers)
     items = scoring.contributions(answers, deps.reporting_tz)
-    counted = deps.scores.count(items, deps.score_shards, deps.clock()) if items else 0
-    totals = scoring.tally(items)
-    with_score, later = _comments_by_role(answers)
+    try:
+        counted = deps.scores.count(items, deps.score_shards, deps.clock()) if items else 0
+    except PermanentError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - nothing is done: the stream resumes from the first answer
+        return _stopped(answers, 0, "scores", exc)
+    steps = steps_of(answers)
     opened = updated = 0
-    for answer in answers:
-        if answer.question == "score":
-            opened += _on_score(answer, with_score.get(answer.survey_id, ()), deps)
-            if answer.context.get(RESURVEY_OF):
-                _record_recovery(answer, deps)
-    for comment in later:
-        updated += _on_late_comment(comment, deps)
-    deps.request_insights(answers)          # each comment is read for sentiment and key phrases, later
-    logger.info("answers processed", extra={"answers": len(answers), "buckets": len(totals), "counted": counted,
+    stop, error, phase = len(answers), None, "cases"
+    for step in steps:
+        try:
+            step_opened, step_updated = _on_step(step, answers, deps)
+        except PermanentError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the steps before are done: the stream resumes from this one
+            stop, error = step.start, exc
+            break
+        opened, updated = opened + step_opened, updated + step_updated
+    if stop:
+        try:
+            deps.request_insights(answers[:stop])   # each comment is read for sentiment and key phrases, later
+        except PermanentError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the stream resumes from the first comment not asked for
+            stop, error, phase = _first_comment(steps, answers, stop), exc, "insights"
+    logger.info("answers processed", extra={"answers": len(answers), "done": stop,
+                                            "buckets": len(scoring.tally(items)), "counted": counted,
                                             "cases_opened": opened, "cases_commented": updated})
-    return {"answers": len(answers), "buckets": len(totals), "cases_opened": opened}
+    if error is not None:
+        return _stopped(answers, stop, phase, error, opened)
+    return Progress(len(answers), opened)
+
+
+def steps_of(answers: Sequence[Answer]) -> list[Step]:
+    """The batch in steps, in stream order, each a run of consecutive answers: when a step fails,
+    every answer before it is done, and a retry from its first answer holds each step after it whole.
+    A score and the comment that came with it are one step (a retry holding the comment without its
+    score would take it for a later one), with whatever lies between them; so is a later comment that
+    reached the stream before its survey's score (the score is done first). Within a step: the scores
+    in stream order, then the later comments oldest first."""
+    first_score: dict[str, int] = {}
+    for n, answer in enumerate(answers):
+        if answer.question == "score":
+            first_score.setdefault(answer.survey_id, n)
+    with_score, later = _comments_by_role(answers, first_score)
+    reach = list(range(len(answers)))          # the furthest position each one is done together with
+    for survey_id, comment in with_score.items():
+        low, high = sorted((first_score[survey_id], comment))
+        reach[low] = max(reach[low], high)
+    for comment in later:
+        score = first_score.get(answers[comment].survey_id, -1)
+        reach[comment] = max(reach[comment], score)
+    steps: list[Step] = []
+    start = end = 0
+    for n, furthest in enumerate(reach):
+        end = max(end, furthest)
+        if n == end:
+            positions = range(start, n + 1)
+            scores = tuple((p, with_score.get(answers[p].survey_id)) for p in positions
+                           if answers[p].question == "score")
+            comments = sorted((p for p in positions if p in later), key=lambda p: (answers[p].received_at, p))
+            steps.append(Step(start, n + 1, scores, tuple(comments)))
+            start = n + 1
+    return steps
+
+
+def _on_step(step: Step, answers: list[Answer], deps: AnswerDeps) -> tuple[int, int]:
+    """Cases opened and cases commented by one step."""
+    opened = updated = 0
+    for score, comment in step.scores:
+        answer = answers[score]
+        comments = escalation.case_comments([answers[comment]]) if comment is not None else ()
+        opened += _on_score(answer, comments, deps)
+        if answer.context.get(RESURVEY_OF):
+            _record_recovery(answer, deps)
+    for comment in step.later:
+        updated += _on_late_comment(answers[comment], deps)
+    return opened, updated
+
+
+def _first_comment(steps: list[Step], answers: list[Answer], stop: int) -> int:
+    """Where a batch resumes when its comments' insight could not be asked for: the first step
+    before `stop` that holds a comment (the steps before it had none to ask for); its first answer
+    if none does."""
+    return next((step.start for step in steps if step.start < stop
+                 and any(answers[p].question == "comment" for p in range(step.start, step.end))), 0)
+
+
+def _stopped(answers: list[Answer], stop: int, phase: str, error: Exception, opened: int = 0) -> Progress:
+    """Log and count where the batch stopped: ids and counts, never an answer's words."""
+    count("AnswersRetried", value=len(answers) - stop)
+    logger.warning("answers stopped part way: the stream resumes from the first not done", extra={
+        "answers": len(answers), "done": stop, "resume_at": stop, "phase": phase,
+        "survey_id": answers[stop].survey_id, "question": answers[stop].question, "error": type(error).__name__})
+    return Progress(len(answers), opened, resume_at=stop)
 
 
 def _repeat_detractor(answer: Answer, rules: case_rules.Rules, deps: AnswerDeps) -> bool:
@@ -87,20 +201,20 @@ def _repeat_detractor(answer: Answer, rules: case_rules.Rules, deps: AnswerDeps)
                for c in deps.cases.cases_of(answer.customer_id, since))
 
 
-def _comments_by_role(answers: list[Answer]) -> tuple[dict[str, tuple[CaseComment, ...]], list[Answer]]:
-    """The comments of the batch: the first one of a survey whose score is in the batch goes with
-    the score (they were written together); every other is a later comment, in the order received."""
-    scored = {a.survey_id for a in answers if a.question == "score"}
-    comments = sorted((a for a in answers if a.question == "comment" and a.text and a.text.strip()),
-                      key=lambda a: (a.survey_id, a.received_at))
-    with_score: dict[str, tuple[CaseComment, ...]] = {}
-    later: list[Answer] = []
-    for comment in comments:
-        if comment.survey_id in scored and comment.survey_id not in with_score:
-            with_score[comment.survey_id] = escalation.case_comments([comment])
+def _comments_by_role(answers: Sequence[Answer], scored: dict[str, int]) -> tuple[dict[str, int], set[int]]:
+    """The comments of the batch, by position: the first one of a survey whose score is in the batch
+    goes with the score (they were written together); every other is a later comment."""
+    comments = sorted((n for n, a in enumerate(answers) if a.question == "comment" and a.text and a.text.strip()),
+                      key=lambda n: (answers[n].survey_id, answers[n].received_at, n))
+    with_score: dict[str, int] = {}
+    later: set[int] = set()
+    for n in comments:
+        survey_id = answers[n].survey_id
+        if survey_id in scored and survey_id not in with_score:
+            with_score[survey_id] = n
         else:
-            later.append(comment)
-    return with_score, sorted(later, key=lambda a: a.received_at)
+            later.add(n)
+    return with_score, later
 
 
 def _on_score(answer: Answer, comments: tuple[CaseComment, ...], deps: AnswerDeps) -> int:

@@ -46,7 +46,7 @@ def body(response: Any) -> Any:
 def case(koe: Any) -> dict[str, Any]:
     """A detractor's case (the sample event: tokyo-chuo, agent A-102), opened through the stream."""
     koe.dispatch(event())
-    assert koe.stream(response_image(score=2))["cases_opened"] == 1
+    assert koe.stream(response_image(score=2)) == {"batchItemFailures": []} and koe.cases.get_case(SURVEY)
     return body(call(koe, "GET", f"/v1/cases/{SURVEY}", ADMIN))
 
 

@@ -15,7 +15,7 @@ from chalicelib.domain.case_rules import CaseRules, Rules
 from chalicelib.domain.cases import Severity
 from chalicelib.domain.comment_insight import GroupKey, Insight, InsightRequest, Sentiment
 from chalicelib.domain.model import Answer
-from chalicelib.errors import AnalyserUnavailable, EnqueueFailed, StorageThrottled, UnanalysableComment
+from chalicelib.errors import AnalyserUnavailable, StorageThrottled, UnanalysableComment
 from chalicelib.services.batch import QueueRecord
 from chalicelib.services.comment_insight import InsightDeps, analyse_batch, request_insights
 from chalicelib.services.on_answers import on_answers
@@ -110,15 +110,15 @@ def test_a_comment_is_read_after_it_arrives_and_counted_in_its_groups(insights: 
     assert insights.tally("procedure|branch=tokyo-chuo", "claim_payment")["counts"] == {"negative": 1}
 
 
-def test_a_score_alone_asks_for_nothing_and_a_refusing_queue_fails_the_stream_batch(insights: Insights) -> None:
+def test_a_score_alone_asks_for_nothing_and_a_refusing_queue_stops_the_batch_at_its_comment(insights: Insights) -> None:
     insights.world.dispatch()
     insights.world.reply("9")
     on_answers(insights.world.store.answers_for(SURVEY), insights.answer_deps)
     assert insights.queue.requests == []
     insights.world.reply(KIND)
     insights.queue.refuse = True
-    with pytest.raises(EnqueueFailed):        # the stream retries the batch: its scores count once
-        on_answers(insights.world.store.answers_for(SURVEY), insights.answer_deps)
+    # the stream resumes from the score and its comment (one step): its scores count once
+    assert on_answers(insights.world.store.answers_for(SURVEY), insights.answer_deps).resume_at == 0
 
 
 def test_a_replayed_or_duplicated_message_is_read_once(insights: Insights) -> None:

@@ -1,15 +1,19 @@
 """Answers on fakes: scores aggregate once per batch; a case opens by the case rules, owned and
-timed, exactly once; a later comment goes onto it; a re-survey's answer records recovery."""
+timed, exactly once; a later comment goes onto it; a re-survey's answer records recovery; a fault
+stops the batch at the first answer not done, and the stream resumes from it."""
 
-from dataclasses import replace
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from chalicelib.domain.model import Counts
+from chalicelib.domain.model import Answer, Counts
 from chalicelib.domain.scoring import BucketKey
-from chalicelib.errors import KoeError
-from chalicelib.services.on_answers import on_answers
+from chalicelib.errors import EnqueueFailed, PermanentError, RetryableError, StorageThrottled
+from chalicelib.services.on_answers import Step, on_answers, steps_of
+from tests.fakes.messaging import FakeAlerts
+from tests.fakes.stores import FakeCaseStore, FakeScoreStore
 
 SURVEY = "claims-2026-000123-paid"
 
@@ -47,8 +51,7 @@ def test_a_batch_retried_after_a_failed_alert_or_bisected_counts_each_answer_onc
         world.reply(reply, sender=phone)
     batch = [a for n in range(3) for a in answers_of(world, f"ev-{n}")]
     world.alerts.fail_next = True
-    with pytest.raises(KoeError):
-        on_answers(batch, world.answer_deps)                     # counted, then the alert failed
+    assert on_answers(batch, world.answer_deps).resume_at == 0   # counted, then the first alert failed
     on_answers(batch, world.answer_deps)                         # the whole batch again
     on_answers(batch[:1], world.answer_deps)                     # bisected: its first half ...
     on_answers(batch[1:], world.answer_deps)                     # ... and its second
@@ -95,8 +98,7 @@ def test_an_alert_that_failed_is_sent_on_retry_without_a_second_follow_up(world)
     world.dispatch()
     world.reply("0")
     world.alerts.fail_next = True
-    with pytest.raises(KoeError):        # fails the batch: the stream delivers it again
-        on_answers(answers_of(world), world.answer_deps)
+    assert on_answers(answers_of(world), world.answer_deps).resume_at == 0     # the stream delivers it again
     on_answers(answers_of(world), world.answer_deps)
     assert len(world.follow_ups.messages) == 1 and len(world.alerts.published) == 1
 
@@ -224,3 +226,151 @@ def test_the_same_words_sent_again_later_are_another_comment(world):
 
     assert [c.text for c in world.cases.get_case(SURVEY).comments] == ["slow", "slow"]
     assert len(set(world.alerts.ids())) == 2
+
+
+# --- a fault stops the batch where it happened; the stream resumes from there --------------------
+
+@dataclass
+class RefusingAlerts(FakeAlerts):
+    """The CX alert topic refusing the alerts of the cases in `refused`, with that error, until cleared."""
+
+    refused: dict[str, Exception] = field(default_factory=dict)
+
+    def publish(self, message: Any, attributes: Any) -> None:
+        if message["case_id"] in self.refused:
+            raise self.refused[message["case_id"]]
+        super().publish(message, attributes)
+
+
+@dataclass
+class RefusingCases(FakeCaseStore):
+    """The case store refusing to open the cases in `refused` (throttled), until cleared."""
+
+    refused: set[str] = field(default_factory=set)
+
+    def open_case(self, case: Any) -> bool:
+        if case.case_id in self.refused:
+            raise StorageThrottled("ProvisionedThroughputExceededException")
+        return super().open_case(case)
+
+
+class RefusingScores(FakeScoreStore):
+    def count(self, items: Any, shards: int, now: datetime) -> int:
+        raise StorageThrottled("TransactionConflict")
+
+
+def answered(world, replies: dict[str, str]) -> list[Answer]:
+    """Each survey dispatched to its own customer and answered with its reply; their answers, survey
+    after survey, as the stream carries them."""
+    for n, (survey_id, reply) in enumerate(replies.items()):
+        phone = f"+155501002{n:02d}"
+        world.dispatch(event_id=survey_id, customer={"phone": phone})
+        world.reply(reply, sender=phone)
+    return [a for survey_id in replies for a in answers_of(world, survey_id)]
+
+
+def counted(world) -> int:
+    [(_, counts)] = world.scores.read("procedure", "2026-11-21", "2026-11-21")
+    return counts.n
+
+
+def test_a_fault_at_an_answer_leaves_the_ones_before_it_done_and_the_batch_resumes_from_it(world):
+    # Given three detractors, and a topic that refuses the second one's alert
+    world.alerts = alerts = RefusingAlerts(refused={"ev-1": RetryableError("topic unavailable")})
+    batch = answered(world, {"ev-0": "2", "ev-1": "3", "ev-2": "1"})
+    # When the batch is processed
+    progress = on_answers(batch, world.answer_deps)
+    # Then it stopped at the second answer: the first is done, the third not started; every score counted
+    assert (progress.answers, progress.resume_at, progress.cases_opened) == (3, 1, 1)
+    assert [m["case_id"] for m in alerts.published] == ["ev-0"]
+    assert world.cases.get_case("ev-2") is None and counted(world) == 3
+    # When the stream resumes from the second answer's record, the topic back
+    alerts.refused.clear()
+    assert on_answers(batch[1:], world.answer_deps).resume_at is None
+    # Then each case has its one alert and one follow-up, and each answer counts once
+    assert sorted(m["case_id"] for m in alerts.published) == ["ev-0", "ev-1", "ev-2"]
+    assert sorted(m["case_id"] for m in world.follow_ups.messages) == ["ev-0", "ev-1", "ev-2"]
+    assert counted(world) == 3
+
+
+def test_a_score_and_the_comment_that_came_with_it_are_resumed_together(world):
+    """The comment reached the stream before its score, and the case could not be opened: the batch
+    resumes from the comment. Resumed from the score alone, the passive 8 would open no case: the
+    comment that flags it would be missing."""
+    world.cases = RefusingCases(refused={"ev-1"})
+    promoter, score, comment, detractor = answered(
+        world, {"ev-0": "9", "ev-1": "8 but I will cancel my policy if this happens again", "ev-2": "2"})
+    batch = [promoter, comment, score, detractor]
+    assert on_answers(batch, world.answer_deps).resume_at == 1
+    world.cases.refused.clear()
+    assert on_answers(batch[1:], world.answer_deps).resume_at is None
+    case = world.cases.get_case("ev-1")
+    assert case is not None and case.reasons == ("keyword",) and case.comment == comment.text
+    assert [m["event"] for m in world.alerts.published if m["case_id"] == "ev-1"] == ["opened"]
+    assert world.cases.get_case("ev-2") is not None
+
+
+def test_when_the_scores_cannot_be_counted_nothing_is_done_and_the_batch_resumes_from_its_start(world):
+    batch = answered(world, {"ev-0": "2", "ev-1": "9"})
+    world.scores = RefusingScores()
+    asked: list[Answer] = []
+    deps = replace(world.answer_deps, request_insights=asked.extend)
+    assert on_answers(batch, deps).resume_at == 0
+    assert world.cases.cases == {} and world.alerts.published == [] and asked == []
+
+
+def test_the_comments_of_the_answers_done_are_asked_for_when_a_later_one_stops_the_batch(world):
+    world.alerts = RefusingAlerts(refused={"ev-1": RetryableError("topic unavailable")})
+    batch = answered(world, {"ev-0": "2 slow", "ev-1": "3", "ev-2": "1 rude"})
+    asked: list[Answer] = []
+    progress = on_answers(batch, replace(world.answer_deps, request_insights=asked.extend))
+    assert progress.resume_at == 2                                   # ev-1's score, after ev-0's score and comment
+    assert [(a.survey_id, a.question) for a in asked] == [("ev-0", "score"), ("ev-0", "comment")]
+
+
+def test_when_the_comments_insight_cannot_be_asked_for_the_batch_resumes_from_the_first_comment(world):
+    batch = answered(world, {"ev-0": "9", "ev-1": "2 slow", "ev-2": "10 great"})
+
+    def refusing(answers: list[Answer]) -> None:
+        raise EnqueueFailed("comment-insight queue unavailable")
+
+    progress = on_answers(batch, replace(world.answer_deps, request_insights=refusing))
+    assert progress.resume_at == 1                                   # ev-1's score and comment: one step
+    assert world.cases.get_case("ev-1") is not None                  # the cases are done all the same
+
+
+def test_a_permanent_error_still_fails_the_whole_batch(world):
+    world.alerts = RefusingAlerts(refused={"ev-1": PermanentError("the topic refuses this alert")})
+    batch = answered(world, {"ev-0": "2", "ev-1": "3"})
+    with pytest.raises(PermanentError):
+        on_answers(batch, world.answer_deps)
+
+
+AT = datetime(2026, 11, 21, 1, 25, tzinfo=UTC)
+
+
+def an_answer(survey_id: str, question: str = "score", seconds: int = 0, text: str | None = None) -> Answer:
+    return Answer(survey_id, question, AT + timedelta(seconds=seconds), "claim_payment", "C-88123", "en", {},
+                  score=8, text=text if question == "score" else text or "a comment")
+
+
+def test_steps_follow_the_stream_and_keep_a_score_with_its_comment():
+    batch = [an_answer("a"), an_answer("a", "comment", 1), an_answer("b"), an_answer("c", "comment", 2),
+             an_answer("a", "comment", 60), an_answer("d", "comment", 3, text=" ")]
+    assert steps_of(batch) == [Step(0, 2, scores=((0, 1),)), Step(2, 3, scores=((2, None),)),
+                               Step(3, 4, later=(3,)), Step(4, 5, later=(4,)), Step(5, 6)]
+
+
+def test_a_comment_ahead_of_its_score_joins_the_score_and_what_lies_between():
+    batch = [an_answer("a", "comment", 1), an_answer("b"), an_answer("a"), an_answer("c")]
+    assert steps_of(batch) == [Step(0, 3, scores=((1, None), (2, 0))), Step(3, 4, scores=((3, None),))]
+
+
+def test_a_later_comment_ahead_of_its_score_waits_for_the_score():
+    batch = [an_answer("a", "comment", 60), an_answer("a"), an_answer("a", "comment", 1)]
+    assert steps_of(batch) == [Step(0, 3, scores=((1, 2),), later=(0,))]
+
+
+def test_an_empty_batch_has_no_steps_and_nothing_to_resume(world):
+    assert steps_of([]) == []
+    assert on_answers([], world.answer_deps).resume_at is None
