@@ -95,7 +95,8 @@ prepare-stage: install-infra
 # Options, e.g. `make run API_PORT=8001 API_KEY=dev-key`: API_PORT, CARRIER_PORT, DYNAMODB_PORT,
 # MOTO_PORT (0 picks a free port), API_KEY, CONCURRENCY (invocations per queue, default 4),
 # DB_PATH (DynamoDB Local's data folder, default .koe/dynamodb), IN_MEMORY=1 (keep nothing),
-# CLOCK_START=2026-11-18T01:30:00Z (koe's clock starts at that instant instead of now).
+# CLOCK_START=2026-11-18T01:30:00Z (koe's clock starts at that instant instead of now),
+# IN_PROCESS=1 (the functions run in the stack's own process, for a debugger, not in worker processes).
 RUN_ARGS = $(if $(API_PORT),--api-port $(API_PORT)) \
            $(if $(CARRIER_PORT),--carrier-port $(CARRIER_PORT)) \
            $(if $(DYNAMODB_PORT),--dynamodb-port $(DYNAMODB_PORT)) \
@@ -104,7 +105,8 @@ RUN_ARGS = $(if $(API_PORT),--api-port $(API_PORT)) \
            $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) \
            $(if $(DB_PATH),--db-path '$(DB_PATH)') \
            $(if $(CLOCK_START),--clock-start '$(CLOCK_START)') \
-           $(if $(filter 1 yes true,$(IN_MEMORY)),--in-memory)
+           $(if $(filter 1 yes true,$(IN_MEMORY)),--in-memory) \
+           $(if $(filter 1 yes true,$(IN_PROCESS)),--in-process)
 
 run: install
 	$(BIN)/python -m devstack $(strip $(RUN_ARGS))
