@@ -11,7 +11,7 @@ invitation has reached the carrier, and prints:
 - the accounting, read from the surveys table (a Scan) and the intake DLQ: sent, failed, suppressed
   by reason, dead-lettered, unaccounted (must be 0), and invitations the carrier got twice,
 - where the time went: CPU seconds of this process (the runner, the carrier, Chalice's local server
-  and the API function), of koe's functions' worker processes (devstack/workers.py: each invocation
+  standing in for API Gateway), of koe's functions' worker processes (the API function's included) (devstack/workers.py: each invocation
   runs in a worker of its function, as in Lambda), of DynamoDB Local's JVM and of the moto child, and
   the machine's idle time; with --profile, cProfile of every thread of this process (top functions by
   own time; the functions then run in this process, as with --in-process).
@@ -403,7 +403,7 @@ def run_burst(n: int, threads: int, options: StackOptions, timeout_s: float,
         log = TimedLog()
         stack.carrier.log = log
         assert stack.dynamodb and stack.moto
-        here = ("this process (runner, carrier, API function)" if options.workers
+        here = ("this process (runner, carrier, local API Gateway)" if options.workers
                 else "this process (koe, Chalice local, runner, carrier)")
         meter = CpuMeter({here: os.getpid(), "DynamoDB Local (java)": stack.dynamodb.pid,
                           "moto (child)": stack.moto.pid}, workers=stack.worker_pids)
@@ -489,7 +489,7 @@ def report(r: Result, threads: int) -> int:
               f"{percentile(r.replies, 50):.2f} s, p99 {percentile(r.replies, 99):.2f} s, max {r.replies[-1]:.2f} s; "
               f"unanswered {r.replies_unanswered}; surveys with the score recorded {r.scores_recorded}")
     print("requests made from this process, per survey" + (
-        " (the runner's and the API function's; the functions' own: bench/requests_per_survey.py):"
+        " (the runner's; the functions' own, in their workers: bench/requests_per_survey.py):"
         if r.workers else ":"))
     for (service, operation), n in sorted(r.requests.items(), key=lambda kv: -kv[1]):
         print(f"  {service:16} {operation:28} {n:6d}  {n / max(1, r.events):6.2f}")

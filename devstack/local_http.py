@@ -12,8 +12,10 @@ careful server would. Here:
   wrote one, which broke the connection and printed a BrokenPipeError traceback);
 - a request http.server itself refuses (a malformed request line, a header too long): its status in
   the JSON shape; a client that hangs up mid-answer is a debug line, not a traceback;
-- the API function killed by an injected crash (devstack/faults.py): API Gateway's **502**, in the
-  shape infra/ gives its DEFAULT_5XX;
+- the API function killed by an injected crash (devstack/faults.py) or failing outside koe's code:
+  API Gateway's **502** (504 past its timeout), in the shape infra/ gives its DEFAULT_5XX;
+- with `invoke` (the local stack), each request's proxy event goes to a worker process of the API
+  function (devstack/workers.py), as API Gateway invokes Lambda; routes are still matched here;
 - the access log goes through `logging` (logger `devstack.http`), with credentials masked: the
   values of query parameters that carry them (`?token=`, the hosted UI's `?code=&state=`) and path
   segments a route names a token (`/s/{token}`, `/u/{token}`); and whatever a caller put in a query
@@ -26,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -46,6 +48,7 @@ from chalicelib import resources
 from chalicelib.http import NO_ROUTE
 from devstack.faults import Crash
 from devstack.iam import acting_as
+from devstack.workers import InvocationError, InvocationTimedOut, WorkerDied
 
 log = logging.getLogger("devstack.http")
 
@@ -61,15 +64,49 @@ _TARGET = re.compile(r"/[^\s\"']*")
 _METHOD = re.compile(r"[A-Z][A-Z-]{0,31}")       # an HTTP method token as people send them
 
 
-def create_local_server(app_obj: Any, config: Any, host: str, port: int) -> LocalDevServer:
-    """`chalice.local.create_local_server`, with koe's handler and server classes."""
+Invoke = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def create_local_server(app_obj: Any, config: Any, host: str, port: int,
+                        invoke: Invoke | None = None) -> LocalDevServer:
+    """`chalice.local.create_local_server`, with koe's handler and server classes. `invoke`: how the
+    API function is invoked with the proxy event API Gateway built (the local stack's: in worker
+    processes of the function, devstack/workers.py); None calls `app_obj` in this process."""
     CustomLocalChalice.__bases__ = (LocalChalice, app_obj.__class__)   # as Chalice's own does
     app_obj.__class__ = CustomLocalChalice
-    return LocalDevServer(app_obj, config, host, port, handler_cls=KoeRequestHandler, server_cls=KoeHTTPServer)
+    handler = type("KoeRequestHandlerFor", (KoeRequestHandler,), {"invoke": staticmethod(invoke) if invoke else None})
+    return LocalDevServer(app_obj, config, host, port, handler_cls=handler, server_cls=KoeHTTPServer)
+
+
+class _InvokedElsewhere:
+    """The app object as API Gateway sees it: its routes read here, each call invoked through `invoke`."""
+
+    def __init__(self, app_object: Any, invoke: Invoke) -> None:
+        self._app_object, self._invoke = app_object, invoke
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._app_object, name)
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return self._invoke(event, context)
+
+
+# What API Gateway answers when the function failed rather than answered (infra/'s DEFAULT_5XX shape).
+_GATEWAY_FAILURES: tuple[tuple[type[BaseException], HTTPStatus, str], ...] = (
+    (InvocationTimedOut, HTTPStatus.GATEWAY_TIMEOUT, "Endpoint request timed out"),
+    (Crash, HTTPStatus.BAD_GATEWAY, "Internal server error"),
+    (WorkerDied, HTTPStatus.BAD_GATEWAY, "Internal server error"),
+    (InvocationError, HTTPStatus.BAD_GATEWAY, "Internal server error"),
+)
 
 
 class KoeGateway(LocalGateway):
     """Chalice's API Gateway stand-in; a path no route has is koe's 404."""
+
+    def __init__(self, app_object: Any, config: Any, invoke: Invoke | None = None) -> None:
+        super().__init__(app_object, config)
+        if invoke is not None:
+            self._app_object = _InvokedElsewhere(app_object, invoke)  # type: ignore[assignment]  # routes read through, calls invoked elsewhere
 
     def handle_request(self, method: str, path: str, headers: dict[str, Any], body: bytes | None) -> dict[str, Any]:
         try:
@@ -78,17 +115,21 @@ class KoeGateway(LocalGateway):
             return json_answer(HTTPStatus.NOT_FOUND, NO_ROUTE)
         try:
             answer: dict[str, Any] = super().handle_request(method, path, headers, body)
-        except Crash as crash:
-            # The API function died (devstack/faults.py `crash:<point>`): API Gateway answers 502,
-            # in the shape infra/ gives its DEFAULT_5XX, and the caller decides whether to send again.
-            log.warning("%s; answered 502", crash)
-            return json_answer(HTTPStatus.BAD_GATEWAY, {"error": "Internal server error", "code": "gateway_error"})
+        except (Crash, InvocationTimedOut, WorkerDied, InvocationError) as failure:
+            # The API function died (devstack/faults.py `crash:<point>`), ran past its timeout or
+            # failed outside koe's code: API Gateway answers 502 (504 for the timeout), and the
+            # caller decides whether to send again.
+            status, message = next((s, m) for kind, s, m in _GATEWAY_FAILURES if isinstance(failure, kind))
+            log.warning("%s; answered %d", failure, status)
+            return json_answer(status, {"error": message, "code": "gateway_error"})
         return answer
 
 
 class KoeRequestHandler(ChaliceRequestHandler):
+    invoke: Invoke | None = None        # set per server by create_local_server
+
     def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any) -> None:
-        self.local_gateway = KoeGateway(app_object, config)
+        self.local_gateway = KoeGateway(app_object, config, self.invoke)
         self._routes = list(app_object.routes)
         BaseHTTPRequestHandler.__init__(self, request, client_address, server)
 
@@ -104,6 +145,9 @@ class KoeRequestHandler(ChaliceRequestHandler):
             int(self.headers.get("content-length", "0"))
         except ValueError:
             self.send_error(HTTPStatus.BAD_REQUEST, "Content-Length is not a number")
+            return
+        if self.invoke is not None:     # its worker acts as the API's function (devstack/workers.py)
+            super()._generic_handle()
             return
         with acting_as(resources.API_HANDLER):     # the API's function: only what its role allows
             super()._generic_handle()

@@ -36,6 +36,7 @@ from typing import Any, Self
 from chalicelib import resources
 from devstack import faults, iam, local_routing, local_surveys
 from devstack.dynamodb_local import LOOPBACK, DynamoDBLocal, free_port, port_is_free
+from devstack.lambda_events import LambdaContext
 from devstack.moto_server import MotoServer
 from devstack.private_files import write_private
 from devstack.provision import provision
@@ -82,6 +83,7 @@ class StackOptions:
     clock_start: datetime | None = None     # koe's clock starts here (pinned); None: the wall clock
     workers: bool = True                    # each function's invocations in its own worker processes
     warm_workers: int = 1                   # started per function at start (Lambda's provisioned concurrency)
+    api_concurrency: int = 8                # the API function's workers at most (its reserved concurrency)
     timings: dict[str, float] = field(default_factory=dict)    # filled by start(): seconds per step
 
     def check_ports(self) -> None:
@@ -251,7 +253,15 @@ class LocalStack:
 
     def _start_http(self) -> None:
         assert self.app and self.api_port
-        self._http = local_http_server(self.app.app, self.api_port)
+        invoke = None
+        if self.options.workers:
+            api = self._function_workers(resources.API_HANDLER, attribute="app",
+                                         max_workers=self.options.api_concurrency)
+            name, region = f"{self.options.prefix}{resources.API_HANDLER}", self.options.region
+
+            def invoke(event: dict[str, Any], _context: Any) -> Any:
+                return api(event, LambdaContext(function_name=name, region=region))
+        self._http = local_http_server(self.app.app, self.api_port, invoke)
         self._http_thread = threading.Thread(target=self._http.server.serve_forever,
                                              name="chalice-local", daemon=True)
         self._http_thread.start()
@@ -282,12 +292,13 @@ class LocalStack:
         for thread in self._warming:
             thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _function_workers(self, handler: str) -> FunctionWorkers:
+    def _function_workers(self, handler: str, attribute: str | None = None,
+                          max_workers: int | None = None) -> FunctionWorkers:
         """The worker processes `handler`'s invocations run in (devstack/workers.py)."""
         if handler not in self.workers:
             spec = WorkerSpec(handler, self.options.prefix, self.clock.shared(), str(REPO_ROOT),
-                              logging.getLogger().getEffectiveLevel())
-            self.workers[handler] = FunctionWorkers(spec)
+                              logging.getLogger().getEffectiveLevel(), attribute=attribute)
+            self.workers[handler] = FunctionWorkers(spec, max_workers)
         return self.workers[handler]
 
     @staticmethod
@@ -371,7 +382,7 @@ class LocalStack:
         self.stop()
 
 
-def local_http_server(chalice_app: Any, port: int) -> Any:
+def local_http_server(chalice_app: Any, port: int, invoke: Any = None) -> Any:
     """Chalice's `chalice local` server for this app object, on 127.0.0.1:port.
 
     Config.create() reads no `.chalice/config.json`, so no stage environment variables can
@@ -383,4 +394,4 @@ def local_http_server(chalice_app: Any, port: int) -> Any:
 
     config = Config.create(chalice_stage="local", app_name=chalice_app.app_name,
                            lambda_timeout=30, lambda_memory_size=512)
-    return create_local_server(chalice_app, config, LOOPBACK, port)
+    return create_local_server(chalice_app, config, LOOPBACK, port, invoke)

@@ -74,6 +74,7 @@ class WorkerSpec:
     repo_root: str
     log_level: int = logging.INFO
     module: str = "app"           # where the handler is (a test's own module: koe=False)
+    attribute: str | None = None  # the handler's name in `module`, if not `function` (the API's: `app`)
     koe: bool = True              # build koe's components on the stack's clock at init
 
 
@@ -98,7 +99,7 @@ def _serve(spec: WorkerSpec, conn: Connection) -> None:
         bootstrap = importlib.import_module("chalicelib.bootstrap")
         settings = importlib.import_module("chalicelib.settings")
         bootstrap.install(bootstrap.Components(settings.current(), clock=spec.clock))
-    handler = getattr(app, spec.function)
+    handler = getattr(app, spec.attribute or spec.function)
     conn.send(("ready", None, ({}, {})))
     while True:
         try:
@@ -199,13 +200,17 @@ class Worker:
 
 class FunctionWorkers:
     """One function's execution environments: a warm worker is reused, a new one started when none
-    is free (no limit but the callers': the runner's pollers bound the function's concurrency)."""
+    is free, up to `max_workers` (Lambda's reserved concurrency; None: the callers bound it, as the
+    runner's pollers bound a queue's function). At the limit an invocation waits for a free one."""
 
-    def __init__(self, spec: WorkerSpec) -> None:
+    def __init__(self, spec: WorkerSpec, max_workers: int | None = None) -> None:
         self.spec = spec
+        self.max_workers = max_workers
         self._idle: list[Worker] = []
         self._all: set[Worker] = set()
+        self._starting = 0
         self._lock = threading.Lock()
+        self._freed = threading.Condition(self._lock)
         self._closed = False
         self.cold_starts = 0
 
@@ -233,18 +238,36 @@ class FunctionWorkers:
 
     def _take(self) -> Worker:
         with self._lock:
-            while self._idle:
-                worker = self._idle.pop()
-                if worker.alive:
-                    return worker
-                self._all.discard(worker)
-        return self._start()
+            while True:
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.alive:
+                        return worker
+                    self._all.discard(worker)
+                if self._closed:
+                    raise WorkerDied(f"{self.spec.function}: the stack is stopping")
+                if self.max_workers is None or len(self._all) + self._starting < self.max_workers:
+                    self._starting += 1
+                    break
+                self._freed.wait()
+        return self._start(reserved=True)
 
-    def _start(self) -> Worker:
-        if self._closed:
-            raise WorkerDied(f"{self.spec.function}: the stack is stopping")
-        worker = Worker(self.spec)
+    def _start(self, reserved: bool = False) -> Worker:
+        """A new worker (a cold start); `reserved`: its place under max_workers is already counted."""
         with self._lock:
+            if not reserved:
+                self._starting += 1
+        try:
+            if self._closed:
+                raise WorkerDied(f"{self.spec.function}: the stack is stopping")
+            worker = Worker(self.spec)
+        except BaseException:
+            with self._lock:
+                self._starting -= 1
+                self._freed.notify()
+            raise
+        with self._lock:
+            self._starting -= 1
             self._all.add(worker)
             self.cold_starts += 1
         log.debug("%s: worker %s started in %.1f s", self.spec.function, worker.process.pid, worker.init_s)
@@ -254,8 +277,10 @@ class FunctionWorkers:
         with self._lock:
             if not self._closed and worker.alive:
                 self._idle.append(worker)
+                self._freed.notify()
                 return
             self._all.discard(worker)
+            self._freed.notify()
         worker.retire()
 
     def _forget(self, worker: Worker) -> None:
@@ -263,6 +288,7 @@ class FunctionWorkers:
             self._all.discard(worker)
             if worker in self._idle:
                 self._idle.remove(worker)
+            self._freed.notify()
 
     def pids(self) -> list[int]:
         """The process ids of this function's workers now (a benchmark reads their CPU time)."""
@@ -274,5 +300,6 @@ class FunctionWorkers:
         with self._lock:
             self._closed = True
             workers, self._idle, self._all = list(self._all), [], set()
+            self._freed.notify_all()
         for worker in workers:
             worker.retire()
