@@ -11,10 +11,11 @@ invitation has reached the carrier, and prints:
 - the accounting, read from the surveys table (a Scan) and the intake DLQ: sent, failed, suppressed
   by reason, dead-lettered, unaccounted (must be 0), and invitations the carrier got twice,
 - where the time went: CPU seconds of this process (the runner, the carrier, Chalice's local server
-  standing in for API Gateway), of koe's functions' worker processes (the API function's included) (devstack/workers.py: each invocation
-  runs in a worker of its function, as in Lambda), of DynamoDB Local's JVM and of the moto child, and
-  the machine's idle time; with --profile, cProfile of every thread of this process (top functions by
-  own time; the functions then run in this process, as with --in-process).
+  standing in for API Gateway), of koe's functions' worker processes, the API function's included
+  (devstack/workers.py: each invocation runs in a worker of its function, as in Lambda), of DynamoDB
+  Local's JVM and of the moto child, and the machine's idle time; with --profile, cProfile of every
+  thread of this process (top functions by own time; the functions then run in this process, as with
+  --in-process).
 
     .venv/bin/python bench/local_burst.py [--events 1000] [--threads 4] [--concurrency N] [--profile]
                                           [--in-process] [--replies THREADS]
