@@ -123,8 +123,13 @@ class SendNotRecorded(RetryableError):
 
 
 class CredentialsRejected(RetryableSendError):
-    """The carrier refused koe's credentials (Twilio 20003): a rotated token koe has not read yet,
-    or a wrong one. The sender reads the secret again once before giving up (then: retried later)."""
+    """The carrier refused koe's credentials (Twilio 20003, LINE 401): a rotated token koe has not
+    read yet, or a wrong one. The sender reads the secret again once before giving up (then: retried later)."""
+
+
+class ReplyTokenExpired(PermanentError):
+    """LINE refused a reply token (400 "Invalid reply token"): older than LINE's minute, or used
+    already. That token never works again: the caller answers by push instead (it costs a message)."""
 
 
 # --- CX alerts
@@ -165,7 +170,13 @@ class InsightConflict(RetryableError):
 
 # --- webhooks
 class InvalidSignature(KoeError):
-    """X-Twilio-Signature missing or wrong for the configured public URL: 403, no state change."""
+    """X-Twilio-Signature missing or wrong for the configured public URL, or x-line-signature missing
+    or wrong for the body: 403, no state change."""
+
+
+class InvalidWebhook(InvalidRequest):
+    """A correctly signed webhook body koe cannot read (not JSON, not the provider's shape): 400,
+    nothing changed. Names the field, never a value."""
 
 
 # --- queues

@@ -34,19 +34,21 @@ class CostClass(StrEnum):
 
     SMS = "sms"          # per segment (160 GSM-7 / 70 UCS-2 characters), per country
     EMAIL = "email"      # per message, a fraction of an SMS
+    LINE = "line"        # per push message (~3 yen on the standard plan); a reply with a reply token is free
 
 
 class ReplyRoute(StrEnum):
     """How the customer's answer reaches koe."""
 
     SMS_WEBHOOK = "sms_webhook"    # they reply by SMS: the carrier's inbound webhook, the conversation by SMS
+    LINE_WEBHOOK = "line_webhook"  # they tap a quick reply or write in LINE: LINE's signed webhook
     WEB_PAGE = "web_page"          # the invitation carries the survey page's link: the page's form POST
     NONE = "none"                  # a channel that only informs
 
     @property
     def on_the_channel(self) -> bool:
         """Whether answers come back over the channel itself (a two-way channel's conversation)."""
-        return self is ReplyRoute.SMS_WEBHOOK
+        return self in (ReplyRoute.SMS_WEBHOOK, ReplyRoute.LINE_WEBHOOK)
 
 
 @dataclass(frozen=True)

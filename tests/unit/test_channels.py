@@ -167,3 +167,12 @@ def test_a_consistent_registry_is_taken():
 def test_a_registry_with_a_wrong_row_is_refused(rows, problem):
     with pytest.raises(InvalidRegistry, match=problem):
         Registry(rows)
+
+
+def test_replies_by_line_webhook_are_a_conversation_on_the_channel():
+    # Given LINE's route (its channel's row comes with its sender), then a two-way row may reply by it
+    # and a one-way row may not
+    assert ReplyRoute.LINE_WEBHOOK.on_the_channel and not ReplyRoute.WEB_PAGE.on_the_channel
+    assert Registry([replace(SMS, reply_arrives_by=ReplyRoute.LINE_WEBHOOK, cost=CostClass.LINE), MAIL])
+    with pytest.raises(InvalidRegistry, match="two_way=False"):
+        Registry([SMS, replace(MAIL, reply_arrives_by=ReplyRoute.LINE_WEBHOOK)])
