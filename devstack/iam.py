@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from chalicelib import resources
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 RECORD_ENV = "KOE_LOCAL_IAM_RECORD"
 _acting: contextvars.ContextVar[str | None] = contextvars.ContextVar("koe_acting_function", default=None)
 _invocation: contextvars.ContextVar[int | None] = contextvars.ContextVar("koe_invocation", default=None)
+# The receipt handles whose visibility a function changed itself, while a runner watches (`watching`).
+_visibility_set: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("koe_visibility_set", default=None)
 _record_lock = threading.Lock()
 _count_lock = threading.Lock()
 _invocations: Counter[str] = Counter()       # function -> invocations so far in this process
@@ -60,6 +62,50 @@ def acting_as(handler: str) -> Iterator[None]:
     finally:
         _invocation.reset(invocation)
         _acting.reset(token)
+
+
+@contextlib.contextmanager
+def watching_visibility() -> Iterator[set[str]]:
+    """Collects the receipt handles whose visibility the function invoked inside sets itself
+    (ChangeMessageVisibility): the runner leaves those messages as the function left them."""
+    _install_visibility_notes()
+    handles: set[str] = set()
+    token = _visibility_set.set(handles)
+    try:
+        yield handles
+    finally:
+        _visibility_set.reset(token)
+
+
+def visibility_set(handles: Iterable[str]) -> None:
+    """Note handles whose visibility a function set (also from a worker process's report)."""
+    watched = _visibility_set.get()
+    if watched is not None:
+        watched.update(handles)
+
+
+def _install_visibility_notes() -> None:
+    """Note every ChangeMessageVisibility made while a watch is on (this process, once)."""
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call     # type: ignore[attr-defined]
+    if getattr(original, "koe_notes_visibility", False):
+        return
+
+    def noted(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        answer = original(client, operation, params)
+        if _visibility_set.get() is not None:
+            if operation == "ChangeMessageVisibility":
+                visibility_set([str(params.get("ReceiptHandle", ""))])
+            elif operation == "ChangeMessageVisibilityBatch":
+                visibility_set(str(e.get("ReceiptHandle", "")) for e in params.get("Entries", []))
+        return answer
+
+    noted.__dict__.update(getattr(original, "__dict__", {}))     # what the wrapper below says of itself
+    noted.koe_notes_visibility = True     # type: ignore[attr-defined]
+    with _record_lock:
+        if not getattr(BaseClient._make_api_call, "koe_notes_visibility", False):   # type: ignore[attr-defined]
+            BaseClient._make_api_call = noted     # type: ignore[attr-defined]
 
 
 def invocation() -> int | None:

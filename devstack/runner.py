@@ -7,9 +7,11 @@ subscriptions and the schedule. Which handler each source feeds is declared in `
 `devstack.provision` subscribed to it), the responses table stream -> `on_response`, a timer ->
 `tick`); the event shapes themselves are built by `devstack.lambda_events`.
 
-A handler may change a failed message's visibility itself (`deliver_alerts` backs off with
-ChangeMessageVisibility, which moto honours); otherwise a failed message is visible again after
-`retry_visibility_s`, as the receive set it.
+Messages are received with the queue's own visibility timeout, as Lambda's poller receives them, so
+none comes back while its invocation runs. A handler may change a failed message's visibility itself
+(`deliver_alerts` backs off, `dispatch` waits out another invocation's claim: ChangeMessageVisibility,
+which moto honours, noted by devstack/iam.py); every other failed message is made visible again after
+`retry_visibility_s` (2 s: retries happen fast locally).
 
 Concurrency is Lambda's: each queue has `concurrency` pollers (default 4, like a small reserved
 concurrency), each receiving a batch and invoking the handler on its own, so two batches of the same
@@ -42,6 +44,7 @@ from botocore.exceptions import ClientError
 from chalicelib import resources
 from devstack.faults import Crash
 from devstack.iam import as_function
+from devstack.iam import watching_visibility as visibility_watch
 from devstack.lambda_events import (
     ACCOUNT_ID,
     LambdaContext,
@@ -120,10 +123,11 @@ class QueueSource:
         with self._lock:
             self._receiving += 1
         try:
+            # With the queue's own visibility timeout, as Lambda's poller receives: no message comes
+            # back while its invocation still runs (a 30 s function, a 180 s timeout on intake).
             messages = self.sqs.receive_message(
                 QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s,
-                VisibilityTimeout=self.retry_visibility_s, AttributeNames=["All"],
-                MessageAttributeNames=["All"]).get("Messages", [])
+                AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
         finally:
             with self._lock:
                 self._receiving -= 1
@@ -136,23 +140,40 @@ class QueueSource:
 
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
         context = LambdaContext(function_name=self.name, region=self.region)
-        try:
-            result = self.handler(sqs_event(messages, self.queue_arn, self.region), context)
-        except Crash as crash:
-            # As in Lambda when the function dies: nothing is deleted, the batch comes back.
-            log.warning("%s: %s; its batch of %d message(s) will be delivered again", self.name, crash, len(messages))
-            return
-        except Exception:
-            # As in Lambda: the whole batch becomes visible again and is retried.
-            log.exception("%s raised on a batch of %d message(s); all will be retried",
-                          self.name, len(messages))
-            return
+        with visibility_watch() as set_by_function:
+            try:
+                result = self.handler(sqs_event(messages, self.queue_arn, self.region), context)
+            except Crash as crash:
+                # As in Lambda when the function dies: nothing is deleted, the batch comes back.
+                log.warning("%s: %s; its batch of %d message(s) will be delivered again",
+                            self.name, crash, len(messages))
+                self._retry_soon(messages, set_by_function)
+                return
+            except Exception:
+                # As in Lambda: the whole batch becomes visible again and is retried.
+                log.exception("%s raised on a batch of %d message(s); all will be retried",
+                              self.name, len(messages))
+                self._retry_soon(messages, set_by_function)
+                return
         failed = failed_ids(result, {m["MessageId"] for m in messages}, self.name)
         done = [m for m in messages if m["MessageId"] not in failed]
         if failed:
             log.warning("%s reported %d of %d message(s) failed; they will be retried",
                         self.name, len(failed), len(messages))
+            self._retry_soon([m for m in messages if m["MessageId"] in failed], set_by_function)
         self._delete(done)
+
+    def _retry_soon(self, messages: list[dict[str, Any]], set_by_function: set[str]) -> None:
+        """A failed message is visible again after `retry_visibility_s`, not the queue's timeout (fast
+        retries locally), unless the function set its visibility itself (a backoff, a claim's lease)."""
+        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self.retry_visibility_s}
+                   for i, m in enumerate(messages) if m["ReceiptHandle"] not in set_by_function]
+        if not entries:
+            return
+        response = self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
+        for failure in response.get("Failed", []):
+            log.warning("%s: a failed message keeps the queue's visibility timeout: %s",
+                        self.queue_name, failure.get("Code"))
 
     def _delete(self, messages: list[dict[str, Any]]) -> None:
         if not messages:

@@ -109,7 +109,7 @@ def _serve(spec: WorkerSpec, conn: Connection) -> None:
         before = faults.met()
         outcome: tuple[str, Any]
         try:
-            with iam.acting_as(spec.function):
+            with iam.watching_visibility() as visibility, iam.acting_as(spec.function):
                 result = handler(event, context)
         except Crash as crash:
             _reply(conn, ("crash", crash.point), before)
@@ -118,7 +118,7 @@ def _serve(spec: WorkerSpec, conn: Connection) -> None:
             log.exception("%s raised", spec.function)
             outcome = ("error", (type(exc).__name__, str(exc)[:500]))
         else:
-            outcome = ("ok", result)
+            outcome = ("ok", (result, sorted(visibility)))
         if not _reply(conn, outcome, before):
             return
 
@@ -181,7 +181,11 @@ class Worker:
         if kind == "crash":         # the worker is gone
             self.process.join(5)
             raise Crash(body, function)
-        return body                 # "ok": the handler's result ("ready": None)
+        if kind == "ready":
+            return None
+        result, visibility = body   # "ok": the handler's result, the messages whose visibility it set
+        iam.visibility_set(visibility)
+        return result
 
     def kill(self) -> None:
         if self.process.is_alive():

@@ -353,6 +353,55 @@ def test_runner_retries_the_whole_batch_when_the_handler_raises(
     assert runner.drain_once() == 0
 
 
+def test_a_message_never_comes_back_while_its_invocation_still_runs(
+        runner: Runner, fresh_aws: dict[str, str], moto_server: Any) -> None:
+    # Given an invocation that takes longer than the runner's 2 s retry visibility (as dispatch can,
+    # waiting on a throttled table) and then reports its message failed
+    import threading
+
+    source = runner.queue_sources[0]
+    seen: list[str] = []
+
+    def slow(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        seen.extend(r["messageId"] for r in event["Records"])
+        time.sleep(source.retry_visibility_s + 1.5)
+        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
+
+    source.handler = slow
+    message = send(fresh_aws, moto_server.endpoint, {"n": 1})
+    # When one poller is inside it and another polls meanwhile
+    first = threading.Thread(target=source.poll, kwargs={"wait_s": 1})
+    first.start()
+    until(lambda: seen == [message])
+    time.sleep(source.retry_visibility_s + 0.5)
+    assert source.poll(wait_s=0) == 0       # received with the queue's visibility: still hidden
+    first.join()
+    # Then once the invocation failed it, the message comes back after the retry visibility
+    until(lambda: source.poll(wait_s=0) == 1, timeout_s=10)
+    assert seen == [message, message]
+
+
+def test_a_visibility_the_function_set_itself_is_left_as_it_set_it(
+        runner: Runner, fresh_aws: dict[str, str], moto_server: Any) -> None:
+    # Given a function that backs its failed message off by 30 s itself (as deliver_alerts does)
+    source = runner.queue_sources[0]
+    sqs = source.sqs
+
+    def backs_off(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        for record in event["Records"]:
+            sqs.change_message_visibility(QueueUrl=source.queue_url, ReceiptHandle=record["receiptHandle"],
+                                          VisibilityTimeout=30)
+        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
+
+    source.handler = backs_off
+    send(fresh_aws, moto_server.endpoint, {"n": 1})
+    assert source.poll(wait_s=1) == 1
+    # Then the runner does not make it visible again after its own 2 s
+    time.sleep(source.retry_visibility_s + 1)
+    assert source.poll(wait_s=0) == 0
+    assert source.depth().in_flight == 1
+
+
 def test_an_invalid_partial_batch_response_fails_the_whole_batch():
     # Given a batch of two messages
     batch = {"m-1", "m-2"}
