@@ -526,9 +526,9 @@ def main(argv: list[str] | None = None) -> int:
         options.concurrency = args.concurrency
     # cProfile sees this process's threads only: profiling runs the functions here.
     options.workers = not (args.in_process or args.profile)
-    # As many warm workers per function as it has pollers (Lambda's provisioned concurrency): the
-    # burst measures sending, not ten interpreters starting (a cold start is ~1.5 s of CPU each).
-    options.warm_workers = options.concurrency
+    # As many warm workers per function as it may run at once (Lambda's provisioned concurrency):
+    # the burst measures sending, not interpreters starting (a cold start is ~1.5 s of CPU each).
+    options.warm_workers = max(options.concurrency, options.api_concurrency)
     profiles = ThreadProfiles() if args.profile else None
     # koe logs (JSON lines, as in Lambda) and the local servers' request lines go to a file: the
     # work of writing them stays in the figures, the screen keeps the report.

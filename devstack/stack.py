@@ -280,7 +280,8 @@ class LocalStack:
                              functions=self._function_workers if self.options.workers else None).start()
         # Warm workers for each function, started in the background: the first invocations are not
         # cold starts (`warmed()` waits for them).
-        self._warming = [threading.Thread(target=self._warm, args=(workers, self.options.warm_workers),
+        self._warming = [threading.Thread(target=self._warm, args=(workers, min(
+                             self.options.warm_workers, workers.max_workers or self.options.warm_workers)),
                                           name=f"warm-{workers.spec.function}", daemon=True)
                          for workers in self.workers.values()]
         for thread in self._warming:
@@ -298,6 +299,9 @@ class LocalStack:
         if handler not in self.workers:
             spec = WorkerSpec(handler, self.options.prefix, self.clock.shared(), str(REPO_ROOT),
                               logging.getLogger().getEffectiveLevel(), attribute=attribute)
+            if max_workers is None:     # a queue's pollers run `concurrency` at once; a stream, topic, schedule one
+                queue_consumers = set(resources.queue_consumers().values())
+                max_workers = self.options.concurrency if handler in queue_consumers else 1
             self.workers[handler] = FunctionWorkers(spec, max_workers)
         return self.workers[handler]
 
