@@ -91,15 +91,6 @@ class _InvokedElsewhere:
         return self._invoke(event, context)
 
 
-# What API Gateway answers when the function failed rather than answered (infra/'s DEFAULT_5XX shape).
-_GATEWAY_FAILURES: tuple[tuple[type[BaseException], HTTPStatus, str], ...] = (
-    (InvocationTimedOut, HTTPStatus.GATEWAY_TIMEOUT, "Endpoint request timed out"),
-    (Crash, HTTPStatus.BAD_GATEWAY, "Internal server error"),
-    (WorkerDied, HTTPStatus.BAD_GATEWAY, "Internal server error"),
-    (InvocationError, HTTPStatus.BAD_GATEWAY, "Internal server error"),
-)
-
-
 class KoeGateway(LocalGateway):
     """Chalice's API Gateway stand-in; a path no route has is koe's 404."""
 
@@ -119,7 +110,9 @@ class KoeGateway(LocalGateway):
             # The API function died (devstack/faults.py `crash:<point>`), ran past its timeout or
             # failed outside koe's code: API Gateway answers 502 (504 for the timeout), and the
             # caller decides whether to send again.
-            status, message = next((s, m) for kind, s, m in _GATEWAY_FAILURES if isinstance(failure, kind))
+            timed_out = isinstance(failure, InvocationTimedOut)
+            status = HTTPStatus.GATEWAY_TIMEOUT if timed_out else HTTPStatus.BAD_GATEWAY
+            message = "Endpoint request timed out" if timed_out else "Internal server error"
             log.warning("%s; answered %d", failure, status)
             return json_answer(status, {"error": message, "code": "gateway_error"})
         return answer

@@ -43,8 +43,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib import resources
 from devstack.faults import Crash
-from devstack.iam import as_function
-from devstack.iam import watching_visibility as visibility_watch
+from devstack.iam import as_function, watching_visibility
 from devstack.lambda_events import (
     ACCOUNT_ID,
     LambdaContext,
@@ -140,7 +139,7 @@ class QueueSource:
 
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
         context = LambdaContext(function_name=self.name, region=self.region)
-        with visibility_watch() as set_by_function:
+        with watching_visibility() as set_by_function:
             try:
                 result = self.handler(sqs_event(messages, self.queue_arn, self.region), context)
             except Crash as crash:

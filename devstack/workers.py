@@ -92,7 +92,8 @@ def _serve(spec: WorkerSpec, conn: Connection) -> None:
     app = importlib.import_module(spec.module)
     iam.install(spec.prefix)
     if os.environ.get(faults.ENV):
-        # Each worker draws its own faults; the seed keeps a run repeatable per process.
+        # Each worker draws its own faults, from a seed of its own (the run's seed and its pid): two
+        # workers never draw the same sequence, and a run is repeatable in its shares, not call for call.
         seed = int(os.environ.get(faults.SEED_ENV, "0")) * 1000 + os.getpid() % 1000
         faults.install(faults.Faults.parse(os.environ[faults.ENV], seed))
     if spec.koe:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from devstack.time_machine import StackClock, pinned_at
 from devstack.workers import FunctionWorkers, InvocationError, InvocationTimedOut, WorkerSpec
 
 ROOT = str(Path(__file__).resolve().parents[2])
+Pools = Callable[[str], FunctionWorkers]
 START = datetime(2026, 11, 18, 1, 30, tzinfo=UTC)
 
 
@@ -31,10 +33,22 @@ def context(timeout_s: float = 30.0) -> LambdaContext:
 
 
 @pytest.fixture
-def remember():
-    pool = workers("remember")
+def pools() -> Iterator[Pools]:
+    """Worker pools of the handlers a test names, every one closed when it ends."""
+    opened: list[FunctionWorkers] = []
+
+    def pool(function: str) -> FunctionWorkers:
+        opened.append(workers(function))
+        return opened[-1]
+
     yield pool
-    pool.close()
+    for each in opened:
+        each.close()
+
+
+@pytest.fixture
+def remember(pools: Pools) -> FunctionWorkers:
+    return pools("remember")
 
 
 def test_an_invocation_runs_in_a_worker_that_stays_warm(remember: FunctionWorkers) -> None:
@@ -52,57 +66,45 @@ def test_concurrent_invocations_share_no_memory(remember: FunctionWorkers) -> No
     assert [a["seen"] for a in answers] == [["a"], ["b"]]      # neither saw the other's call
 
 
-def test_two_invocations_at_once_get_two_workers() -> None:
-    pool = workers("hold")
-    try:
-        with ThreadPoolExecutor(max_workers=2) as threads:
-            answers = list(threads.map(lambda _: pool({"seconds": 1.0}, context()), range(2)))
-        assert answers[0]["pid"] != answers[1]["pid"]
-        assert pool.cold_starts == 2 and len(pool.pids()) == 2
-    finally:
-        pool.close()
+def test_two_invocations_at_once_get_two_workers(pools: Pools) -> None:
+    pool = pools("hold")
+    with ThreadPoolExecutor(max_workers=2) as threads:
+        answers = list(threads.map(lambda _: pool({"seconds": 1.0}, context()), range(2)))
+    assert answers[0]["pid"] != answers[1]["pid"]
+    assert pool.cold_starts == 2 and len(pool.pids()) == 2
 
 
-def test_a_crash_ends_the_worker_and_the_next_invocation_starts_a_new_one() -> None:
-    pool = workers("crash")
-    try:
-        pool.warm()
-        [pid] = pool.pids()
-        with pytest.raises(Crash) as crashed:
-            pool({}, context())
-        assert crashed.value.point == "twilio" and crashed.value.function == "crash"
-        assert pool.pids() == []
-        with pytest.raises(Crash):
-            pool({}, context())
-        assert pool.cold_starts == 2
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)         # the crashed worker's process is gone
-    finally:
-        pool.close()
+def test_a_crash_ends_the_worker_and_the_next_invocation_starts_a_new_one(pools: Pools) -> None:
+    pool = pools("crash")
+    pool.warm()
+    [pid] = pool.pids()
+    with pytest.raises(Crash) as crashed:
+        pool({}, context())
+    assert crashed.value.point == "twilio" and crashed.value.function == "crash"
+    assert pool.pids() == []
+    with pytest.raises(Crash):
+        pool({}, context())
+    assert pool.cold_starts == 2
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)         # the crashed worker's process is gone
 
 
-def test_an_error_is_a_function_error_and_the_worker_stays() -> None:
-    pool = workers("fail")
-    try:
-        with pytest.raises(InvocationError, match="fail raised ValueError: no such survey"):
-            pool({}, context())
-        with pytest.raises(InvocationError):
-            pool({}, context())
-        assert pool.cold_starts == 1
-    finally:
-        pool.close()
+def test_an_error_is_a_function_error_and_the_worker_stays(pools: Pools) -> None:
+    pool = pools("fail")
+    with pytest.raises(InvocationError, match="fail raised ValueError: no such survey"):
+        pool({}, context())
+    with pytest.raises(InvocationError):
+        pool({}, context())
+    assert pool.cold_starts == 1
 
 
-def test_an_invocation_past_its_timeout_is_killed_with_its_worker() -> None:
-    pool = workers("hold")
-    try:
-        pool.warm()
-        with pytest.raises(InvocationTimedOut, match="timed out after 1 s"):
-            pool({"seconds": 30}, context(timeout_s=1.0))
-        assert pool.pids() == []
-        assert pool({"seconds": 0}, context())["pid"] > 0      # a new worker serves the next one
-    finally:
-        pool.close()
+def test_an_invocation_past_its_timeout_is_killed_with_its_worker(pools: Pools) -> None:
+    pool = pools("hold")
+    pool.warm()
+    with pytest.raises(InvocationTimedOut, match="timed out after 1 s"):
+        pool({"seconds": 30}, context(timeout_s=1.0))
+    assert pool.pids() == []
+    assert pool({"seconds": 0}, context())["pid"] > 0      # a new worker serves the next one
 
 
 def test_close_retires_every_worker(remember: FunctionWorkers) -> None:
