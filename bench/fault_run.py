@@ -119,6 +119,7 @@ class Accounting:
     opt_outs: int = 0
     opt_outs_lost: list[str] = field(default_factory=list)
     opt_outs_caught_by_carrier: list[str] = field(default_factory=list)
+    opt_outs_dead_lettered: list[str] = field(default_factory=list)   # nothing sent: ended with its reason
     dead_letters: dict[str, int] = field(default_factory=dict)
     injected: dict[str, int] = field(default_factory=dict)
     races: dict[str, int] = field(default_factory=dict)     # conditional writes that lost a real race
@@ -403,12 +404,12 @@ def _account(stack: LocalStack, n: int, seed: int, timeout_s: float) -> Accounti
                    duplicates=sum(c.duplicate for c in customers),
                    accepted=sum(1 for i in ids if answers.get(i) == "accepted"), batches_posted_again=again)
     surveys = _items(stack, "surveys", "survey_id")
-    letters = dead_lettered(stack, ids)
+    letters = dead_lettered(stack, ids | {e["event_id"] for e in later})
     _end_states(a, ids, answers, surveys, letters, {c.event_id for c in customers if c.duplicate})
     _invitations(a, stack, customers)
     _answers(a, stack, customers, surveys)
     _cases_and_alerts(a, stack, customers, surveys)
-    _opt_outs(a, opted, later, surveys | _items(stack, "surveys", "survey_id"))
+    _opt_outs(a, opted, later, surveys | _items(stack, "surveys", "survey_id"), letters)
     a.dead_letters = {name: queued(client("sqs", stack.env["KOE_AWS_ENDPOINT"], stack.options.region), url)
                       for name, url in _dlq_urls(stack).items()}
     a.injected = {f"aws {k}": v for k, v in faults.injected().items()}
@@ -561,12 +562,18 @@ def _cases_and_alerts(a: Accounting, stack: LocalStack, customers: list[Customer
 
 
 def _opt_outs(a: Accounting, opted: list[Customer], later: list[dict[str, Any]],
-              surveys: dict[str, dict[str, Any]]) -> None:
+              surveys: dict[str, dict[str, Any]], letters: dict[str, str]) -> None:
+    """An opt-out holds when the customer's next procedure is suppressed for it, or ends as a dead
+    letter with its reason before any survey was recorded (nothing could have been sent); it is lost
+    when anything else happened."""
     a.opt_outs = len(opted)
     for event in later:
         survey = surveys.get(event["event_id"])
         reason = str((survey or {}).get("reason") or "")
         if survey is not None and survey.get("status") == "suppressed" and reason == "opted_out":
+            continue
+        if survey is None and letters.get(event["event_id"]):
+            a.opt_outs_dead_lettered.append(event["event_id"])
             continue
         if survey is not None and reason.startswith("opted_out_at_carrier"):
             a.opt_outs_caught_by_carrier.append(event["event_id"])
@@ -596,7 +603,8 @@ def report(a: Accounting, command: str) -> int:
     print(f"  alerts: {a.alerts} delivered, doubled {len(a.alerts_doubled)}, cases with none "
           f"{len(a.cases_without_alert)}")
     print(f"  opt-outs: {a.opt_outs} acknowledged, lost {len(a.opt_outs_lost)} "
-          f"(of which the carrier's own list caught {len(a.opt_outs_caught_by_carrier)})")
+          f"(of which the carrier's own list caught {len(a.opt_outs_caught_by_carrier)}); the next procedure "
+          f"dead-lettered with its reason before any survey, nothing sent: {len(a.opt_outs_dead_lettered)}")
     print(f"  invitations that reached one customer twice: {len(a.reached_twice)} of {a.events} "
           f"(a resend after an undelivered one is not counted: the first never arrived)")
     print(f"  events posted twice whose second copy was dead-lettered while the first surveyed the event: "

@@ -189,7 +189,10 @@ QUEUES: tuple[Queue, ...] = (
     # 6x the dispatch function's 30 s timeout, as AWS recommends for SQS event sources.
     # At most 10 dispatch invocations at once (batches of 10): enough for a morning's events, and a
     # bound on the carrier calls and the contacts table's writes a flood of events can cause.
-    Queue("intake", dead_letter="intake-dlq", max_receive_count=5, visibility_timeout_s=180,
+    # koe dead-letters a failing event itself, with its reason, at its 4th delivery (KOE_MAX_RECEIVES),
+    # or, while another invocation holds the event's claim, at the queue's 10th: the redrive is the
+    # backstop for deliveries spent by invocations that died before they could answer.
+    Queue("intake", dead_letter="intake-dlq", max_receive_count=10, visibility_timeout_s=180,
           env="KOE_INTAKE_QUEUE_URL", consumer="dispatch", max_concurrency=10),
     Queue("intake-dlq", env="KOE_INTAKE_DLQ_URL"),
     Queue("follow-up", dead_letter="follow-up-dlq", max_receive_count=10,

@@ -6,8 +6,13 @@ The one place that maps errors to queue behaviour:
 - still failing on its `max_receives`-th delivery -> dead-letter queue with the last reason;
 - EventInProgress (another invocation, or one that died, holds the event until its claim expires) ->
   delivered again once that claim can have expired (`in_progress`: the queue's visibility set to
-  `in_progress_s`), never sooner: retrying at once would only meet the claim again.
-The queue's own redrive policy (a higher maxReceiveCount) stays as a backstop.
+  `in_progress_s`), never sooner: retrying at once would only meet the claim again. This goes on past
+  `max_receives`, up to `in_progress_receives` (the queue's own maxReceiveCount): a live invocation
+  that holds the claim will finish the work, and dead-lettering the event under it would end it twice
+  (sent by that invocation, dead-lettered here). At the queue's last delivery it is dead-lettered
+  with its reason like any other.
+The queue's own redrive policy (a higher maxReceiveCount) stays as a backstop, for deliveries spent
+by invocations that died before they could answer.
 
 Before a record that kept failing is dead-lettered, `settled(body)` lets the use case say that
 its work is done or owned elsewhere (dispatch: the survey is recorded, and sent, ended, or under a
@@ -54,12 +59,14 @@ Settled = Callable[[str], bool]
 def process(records: Iterable[QueueRecord], handle: Callable[[str], object],
             dead_letters: DeadLetters, max_receives: int, on_dead_letter: GiveUp | None = None,
             budget: Budget = UNLIMITED, settled: Settled | None = None,
-            in_progress: QueueVisibility | None = None, in_progress_s: int = 0) -> list[str]:
+            in_progress: QueueVisibility | None = None, in_progress_s: int = 0,
+            in_progress_receives: int = 0) -> list[str]:
     """Handle each record; returns the message ids SQS must deliver again. A record the invocation's
     budget leaves no time for is not started: it goes back to the queue untouched (its receive
     count still grows: the queue's maxReceiveCount leaves room for that)."""
     failures: list[str] = []
     records = list(records)
+    wait_until = max(max_receives, in_progress_receives)
     for n, record in enumerate(records):
         if budget.exhausted():
             left = [r.message_id for r in records[n:]]
@@ -73,7 +80,7 @@ def process(records: Iterable[QueueRecord], handle: Callable[[str], object],
                 failures.append(record.message_id)
         except Exception as exc:  # noqa: BLE001 - the batch boundary: any fault is retried or dead-lettered
             reason = f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, EventInProgress) and in_progress is not None and record.receive_count < max_receives:
+            if isinstance(exc, EventInProgress) and in_progress is not None and record.receive_count < wait_until:
                 _later(record, in_progress, in_progress_s)
                 failures.append(record.message_id)
                 continue

@@ -117,6 +117,37 @@ def test_an_event_in_progress_elsewhere_comes_back_once_that_claim_can_have_expi
     assert letters.letters[0]["reason"].startswith("gave up after 4 attempts: EventInProgress")
 
 
+def test_an_event_in_progress_elsewhere_waits_past_koes_give_up_until_the_queues_last_delivery():
+    """The invocation holding the claim is alive and will finish the event: dead-lettering it under
+    that invocation would end it twice (sent there, dead-lettered here). Only the queue's last
+    delivery dead-letters it, with its reason, before SQS's redrive would move it without one."""
+    from chalicelib.errors import EventInProgress
+    from tests.fakes.alert_delivery import FakeVisibility
+
+    letters, later = FakeDeadLetters(), FakeVisibility()
+
+    def handle(body):
+        raise EventInProgress("Execution already in progress")
+
+    for receive in (4, 9):
+        record = [QueueRecord("m0", "x", receive, receipt_handle="r0")]
+        assert process(record, handle, letters, 4, in_progress=later, in_progress_s=31,
+                       in_progress_receives=10) == ["m0"]
+    assert later.delays == [("r0", 31), ("r0", 31)] and letters.letters == []
+    last = [QueueRecord("m0", "x", 10, receipt_handle="r0")]
+    assert process(last, handle, letters, 4, in_progress=later, in_progress_s=31, in_progress_receives=10) == []
+    assert letters.letters[0]["reason"].startswith("gave up after 10 attempts: EventInProgress")
+
+
+def test_other_errors_still_give_up_at_koes_own_count_when_the_queue_allows_more():
+    def handle(body):
+        raise TimeoutError("twilio slow")
+
+    letters = FakeDeadLetters()
+    assert process(records("x", receive_count=4), handle, letters, 4, in_progress_receives=10) == []
+    assert letters.letters[0]["reason"] == "gave up after 4 attempts: TimeoutError: twilio slow"
+
+
 def test_a_dead_letter_queue_that_refuses_keeps_the_record_on_its_queue():
     class Refusing(FakeDeadLetters):
         def put(self, body, reason, source_id):
