@@ -399,6 +399,14 @@ def topic_consumed_by(handler: str) -> Topic:
     raise KeyError(f"no topic in resources.TOPICS names {handler!r} as its consumer")
 
 
+# A failing stream batch (on_response) is retried this many times, from the first record not done
+# (on_response checkpoints), then bisected, then its metadata goes to "<table>-stream-dlq"; records
+# older than STREAM_MAX_RECORD_AGE_S are not retried. infra/ sets both on the event source mapping
+# and the local stream source applies the same: an answer's case, follow-up and alert are retried as
+# long as AWS would retry them, no less.
+STREAM_MAX_RETRIES = 10
+STREAM_MAX_RECORD_AGE_S = 6 * 3600
+
 # Chalice needs a stream ARN when app.py is imported; infra/ replaces it with the responses
 # table's real stream ARN, and the local runner feeds the stream itself.
 RESPONSES_STREAM_PLACEHOLDER = (

@@ -556,7 +556,8 @@ class Runner:
         self.stream_sources = [
             StreamSource(dynamodb, dynamodb_streams, resources.physical(prefix, table),
                          function(handler), f"{prefix}{handler}", region, positions=positions,
-                         on_failure=_stream_dlq(sqs, prefix, table))
+                         on_failure=_stream_dlq(sqs, prefix, table),
+                         max_attempts=1 + resources.STREAM_MAX_RETRIES)
             for table, handler in streams.items()]
         self.schedule_source = (ScheduleSource(function(schedule), f"{prefix}{schedule}",
                                                region, f"{prefix}{schedule}-schedule")

@@ -101,8 +101,8 @@ COMMENT_ANALYSER = {"KOE_COMMENT_ANALYSER": "comprehend"}
 # A queue named "<table>-stream-dlq" in resources.QUEUES, if present, receives the metadata of stream
 # batches that failed all retries (Lambda's on-failure destination).
 STREAM_DLQ_SUFFIX = "-stream-dlq"
-STREAM_MAX_RETRIES = 5
-STREAM_MAX_RECORD_AGE_S = 6 * 3600
+STREAM_MAX_RETRIES = resources.STREAM_MAX_RETRIES
+STREAM_MAX_RECORD_AGE_S = resources.STREAM_MAX_RECORD_AGE_S
 DLQ_RETENTION = Duration.days(14)           # longest SQS allows: time to look and redrive
 QUEUE_RETENTION = Duration.days(4)          # SQS's default, stated
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH

@@ -458,7 +458,9 @@ def test_runner_retries_a_failed_stream_batch_without_advancing(
     put_response(fresh_aws, dynamodb_local.endpoint, "s-2")
     # When the runner makes a pass
     runner.drain_once()
-    # Then the same record was delivered twice, and then the shard moved on
+    # Then the same record was delivered twice, and then the shard moved on; a batch gets as many
+    # attempts as infra/ gives the event source mapping (1 + MaximumRetryAttempts)
+    assert runner.stream_sources[0].max_attempts == 1 + resources.STREAM_MAX_RETRIES
     assert [e["Records"][0]["dynamodb"]["SequenceNumber"] for e in recorder.stream] == \
         [recorder.stream[0]["Records"][0]["dynamodb"]["SequenceNumber"]] * 2
     assert runner.drain_once() == 0

@@ -189,7 +189,9 @@ def test_on_response_reads_the_responses_stream(synth: Template) -> None:
     for ev in streams:
         assert ev["Stream"] in [{"Fn::GetAtt": [i, "StreamArn"]} for i in ids]
         assert ev["BisectBatchOnFunctionError"] is True
-        assert ev["MaximumRetryAttempts"] >= 1
+        # the same retries the local stream source applies (devstack/runner.py), from one figure
+        assert ev["MaximumRetryAttempts"] == resources.STREAM_MAX_RETRIES
+        assert ev["MaximumRecordAgeInSeconds"] == resources.STREAM_MAX_RECORD_AGE_S
 
 
 def test_templates_layer_is_attached_and_holds_templates(synth: Template) -> None:
