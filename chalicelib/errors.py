@@ -77,8 +77,8 @@ class RecipientOptedOut(PermanentError):
 
 class UndeliverableRecipient(PermanentError):
     """The recipient cannot be reached: a number that cannot receive SMS (21211 invalid, 21614 not
-    mobile, 21612/21408 unreachable), an address SES refuses. The survey fails with the reason
-    `<carrier>_<code>` (twilio_21614, ses_MessageRejected)."""
+    mobile, 21612/21408 unreachable; Alibaba's isv.MOBILE_NUMBER_ILLEGAL), an address SES refuses.
+    The survey fails with the reason `<carrier>_<code>` (twilio_21614, ses_MessageRejected)."""
 
     def __init__(self, code: str, message: str = "", *, carrier: str = "twilio"):
         self.code = code
@@ -123,8 +123,23 @@ class SendNotRecorded(RetryableError):
 
 
 class CredentialsRejected(RetryableSendError):
-    """The carrier refused koe's credentials (Twilio 20003, LINE 401): a rotated token koe has not
-    read yet, or a wrong one. The sender reads the secret again once before giving up (then: retried later)."""
+    """The carrier refused koe's credentials (Twilio 20003, LINE 401, Alibaba InvalidAccessKeyId.NotFound
+    or SignatureDoesNotMatch): a rotated token koe has not read yet, or a wrong one. The sender reads the
+    secret again once before giving up (then: retried later)."""
+
+
+class TemplateRejected(PermanentError):
+    """China SMS: the approved signature and template do not take this message. Alibaba refused them
+    (isv.SMS_TEMPLATE_ILLEGAL, isv.SMS_SIGNATURE_ILLEGAL, isv.TEMPLATE_MISSING_PARAMETERS ...: `code` is
+    Alibaba's), or koe found before sending that the values are not the approved template's parameters
+    or that it has no approved template for the message (`code` koe_params, koe_unknown_template). A
+    deployment fault (the template book, or the console at Alibaba), never the customer's: retrying
+    cannot help, so it is dead-lettered with the reason (codes and names, never values)."""
+
+    def __init__(self, code: str, message: str = "", *, template_code: str | None = None):
+        self.code = code
+        self.template_code = template_code
+        super().__init__(" ".join(part for part in ("alibaba", code, template_code, message) if part))
 
 
 class ReplyTokenExpired(PermanentError):

@@ -95,10 +95,13 @@ def _only_cjk_stop_words(clean: str, latin_words: list[str], latin_stops: frozen
     return found_stop
 
 
-def language_of(text: str) -> str:
+def language_of(text: str, conversation_language: str | None = None) -> str:
     """The language a stop request was written in: kana is Japanese, other ideographs Chinese
-    unless the words are the Japanese ones, Latin letters English."""
+    unless the words are the Japanese ones, Latin letters English -- except a lone T or R in a
+    Chinese conversation, which is Chinese networks' opt-out (answered in Chinese)."""
     clean = normalize(text)
+    if conversation_language == "zh" and clean.strip(" .!") in ZH_ONLY_LETTERS:
+        return "zh"
     if _KANA.search(clean):
         return "ja"
     if _CJK.search(clean):

@@ -78,7 +78,8 @@ def read_keyword(text: str, conversation_language: str | None = None) -> Keyword
     if word in HELP_WORDS:
         return Keyword("help", carrier_answers=False, language=_language(word))
     if opt_out.is_opt_out(text, conversation_language):
-        return Keyword("stop", carrier_answers=False, language=opt_out.language_of(text))
+        return Keyword("stop", carrier_answers=False,
+                       language=opt_out.language_of(text, conversation_language))
     return None
 
 
