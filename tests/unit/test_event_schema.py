@@ -34,7 +34,7 @@ def test_missing_fields_and_channels():
     errors = event_errors({"customer": {"id": "C-1"}})
     assert {(e["field"], e["problem"]) for e in errors} >= {
         ("event_id", "is required"), ("procedure", "is required"), ("completed_at", "is required"),
-        ("customer", "needs a phone or an email")}
+        ("customer", "needs a phone, an email or a LINE user id")}
 
 
 def test_dates_and_time_zones_must_be_real():
