@@ -318,13 +318,16 @@ def first_values() -> dict[str, dict[str, Any]]:
 
 
 def create_secrets(secretsmanager: Any, prefix: str) -> dict[str, str]:
-    """Each secret koe reads, unless it exists; returns the settings naming them (KOE_*_SECRET_ID)."""
+    """Each secret koe reads, unless it exists; returns the settings naming them (KOE_*_SECRET_ID).
+    An optional one (LINE's) is not made: the local stack runs without LINE (no stand-in of it runs
+    in the stack yet; devstack/line.py serves the tests)."""
     values = first_values()
-    for secret in resources.SECRETS:
+    needed = [secret for secret in resources.SECRETS if not secret.optional]
+    for secret in needed:
         name = resources.physical(prefix, secret.name)
         _unless_exists(lambda name=name, value=values[secret.name]: secretsmanager.create_secret(
             Name=name, SecretString=json.dumps(value)))
-    return {secret.env: resources.physical(prefix, secret.name) for secret in resources.SECRETS}
+    return {secret.env: resources.physical(prefix, secret.name) for secret in needed}
 
 
 def put_secret(aws_endpoint: str, region: str, secret_id: str, value: dict[str, Any]) -> None:

@@ -137,3 +137,22 @@ def test_a_history_seen_from_both_addresses_counts_each_survey_once():
     both = (("claim_payment", when),)
     seen = beside("k-line", Contact("k-line", surveyed=both), Contact("k-phone", surveyed=both))
     assert seen is not None and seen.surveyed == both
+
+
+# --- the templates ----------------------------------------------------------------------------------
+
+LINE_KEYS = ("invitation", "reminder", "why", "reprompt", "thanks", "help", "opted_out", "opted_in", "closing")
+
+
+@pytest.mark.parametrize("language", ["en", "ja", "zh"])
+@pytest.mark.parametrize("scale, top", [("nps", "10"), ("csat", "5"), ("ces", "7")])
+def test_every_line_message_exists_in_every_language_worded_for_the_scale(language, scale, top):
+    from chalicelib.adapters.templates import TomlMessages
+    from chalicelib.settings import REPO_ROOT
+
+    messages = TomlMessages(REPO_ROOT / "templates", "Example Life")
+    for key in LINE_KEYS:
+        text = messages.render("line", language, key, scale=scale, procedure="claim_payment")
+        assert text.strip() and "{" not in text and len(text) <= 5000
+    for key in ("invitation", "reprompt", "help"):      # they name the scale's top
+        assert top in messages.render("line", language, key, scale=scale, procedure="claim_payment")
