@@ -5,8 +5,10 @@
   LINE user id's contact, and koe answers ("why?", thanks, a re-prompt with the buttons again) with a
   **reply** (free) while the event's reply token is usable, else with a **push** (costs a message)
   whose retry key is named by the survey and the webhook event id: a push replayed within 24 hours
-  is delivered once. A reply that fails (the token refused, LINE unreachable) is pushed instead; the
-  answer was recorded before either. A message that is not text (a sticker, an image) is counted
+  is delivered once. A reply that surely failed (the token refused, LINE refused it) is pushed
+  instead; one in doubt (a 5xx, a timeout: LINE may have delivered it) is not, since the reply API
+  takes no retry key and a push could reach the customer twice.
+  The answer was recorded before either. A message that is not text (a sticker, an image) is counted
   and left unanswered.
 - `unfollow`: the customer blocked koe's account: the LINE user id opts out of LINE (its open
   survey ends `opted_out`), and of LINE only: their phone and email are other addresses.
@@ -32,7 +34,7 @@ from datetime import datetime
 from chalicelib.adapters.line_messaging import user_ref
 from chalicelib.domain import line
 from chalicelib.domain.line import LineEvent, LineEventKind
-from chalicelib.errors import KoeError, ReplyTokenExpired
+from chalicelib.errors import KoeError, ReplyTokenExpired, RetryableSendError
 from chalicelib.observability import count, logger
 from chalicelib.services import contacts
 from chalicelib.services.handle_reply import LINE, InboundMessage, Reply, ReplyDeps, answer, open_survey, opt_out
@@ -95,19 +97,14 @@ def _unfollow(event: LineEvent, user_id: str, deps: LineDeps) -> str:
 
 
 def _deliver(reply: Reply, event: LineEvent, user_id: str, deps: LineDeps) -> str:
-    """The answer as a reply while the token is usable, else (or when the reply fails) as a push."""
+    """The answer as a reply while the token is usable, else (or when the reply surely failed) as a
+    push. A reply in doubt (LINE may have delivered it: a 5xx, a timeout) is not pushed again: the
+    reply API takes no retry key, so a push could reach the customer twice."""
     choices = score_choices(reply.scale) if reply.key in ASKS_FOR_A_SCORE and reply.survey_id else ()
     if event.reply_token and line.reply_token_usable(event.timestamp, deps.clock()):
-        try:
-            deps.line.reply(event.reply_token, reply.text, choices)
-            count("LineAnswered", by="reply")
-            return "answered"
-        except ReplyTokenExpired:
-            pass                    # counted by the adapter (LineReplyTokenRefused): push instead
-        except KoeError as exc:     # LINE unreachable, throttled, refused: the answer is recorded; push it
-            count("LineReplyFailed")
-            logger.warning("line reply failed, pushing instead", extra={"event_id": event.event_id,
-                                                                        "error": type(exc).__name__})
+        replied = _replied(reply, event, event.reply_token, choices, deps)
+        if replied is not None:
+            return replied
     key = line.retry_key(reply.survey_id or "no-survey", f"answer#{event.event_id}")
     try:
         if choices:
@@ -124,3 +121,24 @@ def _deliver(reply: Reply, event: LineEvent, user_id: str, deps: LineDeps) -> st
         return "not_answered"
     count("LineAnswered", by="push")
     return "pushed"
+
+
+def _replied(reply: Reply, event: LineEvent, token: str, choices: Sequence[str], deps: LineDeps) -> str | None:
+    """The outcome of answering with the reply token, or None when the answer must be pushed instead
+    (the token refused, or a failure LINE surely did not deliver)."""
+    try:
+        deps.line.reply(token, reply.text, choices)
+    except ReplyTokenExpired:
+        return None                 # counted by the adapter (LineReplyTokenRefused)
+    except KoeError as exc:
+        if isinstance(exc, RetryableSendError) and exc.in_doubt:
+            count("LineReplyInDoubt")
+            logger.warning("line reply in doubt: not pushed again", extra={"event_id": event.event_id,
+                                                                          "error": type(exc).__name__})
+            return "in_doubt"
+        count("LineReplyFailed")
+        logger.warning("line reply failed, pushing instead", extra={"event_id": event.event_id,
+                                                                    "error": type(exc).__name__})
+        return None
+    count("LineAnswered", by="reply")
+    return "answered"

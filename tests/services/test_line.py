@@ -149,8 +149,8 @@ def test_past_the_reply_tokens_minute_the_answer_is_pushed_with_a_key_of_the_sur
 
 
 @pytest.mark.parametrize("failure", [ReplyTokenExpired("line 400 invalid reply token"),
-                                     RetryableSendError("line 500", in_doubt=True)])
-def test_a_reply_that_fails_is_pushed_and_the_answer_is_kept(world, fake_line, failure):
+                                     RetryableSendError("line 429 rate limit")])
+def test_a_reply_that_surely_failed_is_pushed_and_the_answer_is_kept(world, fake_line, failure):
     world.dispatch(**japanese())
     fake_line.fail_reply_with = failure
     assert handle_event(message(world, "3"), deps(world, fake_line)) == "pushed"
@@ -158,9 +158,19 @@ def test_a_reply_that_fails_is_pushed_and_the_answer_is_kept(world, fake_line, f
     assert world.store.get_survey(SURVEY).score == 3
 
 
+def test_a_reply_in_doubt_is_not_pushed_again_the_customer_may_have_it(world, fake_line):
+    """LINE's reply API takes no retry key: after a 5xx or a timeout, a push could be a second copy."""
+    world.dispatch(**japanese())
+    pushed_before = len(fake_line.pushed)
+    fake_line.fail_reply_with = RetryableSendError("line 500", in_doubt=True)
+    assert handle_event(message(world, "3"), deps(world, fake_line)) == "in_doubt"
+    assert len(fake_line.pushed) == pushed_before
+    assert world.store.get_survey(SURVEY).score == 3
+
+
 def test_when_line_takes_neither_the_reply_nor_the_push_the_answer_is_still_recorded(world, fake_line):
     world.dispatch(**japanese())
-    fake_line.fail_reply_with = RetryableSendError("line 500", in_doubt=True)
+    fake_line.fail_reply_with = RetryableSendError("line 403", in_doubt=False)
     fake_line.fail_push_with = RetryableSendError("line 429 rate limit")
     assert handle_event(message(world, "2"), deps(world, fake_line)) == "not_answered"
     assert world.store.get_survey(SURVEY).score == 2
