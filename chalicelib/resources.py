@@ -258,9 +258,9 @@ class Secret:
     purpose: str                           # "... is required to <purpose>"
     used_by: tuple[str, ...]               # the app.py handlers whose use cases read it
     # A secret of a feature a stage may go without (LINE): the functions are told its name only where
-    # the stage turns the feature on (infra: context `line=true`; the local stack: never yet), and koe
-    # leaves the feature off where no name is given. The grants stay: a grant on a secret that does
-    # not exist reads nothing.
+    # the stage turns the feature on (infra: context `line=true`; the local stack: always, against its
+    # stand-in devstack/line.py), and koe leaves the feature off where no name is given. The grants
+    # stay: a grant on a secret that does not exist reads nothing.
     optional: bool = False
 
 
