@@ -57,7 +57,8 @@ Endpoints for scripts, tests and the phone page:
   posted (``{"text": ...}``) and answers ``ok``, as Slack does. ``GET /chat?channel=`` lists what each
   channel received, oldest first: where the local stack's CX alerts to chat land.
 * ``GET /`` -- the phone simulator page (``?number=`` opens that phone; http(s) links in texts are
-  clickable: a link SMS opens the local web survey); ``GET /health``.
+  clickable: a link SMS opens the local web survey; with the stack's LINE stand-in, a LINE view too:
+  ``?line=U...`` opens that LINE user's chat); ``GET /health``.
 
 With the local stack (``python -m devstack``), which hands the carrier its clock and a reader of
 DynamoDB Local; a carrier started alone answers 404 to these:
@@ -75,6 +76,12 @@ DynamoDB Local; a carrier started alone answers 404 to these:
   rewound time stays as it is (``devstack/time_machine.py``).
 * ``GET /scheduled`` -- the surveys waiting for their send window, earliest first (no phone number or
   address in clear): the phone page's "Scheduled" list, as ``python -m devstack scheduled`` prints it.
+* ``GET /line/chat?user=U...`` -- one LINE user's chat with koe's account on the stack's LINE stand-in
+  (``devstack/line.py``): ``{"user", "follows", "messages"}``, each message with its quick-reply buttons.
+  ``POST /line/follow``, ``/line/unfollow``, ``/line/say`` (JSON ``{"user", "text"}``) and
+  ``/line/redeliver`` (``{"event_id"}``) -- the LINE user's side: the stand-in posts LINE's signed webhook
+  to koe and this answers what koe answered. JSON only, from this machine only. The phone page's LINE
+  view (``?line=U...``); the query's LINE user id is never logged.
 
 Run standalone::
 
