@@ -27,6 +27,7 @@ app = Chalice(app_name="koe")
 app.register_middleware(page_errors.error_pages(lambda: wired(Api).pages), "http")
 edge = http.Edge(app, authenticators=lambda: wired(Api).authenticators)
 FORM = ["application/x-www-form-urlencoded"]
+JSON = ["application/json"]
 # RFC 8058's one-click unsubscribe POST: form-encoded, or multipart as the RFC prefers.
 UNSUBSCRIBE_POST = [*FORM, "multipart/form-data"]
 ANY = ["*/*"]        # a GET has no body: whatever Content-Type it claims (or none), it is no 415
@@ -80,7 +81,17 @@ def sms_inbound() -> Response:
     return http.twiml(handle_reply(sms, c.reply_deps))
 
 
-# 3'. Or on the web page a link SMS or an email opens (the signed token is the proof). GET only shows.
+# 3'. Or in LINE (Japan): a tapped score or written words, answered in the chat (a reply, else a push).
+@edge.route("/line/webhook", methods=["POST"], content_types=JSON, roles=http.PUBLIC)
+def line_webhook() -> Response:
+    from chalicelib.services.line_webhook import handle_events
+
+    c, request = wired(Api), edge.request()
+    events = http.verify_line(c.line_webhook, request.raw_body, request.headers)
+    return Response({"outcomes": handle_events(events, c.line_deps)}, status_code=200)
+
+
+# 3''. Or on the web page a link SMS or an email opens (the signed token is the proof). GET only shows.
 @edge.route("/s/{token}", methods=["GET"], content_types=ANY, roles=http.PUBLIC)
 def web_survey_page(token: str) -> Response:
     from chalicelib.services.web_survey import show
@@ -100,7 +111,7 @@ def web_survey_answer(token: str) -> Response:
     return http.html(page.html, http.WEB_STATUS[page.outcome], c.pages.content_security_policy)
 
 
-# 3''. An email's unsubscribe link: GET asks, POST (the page's button, or a mail client's one-click
+# 3'''. An email's unsubscribe link: GET asks, POST (the page's button, or a mail client's one-click
 # POST, RFC 8058) opts the address out of email.
 @edge.route("/u/{token}", methods=["GET"], content_types=ANY, roles=http.PUBLIC)
 def unsubscribe_page(token: str) -> Response:

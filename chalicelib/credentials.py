@@ -6,6 +6,7 @@ a redeploy), and this module reads each shape:
 - Twilio (KOE_TWILIO_SECRET_ID): {"account_sid", "auth_token", "from", "previous_auth_token"?}
 - API keys (KOE_API_KEYS_SECRET_ID): {"keys": ["...", ...]}
 - contact keys (KOE_CONTACT_KEYS_SECRET_ID): {"current": "<kid>", "keys": {"<kid>": "...", ...}}
+- LINE (KOE_LINE_SECRET_ID, where LINE is on): {"channel_access_token", "channel_secret"}
 
 One secret per concern, so each function is granted only the secrets its handlers use
 (chalicelib/resources.py SECRETS). A malformed secret is a SettingsError naming the secret and the
@@ -39,6 +40,12 @@ class TwilioCredentials:
         return (self.auth_token, *((self.previous_auth_token,) if self.previous_auth_token else ()))
 
 
+@dataclass(frozen=True)
+class LineCredentials:
+    channel_access_token: str = field(repr=False)     # Bearer token of the Messaging API
+    channel_secret: str = field(repr=False)           # signs the webhooks (x-line-signature)
+
+
 class Credentials:
     """Each secret read on use (through the source's cache): nothing is kept here, so a rotated
     value reaches every caller once the cache's max age has passed (or at once with `fresh`)."""
@@ -55,6 +62,11 @@ class Credentials:
         if previous is not None and (not isinstance(previous, str) or not previous.strip()):
             raise _malformed(secret, "previous_auth_token is a non-empty string when present")
         return TwilioCredentials(account_sid, auth_token, sender, previous.strip() if previous else None)
+
+    def line(self, *, fresh: bool = False) -> LineCredentials:
+        secret = resources.LINE_SECRET
+        value = self._read(secret, fresh)
+        return LineCredentials(*(_text(value, secret, name) for name in ("channel_access_token", "channel_secret")))
 
     def api_keys(self) -> tuple[str, ...]:
         secret = resources.API_KEYS_SECRET

@@ -288,6 +288,19 @@ def verify_twilio(check: Any, url: str, params: dict[str, str], headers: Mapping
         raise
 
 
+def verify_line(webhook: Any, raw_body: str | bytes, headers: Mapping[str, str]) -> list[Any]:
+    """The events of a webhook LINE signed (x-line-signature over the raw body); InvalidSignature
+    (403, nothing changed) when the signature is missing or forged, InvalidWebhook (400) when the
+    signed body is not LINE's shape. The signature is over the bytes LINE sent."""
+    body = raw_body if isinstance(raw_body, bytes) else raw_body.encode("utf-8")
+    try:
+        return list(webhook.read(body, headers.get("x-line-signature")))
+    except InvalidSignature:
+        count("WebhookForged")
+        logger.warning("rejected webhook with a bad signature", extra={"url": "/line/webhook"})
+        raise
+
+
 def twilio_ids(fields: Mapping[str, str]) -> None:
     """InvalidRequest naming an id no Twilio webhook carries, before any store is asked: MessageSid
     (always SM/MM and 32 hex digits) and the `survey` koe put in the status callback URL (an event id)."""

@@ -257,6 +257,11 @@ class Secret:
     example: str                           # its shape, with fictional values (error messages show it)
     purpose: str                           # "... is required to <purpose>"
     used_by: tuple[str, ...]               # the app.py handlers whose use cases read it
+    # A secret of a feature a stage may go without (LINE): the functions are told its name only where
+    # the stage turns the feature on (infra: context `line=true`; the local stack: always, against its
+    # stand-in devstack/line.py), and koe leaves the feature off where no name is given. The grants
+    # stay: a grant on a secret that does not exist reads nothing.
+    optional: bool = False
 
 
 TWILIO_SECRET = Secret(
@@ -279,7 +284,15 @@ CONTACT_KEYS_SECRET = Secret(
     purpose="key contacts (opt-outs, fatigue) and sign survey and unsubscribe links",
     used_by=("dispatch", "sms_inbound", "sms_status", "web_survey_page", "web_survey_answer", "unsubscribe_page",
              "unsubscribe", "on_ses_event", "tick"))
-SECRETS: tuple[Secret, ...] = (TWILIO_SECRET, API_KEYS_SECRET, CONTACT_KEYS_SECRET)
+LINE_SECRET = Secret(
+    "line", env="KOE_LINE_SECRET_ID", fields=("channel_access_token", "channel_secret"),
+    example='{"channel_access_token": "<the Messaging API channel access token>", '
+            '"channel_secret": "<the channel secret, 32 hex>"}',
+    purpose="send LINE messages and check LINE's webhook signatures",
+    # Pushes (dispatch; the schedule's scheduled surveys, reminders and closing messages) and the
+    # webhook (line_webhook: its signature, and the reply or push that answers the customer).
+    used_by=("dispatch", "line_webhook", "tick"), optional=True)
+SECRETS: tuple[Secret, ...] = (TWILIO_SECRET, API_KEYS_SECRET, CONTACT_KEYS_SECRET, LINE_SECRET)
 SECRETS_MAX_AGE_ENV = "KOE_SECRETS_MAX_AGE_SECONDS"      # default 300: a rotation is read within 5 minutes
 
 
@@ -452,7 +465,7 @@ API_HANDLER = "api_handler"
 EVENT_HANDLERS = ("dispatch", "on_ses_event", "on_response", "deliver_alerts", "analyse_comments", "tick")
 # Every handler a Secret may name: the event handlers and app.py's routes (tests/unit/test_wiring.py
 # checks this list against app.py).
-APP_HANDLERS = (*EVENT_HANDLERS, "ingest_http", "sms_inbound", "web_survey_page", "web_survey_answer",
+APP_HANDLERS = (*EVENT_HANDLERS, "ingest_http", "sms_inbound", "line_webhook", "web_survey_page", "web_survey_answer",
                 "unsubscribe_page", "unsubscribe", "sms_status", "get_scores", "get_outcomes", "list_cases",
                 "get_case", "work_case", "get_case_codes", "get_case_stats", "list_comments", "export_responses",
                 "dashboard", "dashboard_responses_csv", "dashboard_local_sign_in", "dashboard_sign_out",

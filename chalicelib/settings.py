@@ -43,6 +43,7 @@ class Settings:
     twilio_secret_id: str | None = None         # KOE_TWILIO_SECRET_ID
     api_keys_secret_id: str | None = None       # KOE_API_KEYS_SECRET_ID
     contact_keys_secret_id: str | None = None   # KOE_CONTACT_KEYS_SECRET_ID
+    line_secret_id: str | None = None           # KOE_LINE_SECRET_ID; None: no survey goes out on LINE
     secrets_max_age_seconds: int = 300          # a rotated secret is read within this long
     # The configuration document (resources.CONFIG_DOCUMENT, chalicelib/config_document.py): the bucket
     # and key it is read from (None: the environment carries that configuration, e.g. the tests), how
@@ -52,6 +53,7 @@ class Settings:
     config_max_age_seconds: int = 300
     config_version: str | None = None
     twilio_base_url: str | None = None      # local stand-in; None means api.twilio.com
+    line_base_url: str | None = None        # local stand-in (devstack/line.py); None means api.line.me
     dynamodb_endpoint: str | None = None    # DynamoDB Local; None means AWS
     aws_endpoint: str | None = None         # moto server for SQS/SNS/SES/EventBridge; None means AWS
     brand: str = "Example Life"
@@ -153,6 +155,11 @@ class Settings:
     @property
     def sms_webhook_url(self) -> str:
         return f"{self.public_base_url}/twilio/sms"
+
+    @property
+    def line_enabled(self) -> bool:
+        """Whether surveys go out on LINE: its secret is named (its value is read when first needed)."""
+        return self.line_secret_id is not None
 
     @property
     def status_callback_url(self) -> str:
@@ -338,7 +345,8 @@ def secret_ids(settings: Settings) -> dict[str, str | None]:
     """Each secret's id by its name in resources.SECRETS (chalicelib/credentials.py reads them)."""
     return {resources.TWILIO_SECRET.name: settings.twilio_secret_id,
             resources.API_KEYS_SECRET.name: settings.api_keys_secret_id,
-            resources.CONTACT_KEYS_SECRET.name: settings.contact_keys_secret_id}
+            resources.CONTACT_KEYS_SECRET.name: settings.contact_keys_secret_id,
+            resources.LINE_SECRET.name: settings.line_secret_id}
 
 
 def from_env(env: Mapping[str, str], document: Mapping[str, Any] | None = None, version: str | None = None) -> Settings:
@@ -356,6 +364,7 @@ def from_env(env: Mapping[str, str], document: Mapping[str, Any] | None = None, 
         twilio_secret_id=_optional(env, resources.TWILIO_SECRET.env),
         api_keys_secret_id=_optional(env, resources.API_KEYS_SECRET.env),
         contact_keys_secret_id=_optional(env, resources.CONTACT_KEYS_SECRET.env),
+        line_secret_id=_optional(env, resources.LINE_SECRET.env),
         secrets_max_age_seconds=_int(env, resources.SECRETS_MAX_AGE_ENV, _default("secrets_max_age_seconds")),
         config_bucket=_optional(env, resources.CONFIG_DOCUMENT.bucket_env),
         config_key=_optional(env, resources.CONFIG_DOCUMENT.key_env) or _default("config_key"),
@@ -366,6 +375,7 @@ def from_env(env: Mapping[str, str], document: Mapping[str, Any] | None = None, 
         follow_up_queue_url=_required(env, "KOE_FOLLOW_UP_QUEUE_URL"),
         cx_topic_arn=_required(env, "KOE_CX_TOPIC_ARN"),
         twilio_base_url=env.get("KOE_TWILIO_BASE_URL") or None,
+        line_base_url=_url(env, "KOE_LINE_BASE_URL"),
         dynamodb_endpoint=env.get("KOE_DYNAMODB_ENDPOINT") or None,
         aws_endpoint=env.get("KOE_AWS_ENDPOINT") or None,
         brand=env.get("KOE_BRAND", _default("brand")),

@@ -1,6 +1,6 @@
 """`python -m devstack`: run koe locally until Ctrl-C or SIGTERM (`make run`); or read what it produced.
 
-    python -m devstack [--api-port 8000] [--carrier-port 8025] [--dynamodb-port 8100]
+    python -m devstack [--api-port 8000] [--carrier-port 8025] [--line-port 8026] [--dynamodb-port 8100]
                        [--moto-port 5000] [--tick-seconds 60] [--api-key KEY] [--concurrency 4]
                        [--db-path .koe/dynamodb | --in-memory] [--ready-file .koe/devstack.json]
                        [--clock-start 2026-11-18T01:30:00Z]
@@ -80,6 +80,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = StackOptions()
     parser.add_argument("--api-port", type=int, default=defaults.api_port)
     parser.add_argument("--carrier-port", type=int, default=defaults.carrier_port)
+    parser.add_argument("--line-port", type=int, default=defaults.line_port,
+                        help="the LINE Platform stand-in (LINE's Messaging API and webhooks; devstack/line.py)")
     parser.add_argument("--dynamodb-port", type=int, default=defaults.dynamodb_port)
     parser.add_argument("--moto-port", type=int, default=defaults.moto_port)
     parser.add_argument("--tick-seconds", type=float, default=defaults.tick_seconds)
@@ -224,6 +226,7 @@ def banner(stack: LocalStack) -> str:
         ("Phone page", a["phone_url"]),
         ("Mailbox page", a["mailbox_url"]),
         ("Carrier (Twilio API)", a["carrier_url"]),
+        ("LINE (Messaging API)", f"{a['line_url']}  (chat as a LINE user: {a['phone_url']}?line={DEMO_LINE_USER})"),
         ("DynamoDB Local", a["dynamodb_endpoint"]),
         ("moto (SQS/SNS/SES/Events)", a["moto_endpoint"]),
         ("Intake queue", env["KOE_INTAKE_QUEUE_URL"]),
@@ -258,6 +261,12 @@ def banner(stack: LocalStack) -> str:
         "Text as the customer (or use the phone page):",
         ("  curl -H 'content-type: application/json' "
          f"-d '{{\"from\": \"+15550100123\", \"body\": \"9\"}}' {a['carrier_url']}/reply"),
+        "Survey a customer on LINE (Japan, with a LINE user id): the user adds koe's account as a friend, then",
+        (f"  curl -H 'content-type: application/json' -d '{{\"user\": \"{DEMO_LINE_USER}\"}}' "
+         f"{a['carrier_url']}/line/follow"),
+        (f"  curl -H \"x-api-key: {a['api_key']}\" -H 'content-type: application/json' "
+         f"-d '{demo_event(stack.clock(), line=True)}' {a['api_url']}/v1/events"),
+        f"  and answers on the phone page's LINE view: {a['phone_url']}?line={DEMO_LINE_USER}",
         "Survey a customer by email (no phone: email; read it on the mailbox page):",
         (f"  curl -H \"x-api-key: {a['api_key']}\" -H 'content-type: application/json' "
          f"-d '{demo_event(stack.clock(), email=True)}' {a['api_url']}/v1/events"),
@@ -277,17 +286,21 @@ def banner(stack: LocalStack) -> str:
 
 
 DEMO_EMAIL = "hanako@example.jp"
+DEMO_LINE_USER = "U" + "4b6f65" * 5 + "00"       # fictional: U and 32 hex digits
+DEMO_JP_PHONE = "+819000010123"                   # fictional
 
 
-def demo_event(at: datetime, email: bool = False) -> str:
+def demo_event(at: datetime, email: bool = False, line: bool = False) -> str:
     """A fresh event for the printed curl, completed `at` (the stack's clock): the sample's fixed
     completed_at would be stale. With `email`, a customer with an address and no phone (surveyed by
-    email, in Japanese)."""
+    email, in Japanese); with `line`, a Japanese customer with a LINE user id (surveyed on LINE)."""
     now = at.astimezone(UTC).isoformat(timespec="seconds")
     customer = ({"id": "C-0002", "email": DEMO_EMAIL, "locale": "ja-JP"} if email
+                else {"id": "C-0003", "phone": DEMO_JP_PHONE, "line_user_id": DEMO_LINE_USER, "locale": "ja-JP"} if line
                 else {"id": "C-0001", "phone": "+15550100123", "locale": "en-US"})
+    kind = "email-" if email else "line-" if line else ""
     return json.dumps({
-        "event_id": f"demo-{'email-' if email else ''}{now[:19].replace(':', '')}", "procedure": "claim_payment",
+        "event_id": f"demo-{kind}{now[:19].replace(':', '')}", "procedure": "claim_payment",
         "completed_at": now, "customer": customer, "context": {"branch": "tokyo-chuo", "agent_id": "A-102"},
     })
 
@@ -326,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command:
         return read_queue(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    options = StackOptions(api_port=args.api_port, carrier_port=args.carrier_port,
+    options = StackOptions(api_port=args.api_port, carrier_port=args.carrier_port, line_port=args.line_port,
                            dynamodb_port=args.dynamodb_port, moto_port=args.moto_port,
                            tick_seconds=args.tick_seconds, api_key=args.api_key, carrier_rate=args.carrier_rate,
                            carrier_faults=args.carrier_faults,

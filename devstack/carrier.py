@@ -57,7 +57,8 @@ Endpoints for scripts, tests and the phone page:
   posted (``{"text": ...}``) and answers ``ok``, as Slack does. ``GET /chat?channel=`` lists what each
   channel received, oldest first: where the local stack's CX alerts to chat land.
 * ``GET /`` -- the phone simulator page (``?number=`` opens that phone; http(s) links in texts are
-  clickable: a link SMS opens the local web survey); ``GET /health``.
+  clickable: a link SMS opens the local web survey; with the stack's LINE stand-in, a LINE view too:
+  ``?line=U...`` opens that LINE user's chat); ``GET /health``.
 
 With the local stack (``python -m devstack``), which hands the carrier its clock and a reader of
 DynamoDB Local; a carrier started alone answers 404 to these:
@@ -75,6 +76,12 @@ DynamoDB Local; a carrier started alone answers 404 to these:
   rewound time stays as it is (``devstack/time_machine.py``).
 * ``GET /scheduled`` -- the surveys waiting for their send window, earliest first (no phone number or
   address in clear): the phone page's "Scheduled" list, as ``python -m devstack scheduled`` prints it.
+* ``GET /line/chat?user=U...`` -- one LINE user's chat with koe's account on the stack's LINE stand-in
+  (``devstack/line.py``): ``{"user", "follows", "messages"}``, each message with its quick-reply buttons.
+  ``POST /line/follow``, ``/line/unfollow``, ``/line/say`` (JSON ``{"user", "text"}``) and
+  ``/line/redeliver`` (``{"event_id"}``) -- the LINE user's side: the stand-in posts LINE's signed webhook
+  to koe and this answers what koe answered. JSON only, from this machine only. The phone page's LINE
+  view (``?line=U...``); the query's LINE user id is never logged.
 
 Run standalone::
 
@@ -434,7 +441,7 @@ class Carrier:
                  region: str = "us-east-1", time_machine: TimeMachine | None = None,
                  scheduled: Callable[[], list[dict[str, Any]]] | None = None,
                  messages_per_second: float | None = None, faults: Mapping[str, float] | None = None,
-                 faults_seed: int = 0) -> None:
+                 faults_seed: int = 0, line: Any = None) -> None:
         if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
             raise ValueError("the carrier binds loopback only")  # it accepts unauthenticated /reply
         if not E164.match(number):
@@ -447,6 +454,8 @@ class Carrier:
         self.region = region
         # The local stack's clock and its scheduled surveys (devstack/stack.py); None when run alone.
         self.time_machine, self.scheduled = time_machine, scheduled
+        # The local stack's LINE stand-in (devstack/line.py LinePlatform), for the phone page's LINE chats.
+        self.line = line
         self._auth_token = auth_token
         self._validator = RequestValidator(auth_token)
         # Twilio's throughput per sender (a US long code ~1 message a second, toll-free 3, a short code
@@ -782,10 +791,15 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server.carrier
 
     def log_message(self, format: str, *args: Any) -> None:
-        log(f"{self.command} {urllib.parse.unquote(self.path)} {format % args}")
+        log(f"{self.command} {self._logged_path()} {format % args}")
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        log(f"{self.command} {urllib.parse.unquote(self.path)} -> {code}")
+        log(f"{self.command} {self._logged_path()} -> {code}")
+
+    def _logged_path(self) -> str:
+        """The request's path for the log: a LINE chat's query names the LINE user (never logged)."""
+        parsed = urllib.parse.urlsplit(self.path)
+        return parsed.path if parsed.path.startswith("/line/") else urllib.parse.unquote(self.path)
 
     # -- routing -----------------------------------------------------------------------------------
 
@@ -811,6 +825,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._scheduled()
         elif parsed.path == "/chat":
             self._json(200, self.carrier.chat_messages(query.get("channel", [None])[0]))
+        elif parsed.path == "/line/chat":
+            self._line_chat(query.get("user", [""])[0])
         elif match := _MESSAGE.match(parsed.path):
             self._api(match.group(1), lambda: self._fetch_message(match.group(2)))
         else:
@@ -835,10 +851,44 @@ class _Handler(BaseHTTPRequestHandler):
             self._rewind(body)
         elif match := _CHAT.match(path):
             self._chat(match.group(1), body)
+        elif path.startswith("/line/"):
+            self._line_action(path.removeprefix("/line/"), body)
         else:
             self._json(404, {"error": "not found"})
 
     # -- handlers ----------------------------------------------------------------------------------
+
+    def _line_chat(self, user: str) -> None:
+        """One LINE user's chat with koe's account, from the stack's LINE stand-in (the phone page's LINE view)."""
+        from devstack.line import USER_ID
+
+        if self.carrier.line is None:
+            return self._json(404, {"error": "no LINE here: start the whole stack (python -m devstack)"})
+        if not USER_ID.fullmatch(user):
+            return self._json(400, {"error": "user must be a LINE user id: U and 32 hex digits"})
+        self._json(200, self.carrier.line.chat_of(user))
+
+    def _line_action(self, action: str, body: bytes) -> None:
+        """The LINE user's side (follow, unfollow, say, redeliver): the stand-in posts the signed webhook
+        to koe and this answers what koe answered. JSON only, from this machine only (as /clock/advance)."""
+        from devstack.line import customer_action
+
+        if self.carrier.line is None:
+            return self._json(404, {"error": "no LINE here: start the whole stack (python -m devstack)"})
+        if not ipaddress.ip_address(self.client_address[0]).is_loopback:
+            return self._json(403, {"error": "the LINE user's side answers this machine only"})
+        if "application/json" not in (self.headers.get("Content-Type") or ""):
+            return self._json(415, {"error": 'send JSON: {"user": "U...", "text": "..."}'})
+        try:
+            fields = json.loads(body.decode("utf-8") or "{}")
+            if not isinstance(fields, dict):
+                raise ValueError("send a JSON object")
+            outcome = customer_action(self.carrier.line, action, fields)
+        except LookupError as exc:
+            return self._json(404, {"error": str(exc).strip("'\"")})
+        except (UnicodeDecodeError, ValueError) as exc:
+            return self._json(400, {"error": str(exc)})
+        self._json(200, outcome)
 
     def _chat(self, channel: str, body: bytes) -> None:
         """Slack's incoming webhook: JSON with a `text`, answered `ok` (400 `invalid_payload` otherwise)."""

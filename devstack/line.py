@@ -31,7 +31,13 @@ What it does, as LINE does it (LINE's Messaging API reference, "Retrying a faile
   429 and 500 refuse the push (nothing sent, the retry key not accepted); ``taken500`` sends it and
   accepts the key, then answers 500 all the same (the sender is in doubt; its replay gets 409).
 
-For scripts: ``GET /messages?user=`` (each user's chat, both ways, oldest first), ``GET /health``.
+For scripts and the phone page (the customer's side over HTTP, what the methods above do):
+``GET /messages?user=`` (each user's chat, both ways, oldest first), ``GET /chat?user=`` (one user's
+chat and whether they follow the account: ``{"user", "follows", "messages"}``), ``POST /customer/follow``,
+``/customer/unfollow``, ``/customer/say`` (JSON ``{"user", "text"}``: a typed message or a tapped quick
+reply) and ``/customer/redeliver`` (``{"event_id"}``), each answering what the app answered
+(``{"event_id", "reply_token", "app_status"}``); ``GET /health``. The local stack's carrier serves the
+same customer's side under ``/line/`` for its phone page (``customer_action``).
 
 Logs name a user by a hash prefix and never carry a message's text.
 
@@ -127,10 +133,12 @@ class ChatLine:
     message_id: str = ""
     request_id: str = ""
     retry_key: str | None = None
+    choice_texts: tuple[str, ...] = ()   # what tapping each button sends (its message action's text)
 
     def public(self) -> dict[str, Any]:
         return {"user_id": self.user_id, "direction": self.direction, "text": self.text,
-                "at": self.at.isoformat(), "choices": list(self.choices), "delivered": self.delivered,
+                "at": self.at.isoformat(), "choices": list(self.choices), "choice_texts": list(self.choice_texts),
+                "delivered": self.delivered,
                 "message_id": self.message_id, "request_id": self.request_id, "retry_key": self.retry_key}
 
 
@@ -268,7 +276,7 @@ class LinePlatform:
             items = (message.get("quickReply") or {}).get("items") or []
             self._state.chats.append(ChatLine(
                 user_id, direction, message["text"], now, tuple(item["action"]["label"] for item in items),
-                delivered, message_id, request_id, retry_key))
+                delivered, message_id, request_id, retry_key, tuple(item["action"]["text"] for item in items)))
             sent.append({"id": message_id, "quoteToken": uuid.uuid4().hex})
         return sent
 
@@ -286,6 +294,16 @@ class LinePlatform:
         """Messages with `user_id` (everyone's when None), both ways, oldest first."""
         with self._lock:
             return [c for c in self._state.chats if user_id is None or c.user_id == user_id]
+
+    def follows(self, user_id: str) -> bool | None:
+        """Whether the user follows the account: True, False (blocked it), None (never followed)."""
+        with self._lock:
+            return self._state.friends.get(user_id)
+
+    def chat_of(self, user_id: str) -> dict[str, Any]:
+        """One user's chat as the phone page shows it: whether they follow, and the messages."""
+        return {"user": user_id, "follows": self.follows(user_id),
+                "messages": [c.public() for c in self.chat(user_id)]}
 
     def sent_to(self, user_id: str) -> list[ChatLine]:
         """What koe sent the user (pushes and replies), delivered or not."""
@@ -372,6 +390,33 @@ class LinePlatform:
             return outcome
         log(f"webhook {event['type']} -> {outcome['app_status']}")
         return outcome
+
+
+CUSTOMER_ACTIONS = ("follow", "unfollow", "say", "redeliver")
+
+
+def customer_action(platform: LinePlatform, action: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The customer's side over HTTP (this server's ``/customer/<action>``, the carrier's ``/line/<action>``
+    for the phone page): ValueError for what LINE's app would not let a user do, LookupError for no such
+    action."""
+    if action not in CUSTOMER_ACTIONS:
+        raise LookupError(f"no action {action!r}: one of {', '.join(CUSTOMER_ACTIONS)}")
+    if action == "redeliver":
+        event_id = fields.get("event_id")
+        if not isinstance(event_id, str) or not event_id:
+            raise ValueError("send the event_id of an event this platform sent")
+        return platform.redeliver(event_id)
+    user = fields.get("user")
+    if not isinstance(user, str) or not USER_ID.fullmatch(user):
+        raise ValueError("user must be a LINE user id: U and 32 hex digits")
+    if action == "follow":
+        return platform.follow(user)
+    if action == "unfollow":
+        return platform.unfollow(user)
+    text = fields.get("text")
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
+        raise ValueError(f"text must be 1 to {MAX_TEXT} characters")
+    return platform.user_says(user, text)
 
 
 def _checked_messages(body: Any) -> list[dict[str, Any]]:
@@ -465,6 +510,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif parsed.path == "/messages":
             user = urllib.parse.parse_qs(parsed.query).get("user", [None])[0]
             self._json(200, [c.public() for c in self.server.platform.chat(user)])
+        elif parsed.path == "/chat":
+            user = urllib.parse.parse_qs(parsed.query).get("user", [""])[0]
+            if not USER_ID.fullmatch(user):
+                return self._json(400, {"message": "user must be a LINE user id: U and 32 hex digits"})
+            self._json(200, self.server.platform.chat_of(user))
         else:
             self._json(404, {"message": "Not found"})
 
@@ -473,6 +523,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         platform = self.server.platform
+        if path.startswith("/customer/"):
+            return self._customer(path.removeprefix("/customer/"), raw)
         action = {PUSH_PATH: platform.push, REPLY_PATH: platform.reply}.get(path)
         if action is None:
             return self._json(404, {"message": "Not found"})
@@ -486,6 +538,17 @@ class _Handler(BaseHTTPRequestHandler):
         except LineError as exc:
             return self._json(exc.status, exc.payload(), {"x-line-request-id": str(uuid.uuid4()), **exc.headers})
         self._json(200, answer, {"x-line-request-id": request_id})
+
+    def _customer(self, action: str, raw: bytes) -> None:
+        try:
+            fields = json.loads(raw.decode("utf-8") or "{}")
+            if not isinstance(fields, dict):
+                raise ValueError("send a JSON object")
+            self._json(200, customer_action(self.server.platform, action, fields))
+        except LookupError as exc:
+            self._json(404, {"message": str(exc).strip("'\"")})
+        except (UnicodeDecodeError, ValueError) as exc:
+            self._json(400, {"message": str(exc)})
 
     def _json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")

@@ -1,6 +1,6 @@
 """What must never be in koe's logs, looked for in the logs a local run wrote (the end-to-end tests'
-stacks, the burst benchmark): a full phone number, an email address, a bearer or survey token, a
-secret of the stack's, or a message a customer sent. LOCAL ONLY.
+stacks, the burst benchmark): a full phone number, an email address, a LINE user id, a bearer or survey
+token, a secret of the stack's, or a message a customer sent. LOCAL ONLY.
 
 The developer's banner (`python -m devstack` prints demo commands with a fictional number, address and
 the local API key, up to "Ctrl-C stops everything") is the terminal talking to its user, not a log:
@@ -51,6 +51,8 @@ PATTERNS = {
     # A JWT (the CX bearer tokens, Cognito's) and the signed tokens of survey and unsubscribe links.
     "bearer token": re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
     "link token": re.compile(r"/[su]/[A-Za-z0-9_~.-]{20,}"),
+    # A LINE user id (U and 32 hex): personal data; logs name a LINE user by a hash prefix instead.
+    "LINE user id": re.compile(r"(?<![0-9A-Za-z])U[0-9a-f]{32}(?![0-9a-f])"),
 }
 MIN_SECRET_CHARS = 8
 MIN_MESSAGE_CHARS = 6      # "2", "STOP", "はい" are everywhere; a sentence someone wrote is not

@@ -67,7 +67,10 @@ def client(service: Service, endpoint: str, region: str, *, pool: int = POOL) ->
                         **FAKE_CREDENTIALS)
 
 
-def provision(dynamodb_endpoint: str, aws_endpoint: str, region: str, prefix: str) -> dict[str, str]:
+def provision(dynamodb_endpoint: str, aws_endpoint: str, region: str, prefix: str,
+              line: bool = False) -> dict[str, str]:
+    """Every resource koe uses, unless it exists; returns the settings naming them. With `line`, also
+    LINE's secret (the local stack, which runs LINE's stand-in): without it koe leaves LINE off."""
     dynamodb = client("dynamodb", dynamodb_endpoint, region)
     for table in resources.TABLES:
         create_table(dynamodb, table, resources.physical(prefix, table.name))
@@ -89,7 +92,7 @@ def provision(dynamodb_endpoint: str, aws_endpoint: str, region: str, prefix: st
                         resources.filter_policy(resources.queue(queue_name)))
     email = create_email(client("sesv2", aws_endpoint, region), client("ses", aws_endpoint, region), prefix,
                          topic_arns[resources.EMAIL.events_topic])
-    configuration = {**create_secrets(client("secretsmanager", aws_endpoint, region), prefix),
+    configuration = {**create_secrets(client("secretsmanager", aws_endpoint, region), prefix, line),
                      **create_config_document(client("s3", aws_endpoint, region), prefix)}
     return build_env(prefix, dynamodb_endpoint, aws_endpoint, region, queue_urls, topic_arns, bus,
                      inspect_url, {**email, **configuration})
@@ -314,17 +317,23 @@ def first_values() -> dict[str, dict[str, Any]]:
                                        "from": "+15550009999"},
         resources.API_KEYS_SECRET.name: {"keys": [secrets.token_urlsafe(24)]},
         resources.CONTACT_KEYS_SECRET.name: {"current": "local-1", "keys": {"local-1": secrets.token_hex(32)}},
+        resources.LINE_SECRET.name: {"channel_access_token": secrets.token_urlsafe(32),
+                                     "channel_secret": secrets.token_hex(16)},
     }
 
 
-def create_secrets(secretsmanager: Any, prefix: str) -> dict[str, str]:
-    """Each secret koe reads, unless it exists; returns the settings naming them (KOE_*_SECRET_ID)."""
+def create_secrets(secretsmanager: Any, prefix: str, line: bool = False) -> dict[str, str]:
+    """Each secret koe reads, unless it exists; returns the settings naming them (KOE_*_SECRET_ID).
+    An optional one (LINE's) is made only with `line` (the local stack, which runs LINE's stand-in and
+    writes its channel's values): without its name koe leaves LINE off, as a stage without `line=true`."""
     values = first_values()
-    for secret in resources.SECRETS:
+    needed = [secret for secret in resources.SECRETS
+              if not secret.optional or (line and secret is resources.LINE_SECRET)]
+    for secret in needed:
         name = resources.physical(prefix, secret.name)
         _unless_exists(lambda name=name, value=values[secret.name]: secretsmanager.create_secret(
             Name=name, SecretString=json.dumps(value)))
-    return {secret.env: resources.physical(prefix, secret.name) for secret in resources.SECRETS}
+    return {secret.env: resources.physical(prefix, secret.name) for secret in needed}
 
 
 def put_secret(aws_endpoint: str, region: str, secret_id: str, value: dict[str, Any]) -> None:

@@ -1,5 +1,7 @@
 """The whole local stack in one process: DynamoDB Local, moto, the provisioned resources, koe's
-Chalice HTTP routes, the carrier (Twilio stand-in) and the Runner (queue, stream, schedule).
+Chalice HTTP routes, the carrier (Twilio stand-in), the LINE Platform (LINE's stand-in, `devstack/line.py`)
+and the Runner (queue, stream, schedule). LINE is on: its secret is in moto's Secrets Manager, koe's SDK
+client talks to the stand-in (KOE_LINE_BASE_URL) and the stand-in posts its webhooks to `/line/webhook`.
 
 Everything binds 127.0.0.1 (DynamoDB Local's jar binds all interfaces; it is reached through
 127.0.0.1 only). `stop()` is safe to call twice and also runs at interpreter exit, so the JVM and the
@@ -51,6 +53,9 @@ TWILIO_NUMBER = "+15550009999"
 # Made up and fixed, so a developer's scripts keep working across restarts; never real credentials.
 TWILIO_ACCOUNT_SID = "AC" + "0" * 26 + "10ca15"
 TWILIO_AUTH_TOKEN = "0123456789abcdef" * 2
+# The local LINE channel's credentials (the stand-in checks the token and signs webhooks with the secret).
+LINE_CHANNEL_ACCESS_TOKEN = "local-line-channel-access-token-" + "0123456789abcdef" * 2
+LINE_CHANNEL_SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 # The contact key's version id in the local stack (its key is kept in the data folder, as before).
 LOCAL_CONTACT_KEY_ID = "local-1"
 
@@ -69,6 +74,7 @@ class PortInUse(RuntimeError):
 class StackOptions:
     api_port: int = 8000
     carrier_port: int = 8025
+    line_port: int = 8026                   # the LINE stand-in (devstack/line.py)
     dynamodb_port: int = 8100
     moto_port: int = 5000
     tick_seconds: float = 60.0
@@ -89,6 +95,7 @@ class StackOptions:
     def check_ports(self) -> None:
         """Fail before starting anything when a fixed port is taken (0 means "any free port")."""
         for port, flag in ((self.api_port, "--api-port"), (self.carrier_port, "--carrier-port"),
+                           (self.line_port, "--line-port"),
                            (self.dynamodb_port, "--dynamodb-port"), (self.moto_port, "--moto-port")):
             if port and not port_is_free(port):
                 raise PortInUse(port, flag)
@@ -102,6 +109,7 @@ class LocalStack:
         self.moto: MotoServer | None = None
         self.app: ModuleType | None = None
         self.carrier: Any = None
+        self.line: Any = None                   # devstack.line.LinePlatform
         self.runner: Runner | None = None
         self.workers: dict[str, FunctionWorkers] = {}   # handler -> its worker processes
         self._warming: list[threading.Thread] = []
@@ -136,6 +144,7 @@ class LocalStack:
             self._timed("app", self._import_app)
             self._timed("http", self._start_http)
             self._timed("carrier", self._start_carrier)
+            self._timed("line", self._start_line)
             self._timed("runner", self._start_runner)
         except BaseException:
             self.stop()
@@ -157,11 +166,12 @@ class LocalStack:
     def _provision(self) -> None:
         assert self.dynamodb and self.moto
         self.env = provision(self.dynamodb.endpoint, self.moto.endpoint, self.options.region,
-                             self.options.prefix)
+                             self.options.prefix, line=True)
 
     def _import_app(self) -> None:
         """Settings are read on first use, so the environment is complete before `app` loads."""
         self.api_port = self.options.api_port or free_port()
+        self.line = self._make_line()           # binds now: its URL goes into the settings
         self.carrier = self._make_carrier()     # binds now: its URL goes into the settings
         self.env.update(self._app_settings())
         # The local routing table and alert settings, unless the environment brings its own (a test's
@@ -191,6 +201,7 @@ class LocalStack:
             resources.LOCAL_TOKEN_SECRET_ENV: self.options.token_secret or secrets.token_urlsafe(48),
             "KOE_PUBLIC_BASE_URL": self.api_url,
             "KOE_TWILIO_BASE_URL": self.carrier.url,
+            "KOE_LINE_BASE_URL": self.line.url,
             # The app's SDK clients must never find real credentials, whatever the shell exports.
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
@@ -206,9 +217,10 @@ class LocalStack:
         api_key = self.options.api_key or secrets.token_urlsafe(24)
         keyring = {"current": LOCAL_CONTACT_KEY_ID, "keys": {LOCAL_CONTACT_KEY_ID: self._contact_hash_key()}}
         twilio = {"account_sid": TWILIO_ACCOUNT_SID, "auth_token": TWILIO_AUTH_TOKEN, "from": TWILIO_NUMBER}
+        line = {"channel_access_token": LINE_CHANNEL_ACCESS_TOKEN, "channel_secret": LINE_CHANNEL_SECRET}
         values: dict[resources.Secret, dict[str, Any]] = {
             resources.TWILIO_SECRET: twilio, resources.API_KEYS_SECRET: {"keys": [api_key]},
-            resources.CONTACT_KEYS_SECRET: keyring}
+            resources.CONTACT_KEYS_SECRET: keyring, resources.LINE_SECRET: line}
         for secret, value in values.items():
             put_secret(self.moto.endpoint, self.options.region, self.env[secret.env], value)
         return {"KOE_LOCAL_API_KEY": api_key, "KOE_LOCAL_CONTACT_KEYS": json.dumps(keyring)}
@@ -223,6 +235,15 @@ class LocalStack:
             write_private(path, secrets.token_hex(32))     # 0600 from its first byte
         return path.read_text().strip()
 
+    def _make_line(self) -> Any:
+        """The LINE stand-in on the stack's clock (reply tokens age as koe's time does), posting LINE's
+        webhooks to this stack's API; it binds now and serves once started."""
+        from devstack.line import LinePlatform
+
+        return LinePlatform(channel_access_token=LINE_CHANNEL_ACCESS_TOKEN, channel_secret=LINE_CHANNEL_SECRET,
+                            app_webhook_url=f"{self.api_url}/line/webhook", port=self.options.line_port,
+                            clock=self.clock)
+
     def _make_carrier(self) -> Any:
         from devstack.carrier import Carrier
 
@@ -235,7 +256,7 @@ class LocalStack:
                        ses_configuration_set=self.env[email.env], region=self.options.region,
                        time_machine=self.time_machine, scheduled=self.scheduled_surveys,
                        messages_per_second=self.options.carrier_rate, faults=self.options.carrier_faults,
-                       faults_seed=int(os.environ.get(faults.SEED_ENV, "0")))
+                       faults_seed=int(os.environ.get(faults.SEED_ENV, "0")), line=self.line)
 
     def _fire_schedule(self) -> Any:
         """One `tick` now (after the time machine moved the clock); None before the runner runs."""
@@ -268,6 +289,9 @@ class LocalStack:
 
     def _start_carrier(self) -> None:
         self.carrier.start()
+
+    def _start_line(self) -> None:
+        self.line.start()
 
     def _start_runner(self) -> None:
         assert self.dynamodb and self.moto
@@ -321,6 +345,7 @@ class LocalStack:
             "mailbox_url": f"{self.carrier.url}/mailbox",
             "clock_url": f"{self.carrier.url}/clock",
             "carrier_url": self.carrier.url,
+            "line_url": self.line.url,
             "dynamodb_endpoint": self.dynamodb.endpoint,
             "moto_endpoint": self.moto.endpoint,
             "api_key": self.env["KOE_LOCAL_API_KEY"],
@@ -330,8 +355,8 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop in order: intake first (the HTTP API takes no new events), then the runner drains its
-        batches in flight and the queues are reported, then the carrier the runner was sending
-        through, then the services everything stood on. Each part is stopped even if another fails."""
+        batches in flight and the queues are reported, then the carrier and the LINE stand-in the runner
+        was sending through, then the services everything stood on. Each part is stopped even if another fails."""
         if self._stopped:
             return
         self._stopped = True
@@ -339,6 +364,7 @@ class LocalStack:
                              ("runner", self.runner and self._drain),
                              ("workers", self.workers and self._retire_workers),
                              ("carrier", self.carrier and self.carrier.stop),
+                             ("line", self.line and self.line.stop),
                              ("moto", self.moto and self.moto.stop),
                              ("dynamodb", self.dynamodb and self.dynamodb.stop)):
             if not action:

@@ -291,6 +291,9 @@ class KoeConfig:
     # concurrency quota is still the new-account 10 cannot reserve any).
     api_reserved_concurrency: int = API_RESERVED_CONCURRENCY
     deletion_protection: bool = True        # on the tables and the user pool; off for a stage's first deploy
+    # LINE on this stage (context `line=true`): the functions that read the LINE secret are told its name
+    # (the operator creates koe-<stage>-line first, docs/deploy.md); without it koe sends nothing on LINE.
+    line: bool = False
 
     @property
     def prefix(self) -> str:
@@ -348,7 +351,7 @@ class KoeConfig:
         managed = set(QUEUE_URL_ENV) | set(TOPIC_ARN_ENV) | {s.env for s in resources.SECRETS} | {
             resources.CONFIG_DOCUMENT.bucket_env, resources.CONFIG_DOCUMENT.key_env, resources.SECRETS_MAX_AGE_ENV,
             "KOE_RESOURCE_PREFIX", "KOE_PUBLIC_BASE_URL", "KOE_TEMPLATES_DIR", EMAIL_FROM_ENV, EMAIL.env}
-        local_only = {"KOE_DYNAMODB_ENDPOINT", "KOE_AWS_ENDPOINT", "KOE_TWILIO_BASE_URL"}
+        local_only = {"KOE_DYNAMODB_ENDPOINT", "KOE_AWS_ENDPOINT", "KOE_TWILIO_BASE_URL", "KOE_LINE_BASE_URL"}
         # KOE_LOCAL_* (e.g. KOE_LOCAL_TOKEN_SECRET, which would let a self-signed token in) never go to AWS.
         bad = sorted(k for k in app_env
                      if not k.startswith("KOE_") or k in managed or k in local_only or resources.is_local(k))
@@ -357,7 +360,11 @@ class KoeConfig:
                               f"does not set itself and that are not local-stack only; refused: "
                               f"{', '.join(bad)}")
         identity, sender = _email_context(get)
+        line = str(get("line") or "false").strip().lower()
+        if line not in ("true", "false"):
+            raise ConfigError(f"context 'line' is true or false (got {line!r}); e.g. -c line=true")
         return cls(
+            line=line == "true",
             email_identity=identity,
             email_from=sender,
             auth_domain_prefix=_auth_domain_prefix(get),
@@ -1257,6 +1264,8 @@ class KoeStack(Stack):
             # The names of the secrets this function reads (and of no other).
             cfn_fn = self.app.get_resource(self.function_ids[handler])
             for secret in resources.SECRETS:
+                if secret.optional and not self.config.line:      # LINE, the one optional secret
+                    continue
                 if function.allows("secretsmanager:GetSecretValue", f"secret/{secret.name}"):
                     cfn_fn.add_property_override(f"Environment.Variables.{secret.env}",
                                                  resources.physical(self.config.prefix, secret.name))

@@ -42,7 +42,7 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from chalicelib.domain import line
@@ -121,6 +121,43 @@ class LineMessaging:
         logger.info("line push sent", extra={"user_ref": user_ref(user_id), "request_id": request_id,
                                              "sent": what})
         return request_id
+
+
+class RotatingLineMessaging:
+    """LINE on the channel access token of the moment: read (through the secret's cache) on each
+    call, one SDK client kept per token. When LINE refuses it (401: a token reissued since the cache
+    last read it), the secret is read again once and, if the token changed, the call tried again."""
+
+    def __init__(self, token: Callable[[bool], str], build: Callable[[str], LineMessaging]):
+        self._token = token                       # fresh -> the channel access token
+        self._build = build
+        self._clients: dict[str, LineMessaging] = {}
+
+    def push_survey(self, user_id: str, text: str, choices: Sequence[str], retry_key: str) -> str:
+        return self._call(lambda api: api.push_survey(user_id, text, choices, retry_key))
+
+    def push_text(self, user_id: str, text: str, retry_key: str) -> str:
+        return self._call(lambda api: api.push_text(user_id, text, retry_key))
+
+    def reply(self, reply_token: str, text: str, choices: Sequence[str] = ()) -> str:
+        return self._call(lambda api: api.reply(reply_token, text, choices))
+
+    def _call(self, call: Callable[[LineMessaging], str]) -> str:
+        token = self._token(False)
+        try:
+            return call(self._client(token))
+        except CredentialsRejected:
+            fresh = self._token(True)
+            if fresh == token:
+                raise
+            count("LineTokenReread")
+            logger.info("line refused the cached channel access token; calling with the secret read again")
+            return call(self._client(fresh))
+
+    def _client(self, token: str) -> LineMessaging:
+        if token not in self._clients:
+            self._clients = {token: self._build(token)}      # only the newest is kept
+        return self._clients[token]
 
 
 def _text_message(text: str, choices: Sequence[str]) -> Any:
@@ -217,6 +254,28 @@ def read_webhook(channel_secret: str, body: bytes, signature: str | None) -> lis
                                          "event_id": event.event_id, "redelivery": event.redelivery,
                                          "user_ref": user_ref(event.user_id) if event.user_id else None})
     return events
+
+
+class LineWebhook:
+    """LINE's signed webhooks, read with the channel secret of the moment: on a mismatch against the
+    cached secret it is read again once (`secret(True)`) before the request is refused, so a secret
+    reissued in LINE's console is taken within one request; a forged request costs one extra read
+    and still gets its 403."""
+
+    def __init__(self, secret: Callable[[bool], str]):
+        self._secret = secret                     # fresh -> the channel secret
+
+    def read(self, body: bytes, signature: str | None) -> list[LineEvent]:
+        if not signature:
+            raise InvalidSignature("x-line-signature is missing")
+        cached = self._secret(False)
+        if not verify_signature(cached, body, signature):
+            fresh = self._secret(True)
+            if fresh == cached or not verify_signature(fresh, body, signature):
+                raise InvalidSignature("x-line-signature does not match the body")
+            count("LineSecretReread")
+            cached = fresh
+        return read_webhook(cached, body, signature)
 
 
 def _metric_safe(event_type: str) -> str:

@@ -52,7 +52,7 @@ def _describe(error: Any) -> list[dict[str, str]]:
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         return [{"field": _field(path + [name]), "problem": "is not a field of the event"} for name in extra]
     if kind == "anyOf" and path == ["customer"]:
-        return [{"field": "customer", "problem": "needs a phone or an email"}]
+        return [{"field": "customer", "problem": "needs a phone, an email or a LINE user id"}]
     if kind == "type":
         return [{"field": _field(path), "problem": f"must be of type {error.validator_value}"}]
     if kind == "propertyNames":

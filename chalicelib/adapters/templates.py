@@ -1,5 +1,5 @@
 """Message templates addressed by channel and language: templates/<channel>/<language>.toml
-(`sms`, `sms_link`; the web page and email have their own Jinja2 renderers, `pages.py` and
+(`sms`, `sms_link`, `line`; the web page and email have their own Jinja2 renderers, `pages.py` and
 `email_templates.py`, beside their words in the same tree), edited as files and reviewed like code.
 
 A survey asks on its scale (domain/questions.py): the messages that name it ("Reply 0-10": see
@@ -19,7 +19,8 @@ from chalicelib.domain.questions import Scale
 from chalicelib.errors import PermanentError
 
 # The messages of each channel that name the survey's scale (the link SMS names none: the page does).
-SCALED: dict[str, frozenset[str]] = {"sms": frozenset({"invitation", "reminder", "reprompt", "help"})}
+SCALED: dict[str, frozenset[str]] = {"sms": frozenset({"invitation", "reminder", "reprompt", "help"}),
+                                     "line": frozenset({"invitation", "reminder", "reprompt", "help"})}
 
 
 class TemplateError(PermanentError, LookupError):

@@ -25,6 +25,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
     from chalicelib.adapters.dashboard_pages import JinjaDashboard
     from chalicelib.adapters.hosted_ui import HostedUi
     from chalicelib.adapters.idempotency import Idempotency
+    from chalicelib.adapters.line_messaging import LineMessaging, LineWebhook
     from chalicelib.adapters.twilio_sms import SignatureCheck
     from chalicelib.auth import Authenticator
     from chalicelib.credentials import Credentials, SecretSource
@@ -49,6 +50,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
         InsightRequests,
         InsightStore,
         IntakeQueue,
+        LineMessenger,
         Messages,
         OutcomeReport,
         Pages,
@@ -258,6 +260,31 @@ class Adapters:
         return TwilioSms(client, credentials.sender)
 
     @cached_property
+    def line(self) -> LineMessenger:
+        """LINE's Messaging API through its SDK (KOE_LINE_BASE_URL: the local stand-in), on the LINE
+        secret (KOE_LINE_SECRET_ID) as it is at each send: building it reads nothing."""
+        from chalicelib.adapters.line_messaging import RotatingLineMessaging
+
+        return RotatingLineMessaging(lambda fresh: self.credentials.line(fresh=fresh).channel_access_token,
+                                     self._line)
+
+    def _line(self, channel_access_token: str) -> LineMessaging:
+        from linebot.v3.messaging import ApiClient, Configuration, MessagingApi
+
+        from chalicelib.adapters.line_messaging import LineMessaging
+
+        base = self.settings.line_base_url
+        configuration = Configuration(access_token=channel_access_token, **({"host": base} if base else {}))
+        return LineMessaging(MessagingApi(ApiClient(configuration)))
+
+    @cached_property
+    def line_webhook(self) -> LineWebhook:
+        """Reads LINE's signed webhooks with the channel secret of the LINE secret (read on use)."""
+        from chalicelib.adapters.line_messaging import LineWebhook
+
+        return LineWebhook(lambda fresh: self.credentials.line(fresh=fresh).channel_secret)
+
+    @cached_property
     def email(self) -> EmailSender:
         """SES v2 (moto locally), from KOE_EMAIL_FROM through KOE_SES_CONFIGURATION_SET."""
         from chalicelib.adapters.ses_email import SesEmail
@@ -383,8 +410,13 @@ class Adapters:
         """One sender per channel a survey can be sent on (domain/channels.py names them), each
         built when a survey is first sent on it: an event that sends no email builds no SES client
         nor email templates."""
-        from chalicelib.domain.channels import EMAIL, SMS_LINK, SMS_TWO_WAY
-        from chalicelib.services.send_survey import EmailSurveySender, SmsLinkSurveySender, SmsSurveySender
+        from chalicelib.domain.channels import EMAIL, LINE, SMS_LINK, SMS_TWO_WAY
+        from chalicelib.services.send_survey import (
+            EmailSurveySender,
+            LineSurveySender,
+            SmsLinkSurveySender,
+            SmsSurveySender,
+        )
 
         s = self.settings
         return BuiltOnUse({
@@ -393,6 +425,8 @@ class Adapters:
             # Only where a sender address is configured (KOE_EMAIL_FROM): else the policy skips email.
             **({EMAIL: lambda: EmailSurveySender(self.email, self.email_templates, self.survey_link,
                                                    self.unsubscribe_link, self.contact_key)} if s.email_from else {}),
+            # Only where the LINE secret is named (KOE_LINE_SECRET_ID): else the policy skips LINE.
+            **({LINE: lambda: LineSurveySender(self.line, self.messages)} if s.line_enabled else {}),
         })
 
     def survey_link(self, survey: Survey) -> str:

@@ -16,7 +16,7 @@ from chalicelib.bootstrap.use_cases import (
     EmailFeedback,
     Export,
     Intake,
-    Replies,
+    LineReplies,
     Schedule,
     WebPages,
     Workspace,
@@ -25,8 +25,8 @@ from chalicelib.bootstrap.wiring import Wiring
 from chalicelib.resources import API_HANDLER
 
 
-class Api(Authentication, Intake, Replies, WebPages, DeliveryReports, Workspace, Export):
-    """Every HTTP route: intake, the customers' replies, pages and carrier callbacks, the CX API and
+class Api(Authentication, Intake, LineReplies, WebPages, DeliveryReports, Workspace, Export):
+    """Every HTTP route: intake, the customers' replies (SMS and LINE), pages and carrier callbacks, the CX API and
     dashboard (reports, cases, comments, the answers export) and the case workspace."""
 
 

@@ -17,6 +17,7 @@ from chalicelib.bootstrap.wiring import Wiring
 if TYPE_CHECKING:      # for the annotations only: each piece imports what it builds on first use
     from chalicelib.adapters.dashboard_pages import JinjaDashboard
     from chalicelib.adapters.idempotency import Idempotency
+    from chalicelib.adapters.line_messaging import LineWebhook
     from chalicelib.adapters.twilio_sms import SignatureCheck
     from chalicelib.auth import Authenticator
     from chalicelib.domain.case_policy import CasePolicy
@@ -35,6 +36,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
     from chalicelib.services.email_feedback import FeedbackDeps
     from chalicelib.services.handle_reply import ReplyDeps
     from chalicelib.services.ingest import IngestDeps
+    from chalicelib.services.line_webhook import LineDeps
     from chalicelib.services.on_answers import AnswerDeps, EscalationDeps
     from chalicelib.services.ports import DeadLetters, OutcomeReport, Pages, QueueVisibility, ScoreStore
     from chalicelib.services.record_status import StatusDeps
@@ -138,7 +140,7 @@ class Dispatching(Places, SendingHours):
         return event_id is not None and settled(event_id, self.dispatch_deps)
 
 
-# --- 3. the customer answers: by SMS, on the web page; unsubscribes from email
+# --- 3. the customer answers: by SMS, in LINE, on the web page; unsubscribes from email
 
 class TwilioWebhooks(Wiring):
     USES = frozenset({"signature"})
@@ -159,6 +161,23 @@ class Replies(TwilioWebhooks, Places):
         return ReplyDeps(store=edge.conversations, messages=edge.messages, contact_key=edge.contact_key,
                          threshold_for=self.settings.threshold_for, clock=self.clock, places=self.places,
                          contact_keys=edge.contact_keys)
+
+
+class LineReplies(Replies):
+    """LINE's webhook: its signature (the channel secret), the shared conversation, and the reply or
+    push that answers the customer (the channel access token)."""
+
+    USES = frozenset({"line", "line_webhook"})
+
+    @property
+    def line_webhook(self) -> LineWebhook:
+        return self.edge.line_webhook
+
+    @cached_property
+    def line_deps(self) -> LineDeps:
+        from chalicelib.services.line_webhook import LineDeps
+
+        return LineDeps(replies=self.reply_deps, line=self.edge.line, clock=self.clock)
 
 
 class WebPages(Places):

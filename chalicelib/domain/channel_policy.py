@@ -1,12 +1,13 @@
 """Which channel reaches a customer, and the rule that chose it.
 
 Per country (the phone number's region), channels in order of preference: two-way SMS where
-carriers take replies, one-way SMS with a link to the web survey where links are allowed, email
-otherwise. The first channel the customer can be reached on wins: the customer must hold an open
-address of the channel's kind (`domain/channels.py`: a phone for SMS, an email address that has not
-unsubscribed or bounced for email), and every channel needs a sender deployed.
-The rule is stored on the survey (`channel_reason`), e.g. `JP:sms_link`, `CN:sms_link (email: none)`,
-`no_phone:email`.
+carriers take replies, LINE in Japan, one-way SMS with a link to the web survey where links are
+allowed, email otherwise. The first channel the customer can be reached on wins: the customer must
+hold an open address of the channel's kind (`domain/channels.py`: a phone for SMS, a LINE user id
+that has not blocked koe's account for LINE, an email address that has not unsubscribed or bounced
+for email), and every channel needs a sender deployed.
+The rule is stored on the survey (`channel_reason`), e.g. `JP:line`, `JP:sms_link (line: none)`,
+`CN:sms_link (email: none)`, `no_phone:email`.
 
 Pure: the caller passes what it knows of the customer's addresses and which channels it can send on.
 """
@@ -14,12 +15,12 @@ Pure: the caller passes what it knows of the customer's addresses and which chan
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chalicelib.domain import channels
-from chalicelib.domain.channels import EMAIL, SMS_LINK, SMS_TWO_WAY, AddressKind, UnknownChannel
+from chalicelib.domain.channels import EMAIL, LINE, SMS_LINK, SMS_TWO_WAY, AddressKind, UnknownChannel
 
-__all__ = ["CHANNELS", "EMAIL", "NONE", "SMS_LINK", "SMS_TWO_WAY", "Channel", "ChannelPolicy", "Reach",
+__all__ = ["CHANNELS", "EMAIL", "LINE", "NONE", "SMS_LINK", "SMS_TWO_WAY", "Channel", "ChannelPolicy", "Reach",
            "UnknownChannel", "choose"]
 
 NONE = "none"                  # no channel reaches the customer: the survey is suppressed
@@ -36,8 +37,9 @@ DEFAULT_PREFERENCES: Mapping[str, tuple[str, ...]] = {
     "IE": (SMS_TWO_WAY, EMAIL, SMS_LINK),
     "SG": (SMS_TWO_WAY, EMAIL, SMS_LINK),
     "HK": (SMS_TWO_WAY, EMAIL, SMS_LINK),
-    # No two-way SMS in Japan; links in SMS are allowed (carriers filter some: keep them short).
-    "JP": (SMS_LINK, EMAIL),
+    # No two-way SMS in Japan: LINE is the two-way channel there, for a customer linked to koe's
+    # account (a LINE user id); else links in SMS are allowed (carriers filter some: keep them short).
+    "JP": (LINE, SMS_LINK, EMAIL),
     # No two-way SMS, and links in SMS are blocked unless templates are registered: email first.
     "CN": (EMAIL, SMS_LINK),
     ANY_COUNTRY: (EMAIL, SMS_LINK),
@@ -52,24 +54,18 @@ class Channel:
 
 @dataclass(frozen=True)
 class Reach:
-    """What koe knows of how to reach one customer, as intake has it. The policy reads it by address
-    kind (`addresses`, `blocked`), the way each channel's row names the address it needs."""
+    """What koe knows of how to reach one customer, as intake has it: the kinds of address it holds
+    (`addresses`) and those the customer closed to surveys (`blocked`: an email address unsubscribed
+    or hard-bounced, a LINE user id that blocked koe's account). The policy reads it by address kind,
+    the way each channel's row names the address it needs."""
 
-    phone_region: str | None = None   # ISO 3166 country of the phone number; None: no phone
-    has_phone: bool = False
-    has_email: bool = False
-    email_blocked: bool = False       # unsubscribed from email, or the address hard-bounced
+    phone_region: str | None = None                        # ISO 3166 country of the phone number
+    addresses: frozenset[AddressKind] = frozenset()
+    blocked: frozenset[AddressKind] = frozenset()
 
-    @property
-    def addresses(self) -> frozenset[AddressKind]:
-        """The kinds of address koe holds for the customer."""
-        held = ((AddressKind.PHONE, self.has_phone), (AddressKind.EMAIL, self.has_email))
-        return frozenset(kind for kind, has in held if has)
-
-    @property
-    def blocked(self) -> frozenset[AddressKind]:
-        """The kinds whose address the customer closed to surveys."""
-        return frozenset({AddressKind.EMAIL}) if self.email_blocked else frozenset()
+    def block(self, kind: AddressKind) -> Reach:
+        """The same customer with the `kind` address closed to surveys."""
+        return replace(self, blocked=self.blocked | {kind})
 
 
 @dataclass(frozen=True)
@@ -109,20 +105,23 @@ def choose(policy: ChannelPolicy, reach: Reach, available: Iterable[str]) -> Cha
 
 def _without_phone(reach: Reach, senders: frozenset[str]) -> Channel:
     """No phone, so no country to take an order from: the channels that need no phone, in the
-    registry's order; the rule names the first one's obstacle when none can be used."""
-    obstacles: list[str] = []
+    registry's order (LINE, then email); when none can be used, the rule names the obstacle of the
+    first one whose address the customer holds (else of the first one)."""
+    obstacles: list[tuple[bool, str]] = []
     for row in channels.all_channels():
         if row.address is AddressKind.PHONE:
             continue
+        held = row.address in reach.addresses
         if row.name not in senders:
-            obstacles.append(f"{row.name}_not_available")
-        elif row.address not in reach.addresses:
-            obstacles.append(f"no_{row.address.value}")
+            obstacles.append((held, f"{row.name}_not_available"))
+        elif not held:
+            obstacles.append((held, f"no_{row.address.value}"))
         elif row.address in reach.blocked:
-            obstacles.append(f"{row.name}_blocked")
+            obstacles.append((held, f"{row.name}_blocked"))
         else:
             return Channel(row.name, f"no_phone:{row.name}")
-    return Channel(NONE, f"no_phone:{obstacles[0] if obstacles else 'none'}")
+    named = [why for held, why in obstacles if held] or [why for _, why in obstacles]
+    return Channel(NONE, f"no_phone:{named[0] if named else 'none'}")
 
 
 def _why_not(channel: str, reach: Reach, senders: frozenset[str]) -> str | None:

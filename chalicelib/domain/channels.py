@@ -22,11 +22,12 @@ class UnknownChannel(ValueError):
 
 
 class AddressKind(StrEnum):
-    """What koe must hold of a customer to reach them on a channel. A LINE user id or a WeChat openid
-    becomes a kind here when its channel is added."""
+    """What koe must hold of a customer to reach them on a channel (the event's `customer.<kind>`). A
+    WeChat openid becomes a kind here when its channel is added."""
 
-    PHONE = "phone"      # E.164
+    PHONE = "phone"                  # E.164
     EMAIL = "email"
+    LINE_USER_ID = "line_user_id"    # "U" + 32 hex: the customer as koe's LINE official account knows them
 
 
 class CostClass(StrEnum):
@@ -65,6 +66,7 @@ class ChannelSpec:
 
 SMS_TWO_WAY = "sms_two_way"
 SMS_LINK = "sms_link"
+LINE = "line"
 EMAIL = "email"
 
 _ROWS = (
@@ -74,6 +76,13 @@ _ROWS = (
     # Twilio SMS carrying the survey page's link, where replies are not carried but links are allowed.
     ChannelSpec(SMS_LINK, AddressKind.PHONE, two_way=False, reports_delivery=True, cost=CostClass.SMS,
                 transport="sms", reply_arrives_by=ReplyRoute.WEB_PAGE, falls_back_to=(EMAIL,)),
+    # LINE (Japan's two-way channel): a push with quick-reply buttons on the survey's scale; the answer
+    # comes back by LINE's signed webhook and the conversation goes on in the chat. LINE reports no
+    # delivery of a push (a customer who blocked the account is accepted and not delivered: the
+    # `unfollow` webhook says so, as an opt-out of LINE). Before email in the rows: a customer without
+    # a phone who holds both is reached by LINE (channel_policy._without_phone).
+    ChannelSpec(LINE, AddressKind.LINE_USER_ID, two_way=True, reports_delivery=False, cost=CostClass.LINE,
+                transport="line", reply_arrives_by=ReplyRoute.LINE_WEBHOOK, falls_back_to=(SMS_LINK, EMAIL)),
     # SES email with the same page (and an unsubscribe link). SES's delivery events are counted, not
     # kept on the survey; a bounce opts the address out instead.
     ChannelSpec(EMAIL, AddressKind.EMAIL, two_way=False, reports_delivery=False, cost=CostClass.EMAIL,

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from chalicelib.domain.channels import AddressKind
+
 EVENTBRIDGE_DETAIL_TYPE = "ProcedureCompleted"
 # What the published schema allows (schemas/procedure-completed.schema.json; a unit test keeps them
 # equal). A survey and its case are named by the event id, so an id longer than this names nothing
@@ -22,6 +24,9 @@ EVENTBRIDGE_DETAIL_TYPE = "ProcedureCompleted"
 MAX_EVENT_ID_CHARS = 128
 MAX_CONTEXT_VALUE_CHARS = 256            # branch, agent_id, ...
 PROCEDURE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# A LINE user id as LINE writes it: "U" and 32 lower-case hex digits (the schema's pattern; a unit test
+# keeps them equal). An id of another shape could never be pushed to: the event is refused, named.
+LINE_USER_ID = re.compile(r"U[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,21 @@ class Customer:
     email: str | None = None
     locale: str | None = None
     timezone: str | None = None
+    line_user_id: str | None = None      # linked to koe's LINE official account; never logged
+
+    def addresses(self) -> dict[AddressKind, str]:
+        """The customer's addresses by kind (domain/channels.py), only those the event carries."""
+        held = {AddressKind.PHONE: self.phone, AddressKind.EMAIL: self.email,
+                AddressKind.LINE_USER_ID: self.line_user_id}
+        return {kind: address for kind, address in held.items() if address}
+
+    @property
+    def contact_address(self) -> str:
+        """The address the customer's contact is keyed by (its opt-out, its survey history, its one open
+        conversation): the phone, else the email, else the LINE user id. A survey sent on LINE is
+        keyed by the LINE user id instead (services/dispatch.py): LINE's opt-out and conversation are
+        that address's own."""
+        return self.phone or self.email or self.line_user_id or ""
 
 
 @dataclass(frozen=True)
@@ -68,6 +88,7 @@ def from_payload(payload: Mapping[str, Any]) -> ProcedureCompleted:
             email=customer.get("email"),
             locale=customer.get("locale"),
             timezone=customer.get("timezone"),
+            line_user_id=customer.get("line_user_id"),
         ),
         context={str(k): str(v) for k, v in (payload.get("context") or {}).items()},
     )

@@ -91,3 +91,20 @@ def merged(key: str, contacts: Sequence[Contact | None]) -> Contact | None:
     surveyed = tuple(sorted(set(base.surveyed).union(*(c.surveyed for c in found)), key=lambda s: (s[1], s[0])))
     return replace(base, opted_out=base.opted_out or any(c.opted_out for c in found),
                    active_survey_id=holder.active_survey_id, active_until=holder.active_until, surveyed=surveyed)
+
+
+def beside(key: str, own: Contact | None, other: Contact | None) -> Contact | None:
+    """The contact of the address a survey is keyed by (`key`), as eligibility reads it when the
+    customer holds another address with a contact of its own (a LINE user id beside a phone): its own
+    opt-out only (an opt-out is per address: blocking koe's LINE account stops LINE, a STOP by SMS
+    stops SMS), the conversation either holds (one conversation with a person at a time), and both
+    histories (the fatigue rules and cool-down count the surveys sent to either address). The history
+    version is its own: the next survey writes the merged history there. None when neither has a record."""
+    if other is None:
+        return own
+    base = own or Contact(contact_key=key)
+    holders = [c for c in (base, other) if c.active_survey_id and c.active_until]
+    holder = max(holders, key=lambda c: c.active_until or datetime.min) if holders else base
+    surveyed = tuple(sorted(set(base.surveyed) | set(other.surveyed), key=lambda s: (s[1], s[0])))
+    return replace(base, active_survey_id=holder.active_survey_id, active_until=holder.active_until,
+                   surveyed=surveyed)

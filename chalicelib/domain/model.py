@@ -46,7 +46,7 @@ class Survey:
     survey_id: str                  # = the event_id: the business idempotency key
     procedure: str
     customer_id: str
-    contact_key: str                # HMAC of the phone/email, never the raw value
+    contact_key: str                # HMAC of the phone/email (a LINE survey's: the LINE user id), never the raw value
     locale: str                     # ja, zh or en
     channel: str                    # sms_two_way, none, ...
     channel_reason: str
@@ -72,6 +72,7 @@ class Survey:
     scale: str = "nps"                    # the first question's scale (domain/questions.py), frozen at send
     definition_version: int = 1           # the version of the procedure's survey definition asked
     place: Place | None = None            # the customer's country and zone; None: stored before places were
+    line_user_id: str | None = None       # needed to push on LINE; never logged
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.domain import channel_policy, eligibility, fatigue
+from chalicelib.domain import channel_policy, eligibility, fatigue, identity
 from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.channel_policy import Channel, ChannelPolicy, Reach
+from chalicelib.domain.channels import AddressKind
 from chalicelib.domain.customer_place import PlaceRules
 from chalicelib.domain.eligibility import Send, Suppress
-from chalicelib.domain.events import ProcedureCompleted, from_payload
-from chalicelib.domain.model import Place, Survey, SurveyStatus
+from chalicelib.domain.events import Customer, ProcedureCompleted, from_payload
+from chalicelib.domain.model import Contact, Place, Survey, SurveyStatus
 from chalicelib.domain.questions import Definitions
 from chalicelib.domain.send_window import SendHours
 from chalicelib.errors import ConversationOpen, RetryableError, RetryableSendError, StaleSurvey, SurveyExists
@@ -72,13 +73,16 @@ def dispatch_event(event: dict[str, Any], deps: DispatchDeps) -> dict[str, str]:
     procedure = from_payload(event)
     now = deps.clock()
     customer = procedure.customer
-    # The customer's contact: by phone when there is one, else by email. It holds the opt-out, the
-    # one open conversation and the fatigue record, whatever the channel.
-    found = contacts.read(deps.store, customer.phone or customer.email or "", deps.contact_key, deps.contact_keys)
-    key, contact = found.key, found.contact
+    # The customer's contact: by phone when there is one, else by email, else by LINE user id. It holds
+    # the opt-out, the one open conversation and the fatigue record, whatever the channel; a survey
+    # sent on LINE is keyed by the LINE user id's own contact instead (`_keyed`).
+    found = contacts.read(deps.store, customer.contact_address, deps.contact_key, deps.contact_keys)
+    line = _line_contact(customer, found, deps)
+    chosen = _channel(procedure, deps, line if line is not found else None)
+    key, contact = _keyed(chosen, found, line)
     place = deps.places.decide(customer.phone, customer.locale, customer.timezone)
     policy = replace(deps.policy, cooldown_days=deps.cooldown_days(procedure.procedure))
-    decision = eligibility.decide(procedure, contact, _channel(procedure, deps), now, policy)
+    decision = eligibility.decide(procedure, contact, chosen, now, policy)
     send_at, remind_at = _send_times(procedure, place, now, deps) if isinstance(decision, Send) else (now, None)
     survey = _new_survey(procedure, key, decision, now, send_at, deps, place, remind_at)
     try:
@@ -116,18 +120,46 @@ def _end_lease(claimed: Survey, deps: DispatchDeps, now: datetime) -> None:
                                                                   "error": type(exc).__name__})
 
 
-def _channel(event: ProcedureCompleted, deps: DispatchDeps) -> Channel:
-    """The channel policy's choice. The email address's own contact (an unsubscribe or a hard
-    bounce there blocks email only) is read only when the policy would choose email for a
-    customer who also has a phone: one more read in that case alone."""
+def _line_contact(customer: Customer, found: contacts.AddressContact,
+                  deps: DispatchDeps) -> contacts.AddressContact | None:
+    """The LINE user id's own contact (its opt-out: the customer blocked koe's account; its
+    conversation; its history), when the customer has one: `found` itself when the LINE user id is
+    the customer's only address. One more read, for customers with a LINE user id only."""
+    if not customer.line_user_id:
+        return None
+    if customer.line_user_id == customer.contact_address:
+        return found
+    return contacts.read(deps.store, customer.line_user_id, deps.contact_key, deps.contact_keys)
+
+
+def _keyed(chosen: Channel, found: contacts.AddressContact,
+           line: contacts.AddressContact | None) -> tuple[str, Contact | None]:
+    """The key a survey on `chosen` is opened under, and the contact eligibility reads: the LINE
+    user id's for a LINE survey (unfollow and a stop typed in LINE opt that address out, and its
+    replies find the survey by it), the customer's contact otherwise. Each sees the other's open
+    conversation and history (identity.beside): one conversation and one fatigue record per person."""
+    if line is None or line is found:
+        return found.key, found.contact
+    if chosen.name == channel_policy.LINE:
+        return line.key, identity.beside(line.key, line.contact, found.contact)
+    return found.key, identity.beside(found.key, found.contact, line.contact)
+
+
+def _channel(event: ProcedureCompleted, deps: DispatchDeps, line: contacts.AddressContact | None) -> Channel:
+    """The channel policy's choice. A LINE user id whose own contact opted out (the customer blocked
+    koe's account) is not tried. The email address's own contact (an unsubscribe or a hard bounce
+    there blocks email only) is read only when the policy would choose email for a customer who also
+    has a phone: one more read in that case alone."""
     customer = event.customer
     reach = Reach(phone_region=deps.places.region_of(customer.phone) if customer.phone else None,
-                  has_phone=bool(customer.phone), has_email=bool(customer.email))
+                  addresses=frozenset(customer.addresses()))
+    if line is not None and line.contact is not None and line.contact.opted_out:
+        reach = reach.block(AddressKind.LINE_USER_ID)
     chosen = channel_policy.choose(deps.channels, reach, deps.senders)
     if chosen.name == channel_policy.EMAIL and customer.phone and customer.email:
         email_contact = contacts.read(deps.store, customer.email, deps.contact_key, deps.contact_keys).contact
         if email_contact is not None and email_contact.opted_out:
-            chosen = channel_policy.choose(deps.channels, replace(reach, email_blocked=True), deps.senders)
+            chosen = channel_policy.choose(deps.channels, reach.block(AddressKind.EMAIL), deps.senders)
     return chosen
 
 
@@ -162,6 +194,7 @@ def _new_survey(event: ProcedureCompleted, key: str, decision: Send | Suppress, 
         completed_at=event.completed_at,
         phone=event.customer.phone,
         email=event.customer.email,
+        line_user_id=event.customer.line_user_id,
         context=dict(event.context),
         reason=reason,
         open_until=send_at + deps.response_window(event.procedure) if sending else None,

@@ -207,6 +207,22 @@ class SmsSender(Protocol):
         UndeliverableRecipient, RetryableSendError."""
 
 
+class LineMessenger(Protocol):
+    """The LINE transport (adapters/line_messaging.py LineMessaging: the Messaging API through its SDK)."""
+
+    def push_survey(self, user_id: str, text: str, choices: Sequence[str], retry_key: str) -> str:
+        """A push with one quick-reply button per choice; returns LINE's request id. The retry key
+        (domain/line.retry_key) makes a replay within 24 hours deliver nothing twice. Raises
+        UndeliverableRecipient, CredentialsRejected, RetryableSendError."""
+
+    def push_text(self, user_id: str, text: str, retry_key: str) -> str:
+        """A push without buttons; as push_survey."""
+
+    def reply(self, reply_token: str, text: str, choices: Sequence[str] = ()) -> str:
+        """Answer a webhook event with its reply token (free, once, within about a minute).
+        ReplyTokenExpired when LINE no longer takes it: push instead."""
+
+
 class IntakeQueue(Protocol):
     def enqueue(self, events: Sequence[dict[str, Any]]) -> list[int]:
         """Send events to the intake queue; returns the indexes SQS did not take."""

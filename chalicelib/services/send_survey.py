@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
+from chalicelib.domain import line
 from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.model import Survey, SurveyStatus
 from chalicelib.domain.questions import Scale, scale_of, scores
@@ -38,6 +39,7 @@ from chalicelib.services.ports import (
     ConversationStore,
     EmailSender,
     EmailTemplates,
+    LineMessenger,
     Messages,
     OutgoingEmail,
     SmsSender,
@@ -46,6 +48,8 @@ from chalicelib.services.ports import (
 )
 
 INVITATION = "invitation"
+# The messages that ask for the score: on LINE, a push with one quick-reply button per score.
+ASKS_FOR_A_SCORE = frozenset({INVITATION, "reminder"})
 # After the carrier took the message: the record is written again after these pauses (seconds)
 # while the store throttles or fails, before the survey is left to its lease.
 RECORD_RETRIES = (0.2, 0.5, 1.0)
@@ -106,6 +110,33 @@ class EmailSurveySender:
         except RecipientOptedOut as exc:     # the address's contact opts out, not the phone's
             raise RecipientOptedOut(str(exc), contact_key=self.contact_key(survey.email),
                                     audit=exc.audit) from exc
+
+
+@dataclass(frozen=True)
+class LineSurveySender:
+    """LINE: the `line` templates in the survey's language, worded for its scale, pushed to the
+    survey's LINE user id. The invitation and the reminder carry one quick-reply button per score of
+    the scale (NPS 0-10: 11 buttons, CSAT 1-5, CES 1-7; a tap sends the score as the customer's
+    message); the closing message asks nothing. Each push carries a retry key named by the survey and
+    the message (`line.retry_key`): a send replayed after a timeout within 24 hours delivers nothing
+    twice. LINE reports no delivery: the request id is the message id."""
+
+    line: LineMessenger
+    messages: Messages
+
+    def send(self, survey: Survey, message: str) -> str:
+        if not survey.line_user_id:     # the channel policy picks LINE only with a user id: a bug
+            raise UndeliverableRecipient("no_address", "the survey has no LINE user id", carrier="line")
+        text = self.messages.render("line", survey.locale, message, scale=survey.scale, procedure=survey.procedure)
+        key = line.retry_key(survey.survey_id, message)
+        if message in ASKS_FOR_A_SCORE:
+            return self.line.push_survey(survey.line_user_id, text, score_choices(survey.scale), key)
+        return self.line.push_text(survey.line_user_id, text, key)
+
+
+def score_choices(scale: str) -> tuple[str, ...]:
+    """The quick-reply buttons of a scale, each a score as the customer sends it ("0".."10" for NPS)."""
+    return tuple(str(n) for n in scores(scale_of(scale)))
 
 
 def score_links(survey_link: str, unsubscribe_link: str, scale: Scale = Scale.NPS) -> SurveyLinks:

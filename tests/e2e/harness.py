@@ -23,7 +23,7 @@ import requests
 from boto3.dynamodb.types import TypeDeserializer
 
 from devstack import log_scan
-from devstack.stack import TWILIO_AUTH_TOKEN
+from devstack.stack import LINE_CHANNEL_ACCESS_TOKEN, LINE_CHANNEL_SECRET, TWILIO_AUTH_TOKEN
 from tests import clock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +45,8 @@ def local_stack(folder: Path, settings: Mapping[str, str], tick_seconds: float =
     env = {k: v for k, v in os.environ.items() if k not in WINDOW_SETTINGS} | dict(settings)
     with log.open("w") as stderr, (folder / "koe.log").open("w") as stdout:
         process = subprocess.Popen(
-            [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0", "--dynamodb-port", "0",
+            [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0", "--line-port", "0",
+             "--dynamodb-port", "0",
              "--moto-port", "0", "--tick-seconds", str(tick_seconds), "--in-memory", "--ready-file", str(ready),
              *clock.devstack_args(), *(["--carrier-rate", f"{carrier_rate:g}"] if carrier_rate else [])],
             cwd=ROOT, stdout=stdout, stderr=stderr, text=True, env=env)
@@ -73,11 +74,12 @@ def local_stack(folder: Path, settings: Mapping[str, str], tick_seconds: float =
 
 
 def stack_secrets(running: Mapping[str, Any]) -> list[str]:
-    """The running stack's secrets: its API key, the CX token secret, the contact keys, Twilio's token."""
+    """The running stack's secrets: its API key, the CX token secret, the contact keys, Twilio's token,
+    LINE's channel access token and channel secret."""
     env = running.get("env", {})
     keyring = json.loads(env.get("KOE_LOCAL_CONTACT_KEYS", "{}") or "{}")
     return [running.get("api_key", ""), env.get("KOE_LOCAL_TOKEN_SECRET", ""), TWILIO_AUTH_TOKEN,
-            *(str(k) for k in _values(keyring))]
+            LINE_CHANNEL_ACCESS_TOKEN, LINE_CHANNEL_SECRET, *(str(k) for k in _values(keyring))]
 
 
 def _values(tree: Any) -> Iterable[Any]:
@@ -105,6 +107,7 @@ class Koe:
 
     def __init__(self, stack: dict[str, Any]):
         self.api, self.carrier, self.key = stack["api_url"], stack["carrier_url"], stack["api_key"]
+        self.line = stack["line_url"]           # the LINE Platform stand-in (devstack/line.py)
         self.env = stack["env"]
         self.ready_file = stack["ready_file"]
         self.said: list[str] = stack.setdefault("said", [])
@@ -127,6 +130,32 @@ class Koe:
         self.said.append(body)          # must never show up in a log (local_stack scans them)
         payload = {"from": phone, "body": body, **({"message_sid": message_sid} if message_sid else {})}
         return requests.post(f"{self.carrier}/reply", json=payload, timeout=20).json()
+
+    # --- LINE: the customer's side of the stand-in (devstack/line.py), as a LINE user does it
+
+    def line_chat(self, user: str) -> list[dict[str, Any]]:
+        """The user's chat with koe's account, both ways, oldest first."""
+        answer = requests.get(f"{self.line}/chat", params={"user": user}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        messages: list[dict[str, Any]] = answer.json()["messages"]
+        return messages
+
+    def line_from_koe(self, user: str) -> list[dict[str, Any]]:
+        """What koe sent the user (pushes and replies)."""
+        return [m for m in self.line_chat(user) if m["direction"] != "user"]
+
+    def line_customer(self, action: str, **fields: str) -> dict[str, Any]:
+        """follow, unfollow, say (user, text) or redeliver (event_id): the stand-in posts the signed
+        webhook to koe; what koe answered (`app_status`), the event id and its reply token."""
+        if "text" in fields:
+            self.said.append(fields["text"])     # must never show up in a log
+        answer = requests.post(f"{self.line}/customer/{action}", json=fields, timeout=30)
+        assert answer.status_code == 200, answer.text
+        outcome: dict[str, Any] = answer.json()
+        return outcome
+
+    def line_says(self, user: str, text: str) -> dict[str, Any]:
+        return self.line_customer("say", user=user, text=text)
 
     def cx_token(self, role: str = "cx_admin") -> str:
         """A bearer token of the CX role, signed with the stack's secret on the stack's clock."""

@@ -80,7 +80,8 @@ def test_a_japanese_customer_follows_the_link_in_the_sms_and_answers_on_the_page
     [link] = re.findall(r"https?://\S+", sms["body"])
     assert link.startswith(f"{koe.api}/s/")
     survey = koe.survey(posted["event_id"])
-    assert survey is not None and (survey["channel"], survey["channel_reason"]) == ("sms_link", "JP:sms_link")
+    assert survey is not None and (survey["channel"], survey["channel_reason"]) == \
+        ("sms_link", "JP:sms_link (line: none)")
     # following the link shows the survey in Japanese, and records nothing
     page = requests.get(link, timeout=10)
     assert page.status_code == 200 and '<html lang="ja">' in page.text

@@ -91,3 +91,47 @@ class FakeEmail:
         self._n += 1
         self.sent.append(email)
         return f"0106019a{self._n:08x}-ses-message-id-000000"
+
+
+@dataclass
+class FakeLine:
+    """koe's LINE transport (services/ports.LineMessenger), recording each push and reply. A retry key
+    seen before delivers nothing again (as LINE answers 409 with the first request's id); a reply token
+    answers once. `fail_reply_with` / `fail_push_with` raise on the next reply / push."""
+
+    pushed: list[dict[str, Any]] = field(default_factory=list)
+    replied: list[dict[str, Any]] = field(default_factory=list)
+    fail_reply_with: KoeError | None = None
+    fail_push_with: KoeError | None = None
+    _keys: dict[str, str] = field(default_factory=dict)
+    _tokens: set[str] = field(default_factory=set)
+
+    def push_survey(self, user_id: str, text: str, choices: Sequence[str], retry_key: str) -> str:
+        return self._push(user_id, text, tuple(choices), retry_key)
+
+    def push_text(self, user_id: str, text: str, retry_key: str) -> str:
+        return self._push(user_id, text, (), retry_key)
+
+    def reply(self, reply_token: str, text: str, choices: Sequence[str] = ()) -> str:
+        if self.fail_reply_with is not None:
+            error, self.fail_reply_with = self.fail_reply_with, None
+            raise error
+        if reply_token in self._tokens:
+            from chalicelib.errors import ReplyTokenExpired
+
+            raise ReplyTokenExpired("line 400 invalid reply token")
+        self._tokens.add(reply_token)
+        self.replied.append({"reply_token": reply_token, "text": text, "choices": tuple(choices)})
+        return f"reply-{len(self.replied)}"
+
+    def _push(self, user_id: str, text: str, choices: tuple[str, ...], retry_key: str) -> str:
+        if self.fail_push_with is not None:
+            error, self.fail_push_with = self.fail_push_with, None
+            raise error
+        if retry_key in self._keys:
+            return self._keys[retry_key]
+        request_id = f"push-{len(self.pushed) + 1}"
+        self._keys[retry_key] = request_id
+        self.pushed.append({"to": user_id, "text": text, "choices": choices, "retry_key": retry_key,
+                            "request_id": request_id})
+        return request_id

@@ -39,7 +39,7 @@ from chalicelib.settings import from_env
 from tests.fakes import secrets
 from tests.fakes.answers import FakeAnswerArchive
 from tests.fakes.insights import FakeCommentAnalyser, FakeCommentSource, FakeInsightRequests, FakeInsightStore
-from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeFollowUps, FakeIntakeQueue, FakeSms
+from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeFollowUps, FakeIntakeQueue, FakeLine, FakeSms
 from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeEventLedger, FakeScoreStore
 from tests.services.conftest import EVENTS, PHONE, Clock, event
 
@@ -67,14 +67,17 @@ RESPONSES_STREAM = ("arn:aws:dynamodb:us-east-1:000000000000:table/koe-responses
 UTC_DATETIME = "%Y-%m-%dT%H:%M:%S.%f+0000"      # how PynamoDB's UTCDateTimeAttribute serialises
 
 CONTACT_KEY = "functional-contact-hash-key-0123456789"
+LINE_SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"      # a LINE channel secret: 32 hex digits (fictional)
 # The secrets as Secrets Manager holds them (tests/fakes/secrets.py); the settings carry their ids.
 SECRETS = {
     secrets.TWILIO: {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": AUTH_TOKEN, "from": "+15550100999"},
     secrets.API_KEYS: {"keys": ["ops-key-1-0123456789", "ops-key-2-0123456789"]},
     secrets.CONTACT_KEYS: {"current": "2026-11", "keys": {"2026-11": CONTACT_KEY}},
+    secrets.LINE: {"channel_access_token": "functional-line-channel-access-token", "channel_secret": LINE_SECRET},
 }
 ENV = {
     "AWS_REGION": "us-east-1",
+    # Every secret named, LINE's too: surveys go out on LINE to customers with a LINE user id (FakeLine).
     **secrets.SECRET_ENV,
     "KOE_PUBLIC_BASE_URL": PUBLIC_BASE_URL,
     "KOE_INTAKE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/koe-intake",
@@ -131,6 +134,10 @@ class Koe:
     @property
     def sms(self) -> FakeSms:
         return self.components.sms
+
+    @property
+    def line(self) -> FakeLine:
+        return self.components.line
 
     @property
     def intake(self) -> FakeIntakeQueue:
@@ -255,7 +262,7 @@ def fake_components() -> Components:
         from_env(ENV), Clock(),
         conversations=store, outcomes=store, cases=FakeCaseStore(), scores=FakeScoreStore(),
         intake_queue=FakeIntakeQueue(), dead_letters=FakeDeadLetters(), follow_ups=FakeFollowUps(),
-        alerts=FakeAlerts(), sms=FakeSms(), idempotency=PassThroughIdempotency(),
+        alerts=FakeAlerts(), sms=FakeSms(), line=FakeLine(), idempotency=PassThroughIdempotency(),
         event_ledger=FakeEventLedger(), insight_requests=FakeInsightRequests(), comment_insights=FakeInsightStore(),
         insight_dead_letters=FakeDeadLetters(), comment_source=FakeCommentSource(store.answers, store.comment_threads),
         comment_analyser=FakeCommentAnalyser(), answer_archive=FakeAnswerArchive(store.answers, store.comment_threads),

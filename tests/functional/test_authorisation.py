@@ -37,6 +37,7 @@ from tests.functional.conftest import API_KEY, ENV
 from tests.services.conftest import EVENTS, Clock
 
 PUBLIC_WEBHOOKS = {("/twilio/sms", "POST"), ("/twilio/status", "POST"),
+                   ("/line/webhook", "POST"),                           # LINE's x-line-signature
                    ("/s/{token}", "GET"), ("/s/{token}", "POST"),      # the web survey: a signed token
                    ("/u/{token}", "GET"), ("/u/{token}", "POST"),      # an email's unsubscribe: a signed token
                    # The CX dashboard checks its own session cookie (tests/functional/test_dashboard.py);

@@ -367,7 +367,9 @@ def test_each_function_is_told_the_names_of_the_secrets_it_reads_and_of_no_other
         variables = fn["Properties"]["Environment"]["Variables"]
         told = {var: value for var, value in variables.items() if var in {s.env for s in resources.SECRETS}}
         granted = {g.resource.removeprefix("secret/") for g in function.grants if g.resource.startswith("secret/")}
-        assert told == {s.env: resources.physical(PREFIX, s.name) for s in resources.SECRETS if s.name in granted}
+        # An optional secret (LINE's) is told only where the stage turns it on (context line=true: not here)
+        assert told == {s.env: resources.physical(PREFIX, s.name) for s in resources.SECRETS
+                        if s.name in granted and not s.optional}
         statements = _statements(_role_of(synth, function.handler)[1])
         arns = [r for st in statements if "secretsmanager:GetSecretValue" in _as_list(st["Action"])
                 for r in _as_list(st["Resource"])]
@@ -376,6 +378,22 @@ def test_each_function_is_told_the_names_of_the_secrets_it_reads_and_of_no_other
             assert arn["Fn::Join"][1][-1].endswith(tuple(f":secret:{PREFIX}{name}-??????" for name in granted))
     assert not [f for f in resources.FUNCTIONS if f.handler in ("analyse_comments", "on_response", "deliver_alerts")
                 and any(g.resource.startswith("secret/") for g in f.grants)]
+
+
+def test_the_line_secret_is_granted_to_the_functions_that_push_and_answer_on_line_and_told_to_none(
+        synth: Template) -> None:
+    # Dispatch and the schedule push surveys; the API answers LINE's webhook (its signature, its reply)
+    readers = {f.handler for f in resources.FUNCTIONS
+               if f.allows("secretsmanager:GetSecretValue", f"secret/{resources.LINE_SECRET.name}")}
+    assert readers == {resources.API_HANDLER, "dispatch", "tick"}
+    for handler in readers:
+        statements = _statements(_role_of(synth, handler)[1])
+        arns = [json.dumps(r) for st in statements if "secretsmanager:GetSecretValue" in _as_list(st["Action"])
+                for r in _as_list(st["Resource"])]
+        assert any(f":secret:{PREFIX}line-??????" in arn for arn in arns), handler
+    # Without `-c line=true` no function is told its name: koe leaves LINE off (Settings.line_enabled)
+    for _, fn in synth.functions().items():
+        assert resources.LINE_SECRET.env not in fn["Properties"]["Environment"]["Variables"]
 
 
 def test_the_configuration_document_bucket_is_versioned_private_kept_and_read_object_by_object(

@@ -408,3 +408,53 @@ def test_nothing_personal_is_logged(platform: LinePlatform, app: App, caplog: py
     for personal in (CUSTOMER, STRANGER, QUESTION, "説明が分かりにくかった", "ご意見", "こんにちは", event.reply_token,
                      TOKEN):
         assert personal not in everything, personal
+
+
+# --- the customer's side over HTTP: for scripts, the e2e tests and the phone page -----------------------
+
+def test_the_customers_side_is_served_over_http(platform, app):
+    customer = f"{platform.url}/customer"
+    said = requests.post(f"{customer}/say", json={"user": CUSTOMER, "text": "3"}, timeout=5)
+    assert said.status_code == 200 and said.json()["app_status"] == 200
+    assert last_event(app).text == "3"
+    again = requests.post(f"{customer}/redeliver", json={"event_id": said.json()["event_id"]}, timeout=5)
+    assert again.status_code == 200 and last_event(app).redelivery
+    assert requests.post(f"{customer}/unfollow", json={"user": CUSTOMER}, timeout=5).status_code == 200
+    chat = requests.get(f"{platform.url}/chat", params={"user": CUSTOMER}, timeout=5).json()
+    assert chat["follows"] is False and [m["text"] for m in chat["messages"]] == ["3"]
+    # what LINE's app would not let a user do, and what is not an action
+    assert requests.post(f"{customer}/say", json={"user": CUSTOMER, "text": "9"}, timeout=5).status_code == 400
+    assert requests.post(f"{customer}/say", json={"user": "hanako", "text": "9"}, timeout=5).status_code == 400
+    assert requests.post(f"{customer}/redeliver", json={"event_id": "nope"}, timeout=5).status_code == 400
+    assert requests.post(f"{customer}/poke", json={"user": CUSTOMER}, timeout=5).status_code == 404
+    assert requests.get(f"{platform.url}/chat", params={"user": "hanako"}, timeout=5).status_code == 400
+
+
+def test_a_quick_reply_keeps_what_tapping_it_sends(platform):
+    adapter(platform.url).push_survey(CUSTOMER, QUESTION, choices(Scale.CSAT), key())
+    [sent] = platform.chat_of(CUSTOMER)["messages"]
+    assert sent["choices"] == sent["choice_texts"] == ["1", "2", "3", "4", "5"]
+
+
+def test_the_carrier_serves_the_line_users_side_to_its_phone_page(platform, app, capfd):
+    from devstack.carrier import Carrier
+
+    carrier = Carrier(account_sid="AC" + "0" * 32, auth_token="0" * 32, number="+15550009999",
+                      app_sms_url=app.url, line=platform)
+    alone = Carrier(account_sid="AC" + "0" * 32, auth_token="0" * 32, number="+15550009999", app_sms_url=app.url)
+    carrier.start()
+    alone.start()
+    try:
+        said = requests.post(f"{carrier.url}/line/say", json={"user": CUSTOMER, "text": "10"}, timeout=5)
+        assert said.status_code == 200 and said.json()["app_status"] == 200
+        chat = requests.get(f"{carrier.url}/line/chat", params={"user": CUSTOMER}, timeout=5).json()
+        assert chat["follows"] is True and chat["messages"][-1]["text"] == "10"
+        assert requests.post(f"{carrier.url}/line/say", data="user=x", timeout=5).status_code == 415
+        assert requests.post(f"{carrier.url}/line/say", json={"user": "x", "text": "1"}, timeout=5).status_code == 400
+        # a carrier started alone has no LINE: the page hides its LINE view
+        assert requests.get(f"{alone.url}/line/chat", params={"user": CUSTOMER}, timeout=5).status_code == 404
+    finally:
+        carrier.stop()
+        alone.stop()
+    logged = capfd.readouterr().err
+    assert "GET /line/chat -> 200" in logged and CUSTOMER not in logged      # the query names the user

@@ -72,7 +72,7 @@ def test_cooldown_per_procedure(world):
 
 def test_a_japanese_customer_gets_a_link_sms_to_the_web_survey(world):
     outcome = world.dispatch(customer={"phone": "+819012345678", "locale": "ja-JP"})
-    assert (outcome["status"], outcome["reason"]) == ("sent", "JP:sms_link")
+    assert (outcome["status"], outcome["reason"]) == ("sent", "JP:sms_link (line: none)")
     [sms] = world.sms.sent
     survey = world.store.get_survey("claims-2026-000123-paid")
     assert survey.channel == "sms_link" and world.link(survey) in sms["body"]
@@ -129,7 +129,7 @@ def test_read_message_accepts_both_queue_shapes_and_names_bad_fields():
     bare = (EVENTS / "procedure-completed.json").read_text()
     envelope = (EVENTS / "eventbridge-to-sqs.json").read_text()
     assert read_message(bare)["event_id"] == read_message(envelope)["event_id"]
-    with pytest.raises(InvalidEvent, match="customer: needs a phone or an email"):
+    with pytest.raises(InvalidEvent, match="customer: needs a phone, an email or a LINE user id"):
         read_message(json.dumps({"event_id": "x", "procedure": "p", "completed_at": "2026-11-21T10:00:00Z",
                                  "customer": {"id": "C"}}))
     with pytest.raises(InvalidEvent, match="message"):

@@ -9,13 +9,18 @@ from chalicelib.domain.channel_policy import (
     UnknownChannel,
     choose,
 )
+from chalicelib.domain.channels import AddressKind
 
+PHONE, EMAIL, LINE_USER_ID = AddressKind.PHONE, AddressKind.EMAIL, AddressKind.LINE_USER_ID
 ALL = CHANNELS
 POLICY = ChannelPolicy()
 
 
-def reach(region="US", phone=True, email=False, blocked=False):
-    return Reach(phone_region=region if phone else None, has_phone=phone, has_email=email, email_blocked=blocked)
+def reach(region="US", phone=True, email=False, blocked=False, line=False, line_blocked=False):
+    held = {PHONE: phone, EMAIL: email, LINE_USER_ID: line}
+    closed = {EMAIL: blocked, LINE_USER_ID: line_blocked}
+    return Reach(phone_region=region if phone else None, addresses=frozenset(k for k, v in held.items() if v),
+                 blocked=frozenset(k for k, v in closed.items() if v))
 
 
 @pytest.mark.parametrize("region, email, channel, rule", [
@@ -23,8 +28,8 @@ def reach(region="US", phone=True, email=False, blocked=False):
     ("CA", True, "sms_two_way", "CA:sms_two_way"),
     ("GB", False, "sms_two_way", "GB:sms_two_way"),
     ("AU", False, "sms_two_way", "AU:sms_two_way"),
-    ("JP", True, "sms_link", "JP:sms_link"),
-    ("JP", False, "sms_link", "JP:sms_link"),
+    ("JP", True, "sms_link", "JP:sms_link (line: none)"),           # a JP customer without a LINE user id
+    ("JP", False, "sms_link", "JP:sms_link (line: none)"),
     ("CN", True, "email", "CN:email"),
     ("CN", False, "sms_link", "CN:sms_link (email: none)"),        # a CN customer without email
     ("FR", True, "email", "FR:email"),                             # elsewhere: email, then a link
@@ -50,12 +55,13 @@ def test_a_channel_without_a_sender_is_skipped_and_said():
     chosen = choose(POLICY, reach("CN", email=True), {"sms_two_way", "sms_link"})
     assert (chosen.name, chosen.reason) == ("sms_link", "CN:sms_link (email: not available)")
     nothing = choose(POLICY, reach("JP", email=True), {"sms_two_way"})
-    assert nothing.name == "none" and nothing.reason == "JP:none (sms_link: not available; email: not available)"
+    assert nothing.name == "none" and nothing.reason == \
+        "JP:none (line: none; sms_link: not available; email: not available)"
 
 
 def test_configuration_overrides_a_country_and_the_default():
     policy = ChannelPolicy.with_overrides({"jp": ["email", "sms_link"], "*": ["sms_link"]})
-    assert choose(policy, reach("JP", email=True), ALL).reason == "JP:email"
+    assert choose(policy, reach("JP", email=True, line=True), ALL).reason == "JP:email"
     assert choose(policy, reach("FR", email=True), ALL).reason == "FR:sms_link"
     assert choose(policy, reach("US"), ALL).name == "sms_two_way"          # the other defaults stay
 

@@ -48,13 +48,14 @@ def test_every_fallback_names_a_registered_channel_other_than_itself(row):
 
 @pytest.mark.parametrize("row", ROWS, ids=row_ids)
 def test_following_fallbacks_never_comes_back_to_the_start(row):
-    # Given a channel, when every fallback is followed (depth first), then the walk ends.
-    path, todo = [row.name], list(row.falls_back_to)
+    # Given a channel, when every path of fallbacks is followed, then none visits a channel twice
+    # (two paths may meet: LINE falls back to link SMS and to email, and link SMS to email too).
+    todo = [(row.name,)]
     while todo:
-        name = todo.pop()
-        assert name not in path, f"fallback cycle: {' -> '.join([*path, name])}"
-        path.append(name)
-        todo += list(channels.get(name).falls_back_to)
+        path = todo.pop()
+        for name in channels.get(path[-1]).falls_back_to:
+            assert name not in path, f"fallback cycle: {' -> '.join([*path, name])}"
+            todo.append((*path, name))
 
 
 @pytest.mark.parametrize("row", ROWS, ids=row_ids)
@@ -72,7 +73,7 @@ def test_two_way_channels_take_replies_on_the_channel_and_one_way_ones_on_the_pa
 
 
 def test_the_rows_say_what_each_channel_is():
-    two_way_sms, link_sms, email = (channels.get(n) for n in ("sms_two_way", "sms_link", "email"))
+    two_way_sms, link_sms, email, line = (channels.get(n) for n in ("sms_two_way", "sms_link", "email", "line"))
     assert (two_way_sms.address, two_way_sms.two_way, two_way_sms.reply_arrives_by) == \
         (AddressKind.PHONE, True, ReplyRoute.SMS_WEBHOOK)
     assert (link_sms.address, link_sms.two_way, link_sms.reply_arrives_by) == \
@@ -81,7 +82,7 @@ def test_the_rows_say_what_each_channel_is():
     assert two_way_sms.reports_delivery and link_sms.reports_delivery and not email.reports_delivery
     assert two_way_sms.falls_back_to == link_sms.falls_back_to == ("email",) and email.falls_back_to == ()
     assert {two_way_sms.cost, link_sms.cost, email.cost} == {CostClass.SMS, CostClass.EMAIL}
-    assert channels.two_way() == (two_way_sms,)
+    assert channels.two_way() == (two_way_sms, line)
     assert channels.reaching(AddressKind.PHONE) == (two_way_sms, link_sms)
     assert channels.reaching(AddressKind.EMAIL) == (email,)
 
@@ -122,9 +123,9 @@ def test_every_channel_is_paced_as_a_sender_a_rate_can_be_given_for():
 def test_the_policy_reaches_a_customer_only_at_an_address_of_the_channels_kind(row):
     # Given a policy that tries only this channel, and a customer in the US
     policy = ChannelPolicy.with_overrides({"US": [row.name]})
-    holds_it = Reach(phone_region="US", has_phone=True, has_email=row.address is AddressKind.EMAIL)
-    lacks_it = Reach(phone_region="US", has_phone=True, has_email=False) \
-        if row.address is AddressKind.EMAIL else None
+    holds_it = Reach(phone_region="US", addresses=frozenset({AddressKind.PHONE, row.address}))
+    lacks_it = Reach(phone_region="US", addresses=frozenset({AddressKind.PHONE})) \
+        if row.address is not AddressKind.PHONE else None
     # Then the channel is chosen when the customer holds its kind of address, and not otherwise
     assert choose(policy, holds_it, channels.names()).name == row.name
     if lacks_it is not None:

@@ -29,6 +29,14 @@ def test_every_declared_secret_is_named_by_a_setting():
     assert all(secret_ids(settings)[s.name] == secrets.SECRET_ENV[s.env] for s in resources.SECRETS)
 
 
+def test_the_line_secret_gives_the_channel_access_token_and_secret_and_names_a_missing_field():
+    read = credentials(**{secrets.LINE: {"channel_access_token": "line-token", "channel_secret": "ab" * 16}}).line()
+    assert (read.channel_access_token, read.channel_secret) == ("line-token", "ab" * 16)
+    assert "line-token" not in repr(read) and "ab" * 16 not in repr(read)
+    with pytest.raises(SettingsError, match="the line secret .*channel_secret is required"):
+        credentials(**{secrets.LINE: {"channel_access_token": "line-token"}}).line()
+
+
 def test_the_twilio_secret_gives_the_current_token_first_and_the_previous_one_during_a_rotation():
     read = credentials(**{secrets.TWILIO: {"account_sid": "AC" + "0" * 32, "auth_token": TOKEN,
                                            "from": "+15550100999", "previous_auth_token": "beef" * 8}}).twilio()

@@ -34,7 +34,7 @@ def test_missing_fields_and_channels():
     errors = event_errors({"customer": {"id": "C-1"}})
     assert {(e["field"], e["problem"]) for e in errors} >= {
         ("event_id", "is required"), ("procedure", "is required"), ("completed_at", "is required"),
-        ("customer", "needs a phone or an email")}
+        ("customer", "needs a phone, an email or a LINE user id")}
 
 
 def test_dates_and_time_zones_must_be_real():
@@ -95,3 +95,16 @@ def test_the_limits_the_http_edge_checks_ids_by_are_the_schemas():
     assert schema["event_id"]["maxLength"] == MAX_EVENT_ID_CHARS
     assert schema["context"]["additionalProperties"]["maxLength"] == MAX_CONTEXT_VALUE_CHARS
     assert schema["procedure"]["pattern"] == f"^{PROCEDURE.pattern}$"
+
+
+@pytest.mark.parametrize("kind", [{}, {"email": True}, {"line": True}])
+def test_the_local_stacks_demo_events_are_valid(kind):
+    # What `python -m devstack` prints to paste: SMS, email and LINE customers
+    from datetime import UTC, datetime
+
+    from devstack.__main__ import DEMO_LINE_USER, demo_event
+
+    payload = json.loads(demo_event(datetime(2026, 11, 18, 3, tzinfo=UTC), **kind))
+    assert event_errors(payload) == []
+    if kind.get("line"):
+        assert from_payload(payload).customer.line_user_id == DEMO_LINE_USER

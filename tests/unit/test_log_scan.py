@@ -20,14 +20,17 @@ def test_each_kind_is_found_and_shown_masked(tmp_path: Path) -> None:
         "authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1LTEifQ.sig",
         '{"message":"reply","text":"nobody called me back"}',
         "key=0123456789abcdef0123456789abcdef",
+        '{"message":"line event","user":"3f2a9c01be77","to":"U4b6f654b6f654b6f654b6f654b6f6500"}',
     ]), encoding="utf-8")
     found = log_scan.scan([log, tmp_path / "missing.log"], secrets=["0123456789abcdef0123456789abcdef", "short"],
                           messages=["nobody called me back", "2"])
     assert [(f.kind, f.where) for f in found] == [
         ("phone number", "koe.log:4"), ("email address", "koe.log:5"), ("link token", "koe.log:6"),
-        ("bearer token", "koe.log:7"), ("message body", "koe.log:8"), ("secret", "koe.log:9")]
+        ("bearer token", "koe.log:7"), ("message body", "koe.log:8"), ("secret", "koe.log:9"),
+        ("LINE user id", "koe.log:10")]
     shown = "\n".join(map(str, found))
-    for value in ("+15550100123", "hanako@example.jp", "nobody called me back", "0123456789abcdef0123"):
+    for value in ("+15550100123", "hanako@example.jp", "nobody called me back", "0123456789abcdef0123",
+                  "U4b6f654b6f654b6f654b6f654b6f6500"):
         assert value not in shown
 
 

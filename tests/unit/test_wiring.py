@@ -374,6 +374,7 @@ def _needs(*resources_actions: str) -> frozenset[tuple[str, str]]:
 
 CONTACT_KEYS = _needs("secret/contact-keys secretsmanager:GetSecretValue")
 TWILIO = _needs("secret/twilio secretsmanager:GetSecretValue")
+LINE = _needs("secret/line secretsmanager:GetSecretValue")
 # What each piece of the edge (bootstrap/adapters.py Adapters) needs its function to be granted: the
 # resources it calls, each with an action of its service. A store spanning several tables names the
 # ones every use of it touches (the conversations: the contact's opt-outs); which of its other tables a
@@ -403,12 +404,14 @@ NEEDS: dict[str, frozenset[tuple[str, str]]] = {
     "comment_analyser": _needs("* comprehend:DetectSentiment", "* comprehend:DetectKeyPhrases"),
     "sms": TWILIO,
     "signature": TWILIO,
+    "line": LINE,
+    "line_webhook": LINE,
     "authenticators": _needs("secret/api-keys secretsmanager:GetSecretValue"),
     "contact_keyring": CONTACT_KEYS, "link_keys": CONTACT_KEYS, "contact_key": CONTACT_KEYS,
     "contact_keys": CONTACT_KEYS, "survey_link": CONTACT_KEYS, "unsubscribe_link": CONTACT_KEYS,
-    # One sender per channel: Twilio's (its links signed with the contact keys) and SES's (its
-    # unsubscribe link too) where KOE_EMAIL_FROM is set, as in AWS.
-    "senders": TWILIO | CONTACT_KEYS | _needs("email ses:SendEmail"),
+    # One sender per channel: Twilio's (its links signed with the contact keys), SES's (its
+    # unsubscribe link too) where KOE_EMAIL_FROM is set, and LINE's where KOE_LINE_SECRET_ID is, as in AWS.
+    "senders": TWILIO | CONTACT_KEYS | _needs("email ses:SendEmail") | LINE,
     # No AWS call (templates in the package, chat webhooks over HTTPS, Cognito's user API is authorised
     # by the user's token), or no piece at all.
     **{name: frozenset() for name in ("messages", "pages", "email_templates", "alert_templates", "dashboard_pages",

@@ -1,0 +1,132 @@
+"""The phone page's LINE view in Chromium, against the whole local stack (`python -m devstack`, started
+as the e2e tests start it), whose LINE Platform stand-in (devstack/line.py) the real `line-bot-sdk`
+pushes to: a customer in Japan with a LINE user id adds koe's account as a friend on the page, receives
+the invitation with a quick-reply button per score (0 to 10), taps "3", is asked why, types a reason and
+is thanked; each tap and text reached koe as LINE's signed webhook. In each language koe writes LINE
+messages in (the page's own words are English, as the rest of the phone page). Blocking koe's account
+on the page opts the LINE user id out of LINE: the next survey goes by link SMS, with the reason.
+Screenshots: docs/screenshots/line-invitation-<lang>.png, line-chat-<lang>.png."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.browser.conftest import SCREENSHOTS, _require_browser
+from tests.e2e.harness import OPEN_ALL_DAY, Koe, eventually, local_stack
+
+pytestmark = pytest.mark.browser
+
+DESKTOP = {"width": 1280, "height": 900}        # as the phone page's test: the phone beside its panel
+NPS_BUTTONS = [str(score) for score in range(11)]
+WAIT_MS = 75_000            # the invitation: a tick, or a minute more when the run falls on 23:59 in Tokyo
+# The customer's language: (locale, words of koe's "why?", start of its thanks, the reason typed).
+LANGUAGES = {
+    "ja": ("ja-JP", "理由", "ご回答ありがとうございました", "書類の説明が分かりにくかったです"),
+    "zh": ("zh-CN", "原因", "感谢您的反馈", "材料说明不够清楚，打了好几次电话"),
+    "en": ("en-GB", "reason", "Thank you for your feedback", "The forms were hard to follow"),
+}
+
+
+@pytest.fixture(scope="module")
+def koe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Koe]:
+    _require_browser()          # fail before spending a stack start on a machine without Chromium
+    with local_stack(tmp_path_factory.mktemp("line-page"), OPEN_ALL_DAY) as running:
+        yield Koe(running)
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport=DESKTOP, device_scale_factor=1)
+    opened = context.new_page()
+    opened.set_default_timeout(15_000)
+    problems: list[str] = []
+    opened.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+    opened.on("pageerror", lambda error: problems.append(str(error)))
+    opened.problems = problems
+    yield opened
+    context.close()
+
+
+def an_event(koe: Koe, user: str, phone: str, locale: str) -> dict[str, Any]:
+    return {"event_id": f"browser-line-{uuid.uuid4().hex[:10]}", "procedure": "claim_payment",
+            "completed_at": koe.now().isoformat(timespec="seconds"),
+            "customer": {"id": f"C-{uuid.uuid4().hex[:6]}", "phone": phone, "line_user_id": user, "locale": locale,
+                         "timezone": "Asia/Tokyo"},
+            "context": {"branch": "tokyo-chuo", "agent_id": "A-browser"}}
+
+
+def line_view(koe: Koe, user: str) -> str:
+    return f"{koe.carrier}/?line={quote(user)}"
+
+
+@pytest.mark.parametrize("language", list(LANGUAGES))
+def test_a_line_user_taps_a_score_writes_why_and_is_thanked(koe: Koe, page: Any, language: str) -> None:
+    locale, why, thanks, reason = LANGUAGES[language]
+    user, phone = "U" + uuid.uuid4().hex, f"+8190000{30170 + list(LANGUAGES).index(language)}"
+
+    # The customer opens LINE and adds koe's account as a friend
+    page.goto(line_view(koe, user))
+    page.get_by_role("tab", name="LINE").wait_for()
+    assert page.get_by_role("tab", name="LINE").get_attribute("aria-selected") == "true"
+    page.get_by_text("Not a friend of koe's account yet").wait_for()
+    page.get_by_role("button", name="Add koe as a friend").click()
+    page.get_by_text("Friends with koe's account").wait_for()
+
+    # koe surveys them on LINE: the invitation, with a button per score
+    posted = an_event(koe, user, phone, locale)
+    assert koe.post(posted).status_code == 202
+    buttons = page.locator("#quick button")
+    buttons.first.wait_for(timeout=WAIT_MS)
+    assert buttons.all_inner_texts() == NPS_BUTTONS
+    assert "Example Life" in page.locator(".bubble.from-koe").first.inner_text()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator(".phone").screenshot(path=str(SCREENSHOTS / f"line-invitation-{language}.png"))
+
+    # Tapping "3" sends it; koe asks why, and the buttons are gone
+    page.locator("#quick").get_by_role("button", name="3", exact=True).click()
+    page.locator(".bubble.from-me", has_text="3").wait_for()
+    page.locator(".bubble.from-koe", has_text=why).wait_for()
+    assert page.locator("#quick").is_hidden()
+
+    # The reason, typed and sent; koe thanks them
+    koe.said.append(reason)             # must never show up in a log (local_stack scans them)
+    page.get_by_role("textbox", name="LINE message").fill(reason)
+    page.get_by_role("button", name="Send").click()
+    page.locator(".bubble.from-me", has_text=reason).wait_for()
+    page.locator(".bubble.from-koe", has_text=thanks).wait_for()
+    page.locator(".phone").screenshot(path=str(SCREENSHOTS / f"line-chat-{language}.png"))
+
+    answered = koe.survey_once(posted["event_id"], "answered")
+    assert (answered["channel"], answered["score"]) == ("line", 3)
+    assert [m["direction"] for m in koe.line_chat(user)] == ["push", "user", "reply", "user", "reply"]
+    assert koe.invitations(phone) == []
+    assert page.problems == []
+
+
+def test_blocking_koes_account_on_the_page_opts_out_of_line(koe: Koe, page: Any) -> None:
+    user, phone = "U" + uuid.uuid4().hex, "+819000030179"
+    page.goto(line_view(koe, user))
+    page.get_by_role("button", name="Add koe as a friend").click()
+    page.get_by_text("Friends with koe's account").wait_for()
+
+    # The customer blocks the account: LINE tells koe (an unfollow webhook), the page lets them unblock
+    page.get_by_role("button", name="Block").click()
+    page.get_by_text("You blocked koe's account").wait_for()
+    assert page.locator("#status").inner_text() == "koe answered 200"
+    assert page.get_by_role("button", name="Unblock").is_visible()
+    assert page.get_by_role("textbox", name="LINE message").is_disabled()
+
+    # koe's next survey of them goes by link SMS, and says why not LINE
+    posted = an_event(koe, user, phone, "ja-JP")
+    assert koe.post(posted).status_code == 202
+    assert eventually(lambda: koe.invitations(phone), timeout=75)
+    survey = koe.survey(posted["event_id"])
+    assert survey is not None
+    assert (survey["channel"], survey["channel_reason"]) == ("sms_link", "JP:sms_link (line: blocked)")
+    assert koe.line_chat(user) == []
+    assert page.problems == []
