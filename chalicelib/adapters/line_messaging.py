@@ -46,7 +46,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from chalicelib.domain import line
-from chalicelib.domain.line import LineEvent, LineEventKind, UnreadableWebhook
+from chalicelib.domain.line import LineEvent, LineEventKind, UnreadableWebhook, user_ref
 from chalicelib.errors import (
     CredentialsRejected,
     InvalidSignature,
@@ -213,12 +213,6 @@ def _header(headers: Any, name: str) -> str | None:
 
 def _request_id(headers: Any) -> str | None:
     return _header(headers, "x-line-request-id")
-
-
-def user_ref(user_id: str) -> str:
-    """How logs name a LINE user: a hash prefix (a user id is personal data; it is 128 random bits,
-    so the prefix cannot be turned back into it, and it still tells one user's lines from another's)."""
-    return hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:12]
 
 
 # --- the webhook ----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ push happen once however often it is sent, for 24 hours after the first request.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -134,3 +135,9 @@ def reply_token_usable(received_at: datetime, now: datetime) -> bool:
     """Whether a reply token from an event of `received_at` is still worth trying at `now`: within
     LINE's minute, less the margin for the call. Past it, answer by push (it costs a message)."""
     return now - received_at < REPLY_TOKEN_VALIDITY - REPLY_TOKEN_MARGIN
+
+
+def user_ref(user_id: str) -> str:
+    """How logs name a LINE user: a hash prefix (a user id is personal data; it is 128 random bits,
+    so the prefix cannot be turned back into it, and it still tells one user's lines from another's)."""
+    return hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:12]

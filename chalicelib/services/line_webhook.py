@@ -31,9 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from chalicelib.adapters.line_messaging import user_ref
 from chalicelib.domain import line
-from chalicelib.domain.line import LineEvent, LineEventKind
+from chalicelib.domain.line import LineEvent, LineEventKind, user_ref
 from chalicelib.errors import KoeError, ReplyTokenExpired, RetryableSendError
 from chalicelib.observability import count, logger
 from chalicelib.services import contacts
