@@ -149,6 +149,34 @@ def sms_status() -> Response:
     return Response({"outcome": record_status(callback, c.status_deps)}, status_code=200)
 
 
+# 4'. China SMS: Alibaba pushes its delivery reports and the customers' replies, each a JSON array, to
+# the URLs given in its console. The push is not signed: the token the URL ends with (the Alibaba
+# secret's receipt_token) is the proof. Answered with Alibaba's success body, else Alibaba pushes again.
+ALIBABA_RECEIVED = {"code": 0, "msg": "接收成功"}
+
+
+@edge.route("/alibaba/sms/reports/{token}", methods=["POST"], content_types=JSON, roles=http.PUBLIC)
+def alibaba_sms_reports(token: str) -> Response:
+    from chalicelib.domain.cn_sms import parse_reports
+    from chalicelib.services.cn_sms_receipts import record_reports
+
+    c, request = wired(Api), edge.request()
+    http.verify_token(c.alibaba_receipt_token(), token, "/alibaba/sms/reports")
+    reports = http.alibaba_receipts(request.raw_body, parse_reports, "/alibaba/sms/reports")
+    return Response({**ALIBABA_RECEIVED, "outcomes": record_reports(reports, c.cn_receipt_deps)}, status_code=200)
+
+
+@edge.route("/alibaba/sms/replies/{token}", methods=["POST"], content_types=JSON, roles=http.PUBLIC)
+def alibaba_sms_replies(token: str) -> Response:
+    from chalicelib.domain.cn_sms import parse_replies
+    from chalicelib.services.cn_sms_receipts import record_replies
+
+    c, request = wired(Api), edge.request()
+    http.verify_token(c.alibaba_receipt_token(), token, "/alibaba/sms/replies")
+    ups = http.alibaba_receipts(request.raw_body, parse_replies, "/alibaba/sms/replies")
+    return Response({**ALIBABA_RECEIVED, "outcomes": record_replies(ups, c.cn_receipt_deps)}, status_code=200)
+
+
 # 4'. SES reports what became of an email: a hard bounce or a complaint opts the address out of email.
 @app.on_sns_message(topic=physical(DEFAULT_PREFIX, topic_consumed_by("on_ses_event").name))
 def on_ses_event(event: Any) -> dict[str, Any]:

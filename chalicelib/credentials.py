@@ -7,6 +7,8 @@ a redeploy), and this module reads each shape:
 - API keys (KOE_API_KEYS_SECRET_ID): {"keys": ["...", ...]}
 - contact keys (KOE_CONTACT_KEYS_SECRET_ID): {"current": "<kid>", "keys": {"<kid>": "...", ...}}
 - LINE (KOE_LINE_SECRET_ID, where LINE is on): {"channel_access_token", "channel_secret"}
+- Alibaba Cloud SMS (KOE_ALIBABA_SMS_SECRET_ID, where China SMS is on):
+  {"access_key_id", "access_key_secret", "receipt_token"}
 
 One secret per concern, so each function is granted only the secrets its handlers use
 (chalicelib/resources.py SECRETS). A malformed secret is a SettingsError naming the secret and the
@@ -46,6 +48,16 @@ class LineCredentials:
     channel_secret: str = field(repr=False)           # signs the webhooks (x-line-signature)
 
 
+@dataclass(frozen=True)
+class AlibabaSmsCredentials:
+    access_key_id: str                                # LTAI...: names the key, not secret on its own
+    access_key_secret: str = field(repr=False)        # signs SendSms
+    receipt_token: str = field(repr=False)            # the last part of the receipt URLs (Alibaba signs no push)
+
+
+RECEIPT_TOKEN_MIN_CHARS = 32
+
+
 class Credentials:
     """Each secret read on use (through the source's cache): nothing is kept here, so a rotated
     value reaches every caller once the cache's max age has passed (or at once with `fresh`)."""
@@ -67,6 +79,14 @@ class Credentials:
         secret = resources.LINE_SECRET
         value = self._read(secret, fresh)
         return LineCredentials(*(_text(value, secret, name) for name in ("channel_access_token", "channel_secret")))
+
+    def alibaba_sms(self, *, fresh: bool = False) -> AlibabaSmsCredentials:
+        secret = resources.ALIBABA_SMS_SECRET
+        value = self._read(secret, fresh)
+        found = AlibabaSmsCredentials(*(_text(value, secret, name) for name in secret.fields))
+        if len(found.receipt_token) < RECEIPT_TOKEN_MIN_CHARS or not found.receipt_token.isalnum():
+            raise _malformed(secret, f"receipt_token is at least {RECEIPT_TOKEN_MIN_CHARS} letters and digits")
+        return found
 
     def api_keys(self) -> tuple[str, ...]:
         secret = resources.API_KEYS_SECRET

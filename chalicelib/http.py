@@ -10,11 +10,12 @@ Also the helpers for Twilio's signed form posts and TwiML answers, and for the w
 from __future__ import annotations
 
 import functools
+import hmac
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import parse_qsl, urlencode
 from xml.sax.saxutils import escape
 
@@ -30,6 +31,7 @@ from chalicelib.errors import (
     InvalidCaseState,
     InvalidRequest,
     InvalidSignature,
+    InvalidWebhook,
     RetryableError,
     SettingsError,
     Unauthenticated,
@@ -38,6 +40,8 @@ from chalicelib.errors import (
     VersionConflict,
 )
 from chalicelib.observability import count, logger
+
+T = TypeVar("T")
 
 TWIML: dict[str, str | list[str]] = {"Content-Type": "text/xml; charset=utf-8"}
 PRINCIPAL = "koe.principal"      # where the authenticated principal rides on the request context
@@ -299,6 +303,33 @@ def verify_line(webhook: Any, raw_body: str | bytes, headers: Mapping[str, str])
         count("WebhookForged")
         logger.warning("rejected webhook with a bad signature", extra={"url": "/line/webhook"})
         raise
+
+
+def verify_token(expected: str, given: str, route: str) -> None:
+    """Returns when `given` (the last part of a receipt URL) is the configured token; InvalidSignature
+    (403, nothing changed) otherwise. For a provider whose push carries no signature (Alibaba Cloud SMS):
+    the URL given in its console is the secret. Compared in constant time; never logged."""
+    if given and hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+        return
+    count("WebhookForged")
+    logger.warning("rejected a receipt push without the configured token", extra={"url": route})
+    raise InvalidSignature("the receipt URL's token is not koe's")
+
+
+def alibaba_receipts(raw_body: str | bytes, parse: Callable[[bytes], list[T]], route: str) -> list[T]:
+    """The receipts of one Alibaba push (domain/cn_sms.parse_reports or parse_replies); InvalidWebhook
+    (400, nothing changed, `reason` unreadable_receipt, the message naming the item and field, never a
+    value) when the body is not their shape: counted and logged, so nothing is lost silently (Alibaba
+    pushes again what was not answered with success)."""
+    from chalicelib.domain.cn_sms import UnreadableReceipt
+
+    body = raw_body if isinstance(raw_body, bytes) else raw_body.encode("utf-8")
+    try:
+        return parse(body)
+    except UnreadableReceipt as exc:
+        count("ReceiptUnreadable")
+        logger.warning("unreadable receipt push", extra={"url": route, "error": str(exc), "length": len(body)})
+        raise InvalidWebhook(f"not Alibaba's receipt push: {exc}", reason="unreadable_receipt") from exc
 
 
 def twilio_ids(fields: Mapping[str, str]) -> None:

@@ -292,7 +292,15 @@ LINE_SECRET = Secret(
     # Pushes (dispatch; the schedule's scheduled surveys, reminders and closing messages) and the
     # webhook (line_webhook: its signature, and the reply or push that answers the customer).
     used_by=("dispatch", "line_webhook", "tick"), optional=True)
-SECRETS: tuple[Secret, ...] = (TWILIO_SECRET, API_KEYS_SECRET, CONTACT_KEYS_SECRET, LINE_SECRET)
+ALIBABA_SMS_SECRET = Secret(
+    "alibaba-sms", env="KOE_ALIBABA_SMS_SECRET_ID", fields=("access_key_id", "access_key_secret", "receipt_token"),
+    example='{"access_key_id": "<a RAM user\'s AccessKey ID, LTAI...>", "access_key_secret": "<its secret>", '
+            '"receipt_token": "<at least 32 random characters: the last part of the receipt URLs>"}',
+    purpose="send China SMS through Alibaba Cloud SMS and accept its receipts",
+    # Sends (dispatch; the schedule's scheduled surveys, reminders and closing messages) and the receipt
+    # routes (Alibaba's HTTP push carries no signature: the token in the URL given in its console is the proof).
+    used_by=("dispatch", "alibaba_sms_reports", "alibaba_sms_replies", "tick"), optional=True)
+SECRETS: tuple[Secret, ...] = (TWILIO_SECRET, API_KEYS_SECRET, CONTACT_KEYS_SECRET, LINE_SECRET, ALIBABA_SMS_SECRET)
 SECRETS_MAX_AGE_ENV = "KOE_SECRETS_MAX_AGE_SECONDS"      # default 300: a rotation is read within 5 minutes
 
 
@@ -465,7 +473,8 @@ API_HANDLER = "api_handler"
 EVENT_HANDLERS = ("dispatch", "on_ses_event", "on_response", "deliver_alerts", "analyse_comments", "tick")
 # Every handler a Secret may name: the event handlers and app.py's routes (tests/unit/test_wiring.py
 # checks this list against app.py).
-APP_HANDLERS = (*EVENT_HANDLERS, "ingest_http", "sms_inbound", "line_webhook", "web_survey_page", "web_survey_answer",
+APP_HANDLERS = (*EVENT_HANDLERS, "ingest_http", "sms_inbound", "line_webhook", "alibaba_sms_reports",
+                "alibaba_sms_replies", "web_survey_page", "web_survey_answer",
                 "unsubscribe_page", "unsubscribe", "sms_status", "get_scores", "get_outcomes", "list_cases",
                 "get_case", "work_case", "get_case_codes", "get_case_stats", "list_comments", "export_responses",
                 "dashboard", "dashboard_responses_csv", "dashboard_local_sign_in", "dashboard_sign_out",

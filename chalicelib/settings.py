@@ -44,6 +44,7 @@ class Settings:
     api_keys_secret_id: str | None = None       # KOE_API_KEYS_SECRET_ID
     contact_keys_secret_id: str | None = None   # KOE_CONTACT_KEYS_SECRET_ID
     line_secret_id: str | None = None           # KOE_LINE_SECRET_ID; None: no survey goes out on LINE
+    alibaba_sms_secret_id: str | None = None    # KOE_ALIBABA_SMS_SECRET_ID; None: no survey goes out by China SMS
     secrets_max_age_seconds: int = 300          # a rotated secret is read within this long
     # The configuration document (resources.CONFIG_DOCUMENT, chalicelib/config_document.py): the bucket
     # and key it is read from (None: the environment carries that configuration, e.g. the tests), how
@@ -54,6 +55,11 @@ class Settings:
     config_version: str | None = None
     twilio_base_url: str | None = None      # local stand-in; None means api.twilio.com
     line_base_url: str | None = None        # local stand-in (devstack/line.py); None means api.line.me
+    # China SMS (Alibaba Cloud SMS): its endpoint and protocol (a stand-in: 127.0.0.1:port and http), and
+    # the approved templates (KOE_CN_SMS_TEMPLATES, domain/cn_sms.TemplateBook.from_config: checked here).
+    alibaba_sms_endpoint: str = "dysmsapi.aliyuncs.com"
+    alibaba_sms_protocol: str = "https"
+    cn_sms_templates: dict[str, Any] = field(default_factory=dict)
     dynamodb_endpoint: str | None = None    # DynamoDB Local; None means AWS
     aws_endpoint: str | None = None         # moto server for SQS/SNS/SES/EventBridge; None means AWS
     brand: str = "Example Life"
@@ -162,6 +168,15 @@ class Settings:
         return self.line_secret_id is not None
 
     @property
+    def cn_sms_enabled(self) -> bool:
+        """Whether surveys go out by China SMS: its secret is named and its approved templates given."""
+        return self.alibaba_sms_secret_id is not None and bool(self.cn_sms_templates)
+
+    def alibaba_receipts_url(self, kind: str, token: str) -> str:
+        """The URL Alibaba's console is given for its HTTP push of `kind` (reports, replies)."""
+        return f"{self.public_base_url}/alibaba/sms/{kind}/{token}"
+
+    @property
     def status_callback_url(self) -> str:
         return f"{self.public_base_url}/twilio/status"
 
@@ -217,6 +232,21 @@ def _json_object(env: Mapping[str, str], name: str, example: str) -> dict[str, A
     if not isinstance(value, dict):
         raise SettingsError(f"{name} must be a JSON object, e.g. {example}")
     return {str(k): v for k, v in value.items()}
+
+
+def _templates(env: Mapping[str, str], name: str) -> dict[str, Any]:
+    """China SMS's approved templates, checked as the template book checks them (empty when unset)."""
+    from chalicelib.domain.cn_sms import InvalidTemplateBook, TemplateBook
+
+    document = _json_object(env, name, '{"zh-CN": {"invitation": {"sign_name": "示例人寿", '
+                                       '"template_code": "SMS_480000001", "params": ["link"], '
+                                       '"text": "...${link} 回T退订"}}}')
+    if document:
+        try:
+            TemplateBook.from_config(document)
+        except InvalidTemplateBook as exc:
+            raise SettingsError(f"{name}: {exc}") from exc
+    return document
 
 
 def _int_map(env: Mapping[str, str], name: str) -> dict[str, int]:
@@ -346,7 +376,8 @@ def secret_ids(settings: Settings) -> dict[str, str | None]:
     return {resources.TWILIO_SECRET.name: settings.twilio_secret_id,
             resources.API_KEYS_SECRET.name: settings.api_keys_secret_id,
             resources.CONTACT_KEYS_SECRET.name: settings.contact_keys_secret_id,
-            resources.LINE_SECRET.name: settings.line_secret_id}
+            resources.LINE_SECRET.name: settings.line_secret_id,
+            resources.ALIBABA_SMS_SECRET.name: settings.alibaba_sms_secret_id}
 
 
 def from_env(env: Mapping[str, str], document: Mapping[str, Any] | None = None, version: str | None = None) -> Settings:
@@ -365,6 +396,7 @@ def from_env(env: Mapping[str, str], document: Mapping[str, Any] | None = None, 
         api_keys_secret_id=_optional(env, resources.API_KEYS_SECRET.env),
         contact_keys_secret_id=_optional(env, resources.CONTACT_KEYS_SECRET.env),
         line_secret_id=_optional(env, resources.LINE_SECRET.env),
+        alibaba_sms_secret_id=_optional(env, resources.ALIBABA_SMS_SECRET.env),
         secrets_max_age_seconds=_int(env, resources.SECRETS_MAX_AGE_ENV, _default("secrets_max_age_seconds")),
         config_bucket=_optional(env, resources.CONFIG_DOCUMENT.bucket_env),
         config_key=_optional(env, resources.CONFIG_DOCUMENT.key_env) or _default("config_key"),
@@ -376,6 +408,10 @@ def from_env(env: Mapping[str, str], document: Mapping[str, Any] | None = None, 
         cx_topic_arn=_required(env, "KOE_CX_TOPIC_ARN"),
         twilio_base_url=env.get("KOE_TWILIO_BASE_URL") or None,
         line_base_url=_url(env, "KOE_LINE_BASE_URL"),
+        alibaba_sms_endpoint=env.get("KOE_ALIBABA_SMS_ENDPOINT", "").strip() or _default("alibaba_sms_endpoint"),
+        alibaba_sms_protocol=_one_of(env, "KOE_ALIBABA_SMS_PROTOCOL", ("https", "http"),
+                                     _default("alibaba_sms_protocol")),
+        cn_sms_templates=_templates(env, "KOE_CN_SMS_TEMPLATES"),
         dynamodb_endpoint=env.get("KOE_DYNAMODB_ENDPOINT") or None,
         aws_endpoint=env.get("KOE_AWS_ENDPOINT") or None,
         brand=env.get("KOE_BRAND", _default("brand")),

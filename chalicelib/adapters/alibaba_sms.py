@@ -1,17 +1,19 @@
 """China SMS: sending through Alibaba Cloud SMS with the real SDK (`alibabacloud-dysmsapi20170525` 4.x,
-SendSms). Not yet wired into dispatch: no channel row, no sender, no receipt route (a later step).
+SendSms), the transport of the `sms_cn` channel (services/send_survey.CnSmsSurveySender).
 
-bootstrap will build the SDK client and hand it in, as it does Twilio's and LINE's::
+bootstrap builds the SDK client and hands it in, as it does Twilio's and LINE's::
 
     config = Config(access_key_id=key_id, access_key_secret=key_secret, endpoint=endpoint,
                     protocol="https", connect_timeout=3000, read_timeout=5000)    # a stand-in: "http"
     AlibabaSms(Client(config), TemplateBook.from_config(templates))
 
-The settings it will read (named here; no code reads them yet): KOE_ALIBABA_SMS_SECRET_ID (a Secrets
-Manager secret: ``{"access_key_id", "access_key_secret"}``), KOE_ALIBABA_SMS_ENDPOINT (default
+The settings (chalicelib/settings.py): KOE_ALIBABA_SMS_SECRET_ID (a Secrets Manager secret:
+``{"access_key_id", "access_key_secret", "receipt_token"}``, read at each send through the secret's
+cache), KOE_ALIBABA_SMS_ENDPOINT (default
 ``dysmsapi.aliyuncs.com``; a stand-in's ``127.0.0.1:port`` with KOE_ALIBABA_SMS_PROTOCOL=http),
-KOE_CN_SMS_TEMPLATES (the template book, domain/cn_sms.TemplateBook.from_config), and the URL koe's
-receipt route will be given in Alibaba's console (HTTP batch push of SmsReport and SmsUp).
+KOE_CN_SMS_TEMPLATES (the template book, domain/cn_sms.TemplateBook.from_config), and the URLs koe's
+receipt routes are given in Alibaba's console (HTTP batch push of SmsReport and SmsUp:
+``<public base>/alibaba/sms/reports/<receipt_token>`` and ``.../replies/<receipt_token>``).
 
 The SDK is imported only where a message is sent (its import costs ~0.6 s). What SendSms is given:
 PhoneNumbers the 11-digit national number (``+86`` dropped), SignName and TemplateCode from the template
@@ -65,7 +67,7 @@ holds urllib3's connection logger at INFO (as dynamo/binding.py does for PynamoD
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalicelib.domain import cn_sms, phone
@@ -163,6 +165,36 @@ class AlibabaSms:
             return self._templates.template(message_name, locale)
         except cn_sms.UnknownTemplate as exc:
             raise TemplateRejected("koe_unknown_template", str(exc)) from exc
+
+
+class RotatingAlibabaSms:
+    """AlibabaSms on the AccessKey of the moment: read (through the secret's cache) on each send, one SDK
+    client kept per key. When Alibaba refuses it (CredentialsRejected: a key rotated since the cache last
+    read it), the secret is read again once and, if the key changed, the send tried again (a refused
+    request sent nothing)."""
+
+    def __init__(self, keys: Callable[[bool], tuple[str, str]], build: Callable[[str, str], AlibabaSms]):
+        self._keys = keys                          # fresh -> (access_key_id, access_key_secret)
+        self._build = build
+        self._clients: dict[tuple[str, str], AlibabaSms] = {}
+
+    def send(self, phone_number: str, message_name: str, params: Mapping[str, str], out_id: str,
+             locale: str = cn_sms.DEFAULT_LOCALE) -> str:
+        keys = self._keys(False)
+        try:
+            return self._client(keys).send(phone_number, message_name, params, out_id, locale)
+        except CredentialsRejected:
+            fresh = self._keys(True)
+            if fresh == keys:
+                raise
+            count("AlibabaKeyReread")
+            logger.info("alibaba refused the cached access key; sending with the secret read again")
+            return self._client(fresh).send(phone_number, message_name, params, out_id, locale)
+
+    def _client(self, keys: tuple[str, str]) -> AlibabaSms:
+        if keys not in self._clients:
+            self._clients = {keys: self._build(*keys)}       # only the newest is kept
+        return self._clients[keys]
 
 
 def _named_sdk_error(exc: Exception) -> Exception:

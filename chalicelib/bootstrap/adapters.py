@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from chalicelib.settings import Settings
 
 if TYPE_CHECKING:      # for the annotations only: each piece imports what it builds on first use
+    from chalicelib.adapters.alibaba_sms import AlibabaSms
     from chalicelib.adapters.dashboard_pages import JinjaDashboard
     from chalicelib.adapters.hosted_ui import HostedUi
     from chalicelib.adapters.idempotency import Idempotency
@@ -29,6 +30,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
     from chalicelib.adapters.twilio_sms import SignatureCheck
     from chalicelib.auth import Authenticator
     from chalicelib.credentials import Credentials, SecretSource
+    from chalicelib.domain.cn_sms import TemplateBook
     from chalicelib.domain.identity import Keyring
     from chalicelib.domain.model import Survey
     from chalicelib.domain.survey_token import LinkKeys
@@ -39,6 +41,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
         AlertTransport,
         AnswerArchive,
         CaseStore,
+        CnSms,
         CommentAnalyser,
         CommentSource,
         ConversationStore,
@@ -278,6 +281,42 @@ class Adapters:
         return LineMessaging(MessagingApi(ApiClient(configuration)))
 
     @cached_property
+    def cn_templates(self) -> TemplateBook:
+        """China SMS's approved templates (KOE_CN_SMS_TEMPLATES, checked when the settings were read)."""
+        from chalicelib.domain.cn_sms import TemplateBook
+
+        return TemplateBook.from_config(self.settings.cn_sms_templates)
+
+    @cached_property
+    def cn_sms(self) -> CnSms:
+        """Alibaba Cloud SMS through its SDK (KOE_ALIBABA_SMS_ENDPOINT / _PROTOCOL: the local stand-in), on
+        the AccessKey of the Alibaba secret (KOE_ALIBABA_SMS_SECRET_ID) as it is at each send."""
+        from chalicelib.adapters.alibaba_sms import RotatingAlibabaSms
+
+        def keys(fresh: bool) -> tuple[str, str]:
+            found = self.credentials.alibaba_sms(fresh=fresh)
+            return found.access_key_id, found.access_key_secret
+
+        return RotatingAlibabaSms(keys, self._alibaba_sms)
+
+    def _alibaba_sms(self, access_key_id: str, access_key_secret: str) -> AlibabaSms:
+        from alibabacloud_dysmsapi20170525.client import Client
+        from alibabacloud_tea_openapi.models import Config
+
+        from chalicelib.adapters.alibaba_sms import CONNECT_TIMEOUT_MS, READ_TIMEOUT_MS, AlibabaSms
+
+        s = self.settings
+        config = Config(access_key_id=access_key_id, access_key_secret=access_key_secret,
+                        endpoint=s.alibaba_sms_endpoint, protocol=s.alibaba_sms_protocol,
+                        connect_timeout=CONNECT_TIMEOUT_MS, read_timeout=READ_TIMEOUT_MS)
+        return AlibabaSms(Client(config), self.cn_templates)
+
+    def alibaba_receipt_token(self) -> str:
+        """The token the receipt URLs end with (the Alibaba secret's receipt_token, read on use through
+        the secret's cache)."""
+        return self.credentials.alibaba_sms().receipt_token
+
+    @cached_property
     def line_webhook(self) -> LineWebhook:
         """Reads LINE's signed webhooks with the channel secret of the LINE secret (read on use)."""
         from chalicelib.adapters.line_messaging import LineWebhook
@@ -410,8 +449,9 @@ class Adapters:
         """One sender per channel a survey can be sent on (domain/channels.py names them), each
         built when a survey is first sent on it: an event that sends no email builds no SES client
         nor email templates."""
-        from chalicelib.domain.channels import EMAIL, LINE, SMS_LINK, SMS_TWO_WAY
+        from chalicelib.domain.channels import EMAIL, LINE, SMS_CN, SMS_LINK, SMS_TWO_WAY
         from chalicelib.services.send_survey import (
+            CnSmsSurveySender,
             EmailSurveySender,
             LineSurveySender,
             SmsLinkSurveySender,
@@ -427,6 +467,9 @@ class Adapters:
                                                    self.unsubscribe_link, self.contact_key)} if s.email_from else {}),
             # Only where the LINE secret is named (KOE_LINE_SECRET_ID): else the policy skips LINE.
             **({LINE: lambda: LineSurveySender(self.line, self.messages)} if s.line_enabled else {}),
+            # Only where the Alibaba secret and the approved templates are given: else the policy skips it.
+            **({SMS_CN: lambda: CnSmsSurveySender(self.cn_sms, self.cn_templates, self.survey_link)}
+               if s.cn_sms_enabled else {}),
         })
 
     def survey_link(self, survey: Survey) -> str:

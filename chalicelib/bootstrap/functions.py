@@ -10,8 +10,8 @@ from chalicelib.bootstrap.use_cases import (
     AlertDelivery,
     Answers,
     Authentication,
+    ChinaSmsReceipts,
     CommentInsight,
-    DeliveryReports,
     Dispatching,
     EmailFeedback,
     Export,
@@ -25,8 +25,9 @@ from chalicelib.bootstrap.wiring import Wiring
 from chalicelib.resources import API_HANDLER
 
 
-class Api(Authentication, Intake, LineReplies, WebPages, DeliveryReports, Workspace, Export):
-    """Every HTTP route: intake, the customers' replies (SMS and LINE), pages and carrier callbacks, the CX API and
+class Api(Authentication, Intake, LineReplies, WebPages, ChinaSmsReceipts, Workspace, Export):
+    """Every HTTP route: intake, the customers' replies (SMS and LINE), pages and carrier callbacks (Twilio's,
+    Alibaba's receipts), the CX API and
     dashboard (reports, cases, comments, the answers export) and the case workspace."""
 
 

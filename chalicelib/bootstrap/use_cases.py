@@ -28,6 +28,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
     from chalicelib.services.case_stats import CaseStatsDeps
     from chalicelib.services.case_workspace import WorkspaceDeps
     from chalicelib.services.cases import CaseDeps
+    from chalicelib.services.cn_sms_receipts import ReceiptDeps
     from chalicelib.services.comment_insight import InsightDeps
     from chalicelib.services.comments import CommentsDeps
     from chalicelib.services.dashboard import DashboardDeps
@@ -219,6 +220,22 @@ class DeliveryReports(TwilioWebhooks):
         return StatusDeps(store=edge.conversations, senders=edge.senders, contact_key=edge.contact_key,
                           clock=self.clock, contact_keys=edge.contact_keys,
                           send_lease=timedelta(seconds=self.settings.send_lease_s))
+
+
+class ChinaSmsReceipts(DeliveryReports, Replies):
+    """Alibaba Cloud SMS's receipt pushes: the token their URLs end with (the Alibaba secret), delivery
+    reports recorded as status callbacks are, replies read for the opt-out words."""
+
+    USES = frozenset({"alibaba_receipt_token"})
+
+    def alibaba_receipt_token(self) -> str:
+        return self.edge.alibaba_receipt_token()
+
+    @cached_property
+    def cn_receipt_deps(self) -> ReceiptDeps:
+        from chalicelib.services.cn_sms_receipts import ReceiptDeps
+
+        return ReceiptDeps(status=self.status_deps, replies=self.reply_deps)
 
 
 class EmailFeedback(Wiring):

@@ -66,6 +66,7 @@ class ChannelSpec:
 
 SMS_TWO_WAY = "sms_two_way"
 SMS_LINK = "sms_link"
+SMS_CN = "sms_cn"
 LINE = "line"
 EMAIL = "email"
 
@@ -76,6 +77,12 @@ _ROWS = (
     # Twilio SMS carrying the survey page's link, where replies are not carried but links are allowed.
     ChannelSpec(SMS_LINK, AddressKind.PHONE, two_way=False, reports_delivery=True, cost=CostClass.SMS,
                 transport="sms", reply_arrives_by=ReplyRoute.WEB_PAGE, falls_back_to=(EMAIL,)),
+    # China SMS (mainland numbers, Alibaba Cloud SMS): only approved templates go out (domain/cn_sms.py),
+    # the invitation's carrying the survey page's link where its approved text puts it; answers come by
+    # the page. Replies by SMS are read for the opt-out words alone (退订 stops everything). Alibaba
+    # pushes a delivery report per message (its own sender account, paced as one).
+    ChannelSpec(SMS_CN, AddressKind.PHONE, two_way=False, reports_delivery=True, cost=CostClass.SMS,
+                transport="alibaba_sms", reply_arrives_by=ReplyRoute.WEB_PAGE, falls_back_to=(EMAIL,)),
     # LINE (Japan's two-way channel): a push with quick-reply buttons on the survey's scale; the answer
     # comes back by LINE's signed webhook and the conversation goes on in the chat. LINE reports no
     # delivery of a push (a customer who blocked the account is accepted and not delivered: the

@@ -207,6 +207,16 @@ class SmsSender(Protocol):
         UndeliverableRecipient, RetryableSendError."""
 
 
+class CnSms(Protocol):
+    """The China SMS transport (adapters/alibaba_sms.py AlibabaSms: SendSms through Alibaba's SDK)."""
+
+    def send(self, phone_number: str, message_name: str, params: Mapping[str, str], out_id: str,
+             locale: str = ...) -> str:
+        """Send the approved template of `message_name` with `params` as its variables; `out_id` comes
+        back on the delivery report. Returns Alibaba's BizId. Raises TemplateRejected,
+        UndeliverableRecipient, CredentialsRejected, RetryableSendError."""
+
+
 class LineMessenger(Protocol):
     """The LINE transport (adapters/line_messaging.py LineMessaging: the Messaging API through its SDK)."""
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from chalicelib.domain import line
+from chalicelib.domain import cn_sms, line
 from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.model import Survey, SurveyStatus
 from chalicelib.domain.questions import Scale, scale_of, scores
@@ -31,11 +31,13 @@ from chalicelib.errors import (
     RetryableError,
     SendNotRecorded,
     StaleSurvey,
+    TemplateRejected,
     UndeliverableRecipient,
 )
 from chalicelib.observability import count, logger
 from chalicelib.services import survey_moves
 from chalicelib.services.ports import (
+    CnSms,
     ConversationStore,
     EmailSender,
     EmailTemplates,
@@ -134,6 +136,50 @@ class LineSurveySender:
         return self.line.push_text(survey.line_user_id, text, key)
 
 
+# The parameter of a China SMS template that carries the survey page's link: given only to a template
+# whose approved text has it (${link}); Alibaba refuses a link in any other variable.
+CN_LINK_PARAM = "link"
+
+
+@dataclass(frozen=True)
+class CnSmsSurveySender:
+    """China SMS (Alibaba Cloud SMS): each message is the approved template of its name (invitation,
+    reminder, closing) in the template book (domain/cn_sms.py), in the survey's locale where the book
+    has one, else zh-CN. Only the template's approved parameters are given: the survey page's signed
+    link, where the approved text puts ${link}, and nothing else (a template with a variable koe does
+    not fill is TemplateRejected `koe_params` before any call). The survey id is the OutId, so
+    Alibaba's delivery report names its survey. A TemplateRejected is a deployment fault (the console
+    or the template book must change): counted and logged as an error here, before the caller ends
+    the survey or the message."""
+
+    sms: CnSms
+    templates: cn_sms.TemplateBook
+    link_for: Callable[[Survey], str]
+
+    def send(self, survey: Survey, message: str) -> str:
+        if not survey.phone:        # the channel policy picks China SMS only with a phone: a bug
+            raise UndeliverableRecipient("no_address", "the survey has no phone", carrier="alibaba")
+        locale = self._locale(survey.locale, message)
+        params = {CN_LINK_PARAM: self.link_for(survey)} if self._has_link(message, locale) else {}
+        try:
+            return self.sms.send(survey.phone, message, params, survey.survey_id, locale)
+        except TemplateRejected as exc:
+            count("CnSmsTemplateRejected", code=exc.code)
+            logger.error("china sms template rejected: the template book or Alibaba's console must change",
+                         extra={"survey_id": survey.survey_id, "template": message, "locale": locale,
+                                "code": exc.code, "template_code": exc.template_code})
+            raise
+
+    def _locale(self, locale: str, message: str) -> str:
+        return locale if (locale, message) in self.templates.approved() else cn_sms.DEFAULT_LOCALE
+
+    def _has_link(self, message: str, locale: str) -> bool:
+        try:
+            return CN_LINK_PARAM in self.templates.template(message, locale).params
+        except cn_sms.UnknownTemplate:
+            return False            # the transport names it (TemplateRejected koe_unknown_template)
+
+
 def score_choices(scale: str) -> tuple[str, ...]:
     """The quick-reply buttons of a scale, each a score as the customer sends it ("0".."10" for NPS)."""
     return tuple(str(n) for n in scores(scale_of(scale)))
@@ -182,6 +228,10 @@ def send_survey(survey: Survey, senders: Mapping[str, SurveySender], store: Conv
                        opted_out=True, audit=exc.audit or f"carrier:{lifecycle.CARRIER_OPT_OUT}")
     except UndeliverableRecipient as exc:
         return _failed(survey, f"{exc.carrier}_{exc.code}", store, now)
+    except TemplateRejected as exc:
+        # China SMS: the approved template does not take this message. The customer is not at fault
+        # and no retry helps: the survey ends failed with the code (the sender counted and logged it).
+        return _failed(survey, f"template_rejected_{exc.code}", store, now)
     _record_sent(store, survey, sid, now, sleep)
     count("SurveySent", channel=survey.channel)
     logger.info("survey sent", extra={"survey_id": survey.survey_id, "channel": survey.channel,

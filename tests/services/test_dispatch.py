@@ -80,26 +80,31 @@ def test_a_japanese_customer_gets_a_link_sms_to_the_web_survey(world):
     assert sms["status_callback"].endswith("?survey=claims-2026-000123-paid")
 
 
-def test_a_chinese_customer_without_email_gets_a_link_sms_with_the_opt_out_instruction(world):
-    outcome = world.dispatch(customer={"phone": "+8613812345678", "email": None, "locale": "zh-CN"})
-    assert outcome["reason"] == "CN:sms_link (email: none)"
+def test_a_chinese_speaking_customer_in_taiwan_without_email_gets_a_link_sms_with_the_opt_out_instruction(world):
+    outcome = world.dispatch(customer={"phone": "+886912345678", "email": None, "locale": "zh-TW"})
+    assert outcome["reason"] == "TW:sms_link (email: none)"
     assert "回复TD退订" in world.sms.sent[0]["body"]
 
 
-def test_a_chinese_customer_with_email_and_no_email_sender_yet_gets_the_link_sms(world):
+def test_a_mainland_customer_without_china_sms_nor_email_senders_is_not_surveyed(world):
+    # Twilio's link SMS is not used for mainland numbers: China SMS (Alibaba), then email.
     outcome = world.dispatch(customer={"phone": "+8613812345678", "email": "wang@example.com", "locale": "zh-CN"})
-    assert outcome["reason"] == "CN:sms_link (email: not available)"
+    assert outcome["reason"] == "no_supported_channel"
+    reason = world.store.get_survey(outcome["survey_id"]).channel_reason
+    assert reason == "CN:none (sms_cn: not available; email: not available)"
+    assert world.sms.sent == []
 
 
 def test_email_goes_to_the_email_sender_and_an_unsubscribed_address_falls_back(world):
     email = RecordingSender()
     world.extra_senders["email"] = email
     cn = {"phone": "+8613812345678", "email": "wang@example.com", "locale": "zh-CN"}
-    assert world.dispatch(customer=cn)["reason"] == "CN:email"
+    assert world.dispatch(customer=cn)["reason"] == "CN:email (sms_cn: not available)"
     assert email.sent == [("claims-2026-000123-paid", "invitation")]
     world.store.set_opt_out(world.key("wang@example.com"), True, "email:unsubscribe", world.clock())
     world.dispatch(event_id="policy-2026-000400", procedure="new_policy", customer=cn)
-    assert world.store.get_survey("policy-2026-000400").channel_reason == "CN:sms_link (email: blocked)"
+    reason = world.store.get_survey("policy-2026-000400").channel_reason
+    assert reason == "CN:none (sms_cn: not available; email: blocked)"
 
 
 def test_an_email_only_customer_is_surveyed_by_email_and_their_unsubscribe_is_an_opt_out(world):

@@ -72,7 +72,7 @@ def bounce_of(address: str, bounce_type: str = "Permanent") -> str:
 def test_a_chinese_customer_with_an_address_is_surveyed_by_email_in_chinese(world, email):
     outcome = world.dispatch(**cn_customer())
 
-    assert outcome == {"survey_id": SURVEY, "status": "sent", "reason": "CN:email"}
+    assert outcome == {"survey_id": SURVEY, "status": "sent", "reason": "CN:email (sms_cn: not available)"}
     (sent,) = email.sent
     assert sent.to == ADDRESS
     assert sent.content.subject == "【Example Life】关于您的理赔付款的1分钟满意度调查"
@@ -117,7 +117,8 @@ def test_where_sms_comes_first_email_is_not_used(world, email):
 
 def test_without_the_email_sender_the_policy_says_email_is_not_available():
     world = World()
-    assert world.dispatch(**cn_customer())["reason"] == "CN:sms_link (email: not available)"
+    assert world.dispatch(**cn_customer())["reason"] == "no_supported_channel"
+    assert world.store.get_survey(SURVEY).channel_reason == "CN:none (sms_cn: not available; email: not available)"
 
 
 def test_a_refused_address_fails_the_survey_as_ses_code_and_frees_the_slot(world, email):
@@ -155,7 +156,7 @@ def test_throttling_is_left_to_the_trigger_to_retry(world, email):
 
 # --- SES's bounces and complaints ------------------------------------------------------------------
 
-def test_a_hard_bounce_opts_the_address_out_and_the_next_survey_falls_back_to_a_link_sms(world, email):
+def test_a_hard_bounce_opts_the_address_out_and_the_next_survey_finds_no_channel_without_china_sms(world, email):
     world.dispatch(**cn_customer())
 
     outcome = record_feedback(bounce_of("Li.Mei@Example.com"), feedback_deps(world))
@@ -165,12 +166,14 @@ def test_a_hard_bounce_opts_the_address_out_and_the_next_survey_falls_back_to_a_
     assert world.store.opt_out_history[world.key(ADDRESS)][0]["audit"] == "ses:bounce"
     assert not world.store.get_contact(world.key(CN_PHONE)).opted_out         # SMS is untouched
     # the next procedure of this customer, once the first survey's window is over: email is
-    # blocked, a link SMS goes out
+    # blocked, and China SMS has no sender here (Twilio's link SMS is not used in China)
     world.clock.advance(days=2)
     second = world.dispatch(event_id="claims-2026-000200", procedure="address_change",
                             completed_at=world.clock().isoformat(), **cn_customer())
-    assert second["reason"] == "CN:sms_link (email: blocked)" and len(email.sent) == 1
-    assert world.sms.sent and "/s/" in world.sms.sent[-1]["body"]
+    assert second["reason"] == "no_supported_channel" and len(email.sent) == 1
+    assert world.store.get_survey("claims-2026-000200").channel_reason == \
+        "CN:none (sms_cn: not available; email: blocked)"
+    assert world.sms.sent == []
 
 
 def test_a_complaint_opts_out_an_email_only_customer_who_is_then_not_surveyed(world, email):

@@ -30,14 +30,20 @@ def reach(region="US", phone=True, email=False, blocked=False, line=False, line_
     ("AU", False, "sms_two_way", "AU:sms_two_way"),
     ("JP", True, "sms_link", "JP:sms_link (line: none)"),           # a JP customer without a LINE user id
     ("JP", False, "sms_link", "JP:sms_link (line: none)"),
-    ("CN", True, "email", "CN:email"),
-    ("CN", False, "sms_link", "CN:sms_link (email: none)"),        # a CN customer without email
+    ("CN", True, "sms_cn", "CN:sms_cn"),                           # China SMS (Alibaba), then email
+    ("CN", False, "sms_cn", "CN:sms_cn"),
     ("FR", True, "email", "FR:email"),                             # elsewhere: email, then a link
     ("FR", False, "sms_link", "FR:sms_link (email: none)"),
 ])
 def test_the_defaults_per_country(region, email, channel, rule):
     chosen = choose(POLICY, reach(region, email=email), ALL)
     assert (chosen.name, chosen.reason) == (channel, rule)
+
+
+def test_china_is_china_sms_then_email_never_twilios_link_sms():
+    assert POLICY.for_country("CN") == ("sms_cn", "email")
+    nothing = choose(POLICY, reach("CN", email=False), {"sms_two_way", "sms_link", "email"})
+    assert (nothing.name, nothing.reason) == ("none", "CN:none (sms_cn: not available; email: none)")
 
 
 def test_no_phone_means_email():
@@ -47,13 +53,15 @@ def test_no_phone_means_email():
 
 
 def test_an_unsubscribed_or_bounced_email_falls_to_the_next_channel():
-    chosen = choose(POLICY, reach("CN", email=True, blocked=True), ALL)
-    assert (chosen.name, chosen.reason) == ("sms_link", "CN:sms_link (email: blocked)")
+    chosen = choose(POLICY, reach("FR", email=True, blocked=True), ALL)
+    assert (chosen.name, chosen.reason) == ("sms_link", "FR:sms_link (email: blocked)")
 
 
 def test_a_channel_without_a_sender_is_skipped_and_said():
-    chosen = choose(POLICY, reach("CN", email=True), {"sms_two_way", "sms_link"})
-    assert (chosen.name, chosen.reason) == ("sms_link", "CN:sms_link (email: not available)")
+    chosen = choose(POLICY, reach("FR", email=True), {"sms_two_way", "sms_link"})
+    assert (chosen.name, chosen.reason) == ("sms_link", "FR:sms_link (email: not available)")
+    chosen = choose(POLICY, reach("CN", email=True), {"sms_two_way", "sms_link", "email"})
+    assert (chosen.name, chosen.reason) == ("email", "CN:email (sms_cn: not available)")
     nothing = choose(POLICY, reach("JP", email=True), {"sms_two_way"})
     assert nothing.name == "none" and nothing.reason == \
         "JP:none (line: none; sms_link: not available; email: not available)"

@@ -375,6 +375,7 @@ def _needs(*resources_actions: str) -> frozenset[tuple[str, str]]:
 CONTACT_KEYS = _needs("secret/contact-keys secretsmanager:GetSecretValue")
 TWILIO = _needs("secret/twilio secretsmanager:GetSecretValue")
 LINE = _needs("secret/line secretsmanager:GetSecretValue")
+ALIBABA_SMS = _needs("secret/alibaba-sms secretsmanager:GetSecretValue")
 # What each piece of the edge (bootstrap/adapters.py Adapters) needs its function to be granted: the
 # resources it calls, each with an action of its service. A store spanning several tables names the
 # ones every use of it touches (the conversations: the contact's opt-outs); which of its other tables a
@@ -406,15 +407,18 @@ NEEDS: dict[str, frozenset[tuple[str, str]]] = {
     "signature": TWILIO,
     "line": LINE,
     "line_webhook": LINE,
+    "cn_sms": ALIBABA_SMS,
+    "alibaba_receipt_token": ALIBABA_SMS,
     "authenticators": _needs("secret/api-keys secretsmanager:GetSecretValue"),
     "contact_keyring": CONTACT_KEYS, "link_keys": CONTACT_KEYS, "contact_key": CONTACT_KEYS,
     "contact_keys": CONTACT_KEYS, "survey_link": CONTACT_KEYS, "unsubscribe_link": CONTACT_KEYS,
     # One sender per channel: Twilio's (its links signed with the contact keys), SES's (its
-    # unsubscribe link too) where KOE_EMAIL_FROM is set, and LINE's where KOE_LINE_SECRET_ID is, as in AWS.
-    "senders": TWILIO | CONTACT_KEYS | _needs("email ses:SendEmail") | LINE,
+    # unsubscribe link too) where KOE_EMAIL_FROM is set, LINE's where KOE_LINE_SECRET_ID is, and China
+    # SMS's where KOE_ALIBABA_SMS_SECRET_ID and KOE_CN_SMS_TEMPLATES are, as in AWS.
+    "senders": TWILIO | CONTACT_KEYS | _needs("email ses:SendEmail") | LINE | ALIBABA_SMS,
     # No AWS call (templates in the package, chat webhooks over HTTPS, Cognito's user API is authorised
     # by the user's token), or no piece at all.
-    **{name: frozenset() for name in ("messages", "pages", "email_templates", "alert_templates", "dashboard_pages",
+    **{name: frozenset() for name in ("messages", "pages", "cn_templates", "email_templates", "alert_templates", "dashboard_pages",
                                       "chat", "hosted_ui", "local_sign_in", "dashboard_sessions", "dashboard_url",
                                       "today")},
 }
