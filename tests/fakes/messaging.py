@@ -135,3 +135,23 @@ class FakeLine:
         self.pushed.append({"to": user_id, "text": text, "choices": choices, "retry_key": retry_key,
                             "request_id": request_id})
         return request_id
+
+
+@dataclass
+class FakeCnSms:
+    """China SMS's transport (services/ports.CnSms): records each send, returns a BizId."""
+
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    fail_with: KoeError | None = None       # raise this on the next send
+    _n: int = 0
+
+    def send(self, phone_number: str, message_name: str, params: Mapping[str, str], out_id: str,
+             locale: str = "zh-CN") -> str:
+        if self.fail_with is not None:
+            error, self.fail_with = self.fail_with, None
+            raise error
+        self._n += 1
+        biz_id = f"{900000000000000 + self._n}^0"
+        self.sent.append({"to": phone_number, "message": message_name, "params": dict(params), "out_id": out_id,
+                          "locale": locale, "biz_id": biz_id})
+        return biz_id

@@ -418,9 +418,9 @@ NEEDS: dict[str, frozenset[tuple[str, str]]] = {
     "senders": TWILIO | CONTACT_KEYS | _needs("email ses:SendEmail") | LINE | ALIBABA_SMS,
     # No AWS call (templates in the package, chat webhooks over HTTPS, Cognito's user API is authorised
     # by the user's token), or no piece at all.
-    **{name: frozenset() for name in ("messages", "pages", "cn_templates", "email_templates", "alert_templates", "dashboard_pages",
-                                      "chat", "hosted_ui", "local_sign_in", "dashboard_sessions", "dashboard_url",
-                                      "today")},
+    **{name: frozenset() for name in ("messages", "pages", "email_templates", "alert_templates", "dashboard_pages",
+                                      "cn_templates", "chat", "hosted_ui", "local_sign_in", "dashboard_sessions",
+                                      "dashboard_url", "today")},
 }
 # The raw clients and every secret at once: for the edge's own pieces, never for a wiring.
 EDGE_ONLY = {"sqs", "sns", "dynamodb", "sesv2", "secrets", "credentials"}
