@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -255,18 +255,20 @@ def stream_batch(images: tuple[dict[str, Any], ...], event_name: str = "INSERT")
     } for n, image in enumerate(images)]}
 
 
-def fake_components() -> Components:
-    """koe's components on the settings above, with a fake for every store, queue and sender."""
+def fake_components(env: Mapping[str, str] = ENV, stored: Mapping[str, Any] | None = None,
+                    **extra: Any) -> Components:
+    """koe's components on the settings above (or `env`), with a fake for every store, queue and sender
+    (and `extra`), on the secrets above (or `stored`)."""
     store = FakeConversationStore()
     return Components(
-        from_env(ENV), Clock(),
+        from_env(env), Clock(), **extra,
         conversations=store, outcomes=store, cases=FakeCaseStore(), scores=FakeScoreStore(),
         intake_queue=FakeIntakeQueue(), dead_letters=FakeDeadLetters(), follow_ups=FakeFollowUps(),
         alerts=FakeAlerts(), sms=FakeSms(), line=FakeLine(), idempotency=PassThroughIdempotency(),
         event_ledger=FakeEventLedger(), insight_requests=FakeInsightRequests(), comment_insights=FakeInsightStore(),
         insight_dead_letters=FakeDeadLetters(), comment_source=FakeCommentSource(store.answers, store.comment_threads),
         comment_analyser=FakeCommentAnalyser(), answer_archive=FakeAnswerArchive(store.answers, store.comment_threads),
-        secrets=fake_secrets())
+        secrets=fake_secrets() if stored is None else secrets.FakeSecrets(copy.deepcopy(dict(stored))))
 
 
 def fake_secrets() -> secrets.FakeSecrets:

@@ -38,6 +38,8 @@ from tests.services.conftest import EVENTS, Clock
 
 PUBLIC_WEBHOOKS = {("/twilio/sms", "POST"), ("/twilio/status", "POST"),
                    ("/line/webhook", "POST"),                           # LINE's x-line-signature
+                   # Alibaba's receipt pushes (China SMS): unsigned, the token the URL ends with is the proof
+                   ("/alibaba/sms/reports/{token}", "POST"), ("/alibaba/sms/replies/{token}", "POST"),
                    ("/s/{token}", "GET"), ("/s/{token}", "POST"),      # the web survey: a signed token
                    ("/u/{token}", "GET"), ("/u/{token}", "POST"),      # an email's unsubscribe: a signed token
                    # The CX dashboard checks its own session cookie (tests/functional/test_dashboard.py);
