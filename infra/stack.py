@@ -294,6 +294,17 @@ class KoeConfig:
     # LINE on this stage (context `line=true`): the functions that read the LINE secret are told its name
     # (the operator creates koe-<stage>-line first, docs/deploy.md); without it koe sends nothing on LINE.
     line: bool = False
+    # China SMS on this stage (context `cn_sms=true`): the functions that read the Alibaba secret are told
+    # its name (the operator creates koe-<stage>-alibaba-sms first, docs/deploy.md) and KOE_CN_SMS_TEMPLATES
+    # must be given (app_env); without it koe sends nothing by China SMS.
+    cn_sms: bool = False
+
+    def turns_on(self, secret: resources.Secret) -> bool:
+        """Whether this stage tells its functions the name of `secret` (an optional one: only where its
+        feature is on)."""
+        if not secret.optional:
+            return True
+        return {resources.LINE_SECRET.name: self.line, resources.ALIBABA_SMS_SECRET.name: self.cn_sms}[secret.name]
 
     @property
     def prefix(self) -> str:
@@ -351,7 +362,8 @@ class KoeConfig:
         managed = set(QUEUE_URL_ENV) | set(TOPIC_ARN_ENV) | {s.env for s in resources.SECRETS} | {
             resources.CONFIG_DOCUMENT.bucket_env, resources.CONFIG_DOCUMENT.key_env, resources.SECRETS_MAX_AGE_ENV,
             "KOE_RESOURCE_PREFIX", "KOE_PUBLIC_BASE_URL", "KOE_TEMPLATES_DIR", EMAIL_FROM_ENV, EMAIL.env}
-        local_only = {"KOE_DYNAMODB_ENDPOINT", "KOE_AWS_ENDPOINT", "KOE_TWILIO_BASE_URL", "KOE_LINE_BASE_URL"}
+        local_only = {"KOE_DYNAMODB_ENDPOINT", "KOE_AWS_ENDPOINT", "KOE_TWILIO_BASE_URL", "KOE_LINE_BASE_URL",
+                      "KOE_ALIBABA_SMS_PROTOCOL"}
         # KOE_LOCAL_* (e.g. KOE_LOCAL_TOKEN_SECRET, which would let a self-signed token in) never go to AWS.
         bad = sorted(k for k in app_env
                      if not k.startswith("KOE_") or k in managed or k in local_only or resources.is_local(k))
@@ -360,11 +372,13 @@ class KoeConfig:
                               f"does not set itself and that are not local-stack only; refused: "
                               f"{', '.join(bad)}")
         identity, sender = _email_context(get)
-        line = str(get("line") or "false").strip().lower()
-        if line not in ("true", "false"):
-            raise ConfigError(f"context 'line' is true or false (got {line!r}); e.g. -c line=true")
+        line, cn_sms = _on_off(get, "line"), _on_off(get, "cn_sms")
+        if cn_sms and not app_env.get("KOE_CN_SMS_TEMPLATES"):
+            raise ConfigError("context cn_sms=true needs China SMS's approved templates: "
+                              "-c app_env='{\"KOE_CN_SMS_TEMPLATES\": \"...\"}' (README, configuration)")
         return cls(
-            line=line == "true",
+            line=line,
+            cn_sms=cn_sms,
             email_identity=identity,
             email_from=sender,
             auth_domain_prefix=_auth_domain_prefix(get),
@@ -1264,7 +1278,7 @@ class KoeStack(Stack):
             # The names of the secrets this function reads (and of no other).
             cfn_fn = self.app.get_resource(self.function_ids[handler])
             for secret in resources.SECRETS:
-                if secret.optional and not self.config.line:      # LINE, the one optional secret
+                if not self.config.turns_on(secret):      # LINE's, Alibaba's: only where the stage says
                     continue
                 if function.allows("secretsmanager:GetSecretValue", f"secret/{secret.name}"):
                     cfn_fn.add_property_override(f"Environment.Variables.{secret.env}",
@@ -1389,6 +1403,14 @@ def _api_reserved_concurrency(get: Any) -> int:
     if not 0 <= number <= 1000:
         raise ConfigError(f"context 'api_reserved_concurrency' must be a whole number from 0 to 1000, got {value!r}")
     return number
+
+
+def _on_off(get: Any, key: str) -> bool:
+    """An optional feature's context key (line, cn_sms): true or false, false when unset."""
+    value = str(get(key) or "false").strip().lower()
+    if value not in ("true", "false"):
+        raise ConfigError(f"context {key!r} is true or false (got {value!r}); e.g. -c {key}=true")
+    return value == "true"
 
 
 def _deletion_protection(get: Any) -> bool:

@@ -396,6 +396,71 @@ def test_the_line_secret_is_granted_to_the_functions_that_push_and_answer_on_lin
         assert resources.LINE_SECRET.env not in fn["Properties"]["Environment"]["Variables"]
 
 
+def test_the_alibaba_secret_is_granted_to_the_functions_that_send_china_sms_and_take_its_receipts_and_told_to_none(
+        synth: Template) -> None:
+    # Dispatch and the schedule send (surveys, reminders, closing messages); the API takes Alibaba's receipt
+    # pushes (the token their URLs end with)
+    readers = {f.handler for f in resources.FUNCTIONS
+               if f.allows("secretsmanager:GetSecretValue", f"secret/{resources.ALIBABA_SMS_SECRET.name}")}
+    assert readers == {resources.API_HANDLER, "dispatch", "tick"}
+    for handler in readers:
+        statements = _statements(_role_of(synth, handler)[1])
+        arns = [json.dumps(r) for st in statements if "secretsmanager:GetSecretValue" in _as_list(st["Action"])
+                for r in _as_list(st["Resource"])]
+        assert any(f":secret:{PREFIX}alibaba-sms-??????" in arn for arn in arns), handler
+    # Without `-c cn_sms=true` no function is told its name: koe leaves China SMS off (Settings.cn_sms_enabled)
+    for _, fn in synth.functions().items():
+        assert resources.ALIBABA_SMS_SECRET.env not in fn["Properties"]["Environment"]["Variables"]
+
+
+CN_TEMPLATES = json.dumps({"zh-CN": {"invitation": {
+    "sign_name": "示例人寿", "template_code": "SMS_480000011", "params": ["link"],
+    "text": "请评价我们的服务：${link} 回T退订"}}}, ensure_ascii=False)
+
+
+@pytest.fixture(scope="module")
+def with_cn_sms(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    outdir = tmp_path_factory.mktemp("cdk.out.cn_sms")
+    done = _run_synth(outdir, f"stage={STAGE}", f"public_base_url={PUBLIC}", "cn_sms=true",
+                      "app_env=" + json.dumps({"KOE_CN_SMS_TEMPLATES": CN_TEMPLATES}))
+    assert done.returncode == 0, f"synth failed:\n{done.stdout}\n{done.stderr}"
+    return Template(outdir / f"{STAGE}.template.json")
+
+
+def test_with_cn_sms_on_the_senders_and_the_api_are_told_the_alibaba_secret_and_the_templates(
+        with_cn_sms: Template) -> None:
+    told = set()
+    for handler in (f.handler for f in resources.FUNCTIONS):
+        variables = _function_named(with_cn_sms, handler)[1]["Properties"]["Environment"]["Variables"]
+        if resources.ALIBABA_SMS_SECRET.env in variables:
+            assert variables[resources.ALIBABA_SMS_SECRET.env] == resources.physical(PREFIX, "alibaba-sms")
+            told.add(handler)
+        assert resources.LINE_SECRET.env not in variables           # LINE stays off: its own flag
+    assert told == {resources.API_HANDLER, "dispatch", "tick"}
+
+
+def test_cn_sms_without_its_templates_or_with_a_plain_http_endpoint_is_refused(tmp_path: Path) -> None:
+    probe = (
+        "import sys, json; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
+        "import stack\n"
+        "base = {'stage': 'ci', 'public_base_url': 'https://api.example.com/api'}\n"
+        "for extra in ({'cn_sms': 'true'}, {'cn_sms': 'yes'},\n"
+        "              {'app_env': json.dumps({'KOE_ALIBABA_SMS_PROTOCOL': 'http'})}):\n"
+        "    try:\n"
+        "        stack.KoeConfig.from_context({**base, **extra}.get)\n"
+        "        print('taken:', extra)\n"
+        "    except stack.ConfigError as exc:\n"
+        "        print('refused:', exc)\n"
+    )
+    done = subprocess.run([str(INFRA_PY), "-c", probe, str(REPO / "infra"), str(REPO)],
+                          env=_env(tmp_path), capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    refusals = done.stdout.strip().splitlines()
+    assert len(refusals) == 3 and all(r.startswith("refused:") for r in refusals), done.stdout
+    assert "KOE_CN_SMS_TEMPLATES" in refusals[0] and "cn_sms" in refusals[1]
+    assert "KOE_ALIBABA_SMS_PROTOCOL" in refusals[2]
+
+
 def test_the_configuration_document_bucket_is_versioned_private_kept_and_read_object_by_object(
         synth: Template) -> None:
     (bucket_id, bucket), = synth.of_type("AWS::S3::Bucket").items()
