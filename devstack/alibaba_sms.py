@@ -38,8 +38,9 @@ What it does, as Alibaba does it (SendSms and the "API错误码" list; the SDK's
   receiver answers ``{"code": 0, "msg": "接收成功"}``): ``report_for(biz_id)`` (an ``SmsReport``: the
   delivery report, with the message's OutId) and ``customer_replies(phone, text)`` (an ``SmsUp``: an
   inbound reply) return the receipt and POST it, as a one-item array, to ``report_url`` / ``reply_url``
-  when set. Alibaba can also deliver receipts through an MNS queue; koe will take the HTTP push (its
-  route is a later step), so that is what this stand-in does. Times in receipts are Beijing time.
+  when set. Alibaba can also deliver receipts through an MNS queue; koe takes the HTTP push (``POST
+  /alibaba/sms/reports/<token>`` and ``/alibaba/sms/replies/<token>``), so that is what this stand-in
+  does. Times in receipts are Beijing time.
 
 For scripts: ``GET /messages?phone=`` (what was sent, oldest first), ``GET /health``.
 
@@ -48,7 +49,7 @@ Logs name a number masked (+86*******8000) and never carry a message's text or a
 Run standalone::
 
     python -m devstack.alibaba_sms --port 8027 --access-key-id LTAI... --access-key-secret ... \\
-        --templates templates.json [--report-url http://127.0.0.1:8000/cn-sms/reports] [--reply-url ...]
+        --templates templates.json [--report-url http://127.0.0.1:8000/alibaba/sms/reports/<token>] [--reply-url ...]
 """
 
 from __future__ import annotations
