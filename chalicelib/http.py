@@ -305,11 +305,12 @@ def verify_line(webhook: Any, raw_body: str | bytes, headers: Mapping[str, str])
         raise
 
 
-def verify_token(expected: str, given: str, route: str) -> None:
+def verify_token(expected: str | None, given: str, route: str) -> None:
     """Returns when `given` (the last part of a receipt URL) is the configured token; InvalidSignature
-    (403, nothing changed) otherwise. For a provider whose push carries no signature (Alibaba Cloud SMS):
-    the URL given in its console is the secret. Compared in constant time; never logged."""
-    if given and hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+    (403, nothing changed) otherwise, also where no token is configured (`expected` None: the feature is
+    off on this stage). For a provider whose push carries no signature (Alibaba Cloud SMS): the URL given
+    in its console is the secret. Compared in constant time; never logged."""
+    if expected is not None and given and hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
         return
     count("WebhookForged")
     logger.warning("rejected a receipt push without the configured token", extra={"url": route})

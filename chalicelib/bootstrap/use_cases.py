@@ -228,7 +228,11 @@ class ChinaSmsReceipts(DeliveryReports, Replies):
 
     USES = frozenset({"alibaba_receipt_token"})
 
-    def alibaba_receipt_token(self) -> str:
+    def alibaba_receipt_token(self) -> str | None:
+        """The token, or None where China SMS is off on this stage (its secret not named): a push is then
+        refused as one without the token (403), not as a configuration fault (503 and an alarm)."""
+        if self.settings.alibaba_sms_secret_id is None:
+            return None
         return self.edge.alibaba_receipt_token()
 
     @cached_property

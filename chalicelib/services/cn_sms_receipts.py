@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from chalicelib.domain import cn_sms
 from chalicelib.domain import sms as sms_rules
 from chalicelib.domain.cn_sms import SmsReport, SmsUp
+from chalicelib.domain.events import MAX_EVENT_ID_CHARS
 from chalicelib.domain.model import SurveyStatus
 from chalicelib.observability import count, logger
 from chalicelib.services import contacts
@@ -48,9 +49,10 @@ def record_reports(reports: Sequence[SmsReport], deps: ReceiptDeps) -> list[dict
 
 
 def _report(report: SmsReport, deps: ReceiptDeps) -> dict[str, str]:
-    if report.out_id is None:           # koe always gives an OutId: a message sent by someone else
+    if report.out_id is None or len(report.out_id) > MAX_EVENT_ID_CHARS:
+        # koe always gives an OutId, a survey (event) id: a message sent by someone else
         count("CnSmsReportUnmatched")
-        logger.warning("china sms report without an OutId", extra={"biz_id": report.biz_id})
+        logger.warning("china sms report without a survey id as OutId", extra={"biz_id": report.biz_id})
         return {"biz_id": report.biz_id, "outcome": "no_survey"}
     status = DELIVERED if report.success else UNDELIVERED
     outcome = record_status(StatusCallback(report.out_id, report.biz_id, status,

@@ -136,3 +136,12 @@ def test_a_push_that_is_not_a_receipt_is_400_naming_the_field_and_changes_nothin
     assert error["reason"] == "unreadable_receipt" and named in error["error"]
     assert "13800138000" not in error["error"]
     assert koe.store.get_survey(SURVEY).status is SurveyStatus.SENT
+
+
+def test_where_china_sms_is_off_a_push_is_403_not_a_configuration_fault():
+    env = {k: v for k, v in conftest.ENV.items() if k != "KOE_ALIBABA_SMS_SECRET_ID"}
+    with serving(conftest.fake_components(env)) as off:
+        for kind, items in (("reports", [report("900000000000000001^0")]), ("replies", [reply("退订")])):
+            answer = push(off, kind, items)
+            assert answer.status_code == 403 and json.loads(answer.body)["code"] == "invalid_signature"
+        assert off.store.opt_out_history == {}

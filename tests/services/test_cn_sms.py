@@ -188,6 +188,7 @@ def test_a_report_of_an_older_message_or_of_no_survey_changes_nothing(world, cn)
 
     assert record_reports([report("123^0")], deps(world))[0]["outcome"] == "ignored"
     assert record_reports([report("124^0", out_id=None)], deps(world)) == [{"biz_id": "124^0", "outcome": "no_survey"}]
+    assert record_reports([report("125^0", out_id="x" * 2000)], deps(world))[0]["outcome"] == "no_survey"
     assert world.store.get_survey(SURVEY).delivery_status is None
 
 
@@ -206,8 +207,9 @@ def test_an_opt_out_word_ends_the_open_survey_and_opts_the_phone_out_of_everythi
     assert world.store.get_contact(world.key(CN_PHONE)).opted_out
     # ... and the next procedure of this customer is not surveyed on any channel
     world.clock.advance(days=40)
+    world.send_email_through(FakeEmail())                        # email is no way round it either
     later = world.dispatch(event_id="claims-2026-000300", completed_at=world.clock().isoformat(), **mainland())
-    assert later["status"] != "sent" and len(cn.sent) == 1
+    assert (later["status"], later["reason"]) == ("suppressed", "opted_out") and len(cn.sent) == 1
 
 
 def test_an_opt_out_without_an_open_survey_opts_the_phone_out(world):
