@@ -372,7 +372,7 @@ class KoeConfig:
                               f"does not set itself and that are not local-stack only; refused: "
                               f"{', '.join(bad)}")
         identity, sender = _email_context(get)
-        line, cn_sms = _on_off(get, "line"), _on_off(get, "cn_sms")
+        line, cn_sms = _on_off("line", get("line")), _on_off("cn_sms", get("cn_sms"))
         if cn_sms and not app_env.get("KOE_CN_SMS_TEMPLATES"):
             raise ConfigError("context cn_sms=true needs China SMS's approved templates: "
                               "-c app_env='{\"KOE_CN_SMS_TEMPLATES\": \"...\"}' (README, configuration)")
@@ -1405,9 +1405,9 @@ def _api_reserved_concurrency(get: Any) -> int:
     return number
 
 
-def _on_off(get: Any, key: str) -> bool:
+def _on_off(key: str, given: Any) -> bool:
     """An optional feature's context key (line, cn_sms): true or false, false when unset."""
-    value = str(get(key) or "false").strip().lower()
+    value = str(given or "false").strip().lower()
     if value not in ("true", "false"):
         raise ConfigError(f"context {key!r} is true or false (got {value!r}); e.g. -c {key}=true")
     return value == "true"

@@ -83,7 +83,7 @@ def test_the_rows_say_what_each_channel_is():
     assert two_way_sms.falls_back_to == link_sms.falls_back_to == ("email",) and email.falls_back_to == ()
     assert {two_way_sms.cost, link_sms.cost, email.cost} == {CostClass.SMS, CostClass.EMAIL}
     assert channels.two_way() == (two_way_sms, line)
-    assert channels.reaching(AddressKind.PHONE) == (two_way_sms, link_sms)
+    assert channels.reaching(AddressKind.PHONE) == (two_way_sms, link_sms, channels.get("sms_cn"))
     assert channels.reaching(AddressKind.EMAIL) == (email,)
 
 
