@@ -40,7 +40,7 @@ class Inbound:
     contact_key: str
     body: str
     received_at: datetime
-    reason: str                          # no_open_conversation, unreadable
+    reason: str                          # no_open_conversation, survey_not_sent_yet, unreadable, china_sms_reply
     survey_id: str | None = None
     truncated: bool = False              # longer than any SMS: `body` is its start (domain/sms.py)
 
@@ -196,7 +196,7 @@ class SurveySender(Protocol):
     def send(self, survey: Survey, message: str) -> str:
         """Send the survey's `message` (a template key: "invitation", "reminder", "closing") to its
         customer; returns the carrier's message id. Raises
-        RecipientOptedOut, UndeliverableRecipient, RetryableSendError."""
+        RecipientOptedOut, UndeliverableRecipient, RetryableSendError (and, China SMS, TemplateRejected)."""
 
 
 class SmsSender(Protocol):
