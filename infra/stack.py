@@ -164,6 +164,11 @@ KOE_METRIC_ALARMS: tuple[KoeMetricAlarm, ...] = (
                    "Surveys could not be sent: the logs give each one's reason (twilio_<code>, ses_<code>, "
                    "release_failed). Many at once is the carrier's account (balance, credentials 20003, "
                    "suspended sender) or SES (sandbox, paused sending): fix it there."),
+    KoeMetricAlarm("CnSmsTemplateRejected", 1, 5,
+                   "China SMS: Alibaba (or koe, before calling) refused an approved template (log 'china sms "
+                   "template rejected' names the message, locale, template code and Alibaba's code). The "
+                   "template in Alibaba's console and KOE_CN_SMS_TEMPLATES disagree, or one was withdrawn: fix "
+                   "the one that is wrong (docs/operations.md). Those surveys ended failed; none is re-sent."),
     KoeMetricAlarm("ScheduleJobFailed", 3, 5,
                    "The tick's jobs keep failing (log 'schedule job failed' names the job: expire, release, "
                    "remind, and the error): scheduled surveys and reminders wait until it is fixed."),

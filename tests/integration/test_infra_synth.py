@@ -1113,6 +1113,13 @@ def test_koes_own_failure_metrics_are_alarmed_and_each_is_one_chalicelib_emits(s
     assert alarmed <= emitted, alarmed - emitted
 
 
+def test_a_rejected_china_sms_template_alarms_at_once(synth: Template) -> None:
+    found = [p for p in _alarms(synth).values()
+             if any(e == "SELECT SUM(CnSmsTemplateRejected) FROM koe" for e in _expressions(p))]
+    assert len(found) == 1 and found[0]["Threshold"] == 1, found
+    assert "KOE_CN_SMS_TEMPLATES" in found[0]["AlarmDescription"]
+
+
 def test_ses_reputation_is_alarmed_when_koe_sends_email(synth: Template) -> None:
     for metric in ("Reputation.ComplaintRate", "Reputation.BounceRate"):
         (p,) = [p for p in _alarms(synth).values() if p.get("MetricName") == metric]
