@@ -234,13 +234,28 @@ def _json_object(env: Mapping[str, str], name: str, example: str) -> dict[str, A
     return {str(k): v for k, v in value.items()}
 
 
+def _check_cn_links(settings: Settings) -> None:
+    """A China SMS template that carries the survey page by `${token}` (Alibaba approves a link only as
+    fixed text on a registered domain, a variable after it) must write the page's own URL before it:
+    `<KOE_SURVEY_LINK_BASE_URL or KOE_PUBLIC_BASE_URL>/s/${token}`. Else every survey would point nowhere."""
+    from chalicelib.domain.cn_sms import TemplateBook
+
+    if not settings.cn_sms_templates:
+        return
+    wanted = f"{settings.survey_page_url}/${{token}}"
+    for (locale, message), template in TemplateBook.from_config(settings.cn_sms_templates).approved().items():
+        if "token" in template.params and wanted not in template.text:
+            raise SettingsError(f"KOE_CN_SMS_TEMPLATES: {locale}.{message}.text: ${{token}} is not written after "
+                                f"the survey page's URL {settings.survey_page_url}/")
+
+
 def _templates(env: Mapping[str, str], name: str) -> dict[str, Any]:
     """China SMS's approved templates, checked as the template book checks them (empty when unset)."""
     from chalicelib.domain.cn_sms import InvalidTemplateBook, TemplateBook
 
     document = _json_object(env, name, '{"zh-CN": {"invitation": {"sign_name": "示例人寿", '
-                                       '"template_code": "SMS_480000001", "params": ["link"], '
-                                       '"text": "...${link} 回T退订"}}}')
+                                       '"template_code": "SMS_480000001", "params": ["token"], '
+                                       '"text": "... https://<page host>/s/${token} 回T退订"}}}')
     if document:
         try:
             TemplateBook.from_config(document)
@@ -388,7 +403,7 @@ def from_env(env: Mapping[str, str], document: Mapping[str, Any] | None = None, 
     public = _required(env, "KOE_PUBLIC_BASE_URL").rstrip("/")
     if not public.startswith(("https://", "http://")):
         raise SettingsError("KOE_PUBLIC_BASE_URL must be an http(s) URL")
-    return Settings(
+    settings = Settings(
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         resource_prefix=env.get("KOE_RESOURCE_PREFIX", resources.DEFAULT_PREFIX),
         public_base_url=public,
@@ -459,6 +474,8 @@ def from_env(env: Mapping[str, str], document: Mapping[str, Any] | None = None, 
         cognito_domain_url=env.get("KOE_COGNITO_DOMAIN_URL", "").strip().rstrip("/") or None,
         cognito_client_id=env.get("KOE_COGNITO_CLIENT_ID", "").strip() or None,
     )
+    _check_cn_links(settings)
+    return settings
 
 
 def _definition_defaults() -> Definitions:

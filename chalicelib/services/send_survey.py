@@ -136,9 +136,12 @@ class LineSurveySender:
         return self.line.push_text(survey.line_user_id, text, key)
 
 
-# The parameter of a China SMS template that carries the survey page's link: given only to a template
-# whose approved text has it (${link}); Alibaba refuses a link in any other variable.
+# The parameters of a China SMS template that carry the survey page, given only to a template whose
+# approved text has them: ${link}, the whole signed link (where Alibaba approved a link variable), or
+# ${token}, its last part after the page's URL written as fixed text in the approved template
+# (`https://<registered domain>/s/${token}`: how Alibaba approves links; settings check the URL).
 CN_LINK_PARAM = "link"
+CN_TOKEN_PARAM = "token"
 
 
 @dataclass(frozen=True)
@@ -146,8 +149,9 @@ class CnSmsSurveySender:
     """China SMS (Alibaba Cloud SMS): each message is the approved template of its name (invitation,
     reminder, closing) in the template book (domain/cn_sms.py), in the survey's locale where the book
     has one, else zh-CN. Only the template's approved parameters are given: the survey page's signed
-    link, where the approved text puts ${link}, and nothing else (a template with a variable koe does
-    not fill is TemplateRejected `koe_params` before any call). The survey id is the OutId, so
+    link where the approved text puts ${link}, or its token where the text writes the page's URL and
+    then ${token}, and nothing else (a template with a variable koe does not fill is TemplateRejected
+    `koe_params` before any call). The survey id is the OutId, so
     Alibaba's delivery report names its survey. A TemplateRejected is a deployment fault (the console
     or the template book must change): counted and logged as an error here, before the caller ends
     the survey or the message."""
@@ -160,7 +164,7 @@ class CnSmsSurveySender:
         if not survey.phone:        # the channel policy picks China SMS only with a phone: a bug
             raise UndeliverableRecipient("no_address", "the survey has no phone", carrier="alibaba")
         locale = self._locale(survey.locale, message)
-        params = {CN_LINK_PARAM: self.link_for(survey)} if self._has_link(message, locale) else {}
+        params = self._params(survey, message, locale)
         try:
             return self.sms.send(survey.phone, message, params, survey.survey_id, locale)
         except TemplateRejected as exc:
@@ -173,11 +177,16 @@ class CnSmsSurveySender:
     def _locale(self, locale: str, message: str) -> str:
         return locale if (locale, message) in self.templates.approved() else cn_sms.DEFAULT_LOCALE
 
-    def _has_link(self, message: str, locale: str) -> bool:
+    def _params(self, survey: Survey, message: str, locale: str) -> dict[str, str]:
         try:
-            return CN_LINK_PARAM in self.templates.template(message, locale).params
+            wanted = set(self.templates.template(message, locale).params) & {CN_LINK_PARAM, CN_TOKEN_PARAM}
         except cn_sms.UnknownTemplate:
-            return False            # the transport names it (TemplateRejected koe_unknown_template)
+            return {}               # the transport names it (TemplateRejected koe_unknown_template)
+        if not wanted:
+            return {}
+        link = self.link_for(survey)
+        values = {CN_LINK_PARAM: link, CN_TOKEN_PARAM: link.rsplit("/", 1)[-1]}
+        return {name: values[name] for name in wanted}
 
 
 def score_choices(scale: str) -> tuple[str, ...]:

@@ -89,6 +89,19 @@ def test_a_template_without_the_link_in_its_text_is_given_no_link(world, cn):
     assert cn.sent[-1]["message"] == "reminder" and cn.sent[-1]["params"] == {}
 
 
+def test_a_template_writing_the_pages_url_before_token_is_given_the_links_token_alone(world, cn):
+    book = TemplateBook.from_config({"zh-CN": {"invitation": {
+        "sign_name": "示例人寿", "template_code": "SMS_480000021", "params": ["token"],
+        "text": "请评价我们的服务：https://koe.example.jp/s/${token} 回T退订"}}})
+    world.extra_senders["sms_cn"] = CnSmsSurveySender(cn, book, world.link)
+
+    world.dispatch(**mainland())
+
+    link = world.link(world.store.get_survey(SURVEY))
+    assert cn.sent[0]["params"] == {"token": link.removeprefix("https://koe.example.jp/s/")}
+    assert "/" not in cn.sent[0]["params"]["token"]
+
+
 def test_a_customer_whose_locale_has_no_templates_gets_the_zh_cn_ones(world, cn):
     world.dispatch(**mainland(locale="en-US"))
     assert cn.sent[0]["locale"] == "zh-CN"

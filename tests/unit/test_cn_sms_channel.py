@@ -53,6 +53,20 @@ def test_a_template_book_that_cannot_be_used_stops_start_up_naming_the_template(
         from_env({**REQUIRED, "KOE_ALIBABA_SMS_PROTOCOL": "ftp"})
 
 
+def test_a_template_with_the_token_must_write_the_survey_pages_url_before_it():
+    def book(text: str) -> str:
+        return json.dumps({"zh-CN": {"invitation": {"sign_name": "示例人寿", "template_code": "SMS_480000021",
+                                                    "params": ["token"], "text": text}}})
+
+    page = f"{REQUIRED['KOE_PUBLIC_BASE_URL'].rstrip('/')}/s"
+    assert from_env({**REQUIRED, "KOE_CN_SMS_TEMPLATES": book(f"请评价：{page}/${{token}} 回T退订")}).cn_sms_templates
+    short = {"KOE_SURVEY_LINK_BASE_URL": "https://k.example.cn"}
+    templates = book("请评价：https://k.example.cn/s/${token} 回T退订")
+    assert from_env({**REQUIRED, **short, "KOE_CN_SMS_TEMPLATES": templates}).cn_sms_enabled is False  # no secret
+    with pytest.raises(SettingsError, match=r"zh-CN.invitation.text: \$\{token\} is not written after"):
+        from_env({**REQUIRED, "KOE_CN_SMS_TEMPLATES": book("请评价：https://elsewhere.example.com/s/${token} 回T退订")})
+
+
 def credentials(value: object) -> Credentials:
     settings = from_env({**REQUIRED, **secrets.SECRET_ENV})
     return Credentials(secrets.FakeSecrets({secrets.ALIBABA_SMS: value}), secret_ids(settings))
