@@ -240,3 +240,27 @@ def test_any_other_reply_is_kept_for_cx_once_and_changes_no_survey(world, cn):
     kept = world.store.inbox["alibaba-up-1001"]
     assert (kept.reason, kept.survey_id, kept.body) == ("china_sms_reply", SURVEY, "9分，服务很好")
     assert world.store.get_survey(SURVEY).status is SurveyStatus.SENT      # answers come by the page
+
+
+# --- the schedule's sends ----------------------------------------------------------------------------
+
+def test_the_reminder_goes_out_as_its_own_approved_template_and_a_rejected_one_is_counted_not_fatal(world, cn):
+    from datetime import timedelta
+
+    from chalicelib.services.tick import tick
+
+    world.reminder_after, world.response_window = timedelta(hours=24), timedelta(days=7)
+    world.clock.now = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)                 # 10:00 in Shanghai
+    world.dispatch(completed_at=world.clock().isoformat(), **mainland())
+    world.clock.advance(hours=24)
+
+    assert tick(world.tick_deps)["reminded"] == 1
+    assert (cn.sent[-1]["message"], cn.sent[-1]["params"], cn.sent[-1]["out_id"]) == ("reminder", {}, SURVEY)
+
+    # A second survey whose reminder Alibaba refuses: counted as a failed reminder, the survey stays open
+    world.clock.advance(days=40)
+    world.dispatch(event_id="claims-2026-000400", completed_at=world.clock().isoformat(), **mainland())
+    world.clock.advance(hours=24)
+    cn.fail_with = TemplateRejected("isv.SMS_TEMPLATE_ILLEGAL", template_code="SMS_480000012")
+    assert tick(world.tick_deps)["reminder_failed"] == 1
+    assert world.store.get_survey("claims-2026-000400").status is SurveyStatus.REMINDED
