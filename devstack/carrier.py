@@ -235,9 +235,14 @@ def country_of(number: str) -> str:
 EMAIL_ADDRESS = re.compile(r"([^\s@/?&=:;,<>\"'()\[\]])[^\s@/?&=:;,<>\"'()\[\]]*(?:@|%40)([A-Za-z0-9.-]+)")
 
 
+LINE_USER_ID = re.compile(r"(?<![0-9A-Za-z])U[0-9a-f]{28}([0-9a-f]{4})(?![0-9a-f])")
+
+
 def mask(text: str) -> str:
     """Hide what is personal in log lines: email addresses keep their first letter and domain
-    (h***@example.jp), phone numbers (and the account SID) their last 4 characters."""
+    (h***@example.jp), phone numbers, LINE user ids (the phone page's ?line=) and the account SID their
+    last 4 characters."""
+    text = LINE_USER_ID.sub(r"U***\1", text)
     text = EMAIL_ADDRESS.sub(r"\1***@\2", text)
     text = re.sub(r"AC[0-9a-fA-F]{28}([0-9a-fA-F]{4})", r"AC***\1", text)
     return re.sub(r"\+?\d{3,}(\d{4})", r"***\1", text)

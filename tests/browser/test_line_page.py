@@ -96,7 +96,7 @@ def test_a_line_user_taps_a_score_writes_why_and_is_thanked(koe: Koe, page: Any,
     # The reason, typed and sent; koe thanks them
     koe.said.append(reason)             # must never show up in a log (local_stack scans them)
     page.get_by_role("textbox", name="LINE message").fill(reason)
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Send", exact=True).click()
     page.locator(".bubble.from-me", has_text=reason).wait_for()
     page.locator(".bubble.from-koe", has_text=thanks).wait_for()
     page.locator(".phone").screenshot(path=str(SCREENSHOTS / f"line-chat-{language}.png"))

@@ -451,10 +451,12 @@ def test_the_carrier_serves_the_line_users_side_to_its_phone_page(platform, app,
         assert chat["follows"] is True and chat["messages"][-1]["text"] == "10"
         assert requests.post(f"{carrier.url}/line/say", data="user=x", timeout=5).status_code == 415
         assert requests.post(f"{carrier.url}/line/say", json={"user": "x", "text": "1"}, timeout=5).status_code == 400
+        assert requests.get(f"{carrier.url}/", params={"line": CUSTOMER}, timeout=5).status_code == 200
         # a carrier started alone has no LINE: the page hides its LINE view
         assert requests.get(f"{alone.url}/line/chat", params={"user": CUSTOMER}, timeout=5).status_code == 404
     finally:
         carrier.stop()
         alone.stop()
     logged = capfd.readouterr().err
-    assert "GET /line/chat -> 200" in logged and CUSTOMER not in logged      # the query names the user
+    assert "GET /line/chat -> 200" in logged and f"GET /?line=U***{CUSTOMER[-4:]} -> 200" in logged
+    assert CUSTOMER not in logged                           # the page's and the chat's queries name the user
