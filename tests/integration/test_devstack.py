@@ -762,7 +762,7 @@ def test_python_m_devstack_serves_and_stops_cleanly(tmp_path: Path):
     ready, output = tmp_path / "ready.json", tmp_path / "devstack.log"
     with output.open("wb") as sink:     # a file, not a pipe nobody reads: that could block it
         proc = subprocess.Popen(
-            [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0",
+            [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0", "--line-port", "0",
              "--dynamodb-port", "0", "--moto-port", "0", "--in-memory", "--ready-file", str(ready),
              *clock.devstack_args()],
             cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT)
@@ -779,6 +779,10 @@ def test_python_m_devstack_serves_and_stops_cleanly(tmp_path: Path):
         assert health.status == 200
         assert addresses["env"]["KOE_TWILIO_BASE_URL"] == addresses["carrier_url"]
         assert addresses["env"]["KOE_PUBLIC_BASE_URL"] == addresses["api_url"]
+        # LINE is on, against the stack's stand-in: its secret named, the SDK pointed at it
+        assert addresses["env"]["KOE_LINE_BASE_URL"] == addresses["line_url"]
+        assert addresses["env"]["KOE_LINE_SECRET_ID"] == "koe-local-line"
+        assert urllib.request.urlopen(f"{addresses['line_url']}/health", timeout=5).status == 200
         # And `python -m devstack token` signs what this stack accepts: a CX route opens, an
         # operations route does not (nor does the API key open the CX route)
         minted = subprocess.run([sys.executable, "-m", "devstack", "token", "--role", "cx_admin",

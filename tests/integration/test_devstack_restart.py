@@ -49,7 +49,7 @@ def devstack(db_path: Path, workdir: Path, name: str, later: timedelta = timedel
     ready, output = workdir / f"{name}.json", workdir / f"{name}.log"
     with output.open("wb") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0",
+            [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0", "--line-port", "0",
              "--dynamodb-port", "0", "--moto-port", "0", "--tick-seconds", "3600", "--concurrency", "2",
              "--db-path", str(db_path), "--ready-file", str(ready),
              "--clock-start", (clock.start() + later).isoformat()],
@@ -180,10 +180,11 @@ def _start_in_a_terminal(ports: list[int], workdir: Path, name: str) -> tuple[su
     """`python -m devstack` on these fixed ports as a terminal runs it: the leader of its own process
     group, so Ctrl-C (SIGINT to the whole foreground group) reaches every process in it."""
     ready, output = workdir / f"{name}.json", workdir / f"{name}.log"
-    api, carrier, dynamodb, moto = ports
+    api, carrier, line, dynamodb, moto = ports
     with output.open("wb") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-m", "devstack", "--api-port", str(api), "--carrier-port", str(carrier),
+             "--line-port", str(line),
              "--dynamodb-port", str(dynamodb), "--moto-port", str(moto), "--tick-seconds", "3600",
              "--in-memory", "--ready-file", str(ready), *clock.devstack_args()],
             cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT, process_group=0)
@@ -202,7 +203,7 @@ def _ctrl_c(proc: subprocess.Popen[bytes]) -> int:
 def test_ctrl_c_stops_in_order_with_the_queue_report_and_the_stack_starts_again_at_once(tmp_path: Path):
     from devstack.dynamodb_local import free_port
 
-    ports = [free_port() for _ in range(4)]
+    ports = [free_port() for _ in range(5)]
     # Given `make run` on fixed ports, used (connections closed by the servers sit in TIME_WAIT)
     proc, ready, output = _start_in_a_terminal(ports, tmp_path, "first")
     try:
@@ -212,6 +213,8 @@ def test_ctrl_c_stops_in_order_with_the_queue_report_and_the_stack_starts_again_
         for _ in range(5):
             requests.get(f"{stack['carrier_url']}/clock", timeout=10)
             requests.post(f"{stack['api_url']}/v1/events", json={}, timeout=10, headers={"x-api-key": stack["api_key"]})
+            # LINE's stand-in too: a LINE user follows (its webhook to the API, the API's answer)
+            requests.post(f"{stack['line_url']}/customer/follow", json={"user": "U" + "4b6f65" * 5 + "00"}, timeout=10)
     finally:
         # When the developer presses Ctrl-C
         code = _ctrl_c(proc)
