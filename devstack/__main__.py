@@ -359,8 +359,11 @@ def main(argv: list[str] | None = None) -> int:
         stack.start()
         print(banner(stack), flush=True)
         write_ready_file(args.ready_file, stack)
+        # Short sleeps: a Ctrl-C the kernel hands to another thread (a server's, a warmer's) only sets
+        # Python's flag, and the main thread runs the handler when it next wakes: a long sleep here
+        # once left a stopped stack running (its warm workers, started after "ready", died at once).
         while True:
-            time.sleep(3600)
+            time.sleep(0.2)
     except KeyboardInterrupt:
         print("\nstopping: finishing the batches in flight...", flush=True)
         return 0
