@@ -435,7 +435,8 @@ def _afterwards(event: dict[str, Any], run_id: str) -> dict[str, Any]:
 
 
 def _settle(stack: LocalStack, people: Customers, ids: set[str], timeout_s: float) -> None:
-    """Until every queue a function consumes is empty, no survey of the run is `sending` or
+    """Until every queue a function consumes is empty, the responses stream is read to its end (its
+    batches' retries done), no survey of the run is `sending` or
     `scheduled`, no callback is pending, every customer who got an invitation has acted, and that
     held SETTLED_S (the follow-up queue, read by the CX team's CRM, is not koe's to empty)."""
     assert stack.runner is not None and stack.carrier is not None
@@ -446,7 +447,8 @@ def _settle(stack: LocalStack, people: Customers, ids: set[str], timeout_s: floa
         depths = stack.runner.leftovers(report=False)
         statuses = Counter(str(s.get("status")) for s in _items(stack, "surveys", "survey_id", ids).values())
         busy = (acting or stack.carrier.callbacks_pending or statuses["sending"] or statuses["scheduled"]
-                or any(d.waiting or d.in_flight for d in depths.values()))
+                or any(d.waiting or d.in_flight for d in depths.values())
+                or not all(source.caught_up for source in stack.runner.stream_sources))
         if busy:
             quiet_since = None
         elif quiet_since is None:

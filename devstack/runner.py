@@ -350,13 +350,26 @@ class StreamSource:
         self.stream_arn = str(dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"])
         self.cursors: dict[str, ShardCursor] = {}
         self._described_at = float("-inf")
+        self._reading = False           # a poll is under way (a batch may be in its retries)
+        self._last_read = 0             # records the last finished poll delivered
+
+    @property
+    def caught_up(self) -> bool:
+        """Whether the last poll found nothing new and none is under way: the function has had every
+        record written so far (what a benchmark waits for before it counts the stream's work)."""
+        return not self._reading and self._last_read == 0
 
     def poll(self, refresh_shards: bool = False) -> int:
         """Read every readable shard once; returns records delivered."""
-        if refresh_shards or time.monotonic() - self._described_at >= self.describe_every_s:
-            self._refresh_shards()
-        return sum(self._read(cursor) for cursor in list(self.cursors.values())
-                   if not cursor.finished and self._parent_done(cursor))
+        self._reading = True
+        try:
+            if refresh_shards or time.monotonic() - self._described_at >= self.describe_every_s:
+                self._refresh_shards()
+            self._last_read = sum(self._read(cursor) for cursor in list(self.cursors.values())
+                                  if not cursor.finished and self._parent_done(cursor))
+        finally:
+            self._reading = False
+        return self._last_read
 
     def _refresh_shards(self) -> None:
         """New shards appear when DynamoDB rolls a shard over; start each at TRIM_HORIZON."""

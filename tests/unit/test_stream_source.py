@@ -221,3 +221,17 @@ def test_a_refusing_on_failure_destination_leaves_the_position_at_the_last_recor
 ])
 def test_where_a_batch_resumes_is_read_from_the_response_as_lambda_reads_it(result: Any, resume: int | None) -> None:
     assert resume_at(result, [sequence(n) for n in range(4)], "koe-on_response") == resume
+
+
+def test_the_source_is_caught_up_only_once_a_poll_found_nothing_new(tmp_path: Path) -> None:
+    """What the fault run waits for before counting cases: the stream read to its end, its retries done."""
+    s = a_stream(tmp_path, 3, Function(failing={1: ["report"]}))
+    assert s.source.caught_up                       # nothing read yet, nothing under way
+    seen_during: list[bool] = []
+    real = s.source.handler
+    s.source.handler = lambda event, context: (seen_during.append(s.source.caught_up), real(event, context))[1]
+    assert s.source.poll(refresh_shards=True) == 3
+    assert seen_during and not any(seen_during)     # not caught up while a batch is in its retries
+    assert not s.source.caught_up                   # the last poll delivered records: there may be more
+    assert s.source.poll(refresh_shards=True) == 0
+    assert s.source.caught_up
