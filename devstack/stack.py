@@ -44,7 +44,7 @@ from devstack.private_files import write_private
 from devstack.provision import provision
 from devstack.runner import DEFAULT_CONCURRENCY, QueueDepth, Runner, describe_leftovers, queue_depth
 from devstack.time_machine import StackClock, TimeMachine, pinned_at, utc_now
-from devstack.workers import FunctionWorkers, WorkerSpec
+from devstack.workers import FunctionWorkers, WorkerDied, WorkerSpec
 
 log = logging.getLogger(__name__)
 
@@ -333,6 +333,11 @@ class LocalStack:
     def _warm(workers: FunctionWorkers, n: int) -> None:
         try:
             workers.warm(n)
+        except WorkerDied as exc:
+            if not exc.signalled:
+                log.exception("could not start a worker for %s", workers.spec.function)
+            else:               # Ctrl-C while it was starting: the stack is stopping, nothing is wrong
+                log.info("a warm worker for %s was stopped while starting", workers.spec.function)
         except Exception:       # the first invocation starts one instead, and says why it cannot
             log.exception("could not start a worker for %s", workers.spec.function)
 

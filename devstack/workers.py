@@ -64,6 +64,15 @@ class InvocationTimedOut(Exception):
 class WorkerDied(Exception):
     """A worker process ended without answering (not an injected crash): a Lambda runtime exit."""
 
+    def __init__(self, message: str, exitcode: int | None = None) -> None:
+        super().__init__(message)
+        self.exitcode = exitcode
+
+    @property
+    def signalled(self) -> bool:
+        """Ended by Ctrl-C or a stop (SIGINT, SIGTERM) before it could ignore them: the stack is stopping."""
+        return self.exitcode in (-signal.SIGINT, -signal.SIGTERM)
+
 
 @dataclass(frozen=True)
 class WorkerSpec:
@@ -174,7 +183,7 @@ class Worker:
         except (EOFError, ConnectionResetError) as exc:
             self.kill()
             raise WorkerDied(f"{function}: its worker ended without answering "
-                             f"(exit code {self.process.exitcode})") from exc
+                             f"(exit code {self.process.exitcode})", self.process.exitcode) from exc
         faults.absorb(*met)
         if kind == "error":
             name, message = body

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -130,3 +131,12 @@ def test_the_shared_clock_moves_in_another_process_when_the_stack_moves_it() -> 
     seen = datetime.fromisoformat(answers.get(timeout=60))
     reader.join(10)
     assert timedelta(hours=10) <= seen - START < timedelta(hours=10, minutes=1)
+
+
+def test_a_worker_stopped_by_ctrl_c_while_starting_is_told_apart_from_one_that_failed() -> None:
+    from devstack.workers import WorkerDied
+
+    assert WorkerDied("dispatch: its worker ended", -signal.SIGINT).signalled
+    assert WorkerDied("dispatch: its worker ended", -signal.SIGTERM).signalled
+    assert not WorkerDied("dispatch: its worker ended", 1).signalled
+    assert not WorkerDied("dispatch: a worker did not start within 60 s").signalled
