@@ -74,11 +74,11 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from devstack.stand_in import JsonHandler, Served
 from devstack.time_machine import utc_now
 
 VERSION = "2017-05-25"
@@ -176,8 +176,7 @@ class AlibabaSmsPlatform:
         self._lock = threading.Lock()
         self._sent: list[SentSms] = []
         self._nonces: set[str] = set()
-        self._server = _Server((host, port), self)
-        self._thread: threading.Thread | None = None
+        self._served = Served("Alibaba SMS", host, port, _Handler, self)
 
     @classmethod
     def from_template_book(cls, document: Mapping[str, Any], **options: Any) -> AlibabaSmsPlatform:
@@ -190,24 +189,17 @@ class AlibabaSmsPlatform:
     @property
     def endpoint(self) -> str:
         """host:port, as the SDK's Config(endpoint=...) takes it (with protocol="http")."""
-        host, port = self._server.server_address[:2]
-        return f"{host}:{port}"
+        return self._served.endpoint
 
     @property
     def url(self) -> str:
-        return f"http://{self.endpoint}"
+        return self._served.url
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="alibaba-sms",
-                                        daemon=True)
-        self._thread.start()
+        self._served.start()
 
     def stop(self) -> None:
-        if self._thread:  # shutdown() would wait forever for a loop that never started
-            self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5.0)
+        self._served.stop()
 
     # -- the API -----------------------------------------------------------------------------------
 
@@ -401,27 +393,10 @@ def _beijing(at: datetime) -> str:
     return at.astimezone(BEIJING).strftime(RECEIPT_TIME)
 
 
-class _Server(ThreadingHTTPServer):
-    """The stand-in's HTTP server; its handlers reach the platform through it."""
-
-    daemon_threads = True
-    server_address: tuple[str, int]
-
-    def __init__(self, address: tuple[str, int], platform: AlibabaSmsPlatform) -> None:
-        super().__init__(address, _Handler)
-        self.platform = platform
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server_version = "koe-alibaba-sms/1.0"
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log(f"{self.command} {urllib.parse.urlsplit(self.path).path} {format % args}")
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        log(f"{self.command} {urllib.parse.urlsplit(self.path).path} -> {code}")
+    say = staticmethod(log)
+    json_type = "application/json;charset=utf-8"
 
     def do_GET(self) -> None:
         parsed = urllib.parse.urlsplit(self.path)
@@ -449,13 +424,6 @@ class _Handler(BaseHTTPRequestHandler):
                                                "RequestId": request_id})
         self._json(200, {"Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": request_id})
 
-    def _json(self, status: int, payload: Any) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -69,9 +69,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from devstack.stand_in import JsonHandler, Served
 from devstack.time_machine import utc_now
 
 PUSH_PATH = "/v2/bot/message/push"
@@ -185,25 +185,17 @@ class LinePlatform:
         self._ids = itertools.count(461230966842064897)
         self._lock = threading.Lock()
         self._state = _State()
-        self._server = _Server((host, port), self)
-        self._thread: threading.Thread | None = None
+        self._served = Served("LINE", host, port, _Handler, self)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._served.url
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="line",
-                                        daemon=True)
-        self._thread.start()
+        self._served.start()
 
     def stop(self) -> None:
-        if self._thread:  # shutdown() would wait forever for a loop that never started
-            self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5.0)
+        self._served.stop()
 
     # -- the Messaging API -------------------------------------------------------------------------
 
@@ -481,27 +473,9 @@ def _event_id(at: datetime) -> str:
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
-class _Server(ThreadingHTTPServer):
-    """The stand-in's HTTP server; its handlers reach the LinePlatform through it."""
-
-    daemon_threads = True
-    server_address: tuple[str, int]
-
-    def __init__(self, address: tuple[str, int], platform: LinePlatform) -> None:
-        super().__init__(address, _Handler)
-        self.platform = platform
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server_version = "koe-line/1.0"
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log(f"{self.command} {urllib.parse.urlsplit(self.path).path} {format % args}")
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        log(f"{self.command} {urllib.parse.urlsplit(self.path).path} -> {code}")
+    say = staticmethod(log)
 
     def do_GET(self) -> None:
         parsed = urllib.parse.urlsplit(self.path)
@@ -550,15 +524,6 @@ class _Handler(BaseHTTPRequestHandler):
         except (UnicodeDecodeError, ValueError) as exc:
             self._json(400, {"message": str(exc)})
 
-    def _json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
 
 
 def main(argv: list[str] | None = None) -> None:
