@@ -58,10 +58,8 @@ import argparse
 import base64
 import hashlib
 import hmac
-import ipaddress
 import itertools
 import json
-import random
 import re
 import signal
 import sys
@@ -70,7 +68,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -78,7 +75,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from devstack.stand_in import JsonHandler, Served
+from devstack.stand_in import DrawnFaults, JsonHandler, Served, require_loopback
 from devstack.time_machine import utc_now
 
 VERSION = "2017-05-25"
@@ -157,19 +154,14 @@ class AlibabaSmsPlatform:
                  faults_seed: int = 0) -> None:
         """`templates`: template code -> approved text (variables as ${name}); `sign_names`: the approved
         signatures (any of them goes with any template, as at Alibaba for a general-purpose signature)."""
-        if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
-            raise ValueError("the Alibaba SMS stand-in binds loopback only")
-        unknown = set(faults or {}) - set(FAULTS)
-        if unknown:
-            raise ValueError(f"unknown Alibaba SMS faults {sorted(unknown)}: one of {sorted(FAULTS)}")
+        require_loopback(host, "Alibaba SMS")
+        self._faults = DrawnFaults("Alibaba SMS", FAULTS, faults, faults_seed)
+        self.faults_injected = self._faults.injected
         self._key_id, self._secret = access_key_id, access_key_secret
         self.sign_names = frozenset(sign_names)
         self.templates = {code: Template(code, text) for code, text in templates.items()}
         self.report_url, self.reply_url = report_url, reply_url
         self.clock, self.daily_limit = clock, daily_limit
-        self._faults = dict(faults or {})
-        self._fault_random = random.Random(faults_seed)
-        self.faults_injected: Counter[str] = Counter()
         self.pushes: list[tuple[str, int | None]] = []       # (url, the receiver's status) per receipt push
         self._biz_ids = itertools.count(900000000000000001)
         self._sequence = itertools.count(1000000001)
@@ -287,7 +279,7 @@ class AlibabaSmsPlatform:
                         (number, sign_name, template.code) and s.at.astimezone(BEIJING).date() == day)
             if today >= self.daily_limit:
                 raise Refusal(200, "isv.BUSINESS_LIMIT_CONTROL", f"触发天级流控Permits:{self.daily_limit}")
-            fault = self._draw()
+            fault = self._faults.draw()
             if fault is not None and not FAULTS[fault][3]:
                 raise Refusal(*FAULTS[fault][:3])
             biz_id = f"{next(self._biz_ids)}^0"
@@ -297,14 +289,6 @@ class AlibabaSmsPlatform:
         if fault is not None:            # taken500: out, and an error all the same
             raise Refusal(*FAULTS[fault][:3])
         return biz_id
-
-    def _draw(self) -> str | None:
-        for name in FAULTS:
-            share = self._faults.get(name, 0.0)
-            if share and self._fault_random.random() < share:
-                self.faults_injected[name] += 1
-                return name
-        return None
 
     # -- what a test or a script reads -------------------------------------------------------------
 

@@ -53,10 +53,8 @@ import argparse
 import base64
 import hashlib
 import hmac
-import ipaddress
 import itertools
 import json
-import random
 import re
 import signal
 import sys
@@ -65,13 +63,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from devstack.stand_in import JsonHandler, Served
+from devstack.stand_in import DrawnFaults, JsonHandler, Served, require_loopback
 from devstack.time_machine import utc_now
 
 PUSH_PATH = "/v2/bot/message/push"
@@ -170,17 +167,12 @@ class LinePlatform:
                  host: str = "127.0.0.1", port: int = 0, clock: Callable[[], datetime] = utc_now,
                  reply_token_ttl: timedelta = REPLY_TOKEN_TTL, faults: Mapping[str, float] | None = None,
                  faults_seed: int = 0, bot_user_id: str = "U" + "b0" * 16) -> None:
-        if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
-            raise ValueError("the LINE stand-in binds loopback only")
-        unknown = set(faults or {}) - set(FAULTS)
-        if unknown:
-            raise ValueError(f"unknown LINE faults {sorted(unknown)}: one of {sorted(FAULTS)}")
+        require_loopback(host, "LINE")
+        self._faults = DrawnFaults("LINE", FAULTS, faults, faults_seed)
+        self.faults_injected = self._faults.injected
         self.app_webhook_url, self.bot_user_id = app_webhook_url, bot_user_id
         self.clock, self.reply_token_ttl = clock, reply_token_ttl
         self._token, self._secret = channel_access_token, channel_secret
-        self._faults = dict(faults or {})
-        self._fault_random = random.Random(faults_seed)
-        self.faults_injected: Counter[str] = Counter()
         self.pushes = 0                  # pushes accepted: what LINE would count against the plan
         self._ids = itertools.count(461230966842064897)
         self._lock = threading.Lock()
@@ -220,7 +212,7 @@ class LinePlatform:
             follows = self._state.friends.get(to)
             if follows is None:
                 raise LineError(400, "Failed to send messages")
-            fault = self._draw()
+            fault = self._faults.draw()
             if fault is not None and not FAULTS[fault][2]:
                 raise LineError(*FAULTS[fault][:2])
             sent = self._record(to, "push", messages, now, delivered=follows, request_id=request_id,
@@ -271,14 +263,6 @@ class LinePlatform:
                 delivered, message_id, request_id, retry_key, tuple(item["action"]["text"] for item in items)))
             sent.append({"id": message_id, "quoteToken": uuid.uuid4().hex})
         return sent
-
-    def _draw(self) -> str | None:
-        for name in FAULTS:
-            share = self._faults.get(name, 0.0)
-            if share and self._fault_random.random() < share:
-                self.faults_injected[name] += 1
-                return name
-        return None
 
     # -- what a test or a script reads -------------------------------------------------------------
 

@@ -9,11 +9,41 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import random
 import threading
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+def require_loopback(host: str, what: str) -> None:
+    """A stand-in serves this machine only."""
+    if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
+        raise ValueError(f"the {what} stand-in binds loopback only")
+
+
+class DrawnFaults:
+    """The faults a stand-in injects, each with its share of calls, drawn from a seeded generator in
+    the order the stand-in names them; `injected` counts what was drawn."""
+
+    def __init__(self, what: str, known: Collection[str], shares: Mapping[str, float] | None, seed: int) -> None:
+        unknown = set(shares or {}) - set(known)
+        if unknown:
+            raise ValueError(f"unknown {what} faults {sorted(unknown)}: one of {sorted(known)}")
+        self._known = tuple(known)
+        self._shares = dict(shares or {})
+        self._random = random.Random(seed)
+        self.injected: Counter[str] = Counter()
+
+    def draw(self) -> str | None:
+        for name in self._known:
+            share = self._shares.get(name, 0.0)
+            if share and self._random.random() < share:
+                self.injected[name] += 1
+                return name
+        return None
 
 
 class StandInServer(ThreadingHTTPServer):
@@ -33,8 +63,7 @@ class Served:
 
     def __init__(self, what: str, host: str, port: int, handler: type[BaseHTTPRequestHandler],
                  platform: Any) -> None:
-        if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
-            raise ValueError(f"the {what} stand-in binds loopback only")
+        require_loopback(host, what)
         self._what = what
         self._server = StandInServer((host, port), handler, platform)
         self._thread: threading.Thread | None = None
