@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.browser.conftest import SCREENSHOTS, _require_browser
+from tests.browser.conftest import SCREENSHOTS, _require_browser, watched
 from tests.e2e.harness import OPEN_ALL_DAY, Koe, eventually, local_stack
 
 pytestmark = pytest.mark.browser
@@ -42,13 +42,7 @@ def koe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Koe]:
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport=DESKTOP, device_scale_factor=1)
-    opened = context.new_page()
-    opened.set_default_timeout(15_000)
-    problems: list[str] = []
-    opened.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-    opened.on("pageerror", lambda error: problems.append(str(error)))
-    opened.problems = problems
-    yield opened
+    yield watched(context.new_page())
     context.close()
 
 
