@@ -80,6 +80,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = StackOptions()
     parser.add_argument("--api-port", type=int, default=defaults.api_port)
     parser.add_argument("--carrier-port", type=int, default=defaults.carrier_port)
+    parser.add_argument("--alibaba-port", type=int, default=defaults.alibaba_port,
+                        help="the Alibaba Cloud SMS stand-in (China SMS: SendSms, receipts; devstack/alibaba_sms.py)")
     parser.add_argument("--line-port", type=int, default=defaults.line_port,
                         help="the LINE Platform stand-in (LINE's Messaging API and webhooks; devstack/line.py)")
     parser.add_argument("--dynamodb-port", type=int, default=defaults.dynamodb_port)
@@ -227,6 +229,7 @@ def banner(stack: LocalStack) -> str:
         ("Mailbox page", a["mailbox_url"]),
         ("Carrier (Twilio API)", a["carrier_url"]),
         ("LINE (Messaging API)", f"{a['line_url']}  (chat as a LINE user: {a['phone_url']}?line={DEMO_LINE_USER})"),
+        ("China SMS (Alibaba SMS)", f"{a['alibaba_url']}  (a mainland phone: {a['phone_url']}?number={DEMO_CN_PHONE})"),
         ("DynamoDB Local", a["dynamodb_endpoint"]),
         ("moto (SQS/SNS/SES/Events)", a["moto_endpoint"]),
         ("Intake queue", env["KOE_INTAKE_QUEUE_URL"]),
@@ -267,6 +270,10 @@ def banner(stack: LocalStack) -> str:
         (f"  curl -H \"x-api-key: {a['api_key']}\" -H 'content-type: application/json' "
          f"-d '{demo_event(stack.clock(), line=True)}' {a['api_url']}/v1/events"),
         f"  and answers on the phone page's LINE view: {a['phone_url']}?line={DEMO_LINE_USER}",
+        "Survey a customer in mainland China (China SMS through Alibaba, an approved template; answers on the page):",
+        (f"  curl -H \"x-api-key: {a['api_key']}\" -H 'content-type: application/json' "
+         f"-d '{demo_event(stack.clock(), china=True)}' {a['api_url']}/v1/events"),
+        f"  and read it (or text 退订) on the phone page: {a['phone_url']}?number={DEMO_CN_PHONE}",
         "Survey a customer by email (no phone: email; read it on the mailbox page):",
         (f"  curl -H \"x-api-key: {a['api_key']}\" -H 'content-type: application/json' "
          f"-d '{demo_event(stack.clock(), email=True)}' {a['api_url']}/v1/events"),
@@ -288,17 +295,20 @@ def banner(stack: LocalStack) -> str:
 DEMO_EMAIL = "hanako@example.jp"
 DEMO_LINE_USER = "U" + "4b6f65" * 5 + "00"       # fictional: U and 32 hex digits
 DEMO_JP_PHONE = "+819000010123"                   # fictional
+DEMO_CN_PHONE = "+8613800138000"                  # fictional
 
 
-def demo_event(at: datetime, email: bool = False, line: bool = False) -> str:
+def demo_event(at: datetime, email: bool = False, line: bool = False, china: bool = False) -> str:
     """A fresh event for the printed curl, completed `at` (the stack's clock): the sample's fixed
     completed_at would be stale. With `email`, a customer with an address and no phone (surveyed by
-    email, in Japanese); with `line`, a Japanese customer with a LINE user id (surveyed on LINE)."""
+    email, in Japanese); with `line`, a Japanese customer with a LINE user id (surveyed on LINE); with
+    `china`, a customer with a mainland number (surveyed by China SMS, in Chinese)."""
     now = at.astimezone(UTC).isoformat(timespec="seconds")
     customer = ({"id": "C-0002", "email": DEMO_EMAIL, "locale": "ja-JP"} if email
                 else {"id": "C-0003", "phone": DEMO_JP_PHONE, "line_user_id": DEMO_LINE_USER, "locale": "ja-JP"} if line
+                else {"id": "C-0004", "phone": DEMO_CN_PHONE, "locale": "zh-CN"} if china
                 else {"id": "C-0001", "phone": "+15550100123", "locale": "en-US"})
-    kind = "email-" if email else "line-" if line else ""
+    kind = "email-" if email else "line-" if line else "cn-" if china else ""
     return json.dumps({
         "event_id": f"demo-{kind}{now[:19].replace(':', '')}", "procedure": "claim_payment",
         "completed_at": now, "customer": customer, "context": {"branch": "tokyo-chuo", "agent_id": "A-102"},
@@ -340,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         return read_queue(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = StackOptions(api_port=args.api_port, carrier_port=args.carrier_port, line_port=args.line_port,
+                           alibaba_port=args.alibaba_port,
                            dynamodb_port=args.dynamodb_port, moto_port=args.moto_port,
                            tick_seconds=args.tick_seconds, api_key=args.api_key, carrier_rate=args.carrier_rate,
                            carrier_faults=args.carrier_faults,

@@ -71,6 +71,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -140,6 +141,11 @@ class SentSms:
     out_id: str | None
     at: datetime
 
+    @property
+    def size(self) -> int:
+        """How many messages Alibaba bills it as: one up to 70 characters, else one per 67."""
+        return 1 if len(self.text) <= 70 else -(-len(self.text) // 67)
+
     def public(self) -> dict[str, Any]:
         return {"biz_id": self.biz_id, "phone": self.phone, "sign_name": self.sign_name,
                 "template_code": self.template_code, "text": self.text, "out_id": self.out_id,
@@ -151,9 +157,11 @@ class AlibabaSmsPlatform:
                  templates: Mapping[str, str], report_url: str | None = None, reply_url: str | None = None,
                  host: str = "127.0.0.1", port: int = 0, clock: Callable[[], datetime] = utc_now,
                  daily_limit: int = DAILY_LIMIT, faults: Mapping[str, float] | None = None,
-                 faults_seed: int = 0) -> None:
+                 faults_seed: int = 0, report_after_s: float | None = None) -> None:
         """`templates`: template code -> approved text (variables as ${name}); `sign_names`: the approved
-        signatures (any of them goes with any template, as at Alibaba for a general-purpose signature)."""
+        signatures (any of them goes with any template, as at Alibaba for a general-purpose signature).
+        `report_after_s`: push each accepted message's delivery report (DELIVERED) that many seconds
+        later, as Alibaba does on its own (the local stack); None: only when `report_for` is called."""
         require_loopback(host, "Alibaba SMS")
         self._faults = DrawnFaults("Alibaba SMS", FAULTS, faults, faults_seed)
         self.faults_injected = self._faults.injected
@@ -162,11 +170,15 @@ class AlibabaSmsPlatform:
         self.templates = {code: Template(code, text) for code, text in templates.items()}
         self.report_url, self.reply_url = report_url, reply_url
         self.clock, self.daily_limit = clock, daily_limit
+        self.report_after_s = report_after_s
+        self._reporting: list[threading.Timer] = []
         self.pushes: list[tuple[str, int | None]] = []       # (url, the receiver's status) per receipt push
         self._biz_ids = itertools.count(900000000000000001)
         self._sequence = itertools.count(1000000001)
         self._lock = threading.Lock()
         self._sent: list[SentSms] = []
+        self._reported: dict[str, bool] = {}                  # biz_id -> delivered, once reported
+        self._received: list[tuple[str, str, datetime]] = []  # (11-digit number, text, when): replies
         self._nonces: set[str] = set()
         self._served = Served("Alibaba SMS", host, port, _Handler, self)
 
@@ -191,6 +203,10 @@ class AlibabaSmsPlatform:
         self._served.start()
 
     def stop(self) -> None:
+        with self._lock:
+            reporting, self._reporting = self._reporting, []
+        for timer in reporting:
+            timer.cancel()
         self._served.stop()
 
     # -- the API -----------------------------------------------------------------------------------
@@ -286,9 +302,19 @@ class AlibabaSmsPlatform:
             self._sent.append(SentSms(biz_id, number, sign_name, template.code, values, text,
                                       params.get("OutId") or None, now))
         log(f"SendSms to {masked(number)} template {template.code} -> {biz_id}")
+        self._report_later(biz_id)
         if fault is not None:            # taken500: out, and an error all the same
             raise Refusal(*FAULTS[fault][:3])
         return biz_id
+
+    def _report_later(self, biz_id: str) -> None:
+        if self.report_after_s is None:
+            return
+        timer = threading.Timer(self.report_after_s, self.report_for, args=(biz_id,))
+        timer.daemon = True
+        with self._lock:
+            self._reporting = [t for t in self._reporting if t.is_alive()] + [timer]
+        timer.start()
 
     # -- what a test or a script reads -------------------------------------------------------------
 
@@ -308,7 +334,9 @@ class AlibabaSmsPlatform:
             message = next((s for s in self._sent if s.biz_id == biz_id), None)
         if message is None:
             raise ValueError(f"no message {biz_id!r} was sent")
-        size = 1 if len(message.text) <= 70 else -(-len(message.text) // 67)
+        size = message.size
+        with self._lock:
+            self._reported[biz_id] = success
         report = {"phone_number": message.phone, "send_time": _beijing(message.at),
                   "report_time": _beijing(message.at + after), "success": success, "err_code": err_code,
                   "err_msg": err_msg, "sms_size": str(size), "biz_id": message.biz_id, "out_id": message.out_id or ""}
@@ -319,6 +347,11 @@ class AlibabaSmsPlatform:
                          dest_code: str = "") -> dict[str, Any]:
         """The customer's reply (SmsUp) to the last message sent to `phone` (its signature), now on this
         stand-in's clock; POSTed to `reply_url` when set."""
+        return self.customer_says(phone, text, sign_name=sign_name, dest_code=dest_code)[0]
+
+    def customer_says(self, phone: str, text: str, *, sign_name: str | None = None,
+                      dest_code: str = "") -> tuple[dict[str, Any], int | None]:
+        """As customer_replies, with what the receiver answered the push (None: unreachable or no URL)."""
         found = MOBILE.fullmatch(phone)
         if found is None:
             raise ValueError("not a mainland mobile number")
@@ -332,12 +365,35 @@ class AlibabaSmsPlatform:
             raise ValueError("nothing was sent to this number: name the signature it replies to")
         reply = {"phone_number": number, "send_time": _beijing(now), "content": text, "sign_name": sign,
                  "dest_code": dest_code, "sequence_id": sequence}
-        self._push(self.reply_url, reply, "SmsUp")
-        return reply
+        with self._lock:
+            self._received.append((number, text, now))
+        return reply, self._push(self.reply_url, reply, "SmsUp")
 
-    def _push(self, url: str | None, receipt: dict[str, Any], kind: str) -> None:
+    def thread(self, phone: str) -> list[dict[str, Any]]:
+        """The phone's conversation with the signatures sent from here, oldest first, in the shape of the
+        carrier's message log (the phone page shows both): what was sent, with its delivery report's
+        verdict once pushed, and what the customer answered."""
+        found = MOBILE.fullmatch(phone)
+        if found is None:
+            return []
+        number = found.group(1)
+        with self._lock:
+            sent = [s for s in self._sent if s.phone == number]
+            reported = dict(self._reported)
+            received = [(text, at) for n, text, at in self._received if n == number]
+        items = [(s.at, {"sid": s.biz_id, "from": f"【{s.sign_name}】", "to": f"+86{number}", "body": s.text,
+                         "status": _report_status(reported.get(s.biz_id)),
+                         "direction": "outbound-api", "error_code": None, "date_created": format_datetime(s.at),
+                         "num_segments": s.size, "via": "Alibaba Cloud SMS"}) for s in sent]
+        items += [(at, {"sid": f"up-{i}", "from": f"+86{number}", "to": "", "body": text, "status": "received",
+                        "direction": "inbound", "error_code": None, "date_created": format_datetime(at),
+                        "num_segments": 1 if len(text) <= 70 else -(-len(text) // 67), "via": "Alibaba Cloud SMS"})
+                  for i, (text, at) in enumerate(received)]
+        return [item for _, item in sorted(items, key=lambda pair: pair[0])]
+
+    def _push(self, url: str | None, receipt: dict[str, Any], kind: str) -> int | None:
         if url is None:
-            return
+            return None
         body = json.dumps([receipt], ensure_ascii=False).encode("utf-8")
         request = urllib.request.Request(url, data=body, method="POST",
                                          headers={"Content-Type": "application/json; charset=utf-8"})
@@ -352,6 +408,12 @@ class AlibabaSmsPlatform:
             status = None
         self.pushes.append((url, status))
         log(f"{kind} push -> {status}")
+        return status
+
+
+def _report_status(delivered: bool | None) -> str:
+    """A message's status as the phone page shows it: sent until its delivery report is pushed."""
+    return "sent" if delivered is None else "delivered" if delivered else "undelivered"
 
 
 def _template_values(raw: str | None, template: Template) -> dict[str, str]:

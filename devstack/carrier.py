@@ -165,6 +165,7 @@ def count_segments(body: str) -> int:
 # --- Twilio's rules -------------------------------------------------------------------------------
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+MAINLAND_MOBILE = re.compile(r"\+861[3-9]\d{9}")     # texted through China SMS where the stack runs it
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
 OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
 OPT_OUT_CONFIRMATION = (
@@ -446,7 +447,7 @@ class Carrier:
                  region: str = "us-east-1", time_machine: TimeMachine | None = None,
                  scheduled: Callable[[], list[dict[str, Any]]] | None = None,
                  messages_per_second: float | None = None, faults: Mapping[str, float] | None = None,
-                 faults_seed: int = 0, line: Any = None) -> None:
+                 faults_seed: int = 0, line: Any = None, alibaba: Any = None) -> None:
         if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
             raise ValueError("the carrier binds loopback only")  # it accepts unauthenticated /reply
         if not E164.match(number):
@@ -461,6 +462,10 @@ class Carrier:
         self.time_machine, self.scheduled = time_machine, scheduled
         # The local stack's LINE stand-in (devstack/line.py LinePlatform), for the phone page's LINE chats.
         self.line = line
+        # The local stack's Alibaba Cloud SMS stand-in (devstack/alibaba_sms.py): a mainland number's
+        # texts go through it, as China SMS does (the phone page shows them; the customer's replies go
+        # back as its SmsUp receipts).
+        self.alibaba = alibaba
         self._auth_token = auth_token
         self._validator = RequestValidator(auth_token)
         # Twilio's throughput per sender (a US long code ~1 message a second, toll-free 3, a short code
@@ -817,7 +822,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, PHONE_PAGE.read_bytes(), "text/html; charset=utf-8")
         elif parsed.path == "/messages":
             to, number = _number_param(query, "to"), _number_param(query, "number")
-            self._json(200, self.carrier.log.select(to=to, number=number))
+            china = self.carrier.alibaba.thread(number) if self.carrier.alibaba and number else []
+            self._json(200, self.carrier.log.select(to=to, number=number) + china)
         elif parsed.path == "/emails":
             self._emails(query.get("to", [None])[0], query.get("since", ["0"])[0])
         elif parsed.path == "/favicon.ico":       # browsers ask; nothing to show
@@ -936,8 +942,18 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(400, {"error": "'from' must be E.164 and 'body' a string"})
         if sid is not None and not (isinstance(sid, str) and sid.startswith("SM")):
             return self._json(400, {"error": "'message_sid' must be an SM... sid"})
+        if self.carrier.alibaba is not None and MAINLAND_MOBILE.fullmatch(from_):
+            return self._china_reply(from_, text)
         outcome = self.carrier.deliver_reply(from_, text, sid)
         self._json(502 if outcome["app_status"] is None else 200, outcome)
+
+    def _china_reply(self, from_: str, text: str) -> None:
+        """A mainland number answers China SMS: Alibaba's stand-in pushes it to koe as an SmsUp receipt."""
+        try:
+            _, status = self.carrier.alibaba.customer_says(from_, text)
+        except ValueError as exc:        # nothing was sent to this number by China SMS
+            return self._json(409, {"error": str(exc)})
+        self._json(502 if status is None else 200, {"app_status": status, "replies": [], "via": "Alibaba Cloud SMS"})
 
     def _emails(self, to: str | None, since: str) -> None:
         if not since.isdigit():

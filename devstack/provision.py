@@ -68,9 +68,10 @@ def client(service: Service, endpoint: str, region: str, *, pool: int = POOL) ->
 
 
 def provision(dynamodb_endpoint: str, aws_endpoint: str, region: str, prefix: str,
-              line: bool = False) -> dict[str, str]:
-    """Every resource koe uses, unless it exists; returns the settings naming them. With `line`, also
-    LINE's secret (the local stack, which runs LINE's stand-in): without it koe leaves LINE off."""
+              stand_ins: bool = False) -> dict[str, str]:
+    """Every resource koe uses, unless it exists; returns the settings naming them. With `stand_ins`,
+    also the optional channels' secrets (LINE's, Alibaba SMS's: the local stack, which runs their
+    stand-ins): without them koe leaves those channels off."""
     dynamodb = client("dynamodb", dynamodb_endpoint, region)
     for table in resources.TABLES:
         create_table(dynamodb, table, resources.physical(prefix, table.name))
@@ -92,7 +93,7 @@ def provision(dynamodb_endpoint: str, aws_endpoint: str, region: str, prefix: st
                         resources.filter_policy(resources.queue(queue_name)))
     email = create_email(client("sesv2", aws_endpoint, region), client("ses", aws_endpoint, region), prefix,
                          topic_arns[resources.EMAIL.events_topic])
-    configuration = {**create_secrets(client("secretsmanager", aws_endpoint, region), prefix, line),
+    configuration = {**create_secrets(client("secretsmanager", aws_endpoint, region), prefix, stand_ins),
                      **create_config_document(client("s3", aws_endpoint, region), prefix)}
     return build_env(prefix, dynamodb_endpoint, aws_endpoint, region, queue_urls, topic_arns, bus,
                      inspect_url, {**email, **configuration})
@@ -319,16 +320,19 @@ def first_values() -> dict[str, dict[str, Any]]:
         resources.CONTACT_KEYS_SECRET.name: {"current": "local-1", "keys": {"local-1": secrets.token_hex(32)}},
         resources.LINE_SECRET.name: {"channel_access_token": secrets.token_urlsafe(32),
                                      "channel_secret": secrets.token_hex(16)},
+        resources.ALIBABA_SMS_SECRET.name: {"access_key_id": "LTAI" + secrets.token_hex(10),
+                                            "access_key_secret": secrets.token_urlsafe(22),
+                                            "receipt_token": secrets.token_hex(24)},
     }
 
 
-def create_secrets(secretsmanager: Any, prefix: str, line: bool = False) -> dict[str, str]:
+def create_secrets(secretsmanager: Any, prefix: str, stand_ins: bool = False) -> dict[str, str]:
     """Each secret koe reads, unless it exists; returns the settings naming them (KOE_*_SECRET_ID).
-    An optional one (LINE's) is made only with `line` (the local stack, which runs LINE's stand-in and
-    writes its channel's values): without its name koe leaves LINE off, as a stage without `line=true`."""
+    An optional one (a channel's: LINE's, Alibaba SMS's) is made only with `stand_ins` (the local stack,
+    which runs those channels' stand-ins and writes their values): without its name koe leaves the
+    channel off, as a stage without `line=true` / `cn_sms=true`."""
     values = first_values()
-    needed = [secret for secret in resources.SECRETS
-              if not secret.optional or (line and secret is resources.LINE_SECRET)]
+    needed = [secret for secret in resources.SECRETS if not secret.optional or stand_ins]
     for secret in needed:
         name = resources.physical(prefix, secret.name)
         _unless_exists(lambda name=name, value=values[secret.name]: secretsmanager.create_secret(

@@ -1,7 +1,10 @@
 """The whole local stack in one process: DynamoDB Local, moto, the provisioned resources, koe's
-Chalice HTTP routes, the carrier (Twilio stand-in), the LINE Platform (LINE's stand-in, `devstack/line.py`)
-and the Runner (queue, stream, schedule). LINE is on: its secret is in moto's Secrets Manager, koe's SDK
-client talks to the stand-in (KOE_LINE_BASE_URL) and the stand-in posts its webhooks to `/line/webhook`.
+Chalice HTTP routes, the carrier (Twilio stand-in), the LINE Platform (LINE's stand-in, `devstack/line.py`),
+Alibaba Cloud SMS (China SMS's stand-in, `devstack/alibaba_sms.py`) and the Runner (queue, stream,
+schedule). LINE and China SMS are on: their secrets are in moto's Secrets Manager, koe's SDK clients talk
+to the stand-ins (KOE_LINE_BASE_URL, KOE_ALIBABA_SMS_ENDPOINT), LINE's stand-in posts its webhooks to
+`/line/webhook` and Alibaba's pushes its receipts to `/alibaba/sms/{reports,replies}/<token>` (the local
+template book: devstack/local_cn_sms.py).
 
 Everything binds 127.0.0.1 (DynamoDB Local's jar binds all interfaces; it is reached through
 127.0.0.1 only). `stop()` is safe to call twice and also runs at interpreter exit, so the JVM and the
@@ -33,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from chalicelib import resources
 from devstack import faults, iam, local_routing, local_surveys
@@ -56,6 +59,12 @@ TWILIO_AUTH_TOKEN = "0123456789abcdef" * 2
 # The local LINE channel's credentials (the stand-in checks the token and signs webhooks with the secret).
 LINE_CHANNEL_ACCESS_TOKEN = "local-line-channel-access-token-" + "0123456789abcdef" * 2
 LINE_CHANNEL_SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+# The local Alibaba Cloud SMS account (fictional; the stand-in verifies the SDK's signature with the
+# secret) and the token in its receipt routes' paths. Delivery reports follow a send by this long.
+ALIBABA_ACCESS_KEY_ID = "LTAI5tKoeLocal0000000001"
+ALIBABA_ACCESS_KEY_SECRET = "koeLocalAlibabaSmsSecret0000000001"
+ALIBABA_RECEIPT_TOKEN = "koeLocalAlibabaReceipts0123456789abcdef"
+ALIBABA_REPORT_AFTER_S = 0.5
 # The contact key's version id in the local stack (its key is kept in the data folder, as before).
 LOCAL_CONTACT_KEY_ID = "local-1"
 
@@ -75,6 +84,7 @@ class StackOptions:
     api_port: int = 8000
     carrier_port: int = 8025
     line_port: int = 8026                   # the LINE stand-in (devstack/line.py)
+    alibaba_port: int = 8027                # the Alibaba Cloud SMS stand-in (devstack/alibaba_sms.py)
     dynamodb_port: int = 8100
     moto_port: int = 5000
     tick_seconds: float = 60.0
@@ -95,7 +105,7 @@ class StackOptions:
     def check_ports(self) -> None:
         """Fail before starting anything when a fixed port is taken (0 means "any free port")."""
         for port, flag in ((self.api_port, "--api-port"), (self.carrier_port, "--carrier-port"),
-                           (self.line_port, "--line-port"),
+                           (self.line_port, "--line-port"), (self.alibaba_port, "--alibaba-port"),
                            (self.dynamodb_port, "--dynamodb-port"), (self.moto_port, "--moto-port")):
             if port and not port_is_free(port):
                 raise PortInUse(port, flag)
@@ -110,6 +120,7 @@ class LocalStack:
         self.app: ModuleType | None = None
         self.carrier: Any = None
         self.line: Any = None                   # devstack.line.LinePlatform
+        self.alibaba: Any = None                # devstack.alibaba_sms.AlibabaSmsPlatform
         self.runner: Runner | None = None
         self.workers: dict[str, FunctionWorkers] = {}   # handler -> its worker processes
         self._warming: list[threading.Thread] = []
@@ -145,6 +156,7 @@ class LocalStack:
             self._timed("http", self._start_http)
             self._timed("carrier", self._start_carrier)
             self._timed("line", self._start_line)
+            self._timed("alibaba", self._start_alibaba)
             self._timed("runner", self._start_runner)
         except BaseException:
             self.stop()
@@ -166,12 +178,13 @@ class LocalStack:
     def _provision(self) -> None:
         assert self.dynamodb and self.moto
         self.env = provision(self.dynamodb.endpoint, self.moto.endpoint, self.options.region,
-                             self.options.prefix, line=True)
+                             self.options.prefix, stand_ins=True)
 
     def _import_app(self) -> None:
         """Settings are read on first use, so the environment is complete before `app` loads."""
         self.api_port = self.options.api_port or free_port()
         self.line = self._make_line()           # binds now: its URL goes into the settings
+        self.alibaba = self._make_alibaba()     # binds now: its endpoint goes into the settings
         self.carrier = self._make_carrier()     # binds now: its URL goes into the settings
         self.env.update(self._app_settings())
         # The local routing table and alert settings, unless the environment brings its own (a test's
@@ -202,6 +215,9 @@ class LocalStack:
             "KOE_PUBLIC_BASE_URL": self.api_url,
             "KOE_TWILIO_BASE_URL": self.carrier.url,
             "KOE_LINE_BASE_URL": self.line.url,
+            "KOE_ALIBABA_SMS_ENDPOINT": self.alibaba.endpoint,
+            "KOE_ALIBABA_SMS_PROTOCOL": "http",
+            "KOE_CN_SMS_TEMPLATES": json.dumps(self._cn_sms_templates(), ensure_ascii=False),
             # The app's SDK clients must never find real credentials, whatever the shell exports.
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
@@ -218,9 +234,12 @@ class LocalStack:
         keyring = {"current": LOCAL_CONTACT_KEY_ID, "keys": {LOCAL_CONTACT_KEY_ID: self._contact_hash_key()}}
         twilio = {"account_sid": TWILIO_ACCOUNT_SID, "auth_token": TWILIO_AUTH_TOKEN, "from": TWILIO_NUMBER}
         line = {"channel_access_token": LINE_CHANNEL_ACCESS_TOKEN, "channel_secret": LINE_CHANNEL_SECRET}
+        alibaba = {"access_key_id": ALIBABA_ACCESS_KEY_ID, "access_key_secret": ALIBABA_ACCESS_KEY_SECRET,
+                   "receipt_token": ALIBABA_RECEIPT_TOKEN}
         values: dict[resources.Secret, dict[str, Any]] = {
             resources.TWILIO_SECRET: twilio, resources.API_KEYS_SECRET: {"keys": [api_key]},
-            resources.CONTACT_KEYS_SECRET: keyring, resources.LINE_SECRET: line}
+            resources.CONTACT_KEYS_SECRET: keyring, resources.LINE_SECRET: line,
+            resources.ALIBABA_SMS_SECRET: alibaba}
         for secret, value in values.items():
             put_secret(self.moto.endpoint, self.options.region, self.env[secret.env], value)
         return {"KOE_LOCAL_API_KEY": api_key, "KOE_LOCAL_CONTACT_KEYS": json.dumps(keyring)}
@@ -244,6 +263,27 @@ class LocalStack:
                             app_webhook_url=f"{self.api_url}/line/webhook", port=self.options.line_port,
                             clock=self.clock)
 
+    def _cn_sms_templates(self) -> dict[str, Any]:
+        """China SMS's approved templates: the environment's KOE_CN_SMS_TEMPLATES, else the local book."""
+        from devstack import local_cn_sms
+
+        if os.environ.get("KOE_CN_SMS_TEMPLATES"):
+            return cast(dict[str, Any], json.loads(os.environ["KOE_CN_SMS_TEMPLATES"]))
+        return local_cn_sms.template_book(f"{os.environ.get('KOE_SURVEY_LINK_BASE_URL') or self.api_url}/s")
+
+    def _make_alibaba(self) -> Any:
+        """The Alibaba Cloud SMS stand-in, approving koe's China SMS template book, pushing each message's
+        delivery report a moment after it is sent and the customer's replies to this stack's receipt
+        routes (the receipt token in the path, as Alibaba's console is given it)."""
+        from devstack.alibaba_sms import AlibabaSmsPlatform
+
+        receipts = f"{self.api_url}/alibaba/sms/{{}}/{ALIBABA_RECEIPT_TOKEN}"
+        return AlibabaSmsPlatform.from_template_book(
+            self._cn_sms_templates(), access_key_id=ALIBABA_ACCESS_KEY_ID,
+            access_key_secret=ALIBABA_ACCESS_KEY_SECRET, report_url=receipts.format("reports"),
+            reply_url=receipts.format("replies"), port=self.options.alibaba_port, clock=self.clock,
+            report_after_s=ALIBABA_REPORT_AFTER_S)
+
     def _make_carrier(self) -> Any:
         from devstack.carrier import Carrier
 
@@ -256,7 +296,8 @@ class LocalStack:
                        ses_configuration_set=self.env[email.env], region=self.options.region,
                        time_machine=self.time_machine, scheduled=self.scheduled_surveys,
                        messages_per_second=self.options.carrier_rate, faults=self.options.carrier_faults,
-                       faults_seed=int(os.environ.get(faults.SEED_ENV, "0")), line=self.line)
+                       faults_seed=int(os.environ.get(faults.SEED_ENV, "0")), line=self.line,
+                       alibaba=self.alibaba)
 
     def _fire_schedule(self) -> Any:
         """One `tick` now (after the time machine moved the clock); None before the runner runs."""
@@ -292,6 +333,9 @@ class LocalStack:
 
     def _start_line(self) -> None:
         self.line.start()
+
+    def _start_alibaba(self) -> None:
+        self.alibaba.start()
 
     def _start_runner(self) -> None:
         assert self.dynamodb and self.moto
@@ -351,6 +395,7 @@ class LocalStack:
             "clock_url": f"{self.carrier.url}/clock",
             "carrier_url": self.carrier.url,
             "line_url": self.line.url,
+            "alibaba_url": self.alibaba.url,
             "dynamodb_endpoint": self.dynamodb.endpoint,
             "moto_endpoint": self.moto.endpoint,
             "api_key": self.env["KOE_LOCAL_API_KEY"],
@@ -370,6 +415,7 @@ class LocalStack:
                              ("workers", self.workers and self._retire_workers),
                              ("carrier", self.carrier and self.carrier.stop),
                              ("line", self.line and self.line.stop),
+                             ("alibaba", self.alibaba and self.alibaba.stop),
                              ("moto", self.moto and self.moto.stop),
                              ("dynamodb", self.dynamodb and self.dynamodb.stop)):
             if not action:

@@ -146,6 +146,16 @@ class TemplateBook:
         except KeyError:
             raise UnknownTemplate(locale, message) from None
 
+    def locale_for(self, message: str, locale: str) -> str:
+        """The book's locale to send `message` in to a customer of `locale`: that locale when the book
+        has it ("zh-CN"), else one of the same language ("en" finds "en-US": surveys store the
+        language), else DEFAULT_LOCALE."""
+        if (locale, message) in self._templates:
+            return locale
+        language = locale.split("-")[0].lower()
+        same = sorted(loc for loc, name in self._templates if name == message and loc.split("-")[0].lower() == language)
+        return same[0] if same else DEFAULT_LOCALE
+
     def approved(self) -> dict[tuple[str, str], ApprovedTemplate]:
         """Every template (a stand-in's list of what is approved is built from the same configuration)."""
         return dict(self._templates)

@@ -147,14 +147,14 @@ CN_TOKEN_PARAM = "token"
 @dataclass(frozen=True)
 class CnSmsSurveySender:
     """China SMS (Alibaba Cloud SMS): each message is the approved template of its name (invitation,
-    reminder, closing) in the template book (domain/cn_sms.py), in the survey's locale where the book
-    has one, else zh-CN. Only the template's approved parameters are given: the survey page's signed
-    link where the approved text puts ${link}, or its token where the text writes the page's URL and
-    then ${token}, and nothing else (a template with a variable koe does not fill is TemplateRejected
-    `koe_params` before any call). The survey id is the OutId, so
-    Alibaba's delivery report names its survey. A TemplateRejected is a deployment fault (the console
-    or the template book must change): counted and logged as an error here, before the caller ends
-    the survey or the message."""
+    reminder, closing) in the template book (domain/cn_sms.py), in the survey's language where the book
+    has it (TemplateBook.locale_for), else zh-CN. Only the template's approved parameters are given:
+    the survey page's signed link where the approved text puts ${link}, or its token where the text
+    writes the page's URL and then ${token}, and nothing else (a template with a variable koe does not
+    fill is TemplateRejected `koe_params` before any call). The survey id is the OutId, so Alibaba's
+    delivery report names its survey. A TemplateRejected is a deployment fault (the console or the
+    template book must change): counted and logged as an error here, before the caller ends the survey
+    or the message."""
 
     sms: CnSms
     templates: cn_sms.TemplateBook
@@ -175,7 +175,7 @@ class CnSmsSurveySender:
             raise
 
     def _locale(self, locale: str, message: str) -> str:
-        return locale if (locale, message) in self.templates.approved() else cn_sms.DEFAULT_LOCALE
+        return self.templates.locale_for(message, locale)
 
     def _params(self, survey: Survey, message: str, locale: str) -> dict[str, str]:
         try:

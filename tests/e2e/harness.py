@@ -46,6 +46,7 @@ def local_stack(folder: Path, settings: Mapping[str, str], tick_seconds: float =
     with log.open("w") as stderr, (folder / "koe.log").open("w") as stdout:
         process = subprocess.Popen(
             [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0", "--line-port", "0",
+             "--alibaba-port", "0",
              "--dynamodb-port", "0",
              "--moto-port", "0", "--tick-seconds", str(tick_seconds), "--in-memory", "--ready-file", str(ready),
              *clock.devstack_args(), *(["--carrier-rate", f"{carrier_rate:g}"] if carrier_rate else [])],
@@ -108,6 +109,7 @@ class Koe:
     def __init__(self, stack: dict[str, Any]):
         self.api, self.carrier, self.key = stack["api_url"], stack["carrier_url"], stack["api_key"]
         self.line = stack["line_url"]           # the LINE Platform stand-in (devstack/line.py)
+        self.alibaba = stack["alibaba_url"]     # the Alibaba Cloud SMS stand-in (devstack/alibaba_sms.py)
         self.env = stack["env"]
         self.ready_file = stack["ready_file"]
         self.said: list[str] = stack.setdefault("said", [])
@@ -156,6 +158,15 @@ class Koe:
 
     def line_says(self, user: str, text: str) -> dict[str, Any]:
         return self.line_customer("say", user=user, text=text)
+
+    # --- China SMS: what the Alibaba stand-in accepted (devstack/alibaba_sms.py)
+
+    def china_texts(self, phone: str) -> list[dict[str, Any]]:
+        """The messages China SMS sent to `phone`, oldest first: text as the phone shows it, template code."""
+        answer = requests.get(f"{self.alibaba}/messages", params={"phone": phone}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        sent: list[dict[str, Any]] = answer.json()
+        return sent
 
     def cx_token(self, role: str = "cx_admin") -> str:
         """A bearer token of the CX role, signed with the stack's secret on the stack's clock."""

@@ -179,9 +179,6 @@ def test_a_forged_webhook_is_refused(koe):
 
 # --- email (SES on moto; the carrier's mailbox) ------------------------------------------------------
 
-CN_PHONE = "+8613800138000"
-
-
 def emails_to(koe: Koe, address: str) -> list[dict[str, Any]]:
     return requests.get(f"{koe.carrier}/emails", params={"to": address}, timeout=10).json()
 
@@ -200,12 +197,11 @@ def customer_event(agent: str, customer: dict[str, Any], **changes: Any) -> dict
     return payload
 
 
-def test_a_chinese_customer_answers_the_email_and_after_a_hard_bounce_is_not_texted_through_twilio(koe):
-    """China's order is China SMS (Alibaba Cloud) then email: the local stack runs no Alibaba stand-in
-    yet, so the email goes first; once it bounced, nothing is left that reaches a mainland number, and
-    Twilio's filtered international SMS is not used for it."""
+def test_a_chinese_customer_without_a_phone_answers_the_email_and_after_a_hard_bounce_is_not_surveyed(koe):
+    """China's order is China SMS (Alibaba Cloud) then email: without a phone the email goes; once it
+    bounced, nothing is left that reaches the customer (the China SMS journey: test_channel_journeys.py)."""
     address, agent = "li.mei@example.com", "A-e2e-email"
-    customer = {"phone": CN_PHONE, "email": address, "locale": "zh-CN"}
+    customer = {"phone": None, "email": address, "locale": "zh-CN", "timezone": "Asia/Shanghai"}
     assert koe.post(customer_event(agent, customer)).status_code == 202
     # the email arrives (SES on moto), in Chinese, with 11 score buttons
     [sent] = eventually(lambda: emails_to(koe, address))
@@ -225,12 +221,12 @@ def test_a_chinese_customer_answers_the_email_and_after_a_hard_bounce_is_not_tex
     bounced = requests.post(f"{koe.carrier}/emails/feedback", json={"to": address, "kind": "bounce"}, timeout=10)
     assert bounced.status_code == 200
     time.sleep(2)       # the runner hands the topic's message to on_ses_event
-    # ... so the next procedure of this customer is suppressed, with the rule that says why
+    # ... so the next procedure of this customer is suppressed: the address opted out
     later = customer_event(agent, customer, procedure="address_change")
     koe.post(later)
     survey = koe.survey_once(later["event_id"], "suppressed")
-    assert survey["channel_reason"] == "CN:none (sms_cn: not available; email: blocked)", survey["channel_reason"]
-    assert invitations(koe, CN_PHONE) == [] and len(emails_to(koe, address)) == 1
+    assert (survey["reason"], survey["channel_reason"]) == ("opted_out", "no_phone:email"), survey
+    assert len(emails_to(koe, address)) == 1
 
 
 def test_one_click_unsubscribe_stops_the_emails_of_a_customer_without_a_phone(koe):

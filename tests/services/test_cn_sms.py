@@ -107,6 +107,18 @@ def test_a_customer_whose_locale_has_no_templates_gets_the_zh_cn_ones(world, cn)
     assert cn.sent[0]["locale"] == "zh-CN"
 
 
+def test_a_customer_is_sent_the_template_of_their_language_whatever_the_books_region(world, cn):
+    english = {"sign_name": "示例人寿", "template_code": "SMS_480000031", "params": ["link"],
+               "text": "Please rate our service: ${link} 回T退订"}
+    chinese = dict(english, template_code="SMS_480000032", text="请评价我们的服务：${link} 回T退订")
+    book = TemplateBook.from_config({"zh-CN": {"invitation": chinese}, "en-US": {"invitation": english}})
+    world.extra_senders["sms_cn"] = CnSmsSurveySender(cn, book, world.link)
+
+    world.dispatch(**mainland(locale="en-GB"))        # the survey keeps the language: "en"
+
+    assert (cn.sent[0]["locale"], cn.sent[0]["message"]) == ("en-US", "invitation")
+
+
 def test_a_rejected_template_ends_the_survey_failed_frees_the_slot_and_is_counted(world, cn, monkeypatch):
     counted: list[tuple[str, dict[str, str]]] = []
     monkeypatch.setattr(send_survey_module, "count", lambda name, **dims: counted.append((name, dims)))

@@ -1,14 +1,24 @@
-"""The phone page's LINE view in Chromium, against the whole local stack (`python -m devstack`, started
+"""The phone page's views of the market channels in Chromium.
+
+LINE: the phone page's LINE view against the whole local stack (`python -m devstack`, started
 as the e2e tests start it), whose LINE Platform stand-in (devstack/line.py) the real `line-bot-sdk`
 pushes to: a customer in Japan with a LINE user id adds koe's account as a friend on the page, receives
 the invitation with a quick-reply button per score (0 to 10), taps "3", is asked why, types a reason and
 is thanked; each tap and text reached koe as LINE's signed webhook. In each language koe writes LINE
 messages in (the page's own words are English, as the rest of the phone page). Blocking koe's account
 on the page opts the LINE user id out of LINE: the next survey goes by link SMS, with the reason.
-Screenshots: docs/screenshots/line-invitation-<lang>.png, line-chat-<lang>.png."""
+Screenshots: docs/screenshots/line-invitation-<lang>.png, line-chat-<lang>.png.
+
+China SMS: a mainland number's Messages thread shows what the Alibaba Cloud SMS stand-in accepted from
+the real Alibaba SDK (the approved template, 【signature】 first, 回T退订 last, its delivery report's verdict);
+the customer follows the link, answers on the survey page, comes back and texts 退订, which the stand-in
+pushes to koe as Alibaba's reply receipt: the next survey is suppressed. In the two languages the
+local template book is approved in (devstack/local_cn_sms.py). Screenshots:
+docs/screenshots/china-sms-invitation-<lang>.png, china-sms-opt-out-<lang>.png."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -35,7 +45,7 @@ LANGUAGES = {
 @pytest.fixture(scope="module")
 def koe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Koe]:
     _require_browser()          # fail before spending a stack start on a machine without Chromium
-    with local_stack(tmp_path_factory.mktemp("line-page"), OPEN_ALL_DAY) as running:
+    with local_stack(tmp_path_factory.mktemp("channel-views"), OPEN_ALL_DAY) as running:
         yield Koe(running)
 
 
@@ -123,4 +133,62 @@ def test_blocking_koes_account_on_the_page_opts_out_of_line(koe: Koe, page: Any)
     assert survey is not None
     assert (survey["channel"], survey["channel_reason"]) == ("sms_link", "JP:sms_link (line: blocked)")
     assert koe.line_chat(user) == []
+    assert page.problems == []
+
+
+# --- China SMS: a mainland number's Messages thread -------------------------------------------------
+
+# The customer's language: (locale, start of the invitation after the signature, the page's thanks).
+CHINA_LANGUAGES = {
+    "zh": ("zh-CN", "感谢您办理本次业务", "感谢您的反馈"),
+    "en": ("en-US", "Thank you for your business", "Thank you for your feedback"),
+}
+
+
+@pytest.mark.parametrize("language", list(CHINA_LANGUAGES))
+def test_a_mainland_customer_reads_the_china_sms_answers_on_the_page_and_texts_tui_ding(
+        koe: Koe, page: Any, language: str) -> None:
+    locale, opening, thanks = CHINA_LANGUAGES[language]
+    phone = f"+86138001381{70 + list(CHINA_LANGUAGES).index(language)}"
+    page.goto(f"{koe.carrier}/?number={quote(phone)}")
+    page.get_by_text(f"No messages with {phone} yet").wait_for()
+
+    # koe surveys them by China SMS: the approved template, signed, ending with the unsubscribe words
+    posted = {"event_id": f"browser-cn-{uuid.uuid4().hex[:10]}", "procedure": "claim_payment",
+              "completed_at": koe.now().isoformat(timespec="seconds"),
+              "customer": {"id": f"C-{uuid.uuid4().hex[:6]}", "phone": phone, "locale": locale,
+                           "timezone": "Asia/Shanghai"},
+              "context": {"branch": "tokyo-chuo", "agent_id": "A-browser"}}
+    assert koe.post(posted).status_code == 202
+    invitation = page.locator(".bubble.from-koe").first
+    invitation.wait_for(timeout=WAIT_MS)
+    assert invitation.inner_text().startswith(f"【示例人寿】{opening}") and invitation.inner_text().endswith("回T退订")
+    page.locator(".meta", has_text=re.compile(r"delivered · \d seg · Alibaba Cloud SMS$")).wait_for()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator(".phone").screenshot(path=str(SCREENSHOTS / f"china-sms-invitation-{language}.png"))
+
+    # The link opens the survey page (as a phone opens a link: a new tab), where they answer 9
+    with page.context.expect_page() as opened:
+        invitation.get_by_role("link").click()
+    survey_page = watched(opened.value)
+    survey_page.wait_for_load_state()
+    survey_page.locator("label[for='score-9']").click()
+    survey_page.locator("button[type=submit]").click()
+    survey_page.get_by_text(thanks).wait_for()
+    assert koe.survey_once(posted["event_id"], "answered")["score"] == 9
+    assert survey_page.problems == []
+    survey_page.close()
+
+    # Back in Messages, they text 退订: Alibaba pushes it to koe as a reply receipt
+    page.get_by_role("textbox", name="Text message").fill("退订")
+    page.get_by_role("button", name="Send", exact=True).click()
+    page.locator(".bubble.from-me", has_text="退订").wait_for()
+    assert page.locator("#status").inner_text() == "app answered 200"
+    page.locator(".phone").screenshot(path=str(SCREENSHOTS / f"china-sms-opt-out-{language}.png"))
+
+    # No survey reaches them any more
+    later = dict(posted, event_id=f"browser-cn-{uuid.uuid4().hex[:10]}", procedure="address_change")
+    assert koe.post(later).status_code == 202
+    assert koe.survey_once(later["event_id"], "suppressed")["reason"] == "opted_out"
+    assert len(koe.china_texts(phone)) == 1 and koe.texts_to(phone) == []
     assert page.problems == []

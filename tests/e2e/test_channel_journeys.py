@@ -1,10 +1,17 @@
-"""A Japanese customer surveyed on LINE through the whole local stack (`python -m devstack`): the real
-`line-bot-sdk` pushes to the LINE Platform stand-in (devstack/line.py), which posts LINE's signed
-webhooks to koe's `/line/webhook` as the customer taps and writes. The invitation is a push with a
-button per score; a tapped "3" is answered "why?", the comment with thanks (replies, on the event's
-reply token); the detractor's case is worked and its closing message goes out on LINE. A redelivered
-webhook changes nothing and a forged one is refused. Blocking koe's account (unfollow) opts the LINE
-user id out of LINE: the next procedure falls back to the policy's next channel, with the reason."""
+"""Customers surveyed on their market's channels through the whole local stack (`python -m devstack`).
+
+LINE (Japan): the real `line-bot-sdk` pushes to the LINE Platform stand-in (devstack/line.py), which
+posts LINE's signed webhooks to koe's `/line/webhook` as the customer taps and writes. The invitation is
+a push with a button per score; a tapped "3" is answered "why?", the comment with thanks (replies, on
+the event's reply token); the detractor's case is worked and its closing message goes out on LINE. A
+redelivered webhook changes nothing and a forged one is refused. Blocking koe's account (unfollow) opts
+the LINE user id out of LINE: the next procedure falls back to the policy's next channel, with the reason.
+
+China SMS (mainland China): the real Alibaba Cloud SMS SDK sends an approved template (devstack/
+local_cn_sms.py) to the Alibaba stand-in (devstack/alibaba_sms.py, which verifies the SDK's signature),
+which pushes its delivery report and the customer's replies to koe's receipt routes. The customer answers
+on the survey page; the detractor's case is worked and closed by China SMS; 退订 stops every survey.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +28,8 @@ from typing import Any
 import pytest
 import requests
 
-from devstack import tokens
+from devstack import local_cn_sms, tokens
+from devstack.stack import ALIBABA_RECEIPT_TOKEN
 from tests.e2e.harness import OPEN_ALL_DAY, Koe, eventually, local_stack
 
 pytestmark = pytest.mark.e2e
@@ -32,7 +41,7 @@ NPS_BUTTONS = [str(score) for score in range(11)]
 
 @pytest.fixture(scope="module")
 def koe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Koe]:
-    with local_stack(tmp_path_factory.mktemp("line"), OPEN_ALL_DAY) as running:
+    with local_stack(tmp_path_factory.mktemp("channels"), OPEN_ALL_DAY) as running:
         yield Koe(running)
 
 
@@ -176,3 +185,124 @@ def test_a_customer_who_blocked_the_account_is_surveyed_on_the_next_channel_with
     assert survey is not None
     assert (survey["channel"], survey["channel_reason"]) == ("sms_link", "JP:sms_link (line: blocked)")
     assert koe.line_from_koe(user) == []            # nothing pushed to a customer who blocked the account
+
+
+# --- China SMS (Alibaba Cloud SMS) ---------------------------------------------------------------------
+
+def chinese_customer(koe: Koe, phone: str, email: str) -> dict[str, Any]:
+    event = json.loads(json.dumps(SAMPLE))
+    event["event_id"] = f"e2e-cn-{uuid.uuid4().hex[:10]}"
+    event["completed_at"] = koe.now().isoformat(timespec="seconds")
+    event["customer"] = {"id": f"C-{uuid.uuid4().hex[:6]}", "phone": phone, "email": email, "locale": "zh-CN",
+                         "timezone": "Asia/Shanghai"}
+    return event
+
+
+def china_text(koe: Koe, phone: str, count: int) -> dict[str, Any]:
+    """China SMS's `count`-th message to the phone, once it is there."""
+    sent = eventually(lambda: len(found := koe.china_texts(phone)) >= count and found)
+    assert sent, f"China SMS sent {koe.china_texts(phone)!r}"
+    return dict(sent[count - 1])
+
+
+def emails_to(koe: Koe, address: str) -> list[dict[str, Any]]:
+    answer = requests.get(f"{koe.carrier}/emails", params={"to": address}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    found: list[dict[str, Any]] = answer.json()
+    return found
+
+
+def receipt(koe: Koe, kind: str, items: list[dict[str, Any]], token: str = ALIBABA_RECEIPT_TOKEN) -> requests.Response:
+    """A receipt push as Alibaba makes it (a JSON array), to koe's route for `kind` (reports, replies)."""
+    return requests.post(f"{koe.api}/alibaba/sms/{kind}/{token}", timeout=10,
+                         data=json.dumps(items, ensure_ascii=False).encode("utf-8"),
+                         headers={"content-type": "application/json; charset=utf-8"})
+
+
+def test_a_chinese_customer_answers_an_approved_template_sms_on_the_page_and_tui_ding_stops_everything(
+        koe: Koe) -> None:
+    phone, address = "+8613800138161", "wang.fang@example.com"
+    book = local_cn_sms.template_book(f"{koe.api}/s")["zh-CN"]
+    event = chinese_customer(koe, phone, address)
+    assert koe.post(event).status_code == 202
+
+    # The invitation is the approved template, sent by China SMS with its signature, ending 回T退订;
+    # only the token was filled in, where the approved text puts it
+    invitation = china_text(koe, phone, 1)
+    assert invitation["template_code"] == book["invitation"]["template_code"]
+    assert invitation["text"].startswith("【示例人寿】感谢您办理本次业务") and invitation["text"].endswith("回T退订")
+    [link] = re.findall(rf"{re.escape(koe.api)}/s/[A-Za-z0-9._~-]+", invitation["text"])
+    assert invitation["out_id"] == event["event_id"]
+    # Alibaba's delivery report comes back (its receipt push): the survey records the delivery
+    delivered = eventually(lambda: (s := koe.survey(event["event_id"])) and s.get("delivery_status") == "delivered"
+                           and s)
+    assert delivered, koe.survey(event["event_id"])
+    assert (delivered["channel"], delivered["channel_reason"]) == ("sms_cn", "CN:sms_cn")
+    assert koe.texts_to(phone) == [] and emails_to(koe, address) == []     # nothing by Twilio, no email
+    # The report pushed again, and a push to a URL without koe's token: nothing changes
+    report = {"phone_number": phone[3:], "send_time": "2026-01-01 09:00:00", "report_time": "2026-01-01 09:00:04",
+              "success": True, "err_code": "DELIVERED", "err_msg": "用户接收成功", "sms_size": "2",
+              "biz_id": invitation["biz_id"], "out_id": event["event_id"]}
+    assert receipt(koe, "reports", [report]).status_code == 200
+    assert receipt(koe, "reports", [dict(report, success=False, err_code="UNDELIV")], token="0" * 40).status_code == 403
+    assert koe.survey(event["event_id"])["delivery_status"] == "delivered"
+
+    # The customer opens the link: the page in Chinese; answers 3 and why
+    page = requests.get(link, timeout=10)
+    assert page.status_code == 200 and '<html lang="zh-Hans">' in page.text
+    comment = "理赔材料说明不清楚，打了好几次电话"
+    koe.said.append(comment)            # must never show up in a log
+    answered = requests.post(link, data={"score": "3", "comment": comment}, timeout=10)
+    assert answered.status_code == 200 and "感谢您的反馈" in answered.text
+    assert koe.survey_once(event["event_id"], "answered")["score"] == 3
+
+    # The detractor's case opens; its owner works it; the closing message goes out by China SMS
+    admin = token(koe, "cx_admin")
+    case_id = event["event_id"]
+    opened = eventually(lambda: (r := api(koe, admin, "GET", f"/v1/cases/{case_id}")).status_code == 200 and r.json())
+    assert opened, "no case was opened"
+    agent = token(koe, "agent", agent="A-102", branch="tokyo-chuo")
+    version = opened["version"]
+    for action, extra in (("claim", {}), ("contact-attempts", {"outcome": "reached"}),
+                          ("resolve", {"root_cause": "claim_delay", "action": "apologised"})):
+        answer = api(koe, agent, "POST", f"/v1/cases/{case_id}/{action}", {"version": version, **extra})
+        if answer.status_code == 409:            # the comment or a rung came in since: read it again
+            version = api(koe, agent, "GET", f"/v1/cases/{case_id}").json()["version"]
+            answer = api(koe, agent, "POST", f"/v1/cases/{case_id}/{action}", {"version": version, **extra})
+        assert answer.status_code == 200, answer.text
+        version = answer.json()["version"]
+    closing = china_text(koe, phone, 2)
+    assert closing["template_code"] == book["closing"]["template_code"] and closing["text"].endswith("回T退订")
+    final = eventually(lambda: (c := api(koe, admin, "GET", f"/v1/cases/{case_id}").json())["closing_message"] == "sent"
+                       and c)
+    assert final, "the closing message was not sent"
+    [sent] = [e for e in final["timeline"] if e["kind"] == "closing_sent"]
+    assert sent["detail"]["channel"] == "sms_cn", sent
+
+    # The customer texts 退订 (Alibaba pushes it as a reply receipt): no survey reaches them any more,
+    # by China SMS or by email
+    assert koe.reply(phone, "退订")["app_status"] == 200
+    later = chinese_customer(koe, phone, address)
+    later["customer"]["id"] = event["customer"]["id"]
+    later["procedure"] = "address_change"
+    assert koe.post(later).status_code == 202
+    suppressed = koe.survey_once(later["event_id"], "suppressed")
+    assert suppressed["reason"] == "opted_out", suppressed
+    assert len(koe.china_texts(phone)) == 2 and emails_to(koe, address) == [] and koe.texts_to(phone) == []
+
+
+def test_the_phone_page_shows_a_mainland_numbers_china_sms_and_sends_its_replies_as_alibaba_receipts(koe: Koe) -> None:
+    phone = "+8613800138162"
+    event = chinese_customer(koe, phone, "zhao.lei@example.com")
+    assert koe.post(event).status_code == 202
+    china_text(koe, phone, 1)
+    # The phone page's thread of a mainland number: the China SMS, with its delivery report's verdict
+    thread = eventually(lambda: (m := requests.get(f"{koe.carrier}/messages", params={"number": phone},
+                                                   timeout=10).json()) and m[0]["status"] == "delivered" and m)
+    assert thread, "the message was not reported delivered"
+    assert [(m["direction"], m["via"]) for m in thread] == [("outbound-api", "Alibaba Cloud SMS")]
+    # A reply that is not an opt-out is kept for the CX team; the conversation stays open
+    assert koe.reply(phone, "好的")["app_status"] == 200
+    thread = requests.get(f"{koe.carrier}/messages", params={"number": phone}, timeout=10).json()
+    assert [m["direction"] for m in thread] == ["outbound-api", "inbound"]
+    assert koe.survey(event["event_id"])["status"] == "sent"
