@@ -351,6 +351,10 @@ def _fields(body: bytes) -> dict[str, str]:
     """The push's top-level elements as text (CDATA read as text; elements with children are left out)."""
     if len(body) > MAX_BODY_BYTES:
         raise UnreadableWebhook(f"the body is over {MAX_BODY_BYTES} bytes")
+    try:
+        body.decode("utf-8")              # WeChat sends UTF-8; another encoding could hide a DOCTYPE from the check
+    except UnicodeDecodeError:
+        raise UnreadableWebhook("the body is not UTF-8") from None
     if _DOCTYPE.search(body):
         raise UnreadableWebhook("a DOCTYPE or ENTITY declaration: WeChat sends none")
     try:

@@ -403,9 +403,9 @@ def test_an_answer_without_a_msgid_or_a_5xx_is_in_doubt(scripted, answer, status
 
 
 def test_a_send_that_times_out_is_in_doubt(scripted):
-    scripted.answer, scripted.delay_s = {"errcode": 0, "errmsg": "ok", "msgid": 1}, 1.0
+    scripted.answer, scripted.delay_s = {"errcode": 0, "errmsg": "ok", "msgid": 1}, 3.0
     with pytest.raises(RetryableSendError, match="unreachable: ReadTimeout") as refused:
-        send(adapter(scripted.url, timeout_s=(1.0, 0.2)))
+        send(adapter(scripted.url, timeout_s=(2.0, 1.0)))       # the token comes at once, the send never
     assert refused.value.in_doubt
     assert refused.value.__cause__ is None and refused.value.__suppress_context__      # the URL holds the token
 

@@ -234,6 +234,7 @@ def test_a_push_with_nested_elements_is_read_by_its_top_level_fields():
     (push("text", Content="hi").replace(CREATED.encode(), b"yesterday"), "CreateTime"),
     (push("text", Content="hi", MsgId="1").replace(b"</xml>", b"<MsgId>2</MsgId></xml>"), "MsgId: given twice"),
     (b'<!DOCTYPE xml [<!ENTITY a "aaaa">]><xml><MsgType>text</MsgType></xml>', "DOCTYPE"),
+    ('<!DOCTYPE xml [<!ENTITY a "aaaa">]><xml><MsgType>&a;</MsgType></xml>'.encode("utf-16"), "not UTF-8"),
     (b"<xml><ToUserName><![CDATA[gh_0000k0e00000]]></ToUserName><Encrypt><![CDATA[c2VjcmV0]]></Encrypt></xml>",
      "encrypted"),
     (b"<xml>" + b"<a>x</a>" * 10000 + b"</xml>", "over"),
