@@ -28,6 +28,7 @@ app.register_middleware(page_errors.error_pages(lambda: wired(Api).pages), "http
 edge = http.Edge(app, authenticators=lambda: wired(Api).authenticators)
 FORM = ["application/x-www-form-urlencoded"]
 JSON = ["application/json"]
+XML = ["text/xml", "application/xml"]
 # RFC 8058's one-click unsubscribe POST: form-encoded, or multipart as the RFC prefers.
 UNSUBSCRIBE_POST = [*FORM, "multipart/form-data"]
 ANY = ["*/*"]        # a GET has no body: whatever Content-Type it claims (or none), it is no 415
@@ -89,6 +90,21 @@ def line_webhook() -> Response:
     c, request = wired(Api), edge.request()
     events = http.verify_line(c.line_webhook, request.raw_body, request.headers)
     return Response({"outcomes": handle_events(events, c.line_deps)}, status_code=200)
+
+
+# 3'''. WeChat (China, where it is on): the service account's event pushes, signed with its Token.
+# An unfollow, 退订 or a blocked template message opts the openid out of WeChat; other texts are kept.
+@edge.route("/wechat/events", methods=["GET", "POST"], content_types=[*XML, *ANY], roles=http.PUBLIC)
+def wechat_events() -> Response:
+    from chalicelib.services.wechat_events import handle_notice
+
+    c, request = wired(Api), edge.request()
+    params, webhook = dict(request.query_params or {}), c.wechat_webhook if c.settings.wechat_secret_id else None
+    if request.method == "GET":             # the console's server check: echostr back when signed
+        return http.text(http.verify_wechat_echo(webhook, params, c.clock()))
+    notice = http.verify_wechat(webhook, params, request.raw_body, c.clock())
+    handle_notice(notice, c.reply_deps)
+    return http.text("success")             # what WeChat wants back (else it pushes again)
 
 
 # 3''. Or on the web page a link SMS or an email opens (the signed token is the proof). GET only shows.

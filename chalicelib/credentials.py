@@ -55,6 +55,13 @@ class AlibabaSmsCredentials:
     receipt_token: str = field(repr=False)            # the last part of the receipt URLs (Alibaba signs no push)
 
 
+@dataclass(frozen=True)
+class WeChatCredentials:
+    appid: str                                        # wx...: names the service account, not secret on its own
+    appsecret: str = field(repr=False)                # fetches the access token
+    token: str = field(repr=False)                    # signs the event pushes (sha1 over token, timestamp, nonce)
+
+
 RECEIPT_TOKEN_MIN_CHARS = 32
 
 
@@ -86,6 +93,14 @@ class Credentials:
         found = AlibabaSmsCredentials(*(_text(value, secret, name) for name in secret.fields))
         if len(found.receipt_token) < RECEIPT_TOKEN_MIN_CHARS or not found.receipt_token.isalnum():
             raise _malformed(secret, f"receipt_token is at least {RECEIPT_TOKEN_MIN_CHARS} letters and digits")
+        return found
+
+    def wechat(self, *, fresh: bool = False) -> WeChatCredentials:
+        secret = resources.WECHAT_SECRET
+        value = self._read(secret, fresh)
+        found = WeChatCredentials(*(_text(value, secret, name) for name in secret.fields))
+        if not (3 <= len(found.token) <= 32 and found.token.isalnum()):
+            raise _malformed(secret, "token is 3 to 32 letters and digits (WeChat's rule for the server Token)")
         return found
 
     def api_keys(self) -> tuple[str, ...]:

@@ -129,17 +129,21 @@ class CredentialsRejected(RetryableSendError):
 
 
 class TemplateRejected(PermanentError):
-    """China SMS: the approved signature and template do not take this message. Alibaba refused them
-    (isv.SMS_TEMPLATE_ILLEGAL, isv.SMS_SIGNATURE_ILLEGAL, isv.TEMPLATE_MISSING_PARAMETERS ...: `code` is
-    Alibaba's), or koe found before sending that the values are not the approved template's parameters
-    or that it has no approved template for the message (`code` koe_params, koe_unknown_template). A
-    deployment fault (the template book, or the console at Alibaba), never the customer's: retrying
-    cannot help, so it is dead-lettered with the reason (codes and names, never values)."""
+    """China SMS or WeChat (`carrier`): the approved signature and template do not take this message.
+    Alibaba refused them (isv.SMS_TEMPLATE_ILLEGAL, isv.SMS_SIGNATURE_ILLEGAL,
+    isv.TEMPLATE_MISSING_PARAMETERS ...: `code` is Alibaba's), WeChat refused its template (wechat_40037,
+    wechat_47003), or koe found before sending that the values are not the approved template's
+    parameters or that it has no approved template for the message (`code` koe_params,
+    koe_unknown_template). A deployment fault (the template book, or the provider's console), never the
+    customer's: retrying cannot help, so it is dead-lettered with the reason (codes and names, never
+    values)."""
 
-    def __init__(self, code: str, message: str = "", *, template_code: str | None = None):
+    def __init__(self, code: str, message: str = "", *, template_code: str | None = None,
+                 carrier: str = "alibaba"):
         self.code = code
         self.template_code = template_code
-        super().__init__(" ".join(part for part in ("alibaba", code, template_code, message) if part))
+        self.carrier = carrier
+        super().__init__(" ".join(part for part in (carrier, code, template_code, message) if part))
 
 
 class ReplyTokenExpired(PermanentError):

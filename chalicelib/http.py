@@ -14,6 +14,7 @@ import hmac
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
 from urllib.parse import parse_qsl, urlencode
@@ -303,6 +304,36 @@ def verify_line(webhook: Any, raw_body: str | bytes, headers: Mapping[str, str])
         count("WebhookForged")
         logger.warning("rejected webhook with a bad signature", extra={"url": "/line/webhook"})
         raise
+
+
+def verify_wechat(webhook: Any | None, params: Mapping[str, str], raw_body: str | bytes, now: datetime) -> Any:
+    """The notice of a push the service account's Token signed (adapters/wechat.WeChatWebhook: the query's
+    signature, timestamp and nonce, no older than 5 minutes); InvalidSignature (403, nothing changed)
+    when forged, missing or stale, and where WeChat is off on this stage (`webhook` None); InvalidWebhook
+    (400) when the signed body is not WeChat's plaintext XML."""
+    body = raw_body if isinstance(raw_body, bytes) else raw_body.encode("utf-8")
+    return _wechat_signed(lambda found: found.read(params, body, now=now), webhook)
+
+
+def verify_wechat_echo(webhook: Any | None, params: Mapping[str, str], now: datetime) -> str:
+    """WeChat's server check (a GET when the URL is saved in its console): its echostr, once signed."""
+    return str(_wechat_signed(lambda found: found.echo(params, now=now), webhook))
+
+
+def _wechat_signed(read: Callable[[Any], T], webhook: Any | None) -> T:
+    try:
+        if webhook is None:
+            raise InvalidSignature("WeChat is off on this stage")
+        return read(webhook)
+    except InvalidSignature:
+        count("WebhookForged")
+        logger.warning("rejected webhook with a bad signature", extra={"url": "/wechat/events"})
+        raise
+
+
+def text(body: str) -> Response:
+    """A plain-text answer (what WeChat reads back)."""
+    return Response(body, status_code=200, headers={"Content-Type": "text/plain; charset=utf-8"})
 
 
 def verify_token(expected: str | None, given: str, route: str) -> None:

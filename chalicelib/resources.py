@@ -300,7 +300,16 @@ ALIBABA_SMS_SECRET = Secret(
     # Sends (dispatch; the schedule's scheduled surveys, reminders and closing messages) and the receipt
     # routes (Alibaba's HTTP push carries no signature: the token in the URL given in its console is the proof).
     used_by=("dispatch", "alibaba_sms_reports", "alibaba_sms_replies", "tick"), optional=True)
-SECRETS: tuple[Secret, ...] = (TWILIO_SECRET, API_KEYS_SECRET, CONTACT_KEYS_SECRET, LINE_SECRET, ALIBABA_SMS_SECRET)
+WECHAT_SECRET = Secret(
+    "wechat", env="KOE_WECHAT_SECRET_ID", fields=("appid", "appsecret", "token"),
+    example='{"appid": "<the service account\'s AppID, wx...>", "appsecret": "<its AppSecret>", '
+            '"token": "<the Token set for its server URL: 3 to 32 letters and digits>"}',
+    purpose="send WeChat template messages and check the service account's event pushes",
+    # Sends (dispatch; the schedule's scheduled surveys, reminders and closing messages) and the event
+    # push route (wechat_events: its signature over the Token; unsubscribe and reports opt out).
+    used_by=("dispatch", "wechat_events", "tick"), optional=True)
+SECRETS: tuple[Secret, ...] = (TWILIO_SECRET, API_KEYS_SECRET, CONTACT_KEYS_SECRET, LINE_SECRET, ALIBABA_SMS_SECRET,
+                               WECHAT_SECRET)
 SECRETS_MAX_AGE_ENV = "KOE_SECRETS_MAX_AGE_SECONDS"      # default 300: a rotation is read within 5 minutes
 
 
@@ -473,7 +482,7 @@ API_HANDLER = "api_handler"
 EVENT_HANDLERS = ("dispatch", "on_ses_event", "on_response", "deliver_alerts", "analyse_comments", "tick")
 # Every handler a Secret may name: the event handlers and app.py's routes (tests/unit/test_wiring.py
 # checks this list against app.py).
-APP_HANDLERS = (*EVENT_HANDLERS, "ingest_http", "sms_inbound", "line_webhook", "alibaba_sms_reports",
+APP_HANDLERS = (*EVENT_HANDLERS, "ingest_http", "sms_inbound", "line_webhook", "wechat_events", "alibaba_sms_reports",
                 "alibaba_sms_replies", "web_survey_page", "web_survey_answer",
                 "unsubscribe_page", "unsubscribe", "sms_status", "get_scores", "get_outcomes", "list_cases",
                 "get_case", "work_case", "get_case_codes", "get_case_stats", "list_comments", "export_responses",

@@ -45,6 +45,7 @@ class Settings:
     contact_keys_secret_id: str | None = None   # KOE_CONTACT_KEYS_SECRET_ID
     line_secret_id: str | None = None           # KOE_LINE_SECRET_ID; None: no survey goes out on LINE
     alibaba_sms_secret_id: str | None = None    # KOE_ALIBABA_SMS_SECRET_ID; None: no survey goes out by China SMS
+    wechat_secret_id: str | None = None         # KOE_WECHAT_SECRET_ID; None: no survey goes out on WeChat
     secrets_max_age_seconds: int = 300          # a rotated secret is read within this long
     # The configuration document (resources.CONFIG_DOCUMENT, chalicelib/config_document.py): the bucket
     # and key it is read from (None: the environment carries that configuration, e.g. the tests), how
@@ -60,6 +61,10 @@ class Settings:
     alibaba_sms_endpoint: str = "dysmsapi.aliyuncs.com"
     alibaba_sms_protocol: str = "https"
     cn_sms_templates: dict[str, Any] = field(default_factory=dict)
+    # WeChat: the API's base URL (a local stand-in, devstack/wechat.py; None: api.weixin.qq.com) and the
+    # service account's template book (KOE_WECHAT_TEMPLATES, domain/wechat.TemplateBook.from_config).
+    wechat_base_url: str | None = None
+    wechat_templates: dict[str, Any] = field(default_factory=dict)
     dynamodb_endpoint: str | None = None    # DynamoDB Local; None means AWS
     aws_endpoint: str | None = None         # moto server for SQS/SNS/SES/EventBridge; None means AWS
     brand: str = "Example Life"
@@ -172,6 +177,11 @@ class Settings:
         """Whether surveys go out by China SMS: its secret is named and its approved templates given."""
         return self.alibaba_sms_secret_id is not None and bool(self.cn_sms_templates)
 
+    @property
+    def wechat_enabled(self) -> bool:
+        """Whether surveys go out on WeChat: its secret is named and its template book given."""
+        return self.wechat_secret_id is not None and bool(self.wechat_templates)
+
     def alibaba_receipts_url(self, kind: str, token: str) -> str:
         """The URL Alibaba's console is given for its HTTP push of `kind` (reports, replies)."""
         return f"{self.public_base_url}/alibaba/sms/{kind}/{token}"
@@ -247,6 +257,20 @@ def _check_cn_links(settings: Settings) -> None:
         if "token" in template.params and wanted not in template.text:
             raise SettingsError(f"KOE_CN_SMS_TEMPLATES: {locale}.{message}.text: ${{token}} is not written after "
                                 f"the survey page's URL {settings.survey_page_url}/")
+
+
+def _wechat_templates(env: Mapping[str, str], name: str) -> dict[str, Any]:
+    """WeChat's template book, checked as the book checks it (empty when unset)."""
+    from chalicelib.domain.wechat import InvalidTemplateBook, TemplateBook
+
+    document = _json_object(env, name, '{"zh-CN": {"invitation": {"template_id": "<from the console>", '
+                                       '"title": "服务评价邀请", "fields": {"keyword1": "{procedure}"}}}}')
+    if document:
+        try:
+            TemplateBook.from_config(document)
+        except InvalidTemplateBook as exc:
+            raise SettingsError(f"{name}: {exc}") from exc
+    return document
 
 
 def _templates(env: Mapping[str, str], name: str) -> dict[str, Any]:
@@ -392,7 +416,8 @@ def secret_ids(settings: Settings) -> dict[str, str | None]:
             resources.API_KEYS_SECRET.name: settings.api_keys_secret_id,
             resources.CONTACT_KEYS_SECRET.name: settings.contact_keys_secret_id,
             resources.LINE_SECRET.name: settings.line_secret_id,
-            resources.ALIBABA_SMS_SECRET.name: settings.alibaba_sms_secret_id}
+            resources.ALIBABA_SMS_SECRET.name: settings.alibaba_sms_secret_id,
+            resources.WECHAT_SECRET.name: settings.wechat_secret_id}
 
 
 def from_env(env: Mapping[str, str], document: Mapping[str, Any] | None = None, version: str | None = None) -> Settings:
@@ -412,6 +437,7 @@ def from_env(env: Mapping[str, str], document: Mapping[str, Any] | None = None, 
         contact_keys_secret_id=_optional(env, resources.CONTACT_KEYS_SECRET.env),
         line_secret_id=_optional(env, resources.LINE_SECRET.env),
         alibaba_sms_secret_id=_optional(env, resources.ALIBABA_SMS_SECRET.env),
+        wechat_secret_id=_optional(env, resources.WECHAT_SECRET.env),
         secrets_max_age_seconds=_int(env, resources.SECRETS_MAX_AGE_ENV, _default("secrets_max_age_seconds")),
         config_bucket=_optional(env, resources.CONFIG_DOCUMENT.bucket_env),
         config_key=_optional(env, resources.CONFIG_DOCUMENT.key_env) or _default("config_key"),
@@ -427,6 +453,8 @@ def from_env(env: Mapping[str, str], document: Mapping[str, Any] | None = None, 
         alibaba_sms_protocol=_one_of(env, "KOE_ALIBABA_SMS_PROTOCOL", ("https", "http"),
                                      _default("alibaba_sms_protocol")),
         cn_sms_templates=_templates(env, "KOE_CN_SMS_TEMPLATES"),
+        wechat_base_url=_url(env, "KOE_WECHAT_BASE_URL"),
+        wechat_templates=_wechat_templates(env, "KOE_WECHAT_TEMPLATES"),
         dynamodb_endpoint=env.get("KOE_DYNAMODB_ENDPOINT") or None,
         aws_endpoint=env.get("KOE_AWS_ENDPOINT") or None,
         brand=env.get("KOE_BRAND", _default("brand")),

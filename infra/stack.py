@@ -303,13 +303,18 @@ class KoeConfig:
     # its name (the operator creates koe-<stage>-alibaba-sms first, docs/deploy.md) and KOE_CN_SMS_TEMPLATES
     # must be given (app_env); without it koe sends nothing by China SMS.
     cn_sms: bool = False
+    # WeChat on this stage (context `wechat=true`): the functions that read the WeChat secret are told its
+    # name (the operator creates koe-<stage>-wechat first, docs/deploy.md) and KOE_WECHAT_TEMPLATES must be
+    # given (app_env); without it koe sends nothing on WeChat and its event pushes are refused (403).
+    wechat: bool = False
 
     def turns_on(self, secret: resources.Secret) -> bool:
         """Whether this stage tells its functions the name of `secret` (an optional one: only where its
         feature is on)."""
         if not secret.optional:
             return True
-        return {resources.LINE_SECRET.name: self.line, resources.ALIBABA_SMS_SECRET.name: self.cn_sms}[secret.name]
+        return {resources.LINE_SECRET.name: self.line, resources.ALIBABA_SMS_SECRET.name: self.cn_sms,
+                resources.WECHAT_SECRET.name: self.wechat}[secret.name]
 
     @property
     def prefix(self) -> str:
@@ -368,7 +373,7 @@ class KoeConfig:
             resources.CONFIG_DOCUMENT.bucket_env, resources.CONFIG_DOCUMENT.key_env, resources.SECRETS_MAX_AGE_ENV,
             "KOE_RESOURCE_PREFIX", "KOE_PUBLIC_BASE_URL", "KOE_TEMPLATES_DIR", EMAIL_FROM_ENV, EMAIL.env}
         local_only = {"KOE_DYNAMODB_ENDPOINT", "KOE_AWS_ENDPOINT", "KOE_TWILIO_BASE_URL", "KOE_LINE_BASE_URL",
-                      "KOE_ALIBABA_SMS_PROTOCOL"}
+                      "KOE_ALIBABA_SMS_PROTOCOL", "KOE_WECHAT_BASE_URL"}
         # KOE_LOCAL_* (e.g. KOE_LOCAL_TOKEN_SECRET, which would let a self-signed token in) never go to AWS.
         bad = sorted(k for k in app_env
                      if not k.startswith("KOE_") or k in managed or k in local_only or resources.is_local(k))
@@ -378,12 +383,17 @@ class KoeConfig:
                               f"{', '.join(bad)}")
         identity, sender = _email_context(get)
         line, cn_sms = _on_off("line", get("line")), _on_off("cn_sms", get("cn_sms"))
+        wechat = _on_off("wechat", get("wechat"))
+        if wechat and not app_env.get("KOE_WECHAT_TEMPLATES"):
+            raise ConfigError("context wechat=true needs WeChat's template book: "
+                              "-c app_env='{\"KOE_WECHAT_TEMPLATES\": \"...\"}' (README, configuration)")
         if cn_sms and not app_env.get("KOE_CN_SMS_TEMPLATES"):
             raise ConfigError("context cn_sms=true needs China SMS's approved templates: "
                               "-c app_env='{\"KOE_CN_SMS_TEMPLATES\": \"...\"}' (README, configuration)")
         return cls(
             line=line,
             cn_sms=cn_sms,
+            wechat=wechat,
             email_identity=identity,
             email_from=sender,
             auth_domain_prefix=_auth_domain_prefix(get),

@@ -280,9 +280,7 @@ def _named(exc: Any, *, sending: bool) -> Exception:
     if errcode in UNREACHABLE:
         return UndeliverableRecipient(str(errcode), "wechat will not deliver to this openid", carrier=CARRIER)
     if errcode in TEMPLATE_REFUSED:
-        error = TemplateRejected(f"wechat_{errcode}")
-        error.args = (f"wechat {errcode}",)       # TemplateRejected's own message names Alibaba
-        return error
+        return TemplateRejected(f"wechat_{errcode}", carrier=CARRIER)
     if errcode in CREDENTIALS:
         return CredentialsRejected(f"wechat {errcode}")
     if errcode in THROTTLED:

@@ -28,12 +28,14 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
     from chalicelib.adapters.idempotency import Idempotency
     from chalicelib.adapters.line_messaging import LineMessaging, LineWebhook
     from chalicelib.adapters.twilio_sms import SignatureCheck
+    from chalicelib.adapters.wechat import WeChatMessaging, WeChatWebhook
     from chalicelib.auth import Authenticator
     from chalicelib.credentials import Credentials, SecretSource
     from chalicelib.domain.cn_sms import TemplateBook
     from chalicelib.domain.identity import Keyring
     from chalicelib.domain.model import Survey
     from chalicelib.domain.survey_token import LinkKeys
+    from chalicelib.domain.wechat import TemplateBook as WeChatTemplateBook
     from chalicelib.services.ports import (
         AlertLedger,
         Alerts,
@@ -62,6 +64,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
         SessionVerifier,
         SmsSender,
         SurveySender,
+        WeChatMessenger,
     )
 
 MAX_POOL_CONNECTIONS = 50       # per AWS client (see Adapters._client)
@@ -317,6 +320,37 @@ class Adapters:
         return self.credentials.alibaba_sms().receipt_token
 
     @cached_property
+    def wechat_templates(self) -> WeChatTemplateBook:
+        """WeChat's template book (KOE_WECHAT_TEMPLATES, checked when the settings were read)."""
+        from chalicelib.domain.wechat import TemplateBook as WeChatTemplateBook
+
+        return WeChatTemplateBook.from_config(self.settings.wechat_templates)
+
+    @cached_property
+    def wechat(self) -> WeChatMessenger:
+        """WeChat's API through wechatpy (KOE_WECHAT_BASE_URL: the local stand-in), on the appid and
+        appsecret of the WeChat secret (KOE_WECHAT_SECRET_ID) as they are at each send."""
+        from chalicelib.adapters.wechat import RotatingWeChatMessaging
+
+        def keys(fresh: bool) -> tuple[str, str]:
+            found = self.credentials.wechat(fresh=fresh)
+            return found.appid, found.appsecret
+
+        return RotatingWeChatMessaging(keys, self._wechat)
+
+    def _wechat(self, appid: str, appsecret: str) -> WeChatMessaging:
+        from chalicelib.adapters.wechat import WECHAT_API, WeChatMessaging, wechat_client
+
+        return WeChatMessaging(wechat_client(appid, appsecret, base_url=self.settings.wechat_base_url or WECHAT_API))
+
+    @cached_property
+    def wechat_webhook(self) -> WeChatWebhook:
+        """Reads the service account's signed event pushes with the WeChat secret's token (read on use)."""
+        from chalicelib.adapters.wechat import WeChatWebhook
+
+        return WeChatWebhook(lambda fresh: self.credentials.wechat(fresh=fresh).token)
+
+    @cached_property
     def line_webhook(self) -> LineWebhook:
         """Reads LINE's signed webhooks with the channel secret of the LINE secret (read on use)."""
         from chalicelib.adapters.line_messaging import LineWebhook
@@ -449,13 +483,14 @@ class Adapters:
         """One sender per channel a survey can be sent on (domain/channels.py names them), each
         built when a survey is first sent on it: an event that sends no email builds no SES client
         nor email templates."""
-        from chalicelib.domain.channels import EMAIL, LINE, SMS_CN, SMS_LINK, SMS_TWO_WAY
+        from chalicelib.domain.channels import EMAIL, LINE, SMS_CN, SMS_LINK, SMS_TWO_WAY, WECHAT
         from chalicelib.services.send_survey import (
             CnSmsSurveySender,
             EmailSurveySender,
             LineSurveySender,
             SmsLinkSurveySender,
             SmsSurveySender,
+            WeChatSurveySender,
         )
 
         s = self.settings
@@ -470,6 +505,9 @@ class Adapters:
             # Only where the Alibaba secret and the approved templates are given: else the policy skips it.
             **({SMS_CN: lambda: CnSmsSurveySender(self.cn_sms, self.cn_templates, self.survey_link)}
                if s.cn_sms_enabled else {}),
+            # Only where the WeChat secret and its template book are given: else the policy skips it.
+            **({WECHAT: lambda: WeChatSurveySender(self.wechat, self.wechat_templates, self.messages,
+                                                   self.survey_link)} if s.wechat_enabled else {}),
         })
 
     def survey_link(self, survey: Survey) -> str:

@@ -19,15 +19,16 @@ from chalicelib.bootstrap.use_cases import (
     LineReplies,
     Schedule,
     WebPages,
+    WeChatEvents,
     Workspace,
 )
 from chalicelib.bootstrap.wiring import Wiring
 from chalicelib.resources import API_HANDLER
 
 
-class Api(Authentication, Intake, LineReplies, WebPages, ChinaSmsReceipts, Workspace, Export):
+class Api(Authentication, Intake, LineReplies, WeChatEvents, WebPages, ChinaSmsReceipts, Workspace, Export):
     """Every HTTP route: intake, the customers' replies (SMS and LINE), pages and carrier callbacks (Twilio's,
-    Alibaba's receipts), the CX API and
+    Alibaba's receipts, WeChat's event pushes), the CX API and
     dashboard (reports, cases, comments, the answers export) and the case workspace."""
 
 

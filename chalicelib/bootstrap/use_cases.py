@@ -19,6 +19,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
     from chalicelib.adapters.idempotency import Idempotency
     from chalicelib.adapters.line_messaging import LineWebhook
     from chalicelib.adapters.twilio_sms import SignatureCheck
+    from chalicelib.adapters.wechat import WeChatWebhook
     from chalicelib.auth import Authenticator
     from chalicelib.domain.case_policy import CasePolicy
     from chalicelib.domain.customer_place import PlaceRules
@@ -179,6 +180,17 @@ class LineReplies(Replies):
         from chalicelib.services.line_webhook import LineDeps
 
         return LineDeps(replies=self.reply_deps, line=self.edge.line, clock=self.clock)
+
+
+class WeChatEvents(Replies):
+    """The WeChat service account's event pushes: their signature (the WeChat secret's token) and what
+    they mean to koe (services/wechat_events.py: opt-outs, texts kept for CX)."""
+
+    USES = frozenset({"wechat_webhook"})
+
+    @property
+    def wechat_webhook(self) -> WeChatWebhook:
+        return self.edge.wechat_webhook
 
 
 class WebPages(Places):

@@ -7,7 +7,7 @@ hold an open address of the channel's kind (`domain/channels.py`: a phone for SM
 that has not blocked koe's account for LINE, an email address that has not unsubscribed or bounced
 for email), and every channel needs a sender deployed.
 The rule is stored on the survey (`channel_reason`), e.g. `JP:line`, `JP:sms_link (line: none)`,
-`CN:sms_cn`, `CN:email (sms_cn: not available)`, `no_phone:email`.
+`CN:sms_cn`, `CN:email (sms_cn: not available; wechat: none)`, `no_phone:email`.
 
 Pure: the caller passes what it knows of the customer's addresses and which channels it can send on.
 """
@@ -18,10 +18,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from chalicelib.domain import channels
-from chalicelib.domain.channels import EMAIL, LINE, SMS_CN, SMS_LINK, SMS_TWO_WAY, AddressKind, UnknownChannel
+from chalicelib.domain.channels import (
+    EMAIL,
+    LINE,
+    SMS_CN,
+    SMS_LINK,
+    SMS_TWO_WAY,
+    WECHAT,
+    AddressKind,
+    UnknownChannel,
+)
 
-__all__ = ["CHANNELS", "EMAIL", "LINE", "NONE", "SMS_CN", "SMS_LINK", "SMS_TWO_WAY", "Channel", "ChannelPolicy",
-           "Reach", "UnknownChannel", "choose"]
+__all__ = ["CHANNELS", "EMAIL", "LINE", "NONE", "SMS_CN", "SMS_LINK", "SMS_TWO_WAY", "WECHAT", "Channel",
+           "ChannelPolicy", "Reach", "UnknownChannel", "choose"]
 
 NONE = "none"                  # no channel reaches the customer: the survey is suppressed
 CHANNELS = channels.names()
@@ -41,9 +50,10 @@ DEFAULT_PREFERENCES: Mapping[str, tuple[str, ...]] = {
     # account (a LINE user id); else links in SMS are allowed (carriers filter some: keep them short).
     "JP": (LINE, SMS_LINK, EMAIL),
     # No two-way SMS, and links in SMS are blocked unless templates are registered: China SMS (Alibaba's
-    # approved templates, the page's link in its approved place), then email. WeChat goes between them
-    # when it is built. Without China SMS's sender (its secret and template book), email.
-    "CN": (SMS_CN, EMAIL),
+    # approved templates, the page's link in its approved place), then a WeChat template message to a
+    # follower of the service account, then email. A channel whose sender this deployment does not run
+    # (its secret and template book) is passed over, with the reason.
+    "CN": (SMS_CN, WECHAT, EMAIL),
     ANY_COUNTRY: (EMAIL, SMS_LINK),
 }
 

@@ -22,12 +22,12 @@ class UnknownChannel(ValueError):
 
 
 class AddressKind(StrEnum):
-    """What koe must hold of a customer to reach them on a channel (the event's `customer.<kind>`). A
-    WeChat openid becomes a kind here when its channel is added."""
+    """What koe must hold of a customer to reach them on a channel (the event's `customer.<kind>`)."""
 
     PHONE = "phone"                  # E.164
     EMAIL = "email"
     LINE_USER_ID = "line_user_id"    # "U" + 32 hex: the customer as koe's LINE official account knows them
+    WECHAT_OPENID = "wechat_openid"  # the customer as koe's WeChat service account knows them (its openid)
 
 
 class CostClass(StrEnum):
@@ -36,6 +36,7 @@ class CostClass(StrEnum):
     SMS = "sms"          # per segment (160 GSM-7 / 70 UCS-2 characters), per country
     EMAIL = "email"      # per message, a fraction of an SMS
     LINE = "line"        # per push message (~3 yen on the standard plan); a reply with a reply token is free
+    WECHAT = "wechat"    # a service account's template message: no per-message fee, a daily quota per template
 
 
 class ReplyRoute(StrEnum):
@@ -68,6 +69,7 @@ SMS_TWO_WAY = "sms_two_way"
 SMS_LINK = "sms_link"
 SMS_CN = "sms_cn"
 LINE = "line"
+WECHAT = "wechat"
 EMAIL = "email"
 
 _ROWS = (
@@ -82,7 +84,7 @@ _ROWS = (
     # the page. Replies by SMS are read for the opt-out words alone (退订 stops everything). Alibaba
     # pushes a delivery report per message (its own sender account, paced as one).
     ChannelSpec(SMS_CN, AddressKind.PHONE, two_way=False, reports_delivery=True, cost=CostClass.SMS,
-                transport="alibaba_sms", reply_arrives_by=ReplyRoute.WEB_PAGE, falls_back_to=(EMAIL,)),
+                transport="alibaba_sms", reply_arrives_by=ReplyRoute.WEB_PAGE, falls_back_to=(WECHAT, EMAIL)),
     # LINE (Japan's two-way channel): a push with quick-reply buttons on the survey's scale; the answer
     # comes back by LINE's signed webhook and the conversation goes on in the chat. LINE reports no
     # delivery of a push (a customer who blocked the account is accepted and not delivered: the
@@ -90,6 +92,13 @@ _ROWS = (
     # a phone who holds both is reached by LINE (channel_policy._without_phone).
     ChannelSpec(LINE, AddressKind.LINE_USER_ID, two_way=True, reports_delivery=False, cost=CostClass.LINE,
                 transport="line", reply_arrives_by=ReplyRoute.LINE_WEBHOOK, falls_back_to=(SMS_LINK, EMAIL)),
+    # WeChat (mainland China, optional per deployment): a service account's template message whose tap
+    # opens the survey page (its `url`), to a customer who follows the account (their openid). Answers
+    # come by the page. WeChat's send-job report comes by the account's event push: it is counted, and a
+    # "user block" opts the openid out, as an `unsubscribe` event does; it is not kept on the survey.
+    # Before email in the rows, as LINE: a customer without a phone who holds both is reached by WeChat.
+    ChannelSpec(WECHAT, AddressKind.WECHAT_OPENID, two_way=False, reports_delivery=False, cost=CostClass.WECHAT,
+                transport="wechat", reply_arrives_by=ReplyRoute.WEB_PAGE, falls_back_to=(EMAIL,)),
     # SES email with the same page (and an unsubscribe link). SES's delivery events are counted, not
     # kept on the survey; a bounce opts the address out instead.
     ChannelSpec(EMAIL, AddressKind.EMAIL, two_way=False, reports_delivery=False, cost=CostClass.EMAIL,

@@ -27,6 +27,9 @@ PROCEDURE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # A LINE user id as LINE writes it: "U" and 32 lower-case hex digits (the schema's pattern; a unit test
 # keeps them equal). An id of another shape could never be pushed to: the event is refused, named.
 LINE_USER_ID = re.compile(r"U[0-9a-f]{32}")
+# A WeChat openid (the schema's pattern): 28 characters of [A-Za-z0-9_-] as WeChat issues them, 20 to 64
+# accepted (domain/wechat.valid_openid).
+WECHAT_OPENID = re.compile(r"[A-Za-z0-9_-]{20,64}")
 
 
 @dataclass(frozen=True)
@@ -37,20 +40,22 @@ class Customer:
     locale: str | None = None
     timezone: str | None = None
     line_user_id: str | None = None      # linked to koe's LINE official account; never logged
+    wechat_openid: str | None = None     # a follower of koe's WeChat service account; never logged
 
     def addresses(self) -> dict[AddressKind, str]:
         """The customer's addresses by kind (domain/channels.py), only those the event carries."""
         held = {AddressKind.PHONE: self.phone, AddressKind.EMAIL: self.email,
-                AddressKind.LINE_USER_ID: self.line_user_id}
+                AddressKind.LINE_USER_ID: self.line_user_id, AddressKind.WECHAT_OPENID: self.wechat_openid}
         return {kind: address for kind, address in held.items() if address}
 
     @property
     def contact_address(self) -> str:
         """The address the customer's contact is keyed by (its opt-out, its survey history, its one open
-        conversation): the phone, else the email, else the LINE user id. A survey sent on LINE is
-        keyed by the LINE user id instead (services/dispatch.py): LINE's opt-out and conversation are
-        that address's own."""
-        return self.phone or self.email or self.line_user_id or ""
+        conversation): the phone, else the email, else the LINE user id, else the WeChat openid. A
+        survey sent on LINE is keyed by the LINE user id instead (services/dispatch.py): LINE's opt-out
+        and conversation are that address's own. A WeChat openid's own contact holds its opt-out
+        (the customer unfollowed the service account)."""
+        return self.phone or self.email or self.line_user_id or self.wechat_openid or ""
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,7 @@ def from_payload(payload: Mapping[str, Any]) -> ProcedureCompleted:
             locale=customer.get("locale"),
             timezone=customer.get("timezone"),
             line_user_id=customer.get("line_user_id"),
+            wechat_openid=customer.get("wechat_openid"),
         ),
         context={str(k): str(v) for k, v in (payload.get("context") or {}).items()},
     )

@@ -73,6 +73,7 @@ class Survey:
     definition_version: int = 1           # the version of the procedure's survey definition asked
     place: Place | None = None            # the customer's country and zone; None: stored before places were
     line_user_id: str | None = None       # needed to push on LINE; never logged
+    wechat_openid: str | None = None      # needed to send a WeChat template message; never logged
 
 
 @dataclass(frozen=True)

@@ -126,17 +126,19 @@ def _entry(case: Case, now: datetime, kind: str, **detail: str) -> tuple[Timelin
 def _reachable(case: Case, deps: CaseScheduleDeps) -> tuple[Survey | None, str | None]:
     """The survey to message the customer through, or why not (gone, opted out, no channel)."""
     survey = deps.surveys.get_survey(case.survey_id)
-    if survey is None or not (survey.phone or survey.email or survey.line_user_id):
+    if survey is None or not (survey.phone or survey.email or survey.line_user_id or survey.wechat_openid):
         return None, "survey_expired"
     # The survey's contact as stored, and its address under every listed key version (an opt-out
     # written after a rotation is under the current one).
-    primary = survey.phone or survey.email or survey.line_user_id or ""
+    primary = survey.phone or survey.email or survey.line_user_id or survey.wechat_openid or ""
     keys = [survey.contact_key, *every_key(primary, deps.contact_key, deps.contact_keys)]
     row = channels.find(survey.channel)
     if row is not None and row.address is AddressKind.EMAIL and survey.email:  # its unsubscribe blocks email
         keys.extend(every_key(survey.email, deps.contact_key, deps.contact_keys))
     if row is not None and row.address is AddressKind.LINE_USER_ID and survey.line_user_id:  # unfollow blocks LINE
         keys.extend(every_key(survey.line_user_id, deps.contact_key, deps.contact_keys))
+    if row is not None and row.address is AddressKind.WECHAT_OPENID and survey.wechat_openid:  # unfollow blocks WeChat
+        keys.extend(every_key(survey.wechat_openid, deps.contact_key, deps.contact_keys))
     for key in dict.fromkeys(keys):
         contact = deps.surveys.get_contact(key)
         if contact is not None and contact.opted_out:
@@ -211,6 +213,8 @@ def resurvey_event(survey: Survey, case: Case, now: datetime, place: Place) -> d
         customer["email"] = survey.email
     if survey.line_user_id:
         customer["line_user_id"] = survey.line_user_id
+    if survey.wechat_openid:
+        customer["wechat_openid"] = survey.wechat_openid
     context = {k: v for k, v in survey.context.items() if k != RESURVEY_OF}
     return {"event_id": resurvey_id(survey.survey_id), "procedure": survey.procedure,
             "completed_at": now.isoformat(), "customer": customer, "context": {**context, RESURVEY_OF: case.case_id}}

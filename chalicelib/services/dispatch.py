@@ -145,21 +145,32 @@ def _keyed(chosen: Channel, found: contacts.AddressContact,
     return found.key, identity.beside(found.key, found.contact, line.contact)
 
 
+# Channels whose address holds its own opt-out, read only when the policy would choose that channel
+# and the address is not the customer's contact: an email unsubscribe or hard bounce blocks email only;
+# a WeChat unfollow (or a template message WeChat reported blocked) blocks WeChat only.
+_OWN_OPT_OUT = {channel_policy.EMAIL: AddressKind.EMAIL, channel_policy.WECHAT: AddressKind.WECHAT_OPENID}
+
+
 def _channel(event: ProcedureCompleted, deps: DispatchDeps, line: contacts.AddressContact | None) -> Channel:
     """The channel policy's choice. A LINE user id whose own contact opted out (the customer blocked
-    koe's account) is not tried. The email address's own contact (an unsubscribe or a hard bounce
-    there blocks email only) is read only when the policy would choose email for a customer who also
-    has a phone: one more read in that case alone."""
+    koe's account) is not tried. An email address's or WeChat openid's own contact is read only when
+    the policy would choose that channel for a customer whose contact is another address (one more
+    read in that case alone); when it opted out, the policy chooses again without it."""
     customer = event.customer
     reach = Reach(phone_region=deps.places.region_of(customer.phone) if customer.phone else None,
                   addresses=frozenset(customer.addresses()))
     if line is not None and line.contact is not None and line.contact.opted_out:
         reach = reach.block(AddressKind.LINE_USER_ID)
     chosen = channel_policy.choose(deps.channels, reach, deps.senders)
-    if chosen.name == channel_policy.EMAIL and customer.phone and customer.email:
-        email_contact = contacts.read(deps.store, customer.email, deps.contact_key, deps.contact_keys).contact
-        if email_contact is not None and email_contact.opted_out:
-            chosen = channel_policy.choose(deps.channels, reach.block(AddressKind.EMAIL), deps.senders)
+    while (kind := _OWN_OPT_OUT.get(chosen.name)) is not None and kind not in reach.blocked:
+        address = customer.addresses().get(kind)
+        if not address or address == customer.contact_address:
+            break
+        own = contacts.read(deps.store, address, deps.contact_key, deps.contact_keys).contact
+        if own is None or not own.opted_out:
+            break
+        reach = reach.block(kind)
+        chosen = channel_policy.choose(deps.channels, reach, deps.senders)
     return chosen
 
 
@@ -195,6 +206,7 @@ def _new_survey(event: ProcedureCompleted, key: str, decision: Send | Suppress, 
         phone=event.customer.phone,
         email=event.customer.email,
         line_user_id=event.customer.line_user_id,
+        wechat_openid=event.customer.wechat_openid,
         context=dict(event.context),
         reason=reason,
         open_until=send_at + deps.response_window(event.procedure) if sending else None,

@@ -217,6 +217,16 @@ class CnSms(Protocol):
         UndeliverableRecipient, CredentialsRejected, RetryableSendError."""
 
 
+class WeChatMessenger(Protocol):
+    """The WeChat transport (adapters/wechat.py WeChatMessaging: template messages through wechatpy)."""
+
+    def send_template(self, openid: str, template_id: str, data: Mapping[str, str], url: str,
+                      client_msg_id: str) -> str:
+        """Send template `template_id` to `openid` with its keywords' values, opening `url` when tapped;
+        the same `client_msg_id` within 10 minutes sends once. Returns WeChat's msgid. Raises
+        UndeliverableRecipient, TemplateRejected, CredentialsRejected, RetryableSendError."""
+
+
 class LineMessenger(Protocol):
     """The LINE transport (adapters/line_messaging.py LineMessaging: the Messaging API through its SDK)."""
 

@@ -15,10 +15,11 @@ API_KEYS = "koe-test-api-keys"
 CONTACT_KEYS = "koe-test-contact-keys"
 LINE = "koe-test-line"
 ALIBABA_SMS = "koe-test-alibaba-sms"
+WECHAT = "koe-test-wechat"
 # The settings that name them (resources.SECRETS' variables).
 SECRET_ENV = {"KOE_TWILIO_SECRET_ID": TWILIO, "KOE_API_KEYS_SECRET_ID": API_KEYS,
               "KOE_CONTACT_KEYS_SECRET_ID": CONTACT_KEYS, "KOE_LINE_SECRET_ID": LINE,
-              "KOE_ALIBABA_SMS_SECRET_ID": ALIBABA_SMS}
+              "KOE_ALIBABA_SMS_SECRET_ID": ALIBABA_SMS, "KOE_WECHAT_SECRET_ID": WECHAT}
 
 
 @dataclass

@@ -38,6 +38,7 @@ from tests.services.conftest import EVENTS, Clock
 
 PUBLIC_WEBHOOKS = {("/twilio/sms", "POST"), ("/twilio/status", "POST"),
                    ("/line/webhook", "POST"),                           # LINE's x-line-signature
+                   ("/wechat/events", "GET"), ("/wechat/events", "POST"),  # signed with the account's Token
                    # Alibaba's receipt pushes (China SMS): unsigned, the token the URL ends with is the proof
                    ("/alibaba/sms/reports/{token}", "POST"), ("/alibaba/sms/replies/{token}", "POST"),
                    ("/s/{token}", "GET"), ("/s/{token}", "POST"),      # the web survey: a signed token

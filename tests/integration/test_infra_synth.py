@@ -413,16 +413,37 @@ def test_the_alibaba_secret_is_granted_to_the_functions_that_send_china_sms_and_
         assert resources.ALIBABA_SMS_SECRET.env not in fn["Properties"]["Environment"]["Variables"]
 
 
+def test_the_wechat_secret_is_readable_by_the_senders_and_the_event_route_only_and_named_only_where_on(
+        synth: Template) -> None:
+    readers = {f.handler for f in resources.FUNCTIONS
+               if f.allows("secretsmanager:GetSecretValue", f"secret/{resources.WECHAT_SECRET.name}")}
+    assert readers == {resources.API_HANDLER, "dispatch", "tick"}
+    for handler in readers:
+        statements = _statements(_role_of(synth, handler)[1])
+        arns = [json.dumps(r) for st in statements if "secretsmanager:GetSecretValue" in _as_list(st["Action"])
+                for r in _as_list(st["Resource"])]
+        assert any(f":secret:{PREFIX}wechat-??????" in arn for arn in arns), handler
+    for _, fn in synth.functions().items():
+        assert resources.WECHAT_SECRET.env not in fn["Properties"]["Environment"]["Variables"]
+
+
 CN_TEMPLATES = json.dumps({"zh-CN": {"invitation": {
     "sign_name": "示例人寿", "template_code": "SMS_480000011", "params": ["link"],
     "text": "请评价我们的服务：${link} 回T退订"}}}, ensure_ascii=False)
 
 
+WECHAT_TEMPLATES = json.dumps({"zh-CN": {name: {
+    "template_id": f"koeCiTemplate{name.capitalize()}0000000000000000", "title": "服务评价",
+    "fields": {"keyword1": "{procedure}"}} for name in ("invitation", "reminder", "closing")}}, ensure_ascii=False)
+
+
 @pytest.fixture(scope="module")
 def with_cn_sms(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    """A stage with China's channels on: China SMS and WeChat (one synth for both)."""
     outdir = tmp_path_factory.mktemp("cdk.out.cn_sms")
-    done = _run_synth(outdir, f"stage={STAGE}", f"public_base_url={PUBLIC}", "cn_sms=true",
-                      "app_env=" + json.dumps({"KOE_CN_SMS_TEMPLATES": CN_TEMPLATES}))
+    done = _run_synth(outdir, f"stage={STAGE}", f"public_base_url={PUBLIC}", "cn_sms=true", "wechat=true",
+                      "app_env=" + json.dumps({"KOE_CN_SMS_TEMPLATES": CN_TEMPLATES,
+                                               "KOE_WECHAT_TEMPLATES": WECHAT_TEMPLATES}))
     assert done.returncode == 0, f"synth failed:\n{done.stdout}\n{done.stderr}"
     return Template(outdir / f"{STAGE}.template.json")
 
@@ -439,13 +460,24 @@ def test_with_cn_sms_on_the_senders_and_the_api_are_told_the_alibaba_secret_and_
     assert told == {resources.API_HANDLER, "dispatch", "tick"}
 
 
+def test_with_wechat_on_the_senders_and_the_api_are_told_the_wechat_secret(with_cn_sms: Template) -> None:
+    told = set()
+    for handler in (f.handler for f in resources.FUNCTIONS):
+        variables = _function_named(with_cn_sms, handler)[1]["Properties"]["Environment"]["Variables"]
+        if resources.WECHAT_SECRET.env in variables:
+            assert variables[resources.WECHAT_SECRET.env] == resources.physical(PREFIX, "wechat")
+            told.add(handler)
+    assert told == {resources.API_HANDLER, "dispatch", "tick"}
+
+
 def test_cn_sms_without_its_templates_or_with_a_plain_http_endpoint_is_refused(tmp_path: Path) -> None:
     probe = (
         "import sys, json; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
         "import stack\n"
         "base = {'stage': 'ci', 'public_base_url': 'https://api.example.com/api'}\n"
         "for extra in ({'cn_sms': 'true'}, {'cn_sms': 'yes'},\n"
-        "              {'app_env': json.dumps({'KOE_ALIBABA_SMS_PROTOCOL': 'http'})}):\n"
+        "              {'app_env': json.dumps({'KOE_ALIBABA_SMS_PROTOCOL': 'http'})}, {'wechat': 'true'},\n"
+        "              {'app_env': json.dumps({'KOE_WECHAT_BASE_URL': 'http://127.0.0.1:8028'})}):\n"
         "    try:\n"
         "        stack.KoeConfig.from_context({**base, **extra}.get)\n"
         "        print('taken:', extra)\n"
@@ -456,9 +488,10 @@ def test_cn_sms_without_its_templates_or_with_a_plain_http_endpoint_is_refused(t
                           env=_env(tmp_path), capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     refusals = done.stdout.strip().splitlines()
-    assert len(refusals) == 3 and all(r.startswith("refused:") for r in refusals), done.stdout
+    assert len(refusals) == 5 and all(r.startswith("refused:") for r in refusals), done.stdout
     assert "KOE_CN_SMS_TEMPLATES" in refusals[0] and "cn_sms" in refusals[1]
     assert "KOE_ALIBABA_SMS_PROTOCOL" in refusals[2]
+    assert "KOE_WECHAT_TEMPLATES" in refusals[3] and "KOE_WECHAT_BASE_URL" in refusals[4]
 
 
 def test_the_configuration_document_bucket_is_versioned_private_kept_and_read_object_by_object(

@@ -155,7 +155,7 @@ def test_without_the_china_sms_sender_a_mainland_customer_gets_email():
     world = World()
     email = FakeEmail()
     world.send_email_through(email)
-    assert world.dispatch(**mainland())["reason"] == "CN:email (sms_cn: not available)"
+    assert world.dispatch(**mainland())["reason"] == "CN:email (sms_cn: not available; wechat: none)"
 
 
 class _RealParamsCheck:

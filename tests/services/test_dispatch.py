@@ -91,7 +91,7 @@ def test_a_mainland_customer_without_china_sms_nor_email_senders_is_not_surveyed
     outcome = world.dispatch(customer={"phone": "+8613812345678", "email": "wang@example.com", "locale": "zh-CN"})
     assert outcome["reason"] == "no_supported_channel"
     reason = world.store.get_survey(outcome["survey_id"]).channel_reason
-    assert reason == "CN:none (sms_cn: not available; email: not available)"
+    assert reason == "CN:none (sms_cn: not available; wechat: none; email: not available)"
     assert world.sms.sent == []
 
 
@@ -99,12 +99,12 @@ def test_email_goes_to_the_email_sender_and_an_unsubscribed_address_falls_back(w
     email = RecordingSender()
     world.extra_senders["email"] = email
     cn = {"phone": "+8613812345678", "email": "wang@example.com", "locale": "zh-CN"}
-    assert world.dispatch(customer=cn)["reason"] == "CN:email (sms_cn: not available)"
+    assert world.dispatch(customer=cn)["reason"] == "CN:email (sms_cn: not available; wechat: none)"
     assert email.sent == [("claims-2026-000123-paid", "invitation")]
     world.store.set_opt_out(world.key("wang@example.com"), True, "email:unsubscribe", world.clock())
     world.dispatch(event_id="policy-2026-000400", procedure="new_policy", customer=cn)
     reason = world.store.get_survey("policy-2026-000400").channel_reason
-    assert reason == "CN:none (sms_cn: not available; email: blocked)"
+    assert reason == "CN:none (sms_cn: not available; wechat: none; email: blocked)"
 
 
 def test_an_email_only_customer_is_surveyed_by_email_and_their_unsubscribe_is_an_opt_out(world):

@@ -221,7 +221,7 @@ def test_the_email_has_one_button_per_score_of_the_scale_with_its_end_labels(def
         email, JinjaEmails(REPO_ROOT / "templates", "Example Life"), world.link,
         lambda s: unsubscribe_link(links_of(KEY)(), "https://koe.example.jp/u", s), world.key)
 
-    assert world.dispatch(**CN_EMAIL)["reason"] == "CN:email (sms_cn: not available)"
+    assert world.dispatch(**CN_EMAIL)["reason"] == "CN:email (sms_cn: not available; wechat: none)"
 
     (sent,) = email.sent
     page = world.link(survey(world))

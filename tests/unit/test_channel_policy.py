@@ -12,13 +12,15 @@ from chalicelib.domain.channel_policy import (
 from chalicelib.domain.channels import AddressKind
 
 PHONE, EMAIL, LINE_USER_ID = AddressKind.PHONE, AddressKind.EMAIL, AddressKind.LINE_USER_ID
+WECHAT_OPENID = AddressKind.WECHAT_OPENID
 ALL = CHANNELS
 POLICY = ChannelPolicy()
 
 
-def reach(region="US", phone=True, email=False, blocked=False, line=False, line_blocked=False):
-    held = {PHONE: phone, EMAIL: email, LINE_USER_ID: line}
-    closed = {EMAIL: blocked, LINE_USER_ID: line_blocked}
+def reach(region="US", phone=True, email=False, blocked=False, line=False, line_blocked=False, wechat=False,
+          wechat_blocked=False):
+    held = {PHONE: phone, EMAIL: email, LINE_USER_ID: line, WECHAT_OPENID: wechat}
+    closed = {EMAIL: blocked, LINE_USER_ID: line_blocked, WECHAT_OPENID: wechat_blocked}
     return Reach(phone_region=region if phone else None, addresses=frozenset(k for k, v in held.items() if v),
                  blocked=frozenset(k for k, v in closed.items() if v))
 
@@ -40,10 +42,20 @@ def test_the_defaults_per_country(region, email, channel, rule):
     assert (chosen.name, chosen.reason) == (channel, rule)
 
 
-def test_china_is_china_sms_then_email_never_twilios_link_sms():
-    assert POLICY.for_country("CN") == ("sms_cn", "email")
+def test_china_is_china_sms_then_wechat_then_email_never_twilios_link_sms():
+    assert POLICY.for_country("CN") == ("sms_cn", "wechat", "email")
     nothing = choose(POLICY, reach("CN", email=False), {"sms_two_way", "sms_link", "email"})
-    assert (nothing.name, nothing.reason) == ("none", "CN:none (sms_cn: not available; email: none)")
+    assert (nothing.name, nothing.reason) == ("none", "CN:none (sms_cn: not available; wechat: none; email: none)")
+
+
+def test_a_follower_of_the_wechat_account_is_reached_there_when_china_sms_cannot():
+    without_china_sms = {"sms_two_way", "sms_link", "wechat", "email"}
+    chosen = choose(POLICY, reach("CN", email=True, wechat=True), without_china_sms)
+    assert (chosen.name, chosen.reason) == ("wechat", "CN:wechat (sms_cn: not available)")
+    chosen = choose(POLICY, reach("CN", email=True, wechat=True, wechat_blocked=True), without_china_sms)
+    assert (chosen.name, chosen.reason) == ("email", "CN:email (sms_cn: not available; wechat: blocked)")
+    assert choose(POLICY, reach("CN", wechat=True), ALL).name == "sms_cn"       # China SMS first
+    assert choose(POLICY, reach(phone=False, email=True, wechat=True), ALL).reason == "no_phone:wechat"
 
 
 def test_no_phone_means_email():
@@ -61,7 +73,7 @@ def test_a_channel_without_a_sender_is_skipped_and_said():
     chosen = choose(POLICY, reach("FR", email=True), {"sms_two_way", "sms_link"})
     assert (chosen.name, chosen.reason) == ("sms_link", "FR:sms_link (email: not available)")
     chosen = choose(POLICY, reach("CN", email=True), {"sms_two_way", "sms_link", "email"})
-    assert (chosen.name, chosen.reason) == ("email", "CN:email (sms_cn: not available)")
+    assert (chosen.name, chosen.reason) == ("email", "CN:email (sms_cn: not available; wechat: none)")
     nothing = choose(POLICY, reach("JP", email=True), {"sms_two_way"})
     assert nothing.name == "none" and nothing.reason == \
         "JP:none (line: none; sms_link: not available; email: not available)"

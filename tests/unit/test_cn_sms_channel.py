@@ -25,12 +25,12 @@ def test_the_row():
     row = channels.get("sms_cn")
     assert (row.address, row.two_way, row.reports_delivery, row.cost, row.transport, row.reply_arrives_by,
             row.falls_back_to) == (AddressKind.PHONE, False, True, CostClass.SMS, "alibaba_sms", ReplyRoute.WEB_PAGE,
-                                   ("email",))
+                                   ("wechat", "email"))
     assert send_pace.SENDER_OF["sms_cn"] == "alibaba_sms" and "alibaba_sms" in send_pace.SENDERS
 
 
-def test_china_is_china_sms_then_email():
-    assert ChannelPolicy().for_country("CN") == ("sms_cn", "email")
+def test_china_is_china_sms_then_wechat_then_email():
+    assert ChannelPolicy().for_country("CN") == ("sms_cn", "wechat", "email")
 
 
 @pytest.mark.parametrize("env, enabled", [

@@ -376,6 +376,7 @@ CONTACT_KEYS = _needs("secret/contact-keys secretsmanager:GetSecretValue")
 TWILIO = _needs("secret/twilio secretsmanager:GetSecretValue")
 LINE = _needs("secret/line secretsmanager:GetSecretValue")
 ALIBABA_SMS = _needs("secret/alibaba-sms secretsmanager:GetSecretValue")
+WECHAT = _needs("secret/wechat secretsmanager:GetSecretValue")
 # What each piece of the edge (bootstrap/adapters.py Adapters) needs its function to be granted: the
 # resources it calls, each with an action of its service. A store spanning several tables names the
 # ones every use of it touches (the conversations: the contact's opt-outs); which of its other tables a
@@ -409,17 +410,20 @@ NEEDS: dict[str, frozenset[tuple[str, str]]] = {
     "line_webhook": LINE,
     "cn_sms": ALIBABA_SMS,
     "alibaba_receipt_token": ALIBABA_SMS,
+    "wechat": WECHAT,
+    "wechat_webhook": WECHAT,
     "authenticators": _needs("secret/api-keys secretsmanager:GetSecretValue"),
     "contact_keyring": CONTACT_KEYS, "link_keys": CONTACT_KEYS, "contact_key": CONTACT_KEYS,
     "contact_keys": CONTACT_KEYS, "survey_link": CONTACT_KEYS, "unsubscribe_link": CONTACT_KEYS,
     # One sender per channel: Twilio's (its links signed with the contact keys), SES's (its
     # unsubscribe link too) where KOE_EMAIL_FROM is set, LINE's where KOE_LINE_SECRET_ID is, and China
-    # SMS's where KOE_ALIBABA_SMS_SECRET_ID and KOE_CN_SMS_TEMPLATES are, as in AWS.
-    "senders": TWILIO | CONTACT_KEYS | _needs("email ses:SendEmail") | LINE | ALIBABA_SMS,
+    # SMS's where KOE_ALIBABA_SMS_SECRET_ID and KOE_CN_SMS_TEMPLATES are, WeChat's where
+    # KOE_WECHAT_SECRET_ID and KOE_WECHAT_TEMPLATES are, as in AWS.
+    "senders": TWILIO | CONTACT_KEYS | _needs("email ses:SendEmail") | LINE | ALIBABA_SMS | WECHAT,
     # No AWS call (templates in the package, chat webhooks over HTTPS, Cognito's user API is authorised
     # by the user's token), or no piece at all.
     **{name: frozenset() for name in ("messages", "pages", "email_templates", "alert_templates", "dashboard_pages",
-                                      "cn_templates", "chat", "hosted_ui", "local_sign_in", "dashboard_sessions",
+                                      "cn_templates", "wechat_templates", "chat", "hosted_ui", "local_sign_in", "dashboard_sessions",
                                       "dashboard_url", "today")},
 }
 # The raw clients and every secret at once: for the edge's own pieces, never for a wiring.

@@ -96,6 +96,7 @@ class SurveyItem(Model):
     phone = UnicodeAttribute(null=True)          # raw number: only here, never logged
     email = UnicodeAttribute(null=True)          # raw address: only here, never logged
     line_user_id = UnicodeAttribute(null=True)   # raw LINE user id: only here, never logged
+    wechat_openid = UnicodeAttribute(null=True)  # raw WeChat openid: only here, never logged
     context: MapAttribute[str, str] = MapAttribute(default=dict)
     reason = UnicodeAttribute(null=True)
     step = UnicodeAttribute()
