@@ -155,3 +155,23 @@ class FakeCnSms:
         self.sent.append({"to": phone_number, "message": message_name, "params": dict(params), "out_id": out_id,
                           "locale": locale, "biz_id": biz_id})
         return biz_id
+
+
+@dataclass
+class FakeWeChat:
+    """WeChat's transport (services/ports.WeChatMessenger): records each template message, returns a msgid."""
+
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    fail_with: KoeError | None = None       # raise this on the next send
+    _n: int = 0
+
+    def send_template(self, openid: str, template_id: str, data: Mapping[str, str], url: str,
+                      client_msg_id: str) -> str:
+        if self.fail_with is not None:
+            error, self.fail_with = self.fail_with, None
+            raise error
+        self._n += 1
+        msgid = str(2_000_000_000 + self._n)
+        self.sent.append({"to": openid, "template_id": template_id, "data": dict(data), "url": url,
+                          "client_msg_id": client_msg_id, "msgid": msgid})
+        return msgid

@@ -68,12 +68,14 @@ UTC_DATETIME = "%Y-%m-%dT%H:%M:%S.%f+0000"      # how PynamoDB's UTCDateTimeAttr
 
 CONTACT_KEY = "functional-contact-hash-key-0123456789"
 LINE_SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"      # a LINE channel secret: 32 hex digits (fictional)
+WECHAT_TOKEN = "koeFunctionalWeChatToken2026"           # the service account's server Token (fictional)
 # The secrets as Secrets Manager holds them (tests/fakes/secrets.py); the settings carry their ids.
 SECRETS = {
     secrets.TWILIO: {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token": AUTH_TOKEN, "from": "+15550100999"},
     secrets.API_KEYS: {"keys": ["ops-key-1-0123456789", "ops-key-2-0123456789"]},
     secrets.CONTACT_KEYS: {"current": "2026-11", "keys": {"2026-11": CONTACT_KEY}},
     secrets.LINE: {"channel_access_token": "functional-line-channel-access-token", "channel_secret": LINE_SECRET},
+    secrets.WECHAT: {"appid": "wx0123456789abcdef", "appsecret": "functional-wechat-appsecret", "token": WECHAT_TOKEN},
 }
 ENV = {
     "AWS_REGION": "us-east-1",

@@ -82,7 +82,8 @@ def test_a_chinese_customer_gets_the_survey_by_email_with_score_links_to_the_pag
 
     email = sent_email(koe)
     survey = koe.store.get_survey(SURVEY)
-    assert (survey.status, survey.channel_reason) == (SurveyStatus.SENT, "CN:email (sms_cn: not available; wechat: none)")
+    assert (survey.status, survey.channel_reason) == (SurveyStatus.SENT,
+                                                      "CN:email (sms_cn: not available; wechat: none)")
     assert email.to == ADDRESS and "理赔付款" in email.content.subject
     links = [h.replace("&amp;", "&") for h in re.findall(r'href="([^"]+)"', email.content.html)]
     nine = next(link for link in links if link.endswith("?score=9"))
@@ -166,7 +167,8 @@ def test_a_hard_bounce_delivered_by_sns_opts_the_address_out(koe):
     assert opt_outs(koe, "li.mei@example.com") == ["ses:bounce"]
     # ... and the next survey of that customer finds no channel (China SMS is off in these settings)
     koe.dispatch(chinese_customer())
-    assert koe.store.get_survey(SURVEY).channel_reason == "CN:none (sms_cn: not available; wechat: none; email: blocked)"
+    assert koe.store.get_survey(SURVEY).channel_reason == \
+        "CN:none (sms_cn: not available; wechat: none; email: blocked)"
     assert koe.components.email.sent == [] and koe.sms.sent == []
 
 
@@ -186,4 +188,5 @@ def test_something_that_is_not_from_ses_is_dropped(koe):
 def test_without_a_sender_address_no_email_is_sent(components, client):
     koe = Koe(client, components, components.clock)
     koe.dispatch(chinese_customer())
-    assert koe.store.get_survey(SURVEY).channel_reason == "CN:none (sms_cn: not available; wechat: none; email: not available)"
+    assert koe.store.get_survey(SURVEY).channel_reason == \
+        "CN:none (sms_cn: not available; wechat: none; email: not available)"

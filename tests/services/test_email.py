@@ -72,7 +72,8 @@ def bounce_of(address: str, bounce_type: str = "Permanent") -> str:
 def test_a_chinese_customer_with_an_address_is_surveyed_by_email_in_chinese(world, email):
     outcome = world.dispatch(**cn_customer())
 
-    assert outcome == {"survey_id": SURVEY, "status": "sent", "reason": "CN:email (sms_cn: not available; wechat: none)"}
+    assert outcome == {"survey_id": SURVEY, "status": "sent",
+                       "reason": "CN:email (sms_cn: not available; wechat: none)"}
     (sent,) = email.sent
     assert sent.to == ADDRESS
     assert sent.content.subject == "【Example Life】关于您的理赔付款的1分钟满意度调查"
@@ -118,7 +119,8 @@ def test_where_sms_comes_first_email_is_not_used(world, email):
 def test_without_the_email_sender_the_policy_says_email_is_not_available():
     world = World()
     assert world.dispatch(**cn_customer())["reason"] == "no_supported_channel"
-    assert world.store.get_survey(SURVEY).channel_reason == "CN:none (sms_cn: not available; wechat: none; email: not available)"
+    assert world.store.get_survey(SURVEY).channel_reason == \
+        "CN:none (sms_cn: not available; wechat: none; email: not available)"
 
 
 def test_a_refused_address_fails_the_survey_as_ses_code_and_frees_the_slot(world, email):

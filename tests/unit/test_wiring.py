@@ -423,7 +423,8 @@ NEEDS: dict[str, frozenset[tuple[str, str]]] = {
     # No AWS call (templates in the package, chat webhooks over HTTPS, Cognito's user API is authorised
     # by the user's token), or no piece at all.
     **{name: frozenset() for name in ("messages", "pages", "email_templates", "alert_templates", "dashboard_pages",
-                                      "cn_templates", "wechat_templates", "chat", "hosted_ui", "local_sign_in", "dashboard_sessions",
+                                      "cn_templates", "wechat_templates", "chat", "hosted_ui", "local_sign_in",
+                                      "dashboard_sessions",
                                       "dashboard_url", "today")},
 }
 # The raw clients and every secret at once: for the edge's own pieces, never for a wiring.
