@@ -92,9 +92,9 @@ prepare-stage: install-infra
 	$(INFRA)/bin/python infra/deploy.py --stage '$(STAGE)' --prepare-only $(if $(DEPLOY_CONFIG),--config '$(DEPLOY_CONFIG)')
 
 # The local stack: DynamoDB Local, moto, the app on 127.0.0.1:8000, the carrier on :8025, LINE's stand-in
-# on :8026, Alibaba Cloud SMS's on :8027. Ctrl-C stops it.
+# on :8026, Alibaba Cloud SMS's on :8027, WeChat's on :8028. Ctrl-C stops it.
 # Options, e.g. `make run API_PORT=8001 API_KEY=dev-key`: API_PORT, CARRIER_PORT, LINE_PORT, ALIBABA_PORT,
-# DYNAMODB_PORT, MOTO_PORT (0 picks a free port), API_KEY, CONCURRENCY (invocations per queue, default 4),
+# WECHAT_PORT, DYNAMODB_PORT, MOTO_PORT (0 picks a free port), API_KEY, CONCURRENCY (invocations per queue, default 4),
 # DB_PATH (DynamoDB Local's data folder, default .koe/dynamodb), IN_MEMORY=1 (keep nothing),
 # CLOCK_START=2026-11-18T01:30:00Z (koe's clock starts at that instant instead of now),
 # IN_PROCESS=1 (the functions run in the stack's own process, for a debugger, not in worker processes).
@@ -102,6 +102,7 @@ RUN_ARGS = $(if $(API_PORT),--api-port $(API_PORT)) \
            $(if $(CARRIER_PORT),--carrier-port $(CARRIER_PORT)) \
            $(if $(LINE_PORT),--line-port $(LINE_PORT)) \
            $(if $(ALIBABA_PORT),--alibaba-port $(ALIBABA_PORT)) \
+           $(if $(WECHAT_PORT),--wechat-port $(WECHAT_PORT)) \
            $(if $(DYNAMODB_PORT),--dynamodb-port $(DYNAMODB_PORT)) \
            $(if $(MOTO_PORT),--moto-port $(MOTO_PORT)) \
            $(if $(API_KEY),--api-key '$(API_KEY)') \

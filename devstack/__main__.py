@@ -82,6 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--carrier-port", type=int, default=defaults.carrier_port)
     parser.add_argument("--alibaba-port", type=int, default=defaults.alibaba_port,
                         help="the Alibaba Cloud SMS stand-in (China SMS: SendSms, receipts; devstack/alibaba_sms.py)")
+    parser.add_argument("--wechat-port", type=int, default=defaults.wechat_port,
+                        help="the WeChat stand-in (template messages, the account's event pushes; devstack/wechat.py)")
     parser.add_argument("--line-port", type=int, default=defaults.line_port,
                         help="the LINE Platform stand-in (LINE's Messaging API and webhooks; devstack/line.py)")
     parser.add_argument("--dynamodb-port", type=int, default=defaults.dynamodb_port)
@@ -230,6 +232,7 @@ def banner(stack: LocalStack) -> str:
         ("Carrier (Twilio API)", a["carrier_url"]),
         ("LINE (Messaging API)", f"{a['line_url']}  (chat as a LINE user: {a['phone_url']}?line={DEMO_LINE_USER})"),
         ("China SMS (Alibaba SMS)", f"{a['alibaba_url']}  (a mainland phone: {a['phone_url']}?number={DEMO_CN_PHONE})"),
+        ("WeChat (service account)", f"{a['wechat_url']}  (a follower: POST /customer/follow, /unfollow, /say)"),
         ("DynamoDB Local", a["dynamodb_endpoint"]),
         ("moto (SQS/SNS/SES/Events)", a["moto_endpoint"]),
         ("Intake queue", env["KOE_INTAKE_QUEUE_URL"]),
@@ -350,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         return read_queue(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = StackOptions(api_port=args.api_port, carrier_port=args.carrier_port, line_port=args.line_port,
-                           alibaba_port=args.alibaba_port,
+                           alibaba_port=args.alibaba_port, wechat_port=args.wechat_port,
                            dynamodb_port=args.dynamodb_port, moto_port=args.moto_port,
                            tick_seconds=args.tick_seconds, api_key=args.api_key, carrier_rate=args.carrier_rate,
                            carrier_faults=args.carrier_faults,

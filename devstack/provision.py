@@ -323,6 +323,8 @@ def first_values() -> dict[str, dict[str, Any]]:
         resources.ALIBABA_SMS_SECRET.name: {"access_key_id": "LTAI" + secrets.token_hex(10),
                                             "access_key_secret": secrets.token_urlsafe(22),
                                             "receipt_token": secrets.token_hex(24)},
+        resources.WECHAT_SECRET.name: {"appid": "wx" + secrets.token_hex(8), "appsecret": secrets.token_hex(16),
+                                       "token": secrets.token_hex(12)},
     }
 
 

@@ -65,6 +65,11 @@ ALIBABA_ACCESS_KEY_ID = "LTAI5tKoeLocal0000000001"
 ALIBABA_ACCESS_KEY_SECRET = "koeLocalAlibabaSmsSecret0000000001"
 ALIBABA_RECEIPT_TOKEN = "koeLocalAlibabaReceipts0123456789abcdef"
 ALIBABA_REPORT_AFTER_S = 0.5
+# The local WeChat service account (fictional): the stand-in checks the appid and secret and signs its
+# pushes with the Token.
+WECHAT_APPID = "wx4b6f650000000001"
+WECHAT_APPSECRET = "koeLocalWeChatAppSecret0000000001"
+WECHAT_TOKEN = "koeLocalWeChatToken2026"
 # The contact key's version id in the local stack (its key is kept in the data folder, as before).
 LOCAL_CONTACT_KEY_ID = "local-1"
 
@@ -85,6 +90,7 @@ class StackOptions:
     carrier_port: int = 8025
     line_port: int = 8026                   # the LINE stand-in (devstack/line.py)
     alibaba_port: int = 8027                # the Alibaba Cloud SMS stand-in (devstack/alibaba_sms.py)
+    wechat_port: int = 8028                 # the WeChat stand-in (devstack/wechat.py)
     dynamodb_port: int = 8100
     moto_port: int = 5000
     tick_seconds: float = 60.0
@@ -106,6 +112,7 @@ class StackOptions:
         """Fail before starting anything when a fixed port is taken (0 means "any free port")."""
         for port, flag in ((self.api_port, "--api-port"), (self.carrier_port, "--carrier-port"),
                            (self.line_port, "--line-port"), (self.alibaba_port, "--alibaba-port"),
+                           (self.wechat_port, "--wechat-port"),
                            (self.dynamodb_port, "--dynamodb-port"), (self.moto_port, "--moto-port")):
             if port and not port_is_free(port):
                 raise PortInUse(port, flag)
@@ -121,6 +128,7 @@ class LocalStack:
         self.carrier: Any = None
         self.line: Any = None                   # devstack.line.LinePlatform
         self.alibaba: Any = None                # devstack.alibaba_sms.AlibabaSmsPlatform
+        self.wechat: Any = None                 # devstack.wechat.WeChatPlatform
         self.runner: Runner | None = None
         self.workers: dict[str, FunctionWorkers] = {}   # handler -> its worker processes
         self._warming: list[threading.Thread] = []
@@ -157,6 +165,7 @@ class LocalStack:
             self._timed("carrier", self._start_carrier)
             self._timed("line", self._start_line)
             self._timed("alibaba", self._start_alibaba)
+            self._timed("wechat", self._start_wechat)
             self._timed("runner", self._start_runner)
         except BaseException:
             self.stop()
@@ -185,6 +194,7 @@ class LocalStack:
         self.api_port = self.options.api_port or free_port()
         self.line = self._make_line()           # binds now: its URL goes into the settings
         self.alibaba = self._make_alibaba()     # binds now: its endpoint goes into the settings
+        self.wechat = self._make_wechat()       # binds now: its URL goes into the settings
         self.carrier = self._make_carrier()     # binds now: its URL goes into the settings
         self.env.update(self._app_settings())
         # The local routing table and alert settings, unless the environment brings its own (a test's
@@ -218,6 +228,8 @@ class LocalStack:
             "KOE_ALIBABA_SMS_ENDPOINT": self.alibaba.endpoint,
             "KOE_ALIBABA_SMS_PROTOCOL": "http",
             "KOE_CN_SMS_TEMPLATES": json.dumps(self._cn_sms_templates(), ensure_ascii=False),
+            "KOE_WECHAT_BASE_URL": self.wechat.url,
+            "KOE_WECHAT_TEMPLATES": json.dumps(self._wechat_templates(), ensure_ascii=False),
             # The app's SDK clients must never find real credentials, whatever the shell exports.
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
@@ -236,10 +248,11 @@ class LocalStack:
         line = {"channel_access_token": LINE_CHANNEL_ACCESS_TOKEN, "channel_secret": LINE_CHANNEL_SECRET}
         alibaba = {"access_key_id": ALIBABA_ACCESS_KEY_ID, "access_key_secret": ALIBABA_ACCESS_KEY_SECRET,
                    "receipt_token": ALIBABA_RECEIPT_TOKEN}
+        wechat = {"appid": WECHAT_APPID, "appsecret": WECHAT_APPSECRET, "token": WECHAT_TOKEN}
         values: dict[resources.Secret, dict[str, Any]] = {
             resources.TWILIO_SECRET: twilio, resources.API_KEYS_SECRET: {"keys": [api_key]},
             resources.CONTACT_KEYS_SECRET: keyring, resources.LINE_SECRET: line,
-            resources.ALIBABA_SMS_SECRET: alibaba}
+            resources.ALIBABA_SMS_SECRET: alibaba, resources.WECHAT_SECRET: wechat}
         for secret, value in values.items():
             put_secret(self.moto.endpoint, self.options.region, self.env[secret.env], value)
         return {"KOE_LOCAL_API_KEY": api_key, "KOE_LOCAL_CONTACT_KEYS": json.dumps(keyring)}
@@ -283,6 +296,23 @@ class LocalStack:
             access_key_secret=ALIBABA_ACCESS_KEY_SECRET, report_url=receipts.format("reports"),
             reply_url=receipts.format("replies"), port=self.options.alibaba_port, clock=self.clock,
             report_after_s=ALIBABA_REPORT_AFTER_S)
+
+    def _wechat_templates(self) -> dict[str, Any]:
+        """WeChat's template book: the environment's KOE_WECHAT_TEMPLATES, else the local fictional book."""
+        from chalicelib.domain.wechat import DEFAULT_TEMPLATES
+
+        if os.environ.get("KOE_WECHAT_TEMPLATES"):
+            return cast(dict[str, Any], json.loads(os.environ["KOE_WECHAT_TEMPLATES"]))
+        return DEFAULT_TEMPLATES
+
+    def _make_wechat(self) -> Any:
+        """The WeChat stand-in on the stack's clock, knowing the book's templates, pushing the account's
+        events (a follow, an unfollow, a text, each send's report) to this stack's `/wechat/events`."""
+        from devstack.wechat import WeChatPlatform
+
+        return WeChatPlatform.from_template_book(
+            self._wechat_templates(), appid=WECHAT_APPID, secret=WECHAT_APPSECRET, token=WECHAT_TOKEN,
+            app_webhook_url=f"{self.api_url}/wechat/events", port=self.options.wechat_port, clock=self.clock)
 
     def _make_carrier(self) -> Any:
         from devstack.carrier import Carrier
@@ -336,6 +366,9 @@ class LocalStack:
 
     def _start_alibaba(self) -> None:
         self.alibaba.start()
+
+    def _start_wechat(self) -> None:
+        self.wechat.start()
 
     def _start_runner(self) -> None:
         assert self.dynamodb and self.moto
@@ -396,6 +429,7 @@ class LocalStack:
             "carrier_url": self.carrier.url,
             "line_url": self.line.url,
             "alibaba_url": self.alibaba.url,
+            "wechat_url": self.wechat.url,
             "dynamodb_endpoint": self.dynamodb.endpoint,
             "moto_endpoint": self.moto.endpoint,
             "api_key": self.env["KOE_LOCAL_API_KEY"],
@@ -416,6 +450,7 @@ class LocalStack:
                              ("carrier", self.carrier and self.carrier.stop),
                              ("line", self.line and self.line.stop),
                              ("alibaba", self.alibaba and self.alibaba.stop),
+                             ("wechat", self.wechat and self.wechat.stop),
                              ("moto", self.moto and self.moto.stop),
                              ("dynamodb", self.dynamodb and self.dynamodb.stop)):
             if not action:

@@ -433,6 +433,8 @@ class _Handler(JsonHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         platform = self.server.platform
+        if parsed.path.startswith("/customer/"):
+            return self._customer(parsed.path.removeprefix("/customer/"), raw)
         if parsed.path != "/cgi-bin/message/template/send":
             return self._json(404, {"errcode": 404, "errmsg": "not found"})
         token = dict(urllib.parse.parse_qsl(parsed.query)).get("access_token", "")
@@ -449,6 +451,26 @@ class _Handler(JsonHandler):
             return self._json(500, {"errcode": -1, "errmsg": "system error"})
         platform.finish(due)           # before the answer: a test that sent has the event
         self._json(200, {"errcode": 0, "errmsg": "ok", "msgid": msgid})
+
+    def _customer(self, action: str, raw: bytes) -> None:
+        """The customer's side over HTTP (follow, unfollow, say: JSON ``{"openid", "text"}``), for scripts
+        and the local stack's tests: the push is made as WeChat makes it; the answer is koe's status."""
+        platform = self.server.platform
+        actions: dict[str, Callable[[dict[str, Any]], int | None]] = {
+            "follow": lambda f: platform.follow(str(f.get("openid", ""))),
+            "unfollow": lambda f: platform.unfollow(str(f.get("openid", ""))),
+            "say": lambda f: platform.say(str(f.get("openid", "")), str(f.get("text", ""))),
+        }
+        if action not in actions:
+            return self._json(404, {"error": f"the customer can {', '.join(actions)}"})
+        try:
+            fields = json.loads(raw.decode("utf-8") or "{}")
+            if not isinstance(fields, dict):
+                raise ValueError("send a JSON object")
+            status = actions[action](fields)
+        except (UnicodeDecodeError, ValueError) as exc:
+            return self._json(400, {"error": str(exc)})
+        self._json(200, {"app_status": status})
 
     def _refuse(self, refusal: Refusal) -> None:
         if refusal.status != 200:

@@ -157,9 +157,11 @@ class KoeMetricAlarm:
 
 KOE_METRIC_ALARMS: tuple[KoeMetricAlarm, ...] = (
     KoeMetricAlarm("WebhookForged", 5, 5,
-                   "Twilio webhooks fail their signature check: the URL Twilio calls is not the stack's "
-                   "PublicBaseUrl output (context public_base_url), or the secret's twilio_auth_token is not "
-                   "the account's. Fix the one that is wrong; if both match, someone is probing the webhook."),
+                   "Webhooks fail their signature check (Twilio's, LINE's x-line-signature, WeChat's Token "
+                   "signature, Alibaba's receipt token; the log line names the URL): the URL the provider calls "
+                   "is not the stack's PublicBaseUrl output (context public_base_url), or the secret's value "
+                   "(twilio auth_token, line channel_secret, wechat token, alibaba-sms receipt_token) is not the "
+                   "provider's. Fix the one that is wrong; if both match, someone is probing the webhook."),
     KoeMetricAlarm("SurveyFailed", 10, 15,
                    "Surveys could not be sent: the logs give each one's reason (twilio_<code>, ses_<code>, "
                    "release_failed). Many at once is the carrier's account (balance, credentials 20003, "

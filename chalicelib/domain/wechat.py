@@ -238,9 +238,9 @@ DEFAULT_TEMPLATES: dict[str, dict[str, dict[str, Any]]] = {
         "reminder": {"template_id": "koeLocalReminderZh00000000000000000000002", "title": "服务评价提醒",
                      "fields": {"first": "您对{brand}的服务评价尚未完成。", "keyword1": "{procedure}",
                                 "keyword2": "{date}", "remark": "点击继续评价。"}},
-        "closing": {"template_id": "koeLocalClosingZh000000000000000000000003", "title": "评价即将截止",
-                    "fields": {"first": "{brand}服务评价今日截止。", "keyword1": "{procedure}", "keyword2": "{date}",
-                               "remark": "点击评价，感谢您的时间。"}},
+        "closing": {"template_id": "koeLocalClosingZh000000000000000000000003", "title": "反馈处理结果通知",
+                    "fields": {"first": "关于您的反馈，{brand}已跟进处理完毕。", "keyword1": "{procedure}",
+                               "keyword2": "{date}", "remark": "感谢您的耐心与宝贵意见。"}},
     },
     "en": {
         "invitation": {"template_id": "koeLocalInvitationEn0000000000000000000004", "title": "Tell us how we did",

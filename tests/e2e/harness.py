@@ -46,7 +46,7 @@ def local_stack(folder: Path, settings: Mapping[str, str], tick_seconds: float =
     with log.open("w") as stderr, (folder / "koe.log").open("w") as stdout:
         process = subprocess.Popen(
             [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0", "--line-port", "0",
-             "--alibaba-port", "0",
+             "--alibaba-port", "0", "--wechat-port", "0",
              "--dynamodb-port", "0",
              "--moto-port", "0", "--tick-seconds", str(tick_seconds), "--in-memory", "--ready-file", str(ready),
              *clock.devstack_args(), *(["--carrier-rate", f"{carrier_rate:g}"] if carrier_rate else [])],
@@ -110,6 +110,7 @@ class Koe:
         self.api, self.carrier, self.key = stack["api_url"], stack["carrier_url"], stack["api_key"]
         self.line = stack["line_url"]           # the LINE Platform stand-in (devstack/line.py)
         self.alibaba = stack["alibaba_url"]     # the Alibaba Cloud SMS stand-in (devstack/alibaba_sms.py)
+        self.wechat = stack["wechat_url"]       # the WeChat stand-in (devstack/wechat.py)
         self.env = stack["env"]
         self.ready_file = stack["ready_file"]
         self.said: list[str] = stack.setdefault("said", [])
@@ -167,6 +168,24 @@ class Koe:
         assert answer.status_code == 200, answer.text
         sent: list[dict[str, Any]] = answer.json()
         return sent
+
+    # --- WeChat: the follower's side and what the account sent (devstack/wechat.py)
+
+    def wechat_sent(self, openid: str) -> list[dict[str, Any]]:
+        """The template messages sent to `openid`, oldest first: title, filled fields, url."""
+        answer = requests.get(f"{self.wechat}/messages", params={"openid": openid}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        sent: list[dict[str, Any]] = answer.json()
+        return sent
+
+    def wechat_customer(self, action: str, **fields: str) -> dict[str, Any]:
+        """follow, unfollow or say (openid, text): the stand-in pushes the signed event to koe."""
+        if "text" in fields:
+            self.said.append(fields["text"])     # must never show up in a log
+        answer = requests.post(f"{self.wechat}/customer/{action}", json=fields, timeout=30)
+        assert answer.status_code == 200, answer.text
+        outcome: dict[str, Any] = answer.json()
+        return outcome
 
     def cx_token(self, role: str = "cx_admin") -> str:
         """A bearer token of the CX role, signed with the stack's secret on the stack's clock."""

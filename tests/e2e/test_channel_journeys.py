@@ -306,3 +306,71 @@ def test_the_phone_page_shows_a_mainland_numbers_china_sms_and_sends_its_replies
     thread = requests.get(f"{koe.carrier}/messages", params={"number": phone}, timeout=10).json()
     assert [m["direction"] for m in thread] == ["outbound-api", "inbound"]
     assert koe.survey(event["event_id"])["status"] == "sent"
+
+
+# --- WeChat (a follower of the service account) ---------------------------------------------------------
+
+def wechat_follower(koe: Koe, openid: str, email: str) -> dict[str, Any]:
+    """A customer in China known by the account's openid and an email address, without a phone."""
+    event = json.loads(json.dumps(SAMPLE))
+    event["event_id"] = f"e2e-wx-{uuid.uuid4().hex[:10]}"
+    event["completed_at"] = koe.now().isoformat(timespec="seconds")
+    event["customer"] = {"id": f"C-{uuid.uuid4().hex[:6]}", "wechat_openid": openid, "email": email,
+                         "locale": "zh-CN", "timezone": "Asia/Shanghai"}
+    return event
+
+
+def test_a_wechat_follower_answers_the_template_messages_page_and_unfollowing_passes_wechat_over(koe: Koe) -> None:
+    openid, address = "oKoe" + uuid.uuid4().hex[:24], "chen.jing@example.com"
+    assert koe.wechat_customer("follow", openid=openid)["app_status"] == 200
+    event = wechat_follower(koe, openid, address)
+    assert koe.post(event).status_code == 202
+
+    # The invitation is the account's template message, its values koe's words, its tap the survey page;
+    # WeChat's send-job report comes back as an event push
+    invitation = eventually(lambda: (sent := koe.wechat_sent(openid)) and sent[0]["finished"] == "success" and sent[0])
+    assert invitation, koe.wechat_sent(openid)
+    assert invitation["title"] == "服务评价邀请" and invitation["fields"]["keyword1"] == "理赔付款"
+    assert invitation["url"].startswith(f"{koe.api}/s/")
+    survey = koe.survey_once(event["event_id"], "sent")
+    assert (survey["channel"], survey["channel_reason"]) == ("wechat", "no_phone:wechat")
+    assert emails_to(koe, address) == []
+
+    # The page in Chinese; a 4 and why
+    assert '<html lang="zh-Hans">' in requests.get(invitation["url"], timeout=10).text
+    comment = "等了很久才有人回电话"
+    koe.said.append(comment)
+    answered = requests.post(invitation["url"], data={"score": "4", "comment": comment}, timeout=10)
+    assert answered.status_code == 200 and "感谢您的反馈" in answered.text
+
+    # The detractor's case is worked; the closing message is the account's closing template
+    admin, case_id = token(koe, "cx_admin"), event["event_id"]
+    opened = eventually(lambda: (r := api(koe, admin, "GET", f"/v1/cases/{case_id}")).status_code == 200 and r.json())
+    assert opened, "no case was opened"
+    agent, version = token(koe, "agent", agent="A-102", branch="tokyo-chuo"), opened["version"]
+    for action, extra in (("claim", {}), ("contact-attempts", {"outcome": "reached"}),
+                          ("resolve", {"root_cause": "claim_delay", "action": "apologised"})):
+        answer = api(koe, agent, "POST", f"/v1/cases/{case_id}/{action}", {"version": version, **extra})
+        if answer.status_code == 409:
+            version = api(koe, agent, "GET", f"/v1/cases/{case_id}").json()["version"]
+            answer = api(koe, agent, "POST", f"/v1/cases/{case_id}/{action}", {"version": version, **extra})
+        assert answer.status_code == 200, answer.text
+        version = answer.json()["version"]
+    closing = eventually(lambda: len(sent := koe.wechat_sent(openid)) >= 2 and sent[1])
+    assert closing and closing["title"] == "反馈处理结果通知", koe.wechat_sent(openid)
+
+    # A push not signed with the account's Token is refused
+    forged = requests.post(f"{koe.api}/wechat/events?signature=0&timestamp=0&nonce=0", timeout=10,
+                           data=b"<xml><MsgType>event</MsgType></xml>", headers={"content-type": "text/xml"})
+    assert forged.status_code == 403
+
+    # The customer unfollows the account: the next survey goes by email, saying why not WeChat
+    assert koe.wechat_customer("unfollow", openid=openid)["app_status"] == 200
+    later = wechat_follower(koe, openid, address)
+    later["customer"]["id"] = event["customer"]["id"]
+    later["procedure"] = "address_change"
+    assert koe.post(later).status_code == 202
+    decided = eventually(lambda: (s := koe.survey(later["event_id"])) and s["status"] != "sending" and s, timeout=30)
+    assert decided, "the later procedure was not decided"
+    assert decided["channel_reason"] == "no_phone:email", decided
+    assert len(koe.wechat_sent(openid)) == 2

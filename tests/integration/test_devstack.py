@@ -763,7 +763,7 @@ def test_python_m_devstack_serves_and_stops_cleanly(tmp_path: Path):
     with output.open("wb") as sink:     # a file, not a pipe nobody reads: that could block it
         proc = subprocess.Popen(
             [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0", "--line-port", "0",
-             "--alibaba-port", "0",
+             "--alibaba-port", "0", "--wechat-port", "0",
              "--dynamodb-port", "0", "--moto-port", "0", "--in-memory", "--ready-file", str(ready),
              *clock.devstack_args()],
             cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT)

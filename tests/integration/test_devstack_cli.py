@@ -176,13 +176,14 @@ def test_make_run_passes_its_variables_to_python_m_devstack():
     # When `make run` is given every variable (dry run: nothing is executed)
     dry = subprocess.run(
         ["make", "-n", "run", "API_PORT=8001", "API_KEY=dev-key", "CARRIER_PORT=8026", "LINE_PORT=8027",
-         "ALIBABA_PORT=8028",
+         "ALIBABA_PORT=8028", "WECHAT_PORT=8029",
          "DYNAMODB_PORT=8101", "MOTO_PORT=5001", "CONCURRENCY=2", "IN_MEMORY=1"],
         cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     # Then the stack is started with the matching options
     [command] = [line for line in dry.stdout.splitlines() if "-m devstack" in line]
     assert command.split("-m devstack", 1)[1].split() == [
         "--api-port", "8001", "--carrier-port", "8026", "--line-port", "8027", "--alibaba-port", "8028",
+        "--wechat-port", "8029",
         "--dynamodb-port", "8101",
         "--moto-port", "5001",
         "--api-key", "'dev-key'", "--concurrency", "2", "--in-memory"]

@@ -50,7 +50,7 @@ def devstack(db_path: Path, workdir: Path, name: str, later: timedelta = timedel
     with output.open("wb") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-m", "devstack", "--api-port", "0", "--carrier-port", "0", "--line-port", "0",
-             "--alibaba-port", "0",
+             "--alibaba-port", "0", "--wechat-port", "0",
              "--dynamodb-port", "0", "--moto-port", "0", "--tick-seconds", "3600", "--concurrency", "2",
              "--db-path", str(db_path), "--ready-file", str(ready),
              "--clock-start", (clock.start() + later).isoformat()],
@@ -181,11 +181,11 @@ def _start_in_a_terminal(ports: list[int], workdir: Path, name: str) -> tuple[su
     """`python -m devstack` on these fixed ports as a terminal runs it: the leader of its own process
     group, so Ctrl-C (SIGINT to the whole foreground group) reaches every process in it."""
     ready, output = workdir / f"{name}.json", workdir / f"{name}.log"
-    api, carrier, line, alibaba, dynamodb, moto = ports
+    api, carrier, line, alibaba, wechat, dynamodb, moto = ports
     with output.open("wb") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-m", "devstack", "--api-port", str(api), "--carrier-port", str(carrier),
-             "--line-port", str(line), "--alibaba-port", str(alibaba),
+             "--line-port", str(line), "--alibaba-port", str(alibaba), "--wechat-port", str(wechat),
              "--dynamodb-port", str(dynamodb), "--moto-port", str(moto), "--tick-seconds", "3600",
              "--in-memory", "--ready-file", str(ready), *clock.devstack_args()],
             cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT, process_group=0)
@@ -204,7 +204,7 @@ def _ctrl_c(proc: subprocess.Popen[bytes]) -> int:
 def test_ctrl_c_stops_in_order_with_the_queue_report_and_the_stack_starts_again_at_once(tmp_path: Path):
     from devstack.dynamodb_local import free_port
 
-    ports = [free_port() for _ in range(6)]
+    ports = [free_port() for _ in range(7)]
     # Given `make run` on fixed ports, used (connections closed by the servers sit in TIME_WAIT)
     proc, ready, output = _start_in_a_terminal(ports, tmp_path, "first")
     try:
