@@ -261,12 +261,16 @@ def _in_doubt(survey: Survey) -> dict[str, str]:
 
 def settled(event_id: str, deps: DispatchDeps) -> bool:
     """Whether an event that kept failing needs no dead letter: its survey is recorded and koe owns
-    what is left (sent or ended, or a send under its lease, which the schedule finishes). Only a
-    survey never recorded, or one `sending` with no lease, is the dead letter's to report."""
+    what is left: sent or ended, or `sending` on the schedule's send index (`send_at`), whose lease
+    the schedule waits out and then sends again, or ends with its reason once the response window has
+    passed (services/tick.release_scheduled). A send whose lease ended is not the dead letter's: the
+    carrier may have taken it before a crash, its callback recording it later, and a dead letter
+    would end that event twice (sent and dead-lettered). Only a survey never recorded, or one
+    `sending` off the schedule (claimed before leases were), is the dead letter's to report."""
     survey = deps.store.get_survey(event_id)
     if survey is None:
         return False
-    return survey.status is not SurveyStatus.SENDING or lifecycle.lease_held(survey, deps.clock())
+    return survey.status is not SurveyStatus.SENDING or survey.send_at is not None
 
 
 def give_up(event_id: str, error: Exception, deps: DispatchDeps) -> dict[str, str] | None:

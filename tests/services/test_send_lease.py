@@ -177,9 +177,22 @@ def test_an_event_with_no_survey_is_dead_lettered_and_a_lease_keeps_give_up_away
         world.dispatch()
     assert give_up(SURVEY, RetryableSendError("x"), world.dispatch_deps) is None
     world.clock.advance(minutes=3)
-    assert not settled(SURVEY, world.dispatch_deps)
     assert give_up(SURVEY, RetryableSendError("x"), world.dispatch_deps) is not None
     assert _survey(world).status is SurveyStatus.FAILED
+
+
+def test_a_send_whose_lease_ended_unrecorded_is_the_schedules_not_a_dead_letter(world: World) -> None:
+    # The carrier took the SMS and the answer was lost (as a crash after the carrier's accept): the
+    # lease ends with nothing recorded. The event is settled (the schedule owns the send), so it is
+    # never dead-lettered while the carrier's callback may still record the send.
+    world.sms = TakesThenFails(lose_answers=1)
+    with pytest.raises(RetryableSendError):
+        world.dispatch()
+    world.clock.advance(minutes=3)
+    assert settled(SURVEY, world.dispatch_deps)
+    survey = _survey(world)
+    record_status(StatusCallback(SURVEY, world.sms.sent[0]["sid"], "delivered", None), world.status_deps)
+    assert _survey(world).status is SurveyStatus.SENT and survey.status is SurveyStatus.SENDING
 
 
 def test_a_send_past_its_response_window_ends_as_never_sent(world: World) -> None:
