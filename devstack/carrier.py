@@ -58,7 +58,8 @@ Endpoints for scripts, tests and the phone page:
   channel received, oldest first: where the local stack's CX alerts to chat land.
 * ``GET /`` -- the phone simulator page (``?number=`` opens that phone; http(s) links in texts are
   clickable: a link SMS opens the local web survey; with the stack's LINE stand-in, a LINE view too:
-  ``?line=U...`` opens that LINE user's chat); ``GET /health``.
+  ``?line=U...`` opens that LINE user's chat; with its WeChat stand-in, a WeChat view: ``?wechat=<openid>``
+  opens that follower's chat with koe's service account); ``GET /health``.
 
 With the local stack (``python -m devstack``), which hands the carrier its clock and a reader of
 DynamoDB Local; a carrier started alone answers 404 to these:
@@ -82,6 +83,13 @@ DynamoDB Local; a carrier started alone answers 404 to these:
   ``/line/redeliver`` (``{"event_id"}``) -- the LINE user's side: the stand-in posts LINE's signed webhook
   to koe and this answers what koe answered. JSON only, from this machine only. The phone page's LINE
   view (``?line=U...``); the query's LINE user id is never logged.
+* ``GET /wechat/chat?openid=`` -- one customer's chat with koe's service account on the stack's WeChat
+  stand-in (``devstack/wechat.py``): ``{"openid", "follows", "messages"}``, oldest first: the template
+  messages koe sent (title, fields, url, the send-job status ``finished``) and what the customer wrote.
+  ``POST /wechat/follow``, ``/wechat/unfollow``, ``/wechat/say`` (JSON ``{"openid", "text"}``) -- the
+  customer's side: the stand-in pushes WeChat's signed event to koe and this answers what koe answered,
+  ``{"app_status"}``. JSON only, from this machine only. The phone page's WeChat view
+  (``?wechat=<openid>``); an openid is never logged (the query's nor one in a path).
 
 Run standalone::
 
@@ -237,12 +245,19 @@ EMAIL_ADDRESS = re.compile(r"([^\s@/?&=:;,<>\"'()\[\]])[^\s@/?&=:;,<>\"'()\[\]]*
 
 
 LINE_USER_ID = re.compile(r"(?<![0-9A-Za-z])U[0-9a-f]{28}([0-9a-f]{4})(?![0-9a-f])")
+# A WeChat openid where a request names one: the phone page's ?wechat=, an ?openid=, or a segment of a
+# /wechat/ path. Its first 4 characters stay (the same for every follower of an account: oKoe***), as
+# koe's and the stand-in's logs show it.
+WECHAT_OPENID_PARAM = re.compile(r"([?&](?:wechat|openid)=)([^&#\s]{0,4})[^&#\s]*")
+WECHAT_OPENID_IN_PATH = re.compile(r"(/wechat/(?:[^/?#\s]+/)*)([A-Za-z0-9_-]{4})[A-Za-z0-9_-]{16,60}(?![A-Za-z0-9_-])")
 
 
 def mask(text: str) -> str:
     """Hide what is personal in log lines: email addresses keep their first letter and domain
     (h***@example.jp), phone numbers, LINE user ids (the phone page's ?line=) and the account SID their
-    last 4 characters."""
+    last 4 characters, WeChat openids (?wechat=, ?openid=, in a /wechat/ path) their first 4."""
+    text = WECHAT_OPENID_PARAM.sub(r"\1\2***", text)
+    text = WECHAT_OPENID_IN_PATH.sub(r"\1\2***", text)
     text = LINE_USER_ID.sub(r"U***\1", text)
     text = EMAIL_ADDRESS.sub(r"\1***@\2", text)
     text = re.sub(r"AC[0-9a-fA-F]{28}([0-9a-fA-F]{4})", r"AC***\1", text)
@@ -447,7 +462,7 @@ class Carrier:
                  region: str = "us-east-1", time_machine: TimeMachine | None = None,
                  scheduled: Callable[[], list[dict[str, Any]]] | None = None,
                  messages_per_second: float | None = None, faults: Mapping[str, float] | None = None,
-                 faults_seed: int = 0, line: Any = None, alibaba: Any = None) -> None:
+                 faults_seed: int = 0, line: Any = None, alibaba: Any = None, wechat: Any = None) -> None:
         if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
             raise ValueError("the carrier binds loopback only")  # it accepts unauthenticated /reply
         if not E164.match(number):
@@ -466,6 +481,9 @@ class Carrier:
         # texts go through it, as China SMS does (the phone page shows them; the customer's replies go
         # back as its SmsUp receipts).
         self.alibaba = alibaba
+        # The local stack's WeChat stand-in (devstack/wechat.py WeChatPlatform), for the phone page's
+        # WeChat view: a follower's chat with koe's service account.
+        self.wechat = wechat
         self._auth_token = auth_token
         self._validator = RequestValidator(auth_token)
         # Twilio's throughput per sender (a US long code ~1 message a second, toll-free 3, a short code
@@ -807,9 +825,11 @@ class _Handler(BaseHTTPRequestHandler):
         log(f"{self.command} {self._logged_path()} -> {code}")
 
     def _logged_path(self) -> str:
-        """The request's path for the log: a LINE chat's query names the LINE user (never logged)."""
+        """The request's path for the log: a LINE or WeChat chat's query names the customer (never logged;
+        mask() hides an openid in the path or in the phone page's ?wechat=)."""
         parsed = urllib.parse.urlsplit(self.path)
-        return parsed.path if parsed.path.startswith("/line/") else urllib.parse.unquote(self.path)
+        chat = parsed.path.startswith(("/line/", "/wechat/"))
+        return parsed.path if chat else urllib.parse.unquote(self.path)
 
     # -- routing -----------------------------------------------------------------------------------
 
@@ -838,6 +858,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, self.carrier.chat_messages(query.get("channel", [None])[0]))
         elif parsed.path == "/line/chat":
             self._line_chat(query.get("user", [""])[0])
+        elif parsed.path == "/wechat/chat":
+            self._wechat_chat(query.get("openid", [""])[0])
         elif match := _MESSAGE.match(parsed.path):
             self._api(match.group(1), lambda: self._fetch_message(match.group(2)))
         else:
@@ -864,6 +886,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._chat(match.group(1), body)
         elif path.startswith("/line/"):
             self._line_action(path.removeprefix("/line/"), body)
+        elif path.startswith("/wechat/"):
+            self._wechat_action(path.removeprefix("/wechat/"), body)
         else:
             self._json(404, {"error": "not found"})
 
@@ -895,6 +919,39 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(fields, dict):
                 raise ValueError("send a JSON object")
             outcome = customer_action(self.carrier.line, action, fields)
+        except LookupError as exc:
+            return self._json(404, {"error": str(exc).strip("'\"")})
+        except (UnicodeDecodeError, ValueError) as exc:
+            return self._json(400, {"error": str(exc)})
+        self._json(200, outcome)
+
+    def _wechat_chat(self, openid: str) -> None:
+        """One customer's chat with koe's service account, from the stack's WeChat stand-in (the phone
+        page's WeChat view)."""
+        from devstack.wechat import OPENID
+
+        if self.carrier.wechat is None:
+            return self._json(404, {"error": "no WeChat here: start the whole stack (python -m devstack)"})
+        if not OPENID.fullmatch(openid):
+            return self._json(400, {"error": "openid must be 20 to 64 characters of A-Z a-z 0-9 _ -"})
+        self._json(200, self.carrier.wechat.chat_of(openid))
+
+    def _wechat_action(self, action: str, body: bytes) -> None:
+        """The WeChat customer's side (follow, unfollow, say): the stand-in pushes the signed event to koe
+        and this answers koe's status. JSON only, from this machine only (as /line/ and /clock/advance)."""
+        from devstack.wechat import customer_action
+
+        if self.carrier.wechat is None:
+            return self._json(404, {"error": "no WeChat here: start the whole stack (python -m devstack)"})
+        if not ipaddress.ip_address(self.client_address[0]).is_loopback:
+            return self._json(403, {"error": "the WeChat customer's side answers this machine only"})
+        if "application/json" not in (self.headers.get("Content-Type") or ""):
+            return self._json(415, {"error": 'send JSON: {"openid": "o...", "text": "..."}'})
+        try:
+            fields = json.loads(body.decode("utf-8") or "{}")
+            if not isinstance(fields, dict):
+                raise ValueError("send a JSON object")
+            outcome = customer_action(self.carrier.wechat, action, fields)
         except LookupError as exc:
             return self._json(404, {"error": str(exc).strip("'\"")})
         except (UnicodeDecodeError, ValueError) as exc:

@@ -54,8 +54,9 @@ log = logging.getLogger("devstack.http")
 
 MASK = "***"
 # Query parameters whose values are credentials or personal data, by name (any case): the sign-in
-# link's token, the hosted UI's code and state, and anything that says what it is.
-SECRET_QUERY = re.compile(r"token|code|state|secret|password|key|signature|email|phone", re.IGNORECASE)
+# link's token, the hosted UI's code and state, the openid WeChat puts on each push to /wechat/events,
+# and anything that says what it is.
+SECRET_QUERY = re.compile(r"token|code|state|secret|password|key|signature|email|phone|openid", re.IGNORECASE)
 # Route parameters ("/s/{token}") whose path segment is a credential.
 SECRET_PATH_PARAM = re.compile(r"token", re.IGNORECASE)
 # A query parameter's name or value logged as sent: koe's own names, dates, enums, numbers, cursors.

@@ -327,7 +327,7 @@ class LocalStack:
                        time_machine=self.time_machine, scheduled=self.scheduled_surveys,
                        messages_per_second=self.options.carrier_rate, faults=self.options.carrier_faults,
                        faults_seed=int(os.environ.get(faults.SEED_ENV, "0")), line=self.line,
-                       alibaba=self.alibaba)
+                       alibaba=self.alibaba, wechat=self.wechat)
 
     def _fire_schedule(self) -> Any:
         """One `tick` now (after the time machine moved the clock); None before the runner runs."""

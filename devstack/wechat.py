@@ -33,7 +33,9 @@ What it does, as WeChat does it (WeChat Official Accounts documentation: "获取
   (nothing sent), ``taken500`` sends the message and answers 500 all the same (the sender is in doubt;
   its replay with the same client_msg_id gets the first msgid).
 
-For scripts: ``GET /messages?openid=`` (what was sent, oldest first), ``GET /health``.
+For scripts: ``GET /messages?openid=`` (what was sent, oldest first), ``GET /health``. For the phone
+page (the carrier's ``/wechat/`` routes, ``devstack/carrier.py``): ``chat_of(openid)`` (the template
+messages and what the customer wrote, oldest first) and ``customer_action`` (follow, unfollow, say).
 
 Templates come from koe's template book configuration (KOE_WECHAT_TEMPLATES's JSON:
 ``{locale: {message: {"template_id", "title", "fields": {keyword: text}}}}``), read here on its own:
@@ -278,6 +280,20 @@ class WeChatPlatform:
         with self._lock:
             return self._state.follows.get(openid)
 
+    def said_by(self, openid: str) -> list[tuple[str, datetime]]:
+        """What `openid` wrote to the account: (text, when), oldest first."""
+        with self._lock:
+            return [(text, at) for who, text, at in self._state.said if who == openid]
+
+    def chat_of(self, openid: str) -> dict[str, Any]:
+        """The customer's chat with the account as the phone page shows it: whether they follow, and the
+        template messages koe sent (``direction`` "template", with their send-job status) and the texts
+        they wrote (``direction`` "customer"), oldest first."""
+        sent = [{"direction": "template", **s.public()} for s in self.sent(openid)]
+        said = [{"direction": "customer", "text": text, "at": at.isoformat()} for text, at in self.said_by(openid)]
+        return {"openid": openid, "follows": self.follows(openid),
+                "messages": sorted(sent + said, key=lambda m: datetime.fromisoformat(m["at"]))}
+
     # -- the customer's side: webhook pushes -------------------------------------------------------
 
     def follow(self, openid: str) -> int | None:
@@ -373,6 +389,30 @@ class _Taken(Exception):
         self.msgid, self.due = msgid, due
 
 
+CUSTOMER_ACTIONS = ("follow", "unfollow", "say")
+MAX_TEXT = 2048          # a text written to a service account, at most
+
+
+def customer_action(platform: WeChatPlatform, action: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The customer's side over HTTP (this server's ``/customer/<action>``, the carrier's ``/wechat/<action>``
+    for the phone page): the push is made as WeChat makes it and the answer is koe's status,
+    ``{"app_status"}`` (None: koe unreached). ValueError for what WeChat would not let a customer do (not
+    an openid, an empty or long text, writing without following), LookupError for no such action."""
+    if action not in CUSTOMER_ACTIONS:
+        raise LookupError(f"the customer can {', '.join(CUSTOMER_ACTIONS)}")
+    openid = fields.get("openid")
+    if not isinstance(openid, str):
+        raise ValueError("not an openid: 20 to 64 characters of A-Z a-z 0-9 _ -")
+    if action == "follow":
+        return {"app_status": platform.follow(openid)}
+    if action == "unfollow":
+        return {"app_status": platform.unfollow(openid)}
+    text = fields.get("text")
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
+        raise ValueError(f"text must be 1 to {MAX_TEXT} characters")
+    return {"app_status": platform.say(openid, text)}
+
+
 def _openid(openid: str) -> str:
     if not OPENID.fullmatch(openid):
         raise ValueError("not an openid: 20 to 64 characters of A-Z a-z 0-9 _ -")
@@ -455,22 +495,16 @@ class _Handler(JsonHandler):
     def _customer(self, action: str, raw: bytes) -> None:
         """The customer's side over HTTP (follow, unfollow, say: JSON ``{"openid", "text"}``), for scripts
         and the local stack's tests: the push is made as WeChat makes it; the answer is koe's status."""
-        platform = self.server.platform
-        actions: dict[str, Callable[[dict[str, Any]], int | None]] = {
-            "follow": lambda f: platform.follow(str(f.get("openid", ""))),
-            "unfollow": lambda f: platform.unfollow(str(f.get("openid", ""))),
-            "say": lambda f: platform.say(str(f.get("openid", "")), str(f.get("text", ""))),
-        }
-        if action not in actions:
-            return self._json(404, {"error": f"the customer can {', '.join(actions)}"})
         try:
             fields = json.loads(raw.decode("utf-8") or "{}")
             if not isinstance(fields, dict):
                 raise ValueError("send a JSON object")
-            status = actions[action](fields)
+            outcome = customer_action(self.server.platform, action, fields)
+        except LookupError as exc:
+            return self._json(404, {"error": str(exc).strip("'\"")})
         except (UnicodeDecodeError, ValueError) as exc:
             return self._json(400, {"error": str(exc)})
-        self._json(200, {"app_status": status})
+        self._json(200, outcome)
 
     def _refuse(self, refusal: Refusal) -> None:
         if refusal.status != 200:

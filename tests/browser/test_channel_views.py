@@ -14,7 +14,16 @@ the real Alibaba SDK (the approved template, 【signature】 first, 回T退订 l
 the customer follows the link, answers on the survey page, comes back and texts 退订, which the stand-in
 pushes to koe as Alibaba's reply receipt: the next survey is suppressed. In the two languages the
 local template book is approved in (devstack/local_cn_sms.py). Screenshots:
-docs/screenshots/china-sms-invitation-<lang>.png, china-sms-opt-out-<lang>.png."""
+docs/screenshots/china-sms-invitation-<lang>.png, china-sms-opt-out-<lang>.png.
+
+WeChat: the phone page's WeChat view of a follower's chat with koe's service account on the WeChat
+stand-in (devstack/wechat.py), which the real `wechatpy` client sends template messages to: a customer in
+China known by an openid and an email address, without a phone, follows the account on the page, receives
+the invitation as a template message card (its title, koe's values, "详情 / Details"), opens the survey
+page from it in a new tab and answers 9; back on the page they unfollow, which the stand-in pushes to koe
+as WeChat's signed event: the next survey goes by email, with the reason. In the two languages of the
+local WeChat template book (chalicelib/domain/wechat.py DEFAULT_TEMPLATES). Screenshots:
+docs/screenshots/wechat-invitation-<lang>.png, wechat-unfollow-<lang>.png."""
 
 from __future__ import annotations
 
@@ -191,4 +200,92 @@ def test_a_mainland_customer_reads_the_china_sms_answers_on_the_page_and_texts_t
     assert koe.post(later).status_code == 202
     assert koe.survey_once(later["event_id"], "suppressed")["reason"] == "opted_out"
     assert len(koe.china_texts(phone)) == 1 and koe.texts_to(phone) == []
+    assert page.problems == []
+
+
+# --- WeChat: a follower's chat with koe's service account ---------------------------------------------
+
+# The customer's language: (locale, the invitation's title, the procedure as koe names it, the page's
+# language, its thanks).
+WECHAT_LANGUAGES = {
+    "zh": ("zh-CN", "服务评价邀请", "理赔付款", "zh", "感谢您的反馈"),
+    "en": ("en-US", "Tell us how we did", "claim payment", "en", "Thank you for your feedback"),
+}
+
+
+def a_wechat_follower(koe: Koe, openid: str, email: str, locale: str, customer_id: str | None = None,
+                      procedure: str = "claim_payment") -> dict[str, Any]:
+    """A customer in China known by the account's openid and an email address, without a phone."""
+    return {"event_id": f"browser-wx-{uuid.uuid4().hex[:10]}", "procedure": procedure,
+            "completed_at": koe.now().isoformat(timespec="seconds"),
+            "customer": {"id": customer_id or f"C-{uuid.uuid4().hex[:6]}", "wechat_openid": openid, "email": email,
+                         "locale": locale, "timezone": "Asia/Shanghai"},
+            "context": {"branch": "tokyo-chuo", "agent_id": "A-browser"}}
+
+
+def koe_answered_200(page: Any) -> None:
+    """The status line says what koe answered the stand-in's push (the chat may show the change first)."""
+    page.locator("#status", has_text=re.compile(r"^koe answered 200$")).wait_for()
+
+
+@pytest.mark.parametrize("language", list(WECHAT_LANGUAGES))
+def test_a_wechat_follower_opens_the_template_message_answers_and_unfollowing_passes_wechat_over(
+        koe: Koe, page: Any, language: str) -> None:
+    locale, title, procedure, page_language, thanks = WECHAT_LANGUAGES[language]
+    openid, address = "oKoe" + uuid.uuid4().hex[:24], f"wx-{language}-{uuid.uuid4().hex[:6]}@example.com"
+    koe.said.append(openid)              # must never show up in a log (local_stack scans them)
+
+    # The customer opens WeChat on the page and follows koe's service account
+    page.goto(f"{koe.carrier}/?wechat={quote(openid)}")
+    page.get_by_role("tab", name="WeChat").wait_for()
+    assert page.get_by_role("tab", name="WeChat").get_attribute("aria-selected") == "true"
+    page.get_by_text("Not following koe's account yet").wait_for()
+    assert page.get_by_role("textbox", name="WeChat message").is_disabled()
+    page.get_by_role("button", name="Follow", exact=True).click()
+    page.get_by_text("Following koe's account").wait_for()
+    koe_answered_200(page)
+
+    # koe surveys them on WeChat: the account's invitation template, a card with koe's values and its link
+    posted = a_wechat_follower(koe, openid, address, locale)
+    assert koe.post(posted).status_code == 202
+    card = page.locator(".card").first
+    card.wait_for(timeout=WAIT_MS)
+    assert card.locator(".card-title").inner_text() == title
+    assert procedure in card.locator(".card-row").all_inner_texts()
+    page.locator(".meta", has_text="template message · success").wait_for()
+    details = card.get_by_role("link", name="详情 / Details")
+    assert details.get_attribute("href").startswith(f"{koe.api}/s/")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator(".phone").screenshot(path=str(SCREENSHOTS / f"wechat-invitation-{language}.png"))
+    survey = koe.survey_once(posted["event_id"], "sent")
+    assert (survey["channel"], survey["channel_reason"]) == ("wechat", "no_phone:wechat")
+
+    # "详情" opens the survey page (as WeChat opens a template message's link), in their language: a 9
+    with page.context.expect_page() as opened:
+        details.click()
+    survey_page = watched(opened.value)
+    survey_page.wait_for_load_state()
+    assert (survey_page.locator("html").get_attribute("lang") or "").startswith(page_language)
+    survey_page.locator("label[for='score-9']").click()
+    survey_page.locator("button[type=submit]").click()
+    survey_page.get_by_text(thanks).wait_for()
+    assert koe.survey_once(posted["event_id"], "answered")["score"] == 9
+    assert survey_page.problems == []
+    survey_page.close()
+
+    # Back in WeChat, they unfollow the account: the stand-in tells koe (an unsubscribe event)
+    page.get_by_role("button", name="Unfollow", exact=True).click()
+    page.get_by_text("You unfollowed koe's account").wait_for()
+    koe_answered_200(page)
+    assert page.get_by_role("textbox", name="WeChat message").is_disabled()
+    assert page.get_by_role("button", name="Follow", exact=True).is_visible()
+    page.locator(".phone").screenshot(path=str(SCREENSHOTS / f"wechat-unfollow-{language}.png"))
+
+    # koe's next survey of them goes by email, and says why not WeChat; no new card
+    later = a_wechat_follower(koe, openid, address, locale, posted["customer"]["id"], "address_change")
+    assert koe.post(later).status_code == 202
+    decided = eventually(lambda: (s := koe.survey(later["event_id"])) and s["status"] != "sending" and s, timeout=30)
+    assert decided, "the later procedure was not decided"
+    assert (decided["channel"], decided["channel_reason"]) == ("email", "no_phone:email"), decided
+    assert len(koe.wechat_sent(openid)) == 1 and page.locator(".card").count() == 1
     assert page.problems == []

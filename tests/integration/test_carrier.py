@@ -422,6 +422,20 @@ def test_the_carrier_log_never_shows_an_address_or_a_number_in_clear(
     assert mask("from +15550100123 to Bob.Smith+koe@example.com") == "from ***0123 to B***@example.com"
 
 
+def test_the_carrier_log_never_shows_a_wechat_openid(carrier: Carrier, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given requests naming a follower's openid: the phone page's query, the chat's, one in a path
+    openid = "oKoe4f2b9c1d7e3a5b6c8d0e2f4a"
+    requests.get(f"{carrier.url}/", params={"number": CUSTOMER, "wechat": openid}, timeout=5)
+    requests.get(f"{carrier.url}/wechat/chat", params={"openid": openid}, timeout=5)
+    requests.post(f"{carrier.url}/wechat/{openid}/follow", json={}, timeout=5)
+    # Then the carrier's log shows its first 4 characters only, as koe's logs do (oKoe***)
+    logged = capsys.readouterr().err
+    assert "GET /?number=***" in logged and "&wechat=oKoe*** -> 200" in logged
+    assert "GET /wechat/chat -> 404" in logged and "POST /wechat/oKoe***/follow -> 404" in logged
+    assert openid not in logged and openid[4:12] not in logged
+    assert mask("?openid=oKoe4f2b9c1d7e3a5b6c8d0e2f4a&x=1") == "?openid=oKoe***&x=1"
+
+
 # --- the local stack's clock and schedule (the stack hands them to the carrier) -------------------
 
 

@@ -120,12 +120,14 @@ def test_the_access_log_masks_tokens_in_paths_and_queries(served: Served, caplog
     served.ask("GET", "/dashboard/local-sign-in?token=eyJsign.in.secret")
     served.ask("GET", "/s/SurveyLinkSecret123?score=9")
     served.ask("GET", "/dashboard?code=Auth0Code&state=St4te&lang=ja")
+    served.ask("GET", "/dashboard?openid=oKoe4f2b9c1d7e3a5b6c8d0e2f4a&lang=ja")    # as WeChat's pushes carry it
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "devstack.http")
-    for secret in ("eyJsign.in.secret", "SurveyLinkSecret123", "Auth0Code", "St4te"):
+    for secret in ("eyJsign.in.secret", "SurveyLinkSecret123", "Auth0Code", "St4te", "oKoe4f2b9c1d7e3a5b6c8d0e2f4a"):
         assert secret not in logged
     assert '"GET /dashboard/local-sign-in?token=*** HTTP/1.1"' in logged
     assert '"GET /s/***?score=9 HTTP/1.1"' in logged
     assert '"GET /dashboard?code=***&state=***&lang=ja HTTP/1.1"' in logged
+    assert '"GET /dashboard?openid=***&lang=ja HTTP/1.1"' in logged
 
 
 def test_the_access_log_masks_an_address_or_number_anywhere_in_a_query(served: Served,

@@ -550,3 +550,51 @@ def test_nothing_personal_or_secret_is_logged(platform: WeChatPlatform, app: App
     for personal in (CUSTOMER, STRANGER, "理赔", "示例人寿", "服务很好", SECRET, "a-reset-secret", TOKEN, access_token):
         assert personal not in everything, personal
 
+
+
+# --- the phone page's WeChat view (the carrier's /wechat/ routes) ---------------------------------------
+
+def test_the_carrier_serves_the_wechat_customers_side_to_its_phone_page(platform, app, clock, capfd):
+    from devstack.carrier import Carrier
+
+    carrier = Carrier(account_sid="AC" + "0" * 32, auth_token="0" * 32, number="+15550009999",
+                      app_sms_url=app.url, wechat=platform)
+    alone = Carrier(account_sid="AC" + "0" * 32, auth_token="0" * 32, number="+15550009999", app_sms_url=app.url)
+    carrier.start()
+    alone.start()
+    try:
+        # Given koe sent the follower a template message, then they wrote to the account
+        send(adapter(platform.url))
+        clock.advance(seconds=5)
+        said = requests.post(f"{carrier.url}/wechat/say", json={"openid": CUSTOMER, "text": "9 服务很好"}, timeout=5)
+        assert said.status_code == 200 and said.json() == {"app_status": 200}
+        # Then their chat lists both, oldest first: the card as WeChat shows it, with its send-job status
+        chat = requests.get(f"{carrier.url}/wechat/chat", params={"openid": CUSTOMER}, timeout=5).json()
+        assert (chat["openid"], chat["follows"]) == (CUSTOMER, True)
+        card, text = chat["messages"]
+        assert (card["direction"], card["title"], card["fields"], card["url"], card["finished"]) == (
+            "template", "服务评价邀请", DATA, PAGE, "success")
+        assert (text["direction"], text["text"]) == ("customer", "9 服务很好")
+        # An unfollow reaches koe; what WeChat would not let a customer do is refused
+        unfollowed = requests.post(f"{carrier.url}/wechat/unfollow", json={"openid": CUSTOMER}, timeout=5)
+        assert unfollowed.json() == {"app_status": 200} and platform.follows(CUSTOMER) is False
+        assert read(app.received[-1]).kind is NoticeKind.UNSUBSCRIBE
+        def post(action: str, **kwargs: Any) -> requests.Response:
+            return requests.post(f"{carrier.url}/wechat/{action}", timeout=5, **kwargs)
+
+        for refused, status in ((post("say", json={"openid": CUSTOMER, "text": "在吗"}), 400),   # no longer a follower
+                                (post("follow", data="openid=x"), 415),
+                                (post("follow", json={"openid": "x"}), 400),
+                                (post("block", json={"openid": CUSTOMER}), 404),
+                                (requests.get(f"{carrier.url}/wechat/chat", params={"openid": "o+1"}, timeout=5), 400)):
+            assert refused.status_code == status and refused.json()["error"], refused.text
+        assert requests.get(f"{carrier.url}/", params={"wechat": CUSTOMER}, timeout=5).status_code == 200
+        # a carrier started alone has no WeChat: the page hides its WeChat view
+        assert requests.get(f"{alone.url}/wechat/chat", params={"openid": CUSTOMER}, timeout=5).status_code == 404
+        assert requests.post(f"{alone.url}/wechat/follow", json={"openid": CUSTOMER}, timeout=5).status_code == 404
+    finally:
+        carrier.stop()
+        alone.stop()
+    logged = capfd.readouterr().err
+    assert "GET /wechat/chat -> 200" in logged and "GET /?wechat=oKoe*** -> 200" in logged
+    assert CUSTOMER not in logged and "服务很好" not in logged     # the page's and the chat's queries name the customer
