@@ -232,7 +232,7 @@ def banner(stack: LocalStack) -> str:
         ("Carrier (Twilio API)", a["carrier_url"]),
         ("LINE (Messaging API)", f"{a['line_url']}  (chat as a LINE user: {a['phone_url']}?line={DEMO_LINE_USER})"),
         ("China SMS (Alibaba SMS)", f"{a['alibaba_url']}  (a mainland phone: {a['phone_url']}?number={DEMO_CN_PHONE})"),
-        ("WeChat (service account)", f"{a['wechat_url']}  (a follower: POST /customer/follow, /unfollow, /say)"),
+        ("WeChat (service account)", f"{a['wechat_url']}  (a follower's chat: {a['phone_url']}?wechat=<openid>)"),
         ("DynamoDB Local", a["dynamodb_endpoint"]),
         ("moto (SQS/SNS/SES/Events)", a["moto_endpoint"]),
         ("Intake queue", env["KOE_INTAKE_QUEUE_URL"]),
