@@ -144,7 +144,7 @@ seed: install
 # pytest's exit code 5 (no tests collected) is a failure here too: a suite that ran nothing proves nothing.
 # Then the clock-sensitive tests (marked `clock`) again with the stacks' clock pinned at a Saturday, a
 # Japanese and a Chinese public holiday, 31 December 23:59 UTC and the instant a test was once found red
-# (tests/clock.py; the main run already pins 03:00 UTC on a Wednesday): no test
+# (tests/clock.py; the main run already pins 03:00 UTC on a Wednesday; two instants at a time): no test
 # may pass or fail by the date or hour it runs at.
 test: lint install-infra install-browser
 	@$(BIN)/python -m pytest; rc=$$?; \

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
@@ -261,29 +261,30 @@ def _check_cn_links(settings: Settings) -> None:
 
 def _wechat_templates(env: Mapping[str, str], name: str) -> dict[str, Any]:
     """WeChat's template book, checked as the book checks it (empty when unset)."""
-    from chalicelib.domain.wechat import InvalidTemplateBook, TemplateBook
+    from chalicelib.domain import wechat
 
-    document = _json_object(env, name, '{"zh-CN": {"invitation": {"template_id": "<from the console>", '
-                                       '"title": "服务评价邀请", "fields": {"keyword1": "{procedure}"}}}}')
-    if document:
-        try:
-            TemplateBook.from_config(document)
-        except InvalidTemplateBook as exc:
-            raise SettingsError(f"{name}: {exc}") from exc
-    return document
+    return _book(env, name, wechat.TemplateBook.from_config, wechat.InvalidTemplateBook,
+                 '{"zh-CN": {"invitation": {"template_id": "<from the console>", "title": "服务评价邀请", '
+                 '"fields": {"keyword1": "{procedure}"}}}}')
 
 
 def _templates(env: Mapping[str, str], name: str) -> dict[str, Any]:
     """China SMS's approved templates, checked as the template book checks them (empty when unset)."""
-    from chalicelib.domain.cn_sms import InvalidTemplateBook, TemplateBook
+    from chalicelib.domain import cn_sms
 
-    document = _json_object(env, name, '{"zh-CN": {"invitation": {"sign_name": "示例人寿", '
-                                       '"template_code": "SMS_480000001", "params": ["token"], '
-                                       '"text": "... https://<page host>/s/${token} 回T退订"}}}')
+    return _book(env, name, cn_sms.TemplateBook.from_config, cn_sms.InvalidTemplateBook,
+                 '{"zh-CN": {"invitation": {"sign_name": "示例人寿", "template_code": "SMS_480000001", '
+                 '"params": ["token"], "text": "... https://<page host>/s/${token} 回T退订"}}}')
+
+
+def _book(env: Mapping[str, str], name: str, read: Callable[[Any], object], invalid: type[Exception],
+          example: str) -> dict[str, Any]:
+    """A template book setting: a JSON object `read` accepts (SettingsError naming `name` otherwise)."""
+    document = _json_object(env, name, example)
     if document:
         try:
-            TemplateBook.from_config(document)
-        except InvalidTemplateBook as exc:
+            read(document)
+        except invalid as exc:
             raise SettingsError(f"{name}: {exc}") from exc
     return document
 

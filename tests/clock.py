@@ -18,6 +18,8 @@ DEFAULT = "2026-11-18T03:00:00Z"
 
 # The instants `make test-clock` runs the clock-sensitive tests at (the Makefile lists the same). DEFAULT
 # (03:00 UTC, a plain Wednesday) is not among them: the main test run already pins every stack there.
+# How many instants run at once (2 cores: the stacks of two runs mostly wait on each other's I/O).
+PARALLEL = int(os.environ.get("KOE_CLOCK_PARALLEL", "2"))
 CLOCK_INSTANTS = {
     "saturday": "2026-11-28T03:00:00Z",             # 12:00 on a Saturday in Tokyo and Shanghai
     "japanese-holiday": "2026-11-23T02:00:00Z",     # 勤労感謝の日 (Labour Thanksgiving Day), a Monday
@@ -41,22 +43,48 @@ def devstack_args() -> list[str]:
     return ["--clock-start", start_text()]
 
 
+def clock_sensitive_files() -> list[str]:
+    """The test files that mark tests `clock` (read as text: collecting the whole suite for a marker costs
+    seconds at every instant)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent
+    return sorted(str(path.relative_to(root.parent)) for path in root.rglob("test_*.py")
+                  if "mark.clock" in path.read_text(encoding="utf-8"))
+
+
 def main() -> int:
     """`python -m tests.clock` (the last step of `make test`): the tests marked `clock` at every
-    instant of CLOCK_INSTANTS, each run on stacks started there. Stops at the first red instant;
-    a run that collects nothing is red too (pytest's exit code 5)."""
+    instant of CLOCK_INSTANTS, each run on stacks started there, PARALLEL instants at a time (each its
+    own stacks on free ports). Red when any instant is red; a run that collects nothing is red too
+    (pytest's exit code 5). Each instant's output is printed whole when it ends."""
     import subprocess
     import sys
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
 
-    for name, instant in CLOCK_INSTANTS.items():
-        print(f"\nclock-sensitive tests at {instant} ({name})", flush=True)
-        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "clock", "-p", "no:cacheprovider"],
-                              env=os.environ | {ENV: instant}, check=False)
-        if done.returncode != 0:
-            why = "collected no tests" if done.returncode == 5 else f"failed (exit code {done.returncode})"
-            print(f"clock-sensitive tests at {instant} ({name}) {why}", file=sys.stderr)
-            return 1
-    return 0
+    files = clock_sensitive_files()
+    if not files:
+        print("no test is marked clock", file=sys.stderr)
+        return 1
+
+    def run(name: str, instant: str) -> tuple[str, str, int, str]:
+        with tempfile.TemporaryFile("w+") as output:
+            done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "clock", "-p", "no:cacheprovider",
+                                   *files], env=os.environ | {ENV: instant}, stdout=output, stderr=subprocess.STDOUT,
+                                  check=False)
+            output.seek(0)
+            return name, instant, done.returncode, output.read()
+
+    red = []
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        for name, instant, code, output in pool.map(lambda item: run(*item), CLOCK_INSTANTS.items()):
+            print(f"\nclock-sensitive tests at {instant} ({name})\n{output}", end="", flush=True)
+            if code != 0:
+                why = "collected no tests" if code == 5 else f"failed (exit code {code})"
+                print(f"clock-sensitive tests at {instant} ({name}) {why}", file=sys.stderr, flush=True)
+                red.append(name)
+    return 1 if red else 0
 
 
 if __name__ == "__main__":

@@ -145,6 +145,18 @@ def test_blocking_koes_account_on_the_page_opts_out_of_line(koe: Koe, page: Any)
     assert page.problems == []
 
 
+def answer_nine(koe: Koe, survey_page: Any, survey_id: str, thanks: str, language: str = "") -> None:
+    """On the survey page a link opened (a new tab): 9, sent, thanked in `thanks`; the tab closed."""
+    survey_page.wait_for_load_state()
+    assert (survey_page.locator("html").get_attribute("lang") or "").startswith(language)
+    survey_page.locator("label[for='score-9']").click()
+    survey_page.locator("button[type=submit]").click()
+    survey_page.get_by_text(thanks).wait_for()
+    assert koe.survey_once(survey_id, "answered")["score"] == 9
+    assert survey_page.problems == []
+    survey_page.close()
+
+
 # --- China SMS: a mainland number's Messages thread -------------------------------------------------
 
 # The customer's language: (locale, start of the invitation after the signature, the page's thanks).
@@ -179,14 +191,7 @@ def test_a_mainland_customer_reads_the_china_sms_answers_on_the_page_and_texts_t
     # The link opens the survey page (as a phone opens a link: a new tab), where they answer 9
     with page.context.expect_page() as opened:
         invitation.get_by_role("link").click()
-    survey_page = watched(opened.value)
-    survey_page.wait_for_load_state()
-    survey_page.locator("label[for='score-9']").click()
-    survey_page.locator("button[type=submit]").click()
-    survey_page.get_by_text(thanks).wait_for()
-    assert koe.survey_once(posted["event_id"], "answered")["score"] == 9
-    assert survey_page.problems == []
-    survey_page.close()
+    answer_nine(koe, watched(opened.value), posted["event_id"], thanks)
 
     # Back in Messages, they text 退订: Alibaba pushes it to koe as a reply receipt
     page.get_by_role("textbox", name="Text message").fill("退订")
@@ -263,15 +268,7 @@ def test_a_wechat_follower_opens_the_template_message_answers_and_unfollowing_pa
     # "详情" opens the survey page (as WeChat opens a template message's link), in their language: a 9
     with page.context.expect_page() as opened:
         details.click()
-    survey_page = watched(opened.value)
-    survey_page.wait_for_load_state()
-    assert (survey_page.locator("html").get_attribute("lang") or "").startswith(page_language)
-    survey_page.locator("label[for='score-9']").click()
-    survey_page.locator("button[type=submit]").click()
-    survey_page.get_by_text(thanks).wait_for()
-    assert koe.survey_once(posted["event_id"], "answered")["score"] == 9
-    assert survey_page.problems == []
-    survey_page.close()
+    answer_nine(koe, watched(opened.value), posted["event_id"], thanks, page_language)
 
     # Back in WeChat, they unfollow the account: the stand-in tells koe (an unsubscribe event)
     page.get_by_role("button", name="Unfollow", exact=True).click()

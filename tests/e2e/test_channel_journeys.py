@@ -67,6 +67,20 @@ def token(koe: Koe, role: str, **scope: str) -> str:
     return tokens.mint(koe.env["KOE_LOCAL_TOKEN_SECRET"], role, now=tokens.stack_now(koe.carrier), **scope)
 
 
+def resolve_as_its_owner(koe: Koe, case_id: str, version: int) -> None:
+    """Agent A-102 (the sample's branch tokyo-chuo) claims the case, reaches the customer and resolves it;
+    an action answered 409 (the comment or a rung came in since) is made again on the case as it is."""
+    agent = token(koe, "agent", agent="A-102", branch="tokyo-chuo")
+    for action, extra in (("claim", {}), ("contact-attempts", {"outcome": "reached"}),
+                          ("resolve", {"root_cause": "claim_delay", "action": "apologised"})):
+        answer = api(koe, agent, "POST", f"/v1/cases/{case_id}/{action}", {"version": version, **extra})
+        if answer.status_code == 409:
+            version = api(koe, agent, "GET", f"/v1/cases/{case_id}").json()["version"]
+            answer = api(koe, agent, "POST", f"/v1/cases/{case_id}/{action}", {"version": version, **extra})
+        assert answer.status_code == 200, answer.text
+        version = answer.json()["version"]
+
+
 def conversation(survey: dict[str, Any] | None) -> dict[str, Any]:
     """Where the survey's conversation stands (other fields may move on their own: insight, the case)."""
     assert survey is not None
@@ -134,16 +148,7 @@ def test_a_detractor_answers_on_line_and_is_told_on_line_what_was_done(koe: Koe)
     assert opened["owner"] == "agent:A-102"
     commented = eventually(lambda: (c := api(koe, admin, "GET", f"/v1/cases/{case_id}").json())["comment"] and c)
     assert commented["comment"] == comment
-    agent = token(koe, "agent", agent="A-102", branch="tokyo-chuo")
-    version = opened["version"]
-    for action, extra in (("claim", {}), ("contact-attempts", {"outcome": "reached"}),
-                          ("resolve", {"root_cause": "claim_delay", "action": "apologised"})):
-        answer = api(koe, agent, "POST", f"/v1/cases/{case_id}/{action}", {"version": version, **extra})
-        if answer.status_code == 409:            # the comment or a rung came in since: read it again
-            version = api(koe, agent, "GET", f"/v1/cases/{case_id}").json()["version"]
-            answer = api(koe, agent, "POST", f"/v1/cases/{case_id}/{action}", {"version": version, **extra})
-        assert answer.status_code == 200, answer.text
-        version = answer.json()["version"]
+    resolve_as_its_owner(koe, case_id, opened["version"])
 
     # The closing message goes out on the survey's channel: a LINE push, once
     closing = last_from_koe(koe, user, 4)
@@ -261,16 +266,7 @@ def test_a_chinese_customer_answers_an_approved_template_sms_on_the_page_and_tui
     case_id = event["event_id"]
     opened = eventually(lambda: (r := api(koe, admin, "GET", f"/v1/cases/{case_id}")).status_code == 200 and r.json())
     assert opened, "no case was opened"
-    agent = token(koe, "agent", agent="A-102", branch="tokyo-chuo")
-    version = opened["version"]
-    for action, extra in (("claim", {}), ("contact-attempts", {"outcome": "reached"}),
-                          ("resolve", {"root_cause": "claim_delay", "action": "apologised"})):
-        answer = api(koe, agent, "POST", f"/v1/cases/{case_id}/{action}", {"version": version, **extra})
-        if answer.status_code == 409:            # the comment or a rung came in since: read it again
-            version = api(koe, agent, "GET", f"/v1/cases/{case_id}").json()["version"]
-            answer = api(koe, agent, "POST", f"/v1/cases/{case_id}/{action}", {"version": version, **extra})
-        assert answer.status_code == 200, answer.text
-        version = answer.json()["version"]
+    resolve_as_its_owner(koe, case_id, opened["version"])
     closing = china_text(koe, phone, 2)
     assert closing["template_code"] == book["closing"]["template_code"] and closing["text"].endswith("回T退订")
     final = eventually(lambda: (c := api(koe, admin, "GET", f"/v1/cases/{case_id}").json())["closing_message"] == "sent"
@@ -347,15 +343,7 @@ def test_a_wechat_follower_answers_the_template_messages_page_and_unfollowing_pa
     admin, case_id = token(koe, "cx_admin"), event["event_id"]
     opened = eventually(lambda: (r := api(koe, admin, "GET", f"/v1/cases/{case_id}")).status_code == 200 and r.json())
     assert opened, "no case was opened"
-    agent, version = token(koe, "agent", agent="A-102", branch="tokyo-chuo"), opened["version"]
-    for action, extra in (("claim", {}), ("contact-attempts", {"outcome": "reached"}),
-                          ("resolve", {"root_cause": "claim_delay", "action": "apologised"})):
-        answer = api(koe, agent, "POST", f"/v1/cases/{case_id}/{action}", {"version": version, **extra})
-        if answer.status_code == 409:
-            version = api(koe, agent, "GET", f"/v1/cases/{case_id}").json()["version"]
-            answer = api(koe, agent, "POST", f"/v1/cases/{case_id}/{action}", {"version": version, **extra})
-        assert answer.status_code == 200, answer.text
-        version = answer.json()["version"]
+    resolve_as_its_owner(koe, case_id, opened["version"])
     closing = eventually(lambda: len(sent := koe.wechat_sent(openid)) >= 2 and sent[1])
     assert closing and closing["title"] == "反馈处理结果通知", koe.wechat_sent(openid)
 

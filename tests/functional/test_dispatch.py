@@ -37,10 +37,14 @@ def test_given_a_send_that_fails_for_now_then_only_that_record_is_reported_for_r
     assert [m["to"] for m in koe.sms.sent] == ["+15550100124"] and koe.dead_letters.letters == []
 
 
-def test_given_the_last_receive_still_fails_then_the_record_is_dead_lettered(koe):
+def test_given_the_last_receive_meets_a_throttle_then_the_schedule_owns_the_send_and_nothing_is_dead_lettered(koe):
+    # A refusal the carrier is sure of (nothing went out) ends the send lease: the survey stays on the
+    # schedule's send index, which sends it at its next tick. A dead letter would end the event twice.
     koe.sms.fail_with = RetryableSendError("twilio 20429 too many requests")
     assert koe.dispatch(event(), receive_count=4) == {"batchItemFailures": []}
-    assert koe.dead_letters.letters[0]["reason"].startswith("gave up after 4 attempts: RetryableSendError")
+    assert koe.dead_letters.letters == []
+    survey = koe.store.get_survey(SURVEY)
+    assert survey.status == "sending" and survey.send_at is not None and survey.send_at <= koe.clock.now
 
 
 def test_the_lambda_context_reaches_idempotency(koe):
@@ -49,12 +53,13 @@ def test_the_lambda_context_reaches_idempotency(koe):
     assert context.function_name == "dispatch"
 
 
-def test_given_the_last_receive_still_fails_then_the_unsent_survey_ends_and_frees_the_slot(koe):
+def test_given_the_last_receive_meets_a_throttle_then_the_next_tick_sends_the_survey(koe):
     koe.sms.fail_with = RetryableSendError("twilio 20429 too many requests")
     koe.dispatch(event(), receive_count=4)
+    koe.tick()
     survey = koe.store.get_survey(SURVEY)
-    assert (survey.status, survey.reason) == ("failed", "dead_lettered:RetryableSendError")
-    assert not koe.contact().has_open_conversation(koe.clock.now)
+    assert survey.status == "sent" and [m["to"] for m in koe.sms.sent] == [survey.phone]
+    assert koe.dead_letters.letters == []
 
 
 def test_given_an_eventbridge_event_from_the_future_then_it_is_dead_lettered_naming_completed_at(koe):
