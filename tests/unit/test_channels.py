@@ -3,8 +3,10 @@ pacing and the lifecycle that read it, and a registry with a wrong row is refuse
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +25,7 @@ from chalicelib.domain.channels import (
 from chalicelib.domain.model import Survey, SurveyStatus
 
 ROWS = channels.all_channels()
+DASHBOARD_WORDS = Path(__file__).resolve().parents[2] / "templates" / "dashboard"
 NOW = datetime(2026, 11, 21, 1, 20, tzinfo=UTC)
 
 
@@ -37,6 +40,13 @@ def test_the_channel_names_stored_on_surveys_stay_registered():
     assert set(channels.names()) >= {"sms_two_way", "sms_link", "email"}
     assert channels.names() == tuple(row.name for row in ROWS)
     assert len(set(channels.names())) == len(ROWS)
+
+
+@pytest.mark.parametrize("language", ["en", "ja", "zh"])
+def test_the_dashboard_names_every_channel_in_each_of_its_languages(language):
+    words = tomllib.loads((DASHBOARD_WORDS / f"{language}.toml").read_text(encoding="utf-8"))
+    assert set(words["channel_names"]) == set(channels.names())
+    assert all(label.strip() for label in words["channel_names"].values())
 
 
 @pytest.mark.parametrize("row", ROWS, ids=row_ids)
