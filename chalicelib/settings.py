@@ -6,9 +6,10 @@ Nothing else in koe reads `os.environ` (Powertools reads its own POWERTOOLS_* va
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
@@ -248,10 +249,10 @@ def _check_cn_links(settings: Settings) -> None:
     """A China SMS template that carries the survey page by `${token}` (Alibaba approves a link only as
     fixed text on a registered domain, a variable after it) must write the page's own URL before it:
     `<KOE_SURVEY_LINK_BASE_URL or KOE_PUBLIC_BASE_URL>/s/${token}`. Else every survey would point nowhere."""
-    from chalicelib.domain.cn_sms import TemplateBook
-
     if not settings.cn_sms_templates:
         return
+    from chalicelib.domain.cn_sms import TemplateBook
+
     wanted = f"{settings.survey_page_url}/${{token}}"
     for (locale, message), template in TemplateBook.from_config(settings.cn_sms_templates).approved().items():
         if "token" in template.params and wanted not in template.text:
@@ -261,30 +262,28 @@ def _check_cn_links(settings: Settings) -> None:
 
 def _wechat_templates(env: Mapping[str, str], name: str) -> dict[str, Any]:
     """WeChat's template book, checked as the book checks it (empty when unset)."""
-    from chalicelib.domain import wechat
-
-    return _book(env, name, wechat.TemplateBook.from_config, wechat.InvalidTemplateBook,
+    return _book(env, name, "chalicelib.domain.wechat",
                  '{"zh-CN": {"invitation": {"template_id": "<from the console>", "title": "服务评价邀请", '
                  '"fields": {"keyword1": "{procedure}"}}}}')
 
 
 def _templates(env: Mapping[str, str], name: str) -> dict[str, Any]:
     """China SMS's approved templates, checked as the template book checks them (empty when unset)."""
-    from chalicelib.domain import cn_sms
-
-    return _book(env, name, cn_sms.TemplateBook.from_config, cn_sms.InvalidTemplateBook,
+    return _book(env, name, "chalicelib.domain.cn_sms",
                  '{"zh-CN": {"invitation": {"sign_name": "示例人寿", "template_code": "SMS_480000001", '
                  '"params": ["token"], "text": "... https://<page host>/s/${token} 回T退订"}}}')
 
 
-def _book(env: Mapping[str, str], name: str, read: Callable[[Any], object], invalid: type[Exception],
-          example: str) -> dict[str, Any]:
-    """A template book setting: a JSON object `read` accepts (SettingsError naming `name` otherwise)."""
+def _book(env: Mapping[str, str], name: str, rules: str, example: str) -> dict[str, Any]:
+    """A template book setting: a JSON object that the `TemplateBook` of the module `rules` takes
+    (SettingsError naming `name` otherwise). The module is imported only where the setting is given:
+    a function's cold start does not pay for a channel its stage does not run."""
     document = _json_object(env, name, example)
     if document:
+        books = importlib.import_module(rules)
         try:
-            read(document)
-        except invalid as exc:
+            books.TemplateBook.from_config(document)
+        except books.InvalidTemplateBook as exc:
             raise SettingsError(f"{name}: {exc}") from exc
     return document
 

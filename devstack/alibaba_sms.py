@@ -61,7 +61,6 @@ import hmac
 import itertools
 import json
 import re
-import signal
 import sys
 import threading
 import urllib.error
@@ -76,7 +75,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from devstack.stand_in import DrawnFaults, JsonHandler, Served, require_loopback
+from devstack.stand_in import DrawnFaults, JsonHandler, Served, require_loopback, serve_until_signalled
 from devstack.time_machine import utc_now
 
 VERSION = "2017-05-25"
@@ -487,15 +486,7 @@ def main(argv: list[str] | None = None) -> None:
         json.loads(args.templates.read_text("utf-8")), access_key_id=args.access_key_id,
         access_key_secret=args.access_key_secret, report_url=args.report_url, reply_url=args.reply_url,
         host=args.host, port=args.port)
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
-    platform.start()
-    log(f"listening on {platform.url}; Ctrl-C to stop")
-    while not stopping.wait(1.0):
-        pass
-    platform.stop()
-    log("stopped")
+    serve_until_signalled(platform, log)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,6 @@ import hmac
 import itertools
 import json
 import re
-import signal
 import sys
 import threading
 import urllib.error
@@ -68,7 +67,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from devstack.stand_in import DrawnFaults, JsonHandler, Served, require_loopback
+from devstack.stand_in import DrawnFaults, JsonHandler, Served, require_loopback, serve_until_signalled
 from devstack.time_machine import utc_now
 
 PUSH_PATH = "/v2/bot/message/push"
@@ -520,15 +519,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     platform = LinePlatform(channel_access_token=args.channel_access_token, channel_secret=args.channel_secret,
                             app_webhook_url=args.app_webhook_url, host=args.host, port=args.port)
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
-    platform.start()
-    log(f"listening on {platform.url}; Ctrl-C to stop")
-    while not stopping.wait(1.0):
-        pass
-    platform.stop()
-    log("stopped")
+    serve_until_signalled(platform, log)
 
 
 if __name__ == "__main__":

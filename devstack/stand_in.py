@@ -10,12 +10,36 @@ from __future__ import annotations
 import ipaddress
 import json
 import random
+import signal
 import threading
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
+
+
+class Serving(Protocol):
+    @property
+    def url(self) -> str: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def serve_until_signalled(platform: Serving, log: Callable[[str], None]) -> None:
+    """A stand-in run on its own (`python -m devstack.<name>`): served until Ctrl-C or SIGTERM (also when
+    started in the background, where the shell leaves SIGINT ignored), then stopped cleanly."""
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    platform.start()
+    log(f"listening on {platform.url}; Ctrl-C to stop")
+    while not stopping.wait(1.0):
+        pass
+    platform.stop()
+    log("stopped")
 
 
 def require_loopback(host: str, what: str) -> None:

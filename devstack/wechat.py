@@ -58,7 +58,6 @@ import itertools
 import json
 import re
 import secrets
-import signal
 import sys
 import threading
 import urllib.error
@@ -70,7 +69,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from devstack.stand_in import DrawnFaults, JsonHandler, Served, require_loopback
+from devstack.stand_in import DrawnFaults, JsonHandler, Served, require_loopback, serve_until_signalled
 from devstack.time_machine import utc_now
 
 TOKEN_TTL = timedelta(seconds=7200)
@@ -532,15 +531,7 @@ def main(argv: list[str] | None = None) -> None:
     platform = WeChatPlatform.from_template_book(
         document, appid=args.appid, secret=args.secret, token=args.token, app_webhook_url=args.app_webhook_url,
         host=args.host, port=args.port)
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
-    platform.start()
-    log(f"listening on {platform.url}; Ctrl-C to stop")
-    while not stopping.wait(1.0):
-        pass
-    platform.stop()
-    log("stopped")
+    serve_until_signalled(platform, log)
 
 
 if __name__ == "__main__":

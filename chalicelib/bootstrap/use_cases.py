@@ -189,7 +189,11 @@ class WeChatEvents(Replies):
     USES = frozenset({"wechat_webhook"})
 
     @property
-    def wechat_webhook(self) -> WeChatWebhook:
+    def wechat_webhook(self) -> WeChatWebhook | None:
+        """The reader, or None where WeChat is off on this stage (its secret not named): a push is then
+        refused as a forged one (403), not as a configuration fault (503 and an alarm)."""
+        if self.settings.wechat_secret_id is None:
+            return None
         return self.edge.wechat_webhook
 
 

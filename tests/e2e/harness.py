@@ -103,6 +103,13 @@ def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
         time.sleep(0.25)
 
 
+def _read(url: str, **params: str) -> Any:
+    """A stand-in's JSON answer to a GET (200, else the test fails with its body)."""
+    answer = requests.get(url, params=params, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
 class Koe:
     """What the outside world can do to and see of a running koe."""
 
@@ -138,9 +145,7 @@ class Koe:
 
     def line_chat(self, user: str) -> list[dict[str, Any]]:
         """The user's chat with koe's account, both ways, oldest first."""
-        answer = requests.get(f"{self.line}/chat", params={"user": user}, timeout=10)
-        assert answer.status_code == 200, answer.text
-        messages: list[dict[str, Any]] = answer.json()["messages"]
+        messages: list[dict[str, Any]] = _read(f"{self.line}/chat", user=user)["messages"]
         return messages
 
     def line_from_koe(self, user: str) -> list[dict[str, Any]]:
@@ -150,12 +155,7 @@ class Koe:
     def line_customer(self, action: str, **fields: str) -> dict[str, Any]:
         """follow, unfollow, say (user, text) or redeliver (event_id): the stand-in posts the signed
         webhook to koe; what koe answered (`app_status`), the event id and its reply token."""
-        if "text" in fields:
-            self.said.append(fields["text"])     # must never show up in a log
-        answer = requests.post(f"{self.line}/customer/{action}", json=fields, timeout=30)
-        assert answer.status_code == 200, answer.text
-        outcome: dict[str, Any] = answer.json()
-        return outcome
+        return self._customer(f"{self.line}/customer/{action}", fields)
 
     def line_says(self, user: str, text: str) -> dict[str, Any]:
         return self.line_customer("say", user=user, text=text)
@@ -164,25 +164,25 @@ class Koe:
 
     def china_texts(self, phone: str) -> list[dict[str, Any]]:
         """The messages China SMS sent to `phone`, oldest first: text as the phone shows it, template code."""
-        answer = requests.get(f"{self.alibaba}/messages", params={"phone": phone}, timeout=10)
-        assert answer.status_code == 200, answer.text
-        sent: list[dict[str, Any]] = answer.json()
+        sent: list[dict[str, Any]] = _read(f"{self.alibaba}/messages", phone=phone)
         return sent
 
     # --- WeChat: the follower's side and what the account sent (devstack/wechat.py)
 
     def wechat_sent(self, openid: str) -> list[dict[str, Any]]:
         """The template messages sent to `openid`, oldest first: title, filled fields, url."""
-        answer = requests.get(f"{self.wechat}/messages", params={"openid": openid}, timeout=10)
-        assert answer.status_code == 200, answer.text
-        sent: list[dict[str, Any]] = answer.json()
+        sent: list[dict[str, Any]] = _read(f"{self.wechat}/messages", openid=openid)
         return sent
 
     def wechat_customer(self, action: str, **fields: str) -> dict[str, Any]:
         """follow, unfollow or say (openid, text): the stand-in pushes the signed event to koe."""
+        return self._customer(f"{self.wechat}/customer/{action}", fields)
+
+    def _customer(self, url: str, fields: dict[str, str]) -> dict[str, Any]:
+        """The customer's side of a stand-in: what koe answered the push it made."""
         if "text" in fields:
             self.said.append(fields["text"])     # must never show up in a log
-        answer = requests.post(f"{self.wechat}/customer/{action}", json=fields, timeout=30)
+        answer = requests.post(url, json=fields, timeout=30)
         assert answer.status_code == 200, answer.text
         outcome: dict[str, Any] = answer.json()
         return outcome

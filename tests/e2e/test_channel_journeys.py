@@ -49,13 +49,17 @@ def line_user() -> str:
     return "U" + uuid.uuid4().hex          # fictional: U and 32 hex digits, as LINE writes user ids
 
 
-def japanese_customer(koe: Koe, user: str, phone: str) -> dict[str, Any]:
+def completed_now(koe: Koe, kind: str, **customer: str) -> dict[str, Any]:
+    """The sample event, completed now on the stack's clock, for a new customer described by `customer`."""
     event = json.loads(json.dumps(SAMPLE))
-    event["event_id"] = f"e2e-line-{uuid.uuid4().hex[:10]}"
+    event["event_id"] = f"e2e-{kind}-{uuid.uuid4().hex[:10]}"
     event["completed_at"] = koe.now().isoformat(timespec="seconds")
-    event["customer"] = {"id": f"C-{uuid.uuid4().hex[:6]}", "phone": phone, "line_user_id": user,
-                         "locale": "ja-JP", "timezone": "Asia/Tokyo"}
+    event["customer"] = {"id": f"C-{uuid.uuid4().hex[:6]}", **customer}
     return event
+
+
+def japanese_customer(koe: Koe, user: str, phone: str) -> dict[str, Any]:
+    return completed_now(koe, "line", phone=phone, line_user_id=user, locale="ja-JP", timezone="Asia/Tokyo")
 
 
 def api(koe: Koe, bearer: str, method: str, path: str, body: Any = None) -> requests.Response:
@@ -195,12 +199,7 @@ def test_a_customer_who_blocked_the_account_is_surveyed_on_the_next_channel_with
 # --- China SMS (Alibaba Cloud SMS) ---------------------------------------------------------------------
 
 def chinese_customer(koe: Koe, phone: str, email: str) -> dict[str, Any]:
-    event = json.loads(json.dumps(SAMPLE))
-    event["event_id"] = f"e2e-cn-{uuid.uuid4().hex[:10]}"
-    event["completed_at"] = koe.now().isoformat(timespec="seconds")
-    event["customer"] = {"id": f"C-{uuid.uuid4().hex[:6]}", "phone": phone, "email": email, "locale": "zh-CN",
-                         "timezone": "Asia/Shanghai"}
-    return event
+    return completed_now(koe, "cn", phone=phone, email=email, locale="zh-CN", timezone="Asia/Shanghai")
 
 
 def china_text(koe: Koe, phone: str, count: int) -> dict[str, Any]:
@@ -308,12 +307,7 @@ def test_the_phone_page_shows_a_mainland_numbers_china_sms_and_sends_its_replies
 
 def wechat_follower(koe: Koe, openid: str, email: str) -> dict[str, Any]:
     """A customer in China known by the account's openid and an email address, without a phone."""
-    event = json.loads(json.dumps(SAMPLE))
-    event["event_id"] = f"e2e-wx-{uuid.uuid4().hex[:10]}"
-    event["completed_at"] = koe.now().isoformat(timespec="seconds")
-    event["customer"] = {"id": f"C-{uuid.uuid4().hex[:6]}", "wechat_openid": openid, "email": email,
-                         "locale": "zh-CN", "timezone": "Asia/Shanghai"}
-    return event
+    return completed_now(koe, "wx", wechat_openid=openid, email=email, locale="zh-CN", timezone="Asia/Shanghai")
 
 
 def test_a_wechat_follower_answers_the_template_messages_page_and_unfollowing_passes_wechat_over(koe: Koe) -> None:

@@ -40,6 +40,7 @@ from chalicelib.errors import (
     UndeliverableRecipient,
 )
 from devstack.wechat import WeChatPlatform
+from tests.services.conftest import Clock
 
 APPID = "wxk0e0000000000001"
 SECRET = "k0e5ecret0f7he5erv1ceacc0un7000"
@@ -50,19 +51,9 @@ SURVEY = "claims-2026-000123-paid"
 PAGE = "https://survey.example.com/s/7Hq2xKp9"
 VALUES = {"brand": "示例人寿", "procedure": "理赔", "date": "2026年12月1日"}
 BOOK = TemplateBook.from_config(DEFAULT_TEMPLATES)
+START = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)      # the stand-in's and the webhook's clock starts here
 INVITATION = BOOK.template("invitation")
 DATA = INVITATION.render(VALUES)
-
-
-@dataclass
-class Clock:
-    now: datetime = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @dataclass
@@ -121,7 +112,7 @@ def _query(path: str) -> dict[str, str]:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 def platform_with(app: App, clock: Clock, **options: Any) -> WeChatPlatform:
