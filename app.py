@@ -64,7 +64,8 @@ def dispatch(event: Any) -> dict[str, Any]:
                              c.dead_letters, c.settings.max_receives, on_dead_letter=c.give_up_dispatch,
                              budget=Budget.of(event.context), settled=c.dispatch_settled,
                              in_progress=c.intake_visibility, in_progress_s=EVENT_CLAIM_S,
-                             in_progress_receives=consumed_by("dispatch").max_receive_count)
+                             in_progress_receives=consumed_by("dispatch").max_receive_count,
+                             marks=c.intake_marks)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
 
 

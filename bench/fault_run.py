@@ -127,10 +127,13 @@ class Accounting:
     faulted_invocations: int = 0
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
+    # Settles that ran out of time: the counts were then taken with work still under way (what was
+    # busy is printed), so they say nothing; a run is only as good as its settling.
+    unsettled: list[str] = field(default_factory=list)
 
     @property
     def must_be_zero(self) -> dict[str, int]:
-        return {"lost": len(self.lost), "both": len(self.both), "stuck": len(self.stuck),
+        return {"not settled": len(self.unsettled), "lost": len(self.lost), "both": len(self.both), "stuck": len(self.stuck),
                 "malformed accepted": self.malformed - self.malformed_refused,
                 "answers lost": len(self.answers_lost), "cases missing": len(self.cases_missing),
                 "follow-ups doubled": len(self.follow_ups_doubled),
@@ -390,19 +393,20 @@ def _account(stack: LocalStack, n: int, seed: int, timeout_s: float) -> Accounti
     answers, again = post_all(api, key, posted)
     people = Customers(stack, customers)
     ids = {e["event_id"] for e in events}
-    _settle(stack, people, ids, timeout_s)
+    unsettled = _settle(stack, people, ids, timeout_s)
     first_settled = time.monotonic() - started
     # Those who opted out complete another procedure: koe itself must not survey them.
     opted = [c for c in customers if c.plan == "opt_out" and c.acknowledged]
     later = [_afterwards(e, run_id) for e in events if e["event_id"] in {c.event_id for c in opted}]
     post_all(api, key, later)
-    _settle(stack, people, ids | {e["event_id"] for e in later}, timeout_s / 4)
+    unsettled += _settle(stack, people, ids | {e["event_id"] for e in later}, timeout_s / 4)
 
     malformed = [e for e in posted if "-bad-" in e["event_id"]]
     a = Accounting(events=n, posted=len(posted), malformed=len(malformed),
                    malformed_refused=sum(1 for e in malformed if answers.get(e["event_id"]) == "rejected"),
                    duplicates=sum(c.duplicate for c in customers),
-                   accepted=sum(1 for i in ids if answers.get(i) == "accepted"), batches_posted_again=again)
+                   accepted=sum(1 for i in ids if answers.get(i) == "accepted"), batches_posted_again=again,
+                   unsettled=unsettled)
     surveys = _items(stack, "surveys", "survey_id")
     letters = dead_lettered(stack, ids | {e["event_id"] for e in later})
     _end_states(a, ids, answers, surveys, letters, {c.event_id for c in customers if c.duplicate})
@@ -434,29 +438,37 @@ def _afterwards(event: dict[str, Any], run_id: str) -> dict[str, Any]:
     return again
 
 
-def _settle(stack: LocalStack, people: Customers, ids: set[str], timeout_s: float) -> None:
+def _settle(stack: LocalStack, people: Customers, ids: set[str], timeout_s: float) -> list[str]:
     """Until every queue a function consumes is empty, the responses stream is read to its end (its
     batches' retries done), no survey of the run is `sending` or
     `scheduled`, no callback is pending, every customer who got an invitation has acted, and that
-    held SETTLED_S (the follow-up queue, read by the CX team's CRM, is not koe's to empty)."""
+    held SETTLED_S (the follow-up queue, read by the CX team's CRM, is not koe's to empty). Returns
+    what was still busy when the time ran out (nothing: settled)."""
     assert stack.runner is not None and stack.carrier is not None
     deadline = time.monotonic() + timeout_s
     quiet_since: float | None = None
+    busy: list[str] = []
     while time.monotonic() < deadline:
         acting = people.poll()
         depths = stack.runner.leftovers(report=False)
         statuses = Counter(str(s.get("status")) for s in _items(stack, "surveys", "survey_id", ids).values())
-        busy = (acting or stack.carrier.callbacks_pending or statuses["sending"] or statuses["scheduled"]
-                or any(d.waiting or d.in_flight for d in depths.values())
-                or not all(source.caught_up for source in stack.runner.stream_sources))
+        busy = [what for what, on in (
+            (f"{acting} customers acting", acting), ("carrier callbacks pending", stack.carrier.callbacks_pending),
+            (f"{statuses['sending']} surveys sending", statuses["sending"]),
+            (f"{statuses['scheduled']} surveys scheduled", statuses["scheduled"]),
+            *((f"queue {name}: {d.waiting} waiting, {d.in_flight} in flight", d.waiting or d.in_flight)
+              for name, d in depths.items()),
+            *((f"stream of {source.name} not caught up", not source.caught_up)
+              for source in stack.runner.stream_sources)) if on]
         if busy:
             quiet_since = None
         elif quiet_since is None:
             quiet_since = time.monotonic()
         elif time.monotonic() - quiet_since >= SETTLED_S:
-            return
+            return []
         time.sleep(2.0)
-    print(f"not settled after {timeout_s:.0f} s", file=sys.__stderr__)
+    print(f"not settled after {timeout_s:.0f} s: {busy}", file=sys.__stderr__)
+    return busy or ["not quiet for SETTLED_S"]
 
 
 def _items(stack: LocalStack, table: str, key: str, ids: set[str] | None = None) -> dict[str, dict[str, Any]]:

@@ -560,8 +560,9 @@ FUNCTIONS: tuple[Function, ...] = (
         items("surveys", "GetItem", "PutItem", "UpdateItem"), items("contacts", "GetItem", "UpdateItem"),
         items("outcomes", "UpdateItem"), items("idempotency", "GetItem", "PutItem", "UpdateItem", "DeleteItem"),
         *sends_to("intake-dlq"), SENDS_EMAIL,
-        # An event in progress elsewhere comes back once that claim can have expired (services/batch.py).
-        Grant("queue/intake", ("sqs:ChangeMessageVisibility",)),
+        # An event in progress elsewhere comes back once that claim can have expired; a record
+        # dead-lettered leaves the queue at once, before its batch ends (services/batch.py).
+        Grant("queue/intake", ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage")),
     )),
     # A hard bounce or a complaint opts the address out of email.
     Function("on_ses_event", grants=(READS_CONFIG, *reads_secrets("on_ses_event"),

@@ -51,7 +51,7 @@ SDK_NAME = {"ses": "sesv2"}       # the service name the SDK's client reports
 # Where a crash may strike: right after one of these calls succeeded (what it changed stays changed).
 WRITES: Mapping[str, frozenset[str]] = {
     "dynamodb": frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}),
-    "sqs": frozenset({"SendMessage", "SendMessageBatch"}),
+    "sqs": frozenset({"SendMessage", "SendMessageBatch", "DeleteMessage"}),
     "sns": frozenset({"Publish"}),
     "ses": frozenset({"SendEmail"}),
 }

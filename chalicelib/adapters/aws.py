@@ -87,7 +87,8 @@ class SnsAlerts:
 
 
 class SqsVisibility:
-    """ChangeMessageVisibility on one queue: a failed record comes back after its backoff. A refusal
+    """ChangeMessageVisibility and DeleteMessage on one queue: a failed record comes back after its
+    backoff; a dead-lettered one leaves its queue at once. A refusal
     (the receipt handle expired, the message already gone) becomes RetryableError: the caller logs
     it, and the message comes back after the queue's own visibility timeout instead."""
 
@@ -101,6 +102,12 @@ class SqsVisibility:
                                                 VisibilityTimeout=seconds)
         except (ClientError, BotoCoreError) as exc:
             raise RetryableError(f"could not delay the message: {type(exc).__name__}") from exc
+
+    def remove(self, receipt_handle: str) -> None:
+        try:
+            self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=receipt_handle)
+        except (ClientError, BotoCoreError) as exc:
+            raise RetryableError(f"could not delete the message: {type(exc).__name__}") from exc
 
 
 class SqsInsightRequests:

@@ -47,6 +47,7 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
         CommentAnalyser,
         CommentSource,
         ConversationStore,
+        DeadLetterMarks,
         DeadLetters,
         EmailSender,
         EmailTemplates,
@@ -220,6 +221,13 @@ class Adapters:
         from chalicelib.adapters.idempotency import Idempotency
 
         return Idempotency(self.settings.table_name("idempotency"), self.dynamodb)
+
+    @cached_property
+    def intake_marks(self) -> DeadLetterMarks:
+        """Intake records given up (services/batch.py): dispatch dead-letters each once."""
+        from chalicelib.adapters.idempotency import DeadLetterMarks as DynamoDeadLetterMarks
+
+        return DynamoDeadLetterMarks(self.settings.table_name("idempotency"), self.dynamodb, self.clock)
 
     # --- messaging
     @cached_property

@@ -40,7 +40,14 @@ if TYPE_CHECKING:      # for the annotations only: each piece imports what it bu
     from chalicelib.services.ingest import IngestDeps
     from chalicelib.services.line_webhook import LineDeps
     from chalicelib.services.on_answers import AnswerDeps, EscalationDeps
-    from chalicelib.services.ports import DeadLetters, OutcomeReport, Pages, QueueVisibility, ScoreStore
+    from chalicelib.services.ports import (
+        DeadLetterMarks,
+        DeadLetters,
+        OutcomeReport,
+        Pages,
+        QueueVisibility,
+        ScoreStore,
+    )
     from chalicelib.services.record_status import StatusDeps
     from chalicelib.services.responses_export import ExportDeps
     from chalicelib.services.tick import TickDeps
@@ -85,7 +92,7 @@ class Intake(Wiring):
 
 class Dispatching(Places, SendingHours):
     USES = frozenset({"conversations", "senders", "contact_key", "contact_keys", "idempotency", "dead_letters",
-                      "intake_visibility"})
+                      "intake_visibility", "intake_marks"})
 
     @cached_property
     def dispatch_deps(self) -> DispatchDeps:
@@ -119,6 +126,10 @@ class Dispatching(Places, SendingHours):
     @property
     def intake_visibility(self) -> QueueVisibility:
         return self.edge.intake_visibility
+
+    @property
+    def intake_marks(self) -> DeadLetterMarks:
+        return self.edge.intake_marks
 
     @cached_property
     def read_event(self) -> Callable[[str], dict[str, Any]]:

@@ -62,6 +62,9 @@ class Owner:
         return cls(OwnerKind(kind), ident)
 
 
+COMMENT_AT = "comment_at"     # a later comment's timeline entry: when the comment was received
+
+
 @dataclass(frozen=True)
 class TimelineEntry:
     """One thing that happened to a case: who did it, when, and its details (codes, not prose)."""
@@ -138,6 +141,16 @@ class Case:
     def has_comment(self, at: datetime) -> bool:
         """The comment received at `at` is on the case already (a replayed stream record)."""
         return any(c.at == at for c in self.comments)
+
+    def opened_with(self, at: datetime) -> bool:
+        """The comment received at `at` came with the score the case opened on: it was announced
+        with the case, not added later (each later one is timed on its timeline entry). A case whose
+        later comments were not timed (written before they were) says no: announcing again is the
+        old behaviour, and its alert id delivers it once."""
+        if not self.has_comment(at):
+            return False
+        added = [e.detail.get(COMMENT_AT) for e in self.timeline if e.kind == "comment"]
+        return None not in added and at.isoformat() not in added
 
     @property
     def sla_due(self) -> datetime:

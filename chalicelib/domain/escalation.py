@@ -10,7 +10,7 @@ from typing import Any
 
 from chalicelib.domain.case_ladder import Deadlines
 from chalicelib.domain.case_rules import Verdict, callback_consent
-from chalicelib.domain.cases import ROBOT, Case, CaseComment, Owner, Severity, TimelineEntry, most_severe
+from chalicelib.domain.cases import COMMENT_AT, ROBOT, Case, CaseComment, Owner, Severity, TimelineEntry, most_severe
 from chalicelib.domain.model import Answer, Place
 
 
@@ -78,7 +78,8 @@ def with_comment(case: Case, comment: CaseComment, verdict: Verdict | None, now:
     comments = tuple(sorted(case.comments + (comment,), key=lambda c: c.at))
     return replace(case, comment=comments[-1].text, comments=comments, severity=severity, reasons=reasons,
                    callback_consent=_consent([comment], case.callback_consent),
-                   timeline=case.timeline + (TimelineEntry(now, "comment", ROBOT, {"severity": severity.value}),))
+                   timeline=case.timeline + (TimelineEntry(now, "comment", ROBOT, {
+                       "severity": severity.value, COMMENT_AT: comment.at.isoformat()}),))
 
 
 def with_sentiment(case: Case, severity: Severity, sentiment: str, score: float, version: str,

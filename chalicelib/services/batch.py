@@ -20,6 +20,16 @@ send lease the schedule finishes): then it is taken off the queue, counted and l
 dead-lettered, so an event never ends both as a survey and as a dead letter. If that check fails,
 the record is dead-lettered as before.
 
+A record is dead-lettered once, even when its batch comes back: a crash later in the same
+invocation returns the whole batch (Lambda deletes nothing of a batch whose invocation died), and a
+dead-lettered record delivered again could then succeed, its event ending both as a survey and as a
+dead letter. Where the queue's consumer gives `marks` (dispatch), a record is marked given up
+(its message id and reason) before it goes to the dead-letter queue, and deleted from its queue
+(`in_progress.remove`) once it is there; a record delivered again whose mark is found is not handled:
+its dead letter is finished instead (put again: at worst a second letter of one record, when the
+invocation died between the put and the delete). The mark is read only on a record's second
+delivery and later.
+
 Once a record is safely in the dead-letter queue, `on_dead_letter(body, error)` lets the use case
 give up cleanly (dispatch ends an unsent survey as failed, freeing the customer's slot). If that
 fails, it is logged and counted, and the record stays in the dead-letter queue all the same.
@@ -34,7 +44,7 @@ from typing import Any
 from chalicelib.errors import EventInProgress, PermanentError
 from chalicelib.observability import count, logger
 from chalicelib.services.budget import UNLIMITED, Budget
-from chalicelib.services.ports import DeadLetters, QueueVisibility
+from chalicelib.services.ports import DeadLetterMarks, DeadLetters, QueueVisibility
 
 
 @dataclass(frozen=True)
@@ -60,23 +70,29 @@ def process(records: Iterable[QueueRecord], handle: Callable[[str], object],
             dead_letters: DeadLetters, max_receives: int, on_dead_letter: GiveUp | None = None,
             budget: Budget = UNLIMITED, settled: Settled | None = None,
             in_progress: QueueVisibility | None = None, in_progress_s: int = 0,
-            in_progress_receives: int = 0) -> list[str]:
+            in_progress_receives: int = 0, marks: DeadLetterMarks | None = None) -> list[str]:
     """Handle each record; returns the message ids SQS must deliver again. A record the invocation's
     budget leaves no time for is not started: it goes back to the queue untouched (its receive
     count still grows: the queue's maxReceiveCount leaves room for that)."""
     failures: list[str] = []
     records = list(records)
     wait_until = max(max_receives, in_progress_receives)
+    letter = _Letter(dead_letters, on_dead_letter, marks, in_progress)
     for n, record in enumerate(records):
         if budget.exhausted():
             left = [r.message_id for r in records[n:]]
             count("BatchCutShort", value=len(left))
             logger.warning("batch cut short by the invocation's time", extra={"records_left": len(left)})
             return failures + left
+        given_up = letter.given_up(record)
+        if given_up is not None:
+            if not given_up or not letter.finish(record, given_up):
+                failures.append(record.message_id)
+            continue
         try:
             handle(record.body)
         except PermanentError as exc:
-            if not _dead_letter(record, f"{type(exc).__name__}: {exc}", dead_letters, exc, on_dead_letter):
+            if not letter.send(record, f"{type(exc).__name__}: {exc}", exc):
                 failures.append(record.message_id)
         except Exception as exc:  # noqa: BLE001 - the batch boundary: any fault is retried or dead-lettered
             reason = f"{type(exc).__name__}: {exc}"
@@ -87,8 +103,7 @@ def process(records: Iterable[QueueRecord], handle: Callable[[str], object],
             if record.receive_count >= max_receives:
                 if _settled(record, settled, exc):
                     continue
-                if not _dead_letter(record, f"gave up after {record.receive_count} attempts: {reason}",
-                                    dead_letters, exc, on_dead_letter):
+                if not letter.send(record, f"gave up after {record.receive_count} attempts: {reason}", exc):
                     failures.append(record.message_id)
             else:
                 logger.warning("record failed, will retry", extra={
@@ -126,20 +141,71 @@ def _settled(record: QueueRecord, settled: Settled | None, error: Exception) -> 
     return done
 
 
-def _dead_letter(record: QueueRecord, reason: str, dead_letters: DeadLetters, error: Exception,
-                 on_dead_letter: GiveUp | None) -> bool:
-    """True when the record is safely in the dead-letter queue; False: leave it on the queue."""
-    try:
-        dead_letters.put(record.body, reason, record.message_id)
-    except Exception:  # noqa: BLE001 - keep the record on its queue rather than lose it
-        logger.exception("dead-letter queue refused a record", extra={"message_id": record.message_id})
-        return False
-    logger.error("record dead-lettered", extra={"message_id": record.message_id, "reason": reason[:300]})
-    count("RecordDeadLettered")
-    if on_dead_letter is not None:
+@dataclass(frozen=True)
+class _Letter:
+    """How a record goes to the dead-letter queue, once (see the module docstring)."""
+
+    dead_letters: DeadLetters
+    on_dead_letter: GiveUp | None
+    marks: DeadLetterMarks | None
+    queue: QueueVisibility | None
+
+    def given_up(self, record: QueueRecord) -> str | None:
+        """The reason a record delivered again was given up with; None: it was not (or no marks are
+        kept); "": cannot tell now (the record is tried again later, not handled blind)."""
+        if self.marks is None or record.receive_count < 2:
+            return None
         try:
-            on_dead_letter(record.body, error)
-        except Exception:  # noqa: BLE001 - the record is safe in the DLQ; say so loudly and go on
-            logger.exception("could not give up cleanly after dead-lettering", extra={"message_id": record.message_id})
-            count("GiveUpFailed")
-    return True
+            return self.marks.reason_of(record.message_id)
+        except Exception as exc:  # noqa: BLE001 - handling it could end the event twice: back on the queue
+            logger.warning("could not read whether a record was given up", extra={
+                "message_id": record.message_id, "error": type(exc).__name__})
+            return ""
+
+    def send(self, record: QueueRecord, reason: str, error: Exception) -> bool:
+        """True when the record is safely in the dead-letter queue; False: leave it on the queue."""
+        if self.marks is not None:
+            try:
+                self.marks.mark(record.message_id, reason)
+            except Exception as exc:  # noqa: BLE001 - not marked: not dead-lettered either, it comes back
+                logger.warning("could not mark a record given up", extra={
+                    "message_id": record.message_id, "error": type(exc).__name__})
+                return False
+        if not self._put(record, reason):
+            return False
+        if self.on_dead_letter is not None:
+            try:
+                self.on_dead_letter(record.body, error)
+            except Exception:  # noqa: BLE001 - the record is safe in the DLQ; say so loudly and go on
+                logger.exception("could not give up cleanly after dead-lettering",
+                                 extra={"message_id": record.message_id})
+                count("GiveUpFailed")
+        return True
+
+    def finish(self, record: QueueRecord, reason: str) -> bool:
+        """A record given up before came back (its invocation died after the mark): dead-letter it
+        with its reason, without handling it again."""
+        count("RecordGivenUpReturned")
+        logger.warning("a record given up before came back: its dead letter is finished, it is not handled",
+                       extra={"message_id": record.message_id, "attempt": record.receive_count})
+        return self.send(record, reason, DeadLettered(reason))
+
+    def _put(self, record: QueueRecord, reason: str) -> bool:
+        try:
+            self.dead_letters.put(record.body, reason, record.message_id)
+        except Exception:  # noqa: BLE001 - keep the record on its queue rather than lose it
+            logger.exception("dead-letter queue refused a record", extra={"message_id": record.message_id})
+            return False
+        logger.error("record dead-lettered", extra={"message_id": record.message_id, "reason": reason[:300]})
+        count("RecordDeadLettered")
+        if self.marks is not None and self.queue is not None and record.receipt_handle:
+            try:            # off its queue now: a crash later in the batch does not bring it back
+                self.queue.remove(record.receipt_handle)
+            except Exception as exc:  # noqa: BLE001 - the mark stops it if it comes back
+                logger.warning("could not delete a dead-lettered record from its queue", extra={
+                    "message_id": record.message_id, "error": type(exc).__name__})
+        return True
+
+
+class DeadLettered(Exception):
+    """What a record given up before was given up with, when it comes back (`_Letter.finish`)."""

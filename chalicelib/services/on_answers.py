@@ -12,15 +12,17 @@ in one batch included (the first with its score, the next as later comments), an
 each with its time (a replayed one is not added twice). A re-survey's answer records whether the
 customer recovered.
 
-A batch is done in steps, in stream order (`steps_of`), so that a fault stops it part way and the
-stream resumes from the first answer not done (the responses stream reports it as a batch item
-failure: Lambda checkpoints before its record). First the scores of the whole batch are counted (one
-update per bucket: if that fails, nothing is done and the batch resumes from its first answer; a
-retry counts nothing twice, the ledger says which answers were counted); then each step's cases; then
-the comments of the answers done are sent for insight in one request (if that fails, the batch
-resumes from the first step holding a comment). Everything before the answer it resumes from is
-done. A PermanentError still fails the whole batch, as before: retrying cannot help, and the stream
-retries, bisects and sends the record that keeps failing to its on-failure destination.
+A batch is done in steps, in stream order (`steps_of`: a score with the comment that came with it,
+or a later comment), so that a fault stops it part way and the stream resumes from the first step
+not done (the responses stream reports it as a batch item failure: Lambda checkpoints before its
+record). First the scores of the whole batch are counted (one update per bucket: if that fails,
+nothing is done and the batch resumes from its first answer; a retry counts nothing twice, the
+ledger says which answers were counted); then each step's cases; then the comments of the answers
+done are sent for insight in one request (if that fails, the batch resumes from the first step
+holding a comment). Everything before the answer it resumes from is done; what a retry reads again
+after it is idempotent (a comment the case opened with is not announced again). A PermanentError
+still fails the whole batch, as before: retrying cannot help, and the stream retries, bisects and
+sends the record that keeps failing to its on-failure destination.
 """
 
 from __future__ import annotations
@@ -72,14 +74,17 @@ Escalation = AnswerDeps | EscalationDeps
 
 @dataclass(frozen=True)
 class Step:
-    """Answers done together, the batch's positions `start` to `end` (excluded): each score with the
-    comment that came with it, and the later comments among them. A step that fails is done again
-    whole, from its first answer (what it did before failing is idempotent)."""
+    """Answers done together: each score with the comment that came with it, then a later comment.
+    `start` is the step's first position in the batch, where the stream resumes when it fails; a
+    step that fails is done again whole (what it did before failing is idempotent)."""
 
     start: int
-    end: int
-    scores: tuple[tuple[int, int | None], ...] = ()     # (a score, the comment that came with it), in stream order
-    later: tuple[int, ...] = ()                          # later comments, oldest first
+    scores: tuple[tuple[int, int | None], ...] = ()     # (a score, the comment that came with it)
+    later: tuple[int, ...] = ()                          # a later comment
+
+    @property
+    def positions(self) -> frozenset[int]:
+        return frozenset({self.start, *self.later, *(n for pair in self.scores for n in pair if n is not None)})
 
 
 @dataclass(frozen=True)
@@ -130,35 +135,34 @@ def on_answers(answers: Sequence[Answer], deps: AnswerDeps) -> Progress:
 
 
 def steps_of(answers: Sequence[Answer]) -> list[Step]:
-    """The batch in steps, in stream order, each a run of consecutive answers: when a step fails,
-    every answer before it is done, and a retry from its first answer holds each step after it whole.
-    A score and the comment that came with it are one step (a retry holding the comment without its
-    score would take it for a later one), with whatever lies between them; so is a later comment that
-    reached the stream before its survey's score (the score is done first). Within a step: the scores
-    in stream order, then the later comments oldest first."""
+    """The batch in steps, one per position not yet taken by an earlier step, in stream order: a
+    score with the comment that came with it (wherever that comment lies in the batch); a later
+    comment, after its survey's score when the score lies further on (the score is done first); a
+    comment whose score an earlier step took, nothing. A step is as small as the answers it joins,
+    so a fault costs the retry of one survey's answers, not of everything between a score and its
+    comment. A retry from a step's start may hold a comment whose score lies before it (done): it
+    reads as a later comment, and the case it opened with it is not announced again
+    (`Case.opened_with`)."""
     first_score: dict[str, int] = {}
     for n, answer in enumerate(answers):
         if answer.question == "score":
             first_score.setdefault(answer.survey_id, n)
     with_score, later = _comments_by_role(answers, first_score)
-    reach = list(range(len(answers)))          # the furthest position each one is done together with
-    for survey_id, comment in with_score.items():
-        low, high = sorted((first_score[survey_id], comment))
-        reach[low] = max(reach[low], high)
-    for comment in later:
-        score = first_score.get(answers[comment].survey_id, -1)
-        reach[comment] = max(reach[comment], score)
+    goes_with = {comment: first_score[survey_id] for survey_id, comment in with_score.items()}
+    taken: set[int] = set()
     steps: list[Step] = []
-    start = end = 0
-    for n, furthest in enumerate(reach):
-        end = max(end, furthest)
-        if n == end:
-            positions = range(start, n + 1)
-            scores = tuple((p, with_score.get(answers[p].survey_id)) for p in positions
-                           if answers[p].question == "score")
-            comments = sorted((p for p in positions if p in later), key=lambda p: (answers[p].received_at, p))
-            steps.append(Step(start, n + 1, scores, tuple(comments)))
-            start = n + 1
+    for n, answer in enumerate(answers):
+        if n in taken:
+            continue
+        score = goes_with.get(n) if n not in later else first_score.get(answer.survey_id)
+        if answer.question == "score":
+            step = Step(n, scores=((n, with_score.get(answer.survey_id)),))
+        elif score is not None and score > n and score not in taken:
+            step = Step(n, scores=((score, with_score.get(answer.survey_id)),), later=(n,) if n in later else ())
+        else:
+            step = Step(n, later=(n,) if n in later else ())
+        taken |= step.positions
+        steps.append(step)
     return steps
 
 
@@ -178,10 +182,10 @@ def _on_step(step: Step, answers: list[Answer], deps: AnswerDeps) -> tuple[int, 
 
 def _first_comment(steps: list[Step], answers: list[Answer], stop: int) -> int:
     """Where a batch resumes when its comments' insight could not be asked for: the first step
-    before `stop` that holds a comment (the steps before it had none to ask for); its first answer
-    if none does."""
+    that holds a comment of the answers before `stop` (the ones asked for); its first answer if
+    none does."""
     return next((step.start for step in steps if step.start < stop
-                 and any(answers[p].question == "comment" for p in range(step.start, step.end))), 0)
+                 and any(answers[p].question == "comment" for p in step.positions if p < stop)), 0)
 
 
 def _stopped(answers: list[Answer], stop: int, phase: str, error: Exception, opened: int = 0) -> Progress:
@@ -270,6 +274,8 @@ def _on_late_comment(answer: Answer, deps: AnswerDeps) -> int:
     rules = deps.policy.rules.for_procedure(answer.procedure)
     keyword = case_rules.assess(below_threshold=False, comment=comment.text, locale=answer.locale, repeat=False,
                                 rules=rules)
+    if case.opened_with(comment.at):
+        return 0                # the comment the case opened with, read again by a retry: announced with it
     if not case.has_comment(comment.at):
         case = save_retrying(case, lambda c: escalation.with_comment(c, comment, keyword, deps.clock()), deps)
     announced = replace(case, comment=comment.text)     # this comment, whichever is the case's latest

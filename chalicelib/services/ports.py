@@ -252,6 +252,17 @@ class DeadLetters(Protocol):
     def put(self, body: str, reason: str, source_id: str) -> None: ...
 
 
+class DeadLetterMarks(Protocol):
+    """Queue records given up, by SQS message id (services/batch.py): kept as long as a message can
+    live on its queue, then forgotten."""
+
+    def mark(self, message_id: str, reason: str) -> None:
+        """Before the record goes to the dead-letter queue. RetryableError when it cannot be stored."""
+
+    def reason_of(self, message_id: str) -> str | None:
+        """The reason the record was given up with; None when it was not."""
+
+
 class FollowUps(Protocol):
     def put(self, message: dict[str, Any]) -> None: ...
 
@@ -356,6 +367,9 @@ class AlertLedger(Protocol):
 class QueueVisibility(Protocol):
     def delay(self, receipt_handle: str, seconds: int) -> None:
         """Make a received message visible again only after `seconds` (SQS ChangeMessageVisibility)."""
+
+    def remove(self, receipt_handle: str) -> None:
+        """Delete a received message now, before its batch ends (SQS DeleteMessage)."""
 
 
 # --- comment insight (services/comment_insight.py analyses, services/comments.py reads) -----------

@@ -67,6 +67,14 @@ class FakeTransport:
 class FakeVisibility:
     delays: list[tuple[str, int]] = field(default_factory=list)     # (receipt handle, seconds)
     refuse: bool = False
+    removed: list[str] = field(default_factory=list)                # receipt handles deleted
+
+    def remove(self, receipt_handle: str) -> None:
+        if self.refuse:
+            from chalicelib.errors import RetryableError
+
+            raise RetryableError("receipt handle expired")
+        self.removed.append(receipt_handle)
 
     def delay(self, receipt_handle: str, seconds: int) -> None:
         if self.refuse:

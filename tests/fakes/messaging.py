@@ -46,6 +46,28 @@ class FakeDeadLetters:
 
 
 @dataclass
+class FakeDeadLetterMarks:
+    marks: dict[str, str] = field(default_factory=dict)     # message id -> reason
+    reads: int = 0
+    refuse: bool = False
+
+    def mark(self, message_id: str, reason: str) -> None:
+        self._check()
+        self.marks[message_id] = reason
+
+    def reason_of(self, message_id: str) -> str | None:
+        self._check()
+        self.reads += 1
+        return self.marks.get(message_id)
+
+    def _check(self) -> None:
+        if self.refuse:
+            from chalicelib.errors import StorageThrottled
+
+            raise StorageThrottled("idempotency table throttled")
+
+
+@dataclass
 class FakeFollowUps:
     messages: list[dict[str, Any]] = field(default_factory=list)
 

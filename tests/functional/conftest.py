@@ -37,9 +37,18 @@ from chalicelib.bootstrap import Components, install
 from chalicelib.resources import DEFAULT_PREFIX, consumed_by, physical
 from chalicelib.settings import from_env
 from tests.fakes import secrets
+from tests.fakes.alert_delivery import FakeVisibility
 from tests.fakes.answers import FakeAnswerArchive
 from tests.fakes.insights import FakeCommentAnalyser, FakeCommentSource, FakeInsightRequests, FakeInsightStore
-from tests.fakes.messaging import FakeAlerts, FakeDeadLetters, FakeFollowUps, FakeIntakeQueue, FakeLine, FakeSms
+from tests.fakes.messaging import (
+    FakeAlerts,
+    FakeDeadLetterMarks,
+    FakeDeadLetters,
+    FakeFollowUps,
+    FakeIntakeQueue,
+    FakeLine,
+    FakeSms,
+)
 from tests.fakes.stores import FakeCaseStore, FakeConversationStore, FakeEventLedger, FakeScoreStore
 from tests.services.conftest import EVENTS, PHONE, Clock, event
 
@@ -270,6 +279,7 @@ def fake_components(env: Mapping[str, str] = ENV, stored: Mapping[str, Any] | No
         event_ledger=FakeEventLedger(), insight_requests=FakeInsightRequests(), comment_insights=FakeInsightStore(),
         insight_dead_letters=FakeDeadLetters(), comment_source=FakeCommentSource(store.answers, store.comment_threads),
         comment_analyser=FakeCommentAnalyser(), answer_archive=FakeAnswerArchive(store.answers, store.comment_threads),
+        intake_marks=FakeDeadLetterMarks(), intake_visibility=FakeVisibility(),
         secrets=fake_secrets() if stored is None else secrets.FakeSecrets(copy.deepcopy(dict(stored))))
 
 

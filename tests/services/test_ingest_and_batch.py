@@ -148,6 +148,58 @@ def test_other_errors_still_give_up_at_koes_own_count_when_the_queue_allows_more
     assert letters.letters[0]["reason"] == "gave up after 4 attempts: TimeoutError: twilio slow"
 
 
+def test_a_record_dead_lettered_leaves_its_queue_at_once_and_is_not_handled_if_its_batch_comes_back():
+    """A crash later in the same invocation returns the whole batch, the record already
+    dead-lettered included: handled again, it could succeed, its event ending both surveyed and
+    dead-lettered. Marked before its letter, it is deleted from its queue at once, and a copy that
+    comes back all the same (the invocation died before the delete) finishes its letter unhandled."""
+    from tests.fakes.alert_delivery import FakeVisibility
+    from tests.fakes.messaging import FakeDeadLetterMarks
+
+    letters, queue, marks = FakeDeadLetters(), FakeVisibility(), FakeDeadLetterMarks()
+    handled: list[str] = []
+    given_up: list[str] = []
+
+    def throttled(body):
+        handled.append(body)
+        raise TimeoutError("dynamodb throttled")
+
+    first = [QueueRecord("m0", "ev-1", 4, receipt_handle="r0"), QueueRecord("m1", "ev-2", 1, receipt_handle="r1")]
+    assert process(first, throttled, letters, 4, in_progress=queue, marks=marks,
+                   on_dead_letter=lambda body, error: given_up.append(body)) == ["m1"]
+    assert marks.marks == {"m0": "gave up after 4 attempts: TimeoutError: dynamodb throttled"}
+    assert queue.removed == ["r0"] and [letter["source_id"] for letter in letters.letters] == ["m0"]
+    assert marks.reads == 1                              # m0's 4th delivery read it; m1's first did not
+    # When the batch comes back all the same, the store healthy now
+    handled.clear()
+    again = [QueueRecord("m0", "ev-1", 5, receipt_handle="r0b")]
+    assert process(again, lambda body: handled.append(body), letters, 4, in_progress=queue, marks=marks,
+                   on_dead_letter=lambda body, error: given_up.append(body)) == []
+    # Then it is not handled: its letter is finished (a second copy, at worst) and it leaves the queue
+    assert handled == [] and queue.removed == ["r0", "r0b"] and given_up == ["ev-1", "ev-1"]
+    assert [letter["reason"] for letter in letters.letters] == [marks.marks["m0"]] * 2
+
+
+def test_a_record_that_cannot_be_marked_or_checked_stays_on_its_queue():
+    from tests.fakes.alert_delivery import FakeVisibility
+    from tests.fakes.messaging import FakeDeadLetterMarks
+
+    letters, queue, marks = FakeDeadLetters(), FakeVisibility(), FakeDeadLetterMarks(refuse=True)
+    handled: list[str] = []
+
+    def throttled(body):
+        handled.append(body)
+        raise TimeoutError("dynamodb throttled")
+
+    # Not marked: not dead-lettered either, it comes back
+    assert process(records("x", receive_count=4), throttled, letters, 4, in_progress=queue, marks=marks) == ["m0"]
+    assert letters.letters == [] and queue.removed == []
+    # Delivered again while the marks cannot be read: not handled blind, it comes back later
+    handled.clear()
+    assert process(records("x", receive_count=2), throttled, letters, 4, in_progress=queue, marks=marks) == ["m0"]
+    assert handled == []
+
+
 def test_a_dead_letter_queue_that_refuses_keeps_the_record_on_its_queue():
     class Refusing(FakeDeadLetters):
         def put(self, body, reason, source_id):

@@ -310,6 +310,22 @@ def test_a_score_and_the_comment_that_came_with_it_are_resumed_together(world):
     assert world.cases.get_case("ev-2") is not None
 
 
+def test_a_retry_past_a_score_reads_its_comment_again_without_announcing_the_case_twice(world):
+    """The score and its comment lie apart, with other answers between: they are done as one small
+    step, and a fault further on resumes the batch between them. The retry holds the comment alone:
+    the case opened with it, so it is neither added again nor announced as a later comment."""
+    world.alerts = alerts = RefusingAlerts(refused={"ev-1": RetryableError("topic unavailable")})
+    score, comment, *others = answered(world, {"ev-0": "2 the agent never called back", "ev-1": "3", "ev-2": "1"})
+    batch = [score, *others, comment]
+    assert on_answers(batch, world.answer_deps).resume_at == 1       # ev-0 done with its comment; ev-1 failed
+    alerts.refused.clear()
+    assert on_answers(batch[1:], world.answer_deps).resume_at is None
+    case = world.cases.get_case("ev-0")
+    assert case is not None and [c.text for c in case.comments] == [comment.text]
+    assert [m["event"] for m in alerts.published if m["case_id"] == "ev-0"] == ["opened"]
+    assert [m["event"] for m in world.follow_ups.messages if m["case_id"] == "ev-0"] == ["opened"]
+
+
 def test_when_the_scores_cannot_be_counted_nothing_is_done_and_the_batch_resumes_from_its_start(world):
     batch = answered(world, {"ev-0": "2", "ev-1": "9"})
     world.scores = RefusingScores()
@@ -357,18 +373,23 @@ def an_answer(survey_id: str, question: str = "score", seconds: int = 0, text: s
 def test_steps_follow_the_stream_and_keep_a_score_with_its_comment():
     batch = [an_answer("a"), an_answer("a", "comment", 1), an_answer("b"), an_answer("c", "comment", 2),
              an_answer("a", "comment", 60), an_answer("d", "comment", 3, text=" ")]
-    assert steps_of(batch) == [Step(0, 2, scores=((0, 1),)), Step(2, 3, scores=((2, None),)),
-                               Step(3, 4, later=(3,)), Step(4, 5, later=(4,)), Step(5, 6)]
+    assert steps_of(batch) == [Step(0, scores=((0, 1),)), Step(2, scores=((2, None),)),
+                               Step(3, later=(3,)), Step(4, later=(4,)), Step(5)]
 
 
-def test_a_comment_ahead_of_its_score_joins_the_score_and_what_lies_between():
+def test_a_comment_ahead_of_its_score_joins_the_score_and_nothing_between():
     batch = [an_answer("a", "comment", 1), an_answer("b"), an_answer("a"), an_answer("c")]
-    assert steps_of(batch) == [Step(0, 3, scores=((1, None), (2, 0))), Step(3, 4, scores=((3, None),))]
+    assert steps_of(batch) == [Step(0, scores=((2, 0),)), Step(1, scores=((1, None),)), Step(3, scores=((3, None),))]
+
+
+def test_a_score_and_its_comment_far_apart_are_one_small_step_and_what_lies_between_is_its_own():
+    batch = [an_answer("a"), *(an_answer(f"b{n}") for n in range(5)), an_answer("a", "comment", 9)]
+    assert steps_of(batch) == [Step(0, scores=((0, 6),)), *(Step(n, scores=((n, None),)) for n in range(1, 6))]
 
 
 def test_a_later_comment_ahead_of_its_score_waits_for_the_score():
     batch = [an_answer("a", "comment", 60), an_answer("a"), an_answer("a", "comment", 1)]
-    assert steps_of(batch) == [Step(0, 3, scores=((1, 2),), later=(0,))]
+    assert steps_of(batch) == [Step(0, scores=((1, 2),), later=(0,))]
 
 
 def test_an_empty_batch_has_no_steps_and_nothing_to_resume(world):

@@ -222,6 +222,19 @@ def test_a_later_comment_can_raise_the_severity_and_record_consent():
     assert escalation.with_comment(later, comment, verdict, at) == later          # a replay changes nothing
 
 
+def test_a_case_tells_the_comment_it_opened_with_from_one_added_later():
+    opened_at = datetime(2026, 11, 21, tzinfo=UTC)
+    first = CaseComment(opened_at, "slow payout")
+    case = replace(new_case(comment=first.text), comments=(first,))
+    later = CaseComment(opened_at + timedelta(hours=1), "and nobody called")
+    added = escalation.with_comment(case, later, None, later.at)
+    assert added.opened_with(first.at) and not added.opened_with(later.at)
+    assert not added.opened_with(opened_at + timedelta(days=1))                  # not on the case at all
+    untimed = replace(added, timeline=tuple(replace(e, detail={"severity": "medium"}) if e.kind == "comment" else e
+                                            for e in added.timeline))
+    assert not untimed.opened_with(first.at)        # a later comment stored untimed: cannot tell, announce again
+
+
 def test_the_follow_up_message_follows_its_published_versioned_schema():
     schema = json.loads((SCHEMAS / "follow-up-case.schema.json").read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
