@@ -106,6 +106,7 @@ class Accounting:
     answers_acknowledged: int = 0
     answers_lost: list[str] = field(default_factory=list)
     customers_gave_up: int = 0
+    gave_up: list[str] = field(default_factory=list)     # who, and where their survey stood
     resent_answers: int = 0
     detractors: int = 0
     cases: int = 0
@@ -133,7 +134,8 @@ class Accounting:
 
     @property
     def must_be_zero(self) -> dict[str, int]:
-        return {"not settled": len(self.unsettled), "lost": len(self.lost), "both": len(self.both), "stuck": len(self.stuck),
+        return {"not settled": len(self.unsettled), "lost": len(self.lost), "both": len(self.both),
+                "stuck": len(self.stuck),
                 "malformed accepted": self.malformed - self.malformed_refused,
                 "answers lost": len(self.answers_lost), "cases missing": len(self.cases_missing),
                 "follow-ups doubled": len(self.follow_ups_doubled),
@@ -295,11 +297,15 @@ class Customers:
                                                       "detractor" else "quick and clear")
 
     def _say(self, customer: Customer, text: str) -> bool:
+        """Acknowledged: koe answered the text with a message (an empty TwiML, koe's answer to a text it
+        could not match to a survey, leaves the customer with nothing: they send it again); a STOP is
+        acknowledged by the carrier's own opt-out message."""
         for attempt in range(TRIES):
             customer.tries += 1
             outcome = requests.post(f"{self.carrier.url}/reply", json={"from": customer.address, "body": text},
                                     timeout=30).json()
-            if outcome.get("app_status") == 200 and outcome.get("replies") is not None:
+            replies = outcome.get("replies")
+            if outcome.get("app_status") == 200 and replies is not None and (replies or text == "STOP"):
                 return True
             time.sleep(1.0 + attempt)
         customer.gave_up = True
@@ -422,6 +428,7 @@ def _account(stack: LocalStack, n: int, seed: int, timeout_s: float) -> Accounti
     a.invocations = sum(iam.invocations().values())
     a.faulted_invocations = faults.faulted_invocations()
     a.customers_gave_up = sum(c.gave_up for c in customers)
+    a.gave_up = [_where(c, surveys) for c in customers if c.gave_up]
     a.resent_answers = sum(max(0, c.tries - (2 if c.kind == "sms" and c.plan != "opt_out" else 1)) for c in customers)
     if people.errors:
         print(f"customer errors: {dict(people.errors)}", file=sys.__stderr__)
@@ -533,7 +540,14 @@ def _answers(a: Accounting, stack: LocalStack, customers: list[Customer], survey
             continue
         a.answers_acknowledged += 1
         if f"{c.event_id}|score" not in responses:
-            a.answers_lost.append(c.event_id)
+            a.answers_lost.append(_where(c, surveys))
+
+
+def _where(customer: Customer, surveys: dict[str, dict[str, Any]]) -> str:
+    """A customer's event and where its survey stands (ids and codes: what tracing it starts from)."""
+    survey = surveys.get(customer.event_id, {})
+    return (f"{customer.event_id} ({customer.kind}, {customer.plan}; survey {survey.get('status')}, "
+            f"{survey.get('reason') or 'no reason'}, step {survey.get('step')})")
 
 
 def _cases_and_alerts(a: Accounting, stack: LocalStack, customers: list[Customer],
@@ -628,7 +642,7 @@ def report(a: Accounting, command: str) -> int:
     failing = {k: v for k, v in a.must_be_zero.items() if v}
     print(f"  must be 0: {a.must_be_zero} -> {'FAILED: ' + str(failing) if failing else 'all 0'}")
     for name in ("lost", "both", "stuck", "answers_lost", "cases_missing", "follow_ups_doubled", "alerts_doubled",
-                 "opt_outs_lost", "reached_twice", "copies_dead_lettered"):
+                 "opt_outs_lost", "reached_twice", "copies_dead_lettered", "gave_up", "unsettled"):
         if getattr(a, name):
             print(f"    {name}: {getattr(a, name)[:10]}")
     print(f"reproduce: {command}")
