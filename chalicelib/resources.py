@@ -80,7 +80,7 @@ class ConfigurationSet:
     name: str
     env: str                        # the settings variable that carries its name
     events_topic: str               # a topic of TOPICS
-    events: tuple[str, ...] = ("bounce", "complaint", "delivery")
+    events: tuple[str, ...] = ("send", "bounce", "complaint", "delivery")
 
 
 @dataclass(frozen=True)
@@ -564,9 +564,11 @@ FUNCTIONS: tuple[Function, ...] = (
         # dead-lettered leaves the queue at once, before its batch ends (services/batch.py).
         Grant("queue/intake", ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage")),
     )),
-    # A hard bounce or a complaint opts the address out of email.
+    # A hard bounce or a complaint opts the address out of email; SES's Send or Delivery of an
+    # invitation records its send when the sender could not (services/email_feedback.py).
     Function("on_ses_event", grants=(READS_CONFIG, *reads_secrets("on_ses_event"),
-                                     items("contacts", "GetItem", "UpdateItem"))),
+                                     items("contacts", "GetItem", "UpdateItem"),
+                                     items("surveys", "GetItem", "UpdateItem"), items("outcomes", "UpdateItem"))),
     # Counts each answer once into the scores, opens cases, asks for the comments to be read.
     Function("on_response", grants=(READS_CONFIG, *reads_secrets("on_response"),
         items("counted-answers", "PutItem"), items("scores", "UpdateItem"), *_OPENS_CASES,

@@ -117,7 +117,7 @@ def _emails(messages: Iterable[tuple[int, dict[str, Any]]], to: str | None) -> l
         recipients = _addresses(item.get("destinations"))
         entry = {"to": ", ".join(recipients), "from": item.get("source", ""),
                  "subject": item.get("subject", ""), "body": item.get("body", ""),
-                 "message_id": item.get("id", ""), "html": "", "index": index}
+                 "message_id": item.get("id", ""), "html": "", "index": index, "tags": item.get("tags") or {}}
         if kind == "RawMessage":
             _, entry["subject"], entry["body"] = _raw_email(item.get("raw_data", ""))
             entry.update(_raw_details(item.get("raw_data", "")))
@@ -138,8 +138,10 @@ def feedback_notification(kind: str, sent: dict[str, Any], recipient: str, *, co
                           now: datetime | None = None) -> dict[str, Any]:
     """The JSON SES's event publishing sends to the configuration set's SNS topic when `sent` (an
     entry of `ses_emails`) to `recipient` bounces (hard: Permanent/General, soft: Transient/MailboxFull),
-    draws a complaint, or is delivered (AWS: "Contents of event data that Amazon SES publishes")."""
-    if kind not in FEEDBACK_KINDS:
+    draws a complaint, or is delivered, or when SES takes it (`send`, published by the local SES itself:
+    devstack/moto_server.py) (AWS: "Contents of event data that Amazon SES publishes"). The message tags
+    it was sent with (`sent["tags"]`, {name: [value]}) are in `mail.tags`, beside SES's own."""
+    if kind not in (*FEEDBACK_KINDS, "send"):
         raise ValueError(f"kind must be one of {', '.join(FEEDBACK_KINDS)}, got {kind!r}")
     at = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     sender = parseaddr(str(sent.get("from", "")))[1]
@@ -152,9 +154,11 @@ def feedback_notification(kind: str, sent: dict[str, Any], recipient: str, *, co
                     {"name": "To", "value": recipient}, {"name": "Subject", "value": sent.get("subject", "")}],
         "commonHeaders": {"from": [sent.get("from_header") or sender], "to": [recipient],
                           "messageId": sent.get("message_id", ""), "subject": sent.get("subject", "")},
-        "tags": {"ses:configuration-set": [configuration_set], "ses:from-domain": [sender.rpartition("@")[2]],
-                 "ses:caller-identity": ["koe-local"]},
+        "tags": {**(sent.get("tags") or {}), "ses:configuration-set": [configuration_set],
+                 "ses:from-domain": [sender.rpartition("@")[2]], "ses:caller-identity": ["koe-local"]},
     }
+    if kind == "send":
+        return {"eventType": "Send", "mail": mail, "send": {}}
     feedback_id = f"{uuid.uuid4().hex}-000000"
     if kind in ("bounce", "soft-bounce"):
         hard = kind == "bounce"

@@ -212,6 +212,52 @@ def _thread_safe_sqs() -> None:
 
 
 SES_FIELDS = ("id", "source", "destinations", "raw_data", "subject", "body", "template", "template_data")
+# What SES v2's SendEmail was told beyond what moto keeps: its message tags and configuration set, by
+# message id (the SES events of that message carry the tags).
+_SENT_WITH: dict[str, dict[str, Any]] = {}
+
+
+def _ses_send_events() -> None:
+    """SES's event publishing of "Send": a message SES v2 takes through a configuration set whose
+    event destination matches `send` is published to that destination's SNS topic, its EmailTags in
+    `mail.tags`, as SES does (moto publishes no SES event). Published as SendEmail answers: SES's own
+    comes within seconds, so koe's record of the send and this event race, as in AWS."""
+    import functools
+
+    import moto.sesv2.responses as sesv2_responses
+
+    send_email = sesv2_responses.SESV2Response.send_email
+
+    @functools.wraps(send_email)
+    def sending(self: Any) -> str:
+        answer = send_email(self)
+        params = json.loads(self.body)
+        message_id = str(json.loads(answer)["MessageId"])
+        tags = {str(t.get("Name")): [str(t.get("Value"))] for t in params.get("EmailTags") or []}
+        _SENT_WITH[message_id] = {"tags": tags, "configuration_set": params.get("ConfigurationSetName")}
+        _publish_send(self, message_id, params, tags)
+        return answer
+
+    sesv2_responses.SESV2Response.send_email = sending  # type: ignore[method-assign]
+
+
+def _publish_send(response: Any, message_id: str, params: dict[str, Any], tags: dict[str, list[str]]) -> None:
+    from moto.sns.models import sns_backends
+
+    from devstack.mailbox import feedback_notification
+
+    configuration_set = params.get("ConfigurationSetName")
+    destination = response.sesv2_backend.core_backend.config_set_event_destination.get(configuration_set or "")
+    if not destination or "send" not in [str(e).lower() for e in destination.get("MatchingEventTypes", [])]:
+        return
+    topic_arn = (destination.get("SNSDestination") or {}).get("TopicARN")
+    if not topic_arn:
+        return
+    recipients = (params.get("Destination") or {}).get("ToAddresses") or [""]
+    event = feedback_notification("send", {"message_id": message_id, "from": params.get("FromEmailAddress", ""),
+                                           "tags": tags}, recipients[0], configuration_set=configuration_set or "",
+                                  region=response.region, account_id=response.current_account)
+    sns_backends[response.current_account][response.region].publish(json.dumps(event), arn=topic_arn)
 
 
 def ses_sent(since: int = 0, to: str | None = None, message_id: str | None = None) -> dict[str, Any]:
@@ -232,7 +278,7 @@ def ses_sent(since: int = 0, to: str | None = None, message_id: str | None = Non
         if to is not None and not addressed_to(getattr(instance, "destinations", None), to):
             continue
         fields = {name: getattr(instance, name) for name in SES_FIELDS if hasattr(instance, name)}
-        found.append({"index": index, "kind": kind, **fields})
+        found.append({"index": index, "kind": kind, **fields, **_SENT_WITH.get(str(fields.get("id")), {})})
     return {"messages": found}
 
 
@@ -264,6 +310,7 @@ def _serve(port: int) -> None:
     _quiet_request_log()
     _fast_sqs_clock()
     _thread_safe_sqs()
+    _ses_send_events()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
     # werkzeug's server reads `.app` on each request: the mailbox's route goes in front of moto's.

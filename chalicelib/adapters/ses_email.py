@@ -32,6 +32,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.alert_delivery import AlertContent
+from chalicelib.domain.email_feedback import SURVEY_TAG, survey_tag
 from chalicelib.errors import RecipientOptedOut, RetryableSendError, UndeliverableRecipient
 from chalicelib.services.ports import OutgoingEmail
 
@@ -82,6 +83,9 @@ class SesEmail:
         }
         if self._configuration_set:
             request["ConfigurationSetName"] = self._configuration_set
+        tag = survey_tag(email.survey_id) if email.survey_id else None
+        if tag is not None:     # SES repeats it in the configuration set's events (services/email_feedback.py)
+            request["EmailTags"] = [{"Name": SURVEY_TAG, "Value": tag}]
         try:
             answer = self._ses.send_email(**request)
         except ClientError as exc:

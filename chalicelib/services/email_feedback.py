@@ -1,5 +1,8 @@
 """SES reports what became of an email (the `ses-events` topic -> `on_ses_event`): a hard bounce or a
-complaint opts the address's contact out of email; soft bounces and deliveries are counted.
+complaint opts the address's contact out of email; soft bounces and deliveries are counted. A Send or
+a Delivery of a survey's invitation (named by its message tag) records the send when its sender could
+not (killed right after SES took it, or its record failing): the survey is `sent` with SES's message
+id, and neither a replay of the event nor the schedule sends it again.
 
 The contact is the address's own (keyed by the address's hash, as dispatch reads it): a customer
 with a phone is then surveyed on the next channel of their country, an email-only customer is not
@@ -14,9 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from chalicelib.domain import email_feedback
+from chalicelib.domain import channel_policy, email_feedback
 from chalicelib.domain.email_feedback import UnreadableFeedback
 from chalicelib.observability import count, logger
+from chalicelib.services import survey_moves
 from chalicelib.services.ports import ConversationStore
 
 
@@ -38,6 +42,7 @@ def record_feedback(message: str, deps: FeedbackDeps) -> dict[str, Any]:
         logger.warning("not an SES notification; dropped", extra={"problem": str(exc)})
         return {"kind": "unreadable", "recipients": 0, "opted_out": 0}
     count("EmailFeedback", kind=feedback.kind.value)
+    recorded = feedback.records_a_send and _record_send(feedback, deps)
     opted_out = 0
     if feedback.opts_out:
         now = deps.clock()
@@ -52,5 +57,16 @@ def record_feedback(message: str, deps: FeedbackDeps) -> dict[str, Any]:
             count("EmailOptedOut", value=opted_out, reason=feedback.audit)
     logger.info("SES feedback recorded", extra={
         "kind": feedback.kind.value, "detail": feedback.detail, "ses_message_id": feedback.message_id,
-        "recipients": len(feedback.recipients), "opted_out": opted_out})
-    return {"kind": feedback.kind.value, "recipients": len(feedback.recipients), "opted_out": opted_out}
+        "recipients": len(feedback.recipients), "opted_out": opted_out, "send_recorded": recorded})
+    return {"kind": feedback.kind.value, "recipients": len(feedback.recipients), "opted_out": opted_out,
+            "send_recorded": recorded}
+
+
+def _record_send(feedback: email_feedback.Feedback, deps: FeedbackDeps) -> bool:
+    """The invitation SES took: its survey recorded `sent` if its sender has not (a store error goes
+    up: SNS invokes the function again)."""
+    assert feedback.survey_id is not None
+    survey = deps.store.get_survey(feedback.survey_id)
+    if survey is None or survey.channel != channel_policy.EMAIL:
+        return False
+    return survey_moves.record_reported_send(deps.store, survey, feedback.message_id, deps.clock(), "ses")

@@ -314,6 +314,7 @@ class OutgoingEmail:
     to: str
     content: EmailContent
     unsubscribe_url: str                 # List-Unsubscribe (RFC 2369) with one-click POST (RFC 8058)
+    survey_id: str | None = None         # the survey it invites to: named in SES's events (a message tag)
 
 
 class EmailTemplates(Protocol):

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.model import Survey, SurveyStatus
-from chalicelib.errors import InvalidRequest, StaleSurvey
+from chalicelib.errors import InvalidRequest
 from chalicelib.observability import count, logger
 from chalicelib.services import contacts, survey_moves
 from chalicelib.services.contacts import ContactKeys
@@ -62,25 +62,13 @@ def record_status(callback: StatusCallback, deps: StatusDeps) -> str:
     if stored is None:
         count("StatusIgnored")
         return "ignored"
-    if stored.status is SurveyStatus.SENDING and stored.message_sid is None:
-        _record_the_message(stored, callback, deps)
+    survey_moves.record_reported_send(store, stored, callback.message_sid, deps.clock(), "twilio")
     count("DeliveryStatus", status=callback.status)
     logger.info("delivery status", extra={"survey_id": callback.survey_id, "status": callback.status,
                                           "error_code": callback.error_code})
     if callback.status in lifecycle.DELIVERY_FAILURES:
         _after_failure(callback, deps, deps.clock())
     return "recorded"
-
-
-def _record_the_message(survey: Survey, callback: StatusCallback, deps: StatusDeps) -> None:
-    """The survey's send is recorded from its callback (see the module docstring). A survey that
-    changed meanwhile was recorded by its sender, or claimed again: nothing to do."""
-    try:
-        survey_moves.move(deps.store, survey, lifecycle.sent(survey, callback.message_sid), deps.clock())
-    except StaleSurvey:
-        return
-    count("SendRecordedByCallback", channel=survey.channel)
-    logger.info("send recorded from the carrier's callback", extra={"survey_id": survey.survey_id})
 
 
 def _after_failure(callback: StatusCallback, deps: StatusDeps, now: datetime) -> None:

@@ -109,7 +109,7 @@ class EmailSurveySender:
         links = score_links(self.link_for(survey), self.unsubscribe_link_for(survey), scale_of(survey.scale))
         content = self.templates.render(message, survey.locale, survey.procedure, links, scale=survey.scale)
         try:
-            return self.email.send(OutgoingEmail(survey.email, content, links.unsubscribe))
+            return self.email.send(OutgoingEmail(survey.email, content, links.unsubscribe, survey.survey_id))
         except RecipientOptedOut as exc:     # the address's contact opts out, not the phone's
             raise RecipientOptedOut(str(exc), contact_key=self.contact_key(survey.email),
                                     audit=exc.audit) from exc

@@ -14,6 +14,8 @@ from typing import Any
 
 from chalicelib.domain import survey_lifecycle as lifecycle
 from chalicelib.domain.model import Answer, Survey, SurveyStatus
+from chalicelib.errors import StaleSurvey
+from chalicelib.observability import count, logger
 from chalicelib.services.ports import ContactChange, ConversationStore
 
 
@@ -37,3 +39,21 @@ def close(store: ConversationStore, survey: Survey, status: SurveyStatus, reason
     closed = replace(lifecycle.close(survey, status, reason), **changes)
     move(store, survey, closed, now, answers=answers, opted_out=opted_out, audit=audit)
     return closed
+
+
+def record_reported_send(store: ConversationStore, survey: Survey, message_id: str, now: datetime,
+                         reported_by: str) -> bool:
+    """A provider's report names the survey and its message (Twilio's status callback, SES's Send or
+    Delivery event): a survey still `sending` with no message recorded (its sender's record failed,
+    or has not happened yet) is recorded `sent` from it, so no replay or schedule sends it again.
+    False when there was nothing to record: already recorded, or changed meanwhile."""
+    if survey.status is not SurveyStatus.SENDING or survey.message_sid is not None:
+        return False
+    try:
+        move(store, survey, lifecycle.sent(survey, message_id), now)
+    except StaleSurvey:
+        return False
+    count("SendRecordedByReport", channel=survey.channel, reported_by=reported_by)
+    logger.info("send recorded from the provider's report", extra={"survey_id": survey.survey_id,
+                                                                   "reported_by": reported_by})
+    return True

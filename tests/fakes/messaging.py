@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.errors import KoeError
+from chalicelib.errors import KoeError, RetryableSendError
 
 
 @dataclass
@@ -104,6 +104,8 @@ class FakeEmail:
 
     sent: list[Any] = field(default_factory=list)          # OutgoingEmail
     fail_with: Exception | None = None                     # raise this on the next send
+    lose_answer: bool = False      # take the next email, then lose SES's answer (a 5xx or a timeout after it)
+    ids: list[str] = field(default_factory=list)           # SES's message id of each email taken
     _n: int = 0
 
     def send(self, email: Any) -> str:
@@ -112,7 +114,11 @@ class FakeEmail:
             raise error
         self._n += 1
         self.sent.append(email)
-        return f"0106019a{self._n:08x}-ses-message-id-000000"
+        self.ids.append(f"0106019a{self._n:08x}-ses-message-id-000000")
+        if self.lose_answer:
+            self.lose_answer = False
+            raise RetryableSendError("ses unreachable: ReadTimeoutError", in_doubt=True)
+        return self.ids[-1]
 
 
 @dataclass

@@ -162,7 +162,8 @@ def test_a_tampered_token_or_a_survey_token_is_a_404_page_and_changes_nothing(ko
 def test_a_hard_bounce_delivered_by_sns_opts_the_address_out(koe):
     bounce = json.loads((EVENTS / "ses-event-bounce-permanent.json").read_text())
 
-    assert sns(koe, json.dumps(bounce)) == {"kind": "hard_bounce", "recipients": 1, "opted_out": 1}
+    assert sns(koe, json.dumps(bounce)) == {"kind": "hard_bounce", "recipients": 1, "opted_out": 1,
+                                           "send_recorded": False}
 
     assert opt_outs(koe, "li.mei@example.com") == ["ses:bounce"]
     # ... and the next survey of that customer finds no channel (China SMS is off in these settings)

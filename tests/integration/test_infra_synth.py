@@ -1601,7 +1601,7 @@ PACKAGED_CASES: dict[str, tuple[str, Any, Any]] = {
         _no_failures("stale_event")),
     "an SES complaint opts the address out of email": (
         "OnSesEvent", _first_event("OnSesEvent"),
-        _returns({"kind": "complaint", "recipients": 1, "opted_out": 1})),
+        _returns({"kind": "complaint", "recipients": 1, "opted_out": 1, "send_recorded": False})),
     "a score item's update on the stream is no new answer": (
         "OnResponse", _first_event("OnResponse"),
         _no_failures("answers processed")),

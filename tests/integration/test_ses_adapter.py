@@ -11,6 +11,7 @@ import json
 import threading
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -19,7 +20,7 @@ import requests
 
 from chalicelib import resources
 from chalicelib.bootstrap import Components
-from chalicelib.domain.email_feedback import FeedbackKind, read
+from chalicelib.domain.email_feedback import SURVEY_TAG, FeedbackKind, read, survey_tag
 from chalicelib.errors import RetryableSendError, UndeliverableRecipient
 from chalicelib.services.ports import EmailContent, OutgoingEmail
 from chalicelib.settings import from_env
@@ -152,16 +153,36 @@ def test_a_simulated_bounce_reaches_the_events_topic_as_ses_would_publish_it(com
                            timeout=10)
 
     assert answer.status_code == 200 and answer.json()["ses_message_id"] == message_id
+    send, bounce = published_events(env, moto_server)          # SES's own Send first, then the bounce
+    feedback = read(bounce)              # what on_ses_event reads
+    assert (feedback.kind, feedback.recipients, feedback.message_id) == (
+        FeedbackKind.HARD_BOUNCE, ("kenji@example.jp",), message_id)
+    assert json.loads(bounce)["mail"]["tags"]["ses:configuration-set"] == [env[resources.EMAIL.env]]
+    assert read(send).kind is FeedbackKind.SEND
+
+
+def published_events(env: dict[str, str], moto_server: Any) -> list[str]:
+    """The SES events published to the configuration set's topic so far (the messages on_ses_event
+    reads, out of their SNS envelopes), in order."""
     sqs = client("sqs", moto_server.endpoint, env["AWS_REGION"])
     url = sqs.get_queue_url(QueueName=consumer_queue_name(env["KOE_RESOURCE_PREFIX"],
                                                           resources.EMAIL.events_topic))["QueueUrl"]
-    (delivered,) = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2)["Messages"]
-    envelope = json.loads(delivered["Body"])
-    feedback = read(envelope["Message"])              # what on_ses_event reads
-    assert (feedback.kind, feedback.recipients, feedback.message_id) == (
-        FeedbackKind.HARD_BOUNCE, ("kenji@example.jp",), message_id)
-    published = json.loads(envelope["Message"])
-    assert published["mail"]["tags"]["ses:configuration-set"] == [env[resources.EMAIL.env]]
+    found: list[str] = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages"):
+        found.extend(json.loads(m["Body"])["Message"] for m in messages)
+    return found
+
+
+def test_ses_publishes_send_of_each_email_it_takes_with_the_survey_it_was_tagged_with(components, env, moto_server):
+    """As SES's event publishing does for a configuration set whose destination matches `send`: what
+    on_ses_event records an unrecorded send from."""
+    message_id = components.email.send(replace(outgoing(to="yui@example.jp"), survey_id="保険-2026/11"))
+    components.email.send(outgoing(to="sora@example.jp"))          # no survey named: no tag
+    tagged, untagged = (read(event) for event in published_events(env, moto_server))
+    assert (tagged.kind, tagged.message_id, tagged.survey_id) == (FeedbackKind.SEND, message_id, "保険-2026/11")
+    assert tagged.records_a_send and (untagged.kind, untagged.survey_id) == (FeedbackKind.SEND, None)
+    (sent,) = mailbox.sent_emails(moto_server.endpoint, "yui@example.jp")
+    assert sent["tags"] == {SURVEY_TAG: [survey_tag("保険-2026/11")]}
 
 
 @pytest.mark.parametrize(("kind", "expected"), [("soft-bounce", FeedbackKind.SOFT_BOUNCE),

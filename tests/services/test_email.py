@@ -14,9 +14,11 @@ import pytest
 
 from chalicelib.adapters.pages import JinjaPages
 from chalicelib.domain import survey_token
+from chalicelib.domain.email_feedback import SURVEY_TAG, survey_tag
 from chalicelib.domain.model import SurveyStatus
 from chalicelib.errors import RecipientOptedOut, RetryableSendError, UndeliverableRecipient
 from chalicelib.services.email_feedback import FeedbackDeps, record_feedback
+from chalicelib.services.tick import tick
 from chalicelib.services.unsubscribe import AUDIT, UnsubscribeDeps, show, unsubscribe
 from chalicelib.settings import REPO_ROOT
 from tests.fakes.messaging import FakeEmail
@@ -156,6 +158,52 @@ def test_throttling_is_left_to_the_trigger_to_retry(world, email):
     assert world.store.get_survey(SURVEY).status is SurveyStatus.SENT and len(email.sent) == 1
 
 
+def ses_send_event(message_id: str, survey_id: str, kind: str = "Send") -> str:
+    """SES's Send (or Delivery) event of the invitation it took, with the tag koe sent it with."""
+    body = json.loads(sample("ses-event-send.json" if kind == "Send" else "ses-event-delivery.json"))
+    body["mail"]["messageId"] = message_id
+    body["mail"]["tags"][SURVEY_TAG] = [survey_tag(survey_id)]
+    return json.dumps(body)
+
+
+def test_an_invitation_ses_took_whose_answer_was_lost_is_recorded_from_ses_send_event(world, email):
+    """SES took the email, and the sender never heard (killed right after, or the answer lost): the
+    event's replay finds the send in doubt, and SES's Send event, naming the survey by its tag,
+    records it. Neither the replay nor the schedule sends it again."""
+    email.lose_answer = True
+    with pytest.raises(RetryableSendError):
+        world.dispatch(**email_only())
+    [sent] = email.sent
+    assert sent.survey_id == SURVEY
+    assert world.dispatch(**email_only())["reason"] == "send_in_doubt"
+    outcome = record_feedback(ses_send_event(email.ids[0], SURVEY), feedback_deps(world))
+    assert outcome["send_recorded"] is True
+    survey = world.store.get_survey(SURVEY)
+    assert (survey.status, survey.message_sid, survey.send_at) == (SurveyStatus.SENT, email.ids[0], None)
+    world.clock.advance(minutes=10)                      # past the send's lease
+    assert world.dispatch(**email_only())["reason"] == "duplicate_event"
+    tick(world.tick_deps)
+    assert len(email.sent) == 1
+
+
+@pytest.mark.parametrize("kind", ["Send", "Delivery"])
+def test_ses_events_of_a_send_already_recorded_change_nothing(world, email, kind):
+    world.dispatch(**email_only())
+    before = world.store.get_survey(SURVEY)
+    outcome = record_feedback(ses_send_event(email.ids[0], SURVEY, kind), feedback_deps(world))
+    assert outcome["send_recorded"] is False and world.store.get_survey(SURVEY) == before
+
+
+def test_a_send_event_naming_no_survey_of_koes_or_an_sms_one_changes_nothing(world, email):
+    assert record_feedback(ses_send_event("m-1", "no-such-survey"), feedback_deps(world))["send_recorded"] is False
+    world.store.failures = 0
+    world.sms.fail_with = RetryableSendError("twilio 500", in_doubt=True)
+    with pytest.raises(RetryableSendError):
+        world.dispatch()                                  # by SMS: still sending, no message
+    outcome = record_feedback(ses_send_event("m-2", SURVEY), feedback_deps(world))
+    assert outcome["send_recorded"] is False and world.store.get_survey(SURVEY).status is SurveyStatus.SENDING
+
+
 # --- SES's bounces and complaints ------------------------------------------------------------------
 
 def test_a_hard_bounce_opts_the_address_out_and_the_next_survey_finds_no_channel_without_china_sms(world, email):
@@ -163,7 +211,7 @@ def test_a_hard_bounce_opts_the_address_out_and_the_next_survey_finds_no_channel
 
     outcome = record_feedback(bounce_of("Li.Mei@Example.com"), feedback_deps(world))
 
-    assert outcome == {"kind": "hard_bounce", "recipients": 1, "opted_out": 1}
+    assert outcome == {"kind": "hard_bounce", "recipients": 1, "opted_out": 1, "send_recorded": False}
     assert world.store.get_contact(world.key(ADDRESS)).opted_out
     assert world.store.opt_out_history[world.key(ADDRESS)][0]["audit"] == "ses:bounce"
     assert not world.store.get_contact(world.key(CN_PHONE)).opted_out         # SMS is untouched

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.domain.email_feedback import Feedback, FeedbackKind, UnreadableFeedback, read
+from chalicelib.domain.email_feedback import (
+    SURVEY_TAG,
+    Feedback,
+    FeedbackKind,
+    UnreadableFeedback,
+    read,
+    survey_of,
+    survey_tag,
+)
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -65,7 +73,7 @@ def test_recipients_are_bare_lower_case_and_once_each():
     assert read(json.dumps(body)).recipients == ("hanako@example.jp",)
 
 
-@pytest.mark.parametrize("kind", ["Send", "Open", "Click", "Reject", "AmazonSnsSubscriptionSucceeded"])
+@pytest.mark.parametrize("kind", ["Open", "Click", "Reject", "AmazonSnsSubscriptionSucceeded"])
 def test_other_events_and_the_setup_notification_ask_for_nothing(kind):
     feedback = read(json.dumps({"eventType" if kind != "AmazonSnsSubscriptionSucceeded" else "notificationType": kind,
                                 "mail": {"messageId": "m-1"}}))
@@ -80,3 +88,39 @@ def test_other_events_and_the_setup_notification_ask_for_nothing(kind):
 def test_anything_else_is_unreadable(message):
     with pytest.raises(UnreadableFeedback):
         read(message)
+
+
+def test_a_send_names_the_survey_koe_tagged_the_invitation_with():
+    feedback = read(sample("ses-event-send.json"))
+    assert (feedback.kind, feedback.survey_id, feedback.recipients) == (
+        FeedbackKind.SEND, "claims-2026-000123-paid", ())
+    assert feedback.records_a_send and not feedback.opts_out
+
+
+def test_a_delivery_names_its_survey_too_and_an_untagged_one_none():
+    tagged = json.loads(sample("ses-event-delivery.json"))
+    tagged["mail"]["tags"][SURVEY_TAG] = [survey_tag("保険-2026/11")]
+    assert read(json.dumps(tagged)).survey_id == "保険-2026/11"
+    assert read(sample("ses-event-delivery.json")).survey_id is None
+    assert not read(sample("ses-event-delivery.json")).records_a_send
+
+
+@pytest.mark.parametrize("tags", [None, [], {"koe_survey": "i-x"}, {"koe_survey": ["i-a", "i-b"]},
+                                  {"koe_survey": [3]}, {"koe_survey": ["x-1"]}, {"koe_survey": ["h-zz"]},
+                                  {"koe_survey": ["h-ff"]}, {"koe_survey": ["i-a.b"]}])
+def test_a_tag_koe_did_not_make_names_no_survey(tags):
+    body = {"eventType": "Send", "mail": {"messageId": "m-1", "tags": tags}, "send": {}}
+    feedback = read(json.dumps(body))
+    assert feedback.kind is FeedbackKind.SEND and feedback.survey_id is None and not feedback.records_a_send
+
+
+@pytest.mark.parametrize("survey_id", ["claims-2026-000123-paid", "a_b-C9", "a.b:c/d", "保険の支払い", "x" * 128,
+                                       "é" * 63])
+def test_every_survey_id_a_tag_can_hold_reads_back_and_fits_ses_rules(survey_id):
+    tag = survey_tag(survey_id)
+    assert tag is not None and len(tag) <= 256 and all(c.isascii() and (c.isalnum() or c in "_-") for c in tag)
+    assert survey_of(tag) == survey_id
+
+
+def test_an_id_too_long_for_a_tag_is_not_tagged():
+    assert survey_tag("保" * 128) is None          # 384 bytes: 770 hex characters

@@ -143,7 +143,7 @@ def test_a_consumed_topic_carries_a_variable_and_the_configuration_set_reports_t
         assert resources.topic(name).env, f"{name} (read by {handler}) needs an env"
         assert resources.topic_consumed_by(handler).name == name
     assert resources.EMAIL.events_topic in {t.name for t in resources.TOPICS}
-    assert set(resources.EMAIL.events) == {"bounce", "complaint", "delivery"}
+    assert set(resources.EMAIL.events) == {"send", "bounce", "complaint", "delivery"}   # send: records a send
 
 
 # --- app.py -----------------------------------------------------------------------------------------
