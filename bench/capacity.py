@@ -192,6 +192,10 @@ def api_requests(channel: str, kind: str, model: PeakModel = DEFAULT_MODEL) -> d
 
 
 # --- ESTIMATE: Lambda work per survey, seconds per item (koe's functions: chalicelib/resources.py) ----
+# SES publishes two events of every email sent through the configuration set, each an on_ses_event
+# invocation: its Send (which records a send its sender could not) and its Delivery (or a bounce).
+SES_EVENTS_PER_EMAIL = 2
+
 # Items: an HTTP request, a queue record, a stream record, an SNS message, a release by the schedule.
 # Durations are estimates: a DynamoDB call ~5-10 ms in AWS, a Twilio or Comprehend call ~100-300 ms, SES
 # ~50-100 ms; not measured in AWS (docs/benchmarks.md measures cold starts only, 0.7-1.1 s packaged).
@@ -262,12 +266,13 @@ def journey(channel: str, kind: str, model: PeakModel = DEFAULT_MODEL) -> Journe
         + (SECONDS_PER_ITEM["on_response case"] if kind == "detractor" else 0),
         "deliver_alerts": requests.sns * SECONDS_PER_ITEM["deliver_alerts"],
         "analyse_comments": (0 if kind == "unanswered" else 1) * SECONDS_PER_ITEM["analyse_comments"],
-        "on_ses_event": requests.ses * SECONDS_PER_ITEM["on_ses_event"],
+        "on_ses_event": SES_EVENTS_PER_EMAIL * requests.ses * SECONDS_PER_ITEM["on_ses_event"],
         "tick": SECONDS_PER_ITEM["tick send"] + SECONDS_PER_ITEM["tick expire"] if kind == "unanswered" else 0.0,
     }
     items = {"api_handler": sum(n for k, n in api.items() if k != "ingest") + api["ingest"], "dispatch": 1.0,
              "on_response": float(stream_records), "deliver_alerts": requests.sns,
-             "analyse_comments": 0.0 if kind == "unanswered" else 1.0, "on_ses_event": requests.ses}
+             "analyse_comments": 0.0 if kind == "unanswered" else 1.0,
+             "on_ses_event": SES_EVENTS_PER_EMAIL * requests.ses}
     invocations = sum(n / RECORDS_PER_INVOCATION[f] for f, n in items.items())
     out, inbound = SEGMENTS.get((channel, kind), (0, 0))
     return Journey(channel, kind, units, requests, api, work, invocations, out, inbound)
@@ -584,7 +589,7 @@ def senders_needed(load: float, per_sender: float) -> int:
 def cost_per_million(j: Journey) -> dict[str, float]:
     """USD per million surveys that end this way. SQS: koe's sends plus a receive and a delete per
     message a consumer takes (ESTIMATE: every message sent or published is taken once); SNS: koe's
-    publishes plus SES's delivery event per email (ESTIMATE: one each)."""
+    publishes plus SES's events per email (its Send and its Delivery)."""
     m = 1_000_000
     r = j.requests
     seconds = sum(j.work.values())
@@ -594,7 +599,7 @@ def cost_per_million(j: Journey) -> dict[str, float]:
                        + seconds * LAMBDA_MEMORY_GB * PRICE_LAMBDA_GB_SECOND.value),
         "API Gateway": m * sum(j.api.values()) * PRICE_API_GATEWAY_REST.value,
         "SQS": m * (r.sqs + 2 * (r.sqs + r.sns)) * PRICE_SQS_REQUEST.value,
-        "SNS": m * (r.sns + r.ses) * PRICE_SNS_PUBLISH.value,
+        "SNS": m * (r.sns + SES_EVENTS_PER_EMAIL * r.ses) * PRICE_SNS_PUBLISH.value,
         "SES": m * r.ses * PRICE_SES_EMAIL.value,
     }
     if j.channel == "sms_two_way":
