@@ -193,13 +193,24 @@ def customers_and_events(n: int, run: str, now: str, seed: int) -> tuple[list[Cu
     return customers, events, posted
 
 
-def post_all(api: str, key: str, events: list[dict[str, Any]], threads: int = 4) -> tuple[dict[str, str], int]:
-    """Post in batches of 100; a batch the API answers 503 (or cannot answer) is sent again, as an
-    operations system does. Returns each event id's last answer (accepted, rejected, duplicate...)
-    and how many batches were sent again."""
+@dataclass
+class Posted:
+    answers: dict[str, str]         # each event id's last answer (accepted, rejected, duplicate...)
+    batches_again: int              # batches sent again
+    # Events of a batch sent again whole, the API having given no answer (a 502: its function killed,
+    # perhaps after it queued some of them): each may be on the intake queue twice, as a planned
+    # duplicate is.
+    maybe_twice: set[str] = field(default_factory=set)
+
+
+def post_all(api: str, key: str, events: list[dict[str, Any]], threads: int = 4) -> Posted:
+    """Post in batches of 100; what the API answers `retry` for (its queue or table failed for them)
+    is sent again, and a batch it gives no answer for is sent again whole, as an operations system
+    does."""
     batches = [events[i:i + 100] for i in range(0, len(events), 100)]
     answers: dict[str, str] = {}
     again = Counter[str]()
+    maybe_twice: set[str] = set()
     lock = threading.Lock()
 
     def post(batch: list[dict[str, Any]]) -> None:
@@ -221,6 +232,9 @@ def post_all(api: str, key: str, events: list[dict[str, Any]], threads: int = 4)
                 batch = [batch[int(r["index"])] for r in results if r["status"] == "retry"]
                 if not batch:
                     return
+            else:
+                with lock:
+                    maybe_twice.update(str(e.get("event_id")) for e in batch)
             with lock:
                 again["batches"] += 1
             time.sleep(0.5 * (attempt + 1))
@@ -228,7 +242,7 @@ def post_all(api: str, key: str, events: list[dict[str, Any]], threads: int = 4)
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         list(pool.map(post, batches))
-    return answers, again["batches"]
+    return Posted(answers, again["batches"], maybe_twice)
 
 
 class Customers:
@@ -396,7 +410,8 @@ def _account(stack: LocalStack, n: int, seed: int, timeout_s: float) -> Accounti
     now = stack.clock().isoformat(timespec="seconds")
     customers, events, posted = customers_and_events(n, run_id, now, seed)
     api, key = stack.api_url, stack.env["KOE_LOCAL_API_KEY"]
-    answers, again = post_all(api, key, posted)
+    first = post_all(api, key, posted)
+    answers, again = first.answers, first.batches_again
     people = Customers(stack, customers)
     ids = {e["event_id"] for e in events}
     unsettled = _settle(stack, people, ids, timeout_s)
@@ -415,7 +430,7 @@ def _account(stack: LocalStack, n: int, seed: int, timeout_s: float) -> Accounti
                    unsettled=unsettled)
     surveys = _items(stack, "surveys", "survey_id")
     letters = dead_lettered(stack, ids | {e["event_id"] for e in later})
-    _end_states(a, ids, answers, surveys, letters, {c.event_id for c in customers if c.duplicate})
+    _end_states(a, ids, answers, surveys, letters, {c.event_id for c in customers if c.duplicate} | first.maybe_twice)
     _invitations(a, stack, customers)
     _answers(a, stack, customers, surveys)
     _cases_and_alerts(a, stack, customers, surveys)
@@ -635,7 +650,8 @@ def report(a: Accounting, command: str) -> int:
           f"dead-lettered with its reason before any survey, nothing sent: {len(a.opt_outs_dead_lettered)}")
     print(f"  invitations that reached one customer twice: {len(a.reached_twice)} of {a.events} "
           f"(a resend after an undelivered one is not counted: the first never arrived)")
-    print(f"  events posted twice whose second copy was dead-lettered while the first surveyed the event: "
+    print(f"  events posted twice (5 % on purpose, and batches sent again after a 502) whose one copy was "
+          f"dead-lettered while the other surveyed the event: "
           f"{len(a.copies_dead_lettered)} (a redrive answers duplicate_event)")
     print(f"  bounded windows (docs/reliability.md): {a.bounded}")
     print(f"  dead-letter queues: {a.dead_letters}")
@@ -655,12 +671,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--aws-faults", default=AWS_FAULTS)
     parser.add_argument("--carrier-faults", default=CARRIER_FAULTS)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds the run may take to settle (default: 600 + 0.25 a event; 10,000: 3,100)")
     parser.add_argument("--log", type=Path, default=Path("/tmp/koe-fault-run.log"))
     parser.add_argument("--json", type=Path, help="also write the accounting here")
     args = parser.parse_args(argv)
     shares = {k: float(v) for k, _, v in (p.partition("=") for p in args.carrier_faults.split(",") if p)}
-    accounting = run(args.events, args.aws_faults, shares, args.seed, args.timeout, args.log)
+    timeout = args.timeout if args.timeout is not None else 600 + 0.25 * args.events
+    accounting = run(args.events, args.aws_faults, shares, args.seed, timeout, args.log)
     findings = log_scan.scan([args.log])
     print(f"logs: {args.log} ({len(findings)} findings of personal data, tokens or secrets)")
     command = (f".venv/bin/python bench/fault_run.py --events {args.events} --seed {args.seed} "
