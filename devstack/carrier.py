@@ -800,6 +800,9 @@ class _Server(ThreadingHTTPServer):
     """The carrier's HTTP server; its handlers reach the Carrier through it."""
 
     daemon_threads = True  # a slow app must not block stop()
+    # socketserver's listen backlog is 5: a burst of customers texting at once overflowed it and had
+    # connections reset, as no carrier's API does.
+    request_queue_size = 128
     # Once bound, an AF_INET server's address is its socket name, (str, int). The base class's type
     # also admits the bytes host a constructor may be given.
     server_address: tuple[str, int]

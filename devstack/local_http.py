@@ -177,6 +177,10 @@ class KoeRequestHandler(ChaliceRequestHandler):
 
 
 class KoeHTTPServer(ThreadedHTTPServer):
+    # socketserver's listen backlog is 5; API Gateway takes a burst of connections (the carrier's
+    # webhooks for 100 customers texting at once) without resetting any.
+    request_queue_size = 128
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away mid-answer is not koe's fault: a debug line, not a traceback."""
         import sys
