@@ -17,8 +17,8 @@ by invocations that died before they could answer.
 Before a record that kept failing is dead-lettered, `settled(body)` lets the use case say that
 its work is done or owned elsewhere (dispatch: the survey is recorded, and sent, ended, or under a
 send lease the schedule finishes): then it is taken off the queue, counted and logged, not
-dead-lettered, so an event never ends both as a survey and as a dead letter. If that check fails,
-the record is dead-lettered as before.
+dead-lettered, so an event never ends both as a survey and as a dead letter. If that check fails
+(the store failing too), the record stays on its queue and is asked again at its next delivery.
 
 A record is dead-lettered once, even when its batch comes back: a crash later in the same
 invocation returns the whole batch (Lambda deletes nothing of a batch whose invocation died), and a
@@ -101,9 +101,11 @@ def process(records: Iterable[QueueRecord], handle: Callable[[str], object],
                 failures.append(record.message_id)
                 continue
             if record.receive_count >= max_receives:
-                if _settled(record, settled, exc):
+                done = _settled(record, settled, exc)
+                if done:
                     continue
-                if not letter.send(record, f"gave up after {record.receive_count} attempts: {reason}", exc):
+                if done is None or not letter.send(record, f"gave up after {record.receive_count} attempts: {reason}",
+                                                   exc):
                     failures.append(record.message_id)
             else:
                 logger.warning("record failed, will retry", extra={
@@ -125,15 +127,20 @@ def _later(record: QueueRecord, visibility: QueueVisibility, seconds: int) -> No
                                                             "error": type(exc).__name__})
 
 
-def _settled(record: QueueRecord, settled: Settled | None, error: Exception) -> bool:
-    """True: the use case owns what is left of this record (see the module docstring)."""
+def _settled(record: QueueRecord, settled: Settled | None, error: Exception) -> bool | None:
+    """True: the use case owns what is left of this record (see the module docstring); False: it is
+    the dead letter's; None: cannot tell now (the store failing too), so the record stays on its
+    queue and is asked again at its next delivery: dead-lettering it blind could end an event that
+    is surveyed as a dead letter too. The queue's own maxReceiveCount stays the backstop."""
     if settled is None:
         return False
     try:
         done = settled(record.body)
-    except Exception:  # noqa: BLE001 - cannot tell: the record is dead-lettered as it would have been
-        logger.exception("could not tell whether a failing record is settled", extra={"message_id": record.message_id})
-        return False
+    except Exception as exc:  # noqa: BLE001 - cannot tell: asked again at the next delivery
+        count("RecordSettledUnknown")
+        logger.warning("could not tell whether a failing record is settled: it stays on its queue", extra={
+            "message_id": record.message_id, "attempt": record.receive_count, "error": type(exc).__name__})
+        return None
     if done:
         count("RecordSettled")
         logger.warning("record kept failing but its work is recorded: not dead-lettered", extra={

@@ -180,6 +180,29 @@ def test_a_record_dead_lettered_leaves_its_queue_at_once_and_is_not_handled_if_i
     assert [letter["reason"] for letter in letters.letters] == [marks.marks["m0"]] * 2
 
 
+def test_a_record_whose_settling_cannot_be_told_stays_on_its_queue_and_is_asked_again():
+    """The store fails on the check too (the survey may be sent, its callback recording it): a letter
+    now could end a surveyed event as a dead letter as well. It comes back; the next delivery asks."""
+    from chalicelib.errors import StorageThrottled
+
+    letters, asked = FakeDeadLetters(), []
+
+    def throttled(body):
+        raise StorageThrottled("dynamodb throttled")
+
+    def unknown(body):
+        asked.append(body)
+        raise StorageThrottled("dynamodb throttled")
+
+    assert process(records("ev-1", receive_count=4), throttled, letters, 4, settled=unknown) == ["m0"]
+    assert letters.letters == [] and asked == ["ev-1"]
+    assert process(records("ev-1", receive_count=5), throttled, letters, 4, settled=lambda body: True) == []
+    assert letters.letters == []                        # settled: its survey is recorded
+    assert process(records("ev-1", receive_count=6), throttled, letters, 4, settled=lambda body: False) == []
+    assert [letter["reason"] for letter in letters.letters] == [
+        "gave up after 6 attempts: StorageThrottled: dynamodb throttled"]
+
+
 def test_a_record_that_cannot_be_marked_or_checked_stays_on_its_queue():
     from tests.fakes.alert_delivery import FakeVisibility
     from tests.fakes.messaging import FakeDeadLetterMarks
