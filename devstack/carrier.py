@@ -111,7 +111,6 @@ import itertools
 import json
 import random
 import re
-import signal
 import sys
 import threading
 import time
@@ -132,6 +131,7 @@ from typing import Any
 from twilio.request_validator import RequestValidator
 
 from devstack import mailbox
+from devstack.stand_in import serve_until_signalled
 from devstack.time_machine import TimeMachine, read_move, read_rewind
 
 API_VERSION = "2010-04-01"
@@ -1141,17 +1141,9 @@ def main(argv: list[str] | None = None) -> None:
                       app_sms_url=args.app_sms_url, host=args.host, port=args.port, moto_url=args.moto_url,
                       callback_delay_s=args.callback_delay_s, messaging_service_sid=args.messaging_service_sid,
                       ses_events_topic_arn=args.ses_events_topic_arn, ses_configuration_set=args.ses_configuration_set)
-    # Ctrl-C, or SIGTERM from the stack runner, stops it cleanly (also when started in the background,
-    # where the shell leaves SIGINT ignored).
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
-    carrier.start()
-    log(f"listening on {carrier.url} (phone: {carrier.url}/); Ctrl-C to stop")
-    while not stopping.wait(1.0):
-        pass
-    carrier.stop()
-    log("stopped")
+    log(f"the phone page will be at {carrier.url}/")
+    # Ctrl-C, or SIGTERM from the stack runner, stops it cleanly.
+    serve_until_signalled(carrier, log)
 
 
 if __name__ == "__main__":
